@@ -1,0 +1,121 @@
+"""Kernel sources, specialisation and the compile cache.
+
+A kernel is a template in ``kernels/`` plus a specialisation: a sorted tuple of ``(NAME, value)``
+pairs written as ``#define`` lines in front of the text. ``#include "x.cuh"`` lines are inlined,
+so the source text (CuPy's disk-cache key, with the options, the GPU architecture and the NVRTC
+version) covers every header. Compiled functions are also kept in memory per device.
+
+Nothing here touches the GPU at import time. ``compile_cubin`` needs only NVRTC (the
+``nvidia-cuda-nvrtc`` wheel is enough), so CI proves every specialisation compiles.
+"""
+import functools
+import hashlib
+import os
+import re
+
+#: NVRTC options used for every kernel, at run time and in CI.
+OPTIONS = ("-std=c++17",)
+
+_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.M)
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_dir():
+    """Directory of the CUDA templates: inside the installed package, or the source checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for cand in (os.path.join(here, "kernels"), os.path.join(os.path.dirname(here), "kernels")):
+        if os.path.isfile(os.path.join(cand, "common.cuh")):
+            return cand
+    raise RuntimeError("cupy_bsparse: kernel templates (kernels/*.cu) not found next to the package")
+
+
+@functools.lru_cache(maxsize=None)
+def _template(name):
+    def inline(path, seen):
+        with open(path) as f:
+            text = f.read()
+
+        def sub(m):
+            inc = m.group(1)
+            if inc in seen:
+                return ""
+            seen.add(inc)
+            return inline(os.path.join(kernel_dir(), inc), seen)
+
+        return _INCLUDE.sub(sub, text).replace("#pragma once", "")
+
+    return inline(os.path.join(kernel_dir(), name), set())
+
+
+def kernel_source(name, spec):
+    """Full source of template ``name`` (e.g. ``"dsd.cu"``) specialised by ``spec`` pairs."""
+    head = "".join(f"#define {k} {int(v)}\n" for k, v in spec)
+    return f"// cupy_bsparse {name}\n{head}{_template(name)}"
+
+
+def source_fingerprint():
+    """Hash of every template's text, for reports and external caches."""
+    h = hashlib.sha256()
+    for fn in sorted(os.listdir(kernel_dir())):
+        if fn.endswith((".cu", ".cuh")):
+            with open(os.path.join(kernel_dir(), fn), "rb") as f:
+                h.update(fn.encode() + b"\0" + f.read())
+    return h.hexdigest()[:16]
+
+
+_functions = {}
+
+
+def get_function(name, spec, entry):
+    """Compiled ``cupy.RawKernel`` for (template, specialisation) on the current device.
+
+    The first call compiles through NVRTC (or loads CuPy's disk cache); later calls are a dict
+    look-up.
+    """
+    import cupy
+
+    dev = cupy.cuda.runtime.getDevice()
+    key = (name, spec, entry, dev)
+    fn = _functions.get(key)
+    if fn is None:
+        module = cupy.RawModule(code=kernel_source(name, spec), options=OPTIONS, backend="nvrtc")
+        fn = module.get_function(entry)
+        _functions[key] = fn
+    return fn
+
+
+def compile_cubin(name, spec, arch):
+    """Compile with NVRTC alone (no GPU needed) for ``sm_<arch>``.
+
+    Returns ``(cubin_bytes, log)``; the log carries ptxas's resource report (registers, spills,
+    shared memory). Raises ``RuntimeError`` with the compiler log on failure.
+    """
+    from cupy_backends.cuda.libs import nvrtc
+
+    src = kernel_source(name, spec)
+    prog = nvrtc.createProgram(src, name, [], [])
+    try:
+        opts = list(OPTIONS) + [f"--gpu-architecture=sm_{arch}", "-Xptxas=-v"]
+        try:
+            nvrtc.compileProgram(prog, opts)
+        except nvrtc.NVRTCError as e:
+            raise RuntimeError(f"{name} {dict(spec)} sm_{arch}: {e}\n{nvrtc.getProgramLog(prog)}")
+        return nvrtc.getCUBIN(prog), nvrtc.getProgramLog(prog)
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+_RES = re.compile(r"Used (\d+) registers")
+_SPILL = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+
+
+def resource_usage(log):
+    """``{'registers': int, 'stack': int, 'spill_stores': int, 'spill_loads': int}`` from a ptxas log."""
+    reg = _RES.search(log)
+    sp = _SPILL.search(log)
+    return {
+        "registers": int(reg.group(1)) if reg else -1,
+        "stack": int(sp.group(1)) if sp else -1,
+        "spill_stores": int(sp.group(2)) if sp else -1,
+        "spill_loads": int(sp.group(3)) if sp else -1,
+    }

@@ -1,0 +1,274 @@
+// common.cuh: element types, PTX wrappers and warp/thread tile products shared by the
+// block-sparse kernels. No CUDA headers: half and bfloat16 values are 16-bit patterns
+// converted with PTX `cvt`, so NVRTC compiles this with no toolkit installed.
+//
+// Specialisation macros (prepended by cupy_bsparse/compiler.py):
+//   DTYPE_ID   0: float32 on CUDA cores (FFMA)       1: float16 tensor cores
+//              2: bfloat16 tensor cores               3: float32 data, TF32 tensor cores
+#pragma once
+
+#if DTYPE_ID == 0 || DTYPE_ID == 3
+typedef float elem_t;
+#else
+typedef unsigned short elem_t;
+#endif
+
+#define USE_MMA (DTYPE_ID != 0)
+// Reduction depth of one tensor-core instruction.
+#if DTYPE_ID == 3
+#define MMA_K 8
+#else
+#define MMA_K 16
+#endif
+
+// ---------------------------------------------------------------- conversions
+__device__ __forceinline__ float to_f32(elem_t v) {
+#if DTYPE_ID == 1
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v));
+    return f;
+#elif DTYPE_ID == 2
+    return __uint_as_float(((unsigned)v) << 16);
+#else
+    return v;
+#endif
+}
+
+__device__ __forceinline__ elem_t from_f32(float f) {
+#if DTYPE_ID == 1
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+#elif DTYPE_ID == 2
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+#else
+    return f;
+#endif
+}
+
+// out = alpha * acc + beta * out, for two neighbouring elements. `out` is never read when
+// beta == 0, so a poisoned (NaN) output cannot leak into the result.
+__device__ __forceinline__ void store_pair(elem_t* p, float a0, float a1, float alpha, float beta) {
+    float v0 = alpha * a0, v1 = alpha * a1;
+#if DTYPE_ID == 0 || DTYPE_ID == 3
+    if (beta != 0.f) { float2 o = *reinterpret_cast<float2*>(p); v0 += beta * o.x; v1 += beta * o.y; }
+    *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
+#else
+    if (beta != 0.f) {
+        unsigned o = *reinterpret_cast<unsigned*>(p);
+        v0 += beta * to_f32((elem_t)(o & 0xffffu));
+        v1 += beta * to_f32((elem_t)(o >> 16));
+    }
+    *reinterpret_cast<unsigned*>(p) = (unsigned)from_f32(v0) | ((unsigned)from_f32(v1) << 16);
+#endif
+}
+
+__device__ __forceinline__ void store_one(elem_t* p, float a, float alpha, float beta) {
+    float v = alpha * a;
+    if (beta != 0.f) v += beta * to_f32(*p);
+    *p = from_f32(v);
+}
+
+// ---------------------------------------------------------------- async copies
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    unsigned r;
+    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(r) : "l"(p));
+    return r;
+}
+
+// 16-byte global->shared copy; src_bytes == 0 fills the destination with zeros.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                 :: "r"(smem_u32(dst)), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
+
+// Copy a ROWS x COLS tile (row-major, COLS * sizeof(elem_t) a multiple of 16 bytes) from global
+// memory (row stride lds elements) to shared memory (row stride ldd), using all NT threads.
+// Rows >= valid_rows are zero-filled and not read.
+template <int ROWS, int COLS, int NT>
+__device__ __forceinline__ void copy_tile(elem_t* dst, int ldd, const elem_t* src, long long lds,
+                                          int valid_rows, int tid) {
+    constexpr int VEC = 16 / sizeof(elem_t);
+    constexpr int CPR = COLS / VEC;
+    static_assert(COLS % VEC == 0, "tile rows must be whole 16-byte chunks");
+#pragma unroll
+    for (int i = tid; i < ROWS * CPR; i += NT) {
+        const int r = i / CPR, q = i % CPR;
+        const bool ok = r < valid_rows;
+        const elem_t* s = ok ? src + r * lds + q * VEC : src;
+        cp_async16(dst + r * ldd + q * VEC, s, ok ? 16 : 0);
+    }
+}
+
+#if USE_MMA
+// ---------------------------------------------------------------- tensor-core fragments
+__device__ __forceinline__ void ldsm_x4(unsigned r[4], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned r[4], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
+}
+__device__ __forceinline__ void ldsm_x2(unsigned r[2], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1]) : "r"(smem_u32(p)));
+}
+__device__ __forceinline__ void ldsm_x2_t(unsigned r[2], const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1]) : "r"(smem_u32(p)));
+}
+
+__device__ __forceinline__ unsigned to_tf32(float f) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f));
+    return r;
+}
+
+// d += a * b for one m16 x n8 tile.
+__device__ __forceinline__ void mma(float d[4], const unsigned a[4], const unsigned b[2]) {
+#if DTYPE_ID == 1
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif DTYPE_ID == 2
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+// One warp accumulates acc[MI][NI] (an (MI*16) x (NI*8) tile) += A[rows, 0:KCH] * B[0:KCH, cols].
+// A(m, k) lives at As[m*lda + k] when A_KCONTIG, else at As[k*lda + m]; B(k, n) lives at
+// Bs[n*ldb + k] when B_KCONTIG, else at Bs[k*ldb + n]. As/Bs point at the warp's first row/col.
+// Accumulator layout (PTX m16n8 C fragment): acc[..][0..1] row lane/4, cols 2*(lane%4)+{0,1};
+// acc[..][2..3] the same 8 rows further down.
+template <int MI, int NI, int KCH, bool A_KCONTIG, bool B_KCONTIG>
+__device__ __forceinline__ void warp_mma(float (&acc)[MI][NI][4], const elem_t* As, int lda,
+                                         const elem_t* Bs, int ldb, int lane) {
+#if DTYPE_ID == 3
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int k = 0; k < KCH; k += 8) {
+        unsigned a[MI][4], b[NI][2];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            const int r = mi * 16 + g;
+#define A_AT(m, kk) (A_KCONTIG ? As[(m) * lda + (kk)] : As[(kk) * lda + (m)])
+            a[mi][0] = to_tf32(A_AT(r, k + t));
+            a[mi][1] = to_tf32(A_AT(r + 8, k + t));
+            a[mi][2] = to_tf32(A_AT(r, k + t + 4));
+            a[mi][3] = to_tf32(A_AT(r + 8, k + t + 4));
+#undef A_AT
+        }
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) {
+            const int c = ni * 8 + g;
+            b[ni][0] = to_tf32(B_KCONTIG ? Bs[c * ldb + k + t] : Bs[(k + t) * ldb + c]);
+            b[ni][1] = to_tf32(B_KCONTIG ? Bs[c * ldb + k + t + 4] : Bs[(k + t + 4) * ldb + c]);
+        }
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
+    }
+#else
+#pragma unroll
+    for (int k = 0; k < KCH; k += 16) {
+        unsigned a[MI][4], b[NI][2];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            if (A_KCONTIG) {
+                // matrices: (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15)
+                ldsm_x4(a[mi], As + (mi * 16 + (lane & 15)) * lda + k + (lane >> 4) * 8);
+            } else {
+                ldsm_x4_t(a[mi], As + (k + (lane & 7) + (lane >> 4) * 8) * lda + mi * 16 + ((lane >> 3) & 1) * 8);
+            }
+        }
+#pragma unroll
+        for (int ni = 0; ni + 1 < NI; ni += 2) {
+            unsigned r[4];
+            if (B_KCONTIG) {
+                ldsm_x4(r, Bs + (ni * 8 + (lane & 7) + (lane >> 4) * 8) * ldb + k + ((lane >> 3) & 1) * 8);
+            } else {
+                ldsm_x4_t(r, Bs + (k + (lane & 7) + ((lane >> 3) & 1) * 8) * ldb + ni * 8 + (lane >> 4) * 8);
+            }
+            b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+        }
+        if (NI & 1) {
+            const int ni = NI - 1;
+            const int l = lane & 15;
+            if (B_KCONTIG) ldsm_x2(b[ni], Bs + (ni * 8 + (l & 7)) * ldb + k + (l >> 3) * 8);
+            else ldsm_x2_t(b[ni], Bs + (k + (l & 7) + (l >> 3) * 8) * ldb + ni * 8);
+        }
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
+    }
+#endif
+}
+#endif  // USE_MMA
+
+#if !USE_MMA
+// One thread accumulates acc[TM][TN] += A[rows, 0:KCH] * B[0:KCH, cols] in float32 FFMA.
+// Rows are a0 + i*rstep (i < TM), columns b0 + j (j < TN, contiguous). Layout flags as warp_mma.
+// Reads are 16-byte vectors: along k when the operand is k-contiguous, else along m / n
+// (then rstep must be 1 and TM a multiple of 4).
+template <int TM, int TN, int KCH, bool A_KCONTIG, bool B_KCONTIG>
+__device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As, int lda, int a0,
+                                           int rstep, const float* Bs, int ldb, int b0) {
+    static_assert(KCH % 4 == 0 && TN % 4 == 0, "vector width");
+#pragma unroll 2
+    for (int k = 0; k < KCH; k += 4) {
+        float a[TM][4], b[4][TN];
+#pragma unroll
+        for (int i = 0; i < TM; ++i) {
+            if (A_KCONTIG) {
+                const float4 v = *reinterpret_cast<const float4*>(As + (a0 + i * rstep) * lda + k);
+                a[i][0] = v.x; a[i][1] = v.y; a[i][2] = v.z; a[i][3] = v.w;
+            } else if (i % 4 == 0) {
+#pragma unroll
+                for (int kk = 0; kk < 4; ++kk) {
+                    const float4 v = *reinterpret_cast<const float4*>(As + (k + kk) * lda + a0 + i);
+                    a[i][kk] = v.x; a[i + 1][kk] = v.y; a[i + 2][kk] = v.z; a[i + 3][kk] = v.w;
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < TN; j += 4) {
+            if (B_KCONTIG) {
+#pragma unroll
+                for (int jj = 0; jj < 4; ++jj) {
+                    const float4 v = *reinterpret_cast<const float4*>(Bs + (b0 + j + jj) * ldb + k);
+                    b[0][j + jj] = v.x; b[1][j + jj] = v.y; b[2][j + jj] = v.z; b[3][j + jj] = v.w;
+                }
+            } else {
+#pragma unroll
+                for (int kk = 0; kk < 4; ++kk) {
+                    const float4 v = *reinterpret_cast<const float4*>(Bs + (k + kk) * ldb + b0 + j);
+                    b[kk][j] = v.x; b[kk][j + 1] = v.y; b[kk][j + 2] = v.z; b[kk][j + 3] = v.w;
+                }
+            }
+        }
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i][kk], b[kk][j], acc[i][j]);
+    }
+}
+#endif

@@ -1,0 +1,152 @@
+// dsd.cu: dense x block-sparse -> dense.
+//
+//     y = alpha * x @ op(W) + beta * y        op(W) = W (TRANS_W 0) or W^T (TRANS_W 1)
+//
+// x: (M, K_in) elem_t, unit stride in its last axis, row stride ldx, 16-byte aligned rows.
+// W: stored blocks w (nnzb, BS, BS), row-major, as in scipy's BSR `data`.
+// y: (M, N) elem_t, row stride ldy. When beta == 0, y is only written.
+//
+// Look-up table (built once per layout by cupy_bsparse/_gpu_ops.py): output block-column j
+// takes the entries ent[ptr[j] .. ptr[j+1]), each (c, b): x's column block c times stored
+// block b (or its transpose). Every output element is written, also for empty block-columns.
+//
+// Grid: (N / BS, ceil(M / BM)). CTA (j, t) computes rows [t*BM, t*BM + BM) of block-column j,
+// walking j's entries G blocks per pipeline stage (STAGES-deep cp.async ring). Neighbouring
+// CTAs share t, so the x rows they re-read stay in L2.
+//
+// Parameters (prepended as #defines by cupy_bsparse/compiler.py):
+//   DTYPE_ID  see common.cuh         BS      block size (8, 16, 32, 64)
+//   TRANS_W   0 or 1                 BM      rows of x per CTA
+//   G         blocks per stage       STAGES  pipeline depth (>= 2)
+//   tensor cores (DTYPE_ID 1, 2, 3): WARPS_M x WARPS_N warps tile the BM x BS output
+//   CUDA cores   (DTYPE_ID 0):       each thread owns SIMT_TM rows x SIMT_TN columns
+#include "common.cuh"
+
+#define KST (G * BS)
+#if DTYPE_ID == 0 || DTYPE_ID == 3
+// float32 tiles: row pads chosen so the warp's fragment reads hit 32 distinct banks.
+#define A_LD (KST + 4)
+#if TRANS_W
+#define B_LD (KST + 4)
+#else
+#define B_LD (BS == 8 ? 8 : BS + 8)
+#endif
+#else
+// 16-bit tiles: a 16-byte pad staggers the eight rows one ldmatrix reads.
+#define PAD16(n) ((n) * 2 >= 32 ? (n) + 8 : (n))
+#define A_LD PAD16(KST)
+#if TRANS_W
+#define B_LD PAD16(KST)
+#else
+#define B_LD PAD16(BS)
+#endif
+#endif
+#define A_STAGE (BM * A_LD)
+#define B_STAGE ((TRANS_W ? BS : KST) * B_LD)
+
+#if USE_MMA
+#define NT (WARPS_M * WARPS_N * 32)
+#else
+#define NT ((BS / SIMT_TN) * (BM / SIMT_TM))
+#endif
+
+extern "C" __global__ void __launch_bounds__(NT)
+bsmm_dsd(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__ w,
+         const int* __restrict__ ptr, const int2* __restrict__ ent,
+         elem_t* __restrict__ y, long long ldy, int M, float alpha, float beta)
+{
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    elem_t* As = reinterpret_cast<elem_t*>(smem_raw);
+    elem_t* Bs = As + STAGES * A_STAGE;
+    const int tid = threadIdx.x;
+    const int j = blockIdx.x;
+    const int m0 = blockIdx.y * BM;
+    const int e0 = ptr[j], e1 = ptr[j + 1];
+    const int nsteps = (e1 - e0 + G - 1) / G;
+    const int valid_rows = min(BM, M - m0);
+    const elem_t* xt = x + (long long)m0 * ldx;
+
+    auto load_stage = [&](int buf, int step) {
+        elem_t* as = As + buf * A_STAGE;
+        elem_t* bs = Bs + buf * B_STAGE;
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+            const int e = e0 + step * G + g;
+            const bool ok = e < e1;
+            const int2 cb = ok ? __ldg(ent + e) : make_int2(0, 0);
+            copy_tile<BM, BS, NT>(as + g * BS, A_LD, xt + (long long)cb.x * BS, ldx,
+                                  ok ? valid_rows : 0, tid);
+            copy_tile<BS, BS, NT>(bs + (TRANS_W ? g * BS : g * BS * B_LD), B_LD,
+                                  w + (long long)cb.y * (BS * BS), BS, ok ? BS : 0, tid);
+        }
+    };
+
+#if USE_MMA
+    constexpr int WM = BM / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
+    static_assert(WM % 16 == 0 && WN % 8 == 0, "warp tile");
+    const int warp = tid >> 5, lane = tid & 31;
+    const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    float acc[MI][NI][4];
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) acc[mi][ni][q] = 0.f;
+#else
+    constexpr int TX = BS / SIMT_TN, TY = BM / SIMT_TM;
+    const int tx = tid % TX, ty = tid / TX;
+    float acc[SIMT_TM][SIMT_TN];
+#pragma unroll
+    for (int i = 0; i < SIMT_TM; ++i)
+#pragma unroll
+        for (int q = 0; q < SIMT_TN; ++q) acc[i][q] = 0.f;
+#endif
+
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nsteps) load_stage(s, s);
+        cp_async_commit();
+    }
+    for (int step = 0; step < nsteps; ++step) {
+        cp_async_wait<STAGES - 2>();
+        __syncthreads();
+        const int nxt = step + STAGES - 1;
+        if (nxt < nsteps) load_stage(nxt % STAGES, nxt);
+        cp_async_commit();
+        const elem_t* as = As + (step % STAGES) * A_STAGE;
+        const elem_t* bs = Bs + (step % STAGES) * B_STAGE;
+#if USE_MMA
+        warp_mma<MI, NI, KST, true, (bool)TRANS_W>(
+            acc, as + wm * WM * A_LD, A_LD, bs + (TRANS_W ? wn * WN * B_LD : wn * WN), B_LD, lane);
+#else
+        thread_fma<SIMT_TM, SIMT_TN, KST, true, (bool)TRANS_W>(
+            acc, as, A_LD, ty, TY, bs, B_LD, tx * SIMT_TN);
+#endif
+    }
+
+    elem_t* yt = y + (long long)m0 * ldy + (long long)j * BS;
+#if USE_MMA
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+        const int r = wm * WM + mi * 16 + gr;
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) {
+            const int c = wn * WN + ni * 8 + tc;
+            if (r < valid_rows) store_pair(yt + r * ldy + c, acc[mi][ni][0], acc[mi][ni][1], alpha, beta);
+            if (r + 8 < valid_rows) store_pair(yt + (r + 8) * ldy + c, acc[mi][ni][2], acc[mi][ni][3], alpha, beta);
+        }
+    }
+#else
+#pragma unroll
+    for (int i = 0; i < SIMT_TM; ++i) {
+        const int r = ty + i * TY;
+        if (r < valid_rows) {
+#pragma unroll
+            for (int q = 0; q < SIMT_TN; q += 2)
+                store_pair(yt + r * ldy + tx * SIMT_TN + q, acc[i][q], acc[i][q + 1], alpha, beta);
+        }
+    }
+#endif
+}
