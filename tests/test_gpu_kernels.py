@@ -1,0 +1,247 @@
+"""GPU kernels against a float64 reference: every op, block size, dtype and transposition.
+
+Tolerance rule (flash-attention's): the kernel's relative error against float64 may be at most
+2x the error of a plain same-precision product (float32 accumulation of the same rounded inputs,
+rounded once to the output dtype) plus a hair. TF32 has its own documented bound.
+Outputs are poisoned with NaN before every kernel call, so unwritten elements fail.
+"""
+import ml_dtypes
+import numpy as np
+import pytest
+
+import cupy_bsparse as cb
+from cupy_bsparse import layouts
+
+cupy = pytest.importorskip("cupy")
+try:
+    _NGPU = cupy.cuda.runtime.getDeviceCount()
+except Exception:  # no driver, no device
+    _NGPU = 0
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(_NGPU == 0, reason="needs a CUDA GPU")]
+
+BF16 = np.dtype(ml_dtypes.bfloat16)
+DTYPES = {"f32": np.dtype(np.float32), "f16": np.dtype(np.float16), "bf16": BF16,
+          "tf32": np.dtype(np.float32)}
+BLOCKS = (8, 16, 32, 64)
+# TF32 rounds each operand to 10 mantissa bits (unit roundoff 2**-11 ~ 4.9e-4); documented in
+# README as "relative error about 1e-3".
+TF32_TOL = 3e-3
+
+
+def _rng(request):
+    # Fresh inputs per test, reproducible from the test id.
+    return np.random.default_rng(abs(hash(request.node.nodeid)) % 2**32)
+
+
+def _mask(rng, nbr, nbc, density):
+    m = layouts.random(nbr, nbc, density, seed=int(rng.integers(2**31)))
+    if 0 < density < 1 and nbr > 2 and nbc > 2:
+        m[1, :] = False   # an empty block-row
+        m[:, 2] = False   # an empty block-column
+    return m
+
+
+def _weight(rng, shape, bs, density, dtype):
+    mask = _mask(rng, shape[0] // bs, shape[1] // bs, density)
+    dense = rng.standard_normal(shape).astype(dtype)
+    w = cb.BlockSparseMatrix.from_dense(dense, bs, mask=mask)
+    return w, w.toarray().astype(np.float64)
+
+
+def _baseline_err(a64, b64, dtype, ref, sample=None):
+    """Relative error of a plain same-precision product (fp32 accumulate, one rounding)."""
+    prod = (a64.astype(np.float32) @ b64.astype(np.float32)).astype(dtype).astype(np.float64)
+    if sample is not None:
+        prod = sample(prod)
+    return _rel(prod, ref)
+
+
+def _rel(out, ref):
+    den = np.linalg.norm(ref)
+    return np.linalg.norm(out - ref) / den if den else np.linalg.norm(out)
+
+
+def _check(out, ref, base, kind):
+    out = np.asarray(out, dtype=np.float64)
+    assert not np.isnan(out).any(), "unwritten (poisoned) or NaN outputs"
+    if not np.any(ref):
+        assert not np.any(out), "expected exact zeros"
+        return
+    err = _rel(out, ref)
+    limit = TF32_TOL if kind == "tf32" else 2 * base + 1e-7
+    assert err <= limit, f"relative error {err:.3g} > {limit:.3g} (plain product: {base:.3g})"
+
+
+def _nan(shape, dtype):
+    return cupy.asarray(np.full(shape, np.nan, dtype=dtype))
+
+
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.5, 1.0])
+@pytest.mark.parametrize("M", [1, 7, 64, 1000])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", list(DTYPES))
+@pytest.mark.parametrize("bs", BLOCKS)
+def test_x_times_w(request, bs, kind, trans, M, density):
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    shape = (bs * 12, bs * 9)  # non-square W
+    w, w64 = _weight(rng, shape, bs, density, dtype)
+    op64 = w64.T if trans else w64
+    x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
+    x64 = x.astype(np.float64)
+    ref = x64 @ op64
+    wg = w.to_gpu()
+    wop = wg.T if trans else wg
+    out = _nan((M, op64.shape[1]), dtype)
+    res = cb.matmul(cupy.asarray(x), wop, out=out, allow_tf32=(kind == "tf32"))
+    assert res is out
+    _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+
+
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", list(DTYPES))
+@pytest.mark.parametrize("bs", BLOCKS)
+def test_x_times_w_large_m(request, bs, kind, trans):
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    M = 4096
+    w, w64 = _weight(rng, (256, 192), bs, 0.5, dtype)
+    op64 = w64.T if trans else w64
+    x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
+    ref = x.astype(np.float64) @ op64
+    wop = w.to_gpu().T if trans else w.to_gpu()
+    out = _nan((M, op64.shape[1]), dtype)
+    cb.matmul(cupy.asarray(x), wop, out=out, allow_tf32=(kind == "tf32"))
+    _check(out.get(), ref, _baseline_err(x.astype(np.float64), op64, dtype, ref), kind)
+
+
+@pytest.mark.parametrize("trans", [False, True], ids=["Wx", "WTx"])
+@pytest.mark.parametrize("N", [1, 7, 300])
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+@pytest.mark.parametrize("bs", BLOCKS)
+def test_w_times_x(request, bs, kind, N, trans):
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    w, w64 = _weight(rng, (bs * 5, bs * 7), bs, 0.4, dtype)
+    op64 = w64.T if trans else w64
+    x = rng.standard_normal((op64.shape[1], N)).astype(dtype)
+    ref = op64 @ x.astype(np.float64)
+    wop = w.to_gpu().T if trans else w.to_gpu()
+    res = wop @ cupy.asarray(x)
+    assert isinstance(res, cupy.ndarray) and res.shape == ref.shape and res.dtype == dtype
+    _check(res.get(), ref, _baseline_err(op64, x.astype(np.float64), dtype, ref), kind)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.01, 0.5, 1.0])
+@pytest.mark.parametrize("M", [1, 7, 64, 1000, 4096])
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+@pytest.mark.parametrize("bs", BLOCKS)
+def test_sddmm(request, bs, kind, M, density):
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    R, C = bs * 6, bs * 10
+    w, _ = _weight(rng, (R, C), bs, density, dtype)
+    x = rng.standard_normal((M, R)).astype(dtype)
+    dy = rng.standard_normal((M, C)).astype(dtype)
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    mask = np.kron(w.layout.toarray(), np.ones((bs, bs), bool))
+    ref = np.where(mask, x64.T @ dy64, 0.0)
+    wg = w.to_gpu()
+    out = cb.BlockSparseMatrix.from_layout(
+        wg.layout, cupy.asarray(np.full((w.nnzb, bs, bs), np.nan, dtype)))
+    res = cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=out)
+    assert res is out
+    got = res.toarray().get().astype(np.float64)
+    assert not np.isnan(res.data.get().astype(np.float64)).any()
+    base = _baseline_err(x64.T, dy64, dtype, ref, sample=lambda p: np.where(mask, p, 0.0))
+    _check(got, ref, base, kind)
+
+
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+def test_alpha_beta_accumulate(request, kind):
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    bs = 16
+    w, w64 = _weight(rng, (128, 96), bs, 0.5, dtype)
+    x = rng.standard_normal((33, 128)).astype(dtype)
+    y0 = rng.standard_normal((33, 96)).astype(dtype)
+    out = cupy.asarray(y0)
+    cb.matmul(cupy.asarray(x), w.to_gpu(), out=out, alpha=0.5, beta=2.0)
+    ref = 0.5 * (x.astype(np.float64) @ w64) + 2.0 * y0.astype(np.float64)
+    assert _rel(out.get().astype(np.float64), ref) < {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}[kind]
+    # dW += x.T @ dy, the training-loop accumulation
+    dy = rng.standard_normal((33, 96)).astype(dtype)
+    g0 = rng.standard_normal((w.nnzb, bs, bs)).astype(dtype)
+    wg = w.to_gpu()
+    grad = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(g0))
+    cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=grad, beta=1.0)
+    mask = np.kron(w.layout.toarray(), np.ones((bs, bs), bool))
+    g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
+    ref = np.where(mask, x.astype(np.float64).T @ dy.astype(np.float64), 0) + g0_dense
+    got = grad.toarray().get().astype(np.float64)
+    assert _rel(got, ref) < {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}[kind]
+
+
+def test_noncontiguous_and_batched_x(request):
+    rng = _rng(request)
+    bs = 32
+    w, w64 = _weight(rng, (128, 64), bs, 0.5, np.float32)
+    wg = w.to_gpu()
+    big = rng.standard_normal((3, 5, 300)).astype(np.float32)
+    xg = cupy.asarray(big)[:, :, 7:135]          # row stride 300, unaligned start
+    res = xg @ wg
+    ref = big[:, :, 7:135].astype(np.float64) @ w64
+    assert res.shape == (3, 5, 64)
+    assert _rel(res.get(), ref) < 1e-5
+    xt = cupy.asarray(rng.standard_normal((128, 9)).astype(np.float32)).T  # last stride != 1
+    assert _rel((xt @ wg).get(), xt.get().astype(np.float64) @ w64) < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16", "tf32"])
+def test_bitwise_deterministic(request, kind):
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    w, _ = _weight(rng, (512, 512), 32, 0.3, dtype)
+    wg = w.to_gpu()
+    x = cupy.asarray(rng.standard_normal((777, 512)).astype(dtype))
+    a = [cb.matmul(x, wg, allow_tf32=kind == "tf32").view(np.uint8).get() for _ in range(3)]
+    b = [cb.matmul(x, wg.T, allow_tf32=kind == "tf32").view(np.uint8).get() for _ in range(3)]
+    assert all(np.array_equal(a[0], v) for v in a[1:])
+    assert all(np.array_equal(b[0], v) for v in b[1:])
+    if kind != "tf32":
+        g = [cb.sddmm(x.T, x, wg).data.view(np.uint8).get() for _ in range(3)]
+        assert all(np.array_equal(g[0], v) for v in g[1:])
+
+
+def test_indexing_beyond_2_31_elements():
+    """x with more than 2**31 elements: offsets must be 64-bit."""
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    M, C, bs = (1 << 21) + 9, 1024, 64
+    if free < 3 * M * C * 2:
+        pytest.skip("not enough GPU memory")
+    rng = np.random.default_rng(5)
+    w, w64 = _weight(rng, (C, 128), bs, 0.5, np.float16)
+    x = cupy.empty((M, C), np.float16)
+    tail = rng.standard_normal((64, C)).astype(np.float16)
+    x[-64:] = cupy.asarray(tail)
+    x[:-64] = 0
+    y = cb.matmul(x, w.to_gpu())
+    ref = tail.astype(np.float64) @ w64
+    assert _rel(y[-64:].get().astype(np.float64), ref) < 2e-3
+    dw = cb.sddmm(x.T, y, w.to_gpu())
+    ref_dw = np.where(np.kron(w.layout.toarray(), np.ones((bs, bs), bool)),
+                      tail.astype(np.float64).T @ y[-64:].get().astype(np.float64), 0)
+    assert _rel(dw.toarray().get().astype(np.float64), ref_dw) < 5e-3
+
+
+def test_more_rows_than_one_grid():
+    """M beyond 65535 row tiles is split over launches."""
+    M = 65535 * 128 + 300
+    rng = np.random.default_rng(6)
+    w, w64 = _weight(rng, (8, 16), 8, 1.0, np.float16)
+    x = cupy.asarray(rng.standard_normal((M, 8)).astype(np.float16))
+    y = cb.matmul(x, w.to_gpu())
+    idx = np.r_[0:5, M - 400:M]
+    ref = x[idx].get().astype(np.float64) @ w64
+    assert _rel(y[idx].get().astype(np.float64), ref) < 2e-3
