@@ -119,3 +119,23 @@ def resource_usage(log):
         "spill_stores": int(sp.group(2)) if sp else -1,
         "spill_loads": int(sp.group(3)) if sp else -1,
     }
+
+
+def _warm_one(item):
+    name, spec, entry = item
+    get_function(name, spec, entry)
+    return item
+
+
+def warm_cache(items, processes=None):
+    """Compile ``items`` ((template, spec, entry) triples) into CuPy's disk cache in parallel.
+
+    Each worker process compiles and loads its share; later processes then load cubins from
+    disk. Used by the GPU test script so a fresh machine does not compile serially.
+    """
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(processes or os.cpu_count()) as pool:
+        for _ in pool.imap_unordered(_warm_one, list(items)):
+            pass
