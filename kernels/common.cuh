@@ -224,14 +224,15 @@ __device__ __forceinline__ void warp_mma(float (&acc)[MI][NI][4], const elem_t* 
 
 #if !USE_MMA
 // One thread accumulates acc[TM][TN] += A[rows, 0:KCH] * B[0:KCH, cols] in float32 FFMA.
-// Rows are a0 + i*rstep (i < TM), columns b0 + j (j < TN, contiguous). Layout flags as warp_mma.
+// Rows are a0 + i*rstep (i < TM), columns b0 + j*cstep (j < TN). Layout flags as warp_mma.
 // Reads are 16-byte vectors: along k when the operand is k-contiguous, else along m / n
-// (then rstep must be 1 and TM a multiple of 4).
+// (then that operand's step must be 1 and its count a multiple of 4).
 template <int TM, int TN, int KCH, bool A_KCONTIG, bool B_KCONTIG>
 __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As, int lda, int a0,
-                                           int rstep, const float* Bs, int ldb, int b0) {
+                                           int rstep, const float* Bs, int ldb, int b0,
+                                           int cstep) {
     static_assert(KCH % 4 == 0 && TN % 4 == 0, "vector width");
-#pragma unroll 2
+#pragma unroll 1
     for (int k = 0; k < KCH; k += 4) {
         float a[TM][4], b[4][TN];
 #pragma unroll
@@ -252,7 +253,7 @@ __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As
             if (B_KCONTIG) {
 #pragma unroll
                 for (int jj = 0; jj < 4; ++jj) {
-                    const float4 v = *reinterpret_cast<const float4*>(Bs + (b0 + j + jj) * ldb + k);
+                    const float4 v = *reinterpret_cast<const float4*>(Bs + (b0 + (j + jj) * cstep) * ldb + k);
                     b[0][j + jj] = v.x; b[1][j + jj] = v.y; b[2][j + jj] = v.z; b[3][j + jj] = v.w;
                 }
             } else {

@@ -120,8 +120,10 @@ bsmm_dsd(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__
         warp_mma<MI, NI, KST, true, (bool)TRANS_W>(
             acc, as + wm * WM * A_LD, A_LD, bs + (TRANS_W ? wn * WN * B_LD : wn * WN), B_LD, lane);
 #else
+        // x @ W^T reads W's rows along k: neighbouring threads take neighbouring columns so
+        // their 16-byte reads land in different banks.
         thread_fma<SIMT_TM, SIMT_TN, KST, true, (bool)TRANS_W>(
-            acc, as, A_LD, ty, TY, bs, B_LD, tx * SIMT_TN);
+            acc, as, A_LD, ty, TY, bs, B_LD, TRANS_W ? tx : tx * SIMT_TN, TRANS_W ? TX : 1);
 #endif
     }
 
@@ -144,8 +146,14 @@ bsmm_dsd(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__
         const int r = ty + i * TY;
         if (r < valid_rows) {
 #pragma unroll
-            for (int q = 0; q < SIMT_TN; q += 2)
-                store_pair(yt + r * ldy + tx * SIMT_TN + q, acc[i][q], acc[i][q + 1], alpha, beta);
+            for (int q = 0; q < SIMT_TN; q += 2) {
+                if (TRANS_W) {
+                    store_one(yt + r * ldy + tx + q * TX, acc[i][q], alpha, beta);
+                    store_one(yt + r * ldy + tx + (q + 1) * TX, acc[i][q + 1], alpha, beta);
+                } else {
+                    store_pair(yt + r * ldy + tx * SIMT_TN + q, acc[i][q], acc[i][q + 1], alpha, beta);
+                }
+            }
         }
     }
 #endif

@@ -110,7 +110,7 @@ bsmm_sddmm(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict
         warp_mma<MI, NI, MK, false, false>(acc, xs + wm * WM, X_LD, ds + wn * WN, D_LD, lane);
 #else
         thread_fma<SIMT_TM, SIMT_TN, MK, false, false>(acc, xs, X_LD, ty * SIMT_TM, 1, ds, D_LD,
-                                                       tx * SIMT_TN);
+                                                       tx * SIMT_TN, 1);
 #endif
     }
 
