@@ -5,8 +5,6 @@ The functions follow the kernel contract in ``docs/design.md`` (same signatures 
 Look-up tables are built on the GPU once per layout and kept in ``layout.plan_cache``; after
 that a call does no host synchronisation and allocates nothing.
 """
-import math
-
 import numpy as np
 
 from . import compiler
@@ -18,7 +16,7 @@ _MAX_GRID_Y = 65535
 
 def dtype_id(dtype, allow_tf32=False):
     """Kernel element code of ``dtype`` (see kernels/common.cuh); TypeError if unsupported."""
-    name = np.dtype(dtype).name
+    name = dtype.name if isinstance(dtype, np.dtype) else np.dtype(dtype).name
     if name not in _DTYPE_IDS:
         raise TypeError(f"GPU kernels support float16, bfloat16 and float32, not {name}")
     if name == "float32" and allow_tf32:
@@ -196,6 +194,37 @@ def _kernel(name, spec, entry, smem):
     return fn
 
 
+# (op, block size, element code, M regime, transposition, device) -> launch configuration, so a
+# call after the first does dict look-ups only (host overhead is the cost of small problems).
+_launches = {}
+
+
+def _dsd_launch(bs, did, M, trans_w):
+    import cupy
+
+    key = ("dsd", bs, did, _m_regime(M), trans_w, cupy.cuda.runtime.getDevice())
+    hit = _launches.get(key)
+    if hit is None:
+        spec = dsd_spec(bs, did, M, trans_w)
+        nt, smem, bm = dsd_launch_shape(spec)
+        hit = (_kernel("dsd.cu", spec, "bsmm_dsd", smem), nt, smem, bm)
+        _launches[key] = hit
+    return hit
+
+
+def _sddmm_launch(bs, did):
+    import cupy
+
+    key = ("sddmm", bs, did, cupy.cuda.runtime.getDevice())
+    hit = _launches.get(key)
+    if hit is None:
+        spec = sddmm_spec(bs, did)
+        nt, smem, nb = sddmm_launch_shape(spec)
+        hit = (_kernel("sddmm.cu", spec, "bsmm_sddmm", smem), nt, smem, nb)
+        _launches[key] = hit
+    return hit
+
+
 def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     """``out = alpha * x @ op(W) + beta * out`` on the GPU; see docs/design.md. Returns ``out``.
 
@@ -206,21 +235,22 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     if M == 0 or N == 0:
         return out
     bs = layout.blocksize
-    did = dtype_id(out.dtype, allow_tf32)
-    spec = dsd_spec(bs, did, M, trans_w)
-    nt, smem, bm = dsd_launch_shape(spec)
-    fn = _kernel("dsd.cu", spec, "bsmm_dsd", smem)
+    fn, nt, smem, bm = _dsd_launch(bs, dtype_id(out.dtype, allow_tf32), M, bool(trans_w))
     ptr, ent = _dsd_plan(layout, trans_w)
     x = _aligned_rows(x)
     target = out if (out.flags.c_contiguous and out.data.ptr % 16 == 0) else None
     y = target if target is not None else _empty_like_c(out, beta)
+    ldx = np.int64(x.strides[0] // x.itemsize)
+    scal = (np.float32(alpha), np.float32(beta))
     rows_per_launch = bm * _MAX_GRID_Y
-    for r0 in range(0, M, rows_per_launch):
-        m = min(rows_per_launch, M - r0)
-        grid = (N // bs, math.ceil(m / bm))
-        fn(grid, (nt,), (x[r0:r0 + m], np.int64(x.strides[0] // x.itemsize), data, ptr, ent,
-                         y[r0:r0 + m], np.int64(N), np.int32(m), np.float32(alpha),
-                         np.float32(beta)), shared_mem=smem)
+    if M <= rows_per_launch:
+        fn((N // bs, -(-M // bm)), (nt,), (x, ldx, data, ptr, ent, y, np.int64(N), np.int32(M))
+           + scal, shared_mem=smem)
+    else:
+        for r0 in range(0, M, rows_per_launch):
+            m = min(rows_per_launch, M - r0)
+            fn((N // bs, -(-m // bm)), (nt,), (x[r0:r0 + m], ldx, data, ptr, ent, y[r0:r0 + m],
+                                               np.int64(N), np.int32(m)) + scal, shared_mem=smem)
     if target is None:
         out[...] = y
     return out
@@ -240,11 +270,7 @@ def sddmm(x, dy, layout, out_data, alpha, beta):
     """
     if layout.nnzb == 0:
         return out_data
-    bs = layout.blocksize
-    did = dtype_id(out_data.dtype)
-    spec = sddmm_spec(bs, did)
-    nt, smem, nb = sddmm_launch_shape(spec)
-    fn = _kernel("sddmm.cu", spec, "bsmm_sddmm", smem)
+    fn, nt, smem, nb = _sddmm_launch(layout.blocksize, dtype_id(out_data.dtype))
     seg, cols = _sddmm_plan(layout, nb)
     M = x.shape[0]
     if M == 0:

@@ -232,6 +232,13 @@ __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As
                                            int rstep, const float* Bs, int ldb, int b0,
                                            int cstep) {
     static_assert(KCH % 4 == 0 && TN % 4 == 0, "vector width");
+    // Two-level summation: this chunk's KCH products go into a fresh partial that is then added
+    // to acc, so a long reduction's rounding error grows with KCH + K/KCH terms, not K.
+    float part[TM][TN];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) part[i][j] = 0.f;
 #pragma unroll 1
     for (int k = 0; k < KCH; k += 4) {
         float a[TM][4], b[4][TN];
@@ -269,7 +276,11 @@ __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As
 #pragma unroll
             for (int i = 0; i < TM; ++i)
 #pragma unroll
-                for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i][kk], b[kk][j], acc[i][j]);
+                for (int j = 0; j < TN; ++j) part[i][j] = fmaf(a[i][kk], b[kk][j], part[i][j]);
     }
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] += part[i][j];
 }
 #endif
