@@ -56,42 +56,6 @@ def dsd_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
-#: At large M, block sizes up to this use dsd_grouped.cu on tensor cores (x tiles shared
-#: across S block-columns). Small M keeps dsd.cu: grouping would leave too few CTAs, each with
-#: a long serial walk. float32 on CUDA cores always uses dsd.cu.
-GROUPED_MAX_BS = 32
-
-
-def _use_grouped(bs, did, M):
-    return did != 0 and bs <= GROUPED_MAX_BS and _m_regime(M) == "large"
-
-
-def dsd_grouped_spec(bs, did, M, trans_w):
-    """Specialisation of dsd_grouped.cu (tensor-core element codes, M > 64)."""
-    kst = 32 if did == _TF32 else 64
-    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w)), "BM": 128, "WARPS": 8,
-         "S": 128 // bs, "G": max(1, kst // bs), "STAGES": 2, "MINB": 1}
-    return tuple(sorted(p.items()))
-
-
-def dsd_grouped_launch_shape(spec):
-    """(threads per CTA, dynamic shared-memory bytes, rows per CTA, columns per CTA)."""
-    p = dict(spec)
-    bs, g, bm, st, did, s = p["BS"], p["G"], p["BM"], p["STAGES"], p["DTYPE_ID"], p["S"]
-    kst = g * bs
-    if did == _TF32:
-        a_ld = kst + 4
-        p_ld = kst + 4 if p["TRANS_W"] else (8 if bs == 8 else bs + 8)
-    else:
-        def pad(n):
-            return n + 8 if n * 2 >= 32 else n
-        a_ld = pad(kst)
-        p_ld = pad(kst) if p["TRANS_W"] else pad(bs)
-    panel = (bs if p["TRANS_W"] else kst) * p_ld
-    smem = st * (bm * a_ld + s * panel) * _itemsize(did)
-    return p["WARPS"] * 32, smem, bm, s * bs
-
-
 def sddmm_spec(bs, did):
     """Specialisation of sddmm.cu for block size and element code."""
     nb = {64: 2, 32: 4, 16: 8, 8: 16}[bs]
@@ -156,10 +120,6 @@ def all_specializations():
                 for tw in (False, True):
                     out.append(("dsd.cu", dsd_spec(bs, did, M, tw), "bsmm_dsd"))
             out.append(("sddmm.cu", sddmm_spec(bs, did), "bsmm_sddmm"))
-            if _use_grouped(bs, did, 4096):
-                for tw in (False, True):
-                    out.append(("dsd_grouped.cu", dsd_grouped_spec(bs, did, 4096, tw),
-                                "bsmm_dsd_grouped"))
     return out
 
 
@@ -187,50 +147,6 @@ def _dsd_plan(layout, trans_w):
         ent[:, 0] = src
         ent[:, 1] = blk
         plan = (cupy.ascontiguousarray(ptr, dtype=cupy.int32), ent)
-        layout.plan_cache[key] = plan
-    return plan
-
-
-def grouped_tables(layout, trans_w, S, xp):
-    """Look-up table of dsd_grouped.cu as ``(gptr, ent, blk)`` arrays of module ``xp``.
-
-    Group g (output block-columns g*S .. g*S+S-1) takes entries ``ent[gptr[g]:gptr[g+1]]``,
-    int32 rows ``(c, mask, first, 0)`` in increasing c: bit s of ``mask`` (as uint32) marks a
-    stored block at (c, g*S + s) of op(W), and ``blk[first:]`` lists those blocks' ids in
-    increasing s. Built with vectorised array operations (one host sync, for the entry count).
-    """
-    nbr, nbc = layout.block_shape
-    rows = layout.get("row_ids", xp).astype(xp.int64)
-    cols = layout.get("indices", xp).astype(xp.int64)
-    # Output block-column j, input block index c (x's column block).
-    c, j, n_in, n_out = (cols, rows, nbc, nbr) if trans_w else (rows, cols, nbr, nbc)
-    ngroups = -(-n_out // S)
-    slot = j % S
-    order = xp.argsort(((j // S) * n_in + c) * S + slot)
-    ekey = ((j // S) * n_in + c)[order]          # one entry per (group, c)
-    slot = slot[order]
-    new = xp.ones(ekey.shape, dtype=xp.bool_)
-    new[1:] = ekey[1:] != ekey[:-1]
-    first = xp.flatnonzero(new)
-    n_ent = int(first.size)  # synchronize (cupy): once per layout
-    eid = xp.cumsum(new) - 1
-    mask = xp.bincount(eid, weights=xp.left_shift(1, slot).astype(xp.float64), minlength=n_ent)
-    ent = xp.zeros((n_ent, 4), dtype=xp.int32)
-    if n_ent:
-        ent[:, 0] = ekey[first] % n_in
-        ent[:, 1] = mask.astype(xp.int64).astype(xp.uint32).view(xp.int32)
-        ent[:, 2] = first
-    gptr = xp.searchsorted(ekey[first] // n_in, xp.arange(ngroups + 1), side="left")
-    return gptr.astype(xp.int32), ent, order.astype(xp.int32)
-
-
-def _grouped_plan(layout, trans_w, S):
-    import cupy
-
-    key = ("dsd_grouped", bool(trans_w), S)
-    plan = layout.plan_cache.get(key)
-    if plan is None:
-        plan = grouped_tables(layout, trans_w, S, cupy)
         layout.plan_cache[key] = plan
     return plan
 
@@ -286,20 +202,6 @@ def _kernel(name, spec, entry, smem):
 _launches = {}
 
 
-def _dsd_grouped_launch(bs, did, M, trans_w):
-    import cupy
-
-    key = ("dsd_grouped", bs, did, _m_regime(M), trans_w, cupy.cuda.runtime.getDevice())
-    hit = _launches.get(key)
-    if hit is None:
-        spec = dsd_grouped_spec(bs, did, M, trans_w)
-        nt, smem, bm, ncol = dsd_grouped_launch_shape(spec)
-        hit = (_kernel("dsd_grouped.cu", spec, "bsmm_dsd_grouped", smem), nt, smem, bm, ncol,
-               dict(spec)["S"])
-        _launches[key] = hit
-    return hit
-
-
 def _dsd_launch(bs, did, M, trans_w):
     import cupy
 
@@ -342,23 +244,15 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     target = out if (out.flags.c_contiguous and out.data.ptr % 16 == 0) else None
     y = target if target is not None else _empty_like_c(out, beta)
     ldx = np.int64(x.strides[0] // x.itemsize)
-    if _use_grouped(bs, did, M):
-        fn, nt, smem, bm, ncol, S = _dsd_grouped_launch(bs, did, M, trans_w)
-        tables = _grouped_plan(layout, trans_w, S)
-        gx = -(-N // ncol)
-        tail = (np.int32(N),)
-    else:
-        fn, nt, smem, bm = _dsd_launch(bs, did, M, trans_w)
-        tables = _dsd_plan(layout, trans_w)
-        gx = N // bs
-        tail = ()
+    fn, nt, smem, bm = _dsd_launch(bs, did, M, trans_w)
+    ptr, ent = _dsd_plan(layout, trans_w)
     scal = (np.float32(alpha), np.float32(beta))
     rows_per_launch = bm * _MAX_GRID_Y
     for r0 in range(0, M, rows_per_launch):
         m = min(rows_per_launch, M - r0)
         xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
-        fn((gx, -(-m // bm)), (nt,), (xs, ldx, data) + tables + (ys, np.int64(N), np.int32(m))
-           + tail + scal, shared_mem=smem)
+        fn((N // bs, -(-m // bm)), (nt,), (xs, ldx, data, ptr, ent, ys, np.int64(N), np.int32(m))
+           + scal, shared_mem=smem)
     if target is None:
         out[...] = y
     return out
