@@ -8,6 +8,7 @@ that a call does no host synchronisation and allocates nothing.
 import numpy as np
 
 from . import compiler
+from ._arrays import astype, bits, from_float32, to_float32
 
 _DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2}
 _TF32 = 3
@@ -181,12 +182,13 @@ def _sddmm_plan(layout, nb):
 # Launchers.
 
 def _aligned_rows(a):
-    """``a`` (2-D cupy) with unit last stride and 16-byte aligned rows; copies only if needed."""
-    import cupy
+    """``a`` (2-D cupy) with unit last stride and 16-byte aligned rows; copies only if needed.
 
+    Copies go through ``_arrays.astype`` (bit copies), which CuPy supports for bfloat16 too.
+    """
     it = a.itemsize
     if a.strides[1] != it or a.strides[0] % 16 or a.data.ptr % 16 or a.strides[0] < a.shape[1] * it:
-        a = cupy.ascontiguousarray(a)
+        a = astype(a, a.dtype)
     return a
 
 
@@ -242,7 +244,7 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     trans_w = bool(trans_w)
     x = _aligned_rows(x)
     target = out if (out.flags.c_contiguous and out.data.ptr % 16 == 0) else None
-    y = target if target is not None else _empty_like_c(out, beta)
+    y = target if target is not None else _aligned_scratch(out, beta)
     ldx = np.int64(x.strides[0] // x.itemsize)
     fn, nt, smem, bm = _dsd_launch(bs, did, M, trans_w)
     ptr, ent = _dsd_plan(layout, trans_w)
@@ -254,14 +256,15 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
         fn((N // bs, -(-m // bm)), (nt,), (xs, ldx, data, ptr, ent, ys, np.int64(N), np.int32(m))
            + scal, shared_mem=smem)
     if target is None:
-        out[...] = y
+        bits(out)[...] = bits(y)
     return out
 
 
-def _empty_like_c(out, beta):
+def _aligned_scratch(out, beta):
+    """C-contiguous, aligned stand-in for ``out``, holding its values when beta reads them."""
     import cupy
 
-    return cupy.array(out, order="C") if beta != 0 else cupy.empty(out.shape, out.dtype)
+    return astype(out, out.dtype) if beta != 0 else cupy.empty(out.shape, out.dtype)
 
 
 def sddmm(x, dy, layout, out_data, alpha, beta):
@@ -280,13 +283,16 @@ def sddmm(x, dy, layout, out_data, alpha, beta):
         if beta == 0:
             out_data.fill(0)
         else:
-            from ._arrays import from_float32, to_float32
             out_data[...] = from_float32(to_float32(out_data) * np.float32(beta), out_data.dtype)
         return out_data
     x = _aligned_rows(x)
     dy = _aligned_rows(dy)
+    aligned = out_data.flags.c_contiguous and out_data.data.ptr % 16 == 0
+    target = out_data if aligned else _aligned_scratch(out_data, beta)
     fn((seg.shape[0],), (nt,), (x, np.int64(x.strides[0] // x.itemsize), dy,
-                               np.int64(dy.strides[0] // dy.itemsize), seg, cols, out_data,
+                               np.int64(dy.strides[0] // dy.itemsize), seg, cols, target,
                                np.int32(M), np.float32(alpha), np.float32(beta)),
        shared_mem=smem)
+    if not aligned:
+        bits(out_data)[...] = bits(target)
     return out_data

@@ -212,6 +212,22 @@ def test_noncontiguous_and_batched_x(request):
     assert _rel((xt @ wg).get(), xt.get().astype(np.float64) @ w64) < 1e-5
 
 
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+def test_misaligned_operands(request, kind):
+    """Rows not 16-byte aligned (a column slice) and an out at an odd offset take copies."""
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    bs = 16
+    w, w64 = _weight(rng, (64, 48), bs, 0.5, dtype)
+    big = rng.standard_normal((9, 70)).astype(dtype)
+    xg = cupy.asarray(big)[:, 3:67]
+    buf = cupy.asarray(np.full(9 * 48 + 1, np.nan, dtype))
+    out = buf[1:].reshape(9, 48)
+    cb.matmul(xg, w.to_gpu(), out=out)
+    ref = big[:, 3:67].astype(np.float64) @ w64
+    _check(out.get(), ref, _baseline_err(big[:, 3:67].astype(np.float64), w64, dtype, ref), kind)
+
+
 @pytest.mark.parametrize("kind", ["f32", "f16", "bf16", "tf32"])
 def test_bitwise_deterministic(request, kind):
     rng = _rng(request)
