@@ -21,6 +21,7 @@ __all__ = [
     "get_array_module",
     "is_cupy",
     "check_dtype",
+    "check_int",
     "check_blocksize",
     "to_float32",
     "from_float32",
@@ -89,6 +90,22 @@ def check_dtype(dtype, name="dtype"):
     return dt
 
 
+def check_int(value, name, minimum=None):
+    """Return ``value`` (a Python or numpy integer, not a bool) as a Python int.
+
+    Raises: TypeError naming ``name`` for anything else, ValueError if below ``minimum``.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an int, got bool")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
 def check_blocksize(blocksize, name="blocksize"):
     """Return ``blocksize`` (an int or a square ``(bs, bs)`` pair) as a positive int.
 
@@ -101,12 +118,7 @@ def check_blocksize(blocksize, name="blocksize"):
         if first != second:
             raise ValueError(f"{name} must be square, got {tuple(blocksize)}")
         return first
-    if isinstance(blocksize, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int, got bool")
-    try:
-        bs = operator.index(blocksize)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(blocksize).__name__}") from None
+    bs = check_int(blocksize, name)
     if bs <= 0:
         raise ValueError(f"{name} must be positive, got {bs}")
     return bs

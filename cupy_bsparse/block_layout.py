@@ -8,22 +8,14 @@ every block, the transposed layout, copies on the other device, and GPU look-up 
 (``plan_cache``, owned by the GPU code).
 """
 
-import operator
-
 import numpy as np
 
-from ._arrays import check_blocksize, get_array_module, is_cupy, to_host, to_module
+from ._arrays import check_blocksize, check_int, get_array_module, is_cupy, to_host, to_module
 
 __all__ = ["BlockLayout"]
 
 _INT32_MAX = np.iinfo(np.int32).max
 _ARRAY_NAMES = ("indptr", "indices", "row_ids", "transpose_perm")
-
-
-def _as_int(value):
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError("bool is not an int")
-    return operator.index(value)
 
 
 def _check_shape(shape, blocksize, name="shape"):
@@ -35,7 +27,7 @@ def _check_shape(shape, blocksize, name="shape"):
     if len(dims) != 2:
         raise ValueError(f"{name} must have 2 entries (rows, cols), got {shape!r}")
     try:
-        dims = tuple(_as_int(d) for d in dims)
+        dims = tuple(check_int(d, name) for d in dims)
     except TypeError:
         raise TypeError(f"{name} must hold ints, got {shape!r}") from None
     if min(dims) < 0:

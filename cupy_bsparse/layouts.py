@@ -19,11 +19,12 @@ use it on the GPU.
 
 import math
 import numbers
-import operator
 
 import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
+
+from ._arrays import check_int
 
 __all__ = [
     "random",
@@ -45,18 +46,6 @@ _PATH_CHUNK = 256
 
 # ---------------------------------------------------------------------------------------------
 # argument validation
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an int, got bool")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def _check_fraction(name, value):
@@ -132,8 +121,8 @@ def random(n_block_rows, n_block_cols, density=None, *, nnzb=None, seed=None, di
     Raises: ``TypeError``/``ValueError`` naming the bad argument, including a count larger than
     the grid or, with ``diagonal=True``, smaller than ``n_block_rows``.
     """
-    n_block_rows = _check_int("n_block_rows", n_block_rows, 1)
-    n_block_cols = _check_int("n_block_cols", n_block_cols, 1)
+    n_block_rows = check_int(n_block_rows, "n_block_rows", 1)
+    n_block_cols = check_int(n_block_cols, "n_block_cols", 1)
     diagonal = _check_diagonal(diagonal, n_block_rows, n_block_cols)
     total = n_block_rows * n_block_cols
     if (density is None) == (nnzb is None):
@@ -141,7 +130,7 @@ def random(n_block_rows, n_block_cols, density=None, *, nnzb=None, seed=None, di
     if density is not None:
         count = round(_check_fraction("density", density) * total)
     else:
-        count = _check_int("nnzb", nnzb, 0)
+        count = check_int(nnzb, "nnzb", 0)
         if count > total:
             raise ValueError(
                 f"nnzb={count} exceeds the {n_block_rows} x {n_block_cols} = {total} block grid"
@@ -176,8 +165,8 @@ def balanced(n_block_rows, n_block_cols, density, *, seed=None, diagonal=False):
     Returns: ``(n_block_rows, n_block_cols)`` bool array, ``k`` True entries per column.
     Raises: ``TypeError``/``ValueError`` naming the bad argument.
     """
-    n_block_rows = _check_int("n_block_rows", n_block_rows, 1)
-    n_block_cols = _check_int("n_block_cols", n_block_cols, 1)
+    n_block_rows = check_int(n_block_rows, "n_block_rows", 1)
+    n_block_cols = check_int(n_block_cols, "n_block_cols", 1)
     k = round(_check_fraction("density", density) * n_block_rows)
     diagonal = _check_diagonal(diagonal, n_block_rows, n_block_cols)
     if diagonal and k < 1:
@@ -219,8 +208,8 @@ def small_world(n, degree, rewire_p, *, seed=None, diagonal=False, symmetric=Tru
     Raises: ``TypeError``/``ValueError`` naming the bad argument (``degree`` must be even and
     ``< n``).
     """
-    n = _check_int("n", n, 1)
-    degree = _check_int("degree", degree, 0)
+    n = check_int(n, "n", 1)
+    degree = check_int(degree, "degree", 0)
     if degree % 2:
         raise ValueError(f"degree must be even (degree // 2 neighbours per side), got {degree}")
     if degree >= n:
@@ -279,8 +268,8 @@ def barabasi_albert(n, m, *, seed=None, diagonal=False):
     Returns: ``(n, n)`` symmetric bool array; ``diagonal=True`` also stores every ``(i, i)``.
     Raises: ``TypeError``/``ValueError`` naming the bad argument (needs ``1 <= m < n``).
     """
-    n = _check_int("n", n, 2)
-    m = _check_int("m", m, 1)
+    n = check_int(n, "n", 2)
+    m = check_int(m, "m", 1)
     if m >= n:
         raise ValueError(f"m must be < n, got m={m}, n={n}")
     diagonal = _check_bool("diagonal", diagonal)
@@ -327,11 +316,11 @@ def block_diagonal(n_block_rows, n_block_cols=None, *, width=1):
     Returns: ``(n_block_rows, n_block_cols)`` bool array.
     Raises: ``TypeError``/``ValueError`` naming the bad argument.
     """
-    n_block_rows = _check_int("n_block_rows", n_block_rows, 1)
+    n_block_rows = check_int(n_block_rows, "n_block_rows", 1)
     if n_block_cols is None:
         n_block_cols = n_block_rows
-    n_block_cols = _check_int("n_block_cols", n_block_cols, 1)
-    width = _check_int("width", width, 1)
+    n_block_cols = check_int(n_block_cols, "n_block_cols", 1)
+    width = check_int(width, "width", 1)
     rows = np.arange(n_block_rows)[:, None] // width
     cols = np.arange(n_block_cols)[None, :] // width
     return rows == cols

@@ -29,13 +29,12 @@ from ._arrays import (
     to_host,
     to_module,
 )
-from .block_layout import BlockLayout, _as_bool_mask, _as_index_array, _check_shape
+from .block_layout import _INT32_MAX, BlockLayout, _as_bool_mask, _as_index_array, _check_shape
 
 __all__ = ["BlockSparseMatrix", "random"]
 
 _FORMATS = ("bsr", "csr", "csc", "coo")
 _NORM_ORDS = (1, -1, np.inf, -np.inf)
-_INT32_MAX = np.iinfo(np.int32).max
 
 
 def _is_scipy_sparse(a):

@@ -13,6 +13,7 @@ from cupy_bsparse._arrays import (
     astype,
     check_blocksize,
     check_dtype,
+    check_int,
     from_float32,
     get_array_module,
     is_cupy,
@@ -69,6 +70,23 @@ def test_check_dtype_accepts(dtype):
 def test_check_dtype_rejects_with_name_and_list(dtype):
     with pytest.raises(TypeError, match=r"my_arg must be one of float16, bfloat16, float32, "):
         check_dtype(dtype, "my_arg")
+
+
+@pytest.mark.parametrize("value", [0, 7, np.int64(7), np.uint8(7)])
+def test_check_int_accepts(value):
+    result = check_int(value, "n", 0)
+    assert result == value and type(result) is int
+
+
+@pytest.mark.parametrize(
+    "value,error,match",
+    [(True, TypeError, "n must be an int, got bool"), (np.bool_(1), TypeError, "got bool"),
+     (2.0, TypeError, "n must be an int, got float"), ("2", TypeError, "got str"),
+     (-1, ValueError, "n must be >= 0, got -1")],
+)
+def test_check_int_rejects(value, error, match):
+    with pytest.raises(error, match=match):
+        check_int(value, "n", 0)
 
 
 @pytest.mark.parametrize("bs,expected", [(1, 1), (16, 16), (np.int64(8), 8), ((32, 32), 32),

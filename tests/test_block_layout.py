@@ -155,6 +155,8 @@ def test_accepts_lists_unsigned_and_pair_blocksize():
         ([0, 1, 1], [0], (4,), 2, ValueError, "shape must have 2 entries"),
         ([0, 1, 1], [0], (-4, 4), 2, ValueError, "shape must be non-negative"),
         ([0, 1, 1], [0], (4.0, 4), 2, TypeError, "shape must hold ints"),
+        ([0, 1, 1], [0], (True, 4), 1, TypeError, "shape must hold ints"),
+        ([0], [], (2**31, 1), 1, ValueError, r"more than 2\*\*31 - 1 block-rows"),
         ([0, 1, 1], [0], 4, 2, TypeError, "shape must be a"),
         ([0, 1, 1], [0], (4, 4), 0, ValueError, "blocksize must be positive"),
         ([0, 1, 1], [0], (4, 4), -2, ValueError, "blocksize must be positive"),
@@ -165,6 +167,14 @@ def test_accepts_lists_unsigned_and_pair_blocksize():
 def test_constructor_errors(indptr, indices, shape, bs, error, match):
     with pytest.raises(error, match=match):
         BlockLayout(indptr, indices, shape, bs)
+
+
+def test_more_than_int32_blocks_is_rejected():
+    # A zero-stride view: 2**31 indices without the memory. indptr is also too long, so that
+    # without the check the constructor fails fast on indptr instead of allocating.
+    indices = np.broadcast_to(np.int32(0), (2**31,))
+    with pytest.raises(ValueError, match=r"indices has 2147483648 blocks, more than 2\*\*31 - 1"):
+        BlockLayout([0, 0, 0], indices, (1, 1), 1)
 
 
 def test_constructor_does_not_modify_inputs():

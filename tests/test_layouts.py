@@ -80,6 +80,8 @@ def test_random_argument_errors():
         layouts.random(4, 4, nnzb=-1)
     with pytest.raises(TypeError, match="nnzb"):
         layouts.random(4, 4, nnzb=3.0)
+    with pytest.raises(TypeError, match="n_block_rows must be an int, got bool"):
+        layouts.random(True, 4, 0.5)
     with pytest.raises(ValueError, match="density"):
         layouts.random(4, 4, 1.5)
     with pytest.raises(ValueError, match="density"):
