@@ -24,7 +24,8 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
-from ._arrays import check_int
+from ._arrays import check_int, to_host
+from .block_layout import _as_bool_mask
 
 __all__ = [
     "random",
@@ -87,16 +88,12 @@ def _check_diagonal(diagonal, n_block_rows, n_block_cols):
 
 
 def _as_mask(mask, *, square=False):
-    """Return ``mask`` as a 2-D numpy bool array (nonzero = stored block)."""
-    if type(mask).__module__.split(".")[0] == "cupy":
-        mask = mask.get()  # synchronize: statistics are computed on the host
-    mask = np.asarray(mask)
-    if mask.dtype != np.bool_:
-        if not (np.issubdtype(mask.dtype, np.number)):
-            raise TypeError(f"mask must be a bool or numeric array, got dtype {mask.dtype}")
-        mask = mask != 0
-    if mask.ndim != 2:
-        raise ValueError(f"mask must be 2-D (n_block_rows, n_block_cols), got shape {mask.shape}")
+    """Return ``mask`` (numpy, cupy, list or BlockLayout) as a 2-D numpy bool array.
+
+    Checked like ``BlockLayout.from_mask`` (nonzero = stored block, NaN rejected), and the grid
+    must not be empty. Statistics are computed on the host: a cupy mask is copied back.
+    """
+    mask = _as_bool_mask(to_host(mask))  # synchronize (a cupy mask)
     if mask.shape[0] == 0 or mask.shape[1] == 0:
         raise ValueError(f"mask must have at least one block-row and block-column, got {mask.shape}")
     if square and mask.shape[0] != mask.shape[1]:

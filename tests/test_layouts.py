@@ -392,8 +392,23 @@ def test_graph_statistics_need_square_masks(func):
 @pytest.mark.parametrize(
     "bad, exc",
     [(np.ones(4, dtype=bool), ValueError), (np.ones((2, 2, 2), dtype=bool), ValueError),
-     (np.ones((0, 3), dtype=bool), ValueError), (np.array([["a", "b"]]), TypeError)],
+     (np.ones((0, 3), dtype=bool), ValueError), (np.array([["a", "b"]]), TypeError),
+     (np.array([[1.0, np.nan], [0.0, 1.0]]), ValueError), (np.array([[1j]]), TypeError)],
 )
-def test_statistics_reject_bad_masks(bad, exc):
+@pytest.mark.parametrize(
+    "func", [layouts.density, layouts.degree_stats, layouts.propagation_steps,
+             layouts.average_path_length, layouts.clustering_coefficient],
+)
+def test_statistics_reject_bad_masks(func, bad, exc):
     with pytest.raises(exc, match="mask"):
-        layouts.degree_stats(bad)
+        func(bad)
+
+
+def test_statistics_take_lists_and_layouts():
+    from cupy_bsparse import BlockLayout
+
+    mask = layouts.small_world(12, 4, 0.2, seed=0)
+    steps = layouts.propagation_steps(mask)
+    assert layouts.propagation_steps(mask.tolist()) == steps
+    assert layouts.propagation_steps(BlockLayout.from_mask(mask, 8)) == steps
+    assert layouts.degree_stats(mask.astype(np.int8)) == layouts.degree_stats(mask)
