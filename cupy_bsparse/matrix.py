@@ -200,8 +200,8 @@ def _cupyx_to_parts(m, bs):
 class BlockSparseMatrix:
     """Block-sparse matrix with square blocks, on the CPU (numpy) or GPU (cupy).
 
-    ``BlockSparseMatrix(arg, shape=None, blocksize=None, dtype=None, copy=False)``, where ``arg``
-    is one of:
+    ``BlockSparseMatrix(arg, shape=None, dtype=None, copy=False, blocksize=None)`` (the
+    parameter order of ``scipy.sparse.bsr_array``), where ``arg`` is one of:
 
     - ``(data, indices, indptr)``: ``data`` (nnzb, bs, bs), CSR over blocks; ``shape`` required.
       ``data`` is kept without a copy when ``copy=False`` and it is C-contiguous of the
@@ -229,7 +229,7 @@ class BlockSparseMatrix:
     __array_priority__ = 100
     __array_ufunc__ = None
 
-    def __init__(self, arg, shape=None, blocksize=None, dtype=None, copy=False):
+    def __init__(self, arg, shape=None, dtype=None, copy=False, blocksize=None):
         bs = None if blocksize is None else check_blocksize(blocksize)
         if isinstance(arg, BlockSparseMatrix):
             _check_shape_arg(shape, arg.shape)

@@ -117,6 +117,18 @@ def test_bsr_parts_from_lists_and_non_contiguous_data():
     np.testing.assert_array_equal(empty.toarray(), np.zeros((2, 6)))
 
 
+def test_positional_parameters_follow_scipy_bsr_array():
+    # bsr_array(arg1, shape, dtype, copy, blocksize): a scipy user's positional call works.
+    dense = make_dense(make_mask(3, 4, 0.5), 4, np.float64)
+    ref = sp.bsr_array(dense, dense.shape, np.float32, False, (4, 4))
+    w = BlockSparseMatrix(dense, dense.shape, np.float32, False, (4, 4))
+    assert w.dtype == ref.dtype and w.blocksize == ref.blocksize
+    np.testing.assert_array_equal(w.toarray(), ref.toarray())
+    data = w.data
+    assert BlockSparseMatrix((data, w.indices, w.indptr), w.shape, None, False).data is data
+    assert BlockSparseMatrix((data, w.indices, w.indptr), w.shape, None, True).data is not data
+
+
 def test_from_dense_with_mask_keeps_zero_blocks_and_drops_others():
     mask = np.array([[True, False, True], [False, False, True]])
     dense = np.ones((4, 6), np.float32)
