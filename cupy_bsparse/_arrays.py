@@ -204,7 +204,7 @@ def to_module(a, xp):
     if is_cupy(a):
         return a
     a = np.asarray(a)
-    return from_bits(xp.asarray(bits(a)), a.dtype)
+    return from_bits(xp.asarray(bits(a)), a.dtype)  # synchronize
 
 
 def to_host(a):

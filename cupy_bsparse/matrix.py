@@ -7,6 +7,12 @@ read ``W``'s blocks in place. Internal code reads ``_data``, ``_base_layout`` an
 canonical BSR arrays of the transposed matrix (``data`` is then materialised as a copy).
 
 CuPy has no bfloat16 kernels: bfloat16 data is moved as ``uint16`` and computed on in float32.
+
+Host synchronisation on the GPU (marked ``# synchronize`` where it happens): building a matrix
+from cupy index arrays (validation), a dense cupy array or a cupyx matrix (counting blocks);
+comparing two distinct layouts (arithmetic between matrices whose layouts are equal but not the
+same object); ``get``, ``to_scipy``, ``tocsr``, ``to_cpu`` and ``to_gpu``. ``from_layout``,
+arithmetic on one shared layout, ``T``, ``data`` and ``toarray`` do not synchronize.
 """
 
 import numbers
@@ -193,7 +199,7 @@ def _cupyx_to_parts(m, bs):
 
     shape = _check_shape(m.shape, bs, "shape of the cupyx.scipy.sparse input")
     coo = m.tocoo(copy=True)
-    coo.sum_duplicates()
+    coo.sum_duplicates()  # synchronize (cupyx reads the count of distinct entries back)
     return _coo_to_parts(coo.row, coo.col, coo.data, shape, bs, cupy)
 
 
@@ -498,13 +504,14 @@ class BlockSparseMatrix:
 
     def tocsr(self):
         """CSR copy: ``scipy.sparse.csr_array`` on the CPU, ``cupyx.scipy.sparse.csr_matrix`` on
-        the GPU. Explicit zeros are kept.
+        the GPU (which synchronizes). Explicit zeros are kept.
 
         Raises: TypeError for float16 / bfloat16 (unsupported by scipy.sparse and cupyx).
         """
         if self.device == "cpu":
             return self.to_scipy("csr")
-        return self._cupyx_coo().tocsr()
+        # cupyx's COO -> CSR sums duplicates first, which reads a count back.
+        return self._cupyx_coo().tocsr()  # synchronize
 
     def tocoo(self):
         """COO copy: ``scipy.sparse.coo_array`` on the CPU, ``cupyx.scipy.sparse.coo_matrix`` on
@@ -517,7 +524,9 @@ class BlockSparseMatrix:
         return self._cupyx_coo()
 
     def to_gpu(self):
-        """This matrix on the GPU (``self`` if already there). The layout's GPU copy is cached."""
+        """This matrix on the GPU (``self`` if already there; the copy synchronizes). The layout's
+        GPU copy is cached.
+        """
         import cupy
 
         if self.device == "gpu":
@@ -658,7 +667,8 @@ def random(shape, blocksize, density=None, *, layout=None, dtype=np.float32, see
     ``layout`` (a BlockLayout, shared by the result when it is on ``device``, or a bool block
     mask) must be given. ``seed``: int, None or ``numpy.random.Generator``; the same seed gives
     the same matrix (values drawn in float64, then rounded to ``dtype``) for every dtype, on the
-    CPU and the GPU. ``device``: 'cpu' or 'gpu'.
+    CPU and the GPU. ``device``: 'cpu' or 'gpu' (values are drawn on the host and copied, which
+    synchronizes).
     """
     bs = check_blocksize(blocksize)
     shape = _check_shape(shape, bs)
