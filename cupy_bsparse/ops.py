@@ -37,17 +37,19 @@ def _check_dense(a, name, fn):
         raise TypeError(f"{fn}: {name} must be a numpy or cupy array, got {type(a).__name__}")
 
 
-def _check_gpu_support(xp, dtype, blocksize, fn):
+def _check_gpu_support(xp, dtype, blocksize, blocksize_name, fn):
+    """dtype (shared by a and b) and the block size of ``blocksize_name`` on the GPU."""
     if xp is np:
         return
     if dtype == np.float64:
         raise TypeError(
-            f"{fn}: the GPU kernels support float16, bfloat16 and float32, not float64; "
-            "use float32 or run on the CPU (numpy)"
+            f"{fn}: a and b have dtype float64; the GPU kernels support float16, bfloat16 and "
+            "float32, not float64: use float32 or run on the CPU (numpy)"
         )
     if blocksize not in SUPPORTED_BLOCKSIZES:
         raise ValueError(
-            f"{fn}: the GPU kernels support block sizes {SUPPORTED_BLOCKSIZES}, got {blocksize}"
+            f"{fn}: {blocksize_name} has blocksize {blocksize}; the GPU kernels support block "
+            f"sizes {SUPPORTED_BLOCKSIZES}"
         )
 
 
@@ -122,7 +124,7 @@ def matmul(a, b, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
             f"{fn}: {x_name} has dtype {x.dtype} but {w_name} has dtype {w.dtype}; "
             "cast one of them first"
         )
-    _check_gpu_support(xp, w.dtype, w._base_layout.blocksize, fn)
+    _check_gpu_support(xp, w.dtype, w._base_layout.blocksize, w_name, fn)
     if x.ndim == 0:
         raise ValueError(f"{fn}: {x_name} must have at least one dimension, got a 0-d array")
     if beta != 0 and out is None:
@@ -240,7 +242,7 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0):
         raise TypeError(f"{fn}: a has dtype {a.dtype} but b has dtype {b.dtype}")
     if out is not None and out.dtype != a.dtype:
         raise TypeError(f"{fn}: out has dtype {out.dtype}, a and b have dtype {a.dtype}")
-    _check_gpu_support(xp, a.dtype, base.blocksize, fn)
+    _check_gpu_support(xp, a.dtype, base.blocksize, "layout", fn)
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"{fn}: a and b must be 2-D, got shapes {a.shape} and {b.shape}")
     if a.shape[1] != b.shape[0]:
