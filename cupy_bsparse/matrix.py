@@ -677,7 +677,7 @@ def random(shape, blocksize, density=None, *, layout=None, dtype=np.float32, see
         raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
     if (density is None) == (layout is None):
         raise ValueError("give exactly one of density and layout")
-    rng = np.random.default_rng(seed)
+    rng = layouts._rng(seed)  # the generators' seed rules and errors
     if layout is None:
         nbr, nbc = shape[0] // bs, shape[1] // bs
         layout = BlockLayout.from_mask(layouts.random(nbr, nbc, density, seed=rng), bs)

@@ -213,6 +213,9 @@ def test_random_with_layout_and_dtypes():
         cb.random((32, 32), 8, 0.5, dtype=np.int32)
     with pytest.raises(ValueError, match="not a multiple of blocksize"):
         cb.random((30, 32), 8, 0.5)
+    for seed, error in [(True, TypeError), (1.5, TypeError), (-1, ValueError)]:
+        with pytest.raises(error, match="seed must be"):
+            cb.random((32, 32), 8, 0.5, seed=seed)
 
 
 # ---------------------------------------------------------------------------------------------
