@@ -148,7 +148,7 @@ def _f32_to_bf16_bits(a, xp):
     return xp.where(xp.isnan(a), nan_bits, rounded)
 
 
-def _bf16_bits_to_f32(u, xp):
+def _bf16_bits_to_f32(u):
     """uint16 bfloat16 bit patterns -> float32 (exact)."""
     return (u.astype(np.uint32) << 16).view(np.float32)
 
@@ -161,7 +161,7 @@ def to_float32(a):
     if a.dtype == np.float32:
         return a
     if a.dtype == BFLOAT16 and is_cupy(a):
-        return _bf16_bits_to_f32(a.view(np.uint16), _cupy())
+        return _bf16_bits_to_f32(a.view(np.uint16))
     return a.astype(np.float32)
 
 

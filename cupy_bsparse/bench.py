@@ -233,7 +233,7 @@ def _empty(xp, shape, dtype):
     return xp.empty(shape, dtype=dtype)
 
 
-def _normal(xp, rng, shape, dtype):
+def _normal(rng, shape, dtype):
     return from_float32(rng.standard_normal(shape, dtype=np.float32), dtype)
 
 
@@ -644,8 +644,8 @@ def run(sweep, log=None):
         n = rotation_sets(moved_bytes(m, c, k, w.nnz, dtype.itemsize), dev.l2_bytes)
         rng = xp.random.default_rng(sweep.seed + 2)
         # Copies of W are as good as new values for the cache: L2 is addressed by location.
-        sets = [dict(w=w if i == 0 else w.copy(), x=_normal(xp, rng, (m, c), dtype),
-                     dy=_normal(xp, rng, (m, k), dtype)) for i in range(n)]
+        sets = [dict(w=w if i == 0 else w.copy(), x=_normal(rng, (m, c), dtype),
+                     dy=_normal(rng, (m, k), dtype)) for i in range(n)]
         for oi, op in enumerate(sweep.ops):
             if log is not None:
                 index = gi * len(sweep.ops) + oi + 1

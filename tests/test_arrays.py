@@ -150,7 +150,7 @@ def test_bf16_bit_rounding_matches_ml_dtypes():
 
 def test_bf16_bits_to_f32_is_exact_for_all_patterns():
     patterns = np.arange(2**16, dtype=np.uint32).astype(np.uint16)
-    got = _arrays._bf16_bits_to_f32(patterns, np)
+    got = _arrays._bf16_bits_to_f32(patterns)
     expected = patterns.view(ml_dtypes.bfloat16).astype(np.float32)
     np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
 

@@ -42,7 +42,7 @@ def test_parser_reads_every_option():
     ["bench", "--blocksize", "x"],
     [],
 ])
-def test_parser_rejects_bad_options(argv, capsys):
+def test_parser_rejects_bad_options(argv):
     with pytest.raises(SystemExit) as e:
         cli.build_parser().parse_args(argv)
     assert e.value.code == 2
@@ -195,7 +195,7 @@ def test_bench_bad_sweep_is_a_usage_error(capsys):
     assert "multiples of the block size 16" in capsys.readouterr().err
 
 
-def test_failed_case_is_reported_not_hidden(monkeypatch, capsys):
+def test_failed_case_is_reported_not_hidden(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("kernel exploded")
 
