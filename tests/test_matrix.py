@@ -4,7 +4,10 @@ import pytest
 import scipy.sparse as sp
 
 import cupy_bsparse as cb
-from cupy_bsparse import BlockLayout, BlockSparseMatrix, layouts
+from cupy_bsparse import BlockLayout, BlockSparseMatrix
+
+# Random masks with an empty block-row and block-column, as in the layout tests.
+from test_block_layout import make_mask
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 ALL_DTYPES = [np.dtype(np.float16), BF16, np.dtype(np.float32), np.dtype(np.float64)]
@@ -12,15 +15,6 @@ ALL_DTYPES = [np.dtype(np.float16), BF16, np.dtype(np.float32), np.dtype(np.floa
 GRIDS = [(1, 1, 0.0), (1, 1, 1.0), (3, 5, 0.0), (3, 5, 0.3), (4, 4, 0.5), (6, 4, 1.0),
          (7, 5, 0.4)]
 BLOCKSIZES = [1, 2, 8, 16, 32, 64]
-
-
-def make_mask(nbr, nbc, density, seed=0):
-    """Random mask; with 0 < density < 1 it has an empty block-row and block-column."""
-    mask = layouts.random(nbr, nbc, density, seed=seed)
-    if 0 < density < 1 and nbr > 2 and nbc > 2:
-        mask[1, :] = False
-        mask[:, 2] = False
-    return mask
 
 
 def make_dense(mask, bs, dtype=np.float32, seed=0):

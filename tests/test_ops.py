@@ -7,9 +7,7 @@ the CPU too, with a stand-in for `cupy.ndarray` (they raise before any GPU work)
 
 import sys
 import types
-import zlib
 
-import ml_dtypes
 import numpy as np
 import pytest
 
@@ -18,58 +16,22 @@ from cupy_bsparse import reference
 from cupy_bsparse._arrays import to_host as host
 from cupy_bsparse._arrays import to_module
 
-BF16 = np.dtype(ml_dtypes.bfloat16)
-DTYPES = [np.dtype(np.float16), BF16, np.dtype(np.float32), np.dtype(np.float64)]
-DTYPE_IDS = ["f16", "bf16", "f32", "f64"]
-TOL = {np.dtype(np.float16): 1e-3, BF16: 8e-3, np.dtype(np.float32): 1e-5,
-       np.dtype(np.float64): 1e-12}
-BLOCKS = [1, 3, 8, 16, 32, 64]
-
-
-@pytest.fixture
-def rng(request):
-    # Fresh inputs per test, reproducible from the test id.
-    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+# Inputs, float64 oracle and tolerances are those of the contract tests; rng is their fixture.
+from test_reference import BF16, BLOCKS, DTYPE_IDS, DTYPES, assert_close, f64, randn
+from test_reference import make_weight as make_parts
+from test_reference import rng  # noqa: F401
 
 
 def make_weight(rng, nbr, nbc, bs, density=0.4, dtype=np.float32):
     """(W, dense float64 W) with an empty block-row and block-column when 0 < density < 1."""
-    mask = rng.random((nbr, nbc)) < density
-    if 0 < density < 1:
-        mask[nbr // 2, :] = False
-        mask[:, nbc // 2] = False
-    layout = cb.BlockLayout.from_mask(mask, bs)
-    data = rng.standard_normal((layout.nnzb, bs, bs)).astype(dtype)
-    grid = np.zeros((nbr, nbc, bs, bs))
-    grid[np.nonzero(mask)] = data.astype(np.float64)
-    dense = grid.transpose(0, 2, 1, 3).reshape(nbr * bs, nbc * bs)
+    data, layout, dense = make_parts(rng, nbr, nbc, bs, density, dtype)
     return cb.BlockSparseMatrix.from_layout(layout, data), dense
-
-
-def randn(rng, shape, dtype=np.float32):
-    return rng.standard_normal(shape).astype(dtype)
-
-
-def f64(a):
-    return np.asarray(a).astype(np.float64)
 
 
 def block_mask(w):
     """Element mask (R, C) of a matrix's stored blocks."""
     bs = w.blocksize[0]
     return np.kron(w.layout.toarray(), np.ones((bs, bs), bool))
-
-
-def assert_close(got, ref, dtype):
-    got = f64(got)
-    assert got.shape == ref.shape
-    assert not np.isnan(got).any()
-    norm = np.linalg.norm(ref)
-    if norm == 0:
-        assert not got.any(), "expected exact zeros"
-        return
-    err = np.linalg.norm(got - ref) / norm
-    assert err <= TOL[np.dtype(dtype)], f"relative error {err:.3g}"
 
 
 # ---------------------------------------------------------------------------------------------

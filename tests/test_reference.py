@@ -2,7 +2,8 @@
 
 Oracles are built from the mask and the rounded inputs in float64, independently of the code
 under test. Tolerances are relative Frobenius errors: float32 accumulation plus one final
-rounding to the dtype (unit roundoff 2**-11 for float16, 2**-8 for bfloat16).
+rounding to the dtype (unit roundoff 2**-11 for float16, 2**-8 for bfloat16). test_ops.py
+checks the public products with the same inputs, oracle and tolerances (imported from here).
 """
 
 import zlib
@@ -54,7 +55,7 @@ def sample_blocks(dense, layout):
     return grid[np.nonzero(layout.toarray())]
 
 
-def randn(rng, shape, dtype):
+def randn(rng, shape, dtype=np.float32):
     return rng.standard_normal(shape).astype(dtype)
 
 
@@ -64,6 +65,7 @@ def f64(a):
 
 def assert_close(got, ref, dtype):
     got = f64(got)
+    assert got.shape == ref.shape
     assert not np.isnan(got).any()
     norm = np.linalg.norm(ref)
     if norm == 0:
