@@ -230,7 +230,9 @@ class BlockSparseMatrix:
 
     format = "bsr"
     ndim = 2
+    # The layout keeps indices sorted and unique, so the arrays are always canonical.
     has_canonical_format = True
+    has_sorted_indices = True
     # Make numpy/cupy defer `x @ W`, `x * W` to our reflected operators.
     __array_priority__ = 100
     __array_ufunc__ = None
@@ -430,9 +432,19 @@ class BlockSparseMatrix:
         """Transposed view: shares the data array and layout with ``self`` (no copy)."""
         return self._from_parts(self._data, self._base_layout, not self._transposed)
 
-    def transpose(self):
-        """Same as :attr:`T`."""
-        return self.T
+    def transpose(self, axes=None, copy=False):
+        """:attr:`T`, with scipy's signature: ``axes`` must be None or (1, 0); ``copy=True``
+        gives a view on a copy of the data instead of on this matrix's data.
+        """
+        if axes is not None and tuple(axes) != (1, 0):
+            raise ValueError(f"axes must be None or (1, 0) for a 2-D matrix, got {axes!r}")
+        return self.T.copy() if copy else self.T
+
+    def sort_indices(self):
+        """Nothing to do (scipy compatibility): indices are always sorted."""
+
+    def sum_duplicates(self):
+        """Nothing to do (scipy compatibility): a layout holds no duplicate blocks."""
 
     # ---------------------------------------------------------------------------------------
     # conversions

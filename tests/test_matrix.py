@@ -377,6 +377,21 @@ def test_transpose_view_shares_memory_and_matches_scipy(nbr, nbc, density, bs):
     np.testing.assert_array_equal(back.toarray(), w.toarray().T)
     np.testing.assert_array_equal(w.data, data_before)
     assert t.transpose()._data is w._data
+    assert t.transpose((1, 0))._data is w._data
+    copied = t.transpose(copy=True)
+    assert not copied.transposed and copied.layout is w.layout
+    assert not np.shares_memory(copied._data, w._data)
+    np.testing.assert_array_equal(copied.toarray(), w.toarray())
+
+
+def test_scipy_canonical_format_api():
+    w, dense = matrix()
+    assert w.has_canonical_format and w.has_sorted_indices
+    data, indices = w.data, w.indices
+    assert w.sort_indices() is None and w.sum_duplicates() is None
+    assert w.data is data and w.indices is indices
+    with pytest.raises(ValueError, match=r"axes must be None or \(1, 0\)"):
+        w.transpose((0, 1))
 
 
 def test_transpose_view_sees_writes_to_parent():
