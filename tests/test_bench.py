@@ -71,6 +71,13 @@ def test_defaults_follow_the_reference_shapes():
     ("cpu", dict(densities=[1.5]), "density"),
     ("cpu", dict(ms=[0]), "M must be positive"),
     ("cpu", dict(layout="small_world", c=512, k=256), "C == K"),
+    ("cpu", dict(repeat=0), "repeat must be >= 1"),
+    ("cpu", dict(warmup=-1), "warmup >= 0"),
+    ("cpu", dict(dtypes=["int8"]), "dtype must be one of"),
+    ("cpu", dict(ops=["forward"]), "op must be one of"),
+    ("cpu", dict(layout="ring"), "layout must be one of"),
+    ("cpu", dict(blocksizes=[0]), "block size must be positive"),
+    ("tpu", dict(), "device must be 'gpu' or 'cpu'"),
 ])
 def test_resolve_rejects_bad_sweeps(device, given, match):
     with pytest.raises(ValueError, match=match):
@@ -120,9 +127,13 @@ def test_make_mask_hits_the_density(kind):
     assert np.array_equal(mask, bench.make_mask(kind, 64, 64, 0.1, seed=0))
 
 
-def test_graph_layouts_need_a_square_grid():
+def test_make_mask_errors():
     with pytest.raises(ValueError, match="square"):
         bench.make_mask("barabasi_albert", 32, 16, 0.1, seed=0)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        bench.make_mask("ring", 4, 4, 0.1)
+    with pytest.raises(ValueError, match="at least 2 block-rows"):
+        bench.make_mask("barabasi_albert", 1, 1, 0.5)
 
 
 def _check_rows(rows):

@@ -106,6 +106,12 @@ def test_bsr_parts_from_lists_and_non_contiguous_data():
     dense = w.toarray()
     np.testing.assert_array_equal(dense[0:4, 4:8], data[0])
     np.testing.assert_array_equal(dense[4:8, 0:4], data[1])
+    listed = BlockSparseMatrix((data.tolist(), [1, 0], [0, 1, 2]), shape=(8, 8))
+    assert listed.dtype == np.float64
+    np.testing.assert_array_equal(listed.toarray(), dense)
+    from_list = BlockSparseMatrix.from_layout(w.layout, data.tolist())
+    assert from_list.layout is w.layout
+    np.testing.assert_array_equal(from_list.toarray(), dense)
     empty = BlockSparseMatrix((np.zeros((0, 2, 2)), [], [0, 0]), shape=(2, 6))
     assert empty.nnzb == 0 and empty.density == 0.0
     np.testing.assert_array_equal(empty.toarray(), np.zeros((2, 6)))

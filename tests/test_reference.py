@@ -147,6 +147,19 @@ def test_dsd_rounds_once(rng, dtype):
     assert np.mean(out == exact) > 0.99
 
 
+@pytest.mark.parametrize("dtype", [np.dtype(np.float16), BF16], ids=["f16", "bf16"])
+def test_sddmm_rounds_once(rng, dtype):
+    """alpha * (x.T @ dy) + beta * out is rounded to the dtype once, at the end: rounding the
+    product (or alpha times it) first would miss the correctly rounded value far more often."""
+    g0, layout, _ = make_weight(rng, 4, 4, 16, 0.5, dtype)
+    x = randn(rng, (256, 64), dtype)
+    dy = randn(rng, (256, 64), dtype)
+    out = g0.copy()
+    reference.sddmm(x, dy, layout, out, 0.3, 0.7)
+    exact = (0.3 * sample_blocks(f64(x).T @ f64(dy), layout) + 0.7 * f64(g0)).astype(dtype)
+    assert np.mean(out == exact) > 0.99
+
+
 @pytest.mark.parametrize("density", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("bs", BLOCKS)
