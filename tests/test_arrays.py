@@ -46,6 +46,30 @@ def test_package_import_does_not_import_cupy():
     assert result.returncode == 0, result.stderr
 
 
+_WITHOUT_CUPY = """
+import sys
+sys.modules["cupy"] = None  # `import cupy` now raises ImportError, as without CuPy installed
+import numpy as np
+import cupy_bsparse as cb
+from cupy_bsparse import __main__ as cli
+
+w = cb.random((64, 64), 16, 0.5, seed=0)
+x = np.ones((3, 64), np.float32)
+assert (x @ w).shape == (3, 64) and (w.T @ x.T).shape == (64, 3)
+assert cb.sddmm(x.T, x, w).layout is w.layout
+assert cli.main(["info"]) == 0
+assert cli.main(["bench", "--quick", "--op", "fprop", "--blocksize", "16"]) == 0
+"""
+
+
+def test_cpu_path_works_without_cupy():
+    result = subprocess.run([sys.executable, "-c", _WITHOUT_CUPY], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert "cupy: not available (" in result.stdout
+    assert "no CUDA GPU found: running the CPU reference" in result.stdout
+
+
 def test_get_array_module_numpy_and_ignored_arguments():
     a = np.zeros(3)
     assert get_array_module(a) is np
