@@ -800,6 +800,25 @@ def test_cupyx_csr_round_trip(requires_gpu):
 
 
 @pytest.mark.gpu
+def test_from_cupyx_coo_sums_duplicates_and_leaves_input_untouched(requires_gpu):
+    cupy = requires_gpu
+    import cupyx.scipy.sparse as csp
+
+    row, col = cupy.asarray([9, 0, 0]), cupy.asarray([17, 1, 1])  # unsorted, one duplicate
+    coo = csp.coo_matrix((cupy.asarray([4.0, 1.0, 2.0]), (row, col)), shape=(16, 24))
+    before = [a.copy() for a in (coo.data, coo.row, coo.col)]
+    w = BlockSparseMatrix(coo, blocksize=8)
+    for a, b in zip(before, (coo.data, coo.row, coo.col)):
+        cupy.testing.assert_array_equal(a, b)
+    assert w.device == "gpu" and w.dtype == np.float64
+    np.testing.assert_array_equal(np.asarray(w.layout), [[True, False, False],
+                                                          [False, False, True]])
+    expected = np.zeros((16, 24))
+    expected[0, 1], expected[9, 17] = 3.0, 4.0
+    np.testing.assert_array_equal(w.toarray().get(), expected)
+
+
+@pytest.mark.gpu
 def test_random_on_gpu_equals_cpu(requires_gpu):
     w = cb.random((64, 128), 16, 0.5, seed=3, dtype=BF16)
     g = cb.random((64, 128), 16, 0.5, seed=3, dtype=BF16, device="gpu")
