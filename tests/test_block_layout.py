@@ -84,11 +84,17 @@ def test_transpose_matches_scipy(nbr, nbc, density, bs):
     np.testing.assert_array_equal(t.transpose_perm[perm], np.arange(layout.nnzb))
 
 
-def test_transpose_perm_is_computed_with_the_transpose():
+def test_transpose_perm_is_computed_with_the_transpose(monkeypatch):
     layout = BlockLayout.from_mask(make_mask(5, 6, 0.5), 2)
+    calls = []
+    transpose = BlockLayout._transpose
+    monkeypatch.setattr(BlockLayout, "_transpose", lambda self: calls.append(self) or transpose(self))
     perm = layout.transpose_perm
-    assert layout.transpose_perm is perm
-    assert layout.T.T is layout
+    t = layout.T
+    assert layout.transpose_perm is perm and t.T is layout
+    np.testing.assert_array_equal(perm[t.transpose_perm], np.arange(layout.nnzb))
+    # One transposition serves T, transpose_perm and the transpose's own perm.
+    assert calls == [layout]
 
 
 def test_transpose_of_100k_blocks_is_fast():
