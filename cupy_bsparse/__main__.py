@@ -36,7 +36,8 @@ def build_parser():
                    help="input features, rows of W; default 16384 for M <= 256, else 8192 "
                         "(CPU: 1024)")
     b.add_argument("--k", type=int, metavar="K",
-                   help="output features, columns of W; default as --c")
+                   help="output features, columns of W; the same default as --c (not the value "
+                        "given to --c)")
     b.add_argument("--blocksize", type=int, nargs="+", metavar="BS",
                    help="block sizes; default 8 16 32 64")
     b.add_argument("--density", type=float, nargs="+", metavar="D",
