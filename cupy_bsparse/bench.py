@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 
 from . import __version__, layouts
-from ._arrays import BFLOAT16, SUPPORTED_BLOCKSIZES, from_bits, from_float32, to_float32
+from ._arrays import BFLOAT16, SUPPORTED_BLOCKSIZES, from_float32, to_float32
 from .block_layout import BlockLayout
 from .matrix import random
 from .ops import matmul, sddmm
@@ -224,13 +224,6 @@ def make_mask(kind, n_block_rows, n_block_cols, density, seed=None):
     if n < 2:
         raise ValueError("layout 'barabasi_albert' needs at least 2 block-rows")
     return layouts.barabasi_albert(n, max(1, min(n - 1, round(density * n / 2))), seed=seed)
-
-
-def _empty(xp, shape, dtype):
-    # Through uint16 for bfloat16: cupy stores it but may not allocate it by dtype.
-    if dtype == BFLOAT16:
-        return from_bits(xp.empty(shape, dtype=np.uint16), dtype)
-    return xp.empty(shape, dtype=dtype)
 
 
 def _normal(rng, shape, dtype):
@@ -475,9 +468,9 @@ def _to_torch(a):
 def _sparse_args(op, s, xp, m, c, k):
     """Arguments of :func:`_sparse_fn`'s function for operand set ``s``."""
     if op == "fprop":
-        return s["x"], s["w"], _empty(xp, (m, k), s["x"].dtype)
+        return s["x"], s["w"], xp.empty((m, k), s["x"].dtype)
     if op == "bprop":
-        return s["dy"], s["w"].T, _empty(xp, (m, c), s["x"].dtype)
+        return s["dy"], s["w"].T, xp.empty((m, c), s["x"].dtype)
     return s["x"].T, s["dy"], s["w"].copy()
 
 
