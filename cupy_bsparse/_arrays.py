@@ -43,6 +43,16 @@ def _cupy():
     return sys.modules.get("cupy")
 
 
+def gpu_available():
+    """True if CuPy imports and sees a CUDA device (imports CuPy; never raises)."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # ImportError, no driver, driver too old, no device
+        return False
+
+
 def is_cupy(a):
     """True if ``a`` is a ``cupy.ndarray``."""
     cupy = _cupy()

@@ -3,7 +3,8 @@
 The functions follow the kernel contract in ``docs/design.md`` (same signatures as
 ``cupy_bsparse.reference``) and take cupy arrays that ``cupy_bsparse.ops`` has validated.
 Look-up tables are built on the GPU once per layout and kept in ``layout.plan_cache``; after
-that a call does no host synchronisation and allocates nothing.
+that a call does no host synchronisation, and allocates nothing unless an operand is
+misaligned or non-contiguous (then it works on an aligned copy).
 """
 import numpy as np
 

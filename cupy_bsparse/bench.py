@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 
 from . import __version__, layouts
-from ._arrays import BFLOAT16, SUPPORTED_BLOCKSIZES, from_float32, to_float32
+from ._arrays import BFLOAT16, SUPPORTED_BLOCKSIZES, from_float32, gpu_available, to_float32
 from .block_layout import BlockLayout
 from .matrix import random
 from .ops import matmul, sddmm
@@ -421,16 +421,6 @@ class _Gpu:
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_initialized():
             torch.cuda.empty_cache()
-
-
-def gpu_available():
-    """True if cupy imports and sees a CUDA device."""
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # ImportError, no driver, driver too old, no device
-        return False
 
 
 def gpu_name():

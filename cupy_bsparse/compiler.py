@@ -26,7 +26,8 @@ def kernel_dir():
     for cand in (os.path.join(here, "kernels"), os.path.join(os.path.dirname(here), "kernels")):
         if os.path.isfile(os.path.join(cand, "common.cuh")):
             return cand
-    raise RuntimeError("cupy_bsparse: kernel templates (kernels/*.cu) not found next to the package")
+    raise RuntimeError(
+        "cupy_bsparse: kernel templates (kernels/*.cu) not found next to the package")
 
 
 @functools.lru_cache(maxsize=None)
@@ -110,7 +111,10 @@ _SPILL = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) b
 
 
 def resource_usage(log):
-    """``{'registers': int, 'stack': int, 'spill_stores': int, 'spill_loads': int}`` from a ptxas log."""
+    """Registers, stack and spill bytes from a ptxas log.
+
+    Returns ``{'registers', 'stack', 'spill_stores', 'spill_loads'}`` (ints, -1 if absent).
+    """
     reg = _RES.search(log)
     sp = _SPILL.search(log)
     return {

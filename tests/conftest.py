@@ -8,22 +8,10 @@ import functools
 
 import pytest
 
+from cupy_bsparse._arrays import gpu_available as _gpu_available
+
 _NO_GPU = "needs cupy and a usable CUDA GPU"
-
-
-@functools.cache
-def gpu_available():
-    """True if cupy imports and ``cupy.cuda.runtime.getDeviceCount() > 0`` without raising."""
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # ImportError, no driver, driver too old, no device
-        return False
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped when none is usable")
+gpu_available = functools.cache(_gpu_available)  # the marker is registered in setup.cfg
 
 
 def pytest_collection_modifyitems(config, items):
