@@ -5,6 +5,7 @@ can also take the ``requires_gpu`` fixture. CuPy is imported only when a GPU tes
 """
 
 import functools
+import sys
 
 import pytest
 
@@ -30,3 +31,17 @@ def requires_gpu():
     import cupy
 
     return cupy
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the kernels' resource usage collected by tests/test_compile.py, if it ran."""
+    mod = sys.modules.get("test_compile") or sys.modules.get("tests.test_compile")
+    rows = getattr(mod, "RESOURCES", None)
+    if not rows:
+        return
+    tr = terminalreporter
+    tr.section("kernel resource usage (NVRTC / ptxas)")
+    tr.write_line(f"{'arch':<5} {'regs':>4} {'stack':>5} {'spill st/ld':>11}  specialisation")
+    for arch, name, u in sorted(rows):
+        tr.write_line(f"sm_{arch:<2} {u['registers']:>4} {u['stack']:>5} "
+                      f"{u['spill_stores']:>5}/{u['spill_loads']:<5}  {name}")
