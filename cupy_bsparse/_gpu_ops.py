@@ -244,8 +244,7 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     did = dtype_id(out.dtype, allow_tf32)
     trans_w = bool(trans_w)
     x = _aligned_rows(x)
-    target = out if (out.flags.c_contiguous and out.data.ptr % 16 == 0) else None
-    y = target if target is not None else _aligned_scratch(out, beta)
+    y = _writable_target(out, beta)
     ldx = np.int64(x.strides[0] // x.itemsize)
     fn, nt, smem, bm = _dsd_launch(bs, did, M, trans_w)
     ptr, ent = _dsd_plan(layout, trans_w)
@@ -256,16 +255,24 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
         xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
         fn((N // bs, -(-m // bm)), (nt,), (xs, ldx, data, ptr, ent, ys, np.int64(N), np.int32(m))
            + scal, shared_mem=smem)
-    if target is None:
-        bits(out)[...] = bits(y)
-    return out
+    return _write_back(out, y)
 
 
-def _aligned_scratch(out, beta):
-    """C-contiguous, aligned stand-in for ``out``, holding its values when beta reads them."""
+def _writable_target(out, beta):
+    """``out`` if the kernels can write it in place (C-contiguous, 16-byte aligned), else an
+    aligned scratch array, holding out's values when beta reads them (see ``_write_back``)."""
     import cupy
 
+    if out.flags.c_contiguous and out.data.ptr % 16 == 0:
+        return out
     return astype(out, out.dtype) if beta != 0 else cupy.empty(out.shape, out.dtype)
+
+
+def _write_back(out, target):
+    """Copy a scratch ``target`` of ``_writable_target`` into ``out`` (bit copy); returns out."""
+    if target is not out:
+        bits(out)[...] = bits(target)
+    return out
 
 
 def sddmm(x, dy, layout, out_data, alpha, beta):
@@ -276,24 +283,23 @@ def sddmm(x, dy, layout, out_data, alpha, beta):
     """
     if layout.nnzb == 0:
         return out_data
-    fn, nt, smem, nb = _sddmm_launch(layout.blocksize, dtype_id(out_data.dtype))
-    seg, cols = _sddmm_plan(layout, nb)
     M = x.shape[0]
     if M == 0:
-        # Empty reduction: alpha * 0 + beta * out.
+        # Empty reduction: alpha * 0 + beta * out. Bit-level writes, which CuPy also supports
+        # for bfloat16 (all-zero bits are 0.0 in every float format).
         if beta == 0:
-            out_data.fill(0)
+            bits(out_data).fill(0)
         else:
-            out_data[...] = from_float32(to_float32(out_data) * np.float32(beta), out_data.dtype)
+            scaled = from_float32(to_float32(out_data) * np.float32(beta), out_data.dtype)
+            bits(out_data)[...] = bits(scaled)
         return out_data
+    fn, nt, smem, nb = _sddmm_launch(layout.blocksize, dtype_id(out_data.dtype))
+    seg, cols = _sddmm_plan(layout, nb)
     x = _aligned_rows(x)
     dy = _aligned_rows(dy)
-    aligned = out_data.flags.c_contiguous and out_data.data.ptr % 16 == 0
-    target = out_data if aligned else _aligned_scratch(out_data, beta)
+    target = _writable_target(out_data, beta)
     fn((seg.shape[0],), (nt,), (x, np.int64(x.strides[0] // x.itemsize), dy,
                                np.int64(dy.strides[0] // dy.itemsize), seg, cols, target,
                                np.int32(M), np.float32(alpha), np.float32(beta)),
        shared_mem=smem)
-    if not aligned:
-        bits(out_data)[...] = bits(target)
-    return out_data
+    return _write_back(out_data, target)

@@ -167,6 +167,9 @@ def test_sddmm(request, bs, kind, M, density):
     _check(got, ref, base, kind)
 
 
+ACCUM_TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
+
+
 @pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
 def test_alpha_beta_accumulate(request, kind):
     rng = _rng(request)
@@ -178,7 +181,7 @@ def test_alpha_beta_accumulate(request, kind):
     out = cupy.asarray(y0)
     cb.matmul(cupy.asarray(x), w.to_gpu(), out=out, alpha=0.5, beta=2.0)
     ref = 0.5 * (x.astype(np.float64) @ w64) + 2.0 * y0.astype(np.float64)
-    assert _rel(out.get().astype(np.float64), ref) < {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}[kind]
+    assert _rel(out.get().astype(np.float64), ref) < ACCUM_TOL[kind]
     # dW += x.T @ dy, the training-loop accumulation
     dy = rng.standard_normal((33, 96)).astype(dtype)
     g0 = rng.standard_normal((w.nnzb, bs, bs)).astype(dtype)
@@ -189,7 +192,25 @@ def test_alpha_beta_accumulate(request, kind):
     g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
     ref = np.where(mask, x.astype(np.float64).T @ dy.astype(np.float64), 0) + g0_dense
     got = grad.toarray().get().astype(np.float64)
-    assert _rel(got, ref) < {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}[kind]
+    assert _rel(got, ref) < ACCUM_TOL[kind]
+
+
+@pytest.mark.parametrize("beta", [0.0, 2.0])
+@pytest.mark.parametrize("kind", ["f32", "f16", "bf16"])
+def test_sddmm_empty_reduction(kind, beta):
+    """M = 0: no products, so out = beta * out (zeros for beta = 0, even over NaN)."""
+    dtype = DTYPES[kind]
+    rng = np.random.default_rng(11)
+    w, _ = _weight(rng, (32, 48), 16, 0.5, dtype)
+    wg = w.to_gpu()
+    g0 = np.full((w.nnzb, 16, 16), np.nan, dtype) if beta == 0 else \
+        rng.standard_normal((w.nnzb, 16, 16)).astype(dtype)
+    grad = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(g0))
+    x = cupy.asarray(np.zeros((0, 32), dtype))
+    dy = cupy.asarray(np.zeros((0, 48), dtype))
+    cb.sddmm(x.T, dy, wg, out=grad, beta=beta)
+    expected = beta * g0.astype(np.float64) if beta else np.zeros(g0.shape)
+    np.testing.assert_allclose(grad.data.get().astype(np.float64), expected, rtol=1e-2)
 
 
 def test_noncontiguous_and_batched_x(request):
