@@ -16,14 +16,20 @@ _TF32 = 3
 _MAX_GRID_Y = 65535
 
 
+_dtype_ids = {}
+
+
 def dtype_id(dtype, allow_tf32=False):
     """Kernel element code of ``dtype`` (see kernels/common.cuh); TypeError if unsupported."""
-    name = dtype.name if isinstance(dtype, np.dtype) else np.dtype(dtype).name
-    if name not in _DTYPE_IDS:
-        raise TypeError(f"GPU kernels support float16, bfloat16 and float32, not {name}")
-    if name == "float32" and allow_tf32:
-        return _TF32
-    return _DTYPE_IDS[name]
+    key = (dtype, bool(allow_tf32))
+    did = _dtype_ids.get(key)
+    if did is None:
+        name = np.dtype(dtype).name
+        if name not in _DTYPE_IDS:
+            raise TypeError(f"GPU kernels support float16, bfloat16 and float32, not {name}")
+        did = _TF32 if name == "float32" and allow_tf32 else _DTYPE_IDS[name]
+        _dtype_ids[key] = did
+    return did
 
 
 # ---------------------------------------------------------------------------------------------
@@ -43,33 +49,53 @@ def dsd_spec(bs, did, M, trans_w):
     p["G"] = max(1, kst // bs)
     if did == 0:
         bm, tm = {"tiny": (16, 2), "small": (64, 4), "large": (128, 8)}[regime]
-        p.update(BM=bm, SIMT_TM=tm, SIMT_TN=4, STAGES=3)
+        st = 3
+        if regime == "small":
+            # measured (docs/perf-notes.md, v3): 2 stages for bs <= 16, 8-row thread tiles above
+            st, tm = (2, tm) if bs <= 16 else (3, 8)
+        p.update(BM=bm, SIMT_TM=tm, SIMT_TN=4, STAGES=st)
     else:
         # Stages: 2 measured faster than 3-4 (more CTAs fit per SM), except small-M bs 64
         # (docs/perf-notes.md, v2).
         if regime == "tiny":
             p.update(BM=16, WARPS_M=1, WARPS_N=max(1, min(4, bs // 16)), STAGES=4)
         elif regime == "small":
+            # bs >= 32: two blocks' depth per stage, 2 stages (measured 5-8% faster, v3)
+            if bs >= 32:
+                p["G"] *= 2
             p.update(BM=64, WARPS_M=2 if bs == 64 else 4, WARPS_N=2 if bs == 64 else 1,
-                     STAGES=4 if bs == 64 else 2)
+                     STAGES=2)
         else:
             p.update(BM=128, WARPS_M=2 if bs == 64 else 4, WARPS_N=2 if bs == 64 else 1,
                      STAGES=2)
     return tuple(sorted(p.items()))
 
 
-def sddmm_spec(bs, did):
-    """Specialisation of sddmm.cu for block size and element code."""
+def sddmm_spec(bs, did, M):
+    """Specialisation of sddmm.cu for block size, element code and reduction length M.
+
+    Two stages everywhere except where the v3 sweep (docs/perf-notes.md) measured better.
+    """
+    small = M <= 512
     nb = {64: 2, 32: 4, 16: 8, 8: 16}[bs]
-    p = {"BS": bs, "DTYPE_ID": did, "NB": nb, "STAGES": 3}
+    p = {"BS": bs, "DTYPE_ID": did, "STAGES": 2}
     if did == 0:
+        if bs == 32 or (bs == 16 and small):
+            nb //= 2
         p.update(MK=32, SIMT_TM=8 if bs == 64 else 4, SIMT_TN=8)
     else:
         p["MK"] = 32 if did == _TF32 else 64
+        if small and bs == 64:
+            nb //= 2
+        elif not small and bs == 16:
+            nb *= 2
+        elif not small and bs == 8 and did != _TF32:
+            p.update(MK=32, STAGES=3)
         if bs >= 32:
             p.update(WARPS_M=2, WARPS_N=2)
         else:
             p.update(WARPS_M=1, WARPS_N=4)
+    p["NB"] = nb
     return tuple(sorted(p.items()))
 
 
@@ -121,14 +147,26 @@ def all_specializations():
             for M in (1, 64, 4096):
                 for tw in (False, True):
                     out.append(("dsd.cu", dsd_spec(bs, did, M, tw), "bsmm_dsd"))
-            out.append(("sddmm.cu", sddmm_spec(bs, did), "bsmm_sddmm"))
-    return out
+            for M in (64, 4096):
+                out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
+    return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 
 # ---------------------------------------------------------------------------------------------
 # Look-up tables, built on the GPU once per layout.
 
-def _dsd_plan(layout, trans_w):
+def _ready(plan):
+    """``plan`` once the current stream has finished building it: tables are cached on the
+    layout and may be used next from another stream."""
+    import cupy
+
+    cupy.cuda.get_current_stream().synchronize()
+    return plan
+
+
+def _dsd_entries(layout, trans_w):
+    """(ptr, ent) of dsd.cu: output block-column j takes entries ent[ptr[j]:ptr[j+1]], each
+    (x's column block, stored block index)."""
     import cupy
 
     key = ("dsd", bool(trans_w))
@@ -148,9 +186,82 @@ def _dsd_plan(layout, trans_w):
         ent = cupy.empty((layout.nnzb, 2), dtype=cupy.int32)
         ent[:, 0] = src
         ent[:, 1] = blk
-        plan = (cupy.ascontiguousarray(ptr, dtype=cupy.int32), ent)
-        layout.plan_cache[key] = plan
+        plan = (cupy.ascontiguousarray(ptr, dtype=cupy.int64), ent)
+        layout.plan_cache[key] = _ready(plan)
     return plan
+
+
+def _dsd_plan(layout, trans_w, chunk):
+    """Work list of dsd.cu for chunks of at most ``chunk`` blocks: ``(table, colinfo, ent,
+    nslots)`` (see ``chunk_table``); cached per layout and chunk length.
+
+    A column of ``n`` blocks becomes ``ceil(n / chunk)`` chunks of near-equal length (one, with
+    no blocks, for an empty column). Chunks of a split column get consecutive workspace slots.
+    """
+    import cupy
+
+    key = ("dsd", bool(trans_w), int(chunk))
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        ptr, ent = _dsd_entries(layout, trans_w)
+        table, colinfo, nslots = chunk_table(ptr, chunk, cupy)
+        plan = (table, colinfo, ent, nslots)
+        layout.plan_cache[key] = _ready(plan)
+    return plan
+
+
+def chunk_table(ptr, chunk, xp):
+    """Cut the columns of a CSR-like ``ptr`` (int64) into chunks of at most ``chunk`` entries.
+
+    Returns ``(table, colinfo, nslots)``: table (n_chunks, 4) int32 rows (column, first entry,
+    end entry, workspace slot or -1 for an unsplit column); colinfo (ncols, 2) int32 rows
+    (first slot, number of chunks); nslots the number of slots. Works with numpy or cupy
+    (``xp``); one device-to-host transfer for the sizes.
+    """
+    count = ptr[1:] - ptr[:-1]
+    nch = xp.maximum((count + chunk - 1) // chunk, 1)
+    split = xp.where(nch > 1, nch, 0)
+    ends = xp.cumsum(nch)
+    slot_end = xp.cumsum(split)
+    if ends.size:
+        total, nslots = (int(v) for v in xp.stack([ends[-1], slot_end[-1]]).tolist())
+    else:
+        total = nslots = 0
+    c = xp.arange(total, dtype=xp.int64)
+    j = xp.searchsorted(ends, c, side="right")
+    local = c - (ends[j] - nch[j])
+    table = xp.empty((total, 4), dtype=xp.int32)
+    table[:, 0] = j
+    table[:, 1] = ptr[j] + local * count[j] // nch[j]
+    table[:, 2] = ptr[j] + (local + 1) * count[j] // nch[j]
+    slot0 = slot_end - split
+    table[:, 3] = xp.where(nch[j] > 1, slot0[j] + local, -1)
+    colinfo = xp.stack([slot0, nch], axis=1).astype(xp.int32)
+    return table, colinfo, nslots
+
+
+def _chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
+    """Longest chunk (in blocks) of a column for a launch with ``m_tiles`` row tiles.
+
+    Never more than about twice the mean column length, so the hub columns of a skewed layout
+    do not form a tail. With ``fill`` (float32 on CUDA cores, where it was measured to pay),
+    also short enough for about two waves of CTAs when the columns alone are too few. At least
+    two pipeline stages of ``g`` blocks; a power of two times ``g``, so few plans are built.
+    """
+    ncols = layout.block_shape[0 if trans_w else 1]
+    nnzb = max(layout.nnzb, 1)
+    steps = _pow2_up(-(-2 * nnzb // (max(ncols, 1) * g)))
+    if fill:
+        steps = min(steps, _pow2_down(-(-nnzb * m_tiles // (2 * resident * g))))
+    return max(steps, 2) * g
+
+
+def _pow2_up(n):
+    return 1 << max(0, (max(n, 1) - 1).bit_length())
+
+
+def _pow2_down(n):
+    return 1 << max(0, max(n, 1).bit_length() - 1)
 
 
 def _sddmm_plan(layout, nb):
@@ -175,7 +286,7 @@ def _sddmm_plan(layout, nb):
             seg[:, 2] = cupy.minimum(nb, indptr[row + 1] - first)
         cols = cupy.ascontiguousarray(layout.get("indices", cupy), dtype=cupy.int32)
         plan = (seg, cols)
-        layout.plan_cache[key] = plan
+        layout.plan_cache[key] = _ready(plan)
     return plan
 
 
@@ -195,7 +306,7 @@ def _aligned_rows(a):
 
 def _kernel(name, spec, entry, smem):
     fn = compiler.get_function(name, spec, entry)
-    if smem > 48 * 1024 and fn.max_dynamic_shared_size_bytes < smem:
+    if fn.max_dynamic_shared_size_bytes < smem:
         fn.max_dynamic_shared_size_bytes = smem
     return fn
 
@@ -208,26 +319,66 @@ _launches = {}
 def _dsd_launch(bs, did, M, trans_w):
     import cupy
 
-    key = ("dsd", bs, did, _m_regime(M), trans_w, cupy.cuda.runtime.getDevice())
+    dev = cupy.cuda.runtime.getDevice()
+    key = ("dsd", bs, did, _m_regime(M), trans_w, dev)
     hit = _launches.get(key)
     if hit is None:
         spec = dsd_spec(bs, did, M, trans_w)
         nt, smem, bm = dsd_launch_shape(spec)
-        hit = (_kernel("dsd.cu", spec, "bsmm_dsd", smem), nt, smem, bm)
+        fn = _kernel("dsd.cu", spec, "bsmm_dsd", smem)
+        per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
+        sms = cupy.cuda.Device(dev).attributes["MultiProcessorCount"]
+        hit = (fn, nt, smem, bm, dict(spec)["G"], max(1, per_sm) * sms)
         _launches[key] = hit
     return hit
 
 
-def _sddmm_launch(bs, did):
+def _counters(layout, n, stream):
+    """Zeroed int32 split-K counters (at least ``n``) for launches on ``stream``. The kernel
+    leaves them zero, so one buffer serves every launch on that stream."""
     import cupy
 
-    key = ("sddmm", bs, did, cupy.cuda.runtime.getDevice())
+    key = ("counters", stream.ptr)
+    buf = layout.plan_cache.get(key)
+    if buf is None or buf.size < n:
+        buf = cupy.zeros(max(n, 1024), dtype=cupy.int32)
+        layout.plan_cache[key] = buf
+    return buf
+
+
+def _sddmm_launch(bs, did, M):
+    import cupy
+
+    key = ("sddmm", bs, did, M <= 512, cupy.cuda.runtime.getDevice())
     hit = _launches.get(key)
     if hit is None:
-        spec = sddmm_spec(bs, did)
+        spec = sddmm_spec(bs, did, M)
         nt, smem, nb = sddmm_launch_shape(spec)
         hit = (_kernel("sddmm.cu", spec, "bsmm_sddmm", smem), nt, smem, nb)
         _launches[key] = hit
+    return hit
+
+
+def _dsd_call(layout, trans_w, did, M, N):
+    """Everything about a dsd launch that depends on the layout and the problem's shape only
+    (kernel, grid, work list, workspace size); cached on the layout, so a repeated call costs
+    one dict look-up here."""
+    import cupy
+
+    dev = cupy.cuda.runtime.getDevice()
+    key = ("call", trans_w, did, M, N, dev)
+    hit = layout.plan_cache.get(key)
+    if hit is None:
+        bs = layout.blocksize
+        fn, nt, smem, bm, g, resident = _dsd_launch(bs, did, M, trans_w)
+        rows_per_launch = bm * _MAX_GRID_Y
+        m_tiles = -(-min(M, rows_per_launch) // bm)
+        chunk = _chunk_blocks(layout, trans_w, m_tiles, g, resident, did == 0)
+        table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
+        launches = [(r0, min(rows_per_launch, M - r0)) for r0 in range(0, M, rows_per_launch)]
+        hit = (fn, nt, smem, bm, table, colinfo, ent, nslots * m_tiles * bm * bs,
+               (N // bs) * m_tiles, launches)
+        layout.plan_cache[key] = hit
     return hit
 
 
@@ -237,25 +388,36 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     x: (M, K_in) cupy, unit last stride. data: (nnzb, bs, bs) C-contiguous. out: (M, N)
     C-contiguous. All share one dtype (float16, bfloat16 or float32).
     """
+    import cupy
+
     M, N = out.shape
     if M == 0 or N == 0:
         return out
-    bs = layout.blocksize
-    did = dtype_id(out.dtype, allow_tf32)
     trans_w = bool(trans_w)
+    fn, nt, smem, bm, table, colinfo, ent, ws_size, n_counters, launches = _dsd_call(
+        layout, trans_w, dtype_id(out.dtype, allow_tf32), M, N)
     x = _aligned_rows(x)
     y = _writable_target(out, beta)
     ldx = np.int64(x.strides[0] // x.itemsize)
-    fn, nt, smem, bm = _dsd_launch(bs, did, M, trans_w)
-    ptr, ent = _dsd_plan(layout, trans_w)
-    scal = (np.float32(alpha), np.float32(beta))
-    rows_per_launch = bm * _MAX_GRID_Y
-    for r0 in range(0, M, rows_per_launch):
-        m = min(rows_per_launch, M - r0)
-        xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
-        fn((N // bs, -(-m // bm)), (nt,), (xs, ldx, data, ptr, ent, ys, np.int64(N), np.int32(m))
-           + scal, shared_mem=smem)
+    ws = counters = _NULL   # no column is split
+    if ws_size:
+        ws = cupy.empty(ws_size, dtype=cupy.float32)
+        counters = _counters(layout, n_counters, cupy.cuda.get_current_stream())
+    tail = (np.int64(N), np.int32(M), np.float32(alpha), np.float32(beta))
+    grid_x = table.shape[0]
+    for r0, m in launches:
+        if m == M:
+            fn((grid_x, -(-m // bm)), (nt,), (x, ldx, data, table, colinfo, ent, ws, counters, y)
+               + tail, shared_mem=smem)
+        else:
+            fn((grid_x, -(-m // bm)), (nt,), (x[r0:r0 + m], ldx, data, table, colinfo, ent, ws,
+                                              counters, y[r0:r0 + m], np.int64(N), np.int32(m),
+                                              np.float32(alpha), np.float32(beta)),
+               shared_mem=smem)
     return _write_back(out, y)
+
+
+_NULL = np.uint64(0)
 
 
 def _writable_target(out, beta):
@@ -275,7 +437,7 @@ def _write_back(out, target):
     return out
 
 
-def sddmm(x, dy, layout, out_data, alpha, beta):
+def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     """``out_data[b] = alpha * x[:, c-block].T @ dy[:, k-block] + beta * out_data[b]`` on the GPU.
 
     x: (M, R), dy: (M, C) cupy with unit last stride; out_data: (nnzb, bs, bs) C-contiguous.
@@ -293,7 +455,7 @@ def sddmm(x, dy, layout, out_data, alpha, beta):
             scaled = from_float32(to_float32(out_data) * np.float32(beta), out_data.dtype)
             bits(out_data)[...] = bits(scaled)
         return out_data
-    fn, nt, smem, nb = _sddmm_launch(layout.blocksize, dtype_id(out_data.dtype))
+    fn, nt, smem, nb = _sddmm_launch(layout.blocksize, dtype_id(out_data.dtype, allow_tf32), M)
     seg, cols = _sddmm_plan(layout, nb)
     x = _aligned_rows(x)
     dy = _aligned_rows(dy)

@@ -284,3 +284,47 @@ __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As
         for (int j = 0; j < TN; ++j) acc[i][j] += part[i][j];
 }
 #endif
+
+// ---------------------------------------------------------------- split-K combine
+__device__ __forceinline__ void st_cg(float* p, float v) {
+    asm volatile("st.global.cg.f32 [%0], %1;" :: "l"(p), "f"(v) : "memory");
+}
+__device__ __forceinline__ float ld_cg(const float* p) {
+    float v;
+    asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(v) : "l"(p) : "memory");
+    return v;
+}
+
+// Deterministic split-K: this CTA's partial tile (ACC_N floats per thread, NT threads) goes to
+// ws[(slot, blockIdx.y)], laid out [q][thread] so the accesses coalesce. The CTA that finishes
+// last among the info.y chunks of its tile (integer counter, reset to 0 by that CTA) reloads
+// every partial in slot order info.x, info.x + 1, ... into acc and returns true; the others
+// return false. Called by all threads of the CTA after their last shared-memory read;
+// `is_last` is one int of shared memory, which this reuses (no static shared memory, so the
+// kernels' dynamic shared memory keeps the whole 48 KB default).
+template <int ACC_N, int NT_>
+__device__ __forceinline__ bool split_combine(float* acc, float* ws, int slot, int2 info,
+                                              int* counter, volatile int& is_last) {
+    const long long tile = (long long)ACC_N * NT_;
+    float* mine = ws + ((long long)slot * gridDim.y + blockIdx.y) * tile + threadIdx.x;
+#pragma unroll
+    for (int q = 0; q < ACC_N; ++q) st_cg(mine + q * NT_, acc[q]);
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        const int done = atomicAdd(counter, 1);
+        is_last = done == info.y - 1;
+        if (is_last) *counter = 0;
+    }
+    __syncthreads();
+    if (!is_last) return false;
+    __threadfence();
+#pragma unroll
+    for (int q = 0; q < ACC_N; ++q) acc[q] = 0.f;
+    for (int s = 0; s < info.y; ++s) {
+        const float* part = ws + ((long long)(info.x + s) * gridDim.y + blockIdx.y) * tile + threadIdx.x;
+#pragma unroll
+        for (int q = 0; q < ACC_N; ++q) acc[q] += ld_cg(part + q * NT_);
+    }
+    return true;
+}

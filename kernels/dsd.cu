@@ -10,9 +10,16 @@
 // takes the entries ent[ptr[j] .. ptr[j+1]), each (c, b): x's column block c times stored
 // block b (or its transpose). Every output element is written, also for empty block-columns.
 //
-// Grid: (N / BS, ceil(M / BM)). CTA (j, t) computes rows [t*BM, t*BM + BM) of block-column j,
-// walking j's entries G blocks per pipeline stage (STAGES-deep cp.async ring). Neighbouring
-// CTAs share t, so the x rows they re-read stay in L2.
+// Work list: chunk[i] = (j, e0, e1, slot) gives CTA column i the entries e0 .. e1-1 of output
+// block-column j. A column with one chunk (slot < 0) is written directly. A long column is cut
+// into colinfo[j].y chunks (split-K, to fill the GPU when M is small and to balance columns of
+// very unequal length): each chunk stores its float32 partial tile in ws[slot], and the last
+// chunk to finish (an integer counter per (column, row tile); no float atomics) adds the
+// partials in slot order colinfo[j].x, +1, ... and writes y. The sum order is fixed, so results
+// are bitwise reproducible. The last chunk resets the counter to 0 for the next launch.
+//
+// Grid: (chunks, ceil(M / BM)). CTA (i, t) computes rows [t*BM, t*BM + BM) of chunk i.
+// Neighbouring CTAs share t, so the x rows they re-read stay in L2.
 //
 // Parameters (prepended as #defines by cupy_bsparse/compiler.py):
 //   DTYPE_ID  see common.cuh         BS      block size (8, 16, 32, 64)
@@ -52,32 +59,40 @@
 
 extern "C" __global__ void __launch_bounds__(NT)
 bsmm_dsd(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__ w,
-         const int* __restrict__ ptr, const int2* __restrict__ ent,
+         const int4* __restrict__ chunk, const int2* __restrict__ colinfo,
+         const int2* __restrict__ ent, float* __restrict__ ws, int* __restrict__ counters,
          elem_t* __restrict__ y, long long ldy, int M, float alpha, float beta)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     elem_t* As = reinterpret_cast<elem_t*>(smem_raw);
     elem_t* Bs = As + STAGES * A_STAGE;
     const int tid = threadIdx.x;
-    const int j = blockIdx.x;
+    const int4 ck = __ldg(chunk + blockIdx.x);
+    const int j = ck.x, e0 = ck.y, e1 = ck.z, slot = ck.w;
     const int m0 = blockIdx.y * BM;
-    const int e0 = ptr[j], e1 = ptr[j + 1];
     const int nsteps = (e1 - e0 + G - 1) / G;
     const int valid_rows = min(BM, M - m0);
     const elem_t* xt = x + (long long)m0 * ldx;
 
-    auto load_stage = [&](int buf, int step) {
+    // The entries of a stage are fetched one pipeline step before its copies are issued, so
+    // the copies never wait on the look-up load (an L2 round trip per stage otherwise).
+    auto fetch = [&](int2 (&cb)[G], int step) {
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+            const int e = e0 + step * G + g;
+            cb[g] = e < e1 ? __ldg(ent + e) : make_int2(-1, 0);
+        }
+    };
+    auto load_stage = [&](int buf, const int2 (&cb)[G]) {
         elem_t* as = As + buf * A_STAGE;
         elem_t* bs = Bs + buf * B_STAGE;
 #pragma unroll
         for (int g = 0; g < G; ++g) {
-            const int e = e0 + step * G + g;
-            const bool ok = e < e1;
-            const int2 cb = ok ? __ldg(ent + e) : make_int2(0, 0);
-            copy_tile<BM, BS, NT>(as + g * BS, A_LD, xt + (long long)cb.x * BS, ldx,
+            const bool ok = cb[g].x >= 0;
+            copy_tile<BM, BS, NT>(as + g * BS, A_LD, xt + (ok ? (long long)cb[g].x * BS : 0), ldx,
                                   ok ? valid_rows : 0, tid);
             copy_tile<BS, BS, NT>(bs + (TRANS_W ? g * BS : g * BS * B_LD), B_LD,
-                                  w + (long long)cb.y * (BS * BS), BS, ok ? BS : 0, tid);
+                                  w + (ok ? (long long)cb[g].y * (BS * BS) : 0), BS, ok ? BS : 0, tid);
         }
     };
 
@@ -103,16 +118,26 @@ bsmm_dsd(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__
         for (int q = 0; q < SIMT_TN; ++q) acc[i][q] = 0.f;
 #endif
 
+    {
+        int2 pro[STAGES - 1][G];   // all prologue entries in flight at once
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < nsteps) load_stage(s, s);
-        cp_async_commit();
+        for (int s = 0; s < STAGES - 1; ++s) fetch(pro[s], s);
+#pragma unroll
+        for (int s = 0; s < STAGES - 1; ++s) {
+            if (s < nsteps) load_stage(s, pro[s]);
+            cp_async_commit();
+        }
     }
+    int2 next[G];
+    fetch(next, STAGES - 1);
     for (int step = 0; step < nsteps; ++step) {
         cp_async_wait<STAGES - 2>();
         __syncthreads();
         const int nxt = step + STAGES - 1;
-        if (nxt < nsteps) load_stage(nxt % STAGES, nxt);
+        if (nxt < nsteps) {
+            load_stage(nxt % STAGES, next);
+            fetch(next, nxt + 1);
+        }
         cp_async_commit();
         const elem_t* as = As + (step % STAGES) * A_STAGE;
         const elem_t* bs = Bs + (step % STAGES) * B_STAGE;
@@ -126,6 +151,18 @@ bsmm_dsd(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__
             acc, as, A_LD, ty, TY, bs, B_LD, TRANS_W ? tx : tx * SIMT_TN, TRANS_W ? TX : 1);
 #endif
     }
+
+#if USE_MMA
+    constexpr int ACC_N = MI * NI * 4;
+    float* accf = &acc[0][0][0];
+#else
+    constexpr int ACC_N = SIMT_TM * SIMT_TN;
+    float* accf = &acc[0][0];
+#endif
+    if (slot >= 0 && !split_combine<ACC_N, NT>(accf, ws, slot, colinfo[j],
+                                               counters + (long long)j * gridDim.y + blockIdx.y,
+                                               *reinterpret_cast<int*>(smem_raw)))
+        return;
 
     elem_t* yt = y + (long long)m0 * ldy + (long long)j * BS;
 #if USE_MMA
