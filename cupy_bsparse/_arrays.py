@@ -67,17 +67,26 @@ def get_array_module(*arrays, **named_arrays):
 
     Raises: TypeError naming the arguments when numpy and cupy arrays are mixed.
     """
-    items = [(f"argument {i}", a) for i, a in enumerate(arrays)] + list(named_arrays.items())
-    on_gpu = [name for name, a in items if is_cupy(a)]
-    if not on_gpu:
+    cupy = _cupy()
+    if cupy is None:
         return np
-    on_cpu = [name for name, a in items if isinstance(a, np.ndarray)]
-    if on_cpu:
+    gpu = cpu = False
+    for a in arrays + tuple(named_arrays.values()):
+        if isinstance(a, cupy.ndarray):
+            gpu = True
+        elif isinstance(a, np.ndarray):
+            cpu = True
+    if not gpu:
+        return np
+    if cpu:
+        items = [(f"argument {i}", a) for i, a in enumerate(arrays)] + list(named_arrays.items())
+        on_gpu = [name for name, a in items if isinstance(a, cupy.ndarray)]
+        on_cpu = [name for name, a in items if isinstance(a, np.ndarray)]
         raise TypeError(
             f"{', '.join(on_gpu)} on the GPU (cupy) but {', '.join(on_cpu)} on the CPU "
             "(numpy): move them to one device first"
         )
-    return _cupy()
+    return cupy
 
 
 def _dtype_names():

@@ -27,9 +27,16 @@ def _backend(xp):
 
 
 def _real(value, name, fn):
+    if type(value) is float:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn}: {name} must be a real number, got {type(value).__name__}")
     return float(value)
+
+
+def _check_flag(value, name, fn):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be a bool, got {type(value).__name__}")
 
 
 def _check_dense(a, name, fn):
@@ -75,10 +82,29 @@ def _check_out(out, shape, dtype, fn):
         raise ValueError(f"{fn}: out has shape {out.shape}, the result has shape {shape}")
 
 
+def _extent(a):
+    """[first, last] byte addresses a cupy array can touch."""
+    lo = hi = a.data.ptr
+    for n, st in zip(a.shape, a.strides):
+        if n == 0:
+            return (0, -1)
+        if st > 0:
+            hi += (n - 1) * st
+        else:
+            lo += (n - 1) * st
+    return lo, hi + a.itemsize - 1
+
+
 def _check_no_overlap(xp, out, fn, **inputs):
     # The kernels read their inputs while writing out, so an aliased out would corrupt them.
+    # On the GPU a bounds test (cupy.may_share_memory's default) costs microseconds per call.
     for name, a in inputs.items():
-        if xp.may_share_memory(out, a):
+        if xp is np:
+            shared = np.may_share_memory(out, a)
+        else:
+            (lo, hi), (alo, ahi) = _extent(out), _extent(a)
+            shared = lo <= ahi and alo <= hi
+        if shared:
             raise ValueError(f"{fn}: out shares memory with {name}")
 
 
@@ -114,8 +140,7 @@ def matmul(a, b, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
             f"{type(a).__name__} and {type(b).__name__}"
         )
     alpha, beta = _real(alpha, "alpha", fn), _real(beta, "beta", fn)
-    if not isinstance(allow_tf32, (bool, np.bool_)):
-        raise TypeError(f"{fn}: allow_tf32 must be a bool, got {type(allow_tf32).__name__}")
+    _check_flag(allow_tf32, "allow_tf32", fn)
     (w, w_name, x, x_name) = (b, "b", a, "a") if b_sparse else (a, "a", b, "b")
     _check_dense(x, x_name, fn)
     xp = get_array_module(**{x_name: x, w_name: w._data, "out": out})
@@ -202,7 +227,7 @@ def _w_times_x(w, x, out, alpha, beta, allow_tf32, xp):
     return out
 
 
-def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0):
+def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
     """Sampled dense-dense product: ``alpha * (a @ b)`` on ``layout``'s blocks, ``+ beta * out``.
 
     a: (R, M) dense, typically ``x.T`` of an (M, R) activation (passed without a copy);
@@ -216,9 +241,10 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0):
     orientation decides the kernel's (``out`` may be a view). ``beta != 0`` needs ``out``;
     with ``beta == 0``, out is never read. Inputs are never modified.
 
-    dtypes: float16, bfloat16, float32, float64 (numpy only); accumulation as in :func:`matmul`.
+    dtypes: float16, bfloat16, float32, float64 (numpy only); accumulation as in :func:`matmul`,
+    including the opt-in TF32 tensor-core path for float32 (``allow_tf32``, GPU only).
 
-    Raises: TypeError for non-array a/b, a bad layout or out type, dtype mismatch, numpy/cupy
+    Raises: TypeError for non-array a/b, a non-bool allow_tf32, a bad layout or out type, dtype mismatch, numpy/cupy
     mixing, float64 on the GPU; ValueError for shape or pattern mismatch, ``beta != 0`` without
     out, out overlapping a or b, or a block size the GPU kernels lack (8/16/32/64).
     """
@@ -226,6 +252,7 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0):
     _check_dense(a, "a", fn)
     _check_dense(b, "b", fn)
     alpha, beta = _real(alpha, "alpha", fn), _real(beta, "beta", fn)
+    _check_flag(allow_tf32, "allow_tf32", fn)
     if isinstance(layout, BlockSparseMatrix):
         pattern, base, transposed = layout.layout, layout._base_layout, layout._transposed
     elif isinstance(layout, BlockLayout):
@@ -272,7 +299,7 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0):
         base, transposed, data = out._base_layout, out._transposed, out._data
     # Stored blocks of a transposed view hold (a @ b).T = b.T @ a.T on the base layout.
     x, dy = (b, a.T) if transposed else (a.T, b)
-    _backend(xp).sddmm(_row_major(x), _row_major(dy), base, data, alpha, beta)
+    _backend(xp).sddmm(_row_major(x), _row_major(dy), base, data, alpha, beta, allow_tf32)
     if out is not None:
         return out
     return BlockSparseMatrix._from_parts(data, base, transposed)

@@ -50,12 +50,12 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     return out
 
 
-def sddmm(x, dy, layout, out_data, alpha, beta):
+def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     """out_data[b] = alpha * x[:, c*bs:(c+1)*bs].T @ dy[:, k*bs:(k+1)*bs] + beta * out_data[b].
 
     For every block b = (c, k) of layout (R, C) with block size bs: x: (M, R), dy: (M, C),
     out_data: (nnzb, bs, bs) C-contiguous, all of one dtype. When beta == 0, out_data is not
-    read. Returns out_data.
+    read. allow_tf32 has no effect on the CPU. Returns out_data.
     """
     acc = _acc_dtype(out_data.dtype)
     bs = layout.blocksize

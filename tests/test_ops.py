@@ -227,7 +227,7 @@ def test_sddmm_passes_x_without_copy(rng, monkeypatch):
     dy = randn(rng, (20, 24))
     seen = {}
 
-    def spy(x_arg, dy_arg, layout, out_data, alpha, beta):
+    def spy(x_arg, dy_arg, layout, out_data, alpha, beta, allow_tf32=False):
         seen.update(x=x_arg, dy=dy_arg)
         return out_data
 
@@ -347,6 +347,12 @@ def test_allow_tf32_error(rng):
     w, _ = make_weight(rng, 2, 2, 8)
     with pytest.raises(TypeError, match="allow_tf32 must be a bool"):
         cb.matmul(randn(rng, (3, 16)), w, allow_tf32=1)
+    x = randn(rng, (3, 16))
+    with pytest.raises(TypeError, match="sddmm: allow_tf32 must be a bool"):
+        cb.sddmm(x.T, x, w, allow_tf32="yes")
+    # accepted (and without effect) on the CPU
+    np.testing.assert_array_equal(cb.sddmm(x.T, x, w, allow_tf32=True).data,
+                                  cb.sddmm(x.T, x, w).data)
 
 
 def test_sddmm_errors(rng):
