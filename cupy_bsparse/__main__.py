@@ -1,10 +1,11 @@
-"""Command line: ``python -m cupy_bsparse bench [options]`` and ``python -m cupy_bsparse info``.
+"""Command line: ``python -m cupy_bsparse bench [options]``, ``... overheads`` and ``... info``.
 
 ``bench`` runs on the GPU when cupy sees one and otherwise runs the CPU reference, saying so.
 Exit status: 0, 1 if any sparse product failed, 2 for bad options.
 """
 
 import argparse
+import json
 import platform
 import sys
 
@@ -61,6 +62,9 @@ def build_parser():
     b.add_argument("--device", choices=("auto", "gpu", "cpu"), default="auto",
                    help="default auto: the GPU if cupy sees one, else the CPU reference")
     sub.add_parser("info", help="version, GPU / CuPy / NVRTC availability, kernel fingerprint")
+    o = sub.add_parser("overheads", help="compile time, cache-hit first result, look-up table "
+                       "build and host overhead per call (GPU only)")
+    o.add_argument("--out", metavar="FILE", help="also write the numbers as JSON")
     return parser
 
 
@@ -138,7 +142,24 @@ def main(argv=None):
     if args.command == "info":
         print("\n".join(_info()))
         return 0
+    if args.command == "overheads":
+        return _overheads(args)
     return _bench(parser, args, argv)
+
+
+def _overheads(args):
+    from . import overheads
+
+    if not bench.gpu_available():
+        print("overheads: no usable CUDA GPU; these are GPU costs, nothing to measure on the CPU",
+              file=sys.stderr)
+        return 1
+    r = overheads.run()
+    print(overheads.report(r))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(r, f, indent=1)
+    return 0
 
 
 if __name__ == "__main__":

@@ -245,3 +245,11 @@ def test_info_reports_the_environment(capsys):
     assert out.startswith("cupy_bsparse ")
     assert f"kernel source fingerprint: {compiler.source_fingerprint()}" in out
     assert "GPU: " in out and "NVRTC: " in out
+
+
+def test_overheads_without_gpu_says_so(monkeypatch, capsys):
+    from cupy_bsparse import __main__ as cli
+
+    monkeypatch.setattr(cli.bench, "gpu_available", lambda: False)
+    assert cli.main(["overheads"]) == 1
+    assert "no usable CUDA GPU" in capsys.readouterr().err

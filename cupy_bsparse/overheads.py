@@ -1,0 +1,130 @@
+"""``python -m cupy_bsparse overheads``: the costs around the kernels, measured on the GPU.
+
+- compile: a new process with an empty kernel cache runs its first product (NVRTC compile,
+  module load, look-up tables); also the time of that first call alone;
+- cache hit: a new process whose kernel cache is warm, to its first result;
+- look-up tables: the first (fprop, bprop, wgrad) calls on a layout of about 100k blocks,
+  minus the same calls once the tables are cached;
+- host overhead: M = 1, C = K = 1024, bs 32, float16: wall time per call against the kernel's
+  time (CUDA-graph replay), so plans are cached and nothing synchronises.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+_FIRST_CALL = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import cupy, numpy as np
+import cupy_bsparse as cb
+t1 = time.perf_counter()
+W = cb.random((1024, 1024), 32, density=0.1, dtype=np.float16, seed=0, device="gpu")
+x = cupy.ones((64, 1024), np.float16)
+cupy.cuda.Device().synchronize()
+t2 = time.perf_counter()
+y = cb.matmul(x, W)
+cupy.cuda.Device().synchronize()
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_call_s": t3 - t2, "total_s": t3 - t0}))
+"""
+
+
+def _first_call(cache_dir):
+    env = dict(os.environ, CUPY_CACHE_DIR=cache_dir)
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _FIRST_CALL], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    res["process_s"] = time.perf_counter() - start
+    return res
+
+
+def _sync_time(fn):
+    import cupy
+
+    cupy.cuda.Device().synchronize()
+    t0 = time.perf_counter()
+    fn()
+    cupy.cuda.Device().synchronize()
+    return time.perf_counter() - t0
+
+
+def _tables():
+    """First-call minus cached-call time of the three products on a ~100k-block layout."""
+    import cupy
+    import numpy as np
+
+    import cupy_bsparse as cb
+
+    W = cb.random((16384, 16384), 16, density=0.1, dtype=np.float16, seed=1, device="gpu")
+    x = cupy.ones((16, 16384), np.float16)
+    # Compile first (on a throwaway layout), so only table building is timed.
+    w0 = cb.random((64, 64), 16, density=1.0, dtype=np.float16, device="gpu")
+    x0 = cupy.ones((16, 64), np.float16)
+    cb.matmul(x0, w0), cb.matmul(x0, w0.T), cb.sddmm(x0.T, x0, w0)
+    calls = (lambda: cb.matmul(x, W), lambda: cb.matmul(x, W.T), lambda: cb.sddmm(x.T, x, W))
+    first = [_sync_time(f) for f in calls]
+    cached = [_sync_time(f) for f in calls]
+    return {"nnzb": W.nnzb, "first_ms": [1e3 * t for t in first],
+            "cached_ms": [1e3 * t for t in cached],
+            "tables_ms": [1e3 * (a - b) for a, b in zip(first, cached)]}
+
+
+def _host_overhead(calls=2000):
+    import cupy
+    import numpy as np
+
+    import cupy_bsparse as cb
+
+    W = cb.random((1024, 1024), 32, density=0.1, dtype=np.float16, seed=0, device="gpu")
+    x = cupy.ones((1, 1024), np.float16)
+    y = cupy.empty((1, 1024), np.float16)
+    for _ in range(50):
+        cb.matmul(x, W, out=y)
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        cb.matmul(x, W, out=y)
+        stream.synchronize()
+        stream.begin_capture()
+        for _ in range(100):
+            cb.matmul(x, W, out=y)
+        graph = stream.end_capture()
+        graph.launch(stream)
+        stream.synchronize()
+        t0 = time.perf_counter()
+        graph.launch(stream)
+        stream.synchronize()
+        kernel = (time.perf_counter() - t0) / 100
+    cupy.cuda.Device().synchronize()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        cb.matmul(x, W, out=y)
+    per_call = (time.perf_counter() - t0) / calls
+    cupy.cuda.Device().synchronize()
+    return {"per_call_us": 1e6 * per_call, "kernel_us": 1e6 * kernel}
+
+
+def run():
+    """Measure everything; returns a dict (also printed as a report by ``main``)."""
+    with tempfile.TemporaryDirectory() as cache:
+        cold = _first_call(cache)
+        warm = _first_call(cache)
+    return {"compile": cold, "cache_hit": warm, "tables": _tables(), "host": _host_overhead()}
+
+
+def report(r):
+    c, w, t, h = r["compile"], r["cache_hit"], r["tables"], r["host"]
+    return "\n".join([
+        f"new specialisation (empty cache): first call {c['first_call_s']:.2f} s "
+        f"(process {c['process_s']:.2f} s, import {c['import_s']:.2f} s)",
+        f"warm disk cache, new process: first call {w['first_call_s']:.3f} s "
+        f"(process {w['process_s']:.2f} s, import {w['import_s']:.2f} s)",
+        f"look-up tables, {t['nnzb']} blocks (fprop, bprop, wgrad): "
+        + ", ".join(f"{v:.1f}" for v in t["tables_ms"]) + " ms",
+        f"host overhead, M=1 C=K=1024 bs32 float16: {h['per_call_us']:.1f} us per call, "
+        f"kernel {h['kernel_us']:.1f} us, host beyond the kernel "
+        f"{h['per_call_us'] - h['kernel_us']:.1f} us",
+    ])
