@@ -366,9 +366,12 @@ def _dsd_call(layout, trans_w, did, M, N):
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("call", trans_w, did, M, N, dev)
-    hit = layout.plan_cache.get(key)
+    key = (trans_w, did, M, N, dev)
+    calls = layout.plan_cache.setdefault("calls", {})
+    hit = calls.get(key)
     if hit is None:
+        if len(calls) >= 256:          # many distinct M: forget the oldest shapes
+            del calls[next(iter(calls))]
         bs = layout.blocksize
         fn, nt, smem, bm, g, resident = _dsd_launch(bs, did, M, trans_w)
         rows_per_launch = bm * _MAX_GRID_Y
@@ -376,9 +379,11 @@ def _dsd_call(layout, trans_w, did, M, N):
         chunk = _chunk_blocks(layout, trans_w, m_tiles, g, resident, did == 0)
         table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
         launches = [(r0, min(rows_per_launch, M - r0)) for r0 in range(0, M, rows_per_launch)]
-        hit = (fn, nt, smem, bm, table, colinfo, ent, nslots * m_tiles * bm * bs,
+        launches = [(r0, m, (table.shape[0], -(-m // bm)), np.int64(N), np.int32(m))
+                    for r0, m in launches]
+        hit = (fn, nt, smem, table, colinfo, ent, nslots * m_tiles * bm * bs,
                (N // bs) * m_tiles, launches)
-        layout.plan_cache[key] = hit
+        calls[key] = hit
     return hit
 
 
@@ -394,7 +399,7 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     if M == 0 or N == 0:
         return out
     trans_w = bool(trans_w)
-    fn, nt, smem, bm, table, colinfo, ent, ws_size, n_counters, launches = _dsd_call(
+    fn, nt, smem, table, colinfo, ent, ws_size, n_counters, launches = _dsd_call(
         layout, trans_w, dtype_id(out.dtype, allow_tf32), M, N)
     x = _aligned_rows(x)
     y = _writable_target(out, beta)
@@ -403,18 +408,26 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     if ws_size:
         ws = cupy.empty(ws_size, dtype=cupy.float32)
         counters = _counters(layout, n_counters, cupy.cuda.get_current_stream())
-    tail = (np.int64(N), np.int32(M), np.float32(alpha), np.float32(beta))
-    grid_x = table.shape[0]
-    for r0, m in launches:
-        if m == M:
-            fn((grid_x, -(-m // bm)), (nt,), (x, ldx, data, table, colinfo, ent, ws, counters, y)
-               + tail, shared_mem=smem)
-        else:
-            fn((grid_x, -(-m // bm)), (nt,), (x[r0:r0 + m], ldx, data, table, colinfo, ent, ws,
-                                              counters, y[r0:r0 + m], np.int64(N), np.int32(m),
-                                              np.float32(alpha), np.float32(beta)),
-               shared_mem=smem)
+    scal = _scalars(alpha, beta)
+    for r0, m, grid, n_arg, m_arg in launches:
+        xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
+        fn(grid, (nt,), (xs, ldx, data, table, colinfo, ent, ws, counters, ys, n_arg, m_arg)
+           + scal, shared_mem=smem)
     return _write_back(out, y)
+
+
+_scalar_cache = {}
+
+
+def _scalars(alpha, beta):
+    """(float32 alpha, float32 beta) kernel arguments, cached for the common values."""
+    key = (alpha, beta)
+    hit = _scalar_cache.get(key)
+    if hit is None:
+        hit = (np.float32(alpha), np.float32(beta))
+        if len(_scalar_cache) < 64:
+            _scalar_cache[key] = hit
+    return hit
 
 
 _NULL = np.uint64(0)
@@ -462,6 +475,6 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     target = _writable_target(out_data, beta)
     fn((seg.shape[0],), (nt,), (x, np.int64(x.strides[0] // x.itemsize), dy,
                                np.int64(dy.strides[0] // dy.itemsize), seg, cols, target,
-                               np.int32(M), np.float32(alpha), np.float32(beta)),
+                               np.int32(M)) + _scalars(alpha, beta),
        shared_mem=smem)
     return _write_back(out_data, target)

@@ -62,6 +62,8 @@ def _check_gpu_support(xp, dtype, blocksize, blocksize_name, fn):
 
 def _reshape(a, shape):
     """``a.reshape(shape)``, a copy only where a view is impossible (bfloat16-safe on cupy)."""
+    if a.shape == shape:
+        return a
     return from_bits(bits(a).reshape(shape), a.dtype)
 
 
@@ -98,11 +100,13 @@ def _extent(a):
 def _check_no_overlap(xp, out, fn, **inputs):
     # The kernels read their inputs while writing out, so an aliased out would corrupt them.
     # On the GPU a bounds test (cupy.may_share_memory's default) costs microseconds per call.
+    if xp is not np:
+        lo, hi = _extent(out)
     for name, a in inputs.items():
         if xp is np:
             shared = np.may_share_memory(out, a)
         else:
-            (lo, hi), (alo, ahi) = _extent(out), _extent(a)
+            alo, ahi = _extent(a)
             shared = lo <= ahi and alo <= hi
         if shared:
             raise ValueError(f"{fn}: out shares memory with {name}")
@@ -181,7 +185,7 @@ def _x_times_w(x, w, out, alpha, beta, allow_tf32, xp):
         return out
     x2 = _row_major(_reshape(x, (m, k)))
     _backend(xp).dsd(
-        x2, w._data, w._base_layout, w._transposed, out.reshape(m, n), alpha, beta, allow_tf32
+        x2, w._data, w._base_layout, w._transposed, _reshape(out, (m, n)), alpha, beta, allow_tf32
     )
     return out
 
@@ -244,9 +248,10 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
     dtypes: float16, bfloat16, float32, float64 (numpy only); accumulation as in :func:`matmul`,
     including the opt-in TF32 tensor-core path for float32 (``allow_tf32``, GPU only).
 
-    Raises: TypeError for non-array a/b, a non-bool allow_tf32, a bad layout or out type, dtype mismatch, numpy/cupy
-    mixing, float64 on the GPU; ValueError for shape or pattern mismatch, ``beta != 0`` without
-    out, out overlapping a or b, or a block size the GPU kernels lack (8/16/32/64).
+    Raises: TypeError for non-array a/b, a non-bool allow_tf32, a bad layout or out type, dtype
+    mismatch, numpy/cupy mixing, float64 on the GPU; ValueError for shape or pattern mismatch,
+    ``beta != 0`` without out, out overlapping a or b, or a block size the GPU kernels lack
+    (8/16/32/64).
     """
     fn = "sddmm"
     _check_dense(a, "a", fn)

@@ -87,6 +87,35 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
 
+// The cp.async ring both kernels run: NSTAGE shared-memory buffers. load(buf, step) issues the
+// copies of pipeline step `step` into buffer `buf` (cp.async only); compute(buf) reads buffer
+// `buf`. Steps 0 .. NSTAGE-2 are put in flight first; each iteration waits for the oldest step,
+// refills the buffer freed by the previous iteration with step + NSTAGE - 1, then computes.
+// Every step commits one group (possibly empty), so the wait count is the same throughout.
+template <int NSTAGE, class Load, class Compute>
+__device__ __forceinline__ void cp_async_ring(int nsteps, Load&& load, Compute&& compute) {
+#pragma unroll
+    for (int s = 0; s < NSTAGE - 1; ++s) {
+        if (s < nsteps) load(s, s);
+        cp_async_commit();
+    }
+    for (int step = 0; step < nsteps; ++step) {
+        cp_async_wait<NSTAGE - 2>();
+        __syncthreads();
+        const int nxt = step + NSTAGE - 1;
+        if (nxt < nsteps) load(nxt % NSTAGE, nxt);
+        cp_async_commit();
+        compute(step % NSTAGE);
+    }
+}
+
+// a[0 .. N) = 0 (accumulator tiles, passed as &acc[0][0]...).
+template <int N>
+__device__ __forceinline__ void zero_fill(float* a) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) a[i] = 0.f;
+}
+
 // Copy a ROWS x COLS tile (row-major, COLS * sizeof(elem_t) a multiple of 16 bytes) from global
 // memory (row stride lds elements) to shared memory (row stride ldd), using all NT threads.
 // Rows >= valid_rows are zero-filled and not read.

@@ -77,42 +77,24 @@ bsmm_sddmm(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict
     const int warp = tid >> 5, lane = tid & 31;
     const int wm = warp % WARPS_M, wn = warp / WARPS_M;
     float acc[MI][NI][4];
-#pragma unroll
-    for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-        for (int ni = 0; ni < NI; ++ni)
-#pragma unroll
-            for (int q = 0; q < 4; ++q) acc[mi][ni][q] = 0.f;
+    zero_fill<MI * NI * 4>(&acc[0][0][0]);
 #else
     constexpr int TX = NC / SIMT_TN;
     const int tx = tid % TX, ty = tid / TX;
     float acc[SIMT_TM][SIMT_TN];
-#pragma unroll
-    for (int i = 0; i < SIMT_TM; ++i)
-#pragma unroll
-        for (int q = 0; q < SIMT_TN; ++q) acc[i][q] = 0.f;
+    zero_fill<SIMT_TM * SIMT_TN>(&acc[0][0]);
 #endif
 
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < nsteps) load_stage(s, s);
-        cp_async_commit();
-    }
-    for (int step = 0; step < nsteps; ++step) {
-        cp_async_wait<STAGES - 2>();
-        __syncthreads();
-        const int nxt = step + STAGES - 1;
-        if (nxt < nsteps) load_stage(nxt % STAGES, nxt);
-        cp_async_commit();
-        const elem_t* xs = Xs + (step % STAGES) * X_STAGE;
-        const elem_t* ds = Ds + (step % STAGES) * D_STAGE;
+    cp_async_ring<STAGES>(nsteps, load_stage, [&](int buf) {
+        const elem_t* xs = Xs + buf * X_STAGE;
+        const elem_t* ds = Ds + buf * D_STAGE;
 #if USE_MMA
         warp_mma<MI, NI, MK, false, false>(acc, xs + wm * WM, X_LD, ds + wn * WN, D_LD, lane);
 #else
         thread_fma<SIMT_TM, SIMT_TN, MK, false, false>(acc, xs, X_LD, ty * SIMT_TM, 1, ds, D_LD,
                                                        tx * SIMT_TN, 1);
 #endif
-    }
+    });
 
 #if USE_MMA
     const int gr = lane >> 2, tc = (lane & 3) * 2;
