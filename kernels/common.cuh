@@ -261,6 +261,7 @@ __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As
                                            int rstep, const float* Bs, int ldb, int b0,
                                            int cstep) {
     static_assert(KCH % 4 == 0 && TN % 4 == 0, "vector width");
+    static_assert(A_KCONTIG || TM % 4 == 0, "m-contiguous A is read 4 rows at a time");
     // Two-level summation: this chunk's KCH products go into a fresh partial that is then added
     // to acc, so a long reduction's rounding error grows with KCH + K/KCH terms, not K.
     float part[TM][TN];
