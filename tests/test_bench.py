@@ -253,3 +253,17 @@ def test_overheads_without_gpu_says_so(monkeypatch, capsys):
     monkeypatch.setattr(cli.bench, "gpu_available", lambda: False)
     assert cli.main(["overheads"]) == 1
     assert "no usable CUDA GPU" in capsys.readouterr().err
+
+
+def test_overheads_report_names_every_measurement():
+    from cupy_bsparse import overheads
+
+    r = {"compile": {"first_call_s": 3.2, "process_s": 4.7, "import_s": 0.9, "next_spec_s": 0.77},
+         "cache_hit": {"first_call_s": 0.107, "process_s": 1.3, "import_s": 0.8},
+         "tables": {"nnzb": 104858, "tables_ms": [2.8, 1.3, 0.9]},
+         "host": {"per_call_us": 34.3, "kernel_us": 5.8}}
+    text = overheads.report(r)
+    for part in ("first call 3.20 s", "new specialisation after that: 0.77 s",
+                 "first call 0.107 s", "104858 blocks", "2.8, 1.3, 0.9 ms",
+                 "34.3 us per call", "beyond the kernel 28.5 us"):
+        assert part in text, part
