@@ -6,6 +6,8 @@ Look-up tables are built on the GPU once per layout and kept in ``layout.plan_ca
 that a call does no host synchronisation, and allocates nothing unless an operand is
 misaligned or non-contiguous (then it works on an aligned copy).
 """
+import os
+
 import numpy as np
 
 from . import compiler
@@ -69,6 +71,85 @@ def dsd_spec(bs, did, M, trans_w):
             p.update(BM=128, WARPS_M=2 if bs == 64 else 4, WARPS_N=2 if bs == 64 else 1,
                      STAGES=2)
     return tuple(sorted(p.items()))
+
+
+def _kernel_choice(value):
+    if value not in (None, "", "column", "grouped"):
+        raise ValueError(f"CUPY_BSPARSE_DSD_KERNEL must be 'column' or 'grouped', got {value!r}")
+    return value or None
+
+
+#: Which dsd kernel serves a call: None picks by block size, dtype and M (``dsd_kernel``);
+#: "column" (dsd.cu) or "grouped" (dsd_grouped.cu) forces one where both exist, for tests and
+#: benchmarks. Set from the environment variable CUPY_BSPARSE_DSD_KERNEL at import.
+DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"))
+
+
+def grouped_supported(bs, did):
+    """Whether dsd_grouped.cu has a specialisation (tensor cores, no register spills)."""
+    return did != 0 and (bs <= 16 or (bs == 32 and did != _TF32))
+
+
+def dsd_kernel(bs, did, M):
+    """"grouped" or "column": the dsd kernel that serves this block size, element code and M."""
+    if not grouped_supported(bs, did):
+        return "column"
+    if DSD_KERNEL is not None:
+        return DSD_KERNEL
+    # v4 sweep (docs/perf-notes.md): grouped wins for 16-bit bs <= 16 and TF32 bs 8 at every M
+    return "grouped" if bs == 8 or (bs == 16 and did != _TF32) else "column"
+
+
+def dsd_grouped_spec(bs, did, M, trans_w):
+    """Specialisation of dsd_grouped.cu (tensor-core element codes only).
+
+    A CTA owns R block-columns and BM rows; each warp accumulates at most 64 floats per thread.
+    A step loads KW columns of x and at most CAP stored blocks. Defaults: 256 output columns
+    at M <= 64, 128 above; 128-byte slab rows; about 12 KB of blocks per step; 3 stages. The
+    per-case changes are the v4 sweep's (docs/perf-notes.md).
+    """
+    regime = _m_regime(M)
+    esz = _itemsize(did)
+    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w)), "STAGES": 3, "PF": 1,
+         "KW": max(128 // esz, bs)}
+    if regime == "large":
+        cols, bm = 128, 128
+        wm = 4 if bs == 64 else 2
+    else:
+        cols, bm = 256, (16 if regime == "tiny" else 64)
+        wm = 2 if (bs == 64 and bm == 64) else 1
+    blk = bs * bs * esz
+    p["CAP"] = max(2, _pow2_down(max(1, 12288 // blk)))
+    fp16 = did in (1, 2)
+    if fp16 and bs == 16 and regime == "large":
+        cols, bm, wm = 256, 64, 1                       # 0.90 ms against 1.00 (M = 4096)
+    if fp16 and bs == 8:
+        p.update(KW=128, CAP=128)                       # M = 64: 0.079 ms against 0.087
+        if regime == "large":
+            p["STAGES"] = 2                             # M = 4096: 1.10 ms against 1.18
+    if fp16 and bs == 16 and regime != "large":
+        p.update(KW=128, CAP=32, STAGES=2)              # M = 64: 0.071 ms against 0.078
+    r = max(1, cols // bs)
+    wn = max(1, min(8 // wm, r))
+    # two resident CTAs per SM cap registers at 128: TF32 bs 16 spills there
+    p.update(BM=bm, R=r, WARPS_M=wm, WARPS_N=wn, MIN_CTAS=1 if (did == _TF32 and bs == 16) else 2)
+    return tuple(sorted(p.items()))
+
+
+def dsd_grouped_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_grouped spec."""
+    p = dict(spec)
+    bs, did, kw, bm = p["BS"], p["DTYPE_ID"], p["KW"], p["BM"]
+    if did == _TF32:
+        a_ld = kw + 4
+        b_ld = bs + 4 if p["TRANS_W"] else (8 if bs == 8 else bs + 8)
+    else:
+        def pad(n):
+            return n + 8 if n * 2 >= 32 else n
+        a_ld, b_ld = pad(kw), pad(bs)
+    esz = _itemsize(did)
+    stage = (bm * a_ld + p["CAP"] * bs * b_ld) * esz + (p["CAP"] + 4) * 4
+    return p["WARPS_M"] * p["WARPS_N"] * 32, p["STAGES"] * stage, bm
 
 
 def sddmm_spec(bs, did, M):
@@ -154,6 +235,9 @@ def all_specializations():
             for M in (1, 64, 4096):
                 for tw in (False, True):
                     out.append(("dsd.cu", dsd_spec(bs, did, M, tw), "bsmm_dsd"))
+                    if grouped_supported(bs, did):
+                        out.append(("dsd_grouped.cu", dsd_grouped_spec(bs, did, M, tw),
+                                    "bsmm_dsd_grouped"))
             for M in (64, 4096):
                 out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
@@ -247,6 +331,89 @@ def chunk_table(ptr, chunk, xp):
     return table, colinfo, nslots
 
 
+def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
+    """Steps of dsd_grouped.cu from dsd.cu's look-up entries ``(ptr, ent)``.
+
+    Output block-columns are taken ``r`` at a time (groups); a group's entries are walked in
+    slabs of ``kw_blocks`` of x's ``kin_blocks`` column blocks, and a slab with more than ``cap``
+    entries becomes several steps of near-equal length. Returns ``(steps, gent, gptr)``:
+    steps (n_steps, 4) int32 rows (first x column, first entry, end entry, x columns in the
+    slab); gent (nnzb, 2) int32 rows (stored block, (slab-local column block << 16) | column in
+    the group); gptr (n_groups + 1,) int64, group g owning steps gptr[g] .. gptr[g+1]. Works
+    with numpy or cupy (``xp``); one device-to-host transfer for the step count.
+    """
+    ptr = ptr.astype(xp.int64)
+    ncols = ptr.size - 1
+    nnz = int(ent.shape[0])
+    ngroups = -(-ncols // r)
+    nslabs = max(1, -(-kin_blocks // kw_blocks))
+    col = xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=xp.int64), side="right")
+    c = ent[:, 0].astype(xp.int64)
+    key = (col // r) * nslabs + c // kw_blocks
+    order = xp.argsort(key, kind="stable")
+    key = key[order]
+    gent = xp.empty((nnz, 2), dtype=xp.int32)
+    gent[:, 0] = ent[:, 1][order]
+    gent[:, 1] = ((c[order] % kw_blocks) << 16) | (col[order] % r)
+    if nnz:
+        start = xp.flatnonzero(xp.concatenate([xp.ones(1, bool), key[1:] != key[:-1]]))
+    else:
+        start = xp.zeros(0, dtype=xp.int64)
+    end = xp.concatenate([start[1:], xp.full(min(1, start.size), nnz, dtype=xp.int64)])
+    length = end - start
+    nst = (length + cap - 1) // cap
+    st_end = xp.cumsum(nst)
+    total = int(st_end[-1]) if st_end.size else 0
+    s = xp.arange(total, dtype=xp.int64)
+    run = xp.searchsorted(st_end, s, side="right")
+    local = s - (st_end[run] - nst[run])
+    slab = key[start][run] % nslabs
+    steps = xp.empty((total, 4), dtype=xp.int32)
+    steps[:, 0] = slab * kw_blocks * bs
+    steps[:, 1] = start[run] + local * length[run] // nst[run]
+    steps[:, 2] = start[run] + (local + 1) * length[run] // nst[run]
+    steps[:, 3] = xp.minimum(kw_blocks, kin_blocks - slab * kw_blocks) * bs
+    step_group = key[start][run] // nslabs
+    gptr = xp.searchsorted(step_group, xp.arange(ngroups + 1, dtype=xp.int64), side="left")
+    return steps, gent, gptr.astype(xp.int64)
+
+
+def _dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
+    """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
+    specialisation and split length. Groups are split (combined as dsd.cu's chunks) only when
+    there are fewer of them than resident CTAs."""
+    import cupy
+
+    p = dict(spec)
+    bs, r, kwb, cap = p["BS"], p["R"], p["KW"] // p["BS"], p["CAP"]
+    key = ("dsdg", bool(trans_w), r, kwb, cap)
+    base = layout.plan_cache.get(key)
+    if base is None:
+        ptr, ent = _dsd_entries(layout, trans_w)
+        kin = layout.block_shape[1 if trans_w else 0]
+        steps, gent, gptr = group_table(ptr, ent, r, kwb, cap, kin, bs, cupy)
+        base = (steps, gent, gptr, int(steps.shape[0]))
+        layout.plan_cache[key] = _ready(base)
+    steps, gent, gptr, total = base
+    chunk = _group_chunk(total, gptr.size - 1, m_tiles, resident)
+    ikey = key + (chunk,)
+    items = layout.plan_cache.get(ikey)
+    if items is None:
+        item, ginfo, nslots = chunk_table(gptr, chunk, cupy)
+        items = (item, ginfo, nslots)
+        layout.plan_cache[ikey] = _ready(items)
+    item, ginfo, nslots = items
+    return (item, ginfo, steps, gent), nslots
+
+
+def _group_chunk(total, ngroups, m_tiles, resident):
+    """Most steps one CTA of dsd_grouped.cu takes: all of its group's, unless the groups are
+    fewer than the resident CTAs; then about one wave of CTAs (a power of two, >= 4 steps)."""
+    if ngroups * m_tiles >= resident or not total:
+        return 1 << 30
+    return max(4, _pow2_up(-(-total * m_tiles // resident)))
+
+
 def _chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     """Longest chunk (in blocks) of a column for a launch with ``m_tiles`` row tiles.
 
@@ -323,19 +490,25 @@ def _kernel(name, spec, entry, smem):
 _launches = {}
 
 
-def _dsd_launch(bs, did, M, trans_w):
+def _dsd_launch(bs, did, M, trans_w, kind="column"):
+    """(function, threads, shared bytes, BM, spec dict, resident CTAs on the device)."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("dsd", bs, did, _m_regime(M), trans_w, dev)
+    key = ("dsd", kind, bs, did, _m_regime(M), trans_w, dev)
     hit = _launches.get(key)
     if hit is None:
-        spec = dsd_spec(bs, did, M, trans_w)
-        nt, smem, bm = dsd_launch_shape(spec)
-        fn = _kernel("dsd.cu", spec, "bsmm_dsd", smem)
+        if kind == "grouped":
+            spec = dsd_grouped_spec(bs, did, M, trans_w)
+            nt, smem, bm = dsd_grouped_launch_shape(spec)
+            fn = _kernel("dsd_grouped.cu", spec, "bsmm_dsd_grouped", smem)
+        else:
+            spec = dsd_spec(bs, did, M, trans_w)
+            nt, smem, bm = dsd_launch_shape(spec)
+            fn = _kernel("dsd.cu", spec, "bsmm_dsd", smem)
         per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
         sms = cupy.cuda.Device(dev).attributes["MultiProcessorCount"]
-        hit = (fn, nt, smem, bm, dict(spec)["G"], max(1, per_sm) * sms)
+        hit = (fn, nt, smem, bm, dict(spec), max(1, per_sm) * sms)
         _launches[key] = hit
     return hit
 
@@ -368,28 +541,34 @@ def _sddmm_launch(bs, did, M):
 
 def _dsd_call(layout, trans_w, did, M, N):
     """Everything about a dsd launch that depends on the layout and the problem's shape only
-    (kernel, grid, work list, workspace size); cached on the layout, so a repeated call costs
+    (kernel, tables, workspace size, grids); cached on the layout, so a repeated call costs
     one dict look-up here."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = (trans_w, did, M, N, dev)
+    bs = layout.blocksize
+    kind = dsd_kernel(bs, did, M)
+    key = (trans_w, did, M, N, dev, kind)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
         if len(calls) >= 256:          # many distinct M: forget the oldest shapes
             del calls[next(iter(calls))]
-        bs = layout.blocksize
-        fn, nt, smem, bm, g, resident = _dsd_launch(bs, did, M, trans_w)
+        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind)
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
-        chunk = _chunk_blocks(layout, trans_w, m_tiles, g, resident, did == 0)
-        table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
-        launches = [(r0, min(rows_per_launch, M - r0)) for r0 in range(0, M, rows_per_launch)]
-        launches = [(r0, m, (table.shape[0], -(-m // bm)), np.int64(N), np.int32(m))
-                    for r0, m in launches]
-        hit = (fn, nt, smem, table, colinfo, ent, nslots * m_tiles * bm * bs,
-               (N // bs) * m_tiles, launches)
+        if kind == "grouped":
+            tables, nslots = _dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident)
+            width = spec["R"] * bs
+            n_counters = (tables[1].shape[0]) * m_tiles
+            tail = (np.int32(N // bs),)
+        else:
+            chunk = _chunk_blocks(layout, trans_w, m_tiles, spec["G"], resident, did == 0)
+            table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
+            tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
+        launches = [(r0, m, (tables[0].shape[0], -(-m // bm)), np.int64(N), (np.int32(m),) + tail)
+                    for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
+        hit = (fn, nt, smem, tables, nslots * m_tiles * bm * width, n_counters, launches)
         calls[key] = hit
     return hit
 
@@ -406,7 +585,7 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     if M == 0 or N == 0:
         return out
     trans_w = bool(trans_w)
-    fn, nt, smem, table, colinfo, ent, ws_size, n_counters, launches = _dsd_call(
+    fn, nt, smem, tables, ws_size, n_counters, launches = _dsd_call(
         layout, trans_w, dtype_id(out.dtype, allow_tf32), M, N)
     x = _aligned_rows(x)
     y = _writable_target(out, beta)
@@ -416,10 +595,10 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
         ws = cupy.empty(ws_size, dtype=cupy.float32)
         counters = _counters(layout, n_counters, cupy.cuda.get_current_stream())
     scal = _scalars(alpha, beta)
-    for r0, m, grid, n_arg, m_arg in launches:
+    for r0, m, grid, n_arg, tail in launches:
         xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
-        fn(grid, (nt,), (xs, ldx, data, table, colinfo, ent, ws, counters, ys, n_arg, m_arg)
-           + scal, shared_mem=smem)
+        fn(grid, (nt,), (xs, ldx, data) + tables + (ws, counters, ys, n_arg) + tail + scal,
+           shared_mem=smem)
     return _write_back(out, y)
 
 

@@ -72,16 +72,19 @@ __device__ __forceinline__ void store_one(elem_t* p, float a, float alpha, float
 }
 
 // ---------------------------------------------------------------- async copies
+// The compiler's own conversion (not inline PTX), so address arithmetic folds across it.
 __device__ __forceinline__ unsigned smem_u32(const void* p) {
-    unsigned r;
-    asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(r) : "l"(p));
-    return r;
+    return (unsigned)__cvta_generic_to_shared(p);
 }
 
 // 16-byte global->shared copy; src_bytes == 0 fills the destination with zeros.
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
                  :: "r"(smem_u32(dst)), "l"(src), "r"(src_bytes));
+}
+// The same with the destination as a shared-window address (smem_u32).
+__device__ __forceinline__ void cp_async16_s(unsigned dst, const void* src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(src_bytes));
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
@@ -153,6 +156,33 @@ __device__ __forceinline__ void ldsm_x2_t(unsigned r[2], const void* p) {
                  : "=r"(r[0]), "=r"(r[1]) : "r"(smem_u32(p)));
 }
 
+// The same with shared-window addresses (smem_u32 + byte offsets), so callers can keep one base
+// register and let constant offsets fold into the instruction.
+__device__ __forceinline__ void ldsm_x4(unsigned r[4], unsigned a) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x4_t(unsigned r[4], unsigned a) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x2(unsigned r[2], unsigned a) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1]) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x1(unsigned& r, unsigned a) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(r) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x1_t(unsigned& r, unsigned a) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n" : "=r"(r) : "r"(a));
+}
+__device__ __forceinline__ void ldsm_x1(unsigned& r, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(r) : "r"(smem_u32(p)));
+}
+__device__ __forceinline__ void ldsm_x1_t(unsigned& r, const void* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n" : "=r"(r) : "r"(smem_u32(p)));
+}
+
 __device__ __forceinline__ unsigned to_tf32(float f) {
     unsigned r;
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(f));
@@ -178,6 +208,21 @@ __device__ __forceinline__ void mma(float d[4], const unsigned a[4], const unsig
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 #endif
 }
+
+#if DTYPE_ID == 1 || DTYPE_ID == 2
+// d += a * b for one m16 x n8 tile with a reduction depth of 8 (one 8 x 8 block of 16-bit W).
+__device__ __forceinline__ void mma_k8(float d[4], const unsigned a[2], unsigned b) {
+#if DTYPE_ID == 1
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.f16.f16.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]) : "r"(a[0]), "r"(a[1]), "r"(b));
+#else
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 "
+                 "{%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]) : "r"(a[0]), "r"(a[1]), "r"(b));
+#endif
+}
+#endif
 
 // One warp accumulates acc[MI][NI] (an (MI*16) x (NI*8) tile) += A[rows, 0:KCH] * B[0:KCH, cols].
 // A(m, k) lives at As[m*lda + k] when A_KCONTIG, else at As[k*lda + m]; B(k, n) lives at
@@ -214,6 +259,21 @@ __device__ __forceinline__ void warp_mma(float (&acc)[MI][NI][4], const elem_t* 
             for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
     }
 #else
+    if constexpr (KCH == 8) {
+        // one 8-deep slice (an 8 x 8 block of W): m16n8k8, A rows 0-7 / 8-15 from lanes 0-15
+        static_assert(KCH != 8 || NI == 1, "an 8-deep slice is one 8 x 8 block");
+        unsigned b;
+        if (B_KCONTIG) ldsm_x1(b, Bs + (lane & 7) * ldb);
+        else ldsm_x1_t(b, Bs + (lane & 7) * ldb);
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            unsigned a[2];
+            if (A_KCONTIG) ldsm_x2(a, As + (mi * 16 + (lane & 15)) * lda);
+            else ldsm_x2_t(a, As + (lane & 7) * lda + mi * 16 + ((lane >> 3) & 1) * 8);
+            mma_k8(acc[mi][0], a, b);
+        }
+        return;
+    }
 #pragma unroll
     for (int k = 0; k < KCH; k += 16) {
         unsigned a[MI][4], b[NI][2];

@@ -333,6 +333,48 @@ def test_split_columns(request, monkeypatch, bs, kind, trans, M):
     assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+@pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 64, 300])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", ["f16", "bf16", "tf32"])
+@pytest.mark.parametrize("bs", [8, 16, 32])
+def test_grouped_kernel(request, monkeypatch, bs, kind, trans, M, density, split):
+    """dsd_grouped.cu forced: several groups (the last one partial), several x slabs (the last
+    one narrower), slabs with more blocks than one step holds (density 1), and groups split
+    into one-step items; exact to the tolerance, every element written, bitwise repeatable."""
+    from cupy_bsparse import _gpu_ops
+
+    if not _gpu_ops.grouped_supported(bs, _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")):
+        pytest.skip("no grouped specialisation (register spills)")
+    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
+    if split:
+        monkeypatch.setattr(_gpu_ops, "_group_chunk", lambda *a: 1)
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    # at 256 output columns per group: 300 / 256 -> 2 groups; 150 x column blocks -> 3 slabs
+    shape = (bs * 150, 300 * 8) if not trans else (300 * 8, bs * 150)
+    w, w64 = _weight(rng, shape, bs, density, dtype)
+    op64 = w64.T if trans else w64
+    x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
+    x64 = x.astype(np.float64)
+    ref = x64 @ op64
+    wg = w.to_gpu()
+    wop = wg.T if trans else wg
+    assert _gpu_ops.dsd_kernel(bs, _gpu_ops.dtype_id(dtype, kind == "tf32"), M) == "grouped"
+    outs = []
+    for _ in range(2):
+        out = _nan((M, op64.shape[1]), dtype)
+        cb.matmul(cupy.asarray(x), wop, out=out, allow_tf32=(kind == "tf32"))
+        outs.append(out.view(np.uint8).get())
+    _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+    assert np.array_equal(outs[0], outs[1])
+    if split:
+        counters = [v for k, v in wg.layout.plan_cache.items()
+                    if isinstance(k, tuple) and k[0] == "counters"]
+        assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
+
+
 @pytest.mark.parametrize("M", [1, 64, 4096])
 @pytest.mark.parametrize("kind", ["f32", "f16"])
 def test_skewed_layout(request, kind, M):

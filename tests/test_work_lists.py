@@ -38,3 +38,66 @@ def test_chunk_table_covers_each_column_once(counts, chunk):
 def test_chunk_table_no_columns():
     table, colinfo, nslots = _gpu_ops.chunk_table(np.zeros(1, np.int64), 4, np)
     assert table.shape == (0, 4) and colinfo.shape == (0, 2) and nslots == 0
+
+
+def _random_entries(rng, ncols, kin, density):
+    """dsd.cu look-up entries of a random layout: per column, sorted x column blocks."""
+    cols = [np.flatnonzero(rng.random(kin) < density) for _ in range(ncols)]
+    ptr = _ptr([len(c) for c in cols])
+    ent = np.zeros((int(ptr[-1]), 2), np.int32)
+    if ptr[-1]:
+        ent[:, 0] = np.concatenate(cols)
+        ent[:, 1] = rng.permutation(int(ptr[-1]))
+    return ptr, ent
+
+
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("r,kwb,cap", [(4, 8, 64), (3, 2, 1), (8, 1, 4), (1, 5, 2)])
+def test_group_table_covers_each_entry_once(r, kwb, cap, density):
+    rng = np.random.default_rng(7)
+    ncols, kin, bs = 13, 23, 8
+    ptr, ent = _random_entries(rng, ncols, kin, density)
+    steps, gent, gptr = _gpu_ops.group_table(ptr, ent, r, kwb, cap, kin, bs, np)
+    ngroups = -(-ncols // r)
+    assert steps.dtype == np.int32 and gent.dtype == np.int32 and gptr.dtype == np.int64
+    assert gptr.shape == (ngroups + 1,) and gptr[0] == 0 and gptr[-1] == len(steps)
+    assert np.all(np.diff(gptr) >= 0)
+    got = set()
+    for g in range(ngroups):
+        prev_end = None
+        for s in range(gptr[g], gptr[g + 1]):
+            k0, e0, e1, kcols = steps[s]
+            assert 0 < e1 - e0 <= cap
+            assert prev_end is None or e0 == prev_end   # a group's entries are contiguous
+            prev_end = e1
+            assert k0 % (kwb * bs) == 0 and kcols == min(kwb, kin - k0 // bs) * bs
+            for e in range(e0, e1):
+                b, code = gent[e]
+                cl, jl = code >> 16, code & 0xFFFF
+                assert cl < kwb and jl < r and (k0 // bs + cl) < kin
+                got.add((g * r + jl, k0 // bs + cl, int(b)))
+    want = {(j, int(ent[e, 0]), int(ent[e, 1]))
+            for j in range(ncols) for e in range(ptr[j], ptr[j + 1])}
+    assert got == want and len(gent) == len(want)
+
+
+def test_dsd_kernel_choice(monkeypatch):
+    # 16-bit bs <= 16 and TF32 bs 8 take the grouped kernel; CUDA-core float32 never can
+    assert _gpu_ops.dsd_kernel(8, 1, 64) == "grouped"
+    assert _gpu_ops.dsd_kernel(16, 2, 4096) == "grouped"
+    assert _gpu_ops.dsd_kernel(8, _gpu_ops._TF32, 1) == "grouped"
+    assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "column"
+    assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"
+    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
+    assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"      # no grouped float32 kernel
+    assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"     # no grouped bs 64 kernel
+    assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "grouped"
+    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "column")
+    assert _gpu_ops.dsd_kernel(8, 1, 64) == "column"
+
+
+def test_dsd_kernel_environment_value_checked():
+    assert _gpu_ops._kernel_choice("") is None
+    assert _gpu_ops._kernel_choice("grouped") == "grouped"
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_DSD_KERNEL"):
+        _gpu_ops._kernel_choice("fast")
