@@ -355,11 +355,13 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
     gent = xp.empty((nnz, 2), dtype=xp.int32)
     gent[:, 0] = ent[:, 1][order]
     gent[:, 1] = ((c[order] % kw_blocks) << 16) | (col[order] % r)
-    if nnz:
-        start = xp.flatnonzero(xp.concatenate([xp.ones(1, bool), key[1:] != key[:-1]]))
-    else:
-        start = xp.zeros(0, dtype=xp.int64)
-    end = xp.concatenate([start[1:], xp.full(min(1, start.size), nnz, dtype=xp.int64)])
+    # runs of equal (group, slab) key; run starts by searchsorted, not nonzero (racecheck
+    # reports hazards inside cupy's nonzero scan kernel)
+    rid = xp.cumsum(xp.concatenate([xp.ones(min(1, nnz), xp.int64),
+                                    (key[1:] != key[:-1]).astype(xp.int64)]))
+    nruns = int(rid[-1]) if nnz else 0
+    start = xp.searchsorted(rid, xp.arange(1, nruns + 1, dtype=xp.int64), side="left")
+    end = xp.concatenate([start[1:], xp.full(min(1, nruns), nnz, dtype=xp.int64)])
     length = end - start
     nst = (length + cap - 1) // cap
     st_end = xp.cumsum(nst)

@@ -296,9 +296,11 @@ def test_more_rows_than_one_grid():
 
 
 def _force_chunk(monkeypatch, steps):
-    """Make dsd cut every column into chunks of ``steps`` pipeline stages (split-K path)."""
+    """Make dsd.cu serve every call and cut every column into chunks of ``steps`` pipeline
+    stages (split-K path)."""
     from cupy_bsparse import _gpu_ops
 
+    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "column")
     monkeypatch.setattr(_gpu_ops, "_chunk_blocks",
                         lambda layout, trans_w, m_tiles, g, *_: steps * g)
 
@@ -376,9 +378,16 @@ def test_grouped_kernel(request, monkeypatch, bs, kind, trans, M, density, split
 
 
 @pytest.mark.parametrize("M", [1, 64, 4096])
+@pytest.mark.parametrize("kernel", ["column", "grouped"])
 @pytest.mark.parametrize("kind", ["f32", "f16"])
-def test_skewed_layout(request, kind, M):
-    """Barabasi-Albert hubs: long columns are split by the default chunking at every M."""
+def test_skewed_layout(request, monkeypatch, kind, kernel, M):
+    """Barabasi-Albert hubs: dsd.cu splits long columns by its default chunking at every M;
+    dsd_grouped.cu (16-bit only) gets the same products right with hub-heavy groups."""
+    from cupy_bsparse import _gpu_ops
+
+    if kernel == "grouped" and kind == "f32":
+        pytest.skip("no grouped float32 kernel")
+    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", kernel)
     rng = _rng(request)
     dtype = DTYPES[kind]
     bs = 16
@@ -394,8 +403,11 @@ def test_skewed_layout(request, kind, M):
         cb.matmul(cupy.asarray(x), op, out=out)
         _check(out.get(), r, _baseline_err(x.astype(np.float64), w64 if op is wg else w64.T,
                                            dtype, r), kind)
-    assert any(v[3] > 0 for k, v in wg.layout.plan_cache.items()
-               if isinstance(k, tuple) and k[0] == "dsd" and len(k) == 3), "no column was split"
+    if kernel == "column":
+        assert any(v[3] > 0 for k, v in wg.layout.plan_cache.items()
+                   if isinstance(k, tuple) and k[0] == "dsd" and len(k) == 3), "no column was split"
+    else:
+        assert any(isinstance(k, tuple) and k[0] == "dsdg" for k in wg.layout.plan_cache)
 
 
 def test_split_on_two_streams(request, monkeypatch):
