@@ -73,9 +73,9 @@ def dsd_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
-def _kernel_choice(value):
+def _kernel_choice(value, name="CUPY_BSPARSE_DSD_KERNEL"):
     if value not in (None, "", "column", "grouped"):
-        raise ValueError(f"CUPY_BSPARSE_DSD_KERNEL must be 'column' or 'grouped', got {value!r}")
+        raise ValueError(f"{name} must be 'column' or 'grouped', got {value!r}")
     return value or None
 
 
@@ -83,6 +83,9 @@ def _kernel_choice(value):
 #: "column" (dsd.cu) or "grouped" (dsd_grouped.cu) forces one where both exist, for tests and
 #: benchmarks. Set from the environment variable CUPY_BSPARSE_DSD_KERNEL at import.
 DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"))
+#: The same for sddmm: "column" (sddmm.cu, blocks of one block-row per CTA) or "grouped"
+#: (sddmm_grouped.cu); from CUPY_BSPARSE_SDDMM_KERNEL.
+SDDMM_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_KERNEL"), "CUPY_BSPARSE_SDDMM_KERNEL")
 
 
 def grouped_supported(bs, did):
@@ -227,6 +230,35 @@ def sddmm_launch_shape(spec):
     return nt, smem, nb
 
 
+def sddmm_kernel(bs, did):
+    """"grouped" (sddmm_grouped.cu) or "column" (sddmm.cu) for this block size and element code;
+    ``SDDMM_KERNEL`` forces one where both exist."""
+    if did == 0 or bs > 16:
+        return "column"
+    if SDDMM_KERNEL is not None:
+        return SDDMM_KERNEL
+    return "grouped"
+
+
+def sddmm_grouped_spec(bs, did):
+    """Specialisation of sddmm_grouped.cu (tensor-core element codes, bs 8 or 16): 256 dy
+    columns per group, up to 256 x columns and NBLK blocks (64 accumulators per thread) per
+    CTA, MK rows of M per step (64-byte x rows for 16-bit types), 3 stages (measured 2-6%
+    faster than 2, docs/perf-notes.md v4)."""
+    tf32 = did == _TF32
+    p = {"BS": bs, "DTYPE_ID": did, "R": 256 // bs, "NCX": 256 // bs, "NBLK": 128 if bs == 8 else 64,
+         "MK": 16 if tf32 else 32, "STAGES": 3, "NW": 8}
+    return tuple(sorted(p.items()))
+
+
+def sddmm_grouped_launch_shape(spec):
+    """(threads, dynamic shared-memory bytes) of a sddmm_grouped specialisation."""
+    p = dict(spec)
+    bs = p["BS"]
+    stage = p["MK"] * ((p["NCX"] * bs + 8) + (p["R"] * bs + 8)) * _itemsize(p["DTYPE_ID"])
+    return p["NW"] * 32, p["NBLK"] * 8 + p["STAGES"] * stage
+
+
 def all_specializations():
     """Every (template, specialisation, entry point) the launchers can ask for."""
     out = []
@@ -240,6 +272,9 @@ def all_specializations():
                                     "bsmm_dsd_grouped"))
             for M in (64, 4096):
                 out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
+            if sddmm_kernel(bs, did) == "grouped" or (did != 0 and bs <= 16):
+                out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did),
+                            "bsmm_sddmm_grouped"))
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 
@@ -466,6 +501,71 @@ def _sddmm_plan(layout, nb):
     return plan
 
 
+def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
+    """Items of sddmm_grouped.cu for a layout's CSR ``(indptr, indices)``.
+
+    Blocks are taken by groups of ``r`` block-columns, in block-row order within a group; an
+    item holds at most ``ncx`` consecutive block-rows of its group and at most ``nblk`` blocks.
+    Returns ``(items, gent, crow)``: items (n_items, 4) int32 rows (group, first entry, end
+    entry, x column blocks used); gent (nnzb, 2) int32 rows (stored block, (x slot << 16) |
+    column in the group); crow (n_items * ncx,) int32, item i's x column blocks at
+    crow[i * ncx + slot] (-1 where unused). Works with numpy or cupy; one transfer for the size.
+    """
+    indptr = indptr.astype(xp.int64)
+    nrows = indptr.size - 1
+    nnz = int(indices.shape[0])
+    b = xp.arange(nnz, dtype=xp.int64)
+    row = xp.searchsorted(indptr[1:], b, side="right")
+    col = indices.astype(xp.int64)
+    order = xp.argsort((col // r) * max(nrows, 1) + row, kind="stable")
+    g, row, col = (col // r)[order], row[order], col[order]
+    one = xp.ones(min(1, nnz), dtype=bool)
+    new_group = xp.concatenate([one, g[1:] != g[:-1]])
+    new_row = xp.concatenate([one, (g[1:] != g[:-1]) | (row[1:] != row[:-1])])
+    # dense rank of the block-row within its group
+    rank = xp.cumsum(new_row.astype(xp.int64)) - 1
+    gid = xp.cumsum(new_group.astype(xp.int64)) - 1
+    ngroups = int(gid[-1]) + 1 if nnz else 0
+    gfirst = xp.searchsorted(gid, xp.arange(ngroups, dtype=xp.int64), side="left")
+    rank = rank - rank[gfirst][gid]
+    # runs of ncx block-rows, then at most nblk blocks each
+    new_run = new_group | xp.concatenate([one, rank[1:] // ncx != rank[:-1] // ncx])
+    rid = xp.cumsum(new_run.astype(xp.int64)) - 1
+    nruns = int(rid[-1]) + 1 if nnz else 0
+    rfirst = xp.searchsorted(rid, xp.arange(nruns, dtype=xp.int64), side="left")
+    pos = xp.arange(nnz, dtype=xp.int64) - rfirst[rid]
+    new_item = new_run | (pos % nblk == 0)
+    iid = xp.cumsum(new_item.astype(xp.int64)) - 1
+    nitems = int(iid[-1]) + 1 if nnz else 0
+    first = xp.searchsorted(iid, xp.arange(nitems, dtype=xp.int64), side="left")
+    end = xp.concatenate([first[1:], xp.full(min(1, nitems), nnz, dtype=xp.int64)])
+    slot = rank - rank[first][iid]
+    items = xp.empty((nitems, 4), dtype=xp.int32)
+    items[:, 0] = g[first]
+    items[:, 1] = first
+    items[:, 2] = end
+    items[:, 3] = slot[end - 1] + 1 if nitems else xp.zeros(0, xp.int64)
+    gent = xp.empty((nnz, 2), dtype=xp.int32)
+    gent[:, 0] = b[order]
+    gent[:, 1] = (slot << 16) | (col % r)
+    crow = xp.full(nitems * ncx, -1, dtype=xp.int32)
+    crow[iid * ncx + slot] = row
+    return items, gent, crow
+
+
+def _sddmm_grouped_plan(layout, spec):
+    import cupy
+
+    p = dict(spec)
+    key = ("sddmmg", p["R"], p["NCX"], p["NBLK"])
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        plan = sddmm_group_table(layout.get("indptr", cupy), layout.get("indices", cupy),
+                                 p["R"], p["NCX"], p["NBLK"], cupy)
+        layout.plan_cache[key] = _ready(plan)
+    return plan
+
+
 # ---------------------------------------------------------------------------------------------
 # Launchers.
 
@@ -526,6 +626,19 @@ def _counters(layout, n, stream):
         buf = cupy.zeros(max(n, 1024), dtype=cupy.int32)
         layout.plan_cache[key] = buf
     return buf
+
+
+def _sddmm_grouped_launch(bs, did):
+    import cupy
+
+    key = ("sddmmg", bs, did, cupy.cuda.runtime.getDevice())
+    hit = _launches.get(key)
+    if hit is None:
+        spec = sddmm_grouped_spec(bs, did)
+        nt, smem = sddmm_grouped_launch_shape(spec)
+        hit = (_kernel("sddmm_grouped.cu", spec, "bsmm_sddmm_grouped", smem), nt, smem, spec)
+        _launches[key] = hit
+    return hit
 
 
 def _sddmm_launch(bs, did, M):
@@ -656,13 +769,20 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
             scaled = from_float32(to_float32(out_data) * np.float32(beta), out_data.dtype)
             bits(out_data)[...] = bits(scaled)
         return out_data
-    fn, nt, smem, nb = _sddmm_launch(layout.blocksize, dtype_id(out_data.dtype, allow_tf32), M)
-    seg, cols = _sddmm_plan(layout, nb)
+    bs, did = layout.blocksize, dtype_id(out_data.dtype, allow_tf32)
     x = _aligned_rows(x)
     dy = _aligned_rows(dy)
     target = _writable_target(out_data, beta)
-    fn((seg.shape[0],), (nt,), (x, np.int64(x.strides[0] // x.itemsize), dy,
-                               np.int64(dy.strides[0] // dy.itemsize), seg, cols, target,
-                               np.int32(M)) + _scalars(alpha, beta),
-       shared_mem=smem)
+    ld = (np.int64(x.strides[0] // x.itemsize), np.int64(dy.strides[0] // dy.itemsize))
+    if sddmm_kernel(bs, did) == "grouped":
+        fn, nt, smem, spec = _sddmm_grouped_launch(bs, did)
+        items, gent, crow = _sddmm_grouped_plan(layout, spec)
+        fn((items.shape[0],), (nt,), (x, ld[0], dy, ld[1], items, gent, crow, target,
+                                      np.int32(M), np.int32(dy.shape[1])) + _scalars(alpha, beta),
+           shared_mem=smem)
+        return _write_back(out_data, target)
+    fn, nt, smem, nb = _sddmm_launch(bs, did, M)
+    seg, cols = _sddmm_plan(layout, nb)
+    fn((seg.shape[0],), (nt,), (x, ld[0], dy, ld[1], seg, cols, target, np.int32(M))
+       + _scalars(alpha, beta), shared_mem=smem)
     return _write_back(out_data, target)

@@ -169,6 +169,41 @@ def test_sddmm(request, bs, kind, M, density):
     _check(got, ref, base, kind)
 
 
+@pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 100, 1000])
+@pytest.mark.parametrize("kernel", ["column", "grouped"])
+@pytest.mark.parametrize("kind", ["f16", "bf16", "tf32"])
+@pytest.mark.parametrize("bs", [8, 16])
+def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
+    """sddmm.cu and sddmm_grouped.cu forced, on a layout with several groups (the last one
+    partial), several row runs per group and, at density 1, items cut at their block limit."""
+    from cupy_bsparse import _gpu_ops
+
+    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", kernel)
+    assert _gpu_ops.sddmm_kernel(bs, _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")) == kernel
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    R, C = bs * 90, bs * 70
+    w, _ = _weight(rng, (R, C), bs, density, dtype)
+    x = rng.standard_normal((M, R)).astype(dtype)
+    dy = rng.standard_normal((M, C)).astype(dtype)
+    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+    mask = np.kron(w.layout.toarray(), np.ones((bs, bs), bool))
+    ref = np.where(mask, x64.T @ dy64, 0.0)
+    wg = w.to_gpu()
+    outs = []
+    for _ in range(2):
+        out = cb.BlockSparseMatrix.from_layout(
+            wg.layout, cupy.asarray(np.full((w.nnzb, bs, bs), np.nan, dtype)))
+        cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=out, allow_tf32=(kind == "tf32"))
+        outs.append(out.data.view(np.uint8).get())
+    got = out.toarray().get().astype(np.float64)
+    assert not np.isnan(out.data.get().astype(np.float64)).any()
+    base = _baseline_err(x64.T, dy64, dtype, ref, sample=lambda p: np.where(mask, p, 0.0))
+    _check(got, ref, base, kind)
+    assert np.array_equal(outs[0], outs[1])
+
+
 ACCUM_TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
 
 

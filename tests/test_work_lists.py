@@ -101,3 +101,41 @@ def test_dsd_kernel_environment_value_checked():
     assert _gpu_ops._kernel_choice("grouped") == "grouped"
     with pytest.raises(ValueError, match="CUPY_BSPARSE_DSD_KERNEL"):
         _gpu_ops._kernel_choice("fast")
+
+
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("r,ncx,nblk", [(4, 3, 8), (32, 32, 128), (1, 1, 1), (3, 5, 2)])
+def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
+    rng = np.random.default_rng(11)
+    nrows, ncols = 17, 13
+    mask = rng.random((nrows, ncols)) < density
+    indptr = _ptr(mask.sum(axis=1))
+    indices = np.concatenate([np.flatnonzero(m) for m in mask]).astype(np.int32)
+    items, gent, crow = _gpu_ops.sddmm_group_table(indptr, indices, r, ncx, nblk, np)
+    assert items.dtype == gent.dtype == crow.dtype == np.int32
+    assert crow.shape == (len(items) * ncx,)
+    got = []
+    for i, (g, e0, e1, nc) in enumerate(items):
+        assert 0 < e1 - e0 <= nblk and 0 < nc <= ncx
+        assert i == 0 or e0 == items[i - 1][2]
+        rows = crow[i * ncx:(i + 1) * ncx]
+        assert np.all(rows[:nc] >= 0) and np.all(rows[nc:] == -1)
+        assert np.all(np.diff(rows[:nc]) > 0)            # consecutive block-rows, in order
+        for b, code in gent[e0:e1]:
+            slot, jl = code >> 16, code & 0xFFFF
+            assert slot < nc and jl < r
+            got.append((int(b), int(rows[slot]), g * r + jl))
+    row_of = np.repeat(np.arange(nrows), np.diff(indptr))
+    want = [(b, int(row_of[b]), int(indices[b])) for b in range(len(indices))]
+    assert sorted(got) == sorted(want) and len(got) == len(gent)
+
+
+def test_sddmm_kernel_choice(monkeypatch):
+    assert _gpu_ops.sddmm_kernel(8, 1) == "grouped"
+    assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32) == "grouped"
+    assert _gpu_ops.sddmm_kernel(32, 1) == "column"
+    assert _gpu_ops.sddmm_kernel(8, 0) == "column"       # no grouped float32 kernel
+    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "column")
+    assert _gpu_ops.sddmm_kernel(8, 2) == "column"
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_KERNEL"):
+        _gpu_ops._kernel_choice("x", "CUPY_BSPARSE_SDDMM_KERNEL")

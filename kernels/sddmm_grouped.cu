@@ -1,0 +1,136 @@
+// sddmm_grouped.cu: sampled dense-dense product on groups of block-columns.
+//
+//     out[b] = alpha * x[:, c*BS:(c+1)*BS]^T @ dy[:, k*BS:(k+1)*BS] + beta * out[b]
+//
+// Same operands and contract as sddmm.cu. sddmm.cu gives a CTA blocks of one block-row, so each
+// block re-reads its own (M x BS) column block of dy: for bs 8 that is 16-byte row pieces (half
+// a 32-byte sector) per block. Here a CTA (an item) owns up to NBLK stored blocks that lie in R
+// neighbouring block-columns (a group) and in at most NCX block-rows. Each pipeline step loads
+// MK rows of the dense dy slab of the group (R * BS columns) and of the item's NCX x column
+// blocks once, and every block of the item reduces over them.
+//
+// Tables (built by cupy_bsparse/_gpu_ops.py, sddmm_group_table):
+//   item[i] = (group, e0, e1, ncx): the item's blocks are entries e0 .. e1-1 (at most NBLK);
+//             its x column blocks are crow[i * NCX + 0 .. ncx-1].
+//   gent[e] = (stored block b, (slot << 16) | jl): block b multiplies x column block
+//             crow[i * NCX + slot] with dy column block group * R + jl.
+// Block q of an item belongs to warp q % NW (accumulator q / NW): the split is even by
+// construction. Every stored block is written exactly once.
+//
+// Parameters (#defines): DTYPE_ID (1, 2 or 3: tensor cores), BS (8 or 16: one m16 tile of
+// output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
+// STAGES, NW (warps).
+#include "common.cuh"
+
+#if !USE_MMA
+#error "sddmm_grouped.cu runs on tensor cores only (DTYPE_ID 1, 2, 3)"
+#endif
+
+#define VEC (16 / (int)sizeof(elem_t))
+// An 8-element pad: staggers rows for the fragment reads, and holds the m16 over-read of the
+// last x column block when BS is 8.
+#define X_LD (NCX * BS + 8)
+#define D_LD (R * BS + 8)
+#define X_STAGE (MK * X_LD)
+#define D_STAGE (MK * D_LD)
+#define NT (NW * 32)
+#define SLOTS (NBLK / NW)
+
+extern "C" __global__ void __launch_bounds__(NT, 2)
+bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__ dy,
+                   long long ldd, const int4* __restrict__ item, const int2* __restrict__ gent,
+                   const int* __restrict__ crow, elem_t* __restrict__ out, int M, int K,
+                   float alpha, float beta)
+{
+    static_assert(BS == 8 || BS == 16, "one m16 tile of output rows");
+    static_assert(NBLK % NW == 0 && MK % 16 == 0, "tile shape");
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    int2* codes = reinterpret_cast<int2*>(smem_raw);               // NBLK entries
+    elem_t* Xs = reinterpret_cast<elem_t*>(smem_raw + NBLK * sizeof(int2));
+    elem_t* Ds = Xs + STAGES * X_STAGE;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int4 it = __ldg(item + blockIdx.x);
+    const int grp = it.x, e0 = it.y, nblk = it.z - it.y, ncx = it.w;
+    for (int q = tid; q < nblk; q += NT) codes[q] = __ldg(gent + e0 + q);
+
+    // Copy assignments, fixed per thread: x chunk column (slot xs, piece xv) of rows xr, xr +
+    // XROWS, ...; dy chunk column dc of rows dr, dr + DROWS, ...
+    constexpr int XCH = NCX * (BS / VEC), DCH = R * (BS / VEC);
+    static_assert(NT % XCH == 0 && NT % DCH == 0, "copy assignment");
+    constexpr int XROWS = NT / XCH, DROWS = NT / DCH;
+    constexpr int XPASS = (MK + XROWS - 1) / XROWS, DPASS = (MK + DROWS - 1) / DROWS;
+    constexpr unsigned ESZ = sizeof(elem_t);
+    const int xs = (tid % XCH) / (BS / VEC), xv = tid % (BS / VEC), xr = tid / XCH;
+    const int dc = tid % DCH, dr = tid / DCH;
+    const bool x_ok = xs < ncx;
+    const elem_t* xsrc = x + (x_ok ? (long long)__ldg(crow + (long long)blockIdx.x * NCX + xs) * BS : 0)
+                           + xv * VEC + (long long)xr * ldx;
+    const int dcol = grp * R * BS + dc * VEC;
+    const bool d_ok = dcol < K;
+    const elem_t* dsrc = dy + (d_ok ? dcol : 0) + (long long)dr * ldd;
+    const unsigned sX = smem_u32(Xs), sD = smem_u32(Ds);
+    const unsigned xdst = sX + (xr * X_LD + xs * BS + xv * VEC) * ESZ;
+    const unsigned ddst = sD + (dr * D_LD + dc * VEC) * ESZ;
+
+    // Rows past M are zero-filled: they are summed over.
+    auto load_stage = [&](int buf, int step) {
+        const int m0 = step * MK;
+        if (x_ok) {
+#pragma unroll
+            for (int p = 0; p < XPASS; ++p) {
+                const int r = xr + p * XROWS;
+                if (MK % XROWS == 0 || r < MK) {
+                    const bool ok = m0 + r < M;
+                    cp_async16_s(xdst + (buf * X_STAGE + p * XROWS * X_LD) * ESZ,
+                                 ok ? xsrc + (long long)(m0 + p * XROWS) * ldx : x, ok ? 16 : 0);
+                }
+            }
+        }
+        if (d_ok) {
+#pragma unroll
+            for (int p = 0; p < DPASS; ++p) {
+                const int r = dr + p * DROWS;
+                if (MK % DROWS == 0 || r < MK) {
+                    const bool ok = m0 + r < M;
+                    cp_async16_s(ddst + (buf * D_STAGE + p * DROWS * D_LD) * ESZ,
+                                 ok ? dsrc + (long long)(m0 + p * DROWS) * ldd : dy, ok ? 16 : 0);
+                }
+            }
+        }
+    };
+
+    constexpr int NI = BS / 8;
+    float acc[SLOTS][1][NI][4];
+    zero_fill<SLOTS * NI * 4>(&acc[0][0][0][0]);
+    __syncthreads();   // codes
+
+    cp_async_ring<STAGES>((M + MK - 1) / MK, load_stage, [&](int buf) {
+        const elem_t* xs_ = Xs + buf * X_STAGE;
+        const elem_t* ds_ = Ds + buf * D_STAGE;
+#pragma unroll
+        for (int s = 0; s < SLOTS; ++s) {
+            const int q = s * NW + warp;
+            if (q < nblk) {
+                const int code = codes[q].y;
+                // A(row, k) = x[k, c*BS + row] (m-contiguous), B(k, n) = dy[k, j*BS + n]
+                warp_mma<1, NI, MK, false, false>(acc[s], xs_ + (code >> 16) * BS, X_LD,
+                                                  ds_ + (code & 0xffff) * BS, D_LD, lane);
+            }
+        }
+    });
+
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+#pragma unroll
+    for (int s = 0; s < SLOTS; ++s) {
+        const int q = s * NW + warp;
+        if (q < nblk) {
+            elem_t* o = out + (long long)codes[q].x * (BS * BS);
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) {
+                store_pair(o + gr * BS + ni * 8 + tc, acc[s][0][ni][0], acc[s][0][ni][1], alpha, beta);
+                if (BS == 16)
+                    store_pair(o + (gr + 8) * BS + ni * 8 + tc, acc[s][0][ni][2], acc[s][0][ni][3], alpha, beta);
+            }
+        }
+    }
+}
