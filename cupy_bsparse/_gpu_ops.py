@@ -51,11 +51,11 @@ def dsd_spec(bs, did, M, trans_w):
     p["G"] = max(1, kst // bs)
     if did == 0:
         bm, tm = {"tiny": (16, 2), "small": (64, 4), "large": (128, 8)}[regime]
-        st = 3
-        if regime == "small":
-            # measured (docs/perf-notes.md, v3): 2 stages for bs <= 16, 8-row thread tiles above
-            st, tm = (2, tm) if bs <= 16 else (3, 8)
-        p.update(BM=bm, SIMT_TM=tm, SIMT_TN=4, STAGES=st)
+        if regime == "small" and bs > 16:
+            tm = 8                       # 8-row thread tiles (docs/perf-notes.md, v3)
+        # Two stages: with three, a large-M bs 64 CTA needs 160 KB and runs alone on its SM
+        # (v4 sweep: 1.72 -> 1.55 ms at bs 64, 6.81 -> 4.45 ms at bs 8, M = 4096)
+        p.update(BM=bm, SIMT_TM=tm, SIMT_TN=4, STAGES=3 if regime == "tiny" else 2)
     else:
         # Stages: 2 measured faster than 3-4 (more CTAs fit per SM), except small-M bs 64
         # (docs/perf-notes.md, v2).
@@ -167,8 +167,9 @@ def sddmm_spec(bs, did, M):
         if bs == 32 or (bs == 16 and small):
             nb //= 2
         # small M, bs <= 16: 4-column thread tiles (twice the threads); bs 8 also half the
-        # blocks per CTA (v3b sweep: 0.61 -> 0.36 ms at bs 8, 0.24 -> 0.18 ms at bs 16)
-        tn = 4 if small and bs <= 16 else 8
+        # blocks per CTA (v3b sweep: 0.61 -> 0.36 ms at bs 8, 0.24 -> 0.18 ms at bs 16).
+        # Large M bs 16 too (v4 sweep: 2.73 -> 2.49 ms).
+        tn = 4 if bs == 16 or (small and bs == 8) else 8
         if small and bs == 8:
             nb //= 2
         p.update(MK=32, SIMT_TM=8 if bs == 64 else 4, SIMT_TN=tn)
