@@ -62,8 +62,10 @@ def dsd_spec(bs, did, M, trans_w):
         if regime == "tiny":
             p.update(BM=16, WARPS_M=1, WARPS_N=max(1, min(4, bs // 16)), STAGES=4)
         elif regime == "small":
-            # bs >= 32: two blocks' depth per stage, 2 stages (measured 5-8% faster, v3)
-            if bs >= 32:
+            # bs >= 32: two blocks' depth per stage, 2 stages (measured 5-8% faster, v3),
+            # except TF32 bs 64, where a 141 KB stage pair left one CTA per SM (v4: 0.122 ->
+            # 0.071 ms with one block per stage)
+            if bs == 32 or (bs == 64 and did != _TF32):
                 p["G"] *= 2
             p.update(BM=64, WARPS_M=2 if bs == 64 else 4, WARPS_N=2 if bs == 64 else 1,
                      STAGES=2)
@@ -168,8 +170,9 @@ def sddmm_spec(bs, did, M):
             nb //= 2
         # small M, bs <= 16: 4-column thread tiles (twice the threads); bs 8 also half the
         # blocks per CTA (v3b sweep: 0.61 -> 0.36 ms at bs 8, 0.24 -> 0.18 ms at bs 16).
-        # Large M bs 16 too (v4 sweep: 2.73 -> 2.49 ms).
-        tn = 4 if bs == 16 or (small and bs == 8) else 8
+        # v4 sweep: 4-column tiles everywhere but large-M bs 8 (small M bs 32/64 0.176 ->
+        # 0.134 ms; large M bs 16 2.73 -> 2.49, bs 32 2.11 -> 1.83, bs 64 1.83 -> 1.70).
+        tn = 8 if bs == 8 and not small else 4
         if small and bs == 8:
             nb //= 2
         p.update(MK=32, SIMT_TM=8 if bs == 64 else 4, SIMT_TN=tn)
@@ -371,12 +374,15 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
     """Steps of dsd_grouped.cu from dsd.cu's look-up entries ``(ptr, ent)``.
 
     Output block-columns are taken ``r`` at a time (groups); a group's entries are walked in
-    slabs of ``kw_blocks`` of x's ``kin_blocks`` column blocks, and a slab with more than ``cap``
-    entries becomes several steps of near-equal length. Returns ``(steps, gent, gptr)``:
-    steps (n_steps, 4) int32 rows (first x column, first entry, end entry, x columns in the
-    slab); gent (nnzb, 2) int32 rows (stored block, (slab-local column block << 16) | column in
-    the group); gptr (n_groups + 1,) int64, group g owning steps gptr[g] .. gptr[g+1]. Works
-    with numpy or cupy (``xp``); one device-to-host transfer for the step count.
+    slabs of ``kw_blocks`` of x's ``kin_blocks`` column blocks, block-row by block-row (so a
+    step's blocks spread over the group's columns, and over the warps that own them), and a
+    slab with more than ``cap`` entries becomes several steps of near-equal length. A step
+    loads only the x column blocks from its first entry's block-row to its last's.
+    Returns ``(steps, gent, gptr)``: steps (n_steps, 4) int32 rows (first x column, first
+    entry, end entry, x columns loaded); gent (nnzb, 2) int32 rows (stored block,
+    (step-local column block << 16) | column in the group); gptr (n_groups + 1,) int64, group
+    g owning steps gptr[g] .. gptr[g+1]. Works with numpy or cupy (``xp``); one
+    device-to-host transfer for the step count.
     """
     ptr = ptr.astype(xp.int64)
     ncols = ptr.size - 1
@@ -386,11 +392,8 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
     col = xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=xp.int64), side="right")
     c = ent[:, 0].astype(xp.int64)
     key = (col // r) * nslabs + c // kw_blocks
-    order = xp.argsort(key, kind="stable")
-    key = key[order]
-    gent = xp.empty((nnz, 2), dtype=xp.int32)
-    gent[:, 0] = ent[:, 1][order]
-    gent[:, 1] = ((c[order] % kw_blocks) << 16) | (col[order] % r)
+    order = xp.argsort((key * kw_blocks + c % kw_blocks) * r + col % r)
+    key, c, col = key[order], c[order], col[order]
     # runs of equal (group, slab) key; run starts by searchsorted, not nonzero (racecheck
     # reports hazards inside cupy's nonzero scan kernel)
     rid = xp.cumsum(xp.concatenate([xp.ones(min(1, nnz), xp.int64),
@@ -405,12 +408,18 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
     s = xp.arange(total, dtype=xp.int64)
     run = xp.searchsorted(st_end, s, side="right")
     local = s - (st_end[run] - nst[run])
-    slab = key[start][run] % nslabs
+    e0 = start[run] + local * length[run] // nst[run]
+    e1 = start[run] + (local + 1) * length[run] // nst[run]
+    c0 = c[e0] if total else xp.zeros(0, xp.int64)
     steps = xp.empty((total, 4), dtype=xp.int32)
-    steps[:, 0] = slab * kw_blocks * bs
-    steps[:, 1] = start[run] + local * length[run] // nst[run]
-    steps[:, 2] = start[run] + (local + 1) * length[run] // nst[run]
-    steps[:, 3] = xp.minimum(kw_blocks, kin_blocks - slab * kw_blocks) * bs
+    steps[:, 0] = c0 * bs
+    steps[:, 1] = e0
+    steps[:, 2] = e1
+    steps[:, 3] = (c[e1 - 1] - c0 + 1) * bs if total else xp.zeros(0, xp.int64)
+    step_of = xp.searchsorted(e0, xp.arange(nnz, dtype=xp.int64), side="right") - 1
+    gent = xp.empty((nnz, 2), dtype=xp.int32)
+    gent[:, 0] = ent[:, 1][order]
+    gent[:, 1] = ((c - c0[step_of]) << 16) | (col % r) if nnz else xp.zeros(0, xp.int64)
     step_group = key[start][run] // nslabs
     gptr = xp.searchsorted(step_group, xp.arange(ngroups + 1, dtype=xp.int64), side="left")
     return steps, gent, gptr.astype(xp.int64)

@@ -70,12 +70,20 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
             assert 0 < e1 - e0 <= cap
             assert prev_end is None or e0 == prev_end   # a group's entries are contiguous
             prev_end = e1
-            assert k0 % (kwb * bs) == 0 and kcols == min(kwb, kin - k0 // bs) * bs
+            # one slab's block-rows, exactly those of the step's first and last entries
+            c0, nc = k0 // bs, kcols // bs
+            assert k0 % bs == 0 and kcols % bs == 0 and 0 < nc <= kwb
+            assert c0 // kwb == (c0 + nc - 1) // kwb and c0 + nc <= kin
+            assert gent[e0, 1] >> 16 == 0 and gent[e1 - 1, 1] >> 16 == nc - 1
+            prev = None
             for e in range(e0, e1):
                 b, code = gent[e]
                 cl, jl = code >> 16, code & 0xFFFF
-                assert cl < kwb and jl < r and (k0 // bs + cl) < kin
-                got.add((g * r + jl, k0 // bs + cl, int(b)))
+                assert cl < nc and jl < r
+                # block-row by block-row, so a step's blocks spread over the group's columns
+                assert prev is None or (cl, jl) > prev
+                prev = (cl, jl)
+                got.add((g * r + jl, c0 + cl, int(b)))
     want = {(j, int(ent[e, 0]), int(ent[e, 1]))
             for j in range(ncols) for e in range(ptr[j], ptr[j + 1])}
     assert got == want and len(gent) == len(want)
