@@ -144,20 +144,25 @@ def test_w_times_x(request, bs, kind, N, trans):
     _check(res.get(), ref, _baseline_err(op64, x.astype(np.float64), dtype, ref), kind)
 
 
+def _sddmm_case(rng, shape, bs, M, density, dtype):
+    """A random W layout of ``shape``, x (M, R), dy (M, C), the element mask of W's blocks and
+    the float64 reference of sddmm(x.T, dy) on that mask."""
+    w, _ = _weight(rng, shape, bs, density, dtype)
+    x = rng.standard_normal((M, shape[0])).astype(dtype)
+    dy = rng.standard_normal((M, shape[1])).astype(dtype)
+    mask = np.kron(w.layout.toarray(), np.ones((bs, bs), bool))
+    ref = np.where(mask, x.astype(np.float64).T @ dy.astype(np.float64), 0.0)
+    return w, x, dy, mask, ref
+
+
 @pytest.mark.parametrize("density", DENSITIES)
 @pytest.mark.parametrize("M", [7, 200] if _SMALL else [1, 7, 64, 1000, 4096])
 @pytest.mark.parametrize("kind", list(DTYPES))
 @pytest.mark.parametrize("bs", BLOCKS)
 def test_sddmm(request, bs, kind, M, density):
-    rng = _rng(request)
     dtype = DTYPES[kind]
-    R, C = bs * 6, bs * 10
-    w, _ = _weight(rng, (R, C), bs, density, dtype)
-    x = rng.standard_normal((M, R)).astype(dtype)
-    dy = rng.standard_normal((M, C)).astype(dtype)
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 6, bs * 10), bs, M, density, dtype)
     x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    mask = np.kron(w.layout.toarray(), np.ones((bs, bs), bool))
-    ref = np.where(mask, x64.T @ dy64, 0.0)
     wg = w.to_gpu()
     out = cb.BlockSparseMatrix.from_layout(
         wg.layout, cupy.asarray(np.full((w.nnzb, bs, bs), np.nan, dtype)))
@@ -181,15 +186,9 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
 
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", kernel)
     assert _gpu_ops.sddmm_kernel(bs, _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")) == kernel
-    rng = _rng(request)
     dtype = DTYPES[kind]
-    R, C = bs * 90, bs * 70
-    w, _ = _weight(rng, (R, C), bs, density, dtype)
-    x = rng.standard_normal((M, R)).astype(dtype)
-    dy = rng.standard_normal((M, C)).astype(dtype)
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 90, bs * 70), bs, M, density, dtype)
     x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    mask = np.kron(w.layout.toarray(), np.ones((bs, bs), bool))
-    ref = np.where(mask, x64.T @ dy64, 0.0)
     wg = w.to_gpu()
     outs = []
     for _ in range(2):
