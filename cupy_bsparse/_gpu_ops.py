@@ -149,9 +149,7 @@ def dsd_grouped_launch_shape(spec):
         a_ld = kw + 4
         b_ld = bs + 4 if p["TRANS_W"] else (8 if bs == 8 else bs + 8)
     else:
-        def pad(n):
-            return n + 8 if n * 2 >= 32 else n
-        a_ld, b_ld = pad(kw), pad(bs)
+        a_ld, b_ld = _pad16(kw), _pad16(bs)
     esz = _itemsize(did)
     stage = (bm * a_ld + p["CAP"] * bs * b_ld) * esz + (p["CAP"] + 4) * 4
     return p["WARPS_M"] * p["WARPS_N"] * 32, p["STAGES"] * stage, bm
@@ -194,6 +192,12 @@ def sddmm_spec(bs, did, M):
     return tuple(sorted(p.items()))
 
 
+def _pad16(n):
+    """Row length in elements of a 16-bit shared-memory tile of n columns (PAD16 in the
+    kernels: a 16-byte pad on rows of 32 bytes or more)."""
+    return n + 8 if n * 2 >= 32 else n
+
+
 def _itemsize(did):
     return 4 if did in (0, _TF32) else 2
 
@@ -207,10 +211,8 @@ def dsd_launch_shape(spec):
         a_ld = kst + 4
         b_ld = kst + 4 if p["TRANS_W"] else (8 if bs == 8 else bs + 8)
     else:
-        def pad(n):
-            return n + 8 if n * 2 >= 32 else n
-        a_ld = pad(kst)
-        b_ld = pad(kst) if p["TRANS_W"] else pad(bs)
+        a_ld = _pad16(kst)
+        b_ld = _pad16(kst) if p["TRANS_W"] else _pad16(bs)
     b_rows = bs if p["TRANS_W"] else kst
     smem = st * (bm * a_ld + b_rows * b_ld) * _itemsize(did)
     if did == 0:
@@ -234,10 +236,15 @@ def sddmm_launch_shape(spec):
     return nt, smem, nb
 
 
+def sddmm_grouped_supported(bs, did):
+    """Whether sddmm_grouped.cu has a specialisation (tensor cores, bs 8 or 16)."""
+    return did != 0 and bs <= 16
+
+
 def sddmm_kernel(bs, did):
     """"grouped" (sddmm_grouped.cu) or "column" (sddmm.cu) for this block size and element code;
     ``SDDMM_KERNEL`` forces one where both exist."""
-    if did == 0 or bs > 16:
+    if not sddmm_grouped_supported(bs, did):
         return "column"
     if SDDMM_KERNEL is not None:
         return SDDMM_KERNEL
@@ -276,7 +283,7 @@ def all_specializations():
                                     "bsmm_dsd_grouped"))
             for M in (64, 4096):
                 out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
-            if sddmm_kernel(bs, did) == "grouped" or (did != 0 and bs <= 16):
+            if sddmm_grouped_supported(bs, did):
                 out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did),
                             "bsmm_sddmm_grouped"))
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
@@ -370,6 +377,16 @@ def chunk_table(ptr, chunk, xp):
     return table, colinfo, nslots
 
 
+def _runs(new, xp):
+    """``(ids, starts)`` of the runs of a 1-D array, given ``new`` (bool, True where a run
+    starts; new[0] is True unless empty): each element's 0-based run id, and each run's first
+    index. One device-to-host transfer (the run count). Starts come from searchsorted, not
+    nonzero: compute-sanitizer racecheck reports hazards inside cupy's nonzero scan kernel."""
+    ids = xp.cumsum(new.astype(xp.int64)) - 1
+    nruns = int(ids[-1]) + 1 if ids.size else 0
+    return ids, xp.searchsorted(ids, xp.arange(nruns, dtype=xp.int64), side="left")
+
+
 def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
     """Steps of dsd_grouped.cu from dsd.cu's look-up entries ``(ptr, ent)``.
 
@@ -394,13 +411,9 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
     key = (col // r) * nslabs + c // kw_blocks
     order = xp.argsort((key * kw_blocks + c % kw_blocks) * r + col % r)
     key, c, col = key[order], c[order], col[order]
-    # runs of equal (group, slab) key; run starts by searchsorted, not nonzero (racecheck
-    # reports hazards inside cupy's nonzero scan kernel)
-    rid = xp.cumsum(xp.concatenate([xp.ones(min(1, nnz), xp.int64),
-                                    (key[1:] != key[:-1]).astype(xp.int64)]))
-    nruns = int(rid[-1]) if nnz else 0
-    start = xp.searchsorted(rid, xp.arange(1, nruns + 1, dtype=xp.int64), side="left")
-    end = xp.concatenate([start[1:], xp.full(min(1, nruns), nnz, dtype=xp.int64)])
+    # runs of equal (group, slab) key
+    _, start = _runs(xp.concatenate([xp.ones(min(1, nnz), bool), key[1:] != key[:-1]]), xp)
+    end = xp.concatenate([start[1:], xp.full(min(1, start.size), nnz, dtype=xp.int64)])
     length = end - start
     nst = (length + cap - 1) // cap
     st_end = xp.cumsum(nst)
@@ -534,20 +547,15 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
     new_row = xp.concatenate([one, (g[1:] != g[:-1]) | (row[1:] != row[:-1])])
     # dense rank of the block-row within its group
     rank = xp.cumsum(new_row.astype(xp.int64)) - 1
-    gid = xp.cumsum(new_group.astype(xp.int64)) - 1
-    ngroups = int(gid[-1]) + 1 if nnz else 0
-    gfirst = xp.searchsorted(gid, xp.arange(ngroups, dtype=xp.int64), side="left")
+    gid, gfirst = _runs(new_group, xp)
     rank = rank - rank[gfirst][gid]
     # runs of ncx block-rows, then at most nblk blocks each
     new_run = new_group | xp.concatenate([one, rank[1:] // ncx != rank[:-1] // ncx])
-    rid = xp.cumsum(new_run.astype(xp.int64)) - 1
-    nruns = int(rid[-1]) + 1 if nnz else 0
-    rfirst = xp.searchsorted(rid, xp.arange(nruns, dtype=xp.int64), side="left")
+    rid, rfirst = _runs(new_run, xp)
     pos = xp.arange(nnz, dtype=xp.int64) - rfirst[rid]
     new_item = new_run | (pos % nblk == 0)
-    iid = xp.cumsum(new_item.astype(xp.int64)) - 1
-    nitems = int(iid[-1]) + 1 if nnz else 0
-    first = xp.searchsorted(iid, xp.arange(nitems, dtype=xp.int64), side="left")
+    iid, first = _runs(new_item, xp)
+    nitems = first.size
     end = xp.concatenate([first[1:], xp.full(min(1, nitems), nnz, dtype=xp.int64)])
     slot = rank - rank[first][iid]
     items = xp.empty((nitems, 4), dtype=xp.int32)

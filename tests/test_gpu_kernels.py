@@ -88,6 +88,17 @@ def _nan(shape, dtype):
     return cupy.asarray(np.full(shape, np.nan, dtype=dtype))
 
 
+def _dsd_case(rng, shape, bs, density, dtype, M, trans):
+    """A random W of ``shape`` on the GPU, op(W) (W.T if ``trans``), x (M, op(W) rows) in host
+    memory with its float64 copy, float64 op(W) and the float64 reference x @ op(W)."""
+    w, w64 = _weight(rng, shape, bs, density, dtype)
+    op64 = w64.T if trans else w64
+    x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
+    x64 = x.astype(np.float64)
+    wg = w.to_gpu()
+    return wg, wg.T if trans else wg, x, x64, op64, x64 @ op64
+
+
 @pytest.mark.parametrize("density", DENSITIES)
 @pytest.mark.parametrize("M", MS)
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
@@ -97,13 +108,7 @@ def test_x_times_w(request, bs, kind, trans, M, density):
     rng = _rng(request)
     dtype = DTYPES[kind]
     shape = (bs * 12, bs * 9)  # non-square W
-    w, w64 = _weight(rng, shape, bs, density, dtype)
-    op64 = w64.T if trans else w64
-    x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
-    x64 = x.astype(np.float64)
-    ref = x64 @ op64
-    wg = w.to_gpu()
-    wop = wg.T if trans else wg
+    wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, density, dtype, M, trans)
     out = _nan((M, op64.shape[1]), dtype)
     res = cb.matmul(cupy.asarray(x), wop, out=out, allow_tf32=(kind == "tf32"))
     assert res is out
@@ -350,13 +355,7 @@ def test_split_columns(request, monkeypatch, bs, kind, trans, M):
     rng = _rng(request)
     dtype = DTYPES[kind]
     # 0.6 * 24 = 14 blocks per output column on average, more than one stage (<= 8 blocks)
-    w, w64 = _weight(rng, (bs * 40, bs * 24), bs, 0.6, dtype)
-    op64 = w64.T if trans else w64
-    x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
-    x64 = x.astype(np.float64)
-    ref = x64 @ op64
-    wg = w.to_gpu()
-    wop = wg.T if trans else wg
+    wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, 0.6, dtype, M, trans)
     outs = []
     for _ in range(2):
         out = _nan((M, op64.shape[1]), dtype)
@@ -390,13 +389,7 @@ def test_grouped_kernel(request, monkeypatch, bs, kind, trans, M, density, split
     dtype = DTYPES[kind]
     # at 256 output columns per group: 300 / 256 -> 2 groups; 150 x column blocks -> 3 slabs
     shape = (bs * 150, 300 * 8) if not trans else (300 * 8, bs * 150)
-    w, w64 = _weight(rng, shape, bs, density, dtype)
-    op64 = w64.T if trans else w64
-    x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
-    x64 = x.astype(np.float64)
-    ref = x64 @ op64
-    wg = w.to_gpu()
-    wop = wg.T if trans else wg
+    wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, density, dtype, M, trans)
     assert _gpu_ops.dsd_kernel(bs, _gpu_ops.dtype_id(dtype, kind == "tf32"), M) == "grouped"
     outs = []
     for _ in range(2):
