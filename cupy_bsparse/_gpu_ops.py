@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from . import compiler
+from . import _tensor_maps, compiler
 from ._arrays import astype, bits, from_float32, to_float32
 
 _DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2}
@@ -75,16 +75,18 @@ def dsd_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
-def _kernel_choice(value, name="CUPY_BSPARSE_DSD_KERNEL"):
-    if value not in (None, "", "column", "grouped"):
-        raise ValueError(f"{name} must be 'column' or 'grouped', got {value!r}")
+def _kernel_choice(value, name="CUPY_BSPARSE_DSD_KERNEL", kinds=("column", "grouped")):
+    if value not in (None, "") + kinds:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, kinds))}, got {value!r}")
     return value or None
 
 
 #: Which dsd kernel serves a call: None picks by block size, dtype and M (``dsd_kernel``);
-#: "column" (dsd.cu) or "grouped" (dsd_grouped.cu) forces one where both exist, for tests and
-#: benchmarks. Set from the environment variable CUPY_BSPARSE_DSD_KERNEL at import.
-DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"))
+#: "column" (dsd.cu), "grouped" (dsd_grouped.cu) or "stream" (dsd_stream.cu) forces one where
+#: it exists, for tests and benchmarks. Set from the environment variable
+#: CUPY_BSPARSE_DSD_KERNEL at import.
+DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"),
+                            kinds=("column", "grouped", "stream"))
 #: The same for sddmm: "column" (sddmm.cu, blocks of one block-row per CTA) or "grouped"
 #: (sddmm_grouped.cu); from CUPY_BSPARSE_SDDMM_KERNEL.
 SDDMM_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_KERNEL"), "CUPY_BSPARSE_SDDMM_KERNEL")
@@ -95,14 +97,61 @@ def grouped_supported(bs, did):
     return did != 0 and (bs <= 16 or (bs == 32 and did != _TF32))
 
 
+#: Templates that need a newer GPU than the rest (sm_80): dsd_stream.cu copies with the TMA.
+MIN_ARCH = {"dsd_stream.cu": 90}
+
+
+_archs = {}
+
+
+def _arch(dev):
+    """Compute capability of device ``dev`` as an int (90 for sm_90); cached."""
+    import cupy
+
+    hit = _archs.get(dev)
+    if hit is None:
+        hit = _archs[dev] = int(cupy.cuda.Device(dev).compute_capability)
+    return hit
+
+
+def stream_supported(bs, did, M):
+    """Whether dsd_stream.cu serves this case (16-bit tensor cores, bs 32 or 64, M <= 64)."""
+    return did in (1, 2) and bs >= 32 and M <= 64
+
+
 def dsd_kernel(bs, did, M):
-    """"grouped" or "column": the dsd kernel that serves this block size, element code and M."""
+    """"column", "grouped" or "stream": the dsd kernel that serves this block size, element
+    code and M."""
+    if stream_supported(bs, did, M) and DSD_KERNEL in (None, "stream"):
+        # v5 (docs/perf-notes.md): TMA copies, M = 64 bs 64 0.040 -> 0.028 ms, bs 32 0.052 -> 0.032
+        return "stream"
     if not grouped_supported(bs, did):
         return "column"
-    if DSD_KERNEL is not None:
+    if DSD_KERNEL in ("column", "grouped"):
         return DSD_KERNEL
     # v4 sweep (docs/perf-notes.md): grouped wins for 16-bit bs <= 16 and TF32 bs 8 at every M
     return "grouped" if bs == 8 or (bs == 16 and did != _TF32) else "column"
+
+
+def dsd_stream_spec(bs, did, M, trans_w):
+    """Specialisation of dsd_stream.cu (16-bit element codes, M <= 64): BM rows per CTA, four
+    consumer warps, as many ring stages as fit in 64 KB (at most 8)."""
+    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w))}
+    bm = 16 if _m_regime(M) == "tiny" else 64
+    stage = (bm + bs) * bs * 2
+    wm = max(1, min(2, bm // 32)) if bs == 64 else min(4, bm // 16)
+    p.update(BM=bm, WARPS_M=wm, WARPS_N=max(1, min(4 // wm, bs // 16)),
+             STAGES=max(2, min(8, 65536 // stage)))
+    return tuple(sorted(p.items()))
+
+
+def dsd_stream_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_stream spec."""
+    p = dict(spec)
+    bs, bm = p["BS"], p["BM"]
+    atom = 8 * bs * 2                    # tiles start on the swizzle pattern's alignment
+    smem = atom + p["STAGES"] * ((bm + bs) * bs * 2 + 16)
+    return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
 
 
 def dsd_grouped_spec(bs, did, M, trans_w):
@@ -281,6 +330,9 @@ def all_specializations():
                     if grouped_supported(bs, did):
                         out.append(("dsd_grouped.cu", dsd_grouped_spec(bs, did, M, tw),
                                     "bsmm_dsd_grouped"))
+                    if stream_supported(bs, did, M):
+                        out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw),
+                                    "bsmm_dsd_stream"))
             for M in (64, 4096):
                 out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
             if sddmm_grouped_supported(bs, did):
@@ -622,6 +674,10 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
             spec = dsd_grouped_spec(bs, did, M, trans_w)
             nt, smem, bm = dsd_grouped_launch_shape(spec)
             fn = _kernel("dsd_grouped.cu", spec, "bsmm_dsd_grouped", smem)
+        elif kind == "stream":
+            spec = dsd_stream_spec(bs, did, M, trans_w)
+            nt, smem, bm = dsd_stream_launch_shape(spec)
+            fn = _kernel("dsd_stream.cu", spec, "bsmm_dsd_stream", smem)
         else:
             spec = dsd_spec(bs, did, M, trans_w)
             nt, smem, bm = dsd_launch_shape(spec)
@@ -681,6 +737,8 @@ def _dsd_call(layout, trans_w, did, M, N):
     dev = cupy.cuda.runtime.getDevice()
     bs = layout.blocksize
     kind = dsd_kernel(bs, did, M)
+    if kind == "stream" and (not layout.nnzb or _arch(dev) < MIN_ARCH["dsd_stream.cu"]):
+        kind = "column"                # a tensor map needs a stored block, and sm_90
     key = (trans_w, did, M, N, dev, kind)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
@@ -696,12 +754,13 @@ def _dsd_call(layout, trans_w, did, M, N):
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (np.int32(N // bs),)
         else:
-            chunk = _chunk_blocks(layout, trans_w, m_tiles, spec["G"], resident, did == 0)
+            chunk = _chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1), resident, did == 0)
             table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
             tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
         launches = [(r0, m, (tables[0].shape[0], -(-m // bm)), np.int64(N), (np.int32(m),) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
-        hit = (fn, nt, smem, tables, nslots * m_tiles * bm * width, n_counters, launches)
+        tma = (bm, bs) if kind == "stream" else None
+        hit = (fn, nt, smem, tables, nslots * m_tiles * bm * width, n_counters, launches, tma)
         calls[key] = hit
     return hit
 
@@ -718,7 +777,7 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     if M == 0 or N == 0:
         return out
     trans_w = bool(trans_w)
-    fn, nt, smem, tables, ws_size, n_counters, launches = _dsd_call(
+    fn, nt, smem, tables, ws_size, n_counters, launches, tma = _dsd_call(
         layout, trans_w, dtype_id(out.dtype, allow_tf32), M, N)
     x = _aligned_rows(x)
     y = _writable_target(out, beta)
@@ -730,8 +789,15 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     scal = _scalars(alpha, beta)
     for r0, m, grid, n_arg, tail in launches:
         xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
-        fn(grid, (nt,), (xs, ldx, data) + tables + (ws, counters, ys, n_arg) + tail + scal,
-           shared_mem=smem)
+        if tma:
+            # dsd_stream.cu: x and the stored blocks as tensor maps (tiles of bm x bs, bs x bs)
+            bm, bs = tma
+            it = x.itemsize
+            head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm, bs),
+                    _tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs, bs * it, it, bs, bs))
+        else:
+            head = (xs, ldx, data)
+        fn(grid, (nt,), head + tables + (ws, counters, ys, n_arg) + tail + scal, shared_mem=smem)
     return _write_back(out, y)
 
 

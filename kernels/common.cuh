@@ -399,8 +399,16 @@ __device__ __forceinline__ float ld_cg(const float* p) {
 // every partial in slot order info.x, info.x + 1, ... into acc and returns true; the others
 // return false. Called by all threads of the CTA after their last shared-memory read;
 // `is_last` is one int of shared memory, which this reuses (no static shared memory, so the
-// kernels' dynamic shared memory keeps the whole 48 KB default).
-template <int ACC_N, int NT_>
+// kernels' dynamic shared memory keeps the whole 48 KB default). BAR = 0 syncs the whole CTA;
+// another value syncs threads 0 .. NT_-1 on that named barrier (a warp-specialised kernel whose
+// producer warp has left).
+template <int BAR>
+__device__ __forceinline__ void sync_threads_of(int nt) {
+    if (BAR == 0) __syncthreads();
+    else asm volatile("bar.sync %0, %1;" :: "n"(BAR), "r"(nt) : "memory");
+}
+
+template <int ACC_N, int NT_, int BAR = 0>
 __device__ __forceinline__ bool split_combine(float* acc, float* ws, int slot, int2 info,
                                               int* counter, volatile int& is_last) {
     const long long tile = (long long)ACC_N * NT_;
@@ -408,13 +416,13 @@ __device__ __forceinline__ bool split_combine(float* acc, float* ws, int slot, i
 #pragma unroll
     for (int q = 0; q < ACC_N; ++q) st_cg(mine + q * NT_, acc[q]);
     __threadfence();
-    __syncthreads();
+    sync_threads_of<BAR>(NT_);
     if (threadIdx.x == 0) {
         const int done = atomicAdd(counter, 1);
         is_last = done == info.y - 1;
         if (is_last) *counter = 0;
     }
-    __syncthreads();
+    sync_threads_of<BAR>(NT_);
     if (!is_last) return false;
     __threadfence();
 #pragma unroll

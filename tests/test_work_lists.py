@@ -90,18 +90,39 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
 
 
 def test_dsd_kernel_choice(monkeypatch):
-    # 16-bit bs <= 16 and TF32 bs 8 take the grouped kernel; CUDA-core float32 never can
+    # 16-bit bs <= 16 and TF32 bs 8 take the grouped kernel; CUDA-core float32 never can;
+    # 16-bit bs 32/64 at M <= 64 take the TMA stream kernel
     assert _gpu_ops.dsd_kernel(8, 1, 64) == "grouped"
     assert _gpu_ops.dsd_kernel(16, 2, 4096) == "grouped"
     assert _gpu_ops.dsd_kernel(8, _gpu_ops._TF32, 1) == "grouped"
     assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "column"
-    assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"
+    assert _gpu_ops.dsd_kernel(64, 1, 64) == "stream"
+    assert _gpu_ops.dsd_kernel(32, 2, 1) == "stream"
+    assert _gpu_ops.dsd_kernel(64, 1, 65) == "column"
+    assert _gpu_ops.dsd_kernel(64, _gpu_ops._TF32, 64) == "column"
+    assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped"   # no bs 16 stream specialisation
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
     assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"      # no grouped float32 kernel
     assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"     # no grouped bs 64 kernel
+    assert _gpu_ops.dsd_kernel(32, 1, 64) == "grouped"
     assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "grouped"
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "column")
     assert _gpu_ops.dsd_kernel(8, 1, 64) == "column"
+    assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"
+    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "stream")
+    assert _gpu_ops.dsd_kernel(64, 2, 64) == "stream"
+    assert _gpu_ops.dsd_kernel(64, 0, 64) == "column"     # no float32 stream kernel
+
+
+def test_tensor_map_rejects_what_the_tma_cannot_copy():
+    # checked before the driver is asked, so this runs without a GPU
+    from cupy_bsparse import _tensor_maps
+
+    ok = dict(ptr=256, rows=64, cols=1024, row_bytes=2048, itemsize=2, box_rows=64, box_cols=64)
+    for bad in (dict(ptr=8), dict(row_bytes=2050), dict(box_cols=24), dict(box_rows=300),
+                dict(rows=0), dict(itemsize=8)):
+        with pytest.raises(ValueError, match="no tensor map"):
+            _tensor_maps.tile_map(**{**ok, **bad})
 
 
 def test_dsd_kernel_environment_value_checked():

@@ -1,0 +1,197 @@
+// dsd_stream.cu: dense x block-sparse -> dense for small M, warp-specialised, TMA copies.
+//
+//     y = alpha * x @ op(W) + beta * y        op(W) = W (TRANS_W 0) or W^T (TRANS_W 1)
+//
+// Same look-up tables, work list and split-K contract as dsd.cu (read its header); x and the
+// stored blocks arrive as tensor maps instead of pointers.
+//
+// At small M the product streams W from HBM and x's tiles from L2. 16-byte cp.async copies
+// (dsd.cu, and a cp.async version of this kernel) measured a ceiling of about 2.7 TB/s through
+// the SMs for x and W together, whatever the pipeline depth or warp layout
+// (docs/perf-notes.md, v5). Here each step is two TMA tile copies issued by one thread:
+//   - the producer (the last warp, one lane) copies the step's x tile (BM x BS, rows past M
+//     zero-filled by the TMA unit) and stored block (BS x BS) into a ring of STAGES buffers;
+//     the copies complete the buffer's `full` mbarrier by their byte count;
+//   - WARPS_M x WARPS_N consumer warps wait on `full`, multiply with ldmatrix + mma.sync, and
+//     release the buffer on its `empty` mbarrier (every consumer thread arrives once).
+// Tiles land with the TMA's RB-byte swizzle (RB = one tile row, 32, 64 or 128 bytes): 16-byte
+// chunk q of row r sits at chunk q ^ SWZ(r), so the eight rows one ldmatrix reads hit distinct
+// banks without padding.
+//
+// Tensor maps (built by cupy_bsparse/_tensor_maps.py): tmap_x over x as (M rows, K_in columns),
+// box (BM, BS); tmap_w over the stored blocks as (nnzb * BS rows, BS columns), box (BS, BS).
+//
+// The x tiles are copied with an L2 evict_last policy and the stored blocks, read once, with
+// evict_first, so the stream of W does not push x out of L2 (M = 64, bs 64: 0.0299 -> 0.0281 ms).
+//
+// Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
+// Parameters (#defines): DTYPE_ID (1 or 2), BS (16, 32, 64), TRANS_W, BM, STAGES, WARPS_M,
+// WARPS_N.
+#include "common.cuh"
+
+#if DTYPE_ID != 1 && DTYPE_ID != 2
+#error "dsd_stream.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
+#endif
+
+#define RB (BS * 2)                    // bytes of one tile row
+#define ATOM (8 * RB)                  // the swizzle pattern repeats every 8 rows
+#define A_BYTES (BM * RB)
+#define B_BYTES (BS * RB)
+#define NC (WARPS_M * WARPS_N)         // consumer warps
+#define NCT (NC * 32)
+static_assert(A_BYTES % ATOM == 0 && B_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
+
+// Chunk XOR of tile row r (TMA swizzle modes 32B/64B/128B: address bits [4, 4 + log2(RB/16))
+// XOR bits [7, ...)).
+#define SWZ(r) ((((r) * RB) >> 7) & (RB / 16 - 1))
+
+struct __align__(64) TensorMap { unsigned long long opaque[16]; };
+
+// ---------------------------------------------------------------- mbarriers (shared::cta)
+__device__ __forceinline__ void mbar_init(unsigned a, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(a), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned a) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(a) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned a, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(a), "r"(bytes) : "memory");
+}
+// Wait until the phase with parity `parity` has completed.
+__device__ __forceinline__ void mbar_wait(unsigned a, unsigned parity) {
+    unsigned done;
+    do {
+        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;"
+                     " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
+    } while (!done);
+}
+// 2-D TMA tile copy of the box at (column c0, row c1) of `map` into shared memory, counted on `bar`.
+// `policy`: an L2 eviction policy from createpolicy.
+__device__ __forceinline__ void tma_2d(unsigned dst, const TensorMap* map, int c0, int c1, unsigned bar,
+                                       unsigned long long policy) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+                 " [%0], [%1, {%2, %3}], [%4], %5;"
+                 :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar),
+                    "l"(policy)
+                 : "memory");
+}
+
+extern "C" __global__ void __launch_bounds__(NCT + 32)
+bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_w,
+                const int4* __restrict__ chunk, const int2* __restrict__ colinfo,
+                const int2* __restrict__ ent, float* __restrict__ ws, int* __restrict__ counters,
+                elem_t* __restrict__ y, long long ldy, int M, float alpha, float beta)
+{
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    // Tiles from the first ATOM-aligned address (the launcher adds ATOM bytes of slack):
+    // STAGES x tiles, then STAGES W tiles, then full[STAGES], empty[STAGES] and one int
+    // (split_combine's flag).
+    const unsigned raw = smem_u32(smem_raw);
+    const unsigned a0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
+    const unsigned b0 = a0 + STAGES * A_BYTES;
+    const unsigned bar0 = b0 + STAGES * B_BYTES;
+    int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int4 ck = __ldg(chunk + blockIdx.x);
+    const int j = ck.x, e0 = ck.y, nsteps = ck.z - ck.y, slot = ck.w;
+    const int m0 = blockIdx.y * BM;
+
+    if (tid < STAGES) {
+        mbar_init(bar0 + 8 * tid, 1);                   // full: the producer's expect_tx
+        mbar_init(bar0 + 8 * (STAGES + tid), NCT);      // empty: every consumer thread
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    __syncthreads();
+
+    if (warp == NC) {
+        // ------------------------------------------------------------ producer (one lane)
+        if (lane == 0) {
+            unsigned long long evict_first, evict_last;
+            asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(evict_first));
+            asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(evict_last));
+            int s = 0;
+            unsigned phase = 0;
+            int2 e = nsteps > 0 ? __ldg(ent + e0) : make_int2(0, 0);
+            for (int step = 0; step < nsteps; ++step) {
+                const int2 cur = e;
+                if (step + 1 < nsteps) e = __ldg(ent + e0 + step + 1);
+                if (step >= STAGES) mbar_wait(bar0 + 8 * (STAGES + s), phase ^ 1);
+                const unsigned full = bar0 + 8 * s;
+                mbar_arrive_expect_tx(full, A_BYTES + B_BYTES);
+                tma_2d(a0 + s * A_BYTES, &tmap_x, cur.x * BS, m0, full, evict_last);
+                tma_2d(b0 + s * B_BYTES, &tmap_w, 0, cur.y * BS, full, evict_first);
+                if (++s == STAGES) { s = 0; phase ^= 1; }
+            }
+        }
+        return;
+    }
+
+    // ---------------------------------------------------------------- consumer warps
+    constexpr int WM = BM / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
+    static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
+    const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    // Every fragment row this lane addresses is congruent to lane mod 8, so one chunk XOR
+    // serves them all; the lane's half-selects (lane >> 4, lane >> 3 & 1) fold into it
+    // because the chunk indices they add to are even.
+    const unsigned sw = SWZ(lane & 7);
+    const unsigned sw_hi = sw ^ (lane >> 4), sw_mid = sw ^ ((lane >> 3) & 1);
+    // A (x tile, k contiguous): rows wm*WM + mi*16 + (lane & 15), chunk k/8 + (lane >> 4)
+    const unsigned a_row = (wm * WM + (lane & 15)) * RB;
+    // B, x @ W (k rows, n contiguous, ldmatrix.trans): rows k + (lane & 7) + (lane >> 3 & 1) * 8,
+    //    chunk (wn*WN + ni*8)/8 + (lane >> 4);
+    // B, x @ W^T (n rows, k contiguous): rows wn*WN + ni*8 + (lane & 7) + (lane >> 4) * 8,
+    //    chunk k/8 + (lane >> 3 & 1).
+    const unsigned b_row = TRANS_W ? (wn * WN + (lane & 7) + (lane >> 4) * 8) * RB
+                                   : ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+    const int valid_rows = min(BM, M - m0);
+    float acc[MI][NI][4];
+    zero_fill<MI * NI * 4>(&acc[0][0][0]);
+    int s = 0;
+    unsigned phase = 0;
+    for (int step = 0; step < nsteps; ++step) {
+        mbar_wait(bar0 + 8 * s, phase);
+        const unsigned as = a0 + s * A_BYTES + a_row, bs = b0 + s * B_BYTES + b_row;
+#pragma unroll
+        for (int k = 0; k < BS; k += 16) {
+            unsigned a[MI][4], b[NI][2];
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+                ldsm_x4(a[mi], as + mi * 16 * RB + (((k / 8) ^ sw_hi) << 4));
+#pragma unroll
+            for (int ni = 0; ni < NI; ni += 2) {
+                unsigned r[4];
+                if (TRANS_W) ldsm_x4(r, bs + ni * 8 * RB + (((k / 8) ^ sw_mid) << 4));
+                else ldsm_x4_t(r, bs + k * RB + ((((wn * WN) / 8 + ni) ^ sw_hi) << 4));
+                b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
+        }
+        // The next copy into this buffer is a TMA write (async proxy): order this thread's
+        // ldmatrix reads (generic proxy) before it. Without the fence, results were wrong
+        // in a few block-columns per launch (docs/perf-notes.md, v5).
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        mbar_arrive(bar0 + 8 * (STAGES + s));
+        if (++s == STAGES) { s = 0; phase ^= 1; }
+    }
+
+    constexpr int ACC_N = MI * NI * 4;
+    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
+                                                   counters + (long long)j * gridDim.y + blockIdx.y,
+                                                   is_last))
+        return;
+    elem_t* yt = y + (long long)m0 * ldy + (long long)j * BS;
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+        const int r = wm * WM + mi * 16 + gr;
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) {
+            const int c = wn * WN + ni * 8 + tc;
+            if (r < valid_rows) store_pair(yt + r * ldy + c, acc[mi][ni][0], acc[mi][ni][1], alpha, beta);
+            if (r + 8 < valid_rows) store_pair(yt + (r + 8) * ldy + c, acc[mi][ni][2], acc[mi][ni][3], alpha, beta);
+        }
+    }
+}
