@@ -28,6 +28,7 @@
 // Parameters (#defines): DTYPE_ID (1 or 2), BS (16, 32, 64), TRANS_W, BM, STAGES, WARPS_M,
 // WARPS_N.
 #include "common.cuh"
+#include "tma.cuh"
 
 #if DTYPE_ID != 1 && DTYPE_ID != 2
 #error "dsd_stream.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
@@ -40,41 +41,6 @@
 #define NC (WARPS_M * WARPS_N)         // consumer warps
 #define NCT (NC * 32)
 static_assert(A_BYTES % ATOM == 0 && B_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
-
-// Chunk XOR of tile row r (TMA swizzle modes 32B/64B/128B: address bits [4, 4 + log2(RB/16))
-// XOR bits [7, ...)).
-#define SWZ(r) ((((r) * RB) >> 7) & (RB / 16 - 1))
-
-struct __align__(64) TensorMap { unsigned long long opaque[16]; };
-
-// ---------------------------------------------------------------- mbarriers (shared::cta)
-__device__ __forceinline__ void mbar_init(unsigned a, unsigned count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" :: "r"(a), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(unsigned a) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" :: "r"(a) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned a, unsigned bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(a), "r"(bytes) : "memory");
-}
-// Wait until the phase with parity `parity` has completed.
-__device__ __forceinline__ void mbar_wait(unsigned a, unsigned parity) {
-    unsigned done;
-    do {
-        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;"
-                     " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
-    } while (!done);
-}
-// 2-D TMA tile copy of the box at (column c0, row c1) of `map` into shared memory, counted on `bar`.
-// `policy`: an L2 eviction policy from createpolicy.
-__device__ __forceinline__ void tma_2d(unsigned dst, const TensorMap* map, int c0, int c1, unsigned bar,
-                                       unsigned long long policy) {
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
-                 " [%0], [%1, {%2, %3}], [%4], %5;"
-                 :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar),
-                    "l"(policy)
-                 : "memory");
-}
 
 extern "C" __global__ void __launch_bounds__(NCT + 32)
 bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_w,
@@ -170,11 +136,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #pragma unroll
                 for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
         }
-        // The next copy into this buffer is a TMA write (async proxy): order this thread's
-        // ldmatrix reads (generic proxy) before it. Without the fence, results were wrong
-        // in a few block-columns per launch (docs/perf-notes.md, v5).
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        mbar_arrive(bar0 + 8 * (STAGES + s));
+        release_to_tma(bar0 + 8 * (STAGES + s));
         if (++s == STAGES) { s = 0; phase ^= 1; }
     }
 

@@ -160,11 +160,21 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
 
 
 def test_sddmm_kernel_choice(monkeypatch):
+    # 16-bit bs 32 at M <= 64 takes the TMA stream kernel; bs 8/16 the grouped one
+    assert _gpu_ops.sddmm_kernel(32, 1, 64) == "stream"
+    assert _gpu_ops.sddmm_kernel(32, 2, 1) == "stream"
+    assert _gpu_ops.sddmm_kernel(32, 1, 65) == "column"
+    assert _gpu_ops.sddmm_kernel(64, 1, 64) == "column"
+    assert _gpu_ops.sddmm_kernel(32, 0, 64) == "column"
+    assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
+    assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 7))["BK"] == 16
+    assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 33))["BK"] == 64
     assert _gpu_ops.sddmm_kernel(8, 1) == "grouped"
     assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32) == "grouped"
     assert _gpu_ops.sddmm_kernel(32, 1) == "column"
     assert _gpu_ops.sddmm_kernel(8, 0) == "column"       # no grouped float32 kernel
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "column")
     assert _gpu_ops.sddmm_kernel(8, 2) == "column"
+    assert _gpu_ops.sddmm_kernel(32, 1, 64) == "column"
     with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_KERNEL"):
         _gpu_ops._kernel_choice("x", "CUPY_BSPARSE_SDDMM_KERNEL")

@@ -1,0 +1,136 @@
+// sddmm_stream.cu: sampled dense-dense product for small M, warp-specialised, TMA copies.
+//
+//     out[b] = alpha * x[:, c*BS:(c+1)*BS]^T @ dy[:, k*BS:(k+1)*BS] + beta * out[b]
+//
+// Same contract and work list as sddmm.cu (read its header): segment seg[i] = (c, first,
+// count) holds blocks first .. first + count - 1 of block-row c, cols[b] their block-columns.
+// For M <= BK the whole reduction is one step per block, so a segment is a stream of dy tiles
+// against one x tile:
+//   - the producer (the last warp, one lane) copies x's column block c (BK x BS) once, then
+//     each block's dy column block (BK x BS) into a ring of STAGES buffers, with TMA tile
+//     copies (rows past M zero-filled by the TMA unit; tma.cuh);
+//   - WARPS_M x WARPS_N consumer warps compute the BS x BS block x_c^T dy_k (ldmatrix.trans for
+//     both operands), release the buffer, and store the block.
+// x and dy tiles are read by many blocks, so both are copied with an L2 evict_last policy.
+//
+// Tensor maps: tmap_x over x as (M rows, R columns), tmap_dy over dy as (M, C); box (BK, BS).
+// Grid: (segments); block: (WARPS_M * WARPS_N + 1) warps.
+// Parameters (#defines): DTYPE_ID (1 or 2), BS (32, 64), BK (16, 32, 64: at least M), STAGES,
+// WARPS_M, WARPS_N.
+#include "common.cuh"
+#include "tma.cuh"
+
+#if DTYPE_ID != 1 && DTYPE_ID != 2
+#error "sddmm_stream.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
+#endif
+
+#define RB (BS * 2)                    // bytes of one tile row
+#define ATOM (8 * RB)
+#define T_BYTES (BK * RB)              // one x or dy tile
+#define NC (WARPS_M * WARPS_N)
+#define NCT (NC * 32)
+static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
+
+extern "C" __global__ void __launch_bounds__(NCT + 32)
+bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_dy,
+                  const int4* __restrict__ seg, const int* __restrict__ cols,
+                  elem_t* __restrict__ out, int M, float alpha, float beta)
+{
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    // The x tile, STAGES dy tiles, then full[STAGES], empty[STAGES] and the x tile's barrier.
+    const unsigned raw = smem_u32(smem_raw);
+    const unsigned x0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
+    const unsigned d0 = x0 + T_BYTES;
+    const unsigned bar0 = d0 + STAGES * T_BYTES;
+    const unsigned xbar = bar0 + 16 * STAGES;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int4 sg = __ldg(seg + blockIdx.x);
+    const int c = sg.x, first = sg.y, nsteps = sg.z;
+
+    if (tid < STAGES) {
+        mbar_init(bar0 + 8 * tid, 1);
+        mbar_init(bar0 + 8 * (STAGES + tid), NCT);
+    }
+    if (tid == 0) mbar_init(xbar, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    __syncthreads();
+
+    if (warp == NC) {
+        // ------------------------------------------------------------ producer (one lane)
+        if (lane == 0) {
+            unsigned long long evict_last;
+            asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(evict_last));
+            mbar_arrive_expect_tx(xbar, T_BYTES);
+            tma_2d(x0, &tmap_x, c * BS, 0, xbar, evict_last);
+            int s = 0;
+            unsigned phase = 0;
+            int k = nsteps > 0 ? __ldg(cols + first) : 0;
+            for (int step = 0; step < nsteps; ++step) {
+                const int cur = k;
+                if (step + 1 < nsteps) k = __ldg(cols + first + step + 1);
+                if (step >= STAGES) mbar_wait(bar0 + 8 * (STAGES + s), phase ^ 1);
+                const unsigned full = bar0 + 8 * s;
+                mbar_arrive_expect_tx(full, T_BYTES);
+                tma_2d(d0 + s * T_BYTES, &tmap_dy, cur * BS, 0, full, evict_last);
+                if (++s == STAGES) { s = 0; phase ^= 1; }
+            }
+        }
+        return;
+    }
+
+    // ---------------------------------------------------------------- consumer warps
+    constexpr int WM = BS / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
+    static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
+    const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    // As dsd_stream.cu: every row a lane addresses is congruent to lane mod 8, and the chunk
+    // indices the half-selects add to are even, so they fold into one XOR per operand.
+    const unsigned sw = SWZ(lane & 7);
+    const unsigned sw_hi = sw ^ (lane >> 4), sw_mid = sw ^ ((lane >> 3) & 1);
+    // A = x^T (m = x column, k = row of M; m contiguous, ldmatrix.trans):
+    //    rows k + (lane & 7) + (lane >> 4) * 8, chunk (wm*WM + mi*16)/8 + (lane >> 3 & 1)
+    // B = dy (k rows, n contiguous, ldmatrix.trans):
+    //    rows k + (lane & 7) + (lane >> 3 & 1) * 8, chunk (wn*WN + ni*8)/8 + (lane >> 4)
+    const unsigned a_base = x0 + ((lane & 7) + (lane >> 4) * 8) * RB;
+    const unsigned b_row = ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+    mbar_wait(xbar, 0);
+    int s = 0;
+    unsigned phase = 0;
+    for (int step = 0; step < nsteps; ++step) {
+        float acc[MI][NI][4];
+        zero_fill<MI * NI * 4>(&acc[0][0][0]);
+        mbar_wait(bar0 + 8 * s, phase);
+        const unsigned bs = d0 + s * T_BYTES + b_row;
+#pragma unroll
+        for (int k = 0; k < BK; k += 16) {
+            unsigned a[MI][4], b[NI][2];
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+                ldsm_x4_t(a[mi], a_base + k * RB + ((((wm * WM) / 8 + mi * 2) ^ sw_mid) << 4));
+#pragma unroll
+            for (int ni = 0; ni < NI; ni += 2) {
+                unsigned r[4];
+                ldsm_x4_t(r, bs + k * RB + ((((wn * WN) / 8 + ni) ^ sw_hi) << 4));
+                b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
+        }
+        release_to_tma(bar0 + 8 * (STAGES + s));
+        if (++s == STAGES) { s = 0; phase ^= 1; }
+
+        elem_t* ob = out + (long long)(first + step) * (BS * BS);
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            const int r = wm * WM + mi * 16 + gr;
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) {
+                const int col = wn * WN + ni * 8 + tc;
+                store_pair(ob + r * BS + col, acc[mi][ni][0], acc[mi][ni][1], alpha, beta);
+                store_pair(ob + (r + 8) * BS + col, acc[mi][ni][2], acc[mi][ni][3], alpha, beta);
+            }
+        }
+    }
+}
