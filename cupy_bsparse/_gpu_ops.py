@@ -305,9 +305,8 @@ def sddmm_kernel(bs, did, M=None):
 
 
 def sddmm_stream_supported(bs, did, M):
-    """Whether sddmm_stream.cu serves this case: 16-bit bs 32 with M <= 64. (At bs 64 it
-    measured slower than sddmm.cu, 0.065 against 0.050 ms at M = 64: docs/perf-notes.md v5.)"""
-    return did in (1, 2) and bs == 32 and M <= 64
+    """Whether sddmm_stream.cu has a specialisation: 16-bit bs 32/64 with M <= 64."""
+    return did in (1, 2) and bs >= 32 and M <= 64
 
 
 def sddmm_stream_spec(bs, did, M):
@@ -324,13 +323,17 @@ def sddmm_stream_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes) of a sddmm_stream spec."""
     p = dict(spec)
     row = p["BS"] * 2
-    smem = 8 * row + (1 + p["STAGES"]) * p["BK"] * row + 16 * p["STAGES"] + 16
+    smem = 8 * row + (1 + p["STAGES"]) * p["BK"] * row + 2 * p["BS"] * row + 16 * p["STAGES"] + 16
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem
 
 
-#: Blocks per CTA of sddmm_stream.cu: a whole block-row at d = 0.1 for the target shape
-#: (M = 64, bs 32: 0.0396 ms, against 0.0412 / 0.0399 ms with 16 / 8).
-SDDMM_STREAM_NB = 64
+#: Blocks per CTA of sddmm_stream.cu (v5 sweep at M = 64: bs 64 0.0351 / 0.0312 / 0.0285 ms with
+#: 32 / 16 / 8; bs 32 0.0407 / 0.0396 / 0.0393 ms with 64 / 16 / 8).
+SDDMM_STREAM_NB = 8
+#: Fewer stored blocks than this take sddmm.cu unless the stream kernel is forced: on small
+#: layouts its one-block CTAs fill the GPU better (819 blocks, M = 7, bs 32: 0.0066 against
+#: 0.0070 ms; 205 blocks, M = 33, bs 64: 0.0063 against 0.0089 ms).
+SDDMM_STREAM_MIN_BLOCKS = 2048
 
 
 def sddmm_grouped_spec(bs, did):
@@ -910,14 +913,16 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     dy = _aligned_rows(dy)
     target = _writable_target(out_data, beta)
     kind = sddmm_kernel(bs, did, M)
-    if kind == "stream" and _arch(cupy.cuda.runtime.getDevice()) < MIN_ARCH["sddmm_stream.cu"]:
+    if kind == "stream" and (_arch(cupy.cuda.runtime.getDevice()) < MIN_ARCH["sddmm_stream.cu"] or
+                             (SDDMM_KERNEL is None and layout.nnzb < SDDMM_STREAM_MIN_BLOCKS)):
         kind = sddmm_kernel(bs, did)
     if kind == "stream":
         fn, nt, smem, spec = _sddmm_stream_launch(bs, did, M)
         seg, cols = _sddmm_plan(layout, SDDMM_STREAM_NB)
         it, bk = x.itemsize, spec["BK"]
         maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, bs),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, bs))
+                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, bs),
+                _tensor_maps.tile_map(target.data.ptr, target.shape[0] * bs, bs, bs * it, it, bs, bs))
         fn((seg.shape[0],), (nt,), maps + (seg, cols, target, np.int32(M)) + _scalars(alpha, beta),
            shared_mem=smem)
         return _write_back(out_data, target)

@@ -10,10 +10,14 @@
 //     each block's dy column block (BK x BS) into a ring of STAGES buffers, with TMA tile
 //     copies (rows past M zero-filled by the TMA unit; tma.cuh);
 //   - WARPS_M x WARPS_N consumer warps compute the BS x BS block x_c^T dy_k (ldmatrix.trans for
-//     both operands), release the buffer, and store the block.
+//     both operands) and release the buffer. With beta == 0 they write the block, swizzled,
+//     into one of two shared staging tiles and one thread stores it with a TMA tile store
+//     (stores from registers, 4 bytes per lane, made bs 64 slower than sddmm.cu); with
+//     beta != 0 each thread reads, scales and stores its own elements.
 // x and dy tiles are read by many blocks, so both are copied with an L2 evict_last policy.
 //
-// Tensor maps: tmap_x over x as (M rows, R columns), tmap_dy over dy as (M, C); box (BK, BS).
+// Tensor maps: tmap_x over x as (M rows, R columns), tmap_dy over dy as (M, C); box (BK, BS);
+// tmap_out over out as (nnzb * BS rows, BS columns), box (BS, BS).
 // Grid: (segments); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1 or 2), BS (32, 64), BK (16, 32, 64: at least M), STAGES,
 // WARPS_M, WARPS_N.
@@ -27,21 +31,24 @@
 #define RB (BS * 2)                    // bytes of one tile row
 #define ATOM (8 * RB)
 #define T_BYTES (BK * RB)              // one x or dy tile
+#define O_BYTES (BS * RB)              // one output staging tile
 #define NC (WARPS_M * WARPS_N)
 #define NCT (NC * 32)
-static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
+static_assert(T_BYTES % ATOM == 0 && O_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
 
 extern "C" __global__ void __launch_bounds__(NCT + 32)
 bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_dy,
-                  const int4* __restrict__ seg, const int* __restrict__ cols,
+                  const __grid_constant__ TensorMap tmap_out, const int4* __restrict__ seg, const int* __restrict__ cols,
                   elem_t* __restrict__ out, int M, float alpha, float beta)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    // The x tile, STAGES dy tiles, then full[STAGES], empty[STAGES] and the x tile's barrier.
+    // The x tile, STAGES dy tiles, two output staging tiles, then full[STAGES], empty[STAGES]
+    // and the x tile's barrier.
     const unsigned raw = smem_u32(smem_raw);
     const unsigned x0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
     const unsigned d0 = x0 + T_BYTES;
-    const unsigned bar0 = d0 + STAGES * T_BYTES;
+    const unsigned o0 = d0 + STAGES * T_BYTES;
+    const unsigned bar0 = o0 + 2 * O_BYTES;
     const unsigned xbar = bar0 + 16 * STAGES;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int4 sg = __ldg(seg + blockIdx.x);
@@ -93,6 +100,10 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
     const unsigned a_base = x0 + ((lane & 7) + (lane >> 4) * 8) * RB;
     const unsigned b_row = ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
     const int gr = lane >> 2, tc = (lane & 3) * 2;
+    // Staging writes: lane (gr, tc/2) writes 4 bytes at row base + gr (+ 8), column chunk q,
+    // byte 2 * tc of it; the chunk XOR is SWZ(gr), so the 32 lanes hit 32 banks.
+    const unsigned o_lane = gr * RB + 2 * tc, swo = SWZ(gr);
+    const bool staged = beta == 0.f;
     mbar_wait(xbar, 0);
     int s = 0;
     unsigned phase = 0;
@@ -121,6 +132,32 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
         release_to_tma(bar0 + 8 * (STAGES + s));
         if (++s == STAGES) { s = 0; phase ^= 1; }
 
+        if (staged) {
+            const unsigned ot = o0 + (step & 1) * O_BYTES;
+            if (tid == 0) bulk_wait_read<1>();     // the store from this tile two blocks ago
+            sync_threads_of<1>(NCT);
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) {
+                const unsigned row = (wm * WM + mi * 16) * RB;
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni) {
+                    const unsigned q = (((wn * WN) / 8 + ni) ^ swo) << 4;
+                    const unsigned lo = (unsigned)from_f32(alpha * acc[mi][ni][0]) |
+                                        ((unsigned)from_f32(alpha * acc[mi][ni][1]) << 16);
+                    const unsigned hi = (unsigned)from_f32(alpha * acc[mi][ni][2]) |
+                                        ((unsigned)from_f32(alpha * acc[mi][ni][3]) << 16);
+                    asm volatile("st.shared.u32 [%0], %1;" :: "r"(ot + row + o_lane + q), "r"(lo) : "memory");
+                    asm volatile("st.shared.u32 [%0], %1;" :: "r"(ot + row + 8 * RB + o_lane + q), "r"(hi) : "memory");
+                }
+            }
+            asm volatile("fence.proxy.async.shared::cta;" ::: "memory");   // visible to the TMA
+            sync_threads_of<1>(NCT);
+            if (tid == 0) {
+                tma_store_2d(&tmap_out, 0, (first + step) * BS, ot);
+                bulk_commit();
+            }
+            continue;
+        }
         elem_t* ob = out + (long long)(first + step) * (BS * BS);
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi) {
@@ -133,4 +170,5 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
             }
         }
     }
+    if (staged && tid == 0) bulk_wait<0>();        // the staging tiles outlive the last store
 }

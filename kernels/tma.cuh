@@ -42,6 +42,23 @@ __device__ __forceinline__ void tma_2d(unsigned dst, const TensorMap* map, int c
                  : "memory");
 }
 
+// 2-D TMA tile store of shared memory `src` (laid out with the map's swizzle) to the box at
+// (column c0, row c1) of `map`, in this thread's bulk group.
+__device__ __forceinline__ void tma_store_2d(const TensorMap* map, int c0, int c1, unsigned src) {
+    asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];"
+                 :: "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(src)
+                 : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
+// Wait until at most N of this thread's bulk groups still read their shared-memory source.
+template <int N>
+__device__ __forceinline__ void bulk_wait_read() {
+    asm volatile("cp.async.bulk.wait_group.read %0;" :: "n"(N) : "memory");
+}
+// Wait until at most N of this thread's bulk groups are incomplete.
+template <int N>
+__device__ __forceinline__ void bulk_wait() { asm volatile("cp.async.bulk.wait_group %0;" :: "n"(N) : "memory"); }
+
 // A consumer thread releases a buffer that the next TMA copy overwrites: the fence orders this
 // thread's reads of it (generic proxy) before that write (async proxy); the mbarrier alone does
 // not. Without it dsd_stream.cu computed a few block-columns per launch from overwritten tiles

@@ -212,14 +212,16 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 16, 17, 33, 64])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
-def test_sddmm_stream_kernel(request, kind, M, density, beta):
-    """sddmm_stream.cu (TMA copies, every reduction tile size): rows past M zero-filled by the
-    TMA, block-rows longer than the ring, x and dy as views at a 16-byte offset inside wider
-    buffers, and beta = 1 accumulating into the gradient; exact to the tolerance, bitwise
-    repeatable."""
+@pytest.mark.parametrize("bs", [32, 64])
+def test_sddmm_stream_kernel(request, monkeypatch, bs, kind, M, density, beta):
+    """sddmm_stream.cu forced (TMA copies, every reduction tile size): rows past M zero-filled
+    by the TMA, block-rows cut into several segments, x and dy as views at a 16-byte offset
+    inside wider buffers, blocks written by TMA tile stores (beta = 0) or by each thread
+    (beta = 1, accumulating into the gradient); exact to the tolerance, bitwise repeatable."""
     from cupy_bsparse import _gpu_ops
 
-    bs, dtype = 32, DTYPES[kind]
+    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "stream")
+    dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype)
     assert _gpu_ops.sddmm_kernel(bs, _gpu_ops.dtype_id(dtype), M) == "stream"
     wg = w.to_gpu()

@@ -160,11 +160,12 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
 
 
 def test_sddmm_kernel_choice(monkeypatch):
-    # 16-bit bs 32 at M <= 64 takes the TMA stream kernel; bs 8/16 the grouped one
+    # 16-bit bs 32/64 at M <= 64 take the TMA stream kernel (sddmm() also wants a layout of
+    # at least SDDMM_STREAM_MIN_BLOCKS blocks unless forced); bs 8/16 the grouped one
     assert _gpu_ops.sddmm_kernel(32, 1, 64) == "stream"
     assert _gpu_ops.sddmm_kernel(32, 2, 1) == "stream"
     assert _gpu_ops.sddmm_kernel(32, 1, 65) == "column"
-    assert _gpu_ops.sddmm_kernel(64, 1, 64) == "column"
+    assert _gpu_ops.sddmm_kernel(64, 1, 64) == "stream"
     assert _gpu_ops.sddmm_kernel(32, 0, 64) == "column"
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
     assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 7))["BK"] == 16
