@@ -98,7 +98,7 @@ def grouped_supported(bs, did):
     return did != 0 and (bs <= 16 or (bs == 32 and did != _TF32))
 
 
-#: Templates that need a newer GPU than the rest (sm_80): dsd_stream.cu copies with the TMA.
+#: Templates that need a newer GPU than the rest (sm_80): the stream kernels copy with the TMA.
 MIN_ARCH = {"dsd_stream.cu": 90, "sddmm_stream.cu": 90}
 
 
@@ -115,7 +115,7 @@ def _arch(dev):
     return hit
 
 
-def stream_supported(bs, did, M):
+def dsd_stream_supported(bs, did, M):
     """Whether dsd_stream.cu serves this case (16-bit tensor cores, bs 32 or 64, M <= 64)."""
     return did in (1, 2) and bs >= 32 and M <= 64
 
@@ -123,7 +123,7 @@ def stream_supported(bs, did, M):
 def dsd_kernel(bs, did, M):
     """"column", "grouped" or "stream": the dsd kernel that serves this block size, element
     code and M."""
-    if stream_supported(bs, did, M) and DSD_KERNEL in (None, "stream"):
+    if dsd_stream_supported(bs, did, M) and DSD_KERNEL in (None, "stream"):
         # v5 (docs/perf-notes.md): TMA copies, M = 64 bs 64 0.040 -> 0.028 ms, bs 32 0.052 -> 0.032
         return "stream"
     if not grouped_supported(bs, did):
@@ -366,7 +366,7 @@ def all_specializations():
                     if grouped_supported(bs, did):
                         out.append(("dsd_grouped.cu", dsd_grouped_spec(bs, did, M, tw),
                                     "bsmm_dsd_grouped"))
-                    if stream_supported(bs, did, M):
+                    if dsd_stream_supported(bs, did, M):
                         out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw),
                                     "bsmm_dsd_stream"))
             for M in (64, 4096):
@@ -758,10 +758,10 @@ def _sddmm_grouped_launch(bs, did):
 def _sddmm_stream_launch(bs, did, M):
     import cupy
 
-    spec = sddmm_stream_spec(bs, did, M)
-    key = ("sddmms", spec, cupy.cuda.runtime.getDevice())
+    key = ("sddmms", bs, did, M <= 16, M <= 32, cupy.cuda.runtime.getDevice())   # BK buckets
     hit = _launches.get(key)
     if hit is None:
+        spec = sddmm_stream_spec(bs, did, M)
         nt, smem = sddmm_stream_launch_shape(spec)
         hit = (_kernel("sddmm_stream.cu", spec, "bsmm_sddmm_stream", smem), nt, smem, dict(spec))
         _launches[key] = hit
