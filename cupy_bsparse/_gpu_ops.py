@@ -90,7 +90,7 @@ DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"),
 #: The same for sddmm: "column" (sddmm.cu, blocks of one block-row per CTA), "grouped"
 #: (sddmm_grouped.cu) or "stream" (sddmm_stream.cu); from CUPY_BSPARSE_SDDMM_KERNEL.
 SDDMM_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_KERNEL"), "CUPY_BSPARSE_SDDMM_KERNEL",
-                              kinds=("column", "grouped", "stream"))
+                              kinds=("column", "grouped", "stream", "tall"))
 
 
 def grouped_supported(bs, did):
@@ -98,8 +98,8 @@ def grouped_supported(bs, did):
     return did != 0 and (bs <= 16 or (bs == 32 and did != _TF32))
 
 
-#: Templates that need a newer GPU than the rest (sm_80): the stream kernels copy with the TMA.
-MIN_ARCH = {"dsd_stream.cu": 90, "sddmm_stream.cu": 90}
+#: Templates that need a newer GPU than the rest (sm_80): they copy with the TMA.
+MIN_ARCH = {"dsd_stream.cu": 90, "sddmm_stream.cu": 90, "sddmm_tall.cu": 90}
 
 
 _archs = {}
@@ -115,16 +115,17 @@ def _arch(dev):
     return hit
 
 
-def dsd_stream_supported(bs, did, M):
-    """Whether dsd_stream.cu serves this case (16-bit tensor cores, bs 32 or 64, M <= 64)."""
-    return did in (1, 2) and bs >= 32 and M <= 64
+def dsd_stream_supported(bs, did, M=None):
+    """Whether dsd_stream.cu has a specialisation (16-bit tensor cores, bs 32 or 64)."""
+    return did in (1, 2) and bs >= 32
 
 
 def dsd_kernel(bs, did, M):
     """"column", "grouped" or "stream": the dsd kernel that serves this block size, element
     code and M."""
     if dsd_stream_supported(bs, did, M) and DSD_KERNEL in (None, "stream"):
-        # v5 (docs/perf-notes.md): TMA copies, M = 64 bs 64 0.040 -> 0.028 ms, bs 32 0.052 -> 0.032
+        # docs/perf-notes.md: TMA copies. v5, M = 64: bs 64 0.040 -> 0.028 ms, bs 32 0.052 ->
+        # 0.032; v6, M = 4096: bs 64 0.274 -> 0.173 ms, bs 32 0.508 -> 0.286
         return "stream"
     if not grouped_supported(bs, did):
         return "column"
@@ -135,15 +136,32 @@ def dsd_kernel(bs, did, M):
 
 
 def dsd_stream_spec(bs, did, M, trans_w):
-    """Specialisation of dsd_stream.cu (16-bit element codes, M <= 64): BM rows per CTA, four
-    consumer warps, as many ring stages as fit in 64 KB (at most 8)."""
+    """Specialisation of dsd_stream.cu (16-bit element codes): BM rows per CTA, four consumer
+    warps, ring stages.
+
+    Up to M = 64: as many stages as fit in 64 KB (at most 8); L2 hints evict_last for x's
+    tiles (re-read by every column), evict_first for the stored blocks (read once).
+    Above (v6 sweep at M = 4096, docs/perf-notes.md): bs 64 BM 128 and 3 stages, bs 32 BM 256
+    and 4 stages (2-3 CTAs per SM); evict_last for both, which keeps the inputs in L2 against
+    the stream of y's writes (bs 32: 0.404 -> 0.300 ms)."""
     p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w))}
-    bm = 16 if _m_regime(M) == "tiny" else 64
-    stage = (bm + bs) * bs * 2
-    wm = max(1, min(2, bm // 32)) if bs == 64 else min(4, bm // 16)
-    p.update(BM=bm, WARPS_M=wm, WARPS_N=max(1, min(4 // wm, bs // 16)),
-             STAGES=max(2, min(8, 65536 // stage)))
+    regime = _m_regime(M)
+    if regime == "large":
+        bm = 128 if bs == 64 else 256
+        p.update(BM=bm, WARPS_M=bm // 64, WARPS_N=2 if bs == 64 else 1,
+                 STAGES=3 if bs == 64 else 4, X_HINT=1, W_HINT=1)
+    else:
+        bm = 16 if regime == "tiny" else 64
+        stage = (bm + bs) * bs * 2
+        wm = max(1, min(2, bm // 32)) if bs == 64 else min(4, bm // 16)
+        p.update(BM=bm, WARPS_M=wm, WARPS_N=max(1, min(4 // wm, bs // 16)),
+                 STAGES=max(2, min(8, 65536 // stage)), X_HINT=1, W_HINT=0)
+    p.update(_STREAM_OVERRIDES)
     return tuple(sorted(p.items()))
+
+
+#: Probe hook: spec entries that replace dsd_stream_spec's choices (empty in normal use).
+_STREAM_OVERRIDES = {}
 
 
 def dsd_stream_launch_shape(spec):
@@ -292,11 +310,14 @@ def sddmm_grouped_supported(bs, did):
 
 
 def sddmm_kernel(bs, did, M=None):
-    """"stream" (sddmm_stream.cu), "grouped" (sddmm_grouped.cu) or "column" (sddmm.cu) for this
-    block size, element code and reduction length M (None: any); ``SDDMM_KERNEL`` forces one
-    where it exists."""
+    """"stream" (sddmm_stream.cu), "tall" (sddmm_tall.cu), "grouped" (sddmm_grouped.cu) or
+    "column" (sddmm.cu) for this block size, element code and reduction length M (None: any);
+    ``SDDMM_KERNEL`` forces one where it exists."""
     if M is not None and sddmm_stream_supported(bs, did, M) and SDDMM_KERNEL in (None, "stream"):
         return "stream"
+    if M is not None and sddmm_tall_supported(bs, did) and (
+            SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > SDDMM_TALL_MIN_M)):
+        return "tall"
     if not sddmm_grouped_supported(bs, did):
         return "column"
     if SDDMM_KERNEL in ("column", "grouped"):
@@ -325,6 +346,41 @@ def sddmm_stream_launch_shape(spec):
     row = p["BS"] * 2
     smem = 8 * row + (1 + p["STAGES"]) * p["BK"] * row + 2 * p["BS"] * row + 16 * p["STAGES"] + 16
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem
+
+
+def sddmm_tall_supported(bs, did):
+    """Whether sddmm_tall.cu has a specialisation: 16-bit bs 32/64 (any M)."""
+    return did in (1, 2) and bs >= 32
+
+
+#: M above which sddmm_tall.cu serves wgrad unless SDDMM_KERNEL forces another kernel.
+SDDMM_TALL_MIN_M = 64
+
+
+def sddmm_tall_spec(bs, did, M=None):
+    """Specialisation of sddmm_tall.cu (16-bit element codes): NB blocks of a block-row per CTA
+    with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK rows of M per
+    step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096, docs/perf-notes.md:
+    bs 64 0.300 -> 0.186 ms, bs 32 0.552 -> 0.327 ms)."""
+    p = {"BS": bs, "DTYPE_ID": did, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
+    if bs == 64:
+        p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
+    else:
+        p.update(NB=8, BK=32, WARPS_M=2, WARPS_N=1)
+    p.update(_TALL_OVERRIDES)
+    return tuple(sorted(p.items()))
+
+
+#: Probe hook: spec entries that replace sddmm_tall_spec's choices (empty in normal use).
+_TALL_OVERRIDES = {}
+
+
+def sddmm_tall_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, blocks per CTA) of a sddmm_tall spec."""
+    p = dict(spec)
+    row = p["BS"] * 2
+    smem = 8 * row + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * row + 16)
+    return (p["NB"] * p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, p["NB"]
 
 
 #: Blocks per CTA of sddmm_stream.cu (v5 sweep at M = 64: bs 64 0.0351 / 0.0312 / 0.0285 ms with
@@ -375,6 +431,8 @@ def all_specializations():
                 if sddmm_stream_supported(bs, did, M):
                     out.append(("sddmm_stream.cu", sddmm_stream_spec(bs, did, M),
                                 "bsmm_sddmm_stream"))
+            if sddmm_tall_supported(bs, did):
+                out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did), "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
                 out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did),
                             "bsmm_sddmm_grouped"))
@@ -768,6 +826,19 @@ def _sddmm_stream_launch(bs, did, M):
     return hit
 
 
+def _sddmm_tall_launch(bs, did):
+    import cupy
+
+    key = ("sddmmt", bs, did, cupy.cuda.runtime.getDevice())
+    hit = _launches.get(key)
+    if hit is None:
+        spec = sddmm_tall_spec(bs, did)
+        nt, smem, nb = sddmm_tall_launch_shape(spec)
+        hit = (_kernel("sddmm_tall.cu", spec, "bsmm_sddmm_tall", smem), nt, smem, dict(spec))
+        _launches[key] = hit
+    return hit
+
+
 def _sddmm_launch(bs, did, M):
     import cupy
 
@@ -916,6 +987,17 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     if kind == "stream" and (_arch(cupy.cuda.runtime.getDevice()) < MIN_ARCH["sddmm_stream.cu"] or
                              (SDDMM_KERNEL is None and layout.nnzb < SDDMM_STREAM_MIN_BLOCKS)):
         kind = sddmm_kernel(bs, did)
+    if kind == "tall" and _arch(cupy.cuda.runtime.getDevice()) < MIN_ARCH["sddmm_tall.cu"]:
+        kind = sddmm_kernel(bs, did)
+    if kind == "tall":
+        fn, nt, smem, spec = _sddmm_tall_launch(bs, did)
+        seg, cols = _sddmm_plan(layout, spec["NB"])
+        it, bk = x.itemsize, spec["BK"]
+        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, bs),
+                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, bs))
+        fn((seg.shape[0],), (nt,), maps + (seg, cols, target, np.int32(M)) + _scalars(alpha, beta),
+           shared_mem=smem)
+        return _write_back(out_data, target)
     if kind == "stream":
         fn, nt, smem, spec = _sddmm_stream_launch(bs, did, M)
         seg, cols = _sddmm_plan(layout, SDDMM_STREAM_NB)

@@ -383,6 +383,25 @@ __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As
 }
 #endif
 
+// Store a warp's m16n8 accumulator tiles as out = alpha * acc + beta * out (store_pair). Tile
+// (mi, ni) covers rows row0 + mi*16 .. +15 and columns col0 + ni*8 .. +7 of the output at p
+// (row stride ld elements); rows at or past valid_rows are skipped.
+template <int MI, int NI>
+__device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float (&acc)[MI][NI][4], int row0,
+                                            int col0, int valid_rows, float alpha, float beta, int lane) {
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+        const int r = row0 + mi * 16 + gr;
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) {
+            const int c = col0 + ni * 8 + tc;
+            if (r < valid_rows) store_pair(p + r * ld + c, acc[mi][ni][0], acc[mi][ni][1], alpha, beta);
+            if (r + 8 < valid_rows) store_pair(p + (r + 8) * ld + c, acc[mi][ni][2], acc[mi][ni][3], alpha, beta);
+        }
+    }
+}
+
 // ---------------------------------------------------------------- split-K combine
 __device__ __forceinline__ void st_cg(float* p, float v) {
     asm volatile("st.global.cg.f32 [%0], %1;" :: "l"(p), "f"(v) : "memory");

@@ -145,17 +145,7 @@ bsmm_dsd(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__
 
     elem_t* yt = y + (long long)m0 * ldy + (long long)j * BS;
 #if USE_MMA
-    const int gr = lane >> 2, tc = (lane & 3) * 2;
-#pragma unroll
-    for (int mi = 0; mi < MI; ++mi) {
-        const int r = wm * WM + mi * 16 + gr;
-#pragma unroll
-        for (int ni = 0; ni < NI; ++ni) {
-            const int c = wn * WN + ni * 8 + tc;
-            if (r < valid_rows) store_pair(yt + r * ldy + c, acc[mi][ni][0], acc[mi][ni][1], alpha, beta);
-            if (r + 8 < valid_rows) store_pair(yt + (r + 8) * ldy + c, acc[mi][ni][2], acc[mi][ni][3], alpha, beta);
-        }
-    }
+    store_tiles<MI, NI>(yt, ldy, acc, wm * WM, wn * WN, valid_rows, alpha, beta, lane);
 #else
 #pragma unroll
     for (int i = 0; i < SIMT_TM; ++i) {

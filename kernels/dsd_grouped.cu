@@ -243,21 +243,11 @@ bsmm_dsd_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __re
                                                *reinterpret_cast<int*>(smem_raw)))
         return;
 
-    const int gr = lane >> 2, tc = (lane & 3) * 2;
 #pragma unroll
     for (int q = 0; q < RW; ++q) {
         const int j = grp * R + wn * RW + q;
         if (j >= ncols) continue;
-        elem_t* yt = y + (long long)m0 * ldy + (long long)j * BS;
-#pragma unroll
-        for (int mi = 0; mi < MI; ++mi) {
-            const int r = wm * WM + mi * 16 + gr;
-#pragma unroll
-            for (int ni = 0; ni < NI; ++ni) {
-                const int c = ni * 8 + tc;
-                if (r < valid_rows) store_pair(yt + r * ldy + c, acc[q][mi][ni][0], acc[q][mi][ni][1], alpha, beta);
-                if (r + 8 < valid_rows) store_pair(yt + (r + 8) * ldy + c, acc[q][mi][ni][2], acc[q][mi][ni][3], alpha, beta);
-            }
-        }
+        store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc[q], wm * WM, 0,
+                            valid_rows, alpha, beta, lane);
     }
 }

@@ -21,12 +21,14 @@
 // Tensor maps (built by cupy_bsparse/_tensor_maps.py): tmap_x over x as (M rows, K_in columns),
 // box (BM, BS); tmap_w over the stored blocks as (nnzb * BS rows, BS columns), box (BS, BS).
 //
-// The x tiles are copied with an L2 evict_last policy and the stored blocks, read once, with
-// evict_first, so the stream of W does not push x out of L2 (M = 64, bs 64: 0.0299 -> 0.0281 ms).
+// L2 hints (X_HINT, W_HINT; see l2_policy in tma.cuh): at small M, x's tiles evict_last and the
+// stored blocks, read once, evict_first, so the stream of W does not push x out of L2 (M = 64,
+// bs 64: 0.0299 -> 0.0281 ms).
 //
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1 or 2), BS (16, 32, 64), TRANS_W, BM, STAGES, WARPS_M,
-// WARPS_N.
+// WARPS_N, X_HINT, W_HINT.
+#define RB (BS * 2)                    // bytes of one tile row
 #include "common.cuh"
 #include "tma.cuh"
 
@@ -34,7 +36,6 @@
 #error "dsd_stream.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
 #endif
 
-#define RB (BS * 2)                    // bytes of one tile row
 #define ATOM (8 * RB)                  // the swizzle pattern repeats every 8 rows
 #define A_BYTES (BM * RB)
 #define B_BYTES (BS * RB)
@@ -62,31 +63,22 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     const int j = ck.x, e0 = ck.y, nsteps = ck.z - ck.y, slot = ck.w;
     const int m0 = blockIdx.y * BM;
 
-    if (tid < STAGES) {
-        mbar_init(bar0 + 8 * tid, 1);                   // full: the producer's expect_tx
-        mbar_init(bar0 + 8 * (STAGES + tid), NCT);      // empty: every consumer thread
-    }
+    Ring<STAGES>::init(bar0, tid, NCT);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
 
     if (warp == NC) {
         // ------------------------------------------------------------ producer (one lane)
         if (lane == 0) {
-            unsigned long long evict_first, evict_last;
-            asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(evict_first));
-            asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(evict_last));
-            int s = 0;
-            unsigned phase = 0;
+            const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
+            Ring<STAGES> ring(bar0);
             int2 e = nsteps > 0 ? __ldg(ent + e0) : make_int2(0, 0);
-            for (int step = 0; step < nsteps; ++step) {
+            for (int step = 0; step < nsteps; ++step, ring.advance()) {
                 const int2 cur = e;
                 if (step + 1 < nsteps) e = __ldg(ent + e0 + step + 1);
-                if (step >= STAGES) mbar_wait(bar0 + 8 * (STAGES + s), phase ^ 1);
-                const unsigned full = bar0 + 8 * s;
-                mbar_arrive_expect_tx(full, A_BYTES + B_BYTES);
-                tma_2d(a0 + s * A_BYTES, &tmap_x, cur.x * BS, m0, full, evict_last);
-                tma_2d(b0 + s * B_BYTES, &tmap_w, 0, cur.y * BS, full, evict_first);
-                if (++s == STAGES) { s = 0; phase ^= 1; }
+                const unsigned full = ring.acquire(step, A_BYTES + B_BYTES);
+                tma_2d(a0 + ring.s * A_BYTES, &tmap_x, cur.x * BS, m0, full, x_hint);
+                tma_2d(b0 + ring.s * B_BYTES, &tmap_w, 0, cur.y * BS, full, w_hint);
             }
         }
         return;
@@ -109,15 +101,13 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     //    chunk k/8 + (lane >> 3 & 1).
     const unsigned b_row = TRANS_W ? (wn * WN + (lane & 7) + (lane >> 4) * 8) * RB
                                    : ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
-    const int gr = lane >> 2, tc = (lane & 3) * 2;
     const int valid_rows = min(BM, M - m0);
     float acc[MI][NI][4];
     zero_fill<MI * NI * 4>(&acc[0][0][0]);
-    int s = 0;
-    unsigned phase = 0;
-    for (int step = 0; step < nsteps; ++step) {
-        mbar_wait(bar0 + 8 * s, phase);
-        const unsigned as = a0 + s * A_BYTES + a_row, bs = b0 + s * B_BYTES + b_row;
+    Ring<STAGES> ring(bar0);
+    for (int step = 0; step < nsteps; ++step, ring.advance()) {
+        ring.wait_full();
+        const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;
 #pragma unroll
         for (int k = 0; k < BS; k += 16) {
             unsigned a[MI][4], b[NI][2];
@@ -136,8 +126,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #pragma unroll
                 for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
         }
-        release_to_tma(bar0 + 8 * (STAGES + s));
-        if (++s == STAGES) { s = 0; phase ^= 1; }
+        ring.release();
     }
 
     constexpr int ACC_N = MI * NI * 4;
@@ -145,15 +134,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                                                    counters + (long long)j * gridDim.y + blockIdx.y,
                                                    is_last))
         return;
-    elem_t* yt = y + (long long)m0 * ldy + (long long)j * BS;
-#pragma unroll
-    for (int mi = 0; mi < MI; ++mi) {
-        const int r = wm * WM + mi * 16 + gr;
-#pragma unroll
-        for (int ni = 0; ni < NI; ++ni) {
-            const int c = wn * WN + ni * 8 + tc;
-            if (r < valid_rows) store_pair(yt + r * ldy + c, acc[mi][ni][0], acc[mi][ni][1], alpha, beta);
-            if (r + 8 < valid_rows) store_pair(yt + (r + 8) * ldy + c, acc[mi][ni][2], acc[mi][ni][3], alpha, beta);
-        }
-    }
+    store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc, wm * WM, wn * WN,
+                        valid_rows, alpha, beta, lane);
 }

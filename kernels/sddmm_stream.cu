@@ -21,6 +21,7 @@
 // Grid: (segments); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1 or 2), BS (32, 64), BK (16, 32, 64: at least M), STAGES,
 // WARPS_M, WARPS_N.
+#define RB (BS * 2)                    // bytes of one tile row
 #include "common.cuh"
 #include "tma.cuh"
 
@@ -28,7 +29,6 @@
 #error "sddmm_stream.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
 #endif
 
-#define RB (BS * 2)                    // bytes of one tile row
 #define ATOM (8 * RB)
 #define T_BYTES (BK * RB)              // one x or dy tile
 #define O_BYTES (BS * RB)              // one output staging tile
@@ -54,10 +54,7 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
     const int4 sg = __ldg(seg + blockIdx.x);
     const int c = sg.x, first = sg.y, nsteps = sg.z;
 
-    if (tid < STAGES) {
-        mbar_init(bar0 + 8 * tid, 1);
-        mbar_init(bar0 + 8 * (STAGES + tid), NCT);
-    }
+    Ring<STAGES>::init(bar0, tid, NCT);
     if (tid == 0) mbar_init(xbar, 1);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
@@ -65,21 +62,15 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
     if (warp == NC) {
         // ------------------------------------------------------------ producer (one lane)
         if (lane == 0) {
-            unsigned long long evict_last;
-            asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(evict_last));
+            const unsigned long long evict_last = l2_policy<1>();
             mbar_arrive_expect_tx(xbar, T_BYTES);
             tma_2d(x0, &tmap_x, c * BS, 0, xbar, evict_last);
-            int s = 0;
-            unsigned phase = 0;
+            Ring<STAGES> ring(bar0);
             int k = nsteps > 0 ? __ldg(cols + first) : 0;
-            for (int step = 0; step < nsteps; ++step) {
+            for (int step = 0; step < nsteps; ++step, ring.advance()) {
                 const int cur = k;
                 if (step + 1 < nsteps) k = __ldg(cols + first + step + 1);
-                if (step >= STAGES) mbar_wait(bar0 + 8 * (STAGES + s), phase ^ 1);
-                const unsigned full = bar0 + 8 * s;
-                mbar_arrive_expect_tx(full, T_BYTES);
-                tma_2d(d0 + s * T_BYTES, &tmap_dy, cur * BS, 0, full, evict_last);
-                if (++s == STAGES) { s = 0; phase ^= 1; }
+                tma_2d(d0 + ring.s * T_BYTES, &tmap_dy, cur * BS, 0, ring.acquire(step, T_BYTES), evict_last);
             }
         }
         return;
@@ -89,48 +80,20 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
     constexpr int WM = BS / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
     const int wm = warp % WARPS_M, wn = warp / WARPS_M;
-    // As dsd_stream.cu: every row a lane addresses is congruent to lane mod 8, and the chunk
-    // indices the half-selects add to are even, so they fold into one XOR per operand.
-    const unsigned sw = SWZ(lane & 7);
-    const unsigned sw_hi = sw ^ (lane >> 4), sw_mid = sw ^ ((lane >> 3) & 1);
-    // A = x^T (m = x column, k = row of M; m contiguous, ldmatrix.trans):
-    //    rows k + (lane & 7) + (lane >> 4) * 8, chunk (wm*WM + mi*16)/8 + (lane >> 3 & 1)
-    // B = dy (k rows, n contiguous, ldmatrix.trans):
-    //    rows k + (lane & 7) + (lane >> 3 & 1) * 8, chunk (wn*WN + ni*8)/8 + (lane >> 4)
-    const unsigned a_base = x0 + ((lane & 7) + (lane >> 4) * 8) * RB;
-    const unsigned b_row = ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
     const int gr = lane >> 2, tc = (lane & 3) * 2;
     // Staging writes: lane (gr, tc/2) writes 4 bytes at row base + gr (+ 8), column chunk q,
     // byte 2 * tc of it; the chunk XOR is SWZ(gr), so the 32 lanes hit 32 banks.
     const unsigned o_lane = gr * RB + 2 * tc, swo = SWZ(gr);
     const bool staged = beta == 0.f;
     mbar_wait(xbar, 0);
-    int s = 0;
-    unsigned phase = 0;
+    Ring<STAGES> ring(bar0);
     for (int step = 0; step < nsteps; ++step) {
         float acc[MI][NI][4];
         zero_fill<MI * NI * 4>(&acc[0][0][0]);
-        mbar_wait(bar0 + 8 * s, phase);
-        const unsigned bs = d0 + s * T_BYTES + b_row;
-#pragma unroll
-        for (int k = 0; k < BK; k += 16) {
-            unsigned a[MI][4], b[NI][2];
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi)
-                ldsm_x4_t(a[mi], a_base + k * RB + ((((wm * WM) / 8 + mi * 2) ^ sw_mid) << 4));
-#pragma unroll
-            for (int ni = 0; ni < NI; ni += 2) {
-                unsigned r[4];
-                ldsm_x4_t(r, bs + k * RB + ((((wn * WN) / 8 + ni) ^ sw_hi) << 4));
-                b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
-            }
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-                for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
-        }
-        release_to_tma(bar0 + 8 * (STAGES + s));
-        if (++s == STAGES) { s = 0; phase ^= 1; }
+        ring.wait_full();
+        mma_tn_swizzled<MI, NI, BK>(acc, x0, wm * WM, d0 + ring.s * T_BYTES, wn * WN, lane);
+        ring.release();
+        ring.advance();
 
         if (staged) {
             const unsigned ot = o0 + (step & 1) * O_BYTES;
@@ -158,17 +121,8 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
             }
             continue;
         }
-        elem_t* ob = out + (long long)(first + step) * (BS * BS);
-#pragma unroll
-        for (int mi = 0; mi < MI; ++mi) {
-            const int r = wm * WM + mi * 16 + gr;
-#pragma unroll
-            for (int ni = 0; ni < NI; ++ni) {
-                const int col = wn * WN + ni * 8 + tc;
-                store_pair(ob + r * BS + col, acc[mi][ni][0], acc[mi][ni][1], alpha, beta);
-                store_pair(ob + (r + 8) * BS + col, acc[mi][ni][2], acc[mi][ni][3], alpha, beta);
-            }
-        }
+        store_tiles<MI, NI>(out + (long long)(first + step) * (BS * BS), BS, acc, wm * WM, wn * WN, BS,
+                            alpha, beta, lane);
     }
     if (staged && tid == 0) bulk_wait<0>();        // the staging tiles outlive the last store
 }

@@ -4,7 +4,7 @@
 // whose swizzle equals the tile row, RB bytes (32, 64 or 128): 16-byte chunk q of row r lands at
 // chunk q ^ SWZ(r), so eight rows read by one ldmatrix at the same logical chunk hit distinct
 // banks. Tiles must start on a multiple of 8 * RB bytes (the pattern's period).
-// Requires RB defined by the including kernel.
+// Requires RB (bytes of one tile row) defined before the include.
 #pragma once
 
 // Chunk XOR of tile row r (TMA swizzle modes 32B/64B/128B: address bits [4, 4 + log2(RB/16))
@@ -31,6 +31,48 @@ __device__ __forceinline__ void mbar_wait(unsigned a, unsigned parity) {
                      " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
     } while (!done);
 }
+// ---------------------------------------------------------------- producer/consumer ring
+// N buffers, each with a `full` mbarrier (count 1: the producer's expect_tx, completed by the
+// copies' bytes) at bar0 + 8 * s and an `empty` one (count: every consumer thread) at
+// bar0 + 8 * (N + s). Producer and consumers each walk the ring with their own Ring.
+template <int N>
+struct Ring {
+    unsigned bar0;
+    int s = 0;
+    unsigned phase = 0;
+    __device__ explicit Ring(unsigned bars) : bar0(bars) {}
+    // One thread, before __syncthreads: initialise the 2N barriers.
+    __device__ static void init(unsigned bars, int tid, unsigned consumers) {
+        if (tid < N) {
+            mbar_init(bars + 8 * tid, 1);
+            mbar_init(bars + 8 * (N + tid), consumers);
+        }
+    }
+    __device__ unsigned full() const { return bar0 + 8 * s; }
+    // Producer: wait until the consumers released this buffer's previous use (none for the first
+    // N uses), announce `bytes` of copies on its full barrier, and return that barrier.
+    __device__ unsigned acquire(int use, unsigned bytes) const {
+        if (use >= N) mbar_wait(bar0 + 8 * (N + s), phase ^ 1);
+        mbar_arrive_expect_tx(full(), bytes);
+        return full();
+    }
+    // Consumer: wait until this buffer's copies landed.
+    __device__ void wait_full() const { mbar_wait(full(), phase); }
+    // Consumer thread: done reading this buffer (release_to_tma).
+    __device__ void release() const;
+    __device__ void advance() { if (++s == N) { s = 0; phase ^= 1; } }
+};
+
+// L2 cache policy for TMA copies: 0 evict_first, 1 evict_last, 2 evict_normal.
+template <int HINT>
+__device__ __forceinline__ unsigned long long l2_policy() {
+    unsigned long long p;
+    if (HINT == 0) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+    else if (HINT == 1) asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
+    else asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(p));
+    return p;
+}
+
 // 2-D TMA tile copy of the box at (column c0, row c1) of `map` into shared memory, counted on `bar`.
 // `policy`: an L2 eviction policy from createpolicy.
 __device__ __forceinline__ void tma_2d(unsigned dst, const TensorMap* map, int c0, int c1, unsigned bar,
@@ -66,4 +108,39 @@ __device__ __forceinline__ void bulk_wait() { asm volatile("cp.async.bulk.wait_g
 __device__ __forceinline__ void release_to_tma(unsigned empty_bar) {
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     mbar_arrive(empty_bar);
+}
+template <int N>
+__device__ __forceinline__ void Ring<N>::release() const { release_to_tma(bar0 + 8 * (N + s)); }
+
+// acc[MI][NI] += A^T B over the first KD rows of two swizzled tiles whose rows are the reduction
+// index (A: x's column block, m contiguous; B: dy's, n contiguous), ldmatrix.trans for both.
+// The warp's tile starts at column m0 of A and column n0 of B (multiples of 16). Every row a
+// lane addresses is congruent to the lane mod 8, and the chunk indices its half-selects add
+// to are even, so they fold into one XOR per operand. Requires elem_t of 16 bits.
+template <int MI, int NI, int KD>
+__device__ __forceinline__ void mma_tn_swizzled(float (&acc)[MI][NI][4], unsigned a_tile, int m0,
+                                                unsigned b_tile, int n0, int lane) {
+    const unsigned sw = SWZ(lane & 7);
+    const unsigned sw_hi = sw ^ (lane >> 4), sw_mid = sw ^ ((lane >> 3) & 1);
+    // A rows k + (lane & 7) + (lane >> 4) * 8, chunk (m0 + mi*16)/8 + (lane >> 3 & 1);
+    // B rows k + (lane & 7) + (lane >> 3 & 1) * 8, chunk (n0 + ni*8)/8 + (lane >> 4).
+    const unsigned a_base = a_tile + ((lane & 7) + (lane >> 4) * 8) * RB;
+    const unsigned b_base = b_tile + ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
+#pragma unroll
+    for (int k = 0; k < KD; k += 16) {
+        unsigned a[MI][4], b[NI][2];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+            ldsm_x4_t(a[mi], a_base + k * RB + ((((m0 / 8) + mi * 2) ^ sw_mid) << 4));
+#pragma unroll
+        for (int ni = 0; ni < NI; ni += 2) {
+            unsigned r[4];
+            ldsm_x4_t(r, b_base + k * RB + ((((n0 / 8) + ni) ^ sw_hi) << 4));
+            b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+        }
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
+    }
 }

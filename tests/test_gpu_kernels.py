@@ -208,22 +208,30 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
     assert np.array_equal(outs[0], outs[1])
 
 
+# sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
+# boundary of BK = 32 and 64, one step or several.
+_SDDMM_TMA_CASES = ([("stream", 7), ("tall", 100)] if _SMALL else
+                    [("stream", m) for m in (1, 7, 16, 17, 33, 64)] +
+                    [("tall", m) for m in (1, 65, 100, 257)])
+
+
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
-@pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 16, 17, 33, 64])
+@pytest.mark.parametrize("kernel,M", _SDDMM_TMA_CASES)
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 @pytest.mark.parametrize("bs", [32, 64])
-def test_sddmm_stream_kernel(request, monkeypatch, bs, kind, M, density, beta):
-    """sddmm_stream.cu forced (TMA copies, every reduction tile size): rows past M zero-filled
-    by the TMA, block-rows cut into several segments, x and dy as views at a 16-byte offset
-    inside wider buffers, blocks written by TMA tile stores (beta = 0) or by each thread
-    (beta = 1, accumulating into the gradient); exact to the tolerance, bitwise repeatable."""
+def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, beta):
+    """sddmm_stream.cu and sddmm_tall.cu forced (TMA copies): rows past M zero-filled by the
+    TMA, block-rows cut into several segments (and a last one with fewer blocks than a CTA
+    takes), x and dy as views at a 16-byte offset inside wider buffers; stream blocks written
+    by TMA tile stores (beta = 0) or by each thread (beta = 1, accumulating into the
+    gradient); exact to the tolerance, every block written, bitwise repeatable."""
     from cupy_bsparse import _gpu_ops
 
-    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "stream")
+    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", kernel)
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype)
-    assert _gpu_ops.sddmm_kernel(bs, _gpu_ops.dtype_id(dtype), M) == "stream"
+    assert _gpu_ops.sddmm_kernel(bs, _gpu_ops.dtype_id(dtype), M) == kernel
     wg = w.to_gpu()
     views = []
     for a in (x, dy):
@@ -446,12 +454,13 @@ def test_grouped_kernel(request, monkeypatch, bs, kind, trans, M, density, split
 
 @pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
-@pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 33, 64])
+@pytest.mark.parametrize("M", [7, 200] if _SMALL else [1, 7, 33, 64, 200, 300])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 @pytest.mark.parametrize("bs", [32, 64])
 def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split):
-    """dsd_stream.cu (TMA copies, warp-specialised): rows past M zero-filled by the TMA, long
+    """dsd_stream.cu (TMA copies, warp-specialised) at small and large M (a partial row tile of
+    BM 128 or 256, and two tiles): rows past M zero-filled by the TMA, long
     columns through the ring many times, columns split into one-block chunks (split-K), and x
     a view at a 16-byte offset inside a wider buffer (its own tensor map); exact to the
     tolerance, every element written, bitwise repeatable, counters left at zero."""

@@ -98,7 +98,7 @@ def test_dsd_kernel_choice(monkeypatch):
     assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "column"
     assert _gpu_ops.dsd_kernel(64, 1, 64) == "stream"
     assert _gpu_ops.dsd_kernel(32, 2, 1) == "stream"
-    assert _gpu_ops.dsd_kernel(64, 1, 65) == "column"
+    assert _gpu_ops.dsd_kernel(64, 1, 4096) == "stream"
     assert _gpu_ops.dsd_kernel(64, _gpu_ops._TF32, 64) == "column"
     assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped"   # no bs 16 stream specialisation
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
@@ -160,11 +160,12 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
 
 
 def test_sddmm_kernel_choice(monkeypatch):
-    # 16-bit bs 32/64 at M <= 64 take the TMA stream kernel (sddmm() also wants a layout of
-    # at least SDDMM_STREAM_MIN_BLOCKS blocks unless forced); bs 8/16 the grouped one
+    # 16-bit bs 32/64 take the TMA kernels: stream at M <= 64 (sddmm() also wants a layout of
+    # at least SDDMM_STREAM_MIN_BLOCKS blocks unless forced), tall above; bs 8/16 the grouped one
     assert _gpu_ops.sddmm_kernel(32, 1, 64) == "stream"
     assert _gpu_ops.sddmm_kernel(32, 2, 1) == "stream"
-    assert _gpu_ops.sddmm_kernel(32, 1, 65) == "column"
+    assert _gpu_ops.sddmm_kernel(32, 1, 65) == "tall"
+    assert _gpu_ops.sddmm_kernel(32, _gpu_ops._TF32, 4096) == "column"   # no float32 TMA kernel
     assert _gpu_ops.sddmm_kernel(64, 1, 64) == "stream"
     assert _gpu_ops.sddmm_kernel(32, 0, 64) == "column"
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
@@ -177,5 +178,8 @@ def test_sddmm_kernel_choice(monkeypatch):
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "column")
     assert _gpu_ops.sddmm_kernel(8, 2) == "column"
     assert _gpu_ops.sddmm_kernel(32, 1, 64) == "column"
+    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "tall")
+    assert _gpu_ops.sddmm_kernel(64, 1, 7) == "tall"
+    assert _gpu_ops.sddmm_kernel(16, 1, 4096) == "grouped"   # no bs 16 tall kernel
     with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_KERNEL"):
         _gpu_ops._kernel_choice("x", "CUPY_BSPARSE_SDDMM_KERNEL")
