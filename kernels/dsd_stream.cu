@@ -1,11 +1,12 @@
-// dsd_stream.cu: dense x block-sparse -> dense for small M, warp-specialised, TMA copies.
+// dsd_stream.cu: dense x block-sparse -> dense, warp-specialised, TMA copies (16-bit bs 32/64).
 //
 //     y = alpha * x @ op(W) + beta * y        op(W) = W (TRANS_W 0) or W^T (TRANS_W 1)
 //
 // Same look-up tables, work list and split-K contract as dsd.cu (read its header); x and the
 // stored blocks arrive as tensor maps instead of pointers.
 //
-// At small M the product streams W from HBM and x's tiles from L2. 16-byte cp.async copies
+// At small M the product streams W from HBM and x's tiles from L2; at large M both come from L2
+// (docs/perf-notes.md, v6: M = 4096 bs 64 at 7.4 TB/s of tiles). 16-byte cp.async copies
 // (dsd.cu, and a cp.async version of this kernel) measured a ceiling of about 2.7 TB/s through
 // the SMs for x and W together, whatever the pipeline depth or warp layout
 // (docs/perf-notes.md, v5). Here each step is two TMA tile copies issued by one thread:
@@ -23,7 +24,7 @@
 //
 // L2 hints (X_HINT, W_HINT; see l2_policy in tma.cuh): at small M, x's tiles evict_last and the
 // stored blocks, read once, evict_first, so the stream of W does not push x out of L2 (M = 64,
-// bs 64: 0.0299 -> 0.0281 ms).
+// bs 64: 0.0299 -> 0.0281 ms); at large M both evict_last (bs 32: 0.387 -> 0.286 ms).
 //
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1 or 2), BS (16, 32, 64), TRANS_W, BM, STAGES, WARPS_M,
