@@ -807,54 +807,29 @@ def _counters(layout, n, stream):
     return buf
 
 
-def _sddmm_grouped_launch(bs, did):
+def _sddmm_kernels():
+    """kind -> (template, specialisation of (bs, did, M), launch shape of a spec: threads and
+    shared bytes first)."""
+    return {"column": ("sddmm.cu", sddmm_spec, sddmm_launch_shape),
+            "grouped": ("sddmm_grouped.cu", lambda bs, did, M: sddmm_grouped_spec(bs, did),
+                        sddmm_grouped_launch_shape),
+            "stream": ("sddmm_stream.cu", sddmm_stream_spec, sddmm_stream_launch_shape),
+            "tall": ("sddmm_tall.cu", sddmm_tall_spec, sddmm_tall_launch_shape)}
+
+
+def _sddmm_launch(kind, bs, did, M):
+    """(function, threads, shared bytes, spec dict) of sddmm kernel ``kind`` for this block
+    size, element code and M. Cached by the M boundaries the specs depend on (16, 32, 512), so
+    a repeated call builds no spec."""
     import cupy
 
-    key = ("sddmmg", bs, did, cupy.cuda.runtime.getDevice())
+    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 512, cupy.cuda.runtime.getDevice())
     hit = _launches.get(key)
     if hit is None:
-        spec = sddmm_grouped_spec(bs, did)
-        nt, smem = sddmm_grouped_launch_shape(spec)
-        hit = (_kernel("sddmm_grouped.cu", spec, "bsmm_sddmm_grouped", smem), nt, smem, spec)
-        _launches[key] = hit
-    return hit
-
-
-def _sddmm_stream_launch(bs, did, M):
-    import cupy
-
-    key = ("sddmms", bs, did, M <= 16, M <= 32, cupy.cuda.runtime.getDevice())   # BK buckets
-    hit = _launches.get(key)
-    if hit is None:
-        spec = sddmm_stream_spec(bs, did, M)
-        nt, smem = sddmm_stream_launch_shape(spec)
-        hit = (_kernel("sddmm_stream.cu", spec, "bsmm_sddmm_stream", smem), nt, smem, dict(spec))
-        _launches[key] = hit
-    return hit
-
-
-def _sddmm_tall_launch(bs, did):
-    import cupy
-
-    key = ("sddmmt", bs, did, cupy.cuda.runtime.getDevice())
-    hit = _launches.get(key)
-    if hit is None:
-        spec = sddmm_tall_spec(bs, did)
-        nt, smem, nb = sddmm_tall_launch_shape(spec)
-        hit = (_kernel("sddmm_tall.cu", spec, "bsmm_sddmm_tall", smem), nt, smem, dict(spec))
-        _launches[key] = hit
-    return hit
-
-
-def _sddmm_launch(bs, did, M):
-    import cupy
-
-    key = ("sddmm", bs, did, M <= 512, cupy.cuda.runtime.getDevice())
-    hit = _launches.get(key)
-    if hit is None:
-        spec = sddmm_spec(bs, did, M)
-        nt, smem, nb = sddmm_launch_shape(spec)
-        hit = (_kernel("sddmm.cu", spec, "bsmm_sddmm", smem), nt, smem, nb)
+        name, spec_of, shape_of = _sddmm_kernels()[kind]
+        spec = spec_of(bs, did, M)
+        nt, smem = shape_of(spec)[:2]
+        hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec))
         _launches[key] = hit
     return hit
 
@@ -997,7 +972,7 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     if kind == "tall" and _arch(cupy.cuda.runtime.getDevice()) < MIN_ARCH["sddmm_tall.cu"]:
         kind = sddmm_kernel(bs, did)
     if kind == "tall":
-        fn, nt, smem, spec = _sddmm_tall_launch(bs, did)
+        fn, nt, smem, spec = _sddmm_launch("tall", bs, did, M)
         seg, cols = _sddmm_plan(layout, spec["NB"])
         it, bk = x.itemsize, spec["BK"]
         maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, bs),
@@ -1006,7 +981,7 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
            shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "stream":
-        fn, nt, smem, spec = _sddmm_stream_launch(bs, did, M)
+        fn, nt, smem, spec = _sddmm_launch("stream", bs, did, M)
         seg, cols = _sddmm_plan(layout, SDDMM_STREAM_NB)
         it, bk = x.itemsize, spec["BK"]
         maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, bs),
@@ -1017,14 +992,14 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         return _write_back(out_data, target)
     ld = (np.int64(x.strides[0] // x.itemsize), np.int64(dy.strides[0] // dy.itemsize))
     if kind == "grouped":
-        fn, nt, smem, spec = _sddmm_grouped_launch(bs, did)
+        fn, nt, smem, spec = _sddmm_launch("grouped", bs, did, M)
         items, gent, crow = _sddmm_grouped_plan(layout, spec)
         fn((items.shape[0],), (nt,), (x, ld[0], dy, ld[1], items, gent, crow, target,
                                       np.int32(M), np.int32(dy.shape[1])) + _scalars(alpha, beta),
            shared_mem=smem)
         return _write_back(out_data, target)
-    fn, nt, smem, nb = _sddmm_launch(bs, did, M)
-    seg, cols = _sddmm_plan(layout, nb)
+    fn, nt, smem, spec = _sddmm_launch("column", bs, did, M)
+    seg, cols = _sddmm_plan(layout, spec["NB"])
     fn((seg.shape[0],), (nt,), (x, ld[0], dy, ld[1], seg, cols, target, np.int32(M))
        + _scalars(alpha, beta), shared_mem=smem)
     return _write_back(out_data, target)
