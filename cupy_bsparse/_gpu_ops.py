@@ -142,8 +142,9 @@ def dsd_stream_spec(bs, did, M, trans_w):
     Up to M = 64: as many stages as fit in 64 KB (at most 8); L2 hints evict_last for x's
     tiles (re-read by every column), evict_first for the stored blocks (read once).
     Above (v6 sweep at M = 4096, docs/perf-notes.md): bs 64 BM 128 and 3 stages, bs 32 BM 256
-    and 4 stages (2-3 CTAs per SM); evict_last for both, which keeps the inputs in L2 against
-    the stream of y's writes (bs 32: 0.404 -> 0.300 ms)."""
+    and 4 stages (2-3 CTAs per SM); evict_last for both inputs (bs 32: 0.404 -> 0.300 ms;
+    streaming stores of y instead changed nothing, so it is the inputs' own re-reads that the
+    hint protects)."""
     p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w))}
     regime = _m_regime(M)
     if regime == "large":
