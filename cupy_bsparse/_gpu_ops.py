@@ -157,12 +157,7 @@ def dsd_stream_spec(bs, did, M, trans_w):
         wm = max(1, min(2, bm // 32)) if bs == 64 else min(4, bm // 16)
         p.update(BM=bm, WARPS_M=wm, WARPS_N=max(1, min(4 // wm, bs // 16)),
                  STAGES=max(2, min(8, 65536 // stage)), X_HINT=1, W_HINT=0)
-    p.update(_STREAM_OVERRIDES)
     return tuple(sorted(p.items()))
-
-
-#: Probe hook: spec entries that replace dsd_stream_spec's choices (empty in normal use).
-_STREAM_OVERRIDES = {}
 
 
 def dsd_stream_launch_shape(spec):
@@ -375,12 +370,7 @@ def sddmm_tall_spec(bs, did, M=None):
         p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
     else:
         p.update(NB=8, BK=32, WARPS_M=2, WARPS_N=1)
-    p.update(_TALL_OVERRIDES)
     return tuple(sorted(p.items()))
-
-
-#: Probe hook: spec entries that replace sddmm_tall_spec's choices (empty in normal use).
-_TALL_OVERRIDES = {}
 
 
 def sddmm_tall_launch_shape(spec):
