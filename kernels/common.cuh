@@ -230,6 +230,56 @@ __device__ __forceinline__ void mma_k8(float d[4], const unsigned a[2], unsigned
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]) : "r"(a[0]), "r"(a[1]), "r"(b));
 #endif
 }
+
+// One small stored block (BS_ 8 or 16, 16-bit types) times the x columns it multiplies:
+// acc[MI][BS_/8] += A (the warp's MI*16 rows x BS_ columns of x in shared memory) * op(B)
+// (op(B) = B^T when TRANS). a: the lane's ldmatrix address of A's first 16 rows (BS_ 8: of its
+// first 32, rows lane); consecutive 16-row blocks lie A_RB * 16 bytes apart, so a swizzled
+// tile works as long as the swizzle repeats every 16 rows. b: the lane's address of B
+// (small_block_b_lane).
+template <int BS_, bool TRANS, int A_RB, int MI, int NI>
+__device__ __forceinline__ void small_block_mma(float (&acc)[MI][NI][4], unsigned a, unsigned b) {
+    static_assert(NI == BS_ / 8, "one n8 tile per 8 block columns");
+    if constexpr (BS_ == 8) {
+        unsigned bf;
+        if (TRANS) ldsm_x1(bf, b);
+        else ldsm_x1_t(bf, b);
+#pragma unroll
+        for (int mi = 0; mi < MI; mi += 2) {
+            if (mi + 1 < MI) {
+                unsigned r[4];   // rows mi*16 .. mi*16 + 31: two m16 A fragments
+                ldsm_x4(r, a + mi * 16 * A_RB);
+                mma_k8(acc[mi][0], r, bf);
+                mma_k8(acc[mi + 1][0], r + 2, bf);
+            } else {
+                unsigned r[2];
+                ldsm_x2(r, a + mi * 16 * A_RB);
+                mma_k8(acc[mi][0], r, bf);
+            }
+        }
+    } else {
+        unsigned br[4];  // (k 0-7, n 0-7), (k 8-15, n 0-7), (k 0-7, n 8-15), (k 8-15, n 8-15)
+        if (TRANS) ldsm_x4(br, b);
+        else ldsm_x4_t(br, b);
+        const unsigned b0[2] = {br[0], br[1]}, b1[2] = {br[2], br[3]};
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            unsigned r[4];
+            ldsm_x4(r, a + mi * 16 * A_RB);
+            mma(acc[mi][0], r, b0);
+            mma(acc[mi][1], r, b1);
+        }
+    }
+}
+
+// Element offset of this lane's ldmatrix row in a stored block with a row stride of ld
+// elements (small_block_mma's b).
+template <int BS_, bool TRANS>
+__device__ __forceinline__ int small_block_b_lane(int lane, int ld) {
+    if (BS_ == 8) return (lane & 7) * ld;
+    return TRANS ? ((lane & 7) + (lane >> 4) * 8) * ld + ((lane >> 3) & 1) * 8
+                 : ((lane & 7) + ((lane >> 3) & 1) * 8) * ld + (lane >> 4) * 8;
+}
 #endif
 
 // One warp accumulates acc[MI][NI] (an (MI*16) x (NI*8) tile) += A[rows, 0:KCH] * B[0:KCH, cols].

@@ -58,45 +58,9 @@
 #define CPB (BS * BS / VEC)
 #define PASSES (CAP * CPB / NT)
 
-// 16-bit types with BS 8 or 16 take their fragments through shared-window addresses.
+// 16-bit types with BS 8 or 16 take their fragments through shared-window addresses
+// (common.cuh small_block_mma).
 #define FRAG_S ((DTYPE_ID == 1 || DTYPE_ID == 2) && BS <= 16)
-#if FRAG_S
-// acc += A (the warp's rows x this block's BS columns of the x slab) * B (the block, or its
-// transpose). a: the lane's A address for row block 0; b: the lane's B address.
-template <int MI, int NI>
-__device__ __forceinline__ void block_mma(float (&acc)[MI][NI][4], unsigned a, unsigned b) {
-    if constexpr (BS == 8) {
-        unsigned bf;
-        if (TRANS_W) ldsm_x1(bf, b);
-        else ldsm_x1_t(bf, b);
-#pragma unroll
-        for (int mi = 0; mi < MI; mi += 2) {
-            if (mi + 1 < MI) {
-                unsigned r[4];   // rows mi*16 .. mi*16 + 31: two m16 A fragments
-                ldsm_x4(r, a + mi * 16 * A_LD * (unsigned)sizeof(elem_t));
-                mma_k8(acc[mi][0], r, bf);
-                mma_k8(acc[mi + 1][0], r + 2, bf);
-            } else {
-                unsigned r[2];
-                ldsm_x2(r, a + mi * 16 * A_LD * (unsigned)sizeof(elem_t));
-                mma_k8(acc[mi][0], r, bf);
-            }
-        }
-    } else {
-        unsigned br[4];  // (k 0-7, n 0-7), (k 8-15, n 0-7), (k 0-7, n 8-15), (k 8-15, n 8-15)
-        if (TRANS_W) ldsm_x4(br, b);
-        else ldsm_x4_t(br, b);
-        const unsigned b0[2] = {br[0], br[1]}, b1[2] = {br[2], br[3]};
-#pragma unroll
-        for (int mi = 0; mi < MI; ++mi) {
-            unsigned r[4];
-            ldsm_x4(r, a + mi * 16 * A_LD * (unsigned)sizeof(elem_t));
-            mma(acc[mi][0], r, b0);
-            mma(acc[mi][1], r, b1);
-        }
-    }
-}
-#endif
 
 // MIN_CTAS (2 where it costs no spills): one CTA's barrier wait is covered by another's work.
 extern "C" __global__ void __launch_bounds__(NT, MIN_CTAS)
@@ -201,9 +165,7 @@ bsmm_dsd_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __re
     // added per block, the rest folds into the instructions.
     const unsigned a_lane = sA + (wm * WM * A_LD) * ESZ +
         (BS == 8 ? lane * A_LD : (lane & 15) * A_LD + (lane >> 4) * 8) * ESZ;
-    const unsigned b_lane = sW + (BS == 8 ? (lane & 7) * B_LD
-        : TRANS_W ? ((lane & 7) + (lane >> 4) * 8) * B_LD + ((lane >> 3) & 1) * 8
-                  : ((lane & 7) + ((lane >> 3) & 1) * 8) * B_LD + (lane >> 4) * 8) * ESZ;
+    const unsigned b_lane = sW + small_block_b_lane<BS, (bool)TRANS_W>(lane, B_LD) * ESZ;
 #endif
 
     cp_async_ring<STAGES>(s1 - s0, load_stage, [&](int buf) {
@@ -226,8 +188,9 @@ bsmm_dsd_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __re
                     mine &= mine - 1;
                     const int cl = __shfl_sync(0xffffffffu, code, t) >> 16;
 #if FRAG_S
-                    block_mma(acc[q], a_lane + (buf * A_STAGE + cl * BS) * ESZ,
-                              b_lane + (buf * B_STAGE + (base + t) * W_BLK) * ESZ);
+                    small_block_mma<BS, (bool)TRANS_W, A_LD * 2>(
+                        acc[q], a_lane + (buf * A_STAGE + cl * BS) * ESZ,
+                        b_lane + (buf * B_STAGE + (base + t) * W_BLK) * ESZ);
 #else
                     warp_mma<MI, NI, BS, true, (bool)TRANS_W>(
                         acc[q], as + cl * BS, A_LD, bs + (base + t) * W_BLK, B_LD, lane);
