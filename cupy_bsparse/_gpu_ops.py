@@ -86,7 +86,7 @@ def _kernel_choice(value, name="CUPY_BSPARSE_DSD_KERNEL", kinds=("column", "grou
 #: it exists, for tests and benchmarks. Set from the environment variable
 #: CUPY_BSPARSE_DSD_KERNEL at import.
 DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"),
-                            kinds=("column", "grouped", "stream"))
+                            kinds=("column", "grouped", "grouped_tma", "stream"))
 #: The same for sddmm: "column" (sddmm.cu, blocks of one block-row per CTA), "grouped"
 #: (sddmm_grouped.cu) or "stream" (sddmm_stream.cu); from CUPY_BSPARSE_SDDMM_KERNEL.
 SDDMM_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_KERNEL"), "CUPY_BSPARSE_SDDMM_KERNEL",
@@ -99,7 +99,8 @@ def grouped_supported(bs, did):
 
 
 #: Templates that need a newer GPU than the rest (sm_80): they copy with the TMA.
-MIN_ARCH = {"dsd_stream.cu": 90, "sddmm_stream.cu": 90, "sddmm_tall.cu": 90}
+MIN_ARCH = {"dsd_stream.cu": 90, "dsd_grouped_tma.cu": 90, "sddmm_stream.cu": 90,
+            "sddmm_tall.cu": 90}
 
 
 _archs = {}
@@ -120,13 +121,23 @@ def dsd_stream_supported(bs, did, M=None):
     return did in (1, 2) and bs >= 32
 
 
+def dsd_grouped_tma_supported(bs, did):
+    """Whether dsd_grouped_tma.cu has a specialisation (16-bit tensor cores, bs 8 or 16)."""
+    return did in (1, 2) and bs <= 16
+
+
 def dsd_kernel(bs, did, M):
-    """"column", "grouped" or "stream": the dsd kernel that serves this block size, element
-    code and M."""
+    """"column", "grouped", "grouped_tma" or "stream": the dsd kernel that serves this block
+    size, element code and M (before the launcher's fallback for GPUs older than sm_90)."""
     if dsd_stream_supported(bs, did, M) and DSD_KERNEL in (None, "stream"):
         # docs/perf-notes.md: TMA copies. v5, M = 64: bs 64 0.040 -> 0.028 ms, bs 32 0.052 ->
         # 0.032; v6, M = 4096: bs 64 0.274 -> 0.173 ms, bs 32 0.508 -> 0.286
         return "stream"
+    if dsd_grouped_tma_supported(bs, did) and (
+            DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and bs == 16 and M > 16)):
+        # v7 (docs/perf-notes.md), fp16 bs 16: M = 64 0.067 -> 0.050 ms, M = 4096 0.87 ->
+        # 0.45 ms. bs 8 (every M) and M <= 16 measured slower than dsd_grouped.cu.
+        return "grouped_tma"
     if not grouped_supported(bs, did):
         return "column"
     if DSD_KERNEL in ("column", "grouped"):
@@ -203,6 +214,33 @@ def dsd_grouped_spec(bs, did, M, trans_w):
     # two resident CTAs per SM cap registers at 128: TF32 bs 16 spills there
     p.update(BM=bm, R=r, WARPS_M=wm, WARPS_N=wn, MIN_CTAS=1 if (did == _TF32 and bs == 16) else 2)
     return tuple(sorted(p.items()))
+
+
+def dsd_grouped_tma_spec(bs, did, M, trans_w):
+    """Specialisation of dsd_grouped_tma.cu (16-bit element codes, bs 8 or 16).
+
+    v7 sweep (docs/perf-notes.md), bs 16: groups of 256 output columns and 16 KB of blocks per
+    step, so two CTAs fit per SM (x @ W^T at M = 4096: 0.86 -> 0.65 ms against one CTA with
+    512 columns); slabs of 128 x columns and 3 stages up to M = 64, 256 columns and 2 stages
+    above (M = 4096: 0.58 -> 0.45 ms). L2 hints as dsd_stream.cu's: x evict_last; the stored
+    blocks evict_first up to M = 64 (read once), evict_last above (re-read per row tile).
+    """
+    regime = _m_regime(M)
+    large = regime == "large"
+    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w)),
+         "BM": 16 if regime == "tiny" else 64, "R": 256 // bs, "KW": 256 if large else 128,
+         "CAP": 16384 // (bs * bs * 2), "STAGES": 2 if large else 3, "WARPS_M": 1, "WARPS_N": 8,
+         "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
+    return tuple(sorted(p.items()))
+
+
+def dsd_grouped_tma_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_grouped_tma spec."""
+    p = dict(spec)
+    bs, bm, cap = p["BS"], p["BM"], p["CAP"]
+    stage = (p["KW"] // 64) * bm * 128 + cap * bs * bs * 2 + (cap + 4) * 4
+    smem = 1024 + p["STAGES"] * (stage + 16) + 16
+    return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
 
 
 def dsd_grouped_launch_shape(spec):
@@ -420,6 +458,9 @@ def all_specializations():
                     if grouped_supported(bs, did):
                         out.append(("dsd_grouped.cu", dsd_grouped_spec(bs, did, M, tw),
                                     "bsmm_dsd_grouped"))
+                    if dsd_grouped_tma_supported(bs, did):
+                        out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(bs, did, M, tw),
+                                    "bsmm_dsd_grouped_tma"))
                     if dsd_stream_supported(bs, did, M):
                         out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw),
                                     "bsmm_dsd_stream"))
@@ -770,6 +811,10 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
             spec = dsd_grouped_spec(bs, did, M, trans_w)
             nt, smem, bm = dsd_grouped_launch_shape(spec)
             fn = _kernel("dsd_grouped.cu", spec, "bsmm_dsd_grouped", smem)
+        elif kind == "grouped_tma":
+            spec = dsd_grouped_tma_spec(bs, did, M, trans_w)
+            nt, smem, bm = dsd_grouped_tma_launch_shape(spec)
+            fn = _kernel("dsd_grouped_tma.cu", spec, "bsmm_dsd_grouped_tma", smem)
         elif kind == "stream":
             spec = dsd_stream_spec(bs, did, M, trans_w)
             nt, smem, bm = dsd_stream_launch_shape(spec)
@@ -836,6 +881,8 @@ def _dsd_call(layout, trans_w, did, M, N):
     kind = dsd_kernel(bs, did, M)
     if kind == "stream" and (not layout.nnzb or _arch(dev) < MIN_ARCH["dsd_stream.cu"]):
         kind = "column"                # a tensor map needs a stored block, and sm_90
+    if kind == "grouped_tma" and (not layout.nnzb or _arch(dev) < MIN_ARCH["dsd_grouped_tma.cu"]):
+        kind = "grouped"
     key = (trans_w, did, M, N, dev, kind)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
@@ -845,7 +892,7 @@ def _dsd_call(layout, trans_w, did, M, N):
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind)
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
-        if kind == "grouped":
+        if kind in ("grouped", "grouped_tma"):
             tables, nslots = _dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident)
             width = spec["R"] * bs
             n_counters = (tables[1].shape[0]) * m_tiles
@@ -856,7 +903,7 @@ def _dsd_call(layout, trans_w, did, M, N):
             tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
         launches = [(r0, m, (tables[0].shape[0], -(-m // bm)), np.int64(N), (np.int32(m),) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
-        tma = (bm, bs) if kind == "stream" else None
+        tma = (kind, bm, bs) if kind in ("stream", "grouped_tma") else None
         hit = (fn, nt, smem, tables, nslots * m_tiles * bm * width, n_counters, launches, tma)
         calls[key] = hit
     return hit
@@ -887,11 +934,17 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     for r0, m, grid, n_arg, tail in launches:
         xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
         if tma:
-            # dsd_stream.cu: x and the stored blocks as tensor maps (tiles of bm x bs, bs x bs)
-            bm, bs = tma
+            kind, bm, bs = tma
             it = x.itemsize
-            head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm, bs),
-                    _tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs, bs * it, it, bs, bs))
+            if kind == "stream":
+                # dsd_stream.cu: x and the stored blocks as tensor maps (tiles of bm x bs, bs x bs)
+                head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm, bs),
+                        _tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs, bs * it, it,
+                                              bs, bs))
+            else:
+                # dsd_grouped_tma.cu: x as a tensor map (slab boxes of bm x 64), blocks by address
+                head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm, 64),
+                        data)
         else:
             head = (xs, ldx, data)
         fn(grid, (nt,), head + tables + (ws, counters, ys, n_arg) + tail + scal, shared_mem=smem)

@@ -32,9 +32,10 @@ __device__ __forceinline__ void mbar_wait(unsigned a, unsigned parity) {
     } while (!done);
 }
 // ---------------------------------------------------------------- producer/consumer ring
-// N buffers, each with a `full` mbarrier (count 1: the producer's expect_tx, completed by the
-// copies' bytes) at bar0 + 8 * s and an `empty` one (count: every consumer thread) at
-// bar0 + 8 * (N + s). Producer and consumers each walk the ring with their own Ring.
+// N buffers, each with a `full` mbarrier (count `producers`, default 1: the producer's
+// expect_tx, completed by the copies' bytes) at bar0 + 8 * s and an `empty` one (count: every
+// consumer thread) at bar0 + 8 * (N + s). Producer and consumers each walk the ring with their
+// own Ring.
 template <int N>
 struct Ring {
     unsigned bar0;
@@ -42,9 +43,9 @@ struct Ring {
     unsigned phase = 0;
     __device__ explicit Ring(unsigned bars) : bar0(bars) {}
     // One thread, before __syncthreads: initialise the 2N barriers.
-    __device__ static void init(unsigned bars, int tid, unsigned consumers) {
+    __device__ static void init(unsigned bars, int tid, unsigned consumers, unsigned producers = 1) {
         if (tid < N) {
-            mbar_init(bars + 8 * tid, 1);
+            mbar_init(bars + 8 * tid, producers);
             mbar_init(bars + 8 * (N + tid), consumers);
         }
     }
@@ -52,9 +53,14 @@ struct Ring {
     // Producer: wait until the consumers released this buffer's previous use (none for the first
     // N uses), announce `bytes` of copies on its full barrier, and return that barrier.
     __device__ unsigned acquire(int use, unsigned bytes) const {
-        if (use >= N) mbar_wait(bar0 + 8 * (N + s), phase ^ 1);
+        wait_empty(use);
         mbar_arrive_expect_tx(full(), bytes);
         return full();
+    }
+    // Producer: wait until the consumers released this buffer's previous use (none for the
+    // first N uses).
+    __device__ void wait_empty(int use) const {
+        if (use >= N) mbar_wait(bar0 + 8 * (N + s), phase ^ 1);
     }
     // Consumer: wait until this buffer's copies landed.
     __device__ void wait_full() const { mbar_wait(full(), phase); }
@@ -82,6 +88,15 @@ __device__ __forceinline__ void tma_2d(unsigned dst, const TensorMap* map, int c
                  :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar),
                     "l"(policy)
                  : "memory");
+}
+
+// 1-D bulk copy of `bytes` (a multiple of 16) contiguous bytes from global `src` (16-byte
+// aligned) to shared memory `dst`, counted on `bar`. `policy`: an L2 eviction policy.
+__device__ __forceinline__ void bulk_1d(unsigned dst, const void* src, unsigned bytes, unsigned bar,
+                                        unsigned long long policy) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint"
+                 " [%0], [%1], %2, [%3], %4;"
+                 :: "r"(dst), "l"(src), "r"(bytes), "r"(bar), "l"(policy) : "memory");
 }
 
 // 2-D TMA tile store of shared memory `src` (laid out with the map's swizzle) to the box at

@@ -418,31 +418,40 @@ def test_split_columns(request, monkeypatch, bs, kind, trans, M):
 
 @pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
-@pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 64, 300])
+@pytest.mark.parametrize("M", [7, 100] if _SMALL else [1, 7, 64, 300])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("kind", ["f16", "bf16", "tf32"])
 @pytest.mark.parametrize("bs", [8, 16, 32])
-def test_grouped_kernel(request, monkeypatch, bs, kind, trans, M, density, split):
-    """dsd_grouped.cu forced: several groups (the last one partial), several x slabs (the last
-    one narrower), slabs with more blocks than one step holds (density 1), and groups split
-    into one-step items; exact to the tolerance, every element written, bitwise repeatable."""
+@pytest.mark.parametrize("kernel", ["grouped", "grouped_tma"])
+def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, density, split):
+    """dsd_grouped.cu or dsd_grouped_tma.cu forced: several groups (the last one partial),
+    several x slabs (the last one narrower), slabs with more blocks than one step holds
+    (density 1), groups split into one-step items, and x a view at a 16-byte offset inside a
+    wider buffer; exact to the tolerance, every element written, bitwise repeatable."""
     from cupy_bsparse import _gpu_ops
 
-    if not _gpu_ops.grouped_supported(bs, _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")):
+    did = _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")
+    if kernel == "grouped" and not _gpu_ops.grouped_supported(bs, did):
         pytest.skip("no grouped specialisation (register spills)")
-    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
+    if kernel == "grouped_tma" and not _gpu_ops.dsd_grouped_tma_supported(bs, did):
+        pytest.skip("dsd_grouped_tma.cu serves 16-bit bs 8 and 16 only")
+    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", kernel)
     if split:
         monkeypatch.setattr(_gpu_ops, "_group_chunk", lambda *a: 1)
     rng = _rng(request)
     dtype = DTYPES[kind]
-    # at 256 output columns per group: 300 / 256 -> 2 groups; 150 x column blocks -> 3 slabs
+    # 300 * 8 output columns: 2 groups of 256 (grouped) or 5 of 512 (grouped_tma), the last
+    # partial; 150 x column blocks: 2-19 slabs
     shape = (bs * 150, 300 * 8) if not trans else (300 * 8, bs * 150)
     wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, density, dtype, M, trans)
-    assert _gpu_ops.dsd_kernel(bs, _gpu_ops.dtype_id(dtype, kind == "tf32"), M) == "grouped"
+    assert _gpu_ops.dsd_kernel(bs, did, M) == kernel
+    wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
+    wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
+    xg = wide[:, 8:8 + x.shape[1]]
     outs = []
     for _ in range(2):
         out = _nan((M, op64.shape[1]), dtype)
-        cb.matmul(cupy.asarray(x), wop, out=out, allow_tf32=(kind == "tf32"))
+        cb.matmul(xg, wop, out=out, allow_tf32=(kind == "tf32"))
         outs.append(out.view(np.uint8).get())
     _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
     assert np.array_equal(outs[0], outs[1])
@@ -489,14 +498,15 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
 
 
 @pytest.mark.parametrize("M", [1, 64, 4096])
-@pytest.mark.parametrize("kernel", ["column", "grouped"])
+@pytest.mark.parametrize("kernel", ["column", "grouped", "grouped_tma"])
 @pytest.mark.parametrize("kind", ["f32", "f16"])
 def test_skewed_layout(request, monkeypatch, kind, kernel, M):
     """Barabasi-Albert hubs: dsd.cu splits long columns by its default chunking at every M;
-    dsd_grouped.cu (16-bit only) gets the same products right with hub-heavy groups."""
+    dsd_grouped.cu and dsd_grouped_tma.cu (16-bit only) get the same products right with
+    hub-heavy groups."""
     from cupy_bsparse import _gpu_ops
 
-    if kernel == "grouped" and kind == "f32":
+    if kernel != "column" and kind == "f32":
         pytest.skip("no grouped float32 kernel")
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", kernel)
     rng = _rng(request)

@@ -90,18 +90,21 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
 
 
 def test_dsd_kernel_choice(monkeypatch):
-    # 16-bit bs <= 16 and TF32 bs 8 take the grouped kernel; CUDA-core float32 never can;
-    # 16-bit bs 32/64 at M <= 64 take the TMA stream kernel
+    # 16-bit bs 16 above M = 16 take the TMA grouped kernel; other 16-bit bs <= 16 and TF32
+    # bs 8 the cp.async one; CUDA-core float32 never can; 16-bit bs 32/64 the TMA stream kernel
     assert _gpu_ops.dsd_kernel(8, 1, 64) == "grouped"
-    assert _gpu_ops.dsd_kernel(16, 2, 4096) == "grouped"
+    assert _gpu_ops.dsd_kernel(16, 2, 4096) == "grouped_tma"
+    assert _gpu_ops.dsd_kernel(16, 2, 16) == "grouped"
+    assert _gpu_ops.dsd_kernel(16, 1, 17) == "grouped_tma"
     assert _gpu_ops.dsd_kernel(8, _gpu_ops._TF32, 1) == "grouped"
     assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "column"
     assert _gpu_ops.dsd_kernel(64, 1, 64) == "stream"
     assert _gpu_ops.dsd_kernel(32, 2, 1) == "stream"
     assert _gpu_ops.dsd_kernel(64, 1, 4096) == "stream"
     assert _gpu_ops.dsd_kernel(64, _gpu_ops._TF32, 64) == "column"
-    assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped"   # no bs 16 stream specialisation
+    assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped_tma"   # no bs 16 stream specialisation
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
+    assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped"
     assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"      # no grouped float32 kernel
     assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"     # no grouped bs 64 kernel
     assert _gpu_ops.dsd_kernel(32, 1, 64) == "grouped"
@@ -112,6 +115,9 @@ def test_dsd_kernel_choice(monkeypatch):
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "stream")
     assert _gpu_ops.dsd_kernel(64, 2, 64) == "stream"
     assert _gpu_ops.dsd_kernel(64, 0, 64) == "column"     # no float32 stream kernel
+    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped_tma")
+    assert _gpu_ops.dsd_kernel(8, 2, 4096) == "grouped_tma"
+    assert _gpu_ops.dsd_kernel(8, _gpu_ops._TF32, 64) == "grouped"  # no TF32 TMA kernel
 
 
 def test_tensor_map_rejects_what_the_tma_cannot_copy():

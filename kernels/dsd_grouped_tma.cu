@@ -1,0 +1,213 @@
+// dsd_grouped_tma.cu: dense x block-sparse -> dense for small 16-bit blocks (BS 8 and 16),
+// walking groups of output block-columns; warp-specialised, TMA copies (sm_90).
+//
+//     y = alpha * x @ op(W) + beta * y        op(W) = W (TRANS_W 0) or W^T (TRANS_W 1)
+//
+// Same operands, tables and contract as dsd_grouped.cu (read its header): a CTA owns R
+// neighbouring output block-columns (a group) and BM rows, and walks the steps of one item; a
+// step is a slab of x (BM rows, at most KW columns) shared by every stored block of the group
+// that falls in it. dsd_grouped.cu moves slabs and blocks with 16-byte cp.async copies, which
+// measured a ceiling of about 2.7 TB/s (docs/perf-notes.md, v5). Here:
+//   - the producer (the last warp) copies a step's slab as up to KW / 64 TMA boxes of BM x 64
+//     (128-byte rows with the 128-byte swizzle; rows past M and columns past K_in read as zero)
+//     and its stored blocks as 1-D bulk copies, one per run of blocks that lie next to each other
+//     in W's storage (in x @ W a block-row's blocks in the group's columns do; in x @ W^T runs
+//     are mostly single blocks, and the TMA unit's cost per copy shows), into a ring of
+//     STAGES buffers (tma.cuh Ring). Its lanes write the step's entry codes into the buffer's
+//     meta area, each after its own wait on the `empty` barrier and before its own arrival on
+//     `full` (count 32; lane 0's arrival posts the copies' bytes, which then complete it);
+//   - WARPS_M x WARPS_N consumer warps multiply as dsd_grouped.cu's do (each scans the codes
+//     for the blocks of its own RW columns) and release the buffer on its `empty` barrier.
+// Stored blocks land unpadded (BS * BS * 2 bytes each; a bulk copy cannot pad): an 8-row
+// ldmatrix of a BS 16 block meets 2-way bank conflicts, a small part of the shared-memory reads.
+//
+// Tensor map (cupy_bsparse/_tensor_maps.py): tmap_x over x as (M rows, K_in columns), box
+// (BM, 64). w: the stored blocks, 16-byte aligned.
+// Grid: (items, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
+// Parameters (#defines): DTYPE_ID (1 or 2), BS (8 or 16), TRANS_W, BM, R, KW (a multiple of 64),
+// CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's l2_policy), PF
+// (steps of table prefetch), MIN_CTAS (resident CTAs per SM the registers are capped for).
+//
+// The launcher uses it for bs 16 above M = 16. At bs 8 each step holds about four times as
+// many blocks, copied in four times as many runs, and it measured slower than dsd_grouped.cu
+// (docs/perf-notes.md, v7); the bs 8 specialisations stay for tests and experiments.
+#define RB 128                         // bytes of one slab box row
+#include "common.cuh"
+#include "tma.cuh"
+
+#if DTYPE_ID != 1 && DTYPE_ID != 2
+#error "dsd_grouped_tma.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
+#endif
+#if BS != 8 && BS != 16
+#error "dsd_grouped_tma.cu serves block sizes 8 and 16"
+#endif
+
+#define BOXC 64                        // x columns per box
+#define ATOM 1024                      // the 128-byte swizzle repeats every 8 rows
+#define A_BOX (BM * RB)
+#define A_STAGE ((KW / BOXC) * A_BOX)
+#define W_BLK (BS * BS * 2)
+#define B_STAGE (CAP * W_BLK)
+#define META_STAGE (CAP + 4)           // ints: [0] = entry count, [1 + q] = entry q's code
+#define NC (WARPS_M * WARPS_N)         // consumer warps
+#define NCT (NC * 32)
+#define RW (R / WARPS_N)               // output block-columns per warp
+#define EPL ((CAP + 31) / 32)          // entries per producer lane and step
+
+extern "C" __global__ void __launch_bounds__(NCT + 32, MIN_CTAS)
+bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __restrict__ w,
+                     const int4* __restrict__ item, const int2* __restrict__ ginfo,
+                     const int4* __restrict__ step, const int2* __restrict__ gent,
+                     float* __restrict__ ws, int* __restrict__ counters,
+                     elem_t* __restrict__ y, long long ldy, int M, int ncols, float alpha, float beta)
+{
+    static_assert(KW % BOXC == 0 && R % WARPS_N == 0 && BM % (16 * WARPS_M) == 0, "tile shape");
+    static_assert(A_BOX % ATOM == 0 && CAP % 4 == 0, "alignment of boxes and barriers");
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    // From the first ATOM-aligned address (the launcher adds ATOM bytes of slack): STAGES slabs,
+    // STAGES block areas, STAGES meta areas, full[STAGES], empty[STAGES], one int
+    // (split_combine's flag).
+    const unsigned raw = smem_u32(smem_raw);
+    const unsigned a0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
+    const unsigned b0 = a0 + STAGES * A_STAGE;
+    const unsigned m0s = b0 + STAGES * B_STAGE;
+    const unsigned bar0 = m0s + STAGES * META_STAGE * 4;
+    int* const metas = reinterpret_cast<int*>(smem_raw + (m0s - raw));
+    int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int4 it = __ldg(item + blockIdx.x);
+    const int s0 = it.y, nsteps = it.z - it.y;
+    const int m0 = blockIdx.y * BM;
+
+    Ring<STAGES>::init(bar0, tid, NCT, 32);   // full: every producer lane arrives
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    __syncthreads();
+
+    if (warp == NC) {
+        // ------------------------------------------------------------ producer warp
+        // Lane l handles entries l, l + 32, ... of a step. When step k is issued the warp
+        // holds the records of steps k .. k + 2 PF - 1 (rq) and the entries of steps
+        // k .. k + PF - 1 (eq): every table load has PF steps of pipeline time before it is
+        // used (with PF 1 one memory latency per step set the pace: docs/perf-notes.md, v7).
+        const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
+        auto rec = [&](int k) { return k < nsteps ? __ldg(step + s0 + k) : make_int4(0, 0, 0, 0); };
+        auto entries = [&](int2 (&dst)[EPL], int4 r) {
+#pragma unroll
+            for (int p = 0; p < EPL; ++p) {
+                const int e = r.y + p * 32 + lane;
+                dst[p] = e < r.z ? __ldg(gent + e) : make_int2(-1, 0);
+            }
+        };
+        int4 rq[2 * PF];
+        int2 eq[PF][EPL];
+#pragma unroll
+        for (int i = 0; i < 2 * PF; ++i) rq[i] = rec(i);
+#pragma unroll
+        for (int i = 0; i < PF; ++i) entries(eq[i], rq[i]);
+        Ring<STAGES> ring(bar0);
+        for (int k = 0; k < nsteps; ++k, ring.advance()) {
+            const int4 cur = rq[0];
+            const int n = cur.z - cur.y;
+            ring.wait_empty(k);   // every lane: its code writes follow the consumers' release
+            int* meta = metas + ring.s * META_STAGE;
+#pragma unroll
+            for (int p = 0; p < EPL; ++p)
+                if (p * 32 + lane < n) meta[1 + p * 32 + lane] = eq[0][p].y;
+            if (lane == 0) meta[0] = n;
+            // every lane arrives after its code writes (lane 0 with the expected bytes)
+            const unsigned full = ring.full();
+            if (lane != 0) {
+                mbar_arrive(full);
+            } else {
+                const int nbox = (cur.w + BOXC - 1) / BOXC;
+                mbar_arrive_expect_tx(full, nbox * A_BOX + n * W_BLK);
+#pragma unroll
+                for (int b = 0; b < KW / BOXC; ++b)
+                    if (b < nbox)
+                        tma_2d(a0 + ring.s * A_STAGE + b * A_BOX, &tmap_x, cur.x + b * BOXC, m0,
+                               full, x_hint);
+            }
+            __syncwarp();   // the expected bytes are posted before a block copy completes
+            // one 1-D bulk copy per run of consecutive stored blocks (within 32 entries)
+            const unsigned wdst = b0 + ring.s * B_STAGE;
+#pragma unroll
+            for (int p = 0; p < EPL; ++p) {
+                const int q = p * 32 + lane;
+                const int b = eq[0][p].x;
+                const int prev = __shfl_up_sync(0xffffffffu, b, 1);
+                const bool start = q < n && (lane == 0 || b != prev + 1);
+                const unsigned starts = __ballot_sync(0xffffffffu, start);
+                if (start) {
+                    const unsigned later = starts & ~((2u << lane) - 1u);
+                    const int end = later ? __ffs(later) - 1 : min(32, n - p * 32);
+                    bulk_1d(wdst + q * W_BLK, w + (long long)b * (BS * BS),
+                            (end - lane) * W_BLK, full, w_hint);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i + 1 < 2 * PF; ++i) rq[i] = rq[i + 1];
+            rq[2 * PF - 1] = rec(k + 2 * PF);
+#pragma unroll
+            for (int i = 0; i + 1 < PF; ++i)
+#pragma unroll
+                for (int p = 0; p < EPL; ++p) eq[i][p] = eq[i + 1][p];
+            entries(eq[PF - 1], rq[PF - 1]);
+        }
+        return;
+    }
+
+    // ---------------------------------------------------------------- consumer warps
+    constexpr int WM = BM / WARPS_M, MI = WM / 16, NI = BS / 8;
+    const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    float acc[RW][MI][NI][4];
+    zero_fill<RW * MI * NI * 4>(&acc[0][0][0][0]);
+    // The lane's slab row (BS 16: wm*WM + (lane & 15), chunk + (lane >> 4); BS 8: wm*WM + lane)
+    // is congruent to lane mod 8, so one XOR swizzles every chunk it reads; BS 16's half-select
+    // folds into it because its block chunks are even.
+    const unsigned a_lane = (wm * WM + (BS == 8 ? lane : (lane & 15))) * RB;
+    const unsigned a_sw = BS == 8 ? (lane & 7) : ((lane & 7) ^ (lane >> 4));
+    const unsigned b_lane = small_block_b_lane<BS, (bool)TRANS_W>(lane, BS) * 2;
+    Ring<STAGES> ring(bar0);
+    for (int k = 0; k < nsteps; ++k, ring.advance()) {
+        ring.wait_full();
+        const int* meta = metas + ring.s * META_STAGE;
+        const int n = meta[0];
+        const unsigned as = a0 + ring.s * A_STAGE + a_lane, bs = b0 + ring.s * B_STAGE + b_lane;
+        for (int base = 0; base < n; base += 32) {
+            const int code = base + lane < n ? meta[1 + base + lane] : -1;
+            const int jl = (code & 0xffff) - wn * RW;
+            const int myq = code >= 0 && jl >= 0 && jl < RW ? jl : -1;
+            if (!__any_sync(0xffffffffu, myq >= 0)) continue;
+#pragma unroll
+            for (int q = 0; q < RW; ++q) {
+                unsigned mine = __ballot_sync(0xffffffffu, myq == q);
+                while (mine) {
+                    const int t = __ffs(mine) - 1;
+                    mine &= mine - 1;
+                    const int col = (__shfl_sync(0xffffffffu, code, t) >> 16) * BS;
+                    const unsigned a = as + (col / BOXC) * A_BOX + ((((col % BOXC) / 8) ^ a_sw) << 4);
+                    small_block_mma<BS, (bool)TRANS_W, RB>(acc[q], a, bs + (base + t) * W_BLK);
+                }
+            }
+        }
+        ring.release();
+    }
+
+    // the item again: keeping its group and slot live through the loop cost the TRANS_W 1
+    // specialisations 12 spilled registers at the 96 that two CTAs per SM allow
+    int grp, slot;
+    asm volatile("ld.global.nc.v4.s32 {%0, _, _, %1}, [%2];" : "=r"(grp), "=r"(slot) : "l"(item + blockIdx.x));
+    constexpr int ACC_N = RW * MI * NI * 4;
+    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0][0], ws, slot, ginfo[grp],
+                                                   counters + (long long)grp * gridDim.y + blockIdx.y,
+                                                   is_last))
+        return;
+    const int valid_rows = min(BM, M - m0);
+#pragma unroll
+    for (int q = 0; q < RW; ++q) {
+        const int j = grp * R + wn * RW + q;
+        if (j >= ncols) continue;
+        store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc[q], wm * WM, 0,
+                            valid_rows, alpha, beta, lane);
+    }
+}
