@@ -452,6 +452,30 @@ __device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float
     }
 }
 
+// ---------------------------------------------------------------- grouped steps
+// The grouped kernels' step entries meta[1 .. n] (codes (c_local << 16) | column in the group)
+// that fall in this warp's RW columns col0 .. col0 + RW - 1: calls f(q, c_local, e) for each,
+// q the column's index among the warp's, e the entry's index in the step. Scans 32 codes at a
+// time with one ballot per owned column, so a column's blocks come in entry order.
+template <int RW, class F>
+__device__ __forceinline__ void for_each_owned_entry(const int* meta, int n, int col0, int lane, F&& f) {
+    for (int base = 0; base < n; base += 32) {
+        const int code = base + lane < n ? meta[1 + base + lane] : -1;
+        const int jl = (code & 0xffff) - col0;
+        const int myq = code >= 0 && jl >= 0 && jl < RW ? jl : -1;
+        if (!__any_sync(0xffffffffu, myq >= 0)) continue;
+#pragma unroll
+        for (int q = 0; q < RW; ++q) {
+            unsigned mine = __ballot_sync(0xffffffffu, myq == q);
+            while (mine) {
+                const int t = __ffs(mine) - 1;
+                mine &= mine - 1;
+                f(q, __shfl_sync(0xffffffffu, code, t) >> 16, base + t);
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- split-K combine
 __device__ __forceinline__ void st_cg(float* p, float v) {
     asm volatile("st.global.cg.f32 [%0], %1;" :: "l"(p), "f"(v) : "memory");

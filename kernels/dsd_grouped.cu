@@ -173,31 +173,17 @@ bsmm_dsd_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __re
         const elem_t* bs = Ws + buf * B_STAGE;
         const int* meta = Meta + buf * META_STAGE;
         const int n = meta[0];
-        // Each warp scans the step's entry codes 32 at a time and multiplies the blocks of its
-        // own columns: a ballot per owned column finds them, in entry order.
-        for (int base = 0; base < n; base += 32) {
-            const int code = base + lane < n ? meta[1 + base + lane] : -1;
-            const int jl = (code & 0xffff) - wn * RW;
-            const int myq = code >= 0 && jl >= 0 && jl < RW ? jl : -1;
-            if (!__any_sync(0xffffffffu, myq >= 0)) continue;
-#pragma unroll
-            for (int q = 0; q < RW; ++q) {
-                unsigned mine = __ballot_sync(0xffffffffu, myq == q);
-                while (mine) {
-                    const int t = __ffs(mine) - 1;
-                    mine &= mine - 1;
-                    const int cl = __shfl_sync(0xffffffffu, code, t) >> 16;
+        // each warp multiplies the blocks of its own columns (common.cuh for_each_owned_entry)
+        for_each_owned_entry<RW>(meta, n, wn * RW, lane, [&](int q, int cl, int e) {
 #if FRAG_S
-                    small_block_mma<BS, (bool)TRANS_W, A_LD * 2>(
-                        acc[q], a_lane + (buf * A_STAGE + cl * BS) * ESZ,
-                        b_lane + (buf * B_STAGE + (base + t) * W_BLK) * ESZ);
+            small_block_mma<BS, (bool)TRANS_W, A_LD * 2>(
+                acc[q], a_lane + (buf * A_STAGE + cl * BS) * ESZ,
+                b_lane + (buf * B_STAGE + e * W_BLK) * ESZ);
 #else
-                    warp_mma<MI, NI, BS, true, (bool)TRANS_W>(
-                        acc[q], as + cl * BS, A_LD, bs + (base + t) * W_BLK, B_LD, lane);
+            warp_mma<MI, NI, BS, true, (bool)TRANS_W>(
+                acc[q], as + cl * BS, A_LD, bs + e * W_BLK, B_LD, lane);
 #endif
-                }
-            }
-        }
+        });
     });
 
     constexpr int ACC_N = RW * MI * NI * 4;

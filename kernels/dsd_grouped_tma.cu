@@ -173,23 +173,11 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
         const int* meta = metas + ring.s * META_STAGE;
         const int n = meta[0];
         const unsigned as = a0 + ring.s * A_STAGE + a_lane, bs = b0 + ring.s * B_STAGE + b_lane;
-        for (int base = 0; base < n; base += 32) {
-            const int code = base + lane < n ? meta[1 + base + lane] : -1;
-            const int jl = (code & 0xffff) - wn * RW;
-            const int myq = code >= 0 && jl >= 0 && jl < RW ? jl : -1;
-            if (!__any_sync(0xffffffffu, myq >= 0)) continue;
-#pragma unroll
-            for (int q = 0; q < RW; ++q) {
-                unsigned mine = __ballot_sync(0xffffffffu, myq == q);
-                while (mine) {
-                    const int t = __ffs(mine) - 1;
-                    mine &= mine - 1;
-                    const int col = (__shfl_sync(0xffffffffu, code, t) >> 16) * BS;
-                    const unsigned a = as + (col / BOXC) * A_BOX + ((((col % BOXC) / 8) ^ a_sw) << 4);
-                    small_block_mma<BS, (bool)TRANS_W, RB>(acc[q], a, bs + (base + t) * W_BLK);
-                }
-            }
-        }
+        for_each_owned_entry<RW>(meta, n, wn * RW, lane, [&](int q, int cl, int e) {
+            const int col = cl * BS;
+            const unsigned a = as + (col / BOXC) * A_BOX + ((((col % BOXC) / 8) ^ a_sw) << 4);
+            small_block_mma<BS, (bool)TRANS_W, RB>(acc[q], a, bs + e * W_BLK);
+        });
         ring.release();
     }
 
