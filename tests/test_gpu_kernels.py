@@ -435,6 +435,8 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
         pytest.skip("no grouped specialisation (register spills)")
     if kernel == "grouped_tma" and not _gpu_ops.dsd_grouped_tma_supported(bs, did):
         pytest.skip("dsd_grouped_tma.cu serves 16-bit bs 8 and 16 only")
+    if _SMALL and kernel == "grouped" and M > 64:
+        pytest.skip("sanitizer subset: M = 100 is for grouped_tma's 64-row tiles")
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", kernel)
     if split:
         monkeypatch.setattr(_gpu_ops, "_group_chunk", lambda *a: 1)
