@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from . import _tensor_maps, compiler
-from ._arrays import astype, bits, from_float32, to_float32
+from ._arrays import astype, bits, from_float32, to_float32, to_host
 
 _DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2}
 _TF32 = 3
@@ -479,7 +479,30 @@ def all_specializations():
 
 
 # ---------------------------------------------------------------------------------------------
-# Look-up tables, built on the GPU once per layout.
+# Look-up tables, built once per layout (on the host for small layouts, else on the GPU).
+
+#: Layouts of at most this many blocks get their look-up tables built on the host (numpy, on
+#: the layout's CPU twin) and copied to the GPU, so no CuPy kernel runs for them: a process
+#: whose CuPy kernel cache is empty compiles none (docs/perf-notes.md, v7). Larger layouts
+#: build them on the GPU.
+HOST_TABLES_MAX_BLOCKS = 1 << 17
+
+
+def _tables_on(layout):
+    """(xp, the layout in xp) that ``layout``'s look-up tables are built with."""
+    if layout.nnzb <= HOST_TABLES_MAX_BLOCKS:
+        return np, layout.to_cpu()
+    import cupy
+
+    return cupy, layout
+
+
+def _to_device(*arrays):
+    """The arrays as cupy arrays (host arrays copied, device arrays as they are)."""
+    import cupy
+
+    return tuple(cupy.asarray(a) for a in arrays)
+
 
 def _ready(plan):
     """``plan`` once the current stream has finished building it: tables are cached on the
@@ -490,30 +513,29 @@ def _ready(plan):
     return plan
 
 
-def _dsd_entries(layout, trans_w):
-    """(ptr, ent) of dsd.cu: output block-column j takes entries ent[ptr[j]:ptr[j+1]], each
-    (x's column block, stored block index)."""
-    import cupy
-
-    key = ("dsd", bool(trans_w))
+def _dsd_entries(layout, trans_w, xp):
+    """(ptr, ent) of dsd.cu in module ``xp`` (the module of ``layout``'s arrays): output
+    block-column j takes entries ent[ptr[j]:ptr[j+1]], each (x's column block, stored block
+    index). Cached on ``layout``; the caller synchronizes before using device arrays."""
+    key = ("dsd_entries", bool(trans_w))
     plan = layout.plan_cache.get(key)
     if plan is None:
         if trans_w:
             # y = x @ W^T: output block-column j is W's block-row j; walk W's CSR.
-            ptr = layout.get("indptr", cupy)
-            src = layout.get("indices", cupy)
-            blk = cupy.arange(layout.nnzb, dtype=cupy.int32)
+            ptr = layout.get("indptr", xp)
+            src = layout.get("indices", xp)
+            blk = xp.arange(layout.nnzb, dtype=xp.int32)
         else:
             # y = x @ W: output block-column j is W's block-column j; walk W's CSC.
             lt = layout.T
-            ptr = lt.get("indptr", cupy)
-            src = lt.get("indices", cupy)
-            blk = layout.get("transpose_perm", cupy)
-        ent = cupy.empty((layout.nnzb, 2), dtype=cupy.int32)
+            ptr = lt.get("indptr", xp)
+            src = lt.get("indices", xp)
+            blk = layout.get("transpose_perm", xp)
+        ent = xp.empty((layout.nnzb, 2), dtype=xp.int32)
         ent[:, 0] = src
         ent[:, 1] = blk
-        plan = (cupy.ascontiguousarray(ptr, dtype=cupy.int64), ent)
-        layout.plan_cache[key] = _ready(plan)
+        plan = (xp.ascontiguousarray(ptr, dtype=xp.int64), ent)
+        layout.plan_cache[key] = plan
     return plan
 
 
@@ -524,14 +546,13 @@ def _dsd_plan(layout, trans_w, chunk):
     A column of ``n`` blocks becomes ``ceil(n / chunk)`` chunks of near-equal length (one, with
     no blocks, for an empty column). Chunks of a split column get consecutive workspace slots.
     """
-    import cupy
-
     key = ("dsd", bool(trans_w), int(chunk))
     plan = layout.plan_cache.get(key)
     if plan is None:
-        ptr, ent = _dsd_entries(layout, trans_w)
-        table, colinfo, nslots = chunk_table(ptr, chunk, cupy)
-        plan = (table, colinfo, ent, nslots)
+        xp, src = _tables_on(layout)
+        ptr, ent = _dsd_entries(src, trans_w, xp)
+        table, colinfo, nslots = chunk_table(ptr, chunk, xp)
+        plan = _to_device(table, colinfo, ent) + (nslots,)
         layout.plan_cache[key] = _ready(plan)
     return plan
 
@@ -631,25 +652,24 @@ def _dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
     """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
     specialisation and split length. Groups are split (combined as dsd.cu's chunks) only when
     there are fewer of them than resident CTAs."""
-    import cupy
-
     p = dict(spec)
     bs, r, kwb, cap = p["BS"], p["R"], p["KW"] // p["BS"], p["CAP"]
     key = ("dsdg", bool(trans_w), r, kwb, cap)
     base = layout.plan_cache.get(key)
     if base is None:
-        ptr, ent = _dsd_entries(layout, trans_w)
+        xp, src = _tables_on(layout)
+        ptr, ent = _dsd_entries(src, trans_w, xp)
         kin = layout.block_shape[1 if trans_w else 0]
-        steps, gent, gptr = group_table(ptr, ent, r, kwb, cap, kin, bs, cupy)
-        base = (steps, gent, gptr, int(steps.shape[0]))
+        steps, gent, gptr = group_table(ptr, ent, r, kwb, cap, kin, bs, xp)
+        base = _to_device(steps, gent) + (to_host(gptr), int(steps.shape[0]))
         layout.plan_cache[key] = _ready(base)
     steps, gent, gptr, total = base
     chunk = _group_chunk(total, gptr.size - 1, m_tiles, resident)
     ikey = key + (chunk,)
     items = layout.plan_cache.get(ikey)
     if items is None:
-        item, ginfo, nslots = chunk_table(gptr, chunk, cupy)
-        items = (item, ginfo, nslots)
+        item, ginfo, nslots = chunk_table(gptr, chunk, np)   # one row per group: host
+        items = _to_device(item, ginfo) + (nslots,)
         layout.plan_cache[ikey] = _ready(items)
     item, ginfo, nslots = items
     return (item, ginfo, steps, gent), nslots
@@ -688,27 +708,27 @@ def _pow2_down(n):
 
 
 def _sddmm_plan(layout, nb):
-    import cupy
-
+    """(seg, cols) of sddmm.cu for segments of at most ``nb`` blocks; cached per layout."""
     key = ("sddmm", nb)
     plan = layout.plan_cache.get(key)
     if plan is None:
-        indptr = layout.get("indptr", cupy).astype(cupy.int64)
+        xp, src = _tables_on(layout)
+        indptr = src.get("indptr", xp).astype(xp.int64)
         counts = indptr[1:] - indptr[:-1]
         nseg = (counts + nb - 1) // nb
-        seg_end = cupy.cumsum(nseg)
+        seg_end = xp.cumsum(nseg)
         total = int(seg_end[-1]) if seg_end.size else 0  # synchronize: grid size, once per layout
-        seg = cupy.zeros((total, 4), dtype=cupy.int32)
+        seg = xp.zeros((total, 4), dtype=xp.int32)
         if total:
-            s = cupy.arange(total, dtype=cupy.int64)
-            row = cupy.searchsorted(seg_end, s, side="right")
+            s = xp.arange(total, dtype=xp.int64)
+            row = xp.searchsorted(seg_end, s, side="right")
             local = s - (seg_end[row] - nseg[row])
             first = indptr[row] + local * nb
             seg[:, 0] = row
             seg[:, 1] = first
-            seg[:, 2] = cupy.minimum(nb, indptr[row + 1] - first)
-        cols = cupy.ascontiguousarray(layout.get("indices", cupy), dtype=cupy.int32)
-        plan = (seg, cols)
+            seg[:, 2] = xp.minimum(nb, indptr[row + 1] - first)
+        cols = xp.ascontiguousarray(src.get("indices", xp), dtype=xp.int32)
+        plan = _to_device(seg, cols)
         layout.plan_cache[key] = _ready(plan)
     return plan
 
@@ -761,14 +781,14 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
 
 
 def _sddmm_grouped_plan(layout, spec):
-    import cupy
-
+    """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``); cached per layout."""
     p = dict(spec)
     key = ("sddmmg", p["R"], p["NCX"], p["NBLK"])
     plan = layout.plan_cache.get(key)
     if plan is None:
-        plan = sddmm_group_table(layout.get("indptr", cupy), layout.get("indices", cupy),
-                                 p["R"], p["NCX"], p["NBLK"], cupy)
+        xp, src = _tables_on(layout)
+        plan = _to_device(*sddmm_group_table(src.get("indptr", xp), src.get("indices", xp),
+                                             p["R"], p["NCX"], p["NBLK"], xp))
         layout.plan_cache[key] = _ready(plan)
     return plan
 

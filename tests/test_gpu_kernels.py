@@ -533,6 +533,57 @@ def test_skewed_layout(request, monkeypatch, kind, kernel, M):
         assert any(isinstance(k, tuple) and k[0] == "dsdg" for k in wg.layout.plan_cache)
 
 
+@pytest.mark.parametrize("layout_kind", ["random", "barabasi_albert"])
+def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind):
+    """Layouts above HOST_TABLES_MAX_BLOCKS build their look-up tables with cupy; forced here,
+    every table builder (dsd chunks and groups, both transpositions; sddmm segments and groups)
+    gives the same tables as the host (numpy) build of the same layout."""
+    from cupy_bsparse import _gpu_ops
+
+    rng = _rng(request)
+    bs = 16
+    if layout_kind == "random":
+        mask = _mask(rng, 90, 70, 0.3)
+    else:
+        mask = layouts.barabasi_albert(96, 2, seed=3)
+    host = cb.BlockSparseMatrix.from_dense(np.zeros((mask.shape[0] * bs, mask.shape[1] * bs),
+                                                    np.float16), bs, mask=mask)
+
+    def plans():
+        lay = host.to_gpu().layout      # a fresh GPU layout: an empty plan cache
+        lay.plan_cache.clear()
+        out = []
+        for tw in (False, True):
+            out.append(_gpu_ops._dsd_plan(lay, tw, 4))
+            spec = dict(_gpu_ops.dsd_grouped_spec(bs, 1, 64, tw))
+            out.append(_gpu_ops._dsd_grouped_plan(lay, tw, spec, 1, 1000))
+        out.append(_gpu_ops._sddmm_plan(lay, 4))
+        out.append(_gpu_ops._sddmm_grouped_plan(lay, dict(_gpu_ops.sddmm_grouped_spec(bs, 1))))
+        return out
+
+    on_host = plans()
+    monkeypatch.setattr(_gpu_ops, "HOST_TABLES_MAX_BLOCKS", -1)
+    on_gpu = plans()
+
+    def flat(p):
+        if isinstance(p, tuple):
+            return [v for q in p for v in flat(q)]
+        return [p]
+
+    for a, b in zip(on_host, on_gpu):
+        fa, fb = flat(a), flat(b)
+        assert len(fa) == len(fb)
+        for u, v in zip(fa, fb):
+            if isinstance(u, (int, np.integer)):
+                assert u == v
+            elif isinstance(u, np.ndarray):   # small host tables (dsd_grouped's group pointers)
+                assert isinstance(v, np.ndarray) and np.array_equal(u, v)
+            else:
+                assert isinstance(u, cupy.ndarray) and isinstance(v, cupy.ndarray)
+                assert u.dtype == v.dtype and u.shape == v.shape
+                assert bool(cupy.array_equal(u, v))
+
+
 def test_split_on_two_streams(request, monkeypatch):
     """Split-K counters are per stream: concurrent launches on two streams do not mix."""
     _force_chunk(monkeypatch, 1)
