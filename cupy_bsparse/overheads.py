@@ -1,8 +1,8 @@
 """``python -m cupy_bsparse overheads``: the costs around the kernels, measured on the GPU.
 
-- compile: a new process with an empty kernel cache runs its first product (NVRTC compile,
-  module load, look-up tables, and CuPy compiling its own kernels that build the tables), then
-  a product of another block size (a new specialisation alone);
+- compile: a new process with an empty kernel cache (ours and CuPy's) runs its first product
+  (NVRTC compile, module load, look-up tables; a layout this small builds them on the host, so
+  no CuPy kernel compiles), then a product of another block size (a new specialisation alone);
 - cache hit: a new process whose kernel cache is warm, to its first result;
 - look-up tables: the first (fprop, bprop, wgrad) calls on a layout of about 100k blocks,
   minus the same calls once the tables are cached;
