@@ -82,8 +82,8 @@ def _kernel_choice(value, name="CUPY_BSPARSE_DSD_KERNEL", kinds=("column", "grou
 
 
 #: Which dsd kernel serves a call: None picks by block size, dtype and M (``dsd_kernel``);
-#: "column" (dsd.cu), "grouped" (dsd_grouped.cu) or "stream" (dsd_stream.cu) forces one where
-#: it exists, for tests and benchmarks. Set from the environment variable
+#: "column" (dsd.cu), "grouped" (dsd_grouped.cu), "grouped_tma" (dsd_grouped_tma.cu) or
+#: "stream" (dsd_stream.cu) forces one where it exists, for tests and benchmarks. Set from the environment variable
 #: CUPY_BSPARSE_DSD_KERNEL at import.
 DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"),
                             kinds=("column", "grouped", "grouped_tma", "stream"))
@@ -135,8 +135,8 @@ def dsd_kernel(bs, did, M):
         return "stream"
     if dsd_grouped_tma_supported(bs, did) and (
             DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and bs == 16 and M > 16)):
-        # v7 (docs/perf-notes.md), fp16 bs 16: M = 64 0.067 -> 0.050 ms, M = 4096 0.87 ->
-        # 0.45 ms. bs 8 (every M) and M <= 16 measured slower than dsd_grouped.cu.
+        # v7 (docs/perf-notes.md), fp16 bs 16: M = 64 0.068 -> 0.049 ms, M = 4096 0.89 ->
+        # 0.43 ms. bs 8 (every M) and M <= 16 measured slower than dsd_grouped.cu.
         return "grouped_tma"
     if not grouped_supported(bs, did):
         return "column"
