@@ -83,8 +83,8 @@ def _kernel_choice(value, name="CUPY_BSPARSE_DSD_KERNEL", kinds=("column", "grou
 
 #: Which dsd kernel serves a call: None picks by block size, dtype and M (``dsd_kernel``);
 #: "column" (dsd.cu), "grouped" (dsd_grouped.cu), "grouped_tma" (dsd_grouped_tma.cu) or
-#: "stream" (dsd_stream.cu) forces one where it exists, for tests and benchmarks. Set from the environment variable
-#: CUPY_BSPARSE_DSD_KERNEL at import.
+#: "stream" (dsd_stream.cu) forces one where it exists, for tests and benchmarks. Set from the
+#: environment variable CUPY_BSPARSE_DSD_KERNEL at import.
 DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"),
                             kinds=("column", "grouped", "grouped_tma", "stream"))
 #: The same for sddmm: "column" (sddmm.cu, blocks of one block-row per CTA), "grouped"
@@ -963,8 +963,8 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
                                               bs, bs))
             else:
                 # dsd_grouped_tma.cu: x as a tensor map (slab boxes of bm x 64), blocks by address
-                head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm, 64),
-                        data)
+                head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm,
+                                              64), data)
         else:
             head = (xs, ldx, data)
         fn(grid, (nt,), head + tables + (ws, counters, ys, n_arg) + tail + scal, shared_mem=smem)

@@ -452,6 +452,22 @@ __device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float
     }
 }
 
+// Store a grouped kernel's accumulators: acc[q] is this warp's tile of output block-column
+// j0 + q (columns at or past ncols are skipped), rows row0 .. of y_rows (row stride ldy).
+template <int BS_, int RW, int MI, int NI>
+__device__ __forceinline__ void store_group_tiles(elem_t* y_rows, long long ldy,
+                                                  const float (&acc)[RW][MI][NI][4], int j0,
+                                                  int ncols, int row0, int valid_rows, float alpha,
+                                                  float beta, int lane) {
+#pragma unroll
+    for (int q = 0; q < RW; ++q) {
+        const int j = j0 + q;
+        if (j >= ncols) continue;
+        store_tiles<MI, NI>(y_rows + (long long)j * BS_, ldy, acc[q], row0, 0, valid_rows, alpha,
+                            beta, lane);
+    }
+}
+
 // ---------------------------------------------------------------- grouped steps
 // The grouped kernels' step entries meta[1 .. n] (codes (c_local << 16) | column in the group)
 // that fall in this warp's RW columns col0 .. col0 + RW - 1: calls f(q, c_local, e) for each,

@@ -192,11 +192,6 @@ bsmm_dsd_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __re
                                                *reinterpret_cast<int*>(smem_raw)))
         return;
 
-#pragma unroll
-    for (int q = 0; q < RW; ++q) {
-        const int j = grp * R + wn * RW + q;
-        if (j >= ncols) continue;
-        store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc[q], wm * WM, 0,
-                            valid_rows, alpha, beta, lane);
-    }
+    store_group_tiles<BS>(y + (long long)m0 * ldy, ldy, acc, grp * R + wn * RW, ncols, wm * WM,
+                          valid_rows, alpha, beta, lane);
 }

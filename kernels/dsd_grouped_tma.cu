@@ -190,12 +190,6 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
                                                    counters + (long long)grp * gridDim.y + blockIdx.y,
                                                    is_last))
         return;
-    const int valid_rows = min(BM, M - m0);
-#pragma unroll
-    for (int q = 0; q < RW; ++q) {
-        const int j = grp * R + wn * RW + q;
-        if (j >= ncols) continue;
-        store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc[q], wm * WM, 0,
-                            valid_rows, alpha, beta, lane);
-    }
+    store_group_tiles<BS>(y + (long long)m0 * ldy, ldy, acc, grp * R + wn * RW, ncols, wm * WM,
+                          min(BM, M - m0), alpha, beta, lane);
 }
