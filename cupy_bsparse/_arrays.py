@@ -18,6 +18,7 @@ __all__ = [
     "BFLOAT16",
     "SUPPORTED_DTYPES",
     "SUPPORTED_BLOCKSIZES",
+    "all_cupy",
     "get_array_module",
     "is_cupy",
     "check_dtype",
@@ -57,6 +58,19 @@ def is_cupy(a):
     """True if ``a`` is a ``cupy.ndarray``."""
     cupy = _cupy()
     return cupy is not None and isinstance(a, cupy.ndarray)
+
+
+def all_cupy(*arrays):
+    """The cupy module if every argument other than None is exactly a ``cupy.ndarray``, else
+    None: the fast test for the common GPU call (``get_array_module`` gives the errors)."""
+    cupy = _cupy()
+    if cupy is None:
+        return None
+    nd = cupy.ndarray
+    for a in arrays:
+        if a is not None and type(a) is not nd:
+            return None
+    return cupy
 
 
 def get_array_module(*arrays, **named_arrays):

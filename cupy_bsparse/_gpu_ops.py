@@ -6,6 +6,7 @@ Look-up tables are built on the GPU once per layout and kept in ``layout.plan_ca
 that a call does no host synchronisation, and allocates nothing unless an operand is
 misaligned or non-contiguous (then it works on an aligned copy).
 """
+import math
 import os
 
 import numpy as np
@@ -892,21 +893,22 @@ def _sddmm_launch(kind, bs, did, M):
 
 def _dsd_call(layout, trans_w, did, M, N):
     """Everything about a dsd launch that depends on the layout and the problem's shape only
-    (kernel, tables, workspace size, grids); cached on the layout, so a repeated call costs
-    one dict look-up here."""
+    (kernel, tables, workspace size, grids, the launch arguments that do not change); cached on
+    the layout, so a repeated call costs one dict look-up here."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    bs = layout.blocksize
-    kind = dsd_kernel(bs, did, M)
-    if kind == "stream" and (not layout.nnzb or _arch(dev) < MIN_ARCH["dsd_stream.cu"]):
-        kind = "column"                # a tensor map needs a stored block, and sm_90
-    if kind == "grouped_tma" and (not layout.nnzb or _arch(dev) < MIN_ARCH["dsd_grouped_tma.cu"]):
-        kind = "grouped"
-    key = (trans_w, did, M, N, dev, kind)
+    key = (trans_w, did, M, N, dev, DSD_KERNEL)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
+        bs = layout.blocksize
+        kind = dsd_kernel(bs, did, M)
+        if kind == "stream" and (not layout.nnzb or _arch(dev) < MIN_ARCH["dsd_stream.cu"]):
+            kind = "column"                # a tensor map needs a stored block, and sm_90
+        if kind == "grouped_tma" and (not layout.nnzb
+                                      or _arch(dev) < MIN_ARCH["dsd_grouped_tma.cu"]):
+            kind = "grouped"
         if len(calls) >= 256:          # many distinct M: forget the oldest shapes
             del calls[next(iter(calls))]
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind)
@@ -916,12 +918,13 @@ def _dsd_call(layout, trans_w, did, M, N):
             tables, nslots = _dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident)
             width = spec["R"] * bs
             n_counters = (tables[1].shape[0]) * m_tiles
-            tail = (np.int32(N // bs),)
+            tail = (_c_arg(N // bs, np.int32),)
         else:
             chunk = _chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1), resident, did == 0)
             table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
             tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
-        launches = [(r0, m, (tables[0].shape[0], -(-m // bm)), np.int64(N), (np.int32(m),) + tail)
+        launches = [(r0, m, (tables[0].shape[0], -(-m // bm)),
+                     (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
         tma = (kind, bm, bs) if kind in ("stream", "grouped_tma") else None
         hit = (fn, nt, smem, tables, nslots * m_tiles * bm * width, n_counters, launches, tma)
@@ -945,20 +948,20 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
         layout, trans_w, dtype_id(out.dtype, allow_tf32), M, N)
     x = _aligned_rows(x)
     y = _writable_target(out, beta)
-    ldx = np.int64(x.strides[0] // x.itemsize)
-    ws = counters = _NULL   # no column is split
+    ws = counters = _cached_arg(0, np.uint64)   # null pointers: no column is split
     if ws_size:
         ws = cupy.empty(ws_size, dtype=cupy.float32)
         counters = _counters(layout, n_counters, cupy.cuda.get_current_stream())
     scal = _scalars(alpha, beta)
-    for r0, m, grid, n_arg, tail in launches:
+    for r0, m, grid, tail in launches:
         xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
         if tma:
             kind, bm, bs = tma
             it = x.itemsize
             if kind == "stream":
                 # dsd_stream.cu: x and the stored blocks as tensor maps (tiles of bm x bs, bs x bs)
-                head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm, bs),
+                head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm,
+                                              bs),
                         _tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs, bs * it, it,
                                               bs, bs))
             else:
@@ -966,26 +969,42 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
                 head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm,
                                               64), data)
         else:
-            head = (xs, ldx, data)
-        fn(grid, (nt,), head + tables + (ws, counters, ys, n_arg) + tail + scal, shared_mem=smem)
+            head = (xs, _ld_arg(x), data)
+        fn(grid, (nt,), head + tables + (ws, counters, ys) + tail + scal, shared_mem=smem)
     return _write_back(out, y)
 
 
-_scalar_cache = {}
+def _c_arg(value, dtype):
+    """``value`` as a ready kernel argument of numpy type ``dtype``: CuPy converts a numpy scalar
+    on every launch (about 1 us each), but passes a CNumpyArray's bytes as they are."""
+    from cupy.cuda.function import CNumpyArray
+
+    return CNumpyArray(np.array(value, dtype=dtype))
 
 
-def _scalars(alpha, beta):
-    """(float32 alpha, float32 beta) kernel arguments, cached for the common values."""
-    key = (alpha, beta)
-    hit = _scalar_cache.get(key)
+_arg_cache = {}
+
+
+def _cached_arg(value, dtype):
+    """``_c_arg``, cached for up to 256 distinct (value, dtype); -0.0 is never cached, since
+    it compares equal to 0.0."""
+    key = (value, dtype)
+    hit = _arg_cache.get(key)
     if hit is None:
-        hit = (np.float32(alpha), np.float32(beta))
-        if len(_scalar_cache) < 64:
-            _scalar_cache[key] = hit
+        hit = _c_arg(value, dtype)
+        if len(_arg_cache) < 256 and not (value == 0 and math.copysign(1.0, value) < 0):
+            _arg_cache[key] = hit
     return hit
 
 
-_NULL = np.uint64(0)
+def _scalars(alpha, beta):
+    """(float32 alpha, float32 beta) kernel arguments."""
+    return _cached_arg(alpha, np.float32), _cached_arg(beta, np.float32)
+
+
+def _ld_arg(a):
+    """Row stride of 2-D ``a`` in elements, as an int64 kernel argument."""
+    return _cached_arg(a.strides[0] // a.itemsize, np.int64)
 
 
 def _writable_target(out, beta):
@@ -993,7 +1012,7 @@ def _writable_target(out, beta):
     aligned scratch array, holding out's values when beta reads them (see ``_write_back``)."""
     import cupy
 
-    if out.flags.c_contiguous and out.data.ptr % 16 == 0:
+    if out._c_contiguous and out.data.ptr % 16 == 0:
         return out
     return astype(out, out.dtype) if beta != 0 else cupy.empty(out.shape, out.dtype)
 
@@ -1041,7 +1060,8 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         it, bk = x.itemsize, spec["BK"]
         maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, bs),
                 _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, bs))
-        fn((seg.shape[0],), (nt,), maps + (seg, cols, target, np.int32(M)) + _scalars(alpha, beta),
+        fn((seg.shape[0],), (nt,),
+           maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
            shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "stream":
@@ -1051,19 +1071,20 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, bs),
                 _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, bs),
                 _tensor_maps.tile_map(target.data.ptr, target.shape[0] * bs, bs, bs * it, it, bs, bs))
-        fn((seg.shape[0],), (nt,), maps + (seg, cols, target, np.int32(M)) + _scalars(alpha, beta),
+        fn((seg.shape[0],), (nt,),
+           maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
            shared_mem=smem)
         return _write_back(out_data, target)
-    ld = (np.int64(x.strides[0] // x.itemsize), np.int64(dy.strides[0] // dy.itemsize))
+    ld = (_ld_arg(x), _ld_arg(dy))
     if kind == "grouped":
         fn, nt, smem, spec = _sddmm_launch("grouped", bs, did, M)
         items, gent, crow = _sddmm_grouped_plan(layout, spec)
         fn((items.shape[0],), (nt,), (x, ld[0], dy, ld[1], items, gent, crow, target,
-                                      np.int32(M), np.int32(dy.shape[1])) + _scalars(alpha, beta),
-           shared_mem=smem)
+                                      _cached_arg(M, np.int32), _cached_arg(dy.shape[1], np.int32))
+           + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
     fn, nt, smem, spec = _sddmm_launch("column", bs, did, M)
     seg, cols = _sddmm_plan(layout, spec["NB"])
-    fn((seg.shape[0],), (nt,), (x, ld[0], dy, ld[1], seg, cols, target, np.int32(M))
+    fn((seg.shape[0],), (nt,), (x, ld[0], dy, ld[1], seg, cols, target, _cached_arg(M, np.int32))
        + _scalars(alpha, beta), shared_mem=smem)
     return _write_back(out_data, target)

@@ -11,18 +11,26 @@ import numbers
 import numpy as np
 
 from . import reference
-from ._arrays import SUPPORTED_BLOCKSIZES, astype, bits, from_bits, get_array_module, is_cupy
+from ._arrays import (SUPPORTED_BLOCKSIZES, all_cupy, astype, bits, from_bits, get_array_module,
+                      is_cupy)
 from .block_layout import BlockLayout
 from .matrix import BlockSparseMatrix
 
 __all__ = ["matmul", "sddmm"]
 
 
+_gpu_ops = None
+
+
 def _backend(xp):
+    """reference (numpy) or _gpu_ops (cupy), the latter imported on first use."""
+    global _gpu_ops
     if xp is np:
         return reference
-    from . import _gpu_ops
+    if _gpu_ops is None:
+        from . import _gpu_ops as mod
 
+        _gpu_ops = mod
     return _gpu_ops
 
 
@@ -87,6 +95,8 @@ def _check_out(out, shape, dtype, fn):
 def _extent(a):
     """[first, last] byte addresses a cupy array can touch."""
     lo = hi = a.data.ptr
+    if a._c_contiguous:
+        return (lo, lo + a.nbytes - 1) if a.size else (0, -1)
     for n, st in zip(a.shape, a.strides):
         if n == 0:
             return (0, -1)
@@ -147,7 +157,7 @@ def matmul(a, b, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
     _check_flag(allow_tf32, "allow_tf32", fn)
     (w, w_name, x, x_name) = (b, "b", a, "a") if b_sparse else (a, "a", b, "b")
     _check_dense(x, x_name, fn)
-    xp = get_array_module(**{x_name: x, w_name: w._data, "out": out})
+    xp = all_cupy(x, w._data, out) or get_array_module(**{x_name: x, w_name: w._data, "out": out})
     if x.dtype != w.dtype:
         raise TypeError(
             f"{fn}: {x_name} has dtype {x.dtype} but {w_name} has dtype {w.dtype}; "
@@ -178,7 +188,7 @@ def _x_times_w(x, w, out, alpha, beta, allow_tf32, xp):
         out = xp.empty(shape, dtype=w.dtype)
     else:
         _check_out(out, shape, w.dtype, fn)
-        if not out.flags.c_contiguous:
+        if not (out._c_contiguous if xp is not np else out.flags.c_contiguous):
             raise ValueError(f"{fn}: out must be C-contiguous for a @ b with a sparse b")
         _check_no_overlap(xp, out, fn, a=x, b=w._data)
     if out.size == 0:
