@@ -429,14 +429,24 @@ SDDMM_STREAM_NB = 8
 SDDMM_STREAM_MIN_BLOCKS = 2048
 
 
-def sddmm_grouped_spec(bs, did):
+def sddmm_grouped_spec(bs, did, M=64):
     """Specialisation of sddmm_grouped.cu (tensor-core element codes, bs 8 or 16): 256 dy
     columns per group, up to 256 x columns and NBLK blocks (64 accumulators per thread) per
     CTA, MK rows of M per step (64-byte x rows for 16-bit types), 3 stages (measured 2-6%
-    faster than 2, docs/perf-notes.md v4)."""
+    faster than 2, docs/perf-notes.md v4).
+
+    16-bit bs 16 (v8 sweep, docs/perf-notes.md): groups of 512 dy columns and 32 x column
+    blocks, up to 128 blocks per CTA over 16 warps, one CTA per SM: each item re-reads about
+    half the slab bytes per block (M = 4096: 0.84 -> 0.60 ms; M = 64: 0.074 -> 0.064 ms);
+    above M = 512 steps of 48 rows and 2 stages (M = 4096: 0.60 -> 0.57 ms, slower at 64).
+    """
     tf32 = did == _TF32
     p = {"BS": bs, "DTYPE_ID": did, "R": 256 // bs, "NCX": 256 // bs, "NBLK": 128 if bs == 8 else 64,
-         "MK": 16 if tf32 else 32, "STAGES": 3, "NW": 8}
+         "MK": 16 if tf32 else 32, "STAGES": 3, "NW": 8, "MIN_CTAS": 2}
+    if bs == 16 and did in (1, 2):
+        p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
+        if M > 512:
+            p.update(MK=48, STAGES=2)
     return tuple(sorted(p.items()))
 
 
@@ -474,8 +484,9 @@ def all_specializations():
             if sddmm_tall_supported(bs, did):
                 out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did), "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
-                out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did),
-                            "bsmm_sddmm_grouped"))
+                for M in (64, 4096):
+                    out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
+                                "bsmm_sddmm_grouped"))
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 
@@ -868,8 +879,7 @@ def _sddmm_kernels():
     """kind -> (template, specialisation of (bs, did, M), launch shape of a spec: threads and
     shared bytes first)."""
     return {"column": ("sddmm.cu", sddmm_spec, sddmm_launch_shape),
-            "grouped": ("sddmm_grouped.cu", lambda bs, did, M: sddmm_grouped_spec(bs, did),
-                        sddmm_grouped_launch_shape),
+            "grouped": ("sddmm_grouped.cu", sddmm_grouped_spec, sddmm_grouped_launch_shape),
             "stream": ("sddmm_stream.cu", sddmm_stream_spec, sddmm_stream_launch_shape),
             "tall": ("sddmm_tall.cu", sddmm_tall_spec, sddmm_tall_launch_shape)}
 
@@ -986,13 +996,15 @@ _arg_cache = {}
 
 
 def _cached_arg(value, dtype):
-    """``_c_arg``, cached for up to 256 distinct (value, dtype); -0.0 is never cached, since
-    it compares equal to 0.0."""
+    """``_c_arg``, cached for up to 256 distinct (value, dtype); -0.0 is made afresh, since it
+    compares equal to 0.0 as a key."""
+    if value == 0 and math.copysign(1.0, value) < 0:
+        return _c_arg(value, dtype)
     key = (value, dtype)
     hit = _arg_cache.get(key)
     if hit is None:
         hit = _c_arg(value, dtype)
-        if len(_arg_cache) < 256 and not (value == 0 and math.copysign(1.0, value) < 0):
+        if len(_arg_cache) < 256:
             _arg_cache[key] = hit
     return hit
 

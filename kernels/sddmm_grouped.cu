@@ -19,7 +19,7 @@
 //
 // Parameters (#defines): DTYPE_ID (1, 2 or 3: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
-// STAGES, NW (warps).
+// STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for).
 #include "common.cuh"
 
 #if !USE_MMA
@@ -36,7 +36,7 @@
 #define NT (NW * 32)
 #define SLOTS (NBLK / NW)
 
-extern "C" __global__ void __launch_bounds__(NT, 2)
+extern "C" __global__ void __launch_bounds__(NT, MIN_CTAS)
 bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__ dy,
                    long long ldd, const int4* __restrict__ item, const int2* __restrict__ gent,
                    const int* __restrict__ crow, elem_t* __restrict__ out, int M, int K,

@@ -78,6 +78,13 @@ def test_get_array_module_numpy_and_ignored_arguments():
     assert not is_cupy(a) and not is_cupy([1]) and not is_cupy(None)
 
 
+def test_all_cupy_rejects_numpy_and_other_objects():
+    # the GPU fast path of matmul; a cupy array is only made on a GPU (test_gpu_kernels)
+    assert _arrays.all_cupy(np.zeros(3)) is None
+    assert _arrays.all_cupy(None, np.zeros(3)) is None
+    assert _arrays.all_cupy([1.0]) is None
+
+
 def test_supported_constants():
     assert SUPPORTED_DTYPES == tuple(np.dtype(d) for d in ALL_DTYPES)
     assert SUPPORTED_BLOCKSIZES == (8, 16, 32, 64)

@@ -5,6 +5,7 @@ Tolerance rule (flash-attention's): the kernel's relative error against float64 
 rounded once to the output dtype) plus a hair. TF32 has its own documented bound.
 Outputs are poisoned with NaN before every kernel call, so unwritten elements fail.
 """
+import math
 import os
 import zlib
 
@@ -282,6 +283,26 @@ def test_alpha_beta_accumulate(request, kind):
     ref = np.where(mask, x.astype(np.float64).T @ dy.astype(np.float64), 0) + g0_dense
     got = grad.toarray().get().astype(np.float64)
     assert _rel(got, ref) < ACCUM_TOL[kind]
+
+
+def test_scalar_arguments_follow_each_call(request):
+    """The launchers cache scalar kernel arguments by value: every call must still get its own
+    alpha, including -0.0 after 0.0 (equal as keys, different bits)."""
+    rng = _rng(request)
+    mask = _mask(rng, 4, 3, 0.5)
+    mask[0, 0] = True
+    w = cb.BlockSparseMatrix.from_dense(rng.random((64, 48)).astype(np.float32) + 0.5, 16,
+                                        mask=mask)
+    w64 = w.toarray().astype(np.float64)
+    x = rng.random((5, 64)).astype(np.float32) + 0.5
+    ref = x.astype(np.float64) @ w64
+    xg, wg = cupy.asarray(x), w.to_gpu()
+    for alpha in (1.0, 2.0, 0.0, -0.0, -3.5, 0.0, 1.0):
+        y = cb.matmul(xg, wg, alpha=alpha).get()
+        assert _rel(y.astype(np.float64), alpha * ref) <= 1e-6, alpha
+        assert np.array_equal(np.signbit(y[:, :16]), np.signbit(alpha * ref[:, :16])), alpha
+        g = cb.sddmm(xg.T, xg @ cupy.asarray(w64.astype(np.float32)), wg, alpha=alpha).data.get()
+        assert np.all(np.signbit(g) == (math.copysign(1.0, alpha) < 0)), alpha
 
 
 @pytest.mark.parametrize("beta", [0.0, 2.0])
