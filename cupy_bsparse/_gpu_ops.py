@@ -443,6 +443,7 @@ def sddmm_grouped_spec(bs, did, M=64):
     tf32 = did == _TF32
     p = {"BS": bs, "DTYPE_ID": did, "R": 256 // bs, "NCX": 256 // bs, "NBLK": 128 if bs == 8 else 64,
          "MK": 16 if tf32 else 32, "STAGES": 3, "NW": 8, "MIN_CTAS": 2}
+    p["PAIRS"] = int(bs == 8 and did in (1, 2))
     if bs == 16 and did in (1, 2):
         p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
         if M > 512:
@@ -455,7 +456,8 @@ def sddmm_grouped_launch_shape(spec):
     p = dict(spec)
     bs = p["BS"]
     stage = p["MK"] * ((p["NCX"] * bs + 8) + (p["R"] * bs + 8)) * _itemsize(p["DTYPE_ID"])
-    return p["NW"] * 32, p["NBLK"] * 8 + p["STAGES"] * stage
+    code_bytes = 16 if p["PAIRS"] else 8           # int4 units / int2 entries
+    return p["NW"] * 32, p["NBLK"] * code_bytes + p["STAGES"] * stage
 
 
 def all_specializations():
@@ -792,15 +794,55 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
     return items, gent, crow
 
 
+def pair_units(items, gent, xp):
+    """Pairs of an item's blocks that share a column (``sddmm_grouped.cu`` with PAIRS: two 8-row
+    blocks fill one m16 tile). ``items``, ``gent`` as returned by ``sddmm_group_table``.
+
+    Returns ``(items, units)``: items with first/end counted in units; units (n_units, 4) int32
+    rows (block, code, partner block or -1, partner code or 0), the codes as in gent. Within an
+    item, the blocks of one column are taken two by two in block-row order. Works with numpy or
+    cupy; one transfer for the size.
+    """
+    nnz = int(gent.shape[0])
+    first, end = items[:, 1].astype(xp.int64), items[:, 2].astype(xp.int64)
+    iid = xp.repeat(xp.arange(items.shape[0], dtype=xp.int64), end - first)
+    code = gent[:, 1].astype(xp.int64)
+    # stable by (item, column, x slot): an item's entries keep their range
+    order = xp.argsort((iid << 32) | ((code & 0xFFFF) << 16) | (code >> 16), kind="stable")
+    blk, code, iid = gent[order, 0], gent[order, 1], iid[order]
+    one = xp.ones(min(1, nnz), dtype=bool)
+    new_col = xp.concatenate([one, (iid[1:] != iid[:-1]) | ((code[1:] & 0xFFFF) != (code[:-1] & 0xFFFF))])
+    cid, cfirst = _runs(new_col, xp)
+    head = (xp.arange(nnz, dtype=xp.int64) - cfirst[cid]) % 2 == 0
+    has_next = xp.concatenate([~new_col[1:], xp.zeros(min(1, nnz), dtype=bool)])
+    nxt = xp.minimum(xp.arange(nnz, dtype=xp.int64) + 1, max(nnz - 1, 0))
+    ucum = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(head.astype(xp.int64))])
+    n_units = int(ucum[-1])  # synchronize: the unit count, once per layout
+    units = xp.zeros((n_units + 1, 4), dtype=xp.int32)   # the last row takes the non-heads
+    dst = xp.where(head, ucum[:-1], n_units)
+    units[dst, 0] = blk
+    units[dst, 1] = code
+    units[dst, 2] = xp.where(has_next, blk[nxt], -1)
+    units[dst, 3] = xp.where(has_next, code[nxt], 0)
+    items = items.copy()
+    items[:, 1] = ucum[first]
+    items[:, 2] = ucum[end]
+    return items, units[:n_units]
+
+
 def _sddmm_grouped_plan(layout, spec):
-    """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``); cached per layout."""
+    """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, then ``pair_units``
+    with PAIRS); cached per layout."""
     p = dict(spec)
-    key = ("sddmmg", p["R"], p["NCX"], p["NBLK"])
+    key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p["PAIRS"])
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
-        plan = _to_device(*sddmm_group_table(src.get("indptr", xp), src.get("indices", xp),
-                                             p["R"], p["NCX"], p["NBLK"], xp))
+        items, gent, crow = sddmm_group_table(src.get("indptr", xp), src.get("indices", xp),
+                                              p["R"], p["NCX"], p["NBLK"], xp)
+        if p["PAIRS"]:
+            items, gent = pair_units(items, gent, xp)
+        plan = _to_device(items, gent, crow)
         layout.plan_cache[key] = _ready(plan)
     return plan
 

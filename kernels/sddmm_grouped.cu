@@ -17,9 +17,14 @@
 // Block q of an item belongs to warp q % NW (accumulator q / NW): the split is even by
 // construction. Every stored block is written exactly once.
 //
+// PAIRS (16-bit, BS 8): gent holds units (block, code, partner block or -1, partner code) of
+// two blocks in one column of the group (cupy_bsparse/_gpu_ops.py, pair_units), and item
+// entries count units. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
+// so no half of a tensor-core product is discarded.
+//
 // Parameters (#defines): DTYPE_ID (1, 2 or 3: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
-// STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for).
+// STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -35,18 +40,26 @@
 #define D_STAGE (MK * D_LD)
 #define NT (NW * 32)
 #define SLOTS (NBLK / NW)
+#if PAIRS
+#if BS != 8 || DTYPE_ID == 3
+#error "PAIRS: 16-bit types with BS 8"
+#endif
+typedef int4 code_t;
+#else
+typedef int2 code_t;
+#endif
 
 extern "C" __global__ void __launch_bounds__(NT, MIN_CTAS)
 bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__ dy,
-                   long long ldd, const int4* __restrict__ item, const int2* __restrict__ gent,
+                   long long ldd, const int4* __restrict__ item, const code_t* __restrict__ gent,
                    const int* __restrict__ crow, elem_t* __restrict__ out, int M, int K,
                    float alpha, float beta)
 {
     static_assert(BS == 8 || BS == 16, "one m16 tile of output rows");
     static_assert(NBLK % NW == 0 && MK % 16 == 0, "tile shape");
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    int2* codes = reinterpret_cast<int2*>(smem_raw);               // NBLK entries
-    elem_t* Xs = reinterpret_cast<elem_t*>(smem_raw + NBLK * sizeof(int2));
+    code_t* codes = reinterpret_cast<code_t*>(smem_raw);           // NBLK entries
+    elem_t* Xs = reinterpret_cast<elem_t*>(smem_raw + NBLK * sizeof(code_t));
     elem_t* Ds = Xs + STAGES * X_STAGE;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int4 it = __ldg(item + blockIdx.x);
@@ -112,9 +125,25 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
             const int q = s * NW + warp;
             if (q < nblk) {
                 const int code = codes[q].y;
+#if PAIRS
+                // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
+                // (the first's again when it has none: computed, not stored)
+                const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
+                const elem_t* a = xs_ + (((lane >> 3) & 1) ? s2 : (code >> 16)) * BS
+                                  + ((lane & 7) + (lane >> 4) * 8) * X_LD;
+                const elem_t* b = ds_ + (code & 0xffff) * BS + ((lane & 7) + ((lane >> 3) & 1) * 8) * D_LD;
+#pragma unroll
+                for (int k = 0; k < MK; k += 16) {
+                    unsigned af[4], bf[2];
+                    ldsm_x4_t(af, a + k * X_LD);
+                    ldsm_x2_t(bf, b + k * D_LD);
+                    mma(acc[s][0][0], af, bf);
+                }
+#else
                 // A(row, k) = x[k, c*BS + row] (m-contiguous), B(k, n) = dy[k, j*BS + n]
                 warp_mma<1, NI, MK, false, false>(acc[s], xs_ + (code >> 16) * BS, X_LD,
                                                   ds_ + (code & 0xffff) * BS, D_LD, lane);
+#endif
             }
         }
     });
@@ -131,6 +160,11 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
                 if (BS == 16)
                     store_pair(o + (gr + 8) * BS + ni * 8 + tc, acc[s][0][ni][2], acc[s][0][ni][3], alpha, beta);
             }
+#if PAIRS
+            if (codes[q].z >= 0)
+                store_pair(out + (long long)codes[q].z * (BS * BS) + gr * BS + tc, acc[s][0][0][2],
+                           acc[s][0][0][3], alpha, beta);
+#endif
         }
     }
 }

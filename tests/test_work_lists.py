@@ -164,6 +164,28 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
     want = [(b, int(row_of[b]), int(indices[b])) for b in range(len(indices))]
     assert sorted(got) == sorted(want) and len(got) == len(gent)
 
+    # pair_units: the same blocks, two by two within one column of an item
+    pitems, units = _gpu_ops.pair_units(items, gent, np)
+    assert pitems.dtype == units.dtype == np.int32 and units.shape[1] == 4
+    np.testing.assert_array_equal(pitems[:, [0, 3]], items[:, [0, 3]])
+    paired = []
+    for i, (g, u0, u1, nc) in enumerate(pitems):
+        assert 0 < u1 - u0 <= nblk and (i == 0 or u0 == pitems[i - 1][2])
+        item_blocks = set(gent[items[i][1]:items[i][2], 0].tolist())
+        for b, code, b2, code2 in units[u0:u1]:
+            paired.append(int(b))
+            assert b in item_blocks
+            if b2 >= 0:
+                assert b2 in item_blocks and (code2 & 0xFFFF) == (code & 0xFFFF)
+                assert (code2 >> 16) > (code >> 16)                 # block-row order
+                paired.append(int(b2))
+            else:
+                assert code2 == 0
+        cols = [c & 0xFFFF for c in gent[items[i][1]:items[i][2], 1]]
+        singles = sum(1 for u in units[u0:u1] if u[2] < 0)
+        assert singles == sum(cols.count(j) % 2 for j in set(cols))   # one per odd column
+    assert sorted(paired) == sorted(gent[:, 0].tolist())
+
 
 def test_sddmm_kernel_choice(monkeypatch):
     # 16-bit bs 32/64 take the TMA kernels: stream at M <= 64 (sddmm() also wants a layout of
