@@ -439,11 +439,15 @@ def sddmm_grouped_spec(bs, did, M=64):
     blocks, up to 128 blocks per CTA over 16 warps, one CTA per SM: each item re-reads about
     half the slab bytes per block (M = 4096: 0.84 -> 0.60 ms; M = 64: 0.074 -> 0.064 ms);
     above M = 512 steps of 48 rows and 2 stages (M = 4096: 0.60 -> 0.57 ms, slower at 64).
+    16-bit bs 8: PAIRS (two blocks of a column per m16 tile: M = 4096 1.32 -> 1.04 ms, M = 64
+    0.114 -> 0.100 ms); above M = 512 groups of 512 dy columns and up to 256 blocks per CTA.
     """
     tf32 = did == _TF32
     p = {"BS": bs, "DTYPE_ID": did, "R": 256 // bs, "NCX": 256 // bs, "NBLK": 128 if bs == 8 else 64,
          "MK": 16 if tf32 else 32, "STAGES": 3, "NW": 8, "MIN_CTAS": 2}
     p["PAIRS"] = int(bs == 8 and did in (1, 2))
+    if p["PAIRS"] and M > 512:
+        p.update(R=64, NBLK=256, NW=16, MIN_CTAS=1)     # M = 4096: 1.05 -> 0.95 ms
     if bs == 16 and did in (1, 2):
         p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
         if M > 512:
