@@ -89,9 +89,10 @@ def _kernel_choice(value, name="CUPY_BSPARSE_DSD_KERNEL", kinds=("column", "grou
 DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"),
                             kinds=("column", "grouped", "grouped_tma", "stream"))
 #: The same for sddmm: "column" (sddmm.cu, blocks of one block-row per CTA), "grouped"
-#: (sddmm_grouped.cu) or "stream" (sddmm_stream.cu); from CUPY_BSPARSE_SDDMM_KERNEL.
+#: (sddmm_grouped.cu), "grouped_tma" (sddmm_grouped_tma.cu), "stream" (sddmm_stream.cu) or
+#: "tall" (sddmm_tall.cu); from CUPY_BSPARSE_SDDMM_KERNEL.
 SDDMM_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_KERNEL"), "CUPY_BSPARSE_SDDMM_KERNEL",
-                              kinds=("column", "grouped", "stream", "tall"))
+                              kinds=("column", "grouped", "grouped_tma", "stream", "tall"))
 
 
 def grouped_supported(bs, did):
@@ -101,7 +102,7 @@ def grouped_supported(bs, did):
 
 #: Templates that need a newer GPU than the rest (sm_80): they copy with the TMA.
 MIN_ARCH = {"dsd_stream.cu": 90, "dsd_grouped_tma.cu": 90, "sddmm_stream.cu": 90,
-            "sddmm_tall.cu": 90}
+            "sddmm_tall.cu": 90, "sddmm_grouped_tma.cu": 90}
 
 
 _archs = {}
@@ -345,19 +346,48 @@ def sddmm_grouped_supported(bs, did):
 
 
 def sddmm_kernel(bs, did, M=None):
-    """"stream" (sddmm_stream.cu), "tall" (sddmm_tall.cu), "grouped" (sddmm_grouped.cu) or
-    "column" (sddmm.cu) for this block size, element code and reduction length M (None: any);
-    ``SDDMM_KERNEL`` forces one where it exists."""
+    """"stream" (sddmm_stream.cu), "tall" (sddmm_tall.cu), "grouped_tma" (sddmm_grouped_tma.cu),
+    "grouped" (sddmm_grouped.cu) or "column" (sddmm.cu) for this block size, element code and
+    reduction length M (None: any, the fallback on GPUs older than sm_90); ``SDDMM_KERNEL``
+    forces one where it exists."""
     if M is not None and sddmm_stream_supported(bs, did, M) and SDDMM_KERNEL in (None, "stream"):
         return "stream"
     if M is not None and sddmm_tall_supported(bs, did) and (
             SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > SDDMM_TALL_MIN_M)):
         return "tall"
+    if M is not None and sddmm_grouped_tma_supported(bs, did) and (
+            SDDMM_KERNEL == "grouped_tma" or (SDDMM_KERNEL is None and M > 64)):
+        # v8 (docs/perf-notes.md), fp16 bs 16 at M = 4096: 0.57 -> 0.36 ms; the same time as
+        # sddmm_grouped.cu at M = 64
+        return "grouped_tma"
     if not sddmm_grouped_supported(bs, did):
         return "column"
     if SDDMM_KERNEL in ("column", "grouped"):
         return SDDMM_KERNEL
     return "grouped"
+
+
+def sddmm_grouped_tma_supported(bs, did):
+    """Whether sddmm_grouped_tma.cu has a specialisation (16-bit tensor cores, bs 16)."""
+    return did in (1, 2) and bs == 16
+
+
+def sddmm_grouped_tma_spec(bs, did, M=64):
+    """Specialisation of sddmm_grouped_tma.cu (16-bit, bs 16): the items of sddmm_grouped.cu's
+    bs 16 specialisation (512 dy columns, 32 x column blocks, 128 blocks, 16 consumer warps),
+    32-row steps and 3 stages up to M = 512, 48-row steps and 2 stages above; L2 evict_last on
+    both inputs, which other items re-read (v8 sweep, fp16 M = 4096: 0.360 ms; evict_normal
+    0.503, 32-row steps 0.404, 16-row steps 0.765, 8 warps 0.489, groups of 256 columns 0.661)."""
+    p = {"BS": bs, "DTYPE_ID": did, "R": 32, "NCX": 32, "NBLK": 128, "NW": 16, "MIN_CTAS": 1,
+         "MK": 48 if M > 512 else 32, "STAGES": 2 if M > 512 else 3, "X_HINT": 1, "D_HINT": 1}
+    return tuple(sorted(p.items()))
+
+
+def sddmm_grouped_tma_launch_shape(spec):
+    """(threads, dynamic shared-memory bytes) of a sddmm_grouped_tma specialisation."""
+    p = dict(spec)
+    stage = (p["R"] * p["BS"] // 64) * p["MK"] * 128 + p["NCX"] * p["MK"] * p["BS"] * 2
+    return (p["NW"] + 1) * 32, 1024 + p["STAGES"] * (stage + 16) + p["NBLK"] * 8
 
 
 def sddmm_stream_supported(bs, did, M):
@@ -493,6 +523,10 @@ def all_specializations():
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
                                 "bsmm_sddmm_grouped"))
+            if sddmm_grouped_tma_supported(bs, did):
+                for M in (64, 4096):
+                    out.append(("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec(bs, did, M),
+                                "bsmm_sddmm_grouped_tma"))
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 
@@ -838,13 +872,13 @@ def _sddmm_grouped_plan(layout, spec):
     """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, then ``pair_units``
     with PAIRS); cached per layout."""
     p = dict(spec)
-    key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p["PAIRS"])
+    key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0))
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
         items, gent, crow = sddmm_group_table(src.get("indptr", xp), src.get("indices", xp),
                                               p["R"], p["NCX"], p["NBLK"], xp)
-        if p["PAIRS"]:
+        if p.get("PAIRS"):
             items, gent = pair_units(items, gent, xp)
         plan = _to_device(items, gent, crow)
         layout.plan_cache[key] = _ready(plan)
@@ -926,6 +960,8 @@ def _sddmm_kernels():
     shared bytes first)."""
     return {"column": ("sddmm.cu", sddmm_spec, sddmm_launch_shape),
             "grouped": ("sddmm_grouped.cu", sddmm_grouped_spec, sddmm_grouped_launch_shape),
+            "grouped_tma": ("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec,
+                            sddmm_grouped_tma_launch_shape),
             "stream": ("sddmm_stream.cu", sddmm_stream_spec, sddmm_stream_launch_shape),
             "tall": ("sddmm_tall.cu", sddmm_tall_spec, sddmm_tall_launch_shape)}
 
@@ -1110,8 +1146,19 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     if kind == "stream" and (_arch(cupy.cuda.runtime.getDevice()) < MIN_ARCH["sddmm_stream.cu"] or
                              (SDDMM_KERNEL is None and layout.nnzb < SDDMM_STREAM_MIN_BLOCKS)):
         kind = sddmm_kernel(bs, did)
-    if kind == "tall" and _arch(cupy.cuda.runtime.getDevice()) < MIN_ARCH["sddmm_tall.cu"]:
+    if kind in ("tall", "grouped_tma") and (_arch(cupy.cuda.runtime.getDevice())
+                                             < MIN_ARCH[f"sddmm_{kind}.cu"]):
         kind = sddmm_kernel(bs, did)
+    if kind == "grouped_tma":
+        fn, nt, smem, spec = _sddmm_launch("grouped_tma", bs, did, M)
+        items, gent, crow = _sddmm_grouped_plan(layout, spec)
+        it, mk = x.itemsize, spec["MK"]
+        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, mk, bs),
+                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, mk, 64))
+        fn((items.shape[0],), (nt,), maps + (items, gent, crow, target, _cached_arg(M, np.int32),
+                                             _cached_arg(dy.shape[1], np.int32))
+           + _scalars(alpha, beta), shared_mem=smem)
+        return _write_back(out_data, target)
     if kind == "tall":
         fn, nt, smem, spec = _sddmm_launch("tall", bs, did, M)
         seg, cols = _sddmm_plan(layout, spec["NB"])

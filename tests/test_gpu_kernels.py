@@ -182,16 +182,22 @@ def test_sddmm(request, bs, kind, M, density):
 
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 100, 1000])
-@pytest.mark.parametrize("kernel", ["column", "grouped"])
+@pytest.mark.parametrize("kernel", ["column", "grouped", "grouped_tma"])
 @pytest.mark.parametrize("kind", ["f16", "bf16", "tf32"])
 @pytest.mark.parametrize("bs", [8, 16])
 def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
-    """sddmm.cu and sddmm_grouped.cu forced, on a layout with several groups (the last one
-    partial), several row runs per group and, at density 1, items cut at their block limit."""
+    """sddmm.cu, sddmm_grouped.cu and sddmm_grouped_tma.cu forced, on a layout with several
+    groups (the last one partial, and past the last dy box), several row runs per group and, at
+    density 1, items cut at their block limit."""
     from cupy_bsparse import _gpu_ops
 
+    did = _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")
+    if kernel == "grouped_tma" and not _gpu_ops.sddmm_grouped_tma_supported(bs, did):
+        pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 only")
+    if kernel == "grouped_tma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
+        pytest.skip("sddmm_grouped_tma.cu needs sm_90")
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", kernel)
-    assert _gpu_ops.sddmm_kernel(bs, _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")) == kernel
+    assert _gpu_ops.sddmm_kernel(bs, did, M) == kernel
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 90, bs * 70), bs, M, density, dtype)
     x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
@@ -210,25 +216,30 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
 
 
 # sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
-# boundary of BK = 32 and 64, one step or several.
-_SDDMM_TMA_CASES = ([("stream", 7), ("tall", 100)] if _SMALL else
+# boundary of BK = 32 and 64, one step or several; sddmm_grouped_tma.cu (bs 16): one step,
+# several, and 48-row steps (M > 512).
+_SDDMM_TMA_CASES = ([("stream", 7), ("tall", 100), ("grouped_tma", 100)] if _SMALL else
                     [("stream", m) for m in (1, 7, 16, 17, 33, 64)] +
-                    [("tall", m) for m in (1, 65, 100, 257)])
+                    [("tall", m) for m in (1, 65, 100, 257)] +
+                    [("grouped_tma", m) for m in (1, 33, 100, 1000)])
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("kernel,M", _SDDMM_TMA_CASES)
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
-@pytest.mark.parametrize("bs", [32, 64])
+@pytest.mark.parametrize("bs", [16, 32, 64])
 def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, beta):
-    """sddmm_stream.cu and sddmm_tall.cu forced (TMA copies): rows past M zero-filled by the
-    TMA, block-rows cut into several segments (and a last one with fewer blocks than a CTA
-    takes), x and dy as views at a 16-byte offset inside wider buffers; stream blocks written
-    by TMA tile stores (beta = 0) or by each thread (beta = 1, accumulating into the
-    gradient); exact to the tolerance, every block written, bitwise repeatable."""
+    """sddmm_stream.cu, sddmm_tall.cu (bs 32/64) and sddmm_grouped_tma.cu (bs 16) forced (TMA
+    copies): rows past M zero-filled by the TMA, block-rows cut into several segments or row
+    runs (and a last one with fewer blocks than a CTA takes), x and dy as views at a 16-byte
+    offset inside wider buffers; stream blocks written by TMA tile stores (beta = 0) or by
+    each thread (beta = 1, accumulating into the gradient); exact to the tolerance, every
+    block written, bitwise repeatable."""
     from cupy_bsparse import _gpu_ops
 
+    if (kernel == "grouped_tma") != (bs == 16):
+        pytest.skip("sddmm_grouped_tma.cu serves bs 16, the other TMA kernels bs 32 and 64")
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", kernel)
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype)

@@ -197,12 +197,19 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(64, 1, 64) == "stream"
     assert _gpu_ops.sddmm_kernel(32, 0, 64) == "column"
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
+    assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped"       # the same time there (v8)
+    assert _gpu_ops.sddmm_kernel(16, 2, 65) == "grouped_tma"
+    assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32, 4096) == "grouped"
     assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 7))["BK"] == 16
     assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 33))["BK"] == 64
     assert _gpu_ops.sddmm_kernel(8, 1) == "grouped"
     assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32) == "grouped"
     assert _gpu_ops.sddmm_kernel(32, 1) == "column"
     assert _gpu_ops.sddmm_kernel(8, 0) == "column"       # no grouped float32 kernel
+    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "grouped_tma")
+    assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped_tma"
+    assert _gpu_ops.sddmm_kernel(16, 1) == "grouped"             # no M: the fallback
+    assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"          # bs 16 only
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "column")
     assert _gpu_ops.sddmm_kernel(8, 2) == "column"
     assert _gpu_ops.sddmm_kernel(32, 1, 64) == "column"

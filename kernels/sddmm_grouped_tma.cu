@@ -1,0 +1,141 @@
+// sddmm_grouped_tma.cu: sampled dense-dense product on groups of block-columns, for 16-bit
+// BS 16; warp-specialised, TMA copies (sm_90).
+//
+//     out[b] = alpha * x[:, c*BS:(c+1)*BS]^T @ dy[:, k*BS:(k+1)*BS] + beta * out[b]
+//
+// Same operands, tables and contract as sddmm_grouped.cu (read its header): a CTA (an item)
+// owns up to NBLK stored blocks in R neighbouring block-columns (a group) and at most NCX
+// block-rows, and every pipeline step of MK rows of M loads the group's dense dy slab and the
+// item's x column blocks once. sddmm_grouped.cu copies them with 16-byte cp.async, the path
+// that measured a ceiling of about 2.7-3.9 TB/s (docs/perf-notes.md, v5 and v8). Here:
+//   - the producer (the last warp) copies a step's dy slab as boxes of MK x 64 columns
+//     (128-byte rows, 128-byte swizzle) and each x column block as a box of MK x 16 columns
+//     (32-byte rows, 32-byte swizzle): lane l the x block of slot l and, for l < R * BS / 64,
+//     dy box l. Rows past M and columns past the operands' widths read as zero. Every lane
+//     waits on the buffer's `empty` barrier, posts its own bytes on `full` (count 32) and
+//     issues its copies into a ring of STAGES buffers (tma.cuh Ring);
+//   - NW consumer warps take the item's blocks as sddmm_grouped.cu's do (block q: warp
+//     q % NW, accumulator q / NW), multiply from the swizzled boxes and release the buffer.
+//
+// Tensor maps (cupy_bsparse/_tensor_maps.py): tmap_x over x (M rows, its columns), box
+// (MK, BS); tmap_dy over dy (M rows, K columns), box (MK, 64).
+// Grid: (items,); block: NW + 1 warps.
+// Parameters (#defines): DTYPE_ID (1 or 2), BS (16), R (a multiple of 4), NCX (at most 32),
+// NBLK, MK (a multiple of 16), STAGES, NW, MIN_CTAS, X_HINT and D_HINT (L2 policies, tma.cuh's
+// l2_policy).
+#define RB 128                          // bytes of one dy box row (tma.cuh's SWZ)
+#include "common.cuh"
+#include "tma.cuh"
+
+#if DTYPE_ID != 1 && DTYPE_ID != 2
+#error "sddmm_grouped_tma.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
+#endif
+#if BS != 16
+#error "sddmm_grouped_tma.cu serves block size 16"
+#endif
+
+#define DBOXC 64                        // dy columns per box
+#define NDBOX (R * BS / DBOXC)          // dy boxes per step
+#define D_BOX (MK * RB)
+#define X_BOX (MK * BS * 2)             // 32-byte rows
+#define STAGE_BYTES (NDBOX * D_BOX + NCX * X_BOX)
+#define ATOM 1024                       // the 128-byte swizzle repeats every 8 rows
+#define NCT (NW * 32)
+#define SLOTS (NBLK / NW)
+
+extern "C" __global__ void __launch_bounds__(NCT + 32, MIN_CTAS)
+bsmm_sddmm_grouped_tma(const __grid_constant__ TensorMap tmap_x,
+                       const __grid_constant__ TensorMap tmap_dy,
+                       const int4* __restrict__ item, const int2* __restrict__ gent,
+                       const int* __restrict__ crow, elem_t* __restrict__ out, int M, int K,
+                       float alpha, float beta)
+{
+    static_assert(R % 4 == 0 && NCX <= 32 && NDBOX <= 32, "one box per producer lane");
+    static_assert(MK % 16 == 0 && NBLK % NW == 0, "tile shape");
+    static_assert(D_BOX % ATOM == 0 && STAGE_BYTES % ATOM == 0, "box alignment");
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    // From the first ATOM-aligned address (the launcher adds ATOM bytes of slack): STAGES
+    // buffers (NDBOX dy boxes, then NCX x boxes), the item's codes, full[STAGES], empty[STAGES].
+    const unsigned raw = smem_u32(smem_raw);
+    const unsigned s0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
+    const unsigned codes_s = s0 + STAGES * STAGE_BYTES;
+    const unsigned bar0 = codes_s + NBLK * 8;
+    int2* const codes = reinterpret_cast<int2*>(smem_raw + (codes_s - raw));
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int4 it = __ldg(item + blockIdx.x);
+    const int grp = it.x, e0 = it.y, nblk = it.z - it.y, ncx = it.w;
+    const int nsteps = (M + MK - 1) / MK;
+    for (int q = tid; q < nblk; q += NCT + 32) codes[q] = __ldg(gent + e0 + q);
+
+    Ring<STAGES>::init(bar0, tid, NCT, 32);   // full: every producer lane arrives
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    __syncthreads();
+
+    if (warp == NW) {
+        // ------------------------------------------------------------ producer warp
+        const unsigned long long x_hint = l2_policy<X_HINT>(), d_hint = l2_policy<D_HINT>();
+        const int xcol = lane < ncx ? __ldg(crow + (long long)blockIdx.x * NCX + lane) * BS : -1;
+        const int dcol = grp * R * BS + lane * DBOXC;
+        const bool dbox = lane < NDBOX && dcol < K;
+        const unsigned bytes = (xcol >= 0 ? X_BOX : 0) + (dbox ? D_BOX : 0);
+        Ring<STAGES> ring(bar0);
+        for (int k = 0; k < nsteps; ++k, ring.advance()) {
+            ring.wait_empty(k);
+            const unsigned full = ring.full(), buf = s0 + ring.s * STAGE_BYTES;
+            mbar_arrive_expect_tx(full, bytes);
+            if (dbox) tma_2d(buf + lane * D_BOX, &tmap_dy, dcol, k * MK, full, d_hint);
+            if (xcol >= 0) tma_2d(buf + NDBOX * D_BOX + lane * X_BOX, &tmap_x, xcol, k * MK, full, x_hint);
+        }
+        return;
+    }
+
+    // ---------------------------------------------------------------- consumer warps
+    // Fragment rows: A (x box, rows = M) k + (lane & 7) + (lane >> 4) * 8, 16-byte chunk
+    // (lane >> 3) & 1; B (dy box) k + (lane & 7) + ((lane >> 3) & 1) * 8, chunk of the block's
+    // columns + (lane >> 4). k is a multiple of 16, so the swizzles are per-lane constants: the
+    // 32-byte swizzle flips the chunk on rows 4-7 of every 8, the 128-byte one XORs row mod 8.
+    const unsigned a_lane = ((lane & 7) + (lane >> 4) * 8) * (BS * 2)
+                            + ((((lane >> 3) & 1) ^ ((lane >> 2) & 1)) << 4);
+    const unsigned b_row = ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
+    const unsigned b_sw = lane & 7, b_hi = lane >> 4;
+    float acc[SLOTS][2][4];
+    zero_fill<SLOTS * 2 * 4>(&acc[0][0][0]);
+    Ring<STAGES> ring(bar0);
+    for (int k = 0; k < nsteps; ++k, ring.advance()) {
+        ring.wait_full();
+        const unsigned buf = s0 + ring.s * STAGE_BYTES;
+#pragma unroll
+        for (int s = 0; s < SLOTS; ++s) {
+            const int q = s * NW + warp;
+            if (q < nblk) {
+                const int code = codes[q].y, jl = code & 0xffff;
+                const unsigned a = buf + NDBOX * D_BOX + (code >> 16) * X_BOX + a_lane;
+                const unsigned b = buf + (jl / 4) * D_BOX + b_row
+                                   + (((unsigned)((jl % 4) * 2 + b_hi) ^ b_sw) << 4);
+#pragma unroll
+                for (int kk = 0; kk < MK; kk += 16) {
+                    unsigned af[4], bf[4];
+                    ldsm_x4_t(af, a + kk * (BS * 2));
+                    ldsm_x4_t(bf, b + kk * RB);
+                    mma(acc[s][0], af, bf);
+                    mma(acc[s][1], af, bf + 2);
+                }
+            }
+        }
+        ring.release();
+    }
+
+    const int gr = lane >> 2, tc = (lane & 3) * 2;
+#pragma unroll
+    for (int s = 0; s < SLOTS; ++s) {
+        const int q = s * NW + warp;
+        if (q < nblk) {
+            elem_t* o = out + (long long)codes[q].x * (BS * BS);
+#pragma unroll
+            for (int ni = 0; ni < 2; ++ni) {
+                store_pair(o + gr * BS + ni * 8 + tc, acc[s][ni][0], acc[s][ni][1], alpha, beta);
+                store_pair(o + (gr + 8) * BS + ni * 8 + tc, acc[s][ni][2], acc[s][ni][3], alpha, beta);
+            }
+        }
+    }
+}
