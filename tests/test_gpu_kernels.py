@@ -268,6 +268,28 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
     assert np.array_equal(outs[0], outs[1])
 
 
+@pytest.mark.parametrize("shape", [(16, 16), (32, 48), (48, 16)])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+@pytest.mark.parametrize("bs", [8, 16])
+def test_narrow_operands(request, bs, kind, shape):
+    """Operands narrower than a TMA box (64 columns): x @ W, x @ W.T and sddmm by the default
+    kernels at M = 100 (the TMA kernels for bs 16), against float64."""
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    w, x, dy, mask, ref = _sddmm_case(rng, shape, bs, 100, 1.0, dtype)
+    wg = w.to_gpu()
+    got = cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg).toarray().get().astype(np.float64)
+    base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                         sample=lambda p: np.where(mask, p, 0.0))
+    _check(got, ref, base, kind)
+    w64 = w.toarray().astype(np.float64)
+    for a, op64, wop in ((x, w64, wg), (dy, w64.T, wg.T)):
+        out = _nan((100, op64.shape[1]), dtype)
+        cb.matmul(cupy.asarray(a), wop, out=out)
+        ref2 = a.astype(np.float64) @ op64
+        _check(out.get(), ref2, _baseline_err(a.astype(np.float64), op64, dtype, ref2), kind)
+
+
 ACCUM_TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
 
 
