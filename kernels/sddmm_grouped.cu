@@ -148,22 +148,17 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
         }
     });
 
-    const int gr = lane >> 2, tc = (lane & 3) * 2;
 #pragma unroll
     for (int s = 0; s < SLOTS; ++s) {
         const int q = s * NW + warp;
         if (q < nblk) {
-            elem_t* o = out + (long long)codes[q].x * (BS * BS);
-#pragma unroll
-            for (int ni = 0; ni < NI; ++ni) {
-                store_pair(o + gr * BS + ni * 8 + tc, acc[s][0][ni][0], acc[s][0][ni][1], alpha, beta);
-                if (BS == 16)
-                    store_pair(o + (gr + 8) * BS + ni * 8 + tc, acc[s][0][ni][2], acc[s][0][ni][3], alpha, beta);
-            }
+            // one block (BS 8: the tile's rows 0-7), row-major BS x BS
+            store_tiles<1, NI>(out + (long long)codes[q].x * (BS * BS), BS, acc[s], 0, 0, BS,
+                               alpha, beta, lane);
 #if PAIRS
             if (codes[q].z >= 0)
-                store_pair(out + (long long)codes[q].z * (BS * BS) + gr * BS + tc, acc[s][0][0][2],
-                           acc[s][0][0][3], alpha, beta);
+                store_pair(out + (long long)codes[q].z * (BS * BS) + (lane >> 2) * BS + (lane & 3) * 2,
+                           acc[s][0][0][2], acc[s][0][0][3], alpha, beta);
 #endif
         }
     }

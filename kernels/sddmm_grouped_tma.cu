@@ -98,8 +98,8 @@ bsmm_sddmm_grouped_tma(const __grid_constant__ TensorMap tmap_x,
                             + ((((lane >> 3) & 1) ^ ((lane >> 2) & 1)) << 4);
     const unsigned b_row = ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
     const unsigned b_sw = lane & 7, b_hi = lane >> 4;
-    float acc[SLOTS][2][4];
-    zero_fill<SLOTS * 2 * 4>(&acc[0][0][0]);
+    float acc[SLOTS][1][2][4];
+    zero_fill<SLOTS * 2 * 4>(&acc[0][0][0][0]);
     Ring<STAGES> ring(bar0);
     for (int k = 0; k < nsteps; ++k, ring.advance()) {
         ring.wait_full();
@@ -117,25 +117,19 @@ bsmm_sddmm_grouped_tma(const __grid_constant__ TensorMap tmap_x,
                     unsigned af[4], bf[4];
                     ldsm_x4_t(af, a + kk * (BS * 2));
                     ldsm_x4_t(bf, b + kk * RB);
-                    mma(acc[s][0], af, bf);
-                    mma(acc[s][1], af, bf + 2);
+                    mma(acc[s][0][0], af, bf);
+                    mma(acc[s][0][1], af, bf + 2);
                 }
             }
         }
         ring.release();
     }
 
-    const int gr = lane >> 2, tc = (lane & 3) * 2;
 #pragma unroll
     for (int s = 0; s < SLOTS; ++s) {
         const int q = s * NW + warp;
-        if (q < nblk) {
-            elem_t* o = out + (long long)codes[q].x * (BS * BS);
-#pragma unroll
-            for (int ni = 0; ni < 2; ++ni) {
-                store_pair(o + gr * BS + ni * 8 + tc, acc[s][ni][0], acc[s][ni][1], alpha, beta);
-                store_pair(o + (gr + 8) * BS + ni * 8 + tc, acc[s][ni][2], acc[s][ni][3], alpha, beta);
-            }
-        }
+        if (q < nblk)   // one block, row-major BS x BS
+            store_tiles<1, 2>(out + (long long)codes[q].x * (BS * BS), BS, acc[s], 0, 0, BS,
+                              alpha, beta, lane);
     }
 }
