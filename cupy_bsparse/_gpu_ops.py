@@ -848,8 +848,9 @@ def pair_units(items, gent, xp):
     # stable by (item, column, x slot): an item's entries keep their range
     order = xp.argsort((iid << 32) | ((code & 0xFFFF) << 16) | (code >> 16), kind="stable")
     blk, code, iid = gent[order, 0], gent[order, 1], iid[order]
+    col = code & 0xFFFF
     one = xp.ones(min(1, nnz), dtype=bool)
-    new_col = xp.concatenate([one, (iid[1:] != iid[:-1]) | ((code[1:] & 0xFFFF) != (code[:-1] & 0xFFFF))])
+    new_col = xp.concatenate([one, (iid[1:] != iid[:-1]) | (col[1:] != col[:-1])])
     cid, cfirst = _runs(new_col, xp)
     head = (xp.arange(nnz, dtype=xp.int64) - cfirst[cid]) % 2 == 0
     has_next = xp.concatenate([~new_col[1:], xp.zeros(min(1, nnz), dtype=bool)])
