@@ -378,8 +378,9 @@ def sddmm_grouped_tma_spec(bs, did, M=64):
     32-row steps and 3 stages up to M = 512, 48-row steps and 2 stages above; L2 evict_last on
     both inputs, which other items re-read (v8 sweep, fp16 M = 4096: 0.360 ms; evict_normal
     0.503, 32-row steps 0.404, 16-row steps 0.765, 8 warps 0.489, groups of 256 columns 0.661)."""
-    p = {"BS": bs, "DTYPE_ID": did, "R": 32, "NCX": 32, "NBLK": 128, "NW": 16, "MIN_CTAS": 1,
-         "MK": 48 if M > 512 else 32, "STAGES": 2 if M > 512 else 3, "X_HINT": 1, "D_HINT": 1}
+    p = dict(sddmm_grouped_spec(bs, did, M))   # the same items: the tables are shared
+    del p["PAIRS"]
+    p.update(X_HINT=1, D_HINT=1)
     return tuple(sorted(p.items()))
 
 
