@@ -16,6 +16,9 @@ from ._arrays import astype, bits, from_float32, to_float32, to_host
 
 _DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2}
 _TF32 = 3
+#: Element code of the TMA kernels' float32 path (3xTF32 tensor cores, kernels/tf32x3.cuh):
+#: they serve float32 (code 0) with it; the other templates run float32 on FFMA.
+_F32X3 = 4
 _MAX_GRID_Y = 65535
 
 
@@ -119,8 +122,20 @@ def _arch(dev):
 
 
 def dsd_stream_supported(bs, did, M=None):
-    """Whether dsd_stream.cu has a specialisation (16-bit tensor cores, bs 32 or 64)."""
-    return did in (1, 2) and bs >= 32
+    """Whether dsd_stream.cu has a specialisation: 16-bit bs 32 or 64, float32 (3xTF32) bs 16
+    to 64."""
+    return (did in (1, 2) and bs >= 32) or (did == 0 and bs >= 16)
+
+
+def _stream_code(did):
+    """DTYPE_ID of the TMA stream kernels for element code ``did``: float32 runs 3xTF32."""
+    return _F32X3 if did == 0 else did
+
+
+def _tile_cols(bs, itemsize):
+    """Columns of one TMA box row of a bs-wide tile: the whole tile row up to 128 bytes (the
+    widest swizzle); float32 bs 64 tiles land as two 32-column boxes."""
+    return min(bs, 128 // itemsize)
 
 
 def dsd_grouped_tma_supported(bs, did):
@@ -149,36 +164,49 @@ def dsd_kernel(bs, did, M):
 
 
 def dsd_stream_spec(bs, did, M, trans_w):
-    """Specialisation of dsd_stream.cu (16-bit element codes): BM rows per CTA, four consumer
-    warps, ring stages.
+    """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
+    CTA, four consumer warps, ring stages.
 
     Up to M = 64: as many stages as fit in 64 KB (at most 8); L2 hints evict_last for x's
     tiles (re-read by every column), evict_first for the stored blocks (read once).
     Above (v6 sweep at M = 4096, docs/perf-notes.md): bs 64 BM 128 and 3 stages, bs 32 BM 256
     and 4 stages (2-3 CTAs per SM); evict_last for both inputs (bs 32: 0.404 -> 0.300 ms;
     streaming stores of y instead changed nothing, so it is the inputs' own re-reads that the
-    hint protects)."""
-    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w))}
+    hint protects). float32 (3xTF32; v9 sweep, docs/perf-notes.md) above M = 64: bs 64 BM 64
+    and 3 stages (M = 4096: 1.24 -> 1.11 ms against BM 128), bs 32 4 x 2 warps and 3 stages
+    (1.25 -> 1.12 ms), bs 16 as 16-bit bs 32; up to M = 64: bs 32 2 x 2 warps (M = 64: 0.158
+    -> 0.127 ms), bs 16 2 x 1 warps for x @ W (0.157 -> 0.147 ms; x @ W^T keeps 4 x 1)."""
+    code = _stream_code(did)
+    esz = _itemsize(code)
+    p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
     regime = _m_regime(M)
     if regime == "large":
         bm = 128 if bs == 64 else 256
         p.update(BM=bm, WARPS_M=bm // 64, WARPS_N=2 if bs == 64 else 1,
                  STAGES=3 if bs == 64 else 4, X_HINT=1, W_HINT=1)
+        if esz == 4 and bs == 64:
+            p.update(BM=64, WARPS_M=2, WARPS_N=2, STAGES=3)
+        elif esz == 4 and bs == 32:
+            p.update(WARPS_N=2, STAGES=3)
     else:
         bm = 16 if regime == "tiny" else 64
-        stage = (bm + bs) * bs * 2
+        stage = (bm + bs) * bs * esz
         wm = max(1, min(2, bm // 32)) if bs == 64 else min(4, bm // 16)
         p.update(BM=bm, WARPS_M=wm, WARPS_N=max(1, min(4 // wm, bs // 16)),
                  STAGES=max(2, min(8, 65536 // stage)), X_HINT=1, W_HINT=0)
+        if esz == 4 and bm == 64 and bs == 32:
+            p.update(WARPS_M=2, WARPS_N=2)
+        elif esz == 4 and bm == 64 and bs == 16 and not trans_w:
+            p.update(WARPS_M=2)
     return tuple(sorted(p.items()))
 
 
 def dsd_stream_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_stream spec."""
     p = dict(spec)
-    bs, bm = p["BS"], p["BM"]
-    atom = 8 * bs * 2                    # tiles start on the swizzle pattern's alignment
-    smem = atom + p["STAGES"] * ((bm + bs) * bs * 2 + 16)
+    bs, bm, esz = p["BS"], p["BM"], _itemsize(p["DTYPE_ID"])
+    atom = 8 * _tile_cols(bs, esz) * esz   # tiles start on the swizzle pattern's alignment
+    smem = atom + p["STAGES"] * ((bm + bs) * bs * esz + 16)
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
 
 
@@ -303,7 +331,7 @@ def _pad16(n):
 
 
 def _itemsize(did):
-    return 4 if did in (0, _TF32) else 2
+    return 4 if did in (0, _TF32, _F32X3) else 2
 
 
 def dsd_launch_shape(spec):
@@ -392,19 +420,23 @@ def sddmm_grouped_tma_launch_shape(spec):
 
 
 def sddmm_stream_supported(bs, did, M):
-    """Whether sddmm_stream.cu has a specialisation: 16-bit bs 32/64 with M <= 64."""
-    return did in (1, 2) and bs >= 32 and M <= 64
+    """Whether sddmm_stream.cu has a specialisation for M <= 64: 16-bit bs 32/64, float32
+    (3xTF32) bs 16 to 64."""
+    return dsd_stream_supported(bs, did) and M <= 64
 
 
 def sddmm_stream_spec(bs, did, M):
-    """Specialisation of sddmm_stream.cu (16-bit element codes, M <= 64): BK >= M rows per
-    tile, four consumer warps, as many dy stages as fit in 48 KB (at most 8).
+    """Specialisation of sddmm_stream.cu (16-bit element codes; float32 as 3xTF32; M <= 64):
+    BK >= M rows per tile, four consumer warps (one at bs 16), as many dy stages as fit in
+    48 KB (at most 8).
 
     BK 64 (M 33-64): 3 stages, and two consumer warps at bs 32, so more CTAs fit per SM (v6
     sweep at M = 64: bs 32 0.0391 -> 0.0325 ms, bs 64 0.0287 -> 0.0270 ms)."""
+    code = _stream_code(did)
     bk = 16 if M <= 16 else (32 if M <= 32 else 64)
-    tile = bk * bs * 2
-    p = {"BS": bs, "DTYPE_ID": did, "BK": bk, "WARPS_M": 2, "WARPS_N": 2,
+    tile = bk * bs * _itemsize(code)
+    wm = 2 if bs >= 32 else 1
+    p = {"BS": bs, "DTYPE_ID": code, "BK": bk, "WARPS_M": wm, "WARPS_N": wm,
          "STAGES": max(2, min(8, 49152 // tile))}
     if bk == 64:
         p["STAGES"] = 3
@@ -416,14 +448,17 @@ def sddmm_stream_spec(bs, did, M):
 def sddmm_stream_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes) of a sddmm_stream spec."""
     p = dict(spec)
-    row = p["BS"] * 2
-    smem = 8 * row + (1 + p["STAGES"]) * p["BK"] * row + 2 * p["BS"] * row + 16 * p["STAGES"] + 16
+    bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
+    rb = _tile_cols(bs, esz) * esz
+    stage = 0 if esz == 4 else bs * rb   # 16-bit: two output staging tiles
+    smem = 8 * rb + (1 + p["STAGES"]) * p["BK"] * bs * esz + 2 * stage + 16 * p["STAGES"] + 16
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem
 
 
 def sddmm_tall_supported(bs, did):
-    """Whether sddmm_tall.cu has a specialisation: 16-bit bs 32/64 (any M)."""
-    return did in (1, 2) and bs >= 32
+    """Whether sddmm_tall.cu has a specialisation: 16-bit bs 32/64, float32 (3xTF32) bs 16 to
+    64 (any M)."""
+    return dsd_stream_supported(bs, did)
 
 
 #: M above which sddmm_tall.cu serves wgrad unless SDDMM_KERNEL forces another kernel.
@@ -431,24 +466,37 @@ SDDMM_TALL_MIN_M = 64
 
 
 def sddmm_tall_spec(bs, did, M=None):
-    """Specialisation of sddmm_tall.cu (16-bit element codes): NB blocks of a block-row per CTA
-    with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK rows of M per
-    step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096, docs/perf-notes.md:
-    bs 64 0.300 -> 0.186 ms, bs 32 0.552 -> 0.327 ms)."""
-    p = {"BS": bs, "DTYPE_ID": did, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
+    """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
+    block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
+    rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
+    docs/perf-notes.md: bs 64 0.300 -> 0.186 ms, bs 32 0.552 -> 0.327 ms). float32 (3xTF32;
+    v9 sweep at M = 4096): bs 64 16-row steps and 4 stages (with 32 rows, or 2 x 2 warps a
+    block, ptxas spills); bs 32 4 blocks of one warp each (1.71 -> 1.29 ms against 8 of two);
+    bs 16 16 blocks, two per warp (BPW: x's fragments split once for both; 2.27 -> 2.13 ms)."""
+    code = _stream_code(did)
+    p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     if bs == 64:
-        p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
-    else:
+        if code == _F32X3:
+            p.update(NB=4, BK=16, STAGES=4, WARPS_M=2, WARPS_N=1)   # 32-row steps spill
+        else:
+            p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
+    elif bs == 32 and code == _F32X3:
+        p.update(NB=4, BK=32, WARPS_M=1, WARPS_N=1)
+    elif bs == 32:
         p.update(NB=8, BK=32, WARPS_M=2, WARPS_N=1)
+    else:
+        p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
     return tuple(sorted(p.items()))
 
 
 def sddmm_tall_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes, blocks per CTA) of a sddmm_tall spec."""
     p = dict(spec)
-    row = p["BS"] * 2
-    smem = 8 * row + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * row + 16)
-    return (p["NB"] * p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, p["NB"]
+    bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
+    smem = (8 * _tile_cols(bs, esz) * esz
+            + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * bs * esz + 16))
+    warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
+    return (warps + 1) * 32, smem, p["NB"]
 
 
 #: Blocks per CTA of sddmm_stream.cu (v5 sweep at M = 64: bs 64 0.0351 / 0.0312 / 0.0285 ms with
@@ -1014,7 +1062,8 @@ def _dsd_call(layout, trans_w, did, M, N):
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)
         else:
-            chunk = _chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1), resident, did == 0)
+            chunk = _chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1), resident,
+                                  did == 0 and kind == "column")
             table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
             tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
         launches = [(r0, m, (tables[0].shape[0], -(-m // bm)),
@@ -1054,10 +1103,11 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
             it = x.itemsize
             if kind == "stream":
                 # dsd_stream.cu: x and the stored blocks as tensor maps (tiles of bm x bs, bs x bs)
+                tc = _tile_cols(bs, it)
                 head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm,
-                                              bs),
+                                              tc),
                         _tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs, bs * it, it,
-                                              bs, bs))
+                                              bs, tc))
             else:
                 # dsd_grouped_tma.cu: x as a tensor map (slab boxes of bm x 64), blocks by address
                 head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm,
@@ -1165,8 +1215,9 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         fn, nt, smem, spec = _sddmm_launch("tall", bs, did, M)
         seg, cols = _sddmm_plan(layout, spec["NB"])
         it, bk = x.itemsize, spec["BK"]
-        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, bs),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, bs))
+        tc = _tile_cols(bs, it)
+        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, tc),
+                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, tc))
         fn((seg.shape[0],), (nt,),
            maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
            shared_mem=smem)
@@ -1175,9 +1226,11 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         fn, nt, smem, spec = _sddmm_launch("stream", bs, did, M)
         seg, cols = _sddmm_plan(layout, SDDMM_STREAM_NB)
         it, bk = x.itemsize, spec["BK"]
-        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, bs),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, bs),
-                _tensor_maps.tile_map(target.data.ptr, target.shape[0] * bs, bs, bs * it, it, bs, bs))
+        tc = _tile_cols(bs, it)
+        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, tc),
+                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, tc),
+                _tensor_maps.tile_map(target.data.ptr, target.shape[0] * bs, bs, bs * it, it, bs,
+                                      tc))
         fn((seg.shape[0],), (nt,),
            maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
            shared_mem=smem)

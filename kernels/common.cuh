@@ -5,9 +5,11 @@
 // Specialisation macros (prepended by cupy_bsparse/compiler.py):
 //   DTYPE_ID   0: float32 on CUDA cores (FFMA)       1: float16 tensor cores
 //              2: bfloat16 tensor cores               3: float32 data, TF32 tensor cores
+//              4: float32 data, 3xTF32 tensor cores (float32 accuracy; tf32x3.cuh)
 #pragma once
 
-#if DTYPE_ID == 0 || DTYPE_ID == 3
+#define F32_DATA (DTYPE_ID == 0 || DTYPE_ID == 3 || DTYPE_ID == 4)
+#if F32_DATA
 typedef float elem_t;
 #else
 typedef unsigned short elem_t;
@@ -15,7 +17,7 @@ typedef unsigned short elem_t;
 
 #define USE_MMA (DTYPE_ID != 0)
 // Reduction depth of one tensor-core instruction.
-#if DTYPE_ID == 3
+#if DTYPE_ID == 3 || DTYPE_ID == 4
 #define MMA_K 8
 #else
 #define MMA_K 16
@@ -52,7 +54,7 @@ __device__ __forceinline__ elem_t from_f32(float f) {
 // beta == 0, so a poisoned (NaN) output cannot leak into the result.
 __device__ __forceinline__ void store_pair(elem_t* p, float a0, float a1, float alpha, float beta) {
     float v0 = alpha * a0, v1 = alpha * a1;
-#if DTYPE_ID == 0 || DTYPE_ID == 3
+#if F32_DATA
     if (beta != 0.f) { float2 o = *reinterpret_cast<float2*>(p); v0 += beta * o.x; v1 += beta * o.y; }
     *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
 #else

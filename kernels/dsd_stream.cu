@@ -1,4 +1,4 @@
-// dsd_stream.cu: dense x block-sparse -> dense, warp-specialised, TMA copies (16-bit bs 32/64).
+// dsd_stream.cu: dense x block-sparse -> dense, warp-specialised, TMA copies (16-bit bs 32/64, float32 bs 16-64).
 //
 //     y = alpha * x @ op(W) + beta * y        op(W) = W (TRANS_W 0) or W^T (TRANS_W 1)
 //
@@ -26,20 +26,33 @@
 // stored blocks, read once, evict_first, so the stream of W does not push x out of L2 (M = 64,
 // bs 64: 0.0299 -> 0.0281 ms); at large M both evict_last (bs 32: 0.387 -> 0.286 ms).
 //
+// float32 (DTYPE_ID 4, 3xTF32 on TF32 tensor cores, tf32x3.cuh): tiles land as sub-tiles of
+// RB = min(4 * BS, 128) bytes a row, one TMA copy each (bs 64 takes two per tile; the tensor
+// maps' boxes are RB / 4 columns wide). x's fragments come by ldmatrix, W's by 32-bit loads for
+// x @ W (2-way bank conflicts) and ldmatrix for x @ W^T.
+//
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
-// Parameters (#defines): DTYPE_ID (1 or 2), BS (16, 32, 64), TRANS_W, BM, STAGES, WARPS_M,
-// WARPS_N, X_HINT, W_HINT.
+// Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
+// WARPS_M, WARPS_N, X_HINT, W_HINT.
+#if DTYPE_ID == 4
+#define RB (BS >= 32 ? 128 : BS * 4)   // bytes of one sub-tile row (16 or 32 float32)
+#else
 #define RB (BS * 2)                    // bytes of one tile row
+#endif
 #include "common.cuh"
 #include "tma.cuh"
 
-#if DTYPE_ID != 1 && DTYPE_ID != 2
-#error "dsd_stream.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
+#if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
+#error "dsd_stream.cu runs tensor-core types with TMA tiles only (DTYPE_ID 1, 2, 4)"
+#endif
+#if DTYPE_ID == 4
+#include "tf32x3.cuh"
 #endif
 
 #define ATOM (8 * RB)                  // the swizzle pattern repeats every 8 rows
-#define A_BYTES (BM * RB)
-#define B_BYTES (BS * RB)
+#define NH (BS * (int)sizeof(elem_t) / RB)   // sub-tiles (TMA copies) per tile
+#define A_BYTES (BM * BS * (int)sizeof(elem_t))
+#define B_BYTES (BS * BS * (int)sizeof(elem_t))
 #define NC (WARPS_M * WARPS_N)         // consumer warps
 #define NCT (NC * 32)
 static_assert(A_BYTES % ATOM == 0 && B_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
@@ -78,8 +91,13 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                 const int2 cur = e;
                 if (step + 1 < nsteps) e = __ldg(ent + e0 + step + 1);
                 const unsigned full = ring.acquire(step, A_BYTES + B_BYTES);
-                tma_2d(a0 + ring.s * A_BYTES, &tmap_x, cur.x * BS, m0, full, x_hint);
-                tma_2d(b0 + ring.s * B_BYTES, &tmap_w, 0, cur.y * BS, full, w_hint);
+#pragma unroll
+                for (int h = 0; h < NH; ++h) {
+                    constexpr int HC = RB / (int)sizeof(elem_t);    // columns per sub-tile
+                    tma_2d(a0 + ring.s * A_BYTES + h * (BM * RB), &tmap_x, cur.x * BS + h * HC, m0, full,
+                           x_hint);
+                    tma_2d(b0 + ring.s * B_BYTES + h * (BS * RB), &tmap_w, h * HC, cur.y * BS, full, w_hint);
+                }
             }
         }
         return;
@@ -89,6 +107,25 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     constexpr int WM = BM / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
     const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+    const int valid_rows = min(BM, M - m0);
+    float acc[MI][NI][4];
+    zero_fill<MI * NI * 4>(&acc[0][0][0]);
+    Ring<STAGES> ring(bar0);
+#if DTYPE_ID == 4
+    for (int step = 0; step < nsteps; ++step, ring.advance()) {
+        ring.wait_full();
+        const unsigned as = a0 + ring.s * A_BYTES, bs = b0 + ring.s * B_BYTES;
+#pragma unroll
+        for (int k = 0; k < BS; k += 8) {
+            unsigned a[MI][4], b[NI][2];
+            ld_a_kcontig<MI, BM>(a, as, wm * WM, k, lane);
+            if (TRANS_W) ld_b_kcontig<NI, BS>(b, bs, wn * WN, k, lane);
+            else ld_b_krows<NI, BS>(b, bs, wn * WN, k, lane);
+            mma_3xtf32<MI, NI>(acc, a, b);
+        }
+        ring.release();
+    }
+#else
     // Every fragment row this lane addresses is congruent to lane mod 8, so one chunk XOR
     // serves them all; the lane's half-selects (lane >> 4, lane >> 3 & 1) fold into it
     // because the chunk indices they add to are even.
@@ -102,10 +139,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     //    chunk k/8 + (lane >> 3 & 1).
     const unsigned b_row = TRANS_W ? (wn * WN + (lane & 7) + (lane >> 4) * 8) * RB
                                    : ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
-    const int valid_rows = min(BM, M - m0);
-    float acc[MI][NI][4];
-    zero_fill<MI * NI * 4>(&acc[0][0][0]);
-    Ring<STAGES> ring(bar0);
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
         const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;
@@ -129,6 +162,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         }
         ring.release();
     }
+#endif
 
     constexpr int ACC_N = MI * NI * 4;
     if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],

@@ -18,20 +18,37 @@
 //
 // Tensor maps: tmap_x over x as (M rows, R columns), tmap_dy over dy as (M, C); box (BK, BS);
 // tmap_out over out as (nnzb * BS rows, BS columns), box (BS, BS).
+// float32 (DTYPE_ID 4, 3xTF32, tf32x3.cuh): tiles land as sub-tiles of RB = min(4 * BS, 128)
+// bytes a row (one TMA copy each; the maps' boxes are RB / 4 columns wide), fragments come by
+// 32-bit loads, and every thread stores its own elements (8 bytes per lane; no staging tiles).
+//
 // Grid: (segments); block: (WARPS_M * WARPS_N + 1) warps.
-// Parameters (#defines): DTYPE_ID (1 or 2), BS (32, 64), BK (16, 32, 64: at least M), STAGES,
-// WARPS_M, WARPS_N.
+// Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, BK (16, 32, 64: at
+// least M), STAGES, WARPS_M, WARPS_N.
+#if DTYPE_ID == 4
+#define RB (BS >= 32 ? 128 : BS * 4)   // bytes of one sub-tile row (16 or 32 float32)
+#else
 #define RB (BS * 2)                    // bytes of one tile row
+#endif
 #include "common.cuh"
 #include "tma.cuh"
 
-#if DTYPE_ID != 1 && DTYPE_ID != 2
-#error "sddmm_stream.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
+#if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
+#error "sddmm_stream.cu runs tensor-core types with TMA tiles only (DTYPE_ID 1, 2, 4)"
+#endif
+#if DTYPE_ID == 4
+#include "tf32x3.cuh"
 #endif
 
 #define ATOM (8 * RB)
-#define T_BYTES (BK * RB)              // one x or dy tile
+#define NH (BS * (int)sizeof(elem_t) / RB)     // sub-tiles (TMA copies) per tile
+#define HC (RB / (int)sizeof(elem_t))          // columns per sub-tile
+#define T_BYTES (BK * BS * (int)sizeof(elem_t))   // one x or dy tile
+#if DTYPE_ID == 4
+#define O_BYTES 0                      // no staging: threads store float32 pairs themselves
+#else
 #define O_BYTES (BS * RB)              // one output staging tile
+#endif
 #define NC (WARPS_M * WARPS_N)
 #define NCT (NC * 32)
 static_assert(T_BYTES % ATOM == 0 && O_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
@@ -64,13 +81,17 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
         if (lane == 0) {
             const unsigned long long evict_last = l2_policy<1>();
             mbar_arrive_expect_tx(xbar, T_BYTES);
-            tma_2d(x0, &tmap_x, c * BS, 0, xbar, evict_last);
+#pragma unroll
+            for (int h = 0; h < NH; ++h) tma_2d(x0 + h * (BK * RB), &tmap_x, c * BS + h * HC, 0, xbar, evict_last);
             Ring<STAGES> ring(bar0);
             int k = nsteps > 0 ? __ldg(cols + first) : 0;
             for (int step = 0; step < nsteps; ++step, ring.advance()) {
                 const int cur = k;
                 if (step + 1 < nsteps) k = __ldg(cols + first + step + 1);
-                tma_2d(d0 + ring.s * T_BYTES, &tmap_dy, cur * BS, 0, ring.acquire(step, T_BYTES), evict_last);
+                const unsigned full = ring.acquire(step, T_BYTES);
+#pragma unroll
+                for (int h = 0; h < NH; ++h)
+                    tma_2d(d0 + ring.s * T_BYTES + h * (BK * RB), &tmap_dy, cur * BS + h * HC, 0, full, evict_last);
             }
         }
         return;
@@ -84,17 +105,23 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
     // Staging writes: lane (gr, tc/2) writes 4 bytes at row base + gr (+ 8), column chunk q,
     // byte 2 * tc of it; the chunk XOR is SWZ(gr), so the 32 lanes hit 32 banks.
     const unsigned o_lane = gr * RB + 2 * tc, swo = SWZ(gr);
-    const bool staged = beta == 0.f;
+    const bool staged = DTYPE_ID != 4 && beta == 0.f;
     mbar_wait(xbar, 0);
     Ring<STAGES> ring(bar0);
     for (int step = 0; step < nsteps; ++step) {
         float acc[MI][NI][4];
         zero_fill<MI * NI * 4>(&acc[0][0][0]);
         ring.wait_full();
+#if DTYPE_ID == 4
+        mma_tn_3xtf32<MI, NI, 1, BK, BK>(reinterpret_cast<float (&)[1][MI][NI][4]>(acc), x0, wm * WM,
+                                         d0 + ring.s * T_BYTES, 0, wn * WN, lane);
+#else
         mma_tn_swizzled<MI, NI, BK>(acc, x0, wm * WM, d0 + ring.s * T_BYTES, wn * WN, lane);
+#endif
         ring.release();
         ring.advance();
 
+#if DTYPE_ID != 4
         if (staged) {
             const unsigned ot = o0 + (step & 1) * O_BYTES;
             if (tid == 0) bulk_wait_read<1>();     // the store from this tile two blocks ago
@@ -121,6 +148,7 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
             }
             continue;
         }
+#endif
         store_tiles<MI, NI>(out + (long long)(first + step) * (BS * BS), BS, acc, wm * WM, wn * WN, BS,
                             alpha, beta, lane);
     }

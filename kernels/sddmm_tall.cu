@@ -14,24 +14,44 @@
 // sddmm_stream.cu serves M <= 64, where a block is one step and its stores dominate.
 //
 // Tensor maps: tmap_x over x as (M rows, R columns), tmap_dy over dy as (M, C); box (BK, BS).
+// float32 (DTYPE_ID 4, 3xTF32, tf32x3.cuh): tiles land as sub-tiles of RB = min(4 * BS, 128)
+// bytes a row, one TMA copy each (the maps' boxes are RB / 4 columns wide).
+//
 // Grid: (segments); block: (NB * WARPS_M * WARPS_N + 1) warps.
-// Parameters (#defines): DTYPE_ID (1 or 2), BS (32, 64), NB, BK (16, 32 or 64), STAGES,
-// WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy).
+// float32 warps may each take BPW blocks (consecutive in the segment), whose products share
+// the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
+//
+// Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
+// 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
+// (float32 only; default 1).
+#if DTYPE_ID == 4
+#define RB (BS >= 32 ? 128 : BS * 4)   // bytes of one sub-tile row (16 or 32 float32)
+#else
 #define RB (BS * 2)                    // bytes of one tile row
+#endif
 #include "common.cuh"
 #include "tma.cuh"
 
-#if DTYPE_ID != 1 && DTYPE_ID != 2
-#error "sddmm_tall.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
+#if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
+#error "sddmm_tall.cu runs tensor-core types with TMA tiles only (DTYPE_ID 1, 2, 4)"
+#endif
+#if DTYPE_ID == 4
+#include "tf32x3.cuh"
 #endif
 
 #define ATOM (8 * RB)
-#define T_BYTES (BK * RB)              // one x or dy tile
+#define NH (BS * (int)sizeof(elem_t) / RB)     // sub-tiles (TMA copies) per tile
+#define HC (RB / (int)sizeof(elem_t))          // columns per sub-tile
+#define T_BYTES (BK * BS * (int)sizeof(elem_t))   // one x or dy tile
 #define S_BYTES ((1 + NB) * T_BYTES)   // one ring buffer: the x tile, then NB dy tiles
-#define WPB (WARPS_M * WARPS_N)        // consumer warps per block
-#define NC (NB * WPB)
+#ifndef BPW
+#define BPW 1                          // blocks per warp
+#endif
+#define WPB (WARPS_M * WARPS_N)        // consumer warps per BPW blocks
+#define NC (NB / BPW * WPB)
 #define NCT (NC * 32)
 static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
+static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4), "BPW: float32, dividing NB");
 
 extern "C" __global__ void __launch_bounds__(NCT + 32)
 bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_dy,
@@ -63,10 +83,15 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
             for (int step = 0; step < nsteps; ++step, ring.advance()) {
                 const unsigned full = ring.acquire(step, (1 + count) * T_BYTES);
                 const unsigned buf = t0 + ring.s * S_BYTES;
-                tma_2d(buf, &tmap_x, c * BS, step * BK, full, x_hint);
 #pragma unroll
-                for (int b = 0; b < NB; ++b)
-                    if (b < count) tma_2d(buf + (1 + b) * T_BYTES, &tmap_dy, kc[b], step * BK, full, d_hint);
+                for (int h = 0; h < NH; ++h) {
+                    tma_2d(buf + h * (BK * RB), &tmap_x, c * BS + h * HC, step * BK, full, x_hint);
+#pragma unroll
+                    for (int b = 0; b < NB; ++b)
+                        if (b < count)
+                            tma_2d(buf + (1 + b) * T_BYTES + h * (BK * RB), &tmap_dy, kc[b] + h * HC, step * BK,
+                                   full, d_hint);
+                }
             }
         }
         return;
@@ -75,18 +100,26 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BS / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
-    const int blk = warp / WPB, wm = warp % WPB % WARPS_M, wn = warp % WPB / WARPS_M;
-    const bool active = blk < count;   // warps of a missing block still release every buffer
-    float acc[MI][NI][4];
-    zero_fill<MI * NI * 4>(&acc[0][0][0]);
+    const int blk = warp / WPB * BPW, wm = warp % WPB % WARPS_M, wn = warp % WPB / WARPS_M;
+    const bool active = blk < count;   // warps of missing blocks still release every buffer
+    float acc[BPW][MI][NI][4];         // a block past count (BPW > 1) is computed, not stored
+    zero_fill<BPW * MI * NI * 4>(&acc[0][0][0][0]);
     Ring<STAGES> ring(bar0);
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
         const unsigned buf = t0 + ring.s * S_BYTES;
-        if (active) mma_tn_swizzled<MI, NI, BK>(acc, buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
+#if DTYPE_ID == 4
+        if (active)
+            mma_tn_3xtf32<MI, NI, BPW, BK, BK>(acc, buf, wm * WM, buf + (1 + blk) * T_BYTES, T_BYTES, wn * WN,
+                                               lane);
+#else
+        if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
+#endif
         ring.release();
     }
-    if (active)
-        store_tiles<MI, NI>(out + (long long)(first + blk) * (BS * BS), BS, acc, wm * WM, wn * WN, BS,
-                            alpha, beta, lane);
+#pragma unroll
+    for (int j = 0; j < BPW; ++j)
+        if (blk + j < count)
+            store_tiles<MI, NI>(out + (long long)(first + blk + j) * (BS * BS), BS, acc[j], wm * WM, wn * WN,
+                                BS, alpha, beta, lane);
 }

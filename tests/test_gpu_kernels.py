@@ -227,19 +227,23 @@ _SDDMM_TMA_CASES = ([("stream", 7), ("tall", 100), ("grouped_tma", 100)] if _SMA
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("kernel,M", _SDDMM_TMA_CASES)
-@pytest.mark.parametrize("kind", ["f16", "bf16"])
+@pytest.mark.parametrize("kind", ["f16", "bf16", "f32"])
 @pytest.mark.parametrize("bs", [16, 32, 64])
 def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, beta):
-    """sddmm_stream.cu, sddmm_tall.cu (bs 32/64) and sddmm_grouped_tma.cu (bs 16) forced (TMA
-    copies): rows past M zero-filled by the TMA, block-rows cut into several segments or row
-    runs (and a last one with fewer blocks than a CTA takes), x and dy as views at a 16-byte
-    offset inside wider buffers; stream blocks written by TMA tile stores (beta = 0) or by
-    each thread (beta = 1, accumulating into the gradient); exact to the tolerance, every
-    block written, bitwise repeatable."""
+    """sddmm_stream.cu, sddmm_tall.cu (16-bit bs 32/64, float32 bs 16-64 as 3xTF32) and
+    sddmm_grouped_tma.cu (16-bit bs 16) forced (TMA copies): rows past M zero-filled by the
+    TMA, block-rows cut into several segments or row runs (and a last one with fewer blocks
+    than a CTA takes), x and dy as views at a 16-byte offset inside wider buffers; 16-bit
+    stream blocks written by TMA tile stores (beta = 0) or by each thread (beta = 1,
+    accumulating into the gradient); exact to the tolerance, every block written, bitwise
+    repeatable."""
     from cupy_bsparse import _gpu_ops
 
-    if (kernel == "grouped_tma") != (bs == 16):
-        pytest.skip("sddmm_grouped_tma.cu serves bs 16, the other TMA kernels bs 32 and 64")
+    fp32 = kind == "f32"
+    if kernel == "grouped_tma" and (fp32 or bs != 16):
+        pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 only")
+    if kernel != "grouped_tma" and bs == 16 and not fp32:
+        pytest.skip("16-bit bs 16 has no stream or tall kernel")
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", kernel)
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype)
@@ -269,11 +273,12 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
 
 
 @pytest.mark.parametrize("shape", [(16, 16), (32, 48), (48, 16)])
-@pytest.mark.parametrize("kind", ["f16", "bf16"])
+@pytest.mark.parametrize("kind", ["f16", "bf16", "f32"])
 @pytest.mark.parametrize("bs", [8, 16])
 def test_narrow_operands(request, bs, kind, shape):
     """Operands narrower than a TMA box (64 columns): x @ W, x @ W.T and sddmm by the default
-    kernels at M = 100 (the TMA kernels for bs 16), against float64."""
+    kernels at M = 100 (the TMA kernels for bs 16; float32 bs 16 the stream ones), against
+    float64."""
     rng = _rng(request)
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(rng, shape, bs, 100, 1.0, dtype)
@@ -521,16 +526,18 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7, 200] if _SMALL else [1, 7, 33, 64, 200, 300])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-@pytest.mark.parametrize("kind", ["f16", "bf16"])
-@pytest.mark.parametrize("bs", [32, 64])
+@pytest.mark.parametrize("kind", ["f16", "bf16", "f32"])
+@pytest.mark.parametrize("bs", [16, 32, 64])
 def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split):
-    """dsd_stream.cu (TMA copies, warp-specialised) at small and large M (a partial row tile of
-    BM 128 or 256, and two tiles): rows past M zero-filled by the TMA, long
+    """dsd_stream.cu (TMA copies, warp-specialised; float32 as 3xTF32) at small and large M (a
+    partial row tile of BM 128 or 256, and two tiles): rows past M zero-filled by the TMA, long
     columns through the ring many times, columns split into one-block chunks (split-K), and x
     a view at a 16-byte offset inside a wider buffer (its own tensor map); exact to the
     tolerance, every element written, bitwise repeatable, counters left at zero."""
     from cupy_bsparse import _gpu_ops
 
+    if bs == 16 and kind != "f32":
+        pytest.skip("16-bit bs 16 has no stream kernel")
     if split:
         monkeypatch.setattr(_gpu_ops, "_chunk_blocks", lambda *a: 1)
     rng = _rng(request)
@@ -554,16 +561,18 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
 
 
 @pytest.mark.parametrize("M", [1, 64, 4096])
-@pytest.mark.parametrize("kernel", ["column", "grouped", "grouped_tma"])
+@pytest.mark.parametrize("kernel", ["column", "grouped", "grouped_tma", "stream"])
 @pytest.mark.parametrize("kind", ["f32", "f16"])
 def test_skewed_layout(request, monkeypatch, kind, kernel, M):
     """Barabasi-Albert hubs: dsd.cu splits long columns by its default chunking at every M;
-    dsd_grouped.cu and dsd_grouped_tma.cu (16-bit only) get the same products right with
-    hub-heavy groups."""
+    dsd_grouped.cu and dsd_grouped_tma.cu (16-bit only) and dsd_stream.cu (float32 at bs 16)
+    get the same products right with hub-heavy groups."""
     from cupy_bsparse import _gpu_ops
 
-    if kernel != "column" and kind == "f32":
+    if kernel in ("grouped", "grouped_tma") and kind == "f32":
         pytest.skip("no grouped float32 kernel")
+    if kernel == "stream" and kind != "f32":
+        pytest.skip("no 16-bit bs 16 stream kernel")
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", kernel)
     rng = _rng(request)
     dtype = DTYPES[kind]
@@ -580,7 +589,8 @@ def test_skewed_layout(request, monkeypatch, kind, kernel, M):
         cb.matmul(cupy.asarray(x), op, out=out)
         _check(out.get(), r, _baseline_err(x.astype(np.float64), w64 if op is wg else w64.T,
                                            dtype, r), kind)
-    if kernel == "column":
+    if kernel in ("column", "stream"):
+        assert _gpu_ops.dsd_kernel(bs, _gpu_ops.dtype_id(dtype), M) == kernel
         assert any(v[3] > 0 for k, v in wg.layout.plan_cache.items()
                    if isinstance(k, tuple) and k[0] == "dsd" and len(k) == 3), "no column was split"
     else:

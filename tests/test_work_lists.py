@@ -91,7 +91,8 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
 
 def test_dsd_kernel_choice(monkeypatch):
     # 16-bit bs 16 above M = 16 take the TMA grouped kernel; other 16-bit bs <= 16 and TF32
-    # bs 8 the cp.async one; CUDA-core float32 never can; 16-bit bs 32/64 the TMA stream kernel
+    # bs 8 the cp.async one; CUDA-core float32 never can; 16-bit bs 32/64 and float32 bs 16-64
+    # (3xTF32) the TMA stream kernel
     assert _gpu_ops.dsd_kernel(8, 1, 64) == "grouped"
     assert _gpu_ops.dsd_kernel(16, 2, 4096) == "grouped_tma"
     assert _gpu_ops.dsd_kernel(16, 2, 16) == "grouped"
@@ -102,7 +103,12 @@ def test_dsd_kernel_choice(monkeypatch):
     assert _gpu_ops.dsd_kernel(32, 2, 1) == "stream"
     assert _gpu_ops.dsd_kernel(64, 1, 4096) == "stream"
     assert _gpu_ops.dsd_kernel(64, _gpu_ops._TF32, 64) == "column"
-    assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped_tma"   # no bs 16 stream specialisation
+    assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped_tma"   # no 16-bit bs 16 stream kernel
+    for bs in (16, 32, 64):
+        for M in (1, 64, 4096):
+            assert _gpu_ops.dsd_kernel(bs, 0, M) == "stream"
+            assert dict(_gpu_ops.dsd_stream_spec(bs, 0, M, False))["DTYPE_ID"] == _gpu_ops._F32X3
+    assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
     assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped"
     assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"      # no grouped float32 kernel
@@ -114,7 +120,8 @@ def test_dsd_kernel_choice(monkeypatch):
     assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "stream")
     assert _gpu_ops.dsd_kernel(64, 2, 64) == "stream"
-    assert _gpu_ops.dsd_kernel(64, 0, 64) == "column"     # no float32 stream kernel
+    assert _gpu_ops.dsd_kernel(64, 0, 64) == "stream"
+    assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"      # no bs 8 stream kernel
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped_tma")
     assert _gpu_ops.dsd_kernel(8, 2, 4096) == "grouped_tma"
     assert _gpu_ops.dsd_kernel(8, _gpu_ops._TF32, 64) == "grouped"  # no TF32 TMA kernel
@@ -195,7 +202,11 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(32, 1, 65) == "tall"
     assert _gpu_ops.sddmm_kernel(32, _gpu_ops._TF32, 4096) == "column"   # no float32 TMA kernel
     assert _gpu_ops.sddmm_kernel(64, 1, 64) == "stream"
-    assert _gpu_ops.sddmm_kernel(32, 0, 64) == "column"
+    assert _gpu_ops.sddmm_kernel(32, 0, 64) == "stream"       # float32: 3xTF32
+    assert _gpu_ops.sddmm_kernel(16, 0, 64) == "stream"
+    assert _gpu_ops.sddmm_kernel(16, 0, 65) == "tall"
+    assert _gpu_ops.sddmm_kernel(64, 0, 4096) == "tall"
+    assert _gpu_ops.sddmm_kernel(8, 0, 4096) == "column"
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
     assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped"       # the same time there (v8)
     assert _gpu_ops.sddmm_kernel(16, 2, 65) == "grouped_tma"
@@ -215,6 +226,7 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(32, 1, 64) == "column"
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "tall")
     assert _gpu_ops.sddmm_kernel(64, 1, 7) == "tall"
-    assert _gpu_ops.sddmm_kernel(16, 1, 4096) == "grouped"   # no bs 16 tall kernel
+    assert _gpu_ops.sddmm_kernel(16, 1, 4096) == "grouped"   # no 16-bit bs 16 tall kernel
+    assert _gpu_ops.sddmm_kernel(16, 0, 7) == "tall"
     with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_KERNEL"):
         _gpu_ops._kernel_choice("x", "CUPY_BSPARSE_SDDMM_KERNEL")
