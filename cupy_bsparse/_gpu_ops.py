@@ -378,7 +378,10 @@ def sddmm_kernel(bs, did, M=None):
     "grouped" (sddmm_grouped.cu) or "column" (sddmm.cu) for this block size, element code and
     reduction length M (None: any, the fallback on GPUs older than sm_90); ``SDDMM_KERNEL``
     forces one where it exists."""
-    if M is not None and sddmm_stream_supported(bs, did, M) and SDDMM_KERNEL in (None, "stream"):
+    if M is not None and sddmm_stream_supported(bs, did, M) and (
+            SDDMM_KERNEL == "stream" or (SDDMM_KERNEL is None and not (did == 0 and bs == 16))):
+        # float32 bs 16 keeps sddmm.cu (FFMA) up to M = 64: M = 64, 3xTF32 0.214 ms on the H200
+        # against 0.177 for FFMA (v9, docs/perf-notes.md)
         return "stream"
     if M is not None and sddmm_tall_supported(bs, did) and (
             SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > SDDMM_TALL_MIN_M)):

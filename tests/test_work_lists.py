@@ -203,7 +203,7 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(32, _gpu_ops._TF32, 4096) == "column"   # no float32 TMA kernel
     assert _gpu_ops.sddmm_kernel(64, 1, 64) == "stream"
     assert _gpu_ops.sddmm_kernel(32, 0, 64) == "stream"       # float32: 3xTF32
-    assert _gpu_ops.sddmm_kernel(16, 0, 64) == "stream"
+    assert _gpu_ops.sddmm_kernel(16, 0, 64) == "column"       # FFMA measured faster there
     assert _gpu_ops.sddmm_kernel(16, 0, 65) == "tall"
     assert _gpu_ops.sddmm_kernel(64, 0, 4096) == "tall"
     assert _gpu_ops.sddmm_kernel(8, 0, 4096) == "column"
@@ -221,6 +221,8 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped_tma"
     assert _gpu_ops.sddmm_kernel(16, 1) == "grouped"             # no M: the fallback
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"          # bs 16 only
+    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "stream")
+    assert _gpu_ops.sddmm_kernel(16, 0, 64) == "stream"       # forced, it serves float32 bs 16
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "column")
     assert _gpu_ops.sddmm_kernel(8, 2) == "column"
     assert _gpu_ops.sddmm_kernel(32, 1, 64) == "column"
