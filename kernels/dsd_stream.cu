@@ -107,11 +107,11 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     constexpr int WM = BM / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
     const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+#if DTYPE_ID == 4
     const int valid_rows = min(BM, M - m0);
     float acc[MI][NI][4];
     zero_fill<MI * NI * 4>(&acc[0][0][0]);
     Ring<STAGES> ring(bar0);
-#if DTYPE_ID == 4
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
         const unsigned as = a0 + ring.s * A_BYTES, bs = b0 + ring.s * B_BYTES;
@@ -139,6 +139,10 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     //    chunk k/8 + (lane >> 3 & 1).
     const unsigned b_row = TRANS_W ? (wn * WN + (lane & 7) + (lane >> 4) * 8) * RB
                                    : ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
+    const int valid_rows = min(BM, M - m0);
+    float acc[MI][NI][4];
+    zero_fill<MI * NI * 4>(&acc[0][0][0]);
+    Ring<STAGES> ring(bar0);
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
         const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;
