@@ -107,25 +107,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     constexpr int WM = BM / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
     const int wm = warp % WARPS_M, wn = warp / WARPS_M;
-#if DTYPE_ID == 4
-    const int valid_rows = min(BM, M - m0);
-    float acc[MI][NI][4];
-    zero_fill<MI * NI * 4>(&acc[0][0][0]);
-    Ring<STAGES> ring(bar0);
-    for (int step = 0; step < nsteps; ++step, ring.advance()) {
-        ring.wait_full();
-        const unsigned as = a0 + ring.s * A_BYTES, bs = b0 + ring.s * B_BYTES;
-#pragma unroll
-        for (int k = 0; k < BS; k += 8) {
-            unsigned a[MI][4], b[NI][2];
-            ld_a_kcontig<MI, BM>(a, as, wm * WM, k, lane);
-            if (TRANS_W) ld_b_kcontig<NI, BS>(b, bs, wn * WN, k, lane);
-            else ld_b_krows<NI, BS>(b, bs, wn * WN, k, lane);
-            mma_3xtf32<MI, NI>(acc, a, b);
-        }
-        ring.release();
-    }
-#else
+#if DTYPE_ID != 4
     // Every fragment row this lane addresses is congruent to lane mod 8, so one chunk XOR
     // serves them all; the lane's half-selects (lane >> 4, lane >> 3 & 1) fold into it
     // because the chunk indices they add to are even.
@@ -139,12 +121,25 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     //    chunk k/8 + (lane >> 3 & 1).
     const unsigned b_row = TRANS_W ? (wn * WN + (lane & 7) + (lane >> 4) * 8) * RB
                                    : ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
+#endif
     const int valid_rows = min(BM, M - m0);
     float acc[MI][NI][4];
     zero_fill<MI * NI * 4>(&acc[0][0][0]);
     Ring<STAGES> ring(bar0);
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
+#if DTYPE_ID == 4
+        // float32 tiles: fragments through f32_off (tf32x3.cuh), 8-deep steps
+        const unsigned as = a0 + ring.s * A_BYTES, bs = b0 + ring.s * B_BYTES;
+#pragma unroll
+        for (int k = 0; k < BS; k += 8) {
+            unsigned a[MI][4], b[NI][2];
+            ld_a_kcontig<MI, BM>(a, as, wm * WM, k, lane);
+            if (TRANS_W) ld_b_kcontig<NI, BS>(b, bs, wn * WN, k, lane);
+            else ld_b_krows<NI, BS>(b, bs, wn * WN, k, lane);
+            mma_3xtf32<MI, NI>(acc, a, b);
+        }
+#else
         const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;
 #pragma unroll
         for (int k = 0; k < BS; k += 16) {
@@ -164,9 +159,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #pragma unroll
                 for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
         }
+#endif
         ring.release();
     }
-#endif
 
     constexpr int ACC_N = MI * NI * 4;
     if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],

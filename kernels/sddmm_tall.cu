@@ -17,7 +17,7 @@
 // float32 (DTYPE_ID 4, 3xTF32, tf32x3.cuh): tiles land as sub-tiles of RB = min(4 * BS, 128)
 // bytes a row, one TMA copy each (the maps' boxes are RB / 4 columns wide).
 //
-// Grid: (segments); block: (NB * WARPS_M * WARPS_N + 1) warps.
+// Grid: (segments); block: (NB / BPW * WARPS_M * WARPS_N + 1) warps.
 // float32 warps may each take BPW blocks (consecutive in the segment), whose products share
 // the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
 //

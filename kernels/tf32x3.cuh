@@ -13,8 +13,8 @@
 // of 4096. Here every m16n8 tile's three products of one 8-deep step are summed in a fresh
 // tile (the first mma reads a zero accumulator) and added to the float32 accumulator with
 // FADD, which rounds to nearest: a chain of three truncating adds, then one rounding add per
-// 8 terms, like a two-level FFMA sum. The fresh tile is 4 registers per (mi, ni), so the
-// split costs no accumulator registers.
+// 8 terms, like a two-level FFMA sum. The fresh tiles are 4 x NI registers (one row of warp
+// tiles at a time), not a second accumulator array.
 //
 // Edge values (split_tf32): +-Inf and NaN inputs give the IEEE results of FFMA (+-Inf, or NaN
 // for Inf * 0, Inf - Inf and NaN).
@@ -79,10 +79,7 @@ __device__ __forceinline__ void mma_tf32(float d[4], const unsigned a[4], const 
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-// acc[mi][ni] += a[mi] * b[ni] in 3xTF32 for one 8-deep step of float32 fragments a, b. For
-// each mi the NI tiles' products go round by round (small terms first), so NI independent
-// tensor-core chains are in flight rather than one three-deep chain at a time (v9: the chained
-// order ran at 135 TFLOP/s of TF32 instructions, latency-bound).
+// hi[i], lo[i] = split_tf32(v[i]) for N fragment registers.
 template <int N>
 __device__ __forceinline__ void split_all(const unsigned* v, unsigned* hi, unsigned* lo) {
 #pragma unroll
@@ -91,7 +88,8 @@ __device__ __forceinline__ void split_all(const unsigned* v, unsigned* hi, unsig
 
 // acc[mi][ni] += a[mi] * b[ni] in 3xTF32 for one 8-deep step, from split fragments (hi, lo).
 // For each mi the NI tiles' products go round by round (small terms first), so NI independent
-// tensor-core chains are in flight rather than one three-deep chain at a time.
+// tensor-core chains are in flight rather than one three-deep chain at a time (v9: this
+// order measured the same as the chained one, docs/perf-notes.md).
 template <int MI, int NI>
 __device__ __forceinline__ void mma_3xtf32_split(float (&acc)[MI][NI][4], const unsigned (&ah)[MI][4],
                                                  const unsigned (&al)[MI][4], const unsigned (&bh)[NI][2],
