@@ -175,7 +175,9 @@ def dsd_stream_spec(bs, did, M, trans_w):
     hint protects). float32 (3xTF32; v9 sweep, docs/perf-notes.md) above M = 64: bs 64 BM 64
     and 3 stages (M = 4096: 1.24 -> 1.11 ms against BM 128), bs 32 4 x 2 warps and 3 stages
     (1.25 -> 1.12 ms), bs 16 as 16-bit bs 32; up to M = 64: bs 32 2 x 2 warps (M = 64: 0.158
-    -> 0.127 ms), bs 16 2 x 1 warps for x @ W (0.157 -> 0.147 ms; x @ W^T keeps 4 x 1)."""
+    -> 0.127 ms), bs 16 2 x 1 warps for x @ W (0.157 -> 0.147 ms; x @ W^T keeps 4 x 1); v10:
+    float32 up to M = 64 takes 3 / 2 / 4 stages at bs 64 / 32 / 16 and its columns are cut
+    into chunks (M = 64 fprop: 0.098 -> 0.093, 0.126 -> 0.097, 0.148 -> 0.117 ms)."""
     code = _stream_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -194,10 +196,14 @@ def dsd_stream_spec(bs, did, M, trans_w):
         wm = max(1, min(2, bm // 32)) if bs == 64 else min(4, bm // 16)
         p.update(BM=bm, WARPS_M=wm, WARPS_N=max(1, min(4 // wm, bs // 16)),
                  STAGES=max(2, min(8, 65536 // stage)), X_HINT=1, W_HINT=0)
-        if esz == 4 and bm == 64 and bs == 32:
-            p.update(WARPS_M=2, WARPS_N=2)
-        elif esz == 4 and bm == 64 and bs == 16 and not trans_w:
-            p.update(WARPS_M=2)
+        if esz == 4 and bm == 64:
+            # v10 sweep (M = 64, with columns cut into chunks for about two waves of CTAs, see
+            # _dsd_call): the stage count that lets the most CTAs share an SM
+            p.update(STAGES={64: 3, 32: 2, 16: 4}[bs])
+            if bs == 32:
+                p.update(WARPS_M=2, WARPS_N=2)
+            elif bs == 16 and not trans_w:
+                p.update(WARPS_M=2)
     return tuple(sorted(p.items()))
 
 
@@ -791,7 +797,7 @@ def _chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     """Longest chunk (in blocks) of a column for a launch with ``m_tiles`` row tiles.
 
     Never more than about twice the mean column length, so the hub columns of a skewed layout
-    do not form a tail. With ``fill`` (float32 on CUDA cores, where it was measured to pay),
+    do not form a tail. With ``fill`` (float32, where it was measured to pay),
     also short enough for about two waves of CTAs when the columns alone are too few. At least
     two pipeline stages of ``g`` blocks; a power of two times ``g``, so few plans are built.
     """
@@ -1065,8 +1071,11 @@ def _dsd_call(layout, trans_w, did, M, N):
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)
         else:
+            # float32 fills the GPU with chunks on CUDA cores (v4) and, for 16 < M <= 64, on the
+            # TMA kernel (v10: one CTA per column left a quarter of the SMs idle in the tail)
             chunk = _chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1), resident,
-                                  did == 0 and kind == "column")
+                                  did == 0 and (kind == "column" or (
+                                      kind == "stream" and _m_regime(M) == "small")))
             table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
             tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
         launches = [(r0, m, (tables[0].shape[0], -(-m // bm)),
