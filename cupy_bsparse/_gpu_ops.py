@@ -795,6 +795,14 @@ def _group_chunk(total, ngroups, m_tiles, resident):
     return max(4, _pow2_up(-(-total * m_tiles // resident)))
 
 
+def _chunk_fill(kind, did, M):
+    """Whether a dsd launch of kernel ``kind`` cuts columns short enough for about two waves of
+    CTAs (``_chunk_blocks``'s ``fill``): float32 on CUDA cores (v4), and float32 on the stream
+    kernel for 16 < M <= 64 (v10, docs/perf-notes.md: one CTA per column left a quarter of the
+    SMs idle in the tail; 16-bit streams measured slower when chunked)."""
+    return did == 0 and (kind == "column" or (kind == "stream" and _m_regime(M) == "small"))
+
+
 def _chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     """Longest chunk (in blocks) of a column for a launch with ``m_tiles`` row tiles.
 
@@ -1073,11 +1081,8 @@ def _dsd_call(layout, trans_w, did, M, N):
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)
         else:
-            # float32 fills the GPU with chunks on CUDA cores (v4) and, for 16 < M <= 64, on the
-            # TMA kernel (v10: one CTA per column left a quarter of the SMs idle in the tail)
             chunk = _chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1), resident,
-                                  did == 0 and (kind == "column" or (
-                                      kind == "stream" and _m_regime(M) == "small")))
+                                  _chunk_fill(kind, did, M))
             table, colinfo, ent, nslots = _dsd_plan(layout, trans_w, chunk)
             tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
         launches = [(r0, m, (tables[0].shape[0], -(-m // bm)),

@@ -40,6 +40,36 @@ def test_chunk_table_no_columns():
     assert table.shape == (0, 4) and colinfo.shape == (0, 2) and nslots == 0
 
 
+def test_chunk_fill_rule():
+    # float32 cuts columns for two waves on CUDA cores at every M, on the stream kernel only for
+    # 16 < M <= 64; 16-bit kernels never (docs/perf-notes.md v4, v10)
+    assert _gpu_ops._chunk_fill("column", 0, 4096) and _gpu_ops._chunk_fill("column", 0, 1)
+    assert _gpu_ops._chunk_fill("stream", 0, 64) and _gpu_ops._chunk_fill("stream", 0, 17)
+    assert not _gpu_ops._chunk_fill("stream", 0, 16) and not _gpu_ops._chunk_fill("stream", 0, 65)
+    for kind in ("column", "stream", "grouped", "grouped_tma"):
+        assert not _gpu_ops._chunk_fill(kind, 1, 64) and not _gpu_ops._chunk_fill(kind, 2, 64)
+
+
+class _Layout:
+    def __init__(self, nnzb, ncols):
+        self.nnzb, self.block_shape = nnzb, (ncols, ncols)
+
+
+@pytest.mark.parametrize("nnzb,ncols,resident,expect", [
+    (6554, 256, 264, 8),       # float32 bs 64, M = 64 on the H200: 2 CTAs per SM
+    (26214, 512, 660, 16),     # bs 32: 5 CTAs per SM
+    (104858, 1024, 1188, 32),  # bs 16: 9 CTAs per SM
+    (100, 256, 264, 2),        # too few blocks: the two-stage floor
+])
+def test_chunk_blocks_fill_two_waves(nnzb, ncols, resident, expect):
+    lay = _Layout(nnzb, ncols)
+    assert _gpu_ops._chunk_blocks(lay, False, 1, 1, resident, True) == expect
+    # without fill: about twice the mean column length, a power of two
+    mean2 = -(-2 * nnzb // ncols)
+    plain = _gpu_ops._chunk_blocks(lay, False, 1, 1, resident, False)
+    assert plain >= mean2 and plain < 2 * max(mean2, 2) and plain & (plain - 1) == 0
+
+
 def _random_entries(rng, ncols, kin, density):
     """dsd.cu look-up entries of a random layout: per column, sorted x column blocks."""
     cols = [np.flatnonzero(rng.random(kin) < density) for _ in range(ncols)]
