@@ -34,23 +34,9 @@
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
 // WARPS_M, WARPS_N, X_HINT, W_HINT.
-#if DTYPE_ID == 4
-#define RB (BS >= 32 ? 128 : BS * 4)   // bytes of one sub-tile row (16 or 32 float32)
-#else
-#define RB (BS * 2)                    // bytes of one tile row
-#endif
-#include "common.cuh"
-#include "tma.cuh"
+// tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
+#include "tma_tiles.cuh"
 
-#if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
-#error "dsd_stream.cu runs tensor-core types with TMA tiles only (DTYPE_ID 1, 2, 4)"
-#endif
-#if DTYPE_ID == 4
-#include "tf32x3.cuh"
-#endif
-
-#define ATOM (8 * RB)                  // the swizzle pattern repeats every 8 rows
-#define NH (BS * (int)sizeof(elem_t) / RB)   // sub-tiles (TMA copies) per tile
 #define A_BYTES (BM * BS * (int)sizeof(elem_t))
 #define B_BYTES (BS * BS * (int)sizeof(elem_t))
 #define NC (WARPS_M * WARPS_N)         // consumer warps
@@ -93,7 +79,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                 const unsigned full = ring.acquire(step, A_BYTES + B_BYTES);
 #pragma unroll
                 for (int h = 0; h < NH; ++h) {
-                    constexpr int HC = RB / (int)sizeof(elem_t);    // columns per sub-tile
                     tma_2d(a0 + ring.s * A_BYTES + h * (BM * RB), &tmap_x, cur.x * BS + h * HC, m0, full,
                            x_hint);
                     tma_2d(b0 + ring.s * B_BYTES + h * (BS * RB), &tmap_w, h * HC, cur.y * BS, full, w_hint);

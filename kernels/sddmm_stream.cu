@@ -25,24 +25,9 @@
 // Grid: (segments); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, BK (16, 32, 64: at
 // least M), STAGES, WARPS_M, WARPS_N.
-#if DTYPE_ID == 4
-#define RB (BS >= 32 ? 128 : BS * 4)   // bytes of one sub-tile row (16 or 32 float32)
-#else
-#define RB (BS * 2)                    // bytes of one tile row
-#endif
-#include "common.cuh"
-#include "tma.cuh"
+// tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
+#include "tma_tiles.cuh"
 
-#if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
-#error "sddmm_stream.cu runs tensor-core types with TMA tiles only (DTYPE_ID 1, 2, 4)"
-#endif
-#if DTYPE_ID == 4
-#include "tf32x3.cuh"
-#endif
-
-#define ATOM (8 * RB)
-#define NH (BS * (int)sizeof(elem_t) / RB)     // sub-tiles (TMA copies) per tile
-#define HC (RB / (int)sizeof(elem_t))          // columns per sub-tile
 #define T_BYTES (BK * BS * (int)sizeof(elem_t))   // one x or dy tile
 #if DTYPE_ID == 4
 #define O_BYTES 0                      // no staging: threads store float32 pairs themselves

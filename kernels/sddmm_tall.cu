@@ -24,24 +24,9 @@
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
 // (float32 only; default 1).
-#if DTYPE_ID == 4
-#define RB (BS >= 32 ? 128 : BS * 4)   // bytes of one sub-tile row (16 or 32 float32)
-#else
-#define RB (BS * 2)                    // bytes of one tile row
-#endif
-#include "common.cuh"
-#include "tma.cuh"
+// tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
+#include "tma_tiles.cuh"
 
-#if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
-#error "sddmm_tall.cu runs tensor-core types with TMA tiles only (DTYPE_ID 1, 2, 4)"
-#endif
-#if DTYPE_ID == 4
-#include "tf32x3.cuh"
-#endif
-
-#define ATOM (8 * RB)
-#define NH (BS * (int)sizeof(elem_t) / RB)     // sub-tiles (TMA copies) per tile
-#define HC (RB / (int)sizeof(elem_t))          // columns per sub-tile
 #define T_BYTES (BK * BS * (int)sizeof(elem_t))   // one x or dy tile
 #define S_BYTES ((1 + NB) * T_BYTES)   // one ring buffer: the x tile, then NB dy tiles
 #ifndef BPW
