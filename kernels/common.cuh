@@ -284,6 +284,10 @@ __device__ __forceinline__ int small_block_b_lane(int lane, int ld) {
 }
 #endif
 
+#if DTYPE_ID == 4
+#include "tf32x3.cuh"
+#endif
+
 // One warp accumulates acc[MI][NI] (an (MI*16) x (NI*8) tile) += A[rows, 0:KCH] * B[0:KCH, cols].
 // A(m, k) lives at As[m*lda + k] when A_KCONTIG, else at As[k*lda + m]; B(k, n) lives at
 // Bs[n*ldb + k] when B_KCONTIG, else at Bs[k*ldb + n]. As/Bs point at the warp's first row/col.
@@ -292,7 +296,14 @@ __device__ __forceinline__ int small_block_b_lane(int lane, int ld) {
 template <int MI, int NI, int KCH, bool A_KCONTIG, bool B_KCONTIG>
 __device__ __forceinline__ void warp_mma(float (&acc)[MI][NI][4], const elem_t* As, int lda,
                                          const elem_t* Bs, int ldb, int lane) {
+#if DTYPE_ID == 3 || DTYPE_ID == 4
+    // TF32: operands rounded by cvt.rna; 3xTF32 (DTYPE_ID 4): float32 bit patterns, split in
+    // mma_3xtf32 (tf32x3.cuh)
 #if DTYPE_ID == 3
+#define TF32_FRAG(v) to_tf32(v)
+#else
+#define TF32_FRAG(v) __float_as_uint(v)
+#endif
     const int g = lane >> 2, t = lane & 3;
 #pragma unroll
     for (int k = 0; k < KCH; k += 8) {
@@ -301,23 +312,28 @@ __device__ __forceinline__ void warp_mma(float (&acc)[MI][NI][4], const elem_t* 
         for (int mi = 0; mi < MI; ++mi) {
             const int r = mi * 16 + g;
 #define A_AT(m, kk) (A_KCONTIG ? As[(m) * lda + (kk)] : As[(kk) * lda + (m)])
-            a[mi][0] = to_tf32(A_AT(r, k + t));
-            a[mi][1] = to_tf32(A_AT(r + 8, k + t));
-            a[mi][2] = to_tf32(A_AT(r, k + t + 4));
-            a[mi][3] = to_tf32(A_AT(r + 8, k + t + 4));
+            a[mi][0] = TF32_FRAG(A_AT(r, k + t));
+            a[mi][1] = TF32_FRAG(A_AT(r + 8, k + t));
+            a[mi][2] = TF32_FRAG(A_AT(r, k + t + 4));
+            a[mi][3] = TF32_FRAG(A_AT(r + 8, k + t + 4));
 #undef A_AT
         }
 #pragma unroll
         for (int ni = 0; ni < NI; ++ni) {
             const int c = ni * 8 + g;
-            b[ni][0] = to_tf32(B_KCONTIG ? Bs[c * ldb + k + t] : Bs[(k + t) * ldb + c]);
-            b[ni][1] = to_tf32(B_KCONTIG ? Bs[c * ldb + k + t + 4] : Bs[(k + t + 4) * ldb + c]);
+            b[ni][0] = TF32_FRAG(B_KCONTIG ? Bs[c * ldb + k + t] : Bs[(k + t) * ldb + c]);
+            b[ni][1] = TF32_FRAG(B_KCONTIG ? Bs[c * ldb + k + t + 4] : Bs[(k + t + 4) * ldb + c]);
         }
+#if DTYPE_ID == 4
+        mma_3xtf32<MI, NI>(acc, a, b);
+#else
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
             for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
+#endif
     }
+#undef TF32_FRAG
 #else
     if constexpr (KCH == 8) {
         // one 8-deep slice (an 8 x 8 block of W): m16n8k8, A rows 0-7 / 8-15 from lanes 0-15

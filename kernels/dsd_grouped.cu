@@ -24,16 +24,16 @@
 // Grid: (items, ceil(M / BM)). Warps: WARPS_M x WARPS_N; warp (wm, wn) owns rows
 // [wm * BM / WARPS_M, ...) of the block-columns wn * RW ... wn * RW + RW - 1 of the group.
 //
-// Parameters (#defines): DTYPE_ID (1, 2 or 3: tensor cores), BS, TRANS_W, BM, R, KW, CAP,
+// Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS, TRANS_W, BM, R, KW, CAP,
 // STAGES, WARPS_M, WARPS_N, MIN_CTAS (resident CTAs per SM the registers are capped for),
 // PF (steps of look-up prefetch).
 #include "common.cuh"
 
 #if !USE_MMA
-#error "dsd_grouped.cu runs on tensor cores only (DTYPE_ID 1, 2, 3)"
+#error "dsd_grouped.cu runs on tensor cores only (DTYPE_ID 1, 2, 3, 4)"
 #endif
 
-#if DTYPE_ID == 3
+#if F32_DATA
 #define A_LD (KW + 4)
 #if TRANS_W
 #define B_LD (BS + 4)

@@ -33,9 +33,14 @@
 //
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
-// WARPS_M, WARPS_N, X_HINT, W_HINT.
+// WARPS_M, WARPS_N, X_HINT, W_HINT; float32 only: KSUM (8, the default, or 16), the reduction
+// depth whose products are summed in one fresh tile before they are added to the accumulators.
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
+
+#ifndef KSUM
+#define KSUM 8
+#endif
 
 #define A_BYTES (BM * BS * (int)sizeof(elem_t))
 #define B_BYTES (BS * BS * (int)sizeof(elem_t))
@@ -114,15 +119,20 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
 #if DTYPE_ID == 4
-        // float32 tiles: fragments through f32_off (tf32x3.cuh), 8-deep steps
+        // float32 tiles: fragments through f32_off (tf32x3_tiles.cuh); the products of KSUM / 8
+        // consecutive 8-deep steps are summed in one fresh tile (tf32x3.cuh mma_3xtf32)
         const unsigned as = a0 + ring.s * A_BYTES, bs = b0 + ring.s * B_BYTES;
+        constexpr int S = KSUM / 8;
 #pragma unroll
-        for (int k = 0; k < BS; k += 8) {
-            unsigned a[MI][4], b[NI][2];
-            ld_a_kcontig<MI, BM>(a, as, wm * WM, k, lane);
-            if (TRANS_W) ld_b_kcontig<NI, BS>(b, bs, wn * WN, k, lane);
-            else ld_b_krows<NI, BS>(b, bs, wn * WN, k, lane);
-            mma_3xtf32<MI, NI>(acc, a, b);
+        for (int k = 0; k < BS; k += KSUM) {
+            unsigned a[S][MI][4], b[S][NI][2];
+#pragma unroll
+            for (int s = 0; s < S; ++s) {
+                ld_a_kcontig<MI, BM>(a[s], as, wm * WM, k + 8 * s, lane);
+                if (TRANS_W) ld_b_kcontig<NI, BS>(b[s], bs, wn * WN, k + 8 * s, lane);
+                else ld_b_krows<NI, BS>(b[s], bs, wn * WN, k + 8 * s, lane);
+            }
+            mma_3xtf32<S, MI, NI>(acc, a, b);
         }
 #else
         const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;

@@ -22,13 +22,13 @@
 // entries count units. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
 // so no half of a tensor-core product is discarded.
 //
-// Parameters (#defines): DTYPE_ID (1, 2 or 3: tensor cores), BS (8 or 16: one m16 tile of
+// Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
 // STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS.
 #include "common.cuh"
 
 #if !USE_MMA
-#error "sddmm_grouped.cu runs on tensor cores only (DTYPE_ID 1, 2, 3)"
+#error "sddmm_grouped.cu runs on tensor cores only (DTYPE_ID 1, 2, 3, 4)"
 #endif
 
 #define VEC (16 / (int)sizeof(elem_t))
@@ -41,7 +41,7 @@
 #define NT (NW * 32)
 #define SLOTS (NBLK / NW)
 #if PAIRS
-#if BS != 8 || DTYPE_ID == 3
+#if BS != 8 || F32_DATA
 #error "PAIRS: 16-bit types with BS 8"
 #endif
 typedef int4 code_t;

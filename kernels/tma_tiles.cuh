@@ -1,6 +1,6 @@
 // tma_tiles.cuh: tile geometry of the TMA stream kernels (dsd_stream.cu, sddmm_stream.cu,
 // sddmm_tall.cu), whose tiles are BS columns wide; includes common.cuh, tma.cuh and, for
-// float32, tf32x3.cuh.
+// float32, tf32x3_tiles.cuh.
 //
 // A tile row lands as box rows of RB bytes: the whole row for the 16-bit types (BS * 2 bytes),
 // and min(4 * BS, 128) bytes for float32 (DTYPE_ID 4, 3xTF32), so a float32 bs 64 tile is two
@@ -21,7 +21,7 @@
 #error "the TMA stream kernels run tensor-core types with TMA tiles only (DTYPE_ID 1, 2, 4)"
 #endif
 #if DTYPE_ID == 4
-#include "tf32x3.cuh"
+#include "tf32x3_tiles.cuh"
 #endif
 
 #define ATOM (8 * RB)

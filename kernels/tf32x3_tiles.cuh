@@ -1,0 +1,100 @@
+// tf32x3_tiles.cuh: fragment loads of the 3xTF32 path (tf32x3.cuh) from the TMA kernels'
+// swizzled float32 tiles.
+//
+// Tiles: float32 tiles land from the TMA in sub-tiles of RB-byte rows (RB = min(4 * BS, 128):
+// 16 or 32 columns) with the RB-byte swizzle (tma.cuh's SWZ); a ROWS-row tile of BS columns
+// is BS * 4 / RB sub-tiles of ROWS rows, one after the other. f32_off gives an element's byte
+// offset.
+//
+// Fragment loads (PTX m16n8k8 .tf32: a0 (g, t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4);
+// b0 (k t, n g), b1 (k t + 4, n g), with g = lane / 4, t = lane % 4):
+//   - an operand whose reduction index is contiguous: ldmatrix, each 8 x 8 16-bit matrix being
+//     8 rows of four float32 (lane i receives row i / 4, word i % 4 = (g, t));
+//   - an operand with its reduction index along rows: 32-bit loads. When both operands are
+//     loaded this way (sddmm), the k order inside an 8-deep step is free, and taking k = 2t and
+//     2t + 1 (not t and t + 4) puts the four rows a load reads on four different chunk pairs:
+//     no bank conflicts. Against an ldmatrix operand (x @ W) the order is t, t + 4, and those
+//     loads meet 2-way conflicts.
+// Requires common.cuh (with tf32x3.cuh) and tma.cuh with DTYPE_ID 4 and RB defined.
+#pragma once
+
+#define F32_SC (RB / 4)                // columns of one sub-tile
+
+// Byte offset of element (r, c) of a float32 tile of ROWS rows (sub-tiles of F32_SC columns).
+template <int ROWS>
+__device__ __forceinline__ unsigned f32_off(int r, int c) {
+    return (c / F32_SC) * (ROWS * RB) + r * RB + ((((c % F32_SC) >> 2) ^ SWZ(r)) << 4) + ((c & 3) << 2);
+}
+
+__device__ __forceinline__ unsigned lds32(unsigned a) {
+    unsigned v;
+    asm volatile("ld.shared.b32 %0, [%1];" : "=r"(v) : "r"(a));
+    return v;
+}
+
+// Fragments of an operand whose reduction index is contiguous (ldmatrix): A rows r0 + mi*16 ..,
+// reduction columns k .. k + 7 of a ROWS-row tile at `tile`.
+template <int MI, int ROWS>
+__device__ __forceinline__ void ld_a_kcontig(unsigned (&a)[MI][4], unsigned tile, int r0, int k, int lane) {
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+        ldsm_x4(a[mi], tile + f32_off<ROWS>(r0 + mi * 16 + (lane & 15), k + (lane >> 4) * 4));
+}
+
+// B with n along rows and k contiguous (ldmatrix, two n8 tiles per load): n rows n0 + ni*8 ..
+template <int NI, int ROWS>
+__device__ __forceinline__ void ld_b_kcontig(unsigned (&b)[NI][2], unsigned tile, int n0, int k, int lane) {
+    static_assert(NI % 2 == 0, "pairs of n8 tiles");
+#pragma unroll
+    for (int ni = 0; ni < NI; ni += 2) {
+        unsigned r[4];
+        ldsm_x4(r, tile + f32_off<ROWS>(n0 + ni * 8 + (lane & 7) + (lane >> 4) * 8, k + ((lane >> 3) & 1) * 4));
+        b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+    }
+}
+
+// B with k along rows and n contiguous, k order t, t + 4 (to match ldmatrix's A): rows k .. k + 7.
+template <int NI, int ROWS>
+__device__ __forceinline__ void ld_b_krows(unsigned (&b)[NI][2], unsigned tile, int n0, int k, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+    for (int ni = 0; ni < NI; ++ni) {
+        b[ni][0] = lds32(tile + f32_off<ROWS>(k + t, n0 + ni * 8 + g));
+        b[ni][1] = lds32(tile + f32_off<ROWS>(k + t + 4, n0 + ni * 8 + g));
+    }
+}
+
+// acc[j][MI][NI] += A^T B_j over the first KD rows of float32 tiles whose rows are the
+// reduction index (sddmm: A = x's column block, m contiguous; B_j = dy's, n contiguous), all
+// ROWS-row tiles, B_j at b_tile + j * b_stride bytes (j < NBW: A's fragments are loaded and
+// split once for NBW blocks); the warp's tile starts at column m0 of A and n0 of each B_j.
+// k order 2t, 2t + 1.
+template <int MI, int NI, int NBW, int KD, int ROWS>
+__device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsigned a_tile, int m0,
+                                              unsigned b_tile, unsigned b_stride, int n0, int lane) {
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+#pragma unroll
+    for (int k = 0; k < KD; k += 8) {
+        unsigned a[MI][4], ah[1][MI][4], al[1][MI][4];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            const int c = m0 + mi * 16 + g;
+            a[mi][0] = lds32(a_tile + f32_off<ROWS>(k + t2, c));
+            a[mi][1] = lds32(a_tile + f32_off<ROWS>(k + t2, c + 8));
+            a[mi][2] = lds32(a_tile + f32_off<ROWS>(k + t2 + 1, c));
+            a[mi][3] = lds32(a_tile + f32_off<ROWS>(k + t2 + 1, c + 8));
+        }
+        split_all<MI * 4>(&a[0][0], &ah[0][0][0], &al[0][0][0]);
+#pragma unroll
+        for (int j = 0; j < NBW; ++j) {
+            unsigned b[NI][2], bh[1][NI][2], bl[1][NI][2];
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) {
+                b[ni][0] = lds32(b_tile + j * b_stride + f32_off<ROWS>(k + t2, n0 + ni * 8 + g));
+                b[ni][1] = lds32(b_tile + j * b_stride + f32_off<ROWS>(k + t2 + 1, n0 + ni * 8 + g));
+            }
+            split_all<NI * 2>(&b[0][0], &bh[0][0][0], &bl[0][0][0]);
+            mma_3xtf32_split<1, MI, NI>(acc[j], ah, al, bh, bl);
+        }
+    }
+}
