@@ -16,8 +16,9 @@ from ._arrays import astype, bits, from_float32, to_float32, to_host
 
 _DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2}
 _TF32 = 3
-#: Element code of the TMA kernels' float32 path (3xTF32 tensor cores, kernels/tf32x3.cuh):
-#: they serve float32 (code 0) with it; the other templates run float32 on FFMA.
+#: Element code of the tensor-core kernels' float32 path (3xTF32, kernels/tf32x3.cuh): the TMA
+#: kernels (bs 16-64) and the grouped kernels (bs 8) serve float32 (code 0) with it; the other
+#: templates run float32 on FFMA.
 _F32X3 = 4
 _MAX_GRID_Y = 65535
 
@@ -99,8 +100,11 @@ SDDMM_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_KERNEL"), "CUPY
 
 
 def grouped_supported(bs, did):
-    """Whether dsd_grouped.cu has a specialisation (tensor cores, no register spills)."""
-    return did != 0 and (bs <= 16 or (bs == 32 and did != _TF32))
+    """Whether dsd_grouped.cu has a specialisation (tensor cores, no register spills): 16-bit
+    bs 8-32, TF32 bs 8 and 16, float32 (3xTF32) bs 8."""
+    if did == 0:
+        return bs == 8
+    return bs <= 16 or (bs == 32 and did != _TF32)
 
 
 #: Templates that need a newer GPU than the rest (sm_80): they copy with the TMA.
@@ -127,8 +131,8 @@ def dsd_stream_supported(bs, did, M=None):
     return (did in (1, 2) and bs >= 32) or (did == 0 and bs >= 16)
 
 
-def _stream_code(did):
-    """DTYPE_ID of the TMA stream kernels for element code ``did``: float32 runs 3xTF32."""
+def _mma_code(did):
+    """DTYPE_ID of the tensor-core kernels for element code ``did``: float32 runs 3xTF32."""
     return _F32X3 if did == 0 else did
 
 
@@ -178,7 +182,7 @@ def dsd_stream_spec(bs, did, M, trans_w):
     -> 0.127 ms), bs 16 2 x 1 warps for x @ W (0.157 -> 0.147 ms; x @ W^T keeps 4 x 1); v10:
     float32 up to M = 64 takes 3 / 2 / 4 stages at bs 64 / 32 / 16 and its columns are cut
     into chunks (M = 64 fprop: 0.098 -> 0.093, 0.126 -> 0.097, 0.148 -> 0.117 ms)."""
-    code = _stream_code(did)
+    code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
     regime = _m_regime(M)
@@ -225,6 +229,7 @@ def dsd_grouped_spec(bs, did, M, trans_w):
     per-case changes are the v4 sweep's (docs/perf-notes.md).
     """
     regime = _m_regime(M)
+    did = _mma_code(did)
     esz = _itemsize(did)
     p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w)), "STAGES": 3, "PF": 1,
          "KW": max(128 // esz, bs)}
@@ -245,10 +250,18 @@ def dsd_grouped_spec(bs, did, M, trans_w):
             p["STAGES"] = 2                             # M = 4096: 1.10 ms against 1.18
     if fp16 and bs == 16 and regime != "large":
         p.update(KW=128, CAP=32, STAGES=2)              # M = 64: 0.071 ms against 0.078
+    if did == _F32X3:
+        # float32 bs 8 as 3xTF32 (v11 sweep): 256-byte slab rows, 64 blocks a step, 2 stages;
+        # above M = 64 groups of 256 columns and 64-row tiles, one warp per 32 columns
+        # (fprop M = 64: 0.248 -> 0.218 ms; M = 4096: 3.65 -> 2.92 ms)
+        p.update(KW=64, CAP=64, STAGES=2)
+        if regime == "large":
+            cols, bm, wm = 256, 64, 1
     r = max(1, cols // bs)
     wn = max(1, min(8 // wm, r))
     # two resident CTAs per SM cap registers at 128: TF32 bs 16 spills there
-    p.update(BM=bm, R=r, WARPS_M=wm, WARPS_N=wn, MIN_CTAS=1 if (did == _TF32 and bs == 16) else 2)
+    p.update(BM=bm, R=r, WARPS_M=wm, WARPS_N=wn,
+             MIN_CTAS=1 if (did in (_TF32, _F32X3) and bs == 16) else 2)
     return tuple(sorted(p.items()))
 
 
@@ -283,7 +296,7 @@ def dsd_grouped_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_grouped spec."""
     p = dict(spec)
     bs, did, kw, bm = p["BS"], p["DTYPE_ID"], p["KW"], p["BM"]
-    if did == _TF32:
+    if did in (_TF32, _F32X3):
         a_ld = kw + 4
         b_ld = bs + 4 if p["TRANS_W"] else (8 if bs == 8 else bs + 8)
     else:
@@ -375,8 +388,9 @@ def sddmm_launch_shape(spec):
 
 
 def sddmm_grouped_supported(bs, did):
-    """Whether sddmm_grouped.cu has a specialisation (tensor cores, bs 8 or 16)."""
-    return did != 0 and bs <= 16
+    """Whether sddmm_grouped.cu has a specialisation (tensor cores, bs 8 or 16; float32 as
+    3xTF32 at bs 8)."""
+    return bs == 8 if did == 0 else bs <= 16
 
 
 def sddmm_kernel(bs, did, M=None):
@@ -441,7 +455,7 @@ def sddmm_stream_spec(bs, did, M):
 
     BK 64 (M 33-64): 3 stages, and two consumer warps at bs 32, so more CTAs fit per SM (v6
     sweep at M = 64: bs 32 0.0391 -> 0.0325 ms, bs 64 0.0287 -> 0.0270 ms)."""
-    code = _stream_code(did)
+    code = _mma_code(did)
     bk = 16 if M <= 16 else (32 if M <= 32 else 64)
     tile = bk * bs * _itemsize(code)
     wm = 2 if bs >= 32 else 1
@@ -484,7 +498,7 @@ def sddmm_tall_spec(bs, did, M=None):
     bs 16 16 blocks, two per warp (BPW: x's fragments split once for both; 2.27 -> 2.13 ms).
     v10 (H200, M = 4096): 16-bit bs 32 one warp a block (32 accumulators, 8 + 1 warps): 0.317
     -> 0.289 ms, 1.28x -> 1.16x fprop."""
-    code = _stream_code(did)
+    code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     if bs == 64:
         if code == _F32X3:
@@ -532,7 +546,8 @@ def sddmm_grouped_spec(bs, did, M=64):
     16-bit bs 8: PAIRS (two blocks of a column per m16 tile: M = 4096 1.32 -> 1.04 ms, M = 64
     0.114 -> 0.100 ms); above M = 512 groups of 512 dy columns and up to 256 blocks per CTA.
     """
-    tf32 = did == _TF32
+    did = _mma_code(did)
+    tf32 = did in (_TF32, _F32X3)
     p = {"BS": bs, "DTYPE_ID": did, "R": 256 // bs, "NCX": 256 // bs, "NBLK": 128 if bs == 8 else 64,
          "MK": 16 if tf32 else 32, "STAGES": 3, "NW": 8, "MIN_CTAS": 2}
     p["PAIRS"] = int(bs == 8 and did in (1, 2))

@@ -183,15 +183,17 @@ def test_sddmm(request, bs, kind, M, density):
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 100, 1000])
 @pytest.mark.parametrize("kernel", ["column", "grouped", "grouped_tma"])
-@pytest.mark.parametrize("kind", ["f16", "bf16", "tf32"])
+@pytest.mark.parametrize("kind", ["f16", "bf16", "tf32", "f32"])
 @pytest.mark.parametrize("bs", [8, 16])
 def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
-    """sddmm.cu, sddmm_grouped.cu and sddmm_grouped_tma.cu forced, on a layout with several
-    groups (the last one partial, and past the last dy box), several row runs per group and, at
-    density 1, items cut at their block limit."""
+    """sddmm.cu, sddmm_grouped.cu (float32 bs 8 as 3xTF32) and sddmm_grouped_tma.cu forced, on
+    a layout with several groups (the last one partial, and past the last dy box), several row
+    runs per group and, at density 1, items cut at their block limit."""
     from cupy_bsparse import _gpu_ops
 
     did = _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")
+    if kernel == "grouped" and not _gpu_ops.sddmm_grouped_supported(bs, did):
+        pytest.skip("sddmm_grouped.cu serves float32 at bs 8 only")
     if kernel == "grouped_tma" and not _gpu_ops.sddmm_grouped_tma_supported(bs, did):
         pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 only")
     if kernel == "grouped_tma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
@@ -479,14 +481,15 @@ def test_split_columns(request, monkeypatch, bs, kind, trans, M):
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7, 100] if _SMALL else [1, 7, 64, 300])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-@pytest.mark.parametrize("kind", ["f16", "bf16", "tf32"])
+@pytest.mark.parametrize("kind", ["f16", "bf16", "tf32", "f32"])
 @pytest.mark.parametrize("bs", [8, 16, 32])
 @pytest.mark.parametrize("kernel", ["grouped", "grouped_tma"])
 def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, density, split):
-    """dsd_grouped.cu or dsd_grouped_tma.cu forced: several groups (the last one partial),
-    several x slabs (the last one narrower), slabs with more blocks than one step holds
-    (density 1), groups split into one-step items, and x a view at a 16-byte offset inside a
-    wider buffer; exact to the tolerance, every element written, bitwise repeatable."""
+    """dsd_grouped.cu (float32 bs 8 as 3xTF32) or dsd_grouped_tma.cu forced: several groups
+    (the last one partial), several x slabs (the last one narrower), slabs with more blocks
+    than one step holds (density 1), groups split into one-step items, and x a view at a
+    16-byte offset inside a wider buffer; exact to the tolerance, every element written,
+    bitwise repeatable."""
     from cupy_bsparse import _gpu_ops
 
     did = _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")
@@ -570,7 +573,7 @@ def test_skewed_layout(request, monkeypatch, kind, kernel, M):
     from cupy_bsparse import _gpu_ops
 
     if kernel in ("grouped", "grouped_tma") and kind == "f32":
-        pytest.skip("no grouped float32 kernel")
+        pytest.skip("no grouped float32 kernel at bs 16")
     if kernel == "stream" and kind != "f32":
         pytest.skip("no 16-bit bs 16 stream kernel")
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", kernel)

@@ -120,9 +120,9 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
 
 
 def test_dsd_kernel_choice(monkeypatch):
-    # 16-bit bs 16 above M = 16 take the TMA grouped kernel; other 16-bit bs <= 16 and TF32
-    # bs 8 the cp.async one; CUDA-core float32 never can; 16-bit bs 32/64 and float32 bs 16-64
-    # (3xTF32) the TMA stream kernel
+    # 16-bit bs 16 above M = 16 take the TMA grouped kernel; other 16-bit bs <= 16, TF32 bs 8
+    # and float32 bs 8 (3xTF32) the cp.async one; 16-bit bs 32/64 and float32 bs 16-64 (3xTF32)
+    # the TMA stream kernel
     assert _gpu_ops.dsd_kernel(8, 1, 64) == "grouped"
     assert _gpu_ops.dsd_kernel(16, 2, 4096) == "grouped_tma"
     assert _gpu_ops.dsd_kernel(16, 2, 16) == "grouped"
@@ -138,20 +138,24 @@ def test_dsd_kernel_choice(monkeypatch):
         for M in (1, 64, 4096):
             assert _gpu_ops.dsd_kernel(bs, 0, M) == "stream"
             assert dict(_gpu_ops.dsd_stream_spec(bs, 0, M, False))["DTYPE_ID"] == _gpu_ops._F32X3
-    assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"
+    for M in (1, 64, 4096):
+        assert _gpu_ops.dsd_kernel(8, 0, M) == "grouped"
+        assert dict(_gpu_ops.dsd_grouped_spec(8, 0, M, True))["DTYPE_ID"] == _gpu_ops._F32X3
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
     assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped"
-    assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"      # no grouped float32 kernel
+    assert _gpu_ops.dsd_kernel(8, 0, 64) == "grouped"
+    assert _gpu_ops.dsd_kernel(16, 0, 64) == "column"     # no grouped float32 bs 16 kernel
     assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"     # no grouped bs 64 kernel
     assert _gpu_ops.dsd_kernel(32, 1, 64) == "grouped"
     assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "grouped"
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "column")
     assert _gpu_ops.dsd_kernel(8, 1, 64) == "column"
     assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"
+    assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "stream")
     assert _gpu_ops.dsd_kernel(64, 2, 64) == "stream"
     assert _gpu_ops.dsd_kernel(64, 0, 64) == "stream"
-    assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"      # no bs 8 stream kernel
+    assert _gpu_ops.dsd_kernel(8, 0, 64) == "grouped"     # no bs 8 stream kernel
     monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped_tma")
     assert _gpu_ops.dsd_kernel(8, 2, 4096) == "grouped_tma"
     assert _gpu_ops.dsd_kernel(8, _gpu_ops._TF32, 64) == "grouped"  # no TF32 TMA kernel
@@ -236,7 +240,8 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(16, 0, 64) == "column"       # FFMA measured faster there
     assert _gpu_ops.sddmm_kernel(16, 0, 65) == "tall"
     assert _gpu_ops.sddmm_kernel(64, 0, 4096) == "tall"
-    assert _gpu_ops.sddmm_kernel(8, 0, 4096) == "column"
+    assert _gpu_ops.sddmm_kernel(8, 0, 4096) == "grouped"     # float32 bs 8: 3xTF32
+    assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 4096))["DTYPE_ID"] == _gpu_ops._F32X3
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
     assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped"       # the same time there (v8)
     assert _gpu_ops.sddmm_kernel(16, 2, 65) == "grouped_tma"
@@ -246,7 +251,8 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(8, 1) == "grouped"
     assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32) == "grouped"
     assert _gpu_ops.sddmm_kernel(32, 1) == "column"
-    assert _gpu_ops.sddmm_kernel(8, 0) == "column"       # no grouped float32 kernel
+    assert _gpu_ops.sddmm_kernel(8, 0) == "grouped"
+    assert _gpu_ops.sddmm_kernel(16, 0) == "column"      # no grouped float32 bs 16 kernel
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "grouped_tma")
     assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped_tma"
     assert _gpu_ops.sddmm_kernel(16, 1) == "grouped"             # no M: the fallback
@@ -255,6 +261,7 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(16, 0, 64) == "stream"       # forced, it serves float32 bs 16
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "column")
     assert _gpu_ops.sddmm_kernel(8, 2) == "column"
+    assert _gpu_ops.sddmm_kernel(8, 0, 64) == "column"
     assert _gpu_ops.sddmm_kernel(32, 1, 64) == "column"
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "tall")
     assert _gpu_ops.sddmm_kernel(64, 1, 7) == "tall"
