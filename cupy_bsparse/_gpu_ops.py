@@ -181,7 +181,8 @@ def dsd_stream_spec(bs, did, M, trans_w):
     (1.25 -> 1.12 ms), bs 16 as 16-bit bs 32; up to M = 64: bs 32 2 x 2 warps (M = 64: 0.158
     -> 0.127 ms), bs 16 2 x 1 warps for x @ W (0.157 -> 0.147 ms; x @ W^T keeps 4 x 1); v10:
     float32 up to M = 64 takes 3 / 2 / 4 stages at bs 64 / 32 / 16 and its columns are cut
-    into chunks (M = 64 fprop: 0.098 -> 0.093, 0.126 -> 0.097, 0.148 -> 0.117 ms)."""
+    into chunks (M = 64 fprop: 0.098 -> 0.093, 0.126 -> 0.097, 0.148 -> 0.117 ms); v11: KSUM
+    16 (16-deep fresh tiles) for the cases it measured faster in."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -208,6 +209,13 @@ def dsd_stream_spec(bs, did, M, trans_w):
                 p.update(WARPS_M=2, WARPS_N=2)
             elif bs == 16 and not trans_w:
                 p.update(WARPS_M=2)
+    if esz == 4 and regime != "tiny" and (
+            (bs == 64 and trans_w) or (bs == 16 and not trans_w)
+            or (bs == 32 and not trans_w and regime == "small")):
+        # v11 sweep: 16-deep fresh tiles where they measured faster (M = 64: bs 64 x @ W^T
+        # 0.0934 -> 0.0845 ms, bs 32 x @ W 0.0977 -> 0.0936, bs 16 x @ W 0.1182 -> 0.1098;
+        # M = 4096: bs 64 x @ W^T 1.108 -> 1.005, bs 16 x @ W 1.294 -> 1.118); slower elsewhere
+        p["KSUM"] = 16
     return tuple(sorted(p.items()))
 
 
