@@ -553,14 +553,18 @@ def sddmm_grouped_spec(bs, did, M=64):
     above M = 512 steps of 48 rows and 2 stages (M = 4096: 0.60 -> 0.57 ms, slower at 64).
     16-bit bs 8: PAIRS (two blocks of a column per m16 tile: M = 4096 1.32 -> 1.04 ms, M = 64
     0.114 -> 0.100 ms); above M = 512 groups of 512 dy columns and up to 256 blocks per CTA.
+    float32 bs 8 (3xTF32, v11): PAIRS too (M = 64 0.316 -> 0.235 ms, M = 4096 4.90 -> 3.40),
+    and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms).
     """
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
     p = {"BS": bs, "DTYPE_ID": did, "R": 256 // bs, "NCX": 256 // bs, "NBLK": 128 if bs == 8 else 64,
          "MK": 16 if tf32 else 32, "STAGES": 3, "NW": 8, "MIN_CTAS": 2}
-    p["PAIRS"] = int(bs == 8 and did in (1, 2))
+    p["PAIRS"] = int(bs == 8 and did in (1, 2, _F32X3))
     if p["PAIRS"] and M > 512:
         p.update(R=64, NBLK=256, NW=16, MIN_CTAS=1)     # M = 4096: 1.05 -> 0.95 ms
+        if did == _F32X3:
+            p.update(MK=32, STAGES=2)                   # M = 4096: 3.40 -> 3.15 ms (v11)
     if bs == 16 and did in (1, 2):
         p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
         if M > 512:

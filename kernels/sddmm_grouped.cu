@@ -17,7 +17,7 @@
 // Block q of an item belongs to warp q % NW (accumulator q / NW): the split is even by
 // construction. Every stored block is written exactly once.
 //
-// PAIRS (16-bit, BS 8): gent holds units (block, code, partner block or -1, partner code) of
+// PAIRS (BS 8; 16-bit, or float32 as 3xTF32): gent holds units (block, code, partner block or -1, partner code) of
 // two blocks in one column of the group (cupy_bsparse/_gpu_ops.py, pair_units), and item
 // entries count units. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
 // so no half of a tensor-core product is discarded.
@@ -41,8 +41,8 @@
 #define NT (NW * 32)
 #define SLOTS (NBLK / NW)
 #if PAIRS
-#if BS != 8 || F32_DATA
-#error "PAIRS: 16-bit types with BS 8"
+#if BS != 8 || DTYPE_ID == 0 || DTYPE_ID == 3
+#error "PAIRS: BS 8, 16-bit types or float32 as 3xTF32"
 #endif
 typedef int4 code_t;
 #else
@@ -125,7 +125,26 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
             const int q = s * NW + warp;
             if (q < nblk) {
                 const int code = codes[q].y;
-#if PAIRS
+#if PAIRS && DTYPE_ID == 4
+                // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
+                // (the first's again when it has none: computed, not stored); 32-bit loads
+                // (A(row, k) = x[k, slot*BS + row]: the rows of a k are 8 + pad apart in banks)
+                const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
+                const int g = lane >> 2, t = lane & 3;
+                const elem_t* a1 = xs_ + (code >> 16) * BS + g;
+                const elem_t* a2 = xs_ + s2 * BS + g;
+                const elem_t* b = ds_ + (code & 0xffff) * BS + g;
+#pragma unroll
+                for (int k = 0; k < MK; k += 8) {
+                    const unsigned af[1][4] = {{__float_as_uint(a1[(k + t) * X_LD]),
+                                                __float_as_uint(a2[(k + t) * X_LD]),
+                                                __float_as_uint(a1[(k + t + 4) * X_LD]),
+                                                __float_as_uint(a2[(k + t + 4) * X_LD])}};
+                    const unsigned bf[1][2] = {{__float_as_uint(b[(k + t) * D_LD]),
+                                                __float_as_uint(b[(k + t + 4) * D_LD])}};
+                    mma_3xtf32<1, 1>(acc[s], af, bf);
+                }
+#elif PAIRS
                 // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
                 // (the first's again when it has none: computed, not stored)
                 const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);

@@ -242,6 +242,7 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(64, 0, 4096) == "tall"
     assert _gpu_ops.sddmm_kernel(8, 0, 4096) == "grouped"     # float32 bs 8: 3xTF32
     assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 4096))["DTYPE_ID"] == _gpu_ops._F32X3
+    assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 64))["PAIRS"] == 1      # two blocks a tile
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
     assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped"       # the same time there (v8)
     assert _gpu_ops.sddmm_kernel(16, 2, 65) == "grouped_tma"
