@@ -17,9 +17,9 @@
 // Block q of an item belongs to warp q % NW (accumulator q / NW): the split is even by
 // construction. Every stored block is written exactly once.
 //
-// PAIRS (BS 8; 16-bit, or float32 as 3xTF32): gent holds units (block, code, partner block or -1, partner code) of
-// two blocks in one column of the group (cupy_bsparse/_gpu_ops.py, pair_units), and item
-// entries count units. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
+// PAIRS (BS 8; 16-bit, or float32 as 3xTF32): gent holds units (block, code, partner block or
+// -1, partner code) of two blocks in one column of the group (cupy_bsparse/_gpu_ops.py,
+// pair_units), and item entries count units. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
 // so no half of a tensor-core product is discarded.
 //
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
@@ -127,8 +127,9 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
                 const int code = codes[q].y;
 #if PAIRS && DTYPE_ID == 4
                 // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
-                // (the first's again when it has none: computed, not stored); 32-bit loads
-                // (A(row, k) = x[k, slot*BS + row]: the rows of a k are 8 + pad apart in banks)
+                // (the first's again when it has none: computed, not stored). 32-bit loads of
+                // A(row, k) = x[k, slot*BS + row]: rows k + t are X_LD = 8 (mod 32) words apart,
+                // so lane (g, t) reads bank 8t + g (+ a constant): no conflicts
                 const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
                 const int g = lane >> 2, t = lane & 3;
                 const elem_t* a1 = xs_ + (code >> 16) * BS + g;
