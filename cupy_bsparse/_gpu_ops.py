@@ -268,8 +268,7 @@ def dsd_grouped_spec(bs, did, M, trans_w):
     r = max(1, cols // bs)
     wn = max(1, min(8 // wm, r))
     # two resident CTAs per SM cap registers at 128: TF32 bs 16 spills there
-    p.update(BM=bm, R=r, WARPS_M=wm, WARPS_N=wn,
-             MIN_CTAS=1 if (did in (_TF32, _F32X3) and bs == 16) else 2)
+    p.update(BM=bm, R=r, WARPS_M=wm, WARPS_N=wn, MIN_CTAS=1 if (did == _TF32 and bs == 16) else 2)
     return tuple(sorted(p.items()))
 
 
