@@ -155,9 +155,11 @@ def dsd_kernel(bs, did, M):
         # 0.032; v6, M = 4096: bs 64 0.274 -> 0.173 ms, bs 32 0.508 -> 0.286
         return "stream"
     if dsd_grouped_tma_supported(bs, did) and (
-            DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and bs == 16 and M > 16)):
+            DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and M > 16)):
         # v7 (docs/perf-notes.md), fp16 bs 16: M = 64 0.068 -> 0.049 ms, M = 4096 0.89 ->
-        # 0.43 ms. bs 8 (every M) and M <= 16 measured slower than dsd_grouped.cu.
+        # 0.43 ms; M <= 16 measured slower than dsd_grouped.cu. v12 (H200), bs 8 with
+        # cp.async blocks for x @ W^T (WCP): M = 64 0.0763 / 0.0776 -> 0.0694 / 0.0723 ms
+        # (x @ W / x @ W^T), M = 4096 0.986 / 0.986 -> 0.768 / 0.751 ms.
         return "grouped_tma"
     if not grouped_supported(bs, did):
         return "column"
@@ -280,6 +282,10 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w):
     512 columns); slabs of 128 x columns and 3 stages up to M = 64, 256 columns and 2 stages
     above (M = 4096: 0.58 -> 0.45 ms). L2 hints as dsd_stream.cu's: x evict_last; the stored
     blocks evict_first up to M = 64 (read once), evict_last above (re-read per row tile).
+    v12 (H200): bs 8 x @ W^T copies its blocks with cp.async (WCP 1): its runs of adjacent
+    blocks are mostly one 128-byte block, one bulk copy each (M = 64: 0.105 -> 0.072 ms,
+    M = 4096: 1.24 -> 0.75 ms); x @ W keeps bulk copies of its longer runs (0.069 against
+    0.072 ms at M = 64), as does bs 16 (x @ W^T at M = 64: 0.049 against 0.062 ms).
     """
     regime = _m_regime(M)
     large = regime == "large"
@@ -287,6 +293,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w):
          "BM": 16 if regime == "tiny" else 64, "R": 256 // bs, "KW": 256 if large else 128,
          "CAP": 16384 // (bs * bs * 2), "STAGES": 2 if large else 3, "WARPS_M": 1, "WARPS_N": 8,
          "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
+    if bs == 8 and trans_w:
+        p["WCP"] = 1
     return tuple(sorted(p.items()))
 
 

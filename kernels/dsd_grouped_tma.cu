@@ -10,12 +10,15 @@
 // measured a ceiling of about 2.7 TB/s (docs/perf-notes.md, v5). Here:
 //   - the producer (the last warp) copies a step's slab as up to KW / 64 TMA boxes of BM x 64
 //     (128-byte rows with the 128-byte swizzle; rows past M and columns past K_in read as zero)
-//     and its stored blocks as 1-D bulk copies, one per run of blocks that lie next to each other
-//     in W's storage (in x @ W a block-row's blocks in the group's columns do; in x @ W^T runs
-//     are mostly single blocks, and the TMA unit's cost per copy shows), into a ring of
-//     STAGES buffers (tma.cuh Ring). Its lanes write the step's entry codes into the buffer's
-//     meta area, each after its own wait on the `empty` barrier and before its own arrival on
-//     `full` (count 32; lane 0's arrival posts the copies' bytes, which then complete it);
+//     and its stored blocks into a ring of STAGES buffers (tma.cuh Ring). The blocks (WCP 0) go
+//     as 1-D bulk copies, one per run of blocks that lie next to each other in W's storage (in
+//     x @ W a block-row's blocks in the group's columns do; in x @ W^T runs are mostly single
+//     blocks, and the TMA unit's cost per copy shows), or (WCP 1) as 16-byte cp.async copies,
+//     a BS 8 block per 8 lanes, which every lane hands to `full` with
+//     cp.async.mbarrier.arrive.noinc (docs/perf-notes.md, v12: bs 8 x @ W^T). Its lanes write
+//     the step's entry codes into the buffer's meta area, each after its own wait on the
+//     `empty` barrier and before its own arrival on `full` (count 32, or 64 with the cp.async
+//     arrivals; lane 0's arrival posts the TMA copies' bytes, which then complete it);
 //   - WARPS_M x WARPS_N consumer warps multiply as dsd_grouped.cu's do (each scans the codes
 //     for the blocks of its own RW columns) and release the buffer on its `empty` barrier.
 // Stored blocks land unpadded (BS * BS * 2 bytes each; a bulk copy cannot pad): an 8-row
@@ -25,12 +28,13 @@
 // (BM, 64). w: the stored blocks, 16-byte aligned.
 // Grid: (items, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1 or 2), BS (8 or 16), TRANS_W, BM, R, KW (a multiple of 64),
-// CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's l2_policy), PF
-// (steps of table prefetch), MIN_CTAS (resident CTAs per SM the registers are capped for).
+// CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's l2_policy; W_HINT
+// applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS (resident CTAs per SM the
+// registers are capped for), WCP (0, the default: bulk copies of the stored blocks; 1: cp.async).
 //
-// The launcher uses it for bs 16 above M = 16. At bs 8 each step holds about four times as
-// many blocks, copied in four times as many runs, and it measured slower than dsd_grouped.cu
-// (docs/perf-notes.md, v7); the bs 8 specialisations stay for tests and experiments.
+// The launcher uses it above M = 16: bs 16 with bulk copies, bs 8 with bulk copies for x @ W
+// and cp.async for x @ W^T (v7 had measured bs 8 slower than dsd_grouped.cu on the H100, when
+// x @ W^T copied its single 128-byte blocks one bulk copy each).
 #define RB 128                         // bytes of one slab box row
 #include "common.cuh"
 #include "tma.cuh"
@@ -53,6 +57,9 @@
 #define NCT (NC * 32)
 #define RW (R / WARPS_N)               // output block-columns per warp
 #define EPL ((CAP + 31) / 32)          // entries per producer lane and step
+#ifndef WCP
+#define WCP 0
+#endif
 
 extern "C" __global__ void __launch_bounds__(NCT + 32, MIN_CTAS)
 bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __restrict__ w,
@@ -79,7 +86,8 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
     const int s0 = it.y, nsteps = it.z - it.y;
     const int m0 = blockIdx.y * BM;
 
-    Ring<STAGES>::init(bar0, tid, NCT, 32);   // full: every producer lane arrives
+    // full: every producer lane arrives (and, with WCP, once more when its cp.async copies land)
+    Ring<STAGES>::init(bar0, tid, NCT, WCP ? 64 : 32);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
 
@@ -120,13 +128,33 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
                 mbar_arrive(full);
             } else {
                 const int nbox = (cur.w + BOXC - 1) / BOXC;
-                mbar_arrive_expect_tx(full, nbox * A_BOX + n * W_BLK);
+                mbar_arrive_expect_tx(full, nbox * A_BOX + (WCP ? 0 : n * W_BLK));
 #pragma unroll
                 for (int b = 0; b < KW / BOXC; ++b)
                     if (b < nbox)
                         tma_2d(a0 + ring.s * A_STAGE + b * A_BOX, &tmap_x, cur.x + b * BOXC, m0,
                                full, x_hint);
             }
+#if WCP
+            // 16-byte cp.async copies: lanes sub * CPB .. sub * CPB + CPB - 1 copy one block; entry
+            // q's block index comes from lane q % 32 of eq[0][q / 32]
+            {
+                const unsigned wdst = b0 + ring.s * B_STAGE;
+                constexpr int CPB = W_BLK / 16, BPI = 32 / CPB;   // 16-byte pieces a block, blocks a pass
+                const int sub = lane / CPB, piece = lane % CPB;
+#pragma unroll
+                for (int p = 0; p < EPL; ++p) {
+                    for (int q0 = 0; q0 < 32 && p * 32 + q0 < n; q0 += BPI) {
+                        const int b = __shfl_sync(0xffffffffu, eq[0][p].x, q0 + sub);
+                        const int q = p * 32 + q0 + sub;
+                        if (q < n)
+                            cp_async16_s(wdst + q * W_BLK + piece * 16,
+                                         w + (long long)b * (BS * BS) + piece * 8, 16);
+                    }
+                }
+                asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" :: "r"(full) : "memory");
+            }
+#else
             __syncwarp();   // the expected bytes are posted before a block copy completes
             // one 1-D bulk copy per run of consecutive stored blocks (within 32 entries)
             const unsigned wdst = b0 + ring.s * B_STAGE;
@@ -144,6 +172,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
                             (end - lane) * W_BLK, full, w_hint);
                 }
             }
+#endif
 #pragma unroll
             for (int i = 0; i + 1 < 2 * PF; ++i) rq[i] = rq[i + 1];
             rq[2 * PF - 1] = rec(k + 2 * PF);

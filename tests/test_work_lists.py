@@ -120,10 +120,16 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
 
 
 def test_dsd_kernel_choice(monkeypatch):
-    # 16-bit bs 16 above M = 16 take the TMA grouped kernel; other 16-bit bs <= 16, TF32 bs 8
-    # and float32 bs 8 (3xTF32) the cp.async one; 16-bit bs 32/64 and float32 bs 16-64 (3xTF32)
-    # the TMA stream kernel
-    assert _gpu_ops.dsd_kernel(8, 1, 64) == "grouped"
+    # 16-bit bs 8 and 16 above M = 16 take the TMA grouped kernel; 16-bit bs <= 16 at M <= 16,
+    # TF32 bs 8 and float32 bs 8 (3xTF32) the cp.async one; 16-bit bs 32/64 and float32 bs
+    # 16-64 (3xTF32) the TMA stream kernel
+    assert _gpu_ops.dsd_kernel(8, 1, 64) == "grouped_tma"
+    assert _gpu_ops.dsd_kernel(8, 2, 16) == "grouped"
+    assert _gpu_ops.dsd_kernel(8, 1, 17) == "grouped_tma"
+    # bs 8 x @ W^T copies its blocks with cp.async, the rest with bulk copies (WCP 0, unset)
+    assert dict(_gpu_ops.dsd_grouped_tma_spec(8, 1, 64, True))["WCP"] == 1
+    assert "WCP" not in dict(_gpu_ops.dsd_grouped_tma_spec(8, 1, 64, False))
+    assert "WCP" not in dict(_gpu_ops.dsd_grouped_tma_spec(16, 2, 4096, True))
     assert _gpu_ops.dsd_kernel(16, 2, 4096) == "grouped_tma"
     assert _gpu_ops.dsd_kernel(16, 2, 16) == "grouped"
     assert _gpu_ops.dsd_kernel(16, 1, 17) == "grouped_tma"
