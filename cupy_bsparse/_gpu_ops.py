@@ -404,8 +404,8 @@ def sddmm_launch_shape(spec):
 
 def sddmm_grouped_supported(bs, did):
     """Whether sddmm_grouped.cu has a specialisation (tensor cores, bs 8 or 16; float32 as
-    3xTF32 at bs 8)."""
-    return bs == 8 if did == 0 else bs <= 16
+    3xTF32)."""
+    return bs <= 16
 
 
 def sddmm_kernel(bs, did, M=None):
@@ -415,16 +415,18 @@ def sddmm_kernel(bs, did, M=None):
     forces one where it exists."""
     if M is not None and sddmm_stream_supported(bs, did, M) and (
             SDDMM_KERNEL == "stream" or (SDDMM_KERNEL is None and not (did == 0 and bs == 16))):
-        # float32 bs 16 keeps sddmm.cu (FFMA) up to M = 64: M = 64, 3xTF32 0.214 ms on the H200
-        # against 0.177 for FFMA (v9, docs/perf-notes.md)
+        # float32 bs 16 never takes it: M = 64, 3xTF32 0.214 ms on the H200 against 0.177 for
+        # FFMA (v9, docs/perf-notes.md) and 0.119 for sddmm_tall.cu (v12)
         return "stream"
     if M is not None and sddmm_tall_supported(bs, did) and (
-            SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > SDDMM_TALL_MIN_M)):
+            SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > _tall_min_m(bs, did))):
         return "tall"
     if M is not None and sddmm_grouped_tma_supported(bs, did) and (
-            SDDMM_KERNEL == "grouped_tma" or (SDDMM_KERNEL is None and M > 64)):
-        # v8 (docs/perf-notes.md), fp16 bs 16 at M = 4096: 0.57 -> 0.36 ms; the same time as
-        # sddmm_grouped.cu at M = 64
+            SDDMM_KERNEL == "grouped_tma" or (SDDMM_KERNEL is None and M > 16)):
+        # v8 (docs/perf-notes.md), fp16 bs 16 at M = 4096: 0.57 -> 0.36 ms; v12 (H200), from
+        # M = 17 and with its own items up to M = 512: M = 33 / 64 / 128 / 512 0.061 / 0.063 /
+        # 0.086 / 0.062 -> 0.056 / 0.054 / 0.074 / 0.057 ms (sddmm_grouped.cu up to M = 64
+        # before; it stays faster at M <= 16: 0.045 against 0.047 at M = 16)
         return "grouped_tma"
     if not sddmm_grouped_supported(bs, did):
         return "column"
@@ -439,14 +441,20 @@ def sddmm_grouped_tma_supported(bs, did):
 
 
 def sddmm_grouped_tma_spec(bs, did, M=64):
-    """Specialisation of sddmm_grouped_tma.cu (16-bit, bs 16): the items of sddmm_grouped.cu's
-    bs 16 specialisation (512 dy columns, 32 x column blocks, 128 blocks, 16 consumer warps),
-    32-row steps and 3 stages up to M = 512, 48-row steps and 2 stages above; L2 evict_last on
+    """Specialisation of sddmm_grouped_tma.cu (16-bit, bs 16).
+
+    Above M = 512: the items of sddmm_grouped.cu's bs 16 specialisation (512 dy columns, 32 x
+    column blocks, 128 blocks, 16 consumer warps), 48-row steps and 2 stages; L2 evict_last on
     both inputs, which other items re-read (v8 sweep, fp16 M = 4096: 0.360 ms; evict_normal
-    0.503, 32-row steps 0.404, 16-row steps 0.765, 8 warps 0.489, groups of 256 columns 0.661)."""
-    p = dict(sddmm_grouped_spec(bs, did, M))   # the same items: the tables are shared
+    0.503, 32-row steps 0.404, 16-row steps 0.765, 8 warps 0.489, groups of 256 columns 0.661).
+    Up to M = 512 (v12 sweep, H200): 16 x column blocks and 64 blocks over 8 consumer warps,
+    32-row steps and 2 stages, so two CTAs share an SM (M = 64: 0.062 -> 0.054 ms; 3 stages,
+    one CTA per SM, 0.084; 256 dy columns 0.071; 1024 dy columns 0.083)."""
+    p = dict(sddmm_grouped_spec(bs, did, M))   # above M = 512 the same items as that kernel's
     del p["PAIRS"]
     p.update(X_HINT=1, D_HINT=1)
+    if M <= 512:
+        p.update(NCX=16, NBLK=64, NW=8, STAGES=2, MIN_CTAS=2)
     return tuple(sorted(p.items()))
 
 
@@ -499,8 +507,17 @@ def sddmm_tall_supported(bs, did):
     return dsd_stream_supported(bs, did)
 
 
-#: M above which sddmm_tall.cu serves wgrad unless SDDMM_KERNEL forces another kernel.
+#: M above which sddmm_tall.cu serves wgrad unless SDDMM_KERNEL forces another kernel
+#: (``_tall_min_m``: 16 for float32 bs 16).
 SDDMM_TALL_MIN_M = 64
+
+
+def _tall_min_m(bs, did):
+    """M above which sddmm_tall.cu serves wgrad by default. float32 bs 16 (v12, H200, C = K =
+    16384): sddmm_grouped.cu (3xTF32) up to M = 16 (M = 1 / 16: 0.067 / 0.071 ms against
+    0.107 / 0.108 for FFMA sddmm.cu), sddmm_tall.cu above (M = 17 / 33 / 64: 0.074 / 0.096 /
+    0.119 ms against 0.091 / 0.119 / 0.156 grouped and - / 0.178 / 0.176 FFMA)."""
+    return 16 if (bs == 16 and _mma_code(did) == _F32X3) else SDDMM_TALL_MIN_M
 
 
 def sddmm_tall_spec(bs, did, M=None):
@@ -512,7 +529,10 @@ def sddmm_tall_spec(bs, did, M=None):
     block, ptxas spills); bs 32 4 blocks of one warp each (1.71 -> 1.29 ms against 8 of two);
     bs 16 16 blocks, two per warp (BPW: x's fragments split once for both; 2.27 -> 2.13 ms).
     v10 (H200, M = 4096): 16-bit bs 32 one warp a block (32 accumulators, 8 + 1 warps): 0.317
-    -> 0.289 ms, 1.28x -> 1.16x fprop."""
+    -> 0.289 ms, 1.28x -> 1.16x fprop. v12 (H200): float32 bs 16 8 blocks a CTA (M = 128 /
+    256 / 4096: 0.234 / 0.419 / 2.137 -> 0.213 / 0.395 / 1.963 ms), and up to M = 64 (it serves
+    from M = 17) 16-row steps in 4 stages (M = 33 / 48 / 64: 0.148 / 0.148 / 0.148 -> 0.095 /
+    0.096 / 0.119 ms; 3 stages the same, 6 slower)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     if bs == 64:
@@ -526,6 +546,10 @@ def sddmm_tall_spec(bs, did, M=None):
         p.update(NB=8, BK=32, WARPS_M=1, WARPS_N=1)
     else:
         p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
+        if code == _F32X3:
+            p["NB"] = 8
+            if M is not None and M <= 64:
+                p.update(BK=16, STAGES=4)
     return tuple(sorted(p.items()))
 
 
@@ -561,7 +585,8 @@ def sddmm_grouped_spec(bs, did, M=64):
     16-bit bs 8: PAIRS (two blocks of a column per m16 tile: M = 4096 1.32 -> 1.04 ms, M = 64
     0.114 -> 0.100 ms); above M = 512 groups of 512 dy columns and up to 256 blocks per CTA.
     float32 bs 8 (3xTF32, v11): PAIRS too (M = 64 0.316 -> 0.235 ms, M = 4096 4.90 -> 3.40),
-    and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms).
+    and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms). float32 bs 16 (3xTF32, v12,
+    served up to M = 16): the defaults measured fastest of eight item shapes at M = 64.
     """
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -612,7 +637,8 @@ def all_specializations():
                     out.append(("sddmm_stream.cu", sddmm_stream_spec(bs, did, M),
                                 "bsmm_sddmm_stream"))
             if sddmm_tall_supported(bs, did):
-                out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did), "bsmm_sddmm_tall"))
+                for M in (64, None):
+                    out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M), "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
@@ -1071,11 +1097,12 @@ def _sddmm_kernels():
 
 def _sddmm_launch(kind, bs, did, M):
     """(function, threads, shared bytes, spec dict) of sddmm kernel ``kind`` for this block
-    size, element code and M. Cached by the M boundaries the specs depend on (16, 32, 512), so
-    a repeated call builds no spec."""
+    size, element code and M. Cached by the M boundaries the specs depend on (16, 32, 64, 512),
+    so a repeated call builds no spec."""
     import cupy
 
-    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 512, cupy.cuda.runtime.getDevice())
+    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
+           cupy.cuda.runtime.getDevice())
     hit = _launches.get(key)
     if hit is None:
         name, spec_of, shape_of = _sddmm_kernels()[kind]

@@ -186,14 +186,14 @@ def test_sddmm(request, bs, kind, M, density):
 @pytest.mark.parametrize("kind", ["f16", "bf16", "tf32", "f32"])
 @pytest.mark.parametrize("bs", [8, 16])
 def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
-    """sddmm.cu, sddmm_grouped.cu (float32 bs 8 as 3xTF32) and sddmm_grouped_tma.cu forced, on
+    """sddmm.cu, sddmm_grouped.cu (float32 as 3xTF32) and sddmm_grouped_tma.cu forced, on
     a layout with several groups (the last one partial, and past the last dy box), several row
     runs per group and, at density 1, items cut at their block limit."""
     from cupy_bsparse import _gpu_ops
 
     did = _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")
     if kernel == "grouped" and not _gpu_ops.sddmm_grouped_supported(bs, did):
-        pytest.skip("sddmm_grouped.cu serves float32 at bs 8 only")
+        pytest.skip("sddmm_grouped.cu serves bs 8 and 16 only")
     if kernel == "grouped_tma" and not _gpu_ops.sddmm_grouped_tma_supported(bs, did):
         pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 only")
     if kernel == "grouped_tma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
@@ -218,11 +218,11 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
 
 
 # sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
-# boundary of BK = 32 and 64, one step or several; sddmm_grouped_tma.cu (bs 16): one step,
-# several, and 48-row steps (M > 512).
+# boundary of BK = 16, 32 and 64, one step or several (float32 bs 16 has its own spec up to
+# M = 64); sddmm_grouped_tma.cu (bs 16): one step, several, and 48-row steps (M > 512).
 _SDDMM_TMA_CASES = ([("stream", 7), ("tall", 100), ("grouped_tma", 100)] if _SMALL else
                     [("stream", m) for m in (1, 7, 16, 17, 33, 64)] +
-                    [("tall", m) for m in (1, 65, 100, 257)] +
+                    [("tall", m) for m in (1, 33, 65, 100, 257)] +
                     [("grouped_tma", m) for m in (1, 33, 100, 1000)])
 
 

@@ -243,15 +243,26 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(32, _gpu_ops._TF32, 4096) == "column"   # no float32 TMA kernel
     assert _gpu_ops.sddmm_kernel(64, 1, 64) == "stream"
     assert _gpu_ops.sddmm_kernel(32, 0, 64) == "stream"       # float32: 3xTF32
-    assert _gpu_ops.sddmm_kernel(16, 0, 64) == "column"       # FFMA measured faster there
+    # float32 bs 16 (3xTF32): grouped up to M = 16, tall above (16-row steps up to M = 64)
+    assert _gpu_ops.sddmm_kernel(16, 0, 1) == "grouped"
+    assert _gpu_ops.sddmm_kernel(16, 0, 16) == "grouped"
+    assert _gpu_ops.sddmm_kernel(16, 0, 17) == "tall"
     assert _gpu_ops.sddmm_kernel(16, 0, 65) == "tall"
+    assert dict(_gpu_ops.sddmm_grouped_spec(16, 0, 16))["DTYPE_ID"] == _gpu_ops._F32X3
+    assert dict(_gpu_ops.sddmm_tall_spec(16, 0, 64))["BK"] == 16
+    assert dict(_gpu_ops.sddmm_tall_spec(16, 0, 65))["BK"] == 32
+    assert dict(_gpu_ops.sddmm_tall_spec(16, 0))["NB"] == 8
     assert _gpu_ops.sddmm_kernel(64, 0, 4096) == "tall"
     assert _gpu_ops.sddmm_kernel(8, 0, 4096) == "grouped"     # float32 bs 8: 3xTF32
     assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 4096))["DTYPE_ID"] == _gpu_ops._F32X3
     assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 64))["PAIRS"] == 1      # two blocks a tile
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
-    assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped"       # the same time there (v8)
+    assert _gpu_ops.sddmm_kernel(16, 1, 16) == "grouped"       # faster there (v12)
+    assert _gpu_ops.sddmm_kernel(16, 1, 17) == "grouped_tma"
     assert _gpu_ops.sddmm_kernel(16, 2, 65) == "grouped_tma"
+    # its own items up to M = 512, sddmm_grouped.cu's above
+    assert dict(_gpu_ops.sddmm_grouped_tma_spec(16, 1, 512))["NCX"] == 16
+    assert dict(_gpu_ops.sddmm_grouped_tma_spec(16, 1, 513))["NCX"] == 32
     assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32, 4096) == "grouped"
     assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 7))["BK"] == 16
     assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 33))["BK"] == 64
@@ -259,13 +270,15 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32) == "grouped"
     assert _gpu_ops.sddmm_kernel(32, 1) == "column"
     assert _gpu_ops.sddmm_kernel(8, 0) == "grouped"
-    assert _gpu_ops.sddmm_kernel(16, 0) == "column"      # no grouped float32 bs 16 kernel
+    assert _gpu_ops.sddmm_kernel(16, 0) == "grouped"     # float32 bs 16: 3xTF32 as well
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "grouped_tma")
     assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped_tma"
     assert _gpu_ops.sddmm_kernel(16, 1) == "grouped"             # no M: the fallback
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"          # bs 16 only
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "stream")
     assert _gpu_ops.sddmm_kernel(16, 0, 64) == "stream"       # forced, it serves float32 bs 16
+    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "grouped")
+    assert _gpu_ops.sddmm_kernel(16, 0, 4096) == "grouped"
     monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "column")
     assert _gpu_ops.sddmm_kernel(8, 2) == "column"
     assert _gpu_ops.sddmm_kernel(8, 0, 64) == "column"
