@@ -583,7 +583,9 @@ def sddmm_grouped_spec(bs, did, M=64):
     half the slab bytes per block (M = 4096: 0.84 -> 0.60 ms; M = 64: 0.074 -> 0.064 ms);
     above M = 512 steps of 48 rows and 2 stages (M = 4096: 0.60 -> 0.57 ms, slower at 64).
     16-bit bs 8: PAIRS (two blocks of a column per m16 tile: M = 4096 1.32 -> 1.04 ms, M = 64
-    0.114 -> 0.100 ms); above M = 512 groups of 512 dy columns and up to 256 blocks per CTA.
+    0.114 -> 0.100 ms); above M = 512 groups of 512 dy columns and up to 256 blocks per CTA,
+    and (v12, H200) 64-row steps in 2 stages (M = 4096: 0.977 -> 0.858 ms; 16-row steps in 4
+    stages 1.32, 3 or 4 stages of 32 rows 0.970-0.977, 16 or 64 x column blocks 1.50 / 1.07).
     float32 bs 8 (3xTF32, v11): PAIRS too (M = 64 0.316 -> 0.235 ms, M = 4096 4.90 -> 3.40),
     and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms). float32 bs 16 (3xTF32, v12,
     served up to M = 16): the defaults measured fastest of eight item shapes at M = 64.
@@ -597,6 +599,8 @@ def sddmm_grouped_spec(bs, did, M=64):
         p.update(R=64, NBLK=256, NW=16, MIN_CTAS=1)     # M = 4096: 1.05 -> 0.95 ms
         if did == _F32X3:
             p.update(MK=32, STAGES=2)                   # M = 4096: 3.40 -> 3.15 ms (v11)
+        else:
+            p.update(MK=64, STAGES=2)                   # M = 4096: 0.977 -> 0.858 ms (v12)
     if bs == 16 and did in (1, 2):
         p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
         if M > 512:

@@ -256,6 +256,8 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _gpu_ops.sddmm_kernel(8, 0, 4096) == "grouped"     # float32 bs 8: 3xTF32
     assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 4096))["DTYPE_ID"] == _gpu_ops._F32X3
     assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 64))["PAIRS"] == 1      # two blocks a tile
+    assert dict(_gpu_ops.sddmm_grouped_spec(8, 1, 4096))["MK"] == 64       # 64-row steps (v12)
+    assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 4096))["MK"] == 32
     assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
     assert _gpu_ops.sddmm_kernel(16, 1, 16) == "grouped"       # faster there (v12)
     assert _gpu_ops.sddmm_kernel(16, 1, 17) == "grouped_tma"
