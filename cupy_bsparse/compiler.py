@@ -64,14 +64,61 @@ def source_fingerprint():
     return h.hexdigest()[:16]
 
 
+#: Specialisation keys whose kernels use sm_90a-only instructions (wgmma): they compile for
+#: sm_90a, whose machine code runs on compute capability 9.0 alone.
+ARCH_SPECIFIC = ("WGMMA",)
+
+
+def needs_sm90a(spec):
+    """Whether specialisation ``spec`` compiles for sm_90a only (see ``ARCH_SPECIFIC``)."""
+    return any(k in ARCH_SPECIFIC and v for k, v in spec)
+
+
+def target_arch(spec, arch):
+    """The NVRTC target of ``spec`` for GPU architecture ``arch`` (e.g. ``"90"`` -> ``"90a"``
+    for an sm_90a specialisation)."""
+    return f"{arch}a" if needs_sm90a(spec) else str(arch)
+
+
+def cache_dir():
+    """Directory of the sm_90a cubins (CuPy compiles the others into its own cache):
+    ``CUPY_BSPARSE_CACHE_DIR``, else ``cupy_bsparse`` inside CuPy's ``CUPY_CACHE_DIR``
+    (default ``~/.cupy/kernel_cache``)."""
+    d = os.environ.get("CUPY_BSPARSE_CACHE_DIR")
+    if not d:
+        base = os.environ.get("CUPY_CACHE_DIR") or os.path.join(
+            os.path.expanduser("~"), ".cupy", "kernel_cache")
+        d = os.path.join(base, "cupy_bsparse")
+    return d
+
+
+def _cached_cubin(name, spec, arch):
+    """Path of the cubin of (template, spec) for ``sm_<arch>``, compiled by NVRTC on a miss.
+    Keyed by the source text, the options, the target and the NVRTC version."""
+    from cupy_backends.cuda.libs import nvrtc
+
+    h = hashlib.sha256("\0".join(
+        (kernel_source(name, spec), " ".join(OPTIONS), arch, repr(nvrtc.getVersion()))).encode())
+    path = os.path.join(cache_dir(), f"{name[:-3]}-sm{arch}-{h.hexdigest()[:32]}.cubin")
+    if not os.path.isfile(path):
+        cubin = compile_cubin(name, spec, arch)[0]
+        os.makedirs(cache_dir(), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(cubin)
+        os.replace(tmp, path)          # atomic: concurrent compilers write the same bytes
+    return path
+
+
 _functions = {}
 
 
 def get_function(name, spec, entry):
     """Compiled ``cupy.RawKernel`` for (template, specialisation) on the current device.
 
-    The first call compiles through NVRTC (or loads CuPy's disk cache); later calls are a dict
-    look-up.
+    The first call compiles through NVRTC (or loads CuPy's disk cache; sm_90a specialisations
+    their own, ``cache_dir()``); later calls are a dict look-up. Raises RuntimeError for an
+    sm_90a specialisation on a device of another compute capability.
     """
     import cupy
 
@@ -79,14 +126,22 @@ def get_function(name, spec, entry):
     key = (name, spec, entry, dev)
     fn = _functions.get(key)
     if fn is None:
-        module = cupy.RawModule(code=kernel_source(name, spec), options=OPTIONS, backend="nvrtc")
+        if needs_sm90a(spec):
+            cc = cupy.cuda.Device(dev).compute_capability
+            if cc != "90":
+                raise RuntimeError(f"{name} {dict(spec)} needs compute capability 9.0 (sm_90a); "
+                                   f"device {dev} has {cc}")
+            module = cupy.RawModule(path=_cached_cubin(name, spec, "90a"))
+        else:
+            module = cupy.RawModule(code=kernel_source(name, spec), options=OPTIONS,
+                                    backend="nvrtc")
         fn = module.get_function(entry)
         _functions[key] = fn
     return fn
 
 
 def compile_cubin(name, spec, arch):
-    """Compile with NVRTC alone (no GPU needed) for ``sm_<arch>``.
+    """Compile with NVRTC alone (no GPU needed) for ``sm_<arch>`` (``arch``: e.g. 90 or "90a").
 
     Returns ``(cubin_bytes, log)``; the log carries ptxas's resource report (registers, spills,
     shared memory). Raises ``RuntimeError`` with the compiler log on failure.
