@@ -169,9 +169,18 @@ def dsd_kernel(bs, did, M):
     return "grouped" if bs == 8 or (bs == 16 and did != _TF32) else "column"
 
 
-def dsd_stream_spec(bs, did, M, trans_w):
+#: 16-bit block sizes whose dsd_stream.cu runs wgmma (sm_90a) at 16 < M <= 64 on devices of
+#: compute capability 9.0; see dsd_stream_spec. Opt-in for now: bs 64 with the environment
+#: variable CUPY_BSPARSE_WGMMA=1 at import (the wgmma kernel has passed probe checks against
+#: float64 on the H200, not yet the whole GPU suite; docs/perf-notes.md v13).
+WGMMA_BS = (64,) if os.environ.get("CUPY_BSPARSE_WGMMA", "0") == "1" else ()
+
+
+def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
-    CTA, four consumer warps, ring stages.
+    CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
+    have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
+    compute capability 9.0 for block sizes in WGMMA_BS).
 
     Up to M = 64: as many stages as fit in 64 KB (at most 8); L2 hints evict_last for x's
     tiles (re-read by every column), evict_first for the stored blocks (read once).
@@ -184,7 +193,12 @@ def dsd_stream_spec(bs, did, M, trans_w):
     -> 0.127 ms), bs 16 2 x 1 warps for x @ W (0.157 -> 0.147 ms; x @ W^T keeps 4 x 1); v10:
     float32 up to M = 64 takes 3 / 2 / 4 stages at bs 64 / 32 / 16 and its columns are cut
     into chunks (M = 64 fprop: 0.098 -> 0.093, 0.126 -> 0.097, 0.148 -> 0.117 ms); v11: KSUM
-    16 (16-deep fresh tiles) for the cases it measured faster in."""
+    16 (16-deep fresh tiles) for the cases it measured faster in. v13 (H200, ``wgmma``): 16-bit
+    bs 64 at 16 < M <= 64 takes one consumer warpgroup of wgmma (WGMMA 1) and 5 stages
+    (M = 64 bs 64: 0.0237 / 0.0243 -> 0.0219 / 0.0222 ms x @ W / x @ W^T; M = 33: 0.0240 /
+    0.0254 -> 0.0216 / 0.0216); bs 32 measured within 3% and M <= 16 slower (BM 64 against 16),
+    and at M = 4096 no BM (64-256), warpgroup count, stage count or persistent schedule beat
+    the mma.sync kernel (docs/perf-notes.md v13)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -211,6 +225,8 @@ def dsd_stream_spec(bs, did, M, trans_w):
                 p.update(WARPS_M=2, WARPS_N=2)
             elif bs == 16 and not trans_w:
                 p.update(WARPS_M=2)
+        elif esz == 2 and bm == 64 and wgmma and bs == 64:
+            p.update(WARPS_M=4, WARPS_N=1, STAGES=5, WGMMA=1)
     if esz == 4 and regime != "tiny" and (
             (bs == 64 and trans_w) or (bs == 16 and not trans_w)
             or (bs == 32 and not trans_w and regime == "small")):
@@ -632,8 +648,9 @@ def all_specializations():
                         out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(bs, did, M, tw),
                                     "bsmm_dsd_grouped_tma"))
                     if dsd_stream_supported(bs, did, M):
-                        out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw),
-                                    "bsmm_dsd_stream"))
+                        for wg in (False, True):
+                            out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, wg),
+                                        "bsmm_dsd_stream"))
             for M in (64, 4096):
                 out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
             for M in (16, 32, 64):
@@ -1061,7 +1078,8 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
             nt, smem, bm = dsd_grouped_tma_launch_shape(spec)
             fn = _kernel("dsd_grouped_tma.cu", spec, "bsmm_dsd_grouped_tma", smem)
         elif kind == "stream":
-            spec = dsd_stream_spec(bs, did, M, trans_w)
+            spec = dsd_stream_spec(bs, did, M, trans_w,
+                                   wgmma=_arch(dev) == 90 and bs in WGMMA_BS)
             nt, smem, bm = dsd_stream_launch_shape(spec)
             fn = _kernel("dsd_stream.cu", spec, "bsmm_dsd_stream", smem)
         else:

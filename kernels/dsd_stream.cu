@@ -31,15 +31,28 @@
 // maps' boxes are RB / 4 columns wide). x's fragments come by ldmatrix, W's by 32-bit loads for
 // x @ W (2-way bank conflicts) and ldmatrix for x @ W^T.
 //
+// WGMMA 1 (16-bit, sm_90a only, wgmma.cuh): the consumers are WARPS_M / 4 warpgroups that
+// multiply with wgmma.mma_async straight from the swizzled tiles (x's K-major; W's MN-major,
+// W^T's K-major), one batch per stage kept in flight while the next one is issued
+// (docs/perf-notes.md v13: fp16 M = 64 bs 64 0.0237 -> 0.0219 ms).
+//
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
 // WARPS_M, WARPS_N, X_HINT, W_HINT; float32 only: KSUM (8, the default, or 16), the reduction
-// depth whose products are summed in one fresh tile before they are added to the accumulators.
+// depth whose products are summed in one fresh tile before they are added to the accumulators;
+// 16-bit only: WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple
+// of 64).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
 #ifndef KSUM
 #define KSUM 8
+#endif
+#ifndef WGMMA
+#define WGMMA 0
+#endif
+#if WGMMA
+#include "wgmma.cuh"
 #endif
 
 #define A_BYTES (BM * BS * (int)sizeof(elem_t))
@@ -93,6 +106,50 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         return;
     }
 
+#if WGMMA
+    // ------------------------------------------------- consumer warpgroups (wgmma, sm_90a)
+    // NC / 4 warpgroups of WGM rows each, MW m64 slices a group; one batch of BS / 16 * MW
+    // wgmma per stage, kept in flight while the next stage's batch is issued: a stage is
+    // released once its batch completed (wgmma_wait<1> after the next commit).
+    constexpr int NWG = NC / 4, WGM = BM / NWG, MW = WGM / 64, NI = BS / 8, ACC_N = MW * NI * 4;
+    static_assert(WARPS_N == 1 && NC % 4 == 0 && WGM % 64 == 0, "wgmma: warpgroups of m64 slices");
+    const int wg = warp >> 2, wq = warp & 3;
+    const int valid_rows = min(BM, M - m0);
+    float acc[MW][NI][4];
+    zero_fill<ACC_N>(&acc[0][0][0]);
+    Ring<STAGES> ring(bar0);
+    int held = -1;                     // stage whose batch may still be running
+    for (int step = 0; step < nsteps; ++step, ring.advance()) {
+        ring.wait_full();
+        const unsigned as = a0 + ring.s * A_BYTES + wg * WGM * RB, bw = b0 + ring.s * B_BYTES;
+        wgmma_pin<ACC_N>(&acc[0][0][0]);
+        wgmma_fence();
+#pragma unroll
+        for (int k = 0; k < BS; k += 16) {
+            // W^T's block: K-major, k16 = 32 bytes along the row; W's: MN-major, 16 rows
+            const unsigned long long db = wgmma_desc(bw + (TRANS_W ? k * 2 : k * RB));
+#pragma unroll
+            for (int mw = 0; mw < MW; ++mw)
+                wgmma_m64k16<BS, TRANS_W ? 0 : 1>(&acc[mw][0][0], wgmma_desc(as + mw * 64 * RB + k * 2), db);
+        }
+        wgmma_commit();
+        wgmma_pin<ACC_N>(&acc[0][0][0]);
+        wgmma_wait<1>();
+        if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
+        held = ring.s;
+    }
+    wgmma_wait<0>();
+    wgmma_pin<ACC_N>(&acc[0][0][0]);
+    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
+                                                   counters + (long long)j * gridDim.y + blockIdx.y,
+                                                   is_last))
+        return;
+#pragma unroll
+    for (int mw = 0; mw < MW; ++mw)
+        store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
+                           reinterpret_cast<const float (&)[1][NI][4]>(acc[mw]),
+                           wg * WGM + mw * 64 + wq * 16, 0, valid_rows, alpha, beta, lane);
+#else
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BM / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
@@ -165,4 +222,5 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         return;
     store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc, wm * WM, wn * WN,
                         valid_rows, alpha, beta, lane);
+#endif
 }

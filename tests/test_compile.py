@@ -1,5 +1,5 @@
 """Every kernel specialisation compiles with NVRTC for sm_80 and sm_90, with no GPU (the
-sm_90-only templates, ``_gpu_ops.MIN_ARCH``, for sm_90 alone).
+sm_90-only templates, ``_gpu_ops.MIN_ARCH``, for sm_90 alone; wgmma specialisations for sm_90a).
 
 Needs CuPy and NVRTC (the ``nvidia-cuda-nvrtc`` wheel from the ``cuda13`` extra); skipped when
 they are missing. The resource table (registers, stack, spills) is printed at the end of the run.
@@ -38,11 +38,11 @@ def _compiled(arch):
     def one(item):
         name, spec, _ = item
         try:
-            return item, compiler.compile_cubin(name, spec, arch)[1]
+            return item, compiler.compile_cubin(name, spec, compiler.target_arch(spec, arch))[1]
         except Exception as e:  # reported per specialisation below
             return item, e
 
-    todo = [s for s in SPECS if int(arch) >= _gpu_ops.MIN_ARCH.get(s[0], 0)]
+    todo = [s for s in SPECS if _builds_for(s, arch)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
         return dict(ex.map(one, todo))
 
@@ -50,11 +50,18 @@ def _compiled(arch):
 RESOURCES = []
 
 
+def _builds_for(item, arch):
+    """sm_90-only templates (TMA) skip sm_80; wgmma specialisations build for sm_90a alone."""
+    if compiler.needs_sm90a(item[1]):
+        return arch == "90"
+    return int(arch) >= _gpu_ops.MIN_ARCH.get(item[0], 0)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("item", SPECS, ids=[_spec_id(*s) for s in SPECS])
 def test_specialisation_compiles(item, arch):
-    if int(arch) < _gpu_ops.MIN_ARCH.get(item[0], 0):
-        pytest.skip(f"{item[0]} needs sm_{_gpu_ops.MIN_ARCH[item[0]]} (TMA)")
+    if not _builds_for(item, arch):
+        pytest.skip(f"{item[0]} {dict(item[1])} does not build for sm_{arch}")
     res = _compiled(arch)[item]
     if isinstance(res, Exception):
         pytest.fail(str(res))
@@ -78,3 +85,30 @@ def test_source_fingerprint_changes_with_template(tmp_path, monkeypatch):
         assert compiler.kernel_source("dsd.cu", SPECS[0][1]) != src
     finally:
         compiler._template.cache_clear()
+
+
+def test_sm90a_specialisations_are_marked():
+    """wgmma specialisations build for sm_90a (their own cubin cache); the rest for plain sm_XX."""
+    wg = [s for s in SPECS if compiler.needs_sm90a(s[1])]
+    assert wg and all(dict(s[1])["WGMMA"] == 1 and s[0] == "dsd_stream.cu" for s in wg)
+    assert compiler.target_arch(wg[0][1], "90") == "90a"
+    plain = next(s for s in SPECS if not compiler.needs_sm90a(s[1]))
+    assert compiler.target_arch(plain[1], 90) == "90"
+
+
+def test_sm90a_cubin_cache(tmp_path, monkeypatch):
+    """The sm_90a cubin is compiled once into CUPY_BSPARSE_CACHE_DIR, then read from there."""
+    monkeypatch.setenv("CUPY_BSPARSE_CACHE_DIR", str(tmp_path))
+    item = next(s for s in SPECS if compiler.needs_sm90a(s[1]))
+    calls = []
+    real = compiler.compile_cubin
+
+    def counting(name, spec, arch):
+        calls.append(arch)
+        return real(name, spec, arch)
+
+    monkeypatch.setattr(compiler, "compile_cubin", counting)
+    path = compiler._cached_cubin(item[0], item[1], "90a")
+    assert calls == ["90a"] and os.path.dirname(path) == str(tmp_path)
+    assert open(path, "rb").read(4) == b"\x7fELF"
+    assert compiler._cached_cubin(item[0], item[1], "90a") == path and calls == ["90a"]

@@ -532,15 +532,56 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
 @pytest.mark.parametrize("kind", ["f16", "bf16", "f32"])
 @pytest.mark.parametrize("bs", [16, 32, 64])
 def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split):
-    """dsd_stream.cu (TMA copies, warp-specialised; float32 as 3xTF32) at small and large M (a
-    partial row tile of BM 128 or 256, and two tiles): rows past M zero-filled by the TMA, long
-    columns through the ring many times, columns split into one-block chunks (split-K), and x
-    a view at a 16-byte offset inside a wider buffer (its own tensor map); exact to the
-    tolerance, every element written, bitwise repeatable, counters left at zero."""
+    """dsd_stream.cu (TMA copies, warp-specialised; float32 as 3xTF32; wgmma consumers where
+    WGMMA_BS asks for them on sm_90) at small and large M (a partial row tile of BM 128 or
+    256, and two tiles): rows past M zero-filled by the TMA, long columns through the ring many
+    times, columns split into one-block chunks (split-K), and x a view at a 16-byte offset
+    inside a wider buffer (its own tensor map); exact to the tolerance, every element written,
+    bitwise repeatable, counters left at zero."""
     from cupy_bsparse import _gpu_ops
 
     if bs == 16 and kind != "f32":
         pytest.skip("16-bit bs 16 has no stream kernel")
+    did = _gpu_ops.dtype_id(DTYPES[kind])
+    sm90 = _gpu_ops._arch(cupy.cuda.runtime.getDevice()) == 90
+    wgmma = sm90 and did in (1, 2) and bs in _gpu_ops.WGMMA_BS and 16 < M <= 64
+    assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("WGMMA", 0) == wgmma
+    _stream_case(request, monkeypatch, bs, kind, trans, M, density, split)
+
+
+@pytest.fixture(params=["wgmma", "mma_sync"])
+def bs64_consumers(request, monkeypatch):
+    """dsd_stream.cu's consumers for 16-bit bs 64 at 16 < M <= 64 forced to wgmma (sm_90a) or
+    mma.sync, whatever CUPY_BSPARSE_WGMMA says; the launch cache is cleared around."""
+    from cupy_bsparse import _gpu_ops
+
+    if request.param == "wgmma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) != 90:
+        pytest.skip("wgmma needs compute capability 9.0")
+    monkeypatch.setattr(_gpu_ops, "WGMMA_BS", (64,) if request.param == "wgmma" else ())
+    _gpu_ops._launches.clear()
+    yield request.param
+    _gpu_ops._launches.clear()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+@pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [33] if _SMALL else [17, 33, 64])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_stream_kernel_bs64_consumers(request, monkeypatch, bs64_consumers, kind, trans, M,
+                                      density, split):
+    """dsd_stream.cu at 16-bit bs 64, 16 < M <= 64 with either consumer: wgmma (WGMMA 1, one
+    warpgroup, on sm_90) and mma.sync (every other GPU), as test_stream_kernel checks them."""
+    from cupy_bsparse import _gpu_ops
+
+    spec = _gpu_ops._dsd_launch(64, _gpu_ops.dtype_id(DTYPES[kind]), M, trans, "stream")[4]
+    assert spec.get("WGMMA", 0) == (bs64_consumers == "wgmma")
+    _stream_case(request, monkeypatch, 64, kind, trans, M, density, split)
+
+
+def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
+    from cupy_bsparse import _gpu_ops
+
     if split:
         monkeypatch.setattr(_gpu_ops, "_chunk_blocks", lambda *a: 1)
     rng = _rng(request)

@@ -1,0 +1,82 @@
+// wgmma.cuh: warpgroup MMA (sm_90a only) on the swizzled TMA tiles of the stream kernels.
+//
+// A warpgroup (four consecutive warps, the first one's index a multiple of 4) issues
+// wgmma.mma_async m64nNk16 with both operands read from shared memory by descriptor and a 64 x N
+// float accumulator in registers: thread t of the group holds rows 16 * (t / 32) + (t % 32) / 4
+// (+ 8) and, for each n8 group ni, the columns 8 * ni + 2 * (t % 4) (+ 1), in the order of an
+// mma.sync m16n8 accumulator tile (acc[ni][0..3]), so common.cuh's store_tiles stores it.
+//
+// Tiles are the ones tma.cuh's copies land: rows of RB bytes (32, 64 or 128) with the RB-byte
+// swizzle, each tile starting on the pattern's period (8 * RB bytes), so the descriptor's base
+// offset is 0. In the PTX ISA's canonical layouts both majorness cases then need one stride, the
+// 8-row group pitch (SBO = 8 * RB): K-major (rows are M or N, K contiguous: x's tiles; W^T's
+// blocks) steps k16 by +32 bytes inside the swizzled row; MN-major (rows are K, N contiguous:
+// W's blocks for x @ W; instruction flag tnspB = 1, 16-bit types only) steps k16 by 16 rows.
+// The MN extent of an MN-major tile is one swizzle atom (N * 2 bytes = RB), so LBO is unused.
+// Requires RB, DTYPE_ID (1 float16, 2 bfloat16).
+#pragma once
+
+#if DTYPE_ID != 1 && DTYPE_ID != 2
+#error "wgmma.cuh: 16-bit inputs only (DTYPE_ID 1 or 2)"
+#endif
+
+// Descriptor of the tile at shared-window address `addr` (see the header).
+__device__ __forceinline__ unsigned long long wgmma_desc(unsigned addr) {
+    constexpr unsigned long long mode = RB == 128 ? 1 : (RB == 64 ? 2 : 3);
+    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16)
+           | ((unsigned long long)((8 * RB) >> 4) << 32) | (mode << 62);
+}
+
+// Order register accesses to the accumulators around asynchronous MMAs: the compiler may not
+// move reads or writes of v across this point.
+template <int N>
+__device__ __forceinline__ void wgmma_pin(float* v) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+f"(v[i]) :: "memory");
+}
+// Before the first wgmma of a batch: prior register writes to the accumulators are visible.
+__device__ __forceinline__ void wgmma_fence() {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+// Wait until at most N of this warpgroup's committed batches are still running.
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
+}
+
+#if DTYPE_ID == 1
+#define WGMMA_AB "f16.f16"
+#else
+#define WGMMA_AB "bf16.bf16"
+#endif
+#define WGMMA_D8(b) "+f"(d[b]), "+f"(d[b + 1]), "+f"(d[b + 2]), "+f"(d[b + 3]), \
+                    "+f"(d[b + 4]), "+f"(d[b + 5]), "+f"(d[b + 6]), "+f"(d[b + 7])
+
+// d (64 x N accumulator tile, N / 2 floats a thread) += A (64 x 16, descriptor da) *
+// B (16 x N, descriptor db); TB = 1: B is MN-major. N = 32 or 64.
+template <int N, int TB>
+__device__ __forceinline__ void wgmma_m64k16(float* d, unsigned long long da, unsigned long long db) {
+    static_assert(N == 32 || N == 64, "wgmma_m64k16: N = 32 or 64");
+    if constexpr (N == 64) {
+        asm volatile(
+            "{ .reg .pred p; setp.ne.b32 p, 1, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32." WGMMA_AB
+            " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18,"
+            " %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0,"
+            " %34; }"
+            : WGMMA_D8(0), WGMMA_D8(8), WGMMA_D8(16), WGMMA_D8(24)
+            : "l"(da), "l"(db), "n"(TB));
+    } else {
+        asm volatile(
+            "{ .reg .pred p; setp.ne.b32 p, 1, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n32k16.f32." WGMMA_AB
+            " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p,"
+            " 1, 1, 0, %18; }"
+            : WGMMA_D8(0), WGMMA_D8(8)
+            : "l"(da), "l"(db), "n"(TB));
+    }
+}
+#undef WGMMA_D8
