@@ -671,6 +671,13 @@ def all_specializations():
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 
+def device_specializations(arch):
+    """``all_specializations`` that a device of compute capability ``arch`` (an int, 90 for
+    sm_90) can run: templates of ``MIN_ARCH`` from their architecture, sm_90a ones on 9.0."""
+    return [s for s in all_specializations()
+            if arch >= MIN_ARCH.get(s[0], 0) and (arch == 90 or not compiler.needs_sm90a(s[1]))]
+
+
 # ---------------------------------------------------------------------------------------------
 # Look-up tables, built once per layout (on the host for small layouts, else on the GPU).
 
@@ -1066,7 +1073,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("dsd", kind, bs, did, _m_regime(M), trans_w, dev)
+    key = ("dsd", kind, bs, did, _m_regime(M), trans_w, dev, bs in WGMMA_BS)
     hit = _launches.get(key)
     if hit is None:
         if kind == "grouped":

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import re
+import tempfile
 
 #: NVRTC options used for every kernel, at run time and in CI.
 OPTIONS = ("-std=c++17",)
@@ -103,8 +104,8 @@ def _cached_cubin(name, spec, arch):
     if not os.path.isfile(path):
         cubin = compile_cubin(name, spec, arch)[0]
         os.makedirs(cache_dir(), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
+        fd, tmp = tempfile.mkstemp(dir=cache_dir(), suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
             f.write(cubin)
         os.replace(tmp, path)          # atomic: concurrent compilers write the same bytes
     return path

@@ -113,6 +113,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     // released once its batch completed (wgmma_wait<1> after the next commit).
     constexpr int NWG = NC / 4, WGM = BM / NWG, MW = WGM / 64, NI = BS / 8, ACC_N = MW * NI * 4;
     static_assert(WARPS_N == 1 && NC % 4 == 0 && WGM % 64 == 0, "wgmma: warpgroups of m64 slices");
+    static_assert(STAGES >= 2, "wgmma: a stage is released one step late");
     const int wg = warp >> 2, wq = warp & 3;
     const int valid_rows = min(BM, M - m0);
     float acc[MW][NI][4];

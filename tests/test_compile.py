@@ -112,3 +112,14 @@ def test_sm90a_cubin_cache(tmp_path, monkeypatch):
     assert calls == ["90a"] and os.path.dirname(path) == str(tmp_path)
     assert open(path, "rb").read(4) == b"\x7fELF"
     assert compiler._cached_cubin(item[0], item[1], "90a") == path and calls == ["90a"]
+
+
+def test_device_specializations_match_the_device():
+    """The GPU suite warms only what the device can run: no TMA template below sm_90, no sm_90a
+    specialisation off compute capability 9.0."""
+    def names(arch):
+        return {(s[0], compiler.needs_sm90a(s[1])) for s in _gpu_ops.device_specializations(arch)}
+
+    assert len(_gpu_ops.device_specializations(90)) == len(SPECS)
+    assert not any(_gpu_ops.MIN_ARCH.get(n, 0) > 80 or a for n, a in names(80))
+    assert ("dsd_stream.cu", False) in names(100) and not any(a for _, a in names(100))

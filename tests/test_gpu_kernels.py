@@ -543,9 +543,10 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
     if bs == 16 and kind != "f32":
         pytest.skip("16-bit bs 16 has no stream kernel")
     did = _gpu_ops.dtype_id(DTYPES[kind])
-    sm90 = _gpu_ops._arch(cupy.cuda.runtime.getDevice()) == 90
-    wgmma = sm90 and did in (1, 2) and bs in _gpu_ops.WGMMA_BS and 16 < M <= 64
-    assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("WGMMA", 0) == wgmma
+    arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
+    if arch >= _gpu_ops.MIN_ARCH["dsd_stream.cu"]:   # older GPUs run dsd.cu instead
+        wgmma = arch == 90 and did in (1, 2) and bs in _gpu_ops.WGMMA_BS and 16 < M <= 64
+        assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("WGMMA", 0) == wgmma
     _stream_case(request, monkeypatch, bs, kind, trans, M, density, split)
 
 
@@ -555,7 +556,10 @@ def bs64_consumers(request, monkeypatch):
     mma.sync, whatever CUPY_BSPARSE_WGMMA says; the launch cache is cleared around."""
     from cupy_bsparse import _gpu_ops
 
-    if request.param == "wgmma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) != 90:
+    arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
+    if arch < _gpu_ops.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("dsd_stream.cu needs sm_90 (TMA)")
+    if request.param == "wgmma" and arch != 90:
         pytest.skip("wgmma needs compute capability 9.0")
     monkeypatch.setattr(_gpu_ops, "WGMMA_BS", (64,) if request.param == "wgmma" else ())
     _gpu_ops._launches.clear()
@@ -571,7 +575,8 @@ def bs64_consumers(request, monkeypatch):
 def test_stream_kernel_bs64_consumers(request, monkeypatch, bs64_consumers, kind, trans, M,
                                       density, split):
     """dsd_stream.cu at 16-bit bs 64, 16 < M <= 64 with either consumer: wgmma (WGMMA 1, one
-    warpgroup, on sm_90) and mma.sync (every other GPU), as test_stream_kernel checks them."""
+    warpgroup, compute capability 9.0 only) and mma.sync (the default, and what other sm_90+
+    GPUs run), as test_stream_kernel checks them."""
     from cupy_bsparse import _gpu_ops
 
     spec = _gpu_ops._dsd_launch(64, _gpu_ops.dtype_id(DTYPES[kind]), M, trans, "stream")[4]
