@@ -10,8 +10,8 @@
 // swizzle, each tile starting on the pattern's period (8 * RB bytes), so the descriptor's base
 // offset is 0. In the PTX ISA's canonical layouts both majorness cases then need one stride, the
 // 8-row group pitch (SBO = 8 * RB): K-major (rows are M or N, K contiguous: x's tiles; W^T's
-// blocks) steps k16 by +32 bytes inside the swizzled row; MN-major (rows are K, N contiguous:
-// W's blocks for x @ W; instruction flag tnspB = 1, 16-bit types only) steps k16 by 16 rows.
+// blocks) steps k16 by +32 bytes inside the swizzled row; MN-major (rows are K, N or M
+// contiguous: W's blocks for x @ W, flag tnspB = 1; 16-bit types only) steps k16 by 16 rows.
 // The MN extent of an MN-major tile is one swizzle atom (N * 2 bytes = RB), so LBO is unused.
 // Requires RB, DTYPE_ID (1 float16, 2 bfloat16).
 #pragma once
@@ -56,8 +56,9 @@ __device__ __forceinline__ void wgmma_wait() {
                     "+f"(d[b + 4]), "+f"(d[b + 5]), "+f"(d[b + 6]), "+f"(d[b + 7])
 
 // d (64 x N accumulator tile, N / 2 floats a thread) += A (64 x 16, descriptor da) *
-// B (16 x N, descriptor db); TB = 1: B is MN-major. N = 32 or 64.
-template <int N, int TB>
+// B (16 x N, descriptor db); TB = 1: B is MN-major; TA = 1: A is M-major (rows are K, M
+// contiguous). N = 32 or 64.
+template <int N, int TB, int TA = 0>
 __device__ __forceinline__ void wgmma_m64k16(float* d, unsigned long long da, unsigned long long db) {
     static_assert(N == 32 || N == 64, "wgmma_m64k16: N = 32 or 64");
     if constexpr (N == 64) {
@@ -65,18 +66,18 @@ __device__ __forceinline__ void wgmma_m64k16(float* d, unsigned long long da, un
             "{ .reg .pred p; setp.ne.b32 p, 1, 0;\n"
             "wgmma.mma_async.sync.aligned.m64n64k16.f32." WGMMA_AB
             " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18,"
-            " %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0,"
-            " %34; }"
+            " %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1,"
+            " %35, %34; }"
             : WGMMA_D8(0), WGMMA_D8(8), WGMMA_D8(16), WGMMA_D8(24)
-            : "l"(da), "l"(db), "n"(TB));
+            : "l"(da), "l"(db), "n"(TB), "n"(TA));
     } else {
         asm volatile(
             "{ .reg .pred p; setp.ne.b32 p, 1, 0;\n"
             "wgmma.mma_async.sync.aligned.m64n32k16.f32." WGMMA_AB
             " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p,"
-            " 1, 1, 0, %18; }"
+            " 1, 1, %19, %18; }"
             : WGMMA_D8(0), WGMMA_D8(8)
-            : "l"(da), "l"(db), "n"(TB));
+            : "l"(da), "l"(db), "n"(TB), "n"(TA));
     }
 }
 #undef WGMMA_D8
