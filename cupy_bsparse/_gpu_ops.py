@@ -169,18 +169,18 @@ def dsd_kernel(bs, did, M):
     return "grouped" if bs == 8 or (bs == 16 and did != _TF32) else "column"
 
 
-#: 16-bit block sizes whose dsd_stream.cu runs wgmma (sm_90a) at 16 < M <= 64 on devices of
-#: compute capability 9.0; see dsd_stream_spec. Opt-in for now: bs 64 with the environment
-#: variable CUPY_BSPARSE_WGMMA=1 at import (the wgmma kernel has passed probe checks against
-#: float64 on the H200, not yet the whole GPU suite; docs/perf-notes.md v13).
-WGMMA_BS = (64,) if os.environ.get("CUPY_BSPARSE_WGMMA", "0") == "1" else ()
+#: Whether dsd_stream.cu takes its wgmma consumers (sm_90a) where dsd_stream_spec has them, on
+#: devices of compute capability 9.0. Opt-in for now, with the environment variable
+#: CUPY_BSPARSE_WGMMA=1 at import (the wgmma kernel has passed probe checks against float64 on
+#: the H200, not yet the whole GPU suite; docs/perf-notes.md v13).
+USE_WGMMA = os.environ.get("CUPY_BSPARSE_WGMMA", "0") == "1"
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
-    compute capability 9.0 for block sizes in WGMMA_BS).
+    compute capability 9.0 when USE_WGMMA is set).
 
     Up to M = 64: as many stages as fit in 64 KB (at most 8); L2 hints evict_last for x's
     tiles (re-read by every column), evict_first for the stored blocks (read once).
@@ -1073,7 +1073,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("dsd", kind, bs, did, _m_regime(M), trans_w, dev, bs in WGMMA_BS)
+    key = ("dsd", kind, bs, did, _m_regime(M), trans_w, dev, USE_WGMMA)
     hit = _launches.get(key)
     if hit is None:
         if kind == "grouped":
@@ -1086,7 +1086,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
             fn = _kernel("dsd_grouped_tma.cu", spec, "bsmm_dsd_grouped_tma", smem)
         elif kind == "stream":
             spec = dsd_stream_spec(bs, did, M, trans_w,
-                                   wgmma=_arch(dev) == 90 and bs in WGMMA_BS)
+                                   wgmma=USE_WGMMA and _arch(dev) == 90)
             nt, smem, bm = dsd_stream_launch_shape(spec)
             fn = _kernel("dsd_stream.cu", spec, "bsmm_dsd_stream", smem)
         else:

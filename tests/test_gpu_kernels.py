@@ -533,7 +533,7 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
 @pytest.mark.parametrize("bs", [16, 32, 64])
 def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split):
     """dsd_stream.cu (TMA copies, warp-specialised; float32 as 3xTF32; wgmma consumers where
-    WGMMA_BS asks for them on sm_90) at small and large M (a partial row tile of BM 128 or
+    USE_WGMMA asks for them on sm_90) at small and large M (a partial row tile of BM 128 or
     256, and two tiles): rows past M zero-filled by the TMA, long columns through the ring many
     times, columns split into one-block chunks (split-K), and x a view at a 16-byte offset
     inside a wider buffer (its own tensor map); exact to the tolerance, every element written,
@@ -545,7 +545,7 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
     did = _gpu_ops.dtype_id(DTYPES[kind])
     arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
     if arch >= _gpu_ops.MIN_ARCH["dsd_stream.cu"]:   # older GPUs run dsd.cu instead
-        wgmma = arch == 90 and did in (1, 2) and bs in _gpu_ops.WGMMA_BS and 16 < M <= 64
+        wgmma = arch == 90 and did in (1, 2) and _gpu_ops.USE_WGMMA and bs == 64 and 16 < M <= 64
         assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("WGMMA", 0) == wgmma
     _stream_case(request, monkeypatch, bs, kind, trans, M, density, split)
 
@@ -561,7 +561,7 @@ def bs64_consumers(request, monkeypatch):
         pytest.skip("dsd_stream.cu needs sm_90 (TMA)")
     if request.param == "wgmma" and arch != 90:
         pytest.skip("wgmma needs compute capability 9.0")
-    monkeypatch.setattr(_gpu_ops, "WGMMA_BS", (64,) if request.param == "wgmma" else ())
+    monkeypatch.setattr(_gpu_ops, "USE_WGMMA", request.param == "wgmma")
     _gpu_ops._launches.clear()
     yield request.param
     _gpu_ops._launches.clear()
