@@ -1,5 +1,5 @@
 """Every kernel specialisation compiles with NVRTC for sm_80 and sm_90, with no GPU (the
-sm_90-only templates, ``_gpu_ops.MIN_ARCH``, for sm_90 alone; wgmma specialisations for sm_90a).
+sm_90-only templates, ``_specs.MIN_ARCH``, for sm_90 alone; wgmma specialisations for sm_90a).
 
 Needs CuPy and NVRTC (the ``nvidia-cuda-nvrtc`` wheel from the ``cuda13`` extra); skipped when
 they are missing. The resource table (registers, stack, spills) is printed at the end of the run.
@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from cupy_bsparse import _gpu_ops, compiler
+from cupy_bsparse import _specs, compiler
 
 ARCHS = ("80", "90")
-SPECS = _gpu_ops.all_specializations()
+SPECS = _specs.all_specializations()
 
 
 def _nvrtc_available():
@@ -54,7 +54,7 @@ def _builds_for(item, arch):
     """sm_90-only templates (TMA) skip sm_80; wgmma specialisations build for sm_90a alone."""
     if compiler.needs_sm90a(item[1]):
         return arch == "90"
-    return int(arch) >= _gpu_ops.MIN_ARCH.get(item[0], 0)
+    return int(arch) >= _specs.MIN_ARCH.get(item[0], 0)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -118,8 +118,8 @@ def test_device_specializations_match_the_device():
     """The GPU suite warms only what the device can run: no TMA template below sm_90, no sm_90a
     specialisation off compute capability 9.0."""
     def names(arch):
-        return {(s[0], compiler.needs_sm90a(s[1])) for s in _gpu_ops.device_specializations(arch)}
+        return {(s[0], compiler.needs_sm90a(s[1])) for s in _specs.device_specializations(arch)}
 
-    assert len(_gpu_ops.device_specializations(90)) == len(SPECS)
-    assert not any(_gpu_ops.MIN_ARCH.get(n, 0) > 80 or a for n, a in names(80))
+    assert len(_specs.device_specializations(90)) == len(SPECS)
+    assert not any(_specs.MIN_ARCH.get(n, 0) > 80 or a for n, a in names(80))
     assert ("dsd_stream.cu", False) in names(100) and not any(a for _, a in names(100))

@@ -189,17 +189,17 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
     """sddmm.cu, sddmm_grouped.cu (float32 as 3xTF32) and sddmm_grouped_tma.cu forced, on
     a layout with several groups (the last one partial, and past the last dy box), several row
     runs per group and, at density 1, items cut at their block limit."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _gpu_ops, _specs
 
-    did = _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")
-    if kernel == "grouped" and not _gpu_ops.sddmm_grouped_supported(bs, did):
+    did = _specs.dtype_id(DTYPES[kind], kind == "tf32")
+    if kernel == "grouped" and not _specs.sddmm_grouped_supported(bs, did):
         pytest.skip("sddmm_grouped.cu serves bs 8 and 16 only")
-    if kernel == "grouped_tma" and not _gpu_ops.sddmm_grouped_tma_supported(bs, did):
+    if kernel == "grouped_tma" and not _specs.sddmm_grouped_tma_supported(bs, did):
         pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 only")
     if kernel == "grouped_tma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
         pytest.skip("sddmm_grouped_tma.cu needs sm_90")
-    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", kernel)
-    assert _gpu_ops.sddmm_kernel(bs, did, M) == kernel
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
+    assert _specs.sddmm_kernel(bs, did, M) == kernel
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 90, bs * 70), bs, M, density, dtype)
     x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
@@ -239,17 +239,17 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
     stream blocks written by TMA tile stores (beta = 0) or by each thread (beta = 1,
     accumulating into the gradient); exact to the tolerance, every block written, bitwise
     repeatable."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _specs
 
     fp32 = kind == "f32"
     if kernel == "grouped_tma" and (fp32 or bs != 16):
         pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 only")
     if kernel != "grouped_tma" and bs == 16 and not fp32:
         pytest.skip("16-bit bs 16 has no stream or tall kernel")
-    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", kernel)
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype)
-    assert _gpu_ops.sddmm_kernel(bs, _gpu_ops.dtype_id(dtype), M) == kernel
+    assert _specs.sddmm_kernel(bs, _specs.dtype_id(dtype), M) == kernel
     wg = w.to_gpu()
     views = []
     for a in (x, dy):
@@ -446,10 +446,10 @@ def test_more_rows_than_one_grid():
 def _force_chunk(monkeypatch, steps):
     """Make dsd.cu serve every call and cut every column into chunks of ``steps`` pipeline
     stages (split-K path)."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _specs, _work_lists
 
-    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "column")
-    monkeypatch.setattr(_gpu_ops, "_chunk_blocks",
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "column")
+    monkeypatch.setattr(_work_lists, "chunk_blocks",
                         lambda layout, trans_w, m_tiles, g, *_: steps * g)
 
 
@@ -490,25 +490,25 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
     than one step holds (density 1), groups split into one-step items, and x a view at a
     16-byte offset inside a wider buffer; exact to the tolerance, every element written,
     bitwise repeatable."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _specs, _work_lists
 
-    did = _gpu_ops.dtype_id(DTYPES[kind], kind == "tf32")
-    if kernel == "grouped" and not _gpu_ops.grouped_supported(bs, did):
+    did = _specs.dtype_id(DTYPES[kind], kind == "tf32")
+    if kernel == "grouped" and not _specs.grouped_supported(bs, did):
         pytest.skip("no grouped specialisation (register spills)")
-    if kernel == "grouped_tma" and not _gpu_ops.dsd_grouped_tma_supported(bs, did):
+    if kernel == "grouped_tma" and not _specs.dsd_grouped_tma_supported(bs, did):
         pytest.skip("dsd_grouped_tma.cu serves 16-bit bs 8 and 16 only")
     if _SMALL and kernel == "grouped" and M > 64:
         pytest.skip("sanitizer subset: M = 100 is for grouped_tma's 64-row tiles")
-    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", kernel)
+    monkeypatch.setattr(_specs, "DSD_KERNEL", kernel)
     if split:
-        monkeypatch.setattr(_gpu_ops, "_group_chunk", lambda *a: 1)
+        monkeypatch.setattr(_work_lists, "_group_chunk", lambda *a: 1)
     rng = _rng(request)
     dtype = DTYPES[kind]
     # 300 * 8 output columns: 2 groups of 256 (grouped) or 5 of 512 (grouped_tma), the last
     # partial; 150 x column blocks: 2-19 slabs
     shape = (bs * 150, 300 * 8) if not trans else (300 * 8, bs * 150)
     wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, density, dtype, M, trans)
-    assert _gpu_ops.dsd_kernel(bs, did, M) == kernel
+    assert _specs.dsd_kernel(bs, did, M) == kernel
     wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
     wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
     xg = wide[:, 8:8 + x.shape[1]]
@@ -538,14 +538,14 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
     times, columns split into one-block chunks (split-K), and x a view at a 16-byte offset
     inside a wider buffer (its own tensor map); exact to the tolerance, every element written,
     bitwise repeatable, counters left at zero."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _gpu_ops, _specs
 
     if bs == 16 and kind != "f32":
         pytest.skip("16-bit bs 16 has no stream kernel")
-    did = _gpu_ops.dtype_id(DTYPES[kind])
+    did = _specs.dtype_id(DTYPES[kind])
     arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
-    if arch >= _gpu_ops.MIN_ARCH["dsd_stream.cu"]:   # older GPUs run dsd.cu instead
-        wgmma = arch == 90 and did in (1, 2) and _gpu_ops.USE_WGMMA and bs == 64 and 16 < M <= 64
+    if arch >= _specs.MIN_ARCH["dsd_stream.cu"]:   # older GPUs run dsd.cu instead
+        wgmma = arch == 90 and did in (1, 2) and _specs.USE_WGMMA and bs == 64 and 16 < M <= 64
         assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("WGMMA", 0) == wgmma
     _stream_case(request, monkeypatch, bs, kind, trans, M, density, split)
 
@@ -554,14 +554,14 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
 def bs64_consumers(request, monkeypatch):
     """dsd_stream.cu's consumers for 16-bit bs 64 at 16 < M <= 64 forced to wgmma (sm_90a) or
     mma.sync, whatever CUPY_BSPARSE_WGMMA says; the launch cache is cleared around."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _gpu_ops, _specs
 
     arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
-    if arch < _gpu_ops.MIN_ARCH["dsd_stream.cu"]:
+    if arch < _specs.MIN_ARCH["dsd_stream.cu"]:
         pytest.skip("dsd_stream.cu needs sm_90 (TMA)")
     if request.param == "wgmma" and arch != 90:
         pytest.skip("wgmma needs compute capability 9.0")
-    monkeypatch.setattr(_gpu_ops, "USE_WGMMA", request.param == "wgmma")
+    monkeypatch.setattr(_specs, "USE_WGMMA", request.param == "wgmma")
     _gpu_ops._launches.clear()
     yield request.param
     _gpu_ops._launches.clear()
@@ -577,22 +577,22 @@ def test_stream_kernel_bs64_consumers(request, monkeypatch, bs64_consumers, kind
     """dsd_stream.cu at 16-bit bs 64, 16 < M <= 64 with either consumer: wgmma (WGMMA 1, one
     warpgroup, compute capability 9.0 only) and mma.sync (the default, and what other sm_90+
     GPUs run), as test_stream_kernel checks them."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _gpu_ops, _specs
 
-    spec = _gpu_ops._dsd_launch(64, _gpu_ops.dtype_id(DTYPES[kind]), M, trans, "stream")[4]
+    spec = _gpu_ops._dsd_launch(64, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")[4]
     assert spec.get("WGMMA", 0) == (bs64_consumers == "wgmma")
     _stream_case(request, monkeypatch, 64, kind, trans, M, density, split)
 
 
 def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _specs, _work_lists
 
     if split:
-        monkeypatch.setattr(_gpu_ops, "_chunk_blocks", lambda *a: 1)
+        monkeypatch.setattr(_work_lists, "chunk_blocks", lambda *a: 1)
     rng = _rng(request)
     dtype = DTYPES[kind]
     wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, density, dtype, M, trans)
-    assert _gpu_ops.dsd_kernel(bs, _gpu_ops.dtype_id(dtype), M) == "stream"
+    assert _specs.dsd_kernel(bs, _specs.dtype_id(dtype), M) == "stream"
     wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
     wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
     xg = wide[:, 8:8 + x.shape[1]]
@@ -616,13 +616,13 @@ def test_skewed_layout(request, monkeypatch, kind, kernel, M):
     """Barabasi-Albert hubs: dsd.cu splits long columns by its default chunking at every M;
     dsd_grouped.cu and dsd_grouped_tma.cu (16-bit only) and dsd_stream.cu (float32 at bs 16)
     get the same products right with hub-heavy groups."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _specs
 
     if kernel in ("grouped", "grouped_tma") and kind == "f32":
         pytest.skip("no grouped float32 kernel at bs 16")
     if kernel == "stream" and kind != "f32":
         pytest.skip("no 16-bit bs 16 stream kernel")
-    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", kernel)
+    monkeypatch.setattr(_specs, "DSD_KERNEL", kernel)
     rng = _rng(request)
     dtype = DTYPES[kind]
     bs = 16
@@ -639,7 +639,7 @@ def test_skewed_layout(request, monkeypatch, kind, kernel, M):
         _check(out.get(), r, _baseline_err(x.astype(np.float64), w64 if op is wg else w64.T,
                                            dtype, r), kind)
     if kernel in ("column", "stream"):
-        assert _gpu_ops.dsd_kernel(bs, _gpu_ops.dtype_id(dtype), M) == kernel
+        assert _specs.dsd_kernel(bs, _specs.dtype_id(dtype), M) == kernel
         assert any(v[3] > 0 for k, v in wg.layout.plan_cache.items()
                    if isinstance(k, tuple) and k[0] == "dsd" and len(k) == 3), "no column was split"
     else:
@@ -651,7 +651,7 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind):
     """Layouts above HOST_TABLES_MAX_BLOCKS build their look-up tables with cupy; forced here,
     every table builder (dsd chunks and groups, both transpositions; sddmm segments and groups)
     gives the same tables as the host (numpy) build of the same layout."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _specs, _work_lists
 
     rng = _rng(request)
     bs = 16
@@ -667,15 +667,15 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind):
         lay.plan_cache.clear()
         out = []
         for tw in (False, True):
-            out.append(_gpu_ops._dsd_plan(lay, tw, 4))
-            spec = dict(_gpu_ops.dsd_grouped_spec(bs, 1, 64, tw))
-            out.append(_gpu_ops._dsd_grouped_plan(lay, tw, spec, 1, 1000))
-        out.append(_gpu_ops._sddmm_plan(lay, 4))
-        out.append(_gpu_ops._sddmm_grouped_plan(lay, dict(_gpu_ops.sddmm_grouped_spec(bs, 1))))
+            out.append(_work_lists.dsd_plan(lay, tw, 4))
+            spec = dict(_specs.dsd_grouped_spec(bs, 1, 64, tw))
+            out.append(_work_lists.dsd_grouped_plan(lay, tw, spec, 1, 1000))
+        out.append(_work_lists.sddmm_plan(lay, 4))
+        out.append(_work_lists.sddmm_grouped_plan(lay, dict(_specs.sddmm_grouped_spec(bs, 1))))
         return out
 
     on_host = plans()
-    monkeypatch.setattr(_gpu_ops, "HOST_TABLES_MAX_BLOCKS", -1)
+    monkeypatch.setattr(_work_lists, "HOST_TABLES_MAX_BLOCKS", -1)
     on_gpu = plans()
 
     def flat(p):

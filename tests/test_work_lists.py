@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cupy_bsparse import _gpu_ops
+from cupy_bsparse import _work_lists
 
 
 def _ptr(counts):
@@ -13,7 +13,7 @@ def _ptr(counts):
 @pytest.mark.parametrize("counts", [[0], [5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9]])
 def test_chunk_table_covers_each_column_once(counts, chunk):
     ptr = _ptr(counts)
-    table, colinfo, nslots = _gpu_ops.chunk_table(ptr, chunk, np)
+    table, colinfo, nslots = _work_lists.chunk_table(ptr, chunk, np)
     assert table.dtype == np.int32 and colinfo.dtype == np.int32
     assert colinfo.shape == (len(counts), 2)
     slots = []
@@ -36,18 +36,18 @@ def test_chunk_table_covers_each_column_once(counts, chunk):
 
 
 def test_chunk_table_no_columns():
-    table, colinfo, nslots = _gpu_ops.chunk_table(np.zeros(1, np.int64), 4, np)
+    table, colinfo, nslots = _work_lists.chunk_table(np.zeros(1, np.int64), 4, np)
     assert table.shape == (0, 4) and colinfo.shape == (0, 2) and nslots == 0
 
 
 def test_chunk_fill_rule():
     # float32 cuts columns for two waves on CUDA cores at every M, on the stream kernel only for
     # 16 < M <= 64; 16-bit kernels never (docs/perf-notes.md v4, v10)
-    assert _gpu_ops._chunk_fill("column", 0, 4096) and _gpu_ops._chunk_fill("column", 0, 1)
-    assert _gpu_ops._chunk_fill("stream", 0, 64) and _gpu_ops._chunk_fill("stream", 0, 17)
-    assert not _gpu_ops._chunk_fill("stream", 0, 16) and not _gpu_ops._chunk_fill("stream", 0, 65)
+    assert _work_lists.chunk_fill("column", 0, 4096) and _work_lists.chunk_fill("column", 0, 1)
+    assert _work_lists.chunk_fill("stream", 0, 64) and _work_lists.chunk_fill("stream", 0, 17)
+    assert not _work_lists.chunk_fill("stream", 0, 16) and not _work_lists.chunk_fill("stream", 0, 65)
     for kind in ("column", "stream", "grouped", "grouped_tma"):
-        assert not _gpu_ops._chunk_fill(kind, 1, 64) and not _gpu_ops._chunk_fill(kind, 2, 64)
+        assert not _work_lists.chunk_fill(kind, 1, 64) and not _work_lists.chunk_fill(kind, 2, 64)
 
 
 class _Layout:
@@ -63,10 +63,10 @@ class _Layout:
 ])
 def test_chunk_blocks_fill_two_waves(nnzb, ncols, resident, expect):
     lay = _Layout(nnzb, ncols)
-    assert _gpu_ops._chunk_blocks(lay, False, 1, 1, resident, True) == expect
+    assert _work_lists.chunk_blocks(lay, False, 1, 1, resident, True) == expect
     # without fill: about twice the mean column length, a power of two
     mean2 = -(-2 * nnzb // ncols)
-    plain = _gpu_ops._chunk_blocks(lay, False, 1, 1, resident, False)
+    plain = _work_lists.chunk_blocks(lay, False, 1, 1, resident, False)
     assert plain >= mean2 and plain < 2 * max(mean2, 2) and plain & (plain - 1) == 0
 
 
@@ -87,7 +87,7 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
     rng = np.random.default_rng(7)
     ncols, kin, bs = 13, 23, 8
     ptr, ent = _random_entries(rng, ncols, kin, density)
-    steps, gent, gptr = _gpu_ops.group_table(ptr, ent, r, kwb, cap, kin, bs, np)
+    steps, gent, gptr = _work_lists.group_table(ptr, ent, r, kwb, cap, kin, bs, np)
     ngroups = -(-ncols // r)
     assert steps.dtype == np.int32 and gent.dtype == np.int32 and gptr.dtype == np.int64
     assert gptr.shape == (ngroups + 1,) and gptr[0] == 0 and gptr[-1] == len(steps)
@@ -119,54 +119,6 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
     assert got == want and len(gent) == len(want)
 
 
-def test_dsd_kernel_choice(monkeypatch):
-    # 16-bit bs 8 and 16 above M = 16 take the TMA grouped kernel; 16-bit bs <= 16 at M <= 16,
-    # TF32 bs 8 and float32 bs 8 (3xTF32) the cp.async one; 16-bit bs 32/64 and float32 bs
-    # 16-64 (3xTF32) the TMA stream kernel
-    assert _gpu_ops.dsd_kernel(8, 1, 64) == "grouped_tma"
-    assert _gpu_ops.dsd_kernel(8, 2, 16) == "grouped"
-    assert _gpu_ops.dsd_kernel(8, 1, 17) == "grouped_tma"
-    # bs 8 x @ W^T copies its blocks with cp.async, the rest with bulk copies (WCP 0, unset)
-    assert dict(_gpu_ops.dsd_grouped_tma_spec(8, 1, 64, True))["WCP"] == 1
-    assert "WCP" not in dict(_gpu_ops.dsd_grouped_tma_spec(8, 1, 64, False))
-    assert "WCP" not in dict(_gpu_ops.dsd_grouped_tma_spec(16, 2, 4096, True))
-    assert _gpu_ops.dsd_kernel(16, 2, 4096) == "grouped_tma"
-    assert _gpu_ops.dsd_kernel(16, 2, 16) == "grouped"
-    assert _gpu_ops.dsd_kernel(16, 1, 17) == "grouped_tma"
-    assert _gpu_ops.dsd_kernel(8, _gpu_ops._TF32, 1) == "grouped"
-    assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "column"
-    assert _gpu_ops.dsd_kernel(64, 1, 64) == "stream"
-    assert _gpu_ops.dsd_kernel(32, 2, 1) == "stream"
-    assert _gpu_ops.dsd_kernel(64, 1, 4096) == "stream"
-    assert _gpu_ops.dsd_kernel(64, _gpu_ops._TF32, 64) == "column"
-    assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped_tma"   # no 16-bit bs 16 stream kernel
-    for bs in (16, 32, 64):
-        for M in (1, 64, 4096):
-            assert _gpu_ops.dsd_kernel(bs, 0, M) == "stream"
-            assert dict(_gpu_ops.dsd_stream_spec(bs, 0, M, False))["DTYPE_ID"] == _gpu_ops._F32X3
-    for M in (1, 64, 4096):
-        assert _gpu_ops.dsd_kernel(8, 0, M) == "grouped"
-        assert dict(_gpu_ops.dsd_grouped_spec(8, 0, M, True))["DTYPE_ID"] == _gpu_ops._F32X3
-    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped")
-    assert _gpu_ops.dsd_kernel(16, 1, 64) == "grouped"
-    assert _gpu_ops.dsd_kernel(8, 0, 64) == "grouped"
-    assert _gpu_ops.dsd_kernel(16, 0, 64) == "column"     # no grouped float32 bs 16 kernel
-    assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"     # no grouped bs 64 kernel
-    assert _gpu_ops.dsd_kernel(32, 1, 64) == "grouped"
-    assert _gpu_ops.dsd_kernel(16, _gpu_ops._TF32, 64) == "grouped"
-    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "column")
-    assert _gpu_ops.dsd_kernel(8, 1, 64) == "column"
-    assert _gpu_ops.dsd_kernel(64, 1, 64) == "column"
-    assert _gpu_ops.dsd_kernel(8, 0, 64) == "column"
-    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "stream")
-    assert _gpu_ops.dsd_kernel(64, 2, 64) == "stream"
-    assert _gpu_ops.dsd_kernel(64, 0, 64) == "stream"
-    assert _gpu_ops.dsd_kernel(8, 0, 64) == "grouped"     # no bs 8 stream kernel
-    monkeypatch.setattr(_gpu_ops, "DSD_KERNEL", "grouped_tma")
-    assert _gpu_ops.dsd_kernel(8, 2, 4096) == "grouped_tma"
-    assert _gpu_ops.dsd_kernel(8, _gpu_ops._TF32, 64) == "grouped"  # no TF32 TMA kernel
-
-
 def test_tensor_map_rejects_what_the_tma_cannot_copy():
     # checked before the driver is asked, so this runs without a GPU
     from cupy_bsparse import _tensor_maps
@@ -178,13 +130,6 @@ def test_tensor_map_rejects_what_the_tma_cannot_copy():
             _tensor_maps.tile_map(**{**ok, **bad})
 
 
-def test_dsd_kernel_environment_value_checked():
-    assert _gpu_ops._kernel_choice("") is None
-    assert _gpu_ops._kernel_choice("grouped") == "grouped"
-    with pytest.raises(ValueError, match="CUPY_BSPARSE_DSD_KERNEL"):
-        _gpu_ops._kernel_choice("fast")
-
-
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
 @pytest.mark.parametrize("r,ncx,nblk", [(4, 3, 8), (32, 32, 128), (1, 1, 1), (3, 5, 2)])
 def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
@@ -193,7 +138,7 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
     mask = rng.random((nrows, ncols)) < density
     indptr = _ptr(mask.sum(axis=1))
     indices = np.concatenate([np.flatnonzero(m) for m in mask]).astype(np.int32)
-    items, gent, crow = _gpu_ops.sddmm_group_table(indptr, indices, r, ncx, nblk, np)
+    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np)
     assert items.dtype == gent.dtype == crow.dtype == np.int32
     assert crow.shape == (len(items) * ncx,)
     got = []
@@ -212,7 +157,7 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
     assert sorted(got) == sorted(want) and len(got) == len(gent)
 
     # pair_units: the same blocks, two by two within one column of an item
-    pitems, units = _gpu_ops.pair_units(items, gent, np)
+    pitems, units = _work_lists.pair_units(items, gent, np)
     assert pitems.dtype == units.dtype == np.int32 and units.shape[1] == 4
     np.testing.assert_array_equal(pitems[:, [0, 3]], items[:, [0, 3]])
     paired = []
@@ -232,62 +177,3 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
         singles = sum(1 for u in units[u0:u1] if u[2] < 0)
         assert singles == sum(cols.count(j) % 2 for j in set(cols))   # one per odd column
     assert sorted(paired) == sorted(gent[:, 0].tolist())
-
-
-def test_sddmm_kernel_choice(monkeypatch):
-    # 16-bit bs 32/64 take the TMA kernels: stream at M <= 64 (sddmm() also wants a layout of
-    # at least SDDMM_STREAM_MIN_BLOCKS blocks unless forced), tall above; bs 8/16 the grouped one
-    assert _gpu_ops.sddmm_kernel(32, 1, 64) == "stream"
-    assert _gpu_ops.sddmm_kernel(32, 2, 1) == "stream"
-    assert _gpu_ops.sddmm_kernel(32, 1, 65) == "tall"
-    assert _gpu_ops.sddmm_kernel(32, _gpu_ops._TF32, 4096) == "column"   # no float32 TMA kernel
-    assert _gpu_ops.sddmm_kernel(64, 1, 64) == "stream"
-    assert _gpu_ops.sddmm_kernel(32, 0, 64) == "stream"       # float32: 3xTF32
-    # float32 bs 16 (3xTF32): grouped up to M = 16, tall above (16-row steps up to M = 64)
-    assert _gpu_ops.sddmm_kernel(16, 0, 1) == "grouped"
-    assert _gpu_ops.sddmm_kernel(16, 0, 16) == "grouped"
-    assert _gpu_ops.sddmm_kernel(16, 0, 17) == "tall"
-    assert _gpu_ops.sddmm_kernel(16, 0, 65) == "tall"
-    assert dict(_gpu_ops.sddmm_grouped_spec(16, 0, 16))["DTYPE_ID"] == _gpu_ops._F32X3
-    assert dict(_gpu_ops.sddmm_tall_spec(16, 0, 64))["BK"] == 16
-    assert dict(_gpu_ops.sddmm_tall_spec(16, 0, 65))["BK"] == 32
-    assert dict(_gpu_ops.sddmm_tall_spec(16, 0))["NB"] == 8
-    assert _gpu_ops.sddmm_kernel(64, 0, 4096) == "tall"
-    assert _gpu_ops.sddmm_kernel(8, 0, 4096) == "grouped"     # float32 bs 8: 3xTF32
-    assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 4096))["DTYPE_ID"] == _gpu_ops._F32X3
-    assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 64))["PAIRS"] == 1      # two blocks a tile
-    assert dict(_gpu_ops.sddmm_grouped_spec(8, 1, 4096))["MK"] == 64       # 64-row steps (v12)
-    assert dict(_gpu_ops.sddmm_grouped_spec(8, 0, 4096))["MK"] == 32
-    assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"
-    assert _gpu_ops.sddmm_kernel(16, 1, 16) == "grouped"       # faster there (v12)
-    assert _gpu_ops.sddmm_kernel(16, 1, 17) == "grouped_tma"
-    assert _gpu_ops.sddmm_kernel(16, 2, 65) == "grouped_tma"
-    # its own items up to M = 512, sddmm_grouped.cu's above
-    assert dict(_gpu_ops.sddmm_grouped_tma_spec(16, 1, 512))["NCX"] == 16
-    assert dict(_gpu_ops.sddmm_grouped_tma_spec(16, 1, 513))["NCX"] == 32
-    assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32, 4096) == "grouped"
-    assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 7))["BK"] == 16
-    assert dict(_gpu_ops.sddmm_stream_spec(32, 1, 33))["BK"] == 64
-    assert _gpu_ops.sddmm_kernel(8, 1) == "grouped"
-    assert _gpu_ops.sddmm_kernel(16, _gpu_ops._TF32) == "grouped"
-    assert _gpu_ops.sddmm_kernel(32, 1) == "column"
-    assert _gpu_ops.sddmm_kernel(8, 0) == "grouped"
-    assert _gpu_ops.sddmm_kernel(16, 0) == "grouped"     # float32 bs 16: 3xTF32 as well
-    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "grouped_tma")
-    assert _gpu_ops.sddmm_kernel(16, 1, 64) == "grouped_tma"
-    assert _gpu_ops.sddmm_kernel(16, 1) == "grouped"             # no M: the fallback
-    assert _gpu_ops.sddmm_kernel(8, 1, 64) == "grouped"          # bs 16 only
-    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "stream")
-    assert _gpu_ops.sddmm_kernel(16, 0, 64) == "stream"       # forced, it serves float32 bs 16
-    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "grouped")
-    assert _gpu_ops.sddmm_kernel(16, 0, 4096) == "grouped"
-    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "column")
-    assert _gpu_ops.sddmm_kernel(8, 2) == "column"
-    assert _gpu_ops.sddmm_kernel(8, 0, 64) == "column"
-    assert _gpu_ops.sddmm_kernel(32, 1, 64) == "column"
-    monkeypatch.setattr(_gpu_ops, "SDDMM_KERNEL", "tall")
-    assert _gpu_ops.sddmm_kernel(64, 1, 7) == "tall"
-    assert _gpu_ops.sddmm_kernel(16, 1, 4096) == "grouped"   # no 16-bit bs 16 tall kernel
-    assert _gpu_ops.sddmm_kernel(16, 0, 7) == "tall"
-    with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_KERNEL"):
-        _gpu_ops._kernel_choice("x", "CUPY_BSPARSE_SDDMM_KERNEL")

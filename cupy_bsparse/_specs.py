@@ -1,0 +1,672 @@
+"""Which kernel serves a product, and with which specialisation: the tuning tables.
+
+For each template in ``kernels/``, a ``*_supported`` test, a ``*_spec`` function that maps block
+size, element code (``dtype_id``) and M to the template parameters (a sorted tuple of (name,
+value) pairs, the key ``compiler`` compiles and caches by), and a ``*_launch_shape`` that gives
+threads per CTA and dynamic shared-memory bytes. ``dsd_kernel`` and ``sddmm_kernel`` choose the
+template; ``all_specializations`` lists every specialisation the launchers can ask for. The
+numbers behind each choice are in the docstrings and in ``docs/perf-notes.md``. Pure
+functions of their arguments and of the module flags below; no CuPy.
+"""
+import os
+
+import numpy as np
+
+from . import compiler
+
+_DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2}
+_TF32 = 3
+#: Element code of the tensor-core kernels' float32 path (3xTF32, kernels/tf32x3.cuh): the TMA
+#: kernels (bs 16-64) and the grouped kernels (bs 8) serve float32 (code 0) with it; the other
+#: templates run float32 on FFMA.
+_F32X3 = 4
+
+
+_dtype_ids = {}
+
+
+def dtype_id(dtype, allow_tf32=False):
+    """Kernel element code of ``dtype`` (see kernels/common.cuh); TypeError if unsupported."""
+    key = (dtype, bool(allow_tf32))
+    did = _dtype_ids.get(key)
+    if did is None:
+        name = np.dtype(dtype).name
+        if name not in _DTYPE_IDS:
+            raise TypeError(f"GPU kernels support float16, bfloat16 and float32, not {name}")
+        did = _TF32 if name == "float32" and allow_tf32 else _DTYPE_IDS[name]
+        _dtype_ids[key] = did
+    return did
+
+
+# ---------------------------------------------------------------------------------------------
+# Tile tables. One entry per (block size, element code, M regime); the values are the template
+# parameters of the kernels in kernels/.
+
+def m_regime(M):
+    return "tiny" if M <= 16 else ("small" if M <= 64 else "large")
+
+
+def dsd_spec(bs, did, M, trans_w):
+    """Specialisation of dsd.cu for block size, element code, row count and transposition."""
+    regime = m_regime(M)
+    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w))}
+    fp32 = did in (0, _TF32)
+    kst = 32 if fp32 else 64              # reduction depth per pipeline stage
+    p["G"] = max(1, kst // bs)
+    if did == 0:
+        bm, tm = {"tiny": (16, 2), "small": (64, 4), "large": (128, 8)}[regime]
+        if regime == "small" and bs > 16:
+            tm = 8                       # 8-row thread tiles (docs/perf-notes.md, v3)
+        # Two stages: with three, a large-M bs 64 CTA needs 160 KB and runs alone on its SM
+        # (v4 sweep: 1.72 -> 1.55 ms at bs 64, 6.81 -> 4.45 ms at bs 8, M = 4096)
+        p.update(BM=bm, SIMT_TM=tm, SIMT_TN=4, STAGES=3 if regime == "tiny" else 2)
+    else:
+        # Stages: 2 measured faster than 3-4 (more CTAs fit per SM), except small-M bs 64
+        # (docs/perf-notes.md, v2).
+        if regime == "tiny":
+            p.update(BM=16, WARPS_M=1, WARPS_N=max(1, min(4, bs // 16)), STAGES=4)
+        elif regime == "small":
+            # bs >= 32: two blocks' depth per stage, 2 stages (measured 5-8% faster, v3),
+            # except TF32 bs 64, where a 141 KB stage pair left one CTA per SM (v4: 0.122 ->
+            # 0.071 ms with one block per stage)
+            if bs == 32 or (bs == 64 and did != _TF32):
+                p["G"] *= 2
+            p.update(BM=64, WARPS_M=2 if bs == 64 else 4, WARPS_N=2 if bs == 64 else 1,
+                     STAGES=2)
+        else:
+            p.update(BM=128, WARPS_M=2 if bs == 64 else 4, WARPS_N=2 if bs == 64 else 1,
+                     STAGES=2)
+    return tuple(sorted(p.items()))
+
+
+def _kernel_choice(value, name="CUPY_BSPARSE_DSD_KERNEL", kinds=("column", "grouped")):
+    if value not in (None, "") + kinds:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, kinds))}, got {value!r}")
+    return value or None
+
+
+#: Which dsd kernel serves a call: None picks by block size, dtype and M (``dsd_kernel``);
+#: "column" (dsd.cu), "grouped" (dsd_grouped.cu), "grouped_tma" (dsd_grouped_tma.cu) or
+#: "stream" (dsd_stream.cu) forces one where it exists, for tests and benchmarks. Set from the
+#: environment variable CUPY_BSPARSE_DSD_KERNEL at import.
+DSD_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_DSD_KERNEL"),
+                            kinds=("column", "grouped", "grouped_tma", "stream"))
+#: The same for sddmm: "column" (sddmm.cu, blocks of one block-row per CTA), "grouped"
+#: (sddmm_grouped.cu), "grouped_tma" (sddmm_grouped_tma.cu), "stream" (sddmm_stream.cu) or
+#: "tall" (sddmm_tall.cu); from CUPY_BSPARSE_SDDMM_KERNEL.
+SDDMM_KERNEL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_KERNEL"), "CUPY_BSPARSE_SDDMM_KERNEL",
+                              kinds=("column", "grouped", "grouped_tma", "stream", "tall"))
+
+
+def grouped_supported(bs, did):
+    """Whether dsd_grouped.cu has a specialisation (tensor cores, no register spills): 16-bit
+    bs 8-32, TF32 bs 8 and 16, float32 (3xTF32) bs 8."""
+    if did == 0:
+        return bs == 8
+    return bs <= 16 or (bs == 32 and did != _TF32)
+
+
+#: Templates that need a newer GPU than the rest (sm_80): they copy with the TMA.
+MIN_ARCH = {"dsd_stream.cu": 90, "dsd_grouped_tma.cu": 90, "sddmm_stream.cu": 90,
+            "sddmm_tall.cu": 90, "sddmm_grouped_tma.cu": 90}
+
+
+def dsd_stream_supported(bs, did, M=None):
+    """Whether dsd_stream.cu has a specialisation: 16-bit bs 32 or 64, float32 (3xTF32) bs 16
+    to 64."""
+    return (did in (1, 2) and bs >= 32) or (did == 0 and bs >= 16)
+
+
+def _mma_code(did):
+    """DTYPE_ID of the tensor-core kernels for element code ``did``: float32 runs 3xTF32."""
+    return _F32X3 if did == 0 else did
+
+
+def tile_cols(bs, itemsize):
+    """Columns of one TMA box row of a bs-wide tile: the whole tile row up to 128 bytes (the
+    widest swizzle); float32 bs 64 tiles land as two 32-column boxes."""
+    return min(bs, 128 // itemsize)
+
+
+def dsd_grouped_tma_supported(bs, did):
+    """Whether dsd_grouped_tma.cu has a specialisation (16-bit tensor cores, bs 8 or 16)."""
+    return did in (1, 2) and bs <= 16
+
+
+def dsd_kernel(bs, did, M):
+    """"column", "grouped", "grouped_tma" or "stream": the dsd kernel that serves this block
+    size, element code and M (before the launcher's fallback for GPUs older than sm_90)."""
+    if dsd_stream_supported(bs, did, M) and DSD_KERNEL in (None, "stream"):
+        # docs/perf-notes.md: TMA copies. v5, M = 64: bs 64 0.040 -> 0.028 ms, bs 32 0.052 ->
+        # 0.032; v6, M = 4096: bs 64 0.274 -> 0.173 ms, bs 32 0.508 -> 0.286
+        return "stream"
+    if dsd_grouped_tma_supported(bs, did) and (
+            DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and M > 16)):
+        # v7 (docs/perf-notes.md), fp16 bs 16: M = 64 0.068 -> 0.049 ms, M = 4096 0.89 ->
+        # 0.43 ms; M <= 16 measured slower than dsd_grouped.cu. v12 (H200), bs 8 with
+        # cp.async blocks for x @ W^T (WCP): M = 64 0.0763 / 0.0776 -> 0.0694 / 0.0723 ms
+        # (x @ W / x @ W^T), M = 4096 0.986 / 0.986 -> 0.768 / 0.751 ms.
+        return "grouped_tma"
+    if not grouped_supported(bs, did):
+        return "column"
+    if DSD_KERNEL in ("column", "grouped"):
+        return DSD_KERNEL
+    # v4 sweep (docs/perf-notes.md): grouped wins for 16-bit bs <= 16 and TF32 bs 8 at every M
+    return "grouped" if bs == 8 or (bs == 16 and did != _TF32) else "column"
+
+
+#: Whether dsd_stream.cu takes its wgmma consumers (sm_90a) where dsd_stream_spec has them, on
+#: devices of compute capability 9.0. Opt-in for now, with the environment variable
+#: CUPY_BSPARSE_WGMMA=1 at import (the wgmma kernel has passed probe checks against float64 on
+#: the H200, not yet the whole GPU suite; docs/perf-notes.md v13).
+USE_WGMMA = os.environ.get("CUPY_BSPARSE_WGMMA", "0") == "1"
+
+
+def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):
+    """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
+    CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
+    have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
+    compute capability 9.0 when USE_WGMMA is set).
+
+    Up to M = 64: as many stages as fit in 64 KB (at most 8); L2 hints evict_last for x's
+    tiles (re-read by every column), evict_first for the stored blocks (read once).
+    Above (v6 sweep at M = 4096, docs/perf-notes.md): bs 64 BM 128 and 3 stages, bs 32 BM 256
+    and 4 stages (2-3 CTAs per SM); evict_last for both inputs (bs 32: 0.404 -> 0.300 ms;
+    streaming stores of y instead changed nothing, so it is the inputs' own re-reads that the
+    hint protects). float32 (3xTF32; v9 sweep, docs/perf-notes.md) above M = 64: bs 64 BM 64
+    and 3 stages (M = 4096: 1.24 -> 1.11 ms against BM 128), bs 32 4 x 2 warps and 3 stages
+    (1.25 -> 1.12 ms), bs 16 as 16-bit bs 32; up to M = 64: bs 32 2 x 2 warps (M = 64: 0.158
+    -> 0.127 ms), bs 16 2 x 1 warps for x @ W (0.157 -> 0.147 ms; x @ W^T keeps 4 x 1); v10:
+    float32 up to M = 64 takes 3 / 2 / 4 stages at bs 64 / 32 / 16 and its columns are cut
+    into chunks (M = 64 fprop: 0.098 -> 0.093, 0.126 -> 0.097, 0.148 -> 0.117 ms); v11: KSUM
+    16 (16-deep fresh tiles) for the cases it measured faster in. v13 (H200, ``wgmma``): 16-bit
+    bs 64 at 16 < M <= 64 takes one consumer warpgroup of wgmma (WGMMA 1) and 5 stages
+    (M = 64 bs 64: 0.0237 / 0.0243 -> 0.0219 / 0.0222 ms x @ W / x @ W^T; M = 33: 0.0240 /
+    0.0254 -> 0.0216 / 0.0216); bs 32 measured within 3% and M <= 16 slower (BM 64 against 16),
+    and at M = 4096 no BM (64-256), warpgroup count, stage count or persistent schedule beat
+    the mma.sync kernel (docs/perf-notes.md v13)."""
+    code = _mma_code(did)
+    esz = _itemsize(code)
+    p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
+    regime = m_regime(M)
+    if regime == "large":
+        bm = 128 if bs == 64 else 256
+        p.update(BM=bm, WARPS_M=bm // 64, WARPS_N=2 if bs == 64 else 1,
+                 STAGES=3 if bs == 64 else 4, X_HINT=1, W_HINT=1)
+        if esz == 4 and bs == 64:
+            p.update(BM=64, WARPS_M=2, WARPS_N=2, STAGES=3)
+        elif esz == 4 and bs == 32:
+            p.update(WARPS_N=2, STAGES=3)
+    else:
+        bm = 16 if regime == "tiny" else 64
+        stage = (bm + bs) * bs * esz
+        wm = max(1, min(2, bm // 32)) if bs == 64 else min(4, bm // 16)
+        p.update(BM=bm, WARPS_M=wm, WARPS_N=max(1, min(4 // wm, bs // 16)),
+                 STAGES=max(2, min(8, 65536 // stage)), X_HINT=1, W_HINT=0)
+        if esz == 4 and bm == 64:
+            # v10 sweep (M = 64, with columns cut into chunks for about two waves of CTAs, see
+            # _dsd_call): the stage count that lets the most CTAs share an SM
+            p.update(STAGES={64: 3, 32: 2, 16: 4}[bs])
+            if bs == 32:
+                p.update(WARPS_M=2, WARPS_N=2)
+            elif bs == 16 and not trans_w:
+                p.update(WARPS_M=2)
+        elif esz == 2 and bm == 64 and wgmma and bs == 64:
+            p.update(WARPS_M=4, WARPS_N=1, STAGES=5, WGMMA=1)
+    if esz == 4 and regime != "tiny" and (
+            (bs == 64 and trans_w) or (bs == 16 and not trans_w)
+            or (bs == 32 and not trans_w and regime == "small")):
+        # v11 sweep: 16-deep fresh tiles where they measured faster (M = 64: bs 64 x @ W^T
+        # 0.0934 -> 0.0845 ms, bs 32 x @ W 0.0977 -> 0.0936, bs 16 x @ W 0.1182 -> 0.1098;
+        # M = 4096: bs 64 x @ W^T 1.108 -> 1.005, bs 16 x @ W 1.294 -> 1.118); slower elsewhere
+        p["KSUM"] = 16
+    return tuple(sorted(p.items()))
+
+
+def dsd_stream_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_stream spec."""
+    p = dict(spec)
+    bs, bm, esz = p["BS"], p["BM"], _itemsize(p["DTYPE_ID"])
+    atom = 8 * tile_cols(bs, esz) * esz   # tiles start on the swizzle pattern's alignment
+    smem = atom + p["STAGES"] * ((bm + bs) * bs * esz + 16)
+    return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
+
+
+def dsd_grouped_spec(bs, did, M, trans_w):
+    """Specialisation of dsd_grouped.cu (tensor-core element codes only).
+
+    A CTA owns R block-columns and BM rows; each warp accumulates at most 64 floats per thread.
+    A step loads KW columns of x and at most CAP stored blocks. Defaults: 256 output columns
+    at M <= 64, 128 above; 128-byte slab rows; about 12 KB of blocks per step; 3 stages. The
+    per-case changes are the v4 sweep's (docs/perf-notes.md).
+    """
+    regime = m_regime(M)
+    did = _mma_code(did)
+    esz = _itemsize(did)
+    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w)), "STAGES": 3, "PF": 1,
+         "KW": max(128 // esz, bs)}
+    if regime == "large":
+        cols, bm = 128, 128
+        wm = 4 if bs == 64 else 2
+    else:
+        cols, bm = 256, (16 if regime == "tiny" else 64)
+        wm = 2 if (bs == 64 and bm == 64) else 1
+    blk = bs * bs * esz
+    p["CAP"] = max(2, pow2_down(max(1, 12288 // blk)))
+    fp16 = did in (1, 2)
+    if fp16 and bs == 16 and regime == "large":
+        cols, bm, wm = 256, 64, 1                       # 0.90 ms against 1.00 (M = 4096)
+    if fp16 and bs == 8:
+        p.update(KW=128, CAP=128)                       # M = 64: 0.079 ms against 0.087
+        if regime == "large":
+            p["STAGES"] = 2                             # M = 4096: 1.10 ms against 1.18
+    if fp16 and bs == 16 and regime != "large":
+        p.update(KW=128, CAP=32, STAGES=2)              # M = 64: 0.071 ms against 0.078
+    if did == _F32X3:
+        # float32 bs 8 as 3xTF32 (v11 sweep): 256-byte slab rows, 64 blocks a step, 2 stages;
+        # above M = 64 groups of 256 columns and 64-row tiles, one warp per 32 columns
+        # (fprop M = 64: 0.248 -> 0.218 ms; M = 4096: 3.65 -> 2.92 ms)
+        p.update(KW=64, CAP=64, STAGES=2)
+        if regime == "large":
+            cols, bm, wm = 256, 64, 1
+    r = max(1, cols // bs)
+    wn = max(1, min(8 // wm, r))
+    # two resident CTAs per SM cap registers at 128: TF32 bs 16 spills there
+    p.update(BM=bm, R=r, WARPS_M=wm, WARPS_N=wn, MIN_CTAS=1 if (did == _TF32 and bs == 16) else 2)
+    return tuple(sorted(p.items()))
+
+
+def dsd_grouped_tma_spec(bs, did, M, trans_w):
+    """Specialisation of dsd_grouped_tma.cu (16-bit element codes, bs 8 or 16).
+
+    v7 sweep (docs/perf-notes.md), bs 16: groups of 256 output columns and 16 KB of blocks per
+    step, so two CTAs fit per SM (x @ W^T at M = 4096: 0.86 -> 0.65 ms against one CTA with
+    512 columns); slabs of 128 x columns and 3 stages up to M = 64, 256 columns and 2 stages
+    above (M = 4096: 0.58 -> 0.45 ms). L2 hints as dsd_stream.cu's: x evict_last; the stored
+    blocks evict_first up to M = 64 (read once), evict_last above (re-read per row tile).
+    v12 (H200): bs 8 x @ W^T copies its blocks with cp.async (WCP 1): its runs of adjacent
+    blocks are mostly one 128-byte block, one bulk copy each (M = 64: 0.105 -> 0.072 ms,
+    M = 4096: 1.24 -> 0.75 ms); x @ W keeps bulk copies of its longer runs (0.069 against
+    0.072 ms at M = 64), as does bs 16 (x @ W^T at M = 64: 0.049 against 0.062 ms).
+    """
+    regime = m_regime(M)
+    large = regime == "large"
+    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w)),
+         "BM": 16 if regime == "tiny" else 64, "R": 256 // bs, "KW": 256 if large else 128,
+         "CAP": 16384 // (bs * bs * 2), "STAGES": 2 if large else 3, "WARPS_M": 1, "WARPS_N": 8,
+         "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
+    if bs == 8 and trans_w:
+        p["WCP"] = 1
+    return tuple(sorted(p.items()))
+
+
+def dsd_grouped_tma_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_grouped_tma spec."""
+    p = dict(spec)
+    bs, bm, cap = p["BS"], p["BM"], p["CAP"]
+    stage = (p["KW"] // 64) * bm * 128 + cap * bs * bs * 2 + (cap + 4) * 4
+    smem = 1024 + p["STAGES"] * (stage + 16) + 16
+    return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
+
+
+def dsd_grouped_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_grouped spec."""
+    p = dict(spec)
+    bs, did, kw, bm = p["BS"], p["DTYPE_ID"], p["KW"], p["BM"]
+    if did in (_TF32, _F32X3):
+        a_ld = kw + 4
+        b_ld = bs + 4 if p["TRANS_W"] else (8 if bs == 8 else bs + 8)
+    else:
+        a_ld, b_ld = _pad16(kw), _pad16(bs)
+    esz = _itemsize(did)
+    stage = (bm * a_ld + p["CAP"] * bs * b_ld) * esz + (p["CAP"] + 4) * 4
+    return p["WARPS_M"] * p["WARPS_N"] * 32, p["STAGES"] * stage, bm
+
+
+def sddmm_spec(bs, did, M):
+    """Specialisation of sddmm.cu for block size, element code and reduction length M.
+
+    Two stages everywhere except where the v3 sweep (docs/perf-notes.md) measured better.
+    """
+    small = M <= 512
+    nb = {64: 2, 32: 4, 16: 8, 8: 16}[bs]
+    p = {"BS": bs, "DTYPE_ID": did, "STAGES": 2}
+    if did == 0:
+        if bs == 32 or (bs == 16 and small):
+            nb //= 2
+        # small M, bs <= 16: 4-column thread tiles (twice the threads); bs 8 also half the
+        # blocks per CTA (v3b sweep: 0.61 -> 0.36 ms at bs 8, 0.24 -> 0.18 ms at bs 16).
+        # v4 sweep: 4-column tiles everywhere but large-M bs 8 (small M bs 32/64 0.176 ->
+        # 0.134 ms; large M bs 16 2.73 -> 2.49, bs 32 2.11 -> 1.83, bs 64 1.83 -> 1.70).
+        tn = 8 if bs == 8 and not small else 4
+        if small and bs == 8:
+            nb //= 2
+        p.update(MK=32, SIMT_TM=8 if bs == 64 else 4, SIMT_TN=tn)
+    else:
+        p["MK"] = 32 if did == _TF32 else 64
+        if small and bs == 64:
+            nb //= 2
+        elif not small and bs == 16:
+            nb *= 2
+        elif not small and bs == 8 and did != _TF32:
+            p.update(MK=32, STAGES=3)
+        if small and bs == 64 and did != _TF32:
+            p.update(WARPS_M=1, WARPS_N=4)   # v3b sweep: 0.055 -> 0.049 ms
+        elif bs >= 32:
+            p.update(WARPS_M=2, WARPS_N=2)
+        else:
+            p.update(WARPS_M=1, WARPS_N=4)
+    p["NB"] = nb
+    return tuple(sorted(p.items()))
+
+
+def _pad16(n):
+    """Row length in elements of a 16-bit shared-memory tile of n columns (PAD16 in the
+    kernels: a 16-byte pad on rows of 32 bytes or more)."""
+    return n + 8 if n * 2 >= 32 else n
+
+
+def _itemsize(did):
+    return 4 if did in (0, _TF32, _F32X3) else 2
+
+
+def dsd_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd specialisation."""
+    p = dict(spec)
+    bs, g, bm, st, did = p["BS"], p["G"], p["BM"], p["STAGES"], p["DTYPE_ID"]
+    kst = g * bs
+    if did in (0, _TF32):
+        a_ld = kst + 4
+        b_ld = kst + 4 if p["TRANS_W"] else (8 if bs == 8 else bs + 8)
+    else:
+        a_ld = _pad16(kst)
+        b_ld = _pad16(kst) if p["TRANS_W"] else _pad16(bs)
+    b_rows = bs if p["TRANS_W"] else kst
+    smem = st * (bm * a_ld + b_rows * b_ld) * _itemsize(did)
+    if did == 0:
+        nt = (bs // p["SIMT_TN"]) * (bm // p["SIMT_TM"])
+    else:
+        nt = p["WARPS_M"] * p["WARPS_N"] * 32
+    return nt, smem, bm
+
+
+def sddmm_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, blocks per CTA) of a sddmm specialisation."""
+    p = dict(spec)
+    bs, nb, mk, st, did = p["BS"], p["NB"], p["MK"], p["STAGES"], p["DTYPE_ID"]
+    rb = max(bs, 16) if did != 0 else bs
+    nc = nb * bs
+    smem = st * mk * ((rb + 8) + (nc + 8)) * _itemsize(did)
+    if did == 0:
+        nt = (nc // p["SIMT_TN"]) * (rb // p["SIMT_TM"])
+    else:
+        nt = p["WARPS_M"] * p["WARPS_N"] * 32
+    return nt, smem, nb
+
+
+def sddmm_grouped_supported(bs, did):
+    """Whether sddmm_grouped.cu has a specialisation (tensor cores, bs 8 or 16; float32 as
+    3xTF32)."""
+    return bs <= 16
+
+
+def sddmm_kernel(bs, did, M=None):
+    """"stream" (sddmm_stream.cu), "tall" (sddmm_tall.cu), "grouped_tma" (sddmm_grouped_tma.cu),
+    "grouped" (sddmm_grouped.cu) or "column" (sddmm.cu) for this block size, element code and
+    reduction length M (None: any, the fallback on GPUs older than sm_90); ``SDDMM_KERNEL``
+    forces one where it exists."""
+    if M is not None and sddmm_stream_supported(bs, did, M) and (
+            SDDMM_KERNEL == "stream" or (SDDMM_KERNEL is None and not (did == 0 and bs == 16))):
+        # float32 bs 16 never takes it: M = 64, 3xTF32 0.214 ms on the H200 against 0.177 for
+        # FFMA (v9, docs/perf-notes.md) and 0.119 for sddmm_tall.cu (v12)
+        return "stream"
+    if M is not None and sddmm_tall_supported(bs, did) and (
+            SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > _tall_min_m(bs, did))):
+        return "tall"
+    if M is not None and sddmm_grouped_tma_supported(bs, did) and (
+            SDDMM_KERNEL == "grouped_tma" or (SDDMM_KERNEL is None and M > 16)):
+        # v8 (docs/perf-notes.md), fp16 bs 16 at M = 4096: 0.57 -> 0.36 ms; v12 (H200), from
+        # M = 17 and with its own items up to M = 512: M = 33 / 64 / 128 / 512 0.061 / 0.063 /
+        # 0.086 / 0.062 -> 0.056 / 0.054 / 0.074 / 0.057 ms (sddmm_grouped.cu up to M = 64
+        # before; it stays faster at M <= 16: 0.045 against 0.047 at M = 16)
+        return "grouped_tma"
+    if not sddmm_grouped_supported(bs, did):
+        return "column"
+    if SDDMM_KERNEL in ("column", "grouped"):
+        return SDDMM_KERNEL
+    return "grouped"
+
+
+def sddmm_grouped_tma_supported(bs, did):
+    """Whether sddmm_grouped_tma.cu has a specialisation (16-bit tensor cores, bs 16)."""
+    return did in (1, 2) and bs == 16
+
+
+def sddmm_grouped_tma_spec(bs, did, M=64):
+    """Specialisation of sddmm_grouped_tma.cu (16-bit, bs 16).
+
+    Above M = 512: the items of sddmm_grouped.cu's bs 16 specialisation (512 dy columns, 32 x
+    column blocks, 128 blocks, 16 consumer warps), 48-row steps and 2 stages; L2 evict_last on
+    both inputs, which other items re-read (v8 sweep, fp16 M = 4096: 0.360 ms; evict_normal
+    0.503, 32-row steps 0.404, 16-row steps 0.765, 8 warps 0.489, groups of 256 columns 0.661).
+    Up to M = 512 (v12 sweep, H200): 16 x column blocks and 64 blocks over 8 consumer warps,
+    32-row steps and 2 stages, so two CTAs share an SM (M = 64: 0.062 -> 0.054 ms; 3 stages,
+    one CTA per SM, 0.084; 256 dy columns 0.071; 1024 dy columns 0.083)."""
+    p = dict(sddmm_grouped_spec(bs, did, M))   # above M = 512 the same items as that kernel's
+    del p["PAIRS"]
+    p.update(X_HINT=1, D_HINT=1)
+    if M <= 512:
+        p.update(NCX=16, NBLK=64, NW=8, STAGES=2, MIN_CTAS=2)
+    return tuple(sorted(p.items()))
+
+
+def sddmm_grouped_tma_launch_shape(spec):
+    """(threads, dynamic shared-memory bytes) of a sddmm_grouped_tma specialisation."""
+    p = dict(spec)
+    stage = (p["R"] * p["BS"] // 64) * p["MK"] * 128 + p["NCX"] * p["MK"] * p["BS"] * 2
+    return (p["NW"] + 1) * 32, 1024 + p["STAGES"] * (stage + 16) + p["NBLK"] * 8
+
+
+def sddmm_stream_supported(bs, did, M):
+    """Whether sddmm_stream.cu has a specialisation for M <= 64: 16-bit bs 32/64, float32
+    (3xTF32) bs 16 to 64."""
+    return dsd_stream_supported(bs, did) and M <= 64
+
+
+def sddmm_stream_spec(bs, did, M):
+    """Specialisation of sddmm_stream.cu (16-bit element codes; float32 as 3xTF32; M <= 64):
+    BK >= M rows per tile, four consumer warps (one at bs 16), as many dy stages as fit in
+    48 KB (at most 8).
+
+    BK 64 (M 33-64): 3 stages, and two consumer warps at bs 32, so more CTAs fit per SM (v6
+    sweep at M = 64: bs 32 0.0391 -> 0.0325 ms, bs 64 0.0287 -> 0.0270 ms)."""
+    code = _mma_code(did)
+    bk = 16 if M <= 16 else (32 if M <= 32 else 64)
+    tile = bk * bs * _itemsize(code)
+    wm = 2 if bs >= 32 else 1
+    p = {"BS": bs, "DTYPE_ID": code, "BK": bk, "WARPS_M": wm, "WARPS_N": wm,
+         "STAGES": max(2, min(8, 49152 // tile))}
+    if bk == 64:
+        p["STAGES"] = 3
+        if bs == 32:
+            p["WARPS_N"] = 1
+    return tuple(sorted(p.items()))
+
+
+def sddmm_stream_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes) of a sddmm_stream spec."""
+    p = dict(spec)
+    bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
+    rb = tile_cols(bs, esz) * esz
+    stage = 0 if esz == 4 else bs * rb   # 16-bit: two output staging tiles
+    smem = 8 * rb + (1 + p["STAGES"]) * p["BK"] * bs * esz + 2 * stage + 16 * p["STAGES"] + 16
+    return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem
+
+
+def sddmm_tall_supported(bs, did):
+    """Whether sddmm_tall.cu has a specialisation: 16-bit bs 32/64, float32 (3xTF32) bs 16 to
+    64 (any M)."""
+    return dsd_stream_supported(bs, did)
+
+
+#: M above which sddmm_tall.cu serves wgrad unless SDDMM_KERNEL forces another kernel
+#: (``_tall_min_m``: 16 for float32 bs 16).
+SDDMM_TALL_MIN_M = 64
+
+
+def _tall_min_m(bs, did):
+    """M above which sddmm_tall.cu serves wgrad by default. float32 bs 16 (v12, H200, C = K =
+    16384): sddmm_grouped.cu (3xTF32) up to M = 16 (M = 1 / 16: 0.067 / 0.071 ms against
+    0.107 / 0.108 for FFMA sddmm.cu), sddmm_tall.cu above (M = 17 / 33 / 64: 0.074 / 0.096 /
+    0.119 ms against 0.091 / 0.119 / 0.156 grouped and - / 0.178 / 0.176 FFMA)."""
+    return 16 if (bs == 16 and _mma_code(did) == _F32X3) else SDDMM_TALL_MIN_M
+
+
+def sddmm_tall_spec(bs, did, M=None):
+    """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
+    block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
+    rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
+    docs/perf-notes.md: bs 64 0.300 -> 0.186 ms, bs 32 0.552 -> 0.327 ms). float32 (3xTF32;
+    v9 sweep at M = 4096): bs 64 16-row steps and 4 stages (with 32 rows, or 2 x 2 warps a
+    block, ptxas spills); bs 32 4 blocks of one warp each (1.71 -> 1.29 ms against 8 of two);
+    bs 16 16 blocks, two per warp (BPW: x's fragments split once for both; 2.27 -> 2.13 ms).
+    v10 (H200, M = 4096): 16-bit bs 32 one warp a block (32 accumulators, 8 + 1 warps): 0.317
+    -> 0.289 ms, 1.28x -> 1.16x fprop. v12 (H200): float32 bs 16 8 blocks a CTA (M = 128 /
+    256 / 4096: 0.234 / 0.419 / 2.137 -> 0.213 / 0.395 / 1.963 ms), and up to M = 64 (it serves
+    from M = 17) 16-row steps in 4 stages (M = 33 / 48 / 64: 0.148 / 0.148 / 0.148 -> 0.095 /
+    0.096 / 0.119 ms; 3 stages the same, 6 slower)."""
+    code = _mma_code(did)
+    p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
+    if bs == 64:
+        if code == _F32X3:
+            p.update(NB=4, BK=16, STAGES=4, WARPS_M=2, WARPS_N=1)   # 32-row steps spill
+        else:
+            p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
+    elif bs == 32 and code == _F32X3:
+        p.update(NB=4, BK=32, WARPS_M=1, WARPS_N=1)
+    elif bs == 32:
+        p.update(NB=8, BK=32, WARPS_M=1, WARPS_N=1)
+    else:
+        p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
+        if code == _F32X3:
+            p["NB"] = 8
+            if M is not None and M <= 64:
+                p.update(BK=16, STAGES=4)
+    return tuple(sorted(p.items()))
+
+
+def sddmm_tall_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes, blocks per CTA) of a sddmm_tall spec."""
+    p = dict(spec)
+    bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
+    smem = (8 * tile_cols(bs, esz) * esz
+            + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * bs * esz + 16))
+    warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
+    return (warps + 1) * 32, smem, p["NB"]
+
+
+#: Blocks per CTA of sddmm_stream.cu (v5 sweep at M = 64: bs 64 0.0351 / 0.0312 / 0.0285 ms with
+#: 32 / 16 / 8; bs 32 0.0407 / 0.0396 / 0.0393 ms with 64 / 16 / 8).
+SDDMM_STREAM_NB = 8
+#: Fewer stored blocks than this take sddmm.cu unless the stream kernel is forced: on small
+#: layouts its one-block CTAs fill the GPU better (819 blocks, M = 7, bs 32: 0.0066 against
+#: 0.0070 ms; 205 blocks, M = 33, bs 64: 0.0063 against 0.0089 ms).
+SDDMM_STREAM_MIN_BLOCKS = 2048
+
+
+def sddmm_grouped_spec(bs, did, M=64):
+    """Specialisation of sddmm_grouped.cu (tensor-core element codes, bs 8 or 16): 256 dy
+    columns per group, up to 256 x columns and NBLK blocks (64 accumulators per thread) per
+    CTA, MK rows of M per step (64-byte x rows for 16-bit types), 3 stages (measured 2-6%
+    faster than 2, docs/perf-notes.md v4).
+
+    16-bit bs 16 (v8 sweep, docs/perf-notes.md): groups of 512 dy columns and 32 x column
+    blocks, up to 128 blocks per CTA over 16 warps, one CTA per SM: each item re-reads about
+    half the slab bytes per block (M = 4096: 0.84 -> 0.60 ms; M = 64: 0.074 -> 0.064 ms);
+    above M = 512 steps of 48 rows and 2 stages (M = 4096: 0.60 -> 0.57 ms, slower at 64).
+    16-bit bs 8: PAIRS (two blocks of a column per m16 tile: M = 4096 1.32 -> 1.04 ms, M = 64
+    0.114 -> 0.100 ms); above M = 512 groups of 512 dy columns and up to 256 blocks per CTA,
+    and (v12, H200) 64-row steps in 2 stages (M = 4096: 0.977 -> 0.858 ms; 16-row steps in 4
+    stages 1.32, 3 or 4 stages of 32 rows 0.970-0.977, 16 or 64 x column blocks 1.50 / 1.07).
+    float32 bs 8 (3xTF32, v11): PAIRS too (M = 64 0.316 -> 0.235 ms, M = 4096 4.90 -> 3.40),
+    and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms). float32 bs 16 (3xTF32, v12,
+    served up to M = 16): the defaults measured fastest of eight item shapes at M = 64.
+    """
+    did = _mma_code(did)
+    tf32 = did in (_TF32, _F32X3)
+    p = {"BS": bs, "DTYPE_ID": did, "R": 256 // bs, "NCX": 256 // bs, "NBLK": 128 if bs == 8 else 64,
+         "MK": 16 if tf32 else 32, "STAGES": 3, "NW": 8, "MIN_CTAS": 2}
+    p["PAIRS"] = int(bs == 8 and did in (1, 2, _F32X3))
+    if p["PAIRS"] and M > 512:
+        p.update(R=64, NBLK=256, NW=16, MIN_CTAS=1)     # M = 4096: 1.05 -> 0.95 ms
+        if did == _F32X3:
+            p.update(MK=32, STAGES=2)                   # M = 4096: 3.40 -> 3.15 ms (v11)
+        else:
+            p.update(MK=64, STAGES=2)                   # M = 4096: 0.977 -> 0.858 ms (v12)
+    if bs == 16 and did in (1, 2):
+        p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
+        if M > 512:
+            p.update(MK=48, STAGES=2)
+    return tuple(sorted(p.items()))
+
+
+def sddmm_grouped_launch_shape(spec):
+    """(threads, dynamic shared-memory bytes) of a sddmm_grouped specialisation."""
+    p = dict(spec)
+    bs = p["BS"]
+    stage = p["MK"] * ((p["NCX"] * bs + 8) + (p["R"] * bs + 8)) * _itemsize(p["DTYPE_ID"])
+    code_bytes = 16 if p["PAIRS"] else 8           # int4 units / int2 entries
+    return p["NW"] * 32, p["NBLK"] * code_bytes + p["STAGES"] * stage
+
+
+def all_specializations():
+    """Every (template, specialisation, entry point) the launchers can ask for."""
+    out = []
+    for bs in (8, 16, 32, 64):
+        for did in (0, 1, 2, _TF32):
+            for M in (1, 64, 4096):
+                for tw in (False, True):
+                    out.append(("dsd.cu", dsd_spec(bs, did, M, tw), "bsmm_dsd"))
+                    if grouped_supported(bs, did):
+                        out.append(("dsd_grouped.cu", dsd_grouped_spec(bs, did, M, tw),
+                                    "bsmm_dsd_grouped"))
+                    if dsd_grouped_tma_supported(bs, did):
+                        out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(bs, did, M, tw),
+                                    "bsmm_dsd_grouped_tma"))
+                    if dsd_stream_supported(bs, did, M):
+                        for wg in (False, True):
+                            out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, wg),
+                                        "bsmm_dsd_stream"))
+            for M in (64, 4096):
+                out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
+            for M in (16, 32, 64):
+                if sddmm_stream_supported(bs, did, M):
+                    out.append(("sddmm_stream.cu", sddmm_stream_spec(bs, did, M),
+                                "bsmm_sddmm_stream"))
+            if sddmm_tall_supported(bs, did):
+                for M in (64, None):
+                    out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M), "bsmm_sddmm_tall"))
+            if sddmm_grouped_supported(bs, did):
+                for M in (64, 4096):
+                    out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
+                                "bsmm_sddmm_grouped"))
+            if sddmm_grouped_tma_supported(bs, did):
+                for M in (64, 4096):
+                    out.append(("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec(bs, did, M),
+                                "bsmm_sddmm_grouped_tma"))
+    return list(dict.fromkeys(out))   # some specialisations serve several regimes
+
+
+def device_specializations(arch):
+    """``all_specializations`` that a device of compute capability ``arch`` (an int, 90 for
+    sm_90) can run: templates of ``MIN_ARCH`` from their architecture, sm_90a ones on 9.0."""
+    return [s for s in all_specializations()
+            if arch >= MIN_ARCH.get(s[0], 0) and (arch == 90 or not compiler.needs_sm90a(s[1]))]
+
+
+def pow2_up(n):
+    return 1 << max(0, (max(n, 1) - 1).bit_length())
+
+
+def pow2_down(n):
+    return 1 << max(0, max(n, 1).bit_length() - 1)

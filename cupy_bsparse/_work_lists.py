@@ -1,0 +1,363 @@
+"""Work lists of the kernels: the look-up tables that tell each CTA which blocks to take.
+
+Built once per layout and cached in ``layout.plan_cache``: on the host (numpy) for layouts of
+at most ``HOST_TABLES_MAX_BLOCKS`` blocks, else on the GPU (cupy). The table builders
+(``chunk_table``, ``group_table``, ``sddmm_group_table``, ``pair_units``) work with either
+module; the ``_*_plan`` functions return device arrays ready for a launch.
+"""
+import numpy as np
+
+from ._arrays import to_host
+from ._specs import m_regime, pow2_down, pow2_up
+
+#: Layouts of at most this many blocks get their look-up tables built on the host (numpy, on
+#: the layout's CPU twin) and copied to the GPU, so no CuPy kernel runs for them: a process
+#: whose CuPy kernel cache is empty compiles none (docs/perf-notes.md, v7). Larger layouts
+#: build them on the GPU.
+HOST_TABLES_MAX_BLOCKS = 1 << 17
+
+
+def _tables_on(layout):
+    """(xp, the layout in xp) that ``layout``'s look-up tables are built with."""
+    if layout.nnzb <= HOST_TABLES_MAX_BLOCKS:
+        return np, layout.to_cpu()
+    import cupy
+
+    return cupy, layout
+
+
+def _to_device(*arrays):
+    """The arrays as cupy arrays (host arrays copied, device arrays as they are)."""
+    import cupy
+
+    return tuple(cupy.asarray(a) for a in arrays)
+
+
+def _ready(plan):
+    """``plan`` once the current stream has finished building it: tables are cached on the
+    layout and may be used next from another stream."""
+    import cupy
+
+    cupy.cuda.get_current_stream().synchronize()
+    return plan
+
+
+def _dsd_entries(layout, trans_w, xp):
+    """(ptr, ent) of dsd.cu in module ``xp`` (the module of ``layout``'s arrays): output
+    block-column j takes entries ent[ptr[j]:ptr[j+1]], each (x's column block, stored block
+    index). Cached on ``layout``; the caller synchronizes before using device arrays."""
+    key = ("dsd_entries", bool(trans_w))
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        if trans_w:
+            # y = x @ W^T: output block-column j is W's block-row j; walk W's CSR.
+            ptr = layout.get("indptr", xp)
+            src = layout.get("indices", xp)
+            blk = xp.arange(layout.nnzb, dtype=xp.int32)
+        else:
+            # y = x @ W: output block-column j is W's block-column j; walk W's CSC.
+            lt = layout.T
+            ptr = lt.get("indptr", xp)
+            src = lt.get("indices", xp)
+            blk = layout.get("transpose_perm", xp)
+        ent = xp.empty((layout.nnzb, 2), dtype=xp.int32)
+        ent[:, 0] = src
+        ent[:, 1] = blk
+        plan = (xp.ascontiguousarray(ptr, dtype=xp.int64), ent)
+        layout.plan_cache[key] = plan
+    return plan
+
+
+def dsd_plan(layout, trans_w, chunk):
+    """Work list of dsd.cu for chunks of at most ``chunk`` blocks: ``(table, colinfo, ent,
+    nslots)`` (see ``chunk_table``); cached per layout and chunk length.
+
+    A column of ``n`` blocks becomes ``ceil(n / chunk)`` chunks of near-equal length (one, with
+    no blocks, for an empty column). Chunks of a split column get consecutive workspace slots.
+    """
+    key = ("dsd", bool(trans_w), int(chunk))
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        xp, src = _tables_on(layout)
+        ptr, ent = _dsd_entries(src, trans_w, xp)
+        table, colinfo, nslots = chunk_table(ptr, chunk, xp)
+        plan = _to_device(table, colinfo, ent) + (nslots,)
+        layout.plan_cache[key] = _ready(plan)
+    return plan
+
+
+def chunk_table(ptr, chunk, xp):
+    """Cut the columns of a CSR-like ``ptr`` (int64) into chunks of at most ``chunk`` entries.
+
+    Returns ``(table, colinfo, nslots)``: table (n_chunks, 4) int32 rows (column, first entry,
+    end entry, workspace slot or -1 for an unsplit column); colinfo (ncols, 2) int32 rows
+    (first slot, number of chunks); nslots the number of slots. Works with numpy or cupy
+    (``xp``); one device-to-host transfer for the sizes.
+    """
+    count = ptr[1:] - ptr[:-1]
+    nch = xp.maximum((count + chunk - 1) // chunk, 1)
+    split = xp.where(nch > 1, nch, 0)
+    ends = xp.cumsum(nch)
+    slot_end = xp.cumsum(split)
+    if ends.size:
+        total, nslots = (int(v) for v in xp.stack([ends[-1], slot_end[-1]]).tolist())
+    else:
+        total = nslots = 0
+    c = xp.arange(total, dtype=xp.int64)
+    j = xp.searchsorted(ends, c, side="right")
+    local = c - (ends[j] - nch[j])
+    table = xp.empty((total, 4), dtype=xp.int32)
+    table[:, 0] = j
+    table[:, 1] = ptr[j] + local * count[j] // nch[j]
+    table[:, 2] = ptr[j] + (local + 1) * count[j] // nch[j]
+    slot0 = slot_end - split
+    table[:, 3] = xp.where(nch[j] > 1, slot0[j] + local, -1)
+    colinfo = xp.stack([slot0, nch], axis=1).astype(xp.int32)
+    return table, colinfo, nslots
+
+
+def _runs(new, xp):
+    """``(ids, starts)`` of the runs of a 1-D array, given ``new`` (bool, True where a run
+    starts; new[0] is True unless empty): each element's 0-based run id, and each run's first
+    index. One device-to-host transfer (the run count). Starts come from searchsorted, not
+    nonzero: compute-sanitizer racecheck reports hazards inside cupy's nonzero scan kernel."""
+    ids = xp.cumsum(new.astype(xp.int64)) - 1
+    nruns = int(ids[-1]) + 1 if ids.size else 0
+    return ids, xp.searchsorted(ids, xp.arange(nruns, dtype=xp.int64), side="left")
+
+
+def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
+    """Steps of dsd_grouped.cu from dsd.cu's look-up entries ``(ptr, ent)``.
+
+    Output block-columns are taken ``r`` at a time (groups); a group's entries are walked in
+    slabs of ``kw_blocks`` of x's ``kin_blocks`` column blocks, block-row by block-row (so a
+    step's blocks spread over the group's columns, and over the warps that own them), and a
+    slab with more than ``cap`` entries becomes several steps of near-equal length. A step
+    loads only the x column blocks from its first entry's block-row to its last's.
+    Returns ``(steps, gent, gptr)``: steps (n_steps, 4) int32 rows (first x column, first
+    entry, end entry, x columns loaded); gent (nnzb, 2) int32 rows (stored block,
+    (step-local column block << 16) | column in the group); gptr (n_groups + 1,) int64, group
+    g owning steps gptr[g] .. gptr[g+1]. Works with numpy or cupy (``xp``); one
+    device-to-host transfer for the step count.
+    """
+    ptr = ptr.astype(xp.int64)
+    ncols = ptr.size - 1
+    nnz = int(ent.shape[0])
+    ngroups = -(-ncols // r)
+    nslabs = max(1, -(-kin_blocks // kw_blocks))
+    col = xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=xp.int64), side="right")
+    c = ent[:, 0].astype(xp.int64)
+    key = (col // r) * nslabs + c // kw_blocks
+    order = xp.argsort((key * kw_blocks + c % kw_blocks) * r + col % r)
+    key, c, col = key[order], c[order], col[order]
+    # runs of equal (group, slab) key
+    _, start = _runs(xp.concatenate([xp.ones(min(1, nnz), bool), key[1:] != key[:-1]]), xp)
+    end = xp.concatenate([start[1:], xp.full(min(1, start.size), nnz, dtype=xp.int64)])
+    length = end - start
+    nst = (length + cap - 1) // cap
+    st_end = xp.cumsum(nst)
+    total = int(st_end[-1]) if st_end.size else 0
+    s = xp.arange(total, dtype=xp.int64)
+    run = xp.searchsorted(st_end, s, side="right")
+    local = s - (st_end[run] - nst[run])
+    e0 = start[run] + local * length[run] // nst[run]
+    e1 = start[run] + (local + 1) * length[run] // nst[run]
+    c0 = c[e0] if total else xp.zeros(0, xp.int64)
+    steps = xp.empty((total, 4), dtype=xp.int32)
+    steps[:, 0] = c0 * bs
+    steps[:, 1] = e0
+    steps[:, 2] = e1
+    steps[:, 3] = (c[e1 - 1] - c0 + 1) * bs if total else xp.zeros(0, xp.int64)
+    step_of = xp.searchsorted(e0, xp.arange(nnz, dtype=xp.int64), side="right") - 1
+    gent = xp.empty((nnz, 2), dtype=xp.int32)
+    gent[:, 0] = ent[:, 1][order]
+    gent[:, 1] = ((c - c0[step_of]) << 16) | (col % r) if nnz else xp.zeros(0, xp.int64)
+    step_group = key[start][run] // nslabs
+    gptr = xp.searchsorted(step_group, xp.arange(ngroups + 1, dtype=xp.int64), side="left")
+    return steps, gent, gptr.astype(xp.int64)
+
+
+def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
+    """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
+    specialisation and split length. Groups are split (combined as dsd.cu's chunks) only when
+    there are fewer of them than resident CTAs."""
+    p = dict(spec)
+    bs, r, kwb, cap = p["BS"], p["R"], p["KW"] // p["BS"], p["CAP"]
+    key = ("dsdg", bool(trans_w), r, kwb, cap)
+    base = layout.plan_cache.get(key)
+    if base is None:
+        xp, src = _tables_on(layout)
+        ptr, ent = _dsd_entries(src, trans_w, xp)
+        kin = layout.block_shape[1 if trans_w else 0]
+        steps, gent, gptr = group_table(ptr, ent, r, kwb, cap, kin, bs, xp)
+        base = _to_device(steps, gent) + (to_host(gptr), int(steps.shape[0]))
+        layout.plan_cache[key] = _ready(base)
+    steps, gent, gptr, total = base
+    chunk = _group_chunk(total, gptr.size - 1, m_tiles, resident)
+    ikey = key + (chunk,)
+    items = layout.plan_cache.get(ikey)
+    if items is None:
+        item, ginfo, nslots = chunk_table(gptr, chunk, np)   # one row per group: host
+        items = _to_device(item, ginfo) + (nslots,)
+        layout.plan_cache[ikey] = _ready(items)
+    item, ginfo, nslots = items
+    return (item, ginfo, steps, gent), nslots
+
+
+def _group_chunk(total, ngroups, m_tiles, resident):
+    """Most steps one CTA of dsd_grouped.cu takes: all of its group's, unless the groups are
+    fewer than the resident CTAs; then about one wave of CTAs (a power of two, >= 4 steps)."""
+    if ngroups * m_tiles >= resident or not total:
+        return 1 << 30
+    return max(4, pow2_up(-(-total * m_tiles // resident)))
+
+
+def chunk_fill(kind, did, M):
+    """Whether a dsd launch of kernel ``kind`` cuts columns short enough for about two waves of
+    CTAs (``chunk_blocks``'s ``fill``): float32 on CUDA cores (v4), and float32 on the stream
+    kernel for 16 < M <= 64 (v10, docs/perf-notes.md: one CTA per column left a quarter of the
+    SMs idle in the tail; 16-bit streams measured slower when chunked)."""
+    return did == 0 and (kind == "column" or (kind == "stream" and m_regime(M) == "small"))
+
+
+def chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
+    """Longest chunk (in blocks) of a column for a launch with ``m_tiles`` row tiles.
+
+    Never more than about twice the mean column length, so the hub columns of a skewed layout
+    do not form a tail. With ``fill`` (float32, where it was measured to pay),
+    also short enough for about two waves of CTAs when the columns alone are too few. At least
+    two pipeline stages of ``g`` blocks; a power of two times ``g``, so few plans are built.
+    """
+    ncols = layout.block_shape[0 if trans_w else 1]
+    nnzb = max(layout.nnzb, 1)
+    steps = pow2_up(-(-2 * nnzb // (max(ncols, 1) * g)))
+    if fill:
+        steps = min(steps, pow2_down(-(-nnzb * m_tiles // (2 * resident * g))))
+    return max(steps, 2) * g
+
+
+def sddmm_plan(layout, nb):
+    """(seg, cols) of sddmm.cu for segments of at most ``nb`` blocks; cached per layout."""
+    key = ("sddmm", nb)
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        xp, src = _tables_on(layout)
+        indptr = src.get("indptr", xp).astype(xp.int64)
+        counts = indptr[1:] - indptr[:-1]
+        nseg = (counts + nb - 1) // nb
+        seg_end = xp.cumsum(nseg)
+        total = int(seg_end[-1]) if seg_end.size else 0  # synchronize: grid size, once per layout
+        seg = xp.zeros((total, 4), dtype=xp.int32)
+        if total:
+            s = xp.arange(total, dtype=xp.int64)
+            row = xp.searchsorted(seg_end, s, side="right")
+            local = s - (seg_end[row] - nseg[row])
+            first = indptr[row] + local * nb
+            seg[:, 0] = row
+            seg[:, 1] = first
+            seg[:, 2] = xp.minimum(nb, indptr[row + 1] - first)
+        cols = xp.ascontiguousarray(src.get("indices", xp), dtype=xp.int32)
+        plan = _to_device(seg, cols)
+        layout.plan_cache[key] = _ready(plan)
+    return plan
+
+
+def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
+    """Items of sddmm_grouped.cu for a layout's CSR ``(indptr, indices)``.
+
+    Blocks are taken by groups of ``r`` block-columns, in block-row order within a group; an
+    item holds at most ``ncx`` consecutive block-rows of its group and at most ``nblk`` blocks.
+    Returns ``(items, gent, crow)``: items (n_items, 4) int32 rows (group, first entry, end
+    entry, x column blocks used); gent (nnzb, 2) int32 rows (stored block, (x slot << 16) |
+    column in the group); crow (n_items * ncx,) int32, item i's x column blocks at
+    crow[i * ncx + slot] (-1 where unused). Works with numpy or cupy; one transfer for the size.
+    """
+    indptr = indptr.astype(xp.int64)
+    nrows = indptr.size - 1
+    nnz = int(indices.shape[0])
+    b = xp.arange(nnz, dtype=xp.int64)
+    row = xp.searchsorted(indptr[1:], b, side="right")
+    col = indices.astype(xp.int64)
+    order = xp.argsort((col // r) * max(nrows, 1) + row, kind="stable")
+    g, row, col = (col // r)[order], row[order], col[order]
+    one = xp.ones(min(1, nnz), dtype=bool)
+    new_group = xp.concatenate([one, g[1:] != g[:-1]])
+    new_row = xp.concatenate([one, (g[1:] != g[:-1]) | (row[1:] != row[:-1])])
+    # dense rank of the block-row within its group
+    rank = xp.cumsum(new_row.astype(xp.int64)) - 1
+    gid, gfirst = _runs(new_group, xp)
+    rank = rank - rank[gfirst][gid]
+    # runs of ncx block-rows, then at most nblk blocks each
+    new_run = new_group | xp.concatenate([one, rank[1:] // ncx != rank[:-1] // ncx])
+    rid, rfirst = _runs(new_run, xp)
+    pos = xp.arange(nnz, dtype=xp.int64) - rfirst[rid]
+    new_item = new_run | (pos % nblk == 0)
+    iid, first = _runs(new_item, xp)
+    nitems = first.size
+    end = xp.concatenate([first[1:], xp.full(min(1, nitems), nnz, dtype=xp.int64)])
+    slot = rank - rank[first][iid]
+    items = xp.empty((nitems, 4), dtype=xp.int32)
+    items[:, 0] = g[first]
+    items[:, 1] = first
+    items[:, 2] = end
+    items[:, 3] = slot[end - 1] + 1 if nitems else xp.zeros(0, xp.int64)
+    gent = xp.empty((nnz, 2), dtype=xp.int32)
+    gent[:, 0] = b[order]
+    gent[:, 1] = (slot << 16) | (col % r)
+    crow = xp.full(nitems * ncx, -1, dtype=xp.int32)
+    crow[iid * ncx + slot] = row
+    return items, gent, crow
+
+
+def pair_units(items, gent, xp):
+    """Pairs of an item's blocks that share a column (``sddmm_grouped.cu`` with PAIRS: two 8-row
+    blocks fill one m16 tile). ``items``, ``gent`` as returned by ``sddmm_group_table``.
+
+    Returns ``(items, units)``: items with first/end counted in units; units (n_units, 4) int32
+    rows (block, code, partner block or -1, partner code or 0), the codes as in gent. Within an
+    item, the blocks of one column are taken two by two in block-row order. Works with numpy or
+    cupy; one transfer for the size.
+    """
+    nnz = int(gent.shape[0])
+    first, end = items[:, 1].astype(xp.int64), items[:, 2].astype(xp.int64)
+    iid = xp.repeat(xp.arange(items.shape[0], dtype=xp.int64), end - first)
+    code = gent[:, 1].astype(xp.int64)
+    # stable by (item, column, x slot): an item's entries keep their range
+    order = xp.argsort((iid << 32) | ((code & 0xFFFF) << 16) | (code >> 16), kind="stable")
+    blk, code, iid = gent[order, 0], gent[order, 1], iid[order]
+    col = code & 0xFFFF
+    one = xp.ones(min(1, nnz), dtype=bool)
+    new_col = xp.concatenate([one, (iid[1:] != iid[:-1]) | (col[1:] != col[:-1])])
+    cid, cfirst = _runs(new_col, xp)
+    head = (xp.arange(nnz, dtype=xp.int64) - cfirst[cid]) % 2 == 0
+    has_next = xp.concatenate([~new_col[1:], xp.zeros(min(1, nnz), dtype=bool)])
+    nxt = xp.minimum(xp.arange(nnz, dtype=xp.int64) + 1, max(nnz - 1, 0))
+    ucum = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(head.astype(xp.int64))])
+    n_units = int(ucum[-1])  # synchronize: the unit count, once per layout
+    units = xp.zeros((n_units + 1, 4), dtype=xp.int32)   # the last row takes the non-heads
+    dst = xp.where(head, ucum[:-1], n_units)
+    units[dst, 0] = blk
+    units[dst, 1] = code
+    units[dst, 2] = xp.where(has_next, blk[nxt], -1)
+    units[dst, 3] = xp.where(has_next, code[nxt], 0)
+    items = items.copy()
+    items[:, 1] = ucum[first]
+    items[:, 2] = ucum[end]
+    return items, units[:n_units]
+
+
+def sddmm_grouped_plan(layout, spec):
+    """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, then ``pair_units``
+    with PAIRS); cached per layout."""
+    p = dict(spec)
+    key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0))
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        xp, src = _tables_on(layout)
+        items, gent, crow = sddmm_group_table(src.get("indptr", xp), src.get("indices", xp),
+                                              p["R"], p["NCX"], p["NBLK"], xp)
+        if p.get("PAIRS"):
+            items, gent = pair_units(items, gent, xp)
+        plan = _to_device(items, gent, crow)
+        layout.plan_cache[key] = _ready(plan)
+    return plan

@@ -1,0 +1,119 @@
+"""Kernel choice and specialisations (``_specs``): which template serves each block size, dtype
+and M, what the environment may force, and the specs behind the measured choices."""
+import pytest
+
+from cupy_bsparse import _specs
+
+
+def test_dsd_kernel_choice(monkeypatch):
+    # 16-bit bs 8 and 16 above M = 16 take the TMA grouped kernel; 16-bit bs <= 16 at M <= 16,
+    # TF32 bs 8 and float32 bs 8 (3xTF32) the cp.async one; 16-bit bs 32/64 and float32 bs
+    # 16-64 (3xTF32) the TMA stream kernel
+    assert _specs.dsd_kernel(8, 1, 64) == "grouped_tma"
+    assert _specs.dsd_kernel(8, 2, 16) == "grouped"
+    assert _specs.dsd_kernel(8, 1, 17) == "grouped_tma"
+    # bs 8 x @ W^T copies its blocks with cp.async, the rest with bulk copies (WCP 0, unset)
+    assert dict(_specs.dsd_grouped_tma_spec(8, 1, 64, True))["WCP"] == 1
+    assert "WCP" not in dict(_specs.dsd_grouped_tma_spec(8, 1, 64, False))
+    assert "WCP" not in dict(_specs.dsd_grouped_tma_spec(16, 2, 4096, True))
+    assert _specs.dsd_kernel(16, 2, 4096) == "grouped_tma"
+    assert _specs.dsd_kernel(16, 2, 16) == "grouped"
+    assert _specs.dsd_kernel(16, 1, 17) == "grouped_tma"
+    assert _specs.dsd_kernel(8, _specs._TF32, 1) == "grouped"
+    assert _specs.dsd_kernel(16, _specs._TF32, 64) == "column"
+    assert _specs.dsd_kernel(64, 1, 64) == "stream"
+    assert _specs.dsd_kernel(32, 2, 1) == "stream"
+    assert _specs.dsd_kernel(64, 1, 4096) == "stream"
+    assert _specs.dsd_kernel(64, _specs._TF32, 64) == "column"
+    assert _specs.dsd_kernel(16, 1, 64) == "grouped_tma"   # no 16-bit bs 16 stream kernel
+    for bs in (16, 32, 64):
+        for M in (1, 64, 4096):
+            assert _specs.dsd_kernel(bs, 0, M) == "stream"
+            assert dict(_specs.dsd_stream_spec(bs, 0, M, False))["DTYPE_ID"] == _specs._F32X3
+    for M in (1, 64, 4096):
+        assert _specs.dsd_kernel(8, 0, M) == "grouped"
+        assert dict(_specs.dsd_grouped_spec(8, 0, M, True))["DTYPE_ID"] == _specs._F32X3
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped")
+    assert _specs.dsd_kernel(16, 1, 64) == "grouped"
+    assert _specs.dsd_kernel(8, 0, 64) == "grouped"
+    assert _specs.dsd_kernel(16, 0, 64) == "column"     # no grouped float32 bs 16 kernel
+    assert _specs.dsd_kernel(64, 1, 64) == "column"     # no grouped bs 64 kernel
+    assert _specs.dsd_kernel(32, 1, 64) == "grouped"
+    assert _specs.dsd_kernel(16, _specs._TF32, 64) == "grouped"
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "column")
+    assert _specs.dsd_kernel(8, 1, 64) == "column"
+    assert _specs.dsd_kernel(64, 1, 64) == "column"
+    assert _specs.dsd_kernel(8, 0, 64) == "column"
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
+    assert _specs.dsd_kernel(64, 2, 64) == "stream"
+    assert _specs.dsd_kernel(64, 0, 64) == "stream"
+    assert _specs.dsd_kernel(8, 0, 64) == "grouped"     # no bs 8 stream kernel
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped_tma")
+    assert _specs.dsd_kernel(8, 2, 4096) == "grouped_tma"
+    assert _specs.dsd_kernel(8, _specs._TF32, 64) == "grouped"  # no TF32 TMA kernel
+
+
+def test_dsd_kernel_environment_value_checked():
+    assert _specs._kernel_choice("") is None
+    assert _specs._kernel_choice("grouped") == "grouped"
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_DSD_KERNEL"):
+        _specs._kernel_choice("fast")
+
+
+def test_sddmm_kernel_choice(monkeypatch):
+    # 16-bit bs 32/64 take the TMA kernels: stream at M <= 64 (sddmm() also wants a layout of
+    # at least SDDMM_STREAM_MIN_BLOCKS blocks unless forced), tall above; bs 8/16 the grouped one
+    assert _specs.sddmm_kernel(32, 1, 64) == "stream"
+    assert _specs.sddmm_kernel(32, 2, 1) == "stream"
+    assert _specs.sddmm_kernel(32, 1, 65) == "tall"
+    assert _specs.sddmm_kernel(32, _specs._TF32, 4096) == "column"   # no float32 TMA kernel
+    assert _specs.sddmm_kernel(64, 1, 64) == "stream"
+    assert _specs.sddmm_kernel(32, 0, 64) == "stream"       # float32: 3xTF32
+    # float32 bs 16 (3xTF32): grouped up to M = 16, tall above (16-row steps up to M = 64)
+    assert _specs.sddmm_kernel(16, 0, 1) == "grouped"
+    assert _specs.sddmm_kernel(16, 0, 16) == "grouped"
+    assert _specs.sddmm_kernel(16, 0, 17) == "tall"
+    assert _specs.sddmm_kernel(16, 0, 65) == "tall"
+    assert dict(_specs.sddmm_grouped_spec(16, 0, 16))["DTYPE_ID"] == _specs._F32X3
+    assert dict(_specs.sddmm_tall_spec(16, 0, 64))["BK"] == 16
+    assert dict(_specs.sddmm_tall_spec(16, 0, 65))["BK"] == 32
+    assert dict(_specs.sddmm_tall_spec(16, 0))["NB"] == 8
+    assert _specs.sddmm_kernel(64, 0, 4096) == "tall"
+    assert _specs.sddmm_kernel(8, 0, 4096) == "grouped"     # float32 bs 8: 3xTF32
+    assert dict(_specs.sddmm_grouped_spec(8, 0, 4096))["DTYPE_ID"] == _specs._F32X3
+    assert dict(_specs.sddmm_grouped_spec(8, 0, 64))["PAIRS"] == 1      # two blocks a tile
+    assert dict(_specs.sddmm_grouped_spec(8, 1, 4096))["MK"] == 64       # 64-row steps (v12)
+    assert dict(_specs.sddmm_grouped_spec(8, 0, 4096))["MK"] == 32
+    assert _specs.sddmm_kernel(8, 1, 64) == "grouped"
+    assert _specs.sddmm_kernel(16, 1, 16) == "grouped"       # faster there (v12)
+    assert _specs.sddmm_kernel(16, 1, 17) == "grouped_tma"
+    assert _specs.sddmm_kernel(16, 2, 65) == "grouped_tma"
+    # its own items up to M = 512, sddmm_grouped.cu's above
+    assert dict(_specs.sddmm_grouped_tma_spec(16, 1, 512))["NCX"] == 16
+    assert dict(_specs.sddmm_grouped_tma_spec(16, 1, 513))["NCX"] == 32
+    assert _specs.sddmm_kernel(16, _specs._TF32, 4096) == "grouped"
+    assert dict(_specs.sddmm_stream_spec(32, 1, 7))["BK"] == 16
+    assert dict(_specs.sddmm_stream_spec(32, 1, 33))["BK"] == 64
+    assert _specs.sddmm_kernel(8, 1) == "grouped"
+    assert _specs.sddmm_kernel(16, _specs._TF32) == "grouped"
+    assert _specs.sddmm_kernel(32, 1) == "column"
+    assert _specs.sddmm_kernel(8, 0) == "grouped"
+    assert _specs.sddmm_kernel(16, 0) == "grouped"     # float32 bs 16: 3xTF32 as well
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped_tma")
+    assert _specs.sddmm_kernel(16, 1, 64) == "grouped_tma"
+    assert _specs.sddmm_kernel(16, 1) == "grouped"             # no M: the fallback
+    assert _specs.sddmm_kernel(8, 1, 64) == "grouped"          # bs 16 only
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "stream")
+    assert _specs.sddmm_kernel(16, 0, 64) == "stream"       # forced, it serves float32 bs 16
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
+    assert _specs.sddmm_kernel(16, 0, 4096) == "grouped"
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "column")
+    assert _specs.sddmm_kernel(8, 2) == "column"
+    assert _specs.sddmm_kernel(8, 0, 64) == "column"
+    assert _specs.sddmm_kernel(32, 1, 64) == "column"
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")
+    assert _specs.sddmm_kernel(64, 1, 7) == "tall"
+    assert _specs.sddmm_kernel(16, 1, 4096) == "grouped"   # no 16-bit bs 16 tall kernel
+    assert _specs.sddmm_kernel(16, 0, 7) == "tall"
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_KERNEL"):
+        _specs._kernel_choice("x", "CUPY_BSPARSE_SDDMM_KERNEL")
