@@ -12,6 +12,7 @@ import functools
 import hashlib
 import os
 import re
+import struct
 import tempfile
 
 #: NVRTC options used for every kernel, at run time and in CI.
@@ -99,7 +100,8 @@ def _cached_cubin(name, spec, arch):
     from cupy_backends.cuda.libs import nvrtc
 
     h = hashlib.sha256("\0".join(
-        (kernel_source(name, spec), " ".join(OPTIONS), arch, repr(nvrtc.getVersion()))).encode())
+        (kernel_source(name, spec), " ".join(OPTIONS), arch, repr(nvrtc.getVersion()),
+         _CUBIN_FORMAT)).encode())
     path = os.path.join(cache_dir(), f"{name[:-3]}-sm{arch}-{h.hexdigest()[:32]}.cubin")
     if not os.path.isfile(path):
         cubin = compile_cubin(name, spec, arch)[0]
@@ -157,9 +159,53 @@ def compile_cubin(name, spec, arch):
             nvrtc.compileProgram(prog, opts)
         except nvrtc.NVRTCError as e:
             raise RuntimeError(f"{name} {dict(spec)} sm_{arch}: {e}\n{nvrtc.getProgramLog(prog)}")
-        return nvrtc.getCUBIN(prog), nvrtc.getProgramLog(prog)
+        return whole_cubin(nvrtc.getCUBIN(prog)), nvrtc.getProgramLog(prog)
     finally:
         nvrtc.destroyProgram(prog)
+
+
+#: Part of the sm_90a cache key: cubins written before ``whole_cubin`` lacked their last byte.
+_CUBIN_FORMAT = "whole-elf-1"
+
+
+def elf_extent(image):
+    """Bytes an ELF64 image spans according to its own headers: the end of the furthest header
+    table, section (other than NOBITS) or segment. ValueError if ``image`` is not ELF64."""
+    if image[:5] != b"\x7fELF\x02" or len(image) < 64:
+        raise ValueError("not an ELF64 image")
+    phoff, shoff = struct.unpack_from("<QQ", image, 0x20)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", image, 0x36)
+    end = max(phoff + phnum * phentsize, shoff + shnum * shentsize)
+    for i in range(shnum):
+        o = shoff + i * shentsize
+        if o + 0x28 <= len(image):
+            sh_type, = struct.unpack_from("<I", image, o + 4)
+            off, size = struct.unpack_from("<QQ", image, o + 0x18)
+            if sh_type != 8:                           # SHT_NOBITS occupies no file bytes
+                end = max(end, off + size)
+    for i in range(phnum):
+        o = phoff + i * phentsize
+        if o + 0x28 <= len(image):
+            off, = struct.unpack_from("<Q", image, o + 8)
+            filesz, = struct.unpack_from("<Q", image, o + 0x20)
+            end = max(end, off + filesz)
+    return end
+
+
+def whole_cubin(image):
+    """``image`` from CuPy's ``nvrtc.getCUBIN``, with the byte CuPy 14 drops restored.
+
+    CuPy 14.2 returns the cubin without its last byte: it takes NVRTC's size as a string's,
+    terminator included. NVRTC's own buffer (read through ctypes on 2026-12-04, ten
+    specialisations) is one byte longer, ends in a 0 byte, and is exactly as long as its ELF
+    headers say. Loaded from memory, the bytes object's terminator stands in for that byte;
+    written to a file (the sm_90a cache) it would be missing. So the image is padded with zero
+    bytes to its ELF extent, at most one; a longer shortfall raises RuntimeError.
+    """
+    short = elf_extent(image) - len(image)
+    if short > 1:
+        raise RuntimeError(f"cubin of {len(image)} bytes is {short} bytes short of its ELF extent")
+    return image + b"\0" * max(short, 0)
 
 
 _RES = re.compile(r"Used (\d+) registers")

@@ -110,8 +110,46 @@ def test_sm90a_cubin_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(compiler, "compile_cubin", counting)
     path = compiler._cached_cubin(item[0], item[1], "90a")
     assert calls == ["90a"] and os.path.dirname(path) == str(tmp_path)
-    assert open(path, "rb").read(4) == b"\x7fELF"
+    image = open(path, "rb").read()
+    assert image[:4] == b"\x7fELF" and len(image) == compiler.elf_extent(image)
     assert compiler._cached_cubin(item[0], item[1], "90a") == path and calls == ["90a"]
+
+
+def _nvrtc_cubin(src, arch):
+    """(CuPy's getCUBIN bytes, NVRTC's own buffer through ctypes) of one compiled program."""
+    import ctypes
+
+    from cupy_backends.cuda.libs import nvrtc
+
+    try:
+        lib = ctypes.CDLL(f"libnvrtc.so.{nvrtc.getVersion()[0]}")
+    except OSError:
+        pytest.skip("libnvrtc not loadable through ctypes by its soname")
+    prog = nvrtc.createProgram(src, "k.cu", [], [])
+    try:
+        nvrtc.compileProgram(prog, [f"--gpu-architecture=sm_{arch}"])
+        size = ctypes.c_size_t()
+        assert lib.nvrtcGetCUBINSize(ctypes.c_void_p(prog), ctypes.byref(size)) == 0
+        buf = ctypes.create_string_buffer(size.value)
+        assert lib.nvrtcGetCUBIN(ctypes.c_void_p(prog), buf) == 0
+        return nvrtc.getCUBIN(prog), buf.raw
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+def test_cubins_are_whole():
+    """compile_cubin returns NVRTC's whole image (CuPy's getCUBIN drops its last byte; an sm_90a
+    cubin written to the cache must not), and whole_cubin pads at most that one byte."""
+    cupy_bytes, nvrtc_bytes = _nvrtc_cubin('extern "C" __global__ void k(float* a) { a[0] = 1; }',
+                                           90)
+    assert compiler.whole_cubin(cupy_bytes) == nvrtc_bytes
+    assert compiler.whole_cubin(nvrtc_bytes) == nvrtc_bytes
+    image = compiler.compile_cubin(*SPECS[0][:2], 90)[0]
+    assert len(image) == compiler.elf_extent(image)
+    with pytest.raises(RuntimeError, match="short of its ELF extent"):
+        compiler.whole_cubin(image[:-2])
+    with pytest.raises(ValueError, match="not an ELF64"):
+        compiler.elf_extent(b"\x7fELF\x01" + bytes(64))
 
 
 def test_device_specializations_match_the_device():
