@@ -13,7 +13,9 @@ import numpy as np
 
 from . import _specs, _tensor_maps, _work_lists, compiler
 from ._arrays import astype, bits, from_float32, to_float32
-from ._specs import m_regime, tile_cols, dtype_id
+# Pure functions only by name; the flags (DSD_KERNEL, SDDMM_KERNEL, USE_WGMMA) and everything
+# tests patch are read through the module (_specs.X, _work_lists.X) at call time.
+from ._specs import dtype_id, m_regime, tile_cols
 
 _MAX_GRID_Y = 65535
 
@@ -101,13 +103,14 @@ def _counters(layout, n, stream):
 def _sddmm_kernels():
     """kind -> (template, specialisation of (bs, did, M), launch shape of a spec: threads and
     shared bytes first)."""
-    s = _specs
-    return {"column": ("sddmm.cu", s.sddmm_spec, s.sddmm_launch_shape),
-            "grouped": ("sddmm_grouped.cu", s.sddmm_grouped_spec, s.sddmm_grouped_launch_shape),
-            "grouped_tma": ("sddmm_grouped_tma.cu", s.sddmm_grouped_tma_spec,
-                            s.sddmm_grouped_tma_launch_shape),
-            "stream": ("sddmm_stream.cu", s.sddmm_stream_spec, s.sddmm_stream_launch_shape),
-            "tall": ("sddmm_tall.cu", s.sddmm_tall_spec, s.sddmm_tall_launch_shape)}
+    return {"column": ("sddmm.cu", _specs.sddmm_spec, _specs.sddmm_launch_shape),
+            "grouped": ("sddmm_grouped.cu", _specs.sddmm_grouped_spec,
+                        _specs.sddmm_grouped_launch_shape),
+            "grouped_tma": ("sddmm_grouped_tma.cu", _specs.sddmm_grouped_tma_spec,
+                            _specs.sddmm_grouped_tma_launch_shape),
+            "stream": ("sddmm_stream.cu", _specs.sddmm_stream_spec,
+                       _specs.sddmm_stream_launch_shape),
+            "tall": ("sddmm_tall.cu", _specs.sddmm_tall_spec, _specs.sddmm_tall_launch_shape)}
 
 
 def _sddmm_launch(kind, bs, did, M):
@@ -292,11 +295,12 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     dy = _aligned_rows(dy)
     target = _writable_target(out_data, beta)
     kind = _specs.sddmm_kernel(bs, did, M)
-    arch = _arch(cupy.cuda.runtime.getDevice())
-    if kind == "stream" and (arch < _specs.MIN_ARCH["sddmm_stream.cu"] or (
-            _specs.SDDMM_KERNEL is None and layout.nnzb < _specs.SDDMM_STREAM_MIN_BLOCKS)):
+    if kind == "stream" and (
+            _arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_stream.cu"]
+            or (_specs.SDDMM_KERNEL is None and layout.nnzb < _specs.SDDMM_STREAM_MIN_BLOCKS)):
         kind = _specs.sddmm_kernel(bs, did)
-    if kind in ("tall", "grouped_tma") and arch < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]:
+    if kind in ("tall", "grouped_tma") and (_arch(cupy.cuda.runtime.getDevice())
+                                             < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
         kind = _specs.sddmm_kernel(bs, did)
     if kind == "grouped_tma":
         fn, nt, smem, spec = _sddmm_launch("grouped_tma", bs, did, M)

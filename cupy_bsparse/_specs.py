@@ -205,7 +205,7 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):
                  STAGES=max(2, min(8, 65536 // stage)), X_HINT=1, W_HINT=0)
         if esz == 4 and bm == 64:
             # v10 sweep (M = 64, with columns cut into chunks for about two waves of CTAs, see
-            # _dsd_call): the stage count that lets the most CTAs share an SM
+            # _work_lists.chunk_blocks): the stage count that lets the most CTAs share an SM
             p.update(STAGES={64: 3, 32: 2, 16: 4}[bs])
             if bs == 32:
                 p.update(WARPS_M=2, WARPS_N=2)

@@ -17,6 +17,8 @@ import tempfile
 
 #: NVRTC options used for every kernel, at run time and in CI.
 OPTIONS = ("-std=c++17",)
+#: Part of the sm_90a cache key: cubins written before ``whole_cubin`` lacked their last byte.
+_CUBIN_FORMAT = "whole-elf-1"
 
 _INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.M)
 
@@ -164,9 +166,6 @@ def compile_cubin(name, spec, arch):
         nvrtc.destroyProgram(prog)
 
 
-#: Part of the sm_90a cache key: cubins written before ``whole_cubin`` lacked their last byte.
-_CUBIN_FORMAT = "whole-elf-1"
-
 
 def elf_extent(image):
     """Bytes an ELF64 image spans according to its own headers: the end of the furthest header
@@ -198,14 +197,20 @@ def whole_cubin(image):
     CuPy 14.2 returns the cubin without its last byte: it takes NVRTC's size as a string's,
     terminator included. NVRTC's own buffer (read through ctypes on 2026-12-04, ten
     specialisations) is one byte longer, ends in a 0 byte, and is exactly as long as its ELF
-    headers say. Loaded from memory, the bytes object's terminator stands in for that byte;
-    written to a file (the sm_90a cache) it would be missing. So the image is padded with zero
-    bytes to its ELF extent, at most one; a longer shortfall raises RuntimeError.
+    headers say: the file ends with the program header table, whose last byte is the top byte
+    of the last entry's alignment, 0. Loaded from memory, the bytes object's terminator stands
+    in for that byte; written to a file (the sm_90a cache) it would be missing. So one 0 byte
+    is restored when the image ends in that table one byte short; any other shortfall raises
+    RuntimeError.
     """
     short = elf_extent(image) - len(image)
-    if short > 1:
+    if short <= 0:
+        return image
+    phoff, = struct.unpack_from("<Q", image, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", image, 0x36)
+    if short > 1 or phoff + phnum * phentsize != len(image) + 1:
         raise RuntimeError(f"cubin of {len(image)} bytes is {short} bytes short of its ELF extent")
-    return image + b"\0" * max(short, 0)
+    return image + b"\0"
 
 
 _RES = re.compile(r"Used (\d+) registers")
