@@ -15,7 +15,7 @@ from . import _specs, _tensor_maps, _work_lists, compiler
 from ._arrays import astype, bits, from_float32, to_float32
 # Pure functions only by name; the flags (DSD_KERNEL, SDDMM_KERNEL, USE_WGMMA) and everything
 # tests patch are read through the module (_specs.X, _work_lists.X) at call time.
-from ._specs import dtype_id, m_regime, tile_cols
+from ._specs import dtype_id, m_regime
 
 _MAX_GRID_Y = 65535
 
@@ -114,9 +114,9 @@ def _sddmm_kernels():
 
 
 def _sddmm_launch(kind, bs, did, M):
-    """(function, threads, shared bytes, spec dict) of sddmm kernel ``kind`` for this block
-    size, element code and M. Cached by the M boundaries the specs depend on (16, 32, 64, 512),
-    so a repeated call builds no spec."""
+    """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
+    for this block size, element code and M. Cached by the M boundaries the specs depend on (16,
+    32, 64, 512), so a repeated call builds no spec."""
     import cupy
 
     key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
@@ -126,7 +126,8 @@ def _sddmm_launch(kind, bs, did, M):
         name, spec_of, shape_of = _sddmm_kernels()[kind]
         spec = spec_of(bs, did, M)
         nt, smem = shape_of(spec)[:2]
-        hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec))
+        boxes = _specs.tma_boxes(name, spec) if kind in ("grouped_tma", "tall", "stream") else ()
+        hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec), boxes)
         _launches[key] = hit
     return hit
 
@@ -169,7 +170,8 @@ def _dsd_call(layout, trans_w, did, M, N):
         launches = [(r0, m, (tables[0].shape[0], -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
-        tma = (kind, bm, bs) if kind in ("stream", "grouped_tma") else None
+        tma = ((kind, _specs.tma_boxes(f"dsd_{kind}.cu", spec), bs)
+               if kind in ("stream", "grouped_tma") else None)
         hit = (fn, nt, smem, tables, nslots * m_tiles * bm * width, n_counters, launches, tma)
         calls[key] = hit
     return hit
@@ -199,19 +201,17 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     for r0, m, grid, tail in launches:
         xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
         if tma:
-            kind, bm, bs = tma
+            kind, boxes, bs = tma
             it = x.itemsize
+            xmap = _tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it,
+                                         *boxes[0])
             if kind == "stream":
-                # dsd_stream.cu: x and the stored blocks as tensor maps (tiles of bm x bs, bs x bs)
-                tc = tile_cols(bs, it)
-                head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm,
-                                              tc),
-                        _tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs, bs * it, it,
-                                              bs, tc))
+                # dsd_stream.cu: x and the stored blocks as tensor maps (bm x bs and bs x bs tiles)
+                head = (xmap, _tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs, bs * it,
+                                                    it, *boxes[1]))
             else:
-                # dsd_grouped_tma.cu: x as a tensor map (slab boxes of bm x 64), blocks by address
-                head = (_tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it, bm,
-                                              64), data)
+                # dsd_grouped_tma.cu: x as a tensor map (slab boxes), blocks by address
+                head = (xmap, data)
         else:
             head = (xs, _ld_arg(x), data)
         fn(grid, (nt,), head + tables + (ws, counters, ys) + tail + scal, shared_mem=smem)
@@ -303,48 +303,46 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
                                              < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
         kind = _specs.sddmm_kernel(bs, did)
     if kind == "grouped_tma":
-        fn, nt, smem, spec = _sddmm_launch("grouped_tma", bs, did, M)
+        fn, nt, smem, spec, boxes = _sddmm_launch("grouped_tma", bs, did, M)
         items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec)
-        it, mk = x.itemsize, spec["MK"]
-        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, mk, bs),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, mk, 64))
+        it = x.itemsize
+        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),
+                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, *boxes[1]))
         fn((items.shape[0],), (nt,), maps + (items, gent, crow, target, _cached_arg(M, np.int32),
                                              _cached_arg(dy.shape[1], np.int32))
            + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "tall":
-        fn, nt, smem, spec = _sddmm_launch("tall", bs, did, M)
+        fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M)
         seg, cols = _work_lists.sddmm_plan(layout, spec["NB"])
-        it, bk = x.itemsize, spec["BK"]
-        tc = tile_cols(bs, it)
-        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, tc),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, tc))
+        it = x.itemsize
+        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),
+                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, *boxes[1]))
         fn((seg.shape[0],), (nt,),
            maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
            shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "stream":
-        fn, nt, smem, spec = _sddmm_launch("stream", bs, did, M)
+        fn, nt, smem, spec, boxes = _sddmm_launch("stream", bs, did, M)
         seg, cols = _work_lists.sddmm_plan(layout, _specs.SDDMM_STREAM_NB)
-        it, bk = x.itemsize, spec["BK"]
-        tc = tile_cols(bs, it)
-        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, bk, tc),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, bk, tc),
-                _tensor_maps.tile_map(target.data.ptr, target.shape[0] * bs, bs, bs * it, it, bs,
-                                      tc))
+        it = x.itemsize
+        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),
+                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, *boxes[1]),
+                _tensor_maps.tile_map(target.data.ptr, target.shape[0] * bs, bs, bs * it, it,
+                                      *boxes[2]))
         fn((seg.shape[0],), (nt,),
            maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
            shared_mem=smem)
         return _write_back(out_data, target)
     ld = (_ld_arg(x), _ld_arg(dy))
     if kind == "grouped":
-        fn, nt, smem, spec = _sddmm_launch("grouped", bs, did, M)
+        fn, nt, smem, spec, _ = _sddmm_launch("grouped", bs, did, M)
         items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec)
         fn((items.shape[0],), (nt,), (x, ld[0], dy, ld[1], items, gent, crow, target,
                                       _cached_arg(M, np.int32), _cached_arg(dy.shape[1], np.int32))
            + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
-    fn, nt, smem, spec = _sddmm_launch("column", bs, did, M)
+    fn, nt, smem, spec, _ = _sddmm_launch("column", bs, did, M)
     seg, cols = _work_lists.sddmm_plan(layout, spec["NB"])
     fn((seg.shape[0],), (nt,), (x, ld[0], dy, ld[1], seg, cols, target, _cached_arg(M, np.int32))
        + _scalars(alpha, beta), shared_mem=smem)

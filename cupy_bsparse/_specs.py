@@ -619,6 +619,28 @@ def sddmm_grouped_launch_shape(spec):
     return p["NW"] * 32, p["NBLK"] * code_bytes + p["STAGES"] * stage
 
 
+def tma_boxes(name, spec):
+    """(rows, columns) of each tensor-map box the launcher builds for a specialisation of TMA
+    template ``name``, in kernel-argument order: the boxes the kernel's copies and shared-memory
+    layout assume. Tiles (dsd_stream, sddmm_stream, sddmm_tall): rows of ``tile_cols``
+    columns; slabs (the grouped TMA kernels' x of dsd, dy of sddmm): 128-byte rows; sddmm's x
+    column blocks: BS columns."""
+    p = dict(spec)
+    bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
+    tc = tile_cols(bs, esz)
+    if name == "dsd_stream.cu":
+        return (p["BM"], tc), (bs, tc)
+    if name == "dsd_grouped_tma.cu":
+        return ((p["BM"], 128 // esz),)
+    if name == "sddmm_grouped_tma.cu":
+        return (p["MK"], bs), (p["MK"], 128 // esz)
+    if name == "sddmm_tall.cu":
+        return (p["BK"], tc), (p["BK"], tc)
+    if name == "sddmm_stream.cu":
+        return (p["BK"], tc), (p["BK"], tc), (bs, tc)
+    raise ValueError(f"{name} copies nothing with tensor maps")
+
+
 def all_specializations():
     """Every (template, specialisation, entry point) the launchers can ask for."""
     out = []

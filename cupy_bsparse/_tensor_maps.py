@@ -30,6 +30,14 @@ def _encoder():
     return _encode
 
 
+def check_box(itemsize, box_rows, box_cols):
+    """ValueError unless the TMA can copy (box_rows, box_cols) boxes of ``itemsize``-byte
+    elements with the swizzle of their row (``tile_map``'s box rules; no GPU needed)."""
+    if (box_cols * itemsize not in _SWIZZLE or itemsize not in _DATA_TYPE
+            or not 0 < box_rows <= 256):
+        raise ValueError(f"no tensor map box of ({box_rows}, {box_cols}) {itemsize}-byte elements")
+
+
 def tile_map(ptr, rows, cols, row_bytes, itemsize, box_rows, box_cols):
     """Tensor map of a (rows, cols) array at device address ``ptr`` with a row stride of
     ``row_bytes``, copied in (box_rows, box_cols) boxes with the swizzle that matches the box
@@ -44,9 +52,8 @@ def tile_map(ptr, rows, cols, row_bytes, itemsize, box_rows, box_cols):
     hit = _cache.get(key)
     if hit is not None:
         return hit
-    box_row_bytes = box_cols * itemsize
-    if (box_row_bytes not in _SWIZZLE or itemsize not in _DATA_TYPE or ptr % 16 or row_bytes % 16
-            or not 0 < box_rows <= 256 or rows < 1 or cols < 1):
+    check_box(itemsize, box_rows, box_cols)
+    if ptr % 16 or row_bytes % 16 or rows < 1 or cols < 1:
         raise ValueError(f"no tensor map for rows={rows} cols={cols} row_bytes={row_bytes} "
                          f"itemsize={itemsize} box=({box_rows}, {box_cols}) at {ptr:#x}")
     buf = np.zeros(_MAP_BYTES + 64, np.uint8)
@@ -57,7 +64,7 @@ def tile_map(ptr, rows, cols, row_bytes, itemsize, box_rows, box_cols):
     box = (ctypes.c_uint32 * 2)(box_cols, box_rows)
     unit = (ctypes.c_uint32 * 2)(1, 1)
     rc = _encoder()(tmap.ctypes.data, _DATA_TYPE[itemsize], 2, ctypes.c_void_p(ptr), dims, strides,
-                    box, unit, 0, _SWIZZLE[box_row_bytes], _L2_PROMOTION_128B, 0)
+                    box, unit, 0, _SWIZZLE[box_cols * itemsize], _L2_PROMOTION_128B, 0)
     if rc != 0:
         raise RuntimeError(f"cuTensorMapEncodeTiled failed with CUresult {rc} for {key}")
     from cupy.cuda.function import CNumpyArray

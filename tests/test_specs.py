@@ -117,3 +117,24 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _specs.sddmm_kernel(16, 0, 7) == "tall"
     with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_KERNEL"):
         _specs._kernel_choice("x", "CUPY_BSPARSE_SDDMM_KERNEL")
+
+
+def test_tma_boxes_are_copyable():
+    """Every tensor-map box the launchers ask for (``tma_boxes``, one source for launcher and
+    kernel layout) is one the TMA can copy: rows of 32, 64 or 128 bytes, at most
+    256 of them; checked for every specialisation of every TMA template, without a GPU."""
+    from cupy_bsparse import _tensor_maps
+
+    names = {n for n, arch in _specs.MIN_ARCH.items() if arch >= 90}
+    seen = set()
+    for name, spec, _ in _specs.all_specializations():
+        if name in names:
+            esz = _specs._itemsize(dict(spec)["DTYPE_ID"])
+            for box in _specs.tma_boxes(name, spec):
+                _tensor_maps.check_box(esz, *box)
+            seen.add(name)
+    assert seen == names
+    with pytest.raises(ValueError, match="no tensor map box"):
+        _tensor_maps.check_box(4, 64, 64)                  # 256-byte rows
+    with pytest.raises(ValueError, match="copies nothing"):
+        _specs.tma_boxes("dsd.cu", _specs.dsd_spec(32, 1, 64, False))
