@@ -89,6 +89,9 @@ def _bench(parser, args, argv):
     print(f"device: {device_name}", flush=True)
     rows = bench.run(sweep, log=sys.stderr)
     print(bench.format_table(rows, sweep.baselines))
+    crossings = bench.format_break_even(bench.break_even(rows))
+    if crossings:
+        print(crossings)
     if args.out:
         written = [f"{args.out}.json", f"{args.out}.csv"]
         bench.write_json(written[0], rows, bench.metadata(sweep, device_name, argv))

@@ -23,7 +23,8 @@ against dense numpy (float32 for half types) and ``scipy.sparse`` BSR, timed wit
 ``time.perf_counter``, without rotation.
 
 ``run(resolve(...))`` returns result rows (dicts with :data:`COLUMNS` keys); ``format_table``,
-``write_json``, ``write_csv`` and ``plot`` present them.
+``write_json``, ``write_csv`` and ``plot`` present them. Over several densities,
+``break_even`` reads the break-even map from them (``format_break_even``).
 """
 
 import contextlib
@@ -50,7 +51,7 @@ __all__ = [
     "OPS", "DTYPES", "LAYOUTS", "BASELINES", "COLUMNS", "L2_BYTES", "Sweep", "resolve", "run",
     "gpu_available", "time_cpu", "time_cuda", "rotation_sets", "useful_flops", "moved_bytes",
     "metrics", "make_mask", "format_table", "metadata", "write_json", "write_csv", "plot",
-    "gpu_name",
+    "gpu_name", "break_even", "format_break_even",
 ]
 
 OPS = ("fprop", "bprop", "wgrad")
@@ -688,6 +689,64 @@ def format_table(rows, baselines=GPU_BASELINES):
     return "\n".join(text)
 
 
+def break_even(rows):
+    """The density below which block-sparse beats dense, per case of a density sweep.
+
+    For each (op, dtype, M, C, K, layout, block size) with a speed-up over dense at two or more
+    densities, the first crossing of speed-up 1 going up in density, read linearly between the
+    two measured densities around it (the dense time does not depend on d). Returns dicts with
+    those keys (``m``, ``c``, ``k``, ``blocksize`` as in the rows) and ``density`` (the
+    crossing; None outside the range), ``bound`` ("between", "above": faster at every measured
+    density, "below": slower at every one), ``lo`` and ``hi`` (the measured densities around
+    the crossing, or the range's end it lies beyond).
+    """
+    keys = ("op", "dtype", "m", "c", "k", "layout", "blocksize")
+    groups = {}
+    for r in rows:
+        if r["speedup"] is not None:
+            groups.setdefault(tuple(r[k] for k in keys), []).append((r["density"], r["speedup"]))
+    out = []
+    for key, pts in groups.items():
+        pts = sorted(pts)
+        if len({d for d, _ in pts}) < 2:
+            continue
+        entry = dict(zip(keys, key))
+        if pts[0][1] < 1:
+            entry.update(density=None, bound="below", lo=pts[0][0], hi=pts[0][0])
+        else:
+            entry.update(density=None, bound="above", lo=pts[-1][0], hi=pts[-1][0])
+            for (d0, s0), (d1, s1) in zip(pts, pts[1:]):
+                if s1 < 1 <= s0:
+                    entry.update(density=d0 + (s0 - 1) * (d1 - d0) / (s0 - s1), bound="between",
+                                 lo=d0, hi=d1)
+                    break
+        out.append(entry)
+    return out
+
+
+def format_break_even(entries):
+    """Text table of ``break_even``'s entries: one line per (op, dtype, M, C, K, layout), one
+    column per block size; a cell is the crossing with the measured densities around it, or
+    "> d" / "< d" beyond the measured range. Empty string without entries."""
+    if not entries:
+        return ""
+    sizes = sorted({e["blocksize"] for e in entries})
+    lines = {}
+    for e in entries:
+        head = (e["op"], _SHORT.get(e["dtype"], e["dtype"]), str(e["m"]), str(e["c"]), str(e["k"]),
+                e["layout"])
+        if e["bound"] == "between":
+            cell = f"{e['density']:.3g} ({e['lo']:.3g}-{e['hi']:.3g})"
+        else:
+            cell = f"{'>' if e['bound'] == 'above' else '<'} {e['lo']:.3g}"
+        lines.setdefault(head, {})[e["blocksize"]] = cell
+    cells = [["op", "dtype", "M", "C", "K", "layout"] + [f"bs {bs}" for bs in sizes]]
+    cells += [list(h) + [v.get(bs, "n/a") for bs in sizes] for h, v in lines.items()]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
+    text = ["  ".join(s.ljust(w) for s, w in zip(c, widths)).rstrip() for c in cells]
+    return "break-even density (block-sparse faster below it):\n" + "\n".join(text)
+
+
 def metadata(sweep, device_name=None, argv=None):
     """Run description stored with the results: versions, device, sweep, command."""
     from . import compiler
@@ -708,9 +767,11 @@ def metadata(sweep, device_name=None, argv=None):
 
 
 def write_json(path, rows, meta):
-    """``{"meta": meta, "columns": COLUMNS, "results": rows}`` as JSON (n/a is null)."""
+    """``{"meta": meta, "columns": COLUMNS, "results": rows, "break_even": break_even(rows)}``
+    as JSON (n/a is null)."""
     with open(path, "w") as f:
-        json.dump(dict(meta=meta, columns=list(COLUMNS), results=rows), f, indent=1)
+        json.dump(dict(meta=meta, columns=list(COLUMNS), results=rows,
+                       break_even=break_even(rows)), f, indent=1)
         f.write("\n")
 
 

@@ -267,3 +267,49 @@ def test_overheads_report_names_every_measurement():
                  "first call 0.107 s", "104858 blocks", "2.8, 1.3, 0.9 ms",
                  "34.3 us per call", "beyond the kernel 28.5 us"):
         assert part in text, part
+
+
+def _speedup_row(op, bs, density, speedup, m=64):
+    row = dict.fromkeys(bench.COLUMNS)
+    row.update(op=op, dtype="float16", m=m, c=1024, k=1024, layout="random", blocksize=bs,
+               density=density, speedup=speedup)
+    return row
+
+
+def test_break_even_reads_the_first_crossing():
+    rows = ([_speedup_row("fprop", 8, d, s) for d, s in ((0.4, 0.5), (0.1, 3.0), (0.2, 1.5))]
+            + [_speedup_row("fprop", 16, d, s) for d, s in ((0.1, 2.0), (0.2, 0.8), (0.4, 1.2))]
+            + [_speedup_row("fprop", 32, d, s) for d, s in ((0.1, 4.0), (0.4, 1.1))]
+            + [_speedup_row("fprop", 64, d, s) for d, s in ((0.1, 0.9), (0.4, 0.2))]
+            + [_speedup_row("bprop", 8, 0.1, 2.0), _speedup_row("bprop", 8, 0.4, None),
+               _speedup_row("wgrad", 8, 0.1, 2.0)])
+    got = {(e["op"], e["blocksize"]): e for e in bench.break_even(rows)}
+    assert set(got) == {("fprop", 8), ("fprop", 16), ("fprop", 32), ("fprop", 64)}
+    assert got["fprop", 8]["bound"] == "between"
+    assert got["fprop", 8]["density"] == pytest.approx(0.3)        # 0.2 + 0.5 / 1.0 * 0.2
+    assert (got["fprop", 8]["lo"], got["fprop", 8]["hi"]) == (0.2, 0.4)
+    assert got["fprop", 16]["density"] == pytest.approx(0.1 + 0.1 / 1.2)   # first crossing
+    assert got["fprop", 32]["bound"] == "above" and got["fprop", 32]["lo"] == 0.4
+    assert got["fprop", 64]["bound"] == "below" and got["fprop", 64]["lo"] == 0.1
+    assert all(got[k]["density"] is None for k in (("fprop", 32), ("fprop", 64)))
+    text = bench.format_break_even(bench.break_even(rows)).splitlines()
+    assert text[0].startswith("break-even density")
+    assert text[1].split() == ["op", "dtype", "M", "C", "K", "layout", "bs", "8", "bs", "16",
+                               "bs", "32", "bs", "64"]
+    assert text[2].split() == ["fprop", "fp16", "64", "1024", "1024", "random", "0.3",
+                               "(0.2-0.4)", "0.183", "(0.1-0.2)", ">", "0.4", "<", "0.1"]
+    assert bench.format_break_even([]) == ""
+
+
+def test_density_sweep_prints_and_writes_the_break_even_map(tmp_path, capsys):
+    prefix = tmp_path / "sweep"
+    argv = ["bench", "--device", "cpu", "--quick", "--op", "fprop", "--density", "0.1", "0.6",
+            "--out", str(prefix)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "break-even density (block-sparse faster below it):" in out
+    doc = json.loads(prefix.with_suffix(".json").read_text())
+    entries = doc["break_even"]
+    assert sorted(e["blocksize"] for e in entries) == [16, 32]
+    assert all(e["bound"] in ("between", "above", "below") for e in entries)
+    assert entries == bench.break_even(doc["results"])
