@@ -693,41 +693,51 @@ def break_even(rows):
     """The density below which block-sparse beats dense, per case of a density sweep.
 
     For each (op, dtype, M, C, K, layout, block size) with a speed-up over dense at two or more
-    densities, the first crossing of speed-up 1 going up in density, read linearly between the
-    two measured densities around it (the dense time does not depend on d). Returns dicts with
-    those keys (``m``, ``c``, ``k``, ``blocksize`` as in the rows) and ``density`` (the
-    crossing; None outside the range), ``bound`` ("between", "above": faster at every measured
-    density, "below": slower at every one), ``lo`` and ``hi`` (the measured densities around
-    the crossing, or the range's end it lies beyond).
+    densities (repeated densities averaged), read linearly between the measured densities
+    around a crossing of speed-up 1 (the dense time does not depend on d). Returns dicts with
+    those keys (``m``, ``c``, ``k``, ``blocksize`` as in the rows) and:
+
+    - ``bound``: "between" (faster at one density, slower at the next: ``density`` is the first
+      such fall), "above" (faster at every measured density), "below" (slower at every one) or
+      "rising" (slower at low densities and faster above, never falling back: ``density`` is
+      where it starts to win);
+    - ``density``: the crossing, None for "above" and "below";
+    - ``lo``, ``hi``: the measured densities around the crossing, or the end of the range;
+    - ``crossings``: how often the speed-up crosses 1 (more than one: not monotone).
     """
     keys = ("op", "dtype", "m", "c", "k", "layout", "blocksize")
     groups = {}
     for r in rows:
         if r["speedup"] is not None:
-            groups.setdefault(tuple(r[k] for k in keys), []).append((r["density"], r["speedup"]))
+            group = groups.setdefault(tuple(r[k] for k in keys), {})
+            group.setdefault(r["density"], []).append(r["speedup"])
     out = []
-    for key, pts in groups.items():
-        pts = sorted(pts)
-        if len({d for d, _ in pts}) < 2:
+    for key, by_d in groups.items():
+        if len(by_d) < 2:
             continue
-        entry = dict(zip(keys, key))
-        if pts[0][1] < 1:
-            entry.update(density=None, bound="below", lo=pts[0][0], hi=pts[0][0])
+        pts = sorted((d, statistics.fmean(v)) for d, v in by_d.items())
+        pairs = list(zip(pts, pts[1:]))
+        wins = [sp >= 1 for _, sp in pts]
+        entry = dict(zip(keys, key), crossings=sum(a != b for a, b in zip(wins, wins[1:])))
+        if all(wins):
+            entry.update(bound="above", density=None, lo=pts[-1][0], hi=pts[-1][0])
+        elif not any(wins):
+            entry.update(bound="below", density=None, lo=pts[0][0], hi=pts[0][0])
         else:
-            entry.update(density=None, bound="above", lo=pts[-1][0], hi=pts[-1][0])
-            for (d0, s0), (d1, s1) in zip(pts, pts[1:]):
-                if s1 < 1 <= s0:
-                    entry.update(density=d0 + (s0 - 1) * (d1 - d0) / (s0 - s1), bound="between",
-                                 lo=d0, hi=d1)
-                    break
+            # the first fall below 1; without one, the first rise above it
+            falls = [p for p in pairs if p[0][1] >= 1 > p[1][1]]
+            (d0, s0), (d1, s1) = (falls or [p for p in pairs if p[0][1] < 1 <= p[1][1]])[0]
+            entry.update(bound="between" if falls else "rising",
+                         density=d0 + (s0 - 1) * (d1 - d0) / (s0 - s1), lo=d0, hi=d1)
         out.append(entry)
     return out
 
 
 def format_break_even(entries):
     """Text table of ``break_even``'s entries: one line per (op, dtype, M, C, K, layout), one
-    column per block size; a cell is the crossing with the measured densities around it, or
-    "> d" / "< d" beyond the measured range. Empty string without entries."""
+    column per block size; a cell is the crossing with the measured densities around it,
+    "> d" / "< d" beyond the measured range, "rises at d" when block-sparse wins only above d;
+    "*" marks a speed-up that crosses 1 more than once. Empty string without entries."""
     if not entries:
         return ""
     sizes = sorted({e["blocksize"] for e in entries})
@@ -737,13 +747,17 @@ def format_break_even(entries):
                 e["layout"])
         if e["bound"] == "between":
             cell = f"{e['density']:.3g} ({e['lo']:.3g}-{e['hi']:.3g})"
+        elif e["bound"] == "rising":
+            cell = f"rises at {e['density']:.3g}"
         else:
             cell = f"{'>' if e['bound'] == 'above' else '<'} {e['lo']:.3g}"
-        lines.setdefault(head, {})[e["blocksize"]] = cell
+        lines.setdefault(head, {})[e["blocksize"]] = cell + ("*" if e["crossings"] > 1 else "")
     cells = [["op", "dtype", "M", "C", "K", "layout"] + [f"bs {bs}" for bs in sizes]]
     cells += [list(h) + [v.get(bs, "n/a") for bs in sizes] for h, v in lines.items()]
     widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
     text = ["  ".join(s.ljust(w) for s, w in zip(c, widths)).rstrip() for c in cells]
+    if any(e["crossings"] > 1 for e in entries):
+        text.append("* the speed-up crosses 1 more than once; the first fall is shown")
     return "break-even density (block-sparse faster below it):\n" + "\n".join(text)
 
 

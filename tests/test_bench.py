@@ -283,6 +283,22 @@ def test_break_even_reads_the_first_crossing():
             + [_speedup_row("fprop", 64, d, s) for d, s in ((0.1, 0.9), (0.4, 0.2))]
             + [_speedup_row("bprop", 8, 0.1, 2.0), _speedup_row("bprop", 8, 0.4, None),
                _speedup_row("wgrad", 8, 0.1, 2.0)])
+    rows += [_speedup_row("fprop", 8, d, s, m=4096)                 # two falls: the first
+             for d, s in ((0.1, 2.0), (0.2, 0.8), (0.4, 1.2), (0.8, 0.5))]
+    rows += [_speedup_row("fprop", 16, d, s, m=4096)                # slower first, then a fall
+             for d, s in ((0.1, 0.9), (0.2, 1.8), (0.4, 1.5), (0.8, 0.7))]
+    rows += [_speedup_row("fprop", 32, d, s, m=4096)                # wins only at high density
+             for d, s in ((0.1, 0.8), (0.2, 1.2))]
+    rows += [_speedup_row("fprop", 64, d, s, m=4096)                # repeated density: averaged
+             for d, s in ((0.1, 0.5), (0.1, 1.5), (0.2, 0.8))]
+    got4096 = {e["blocksize"]: e for e in bench.break_even(rows) if e["m"] == 4096}
+    assert got4096[8]["bound"] == "between" and got4096[8]["crossings"] == 3
+    assert got4096[8]["density"] == pytest.approx(0.1 + 0.1 / 1.2)
+    assert got4096[16]["bound"] == "between" and got4096[16]["crossings"] == 2
+    assert got4096[16]["density"] == pytest.approx(0.65)            # 0.4 + 0.5 / 0.8 * 0.4
+    assert got4096[32]["bound"] == "rising" and got4096[32]["density"] == pytest.approx(0.15)
+    assert got4096[64]["bound"] == "between" and got4096[64]["density"] == pytest.approx(0.1)
+    rows = [r for r in rows if r["m"] == 64]
     got = {(e["op"], e["blocksize"]): e for e in bench.break_even(rows)}
     assert set(got) == {("fprop", 8), ("fprop", 16), ("fprop", 32), ("fprop", 64)}
     assert got["fprop", 8]["bound"] == "between"
@@ -297,7 +313,8 @@ def test_break_even_reads_the_first_crossing():
     assert text[1].split() == ["op", "dtype", "M", "C", "K", "layout", "bs", "8", "bs", "16",
                                "bs", "32", "bs", "64"]
     assert text[2].split() == ["fprop", "fp16", "64", "1024", "1024", "random", "0.3",
-                               "(0.2-0.4)", "0.183", "(0.1-0.2)", ">", "0.4", "<", "0.1"]
+                               "(0.2-0.4)", "0.183", "(0.1-0.2)*", ">", "0.4", "<", "0.1"]
+    assert text[3].startswith("* the speed-up crosses 1 more than once")
     assert bench.format_break_even([]) == ""
 
 
