@@ -52,8 +52,12 @@ def tile_map(ptr, rows, cols, row_bytes, itemsize, box_rows, box_cols):
     hit = _cache.get(key)
     if hit is not None:
         return hit
-    check_box(itemsize, box_rows, box_cols)
-    if ptr % 16 or row_bytes % 16 or rows < 1 or cols < 1:
+    try:
+        check_box(itemsize, box_rows, box_cols)
+        bad = ptr % 16 or row_bytes % 16 or rows < 1 or cols < 1
+    except ValueError:
+        bad = True
+    if bad:
         raise ValueError(f"no tensor map for rows={rows} cols={cols} row_bytes={row_bytes} "
                          f"itemsize={itemsize} box=({box_rows}, {box_cols}) at {ptr:#x}")
     buf = np.zeros(_MAP_BYTES + 64, np.uint8)
