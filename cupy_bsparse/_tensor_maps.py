@@ -30,11 +30,14 @@ def _encoder():
     return _encode
 
 
+def _box_ok(itemsize, box_rows, box_cols):
+    return box_cols * itemsize in _SWIZZLE and itemsize in _DATA_TYPE and 0 < box_rows <= 256
+
+
 def check_box(itemsize, box_rows, box_cols):
     """ValueError unless the TMA can copy (box_rows, box_cols) boxes of ``itemsize``-byte
     elements with the swizzle of their row (``tile_map``'s box rules; no GPU needed)."""
-    if (box_cols * itemsize not in _SWIZZLE or itemsize not in _DATA_TYPE
-            or not 0 < box_rows <= 256):
+    if not _box_ok(itemsize, box_rows, box_cols):
         raise ValueError(f"no tensor map box of ({box_rows}, {box_cols}) {itemsize}-byte elements")
 
 
@@ -52,12 +55,8 @@ def tile_map(ptr, rows, cols, row_bytes, itemsize, box_rows, box_cols):
     hit = _cache.get(key)
     if hit is not None:
         return hit
-    try:
-        check_box(itemsize, box_rows, box_cols)
-        bad = ptr % 16 or row_bytes % 16 or rows < 1 or cols < 1
-    except ValueError:
-        bad = True
-    if bad:
+    if (not _box_ok(itemsize, box_rows, box_cols) or ptr % 16 or row_bytes % 16 or rows < 1
+            or cols < 1):
         raise ValueError(f"no tensor map for rows={rows} cols={cols} row_bytes={row_bytes} "
                          f"itemsize={itemsize} box=({box_rows}, {box_cols}) at {ptr:#x}")
     buf = np.zeros(_MAP_BYTES + 64, np.uint8)

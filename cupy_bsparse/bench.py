@@ -664,6 +664,14 @@ _TABLE = (
 _BASELINE_HEADERS = {"cusparse": "cuSPARSE ms", "torch": "torch BSR ms", "scipy": "scipy BSR ms"}
 
 
+def _aligned(cells, right_from):
+    """Lines of the table ``cells`` (lists of strings), columns padded to their widest cell:
+    left-aligned before column ``right_from``, right-aligned from it on."""
+    widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
+    return ["  ".join(s.rjust(w) if i >= right_from else s.ljust(w)
+                      for i, (s, w) in enumerate(zip(line, widths))).rstrip() for line in cells]
+
+
 def format_table(rows, baselines=GPU_BASELINES):
     """Aligned text table of result rows, one line per case, then the distinct notes."""
     cols = list(_TABLE) + [(_BASELINE_HEADERS[b], f"{b}_ms", "s4")
@@ -675,9 +683,7 @@ def format_table(rows, baselines=GPU_BASELINES):
             v = r[key]
             line.append(_SHORT.get(v, v) if key == "dtype" else _fmt(v, spec))
         cells.append(line)
-    widths = [max(len(line[i]) for line in cells) for i in range(len(cols))]
-    text = ["  ".join(s.rjust(w) if i > 1 else s.ljust(w) for i, (s, w) in
-                      enumerate(zip(line, widths))).rstrip() for line in cells]
+    text = _aligned(cells, right_from=2)
     notes = []
     for r in rows:
         for n in filter(None, (r["note"] or "").split("; ")):
@@ -754,8 +760,7 @@ def format_break_even(entries):
         lines.setdefault(head, {})[e["blocksize"]] = cell + ("*" if e["crossings"] > 1 else "")
     cells = [["op", "dtype", "M", "C", "K", "layout"] + [f"bs {bs}" for bs in sizes]]
     cells += [list(h) + [v.get(bs, "n/a") for bs in sizes] for h, v in lines.items()]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
-    text = ["  ".join(s.ljust(w) for s, w in zip(c, widths)).rstrip() for c in cells]
+    text = _aligned(cells, right_from=len(cells[0]))
     if any(e["crossings"] > 1 for e in entries):
         text.append("* the speed-up crosses 1 more than once; the first fall is shown")
     return "break-even density (block-sparse faster below it):\n" + "\n".join(text)

@@ -166,7 +166,6 @@ def compile_cubin(name, spec, arch):
         nvrtc.destroyProgram(prog)
 
 
-
 def elf_extent(image):
     """Bytes an ELF64 image spans according to its own headers: the end of the furthest header
     table, section (other than NOBITS) or segment. ValueError if ``image`` is not ELF64."""
