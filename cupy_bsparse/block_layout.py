@@ -4,8 +4,8 @@ A layout is CSR over square blocks: ``indptr`` (int32, ``n_block_rows + 1``) and
 (int32, ``nnzb``, sorted strictly increasing within each block-row). It is immutable (numpy
 arrays are stored read-only), so many matrices (an LSTM's four gates, a weight and its gradient)
 can share one, and everything derived from it is computed once and cached on it: the block-row of
-every block, the transposed layout, copies on the other device, and GPU look-up tables
-(``plan_cache``, owned by the GPU code).
+every block, the transposed layout, copies on the other device, and the work lists of the
+products (``plan_cache``: the GPU look-up tables and the CPU reference's batches).
 """
 
 import numpy as np
@@ -166,7 +166,7 @@ class BlockLayout:
         self._transpose_perm = None
         self._copies = {}  # (array name, module name) -> copy in the other module
         self._twins = {}  # module name -> this layout on the other device
-        self.plan_cache = {}  # free for GPU code: per-layout look-up tables
+        self.plan_cache = {}  # per-layout work lists of _work_lists.py and reference.py
 
     @classmethod
     def _from_parts(cls, indptr, indices, shape, blocksize, row_ids=None):

@@ -4,16 +4,36 @@ The functions here have exactly the signatures and semantics of the launchers in
 `_gpu_ops` (see docs/design.md, "Kernel-facing contracts"), on numpy arrays. They accept any
 block size and float16, bfloat16 (ml_dtypes), float32 and float64. Products accumulate in
 float32 (float64 for float64 inputs) and are rounded to the output dtype once, at the end.
+
+How they run: each output block-column of ``dsd`` is one BLAS matrix product over all of its
+stored blocks, its slabs of x gathered next to each other; columns of similar length are padded
+to a common length with zero blocks and batched into one ``numpy.matmul`` call. ``sddmm``
+batches one small product per stored block. The work is cut into pieces of about
+``_PIECE_BYTES`` of gathered operand, run on a thread pool when threadpoolctl is installed
+(see ``_run``).
 """
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-import scipy.sparse as sp
 
 __all__ = ["dsd", "sddmm"]
 
-# Bound on the elements of one gathered operand in `sddmm` (4 MiB of float32): keeps memory
-# bounded whatever M and nnzb are, and measured fastest (the gathers stay in cache).
-_SDDMM_CHUNK_ELEMENTS = 1 << 20
+#: Bytes of gathered operand per piece of work: small enough to stay in a core's cache, large
+#: enough that numpy's per-call cost is a small part (measured on a 2-core Xeon, see
+#: docs/benchmarks.md "CPU reference").
+_PIECE_BYTES = 1 << 22
+#: Lengths batched together differ by at most this factor (plus one block): the padding with
+#: zero blocks stays below about a quarter of the work.
+_BUCKET_SPREAD = 1.25
+#: Below this many multiply-adds (or element copies) a call runs on the calling thread only.
+_THREADED_MIN_MACS = 1 << 22
+
+_pool = None            # (pid, ThreadPoolExecutor): a forked child makes its own
+_blas = None            # threadpoolctl's controller, or False without threadpoolctl
+_pool_lock = threading.Lock()
 
 
 def _acc_dtype(dtype):
@@ -29,25 +49,164 @@ def _store(dst, acc, alpha, beta):
     dst[...] = acc
 
 
+def _run(tasks, macs):
+    """Call every task (no arguments, disjoint outputs). Large calls run on a thread pool of
+    one thread per core, with BLAS held to one thread each (through threadpoolctl, when it is
+    installed: BLAS's own threads would oversubscribe the cores); otherwise in order on this
+    thread, each product threaded by BLAS itself."""
+    global _pool, _blas
+    workers = os.cpu_count() or 1
+    if workers > 1 and len(tasks) > 1 and macs >= _THREADED_MIN_MACS:
+        with _pool_lock:
+            if _blas is None:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                    _blas = ThreadpoolController()
+                except ImportError:
+                    _blas = False
+            if _blas and (_pool is None or _pool[0] != os.getpid()):
+                _pool = (os.getpid(), ThreadPoolExecutor(workers, "cupy_bsparse_cpu"))
+        if _blas:
+            with _blas.limit(limits=1, user_api="blas"):
+                for f in [_pool[1].submit(t) for t in tasks]:
+                    f.result()
+            return
+    for t in tasks:
+        t()
+
+
+def _buckets(ptr):
+    """Segments of a CSR-like ``ptr`` grouped by length: a list of ``(segs, starts, length)``,
+    segs the segment ids of similar length (int64), starts their first entries, length the
+    longest (>= 1; empty segments are left out)."""
+    lens = np.diff(ptr)
+    order = np.argsort(lens, kind="stable")
+    lens_sorted = lens[order]
+    out = []
+    i = int(np.searchsorted(lens_sorted, 1))
+    while i < lens_sorted.size:
+        top = int(lens_sorted[i] * _BUCKET_SPREAD) + 1
+        j = int(np.searchsorted(lens_sorted, top, side="right"))
+        segs = order[i:j]
+        out.append((segs, ptr[segs], int(lens_sorted[j - 1])))
+        i = j
+    return out
+
+
+def _padded(starts, lens, length, values, pad):
+    """((n, length) array whose row i holds values[starts[i]:starts[i] + lens[i]], then
+    ``pad``; the (n, length) mask of the entries that are not padding). values is not empty."""
+    k = np.arange(length)
+    idx = starts[:, None] + k[None, :]
+    valid = k[None, :] < lens[:, None]
+    return np.where(valid, values[np.minimum(idx, values.size - 1)], pad), valid
+
+
+def _dsd_plan(layout, trans_w):
+    """Per bucket of output block-columns of similar length: (columns, x slab ids (n, L),
+    stored block ids (n, L)), padded with the zero slab ``n_in`` and the zero block ``nnzb``.
+    Cached on the layout."""
+    key = ("cpu_dsd", bool(trans_w))
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        if trans_w:   # output block-column j is W's block-row j
+            ptr = layout.get("indptr", np).astype(np.int64)
+            src = layout.get("indices", np)
+            blk = np.arange(layout.nnzb, dtype=np.int64)
+        else:         # output block-column j is W's block-column j
+            lt = layout.T
+            ptr = lt.get("indptr", np).astype(np.int64)
+            src = lt.get("indices", np)
+            blk = layout.get("transpose_perm", np).astype(np.int64)
+        n_in = layout.block_shape[1 if trans_w else 0]
+        lens = np.diff(ptr)
+        plan = []
+        for cols, starts, length in _buckets(ptr):
+            slabs, _ = _padded(starts, lens[cols], length, src, n_in)
+            blocks, _ = _padded(starts, lens[cols], length, blk, layout.nnzb)
+            plan.append((cols, slabs, blocks))
+        layout.plan_cache[key] = plan
+    return plan
+
+
+#: Tile of the transposed copies (rows x columns of the source): numpy's own transposed copy
+#: of a large array runs an order of magnitude slower than a plain copy, tile by tile it runs
+#: within a few times of one (docs/benchmarks.md, "CPU reference").
+_TILE = (64, 1024)
+
+
+def _transpose_into(dst, src, alpha=1.0, beta=0.0):
+    """dst[...] = alpha * src.T + beta * dst, in src's dtype, rounded once to dst's; tile by
+    tile, bands of tiles on the thread pool. dst is (n, m), src (m, n); dst is unread when
+    beta == 0."""
+    tm, tn = _TILE
+    m, n = src.shape
+
+    def band(i):
+        def run():
+            for j in range(0, n, tn):
+                t = src[i:i + tm, j:j + tn].T
+                if alpha != 1 or beta != 0:
+                    t = t * alpha
+                    if beta != 0:
+                        t += beta * dst[j:j + tn, i:i + tm].astype(t.dtype)
+                dst[j:j + tn, i:i + tm] = t
+        return run
+    _run([band(i) for i in range(0, m, tm)], src.size)
+
+
+def _slabs(a, bs, acc):
+    """(a.shape[1] / bs + 1, bs, M) array of acc: slab c is a[:, c*bs:(c+1)*bs].T, and the last
+    slab is zero (the padding's)."""
+    m, k = a.shape
+    s = np.empty((k // bs + 1, bs, m), dtype=acc)
+    _transpose_into(s[:-1].reshape(k, m), a)
+    s[-1] = 0
+    return s
+
+
 def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     """out = alpha * x @ op(W) + beta * out, with op(W) = W.T if trans_w else W.
 
-    x: (M, Kin), out: (M, N) C-contiguous, data: (nnzb, bs, bs), all of one dtype; W is the
-    (R, C) matrix stored as (data, layout), so (Kin, N) = (C, R) if trans_w else (R, C).
-    When beta == 0, out is not read. allow_tf32 has no effect on the CPU. Returns out.
+    x: (M, Kin), out: (M, N), data: (nnzb, bs, bs), all of one dtype; W is the (R, C) matrix
+    stored as (data, layout), so (Kin, N) = (C, R) if trans_w else (R, C). x and out may have
+    any strides here (the GPU contract wants their rows unit-stride, out C-contiguous). When
+    beta == 0, out is not read. allow_tf32 has no effect on the CPU. Returns out.
     """
     acc = _acc_dtype(out.dtype)
-    # scipy's CSR product accumulates in the operands' dtype and streams rows of x.T, which is
-    # faster than batched per-block matmuls for small blocks and needs no chunking.
-    w = sp.bsr_array(
-        (data.astype(acc, copy=False), layout.get("indices", np), layout.get("indptr", np)),
-        shape=layout.shape,
-        blocksize=(layout.blocksize, layout.blocksize),
-    ).tocsr()
-    # y.T = op(W).T @ x.T
-    yt = (w if trans_w else w.T) @ x.astype(acc, copy=False).T
-    _store(out, yt.T, alpha, beta)
+    bs = layout.blocksize
+    m, n = out.shape
+    # y^T, block-column j as a (bs, M) slab: y_j^T = [B_1 ... B_L] @ [x_1^T; ...; x_L^T], B_q
+    # the q-th stored block of the column (op(W)'s block transposed), x_q^T its slab of x^T.
+    yt = np.zeros((n // bs, bs, m), dtype=acc)
+    if m and layout.nnzb:
+        xs = _slabs(x, bs, acc)
+        w = np.concatenate([data.astype(acc, copy=False), np.zeros((1, bs, bs), acc)])
+        tasks = []
+        for cols, slabs, blocks in _dsd_plan(layout, trans_w):
+            length = slabs.shape[1]
+            mp = min(m, max(1, _PIECE_BYTES // (length * bs * acc.itemsize)))
+            per = max(1, _PIECE_BYTES // (length * bs * mp * acc.itemsize))
+            for c0 in range(0, cols.size, per):
+                for m0 in range(0, m, mp):
+                    tasks.append(_dsd_piece(xs, w, yt, cols[c0:c0 + per], slabs[c0:c0 + per],
+                                            blocks[c0:c0 + per], slice(m0, m0 + mp), trans_w))
+        _run(tasks, m * layout.nnzb * bs * bs)
+    _transpose_into(out, yt.reshape(n, m), alpha, beta)
     return out
+
+
+def _dsd_piece(xs, w, yt, cols, slabs, blocks, rows, trans_w):
+    def piece():
+        n, length = slabs.shape
+        bs = w.shape[1]
+        wb = w[blocks]                                  # (n, L, bs_in_row, bs_in_col)
+        # [B_1 ... B_L] (n, bs, L * bs): op(W)'s block transposed is W_q^T (x @ W) or W_q (x @ W^T)
+        bt = wb.transpose(0, 2, 1, 3) if trans_w else wb.transpose(0, 3, 1, 2)
+        bt = bt.reshape(n, bs, length * bs)
+        g = xs[slabs, :, rows].reshape(n, length * bs, -1)
+        yt[cols, :, rows] = np.matmul(bt, g)
+    return piece
 
 
 def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
@@ -60,14 +219,20 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     acc = _acc_dtype(out_data.dtype)
     bs = layout.blocksize
     m = x.shape[0]
-    # (blocks, bs, M) stacks: block-row c of x.T is xt[c]; a stored block is one batched matmul.
-    xt = np.ascontiguousarray(x.T, dtype=acc).reshape(x.shape[1] // bs, bs, m)
-    dyt = np.ascontiguousarray(dy.T, dtype=acc).reshape(dy.shape[1] // bs, bs, m)
-    rows = layout.get("row_ids", np)
-    cols = layout.get("indices", np)
-    step = max(1, _SDDMM_CHUNK_ELEMENTS // max(1, bs * m))
-    for start in range(0, out_data.shape[0], step):
-        part = slice(start, start + step)
-        blocks = np.matmul(xt[rows[part]], dyt[cols[part]].transpose(0, 2, 1))
-        _store(out_data[part], blocks, alpha, beta)
+    if m == 0 or layout.nnzb == 0:
+        _store(out_data, np.zeros(out_data.shape, acc), alpha, beta)
+        return out_data
+    # a stored block is one (bs, M) @ (M, bs) product of slabs of x^T and dy^T, batched
+    # (docs/perf-notes.md v15: batching by block-row measured no faster at small M)
+    xs, dys = _slabs(x, bs, acc), _slabs(dy, bs, acc)
+    rows, cols = layout.get("row_ids", np), layout.get("indices", np)
+    step = max(1, _PIECE_BYTES // (bs * m * acc.itemsize))
+
+    def piece(part):
+        def run():
+            blocks = np.matmul(xs[rows[part]], dys[cols[part]].transpose(0, 2, 1))
+            _store(out_data[part], blocks, alpha, beta)
+        return run
+    _run([piece(slice(s, s + step)) for s in range(0, layout.nnzb, step)],
+         m * layout.nnzb * bs * bs)
     return out_data

@@ -6,6 +6,8 @@ rounding to the dtype (unit roundoff 2**-11 for float16, 2**-8 for bfloat16). te
 checks the public products with the same inputs, oracle and tolerances (imported from here).
 """
 
+import os
+import threading
 import zlib
 
 import ml_dtypes
@@ -42,9 +44,16 @@ def make_weight(rng, nbr, nbc, bs, density, dtype):
     mask = make_mask(rng, nbr, nbc, density)
     layout = BlockLayout.from_mask(mask, bs)
     data = rng.standard_normal((layout.nnzb, bs, bs)).astype(dtype)
+    return data, layout, dense_of(data, layout)
+
+
+def dense_of(data, layout):
+    """The dense float64 (R, C) matrix of blocks ``data`` on ``layout``."""
+    bs = layout.blocksize
+    nbr, nbc = layout.block_shape
     grid = np.zeros((nbr, nbc, bs, bs))
-    grid[np.nonzero(mask)] = data.astype(np.float64)
-    return data, layout, grid.transpose(0, 2, 1, 3).reshape(nbr * bs, nbc * bs)
+    grid[np.nonzero(layout.toarray())] = data.astype(np.float64)
+    return grid.transpose(0, 2, 1, 3).reshape(nbr * bs, nbc * bs)
 
 
 def sample_blocks(dense, layout):
@@ -189,17 +198,58 @@ def test_sddmm_alpha_beta(rng, m, dtype):
     assert_close(out, ref, dtype)
 
 
-def test_sddmm_chunks(rng, monkeypatch):
-    """Several chunks of blocks, the last one partial, give the same blocks."""
-    data, layout, _ = make_weight(rng, 5, 7, 4, 1.0, np.float64)
-    x = randn(rng, (10, 20), np.float64)
-    dy = randn(rng, (10, 28), np.float64)
-    whole = reference.sddmm(x, dy, layout, np.empty_like(data), 1.0, 0.0)
-    monkeypatch.setattr(reference, "_SDDMM_CHUNK_ELEMENTS", 3 * 4 * 10)  # 3 blocks a chunk
-    assert layout.nnzb % 3
-    chunked = reference.sddmm(x, dy, layout, np.empty_like(data), 1.0, 0.0)
-    np.testing.assert_array_equal(chunked, whole)
-    assert_close(chunked, sample_blocks(x.T @ dy, layout), np.float64)
+@pytest.mark.parametrize("pool", [False, True], ids=["serial", "pool"])
+@pytest.mark.parametrize("trans_w", [False, True])
+@pytest.mark.parametrize("bs", [3, 8])
+def test_pieces_and_threads(rng, monkeypatch, bs, trans_w, pool):
+    """Work cut into many pieces (dsd: a few rows of one column; sddmm: one block), run in
+    order or on the thread pool (threadpoolctl installed), gives the products of the float64
+    oracle. The layout has a full block-row, a full block-column, an empty one of each and
+    column lengths in several buckets. The pool leaves BLAS's thread count as it was."""
+    if pool:
+        threadpoolctl = pytest.importorskip("threadpoolctl")
+        if (os.cpu_count() or 1) < 2:
+            pytest.skip("one core: the products run in order")
+        monkeypatch.setattr(reference, "_blas", None)
+        blas_threads = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
+    else:
+        monkeypatch.setattr(reference, "_blas", False)
+    mask = rng.random((9, 11)) < 0.3
+    mask[2, :], mask[:, 3] = True, True
+    mask[5, :], mask[:, 7] = False, False
+    layout = BlockLayout.from_mask(mask, bs)
+    data = randn(rng, (layout.nnzb, bs, bs), np.float64)
+    w = dense_of(data, layout)
+    m = 13
+    x = randn(rng, (m, layout.shape[1 if trans_w else 0]), np.float64)
+    whole = reference.dsd(x, data, layout, trans_w, np.empty((m, layout.shape[0 if trans_w else 1])),
+                          1.0, 0.0)
+    dy = randn(rng, (m, layout.shape[1]), np.float64)
+    xs = randn(rng, (m, layout.shape[0]), np.float64)
+    g_whole = reference.sddmm(xs, dy, layout, np.empty_like(data), 1.0, 0.0)
+    calls, threads = [], set()
+    monkeypatch.setattr(reference, "_PIECE_BYTES", 2 * bs * bs * 8)   # a piece: 2 blocks' bytes
+    monkeypatch.setattr(reference, "_THREADED_MIN_MACS", 0)
+    run = reference._run
+
+    def traced(tasks, macs):
+        calls.append(len(tasks))
+        run([lambda t=t: (threads.add(threading.current_thread().name), t()) for t in tasks], macs)
+    monkeypatch.setattr(reference, "_run", traced)
+    y = reference.dsd(x, data, layout, trans_w, np.full((m, whole.shape[1]), np.nan), 1.0, 0.0)
+    assert max(calls) > mask.sum()   # more pieces than blocks: rows were cut
+    calls.clear()
+    g = reference.sddmm(xs, dy, layout, np.full_like(data, np.nan), 1.0, 0.0)
+    assert max(calls) == layout.nnzb   # a piece per block
+    assert_close(y, f64(x) @ (w.T if trans_w else w), np.float64)
+    assert_close(g, sample_blocks(f64(xs).T @ f64(dy), layout), np.float64)
+    np.testing.assert_allclose(y, whole, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g, g_whole, rtol=1e-12, atol=1e-12)
+    if pool:
+        assert any(name.startswith("cupy_bsparse_cpu") for name in threads)
+        assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info()] == blas_threads
+    else:
+        assert threads == {threading.current_thread().name}
 
 
 def test_sddmm_strided_operands(rng):
