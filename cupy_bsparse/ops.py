@@ -224,8 +224,13 @@ def _w_times_x(w, x, out, alpha, beta, allow_tf32, xp):
     if out.size == 0:
         return out
     # The contract computes y^T = x^T @ W^T row-major; write it straight into out when out's
-    # last two axes swapped are C-contiguous, else through a temporary.
+    # last two axes swapped are C-contiguous, else through a temporary. The CPU reference takes
+    # strided 2-D operands: no transposed copies there (numpy's are slow on large arrays).
     target = out if out.ndim == 1 else out.swapaxes(-1, -2)
+    if xp is np and x.ndim <= 2:
+        reference.dsd(xt, w._data, w._base_layout, not w._transposed, target.reshape(rows, r),
+                      alpha, beta, allow_tf32)
+        return out
     direct = target.flags.c_contiguous
     if direct:
         y = _reshape(target, (rows, r))

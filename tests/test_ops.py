@@ -146,21 +146,28 @@ def test_x_times_w_out(rng, view, dtype):
     assert_close(out, -(f64(x) @ dense) + 0.5 * f64(y0), dtype)
 
 
-@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("order", ["C", "F", "strided"])
 @pytest.mark.parametrize("view", [False, True], ids=["W", "WT"])
 def test_w_times_x_out(rng, view, order):
     # F order puts out's transpose in row-major order, so the product is written in place;
-    # C order goes through a temporary.
+    # C order goes through a temporary (on the GPU; the CPU reference writes any strides).
     w, dense = make_weight(rng, 5, 3, 8)
     if view:
         w, dense = w.T, dense.T
     x = randn(rng, (dense.shape[1], 6))
-    out = np.full((dense.shape[0], 6), np.nan, np.float32, order=order)
+    if order == "strided":
+        whole = np.full((dense.shape[0], 12), 7.0, np.float32)
+        out = whole[:, ::2]
+        out[...] = np.nan
+    else:
+        out = np.full((dense.shape[0], 6), np.nan, np.float32, order=order)
     assert cb.matmul(w, x, out=out, alpha=0.5) is out
     assert_close(out, 0.5 * (dense @ f64(x)), np.float32)
     y0 = out.copy()
     assert cb.matmul(w, x, out=out, beta=3.0) is out
     assert_close(out, dense @ f64(x) + 3.0 * f64(y0), np.float32)
+    if order == "strided":
+        assert np.all(whole[:, 1::2] == 7.0)   # the elements between out's are untouched
 
 
 def test_w_times_x_out_batched_and_1d(rng):
