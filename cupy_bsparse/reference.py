@@ -10,14 +10,12 @@ stored blocks, its slabs of x gathered next to each other; columns of similar le
 to a common length with zero blocks and batched into one ``numpy.matmul`` call. ``sddmm``
 batches one small product per stored block. The work is cut into pieces of about
 ``_PIECE_BYTES`` of gathered operand, run on a thread pool when threadpoolctl is installed
-(see ``_run``).
+(``_cpu_pool``).
 """
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
+
+from . import _cpu_pool
 
 __all__ = ["dsd", "sddmm"]
 
@@ -28,12 +26,6 @@ _PIECE_BYTES = 1 << 22
 #: Lengths batched together differ by at most this factor (plus one block): the padding with
 #: zero blocks stays below about a quarter of the work.
 _BUCKET_SPREAD = 1.25
-#: Below this many multiply-adds (or element copies) a call runs on the calling thread only.
-_THREADED_MIN_MACS = 1 << 22
-
-_pool = None            # (pid, ThreadPoolExecutor): a forked child makes its own
-_blas = None            # threadpoolctl's controller, or False without threadpoolctl
-_pool_lock = threading.Lock()
 
 
 def _acc_dtype(dtype):
@@ -47,32 +39,6 @@ def _store(dst, acc, alpha, beta):
     if beta != 0:
         acc += beta * dst.astype(acc.dtype)
     dst[...] = acc
-
-
-def _run(tasks, macs):
-    """Call every task (no arguments, disjoint outputs). Large calls run on a thread pool of
-    one thread per core, with BLAS held to one thread each (through threadpoolctl, when it is
-    installed: BLAS's own threads would oversubscribe the cores); otherwise in order on this
-    thread, each product threaded by BLAS itself."""
-    global _pool, _blas
-    workers = os.cpu_count() or 1
-    if workers > 1 and len(tasks) > 1 and macs >= _THREADED_MIN_MACS:
-        with _pool_lock:
-            if _blas is None:
-                try:
-                    from threadpoolctl import ThreadpoolController
-                    _blas = ThreadpoolController()
-                except ImportError:
-                    _blas = False
-            if _blas and (_pool is None or _pool[0] != os.getpid()):
-                _pool = (os.getpid(), ThreadPoolExecutor(workers, "cupy_bsparse_cpu"))
-        if _blas:
-            with _blas.limit(limits=1, user_api="blas"):
-                for f in [_pool[1].submit(t) for t in tasks]:
-                    f.result()
-            return
-    for t in tasks:
-        t()
 
 
 def _buckets(ptr):
@@ -104,8 +70,8 @@ def _padded(starts, lens, length, values, pad):
 
 def _dsd_plan(layout, trans_w):
     """Per bucket of output block-columns of similar length: (columns, x slab ids (n, L),
-    stored block ids (n, L)), padded with the zero slab ``n_in`` and the zero block ``nnzb``.
-    Cached on the layout."""
+    stored block ids (n, L), valid (n, L)); the padding (valid False) takes the zero slab
+    ``n_in`` and block 0, zeroed after its gather. Cached on the layout."""
     key = ("cpu_dsd", bool(trans_w))
     plan = layout.plan_cache.get(key)
     if plan is None:
@@ -122,9 +88,9 @@ def _dsd_plan(layout, trans_w):
         lens = np.diff(ptr)
         plan = []
         for cols, starts, length in _buckets(ptr):
-            slabs, _ = _padded(starts, lens[cols], length, src, n_in)
-            blocks, _ = _padded(starts, lens[cols], length, blk, layout.nnzb)
-            plan.append((cols, slabs, blocks))
+            slabs, valid = _padded(starts, lens[cols], length, src, n_in)
+            blocks, _ = _padded(starts, lens[cols], length, blk, 0)
+            plan.append((cols, slabs, blocks, None if valid.all() else valid))
         layout.plan_cache[key] = plan
     return plan
 
@@ -152,7 +118,7 @@ def _transpose_into(dst, src, alpha=1.0, beta=0.0):
                         t += beta * dst[j:j + tn, i:i + tm].astype(t.dtype)
                 dst[j:j + tn, i:i + tm] = t
         return run
-    _run([band(i) for i in range(0, m, tm)], src.size)
+    _cpu_pool.run([band(i) for i in range(0, m, tm)], src.size)
 
 
 def _slabs(a, bs, acc):
@@ -181,31 +147,38 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     yt = np.zeros((n // bs, bs, m), dtype=acc)
     if m and layout.nnzb:
         xs = _slabs(x, bs, acc)
-        w = np.concatenate([data.astype(acc, copy=False), np.zeros((1, bs, bs), acc)])
+        w = data.astype(acc, copy=False)
+        isz = acc.itemsize
         tasks = []
-        for cols, slabs, blocks in _dsd_plan(layout, trans_w):
+        for cols, slabs, blocks, valid in _dsd_plan(layout, trans_w):
             length = slabs.shape[1]
-            mp = min(m, max(1, _PIECE_BYTES // (length * bs * acc.itemsize)))
-            per = max(1, _PIECE_BYTES // (length * bs * mp * acc.itemsize))
+            # a piece: `per` columns, their blocks gathered once, then x's rows `mp` at a time;
+            # each gather at most _PIECE_BYTES
+            mp = min(m, max(1, _PIECE_BYTES // (length * bs * isz)))
+            per = max(1, _PIECE_BYTES // (length * bs * max(mp, bs) * isz))
             for c0 in range(0, cols.size, per):
-                for m0 in range(0, m, mp):
-                    tasks.append(_dsd_piece(xs, w, yt, cols[c0:c0 + per], slabs[c0:c0 + per],
-                                            blocks[c0:c0 + per], slice(m0, m0 + mp), trans_w))
-        _run(tasks, m * layout.nnzb * bs * bs)
+                part = slice(c0, c0 + per)
+                tasks.append(_dsd_piece(xs, w, yt, cols[part], slabs[part], blocks[part],
+                                        None if valid is None else valid[part], mp, trans_w))
+        _cpu_pool.run(tasks, m * layout.nnzb * bs * bs)
     _transpose_into(out, yt.reshape(n, m), alpha, beta)
     return out
 
 
-def _dsd_piece(xs, w, yt, cols, slabs, blocks, rows, trans_w):
+def _dsd_piece(xs, w, yt, cols, slabs, blocks, valid, mp, trans_w):
     def piece():
         n, length = slabs.shape
         bs = w.shape[1]
         wb = w[blocks]                                  # (n, L, bs_in_row, bs_in_col)
+        if valid is not None:
+            wb[~valid] = 0
         # [B_1 ... B_L] (n, bs, L * bs): op(W)'s block transposed is W_q^T (x @ W) or W_q (x @ W^T)
         bt = wb.transpose(0, 2, 1, 3) if trans_w else wb.transpose(0, 3, 1, 2)
         bt = bt.reshape(n, bs, length * bs)
-        g = xs[slabs, :, rows].reshape(n, length * bs, -1)
-        yt[cols, :, rows] = np.matmul(bt, g)
+        for m0 in range(0, xs.shape[2], mp):
+            rows = slice(m0, m0 + mp)
+            g = xs[slabs, :, rows].reshape(n, length * bs, -1)
+            yt[cols, :, rows] = np.matmul(bt, g)
     return piece
 
 
@@ -233,6 +206,6 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
             blocks = np.matmul(xs[rows[part]], dys[cols[part]].transpose(0, 2, 1))
             _store(out_data[part], blocks, alpha, beta)
         return run
-    _run([piece(slice(s, s + step)) for s in range(0, layout.nnzb, step)],
+    _cpu_pool.run([piece(slice(s, s + step)) for s in range(0, layout.nnzb, step)],
          m * layout.nnzb * bs * bs)
     return out_data

@@ -146,7 +146,7 @@ def test_x_times_w_out(rng, view, dtype):
     assert_close(out, -(f64(x) @ dense) + 0.5 * f64(y0), dtype)
 
 
-@pytest.mark.parametrize("order", ["C", "F", "strided"])
+@pytest.mark.parametrize("order", ["C", "F", "strided", "reversed"])
 @pytest.mark.parametrize("view", [False, True], ids=["W", "WT"])
 def test_w_times_x_out(rng, view, order):
     # F order puts out's transpose in row-major order, so the product is written in place;
@@ -159,6 +159,9 @@ def test_w_times_x_out(rng, view, order):
         whole = np.full((dense.shape[0], 12), 7.0, np.float32)
         out = whole[:, ::2]
         out[...] = np.nan
+    elif order == "reversed":   # negative strides in out and x
+        out = np.full((dense.shape[0], 6), np.nan, np.float32)[::-1, ::-1]
+        x = randn(rng, (dense.shape[1], 6))[::-1]
     else:
         out = np.full((dense.shape[0], 6), np.nan, np.float32, order=order)
     assert cb.matmul(w, x, out=out, alpha=0.5) is out

@@ -8,13 +8,15 @@ checks the public products with the same inputs, oracle and tolerances (imported
 
 import os
 import threading
+import time
+import warnings
 import zlib
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-from cupy_bsparse import reference
+from cupy_bsparse import _cpu_pool, reference
 from cupy_bsparse.block_layout import BlockLayout
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
@@ -208,12 +210,11 @@ def test_pieces_and_threads(rng, monkeypatch, bs, trans_w, pool):
     column lengths in several buckets. The pool leaves BLAS's thread count as it was."""
     if pool:
         threadpoolctl = pytest.importorskip("threadpoolctl")
-        if (os.cpu_count() or 1) < 2:
+        if _cpu_pool._cores() < 2:
             pytest.skip("one core: the products run in order")
-        monkeypatch.setattr(reference, "_blas", None)
         blas_threads = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
     else:
-        monkeypatch.setattr(reference, "_blas", False)
+        monkeypatch.setattr(_cpu_pool, "_blas", False)
     mask = rng.random((9, 11)) < 0.3
     mask[2, :], mask[:, 3] = True, True
     mask[5, :], mask[:, 7] = False, False
@@ -229,15 +230,21 @@ def test_pieces_and_threads(rng, monkeypatch, bs, trans_w, pool):
     g_whole = reference.sddmm(xs, dy, layout, np.empty_like(data), 1.0, 0.0)
     calls, threads = [], set()
     monkeypatch.setattr(reference, "_PIECE_BYTES", 2 * bs * bs * 8)   # a piece: 2 blocks' bytes
-    monkeypatch.setattr(reference, "_THREADED_MIN_MACS", 0)
-    run = reference._run
+    monkeypatch.setattr(_cpu_pool, "MIN_WORK", 0)
+    run = _cpu_pool.run
 
     def traced(tasks, macs):
         calls.append(len(tasks))
         run([lambda t=t: (threads.add(threading.current_thread().name), t()) for t in tasks], macs)
-    monkeypatch.setattr(reference, "_run", traced)
+    monkeypatch.setattr(_cpu_pool, "run", traced)
+    products = []
+    matmul = np.matmul
+    monkeypatch.setattr(np, "matmul", lambda *a: (products.append(1), matmul(*a))[1])
     y = reference.dsd(x, data, layout, trans_w, np.full((m, whole.shape[1]), np.nan), 1.0, 0.0)
-    assert max(calls) > mask.sum()   # more pieces than blocks: rows were cut
+    monkeypatch.setattr(np, "matmul", matmul)
+    n_cols = np.count_nonzero(mask.any(axis=1 if trans_w else 0))
+    assert max(calls) == n_cols           # a piece per output block-column
+    assert len(products) > 2 * n_cols     # each in several panels of x's rows
     calls.clear()
     g = reference.sddmm(xs, dy, layout, np.full_like(data, np.nan), 1.0, 0.0)
     assert max(calls) == layout.nnzb   # a piece per block
@@ -259,3 +266,117 @@ def test_sddmm_strided_operands(rng):
     out = np.empty((layout.nnzb, 8, 8), np.float32)
     reference.sddmm(x, dy, layout, out, 1.0, 0.0)
     assert_close(out, sample_blocks(f64(x).T @ f64(dy), layout), np.float32)
+
+
+def blockwise_dsd(x, data, layout, trans_w):
+    """float64 x @ op(W) as a sum over the stored blocks only (as the kernels compute it: an
+    Inf in x meets only stored blocks, never the zeros between them)."""
+    bs = layout.blocksize
+    rows, cols = np.nonzero(layout.toarray())
+    n = layout.shape[0 if trans_w else 1]
+    y = np.zeros((x.shape[0], n))
+    for b, (r, c) in enumerate(zip(rows, cols)):
+        src, dst = (c, r) if trans_w else (r, c)
+        blk = f64(data[b]).T if trans_w else f64(data[b])
+        y[:, dst * bs:(dst + 1) * bs] += f64(x[:, src * bs:(src + 1) * bs]) @ blk
+    return y
+
+
+@pytest.mark.parametrize("trans_w", [False, True])
+def test_dsd_inf_nan_meet_only_stored_blocks(rng, trans_w):
+    """Columns of unequal length are padded; the padding must not carry an Inf or NaN of x
+    (or of a stored block) into a column that does not use it."""
+    mask = np.zeros((6, 5), bool)
+    # column lengths 1, 2, 2, 1, 2 and block-row lengths 4, 2, 1, 1, 0, 0: one bucket each way,
+    # so the short ones are padded
+    for r, c in [(0, 0), (0, 1), (1, 1), (0, 2), (1, 2), (2, 3), (0, 4), (3, 4)]:
+        mask[r, c] = True
+    layout = BlockLayout.from_mask(mask, 4)
+    assert any(v is not None for *_, v in reference._dsd_plan(layout, trans_w))
+    data = randn(rng, (layout.nnzb, 4, 4), np.float32)
+    kin = layout.shape[1 if trans_w else 0]
+    x = randn(rng, (3, kin), np.float32)
+    x[0, 1] = np.inf                  # slab 0, used by every column
+    x[1, 1 * 4 + 2] = np.nan          # slab 1, used by two columns
+    data[0, 0, 0] = np.inf            # a stored block: its Inf reaches only its own outputs
+    with np.errstate(invalid="ignore"):
+        out = reference.dsd(x, data, layout, trans_w,
+                            np.full((3, layout.shape[0 if trans_w else 1]), -1.0, np.float32),
+                            1.0, 0.0)
+        ref = blockwise_dsd(x, data, layout, trans_w)
+    assert np.isinf(ref).any() and np.isnan(ref).any() and np.isfinite(ref).any()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(ref))
+    fin = np.isfinite(ref)
+    assert_close(out[fin], ref[fin], np.float32)
+
+
+@pytest.mark.parametrize("trans_w", [False, True])
+def test_transposes_across_tiles(rng, trans_w):
+    """Operands larger than a transpose tile (64 rows x 1024 columns) both ways, strided, with
+    alpha and beta: every tile is written once, with the right values."""
+    mask = rng.random((260, 3)) < 0.4
+    if trans_w:
+        mask = mask.T
+    layout = BlockLayout.from_mask(mask, 4)
+    data = randn(rng, (layout.nnzb, 4, 4), np.float64)
+    w = dense_of(data, layout)
+    kin, n = (w.shape[1], w.shape[0]) if trans_w else w.shape
+    x = randn(rng, (2 * kin, 70), np.float64)[::2].T      # (70, kin), both strides odd
+    whole = randn(rng, (70, 2 * n), np.float64)
+    out = whole[:, ::2]
+    y0 = out.copy()
+    reference.dsd(x, data, layout, trans_w, out, 0.5, 2.0)
+    assert_close(out, 0.5 * (x @ (w.T if trans_w else w)) + 2.0 * y0, np.float64)
+    xs = randn(rng, (70, layout.shape[0]), np.float64)
+    dy = randn(rng, (70, layout.shape[1]), np.float64)
+    g = reference.sddmm(xs, dy, layout, np.full_like(data, np.nan), 1.0, 0.0)
+    assert_close(g, sample_blocks(xs.T @ dy, layout), np.float64)
+
+
+def test_pool_concurrent_calls_and_fork(rng, monkeypatch):
+    """Pooled calls from several threads at once give the right products and leave BLAS's
+    thread count as it was; a child forked afterwards gets a working pool of its own."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if _cpu_pool._cores() < 2 or not hasattr(os, "fork"):
+        pytest.skip("needs two cores and fork")
+    monkeypatch.setattr(_cpu_pool, "MIN_WORK", 0)
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
+    data, layout, w = make_weight(rng, 12, 10, 8, 0.5, np.float32)
+    x = randn(rng, (40, layout.shape[0]), np.float32)
+    ref = f64(x) @ w
+    errors = []
+
+    def work():
+        for _ in range(10):
+            y = reference.dsd(x, data, layout, False, np.empty((40, layout.shape[1]), np.float32),
+                              1.0, 0.0)
+            if np.linalg.norm(y - ref) > 1e-5 * np.linalg.norm(ref):
+                errors.append(y)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info()] == before
+    with warnings.catch_warnings():   # Python 3.12+ warns of fork in a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:   # the child: exit 0 only if a pooled call is right
+        ok = False
+        try:
+            y = reference.dsd(x, data, layout, False, np.empty((40, layout.shape[1]), np.float32),
+                              1.0, 0.0)
+            ok = np.linalg.norm(y - ref) <= 1e-5 * np.linalg.norm(ref)
+        finally:
+            os._exit(0 if ok else 1)
+    for _ in range(600):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the forked child hung in a pooled call")
+    assert os.waitstatus_to_exitcode(status) == 0
