@@ -85,7 +85,12 @@ def _bench(parser, args, argv):
         )
     except ValueError as e:
         parser.error(str(e))
-    device_name = bench.gpu_name() if device == "gpu" else "CPU reference (numpy)"
+    if device == "gpu":
+        device_name = bench.gpu_name()
+    else:
+        from . import _cpu_pool
+
+        device_name = f"CPU reference (numpy; {_cpu_pool.describe()})"
     print(f"device: {device_name}", flush=True)
     rows = bench.run(sweep, log=sys.stderr)
     print(bench.format_table(rows, sweep.baselines))

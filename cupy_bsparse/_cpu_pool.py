@@ -11,7 +11,7 @@ import concurrent.futures as cf
 import os
 import threading
 
-__all__ = ["run"]
+__all__ = ["describe", "run"]
 
 #: Below this many multiply-adds (or element copies) a call runs on the calling thread only.
 MIN_WORK = 1 << 22
@@ -40,6 +40,19 @@ def _controller():
         except ImportError:
             _blas = False
     return _blas
+
+
+def describe():
+    """How large products run here, in words (the bench prints it with the device)."""
+    cores = _cores()
+    with _state:
+        blas = _controller()
+    if cores > 1 and blas:
+        return f"{cores} cores: a thread per core, BLAS at one thread each"
+    if cores > 1:
+        return (f"{cores} cores: products one after another, each threaded by BLAS (install "
+                "threadpoolctl for a thread per core)")
+    return "1 core"
 
 
 def run(tasks, work):

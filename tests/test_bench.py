@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cupy_bsparse import __main__ as cli
-from cupy_bsparse import bench, compiler
+from cupy_bsparse import _cpu_pool, bench, compiler
 
 
 # The CSV header / JSON keys, as documented in bench.py and relied on by docs/benchmarks.md.
@@ -162,6 +162,7 @@ def test_quick_bench_on_the_cpu_end_to_end(tmp_path, capsys, monkeypatch):
     assert time.perf_counter() - t0 < 30
     out = capsys.readouterr()
     assert out.out.splitlines()[0] == cli.NO_GPU_NOTE
+    assert out.out.splitlines()[1] == f"device: CPU reference (numpy; {_cpu_pool.describe()})"
     assert "TFLOP/s" in out.out and "scipy BSR ms" in out.out
     assert "[6/6] M=16 fp32 bs32" in out.err  # progress on stderr
 

@@ -380,3 +380,15 @@ def test_pool_concurrent_calls_and_fork(rng, monkeypatch):
         os.kill(pid, 9)
         pytest.fail("the forked child hung in a pooled call")
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_pool_describe(monkeypatch):
+    """The bench's device line says whether products run a thread per core."""
+    monkeypatch.setattr(_cpu_pool, "_cores", lambda: 4)
+    monkeypatch.setattr(_cpu_pool, "_blas", False)
+    assert _cpu_pool.describe() == ("4 cores: products one after another, each threaded by "
+                                    "BLAS (install threadpoolctl for a thread per core)")
+    monkeypatch.setattr(_cpu_pool, "_blas", object())
+    assert _cpu_pool.describe() == "4 cores: a thread per core, BLAS at one thread each"
+    monkeypatch.setattr(_cpu_pool, "_cores", lambda: 1)
+    assert _cpu_pool.describe() == "1 core"
