@@ -20,8 +20,8 @@ from . import _cpu_pool
 __all__ = ["dsd", "sddmm"]
 
 #: Bytes of gathered operand per piece of work: small enough to stay in a core's cache, large
-#: enough that numpy's per-call cost is a small part (measured on a 2-core Xeon, see
-#: docs/benchmarks.md "CPU reference").
+#: enough that numpy's per-call cost is a small part (1-16 MB measured on a 2-core Xeon:
+#: docs/perf-notes.md v15).
 _PIECE_BYTES = 1 << 22
 #: Lengths batched together differ by at most this factor (plus one block): the padding with
 #: zero blocks stays below about a quarter of the work.
@@ -97,7 +97,7 @@ def _dsd_plan(layout, trans_w):
 
 #: Tile of the transposed copies (rows x columns of the source): numpy's own transposed copy
 #: of a large array runs an order of magnitude slower than a plain copy, tile by tile it runs
-#: within a few times of one (docs/benchmarks.md, "CPU reference").
+#: within a few times of one (docs/perf-notes.md v15).
 _TILE = (64, 1024)
 
 
