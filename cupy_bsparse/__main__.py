@@ -35,7 +35,7 @@ def build_parser():
                    help="rows of x (tokens x batch); default 64 4096 (CPU: 64)")
     b.add_argument("--c", type=int, metavar="C",
                    help="input features, rows of W; default 16384 for M <= 256, else 8192 "
-                        "(CPU: 1024)")
+                        "(CPU: 4096)")
     b.add_argument("--k", type=int, metavar="K",
                    help="output features, columns of W; the same default as --c (not the value "
                         "given to --c)")

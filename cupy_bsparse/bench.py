@@ -272,7 +272,7 @@ _DEFAULTS = {
     ("gpu", False): dict(),
     ("gpu", True): dict(ms=(64, 1024), c=2048, k=2048, blocksizes=(16, 32),
                         baselines=("dense", "cusparse"), warmup=2, repeat=5),
-    ("cpu", False): dict(ms=(64,), c=1024, k=1024, dtypes=("float32",),
+    ("cpu", False): dict(ms=(64,), c=4096, k=4096, dtypes=("float32",),
                          baselines=CPU_BASELINES, warmup=2, repeat=10),
     ("cpu", True): dict(ms=(16,), c=256, k=256, blocksizes=(16, 32), dtypes=("float32",),
                         baselines=CPU_BASELINES, warmup=1, repeat=3),

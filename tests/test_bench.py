@@ -56,11 +56,11 @@ def test_defaults_follow_the_reference_shapes():
     assert gpu.dtypes == ("float16", "float32") and gpu.ops == ("fprop", "bprop", "wgrad")
     assert gpu.densities == (0.1,) and gpu.baselines == ("dense", "cusparse", "torch")
     cpu = bench.resolve("cpu")
-    assert cpu.ms == (64,) and cpu.features(64) == (1024, 1024)
+    assert cpu.ms == (64,) and cpu.features(64) == (4096, 4096)
     assert cpu.baselines == ("dense", "scipy")
     # Given values win over defaults; GPU-only baselines are dropped on the CPU.
     mine = bench.resolve("cpu", ms=[8], c=64, baselines=["dense", "cusparse", "torch"])
-    assert mine.ms == (8,) and mine.features(8) == (64, 1024) and mine.baselines == ("dense",)
+    assert mine.ms == (8,) and mine.features(8) == (64, 4096) and mine.baselines == ("dense",)
 
 
 @pytest.mark.parametrize("device, given, match", [
