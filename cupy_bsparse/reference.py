@@ -149,23 +149,35 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
         xs = _slabs(x, bs, acc)
         w = data.astype(acc, copy=False)
         isz = acc.itemsize
-        tasks = []
+        chunks = []
         for cols, slabs, blocks, valid in _dsd_plan(layout, trans_w):
             length = slabs.shape[1]
-            # a piece: `per` columns, their blocks gathered once, then x's rows `mp` at a time;
-            # each gather at most _PIECE_BYTES
+            # a chunk: `per` columns, their blocks gathered once, then x's rows `mp` at a time;
+            # each gather at most _PIECE_BYTES unless one column alone is longer
             mp = min(m, max(1, _PIECE_BYTES // (length * bs * isz)))
             per = max(1, _PIECE_BYTES // (length * bs * max(mp, bs) * isz))
             for c0 in range(0, cols.size, per):
                 part = slice(c0, c0 + per)
-                tasks.append(_dsd_piece(xs, w, yt, cols[part], slabs[part], blocks[part],
-                                        None if valid is None else valid[part], mp, trans_w))
+                chunks.append((cols[part], slabs[part], blocks[part],
+                               None if valid is None else valid[part], mp))
+        # fewer chunks than two per core: x's rows are cut too, so every core has work (a
+        # chunk's blocks are then gathered once per row range)
+        spread = -(-2 * _cpu_pool.cores() // len(chunks))
+        tasks = []
+        for cols, slabs, blocks, valid, mp in chunks:
+            panels = -(-m // mp)
+            k = min(spread, panels)
+            for i in range(k):
+                rows = range(i * panels // k * mp, min(m, (i + 1) * panels // k * mp), mp)
+                tasks.append(_dsd_piece(xs, w, yt, cols, slabs, blocks, valid, rows, trans_w))
         _cpu_pool.run(tasks, m * layout.nnzb * bs * bs)
     _transpose_into(out, yt.reshape(n, m), alpha, beta)
     return out
 
 
-def _dsd_piece(xs, w, yt, cols, slabs, blocks, valid, mp, trans_w):
+def _dsd_piece(xs, w, yt, cols, slabs, blocks, valid, panels, trans_w):
+    """The task for output block-columns ``cols`` and x's rows in ``panels`` (a range of panel
+    starts, step = panel height)."""
     def piece():
         n, length = slabs.shape
         bs = w.shape[1]
@@ -175,8 +187,8 @@ def _dsd_piece(xs, w, yt, cols, slabs, blocks, valid, mp, trans_w):
         # [B_1 ... B_L] (n, bs, L * bs): op(W)'s block transposed is W_q^T (x @ W) or W_q (x @ W^T)
         bt = wb.transpose(0, 2, 1, 3) if trans_w else wb.transpose(0, 3, 1, 2)
         bt = bt.reshape(n, bs, length * bs)
-        for m0 in range(0, xs.shape[2], mp):
-            rows = slice(m0, m0 + mp)
+        for m0 in panels:
+            rows = slice(m0, m0 + panels.step)
             g = xs[slabs, :, rows].reshape(n, length * bs, -1)
             yt[cols, :, rows] = np.matmul(bt, g)
     return piece

@@ -210,7 +210,7 @@ def test_pieces_and_threads(rng, monkeypatch, bs, trans_w, pool):
     column lengths in several buckets. The pool leaves BLAS's thread count as it was."""
     if pool:
         threadpoolctl = pytest.importorskip("threadpoolctl")
-        if _cpu_pool._cores() < 2:
+        if _cpu_pool.cores() < 2:
             pytest.skip("one core: the products run in order")
         blas_threads = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
     else:
@@ -231,6 +231,7 @@ def test_pieces_and_threads(rng, monkeypatch, bs, trans_w, pool):
     calls, threads = [], set()
     monkeypatch.setattr(reference, "_PIECE_BYTES", 2 * bs * bs * 8)   # a piece: 2 blocks' bytes
     monkeypatch.setattr(_cpu_pool, "MIN_WORK", 0)
+    monkeypatch.setattr(_cpu_pool, "cores", lambda: 2)   # 10 columns: no cut along x's rows
     run = _cpu_pool.run
 
     def traced(tasks, macs):
@@ -338,7 +339,7 @@ def test_pool_concurrent_calls_and_fork(rng, monkeypatch):
     """Pooled calls from several threads at once give the right products and leave BLAS's
     thread count as it was; a child forked afterwards gets a working pool of its own."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    if _cpu_pool._cores() < 2 or not hasattr(os, "fork"):
+    if _cpu_pool.cores() < 2 or not hasattr(os, "fork"):
         pytest.skip("needs two cores and fork")
     monkeypatch.setattr(_cpu_pool, "MIN_WORK", 0)
     before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
@@ -384,11 +385,114 @@ def test_pool_concurrent_calls_and_fork(rng, monkeypatch):
 
 def test_pool_describe(monkeypatch):
     """The bench's device line says whether products run a thread per core."""
-    monkeypatch.setattr(_cpu_pool, "_cores", lambda: 4)
+    monkeypatch.setattr(_cpu_pool, "cores", lambda: 4)
     monkeypatch.setattr(_cpu_pool, "_blas", False)
     assert _cpu_pool.describe() == ("4 cores: products one after another, each threaded by "
                                     "BLAS (install threadpoolctl for a thread per core)")
     monkeypatch.setattr(_cpu_pool, "_blas", object())
     assert _cpu_pool.describe() == "4 cores: a thread per core, BLAS at one thread each"
-    monkeypatch.setattr(_cpu_pool, "_cores", lambda: 1)
+    monkeypatch.setattr(_cpu_pool, "cores", lambda: 1)
     assert _cpu_pool.describe() == "1 core"
+
+
+@pytest.mark.parametrize("trans_w", [False, True])
+def test_few_columns_are_cut_along_rows(rng, monkeypatch, trans_w):
+    """Fewer column chunks than two per core: x's rows are cut too, so every core has work,
+    and the product is unchanged."""
+    mask = np.zeros((16, 2), bool)
+    mask[:, 0], mask[3, 1] = True, True       # one long column, one short
+    if trans_w:
+        mask = mask.T
+    layout = BlockLayout.from_mask(mask, 8)
+    data = randn(rng, (layout.nnzb, 8, 8), np.float64)
+    w = dense_of(data, layout)
+    x = randn(rng, (300, layout.shape[1 if trans_w else 0]), np.float64)
+    calls = []
+    run = _cpu_pool.run
+    monkeypatch.setattr(_cpu_pool, "run", lambda tasks, work: (calls.append(len(tasks)),
+                                                             run(tasks, work)))
+    monkeypatch.setattr(reference, "_PIECE_BYTES", 8 * 8 * 8)   # panels of 1 and 8 rows
+    monkeypatch.setattr(_cpu_pool, "cores", lambda: 4)
+    y = reference.dsd(x, data, layout, trans_w, np.full((300, 16), np.nan), 1.0, 0.0)
+    assert max(calls) == 2 * 4                # 2 columns, each in 4 row ranges: 2 per core
+    assert_close(y, x @ (w.T if trans_w else w), np.float64)
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    """The pool forced on (threadpoolctl and two cores needed): the threadpoolctl module."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if _cpu_pool.cores() < 2:
+        pytest.skip("one core: no pool")
+    monkeypatch.setattr(_cpu_pool, "MIN_WORK", 0)
+    return threadpoolctl
+
+
+def blas_threads(threadpoolctl):
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()]
+
+
+def test_pool_error_after_all_tasks_and_nested_calls(pool):
+    """A task's exception is raised once the other tasks have finished; a task's own pooled
+    call runs in order (no deadlock on the one-call lock); tasks see the caller's errstate."""
+    done = []
+
+    def bad():
+        raise KeyError("bad task")
+
+    def slow():
+        time.sleep(0.3)
+        done.append("slow")
+
+    with pytest.raises(KeyError, match="bad task"):
+        _cpu_pool.run([bad, slow], 1)
+    assert done == ["slow"]
+    inner = []
+    _cpu_pool.run([lambda: _cpu_pool.run([lambda: inner.append(1)] * 3, 1), lambda: None], 1)
+    assert inner == [1, 1, 1]
+    with np.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        _cpu_pool.run([lambda: np.zeros(1) / np.zeros(1), lambda: None], 1)
+
+
+def test_fork_during_a_pooled_call(pool):
+    """A child forked while another thread is inside a pooled call (BLAS held to one thread)
+    gets BLAS's threads back and a pool that works."""
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    before = blas_threads(pool)
+    if max(before) < 2:
+        pytest.skip("BLAS runs one thread already")
+    inside, release = threading.Event(), threading.Event()
+
+    def hold():
+        inside.set()
+        release.wait(30)
+    caller = threading.Thread(target=lambda: _cpu_pool.run([hold, lambda: None], 1))
+    caller.start()
+    try:
+        assert inside.wait(30)
+        assert blas_threads(pool) != before   # held to one thread during the call
+        with warnings.catch_warnings():   # Python 3.12+ warns of fork in a threaded process
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:
+            ok = False
+            try:
+                out = []
+                _cpu_pool.run([lambda: out.append(1), lambda: out.append(2)], 1)
+                ok = blas_threads(pool) == before and sorted(out) == [1, 2]
+            finally:
+                os._exit(0 if ok else 1)
+    finally:
+        release.set()
+        caller.join()
+    for _ in range(600):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert blas_threads(pool) == before
