@@ -58,8 +58,8 @@ def describe():
     if n > 1 and blas:
         return f"{n} cores: a thread per core, BLAS at one thread each"
     if n > 1:
-        return (f"{n} cores: products one after another, each threaded by BLAS (install "
-                "threadpoolctl for a thread per core)")
+        return (f"{n} cores: products one after another, each threaded by BLAS; install "
+                "threadpoolctl for a thread per core")
     return "1 core"
 
 

@@ -388,7 +388,7 @@ def test_pool_describe(monkeypatch):
     monkeypatch.setattr(_cpu_pool, "cores", lambda: 4)
     monkeypatch.setattr(_cpu_pool, "_blas", False)
     assert _cpu_pool.describe() == ("4 cores: products one after another, each threaded by "
-                                    "BLAS (install threadpoolctl for a thread per core)")
+                                    "BLAS; install threadpoolctl for a thread per core")
     monkeypatch.setattr(_cpu_pool, "_blas", object())
     assert _cpu_pool.describe() == "4 cores: a thread per core, BLAS at one thread each"
     monkeypatch.setattr(_cpu_pool, "cores", lambda: 1)
