@@ -26,9 +26,7 @@ _pool = None
 _setter = None                # the one thread that sets BLAS's thread count
 _blas = None                  # threadpoolctl's ThreadpoolController; False without threadpoolctl
 _limit = None                 # the BLAS limit in force during a pooled call
-
-
-_PREFIX = "cupy_bsparse_cpu"   # the pool's thread names
+_PREFIX = "cupy_bsparse_cpu"  # the pool's thread names
 
 
 def cores():
