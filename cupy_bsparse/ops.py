@@ -75,8 +75,11 @@ def _reshape(a, shape):
     return from_bits(bits(a).reshape(shape), a.dtype)
 
 
-def _row_major(a):
-    """2-D ``a`` itself if its rows are unit-stride and don't overlap, else a C-contiguous copy."""
+def _row_major(a, xp):
+    """2-D ``a`` as the kernels take it: itself if its rows are unit-stride and don't overlap,
+    else a C-contiguous copy. The CPU reference takes any strides: ``a`` itself for numpy."""
+    if xp is np:
+        return a
     it = a.itemsize
     if a.strides[1] == it and a.strides[0] >= a.shape[1] * it:
         return a
@@ -193,7 +196,7 @@ def _x_times_w(x, w, out, alpha, beta, allow_tf32, xp):
         _check_no_overlap(xp, out, fn, a=x, b=w._data)
     if out.size == 0:
         return out
-    x2 = _row_major(_reshape(x, (m, k)))
+    x2 = _row_major(_reshape(x, (m, k)), xp)
     _backend(xp).dsd(
         x2, w._data, w._base_layout, w._transposed, _reshape(out, (m, n)), alpha, beta, allow_tf32
     )
@@ -224,14 +227,10 @@ def _w_times_x(w, x, out, alpha, beta, allow_tf32, xp):
     if out.size == 0:
         return out
     # The contract computes y^T = x^T @ W^T row-major; write it straight into out when out's
-    # last two axes swapped are C-contiguous, else through a temporary. The CPU reference takes
-    # strided 2-D operands: no transposed copies there (numpy's are slow on large arrays).
+    # last two axes swapped are C-contiguous (on the CPU, which takes any strides, when they
+    # form one 2-D view), else through a temporary: numpy's transposed copies are slow.
     target = out if out.ndim == 1 else out.swapaxes(-1, -2)
-    if xp is np and x.ndim <= 2:
-        reference.dsd(xt, w._data, w._base_layout, not w._transposed, target.reshape(rows, r),
-                      alpha, beta, allow_tf32)
-        return out
-    direct = target.flags.c_contiguous
+    direct = target.flags.c_contiguous or (xp is np and target.ndim == 2)
     if direct:
         y = _reshape(target, (rows, r))
     elif beta != 0:
@@ -239,7 +238,7 @@ def _w_times_x(w, x, out, alpha, beta, allow_tf32, xp):
     else:
         y = xp.empty((rows, r), dtype=out.dtype)
     _backend(xp).dsd(
-        _row_major(xt), w._data, w._base_layout, not w._transposed, y, alpha, beta, allow_tf32
+        _row_major(xt, xp), w._data, w._base_layout, not w._transposed, y, alpha, beta, allow_tf32
     )
     if not direct:
         bits(target)[...] = bits(y).reshape(target.shape)
@@ -319,7 +318,8 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
         base, transposed, data = out._base_layout, out._transposed, out._data
     # Stored blocks of a transposed view hold (a @ b).T = b.T @ a.T on the base layout.
     x, dy = (b, a.T) if transposed else (a.T, b)
-    _backend(xp).sddmm(_row_major(x), _row_major(dy), base, data, alpha, beta, allow_tf32)
+    _backend(xp).sddmm(_row_major(x, xp), _row_major(dy, xp), base, data, alpha, beta,
+                       allow_tf32)
     if out is not None:
         return out
     return BlockSparseMatrix._from_parts(data, base, transposed)
