@@ -223,8 +223,8 @@ def test_pieces_and_threads(rng, monkeypatch, bs, trans_w, pool):
     w = dense_of(data, layout)
     m = 13
     x = randn(rng, (m, layout.shape[1 if trans_w else 0]), np.float64)
-    whole = reference.dsd(x, data, layout, trans_w, np.empty((m, layout.shape[0 if trans_w else 1])),
-                          1.0, 0.0)
+    n = layout.shape[0 if trans_w else 1]
+    whole = reference.dsd(x, data, layout, trans_w, np.empty((m, n)), 1.0, 0.0)
     dy = randn(rng, (m, layout.shape[1]), np.float64)
     xs = randn(rng, (m, layout.shape[0]), np.float64)
     g_whole = reference.sddmm(xs, dy, layout, np.empty_like(data), 1.0, 0.0)
@@ -267,6 +267,26 @@ def test_sddmm_strided_operands(rng):
     out = np.empty((layout.nnzb, 8, 8), np.float32)
     reference.sddmm(x, dy, layout, out, 1.0, 0.0)
     assert_close(out, sample_blocks(f64(x).T @ f64(dy), layout), np.float32)
+
+
+def fork():
+    """os.fork(), without Python 3.12+'s warning about forking a process with threads."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
+def child_exit_code(pid, timeout=60):
+    """The exit code of child ``pid``; the test fails (and the child is killed) if it has not
+    exited within ``timeout`` seconds: a hang in the child."""
+    for _ in range(int(timeout * 10)):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail(f"the forked child hung for {timeout} s")
 
 
 def blockwise_dsd(x, data, layout, trans_w):
@@ -361,9 +381,7 @@ def test_pool_concurrent_calls_and_fork(rng, monkeypatch):
         t.join()
     assert not errors
     assert [lib["num_threads"] for lib in threadpoolctl.threadpool_info()] == before
-    with warnings.catch_warnings():   # Python 3.12+ warns of fork in a threaded process
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    pid = fork()
     if pid == 0:   # the child: exit 0 only if a pooled call is right
         ok = False
         try:
@@ -372,15 +390,7 @@ def test_pool_concurrent_calls_and_fork(rng, monkeypatch):
             ok = np.linalg.norm(y - ref) <= 1e-5 * np.linalg.norm(ref)
         finally:
             os._exit(0 if ok else 1)
-    for _ in range(600):
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, 9)
-        pytest.fail("the forked child hung in a pooled call")
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert child_exit_code(pid) == 0
 
 
 def test_pool_describe(monkeypatch):
@@ -472,9 +482,7 @@ def test_fork_during_a_pooled_call(pool):
     try:
         assert inside.wait(30)
         assert blas_threads(pool) != before   # held to one thread during the call
-        with warnings.catch_warnings():   # Python 3.12+ warns of fork in a threaded process
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        pid = fork()
         if pid == 0:
             ok = False
             try:
@@ -486,13 +494,5 @@ def test_fork_during_a_pooled_call(pool):
     finally:
         release.set()
         caller.join()
-    for _ in range(600):
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, 9)
-        pytest.fail("the forked child hung")
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert child_exit_code(pid) == 0
     assert blas_threads(pool) == before
