@@ -129,8 +129,9 @@ def tile_cols(bs, itemsize):
 
 
 def dsd_grouped_tma_supported(bs, did):
-    """Whether dsd_grouped_tma.cu has a specialisation (16-bit tensor cores, bs 8 or 16)."""
-    return did in (1, 2) and bs <= 16
+    """Whether dsd_grouped_tma.cu has a specialisation: 16-bit tensor cores at bs 8 or 16,
+    float32 (3xTF32) at bs 8."""
+    return (did in (1, 2) and bs <= 16) or (did == 0 and bs == 8)
 
 
 def dsd_kernel(bs, did, M):
@@ -291,9 +292,14 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w):
     """
     regime = m_regime(M)
     large = regime == "large"
-    p = {"BS": bs, "DTYPE_ID": did, "TRANS_W": int(bool(trans_w)),
-         "BM": 16 if regime == "tiny" else 64, "R": 256 // bs, "KW": 256 if large else 128,
-         "CAP": 16384 // (bs * bs * 2), "STAGES": 2 if large else 3, "WARPS_M": 1, "WARPS_N": 8,
+    code = _mma_code(did)
+    esz = _itemsize(code)
+    # slab widths and block capacity in bytes as 16-bit's (float32 bs 8: 64 / 128 x columns,
+    # 64 blocks a step); not yet tuned for float32
+    p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w)),
+         "BM": 16 if regime == "tiny" else 64, "R": 256 // bs,
+         "KW": (256 if large else 128) * 2 // esz, "CAP": 16384 // (bs * bs * esz),
+         "STAGES": 2 if large else 3, "WARPS_M": 1, "WARPS_N": 8,
          "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
     if bs == 8 and trans_w:
         p["WCP"] = 1
@@ -303,8 +309,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w):
 def dsd_grouped_tma_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_grouped_tma spec."""
     p = dict(spec)
-    bs, bm, cap = p["BS"], p["BM"], p["CAP"]
-    stage = (p["KW"] // 64) * bm * 128 + cap * bs * bs * 2 + (cap + 4) * 4
+    bs, bm, cap, esz = p["BS"], p["BM"], p["CAP"], _itemsize(p["DTYPE_ID"])
+    stage = (p["KW"] // (128 // esz)) * bm * 128 + cap * bs * bs * esz + (cap + 4) * 4
     smem = 1024 + p["STAGES"] * (stage + 16) + 16
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
 

@@ -1,5 +1,6 @@
-// dsd_grouped_tma.cu: dense x block-sparse -> dense for small 16-bit blocks (BS 8 and 16),
-// walking groups of output block-columns; warp-specialised, TMA copies (sm_90).
+// dsd_grouped_tma.cu: dense x block-sparse -> dense for small blocks (16-bit BS 8 and 16,
+// float32 BS 8 as 3xTF32), walking groups of output block-columns; warp-specialised, TMA
+// copies (sm_90).
 //
 //     y = alpha * x @ op(W) + beta * y        op(W) = W (TRANS_W 0) or W^T (TRANS_W 1)
 //
@@ -8,8 +9,9 @@
 // step is a slab of x (BM rows, at most KW columns) shared by every stored block of the group
 // that falls in it. dsd_grouped.cu moves slabs and blocks with 16-byte cp.async copies, which
 // measured a ceiling of about 2.7 TB/s (docs/perf-notes.md, v5). Here:
-//   - the producer (the last warp) copies a step's slab as up to KW / 64 TMA boxes of BM x 64
-//     (128-byte rows with the 128-byte swizzle; rows past M and columns past K_in read as zero)
+//   - the producer (the last warp) copies a step's slab as up to KW / BOXC TMA boxes of
+//     BM x BOXC (128-byte rows, BOXC = 64 16-bit or 32 float32 columns, with the 128-byte
+//     swizzle; rows past M and columns past K_in read as zero)
 //     and its stored blocks into a ring of STAGES buffers (tma.cuh Ring). The blocks (WCP 0) go
 //     as 1-D bulk copies, one per run of blocks that lie next to each other in W's storage (in
 //     x @ W a block-row's blocks in the group's columns do; in x @ W^T runs are mostly single
@@ -21,16 +23,20 @@
 //     arrivals; lane 0's arrival posts the TMA copies' bytes, which then complete it);
 //   - WARPS_M x WARPS_N consumer warps multiply as dsd_grouped.cu's do (each scans the codes
 //     for the blocks of its own RW columns) and release the buffer on its `empty` barrier.
-// Stored blocks land unpadded (BS * BS * 2 bytes each; a bulk copy cannot pad): an 8-row
-// ldmatrix of a BS 16 block meets 2-way bank conflicts, a small part of the shared-memory reads.
+//     float32 (DTYPE_ID 4): A's fragments by ldmatrix (an 8 x 8 16-bit matrix is 8 rows of four
+//     float32), B's by 32-bit loads, both split and multiplied as tf32x3.cuh's 3xTF32.
+// Stored blocks land unpadded (BS * BS * ESZ bytes each; a bulk copy cannot pad): an 8-row
+// ldmatrix of a 16-bit BS 16 block, and float32 x @ W^T's B loads, meet 2-way bank conflicts,
+// a small part of the shared-memory reads.
 //
 // Tensor map (cupy_bsparse/_tensor_maps.py): tmap_x over x as (M rows, K_in columns), box
-// (BM, 64). w: the stored blocks, 16-byte aligned.
+// (BM, BOXC). w: the stored blocks, 16-byte aligned.
 // Grid: (items, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
-// Parameters (#defines): DTYPE_ID (1 or 2), BS (8 or 16), TRANS_W, BM, R, KW (a multiple of 64),
-// CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's l2_policy; W_HINT
-// applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS (resident CTAs per SM the
-// registers are capped for), WCP (0, the default: bulk copies of the stored blocks; 1: cp.async).
+// Parameters (#defines): DTYPE_ID (1 or 2; 4 with BS 8), BS (8 or 16), TRANS_W, BM, R, KW (a
+// multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's
+// l2_policy; W_HINT applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS
+// (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
+// stored blocks; 1: cp.async).
 //
 // The launcher uses it above M = 16: bs 16 with bulk copies, bs 8 with bulk copies for x @ W
 // and cp.async for x @ W^T (v7 had measured bs 8 slower than dsd_grouped.cu on the H100, when
@@ -39,18 +45,25 @@
 #include "common.cuh"
 #include "tma.cuh"
 
-#if DTYPE_ID != 1 && DTYPE_ID != 2
-#error "dsd_grouped_tma.cu runs 16-bit tensor-core types only (DTYPE_ID 1, 2)"
+#if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
+#error "dsd_grouped_tma.cu runs 16-bit tensor-core types (DTYPE_ID 1, 2) and 3xTF32 (4)"
 #endif
 #if BS != 8 && BS != 16
 #error "dsd_grouped_tma.cu serves block sizes 8 and 16"
 #endif
+#if DTYPE_ID == 4
+#if BS != 8
+#error "dsd_grouped_tma.cu serves float32 (3xTF32) at block size 8 only"
+#endif
+#include "tf32x3_tiles.cuh"
+#endif
 
-#define BOXC 64                        // x columns per box
+#define ESZ ((int)sizeof(elem_t))
+#define BOXC (RB / ESZ)                // x columns per box
 #define ATOM 1024                      // the 128-byte swizzle repeats every 8 rows
 #define A_BOX (BM * RB)
 #define A_STAGE ((KW / BOXC) * A_BOX)
-#define W_BLK (BS * BS * 2)
+#define W_BLK (BS * BS * ESZ)
 #define B_STAGE (CAP * W_BLK)
 #define META_STAGE (CAP + 4)           // ints: [0] = entry count, [1 + q] = entry q's code
 #define NC (WARPS_M * WARPS_N)         // consumer warps
@@ -149,7 +162,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
                         const int q = p * 32 + q0 + sub;
                         if (q < n)
                             cp_async16_s(wdst + q * W_BLK + piece * 16,
-                                         w + (long long)b * (BS * BS) + piece * 8, 16);
+                                         w + (long long)b * (BS * BS) + piece * (16 / ESZ), 16);
                     }
                 }
                 asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" :: "r"(full) : "memory");
@@ -190,12 +203,25 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
     const int wm = warp % WARPS_M, wn = warp / WARPS_M;
     float acc[RW][MI][NI][4];
     zero_fill<RW * MI * NI * 4>(&acc[0][0][0][0]);
+#if DTYPE_ID == 4
+    // A by ldmatrix: the lane's slab row wm*WM + mi*16 + (lane & 15), 16-byte chunk (four
+    // float32) 2 c + (lane >> 4) of the block's first chunk pair c; the row is congruent to the
+    // lane mod 8 and the chunk 2 c is even, so the half-select folds into the XOR. B by 32-bit
+    // loads: b0 = B(k t, n g), b1 = B(k t + 4, n g) of the unpadded BS x BS block (op(W) = W:
+    // W[k][n]; W^T: W[n][k]).
+    const int g = lane >> 2, t = lane & 3;
+    const unsigned a_lane = (wm * WM + (lane & 15)) * RB;
+    const unsigned a_sw = (lane & 7) ^ (lane >> 4);
+    const unsigned b_lane = (TRANS_W ? g * BS + t : t * BS + g) * 4;
+    constexpr unsigned B_K4 = (TRANS_W ? 4 : 4 * BS) * 4;    // bytes from k t to k t + 4
+#else
     // The lane's slab row (BS 16: wm*WM + (lane & 15), chunk + (lane >> 4); BS 8: wm*WM + lane)
     // is congruent to lane mod 8, so one XOR swizzles every chunk it reads; BS 16's half-select
     // folds into it because its block chunks are even.
     const unsigned a_lane = (wm * WM + (BS == 8 ? lane : (lane & 15))) * RB;
     const unsigned a_sw = BS == 8 ? (lane & 7) : ((lane & 7) ^ (lane >> 4));
     const unsigned b_lane = small_block_b_lane<BS, (bool)TRANS_W>(lane, BS) * 2;
+#endif
     Ring<STAGES> ring(bar0);
     for (int k = 0; k < nsteps; ++k, ring.advance()) {
         ring.wait_full();
@@ -204,8 +230,18 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
         const unsigned as = a0 + ring.s * A_STAGE + a_lane, bs = b0 + ring.s * B_STAGE + b_lane;
         for_each_owned_entry<RW>(meta, n, wn * RW, lane, [&](int q, int cl, int e) {
             const int col = cl * BS;
+#if DTYPE_ID == 4
+            const unsigned a = as + (col / BOXC) * A_BOX + ((((col % BOXC) / 4) ^ a_sw) << 4);
+            unsigned af[MI][4], bf[1][2];
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) ldsm_x4(af[mi], a + mi * 16 * RB);
+            bf[0][0] = lds32(bs + e * W_BLK);
+            bf[0][1] = lds32(bs + e * W_BLK + B_K4);
+            mma_3xtf32<MI, 1>(acc[q], af, bf);
+#else
             const unsigned a = as + (col / BOXC) * A_BOX + ((((col % BOXC) / 8) ^ a_sw) << 4);
             small_block_mma<BS, (bool)TRANS_W, RB>(acc[q], a, bs + e * W_BLK);
+#endif
         });
         ring.release();
     }
