@@ -146,7 +146,8 @@ def dsd_kernel(bs, did, M):
         # v7 (docs/perf-notes.md), fp16 bs 16: M = 64 0.068 -> 0.049 ms, M = 4096 0.89 ->
         # 0.43 ms; M <= 16 measured slower than dsd_grouped.cu. v12 (H200), bs 8 with
         # cp.async blocks for x @ W^T (WCP): M = 64 0.0763 / 0.0776 -> 0.0694 / 0.0723 ms
-        # (x @ W / x @ W^T), M = 4096 0.986 / 0.986 -> 0.768 / 0.751 ms.
+        # (x @ W / x @ W^T), M = 4096 0.986 / 0.986 -> 0.768 / 0.751 ms. float32 bs 8
+        # (3xTF32): WIP, not yet measured against dsd_grouped.cu (.probe/p13.py).
         return "grouped_tma"
     if not grouped_supported(bs, did):
         return "column"
@@ -278,7 +279,8 @@ def dsd_grouped_spec(bs, did, M, trans_w):
 
 
 def dsd_grouped_tma_spec(bs, did, M, trans_w):
-    """Specialisation of dsd_grouped_tma.cu (16-bit element codes, bs 8 or 16).
+    """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
+    bs 8 as 3xTF32, with the 16-bit slab and block bytes: not yet measured on a GPU).
 
     v7 sweep (docs/perf-notes.md), bs 16: groups of 256 output columns and 16 KB of blocks per
     step, so two CTAs fit per SM (x @ W^T at M = 4096: 0.86 -> 0.65 ms against one CTA with

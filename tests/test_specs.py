@@ -31,8 +31,12 @@ def test_dsd_kernel_choice(monkeypatch):
             assert _specs.dsd_kernel(bs, 0, M) == "stream"
             assert dict(_specs.dsd_stream_spec(bs, 0, M, False))["DTYPE_ID"] == _specs._F32X3
     for M in (1, 64, 4096):
-        assert _specs.dsd_kernel(8, 0, M) == "grouped"
+        # float32 bs 8 (3xTF32): the cp.async grouped kernel up to M = 16, the TMA one above
+        assert _specs.dsd_kernel(8, 0, M) == ("grouped" if M <= 16 else "grouped_tma")
         assert dict(_specs.dsd_grouped_spec(8, 0, M, True))["DTYPE_ID"] == _specs._F32X3
+        assert dict(_specs.dsd_grouped_tma_spec(8, 0, M, True))["DTYPE_ID"] == _specs._F32X3
+    assert dict(_specs.dsd_grouped_tma_spec(8, 0, 64, False))["KW"] == 64     # 128-byte rows
+    assert "WCP" in dict(_specs.dsd_grouped_tma_spec(8, 0, 64, True))
     monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped")
     assert _specs.dsd_kernel(16, 1, 64) == "grouped"
     assert _specs.dsd_kernel(8, 0, 64) == "grouped"
@@ -50,7 +54,9 @@ def test_dsd_kernel_choice(monkeypatch):
     assert _specs.dsd_kernel(8, 0, 64) == "grouped"     # no bs 8 stream kernel
     monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped_tma")
     assert _specs.dsd_kernel(8, 2, 4096) == "grouped_tma"
+    assert _specs.dsd_kernel(8, 0, 1) == "grouped_tma"
     assert _specs.dsd_kernel(8, _specs._TF32, 64) == "grouped"  # no TF32 TMA kernel
+    assert _specs.dsd_kernel(16, 0, 64) == "column"     # float32 bs 16: no grouped kernel
 
 
 def test_dsd_kernel_environment_value_checked():
