@@ -23,7 +23,8 @@
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
-// (float32 only; default 1).
+// (float32 only; default 1), KSUM (float32 only: 8, the default, or 16; the reduction depth
+// summed in one fresh tile, as dsd_stream.cu's).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -31,6 +32,9 @@
 #define S_BYTES ((1 + NB) * T_BYTES)   // one ring buffer: the x tile, then NB dy tiles
 #ifndef BPW
 #define BPW 1                          // blocks per warp
+#endif
+#ifndef KSUM
+#define KSUM 8
 #endif
 #define WPB (WARPS_M * WARPS_N)        // consumer warps per BPW blocks
 #define NC (NB / BPW * WPB)
@@ -95,8 +99,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         const unsigned buf = t0 + ring.s * S_BYTES;
 #if DTYPE_ID == 4
         if (active)
-            mma_tn_3xtf32<MI, NI, BPW, BK, BK>(acc, buf, wm * WM, buf + (1 + blk) * T_BYTES, T_BYTES, wn * WN,
-                                               lane);
+            mma_tn_3xtf32<MI, NI, BPW, BK, BK, KSUM / 8>(acc, buf, wm * WM, buf + (1 + blk) * T_BYTES, T_BYTES,
+                                                         wn * WN, lane);
 #else
         if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
 #endif

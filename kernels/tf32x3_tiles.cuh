@@ -68,33 +68,43 @@ __device__ __forceinline__ void ld_b_krows(unsigned (&b)[NI][2], unsigned tile, 
 // reduction index (sddmm: A = x's column block, m contiguous; B_j = dy's, n contiguous), all
 // ROWS-row tiles, B_j at b_tile + j * b_stride bytes (j < NBW: A's fragments are loaded and
 // split once for NBW blocks); the warp's tile starts at column m0 of A and n0 of each B_j.
-// k order 2t, 2t + 1.
-template <int MI, int NI, int NBW, int KD, int ROWS>
+// k order 2t, 2t + 1. The products of S consecutive 8-deep steps are summed in one fresh tile
+// (tf32x3.cuh mma_3xtf32_split; S = 1: one FADD per 8 terms).
+template <int MI, int NI, int NBW, int KD, int ROWS, int S = 1>
 __device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsigned a_tile, int m0,
                                               unsigned b_tile, unsigned b_stride, int n0, int lane) {
+    static_assert(KD % (8 * S) == 0, "whole groups of S 8-deep steps");
     const int g = lane >> 2, t2 = (lane & 3) * 2;
 #pragma unroll
-    for (int k = 0; k < KD; k += 8) {
-        unsigned a[MI][4], ah[1][MI][4], al[1][MI][4];
+    for (int k0 = 0; k0 < KD; k0 += 8 * S) {
+        unsigned a[S][MI][4], ah[S][MI][4], al[S][MI][4];
 #pragma unroll
-        for (int mi = 0; mi < MI; ++mi) {
-            const int c = m0 + mi * 16 + g;
-            a[mi][0] = lds32(a_tile + f32_off<ROWS>(k + t2, c));
-            a[mi][1] = lds32(a_tile + f32_off<ROWS>(k + t2, c + 8));
-            a[mi][2] = lds32(a_tile + f32_off<ROWS>(k + t2 + 1, c));
-            a[mi][3] = lds32(a_tile + f32_off<ROWS>(k + t2 + 1, c + 8));
+        for (int s = 0; s < S; ++s) {
+            const int k = k0 + 8 * s;
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) {
+                const int c = m0 + mi * 16 + g;
+                a[s][mi][0] = lds32(a_tile + f32_off<ROWS>(k + t2, c));
+                a[s][mi][1] = lds32(a_tile + f32_off<ROWS>(k + t2, c + 8));
+                a[s][mi][2] = lds32(a_tile + f32_off<ROWS>(k + t2 + 1, c));
+                a[s][mi][3] = lds32(a_tile + f32_off<ROWS>(k + t2 + 1, c + 8));
+            }
         }
-        split_all<MI * 4>(&a[0][0], &ah[0][0][0], &al[0][0][0]);
+        split_all<S * MI * 4>(&a[0][0][0], &ah[0][0][0], &al[0][0][0]);
 #pragma unroll
         for (int j = 0; j < NBW; ++j) {
-            unsigned b[NI][2], bh[1][NI][2], bl[1][NI][2];
+            unsigned b[S][NI][2], bh[S][NI][2], bl[S][NI][2];
 #pragma unroll
-            for (int ni = 0; ni < NI; ++ni) {
-                b[ni][0] = lds32(b_tile + j * b_stride + f32_off<ROWS>(k + t2, n0 + ni * 8 + g));
-                b[ni][1] = lds32(b_tile + j * b_stride + f32_off<ROWS>(k + t2 + 1, n0 + ni * 8 + g));
+            for (int s = 0; s < S; ++s) {
+                const int k = k0 + 8 * s;
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni) {
+                    b[s][ni][0] = lds32(b_tile + j * b_stride + f32_off<ROWS>(k + t2, n0 + ni * 8 + g));
+                    b[s][ni][1] = lds32(b_tile + j * b_stride + f32_off<ROWS>(k + t2 + 1, n0 + ni * 8 + g));
+                }
             }
-            split_all<NI * 2>(&b[0][0], &bh[0][0][0], &bl[0][0][0]);
-            mma_3xtf32_split<1, MI, NI>(acc[j], ah, al, bh, bl);
+            split_all<S * NI * 2>(&b[0][0][0], &bh[0][0][0], &bl[0][0][0]);
+            mma_3xtf32_split<S, MI, NI>(acc[j], ah, al, bh, bl);
         }
     }
 }
