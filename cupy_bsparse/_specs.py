@@ -432,11 +432,12 @@ def sddmm_kernel(bs, did, M=None):
             SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > _tall_min_m(bs, did))):
         return "tall"
     if M is not None and sddmm_grouped_tma_supported(bs, did) and (
-            SDDMM_KERNEL == "grouped_tma" or (SDDMM_KERNEL is None and M > 16)):
+            SDDMM_KERNEL == "grouped_tma" or (SDDMM_KERNEL is None and M > 16 and bs == 16)):
         # v8 (docs/perf-notes.md), fp16 bs 16 at M = 4096: 0.57 -> 0.36 ms; v12 (H200), from
         # M = 17 and with its own items up to M = 512: M = 33 / 64 / 128 / 512 0.061 / 0.063 /
         # 0.086 / 0.062 -> 0.056 / 0.054 / 0.074 / 0.057 ms (sddmm_grouped.cu up to M = 64
-        # before; it stays faster at M <= 16: 0.045 against 0.047 at M = 16)
+        # before; it stays faster at M <= 16: 0.045 against 0.047 at M = 16). bs 8 (pairs;
+        # 16-bit and float32): WIP, only when forced until measured (.probe/p15.py)
         return "grouped_tma"
     if not sddmm_grouped_supported(bs, did):
         return "column"
@@ -446,12 +447,14 @@ def sddmm_kernel(bs, did, M=None):
 
 
 def sddmm_grouped_tma_supported(bs, did):
-    """Whether sddmm_grouped_tma.cu has a specialisation (16-bit tensor cores, bs 16)."""
-    return did in (1, 2) and bs == 16
+    """Whether sddmm_grouped_tma.cu has a specialisation: 16-bit tensor cores at bs 16, and bs 8
+    in pairs for 16-bit and float32 (3xTF32)."""
+    return (did in (1, 2) and bs in (8, 16)) or (did == 0 and bs == 8)
 
 
 def sddmm_grouped_tma_spec(bs, did, M=64):
-    """Specialisation of sddmm_grouped_tma.cu (16-bit, bs 16).
+    """Specialisation of sddmm_grouped_tma.cu (16-bit bs 16; bs 8 in pairs, 16-bit and float32
+    as 3xTF32, with sddmm_grouped.cu's items: WIP, not yet measured on a GPU).
 
     Above M = 512: the items of sddmm_grouped.cu's bs 16 specialisation (512 dy columns, 32 x
     column blocks, 128 blocks, 16 consumer warps), 48-row steps and 2 stages; L2 evict_last on
@@ -461,18 +464,23 @@ def sddmm_grouped_tma_spec(bs, did, M=64):
     32-row steps and 2 stages, so two CTAs share an SM (M = 64: 0.062 -> 0.054 ms; 3 stages,
     one CTA per SM, 0.084; 256 dy columns 0.071; 1024 dy columns 0.083)."""
     p = dict(sddmm_grouped_spec(bs, did, M))   # above M = 512 the same items as that kernel's
-    del p["PAIRS"]
+    if not p["PAIRS"]:
+        del p["PAIRS"]
     p.update(X_HINT=1, D_HINT=1)
-    if M <= 512:
+    if M <= 512 and bs == 16:
         p.update(NCX=16, NBLK=64, NW=8, STAGES=2, MIN_CTAS=2)
+    if bs == 8 and p["DTYPE_ID"] == _F32X3 and M > 512:
+        p.update(MK=16, STAGES=3)        # 32-row steps spill at the 17 warps' register cap
     return tuple(sorted(p.items()))
 
 
 def sddmm_grouped_tma_launch_shape(spec):
     """(threads, dynamic shared-memory bytes) of a sddmm_grouped_tma specialisation."""
     p = dict(spec)
-    stage = (p["R"] * p["BS"] // 64) * p["MK"] * 128 + p["NCX"] * p["MK"] * p["BS"] * 2
-    return (p["NW"] + 1) * 32, 1024 + p["STAGES"] * (stage + 16) + p["NBLK"] * 8
+    esz = _itemsize(p["DTYPE_ID"])
+    stage = (p["R"] * p["BS"] * esz // 128) * p["MK"] * 128 + p["NCX"] * p["MK"] * p["BS"] * esz
+    code_bytes = 16 if p.get("PAIRS") else 8
+    return (p["NW"] + 1) * 32, 1024 + p["STAGES"] * (stage + 16) + p["NBLK"] * code_bytes
 
 
 def sddmm_stream_supported(bs, did, M):

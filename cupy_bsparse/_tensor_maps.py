@@ -9,7 +9,8 @@ import ctypes
 
 import numpy as np
 
-_SWIZZLE = {32: 1, 64: 2, 128: 3}      # CU_TENSOR_MAP_SWIZZLE_32B / 64B / 128B by box row bytes
+# CU_TENSOR_MAP_SWIZZLE_NONE / 32B / 64B / 128B by box row bytes
+_SWIZZLE = {16: 0, 32: 1, 64: 2, 128: 3}
 _DATA_TYPE = {2: 1, 4: 2}              # CU_TENSOR_MAP_DATA_TYPE_UINT16 / UINT32 by item size
 _L2_PROMOTION_128B = 2
 _MAP_BYTES = 128
@@ -44,7 +45,7 @@ def check_box(itemsize, box_rows, box_cols):
 def tile_map(ptr, rows, cols, row_bytes, itemsize, box_rows, box_cols):
     """Tensor map of a (rows, cols) array at device address ``ptr`` with a row stride of
     ``row_bytes``, copied in (box_rows, box_cols) boxes with the swizzle that matches the box
-    row (32, 64 or 128 bytes). Elements outside the array read as zero.
+    row (32, 64 or 128 bytes; 16-byte rows unswizzled). Elements outside the array read as zero.
 
     Returns the map as a kernel argument passed by value (CuPy's ``CNumpyArray`` over a numpy
     array of one 128-byte item), built once per key so a launch converts nothing.

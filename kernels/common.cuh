@@ -180,6 +180,10 @@ __device__ __forceinline__ void ldsm_x2(unsigned r[2], unsigned a) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
                  : "=r"(r[0]), "=r"(r[1]) : "r"(a));
 }
+__device__ __forceinline__ void ldsm_x2_t(unsigned r[2], unsigned a) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
+                 : "=r"(r[0]), "=r"(r[1]) : "r"(a));
+}
 __device__ __forceinline__ void ldsm_x1(unsigned& r, unsigned a) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(r) : "r"(a));
 }

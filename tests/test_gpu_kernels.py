@@ -195,7 +195,7 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
     if kernel == "grouped" and not _specs.sddmm_grouped_supported(bs, did):
         pytest.skip("sddmm_grouped.cu serves bs 8 and 16 only")
     if kernel == "grouped_tma" and not _specs.sddmm_grouped_tma_supported(bs, did):
-        pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 only")
+        pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16, and bs 8 but for TF32")
     if kernel == "grouped_tma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
         pytest.skip("sddmm_grouped_tma.cu needs sm_90")
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
@@ -230,22 +230,23 @@ _SDDMM_TMA_CASES = ([("stream", 7), ("tall", 100), ("grouped_tma", 100)] if _SMA
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("kernel,M", _SDDMM_TMA_CASES)
 @pytest.mark.parametrize("kind", ["f16", "bf16", "f32"])
-@pytest.mark.parametrize("bs", [16, 32, 64])
+@pytest.mark.parametrize("bs", [8, 16, 32, 64])
 def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, beta):
     """sddmm_stream.cu, sddmm_tall.cu (16-bit bs 32/64, float32 bs 16-64 as 3xTF32) and
-    sddmm_grouped_tma.cu (16-bit bs 16) forced (TMA copies): rows past M zero-filled by the
-    TMA, block-rows cut into several segments or row runs (and a last one with fewer blocks
-    than a CTA takes), x and dy as views at a 16-byte offset inside wider buffers; 16-bit
-    stream blocks written by TMA tile stores (beta = 0) or by each thread (beta = 1,
-    accumulating into the gradient); exact to the tolerance, every block written, bitwise
-    repeatable."""
+    sddmm_grouped_tma.cu (16-bit bs 16; bs 8 in pairs) forced (TMA copies): rows past M
+    zero-filled by the TMA, block-rows cut into several segments or row runs (and a last one
+    with fewer blocks than a CTA takes), x and dy as views at a 16-byte offset inside wider
+    buffers; 16-bit stream blocks written by TMA tile stores (beta = 0) or by each thread
+    (beta = 1, accumulating into the gradient); exact to the tolerance, every block written,
+    bitwise repeatable."""
     from cupy_bsparse import _specs
 
     fp32 = kind == "f32"
-    if kernel == "grouped_tma" and (fp32 or bs != 16):
-        pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 only")
-    if kernel != "grouped_tma" and bs == 16 and not fp32:
-        pytest.skip("16-bit bs 16 has no stream or tall kernel")
+    if kernel == "grouped_tma" and not _specs.sddmm_grouped_tma_supported(
+            bs, _specs.dtype_id(DTYPES[kind])):
+        pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 and bs 8 (pairs)")
+    if kernel != "grouped_tma" and (bs == 8 or (bs == 16 and not fp32)):
+        pytest.skip("bs 8 and 16-bit bs 16 have no stream or tall kernel")
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype)

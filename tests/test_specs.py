@@ -91,6 +91,8 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert dict(_specs.sddmm_grouped_spec(8, 1, 4096))["MK"] == 64       # 64-row steps (v12)
     assert dict(_specs.sddmm_grouped_spec(8, 0, 4096))["MK"] == 32
     assert _specs.sddmm_kernel(8, 1, 64) == "grouped"
+    assert dict(_specs.sddmm_grouped_tma_spec(8, 1, 64))["PAIRS"] == 1
+    assert "PAIRS" not in dict(_specs.sddmm_grouped_tma_spec(16, 1, 64))
     assert _specs.sddmm_kernel(16, 1, 16) == "grouped"       # faster there (v12)
     assert _specs.sddmm_kernel(16, 1, 17) == "grouped_tma"
     assert _specs.sddmm_kernel(16, 2, 65) == "grouped_tma"
@@ -108,7 +110,9 @@ def test_sddmm_kernel_choice(monkeypatch):
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped_tma")
     assert _specs.sddmm_kernel(16, 1, 64) == "grouped_tma"
     assert _specs.sddmm_kernel(16, 1) == "grouped"             # no M: the fallback
-    assert _specs.sddmm_kernel(8, 1, 64) == "grouped"          # bs 16 only
+    assert _specs.sddmm_kernel(8, 1, 64) == "grouped_tma"      # bs 8 pairs: forced only
+    assert _specs.sddmm_kernel(8, 0, 64) == "grouped_tma"
+    assert _specs.sddmm_kernel(32, 1, 64) == "column"          # no grouped bs 32 kernel
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "stream")
     assert _specs.sddmm_kernel(16, 0, 64) == "stream"       # forced, it serves float32 bs 16
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
