@@ -142,12 +142,12 @@ def dsd_kernel(bs, did, M):
         # 0.032; v6, M = 4096: bs 64 0.274 -> 0.173 ms, bs 32 0.508 -> 0.286
         return "stream"
     if dsd_grouped_tma_supported(bs, did) and (
-            DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and M > 16)):
+            DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and M > 16 and did != 0)):
         # v7 (docs/perf-notes.md), fp16 bs 16: M = 64 0.068 -> 0.049 ms, M = 4096 0.89 ->
         # 0.43 ms; M <= 16 measured slower than dsd_grouped.cu. v12 (H200), bs 8 with
         # cp.async blocks for x @ W^T (WCP): M = 64 0.0763 / 0.0776 -> 0.0694 / 0.0723 ms
         # (x @ W / x @ W^T), M = 4096 0.986 / 0.986 -> 0.768 / 0.751 ms. float32 bs 8
-        # (3xTF32): WIP, not yet measured against dsd_grouped.cu (.probe/p13.py).
+        # (3xTF32): WIP, only when forced until measured against dsd_grouped.cu (.probe/p13.py).
         return "grouped_tma"
     if not grouped_supported(bs, did):
         return "column"

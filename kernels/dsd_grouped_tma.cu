@@ -16,7 +16,8 @@
 //     as 1-D bulk copies, one per run of blocks that lie next to each other in W's storage (in
 //     x @ W a block-row's blocks in the group's columns do; in x @ W^T runs are mostly single
 //     blocks, and the TMA unit's cost per copy shows), or (WCP 1) as 16-byte cp.async copies,
-//     a BS 8 block per 8 lanes, which every lane hands to `full` with
+//     a block per W_BLK / 16 lanes (16-bit BS 8: 8; float32: 16), which every lane hands to
+//     `full` with
 //     cp.async.mbarrier.arrive.noinc (docs/perf-notes.md, v12: bs 8 x @ W^T). Its lanes write
 //     the step's entry codes into the buffer's meta area, each after its own wait on the
 //     `empty` barrier and before its own arrival on `full` (count 32, or 64 with the cp.async
@@ -38,9 +39,10 @@
 // (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
 // stored blocks; 1: cp.async).
 //
-// The launcher uses it above M = 16: bs 16 with bulk copies, bs 8 with bulk copies for x @ W
-// and cp.async for x @ W^T (v7 had measured bs 8 slower than dsd_grouped.cu on the H100, when
-// x @ W^T copied its single 128-byte blocks one bulk copy each).
+// The launcher uses it for 16-bit above M = 16: bs 16 with bulk copies, bs 8 with bulk copies
+// for x @ W and cp.async for x @ W^T (v7 had measured bs 8 slower than dsd_grouped.cu on the
+// H100, when x @ W^T copied its single 128-byte blocks one bulk copy each). float32 bs 8: only
+// when forced, until measured.
 #define RB 128                         // bytes of one slab box row
 #include "common.cuh"
 #include "tma.cuh"

@@ -23,8 +23,8 @@
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
-// (float32 only; default 1), KSUM (float32 only: 8, the default, or 16; the reduction depth
-// summed in one fresh tile, as dsd_stream.cu's).
+// (float32 only; default 1), KSUM (float32 only: 8, the default, 16 or 32, at most BK; the
+// reduction depth summed in one fresh tile, as dsd_stream.cu's).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 

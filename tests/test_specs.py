@@ -31,8 +31,8 @@ def test_dsd_kernel_choice(monkeypatch):
             assert _specs.dsd_kernel(bs, 0, M) == "stream"
             assert dict(_specs.dsd_stream_spec(bs, 0, M, False))["DTYPE_ID"] == _specs._F32X3
     for M in (1, 64, 4096):
-        # float32 bs 8 (3xTF32): the cp.async grouped kernel up to M = 16, the TMA one above
-        assert _specs.dsd_kernel(8, 0, M) == ("grouped" if M <= 16 else "grouped_tma")
+        # float32 bs 8 (3xTF32): the cp.async grouped kernel; the TMA one only when forced
+        assert _specs.dsd_kernel(8, 0, M) == "grouped"
         assert dict(_specs.dsd_grouped_spec(8, 0, M, True))["DTYPE_ID"] == _specs._F32X3
         assert dict(_specs.dsd_grouped_tma_spec(8, 0, M, True))["DTYPE_ID"] == _specs._F32X3
     assert dict(_specs.dsd_grouped_tma_spec(8, 0, 64, False))["KW"] == 64     # 128-byte rows
