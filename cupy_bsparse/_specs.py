@@ -147,7 +147,7 @@ def dsd_kernel(bs, did, M):
         # 0.43 ms; M <= 16 measured slower than dsd_grouped.cu. v12 (H200), bs 8 with
         # cp.async blocks for x @ W^T (WCP): M = 64 0.0763 / 0.0776 -> 0.0694 / 0.0723 ms
         # (x @ W / x @ W^T), M = 4096 0.986 / 0.986 -> 0.768 / 0.751 ms. float32 bs 8
-        # (3xTF32): WIP, only when forced until measured against dsd_grouped.cu (.probe/p13.py).
+        # (3xTF32): WIP, only when forced until measured against dsd_grouped.cu (probes/p13.py).
         return "grouped_tma"
     if not grouped_supported(bs, did):
         return "column"
@@ -437,7 +437,7 @@ def sddmm_kernel(bs, did, M=None):
         # M = 17 and with its own items up to M = 512: M = 33 / 64 / 128 / 512 0.061 / 0.063 /
         # 0.086 / 0.062 -> 0.056 / 0.054 / 0.074 / 0.057 ms (sddmm_grouped.cu up to M = 64
         # before; it stays faster at M <= 16: 0.045 against 0.047 at M = 16). bs 8 (pairs;
-        # 16-bit and float32): WIP, only when forced until measured (.probe/p15.py)
+        # 16-bit and float32): WIP, only when forced until measured (probes/p15.py)
         return "grouped_tma"
     if not sddmm_grouped_supported(bs, did):
         return "column"
