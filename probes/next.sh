@@ -1,0 +1,58 @@
+# The device plan of docs/perf-notes.md v16, for the next session with a GPU. Run from the repo
+# root on main (probes/ is tracked, nothing to carry):
+#   bash probes/next.sh A   -> GPU suite, memcheck on the unmeasured kernels, p13     (<= 540 s)
+#   bash probes/next.sh B   -> bench A/B of CUPY_BSPARSE_WGMMA, p14, p15              (<= 560 s)
+#   bash probes/next.sh C   -> p11, p10, ncu on the rows with no measured bound       (<= 560 s)
+#   (here: make default what the probes accept: see perf-notes v16, "Defaults to set")
+#   bash probes/next.sh breakeven 64, then 4096  -> the break-even map on the H200
+#   bash probes/next.sh suite                    -> the GPU suite on the final tree
+#   (if time is left) bash probes/next.sh layouts -> the met M = 4096 16-bit rows on
+#   Barabasi-Albert and Watts-Strogatz layouts
+# The machine is given back after 30 s idle: issue the next call at once. Each mode stays under
+# the 600 s limit of one call.
+#   suite    .ci/gpu without its sanitizer and bench, then memcheck on the forced float32 bs 8
+#            TMA kernels, the bs 8 wgrad pairs on TMA and the wgmma consumers
+#   p13      float32 bs 8 x @ W on dsd_grouped_tma.cu against dsd_grouped.cu, and variants
+#   p14      sddmm_tall.cu KSUM 16 / 32 for float32 wgrad bs 16 and 32
+#   p15      bs 8 wgrad pairs on sddmm_grouped_tma.cu against sddmm_grouped.cu, and variants
+#   p11      sddmm_stream.cu with wgmma consumers (16-bit bs 64, M <= 64)
+#   p10      dsd_stream.cu with each x tile copied as XSPLIT boxes (16-bit bs 64, M = 4096)
+#   ncu      ncu_rows.sh: p12.py under Nsight Compute, summarised by ncu_summary.py
+export PYTHONPATH=. PYTHONUNBUFFERED=1
+out=${OUT:-gpu_out}; mkdir -p "$out"
+git log --oneline -1 2>/dev/null
+if [ "$1" = A ]; then
+  timeout 330 bash probes/next.sh suite; timeout 200 python3 probes/p13.py 2>&1 | tail -40
+elif [ "$1" = B ]; then
+  for w in 0 1; do
+    echo "== CUPY_BSPARSE_WGMMA=$w"
+    CUPY_BSPARSE_WGMMA=$w timeout 110 python3 -m cupy_bsparse bench --dtype float16 bfloat16 --m 64 \
+      --blocksize 64 --baselines dense --out "$out/bench_wgmma$w" 2>&1 | tail -10
+  done
+  timeout 130 python3 probes/p14.py 2>&1 | tail -12; timeout 200 python3 probes/p15.py 2>&1 | tail -30
+elif [ "$1" = C ]; then
+  timeout 120 python3 probes/p11.py 2>&1 | tail -20; timeout 120 python3 probes/p10.py 2>&1 | tail -20
+  timeout 310 bash probes/ncu_rows.sh
+elif [ "$1" = suite ]; then
+  SKIP_SANITIZER=1 SKIP_BENCH=1 bash .ci/gpu 2>&1 | tail -8
+  CUPY_BSPARSE_GPU_SUBSET=small timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
+    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
+    -k "test_stream_kernel_bs64_consumers or (test_grouped_kernel and grouped_tma and f32) or (test_sddmm_tma_kernels and grouped_tma)" \
+    > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
+elif [ "$1" = layouts ]; then
+  for L in barabasi_albert small_world; do
+    timeout 280 python3 -m cupy_bsparse bench --layout $L --dtype float16 bfloat16 --m 4096 \
+      --blocksize 8 16 32 --baselines dense --out "$out/layout_$L" 2>&1 | grep -v "^\[" | tail -22
+  done
+elif [ "$1" = ncu ]; then
+  bash probes/ncu_rows.sh
+elif [ "$1" = breakeven ]; then
+  M=${2:-64}   # C = K: the bench default for M (16384 at M <= 256, else 8192)
+  for bs in 8 16 32 64; do
+    timeout 140 python3 -m cupy_bsparse bench --op fprop --dtype float16 float32 --m $M --blocksize $bs \
+      --density 0.02 0.05 0.1 0.2 0.4 0.7 --baselines dense --repeat 10 --warmup 2 \
+      --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
+  done
+else
+  echo "usage: bash probes/next.sh A|B|C|suite|layouts|ncu|breakeven M" >&2; exit 2
+fi
