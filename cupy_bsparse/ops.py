@@ -11,8 +11,8 @@ import numbers
 import numpy as np
 
 from . import reference
-from ._arrays import (SUPPORTED_BLOCKSIZES, all_cupy, astype, bits, from_bits, get_array_module,
-                      is_cupy)
+from ._arrays import (SUPPORTED_BLOCKSIZES, all_cupy, astype, bits, check_dtype, from_bits,
+                      get_array_module, is_cupy)
 from .block_layout import BlockLayout
 from .matrix import BlockSparseMatrix
 
@@ -93,6 +93,8 @@ def _check_out(out, shape, dtype, fn):
         raise TypeError(f"{fn}: out has dtype {out.dtype}, the result has dtype {dtype}")
     if out.shape != shape:
         raise ValueError(f"{fn}: out has shape {out.shape}, the result has shape {shape}")
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError(f"{fn}: out is read-only")
 
 
 def _extent(a):
@@ -147,7 +149,8 @@ def matmul(a, b, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
 
     Raises: TypeError for operand kinds (none or both sparse, non-arrays), dtype mismatch,
     numpy/cupy mixing, float64 on the GPU, non-real alpha/beta; ValueError for shape mismatch,
-    a bad out, ``beta != 0`` without out, or a block size the GPU kernels lack (8/16/32/64).
+    a bad (or read-only) out, ``beta != 0`` without out, or a block size the GPU kernels lack
+    (8/16/32/64).
     """
     fn = "matmul"
     a_sparse, b_sparse = isinstance(a, BlockSparseMatrix), isinstance(b, BlockSparseMatrix)
@@ -262,10 +265,10 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
     dtypes: float16, bfloat16, float32, float64 (numpy only); accumulation as in :func:`matmul`,
     including the opt-in TF32 tensor-core path for float32 (``allow_tf32``, GPU only).
 
-    Raises: TypeError for non-array a/b, a non-bool allow_tf32, a bad layout or out type, dtype
-    mismatch, numpy/cupy mixing, float64 on the GPU; ValueError for shape or pattern mismatch,
-    ``beta != 0`` without out, out overlapping a or b, or a block size the GPU kernels lack
-    (8/16/32/64).
+    Raises: TypeError for non-array a/b, a non-bool allow_tf32, a bad layout or out type, an
+    unsupported dtype or a dtype mismatch, numpy/cupy mixing, float64 on the GPU; ValueError for
+    shape or pattern mismatch, ``beta != 0`` without out, out read-only or overlapping a or b, or
+    a block size the GPU kernels lack (8/16/32/64).
     """
     fn = "sddmm"
     _check_dense(a, "a", fn)
@@ -286,6 +289,7 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
     xp = get_array_module(a=a, b=b, out=None if out is None else out._data)
     if a.dtype != b.dtype:
         raise TypeError(f"{fn}: a has dtype {a.dtype} but b has dtype {b.dtype}")
+    check_dtype(a.dtype, f"{fn}: a.dtype")
     if out is not None and out.dtype != a.dtype:
         raise TypeError(f"{fn}: out has dtype {out.dtype}, a and b have dtype {a.dtype}")
     _check_gpu_support(xp, a.dtype, base.blocksize, "layout", fn)
@@ -314,6 +318,8 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
         # synchronizes on the GPU).
         if out.layout is not pattern and out.layout != pattern:
             raise ValueError(f"{fn}: out's block pattern differs from layout's")
+        if isinstance(out._data, np.ndarray) and not out._data.flags.writeable:
+            raise ValueError(f"{fn}: out's data is read-only")
         _check_no_overlap(xp, out._data, fn, a=a, b=b)
         base, transposed, data = out._base_layout, out._transposed, out._data
     # Stored blocks of a transposed view hold (a @ b).T = b.T @ a.T on the base layout.

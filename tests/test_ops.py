@@ -394,6 +394,37 @@ def test_sddmm_errors(rng):
     out = w.copy()
     with pytest.raises(ValueError, match="out shares memory with a"):
         cb.sddmm(out._data.reshape(16, 24), randn(rng, (24, 24)), w, out=out)
+    out._data.flags.writeable = False
+    with pytest.raises(ValueError, match="sddmm: out's data is read-only"):
+        cb.sddmm(a, b, w, out=out)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.complex64, bool, ">f4"])
+def test_sddmm_rejects_unsupported_dtypes(rng, dtype):
+    # a and b are both dense: nothing else fixes their dtype (matmul's W does)
+    w, _ = make_weight(rng, 2, 3, 8, 0.5)
+    a, b = np.ones((16, 3), dtype), np.ones((3, 24), dtype)
+    with pytest.raises(TypeError, match=r"sddmm: a.dtype must be one of float16, bfloat16"):
+        cb.sddmm(a, b, w)
+    empty = cb.BlockSparseMatrix.from_layout(
+        cb.BlockLayout.from_mask(np.zeros((2, 3), bool), 8), np.zeros((0, 8, 8), np.float32))
+    with pytest.raises(TypeError, match=r"sddmm: a.dtype must be one of"):
+        cb.sddmm(a, b, empty)
+    with pytest.raises(TypeError, match=r"sddmm: a.dtype must be one of"):
+        cb.sddmm(a[:, :0], b[:0], w)
+
+
+def test_matmul_rejects_read_only_out(rng):
+    w, _ = make_weight(rng, 2, 3, 8, 0.5)
+    x = randn(rng, (5, 16))
+    out = np.zeros((5, 24), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="matmul: out is read-only"):
+        cb.matmul(x, w, out=out)
+    out = np.zeros((16, 5), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="matmul: out is read-only"):
+        cb.matmul(w, randn(rng, (24, 5)), out=out)
 
 
 class FakeGpuArray:
