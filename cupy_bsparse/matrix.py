@@ -59,8 +59,8 @@ def _is_array(a):
 
 
 def _as_dense(a, name):
-    """``a`` as a 2-D numpy or cupy array (array-likes become numpy)."""
-    a = a if _is_array(a) else np.asarray(a)
+    """``a`` as a 2-D numpy or cupy array (array-likes and ``numpy.matrix`` become ndarrays)."""
+    a = a if _is_array(a) and not isinstance(a, np.matrix) else np.asarray(a)
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array, got shape {a.shape}")
     return a
@@ -115,8 +115,14 @@ def _is_scalar(x):
 
 
 def _check_shape_arg(shape, actual):
-    if shape is not None and tuple(shape) != tuple(actual):
-        raise ValueError(f"shape {tuple(shape)} does not match the input's shape {actual}")
+    if shape is None:
+        return
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be a (rows, cols) tuple, got {shape!r}") from None
+    if dims != tuple(actual):
+        raise ValueError(f"shape {dims} does not match the input's shape {actual}")
 
 
 def _check_norm_ord(ord):
@@ -249,7 +255,13 @@ class BlockSparseMatrix:
             target = _target_dtype(arg.dtype, dtype, "arg")
             self._set(astype(arg._data, target, copy=copy), arg._base_layout, arg._transposed)
             return
-        if isinstance(arg, tuple) and len(arg) == 3:
+        if isinstance(arg, tuple):
+            if len(arg) != 3:
+                raise TypeError(
+                    f"arg: a tuple must be (data, indices, indptr), got a tuple of {len(arg)}; "
+                    "for scipy's (data, (row, col)) build a scipy.sparse.coo_array and pass it "
+                    "with blocksize=, and pass a dense array as an array"
+                )
             self._init_from_bsr_parts(arg, shape, bs, dtype, copy)
             return
         if isinstance(arg, BlockLayout):
@@ -692,7 +704,12 @@ def random(shape, blocksize, density=None, *, layout=None, dtype=np.float32, see
     rng = layouts._rng(seed)  # the generators' seed rules and errors
     if layout is None:
         nbr, nbc = shape[0] // bs, shape[1] // bs
-        layout = BlockLayout.from_mask(layouts.random(nbr, nbc, density, seed=rng), bs)
+        if nbr and nbc:
+            mask = layouts.random(nbr, nbc, density, seed=rng)
+        else:   # an empty grid: nothing to draw (layouts.random wants one block at least)
+            layouts._check_fraction("density", density)
+            mask = np.zeros((nbr, nbc), dtype=bool)
+        layout = BlockLayout.from_mask(mask, bs)
     else:
         # Values are drawn on the host, so a mask may live on either device.
         mask = to_host(layout) if _is_array(layout) else layout

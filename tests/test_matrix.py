@@ -430,6 +430,37 @@ def test_storage_dtypes_are_exact(dtype):
     assert w.astype(dtype) is not w and not np.shares_memory(w.astype(dtype).data, w.data)
 
 
+def test_numpy_matrix_input_is_a_dense_array():
+    # scipy's .todense() returns numpy.matrix
+    m = sp.random(16, 24, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    dense = m.todense()
+    assert isinstance(dense, np.matrix)
+    for w in (BlockSparseMatrix.from_dense(dense, 8), BlockSparseMatrix(dense, blocksize=8)):
+        assert type(w.toarray()) is np.ndarray
+        np.testing.assert_array_equal(w.toarray(), m.toarray())
+
+
+def test_tuple_and_shape_argument_errors():
+    data, row, col = np.array([1.0, 2.0]), np.array([0, 5]), np.array([1, 9])
+    with pytest.raises(TypeError, match=r"arg: a tuple must be \(data, indices, indptr\).*coo_array"):
+        BlockSparseMatrix((data, (row, col)), shape=(16, 16), blocksize=8)
+    with pytest.raises(TypeError, match="got a tuple of 2"):
+        BlockSparseMatrix((data, np.array([0.0, 1.0])), blocksize=2)
+    w, dense = matrix()
+    for arg in (dense, w, sp.csr_array(dense)):
+        with pytest.raises(TypeError, match="shape must be a \\(rows, cols\\) tuple, got 32"):
+            BlockSparseMatrix(arg, shape=32, blocksize=4)
+        assert BlockSparseMatrix(arg, shape=[16, 24], blocksize=4).shape == (16, 24)
+
+
+def test_random_on_an_empty_grid():
+    for shape in ((0, 16), (16, 0), (0, 0)):
+        w = cb.random(shape, 8, density=0.5, seed=0)
+        assert w.shape == shape and w.nnzb == 0 and w.toarray().shape == shape
+    with pytest.raises(ValueError, match="density"):
+        cb.random((0, 16), 8, density=1.5)
+
+
 def test_dtype_errors():
     with pytest.raises(TypeError, match="arg.dtype must be one of .*got int64.*pass dtype="):
         BlockSparseMatrix(np.eye(4, dtype=np.int64), blocksize=2)
