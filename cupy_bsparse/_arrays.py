@@ -119,6 +119,11 @@ def check_dtype(dtype, name="dtype"):
             f"{name} must be one of {_dtype_names()}, got {dtype!r}"
         ) from None
     if dt not in SUPPORTED_DTYPES:
+        if dt.newbyteorder("=") in SUPPORTED_DTYPES:
+            raise TypeError(
+                f"{name} must be one of {_dtype_names()} in native byte order, got {dt.str} "
+                f"(non-native): convert with .astype({dt.name!r})"
+            )
         raise TypeError(f"{name} must be one of {_dtype_names()}, got {dt.name}")
     return dt
 
@@ -213,8 +218,25 @@ def from_float32(a, dtype):
     return a.astype(dtype)
 
 
+def _to_float32_round_odd(a):
+    """``a`` (float64, or an integer dtype, numpy or cupy) as float32, rounded to odd: an
+    inexact value takes the float32 next to it towards zero with its last bit set. Rounding
+    that to bfloat16 (8 significant bits, 24 here) rounds ``a`` once, to nearest even; a
+    round-to-nearest float32 in between would round twice. Inf, NaN and overflow as ``astype``.
+    """
+    xp = _cupy() if is_cupy(a) else np
+    a = a.astype(np.float64, copy=False)
+    f = a.astype(np.float32)
+    back = f.astype(np.float64)
+    inexact = xp.isfinite(f) & (back != a)
+    f = xp.where(inexact & (xp.abs(back) > xp.abs(a)), xp.nextafter(f, xp.float32(0)), f)
+    u = f.view(np.uint32)
+    return xp.where(inexact, u | xp.uint32(1), u).view(np.float32)
+
+
 def astype(a, dtype, copy=True):
-    """Cast ``a`` (numpy or cupy) to ``dtype``; bfloat16 casts go through float32.
+    """Cast ``a`` (numpy or cupy) to ``dtype``; bfloat16 casts go through float32 (from float64
+    and integers rounded to odd, so the result is rounded once), alike on both devices.
 
     With ``copy=False`` returns ``a`` itself when the dtype already matches.
     """
@@ -223,6 +245,9 @@ def astype(a, dtype, copy=True):
         return from_bits(bits(a).copy(), dtype) if copy else a
     if BFLOAT16 in (a.dtype, dtype):
         # Through float32 on both devices (cupy has no bfloat16 casts), so they round alike.
+        if dtype == BFLOAT16 and a.dtype.kind in "iuf" and a.dtype.itemsize >= 4 \
+                and a.dtype != np.float32:
+            a = _to_float32_round_odd(a)
         return from_float32(to_float32(a), dtype)
     return a.astype(dtype)
 
