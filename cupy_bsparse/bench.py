@@ -1,6 +1,6 @@
 """The benchmark behind ``python -m cupy_bsparse bench``: block-sparse products against baselines.
 
-Problem (as in ``shared/reference/performance.md``): W is a (C, K) block-sparse weight with square
+Problem (the regimes of docs/benchmarks.md): W is a (C, K) block-sparse weight with square
 blocks; x is (M, C), dy is (M, K). Three training products:
 
 - ``fprop``: ``y = x @ W``            (M, K)
