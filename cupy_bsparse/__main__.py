@@ -6,6 +6,7 @@ Exit status: 0, 1 if any sparse product failed, 2 for bad options.
 
 import argparse
 import json
+import os
 import platform
 import sys
 
@@ -66,15 +67,33 @@ def build_parser():
     o = sub.add_parser("overheads", help="compile time, cache-hit first result, look-up table "
                        "build and host overhead per call (GPU only)")
     o.add_argument("--out", metavar="FILE", help="also write the numbers as JSON")
+    b.set_defaults(parser=b)
+    o.set_defaults(parser=o)
     return parser
+
+
+def _check_out(parser, path, suffixes):
+    """parser.error unless ``path`` + each suffix can be written, checked before any work."""
+    if path is None:
+        return
+    folder = os.path.dirname(path) or "."
+    if not os.path.basename(path):
+        parser.error(f"--out: give a file name, got {path!r}")
+    if not os.path.isdir(folder):
+        parser.error(f"--out: folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        parser.error(f"--out: folder {folder!r} is not writable")
+    for suffix in suffixes:
+        if os.path.isdir(path + suffix):
+            parser.error(f"--out: {path + suffix!r} is a folder")
 
 
 def _bench(parser, args, argv):
     device = args.device
+    note = None
     if device == "auto":
         device = "gpu" if bench.gpu_available() else "cpu"
-        if device == "cpu":
-            print(NO_GPU_NOTE, flush=True)
+        note = NO_GPU_NOTE if device == "cpu" else None
     elif device == "gpu" and not bench.gpu_available():
         parser.error("--device gpu: no CUDA GPU found")
     try:
@@ -86,6 +105,8 @@ def _bench(parser, args, argv):
         )
     except ValueError as e:
         parser.error(str(e))
+    if note:
+        print(note, flush=True)
     if device == "gpu":
         device_name = bench.gpu_name()
     else:
@@ -152,8 +173,10 @@ def main(argv=None):
         print("\n".join(_info()))
         return 0
     if args.command == "overheads":
+        _check_out(args.parser, args.out, ("",))
         return _overheads(args)
-    return _bench(parser, args, argv)
+    _check_out(args.parser, args.out, (".json", ".csv", ".png"))
+    return _bench(args.parser, args, argv)
 
 
 def _overheads(args):

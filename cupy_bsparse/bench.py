@@ -214,17 +214,38 @@ def make_mask(kind, n_block_rows, n_block_cols, density, seed=None):
             f"layout {kind!r} is a graph on units and needs a square W (C == K), got a "
             f"{n_block_rows} x {n_block_cols} block grid"
         )
-    n = n_block_rows
+    n, param = n_block_rows, _graph_param(kind, n_block_rows, density)
+    if kind == "small_world":
+        return layouts.small_world(n, param, _SMALL_WORLD_REWIRE_P, seed=seed)
+    return layouts.barabasi_albert(n, param, seed=seed)
+
+
+def _graph_param(kind, n, density):
+    """small_world's degree or barabasi_albert's m for n units at ``density``."""
     if kind == "small_world":
         largest = n - 1 if (n - 1) % 2 == 0 else n - 2
         degree = 2 * round(density * n / 2)
         if density > 0 and n > 2:
             degree = max(degree, 2)
-        return layouts.small_world(n, max(0, min(degree, largest)), _SMALL_WORLD_REWIRE_P,
-                                   seed=seed)
+        return max(0, min(degree, largest))
     if n < 2:
         raise ValueError("layout 'barabasi_albert' needs at least 2 block-rows")
-    return layouts.barabasi_albert(n, max(1, min(n - 1, round(density * n / 2))), seed=seed)
+    return max(1, min(n - 1, round(density * n / 2)))
+
+
+def _check_layout_size(kind, n_block_rows, n_block_cols, density):
+    """ValueError unless ``make_mask`` would store at least one block (without drawing it)."""
+    if kind == "random":
+        stored = round(density * n_block_rows * n_block_cols)
+    elif kind == "balanced":
+        stored = round(density * n_block_rows)
+    else:
+        stored = _graph_param(kind, n_block_rows, density)
+    if stored < 1:
+        raise ValueError(
+            f"layout {kind!r} at density {density} on a {n_block_rows} x {n_block_cols} block "
+            "grid stores no block: raise the density or C and K"
+        )
 
 
 def _normal(rng, shape, dtype):
@@ -258,7 +279,7 @@ class Sweep:
     def features(self, m):
         """(C, K) for ``m`` rows."""
         default = 16384 if m <= 256 else 8192
-        return (self.c or default, self.k or default)
+        return (default if self.c is None else self.c, default if self.k is None else self.k)
 
     def groups(self):
         """(m, c, k, dtype, blocksize, density) of every W the sweep builds, in run order."""
@@ -285,7 +306,9 @@ def resolve(device, quick=False, **given):
 
     Baselines that do not exist on the device are dropped. Raises ValueError for sizes that are
     not multiples of a block size, block sizes / dtypes the device lacks, densities outside
-    (0, 1], non-positive M or repeat, or a graph layout with C != K.
+    (0, 1], non-positive M, C, K or repeat, a negative seed, an operand over 2**31 elements, a
+    graph layout with C != K, a layout that would store no block, or tf32 on the CPU. Repeated
+    values in the list fields count once.
     """
     if device not in ("gpu", "cpu"):
         raise ValueError(f"device must be 'gpu' or 'cpu', got {device!r}")
@@ -293,7 +316,7 @@ def resolve(device, quick=False, **given):
     fields.update({k: v for k, v in given.items() if v is not None})
     for name in ("ms", "blocksizes", "densities", "dtypes", "ops", "baselines"):
         if name in fields:
-            fields[name] = tuple(fields[name])
+            fields[name] = tuple(dict.fromkeys(fields[name]))   # in order, repeats dropped
     sweep = Sweep(device=device, **fields)
     available = GPU_BASELINES if device == "gpu" else CPU_BASELINES
     sweep.baselines = tuple(b for b in sweep.baselines if b in available)
@@ -301,9 +324,20 @@ def resolve(device, quick=False, **given):
     return sweep
 
 
+#: Elements of one operand above which a case is refused (2**31, 8 GiB in float32; the dense
+#: baseline's W among them), so a mistyped size fails at once rather than in an allocation.
+_MAX_ELEMENTS = 1 << 31
+
+
 def _validate(sweep):
     if not sweep.ms or min(sweep.ms) <= 0:
         raise ValueError(f"M must be positive, got {sweep.ms}")
+    for name in ("c", "k"):
+        value = getattr(sweep, name)
+        if value is not None and value <= 0:
+            raise ValueError(f"{name.upper()} must be positive, got {value}")
+    if isinstance(sweep.seed, bool) or not isinstance(sweep.seed, int) or sweep.seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {sweep.seed!r}")
     if sweep.repeat <= 0 or sweep.warmup < 0:
         raise ValueError("repeat must be >= 1 and warmup >= 0")
     for d in sweep.densities:
@@ -317,6 +351,8 @@ def _validate(sweep):
             raise ValueError(f"op must be one of {', '.join(OPS)}, got {op!r}")
     if sweep.layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {sweep.layout!r}")
+    if sweep.tf32 and sweep.device == "cpu":
+        raise ValueError("tf32 selects the GPU's TF32 tensor cores; the CPU reference has none")
     if sweep.device == "gpu":
         if "float64" in sweep.dtypes:
             raise ValueError("float64 runs on the CPU only (the GPU kernels take fp16/bf16/fp32)")
@@ -332,6 +368,13 @@ def _validate(sweep):
                 raise ValueError(f"C={c} and K={k} must be multiples of the block size {bs}")
             if c != k and sweep.layout in ("small_world", "barabasi_albert"):
                 raise ValueError(f"layout {sweep.layout!r} needs C == K, got C={c}, K={k}")
+            if max(m * c, m * k, c * k) > _MAX_ELEMENTS:
+                raise ValueError(
+                    f"M={m}, C={c}, K={k}: an operand of more than 2**31 elements is too large "
+                    "for this benchmark"
+                )
+            for d in sweep.densities:
+                _check_layout_size(sweep.layout, c // bs, k // bs, d)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The benchmark command on the CPU: option parsing, an end-to-end quick run, metric arithmetic."""
 import csv
 import json
+import re
 import time
 
 import numpy as np
@@ -61,6 +62,10 @@ def test_defaults_follow_the_reference_shapes():
     # Given values win over defaults; GPU-only baselines are dropped on the CPU.
     mine = bench.resolve("cpu", ms=[8], c=64, baselines=["dense", "cusparse", "torch"])
     assert mine.ms == (8,) and mine.features(8) == (64, 4096) and mine.baselines == ("dense",)
+    again = bench.resolve("cpu", ms=[8, 64, 8], ops=["wgrad", "fprop", "wgrad"],
+                          baselines=["scipy", "dense", "scipy"])
+    assert again.ms == (8, 64) and again.ops == ("wgrad", "fprop")
+    assert again.baselines == ("scipy", "dense")
 
 
 @pytest.mark.parametrize("device, given, match", [
@@ -78,6 +83,17 @@ def test_defaults_follow_the_reference_shapes():
     ("cpu", dict(layout="ring"), "layout must be one of"),
     ("cpu", dict(blocksizes=[0]), "block size must be positive"),
     ("tpu", dict(), "device must be 'gpu' or 'cpu'"),
+    ("cpu", dict(c=0), "C must be positive, got 0"),       # not the default in disguise
+    ("cpu", dict(tf32=True), "TF32 tensor cores; the CPU reference has none"),
+    ("gpu", dict(k=-32, blocksizes=[32]), "K must be positive"),
+    ("cpu", dict(seed=-1), "seed must be a non-negative int"),
+    ("cpu", dict(ms=[10**11]), "more than 2\\*\\*31 elements"),
+    ("cpu", dict(c=32, k=32, blocksizes=[32], layout="barabasi_albert"), "at least 2 block-rows"),
+    ("cpu", dict(c=64, k=64, blocksizes=[32], layout="small_world", densities=[1.0]),
+     "stores no block"),
+    ("cpu", dict(c=64, k=64, blocksizes=[32], densities=[0.001]), "random' at density 0.001"),
+    ("cpu", dict(c=64, k=64, blocksizes=[32], layout="balanced", densities=[0.1]),
+     "stores no block"),
 ])
 def test_resolve_rejects_bad_sweeps(device, given, match):
     with pytest.raises(ValueError, match=match):
@@ -205,6 +221,35 @@ def test_bench_bad_sweep_is_a_usage_error(capsys):
         cli.main(["bench", "--device", "cpu", "--c", "100", "--blocksize", "16"])
     assert e.value.code == 2
     assert "multiples of the block size 16" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out, match", [
+    ("{tmp}/missing/run", "folder '.*missing' does not exist"),
+    ("", "give a file name"),
+    ("{tmp}/run", "'.*run.json' is a folder"),
+])
+def test_bench_out_is_checked_before_the_sweep(tmp_path, capsys, monkeypatch, out, match):
+    from cupy_bsparse import __main__ as cli
+
+    (tmp_path / "run.json").mkdir()
+    monkeypatch.setattr(cli.bench, "run", lambda *a, **k: pytest.fail("the sweep ran"))
+    with pytest.raises(SystemExit) as e:
+        cli.main(["bench", "--device", "cpu", "--out", out.format(tmp=tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and "usage: python -m cupy_bsparse bench" in err
+
+
+def test_zero_sized_layout_is_never_timed():
+    # every (C, K, bs, density) the validation lets through stores at least one block
+    for kind in ("random", "balanced", "small_world", "barabasi_albert"):
+        for n in (2, 3, 4, 5):
+            for d in (0.05, 0.1, 0.5, 1.0):
+                try:
+                    bench._check_layout_size(kind, n, n, d)
+                except ValueError:
+                    continue
+                assert bench.make_mask(kind, n, n, d, seed=0).any(), (kind, n, d)
 
 
 def test_failed_case_is_reported_not_hidden(monkeypatch):
