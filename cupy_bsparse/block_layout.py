@@ -367,6 +367,17 @@ class BlockLayout:
         # Equal patterns have equal shape, blocksize and nnzb, so this agrees with __eq__.
         return hash((self._shape, self._blocksize, self.nnzb))
 
+    def __reduce__(self):
+        # Pickles the pattern on its device (numpy or cupy arrays); the caches are rebuilt on use.
+        return (BlockLayout._from_parts,
+                (self._indptr, self._indices, self._shape, self._blocksize, self._row_ids))
+
+    def __copy__(self):
+        return self     # immutable: matrices share their layout
+
+    def __deepcopy__(self, memo):
+        return self
+
     def __repr__(self):
         return (
             f"BlockLayout(shape={self._shape}, blocksize={self._blocksize}, nnzb={self.nnzb}, "

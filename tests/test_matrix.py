@@ -857,3 +857,21 @@ def test_random_on_gpu_equals_cpu(requires_gpu):
     assert_bits_equal(g.to_cpu().data, w.data)
     shared = cb.random((64, 128), 16, layout=g.layout, device="gpu")
     assert shared.layout is g.layout
+
+
+def test_pickle_and_copy():
+    import copy
+    import pickle
+
+    w, dense = matrix(4, 6, 0.5, bs=4)
+    for m in (w, w.T):
+        back = pickle.loads(pickle.dumps(m))
+        assert back.layout == m.layout and back.dtype == m.dtype and back.shape == m.shape
+        np.testing.assert_array_equal(back.toarray(), m.toarray())
+        x = np.random.default_rng(0).standard_normal((3, m.shape[0])).astype(np.float32)
+        np.testing.assert_array_equal(x @ back, x @ m)
+    layout = pickle.loads(pickle.dumps(w.layout))
+    assert not layout.get("indices", np).flags.writeable      # read-only again
+    deep = copy.deepcopy(w)
+    assert deep.layout is w.layout and not np.shares_memory(deep.data, w.data)
+    assert copy.copy(w.layout) is w.layout
