@@ -8,19 +8,22 @@ version) covers every header. Compiled functions are also kept in memory per dev
 Nothing here touches the GPU at import time. ``compile_cubin`` needs only NVRTC (the
 ``nvidia-cuda-nvrtc`` wheel is enough), so CI proves every specialisation compiles.
 """
+import atexit
 import functools
 import hashlib
 import os
 import re
+import shutil
 import struct
 import tempfile
+import warnings
 
 #: NVRTC options used for every kernel, at run time and in CI.
 OPTIONS = ("-std=c++17",)
 #: Part of the sm_90a cache key: cubins written before ``whole_cubin`` lacked their last byte.
 _CUBIN_FORMAT = "whole-elf-1"
 
-_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$', re.M)
+_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*(?://.*)?$', re.M)
 
 
 @functools.lru_cache(maxsize=1)
@@ -96,22 +99,88 @@ def cache_dir():
     return d
 
 
-def _cached_cubin(name, spec, arch):
-    """Path of the cubin of (template, spec) for ``sm_<arch>``, compiled by NVRTC on a miss.
-    Keyed by the source text, the options, the target and the NVRTC version."""
+@functools.lru_cache(maxsize=1)
+def _nvrtc_build():
+    """NVRTC's build, e.g. "Cuda compilation tools, release 13.0, V13.0.88", from the header
+    of an empty program's PTX (finer than ``nvrtc.getVersion()``: patch releases differ)."""
     from cupy_backends.cuda.libs import nvrtc
 
-    h = hashlib.sha256("\0".join(
-        (kernel_source(name, spec), " ".join(OPTIONS), arch, repr(nvrtc.getVersion()),
-         _CUBIN_FORMAT)).encode())
-    path = os.path.join(cache_dir(), f"{name[:-3]}-sm{arch}-{h.hexdigest()[:32]}.cubin")
-    if not os.path.isfile(path):
-        cubin = compile_cubin(name, spec, arch)[0]
-        os.makedirs(cache_dir(), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_dir(), suffix=".tmp")
+    prog = nvrtc.createProgram("", "version.cu", [], [])
+    try:
+        nvrtc.compileProgram(prog, ["--gpu-architecture=compute_90"])
+        ptx = nvrtc.getPTX(prog)
+    finally:
+        nvrtc.destroyProgram(prog)
+    text = ptx.decode(errors="replace") if isinstance(ptx, bytes) else ptx
+    lines = [ln.strip("/ ") for ln in text.splitlines()[:10] if ln.startswith("//")]
+    return " | ".join(ln for ln in lines if ln) + f" | {nvrtc.getVersion()}"
+
+
+def _is_whole_cubin(path):
+    """Whether the file at ``path`` is an ELF64 image exactly as long as its headers say."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        return elf_extent(data) == len(data)
+    except (OSError, ValueError, struct.error):
+        return False
+
+
+def _write_atomic(path, data):
+    """Write ``data`` to ``path`` through a temporary file in its folder, renamed into place
+    (concurrent writers of one entry write the same bytes); the temporary file never stays."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
         with os.fdopen(fd, "wb") as f:
-            f.write(cubin)
-        os.replace(tmp, path)          # atomic: concurrent compilers write the same bytes
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_scratch = []
+
+
+def _scratch_dir():
+    """A private temporary folder for cubins that cannot go to the disk cache, removed at exit."""
+    if not _scratch:
+        _scratch.append(tempfile.mkdtemp(prefix="cupy_bsparse-"))
+        atexit.register(shutil.rmtree, _scratch[0], True)
+    return _scratch[0]
+
+
+def _cached_cubin(name, spec, arch):
+    """Path of the cubin of (template, spec) for ``sm_<arch>``, compiled by NVRTC on a miss or
+    when the cached file is not a whole ELF image. Keyed by the source text, the options, the
+    target and the NVRTC build. Where the cache cannot be written, or CuPy's
+    ``CUPY_CACHE_IN_MEMORY`` is set, the cubin goes to a private temporary folder instead (a
+    warning says why, once)."""
+    h = hashlib.sha256("\0".join(
+        (kernel_source(name, spec), " ".join(OPTIONS), str(arch), _nvrtc_build(),
+         _CUBIN_FORMAT)).encode())
+    file = f"{name[:-3]}-sm{arch}-{h.hexdigest()[:32]}.cubin"
+    in_memory = os.environ.get("CUPY_CACHE_IN_MEMORY", "0") not in ("", "0")
+    path = os.path.join(_scratch_dir() if in_memory else cache_dir(), file)
+    if _is_whole_cubin(path):
+        return path
+    cubin = compile_cubin(name, spec, arch)[0]
+    try:
+        _write_atomic(path, cubin)
+    except OSError as e:
+        if in_memory:
+            raise
+        warnings.warn(f"cupy_bsparse: cannot write the kernel cache {cache_dir()!r} ({e}); sm_90a "
+                      "kernels are compiled again in each process", RuntimeWarning, stacklevel=3)
+        path = os.path.join(_scratch_dir(), file)
+        _write_atomic(path, cubin)
     return path
 
 
@@ -217,17 +286,18 @@ _SPILL = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) b
 
 
 def resource_usage(log):
-    """Registers, stack and spill bytes from a ptxas log.
+    """Registers, stack and spill bytes from a ptxas log: the largest over every function it
+    reports (entry points and non-inlined callees).
 
     Returns ``{'registers', 'stack', 'spill_stores', 'spill_loads'}`` (ints, -1 if absent).
     """
-    reg = _RES.search(log)
-    sp = _SPILL.search(log)
+    regs = [int(r) for r in _RES.findall(log)]
+    spills = [tuple(map(int, sp)) for sp in _SPILL.findall(log)]
     return {
-        "registers": int(reg.group(1)) if reg else -1,
-        "stack": int(sp.group(1)) if sp else -1,
-        "spill_stores": int(sp.group(2)) if sp else -1,
-        "spill_loads": int(sp.group(3)) if sp else -1,
+        "registers": max(regs, default=-1),
+        "stack": max((sp[0] for sp in spills), default=-1),
+        "spill_stores": max((sp[1] for sp in spills), default=-1),
+        "spill_loads": max((sp[2] for sp in spills), default=-1),
     }
 
 
@@ -238,14 +308,22 @@ def _warm_one(item):
 
 
 def warm_cache(items, processes=None):
-    """Compile ``items`` ((template, spec, entry) triples) into CuPy's disk cache in parallel.
+    """Compile ``items`` ((template, spec, entry) triples) into the disk caches (CuPy's, and
+    ``cache_dir()`` for sm_90a) in parallel.
 
     Each worker process compiles and loads its share; later processes then load cubins from
     disk. Used by the GPU test script so a fresh machine does not compile serially.
+    ``processes``: worker count (default: the CPU count, at most one per item).
     """
     import multiprocessing
 
+    items = list(items)
+    if processes is not None and (isinstance(processes, bool) or not isinstance(processes, int)
+                                  or processes < 1):
+        raise ValueError(f"processes must be a positive int or None, got {processes!r}")
+    if not items:
+        return
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(processes or os.cpu_count()) as pool:
-        for _ in pool.imap_unordered(_warm_one, list(items)):
+    with ctx.Pool(min(processes or os.cpu_count() or 1, len(items))) as pool:
+        for _ in pool.imap_unordered(_warm_one, items):
             pass

@@ -115,6 +115,106 @@ def test_sm90a_cubin_cache(tmp_path, monkeypatch):
     assert compiler._cached_cubin(item[0], item[1], "90a") == path and calls == ["90a"]
 
 
+def _tiny_elf():
+    """64 bytes that are a whole ELF64 image by their own headers (no tables)."""
+    head = bytearray(64)
+    head[:5] = b"\x7fELF\x02"
+    head[0x28:0x30] = (64).to_bytes(8, "little")      # e_shoff: the end of the header
+    return bytes(head)
+
+
+def test_sm90a_cache_rebuilds_damaged_files_and_leaves_no_temporaries(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUPY_BSPARSE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("CUPY_CACHE_IN_MEMORY", raising=False)
+    calls = []
+    monkeypatch.setattr(compiler, "compile_cubin",
+                        lambda name, spec, arch: calls.append(arch) or (_tiny_elf(), ""))
+    item = SPECS[0]
+    path = compiler._cached_cubin(item[0], item[1], "90a")
+    for damage in (b"", b"garbage", _tiny_elf()[:40], _tiny_elf() + b"tail"):
+        with open(path, "wb") as f:
+            f.write(damage)
+        assert compiler._cached_cubin(item[0], item[1], "90a") == path
+        assert open(path, "rb").read() == _tiny_elf()
+    assert len(calls) == 5
+    assert compiler._cached_cubin(item[0], item[1], "90a") == path and len(calls) == 5
+    # a write into the cache that fails midway (a full disk) leaves no temporary file behind;
+    # the cubin goes to the private scratch folder
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if os.path.dirname(dst) == str(tmp_path):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(compiler.os, "replace", replace)
+    os.remove(path)
+    with pytest.warns(RuntimeWarning, match="cannot write the kernel cache"):
+        other = compiler._cached_cubin(item[0], item[1], "90a")
+    assert os.path.dirname(other) == compiler._scratch_dir()
+    assert open(other, "rb").read() == _tiny_elf()
+    assert os.listdir(tmp_path) == []
+
+
+def test_sm90a_cache_falls_back_when_unwritable_or_in_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(compiler, "compile_cubin", lambda name, spec, arch: (_tiny_elf(), ""))
+    item = SPECS[0]
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    monkeypatch.setenv("CUPY_BSPARSE_CACHE_DIR", str(not_a_dir))
+    monkeypatch.delenv("CUPY_CACHE_IN_MEMORY", raising=False)
+    with pytest.warns(RuntimeWarning, match="cannot write the kernel cache"):
+        path = compiler._cached_cubin(item[0], item[1], "90a")
+    assert os.path.dirname(path) == compiler._scratch_dir()
+    assert open(path, "rb").read() == _tiny_elf()
+    monkeypatch.setenv("CUPY_BSPARSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CUPY_CACHE_IN_MEMORY", "1")
+    path = compiler._cached_cubin(item[0], item[1], "90a")
+    assert os.path.dirname(path) == compiler._scratch_dir() and not (tmp_path / "cache").exists()
+
+
+def test_sm90a_cache_key_has_the_nvrtc_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUPY_BSPARSE_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("CUPY_CACHE_IN_MEMORY", raising=False)
+    monkeypatch.setattr(compiler, "compile_cubin", lambda name, spec, arch: (_tiny_elf(), ""))
+    assert "release" in compiler._nvrtc_build()       # e.g. "... release 13.0, V13.0.88 ..."
+    item = SPECS[0]
+    first = compiler._cached_cubin(item[0], item[1], "90a")
+    monkeypatch.setattr(compiler, "_nvrtc_build", lambda: "another build")
+    assert compiler._cached_cubin(item[0], item[1], "90a") != first
+
+
+def test_resource_usage_takes_every_function():
+    log = ("ptxas info    : Function properties for helper\n"
+           "    728 bytes stack frame, 728 bytes spill stores, 812 bytes spill loads\n"
+           "ptxas info    : Used 40 registers\n"
+           "ptxas info    : Function properties for k\n"
+           "    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads\n"
+           "ptxas info    : Used 96 registers, used 0 barriers\n")
+    assert compiler.resource_usage(log) == {"registers": 96, "stack": 728, "spill_stores": 728,
+                                            "spill_loads": 812}
+    assert compiler.resource_usage("") == {"registers": -1, "stack": -1, "spill_stores": -1,
+                                           "spill_loads": -1}
+
+
+def test_include_lines_may_carry_a_comment(tmp_path, monkeypatch):
+    (tmp_path / "h.cuh").write_text("#define FROM_H 1\n")
+    (tmp_path / "k.cu").write_text('#include "h.cuh"   // the helper\nint x = FROM_H;\n')
+    monkeypatch.setattr(compiler, "kernel_dir", lambda: str(tmp_path))
+    compiler._template.cache_clear()
+    try:
+        assert "#define FROM_H 1" in compiler.kernel_source("k.cu", ())
+    finally:
+        compiler._template.cache_clear()
+
+
+def test_warm_cache_checks_processes():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="processes must be a positive int"):
+            compiler.warm_cache([SPECS[0]], processes=bad)
+    compiler.warm_cache([])          # nothing to do, no pool started
+
+
 def _nvrtc_cubin(src, arch):
     """(CuPy's getCUBIN bytes, NVRTC's own buffer through ctypes) of one compiled program."""
     import ctypes
