@@ -161,7 +161,8 @@ def dsd_kernel(bs, did, M):
 #: devices of compute capability 9.0. Opt-in for now, with the environment variable
 #: CUPY_BSPARSE_WGMMA=1 at import (the wgmma kernel has passed probe checks against float64 on
 #: the H200, not yet the whole GPU suite; docs/perf-notes.md v13).
-USE_WGMMA = os.environ.get("CUPY_BSPARSE_WGMMA", "0") == "1"
+USE_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_WGMMA"), "CUPY_BSPARSE_WGMMA",
+                           kinds=("0", "1")) == "1"
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):

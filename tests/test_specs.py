@@ -1,5 +1,7 @@
 """Kernel choice and specialisations (``_specs``): which template serves each block size, dtype
 and M, what the environment may force, and the specs behind the measured choices."""
+import os
+
 import pytest
 
 from cupy_bsparse import _specs
@@ -57,6 +59,21 @@ def test_dsd_kernel_choice(monkeypatch):
     assert _specs.dsd_kernel(8, 0, 1) == "grouped_tma"
     assert _specs.dsd_kernel(8, _specs._TF32, 64) == "grouped"  # no TF32 TMA kernel
     assert _specs.dsd_kernel(16, 0, 64) == "column"     # float32 bs 16: no grouped kernel
+
+
+def test_wgmma_environment_value_checked():
+    import subprocess
+    import sys
+
+    for value, ok in (("1", True), ("0", True), ("", True), ("true", False), (" 1", False)):
+        r = subprocess.run([sys.executable, "-c", "import cupy_bsparse._specs as s; print(s.USE_WGMMA)"],
+                           env={**os.environ, "CUPY_BSPARSE_WGMMA": value}, capture_output=True,
+                           text=True)
+        assert (r.returncode == 0) == ok, (value, r.stderr)
+        if ok:
+            assert r.stdout.strip() == str(value == "1")
+        else:
+            assert "CUPY_BSPARSE_WGMMA must be one of '0', '1'" in r.stderr
 
 
 def test_dsd_kernel_environment_value_checked():
