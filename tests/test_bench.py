@@ -3,6 +3,7 @@ import csv
 import json
 import re
 import time
+import types
 
 import numpy as np
 import pytest
@@ -313,6 +314,22 @@ def test_overheads_report_names_every_measurement():
                  "first call 0.107 s", "104858 blocks", "2.8, 1.3, 0.9 ms",
                  "34.3 us per call", "beyond the kernel 28.5 us"):
         assert part in text, part
+
+
+def test_overheads_first_call_starts_with_both_caches_empty(monkeypatch, tmp_path):
+    from cupy_bsparse import overheads
+
+    seen = {}
+
+    def run(cmd, env, **kw):
+        seen.update(env)
+        return types.SimpleNamespace(stdout='{"first_call_s": 0.1}\n')
+
+    monkeypatch.setenv("CUPY_BSPARSE_CACHE_DIR", "/somewhere/warm")
+    monkeypatch.setattr(overheads.subprocess, "run", run)
+    assert overheads._first_call(str(tmp_path))["first_call_s"] == 0.1
+    # the sm_90a cache then defaults to a folder inside the empty CUPY_CACHE_DIR
+    assert seen["CUPY_CACHE_DIR"] == str(tmp_path) and "CUPY_BSPARSE_CACHE_DIR" not in seen
 
 
 def _speedup_row(op, bs, density, speedup, m=64):
