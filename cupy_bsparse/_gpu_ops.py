@@ -43,6 +43,25 @@ def _aligned_rows(a):
     return a
 
 
+def _smem_limit(dev):
+    """Dynamic shared memory one CTA may opt in to on device ``dev`` (bytes); cached."""
+    import cupy
+
+    key = ("smem", dev)
+    hit = _archs.get(key)
+    if hit is None:
+        attrs = cupy.cuda.Device(dev).attributes
+        hit = attrs.get("MaxSharedMemoryPerBlockOptin") or _specs.SMEM_LIMIT.get(_arch(dev),
+                                                                               232448)
+        _archs[key] = hit
+    return hit
+
+
+def _fit(name, spec, dev):
+    """``spec`` fitted to device ``dev``'s shared memory (unchanged on sm_90)."""
+    return _specs.fit_shared(name, spec, _smem_limit(dev))
+
+
 def _kernel(name, spec, entry, smem):
     fn = compiler.get_function(name, spec, entry)
     if fn.max_dynamic_shared_size_bytes < smem:
@@ -64,20 +83,21 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
     hit = _launches.get(key)
     if hit is None:
         if kind == "grouped":
-            spec = _specs.dsd_grouped_spec(bs, did, M, trans_w)
+            spec = _fit("dsd_grouped.cu", _specs.dsd_grouped_spec(bs, did, M, trans_w), dev)
             nt, smem, bm = _specs.dsd_grouped_launch_shape(spec)
             fn = _kernel("dsd_grouped.cu", spec, "bsmm_dsd_grouped", smem)
         elif kind == "grouped_tma":
-            spec = _specs.dsd_grouped_tma_spec(bs, did, M, trans_w)
+            spec = _fit("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, M, trans_w),
+                        dev)
             nt, smem, bm = _specs.dsd_grouped_tma_launch_shape(spec)
             fn = _kernel("dsd_grouped_tma.cu", spec, "bsmm_dsd_grouped_tma", smem)
         elif kind == "stream":
-            spec = _specs.dsd_stream_spec(bs, did, M, trans_w,
-                                          wgmma=_specs.USE_WGMMA and _arch(dev) == 90)
+            spec = _fit("dsd_stream.cu", _specs.dsd_stream_spec(
+                bs, did, M, trans_w, wgmma=_specs.USE_WGMMA and _arch(dev) == 90), dev)
             nt, smem, bm = _specs.dsd_stream_launch_shape(spec)
             fn = _kernel("dsd_stream.cu", spec, "bsmm_dsd_stream", smem)
         else:
-            spec = _specs.dsd_spec(bs, did, M, trans_w)
+            spec = _fit("dsd.cu", _specs.dsd_spec(bs, did, M, trans_w), dev)
             nt, smem, bm = _specs.dsd_launch_shape(spec)
             fn = _kernel("dsd.cu", spec, "bsmm_dsd", smem)
         per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
@@ -124,7 +144,7 @@ def _sddmm_launch(kind, bs, did, M):
     hit = _launches.get(key)
     if hit is None:
         name, spec_of, shape_of = _sddmm_kernels()[kind]
-        spec = spec_of(bs, did, M)
+        spec = _fit(name, spec_of(bs, did, M), cupy.cuda.runtime.getDevice())
         nt, smem = shape_of(spec)[:2]
         boxes = _specs.tma_boxes(name, spec) if kind in ("grouped_tma", "tall", "stream") else ()
         hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec), boxes)

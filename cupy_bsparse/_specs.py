@@ -696,11 +696,82 @@ def all_specializations():
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 
+#: Dynamic shared memory one CTA may opt in to, by compute capability: 227 KB on sm_90 and
+#: sm_100, 163 KB on sm_80 / sm_87, 99 KB on sm_86 / sm_89 / sm_120 (the launcher asks the
+#: device; this table is for the specialisations CI compiles and the fallback).
+SMEM_LIMIT = {80: 166912, 86: 101376, 87: 166912, 89: 101376, 90: 232448, 100: 232448,
+              120: 101376}
+
+#: Knobs ``fit_shared`` halves once STAGES is 2, in order, each kept a multiple of its floor:
+#: the templates' static_asserts hold there, and the look-up tables take them from the spec.
+_SHRINK = {"sddmm_grouped.cu": (("MK", 16), ("R", 32)), "sddmm.cu": (("MK", 16),),
+           "dsd.cu": (("BM", 64),),
+           "dsd_grouped.cu": (("CAP", 32),)}
+
+
+def _launch_shape(template):
+    return {"dsd.cu": dsd_launch_shape, "dsd_grouped.cu": dsd_grouped_launch_shape,
+            "dsd_grouped_tma.cu": dsd_grouped_tma_launch_shape,
+            "dsd_stream.cu": dsd_stream_launch_shape, "sddmm.cu": sddmm_launch_shape,
+            "sddmm_grouped.cu": sddmm_grouped_launch_shape,
+            "sddmm_grouped_tma.cu": sddmm_grouped_tma_launch_shape,
+            "sddmm_stream.cu": sddmm_stream_launch_shape,
+            "sddmm_tall.cu": sddmm_tall_launch_shape}[template]
+
+
+def fit_shared(template, spec, limit):
+    """``spec`` of ``template``, changed as little as needed for its dynamic shared memory to
+    fit ``limit`` bytes: fewer ring stages (down to 2), then the template's step knobs halved
+    (``_SHRINK``). The specs tuned for sm_90 fit its 227 KB unchanged; GPUs with less (sm_80:
+    163 KB, sm_86 / sm_89: 99 KB) get smaller steps.
+
+    Raises: RuntimeError naming the template and both sizes when no such spec fits.
+    """
+    shape = _launch_shape(template)
+    p = dict(spec)
+    knobs = list(_SHRINK.get(template, ()))
+    while True:
+        smem = shape(tuple(sorted(p.items())))[1]
+        if smem <= limit:
+            return tuple(sorted(p.items()))
+        if p.get("STAGES", 2) > 2:
+            p["STAGES"] -= 1
+        elif knobs and p[knobs[0][0]] > knobs[0][1]:
+            name, floor = knobs[0]
+            p[name] = max(floor, p[name] // 2 // floor * floor)
+        elif knobs:
+            knobs.pop(0)
+        else:
+            raise RuntimeError(
+                f"{template} {dict(spec)} needs {smem} bytes of shared memory per CTA even as "
+                f"{p}; this GPU allows {limit}"
+            )
+
+
+def fitted_specializations(arch):
+    """``device_specializations(arch)`` that are not in ``all_specializations()``: the smaller
+    steps ``fit_shared`` gives a GPU with less shared memory than sm_90 (for CI to compile)."""
+    known = set(all_specializations())
+    return [s for s in device_specializations(arch) if s not in known]
+
+
 def device_specializations(arch):
     """``all_specializations`` that a device of compute capability ``arch`` (an int, 90 for
-    sm_90) can run: templates of ``MIN_ARCH`` from their architecture, sm_90a ones on 9.0."""
-    return [s for s in all_specializations()
-            if arch >= MIN_ARCH.get(s[0], 0) and (arch == 90 or not compiler.needs_sm90a(s[1]))]
+    sm_90) can run: templates of ``MIN_ARCH`` from their architecture, sm_90a ones on 9.0, each
+    fitted to the architecture's shared memory (``SMEM_LIMIT``, where known; one that cannot
+    fit is left out)."""
+    limit = SMEM_LIMIT.get(arch)
+    out = []
+    for name, spec, entry in all_specializations():
+        if arch < MIN_ARCH.get(name, 0) or (arch != 90 and compiler.needs_sm90a(spec)):
+            continue
+        if limit is not None:
+            try:
+                spec = fit_shared(name, spec, limit)
+            except RuntimeError:
+                continue
+        out.append((name, spec, entry))
+    return list(dict.fromkeys(out))
 
 
 def pow2_up(n):

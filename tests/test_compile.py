@@ -72,6 +72,18 @@ def test_specialisation_compiles(item, arch):
         assert usage["spill_stores"] == 0 and usage["spill_loads"] == 0, f"spills: {usage}"
 
 
+FITTED = [(arch, item) for arch in (80, 86) for item in _specs.fitted_specializations(arch)]
+
+
+@pytest.mark.parametrize("arch,item", FITTED, ids=[f"sm{a}-{_spec_id(*i)}" for a, i in FITTED])
+def test_fitted_specialisation_compiles(arch, item):
+    """The smaller steps GPUs with less shared memory get (``_specs.fit_shared``) compile for
+    them without spills."""
+    image, log = compiler.compile_cubin(item[0], item[1], arch)
+    usage = compiler.resource_usage(log)
+    assert usage["registers"] > 0 and usage["spill_stores"] == 0, usage
+
+
 def test_source_fingerprint_changes_with_template(tmp_path, monkeypatch):
     """The specialised source (CuPy's disk-cache key) inlines headers, so editing one shows."""
     src = compiler.kernel_source("dsd.cu", SPECS[0][1])

@@ -732,3 +732,49 @@ def test_out_overlap_on_gpu(request):
     out = buf[4:]                                       # disjoint: allowed
     cb.matmul(buf[:4], wg, out=out)
     assert _rel(out.get(), x.get().astype(np.float64) @ w64) < 1e-5
+
+
+@pytest.mark.parametrize("limit", [166912, 101376])       # sm_80, sm_86 / sm_89
+@pytest.mark.parametrize("kind", ["f16", "f32"])
+@pytest.mark.parametrize("case", ["grouped8", "grouped16", "column64", "wgrad8", "wgrad16"])
+def test_smaller_shared_memory(request, monkeypatch, limit, kind, case):
+    """The steps fit_shared gives GPUs with less shared memory than sm_90 (A100: 163 KB;
+    sm_86 / sm_89: 99 KB), run here by lowering the device's limit: x @ W and x @ W^T on
+    dsd_grouped.cu / dsd.cu, wgrad on sddmm_grouped.cu at a large M (its biggest steps); exact
+    to the tolerance and every element written."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    dtype = DTYPES[kind]
+    did = _specs.dtype_id(dtype)
+    monkeypatch.setattr(_gpu_ops, "_smem_limit", lambda dev: limit)
+    monkeypatch.setattr(_gpu_ops, "_launches", {})
+    rng = _rng(request)
+    if case.startswith("wgrad"):
+        bs = int(case[5:])
+        if not _specs.sddmm_grouped_supported(bs, did):
+            pytest.skip("no grouped sddmm for this dtype and block size")
+        monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
+        M = 700                                                # > 512: the largest items
+        spec = _specs.sddmm_grouped_spec(bs, did, M)
+        assert _specs.sddmm_grouped_launch_shape(_specs.fit_shared("sddmm_grouped.cu", spec,
+                                                                   limit))[1] <= limit
+        w, x, dy, mask, ref = _sddmm_case(rng, (bs * 40, bs * 30), bs, M, 1.0, dtype)
+        out = cb.BlockSparseMatrix.from_layout(
+            w.to_gpu().layout, cupy.full((w.nnzb, bs, bs), np.nan, dtype))
+        cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), out.layout, out=out)
+        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                             sample=lambda p: np.where(mask, p, 0.0))
+        _check(out.toarray().get().astype(np.float64), ref, base, kind)
+        return
+    bs = 64 if case == "column64" else int(case[7:])
+    kernel = "column" if case == "column64" else "grouped"
+    if kernel == "grouped" and not _specs.grouped_supported(bs, did):
+        pytest.skip("no grouped dsd for this dtype and block size")
+    monkeypatch.setattr(_specs, "DSD_KERNEL", kernel)
+    for trans in (False, True):
+        M = 300
+        shape = (bs * 20, bs * 12) if not trans else (bs * 12, bs * 20)
+        wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, 0.5, dtype, M, trans)
+        out = _nan((M, op64.shape[1]), dtype)
+        cb.matmul(cupy.asarray(x), wop, out=out)
+        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)

@@ -165,3 +165,33 @@ def test_tma_boxes_are_copyable():
         _tensor_maps.check_box(4, 64, 64)                  # 256-byte rows
     with pytest.raises(ValueError, match="copies nothing"):
         _specs.tma_boxes("dsd.cu", _specs.dsd_spec(32, 1, 64, False))
+
+
+@pytest.mark.parametrize("arch", [80, 86, 90])
+def test_every_specialisation_fits_its_gpu(arch):
+    """No launch asks for more shared memory or threads than the GPU allows (on sm_80 the
+    16-bit bs 16 sddmm asked for 196 KB of 163 KB); sm_90's specialisations are the tuned ones,
+    unchanged."""
+    for name, spec, _ in _specs.device_specializations(arch):
+        threads, smem = _specs._launch_shape(name)(spec)[:2]
+        assert smem <= _specs.SMEM_LIMIT[arch], (name, dict(spec), smem)
+        assert 0 < threads <= 1024, (name, dict(spec), threads)
+    if arch == 90:
+        assert _specs.fitted_specializations(90) == []
+        assert len(_specs.device_specializations(90)) == len(_specs.all_specializations())
+    else:
+        assert _specs.fitted_specializations(arch)
+
+
+def test_fit_shared_steps():
+    spec = _specs.sddmm_grouped_spec(16, 1, 64)             # 3 stages of 32 rows: 196 KB
+    assert _specs.sddmm_grouped_launch_shape(spec)[1] > 166912
+    a100 = dict(_specs.fit_shared("sddmm_grouped.cu", spec, 166912))
+    assert (a100["STAGES"], a100["MK"]) == (2, 32)          # fewer stages first
+    small = dict(_specs.fit_shared("sddmm_grouped.cu", spec, 101376))
+    assert small["STAGES"] == 2 and small["MK"] % 16 == 0 and small["MK"] < 32
+    big = dict(_specs.sddmm_grouped_spec(16, 1, 4096))       # 48-row steps halve to 16, not 24
+    assert dict(_specs.fit_shared("sddmm_grouped.cu", tuple(sorted(big.items())), 101376))["MK"] == 16
+    assert _specs.fit_shared("sddmm_grouped.cu", spec, 1 << 20) == spec
+    with pytest.raises(RuntimeError, match="needs .* bytes of shared memory .* allows 4096"):
+        _specs.fit_shared("sddmm_grouped.cu", spec, 4096)
