@@ -84,9 +84,14 @@ def _target_dtype(src, dtype, name):
 
 
 def _contiguous(a):
-    if a.flags.c_contiguous:
+    """``a`` itself if C-contiguous (and, on the GPU, 16-byte aligned, as the kernels' 16-byte
+    block copies need), else such a copy."""
+    if a.flags.c_contiguous and not (is_cupy(a) and a.data.ptr % 16):
         return a
-    return from_bits(get_array_module(a).ascontiguousarray(bits(a)), a.dtype)
+    xp = get_array_module(a)
+    out = xp.empty(a.shape, dtype=bits(a).dtype)   # fresh allocations are 256-byte aligned
+    out[...] = bits(a)
+    return from_bits(out, a.dtype)
 
 
 def _compute_dtype(dtype):
@@ -217,7 +222,7 @@ class BlockSparseMatrix:
 
     - ``(data, indices, indptr)``: ``data`` (nnzb, bs, bs), CSR over blocks; ``shape`` required.
       ``data`` is kept without a copy when ``copy=False`` and it is C-contiguous of the
-      requested dtype.
+      requested dtype (on the GPU, also 16-byte aligned).
     - a dense 2-D numpy or cupy array: ``blocksize`` required; blocks with any nonzero (NaN
       included) are stored.
     - a ``scipy.sparse`` array or matrix (any format), or a ``cupyx.scipy.sparse`` matrix (the
@@ -338,7 +343,8 @@ class BlockSparseMatrix:
     def from_layout(cls, layout, data, *, copy=False):
         """Matrix with pattern ``layout`` and blocks ``data`` (nnzb, bs, bs) on the same device.
 
-        ``data`` is kept without a copy when ``copy=False`` and it is C-contiguous.
+        ``data`` is kept without a copy when ``copy=False`` and it is C-contiguous (on the GPU,
+        also 16-byte aligned).
         """
         if not isinstance(layout, BlockLayout):
             raise TypeError(f"layout must be a BlockLayout, got {type(layout).__name__}")

@@ -778,3 +778,20 @@ def test_smaller_shared_memory(request, monkeypatch, limit, kind, case):
         out = _nan((M, op64.shape[1]), dtype)
         cb.matmul(cupy.asarray(x), wop, out=out)
         _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+
+
+def test_misaligned_block_data_is_copied(request):
+    """A C-contiguous view of W's blocks that starts off a 16-byte boundary (the kernels copy
+    blocks 16 bytes at a time) is copied into aligned storage, not kept."""
+    rng = _rng(request)
+    bs = 8
+    w, w64 = _weight(rng, (bs * 6, bs * 5), bs, 0.5, np.float16)      # on the CPU
+    flat = cupy.zeros(w.nnzb * bs * bs + 3, dtype=cupy.float16)
+    flat[3:] = cupy.asarray(w.data).ravel()
+    view = flat[3:].reshape(w.nnzb, bs, bs)
+    assert view.flags.c_contiguous and view.data.ptr % 16
+    m = cb.BlockSparseMatrix.from_layout(w.layout.to_gpu(), view, copy=False)
+    assert m.data.data.ptr % 16 == 0
+    x = cupy.asarray(rng.standard_normal((4, w.shape[0])).astype(np.float16))
+    ref = x.get().astype(np.float64) @ w64
+    assert _rel((x @ m).get().astype(np.float64), ref) < 1e-2
