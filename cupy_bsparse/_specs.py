@@ -705,7 +705,7 @@ SMEM_LIMIT = {80: 166912, 86: 101376, 87: 166912, 89: 101376, 90: 232448, 100: 2
 #: Knobs ``fit_shared`` halves once STAGES is 2, in order, each kept a multiple of its floor:
 #: the templates' static_asserts hold there, and the look-up tables take them from the spec.
 _SHRINK = {"sddmm_grouped.cu": (("MK", 16), ("R", 32)), "sddmm.cu": (("MK", 16),),
-           "dsd.cu": (("BM", 64),),
+           "sddmm_grouped_tma.cu": (("MK", 16),), "dsd.cu": (("BM", 64),),
            "dsd_grouped.cu": (("CAP", 32),)}
 
 
