@@ -123,6 +123,8 @@ def _check_shape_arg(shape, actual):
     if shape is None:
         return
     try:
+        if isinstance(shape, (str, bytes)):
+            raise TypeError
         dims = tuple(shape)
     except TypeError:
         raise TypeError(f"shape must be a (rows, cols) tuple, got {shape!r}") from None
@@ -260,13 +262,14 @@ class BlockSparseMatrix:
             target = _target_dtype(arg.dtype, dtype, "arg")
             self._set(astype(arg._data, target, copy=copy), arg._base_layout, arg._transposed)
             return
-        if isinstance(arg, tuple):
-            if len(arg) != 3:
-                raise TypeError(
-                    f"arg: a tuple must be (data, indices, indptr), got a tuple of {len(arg)}; "
-                    "for scipy's (data, (row, col)) build a scipy.sparse.coo_array and pass it "
-                    "with blocksize=, and pass a dense array as an array"
-                )
+        if isinstance(arg, tuple) and len(arg) == 2:
+            # scipy reads a 2-tuple as (data, (row, col)) or as a shape
+            raise TypeError(
+                "arg: a 2-tuple is scipy's (data, (row, col)) or a shape, neither of which "
+                "BlockSparseMatrix takes: build a scipy.sparse.coo_array and pass it with "
+                "blocksize=, or pass a dense array as an array"
+            )
+        if isinstance(arg, tuple) and len(arg) == 3:
             self._init_from_bsr_parts(arg, shape, bs, dtype, copy)
             return
         if isinstance(arg, BlockLayout):

@@ -442,10 +442,14 @@ def test_numpy_matrix_input_is_a_dense_array():
 
 def test_tuple_and_shape_argument_errors():
     data, row, col = np.array([1.0, 2.0]), np.array([0, 5]), np.array([1, 9])
-    with pytest.raises(TypeError, match=r"arg: a tuple must be \(data, indices, indptr\).*coo_array"):
+    with pytest.raises(TypeError, match=r"arg: a 2-tuple is scipy's \(data, \(row, col\)\).*coo_array"):
         BlockSparseMatrix((data, (row, col)), shape=(16, 16), blocksize=8)
-    with pytest.raises(TypeError, match="got a tuple of 2"):
+    with pytest.raises(TypeError, match="arg: a 2-tuple"):
         BlockSparseMatrix((data, np.array([0.0, 1.0])), blocksize=2)
+    rows = tuple((float(i),) * 4 for i in range(4))          # a tuple of rows is a dense array
+    np.testing.assert_array_equal(BlockSparseMatrix(rows, blocksize=2).toarray(), np.array(rows))
+    with pytest.raises(TypeError, match="shape must be a"):
+        BlockSparseMatrix(np.zeros((4, 4)), shape="ab", blocksize=2)
     w, dense = matrix()
     for arg in (dense, w, sp.csr_array(dense)):
         with pytest.raises(TypeError, match="shape must be a \\(rows, cols\\) tuple, got 32"):
