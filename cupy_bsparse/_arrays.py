@@ -223,6 +223,7 @@ def _to_float32_round_odd(a):
     inexact value takes the float32 next to it towards zero with its last bit set. Rounding
     that to bfloat16 (8 significant bits, 24 here) rounds ``a`` once, to nearest even; a
     round-to-nearest float32 in between would round twice. Inf, NaN and overflow as ``astype``.
+    (Integers above 2**53 are first rounded to float64, so they can still round twice.)
     """
     xp = _cupy() if is_cupy(a) else np
     a = a.astype(np.float64, copy=False)

@@ -146,6 +146,14 @@ def _write_atomic(path, data):
         raise
 
 
+def _env_flag(name):
+    """A 0 / 1 environment variable read as CuPy reads its own: on only for an int equal to 1."""
+    try:
+        return int(os.environ.get(name, "0")) == 1
+    except ValueError:
+        return False
+
+
 _scratch = []
 
 
@@ -160,14 +168,14 @@ def _scratch_dir():
 def _cached_cubin(name, spec, arch):
     """Path of the cubin of (template, spec) for ``sm_<arch>``, compiled by NVRTC on a miss or
     when the cached file is not a whole ELF image. Keyed by the source text, the options, the
-    target and the NVRTC build. Where the cache cannot be written, or CuPy's
-    ``CUPY_CACHE_IN_MEMORY`` is set, the cubin goes to a private temporary folder instead (a
-    warning says why, once)."""
+    target and the NVRTC build. With CuPy's ``CUPY_CACHE_IN_MEMORY=1`` the cubin goes to a
+    private temporary folder removed at exit; where the cache cannot be written, too, with a
+    warning that says why."""
     h = hashlib.sha256("\0".join(
         (kernel_source(name, spec), " ".join(OPTIONS), str(arch), _nvrtc_build(),
          _CUBIN_FORMAT)).encode())
     file = f"{name[:-3]}-sm{arch}-{h.hexdigest()[:32]}.cubin"
-    in_memory = os.environ.get("CUPY_CACHE_IN_MEMORY", "0") not in ("", "0")
+    in_memory = _env_flag("CUPY_CACHE_IN_MEMORY")
     path = os.path.join(_scratch_dir() if in_memory else cache_dir(), file)
     if _is_whole_cubin(path):
         return path

@@ -205,14 +205,17 @@ def test_astype_numpy(src, dst):
 
 
 def _bf16_near_ties():
-    """float64 values at, just above and just below the midpoints of bfloat16 neighbours (a
-    float32 in between rounds them to the tie, then to even: twice), and integers."""
+    """float64 values at, just above and just below the midpoints of neighbouring bfloat16
+    values (a float32 in between rounds those just off a midpoint onto it, then to even: twice),
+    both signs, over the normal range; and a few edge values."""
     rng = np.random.default_rng(3)
-    b = rng.standard_normal(4000).astype(BFLOAT16).astype(np.float64)
-    b *= np.exp2(rng.integers(-120, 120, b.size))
-    half = np.abs(b) * 2.0**-9
-    x = np.concatenate([b + s * half + e * np.abs(b) for s in (1, -1)
-                        for e in (0, 2.0**-40, -2.0**-40)])
+    bits = rng.integers(0x0080, 0x7F7F, 4000).astype(np.uint16)        # positive, normal
+    lo = bits.view(BFLOAT16).astype(np.float64)
+    hi = (bits + 1).view(BFLOAT16).astype(np.float64)
+    mid = (lo + hi) / 2                                                 # exact in float64
+    tiny = (hi - lo) * 2.0**-20       # below float32's resolution there, above float64's
+    x = np.concatenate([mid, mid + tiny, mid - tiny])
+    x = np.concatenate([x, -x])
     return np.concatenate([x, [1 + 2**-8 + 2**-30, 1e39, -1e39, 1e-46, 2.0**-134 * 1.5]])
 
 
