@@ -60,7 +60,8 @@ def nvdisasm():
 
 
 def main_loop(template, spec):
-    """(instructions, MMAs, instruction mix) of the smallest loop holding MMAs; ptxas usage."""
+    """(instructions, MMA FLOPs, instruction mix) of the smallest loop holding MMAs (the FLOPs
+    its MMAs compute by their shapes: m16n8k8 2048, m16n8k16 4096); ptxas usage."""
     image, log = compiler.compile_cubin(template, spec, compiler.target_arch(spec, "90"))
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(image)
@@ -75,8 +76,11 @@ def main_loop(template, spec):
         elif INS.search(line):
             ins.append(INS.search(line).group(2))
 
+    def full(i):
+        return re.sub(r"^@!?U?P\w+\s+", "", i).split()[0]
+
     def op(i):
-        return re.sub(r"^@!?U?P\w+\s+", "", i).split()[0].split(".")[0]
+        return full(i).split(".")[0]
 
     best = None
     for k, i in enumerate(ins):
@@ -90,7 +94,11 @@ def main_loop(template, spec):
     if best is None:
         return None, usage
     mix = collections.Counter(op(b) for b in best)
-    return (len(best), mix["HMMA"] + mix["HGMMA"], mix), usage
+    if mix["HGMMA"]:
+        raise NotImplementedError("wgmma loops: count their FLOPs by the instruction's shape")
+    flops = sum({"1688": 2048, "16816": 4096}[full(b).split(".")[1]]
+                for b in best if op(b) == "HMMA")
+    return (len(best), flops, mix), usage
 
 
 def kernel(op, did, bs, M):
@@ -123,12 +131,11 @@ def main():
         if loop is None:
             print(row + "| no MMA loop | | | |")
             continue
-        n, mma, _ = loop
-        # useful FLOPs per MMA: float32 runs 3 m16n8k8 TF32 MMAs (2048 FLOPs each) per product;
-        # 16-bit one m16n8k16 (4096), assuming no MMA is partly padding
-        per_mma = 2048 / 3 if dt == "fp32" else 4096
-        floor = flops / per_mma * n / mma / SCHEDULERS / CLOCK * 1e3
-        print(row + f"| {n / mma:.2f} | {floor:.4f} | {measured} | {floor / measured:.2f} |")
+        n, mma_flops, mix = loop
+        # float32 runs three TF32 MMAs (3xTF32) per useful product
+        useful = mma_flops / 3 if dt == "fp32" else mma_flops
+        floor = flops / useful * n / SCHEDULERS / CLOCK * 1e3
+        print(row + f"| {n / mix['HMMA']:.2f} | {floor:.4f} | {measured} | {floor / measured:.2f} |")
 
 
 if __name__ == "__main__":
