@@ -142,12 +142,13 @@ def dsd_kernel(bs, did, M):
         # 0.032; v6, M = 4096: bs 64 0.274 -> 0.173 ms, bs 32 0.508 -> 0.286
         return "stream"
     if dsd_grouped_tma_supported(bs, did) and (
-            DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and M > 16 and did != 0)):
+            DSD_KERNEL == "grouped_tma" or (DSD_KERNEL is None and M > 16)):
         # v7 (docs/perf-notes.md), fp16 bs 16: M = 64 0.068 -> 0.049 ms, M = 4096 0.89 ->
         # 0.43 ms; M <= 16 measured slower than dsd_grouped.cu. v12 (H200), bs 8 with
         # cp.async blocks for x @ W^T (WCP): M = 64 0.0763 / 0.0776 -> 0.0694 / 0.0723 ms
-        # (x @ W / x @ W^T), M = 4096 0.986 / 0.986 -> 0.768 / 0.751 ms. float32 bs 8
-        # (3xTF32): WIP, only when forced until measured against dsd_grouped.cu (probes/p13.py).
+        # (x @ W / x @ W^T), M = 4096 0.986 / 0.986 -> 0.768 / 0.751 ms. v16 (H200), float32
+        # bs 8 (3xTF32), probes/p13.py against dsd_grouped.cu: M = 64 0.2135 / 0.2166 -> 0.1770 /
+        # 0.1869 ms, M = 4096 2.923 / 2.984 -> 2.349 / 2.447 (x @ W / x @ W^T).
         return "grouped_tma"
     if not grouped_supported(bs, did):
         return "column"
@@ -158,11 +159,11 @@ def dsd_kernel(bs, did, M):
 
 
 #: Whether dsd_stream.cu takes its wgmma consumers (sm_90a) where dsd_stream_spec has them, on
-#: devices of compute capability 9.0. Opt-in for now, with the environment variable
-#: CUPY_BSPARSE_WGMMA=1 at import (the wgmma kernel has passed probe checks against float64 on
-#: the H200, not yet the whole GPU suite; docs/perf-notes.md v13).
+#: devices of compute capability 9.0: on unless CUPY_BSPARSE_WGMMA=0 at import (v16 bench, H200,
+#: M = 64 bs 64: fp16 0.0239 / 0.0252 -> 0.0219 / 0.0229 ms x @ W / x @ W^T, bf16 0.0242 /
+#: 0.0242 -> 0.0218 / 0.0228; docs/perf-notes.md v13, v16).
 USE_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_WGMMA"), "CUPY_BSPARSE_WGMMA",
-                           kinds=("0", "1")) == "1"
+                           kinds=("0", "1")) != "0"
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):
@@ -433,12 +434,15 @@ def sddmm_kernel(bs, did, M=None):
             SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > _tall_min_m(bs, did))):
         return "tall"
     if M is not None and sddmm_grouped_tma_supported(bs, did) and (
-            SDDMM_KERNEL == "grouped_tma" or (SDDMM_KERNEL is None and M > 16 and bs == 16)):
+            SDDMM_KERNEL == "grouped_tma" or (SDDMM_KERNEL is None and (
+                (M > 16 and bs == 16) or (M > 512 and bs == 8 and did in (1, 2))))):
         # v8 (docs/perf-notes.md), fp16 bs 16 at M = 4096: 0.57 -> 0.36 ms; v12 (H200), from
         # M = 17 and with its own items up to M = 512: M = 33 / 64 / 128 / 512 0.061 / 0.063 /
         # 0.086 / 0.062 -> 0.056 / 0.054 / 0.074 / 0.057 ms (sddmm_grouped.cu up to M = 64
-        # before; it stays faster at M <= 16: 0.045 against 0.047 at M = 16). bs 8 (pairs;
-        # 16-bit and float32): WIP, only when forced until measured (probes/p15.py)
+        # before; it stays faster at M <= 16: 0.045 against 0.047 at M = 16). v16 (H200,
+        # probes/p15.py), bs 8 pairs: 16-bit at M = 4096 0.857 -> 0.561 ms; slower at M = 64
+        # (0.100 -> 0.107) and for float32 (M = 64 / 4096: 0.234 / 3.18 -> 0.249 / 3.42), which
+        # keep sddmm_grouped.cu
         return "grouped_tma"
     if not sddmm_grouped_supported(bs, did):
         return "column"
@@ -560,7 +564,9 @@ def sddmm_tall_spec(bs, did, M=None):
         else:
             p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
     elif bs == 32 and code == _F32X3:
-        p.update(NB=4, BK=32, WARPS_M=1, WARPS_N=1)
+        # v16 (H200, probes/p14.py, M = 4096): KSUM 16 1.297 -> 1.199 ms (KSUM 32 1.204; bs 16
+        # gained nothing from either)
+        p.update(NB=4, BK=32, WARPS_M=1, WARPS_N=1, KSUM=16)
     elif bs == 32:
         p.update(NB=8, BK=32, WARPS_M=1, WARPS_N=1)
     else:

@@ -33,8 +33,8 @@ def test_dsd_kernel_choice(monkeypatch):
             assert _specs.dsd_kernel(bs, 0, M) == "stream"
             assert dict(_specs.dsd_stream_spec(bs, 0, M, False))["DTYPE_ID"] == _specs._F32X3
     for M in (1, 64, 4096):
-        # float32 bs 8 (3xTF32): the cp.async grouped kernel; the TMA one only when forced
-        assert _specs.dsd_kernel(8, 0, M) == "grouped"
+        # float32 bs 8 (3xTF32): the TMA kernel above M = 16 (v16), the cp.async one up to it
+        assert _specs.dsd_kernel(8, 0, M) == ("grouped" if M <= 16 else "grouped_tma")
         assert dict(_specs.dsd_grouped_spec(8, 0, M, True))["DTYPE_ID"] == _specs._F32X3
         assert dict(_specs.dsd_grouped_tma_spec(8, 0, M, True))["DTYPE_ID"] == _specs._F32X3
     assert dict(_specs.dsd_grouped_tma_spec(8, 0, 64, False))["KW"] == 64     # 128-byte rows
@@ -71,7 +71,7 @@ def test_wgmma_environment_value_checked():
                            text=True)
         assert (r.returncode == 0) == ok, (value, r.stderr)
         if ok:
-            assert r.stdout.strip() == str(value == "1")
+            assert r.stdout.strip() == str(value != "0")     # on unless "0" (v16)
         else:
             assert "CUPY_BSPARSE_WGMMA must be one of '0', '1'" in r.stderr
 
@@ -108,6 +108,11 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert dict(_specs.sddmm_grouped_spec(8, 1, 4096))["MK"] == 64       # 64-row steps (v12)
     assert dict(_specs.sddmm_grouped_spec(8, 0, 4096))["MK"] == 32
     assert _specs.sddmm_kernel(8, 1, 64) == "grouped"
+    assert _specs.sddmm_kernel(8, 1, 512) == "grouped"         # 16-bit bs 8 pairs: TMA above
+    assert _specs.sddmm_kernel(8, 2, 513) == "grouped_tma"     # M = 512 (v16)
+    assert _specs.sddmm_kernel(8, 0, 4096) == "grouped"        # float32 stays on cp.async
+    assert dict(_specs.sddmm_tall_spec(32, 0, 4096))["KSUM"] == 16
+    assert "KSUM" not in dict(_specs.sddmm_tall_spec(16, 0, 4096))
     assert dict(_specs.sddmm_grouped_tma_spec(8, 1, 64))["PAIRS"] == 1
     assert "PAIRS" not in dict(_specs.sddmm_grouped_tma_spec(16, 1, 64))
     assert _specs.sddmm_kernel(16, 1, 16) == "grouped"       # faster there (v12)
@@ -127,7 +132,7 @@ def test_sddmm_kernel_choice(monkeypatch):
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped_tma")
     assert _specs.sddmm_kernel(16, 1, 64) == "grouped_tma"
     assert _specs.sddmm_kernel(16, 1) == "grouped"             # no M: the fallback
-    assert _specs.sddmm_kernel(8, 1, 64) == "grouped_tma"      # bs 8 pairs: forced only
+    assert _specs.sddmm_kernel(8, 1, 64) == "grouped_tma"      # bs 8 pairs, forced
     assert _specs.sddmm_kernel(8, 0, 64) == "grouped_tma"
     assert _specs.sddmm_kernel(32, 1, 64) == "column"          # no grouped bs 32 kernel
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "stream")
