@@ -43,17 +43,18 @@ def _aligned_rows(a):
     return a
 
 
+_smem_limits = {}
+
+
 def _smem_limit(dev):
     """Dynamic shared memory one CTA may opt in to on device ``dev`` (bytes); cached."""
     import cupy
 
-    key = ("smem", dev)
-    hit = _archs.get(key)
+    hit = _smem_limits.get(dev)
     if hit is None:
-        attrs = cupy.cuda.Device(dev).attributes
-        hit = attrs.get("MaxSharedMemoryPerBlockOptin") or _specs.SMEM_LIMIT.get(_arch(dev),
-                                                                               232448)
-        _archs[key] = hit
+        hit = (cupy.cuda.Device(dev).attributes.get("MaxSharedMemoryPerBlockOptin")
+               or _specs.SMEM_LIMIT.get(_arch(dev), _specs.SMEM_LIMIT[90]))
+        _smem_limits[dev] = hit
     return hit
 
 

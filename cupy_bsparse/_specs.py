@@ -282,7 +282,8 @@ def dsd_grouped_spec(bs, did, M, trans_w):
 
 def dsd_grouped_tma_spec(bs, did, M, trans_w):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
-    bs 8 as 3xTF32, with the 16-bit slab and block bytes: not yet measured on a GPU).
+    bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
+    faster).
 
     v7 sweep (docs/perf-notes.md), bs 16: groups of 256 output columns and 16 KB of blocks per
     step, so two CTAs fit per SM (x @ W^T at M = 4096: 0.86 -> 0.65 ms against one CTA with
@@ -299,7 +300,7 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w):
     code = _mma_code(did)
     esz = _itemsize(code)
     # slab widths and block capacity in bytes as 16-bit's (float32 bs 8: 64 / 128 x columns,
-    # 64 blocks a step); not yet tuned for float32
+    # 64 blocks a step)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w)),
          "BM": 16 if regime == "tiny" else 64, "R": 256 // bs,
          "KW": (256 if large else 128) * 2 // esz, "CAP": 16384 // (bs * bs * esz),
@@ -459,7 +460,7 @@ def sddmm_grouped_tma_supported(bs, did):
 
 def sddmm_grouped_tma_spec(bs, did, M=64):
     """Specialisation of sddmm_grouped_tma.cu (16-bit bs 16; bs 8 in pairs, 16-bit and float32
-    as 3xTF32, with sddmm_grouped.cu's items: WIP, not yet measured on a GPU).
+    as 3xTF32, with sddmm_grouped.cu's items: v16's p15 variants measured none faster).
 
     Above M = 512: the items of sddmm_grouped.cu's bs 16 specialisation (512 dy columns, 32 x
     column blocks, 128 blocks, 16 consumer warps), 48-row steps and 2 stages; L2 evict_last on

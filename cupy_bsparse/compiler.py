@@ -154,15 +154,12 @@ def _env_flag(name):
         return False
 
 
-_scratch = []
-
-
+@functools.lru_cache(maxsize=1)
 def _scratch_dir():
     """A private temporary folder for cubins that cannot go to the disk cache, removed at exit."""
-    if not _scratch:
-        _scratch.append(tempfile.mkdtemp(prefix="cupy_bsparse-"))
-        atexit.register(shutil.rmtree, _scratch[0], True)
-    return _scratch[0]
+    folder = tempfile.mkdtemp(prefix="cupy_bsparse-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def _cached_cubin(name, spec, arch):

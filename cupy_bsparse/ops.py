@@ -93,8 +93,13 @@ def _check_out(out, shape, dtype, fn):
         raise TypeError(f"{fn}: out has dtype {out.dtype}, the result has dtype {dtype}")
     if out.shape != shape:
         raise ValueError(f"{fn}: out has shape {out.shape}, the result has shape {shape}")
-    if isinstance(out, np.ndarray) and not out.flags.writeable:
-        raise ValueError(f"{fn}: out is read-only")
+    _check_writable(out, "out", fn)
+
+
+def _check_writable(a, name, fn):
+    """ValueError naming ``name`` for a read-only numpy array (cupy arrays are always writable)."""
+    if isinstance(a, np.ndarray) and not a.flags.writeable:
+        raise ValueError(f"{fn}: {name} is read-only")
 
 
 def _extent(a):
@@ -318,8 +323,7 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
         # synchronizes on the GPU).
         if out.layout is not pattern and out.layout != pattern:
             raise ValueError(f"{fn}: out's block pattern differs from layout's")
-        if isinstance(out._data, np.ndarray) and not out._data.flags.writeable:
-            raise ValueError(f"{fn}: out's data is read-only")
+        _check_writable(out._data, "out's data", fn)
         _check_no_overlap(xp, out._data, fn, a=a, b=b)
         base, transposed, data = out._base_layout, out._transposed, out._data
     # Stored blocks of a transposed view hold (a @ b).T = b.T @ a.T on the base layout.
