@@ -140,12 +140,16 @@ def _sddmm_launch(kind, bs, did, M):
     32, 64, 512), so a repeated call builds no spec."""
     import cupy
 
-    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
-           cupy.cuda.runtime.getDevice())
+    dev = cupy.cuda.runtime.getDevice()
+    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512, dev, _specs.USE_WGMMA)
     hit = _launches.get(key)
     if hit is None:
         name, spec_of, shape_of = _sddmm_kernels()[kind]
-        spec = _fit(name, spec_of(bs, did, M), cupy.cuda.runtime.getDevice())
+        if kind == "stream":
+            spec = spec_of(bs, did, M, wgmma=_specs.USE_WGMMA and _arch(dev) == 90)
+        else:
+            spec = spec_of(bs, did, M)
+        spec = _fit(name, spec, dev)
         nt, smem = shape_of(spec)[:2]
         boxes = _specs.tma_boxes(name, spec) if kind in ("grouped_tma", "tall", "stream") else ()
         hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec), boxes)

@@ -158,10 +158,11 @@ def dsd_kernel(bs, did, M):
     return "grouped" if bs == 8 or (bs == 16 and did != _TF32) else "column"
 
 
-#: Whether dsd_stream.cu takes its wgmma consumers (sm_90a) where dsd_stream_spec has them, on
-#: devices of compute capability 9.0: on unless CUPY_BSPARSE_WGMMA=0 at import (v16 bench, H200,
-#: M = 64 bs 64: fp16 0.0239 / 0.0252 -> 0.0219 / 0.0229 ms x @ W / x @ W^T, bf16 0.0242 /
-#: 0.0242 -> 0.0218 / 0.0228; docs/perf-notes.md v13, v16).
+#: Whether dsd_stream.cu and sddmm_stream.cu take their wgmma consumers (sm_90a) where
+#: dsd_stream_spec and sddmm_stream_spec have them, on devices of compute capability 9.0: on
+#: unless CUPY_BSPARSE_WGMMA=0 at import (v16 bench, H200, M = 64 bs 64: fp16 0.0239 / 0.0252 ->
+#: 0.0219 / 0.0229 ms x @ W / x @ W^T, bf16 0.0242 / 0.0242 -> 0.0218 / 0.0228; wgrad, probe
+#: p11: fp16 0.0272 -> 0.0231; docs/perf-notes.md v13, v16).
 USE_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_WGMMA"), "CUPY_BSPARSE_WGMMA",
                            kinds=("0", "1")) != "0"
 
@@ -495,13 +496,16 @@ def sddmm_stream_supported(bs, did, M):
     return dsd_stream_supported(bs, did) and M <= 64
 
 
-def sddmm_stream_spec(bs, did, M):
+def sddmm_stream_spec(bs, did, M, wgmma=False):
     """Specialisation of sddmm_stream.cu (16-bit element codes; float32 as 3xTF32; M <= 64):
     BK >= M rows per tile, four consumer warps (one at bs 16), as many dy stages as fit in
-    48 KB (at most 8).
+    48 KB (at most 8). ``wgmma``: one consumer warpgroup of wgmma (sm_90a) for 16-bit bs 64 at
+    16 < M (the launcher asks for it on compute capability 9.0 when USE_WGMMA is set).
 
     BK 64 (M 33-64): 3 stages, and two consumer warps at bs 32, so more CTAs fit per SM (v6
-    sweep at M = 64: bs 32 0.0391 -> 0.0325 ms, bs 64 0.0287 -> 0.0270 ms)."""
+    sweep at M = 64: bs 32 0.0391 -> 0.0325 ms, bs 64 0.0287 -> 0.0270 ms). wgmma (v16 probe
+    p11, H200, fp16 bs 64): M = 64 0.0272 -> 0.0231 ms, M = 33 0.0264 -> 0.0220; M = 16
+    0.0203 -> 0.0202, so M <= 16 keeps mma.sync."""
     code = _mma_code(did)
     bk = 16 if M <= 16 else (32 if M <= 32 else 64)
     tile = bk * bs * _itemsize(code)
@@ -512,6 +516,8 @@ def sddmm_stream_spec(bs, did, M):
         p["STAGES"] = 3
         if bs == 32:
             p["WARPS_N"] = 1
+    if wgmma and bs == 64 and _itemsize(code) == 2 and bk > 16:
+        p.update(WARPS_M=4, WARPS_N=1, WGMMA=1)
     return tuple(sorted(p.items()))
 
 
@@ -687,8 +693,9 @@ def all_specializations():
                 out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
             for M in (16, 32, 64):
                 if sddmm_stream_supported(bs, did, M):
-                    out.append(("sddmm_stream.cu", sddmm_stream_spec(bs, did, M),
-                                "bsmm_sddmm_stream"))
+                    for wg in (False, True):
+                        out.append(("sddmm_stream.cu", sddmm_stream_spec(bs, did, M, wg),
+                                    "bsmm_sddmm_stream"))
             if sddmm_tall_supported(bs, did):
                 for M in (64, None):
                     out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M), "bsmm_sddmm_tall"))

@@ -22,11 +22,25 @@
 // bytes a row (one TMA copy each; the maps' boxes are RB / 4 columns wide), fragments come by
 // 32-bit loads, and every thread stores its own elements (8 bytes per lane; no staging tiles).
 //
+// WGMMA 1 (16-bit bs 64, sm_90a only, wgmma.cuh): the four consumer warps are one warpgroup
+// that computes the 64 x 64 block with BK / 16 wgmma.mma_async m64n64k16 straight from the
+// swizzled tiles (x's tile M-major, flag tnspA: rows are the reduction, BS columns contiguous;
+// dy's MN-major, tnspB), and waits for them before it releases the dy buffer. Warp w of the
+// group holds rows 16 w .. 16 w + 15 in mma.sync's accumulator order, so the stores are as
+// WARPS_M 4 x WARPS_N 1 mma.sync's.
+//
 // Grid: (segments); block: (WARPS_M * WARPS_N + 1) warps.
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, BK (16, 32, 64: at
-// least M), STAGES, WARPS_M, WARPS_N.
+// least M), STAGES, WARPS_M, WARPS_N; WGMMA (0, the default, or 1: 16-bit bs 64 with WARPS_M 4,
+// WARPS_N 1).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
+#ifndef WGMMA
+#define WGMMA 0
+#endif
+#if WGMMA
+#include "wgmma.cuh"
+#endif
 
 #define T_BYTES (BK * BS * (int)sizeof(elem_t))   // one x or dy tile
 #if DTYPE_ID == 4
@@ -100,6 +114,18 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
 #if DTYPE_ID == 4
         mma_tn_3xtf32<MI, NI, 1, BK, BK>(reinterpret_cast<float (&)[1][MI][NI][4]>(acc), x0, wm * WM,
                                          d0 + ring.s * T_BYTES, 0, wn * WN, lane);
+#elif WGMMA
+        static_assert(BS == 64 && WARPS_M == 4 && WARPS_N == 1, "wgmma: one warpgroup, bs 64");
+        wgmma_pin<MI * NI * 4>(&acc[0][0][0]);
+        wgmma_fence();
+#pragma unroll
+        for (int k = 0; k < BK; k += 16)      // k16 = 16 rows of either tile (both MN-major)
+            wgmma_m64k16<BS, 1, 1>(&acc[0][0][0], wgmma_desc(x0 + k * RB),
+                                   wgmma_desc(d0 + ring.s * T_BYTES + k * RB));
+        wgmma_commit();
+        wgmma_pin<MI * NI * 4>(&acc[0][0][0]);
+        wgmma_wait<0>();                       // the buffer is read before it is released
+        wgmma_pin<MI * NI * 4>(&acc[0][0][0]);
 #else
         mma_tn_swizzled<MI, NI, BK>(acc, x0, wm * WM, d0 + ring.s * T_BYTES, wn * WN, lane);
 #endif

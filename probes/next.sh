@@ -6,6 +6,8 @@
 #   (here: make default what the probes accept: see perf-notes v16, "Defaults to set")
 #   bash probes/next.sh breakeven 64, then 4096  -> the break-even map on the H200
 #   bash probes/next.sh suite                    -> the GPU suite on the final tree
+#   bash probes/next.sh v17                      -> suite, then the M = 64 bs 64 16-bit bench
+#                                                   (sddmm_stream.cu's wgmma consumers)
 #   (if time is left) bash probes/next.sh layouts -> the met M = 4096 16-bit rows on
 #   Barabasi-Albert and Watts-Strogatz layouts
 # The machine is given back after 30 s idle: issue the next call at once. Each mode stays under
@@ -37,8 +39,12 @@ elif [ "$1" = suite ]; then
   SKIP_SANITIZER=1 SKIP_BENCH=1 bash .ci/gpu 2>&1 | tail -8
   CUPY_BSPARSE_GPU_SUBSET=small timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
-    -k "test_stream_kernel_bs64_consumers or (test_grouped_kernel and grouped_tma and f32) or (test_sddmm_tma_kernels and grouped_tma)" \
+    -k "test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and f32) or (test_sddmm_tma_kernels and grouped_tma)" \
     > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
+elif [ "$1" = v17 ]; then
+  timeout 400 bash probes/next.sh suite
+  timeout 150 python3 -m cupy_bsparse bench --dtype float16 bfloat16 --m 64 --blocksize 64 \
+    --baselines dense --out "$out/bench_v17_bs64" 2>&1 | grep -v "^\[" | tail -12
 elif [ "$1" = layouts ]; then
   for L in barabasi_albert small_world; do
     timeout 280 python3 -m cupy_bsparse bench --layout $L --dtype float16 bfloat16 --m 4096 \
@@ -50,9 +56,9 @@ elif [ "$1" = breakeven ]; then
   M=${2:-64}   # C = K: the bench default for M (16384 at M <= 256, else 8192)
   for bs in 8 16 32 64; do
     timeout 140 python3 -m cupy_bsparse bench --op fprop --dtype float16 float32 --m $M --blocksize $bs \
-      --density 0.02 0.05 0.1 0.2 0.4 0.7 --baselines dense --repeat 10 --warmup 2 \
+      --density 0.01 0.02 0.05 0.1 0.2 0.4 0.7 --baselines dense --repeat 10 --warmup 2 \
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|layouts|ncu|breakeven M" >&2; exit 2
 fi

@@ -240,6 +240,10 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
     buffers; 16-bit stream blocks written by TMA tile stores (beta = 0) or by each thread
     (beta = 1, accumulating into the gradient); exact to the tolerance, every block written,
     bitwise repeatable."""
+    _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta)
+
+
+def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
     from cupy_bsparse import _specs
 
     fp32 = kind == "f32"
@@ -554,8 +558,9 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
 
 @pytest.fixture(params=["wgmma", "mma_sync"])
 def bs64_consumers(request, monkeypatch):
-    """dsd_stream.cu's consumers for 16-bit bs 64 at 16 < M <= 64 forced to wgmma (sm_90a) or
-    mma.sync, whatever CUPY_BSPARSE_WGMMA says; the launch cache is cleared around."""
+    """dsd_stream.cu's and sddmm_stream.cu's consumers for 16-bit bs 64 at 16 < M <= 64 forced
+    to wgmma (sm_90a) or mma.sync, whatever CUPY_BSPARSE_WGMMA says; the launch cache is cleared
+    around."""
     from cupy_bsparse import _gpu_ops, _specs
 
     arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
@@ -584,6 +589,22 @@ def test_stream_kernel_bs64_consumers(request, monkeypatch, bs64_consumers, kind
     spec = _gpu_ops._dsd_launch(64, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")[4]
     assert spec.get("WGMMA", 0) == (bs64_consumers == "wgmma")
     _stream_case(request, monkeypatch, 64, kind, trans, M, density, split)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [33] if _SMALL else [17, 33, 64])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_sddmm_stream_bs64_consumers(request, monkeypatch, bs64_consumers, kind, M, density,
+                                     beta):
+    """sddmm_stream.cu at 16-bit bs 64, 16 < M <= 64 with either consumer (wgmma: one
+    warpgroup, compute capability 9.0 only; mma.sync), as test_sddmm_tma_kernels checks it:
+    TMA tile stores (beta = 0) and each thread's own (beta = 1)."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    spec = _gpu_ops._sddmm_launch("stream", 64, _specs.dtype_id(DTYPES[kind]), M)[3]
+    assert spec.get("WGMMA", 0) == (bs64_consumers == "wgmma")
+    _sddmm_tma_case(request, monkeypatch, 64, kind, "stream", M, density, beta)
 
 
 def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):

@@ -124,6 +124,14 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _specs.sddmm_kernel(16, _specs._TF32, 4096) == "grouped"
     assert dict(_specs.sddmm_stream_spec(32, 1, 7))["BK"] == 16
     assert dict(_specs.sddmm_stream_spec(32, 1, 33))["BK"] == 64
+    # wgmma consumers: 16-bit bs 64 at 16 < M only, one warpgroup
+    for did, bs, M, want in ((1, 64, 64, 1), (2, 64, 17, 1), (1, 64, 16, 0), (1, 32, 64, 0),
+                             (0, 64, 64, 0)):
+        p = dict(_specs.sddmm_stream_spec(bs, did, M, wgmma=True))
+        assert p.get("WGMMA", 0) == want
+        assert (p["WARPS_M"], p["WARPS_N"]) == ((4, 1) if want else (2, 2) if bs == 64 else
+                                                (p["WARPS_M"], p["WARPS_N"]))
+    assert "WGMMA" not in dict(_specs.sddmm_stream_spec(64, 1, 64))
     assert _specs.sddmm_kernel(8, 1) == "grouped"
     assert _specs.sddmm_kernel(16, _specs._TF32) == "grouped"
     assert _specs.sddmm_kernel(32, 1) == "column"
