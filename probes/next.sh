@@ -8,6 +8,8 @@
 #   bash probes/next.sh suite                    -> the GPU suite on the final tree
 #   bash probes/next.sh v17                      -> suite, then the M = 64 bs 64 16-bit bench
 #                                                   (sddmm_stream.cu's wgmma consumers)
+#   bash probes/next.sh v17b                     -> suite, then 16-bit bs 8 / 16 x @ W^T with
+#                                                   steps listed column by column
 #   (if time is left) bash probes/next.sh layouts -> the met M = 4096 16-bit rows on
 #   Barabasi-Albert and Watts-Strogatz layouts
 # The machine is given back after 30 s idle: issue the next call at once. Each mode stays under
@@ -39,12 +41,20 @@ elif [ "$1" = suite ]; then
   SKIP_SANITIZER=1 SKIP_BENCH=1 bash .ci/gpu 2>&1 | tail -8
   CUPY_BSPARSE_GPU_SUBSET=small timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
-    -k "test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and f32) or (test_sddmm_tma_kernels and grouped_tma)" \
+    -k "test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma)" \
     > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
 elif [ "$1" = v17 ]; then
   timeout 400 bash probes/next.sh suite
   timeout 150 python3 -m cupy_bsparse bench --dtype float16 bfloat16 --m 64 --blocksize 64 \
     --baselines dense --out "$out/bench_v17_bs64" 2>&1 | grep -v "^\[" | tail -12
+elif [ "$1" = v17b ]; then
+  timeout 400 bash probes/next.sh suite
+  for L in barabasi_albert small_world; do
+    timeout 60 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 bfloat16 --m 4096 \
+      --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -5
+  done
+  timeout 90 python3 -m cupy_bsparse bench --op bprop --dtype float16 bfloat16 --m 64 4096 --blocksize 8 16 \
+    --baselines dense --out "$out/v17b_random" 2>&1 | grep -v "^\[" | tail -9
 elif [ "$1" = layouts ]; then
   for L in barabasi_albert small_world; do
     timeout 280 python3 -m cupy_bsparse bench --layout $L --dtype float16 bfloat16 --m 4096 \
@@ -60,5 +70,5 @@ elif [ "$1" = breakeven ]; then
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|v17|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|layouts|ncu|breakeven M" >&2; exit 2
 fi

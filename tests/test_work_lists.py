@@ -82,13 +82,16 @@ def _random_entries(rng, ncols, kin, density):
     return ptr, ent
 
 
+@pytest.mark.parametrize("by_column", [False, True])
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
 @pytest.mark.parametrize("r,kwb,cap", [(4, 8, 64), (3, 2, 1), (8, 1, 4), (1, 5, 2)])
-def test_group_table_covers_each_entry_once(r, kwb, cap, density):
+def test_group_table_covers_each_entry_once(r, kwb, cap, density, by_column):
     rng = np.random.default_rng(7)
     ncols, kin, bs = 13, 23, 8
     ptr, ent = _random_entries(rng, ncols, kin, density)
-    steps, gent, gptr = _work_lists.group_table(ptr, ent, r, kwb, cap, kin, bs, np)
+    steps, gent, gptr = _work_lists.group_table(ptr, ent, r, kwb, cap, kin, bs, np,
+                                                by_column=by_column)
+    ref = _work_lists.group_table(ptr, ent, r, kwb, cap, kin, bs, np) if by_column else None
     ngroups = -(-ncols // r)
     assert steps.dtype == np.int32 and gent.dtype == np.int32 and gptr.dtype == np.int64
     assert gptr.shape == (ngroups + 1,) and gptr[0] == 0 and gptr[-1] == len(steps)
@@ -105,15 +108,23 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density):
             c0, nc = k0 // bs, kcols // bs
             assert k0 % bs == 0 and kcols % bs == 0 and 0 < nc <= kwb
             assert c0 // kwb == (c0 + nc - 1) // kwb and c0 + nc <= kin
-            assert gent[e0, 1] >> 16 == 0 and gent[e1 - 1, 1] >> 16 == nc - 1
+            cls = gent[e0:e1, 1] >> 16
+            assert cls.min() == 0 and cls.max() == nc - 1
+            if by_column:
+                # the same entries as without, column by column (each column's order kept)
+                want_rows = ref[1][e0:e1]
+                order = np.lexsort((want_rows[:, 1] >> 16, want_rows[:, 1] & 0xFFFF))
+                assert np.array_equal(gent[e0:e1], want_rows[order])
+                assert np.array_equal(steps, ref[0]) and np.array_equal(gptr, ref[2])
             prev = None
             for e in range(e0, e1):
                 b, code = gent[e]
                 cl, jl = code >> 16, code & 0xFFFF
                 assert cl < nc and jl < r
-                # block-row by block-row, so a step's blocks spread over the group's columns
-                assert prev is None or (cl, jl) > prev
-                prev = (cl, jl)
+                # block-row by block-row, so a step's blocks spread over the group's columns;
+                # by_column: column by column
+                assert prev is None or ((jl, cl) if by_column else (cl, jl)) > prev
+                prev = (jl, cl) if by_column else (cl, jl)
                 got.add((g * r + jl, c0 + cl, int(b)))
     want = {(j, int(ent[e, 0]), int(ent[e, 1]))
             for j in range(ncols) for e in range(ptr[j], ptr[j + 1])}
