@@ -53,6 +53,11 @@ elif [ "$1" = v17b ]; then
     timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \
       --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -3
   done
+elif [ "$1" = v17c ]; then
+  # the GPU suite's tests in two parts, the grouped-plan ones first (a short device budget)
+  python3 -c "from cupy_bsparse import compiler, _gpu_ops, _specs; compiler.warm_cache(_specs.device_specializations(_gpu_ops._arch(0)))"
+  python3 -m pytest tests -m gpu -q -p no:cacheprovider -k "grouped or xWT" 2>&1 | tee "$out/gpu_tests_1.log" | tail -2
+  python3 -m pytest tests -m gpu -q -p no:cacheprovider -k "not (grouped or xWT)" 2>&1 | tee "$out/gpu_tests_2.log" | tail -2
 elif [ "$1" = layouts ]; then
   for L in barabasi_albert small_world; do
     timeout 280 python3 -m cupy_bsparse bench --layout $L --dtype float16 bfloat16 --m 4096 \
@@ -68,5 +73,5 @@ elif [ "$1" = breakeven ]; then
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|layouts|ncu|breakeven M" >&2; exit 2
 fi
