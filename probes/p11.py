@@ -11,6 +11,8 @@ from cupy_bsparse.ops import sddmm
 
 
 orig_t = compiler._template
+if "WGMMA" in orig_t("sddmm_stream.cu"):
+    sys.exit("p11: kernels/sddmm_stream.cu has had WGMMA since v17; this patch no longer applies")
 
 
 def _patched(name):
