@@ -12,9 +12,10 @@
 // Tables (built by cupy_bsparse/_gpu_ops.py from dsd.cu's look-up entries):
 //   gent[e] = (stored block b, (c_local << 16) | jl): block b multiplies x's column block
 //             k0 / BS + c_local into output block-column group * R + jl. Entries are sorted by
-//             (group, slab, block-row, column); one step holds at most CAP of them.
+//             (group, slab, block-row, column), and for TRANS_W, within each step, by (column,
+//             block-row) instead (W's rows in storage order); one step holds at most CAP of them.
 //   step[s] = (k0, e0, e1, kcols): its entries [e0, e1) and the x columns [k0, k0 + kcols)
-//             they read (kcols <= KW: the block-rows of its first to its last entry).
+//             they read (kcols <= KW: its lowest to its highest block-row).
 //   item[i] = (group, s0, s1, slot): CTA column i takes steps [s0, s1) of its group. A group
 //             cut into several items (split-K) combines their float32 partials exactly as
 //             dsd.cu does (common.cuh split_combine; ginfo[group] = (first slot, items)).

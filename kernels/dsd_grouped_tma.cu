@@ -14,7 +14,8 @@
 //     swizzle; rows past M and columns past K_in read as zero)
 //     and its stored blocks into a ring of STAGES buffers (tma.cuh Ring). The blocks (WCP 0) go
 //     as 1-D bulk copies, one per run of blocks that lie next to each other in W's storage (in
-//     x @ W a block-row's blocks in the group's columns do; in x @ W^T runs are mostly single
+//     x @ W a block-row's blocks in the group's columns do; in x @ W^T, whose steps list their
+//     entries column by column, a row of W's blocks in the slab does, mostly one to three
 //     blocks, and the TMA unit's cost per copy shows), or (WCP 1) as 16-byte cp.async copies,
 //     a block per W_BLK / 16 lanes (16-bit BS 8: 8; float32: 16), which every lane hands to
 //     `full` with

@@ -30,7 +30,9 @@ def spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
-def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp):
+def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp, by_column=False):
+    # the order before v17 (by x column), sorted by stored block with SORT (v17's by_column
+    # gives the same order on real layouts)
     steps, gent, gptr = orig_gt(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp)
     if CUR["sort"] and gent.shape[0]:
         n = gent.shape[0]
