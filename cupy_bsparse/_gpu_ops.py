@@ -63,6 +63,12 @@ def _fit(name, spec, dev):
     return _specs.fit_shared(name, spec, _smem_limit(dev))
 
 
+def _wgmma(dev):
+    """Whether the stream kernels take their wgmma consumers on device ``dev``: USE_WGMMA, on
+    compute capability 9.0 (sm_90a)."""
+    return _specs.USE_WGMMA and _arch(dev) == 90
+
+
 def _kernel(name, spec, entry, smem):
     fn = compiler.get_function(name, spec, entry)
     if fn.max_dynamic_shared_size_bytes < smem:
@@ -83,24 +89,15 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA)
     hit = _launches.get(key)
     if hit is None:
-        if kind == "grouped":
-            spec = _fit("dsd_grouped.cu", _specs.dsd_grouped_spec(bs, did, M, trans_w), dev)
-            nt, smem, bm = _specs.dsd_grouped_launch_shape(spec)
-            fn = _kernel("dsd_grouped.cu", spec, "bsmm_dsd_grouped", smem)
-        elif kind == "grouped_tma":
-            spec = _fit("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, M, trans_w),
-                        dev)
-            nt, smem, bm = _specs.dsd_grouped_tma_launch_shape(spec)
-            fn = _kernel("dsd_grouped_tma.cu", spec, "bsmm_dsd_grouped_tma", smem)
-        elif kind == "stream":
-            spec = _fit("dsd_stream.cu", _specs.dsd_stream_spec(
-                bs, did, M, trans_w, wgmma=_specs.USE_WGMMA and _arch(dev) == 90), dev)
-            nt, smem, bm = _specs.dsd_stream_launch_shape(spec)
-            fn = _kernel("dsd_stream.cu", spec, "bsmm_dsd_stream", smem)
+        name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
+        if kind == "stream":
+            spec = _specs.dsd_stream_spec(bs, did, M, trans_w, wgmma=_wgmma(dev))
         else:
-            spec = _fit("dsd.cu", _specs.dsd_spec(bs, did, M, trans_w), dev)
-            nt, smem, bm = _specs.dsd_launch_shape(spec)
-            fn = _kernel("dsd.cu", spec, "bsmm_dsd", smem)
+            spec = {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec,
+                    "grouped_tma": _specs.dsd_grouped_tma_spec}[kind](bs, did, M, trans_w)
+        spec = _fit(name, spec, dev)
+        nt, smem, bm = _specs.launch_shape(name, spec)
+        fn = _kernel(name, spec, "bsmm_" + name[:-3], smem)
         per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
         sms = cupy.cuda.Device(dev).attributes["MultiProcessorCount"]
         hit = (fn, nt, smem, bm, dict(spec), max(1, per_sm) * sms)
@@ -121,19 +118,6 @@ def _counters(layout, n, stream):
     return buf
 
 
-def _sddmm_kernels():
-    """kind -> (template, specialisation of (bs, did, M), launch shape of a spec: threads and
-    shared bytes first)."""
-    return {"column": ("sddmm.cu", _specs.sddmm_spec, _specs.sddmm_launch_shape),
-            "grouped": ("sddmm_grouped.cu", _specs.sddmm_grouped_spec,
-                        _specs.sddmm_grouped_launch_shape),
-            "grouped_tma": ("sddmm_grouped_tma.cu", _specs.sddmm_grouped_tma_spec,
-                            _specs.sddmm_grouped_tma_launch_shape),
-            "stream": ("sddmm_stream.cu", _specs.sddmm_stream_spec,
-                       _specs.sddmm_stream_launch_shape),
-            "tall": ("sddmm_tall.cu", _specs.sddmm_tall_spec, _specs.sddmm_tall_launch_shape)}
-
-
 def _sddmm_launch(kind, bs, did, M):
     """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
     for this block size, element code and M. Cached by the M boundaries the specs depend on (16,
@@ -144,13 +128,15 @@ def _sddmm_launch(kind, bs, did, M):
     key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512, dev, _specs.USE_WGMMA)
     hit = _launches.get(key)
     if hit is None:
-        name, spec_of, shape_of = _sddmm_kernels()[kind]
+        name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
         if kind == "stream":
-            spec = spec_of(bs, did, M, wgmma=_specs.USE_WGMMA and _arch(dev) == 90)
+            spec = _specs.sddmm_stream_spec(bs, did, M, wgmma=_wgmma(dev))
         else:
-            spec = spec_of(bs, did, M)
+            spec = {"column": _specs.sddmm_spec, "grouped": _specs.sddmm_grouped_spec,
+                    "grouped_tma": _specs.sddmm_grouped_tma_spec,
+                    "tall": _specs.sddmm_tall_spec}[kind](bs, did, M)
         spec = _fit(name, spec, dev)
-        nt, smem = shape_of(spec)[:2]
+        nt, smem = _specs.launch_shape(name, spec)[:2]
         boxes = _specs.tma_boxes(name, spec) if kind in ("grouped_tma", "tall", "stream") else ()
         hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec), boxes)
         _launches[key] = hit

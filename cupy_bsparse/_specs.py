@@ -723,14 +723,16 @@ _SHRINK = {"sddmm_grouped.cu": (("MK", 16), ("R", 32)), "sddmm.cu": (("MK", 16),
            "dsd_grouped.cu": (("CAP", 32),)}
 
 
-def _launch_shape(template):
+def launch_shape(template, spec):
+    """The launch shape of ``spec`` of ``template``: (threads per CTA, dynamic shared-memory
+    bytes), then rows per CTA for the dsd templates (its ``*_launch_shape`` function)."""
     return {"dsd.cu": dsd_launch_shape, "dsd_grouped.cu": dsd_grouped_launch_shape,
             "dsd_grouped_tma.cu": dsd_grouped_tma_launch_shape,
             "dsd_stream.cu": dsd_stream_launch_shape, "sddmm.cu": sddmm_launch_shape,
             "sddmm_grouped.cu": sddmm_grouped_launch_shape,
             "sddmm_grouped_tma.cu": sddmm_grouped_tma_launch_shape,
             "sddmm_stream.cu": sddmm_stream_launch_shape,
-            "sddmm_tall.cu": sddmm_tall_launch_shape}[template]
+            "sddmm_tall.cu": sddmm_tall_launch_shape}[template](spec)
 
 
 def fit_shared(template, spec, limit):
@@ -741,11 +743,10 @@ def fit_shared(template, spec, limit):
 
     Raises: RuntimeError naming the template and both sizes when no such spec fits.
     """
-    shape = _launch_shape(template)
     p = dict(spec)
     knobs = list(_SHRINK.get(template, ()))
     while True:
-        smem = shape(tuple(sorted(p.items())))[1]
+        smem = launch_shape(template, tuple(sorted(p.items())))[1]
         if smem <= limit:
             return tuple(sorted(p.items()))
         if p.get("STAGES", 2) > 2:
