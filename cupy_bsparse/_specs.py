@@ -312,12 +312,27 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
+def dsd_grouped_tma_xpre_spec(M, trans_w):
+    """Opt-in float32 bs 8 dsd_grouped_tma spec with XPRE 1 (each step's x slab split once,
+    with a lo plane of one slab stage): the shipped spec with a smaller CAP, the largest of 48,
+    32, 28, ... (a multiple of 4) for which two CTAs still fit in an SM's 228 KB (113 KB each).
+    Not used by the launcher."""
+    p = dict(dsd_grouped_tma_spec(8, 0, M, trans_w))
+    p["XPRE"] = 1
+    for cap in (48, 32, 28, 24, 20, 16):
+        p["CAP"] = cap
+        if dsd_grouped_tma_launch_shape(tuple(p.items()))[1] <= 113 * 1024:
+            break
+    return tuple(sorted(p.items()))
+
+
 def dsd_grouped_tma_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes, rows per CTA) of a dsd_grouped_tma spec."""
     p = dict(spec)
     bs, bm, cap, esz = p["BS"], p["BM"], p["CAP"], _itemsize(p["DTYPE_ID"])
-    stage = (p["KW"] // (128 // esz)) * bm * 128 + cap * bs * bs * esz + (cap + 4) * 4
-    smem = 1024 + p["STAGES"] * (stage + 16) + 16
+    a_stage = (p["KW"] // (128 // esz)) * bm * 128
+    stage = a_stage + cap * bs * bs * esz + (cap + 4) * 4
+    smem = 1024 + p["STAGES"] * (stage + 16) + 16 + (a_stage if p.get("XPRE", 0) else 0)
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
 
 
@@ -685,6 +700,11 @@ def all_specializations():
                     if dsd_grouped_tma_supported(bs, did):
                         out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(bs, did, M, tw),
                                     "bsmm_dsd_grouped_tma"))
+                        if bs == 8 and did == 0 and M > 1:
+                            # float32 slabs split once per step (XPRE, opt-in, untimed): CI
+                            # compiles it
+                            out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_xpre_spec(M, tw),
+                                        "bsmm_dsd_grouped_tma"))
                     if dsd_stream_supported(bs, did, M):
                         for wg in (False, True):
                             out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, wg),

@@ -38,7 +38,9 @@
 // multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's
 // l2_policy; W_HINT applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS
 // (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
-// stored blocks; 1: cp.async).
+// stored blocks; 1: cp.async), XPRE (0, the default; 1, float32 only: after each step's
+// copies land the consumers split its whole slab once, hi in place and lo into one shared lo
+// plane laid out as a slab stage, so each block's A fragments are two ldmatrix and no split).
 //
 // The launcher uses it for 16-bit above M = 16: bs 16 with bulk copies, bs 8 with bulk copies
 // for x @ W and cp.async for x @ W^T (v7 had measured bs 8 slower than dsd_grouped.cu on the
@@ -76,6 +78,13 @@
 #ifndef WCP
 #define WCP 0
 #endif
+#ifndef XPRE
+#define XPRE 0
+#endif
+#if XPRE && DTYPE_ID != 4
+#error "dsd_grouped_tma.cu splits slabs ahead (XPRE) for float32 (DTYPE_ID 4) only"
+#endif
+#define BAR_XPRE 2                     // named barrier of the consumers' slab split (1: split_combine)
 
 extern "C" __global__ void __launch_bounds__(NCT + 32, MIN_CTAS)
 bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __restrict__ w,
@@ -88,11 +97,12 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
     static_assert(A_BOX % ATOM == 0 && CAP % 4 == 0, "alignment of boxes and barriers");
     extern __shared__ __align__(16) unsigned char smem_raw[];
     // From the first ATOM-aligned address (the launcher adds ATOM bytes of slack): STAGES slabs,
-    // STAGES block areas, STAGES meta areas, full[STAGES], empty[STAGES], one int
-    // (split_combine's flag).
+    // (XPRE) the lo plane (A_STAGE bytes, ATOM-aligned after the slabs), STAGES block areas,
+    // STAGES meta areas, full[STAGES], empty[STAGES], one int (split_combine's flag).
     const unsigned raw = smem_u32(smem_raw);
     const unsigned a0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
-    const unsigned b0 = a0 + STAGES * A_STAGE;
+    const unsigned lo0 = a0 + STAGES * A_STAGE;
+    const unsigned b0 = lo0 + XPRE * A_STAGE;
     const unsigned m0s = b0 + STAGES * B_STAGE;
     const unsigned bar0 = m0s + STAGES * META_STAGE * 4;
     int* const metas = reinterpret_cast<int*>(smem_raw + (m0s - raw));
@@ -228,19 +238,63 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
     Ring<STAGES> ring(bar0);
     for (int k = 0; k < nsteps; ++k, ring.advance()) {
         ring.wait_full();
+#if XPRE
+        // Split the stage's whole slab once (every box, landed or stale: fragments read only
+        // landed columns; a stale box holds hi values, which split to themselves and lo 0):
+        // hi in place, lo at the same offset of the lo plane, 16 bytes a thread at a time. The
+        // layout is byte for byte the slab's, so the swizzle holds. Ordering, consumers only
+        // (the producer warp, the last, never joins BAR_XPRE):
+        //  - the barrier before the split: every warp has done its reads of the lo plane (and of
+        //    its previous stage) for step k - 1 before any thread overwrites the plane for step k;
+        //  - the barrier after it: every split of step k is written before any fragment load.
+        // The in-place hi writes are generic-proxy writes to a buffer the TMA writes next: each
+        // thread's release (release_to_tma) fences its proxy before arriving on `empty`, as for
+        // its reads.
+        sync_threads_of<BAR_XPRE>(NCT);
+        {
+            const unsigned st = a0 + ring.s * A_STAGE;
+#pragma unroll 1
+            for (int i = tid; i < A_STAGE / 16; i += NCT) {
+                unsigned v[4], h[4], l[4];
+                asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
+                             : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(st + i * 16) : "memory");
+                split_all<4>(v, h, l);
+                asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                             :: "r"(st + i * 16), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
+                asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                             :: "r"(lo0 + i * 16), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
+            }
+        }
+        sync_threads_of<BAR_XPRE>(NCT);
+#endif
         const int* meta = metas + ring.s * META_STAGE;
         const int n = meta[0];
         const unsigned as = a0 + ring.s * A_STAGE + a_lane, bs = b0 + ring.s * B_STAGE + b_lane;
         for_each_owned_entry<RW>(meta, n, wn * RW, lane, [&](int q, int cl, int e) {
             const int col = cl * BS;
 #if DTYPE_ID == 4
-            const unsigned a = as + (col / BOXC) * A_BOX + ((((col % BOXC) / 4) ^ a_sw) << 4);
+            const unsigned a_off = (col / BOXC) * A_BOX + ((((col % BOXC) / 4) ^ a_sw) << 4);
+            const unsigned a = as + a_off;
+#if XPRE
+            // hi from the stage, lo from the lo plane at the same offset; only B is split here
+            unsigned ah[1][MI][4], al[1][MI][4], bf[2], bh[1][1][2], bl[1][1][2];
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) {
+                ldsm_x4(ah[0][mi], a + mi * 16 * RB);
+                ldsm_x4(al[0][mi], lo0 + a_lane + a_off + mi * 16 * RB);
+            }
+            bf[0] = lds32(bs + e * W_BLK);
+            bf[1] = lds32(bs + e * W_BLK + B_K4);
+            split_all<2>(bf, &bh[0][0][0], &bl[0][0][0]);
+            mma_3xtf32_split<1, MI, 1>(acc[q], ah, al, bh, bl);
+#else
             unsigned af[MI][4], bf[1][2];
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) ldsm_x4(af[mi], a + mi * 16 * RB);
             bf[0][0] = lds32(bs + e * W_BLK);
             bf[0][1] = lds32(bs + e * W_BLK + B_K4);
             mma_3xtf32<MI, 1>(acc[q], af, bf);
+#endif
 #else
             const unsigned a = as + (col / BOXC) * A_BOX + ((((col % BOXC) / 8) ^ a_sw) << 4);
             small_block_mma<BS, (bool)TRANS_W, RB>(acc[q], a, bs + e * W_BLK);
