@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _specs, _tensor_maps, _work_lists, compiler
 from ._arrays import astype, bits, from_float32, to_float32
-# Pure functions only by name; the flags (DSD_KERNEL, SDDMM_KERNEL, USE_WGMMA) and everything
+# Pure functions only by name; the flags (DSD_KERNEL, SDDMM_KERNEL, USE_WGMMA, F32_SPLIT) and everything
 # tests patch are read through the module (_specs.X, _work_lists.X) at call time.
 from ._specs import dtype_id, m_regime
 
@@ -44,6 +44,19 @@ def _aligned_rows(a):
 
 
 _smem_limits = {}
+
+
+_sm_counts = {}
+
+
+def _sm_count(dev):
+    """Streaming multiprocessors of device ``dev``; cached."""
+    import cupy
+
+    hit = _sm_counts.get(dev)
+    if hit is None:
+        hit = _sm_counts[dev] = cupy.cuda.Device(dev).attributes["MultiProcessorCount"]
+    return hit
 
 
 def _smem_limit(dev):
@@ -86,21 +99,29 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA)
+    key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
-        if kind == "stream":
-            spec = _specs.dsd_stream_spec(bs, did, M, trans_w, wgmma=_wgmma(dev))
-        else:
-            spec = {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec,
-                    "grouped_tma": _specs.dsd_grouped_tma_spec}[kind](bs, did, M, trans_w)
-        spec = _fit(name, spec, dev)
+
+        def make(split):
+            if kind == "stream":
+                return _specs.dsd_stream_spec(bs, did, M, trans_w, wgmma=_wgmma(dev), split=split)
+            if kind == "grouped_tma":
+                return _specs.dsd_grouped_tma_spec(bs, did, M, trans_w, split=split)
+            return {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec}[kind](
+                bs, did, M, trans_w)
+
+        try:
+            spec = _fit(name, make(_specs.F32_SPLIT), dev)
+        except RuntimeError:
+            if not _specs.F32_SPLIT:
+                raise
+            spec = _fit(name, make(None), dev)   # x split ahead does not fit this GPU
         nt, smem, bm = _specs.launch_shape(name, spec)
         fn = _kernel(name, spec, "bsmm_" + name[:-3], smem)
         per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
-        sms = cupy.cuda.Device(dev).attributes["MultiProcessorCount"]
-        hit = (fn, nt, smem, bm, dict(spec), max(1, per_sm) * sms)
+        hit = (fn, nt, smem, bm, dict(spec), max(1, per_sm) * _sm_count(dev))
         _launches[key] = hit
     return hit
 
@@ -150,7 +171,7 @@ def _dsd_call(layout, trans_w, did, M, N):
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL)
+    key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -181,7 +202,7 @@ def _dsd_call(layout, trans_w, did, M, N):
         launches = [(r0, m, (tables[0].shape[0], -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
-        tma = ((kind, _specs.tma_boxes(f"dsd_{kind}.cu", spec), bs)
+        tma = ((kind, _specs.tma_boxes(f"dsd_{kind}.cu", spec), bs, spec.get("XLO", 0))
                if kind in ("stream", "grouped_tma") else None)
         hit = (fn, nt, smem, tables, nslots * m_tiles * bm * width, n_counters, launches, tma)
         calls[key] = hit
@@ -209,24 +230,49 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
         ws = cupy.empty(ws_size, dtype=cupy.float32)
         counters = _counters(layout, n_counters, cupy.cuda.get_current_stream())
     scal = _scalars(alpha, beta)
+    xlo = None
+    if tma and tma[3]:
+        x, xlo = split_tf32(x)         # XLO: the kernel takes x's hi and lo planes
     for r0, m, grid, tail in launches:
         xs, ys = (x, y) if m == M else (x[r0:r0 + m], y[r0:r0 + m])
         if tma:
-            kind, boxes, bs = tma
+            kind, boxes, bs, _ = tma
             it = x.itemsize
-            xmap = _tensor_maps.tile_map(xs.data.ptr, m, xs.shape[1], xs.strides[0], it,
-                                         *boxes[0])
+            planes = (xs,) if xlo is None else (xs, xlo if m == M else xlo[r0:r0 + m])
+            maps = tuple(_tensor_maps.tile_map(a.data.ptr, m, a.shape[1], a.strides[0], it, *box)
+                         for a, box in zip(planes, boxes))
             if kind == "stream":
-                # dsd_stream.cu: x and the stored blocks as tensor maps (bm x bs and bs x bs tiles)
-                head = (xmap, _tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs, bs * it,
-                                                    it, *boxes[1]))
+                # dsd_stream.cu: x (and its lo plane) and the stored blocks as tensor maps
+                # (bm x bs and bs x bs tiles)
+                head = maps + (_tensor_maps.tile_map(data.data.ptr, data.shape[0] * bs, bs,
+                                                     bs * it, it, *boxes[-1]),)
             else:
-                # dsd_grouped_tma.cu: x as a tensor map (slab boxes), blocks by address
-                head = (xmap, data)
+                # dsd_grouped_tma.cu: x (and its lo plane) as tensor maps (slab boxes), blocks
+                # by address
+                head = maps + (data,)
         else:
             head = (xs, _ld_arg(x), data)
         fn(grid, (nt,), head + tables + (ws, counters, ys) + tail + scal, shared_mem=smem)
     return _write_back(out, y)
+
+
+def split_tf32(x):
+    """(hi, lo): float32 ``x`` (M, K) split into its 3xTF32 parts by split_tf32.cu, the bits
+    the kernels' own split gives (tf32x3.cuh). Two new (M, K) arrays whose rows are padded to
+    16 bytes (views of wider buffers), so each suits a tensor map."""
+    import cupy
+
+    M, K = x.shape
+    kp = -(-K // 4) * 4
+    hi = cupy.empty((M, kp), dtype=cupy.float32)[:, :K]
+    lo = cupy.empty((M, kp), dtype=cupy.float32)[:, :K]
+    n = M * K
+    if n:
+        fn = _kernel("split_tf32.cu", _specs.SPLIT_TF32_SPEC, "bsmm_split_tf32", 0)
+        grid = min(-(-n // 256), 8 * _sm_count(cupy.cuda.runtime.getDevice()))
+        fn((grid,), (256,), (x, _ld_arg(x), hi, lo, _c_arg(kp, np.int64), _c_arg(M, np.int32),
+                             _c_arg(K, np.int32)))
+    return hi, lo
 
 
 def _c_arg(value, dtype):

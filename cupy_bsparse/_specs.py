@@ -165,9 +165,17 @@ def dsd_kernel(bs, did, M):
 #: p11: fp16 0.0272 -> 0.0231; docs/perf-notes.md v13, v16).
 USE_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_WGMMA"), "CUPY_BSPARSE_WGMMA",
                            kinds=("0", "1")) != "0"
+#: Where the float32 (3xTF32) dsd kernels split x into its hi and lo TF32 parts: None (the
+#: default) in registers, every fragment once per stored block that uses it; "slab"
+#: (dsd_grouped_tma.cu's XPRE: each step's x slab once, in shared memory); "pass"
+#: (dsd_grouped_tma.cu's and dsd_stream.cu's XLO: all of x once, by split_tf32.cu, before the
+#: product). From CUPY_BSPARSE_F32_SPLIT at import. Opt-in until a device has timed them
+#: (docs/perf-notes.md v18).
+F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPARSE_F32_SPLIT",
+                           kinds=("slab", "pass"))
 
 
-def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):
+def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -189,7 +197,11 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):
     (M = 64 bs 64: 0.0237 / 0.0243 -> 0.0219 / 0.0222 ms x @ W / x @ W^T; M = 33: 0.0240 /
     0.0254 -> 0.0216 / 0.0216); bs 32 measured within 3% and M <= 16 slower (BM 64 against 16),
     and at M = 4096 no BM (64-256), warpgroup count, stage count or persistent schedule beat
-    the mma.sync kernel (docs/perf-notes.md v13)."""
+    the mma.sync kernel (docs/perf-notes.md v13).
+
+    ``split`` (float32; the launcher passes ``F32_SPLIT``): "pass" takes x split ahead (XLO 1,
+    a lo tile per stage), with as many stages as keep the CTAs per SM that shared memory
+    allowed without it (at least 2)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -225,7 +237,18 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False):
         # 0.0934 -> 0.0845 ms, bs 32 x @ W 0.0977 -> 0.0936, bs 16 x @ W 0.1182 -> 0.1098;
         # M = 4096: bs 64 x @ W^T 1.108 -> 1.005, bs 16 x @ W 1.294 -> 1.118); slower elsewhere
         p["KSUM"] = 16
+    if split == "pass" and code == _F32X3:
+        base = _ctas_by_smem(dsd_stream_launch_shape(tuple(p.items()))[1])
+        p["XLO"] = 1
+        while p["STAGES"] > 2 and _ctas_by_smem(
+                dsd_stream_launch_shape(tuple(p.items()))[1]) < base:
+            p["STAGES"] -= 1
     return tuple(sorted(p.items()))
+
+
+def _ctas_by_smem(smem):
+    """CTAs an sm_90 SM holds by shared memory alone (228 KB, 1 KB reserved a CTA)."""
+    return 228 * 1024 // (smem + 1024)
 
 
 def dsd_stream_launch_shape(spec):
@@ -233,7 +256,7 @@ def dsd_stream_launch_shape(spec):
     p = dict(spec)
     bs, bm, esz = p["BS"], p["BM"], _itemsize(p["DTYPE_ID"])
     atom = 8 * tile_cols(bs, esz) * esz   # tiles start on the swizzle pattern's alignment
-    smem = atom + p["STAGES"] * ((bm + bs) * bs * esz + 16)
+    smem = atom + p["STAGES"] * ((bm * (1 + p.get("XLO", 0)) + bs) * bs * esz + 16)
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
 
 
@@ -281,7 +304,7 @@ def dsd_grouped_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -295,6 +318,14 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w):
     blocks are mostly one 128-byte block, one bulk copy each (M = 64: 0.105 -> 0.072 ms,
     M = 4096: 1.24 -> 0.75 ms); x @ W keeps bulk copies of its longer runs (0.069 against
     0.072 ms at M = 64), as does bs 16 (x @ W^T at M = 64: 0.049 against 0.062 ms).
+
+    ``split`` (float32 only; the launcher passes ``F32_SPLIT``), each keeping two CTAs on an
+    SM (113 KB each):
+    - "slab": XPRE 1, each step's x slab split once into hi (in place) and a lo plane of one
+      slab stage, with the largest CAP of 48, 32, 28, ... (a multiple of 4) that fits;
+    - "pass": XLO 1, x split ahead by split_tf32.cu and its lo plane copied into a lo plane per
+      stage: 2 stages, and slabs halved (KW) until they fit, so the steps are the shipped
+      spec's where they can be (bitwise the same sums).
     """
     regime = m_regime(M)
     large = regime == "large"
@@ -309,20 +340,16 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w):
          "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
     if bs == 8 and trans_w:
         p["WCP"] = 1
-    return tuple(sorted(p.items()))
-
-
-def dsd_grouped_tma_xpre_spec(M, trans_w):
-    """Opt-in float32 bs 8 dsd_grouped_tma spec with XPRE 1 (each step's x slab split once,
-    with a lo plane of one slab stage): the shipped spec with a smaller CAP, the largest of 48,
-    32, 28, ... (a multiple of 4) for which two CTAs still fit in an SM's 228 KB (113 KB each).
-    Not used by the launcher."""
-    p = dict(dsd_grouped_tma_spec(8, 0, M, trans_w))
-    p["XPRE"] = 1
-    for cap in (48, 32, 28, 24, 20, 16):
-        p["CAP"] = cap
-        if dsd_grouped_tma_launch_shape(tuple(p.items()))[1] <= 113 * 1024:
-            break
+    if split == "slab" and code == _F32X3:
+        p["XPRE"] = 1
+        for cap in (48, 32, 28, 24, 20, 16):
+            p["CAP"] = cap
+            if dsd_grouped_tma_launch_shape(tuple(p.items()))[1] <= 113 * 1024:
+                break
+    elif split == "pass" and code == _F32X3:
+        p.update(XLO=1, STAGES=2)
+        while dsd_grouped_tma_launch_shape(tuple(p.items()))[1] > 113 * 1024 and p["KW"] > 32:
+            p["KW"] //= 2
     return tuple(sorted(p.items()))
 
 
@@ -332,7 +359,8 @@ def dsd_grouped_tma_launch_shape(spec):
     bs, bm, cap, esz = p["BS"], p["BM"], p["CAP"], _itemsize(p["DTYPE_ID"])
     a_stage = (p["KW"] // (128 // esz)) * bm * 128
     stage = a_stage + cap * bs * bs * esz + (cap + 4) * 4
-    smem = 1024 + p["STAGES"] * (stage + 16) + 16 + (a_stage if p.get("XPRE", 0) else 0)
+    lo_stages = 1 if p.get("XPRE", 0) else p["STAGES"] if p.get("XLO", 0) else 0
+    smem = 1024 + p["STAGES"] * (stage + 16) + 16 + lo_stages * a_stage
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
 
 
@@ -674,9 +702,9 @@ def tma_boxes(name, spec):
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
     tc = tile_cols(bs, esz)
     if name == "dsd_stream.cu":
-        return (p["BM"], tc), (bs, tc)
+        return ((p["BM"], tc),) * (1 + p.get("XLO", 0)) + ((bs, tc),)
     if name == "dsd_grouped_tma.cu":
-        return ((p["BM"], 128 // esz),)
+        return ((p["BM"], 128 // esz),) * (1 + p.get("XLO", 0))
     if name == "sddmm_grouped_tma.cu":
         return (p["MK"], bs), (p["MK"], 128 // esz)
     if name == "sddmm_tall.cu":
@@ -700,14 +728,19 @@ def all_specializations():
                     if dsd_grouped_tma_supported(bs, did):
                         out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(bs, did, M, tw),
                                     "bsmm_dsd_grouped_tma"))
-                        if bs == 8 and did == 0 and M > 1:
-                            # float32 slabs split once per step (XPRE, opt-in, untimed): CI
-                            # compiles it
-                            out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_xpre_spec(M, tw),
-                                        "bsmm_dsd_grouped_tma"))
+                        if did == 0:
+                            # float32 x split ahead (F32_SPLIT, opt-in, untimed)
+                            for split in ("slab", "pass"):
+                                out.append(("dsd_grouped_tma.cu",
+                                            dsd_grouped_tma_spec(bs, did, M, tw, split=split),
+                                            "bsmm_dsd_grouped_tma"))
                     if dsd_stream_supported(bs, did, M):
                         for wg in (False, True):
                             out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, wg),
+                                        "bsmm_dsd_stream"))
+                        if did == 0:   # float32 x split ahead (F32_SPLIT "pass", opt-in)
+                            out.append(("dsd_stream.cu",
+                                        dsd_stream_spec(bs, did, M, tw, split="pass"),
                                         "bsmm_dsd_stream"))
             for M in (64, 4096):
                 out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
@@ -727,6 +760,7 @@ def all_specializations():
                 for M in (64, 4096):
                     out.append(("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec(bs, did, M),
                                 "bsmm_sddmm_grouped_tma"))
+    out.append(("split_tf32.cu", SPLIT_TF32_SPEC, "bsmm_split_tf32"))
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 
@@ -743,6 +777,15 @@ _SHRINK = {"sddmm_grouped.cu": (("MK", 16), ("R", 32)), "sddmm.cu": (("MK", 16),
            "dsd_grouped.cu": (("CAP", 32),)}
 
 
+#: The one specialisation of split_tf32.cu (x's 3xTF32 planes for F32_SPLIT "pass").
+SPLIT_TF32_SPEC = (("DTYPE_ID", _F32X3),)
+
+
+def split_tf32_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes) of split_tf32.cu: 256 threads, none."""
+    return 256, 0
+
+
 def launch_shape(template, spec):
     """The launch shape of ``spec`` of ``template``: (threads per CTA, dynamic shared-memory
     bytes), then rows per CTA for the dsd templates (its ``*_launch_shape`` function)."""
@@ -752,7 +795,8 @@ def launch_shape(template, spec):
             "sddmm_grouped.cu": sddmm_grouped_launch_shape,
             "sddmm_grouped_tma.cu": sddmm_grouped_tma_launch_shape,
             "sddmm_stream.cu": sddmm_stream_launch_shape,
-            "sddmm_tall.cu": sddmm_tall_launch_shape}[template](spec)
+            "sddmm_tall.cu": sddmm_tall_launch_shape,
+            "split_tf32.cu": split_tf32_launch_shape}[template](spec)
 
 
 def fit_shared(template, spec, limit):

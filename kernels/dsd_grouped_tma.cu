@@ -38,9 +38,14 @@
 // multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's
 // l2_policy; W_HINT applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS
 // (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
-// stored blocks; 1: cp.async), XPRE (0, the default; 1, float32 only: after each step's
-// copies land the consumers split its whole slab once, hi in place and lo into one shared lo
-// plane laid out as a slab stage, so each block's A fragments are two ldmatrix and no split).
+// stored blocks; 1: cp.async); float32 only, at most one of XPRE and XLO (both 0 by default:
+// every block splits its x fragments in registers):
+//   - XPRE 1: after each step's copies land the consumers split its whole slab once, hi in
+//     place and lo into one shared lo plane laid out as a slab stage, so each block's A
+//     fragments are two ldmatrix and no split;
+//   - XLO 1: x arrives split (split_tf32.cu): tmap_x is x's hi plane, tmap_xlo its lo plane,
+//     whose boxes the producer copies into a lo plane per stage, at the slab's offsets; the
+//     consumers load both and split nothing of x.
 //
 // The launcher uses it for 16-bit above M = 16: bs 16 with bulk copies, bs 8 with bulk copies
 // for x @ W and cp.async for x @ W^T (v7 had measured bs 8 slower than dsd_grouped.cu on the
@@ -81,13 +86,24 @@
 #ifndef XPRE
 #define XPRE 0
 #endif
-#if XPRE && DTYPE_ID != 4
-#error "dsd_grouped_tma.cu splits slabs ahead (XPRE) for float32 (DTYPE_ID 4) only"
+#ifndef XLO
+#define XLO 0
+#endif
+#if (XPRE || XLO) && DTYPE_ID != 4
+#error "dsd_grouped_tma.cu takes x split ahead (XPRE, XLO) for float32 (DTYPE_ID 4) only"
+#endif
+#if XPRE && XLO
+#error "dsd_grouped_tma.cu: XPRE and XLO are two ways to the same planes; take one"
 #endif
 #define BAR_XPRE 2                     // named barrier of the consumers' slab split (1: split_combine)
+#define LO_STAGES (XPRE ? 1 : XLO ? STAGES : 0)   // lo planes in shared memory
 
 extern "C" __global__ void __launch_bounds__(NCT + 32, MIN_CTAS)
-bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __restrict__ w,
+bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
+#if XLO
+                     const __grid_constant__ TensorMap tmap_xlo,
+#endif
+                     const elem_t* __restrict__ w,
                      const int4* __restrict__ item, const int2* __restrict__ ginfo,
                      const int4* __restrict__ step, const int2* __restrict__ gent,
                      float* __restrict__ ws, int* __restrict__ counters,
@@ -97,12 +113,12 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
     static_assert(A_BOX % ATOM == 0 && CAP % 4 == 0, "alignment of boxes and barriers");
     extern __shared__ __align__(16) unsigned char smem_raw[];
     // From the first ATOM-aligned address (the launcher adds ATOM bytes of slack): STAGES slabs,
-    // (XPRE) the lo plane (A_STAGE bytes, ATOM-aligned after the slabs), STAGES block areas,
-    // STAGES meta areas, full[STAGES], empty[STAGES], one int (split_combine's flag).
+    // LO_STAGES lo planes (A_STAGE bytes each, ATOM-aligned after the slabs), STAGES block
+    // areas, STAGES meta areas, full[STAGES], empty[STAGES], one int (split_combine's flag).
     const unsigned raw = smem_u32(smem_raw);
     const unsigned a0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
     const unsigned lo0 = a0 + STAGES * A_STAGE;
-    const unsigned b0 = lo0 + XPRE * A_STAGE;
+    const unsigned b0 = lo0 + LO_STAGES * A_STAGE;
     const unsigned m0s = b0 + STAGES * B_STAGE;
     const unsigned bar0 = m0s + STAGES * META_STAGE * 4;
     int* const metas = reinterpret_cast<int*>(smem_raw + (m0s - raw));
@@ -154,12 +170,17 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
                 mbar_arrive(full);
             } else {
                 const int nbox = (cur.w + BOXC - 1) / BOXC;
-                mbar_arrive_expect_tx(full, nbox * A_BOX + (WCP ? 0 : n * W_BLK));
+                mbar_arrive_expect_tx(full, (1 + XLO) * nbox * A_BOX + (WCP ? 0 : n * W_BLK));
 #pragma unroll
                 for (int b = 0; b < KW / BOXC; ++b)
-                    if (b < nbox)
+                    if (b < nbox) {
                         tma_2d(a0 + ring.s * A_STAGE + b * A_BOX, &tmap_x, cur.x + b * BOXC, m0,
                                full, x_hint);
+#if XLO
+                        tma_2d(lo0 + ring.s * A_STAGE + b * A_BOX, &tmap_xlo, cur.x + b * BOXC, m0,
+                               full, x_hint);
+#endif
+                    }
             }
 #if WCP
             // 16-byte cp.async copies: lanes sub * CPB .. sub * CPB + CPB - 1 copy one block; entry
@@ -270,18 +291,25 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x, const elem_t* __r
         const int* meta = metas + ring.s * META_STAGE;
         const int n = meta[0];
         const unsigned as = a0 + ring.s * A_STAGE + a_lane, bs = b0 + ring.s * B_STAGE + b_lane;
+#if XPRE
+        const unsigned ls = lo0 + a_lane;              // the one lo plane's twin of as
+#endif
         for_each_owned_entry<RW>(meta, n, wn * RW, lane, [&](int q, int cl, int e) {
             const int col = cl * BS;
 #if DTYPE_ID == 4
             const unsigned a_off = (col / BOXC) * A_BOX + ((((col % BOXC) / 4) ^ a_sw) << 4);
             const unsigned a = as + a_off;
-#if XPRE
-            // hi from the stage, lo from the lo plane at the same offset; only B is split here
+#if XPRE || XLO
+            // hi from the stage, lo from its lo plane at the same offset; only B is split here
             unsigned ah[1][MI][4], al[1][MI][4], bf[2], bh[1][1][2], bl[1][1][2];
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) {
                 ldsm_x4(ah[0][mi], a + mi * 16 * RB);
-                ldsm_x4(al[0][mi], lo0 + a_lane + a_off + mi * 16 * RB);
+#if XLO
+                ldsm_x4(al[0][mi], a + STAGES * A_STAGE + mi * 16 * RB);   // the stage's lo plane
+#else
+                ldsm_x4(al[0][mi], ls + a_off + mi * 16 * RB);
+#endif
             }
             bf[0] = lds32(bs + e * W_BLK);
             bf[1] = lds32(bs + e * W_BLK + B_K4);

@@ -41,7 +41,9 @@
 // WARPS_M, WARPS_N, X_HINT, W_HINT; float32 only: KSUM (8, the default, or 16), the reduction
 // depth whose products are summed in one fresh tile before they are added to the accumulators;
 // 16-bit only: WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple
-// of 64).
+// of 64); float32 only: XLO (0, the default: each warp splits the x fragments it loads; 1: x
+// arrives split by split_tf32.cu, tmap_x over its hi plane and tmap_xlo over its lo plane, whose
+// tiles land in a lo tile per stage, so only W's fragments are split here).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -50,6 +52,12 @@
 #endif
 #ifndef WGMMA
 #define WGMMA 0
+#endif
+#ifndef XLO
+#define XLO 0
+#endif
+#if XLO && DTYPE_ID != 4
+#error "dsd_stream.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"
 #endif
 #if WGMMA
 #include "wgmma.cuh"
@@ -62,18 +70,23 @@
 static_assert(A_BYTES % ATOM == 0 && B_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
 
 extern "C" __global__ void __launch_bounds__(NCT + 32)
-bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_w,
+bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
+#if XLO
+                const __grid_constant__ TensorMap tmap_xlo,
+#endif
+                const __grid_constant__ TensorMap tmap_w,
                 const int4* __restrict__ chunk, const int2* __restrict__ colinfo,
                 const int2* __restrict__ ent, float* __restrict__ ws, int* __restrict__ counters,
                 elem_t* __restrict__ y, long long ldy, int M, float alpha, float beta)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     // Tiles from the first ATOM-aligned address (the launcher adds ATOM bytes of slack):
-    // STAGES x tiles, then STAGES W tiles, then full[STAGES], empty[STAGES] and one int
-    // (split_combine's flag).
+    // STAGES x tiles, (XLO) STAGES tiles of x's lo plane, then STAGES W tiles, then
+    // full[STAGES], empty[STAGES] and one int (split_combine's flag).
     const unsigned raw = smem_u32(smem_raw);
     const unsigned a0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
-    const unsigned b0 = a0 + STAGES * A_BYTES;
+    const unsigned lo0 = a0 + STAGES * A_BYTES;
+    const unsigned b0 = lo0 + XLO * STAGES * A_BYTES;
     const unsigned bar0 = b0 + STAGES * B_BYTES;
     int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -94,11 +107,15 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
             for (int step = 0; step < nsteps; ++step, ring.advance()) {
                 const int2 cur = e;
                 if (step + 1 < nsteps) e = __ldg(ent + e0 + step + 1);
-                const unsigned full = ring.acquire(step, A_BYTES + B_BYTES);
+                const unsigned full = ring.acquire(step, (1 + XLO) * A_BYTES + B_BYTES);
 #pragma unroll
                 for (int h = 0; h < NH; ++h) {
                     tma_2d(a0 + ring.s * A_BYTES + h * (BM * RB), &tmap_x, cur.x * BS + h * HC, m0, full,
                            x_hint);
+#if XLO
+                    tma_2d(lo0 + ring.s * A_BYTES + h * (BM * RB), &tmap_xlo, cur.x * BS + h * HC, m0,
+                           full, x_hint);
+#endif
                     tma_2d(b0 + ring.s * B_BYTES + h * (BS * RB), &tmap_w, h * HC, cur.y * BS, full, w_hint);
                 }
             }
@@ -184,13 +201,28 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #pragma unroll
         for (int k = 0; k < BS; k += KSUM) {
             unsigned a[S][MI][4], b[S][NI][2];
+#if XLO
+            unsigned al[S][MI][4];
+#endif
 #pragma unroll
             for (int s = 0; s < S; ++s) {
+#if XLO
+                // x's lo tile: lo0 + ring.s * A_BYTES = as + STAGES * A_BYTES
+                ld_a_kcontig_hl<MI, BM, STAGES * A_BYTES>(a[s], al[s], as, wm * WM, k + 8 * s, lane);
+#else
                 ld_a_kcontig<MI, BM>(a[s], as, wm * WM, k + 8 * s, lane);
+#endif
                 if (TRANS_W) ld_b_kcontig<NI, BS>(b[s], bs, wn * WN, k + 8 * s, lane);
                 else ld_b_krows<NI, BS>(b[s], bs, wn * WN, k + 8 * s, lane);
             }
+#if XLO
+            // x's hi and lo as loaded; W's fragments split here
+            unsigned bh[S][NI][2], bl[S][NI][2];
+            split_all<S * NI * 2>(&b[0][0][0], &bh[0][0][0], &bl[0][0][0]);
+            mma_3xtf32_split<S, MI, NI>(acc, a, al, bh, bl);
+#else
             mma_3xtf32<S, MI, NI>(acc, a, b);
+#endif
         }
 #else
         const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;

@@ -41,6 +41,18 @@ __device__ __forceinline__ void ld_a_kcontig(unsigned (&a)[MI][4], unsigned tile
         ldsm_x4(a[mi], tile + f32_off<ROWS>(r0 + mi * 16 + (lane & 15), k + (lane >> 4) * 4));
 }
 
+// The same for an operand split ahead (hi at `tile`, lo at tile + LO_OFF bytes, the same layout).
+template <int MI, int ROWS, unsigned LO_OFF>
+__device__ __forceinline__ void ld_a_kcontig_hl(unsigned (&hi)[MI][4], unsigned (&lo)[MI][4], unsigned tile,
+                                                int r0, int k, int lane) {
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+        const unsigned a = tile + f32_off<ROWS>(r0 + mi * 16 + (lane & 15), k + (lane >> 4) * 4);
+        ldsm_x4(hi[mi], a);
+        ldsm_x4(lo[mi], a + LO_OFF);
+    }
+}
+
 // B with n along rows and k contiguous (ldmatrix, two n8 tiles per load): n rows n0 + ni*8 ..
 template <int NI, int ROWS>
 __device__ __forceinline__ void ld_b_kcontig(unsigned (&b)[NI][2], unsigned tile, int n0, int k, int lane) {

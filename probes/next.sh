@@ -12,6 +12,11 @@
 #                                                   (steps listed column by column), 3 layouts
 #   (if time is left) bash probes/next.sh layouts -> the met M = 4096 16-bit rows on
 #   Barabasi-Albert and Watts-Strogatz layouts
+#   bash probes/next.sh v18                      -> suite (with the F32_SPLIT tests under
+#                                                   memcheck), then p17 (perf-notes v18)
+#   bash probes/next.sh v18b                     -> v17b's bs 16 x @ W^T bench on 3 layouts,
+#                                                   racecheck on the F32_SPLIT tests, and the
+#                                                   float32 M = 64 bench with F32_SPLIT=pass
 # The machine is given back after 30 s idle: issue the next call at once. Each mode stays under
 # the 600 s limit of one call.
 #   suite    .ci/gpu without its sanitizer and bench, then memcheck on the forced float32 bs 8
@@ -41,7 +46,7 @@ elif [ "$1" = suite ]; then
   SKIP_SANITIZER=1 SKIP_BENCH=1 bash .ci/gpu 2>&1 | tail -8
   CUPY_BSPARSE_GPU_SUBSET=small timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
-    -k "test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma)" \
+    -k "test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma) or f32_split or split_tf32" \
     > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
 elif [ "$1" = v17 ]; then
   timeout 400 bash probes/next.sh suite
@@ -53,6 +58,19 @@ elif [ "$1" = v17b ]; then
     timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \
       --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -3
   done
+elif [ "$1" = v18 ]; then
+  timeout 420 bash probes/next.sh suite
+  timeout 160 python3 probes/p17.py 2>&1 | tail -40
+elif [ "$1" = v18b ]; then
+  for L in barabasi_albert small_world random; do
+    timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \
+      --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -3
+  done
+  CUPY_BSPARSE_GPU_SUBSET=small timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 \
+    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "f32_split or split_tf32" \
+    > "$out/racecheck_split.log" 2>&1; echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/racecheck_split.log" | tail -3
+  CUPY_BSPARSE_F32_SPLIT=pass timeout 200 python3 -m cupy_bsparse bench --dtype float32 --m 64 \
+    --baselines dense --out "$out/v18_f32_pass" 2>&1 | grep -v "^\[" | tail -16
 elif [ "$1" = v17c ]; then
   # the GPU suite's tests in two parts, the grouped-plan ones first (a short device budget)
   python3 -c "from cupy_bsparse import compiler, _gpu_ops, _specs; compiler.warm_cache(_specs.device_specializations(_gpu_ops._arch(0)))"
@@ -73,5 +91,5 @@ elif [ "$1" = breakeven ]; then
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|layouts|ncu|breakeven M" >&2; exit 2
 fi

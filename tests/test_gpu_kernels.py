@@ -531,6 +531,118 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
         assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
 
 
+def _split_tf32_ref(x):
+    """numpy twin of tf32x3.cuh's split_tf32: (hi, lo) float32 arrays."""
+    big = np.float32(np.uint32(0x7F7FE000).view(np.float32))
+    h = ((x.view(np.uint32) + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
+    h = np.fmin(np.fmax(h, -big), big)            # fmaxf / fminf: a NaN operand loses
+    with np.errstate(invalid="ignore", over="ignore"):
+        return h, (x - h).astype(np.float32)
+
+
+def test_split_tf32_planes(request):
+    """split_tf32.cu (F32_SPLIT "pass"): the bits of tf32x3.cuh's split for every element of
+    a strided float32 view, edge values included (+-Inf: hi finite, lo infinite; NaN: lo NaN;
+    values that round past the largest TF32); rows padded to 16 bytes; x unchanged."""
+    from cupy_bsparse import _gpu_ops
+
+    rng = _rng(request)
+    x = (rng.standard_normal((37, 203)) * 10.0 ** rng.integers(-30, 30, (37, 203))).astype(np.float32)
+    edges = np.array([np.inf, -np.inf, np.nan, 3.4028235e38, -3.4028235e38, 3.40116e38, 1e-45,
+                      -0.0, 0.0, 1.0000001, 2.0 ** -126], dtype=np.float32)
+    edges = np.concatenate([edges, np.array([0x7F7FF000, 0xFF7FF000, 0x7F800001], np.uint32
+                                            ).view(np.float32)])   # round past big; a NaN
+    x.flat[rng.choice(x.size, edges.size, replace=False)] = edges
+    wide = cupy.asarray(np.pad(x, ((0, 0), (3, 5))))
+    xg = wide[:, 3:3 + x.shape[1]]
+    before = wide.copy()
+    hi, lo = _gpu_ops.split_tf32(xg)
+    assert hi.shape == lo.shape == x.shape and hi.strides[0] % 16 == 0 and lo.strides[0] % 16 == 0
+    assert hi.data.ptr % 16 == 0 and lo.data.ptr % 16 == 0
+    h_ref, l_ref = _split_tf32_ref(x)
+    h, lo_ = hi.get(), lo.get()
+    assert np.array_equal(h.view(np.uint32), h_ref.view(np.uint32))
+    nan = np.isnan(l_ref)
+    assert np.array_equal(np.isnan(lo_), nan)
+    assert np.array_equal(lo_[~nan].view(np.uint32), l_ref[~nan].view(np.uint32))
+    assert np.isinf(lo_[np.isinf(x)]).all() and np.isfinite(h).all()
+    assert bool(((wide == before) | (cupy.isnan(wide) & cupy.isnan(before))).all())
+
+
+@pytest.fixture(params=["slab", "pass"])
+def f32_split(request, monkeypatch):
+    """F32_SPLIT forced to "slab" (XPRE) or "pass" (XLO): float32 x split ahead (opt-in); the
+    launch cache is cleared around."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_grouped_tma.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    monkeypatch.setattr(_specs, "F32_SPLIT", request.param)
+    _gpu_ops._launches.clear()
+    yield request.param
+    _gpu_ops._launches.clear()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+@pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [7, 100] if _SMALL else [1, 7, 64, 300])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+def test_grouped_tma_f32_split(request, monkeypatch, f32_split, trans, M, density, split):
+    """dsd_grouped_tma.cu at float32 bs 8 with x split ahead (XPRE: each slab in shared memory;
+    XLO: all of x by split_tf32.cu), as test_grouped_kernel checks the default; and bitwise the
+    default's outputs where both walk the same steps (same KW, CAP and resident CTAs): the
+    same split bits go through the same MMAs."""
+    from cupy_bsparse import _gpu_ops, _specs, _work_lists
+
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped_tma")
+    if split:
+        monkeypatch.setattr(_work_lists, "_group_chunk", lambda *a: 1)
+    launch = _gpu_ops._dsd_launch(8, 0, M, trans, "grouped_tma")
+    assert launch[4].get({"slab": "XPRE", "pass": "XLO"}[f32_split]) == 1
+    rng = _rng(request)
+    dtype = DTYPES["f32"]
+    shape = (8 * 150, 300 * 8) if not trans else (300 * 8, 8 * 150)
+    wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, 8, density, dtype, M, trans)
+    wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
+    wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
+    xg = wide[:, 8:8 + x.shape[1]]
+    outs = []
+    for _ in range(2):
+        out = _nan((M, op64.shape[1]), dtype)
+        cb.matmul(xg, wop, out=out)
+        outs.append(out.view(np.uint8).get())
+    _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), "f32")
+    assert np.array_equal(outs[0], outs[1])
+    assert bool((wide[:, 8:8 + x.shape[1]] == cupy.asarray(x)).all())     # x unchanged
+    monkeypatch.setattr(_specs, "F32_SPLIT", None)
+    base = _gpu_ops._dsd_launch(8, 0, M, trans, "grouped_tma")
+    if all(base[4][k] == launch[4][k] for k in ("KW", "CAP", "BM")) and base[5] == launch[5]:
+        out = _nan((M, op64.shape[1]), dtype)
+        cb.matmul(xg, wop, out=out)
+        assert np.array_equal(out.view(np.uint8).get(), outs[0])
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+@pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [7, 100] if _SMALL else [1, 7, 33, 64, 300])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("bs", [16, 32, 64])
+def test_stream_kernel_f32_split(request, monkeypatch, bs, trans, M, density, split):
+    """dsd_stream.cu at float32 with x split ahead by split_tf32.cu (F32_SPLIT "pass", XLO 1,
+    opt-in), as test_stream_kernel checks the default."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("dsd_stream.cu needs sm_90")
+    monkeypatch.setattr(_specs, "F32_SPLIT", "pass")
+    _gpu_ops._launches.clear()
+    try:
+        assert _gpu_ops._dsd_launch(bs, 0, M, trans, "stream")[4]["XLO"] == 1
+        _stream_case(request, monkeypatch, bs, "f32", trans, M, density, split)
+    finally:
+        _gpu_ops._launches.clear()
+
+
 @pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7, 200] if _SMALL else [1, 7, 33, 64, 200, 300])

@@ -187,7 +187,8 @@ def test_every_specialisation_fits_its_gpu(arch):
     """No launch asks for more shared memory or threads than the GPU allows (on sm_80 the
     16-bit bs 16 sddmm asked for 196 KB of 163 KB); sm_90's specialisations are the tuned ones,
     unchanged; none is left out but, on sm_120 (99 KB), the forced-only float32 bs 8 pairs on
-    sddmm_grouped_tma.cu and the opt-in float32 XPRE dsd_grouped_tma.cu spec at large M."""
+    sddmm_grouped_tma.cu and the opt-in float32 dsd_grouped_tma.cu specs that take x split
+    ahead (F32_SPLIT; the launcher falls back to the default spec there)."""
     from cupy_bsparse import compiler
 
     dropped = []
@@ -199,7 +200,7 @@ def test_every_specialisation_fits_its_gpu(arch):
         except RuntimeError:
             dropped.append((name, dict(spec)))
     assert all((n == "sddmm_grouped_tma.cu" and s["BS"] == 8 and s["DTYPE_ID"] == _specs._F32X3)
-               or (n == "dsd_grouped_tma.cu" and s.get("XPRE"))   # opt-in, large M: 111 KB
+               or (n in ("dsd_grouped_tma.cu", "dsd_stream.cu") and (s.get("XPRE") or s.get("XLO")))
                for n, s in dropped) and (arch == 120) == bool(dropped), dropped
     for name, spec, _ in _specs.device_specializations(arch):
         threads, smem = _specs.launch_shape(name, spec)[:2]
@@ -224,3 +225,55 @@ def test_fit_shared_steps():
     assert _specs.fit_shared("sddmm_grouped.cu", spec, 1 << 20) == spec
     with pytest.raises(RuntimeError, match="needs .* bytes of shared memory .* allows 4096"):
         _specs.fit_shared("sddmm_grouped.cu", spec, 4096)
+
+
+def test_f32_split_specs():
+    """F32_SPLIT's specs (opt-in): float32 only; "slab" sets XPRE with a CAP that keeps two
+    CTAs an SM; "pass" sets XLO (grouped: 2 stages, the default's steps at M <= 64; stream: no
+    fewer CTAs an SM by shared memory than the default, unless at 2 stages), with one more
+    tensor-map box (x's lo plane, x's box); other dtypes are unchanged."""
+    for M in (1, 64, 4096):
+        for tw in (False, True):
+            base = dict(_specs.dsd_grouped_tma_spec(8, 0, M, tw))
+            slab = dict(_specs.dsd_grouped_tma_spec(8, 0, M, tw, split="slab"))
+            lo = dict(_specs.dsd_grouped_tma_spec(8, 0, M, tw, split="pass"))
+            assert slab["XPRE"] == 1 and "XLO" not in slab and lo["XLO"] == 1 and "XPRE" not in lo
+            for p in (slab, lo):
+                assert _specs.dsd_grouped_tma_launch_shape(tuple(sorted(p.items())))[1] <= 113 * 1024
+            assert lo["STAGES"] == 2
+            if M <= 64:
+                assert (lo["KW"], lo["CAP"]) == (base["KW"], base["CAP"])
+            boxes = _specs.tma_boxes("dsd_grouped_tma.cu", tuple(sorted(lo.items())))
+            assert boxes == _specs.tma_boxes("dsd_grouped_tma.cu", tuple(sorted(base.items()))) * 2
+            for did in (1, 2):
+                assert (_specs.dsd_grouped_tma_spec(8, did, M, tw, split="pass")
+                        == _specs.dsd_grouped_tma_spec(8, did, M, tw))
+            for bs in (16, 32, 64):
+                b = _specs.dsd_stream_spec(bs, 0, M, tw)
+                p = _specs.dsd_stream_spec(bs, 0, M, tw, split="pass")
+                assert dict(p)["XLO"] == 1 and dict(p)["STAGES"] >= 2
+                sb, sp = (_specs.dsd_stream_launch_shape(s)[1] for s in (b, p))
+                assert (_specs._ctas_by_smem(sp) >= _specs._ctas_by_smem(sb)
+                        or dict(p)["STAGES"] == 2)
+                xb, wb = _specs.tma_boxes("dsd_stream.cu", b)
+                assert _specs.tma_boxes("dsd_stream.cu", p) == (xb, xb, wb)
+                assert _specs.dsd_stream_spec(bs, 1, M, tw, split="pass") == \
+                    _specs.dsd_stream_spec(bs, 1, M, tw)
+                assert "XLO" not in dict(_specs.dsd_stream_spec(bs, 0, M, tw, split="slab"))
+    assert ("split_tf32.cu", _specs.SPLIT_TF32_SPEC, "bsmm_split_tf32") in _specs.all_specializations()
+    assert _specs.launch_shape("split_tf32.cu", _specs.SPLIT_TF32_SPEC) == (256, 0)
+
+
+def test_f32_split_environment_value_checked():
+    import subprocess
+    import sys
+
+    for value, want in (("", "None"), ("slab", "slab"), ("pass", "pass"), ("1", None)):
+        r = subprocess.run([sys.executable, "-c", "import cupy_bsparse._specs as s; print(s.F32_SPLIT)"],
+                           env={**os.environ, "CUPY_BSPARSE_F32_SPLIT": value}, capture_output=True,
+                           text=True)
+        assert (r.returncode == 0) == (want is not None), (value, r.stderr)
+        if want is None:
+            assert "CUPY_BSPARSE_F32_SPLIT must be one of 'slab', 'pass'" in r.stderr
+        else:
+            assert r.stdout.strip() == want
