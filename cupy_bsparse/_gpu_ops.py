@@ -146,12 +146,19 @@ def _sddmm_launch(kind, bs, did, M):
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512, dev, _specs.USE_WGMMA)
+    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512, dev, _specs.USE_WGMMA,
+           _specs.F32_SPLIT)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
         if kind == "stream":
             spec = _specs.sddmm_stream_spec(bs, did, M, wgmma=_wgmma(dev))
+        elif kind == "grouped" and _specs.F32_SPLIT:
+            spec = _specs.sddmm_grouped_spec(bs, did, M, split=_specs.F32_SPLIT)
+            try:
+                _fit(name, spec, dev)
+            except RuntimeError:                     # x and dy split ahead do not fit
+                spec = _specs.sddmm_grouped_spec(bs, did, M)
         else:
             spec = {"column": _specs.sddmm_spec, "grouped": _specs.sddmm_grouped_spec,
                     "grouped_tma": _specs.sddmm_grouped_tma_spec,
@@ -391,14 +398,19 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
            maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
            shared_mem=smem)
         return _write_back(out_data, target)
-    ld = (_ld_arg(x), _ld_arg(dy))
     if kind == "grouped":
         fn, nt, smem, spec, _ = _sddmm_launch("grouped", bs, did, M)
         items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec)
-        fn((items.shape[0],), (nt,), (x, ld[0], dy, ld[1], items, gent, crow, target,
-                                      _cached_arg(M, np.int32), _cached_arg(dy.shape[1], np.int32))
+        if spec.get("XLO"):            # x and dy split ahead: hi planes, then their lo twins
+            (x, xlo), (dy, dylo) = split_tf32(x), split_tf32(dy)
+            head = (x, xlo, _ld_arg(x), dy, dylo, _ld_arg(dy))
+        else:
+            head = (x, _ld_arg(x), dy, _ld_arg(dy))
+        fn((items.shape[0],), (nt,), head + (items, gent, crow, target, _cached_arg(M, np.int32),
+                                             _cached_arg(dy.shape[1], np.int32))
            + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
+    ld = (_ld_arg(x), _ld_arg(dy))
     fn, nt, smem, spec, _ = _sddmm_launch("column", bs, did, M)
     seg, cols = _work_lists.sddmm_plan(layout, spec["NB"])
     fn((seg.shape[0],), (nt,), (x, ld[0], dy, ld[1], seg, cols, target, _cached_arg(M, np.int32))

@@ -168,9 +168,10 @@ USE_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_WGMMA"), "CUPY_BSPARSE_W
 #: Where the float32 (3xTF32) dsd kernels split x into its hi and lo TF32 parts: None (the
 #: default) in registers, every fragment once per stored block that uses it; "slab"
 #: (dsd_grouped_tma.cu's XPRE: each step's x slab once, in shared memory); "pass"
-#: (dsd_grouped_tma.cu's and dsd_stream.cu's XLO: all of x once, by split_tf32.cu, before the
-#: product). From CUPY_BSPARSE_F32_SPLIT at import. Opt-in until a device has timed them
-#: (docs/perf-notes.md v18).
+#: (XLO of dsd_grouped_tma.cu, dsd_stream.cu and, for the bs 8 weight gradient, of
+#: sddmm_grouped.cu with dy too: all of x once, by split_tf32.cu, before the product). From
+#: CUPY_BSPARSE_F32_SPLIT at import. Opt-in until a device has timed them (docs/perf-notes.md
+#: v18).
 F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPARSE_F32_SPLIT",
                            kinds=("slab", "pass"))
 
@@ -647,7 +648,7 @@ SDDMM_STREAM_NB = 8
 SDDMM_STREAM_MIN_BLOCKS = 2048
 
 
-def sddmm_grouped_spec(bs, did, M=64):
+def sddmm_grouped_spec(bs, did, M=64, split=None):
     """Specialisation of sddmm_grouped.cu (tensor-core element codes, bs 8 or 16): 256 dy
     columns per group, up to 256 x columns and NBLK blocks (64 accumulators per thread) per
     CTA, MK rows of M per step (64-byte x rows for 16-bit types), 3 stages (measured 2-6%
@@ -664,6 +665,10 @@ def sddmm_grouped_spec(bs, did, M=64):
     float32 bs 8 (3xTF32, v11): PAIRS too (M = 64 0.316 -> 0.235 ms, M = 4096 4.90 -> 3.40),
     and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms). float32 bs 16 (3xTF32, v12,
     served up to M = 16): the defaults measured fastest of eight item shapes at M = 64.
+
+    ``split`` (float32 bs 8 PAIRS; the launcher passes ``F32_SPLIT``): "pass" takes x and dy
+    split ahead (XLO 1, a lo twin of every tile), the step rows (MK, down to 16), then the
+    group and x widths (R and NCX, down to 16) halved until MIN_CTAS CTAs fit an SM.
     """
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -680,6 +685,16 @@ def sddmm_grouped_spec(bs, did, M=64):
         p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
         if M > 512:
             p.update(MK=48, STAGES=2)
+    if split == "pass" and p["PAIRS"] and did == _F32X3:
+        p["XLO"] = 1
+        limit = 228 * 1024 // p["MIN_CTAS"] - 1024
+        while sddmm_grouped_launch_shape(tuple(p.items()))[1] > limit:
+            if p["MK"] > 16:
+                p["MK"] //= 2
+            elif p["R"] > 16:
+                p.update(R=p["R"] // 2, NCX=p["NCX"] // 2)
+            else:
+                p["STAGES"] -= 1
     return tuple(sorted(p.items()))
 
 
@@ -689,7 +704,7 @@ def sddmm_grouped_launch_shape(spec):
     bs = p["BS"]
     stage = p["MK"] * ((p["NCX"] * bs + 8) + (p["R"] * bs + 8)) * _itemsize(p["DTYPE_ID"])
     code_bytes = 16 if p["PAIRS"] else 8           # int4 units / int2 entries
-    return p["NW"] * 32, p["NBLK"] * code_bytes + p["STAGES"] * stage
+    return p["NW"] * 32, p["NBLK"] * code_bytes + p["STAGES"] * stage * (1 + p.get("XLO", 0))
 
 
 def tma_boxes(name, spec):
@@ -756,6 +771,9 @@ def all_specializations():
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
                                 "bsmm_sddmm_grouped"))
+                    if did == 0 and bs == 8:   # x and dy split ahead (F32_SPLIT "pass", opt-in)
+                        out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M, "pass"),
+                                    "bsmm_sddmm_grouped"))
             if sddmm_grouped_tma_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec(bs, did, M),

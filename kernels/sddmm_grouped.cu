@@ -22,9 +22,15 @@
 // pair_units), and item entries count units. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
 // so no half of a tensor-core product is discarded.
 //
+// XLO (float32 PAIRS only, opt-in): x and dy arrive split ahead by split_tf32.cu, x and dy
+// being their hi planes and xlo / dylo their lo planes (same row strides ldx / ldd); each step
+// copies all four, the lo tiles LO elements after their hi twins, and the fragments are loads
+// alone: no split in the loop (docs/perf-notes.md v18).
+//
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
-// STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS.
+// STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS,
+// XLO.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -48,9 +54,23 @@ typedef int4 code_t;
 #else
 typedef int2 code_t;
 #endif
+#ifndef XLO
+#define XLO 0
+#endif
+#if XLO && !(PAIRS && DTYPE_ID == 4)
+#error "XLO: x and dy split ahead, for float32 PAIRS (3xTF32) only"
+#endif
+#define LO (STAGES * (X_STAGE + D_STAGE))   // elements from a hi tile to its lo twin (XLO)
 
 extern "C" __global__ void __launch_bounds__(NT, MIN_CTAS)
-bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__ dy,
+bsmm_sddmm_grouped(const elem_t* __restrict__ x,
+#if XLO
+                   const elem_t* __restrict__ xlo,
+#endif
+                   long long ldx, const elem_t* __restrict__ dy,
+#if XLO
+                   const elem_t* __restrict__ dylo,
+#endif
                    long long ldd, const int4* __restrict__ item, const code_t* __restrict__ gent,
                    const int* __restrict__ crow, elem_t* __restrict__ out, int M, int K,
                    float alpha, float beta)
@@ -76,11 +96,17 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
     const int xs = (tid % XCH) / (BS / VEC), xv = tid % (BS / VEC), xr = tid / XCH;
     const int dc = tid % DCH, dr = tid / DCH;
     const bool x_ok = xs < ncx;
-    const elem_t* xsrc = x + (x_ok ? (long long)__ldg(crow + (long long)blockIdx.x * NCX + xs) * BS : 0)
+    const long long xoff = (x_ok ? (long long)__ldg(crow + (long long)blockIdx.x * NCX + xs) * BS : 0)
                            + xv * VEC + (long long)xr * ldx;
+    const elem_t* xsrc = x + xoff;
     const int dcol = grp * R * BS + dc * VEC;
     const bool d_ok = dcol < K;
-    const elem_t* dsrc = dy + (d_ok ? dcol : 0) + (long long)dr * ldd;
+    const long long doff = (d_ok ? dcol : 0) + (long long)dr * ldd;
+    const elem_t* dsrc = dy + doff;
+#if XLO
+    const elem_t* xlsrc = xlo + xoff;
+    const elem_t* dlsrc = dylo + doff;
+#endif
     const unsigned sX = smem_u32(Xs), sD = smem_u32(Ds);
     const unsigned xdst = sX + (xr * X_LD + xs * BS + xv * VEC) * ESZ;
     const unsigned ddst = sD + (dr * D_LD + dc * VEC) * ESZ;
@@ -96,6 +122,10 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
                     const bool ok = m0 + r < M;
                     cp_async16_s(xdst + (buf * X_STAGE + p * XROWS * X_LD) * ESZ,
                                  ok ? xsrc + (long long)(m0 + p * XROWS) * ldx : x, ok ? 16 : 0);
+#if XLO
+                    cp_async16_s(xdst + (LO + buf * X_STAGE + p * XROWS * X_LD) * ESZ,
+                                 ok ? xlsrc + (long long)(m0 + p * XROWS) * ldx : xlo, ok ? 16 : 0);
+#endif
                 }
             }
         }
@@ -107,6 +137,10 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
                     const bool ok = m0 + r < M;
                     cp_async16_s(ddst + (buf * D_STAGE + p * DROWS * D_LD) * ESZ,
                                  ok ? dsrc + (long long)(m0 + p * DROWS) * ldd : dy, ok ? 16 : 0);
+#if XLO
+                    cp_async16_s(ddst + (LO + buf * D_STAGE + p * DROWS * D_LD) * ESZ,
+                                 ok ? dlsrc + (long long)(m0 + p * DROWS) * ldd : dylo, ok ? 16 : 0);
+#endif
                 }
             }
         }
@@ -143,7 +177,19 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
                                                 __float_as_uint(a2[(k + t + 4) * X_LD])}};
                     const unsigned bf[1][2] = {{__float_as_uint(b[(k + t) * D_LD]),
                                                 __float_as_uint(b[(k + t + 4) * D_LD])}};
+#if XLO
+                    // the lo twins, LO elements on: the fragments arrive split
+                    const unsigned al[1][1][4] = {{{__float_as_uint(a1[LO + (k + t) * X_LD]),
+                                                    __float_as_uint(a2[LO + (k + t) * X_LD]),
+                                                    __float_as_uint(a1[LO + (k + t + 4) * X_LD]),
+                                                    __float_as_uint(a2[LO + (k + t + 4) * X_LD])}}};
+                    const unsigned bl[1][1][2] = {{{__float_as_uint(b[LO + (k + t) * D_LD]),
+                                                    __float_as_uint(b[LO + (k + t + 4) * D_LD])}}};
+                    mma_3xtf32_split<1, 1, 1>(acc[s], reinterpret_cast<const unsigned (&)[1][1][4]>(af), al,
+                                              reinterpret_cast<const unsigned (&)[1][1][2]>(bf), bl);
+#else
                     mma_3xtf32<1, 1>(acc[s], af, bf);
+#endif
                 }
 #elif PAIRS
                 // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's

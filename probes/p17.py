@@ -3,7 +3,9 @@ against the default (every x fragment split in registers, once per stored block 
 
 - bs 8 on dsd_grouped_tma.cu: "slab" (XPRE 1: each step's slab split once in shared memory)
   and "pass" (XLO 1: all of x split by split_tf32.cu, its lo plane copied beside each slab);
-- bs 16 / 32 / 64 on dsd_stream.cu: "pass" (XLO 1).
+- bs 16 / 32 / 64 on dsd_stream.cu: "pass" (XLO 1);
+- bs 8 wgrad on sddmm_grouped.cu's pairs: "pass" (XLO 1: x and dy split ahead), and other
+  step shapes.
 x @ W and x @ W^T at M = 64 (C = K = 16384), and bs 8 at M = 4096 (C = K = 8192), d = 0.1
 random. Each line: median ms, max |diff| / max |ref| against the default, and whether the
 outputs are bitwise equal (expected where the steps are the same: "pass" at bs 8 and M = 64
@@ -17,8 +19,9 @@ import sys
 import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import problem, say, clear, t_dsd, err  # noqa: E402
+from _common import problem, say, clear, t_dsd, t_wgrad, err  # noqa: E402
 from cupy_bsparse import _specs as sp, _gpu_ops as g, bench  # noqa: E402
+from cupy_bsparse.ops import sddmm  # noqa: E402
 
 say(bench.gpu_name())
 CASES = [(8, 64, 16384, ("slab", "pass")), (16, 64, 16384, ("pass",)),
@@ -49,6 +52,36 @@ for bs, M, C, modes in CASES:
             changed = {k: (base.get(k), v) for k, v in knobs.items() if base.get(k) != v}
             say(f"   {mode} {changed}: {t:.4f} ms ({t0 / t:.2f}x)  diff/max {err(got, ref):.2e}"
                 f"  bitwise {bool(cupy.array_equal(got, ref))}")
+        sp.F32_SPLIT = None
+    if bs == 8:
+        # wgrad: sddmm_grouped.cu's pairs with x and dy split ahead ("pass", XLO 1), and at
+        # M = 4096 two other shapes that fit one CTA an SM
+        sp.F32_SPLIT = None
+        clear(sets)
+        t0, (xt, dy, out) = t_wgrad(sets)
+        ref = sddmm(xt, dy, out.layout).data.copy()
+        say(f"bs 8 M={M} wgrad (sddmm_grouped): default {t0:.4f} ms")
+        orig = sp.sddmm_grouped_spec
+        alts = [None] + ([dict(MK=32, R=32, NCX=16), dict(MK=16, R=32, NCX=32, STAGES=3)]
+                         if M > 512 else [dict(STAGES=2), dict(R=32, NCX=32, STAGES=2)])
+        for alt in alts:
+            def spec(bs_, did, M_=64, split=None, alt=alt):
+                p = dict(orig(bs_, did, M_, split))
+                if alt and split:
+                    p.update(alt)
+                return tuple(sorted(p.items()))
+            sp.sddmm_grouped_spec = spec
+            sp.F32_SPLIT = "pass"
+            clear(sets)
+            try:
+                t, _ = t_wgrad(sets)
+                got = sddmm(xt, dy, out.layout).data
+                shape = {k: v for k, v in g._sddmm_launch("grouped", 8, 0, M)[3].items()
+                         if k in ("MK", "R", "NCX", "STAGES", "XLO")}
+                say(f"   pass {shape}: {t:.4f} ms ({t0 / t:.2f}x)  diff/max {err(got, ref):.2e}")
+            except Exception as e:   # a probe: report and go on
+                say(f"   pass {alt}: ERROR {type(e).__name__}: {str(e)[:200]}")
+            sp.sddmm_grouped_spec = orig
         sp.F32_SPLIT = None
     del sets
     cupy.get_default_memory_pool().free_all_blocks()

@@ -217,6 +217,45 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
     assert np.array_equal(outs[0], outs[1])
 
 
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 100, 1000])
+def test_sddmm_grouped_f32_split(request, monkeypatch, M, density, beta):
+    """sddmm_grouped.cu's float32 bs 8 pairs with x and dy split ahead by split_tf32.cu
+    (F32_SPLIT "pass", XLO 1, opt-in): as test_sddmm_both_kernels checks the default, with
+    beta 0 on poisoned outputs and beta 1 on finite ones (rows past M and the items of
+    M > 512 included); x and dy unchanged."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
+    monkeypatch.setattr(_specs, "F32_SPLIT", "pass")
+    _gpu_ops._launches.clear()
+    try:
+        assert _gpu_ops._sddmm_launch("grouped", 8, 0, M)[3]["XLO"] == 1
+        dtype = DTYPES["f32"]
+        w, x, dy, mask, ref = _sddmm_case(_rng(request), (8 * 90, 8 * 70), 8, M, density, dtype)
+        x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
+        wg = w.to_gpu()
+        init = (np.full((w.nnzb, 8, 8), np.nan, dtype) if beta == 0 else
+                _rng(request).standard_normal((w.nnzb, 8, 8)).astype(dtype))
+        if beta:
+            ref = ref + cb.BlockSparseMatrix.from_layout(w.layout, init).toarray().astype(np.float64)
+        xg, dyg = cupy.asarray(x), cupy.asarray(dy)
+        outs = []
+        for _ in range(2):
+            out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(init))
+            cb.sddmm(xg.T, dyg, wg, out=out, beta=beta)
+            outs.append(out.data.view(np.uint8).get())
+        got = out.toarray().get().astype(np.float64)
+        assert not np.isnan(out.data.get()).any()
+        base = _baseline_err(x64.T, dy64, dtype, ref, sample=lambda p: np.where(mask, p, 0.0))
+        _check(got, ref, base, "f32")
+        assert np.array_equal(outs[0], outs[1])
+        assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
+    finally:
+        _gpu_ops._launches.clear()
+
+
 # sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
 # boundary of BK = 16, 32 and 64, one step or several (float32 bs 16 has its own spec up to
 # M = 64); sddmm_grouped_tma.cu (bs 16, and bs 8 in pairs): one step, several, and the items of

@@ -187,8 +187,9 @@ def test_every_specialisation_fits_its_gpu(arch):
     """No launch asks for more shared memory or threads than the GPU allows (on sm_80 the
     16-bit bs 16 sddmm asked for 196 KB of 163 KB); sm_90's specialisations are the tuned ones,
     unchanged; none is left out but, on sm_120 (99 KB), the forced-only float32 bs 8 pairs on
-    sddmm_grouped_tma.cu and the opt-in float32 dsd_grouped_tma.cu specs that take x split
-    ahead (F32_SPLIT; the launcher falls back to the default spec there)."""
+    sddmm_grouped_tma.cu and the opt-in float32 specs that take x (and dy) split ahead
+    (F32_SPLIT: XPRE, XLO), which may not fit smaller GPUs (the launcher falls back to the
+    default spec there)."""
     from cupy_bsparse import compiler
 
     dropped = []
@@ -199,8 +200,8 @@ def test_every_specialisation_fits_its_gpu(arch):
             _specs.fit_shared(name, spec, _specs.SMEM_LIMIT[arch])
         except RuntimeError:
             dropped.append((name, dict(spec)))
-    assert all((n == "sddmm_grouped_tma.cu" and s["BS"] == 8 and s["DTYPE_ID"] == _specs._F32X3)
-               or (n in ("dsd_grouped_tma.cu", "dsd_stream.cu") and (s.get("XPRE") or s.get("XLO")))
+    dropped = [(n, s) for n, s in dropped if not (s.get("XPRE") or s.get("XLO"))]
+    assert all(n == "sddmm_grouped_tma.cu" and s["BS"] == 8 and s["DTYPE_ID"] == _specs._F32X3
                for n, s in dropped) and (arch == 120) == bool(dropped), dropped
     for name, spec, _ in _specs.device_specializations(arch):
         threads, smem = _specs.launch_shape(name, spec)[:2]
@@ -277,3 +278,19 @@ def test_f32_split_environment_value_checked():
             assert "CUPY_BSPARSE_F32_SPLIT must be one of 'slab', 'pass'" in r.stderr
         else:
             assert r.stdout.strip() == want
+
+
+def test_sddmm_grouped_f32_split_specs():
+    """sddmm_grouped.cu's "pass" spec (opt-in): float32 bs 8 pairs only, XLO with MIN_CTAS
+    CTAs an SM by shared memory, a shape the kernel's copy assignment takes."""
+    for M in (1, 64, 4096):
+        base = dict(_specs.sddmm_grouped_spec(8, 0, M))
+        p = dict(_specs.sddmm_grouped_spec(8, 0, M, "pass"))
+        assert p["XLO"] == 1 and p["PAIRS"] == 1 and p["MIN_CTAS"] == base["MIN_CTAS"]
+        smem = _specs.sddmm_grouped_launch_shape(tuple(sorted(p.items())))[1]
+        assert smem <= 228 * 1024 // p["MIN_CTAS"] - 1024
+        nt = p["NW"] * 32
+        assert nt % (p["NCX"] * 2) == 0 and nt % (p["R"] * 2) == 0 and p["MK"] % 16 == 0
+        for did in (1, 2, _specs._TF32):
+            assert _specs.sddmm_grouped_spec(8, did, M, "pass") == _specs.sddmm_grouped_spec(8, did, M)
+        assert _specs.sddmm_grouped_spec(16, 0, M, "pass") == _specs.sddmm_grouped_spec(16, 0, M)
