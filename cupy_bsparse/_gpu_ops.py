@@ -273,12 +273,10 @@ def split_tf32(x):
     kp = -(-K // 4) * 4
     hi = cupy.empty((M, kp), dtype=cupy.float32)[:, :K]
     lo = cupy.empty((M, kp), dtype=cupy.float32)[:, :K]
-    n = M * K
-    if n:
+    if M and K:
         fn = _kernel("split_tf32.cu", _specs.SPLIT_TF32_SPEC, "bsmm_split_tf32", 0)
-        grid = min(-(-n // 256), 8 * _sm_count(cupy.cuda.runtime.getDevice()))
-        fn((grid,), (256,), (x, _ld_arg(x), hi, lo, _c_arg(kp, np.int64), _c_arg(M, np.int32),
-                             _c_arg(K, np.int32)))
+        fn((min(-(-K // 256), 64), min(M, _MAX_GRID_Y)), (256,),
+           (x, _ld_arg(x), hi, lo, _c_arg(kp, np.int64), _c_arg(M, np.int32), _c_arg(K, np.int32)))
     return hi, lo
 
 

@@ -202,7 +202,8 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None):
 
     ``split`` (float32; the launcher passes ``F32_SPLIT``): "pass" takes x split ahead (XLO 1,
     a lo tile per stage), with as many stages as keep the CTAs per SM that shared memory
-    allowed without it (at least 2)."""
+    allowed without it, at most 4 (at least 2 stages); where even 2 stages lose a CTA, the
+    default spec."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -239,11 +240,13 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None):
         # M = 4096: bs 64 x @ W^T 1.108 -> 1.005, bs 16 x @ W 1.294 -> 1.118); slower elsewhere
         p["KSUM"] = 16
     if split == "pass" and code == _F32X3:
-        base = _ctas_by_smem(dsd_stream_launch_shape(tuple(p.items()))[1])
-        p["XLO"] = 1
-        while p["STAGES"] > 2 and _ctas_by_smem(
-                dsd_stream_launch_shape(tuple(p.items()))[1]) < base:
-            p["STAGES"] -= 1
+        # CTAs an SM to keep: the default's by shared memory, at most 4 (registers allow 2-9)
+        want = min(4, _ctas_by_smem(dsd_stream_launch_shape(tuple(p.items()))[1]))
+        q = dict(p, XLO=1)
+        while q["STAGES"] > 2 and _ctas_by_smem(dsd_stream_launch_shape(tuple(q.items()))[1]) < want:
+            q["STAGES"] -= 1
+        if _ctas_by_smem(dsd_stream_launch_shape(tuple(q.items()))[1]) >= want:
+            p = q                      # else (bs 32 above M = 64) the default: it keeps 2 CTAs
     return tuple(sorted(p.items()))
 
 
@@ -323,7 +326,7 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None):
     ``split`` (float32 only; the launcher passes ``F32_SPLIT``), each keeping two CTAs on an
     SM (113 KB each):
     - "slab": XPRE 1, each step's x slab split once into hi (in place) and a lo plane of one
-      slab stage, with the largest CAP of 48, 32, 28, ... (a multiple of 4) that fits;
+      slab stage, with the largest CAP (a multiple of 4, at most the default's) that fits;
     - "pass": XLO 1, x split ahead by split_tf32.cu and its lo plane copied into a lo plane per
       stage: 2 stages, and slabs halved (KW) until they fit, so the steps are the shipped
       spec's where they can be (bitwise the same sums).
@@ -343,10 +346,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None):
         p["WCP"] = 1
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
-        for cap in (48, 32, 28, 24, 20, 16):
-            p["CAP"] = cap
-            if dsd_grouped_tma_launch_shape(tuple(p.items()))[1] <= 113 * 1024:
-                break
+        while dsd_grouped_tma_launch_shape(tuple(p.items()))[1] > 113 * 1024 and p["CAP"] > 16:
+            p["CAP"] -= 4
     elif split == "pass" and code == _F32X3:
         p.update(XLO=1, STAGES=2)
         while dsd_grouped_tma_launch_shape(tuple(p.items()))[1] > 113 * 1024 and p["KW"] > 32:

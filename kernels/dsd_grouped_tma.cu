@@ -260,8 +260,9 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     for (int k = 0; k < nsteps; ++k, ring.advance()) {
         ring.wait_full();
 #if XPRE
-        // Split the stage's whole slab once (every box, landed or stale: fragments read only
-        // landed columns; a stale box holds hi values, which split to themselves and lo 0):
+        // Split the stage's whole slab once (every box, landed or not: fragments read only
+        // landed columns, and a box this step did not copy holds an older step's hi values or,
+        // on the stage's first use, whatever shared memory held; splitting either is harmless):
         // hi in place, lo at the same offset of the lo plane, 16 bytes a thread at a time. The
         // layout is byte for byte the slab's, so the swizzle holds. Ordering, consumers only
         // (the producer warp, the last, never joins BAR_XPRE):

@@ -10,9 +10,10 @@
 // x fragments are loads alone; this pass pays one split per element of x, about M * K_in / 32
 // warp instructions times 6, and M * K_in * 8 bytes of writes (docs/perf-notes.md v18).
 //
-// x: (M rows, K columns), row stride ldx elements, 16-byte aligned rows not required; hi, lo:
-// (M, K), row stride ldo elements (a multiple of 4, so the planes' rows suit a tensor map).
-// Grid-stride over the M x K elements; any grid, any block size.
+// x: (M rows, K columns), row stride ldx elements; hi, lo: (M, K), row stride ldo elements (a
+// multiple of 4, so the planes' rows suit a tensor map). Grid: (column blocks, row blocks), any
+// block size; each CTA strides over rows blockIdx.y, blockIdx.y + gridDim.y, ... and each
+// thread over columns (32-bit indices within a row: no 64-bit division per element).
 // Parameters (#defines): DTYPE_ID (4).
 #include "common.cuh"
 
@@ -25,13 +26,15 @@ extern "C" __global__ void bsmm_split_tf32(const float* __restrict__ x, long lon
                                            float* __restrict__ hi, float* __restrict__ lo,
                                            long long ldo, int M, int K)
 {
-    const long long n = (long long)M * K;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
-         i += (long long)gridDim.x * blockDim.x) {
-        const long long r = i / K, c = i - r * K;
-        unsigned h, l;
-        split_tf32(__float_as_uint(__ldg(x + r * ldx + c)), h, l);
-        hi[r * ldo + c] = __uint_as_float(h);
-        lo[r * ldo + c] = __uint_as_float(l);
+    for (int r = blockIdx.y; r < M; r += gridDim.y) {
+        const float* xr = x + (long long)r * ldx;
+        float* hr = hi + (long long)r * ldo;
+        float* lr = lo + (long long)r * ldo;
+        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < K; c += gridDim.x * blockDim.x) {
+            unsigned h, l;
+            split_tf32(__float_as_uint(__ldg(xr + c)), h, l);
+            hr[c] = __uint_as_float(h);
+            lr[c] = __uint_as_float(l);
+        }
     }
 }
