@@ -100,6 +100,22 @@ def _dsd_case(rng, shape, bs, density, dtype, M, trans):
     return wg, wg.T if trans else wg, x, x64, op64, x64 @ op64
 
 
+def _matmul_offset_x(x, wop, n_out, allow_tf32=False):
+    """x @ wop twice with x a view at a 16-byte offset inside a wider GPU buffer (its own
+    tensor map), each time into fresh poisoned outputs: (x's view, the last output, the two
+    outputs' bytes on the host)."""
+    M, dtype = x.shape[0], x.dtype
+    wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
+    wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
+    xg = wide[:, 8:8 + x.shape[1]]
+    outs = []
+    for _ in range(2):
+        out = _nan((M, n_out), dtype)
+        cb.matmul(xg, wop, out=out, allow_tf32=allow_tf32)
+        outs.append(out.view(np.uint8).get())
+    return xg, out, outs
+
+
 @pytest.mark.parametrize("density", DENSITIES)
 @pytest.mark.parametrize("M", MS)
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
@@ -554,14 +570,7 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
     shape = (bs * 150, 300 * 8) if not trans else (300 * 8, bs * 150)
     wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, density, dtype, M, trans)
     assert _specs.dsd_kernel(bs, did, M) == kernel
-    wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
-    wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
-    xg = wide[:, 8:8 + x.shape[1]]
-    outs = []
-    for _ in range(2):
-        out = _nan((M, op64.shape[1]), dtype)
-        cb.matmul(xg, wop, out=out, allow_tf32=(kind == "tf32"))
-        outs.append(out.view(np.uint8).get())
+    xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1], allow_tf32=(kind == "tf32"))
     _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
     assert np.array_equal(outs[0], outs[1])
     if split:
@@ -646,17 +655,10 @@ def test_grouped_tma_f32_split(request, monkeypatch, f32_split, trans, M, densit
     dtype = DTYPES["f32"]
     shape = (8 * 150, 300 * 8) if not trans else (300 * 8, 8 * 150)
     wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, 8, density, dtype, M, trans)
-    wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
-    wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
-    xg = wide[:, 8:8 + x.shape[1]]
-    outs = []
-    for _ in range(2):
-        out = _nan((M, op64.shape[1]), dtype)
-        cb.matmul(xg, wop, out=out)
-        outs.append(out.view(np.uint8).get())
+    xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
     _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), "f32")
     assert np.array_equal(outs[0], outs[1])
-    assert bool((wide[:, 8:8 + x.shape[1]] == cupy.asarray(x)).all())     # x unchanged
+    assert bool((xg == cupy.asarray(x)).all())     # x unchanged
     twin = tuple(sorted((k, v) for k, v in launch[4].items() if k not in ("XPRE", "XLO")))
     monkeypatch.setattr(_specs, "F32_SPLIT", None)
     monkeypatch.setattr(_specs, "dsd_grouped_tma_spec", lambda *a, **k: twin)
@@ -775,14 +777,7 @@ def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
     dtype = DTYPES[kind]
     wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, density, dtype, M, trans)
     assert _specs.dsd_kernel(bs, _specs.dtype_id(dtype), M) == "stream"
-    wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
-    wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
-    xg = wide[:, 8:8 + x.shape[1]]
-    outs = []
-    for _ in range(2):
-        out = _nan((M, op64.shape[1]), dtype)
-        cb.matmul(xg, wop, out=out)
-        outs.append(out.view(np.uint8).get())
+    xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
     _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
     assert np.array_equal(outs[0], outs[1])
     if split:
