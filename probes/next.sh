@@ -12,8 +12,8 @@
 #                                                   (steps listed column by column), 3 layouts
 #   (if time is left) bash probes/next.sh layouts -> the met M = 4096 16-bit rows on
 #   Barabasi-Albert and Watts-Strogatz layouts
-#   bash probes/next.sh v18                      -> suite (with the F32_SPLIT tests under
-#                                                   memcheck), then p17 (perf-notes v18)
+#   bash probes/next.sh v18                      -> p17 (perf-notes v18), then the suite (with
+#                                                   the F32_SPLIT tests under memcheck)
 #   bash probes/next.sh v18b                     -> v17b's bs 16 x @ W^T bench on 3 layouts,
 #                                                   racecheck on the F32_SPLIT tests, and the
 #                                                   float32 M = 64 bench with F32_SPLIT=pass
@@ -59,8 +59,9 @@ elif [ "$1" = v17b ]; then
       --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -3
   done
 elif [ "$1" = v18 ]; then
-  timeout 420 bash probes/next.sh suite
-  timeout 160 python3 probes/p17.py 2>&1 | tail -40
+  # p17 first: if the suite runs long, the timeout cuts its memcheck, not the measurement
+  timeout 150 python3 probes/p17.py 2>&1 | tail -45
+  timeout 430 bash probes/next.sh suite
 elif [ "$1" = v18b ]; then
   for L in barabasi_albert small_world random; do
     timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \
