@@ -607,6 +607,7 @@ def test_split_tf32_planes(request):
     hi, lo = _gpu_ops.split_tf32(xg)
     assert hi.shape == lo.shape == x.shape and hi.strides[0] % 16 == 0 and lo.strides[0] % 16 == 0
     assert hi.data.ptr % 16 == 0 and lo.data.ptr % 16 == 0
+    x = xg.get()                     # the bits the kernel read (a NaN's payload included)
     h_ref, l_ref = _split_tf32_ref(x)
     h, lo_ = hi.get(), lo.get()
     assert np.array_equal(h.view(np.uint32), h_ref.view(np.uint32))
