@@ -13,8 +13,8 @@ import numpy as np
 
 from . import _specs, _tensor_maps, _work_lists, compiler
 from ._arrays import astype, bits, from_float32, to_float32
-# Pure functions only by name; the flags (DSD_KERNEL, SDDMM_KERNEL, USE_WGMMA, F32_SPLIT) and everything
-# tests patch are read through the module (_specs.X, _work_lists.X) at call time.
+# Pure functions only by name; the flags (DSD_KERNEL, SDDMM_KERNEL, USE_WGMMA, F32_SPLIT) and
+# everything tests patch are read through the module (_specs.X, _work_lists.X) at call time.
 from ._specs import dtype_id, m_regime
 
 _MAX_GRID_Y = 65535
@@ -151,19 +151,21 @@ def _sddmm_launch(kind, bs, did, M):
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
-        if kind == "stream":
-            spec = _specs.sddmm_stream_spec(bs, did, M, wgmma=_wgmma(dev))
-        elif kind == "grouped" and _specs.F32_SPLIT:
-            spec = _specs.sddmm_grouped_spec(bs, did, M, split=_specs.F32_SPLIT)
-            try:
-                _fit(name, spec, dev)
-            except RuntimeError:                     # x and dy split ahead do not fit
-                spec = _specs.sddmm_grouped_spec(bs, did, M)
-        else:
-            spec = {"column": _specs.sddmm_spec, "grouped": _specs.sddmm_grouped_spec,
-                    "grouped_tma": _specs.sddmm_grouped_tma_spec,
+
+        def make(split):
+            if kind == "stream":
+                return _specs.sddmm_stream_spec(bs, did, M, wgmma=_wgmma(dev))
+            if kind == "grouped":
+                return _specs.sddmm_grouped_spec(bs, did, M, split=split)
+            return {"column": _specs.sddmm_spec, "grouped_tma": _specs.sddmm_grouped_tma_spec,
                     "tall": _specs.sddmm_tall_spec}[kind](bs, did, M)
-        spec = _fit(name, spec, dev)
+
+        try:
+            spec = _fit(name, make(_specs.F32_SPLIT), dev)
+        except RuntimeError:
+            if not _specs.F32_SPLIT:
+                raise
+            spec = _fit(name, make(None), dev)   # x and dy split ahead do not fit this GPU
         nt, smem = _specs.launch_shape(name, spec)[:2]
         boxes = _specs.tma_boxes(name, spec) if kind in ("grouped_tma", "tall", "stream") else ()
         hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec), boxes)
