@@ -667,9 +667,12 @@ def sddmm_grouped_spec(bs, did, M=64, split=None):
     and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms). float32 bs 16 (3xTF32, v12,
     served up to M = 16): the defaults measured fastest of eight item shapes at M = 64.
 
-    ``split`` (float32 bs 8 PAIRS; the launcher passes ``F32_SPLIT``): "pass" takes x and dy
-    split ahead (XLO 1, a lo twin of every tile), the step rows (MK, down to 16), then the
-    group and x widths (R and NCX, down to 16) halved until MIN_CTAS CTAs fit an SM.
+    ``split`` (float32; the launcher passes ``F32_SPLIT``): at bs 8 (PAIRS) "pass" takes x and
+    dy split ahead (XLO 1, a lo twin of every tile), the step rows (MK, down to 16), then the
+    group and x widths (R and NCX, down to 16) halved until MIN_CTAS CTAs fit an SM; at bs 16
+    "slab" splits each step's tiles once in shared memory (XPRE 1, one lo area) on items of
+    32 x column blocks, 512 dy columns and up to 128 blocks over 16 warps, one CTA an SM
+    (16-bit bs 16's shape, where each dy and x column block serves several blocks).
     """
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -686,6 +689,8 @@ def sddmm_grouped_spec(bs, did, M=64, split=None):
         p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
         if M > 512:
             p.update(MK=48, STAGES=2)
+    if split == "slab" and not p["PAIRS"] and did == _F32X3:
+        p.update(XPRE=1, R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1, MK=16, STAGES=2)
     if split == "pass" and p["PAIRS"] and did == _F32X3:
         p["XLO"] = 1
         limit = 228 * 1024 // p["MIN_CTAS"] - 1024
@@ -705,7 +710,8 @@ def sddmm_grouped_launch_shape(spec):
     bs = p["BS"]
     stage = p["MK"] * ((p["NCX"] * bs + 8) + (p["R"] * bs + 8)) * _itemsize(p["DTYPE_ID"])
     code_bytes = 16 if p["PAIRS"] else 8           # int4 units / int2 entries
-    return p["NW"] * 32, p["NBLK"] * code_bytes + p["STAGES"] * stage * (1 + p.get("XLO", 0))
+    stages = p["STAGES"] * (1 + p.get("XLO", 0)) + p.get("XPRE", 0)   # XPRE: one lo area
+    return p["NW"] * 32, p["NBLK"] * code_bytes + stages * stage
 
 
 def tma_boxes(name, spec):
@@ -772,8 +778,9 @@ def all_specializations():
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
                                 "bsmm_sddmm_grouped"))
-                    if did == 0 and bs == 8:   # x and dy split ahead (F32_SPLIT "pass", opt-in)
-                        out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M, "pass"),
+                    if did == 0:   # x and dy split ahead (F32_SPLIT, opt-in): bs 8 pass, bs 16 slab
+                        out.append(("sddmm_grouped.cu",
+                                    sddmm_grouped_spec(bs, did, M, "pass" if bs == 8 else "slab"),
                                     "bsmm_sddmm_grouped"))
             if sddmm_grouped_tma_supported(bs, did):
                 for M in (64, 4096):

@@ -389,6 +389,52 @@ __device__ __forceinline__ void warp_mma(float (&acc)[MI][NI][4], const elem_t* 
     }
 #endif
 }
+
+#if DTYPE_ID == 4
+// warp_mma's 3xTF32 product from operands split ahead: A's hi parts at Ah and lo parts at Al
+// (the same layout), B's at Bh / Bl; the fragments are loads alone (no split_tf32 here). The
+// operands are shared-window byte addresses (smem_u32), so every load is the lane's base plus
+// an immediate.
+template <int MI, int NI, int KCH, bool A_KCONTIG, bool B_KCONTIG>
+__device__ __forceinline__ void warp_mma_hl(float (&acc)[MI][NI][4], unsigned Ah, unsigned Al, int lda,
+                                            unsigned Bh, unsigned Bl, int ldb, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    // element offsets: A(m, k), B(n, k) of the lane's fragments are its base plus a constant
+    const unsigned a_lane = 4u * (A_KCONTIG ? g * lda + t : t * lda + g);
+    const unsigned b_lane = 4u * (B_KCONTIG ? g * ldb + t : t * ldb + g);
+    auto a_at = [&](int m, int kk) { return 4 * (A_KCONTIG ? m * lda + kk : kk * lda + m); };
+    auto b_at = [&](int n, int kk) { return 4 * (B_KCONTIG ? n * ldb + kk : kk * ldb + n); };
+    auto lds = [](unsigned a) {
+        unsigned v;
+        asm volatile("ld.shared.b32 %0, [%1];" : "=r"(v) : "r"(a));
+        return v;
+    };
+#pragma unroll
+    for (int k = 0; k < KCH; k += 8) {
+        unsigned ah[1][MI][4], al[1][MI][4], bh[1][NI][2], bl[1][NI][2];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            const int o[4] = {a_at(mi * 16, k), a_at(mi * 16 + 8, k), a_at(mi * 16, k + 4),
+                              a_at(mi * 16 + 8, k + 4)};
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+                ah[0][mi][q] = lds(Ah + a_lane + o[q]);
+                al[0][mi][q] = lds(Al + a_lane + o[q]);
+            }
+        }
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) {
+            const int o[2] = {b_at(ni * 8, k), b_at(ni * 8, k + 4)};
+#pragma unroll
+            for (int q = 0; q < 2; ++q) {
+                bh[0][ni][q] = lds(Bh + b_lane + o[q]);
+                bl[0][ni][q] = lds(Bl + b_lane + o[q]);
+            }
+        }
+        mma_3xtf32_split<1, MI, NI>(acc, ah, al, bh, bl);
+    }
+}
+#endif
 #endif  // USE_MMA
 
 #if !USE_MMA

@@ -26,6 +26,10 @@
 // being their hi planes and xlo / dylo their lo planes (same row strides ldx / ldd); each step
 // copies all four, the lo tiles LO elements after their hi twins, and the fragments are loads
 // alone: no split in the loop (docs/perf-notes.md v18).
+// XPRE (float32 without PAIRS, opt-in): once a step's tiles have landed, all threads split
+// them once, hi in place and lo into one lo area laid out as a stage (x's tile, then dy's),
+// between two __syncthreads; every block of the item then loads its fragments split (the
+// item's x and dy values are split once a step, not once per block that uses them).
 //
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
@@ -59,6 +63,12 @@ typedef int2 code_t;
 #endif
 #if XLO && !(PAIRS && DTYPE_ID == 4)
 #error "XLO: x and dy split ahead, for float32 PAIRS (3xTF32) only"
+#endif
+#ifndef XPRE
+#define XPRE 0
+#endif
+#if XPRE && (PAIRS || DTYPE_ID != 4)
+#error "XPRE: each step's tiles split in shared memory, for float32 (3xTF32) without PAIRS"
 #endif
 #define LO (STAGES * (X_STAGE + D_STAGE))   // elements from a hi tile to its lo twin (XLO)
 
@@ -154,6 +164,30 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
     cp_async_ring<STAGES>((M + MK - 1) / MK, load_stage, [&](int buf) {
         const elem_t* xs_ = Xs + buf * X_STAGE;
         const elem_t* ds_ = Ds + buf * D_STAGE;
+#if XPRE
+        // the stage's x and dy tiles (contiguous: x's at Xs + buf * X_STAGE, dy's at Ds + ...)
+        // split once: hi in place, lo into the lo area, 16 bytes a thread at a time
+        {
+            float* const lo_x = Ds + STAGES * D_STAGE;   // the lo area: x's tile, then dy's
+            auto split_tile = [&](float* tile, float* lo, int n) {
+#pragma unroll 1
+                for (int i = tid * 4; i < n; i += NT * 4) {
+                    const float4 v = *reinterpret_cast<const float4*>(tile + i);
+                    unsigned h[4], l[4];
+                    const unsigned u[4] = {__float_as_uint(v.x), __float_as_uint(v.y),
+                                           __float_as_uint(v.z), __float_as_uint(v.w)};
+                    split_all<4>(u, h, l);
+                    *reinterpret_cast<float4*>(tile + i) = make_float4(
+                        __uint_as_float(h[0]), __uint_as_float(h[1]), __uint_as_float(h[2]), __uint_as_float(h[3]));
+                    *reinterpret_cast<float4*>(lo + i) = make_float4(
+                        __uint_as_float(l[0]), __uint_as_float(l[1]), __uint_as_float(l[2]), __uint_as_float(l[3]));
+                }
+            };
+            split_tile(Xs + buf * X_STAGE, lo_x, X_STAGE);
+            split_tile(Ds + buf * D_STAGE, lo_x + X_STAGE, D_STAGE);
+            __syncthreads();   // every split of this step before any fragment load
+        }
+#endif
 #pragma unroll
         for (int s = 0; s < SLOTS; ++s) {
             const int q = s * NW + warp;
@@ -205,6 +239,13 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     ldsm_x2_t(bf, b + k * D_LD);
                     mma(acc[s][0][0], af, bf);
                 }
+#elif XPRE
+                // as below, hi from the stage and lo from the lo area at the same offsets
+                const unsigned lx = smem_u32(Ds + STAGES * D_STAGE), xo = (code >> 16) * BS * 4,
+                               dof = (code & 0xffff) * BS * 4;
+                warp_mma_hl<1, NI, MK, false, false>(acc[s], smem_u32(xs_) + xo, lx + xo, X_LD,
+                                                     smem_u32(ds_) + dof, lx + X_STAGE * 4 + dof, D_LD,
+                                                     lane);
 #else
                 // A(row, k) = x[k, c*BS + row] (m-contiguous), B(k, n) = dy[k, j*BS + n]
                 warp_mma<1, NI, MK, false, false>(acc[s], xs_ + (code >> 16) * BS, X_LD,

@@ -60,8 +60,8 @@ elif [ "$1" = v17b ]; then
   done
 elif [ "$1" = v18 ]; then
   # p17 first: if the suite runs long, the timeout cuts its memcheck, not the measurement
-  timeout 150 python3 probes/p17.py 2>&1 | tail -45
-  timeout 430 bash probes/next.sh suite
+  timeout 190 python3 probes/p17.py 2>&1 | tail -60
+  timeout 400 bash probes/next.sh suite
 elif [ "$1" = v18b ]; then
   for L in barabasi_albert small_world random; do
     timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \

@@ -5,7 +5,9 @@ against the default (every x fragment split in registers, once per stored block 
   and "pass" (XLO 1: all of x split by split_tf32.cu, its lo plane copied beside each slab);
 - bs 16 / 32 / 64 on dsd_stream.cu: "pass" (XLO 1);
 - bs 8 wgrad on sddmm_grouped.cu's pairs: "pass" (XLO 1: x and dy split ahead), and other
-  step shapes.
+  step shapes;
+- bs 16 wgrad on sddmm_grouped.cu (forced; the default is sddmm_tall.cu): "slab" (XPRE 1: each
+  step's x and dy tiles split once in shared memory) on larger items.
 x @ W and x @ W^T at M = 64 (C = K = 16384), and bs 8 at M = 4096 (C = K = 8192), d = 0.1
 random. Each line: median ms, max |diff| / max |ref| against the default, and whether the
 outputs are bitwise equal (expected where the steps are the same: "pass" at bs 8 and M = 64
@@ -85,3 +87,38 @@ for bs, M, C, modes in CASES:
         sp.F32_SPLIT = None
     del sets
     cupy.get_default_memory_pool().free_all_blocks()
+
+# float32 bs 16 wgrad (family 5: 1.74x fprop at M = 4096, byte-bound on sddmm_tall.cu's dy
+# re-reads): sddmm_grouped.cu items of 32 x column blocks x 512 dy columns, each step's tiles
+# split once in shared memory ("slab", XPRE 1), against sddmm_tall.cu (the default) and the
+# grouped kernel's own default items
+for M, C in ((4096, 8192), (64, 16384)):
+    sets = problem(M, C, C, 16, "float32")
+    sp.F32_SPLIT, sp.SDDMM_KERNEL = None, None
+    clear(sets)
+    t0, (xt, dy, out) = t_wgrad(sets)
+    ref = sddmm(xt, dy, out.layout).data.copy()
+    say(f"bs 16 M={M} wgrad ({sp.sddmm_kernel(16, 0, M)}): default {t0:.4f} ms")
+    orig = sp.sddmm_grouped_spec
+    for mode, alt in ((None, None), ("slab", None), ("slab", dict(NCX=16))):
+        def spec(bs_, did, M_=64, split=None, alt=alt):
+            p = dict(orig(bs_, did, M_, split))
+            if alt and split:
+                p.update(alt)
+            return tuple(sorted(p.items()))
+        sp.sddmm_grouped_spec = spec
+        sp.F32_SPLIT, sp.SDDMM_KERNEL = mode, "grouped"
+        clear(sets)
+        try:
+            t, _ = t_wgrad(sets)
+            got = sddmm(xt, dy, out.layout).data
+            shape = {k: v for k, v in g._sddmm_launch("grouped", 16, 0, M)[3].items()
+                     if k in ("MK", "R", "NCX", "NBLK", "NW", "STAGES", "XPRE")}
+            say(f"   grouped {mode} {shape}: {t:.4f} ms ({t0 / t:.2f}x)  diff/max {err(got, ref):.2e}")
+        except Exception as e:   # a probe: report and go on
+            say(f"   grouped {mode} {alt}: ERROR {type(e).__name__}: {str(e)[:200]}")
+        sp.sddmm_grouped_spec = orig
+    sp.F32_SPLIT, sp.SDDMM_KERNEL = None, None
+    del sets
+    cupy.get_default_memory_pool().free_all_blocks()
+

@@ -236,24 +236,26 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 100, 1000])
-def test_sddmm_grouped_f32_split(request, monkeypatch, M, density, beta):
-    """sddmm_grouped.cu's float32 bs 8 pairs with x and dy split ahead by split_tf32.cu
-    (F32_SPLIT "pass", XLO 1, opt-in): as test_sddmm_both_kernels checks the default, with
-    beta 0 on poisoned outputs and beta 1 on finite ones (rows past M and the items of
-    M > 512 included); x and dy unchanged."""
+@pytest.mark.parametrize("bs,mode", [(8, "pass"), (16, "slab")])
+def test_sddmm_grouped_f32_split(request, monkeypatch, bs, mode, M, density, beta):
+    """sddmm_grouped.cu at float32 with x and dy split ahead (opt-in F32_SPLIT): bs 8 pairs by
+    split_tf32.cu ("pass", XLO 1), bs 16 in shared memory once a step ("slab", XPRE 1); as
+    test_sddmm_both_kernels checks the default, with beta 0 on poisoned outputs and beta 1 on
+    finite ones (rows past M and the items of M > 512 included); x and dy unchanged."""
     from cupy_bsparse import _gpu_ops, _specs
 
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-    monkeypatch.setattr(_specs, "F32_SPLIT", "pass")
+    monkeypatch.setattr(_specs, "F32_SPLIT", mode)
     _gpu_ops._launches.clear()
     try:
-        assert _gpu_ops._sddmm_launch("grouped", 8, 0, M)[3]["XLO"] == 1
+        assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3][
+            {"pass": "XLO", "slab": "XPRE"}[mode]] == 1
         dtype = DTYPES["f32"]
-        w, x, dy, mask, ref = _sddmm_case(_rng(request), (8 * 90, 8 * 70), 8, M, density, dtype)
+        w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 90, bs * 70), bs, M, density, dtype)
         x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
         wg = w.to_gpu()
-        init = (np.full((w.nnzb, 8, 8), np.nan, dtype) if beta == 0 else
-                _rng(request).standard_normal((w.nnzb, 8, 8)).astype(dtype))
+        init = (np.full((w.nnzb, bs, bs), np.nan, dtype) if beta == 0 else
+                _rng(request).standard_normal((w.nnzb, bs, bs)).astype(dtype))
         if beta:
             ref = ref + cb.BlockSparseMatrix.from_layout(w.layout, init).toarray().astype(np.float64)
         xg, dyg = cupy.asarray(x), cupy.asarray(dy)

@@ -283,8 +283,9 @@ def test_f32_split_environment_value_checked():
 
 
 def test_sddmm_grouped_f32_split_specs():
-    """sddmm_grouped.cu's "pass" spec (opt-in): float32 bs 8 pairs only, XLO with MIN_CTAS
-    CTAs an SM by shared memory, a shape the kernel's copy assignment takes."""
+    """sddmm_grouped.cu's split specs (opt-in): "pass" for float32 bs 8 pairs only, XLO with
+    MIN_CTAS CTAs an SM by shared memory, a shape the kernel's copy assignment takes; "slab"
+    for float32 bs 16 only (XPRE, one CTA an SM)."""
     for M in (1, 64, 4096):
         base = dict(_specs.sddmm_grouped_spec(8, 0, M))
         p = dict(_specs.sddmm_grouped_spec(8, 0, M, "pass"))
@@ -296,3 +297,9 @@ def test_sddmm_grouped_f32_split_specs():
         for did in (1, 2, _specs._TF32):
             assert _specs.sddmm_grouped_spec(8, did, M, "pass") == _specs.sddmm_grouped_spec(8, did, M)
         assert _specs.sddmm_grouped_spec(16, 0, M, "pass") == _specs.sddmm_grouped_spec(16, 0, M)
+        assert _specs.sddmm_grouped_spec(8, 0, M, "slab") == _specs.sddmm_grouped_spec(8, 0, M)
+        slab = dict(_specs.sddmm_grouped_spec(16, 0, M, "slab"))
+        assert slab["XPRE"] == 1 and not slab["PAIRS"] and "XLO" not in slab
+        assert _specs.sddmm_grouped_launch_shape(tuple(sorted(slab.items())))[1] <= 227 * 1024
+        assert (slab["NW"] * 32) % (slab["NCX"] * 4) == 0 and (slab["NW"] * 32) % (slab["R"] * 4) == 0
+        assert _specs.sddmm_grouped_spec(16, 1, M, "slab") == _specs.sddmm_grouped_spec(16, 1, M)
