@@ -10,7 +10,11 @@ executed nothing but its main loop (ncu's issue-active reads the same: docs/perf
 Occupancy: CTAs per SM from registers, shared memory and threads. Measured times: the latest
 bench of each row in docs/benchmarks.md (H200).
 
-    python probes/sass_floor.py
+    python probes/sass_floor.py [--split slab|pass]
+
+--split: the float32 rows' specs as `F32_SPLIT` would give them (docs/perf-notes.md v18: x, and
+for the wgrad, dy split ahead); a kernel without that mode keeps its default. The floor then
+counts the main loop only: a split pass and a per-step slab split come on top.
 """
 import collections
 import glob
@@ -28,7 +32,9 @@ SCHEDULERS, CLOCK = 132 * 4, 1.755e9
 INS = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;")
 LABEL = re.compile(r"^(\.L_x_\d+):")
 # op, dtype, bs, M, measured ms (docs/benchmarks.md: v12 16-bit bs 8/16 and float32 bs 16,
-# v10 16-bit bs 32/64, v11 the other float32 rows); C = K = 16384 at M = 64, 8192 at 4096
+# v10 16-bit bs 32/64 (mma.sync, as analysed here: the wgmma default since v16 has no HMMA
+# loop), v16 float32 bs 8 (dsd_grouped_tma.cu), v11 the other float32 rows); C = K = 16384 at
+# M = 64, 8192 at 4096
 ROWS = [
     ("fprop", "fp16", 8, 64, 0.06994), ("bprop", "fp16", 8, 64, 0.07149),
     ("wgrad", "fp16", 8, 64, 0.1011), ("fprop", "fp16", 16, 64, 0.04501),
@@ -37,11 +43,11 @@ ROWS = [
     ("wgrad", "fp16", 32, 64, 0.0316), ("fprop", "fp16", 64, 64, 0.02389),
     ("bprop", "fp16", 64, 64, 0.02507), ("wgrad", "fp16", 64, 64, 0.02726),
     ("fprop", "fp16", 64, 4096, 0.1561), ("wgrad", "fp16", 64, 4096, 0.1812),
-    ("fprop", "fp32", 8, 64, 0.2119), ("bprop", "fp32", 8, 64, 0.2169),
-    ("wgrad", "fp32", 8, 64, 0.2327), ("fprop", "fp32", 16, 64, 0.1102),
+    ("fprop", "fp32", 8, 64, 0.1776), ("bprop", "fp32", 8, 64, 0.1871),
+    ("wgrad", "fp32", 8, 64, 0.2343), ("fprop", "fp32", 16, 64, 0.1102),
     ("bprop", "fp32", 16, 64, 0.1099), ("fprop", "fp32", 32, 64, 0.09354),
     ("bprop", "fp32", 32, 64, 0.09542), ("fprop", "fp32", 64, 64, 0.09235),
-    ("fprop", "fp32", 8, 4096, 2.926), ("wgrad", "fp32", 8, 4096, 3.151),
+    ("fprop", "fp32", 8, 4096, 2.350), ("wgrad", "fp32", 8, 4096, 3.154),
     ("wgrad", "fp32", 16, 4096, 1.968), ("wgrad", "fp32", 32, 4096, 1.293),
     ("wgrad", "fp32", 64, 4096, 1.466),
 ]
@@ -101,27 +107,35 @@ def main_loop(template, spec):
     return (len(best), flops, mix), usage
 
 
-def kernel(op, did, bs, M):
-    """(template, spec, launch shape) the dispatch picks."""
+def kernel(op, did, bs, M, split=None):
+    """(template, spec, launch shape) the dispatch picks (with ``split``: F32_SPLIT's spec where
+    the kernel has one)."""
     if op == "wgrad":
         kind = s.sddmm_kernel(bs, did, M)
         name = {"column": "sddmm"}.get(kind, "sddmm_" + kind)
-        spec = getattr(s, name + "_spec")(bs, did, M)
+        args = (bs, did, M)
     else:
         kind = s.dsd_kernel(bs, did, M)
         name = {"column": "dsd"}.get(kind, "dsd_" + kind)
-        spec = getattr(s, name + "_spec")(bs, did, M, op == "bprop")
+        args = (bs, did, M, op == "bprop")
+    fn = getattr(s, name + "_spec")
+    spec = fn(*args, split=split) if split and name in SPLIT_KERNELS else fn(*args)
     return name + ".cu", spec, getattr(s, name + "_launch_shape")(spec)
 
 
+#: The spec functions that take ``split`` (F32_SPLIT)
+SPLIT_KERNELS = ("dsd_grouped_tma", "dsd_stream", "sddmm_grouped")
+
+
 def main():
+    split = sys.argv[sys.argv.index("--split") + 1] if "--split" in sys.argv else None
     print("| row | kernel | registers | threads, shared KB | CTAs / SM | instructions / MMA "
           "| issue floor ms | measured ms | floor / measured |")
     print("|---|---|---|---|---|---|---|---|---|")
     for op, dt, bs, M, measured in ROWS:
         C = 16384 if M <= 256 else 8192
         flops = 2 * M * 0.1 * C * C
-        template, spec, shape = kernel(op, DTYPE_ID[dt], bs, M)
+        template, spec, shape = kernel(op, DTYPE_ID[dt], bs, M, split if dt == "fp32" else None)
         loop, usage = main_loop(template, spec)
         threads, smem = shape[0], shape[1]
         regs = usage["registers"]
