@@ -26,6 +26,38 @@ from cupy_bsparse import _specs as sp, _gpu_ops as g, bench  # noqa: E402
 from cupy_bsparse.ops import sddmm  # noqa: E402
 
 say(bench.gpu_name())
+
+
+def wgrad_variants(sets, bs, M, variants, kernel=None):
+    """Time float32 wgrad by default, then with each (F32_SPLIT mode, spec changes on top of
+    sddmm_grouped_spec's split spec), with SDDMM_KERNEL = ``kernel``; print time, speed-up
+    and the difference from the default."""
+    sp.F32_SPLIT, sp.SDDMM_KERNEL = None, None
+    clear(sets)
+    t0, (xt, dy, out) = t_wgrad(sets)
+    ref = sddmm(xt, dy, out.layout).data.copy()
+    say(f"bs {bs} M={M} wgrad ({sp.sddmm_kernel(bs, 0, M)}): default {t0:.4f} ms")
+    orig = sp.sddmm_grouped_spec
+    for mode, alt in variants:
+        def spec(bs_, did, M_=64, split=None, alt=alt):
+            p = dict(orig(bs_, did, M_, split))
+            if alt and split:
+                p.update(alt)
+            return tuple(sorted(p.items()))
+        sp.sddmm_grouped_spec = spec
+        sp.F32_SPLIT, sp.SDDMM_KERNEL = mode, kernel
+        clear(sets)
+        try:
+            t, _ = t_wgrad(sets)
+            got = sddmm(xt, dy, out.layout).data
+            shape = {k: v for k, v in g._sddmm_launch("grouped", bs, 0, M)[3].items()
+                     if k in ("MK", "R", "NCX", "NBLK", "NW", "STAGES", "XLO", "XPRE")}
+            say(f"   {mode} {shape}: {t:.4f} ms ({t0 / t:.2f}x)  diff/max {err(got, ref):.2e}")
+        except Exception as e:   # a probe: report and go on
+            say(f"   {mode} {alt}: ERROR {type(e).__name__}: {str(e)[:200]}")
+        sp.sddmm_grouped_spec = orig
+    sp.F32_SPLIT, sp.SDDMM_KERNEL = None, None
+
 CASES = [(8, 64, 16384, ("slab", "pass")), (16, 64, 16384, ("pass",)),
          (32, 64, 16384, ("pass",)), (64, 64, 16384, ("pass",)),
          (8, 4096, 8192, ("slab", "pass"))]
@@ -58,33 +90,9 @@ for bs, M, C, modes in CASES:
     if bs == 8:
         # wgrad: sddmm_grouped.cu's pairs with x and dy split ahead ("pass", XLO 1), and at
         # M = 4096 two other shapes that fit one CTA an SM
-        sp.F32_SPLIT = None
-        clear(sets)
-        t0, (xt, dy, out) = t_wgrad(sets)
-        ref = sddmm(xt, dy, out.layout).data.copy()
-        say(f"bs 8 M={M} wgrad (sddmm_grouped): default {t0:.4f} ms")
-        orig = sp.sddmm_grouped_spec
-        alts = [None] + ([dict(MK=32, R=32, NCX=16), dict(MK=16, R=32, NCX=32, STAGES=3)]
-                         if M > 512 else [dict(STAGES=2), dict(R=32, NCX=32, STAGES=2)])
-        for alt in alts:
-            def spec(bs_, did, M_=64, split=None, alt=alt):
-                p = dict(orig(bs_, did, M_, split))
-                if alt and split:
-                    p.update(alt)
-                return tuple(sorted(p.items()))
-            sp.sddmm_grouped_spec = spec
-            sp.F32_SPLIT = "pass"
-            clear(sets)
-            try:
-                t, _ = t_wgrad(sets)
-                got = sddmm(xt, dy, out.layout).data
-                shape = {k: v for k, v in g._sddmm_launch("grouped", 8, 0, M)[3].items()
-                         if k in ("MK", "R", "NCX", "STAGES", "XLO")}
-                say(f"   pass {shape}: {t:.4f} ms ({t0 / t:.2f}x)  diff/max {err(got, ref):.2e}")
-            except Exception as e:   # a probe: report and go on
-                say(f"   pass {alt}: ERROR {type(e).__name__}: {str(e)[:200]}")
-            sp.sddmm_grouped_spec = orig
-        sp.F32_SPLIT = None
+        wgrad_variants(sets, 8, M, [("pass", None)] + [("pass", a) for a in (
+            [dict(MK=32, R=32, NCX=16), dict(MK=16, R=32, NCX=32, STAGES=3)] if M > 512
+            else [dict(STAGES=2), dict(R=32, NCX=32, STAGES=2)])])
     del sets
     cupy.get_default_memory_pool().free_all_blocks()
 
@@ -94,31 +102,8 @@ for bs, M, C, modes in CASES:
 # grouped kernel's own default items
 for M, C in ((4096, 8192), (64, 16384)):
     sets = problem(M, C, C, 16, "float32")
-    sp.F32_SPLIT, sp.SDDMM_KERNEL = None, None
-    clear(sets)
-    t0, (xt, dy, out) = t_wgrad(sets)
-    ref = sddmm(xt, dy, out.layout).data.copy()
-    say(f"bs 16 M={M} wgrad ({sp.sddmm_kernel(16, 0, M)}): default {t0:.4f} ms")
-    orig = sp.sddmm_grouped_spec
-    for mode, alt in ((None, None), ("slab", None), ("slab", dict(NCX=16))):
-        def spec(bs_, did, M_=64, split=None, alt=alt):
-            p = dict(orig(bs_, did, M_, split))
-            if alt and split:
-                p.update(alt)
-            return tuple(sorted(p.items()))
-        sp.sddmm_grouped_spec = spec
-        sp.F32_SPLIT, sp.SDDMM_KERNEL = mode, "grouped"
-        clear(sets)
-        try:
-            t, _ = t_wgrad(sets)
-            got = sddmm(xt, dy, out.layout).data
-            shape = {k: v for k, v in g._sddmm_launch("grouped", 16, 0, M)[3].items()
-                     if k in ("MK", "R", "NCX", "NBLK", "NW", "STAGES", "XPRE")}
-            say(f"   grouped {mode} {shape}: {t:.4f} ms ({t0 / t:.2f}x)  diff/max {err(got, ref):.2e}")
-        except Exception as e:   # a probe: report and go on
-            say(f"   grouped {mode} {alt}: ERROR {type(e).__name__}: {str(e)[:200]}")
-        sp.sddmm_grouped_spec = orig
-    sp.F32_SPLIT, sp.SDDMM_KERNEL = None, None
+    wgrad_variants(sets, 16, M, [(None, None), ("slab", None), ("slab", dict(NCX=16))],
+                   kernel="grouped")
     del sets
     cupy.get_default_memory_pool().free_all_blocks()
 
