@@ -43,37 +43,39 @@ def _aligned_rows(a):
     return a
 
 
-_smem_limits = {}
+_attributes = {}
 
 
-_sm_counts = {}
-
-
-def _sm_count(dev):
-    """Streaming multiprocessors of device ``dev``; cached."""
+def _device_attributes(dev):
+    """``cupy.cuda.Device(dev).attributes`` (a dict), read once per device."""
     import cupy
 
-    hit = _sm_counts.get(dev)
+    hit = _attributes.get(dev)
     if hit is None:
-        hit = _sm_counts[dev] = cupy.cuda.Device(dev).attributes["MultiProcessorCount"]
+        hit = _attributes[dev] = cupy.cuda.Device(dev).attributes
     return hit
 
 
 def _smem_limit(dev):
-    """Dynamic shared memory one CTA may opt in to on device ``dev`` (bytes); cached."""
-    import cupy
-
-    hit = _smem_limits.get(dev)
-    if hit is None:
-        hit = (cupy.cuda.Device(dev).attributes.get("MaxSharedMemoryPerBlockOptin")
-               or _specs.SMEM_LIMIT.get(_arch(dev), _specs.SMEM_LIMIT[90]))
-        _smem_limits[dev] = hit
-    return hit
+    """Dynamic shared memory one CTA may opt in to on device ``dev`` (bytes)."""
+    return (_device_attributes(dev).get("MaxSharedMemoryPerBlockOptin")
+            or _specs.SMEM_LIMIT.get(_arch(dev), _specs.SMEM_LIMIT[90]))
 
 
 def _fit(name, spec, dev):
     """``spec`` fitted to device ``dev``'s shared memory (unchanged on sm_90)."""
     return _specs.fit_shared(name, spec, _smem_limit(dev))
+
+
+def _fit_split(name, make, dev):
+    """``make(F32_SPLIT)`` (a spec of template ``name``) fitted to device ``dev``; where a spec
+    that takes float32 split ahead cannot fit, ``make(None)``, the default one, fitted."""
+    try:
+        return _fit(name, make(_specs.F32_SPLIT), dev)
+    except RuntimeError:
+        if not _specs.F32_SPLIT:
+            raise
+        return _fit(name, make(None), dev)
 
 
 def _wgmma(dev):
@@ -112,16 +114,12 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
             return {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec}[kind](
                 bs, did, M, trans_w)
 
-        try:
-            spec = _fit(name, make(_specs.F32_SPLIT), dev)
-        except RuntimeError:
-            if not _specs.F32_SPLIT:
-                raise
-            spec = _fit(name, make(None), dev)   # x split ahead does not fit this GPU
+        spec = _fit_split(name, make, dev)
         nt, smem, bm = _specs.launch_shape(name, spec)
         fn = _kernel(name, spec, "bsmm_" + name[:-3], smem)
         per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
-        hit = (fn, nt, smem, bm, dict(spec), max(1, per_sm) * _sm_count(dev))
+        sms = _device_attributes(dev)["MultiProcessorCount"]
+        hit = (fn, nt, smem, bm, dict(spec), max(1, per_sm) * sms)
         _launches[key] = hit
     return hit
 
@@ -160,12 +158,7 @@ def _sddmm_launch(kind, bs, did, M):
             return {"column": _specs.sddmm_spec, "grouped_tma": _specs.sddmm_grouped_tma_spec,
                     "tall": _specs.sddmm_tall_spec}[kind](bs, did, M)
 
-        try:
-            spec = _fit(name, make(_specs.F32_SPLIT), dev)
-        except RuntimeError:
-            if not _specs.F32_SPLIT:
-                raise
-            spec = _fit(name, make(None), dev)   # x and dy split ahead do not fit this GPU
+        spec = _fit_split(name, make, dev)
         nt, smem = _specs.launch_shape(name, spec)[:2]
         boxes = _specs.tma_boxes(name, spec) if kind in ("grouped_tma", "tall", "stream") else ()
         hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec), boxes)

@@ -346,11 +346,11 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None):
         p["WCP"] = 1
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
-        while dsd_grouped_tma_launch_shape(tuple(p.items()))[1] > 113 * 1024 and p["CAP"] > 16:
+        while _ctas_by_smem(dsd_grouped_tma_launch_shape(tuple(p.items()))[1]) < 2 and p["CAP"] > 16:
             p["CAP"] -= 4
     elif split == "pass" and code == _F32X3:
         p.update(XLO=1, STAGES=2)
-        while dsd_grouped_tma_launch_shape(tuple(p.items()))[1] > 113 * 1024 and p["KW"] > 32:
+        while _ctas_by_smem(dsd_grouped_tma_launch_shape(tuple(p.items()))[1]) < 2 and p["KW"] > 32:
             p["KW"] //= 2
     return tuple(sorted(p.items()))
 
@@ -693,8 +693,7 @@ def sddmm_grouped_spec(bs, did, M=64, split=None):
         p.update(XPRE=1, R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1, MK=16, STAGES=2)
     if split == "pass" and p["PAIRS"] and did == _F32X3:
         p["XLO"] = 1
-        limit = 228 * 1024 // p["MIN_CTAS"] - 1024
-        while sddmm_grouped_launch_shape(tuple(p.items()))[1] > limit:
+        while _ctas_by_smem(sddmm_grouped_launch_shape(tuple(p.items()))[1]) < p["MIN_CTAS"]:
             if p["MK"] > 16:
                 p["MK"] //= 2
             elif p["R"] > 16:

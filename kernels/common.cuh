@@ -166,6 +166,13 @@ __device__ __forceinline__ void ldsm_x2_t(unsigned r[2], const void* p) {
                  : "=r"(r[0]), "=r"(r[1]) : "r"(smem_u32(p)));
 }
 
+// One 32-bit word from a shared-window address (smem_u32 + byte offset).
+__device__ __forceinline__ unsigned lds32(unsigned a) {
+    unsigned v;
+    asm volatile("ld.shared.b32 %0, [%1];" : "=r"(v) : "r"(a));
+    return v;
+}
+
 // The same with shared-window addresses (smem_u32 + byte offsets), so callers can keep one base
 // register and let constant offsets fold into the instruction.
 __device__ __forceinline__ void ldsm_x4(unsigned r[4], unsigned a) {
@@ -404,11 +411,6 @@ __device__ __forceinline__ void warp_mma_hl(float (&acc)[MI][NI][4], unsigned Ah
     const unsigned b_lane = 4u * (B_KCONTIG ? g * ldb + t : t * ldb + g);
     auto a_at = [&](int m, int kk) { return 4 * (A_KCONTIG ? m * lda + kk : kk * lda + m); };
     auto b_at = [&](int n, int kk) { return 4 * (B_KCONTIG ? n * ldb + kk : kk * ldb + n); };
-    auto lds = [](unsigned a) {
-        unsigned v;
-        asm volatile("ld.shared.b32 %0, [%1];" : "=r"(v) : "r"(a));
-        return v;
-    };
 #pragma unroll
     for (int k = 0; k < KCH; k += 8) {
         unsigned ah[1][MI][4], al[1][MI][4], bh[1][NI][2], bl[1][NI][2];
@@ -418,8 +420,8 @@ __device__ __forceinline__ void warp_mma_hl(float (&acc)[MI][NI][4], unsigned Ah
                               a_at(mi * 16 + 8, k + 4)};
 #pragma unroll
             for (int q = 0; q < 4; ++q) {
-                ah[0][mi][q] = lds(Ah + a_lane + o[q]);
-                al[0][mi][q] = lds(Al + a_lane + o[q]);
+                ah[0][mi][q] = lds32(Ah + a_lane + o[q]);
+                al[0][mi][q] = lds32(Al + a_lane + o[q]);
             }
         }
 #pragma unroll
@@ -427,8 +429,8 @@ __device__ __forceinline__ void warp_mma_hl(float (&acc)[MI][NI][4], unsigned Ah
             const int o[2] = {b_at(ni * 8, k), b_at(ni * 8, k + 4)};
 #pragma unroll
             for (int q = 0; q < 2; ++q) {
-                bh[0][ni][q] = lds(Bh + b_lane + o[q]);
-                bl[0][ni][q] = lds(Bl + b_lane + o[q]);
+                bh[0][ni][q] = lds32(Bh + b_lane + o[q]);
+                bl[0][ni][q] = lds32(Bl + b_lane + o[q]);
             }
         }
         mma_3xtf32_split<1, MI, NI>(acc, ah, al, bh, bl);

@@ -26,12 +26,6 @@ __device__ __forceinline__ unsigned f32_off(int r, int c) {
     return (c / F32_SC) * (ROWS * RB) + r * RB + ((((c % F32_SC) >> 2) ^ SWZ(r)) << 4) + ((c & 3) << 2);
 }
 
-__device__ __forceinline__ unsigned lds32(unsigned a) {
-    unsigned v;
-    asm volatile("ld.shared.b32 %0, [%1];" : "=r"(v) : "r"(a));
-    return v;
-}
-
 // Fragments of an operand whose reduction index is contiguous (ldmatrix): A rows r0 + mi*16 ..,
 // reduction columns k .. k + 7 of a ROWS-row tile at `tile`.
 template <int MI, int ROWS>

@@ -278,11 +278,8 @@ def test_sddmm_grouped_f32_split(request, monkeypatch, bs, mode, M, density, bet
         assert np.array_equal(outs[0], outs[1])
         assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
         # bitwise the in-register split on the same items (the spec without the flag)
-        twin = tuple(sorted((k, v) for k, v in spec.items() if k != flag))
-        monkeypatch.setattr(_specs, "F32_SPLIT", None)
-        monkeypatch.setattr(_specs, "sddmm_grouped_spec", lambda *a, **k: twin)
-        _gpu_ops._launches.clear()
-        assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3] == dict(twin)
+        twin = _twin_without_split(monkeypatch, "sddmm_grouped_spec", spec)
+        assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3] == twin
         assert np.array_equal(run().data.view(np.uint8).get(), outs[0])
     finally:
         _gpu_ops._launches.clear()
@@ -595,6 +592,19 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
         assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
 
 
+def _twin_without_split(monkeypatch, spec_fn, spec):
+    """Make every later launch of ``_specs.<spec_fn>``'s template take ``spec`` (a dict) without
+    its split flags (XPRE, XLO), with F32_SPLIT off: the same steps, the in-register split.
+    Returns that spec as a dict."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    twin = tuple(sorted((k, v) for k, v in spec.items() if k not in ("XPRE", "XLO")))
+    monkeypatch.setattr(_specs, "F32_SPLIT", None)
+    monkeypatch.setattr(_specs, spec_fn, lambda *a, **k: twin)
+    _gpu_ops._launches.clear()
+    return dict(twin)
+
+
 def _split_tf32_ref(x):
     """numpy twin of tf32x3.cuh's split_tf32: (hi, lo) float32 arrays."""
     big = np.float32(np.uint32(0x7F7FE000).view(np.float32))
@@ -677,11 +687,8 @@ def test_grouped_tma_f32_split(request, monkeypatch, f32_split, trans, M, densit
     _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), "f32")
     assert np.array_equal(outs[0], outs[1])
     assert bool((xg == cupy.asarray(x)).all())     # x unchanged
-    twin = tuple(sorted((k, v) for k, v in launch[4].items() if k not in ("XPRE", "XLO")))
-    monkeypatch.setattr(_specs, "F32_SPLIT", None)
-    monkeypatch.setattr(_specs, "dsd_grouped_tma_spec", lambda *a, **k: twin)
-    _gpu_ops._launches.clear()
-    assert _gpu_ops._dsd_launch(8, 0, M, trans, "grouped_tma")[4] == dict(twin)
+    twin = _twin_without_split(monkeypatch, "dsd_grouped_tma_spec", launch[4])
+    assert _gpu_ops._dsd_launch(8, 0, M, trans, "grouped_tma")[4] == twin
     out = _nan((M, op64.shape[1]), dtype)
     cb.matmul(xg, wop, out=out)
     assert np.array_equal(out.view(np.uint8).get(), outs[0])
