@@ -96,9 +96,8 @@ def chunk_table(ptr, chunk, xp):
     """
     count = ptr[1:] - ptr[:-1]
     nch = xp.maximum((count + chunk - 1) // chunk, 1)
-    split = xp.where(nch > 1, nch, 0)
     ends = xp.cumsum(nch)
-    slot_end = xp.cumsum(split)
+    slot_end = xp.cumsum(xp.where(nch > 1, nch, 0))
     if ends.size:
         total, nslots = (int(v) for v in xp.stack([ends[-1], slot_end[-1]]).tolist())
     else:
@@ -106,14 +105,70 @@ def chunk_table(ptr, chunk, xp):
     c = xp.arange(total, dtype=xp.int64)
     j = xp.searchsorted(ends, c, side="right")
     local = c - (ends[j] - nch[j])
-    table = xp.empty((total, 4), dtype=xp.int32)
+    first = ptr[j] + local * count[j] // nch[j]
+    end = ptr[j] + (local + 1) * count[j] // nch[j]
+    return _cut_table(nch, j, local, first, end, nslots, xp)
+
+
+def _cut_table(nch, j, local, first, end, nslots, xp):
+    """chunk_table's ``(table, colinfo, nslots)`` from a cut: ``nch`` (ncols,) chunks per
+    column (``nslots`` the sum of those above one); per chunk, in column order, its column
+    ``j``, its index ``local`` within the column and its entry range ``first:end``."""
+    split = xp.where(nch > 1, nch, 0)
+    slot0 = xp.cumsum(split) - split
+    table = xp.empty((j.size, 4), dtype=xp.int32)
     table[:, 0] = j
-    table[:, 1] = ptr[j] + local * count[j] // nch[j]
-    table[:, 2] = ptr[j] + (local + 1) * count[j] // nch[j]
-    slot0 = slot_end - split
+    table[:, 1] = first
+    table[:, 2] = end
     table[:, 3] = xp.where(nch[j] > 1, slot0[j] + local, -1)
     colinfo = xp.stack([slot0, nch], axis=1).astype(xp.int32)
     return table, colinfo, nslots
+
+
+def balanced_table(gptr, weight, budget):
+    """Cut groups of steps into at most ``budget`` items of near-equal weight (numpy).
+
+    ``gptr`` (ngroups + 1,) int64: group g owns steps gptr[g] .. gptr[g+1]; ``weight``
+    (n_steps,) positive float: each step's cost. Each group becomes n_g >= 1 items of
+    consecutive steps (never an empty one, except the one item of an empty group), with
+    n_g about its weight over the largest item weight, the smallest such that the items
+    number at most ``budget`` (or one per step, if that is fewer). Returns chunk_table's
+    ``(table, colinfo, nslots)`` with groups for columns. Needs ``budget >= ngroups``.
+    """
+    gptr = np.asarray(gptr, dtype=np.int64)
+    ngroups = gptr.size - 1
+    if budget < ngroups:
+        raise ValueError(f"budget must be at least the group count {ngroups}, got {budget}")
+    nsteps = np.diff(gptr)
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(weight, dtype=np.float64))])
+    wg = cum[gptr[1:]] - cum[gptr[:-1]]
+
+    def pieces(target):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n = np.ceil(wg / target) if target > 0 else nsteps
+        return np.maximum(np.minimum(n, nsteps), 1).astype(np.int64)
+
+    nch = pieces(0.0)                  # one item per step
+    if nch.sum() > budget:
+        # the smallest largest-item weight whose cut fits the budget, to a part in 1e6
+        lo, hi = wg.sum() / budget, float(wg.max())
+        while hi - lo > 1e-6 * hi:
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if pieces(mid).sum() <= budget else (mid, hi)
+        nch = pieces(hi)
+    ends = np.cumsum(nch)
+    j = np.repeat(np.arange(ngroups, dtype=np.int64), nch)
+    k = np.arange(j.size, dtype=np.int64) - (ends - nch)[j]      # item k of n_g in its group
+    a, b, n = gptr[j], gptr[j + 1], nch[j]
+    # item k ends where the group's running weight reaches (k + 1) / n of it; then at least
+    # one step each: ends no later than b - (n - 1 - k), strictly increasing within a group
+    end = np.searchsorted(cum, cum[a] + wg[j] * (k + 1) / n, side="left")
+    end = np.minimum(np.maximum(end, a + 1), b - (n - 1 - k))
+    end[k == n - 1] = b[k == n - 1]
+    shift = j * (2 * int(gptr[-1]) + 4)                          # keep groups apart
+    end = np.maximum.accumulate(end - k + shift) + k - shift
+    first = np.where(k == 0, a, np.concatenate([[0], end[:-1]]))
+    return _cut_table(nch, j, k, first, end, int(nch[nch > 1].sum()), np)
 
 
 def _runs(new, xp):
@@ -184,10 +239,18 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp, by_column=False
     return steps, gent, gptr.astype(xp.int64)
 
 
+#: A step of dsd_grouped_tma.cu costs about as much as this many of its stored blocks: p16's
+#: 16-bit bs 8 x @ W^T at M = 64 (H200) fits 1.4 us a step and 14 ns a block on the heaviest
+#: item, random against small-world layouts (docs/perf-notes.md v19). Weighs the item cut.
+STEP_BLOCKS = 100
+
+
 def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
     """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
-    specialisation and split length. Groups are split (combined as dsd.cu's chunks) only when
-    there are fewer of them than resident CTAs."""
+    specialisation and item budget. Groups are split (combined as dsd.cu's chunks) only when
+    there are fewer of them than resident CTAs; then into items of near-equal weight
+    (``balanced_table``: a step weighs 1 + its blocks / ``STEP_BLOCKS``), as many as fit one
+    wave."""
     p = dict(spec)
     bs, r, kwb, cap = p["BS"], p["R"], p["KW"] // p["BS"], p["CAP"]
     key = ("dsdg", bool(trans_w), r, kwb, cap)
@@ -197,26 +260,29 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
         ptr, ent = _dsd_entries(src, trans_w, xp)
         kin = layout.block_shape[1 if trans_w else 0]
         steps, gent, gptr = group_table(ptr, ent, r, kwb, cap, kin, bs, xp, by_column=trans_w)
-        base = _to_device(steps, gent) + (to_host(gptr), int(steps.shape[0]))
+        base = _to_device(steps, gent) + (to_host(gptr), to_host(steps[:, 2] - steps[:, 1]))
         layout.plan_cache[key] = _ready(base)
-    steps, gent, gptr, total = base
-    chunk = _group_chunk(total, gptr.size - 1, m_tiles, resident)
-    ikey = key + (chunk,)
+    steps, gent, gptr, step_blocks = base
+    budget = _item_budget(gptr.size - 1, m_tiles, resident)
+    ikey = key + (budget,)
     items = layout.plan_cache.get(ikey)
     if items is None:
-        item, ginfo, nslots = chunk_table(gptr, chunk, np)   # one row per group: host
+        if budget is None:               # one item per group: host
+            item, ginfo, nslots = chunk_table(gptr, 1 << 40, np)
+        else:
+            item, ginfo, nslots = balanced_table(gptr, 1.0 + step_blocks / STEP_BLOCKS, budget)
         items = _to_device(item, ginfo) + (nslots,)
         layout.plan_cache[ikey] = _ready(items)
     item, ginfo, nslots = items
     return (item, ginfo, steps, gent), nslots
 
 
-def _group_chunk(total, ngroups, m_tiles, resident):
-    """Most steps one CTA of dsd_grouped.cu takes: all of its group's, unless the groups are
-    fewer than the resident CTAs; then about one wave of CTAs (a power of two, >= 4 steps)."""
-    if ngroups * m_tiles >= resident or not total:
-        return 1 << 30
-    return max(4, pow2_up(-(-total * m_tiles // resident)))
+def _item_budget(ngroups, m_tiles, resident):
+    """Most items of dsd_grouped.cu a launch's row tile may take (one wave of ``resident``
+    CTAs over ``m_tiles`` row tiles), or None (the groups fill that wave unsplit)."""
+    if ngroups * m_tiles >= resident:
+        return None
+    return resident // m_tiles
 
 
 def chunk_fill(kind, did, M):

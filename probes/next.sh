@@ -17,6 +17,9 @@
 #   bash probes/next.sh v18b                     -> v17b's bs 16 x @ W^T bench on 3 layouts,
 #                                                   racecheck on the F32_SPLIT tests, and the
 #                                                   float32 M = 64 bench with F32_SPLIT=pass
+#   bash probes/next.sh v19                      -> p18 (perf-notes v19: the weighted item cut
+#                                                   at M = 64), then the 16-bit M = 64 bench on
+#                                                   the small-world and Barabasi-Albert layouts
 # The machine is given back after 30 s idle: issue the next call at once. Each mode stays under
 # the 600 s limit of one call.
 #   suite    .ci/gpu without its sanitizer and bench, then memcheck on the forced float32 bs 8
@@ -72,6 +75,12 @@ elif [ "$1" = v18b ]; then
     > "$out/racecheck_split.log" 2>&1; echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/racecheck_split.log" | tail -3
   CUPY_BSPARSE_F32_SPLIT=pass timeout 200 python3 -m cupy_bsparse bench --dtype float32 --m 64 \
     --baselines dense --out "$out/v18_f32_pass" 2>&1 | grep -v "^\[" | tail -16
+elif [ "$1" = v19 ]; then
+  timeout 240 python3 probes/p18.py 2>&1 | tail -80
+  for L in small_world barabasi_albert; do
+    timeout 150 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
+      --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
+  done
 elif [ "$1" = v17c ]; then
   # the GPU suite's tests in two parts, the grouped-plan ones first (a short device budget)
   python3 -c "from cupy_bsparse import compiler, _gpu_ops, _specs; compiler.warm_cache(_specs.device_specializations(_gpu_ops._arch(0)))"
@@ -92,5 +101,5 @@ elif [ "$1" = breakeven ]; then
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|layouts|ncu|breakeven M" >&2; exit 2
 fi

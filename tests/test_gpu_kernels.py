@@ -561,7 +561,8 @@ def test_split_columns(request, monkeypatch, bs, kind, trans, M):
 def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, density, split):
     """dsd_grouped.cu (float32 bs 8 as 3xTF32) or dsd_grouped_tma.cu forced: several groups
     (the last one partial), several x slabs (the last one narrower), slabs with more blocks
-    than one step holds (density 1), groups split into one-step items, and x a view at a
+    than one step holds (density 1), groups split into items of near-equal weight (a budget
+    of two items a group and one), and x a view at a
     16-byte offset inside a wider buffer; exact to the tolerance, every element written,
     bitwise repeatable."""
     from cupy_bsparse import _specs, _work_lists
@@ -574,8 +575,8 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
     if _SMALL and kernel == "grouped" and M > 64:
         pytest.skip("sanitizer subset: M = 100 is for grouped_tma's 64-row tiles")
     monkeypatch.setattr(_specs, "DSD_KERNEL", kernel)
-    if split:
-        monkeypatch.setattr(_work_lists, "_group_chunk", lambda *a: 1)
+    if split:     # two items a group and one: groups cut at near-equal weight, unevenly
+        monkeypatch.setattr(_work_lists, "_item_budget", lambda g, m, r: 2 * g + 1)
     rng = _rng(request)
     dtype = DTYPES[kind]
     # 300 * 8 output columns: 2 groups of 256 (grouped) or 5 of 512 (grouped_tma), the last
@@ -590,6 +591,10 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
         counters = [v for k, v in wg.layout.plan_cache.items()
                     if isinstance(k, tuple) and k[0] == "counters"]
         assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
+        items = [v[0].get() for k, v in wg.layout.plan_cache.items()
+                 if isinstance(k, tuple) and k[0] == "dsdg" and len(k) == 6]
+        assert items and all((t[:, 3] >= 0).any() and (t[:, 2] - t[:, 1] >= 2).any()
+                             for t in items)     # split groups, items of several steps
 
 
 def _twin_without_split(monkeypatch, spec_fn, spec):
@@ -672,10 +677,10 @@ def test_grouped_tma_f32_split(request, monkeypatch, f32_split, trans, M, densit
 
     monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped_tma")
     if split:
-        monkeypatch.setattr(_work_lists, "_group_chunk", lambda *a: 1)
+        monkeypatch.setattr(_work_lists, "_item_budget", lambda *a: 1 << 30)
     else:
-        chunk = _work_lists._group_chunk
-        monkeypatch.setattr(_work_lists, "_group_chunk", lambda t, g, m, r: chunk(t, g, m, 264))
+        budget = _work_lists._item_budget
+        monkeypatch.setattr(_work_lists, "_item_budget", lambda g, m, r: budget(g, m, 264))
     launch = _gpu_ops._dsd_launch(8, 0, M, trans, "grouped_tma")
     if not launch[4].get({"slab": "XPRE", "pass": "XLO"}[f32_split]):
         pytest.skip("the split spec does not fit this GPU's shared memory (default taken)")

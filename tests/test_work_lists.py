@@ -40,6 +40,90 @@ def test_chunk_table_no_columns():
     assert table.shape == (0, 4) and colinfo.shape == (0, 2) and nslots == 0
 
 
+def _check_cut(table, colinfo, nslots, ptr):
+    """chunk_table's contract: each column's entries once, in order, in adjacent rows; slots
+    numbered 0 .. nslots - 1 over the split columns."""
+    counts = np.diff(ptr)
+    assert table.dtype == np.int32 and colinfo.dtype == np.int32
+    assert colinfo.shape == (len(counts), 2) and np.all(np.diff(table[:, 0]) >= 0)
+    slots = []
+    for j, n in enumerate(counts):
+        rows = table[table[:, 0] == j]
+        assert len(rows) == colinfo[j, 1] >= 1
+        assert rows[0, 1] == ptr[j] and rows[-1, 2] == ptr[j + 1]
+        assert np.all(rows[1:, 1] == rows[:-1, 2])
+        assert np.all(rows[:, 2] > rows[:, 1]) or (n == 0 and len(rows) == 1)
+        if len(rows) == 1:
+            assert rows[0, 3] == -1
+        else:
+            assert list(rows[:, 3]) == list(range(colinfo[j, 0], colinfo[j, 0] + len(rows)))
+            slots += list(rows[:, 3])
+    assert sorted(slots) == list(range(nslots))
+
+
+def _best_largest_item(ptr, weight, budget):
+    """The smallest largest-item weight over every cut into at most ``budget`` items of
+    consecutive steps (brute force, for small cases)."""
+    cum = np.concatenate([[0.0], np.cumsum(weight)])
+    best = []          # per group: best[g][p - 1] with p items
+    for a, b in zip(ptr[:-1], ptr[1:]):
+        n = b - a
+        f = [[np.inf] * (n + 1) for _ in range(n + 1)]      # f[p][i]: first i steps, p items
+        f[0][0] = 0.0
+        for q in range(1, n + 1):
+            for i in range(1, n + 1):
+                f[q][i] = min(max(f[q - 1][t], cum[a + i] - cum[a + t]) for t in range(i))
+        best.append([f[q][n] for q in range(1, n + 1)] or [0.0])
+    candidates = sorted({v for f in best for v in f})
+    for t in candidates:
+        if sum(next((q + 1 for q, v in enumerate(f) if v <= t), budget + 1) for f in best) <= budget:
+            return t
+    raise AssertionError("no cut fits")
+
+
+@pytest.mark.parametrize("budget", [5, 6, 9, 14, 40])
+@pytest.mark.parametrize("counts", [[0, 0, 0, 0, 0], [7, 0, 12, 1, 9], [20, 3, 3, 3, 3],
+                                    [1, 1, 1, 1, 1]])
+def test_balanced_table_cuts_near_the_best(counts, budget):
+    rng = np.random.default_rng(sum(counts) + budget)
+    ptr = _ptr(counts)
+    # steps of very unequal weight: a band of full steps among nearly empty ones
+    weight = np.where(rng.random(int(ptr[-1])) < 0.3, 3.0, 1.0) + rng.random(int(ptr[-1])) * 0.1
+    table, colinfo, nslots = _work_lists.balanced_table(ptr, weight, budget)
+    _check_cut(table, colinfo, nslots, ptr)
+    assert len(table) <= budget
+    if sum(max(n, 1) for n in counts) <= budget:
+        assert np.array_equal(colinfo[:, 1], np.maximum(counts, 1))   # one item per step
+    if ptr[-1]:
+        cum = np.concatenate([[0.0], np.cumsum(weight)])
+        largest = (cum[table[:, 2]] - cum[table[:, 1]]).max()
+        best = _best_largest_item(ptr, weight, budget)
+        # the target is at most the best cut's; cutting at steps adds at most one step
+        assert best - 1e-9 <= largest <= best * (1 + 1e-6) + weight.max()
+
+
+def test_balanced_table_follows_weight():
+    # one group: 10 heavy steps, then 30 light ones; 2 items split the weight, not the steps
+    ptr = _ptr([40])
+    weight = np.array([4.0] * 10 + [1.0] * 30)
+    table, _, _ = _work_lists.balanced_table(ptr, weight, 2)
+    assert table[:, 1:3].tolist() == [[0, 9], [9, 40]]
+    # two groups, one three times the other's weight: 4 items go 3 + 1
+    ptr = _ptr([12, 12])
+    table, colinfo, _ = _work_lists.balanced_table(ptr, np.array([3.0] * 12 + [1.0] * 12), 4)
+    assert colinfo[:, 1].tolist() == [3, 1]
+    with pytest.raises(ValueError, match="budget"):
+        _work_lists.balanced_table(ptr, np.ones(24), 1)
+
+
+def test_item_budget():
+    # split only when the groups leave part of one wave of resident CTAs idle
+    assert _work_lists._item_budget(64, 1, 264) == 264
+    assert _work_lists._item_budget(64, 4, 264) == 66
+    assert _work_lists._item_budget(64, 5, 264) is None
+    assert _work_lists._item_budget(264, 1, 264) is None
+
+
 def test_chunk_fill_rule():
     # float32 cuts columns for two waves on CUDA cores at every M, on the stream kernel only for
     # 16 < M <= 64; 16-bit kernels never (docs/perf-notes.md v4, v10)

@@ -1,0 +1,90 @@
+"""Probe 18: dsd_grouped_tma.cu's item cut at M = 64 (docs/perf-notes.md v19).
+
+When a launch has fewer groups than resident CTAs, each group's steps are cut into items
+(split-K). Before v19 the cut gave every item of a group the same number of steps (a power of
+two, about the steps per resident CTA). On small-world and Barabasi-Albert layouts a group's
+steps differ tenfold in blocks (a band of full steps, many near-empty ones), so one item held
+3.4x the blocks of a random layout's heaviest (5,906 against 1,757 at bs 8) and the launch took
+0.163 ms against 0.070. v19 cuts at near-equal weight (a step weighs 1 + blocks / STEP_BLOCKS)
+into as many items as fill one wave.
+
+Times the old cut ("steps"), the new one at STEP_BLOCKS 100 (the default), 25 and 400, and
+"count" (steps only, one wave), for 16-bit bs 8 and 16 and float32 bs 8, x @ W and x @ W^T,
+on the random, small-world and Barabasi-Albert layouts (C = K = 16384, d = 0.1); bs 8 x @ W^T
+also with bulk block copies (WCP 0, the per-layout copy choice of v17). Each line: median ms,
+the heaviest item (steps, blocks), and max |diff| / max |ref| against the old cut.
+
+    PYTHONPATH=. python probes/p18.py
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import problem, say, reset, t_dsd, err  # noqa: E402
+from cupy_bsparse import _specs as sp, _work_lists as wl, bench  # noqa: E402
+
+say(bench.gpu_name())
+balanced = wl.balanced_table
+orig_spec = sp.dsd_grouped_tma_spec
+HEAVIEST = {}
+
+
+def old_cut(gptr, weight, budget):
+    """The cut before v19: every item of a group max(4, pow2_up(steps / budget)) steps."""
+    chunk = max(4, sp.pow2_up(-(-len(weight) // budget)))
+    return wl.chunk_table(np.asarray(gptr, np.int64), chunk, np)
+
+
+def recording(cut):
+    def f(gptr, weight, budget):
+        table, colinfo, nslots = cut(gptr, weight, budget)
+        blocks = np.concatenate([[0.0], np.cumsum((weight - 1) * wl.STEP_BLOCKS)])
+        nst = table[:, 2] - table[:, 1]
+        nbl = blocks[table[:, 2]] - blocks[table[:, 1]]
+        i = int(np.argmax(nst * 1.4 + nbl * 0.0143))      # p16's fit, us
+        HEAVIEST["v"] = (len(table), int(nst[i]), int(round(nbl[i])))
+        return table, colinfo, nslots
+    return f
+
+
+VARIANTS = [("steps", old_cut, 100), ("weight 100", balanced, 100), ("weight 25", balanced, 25),
+            ("weight 400", balanced, 400), ("count", balanced, 1e12)]
+
+
+def run(sets, op, name, cut, step_blocks, wcp=None):
+    wl.balanced_table, wl.STEP_BLOCKS = recording(cut), step_blocks
+    sp.dsd_grouped_tma_spec = (orig_spec if wcp is None else
+                               lambda *a, **k: tuple(sorted({**dict(orig_spec(*a, **k)),
+                                                             "WCP": wcp}.items())))
+    reset()
+    for s in sets:
+        s["w"].layout.plan_cache.clear()
+    try:
+        return t_dsd(sets, op)
+    finally:
+        wl.balanced_table, wl.STEP_BLOCKS, sp.dsd_grouped_tma_spec = balanced, 100, orig_spec
+
+
+for kind in ("random", "small_world", "barabasi_albert"):
+    for bs, dtype in ((8, "float16"), (16, "float16"), (8, "float32")):
+        sets = problem(64, 16384, 16384, bs, dtype, kind=kind)
+        for op in ("fprop", "bprop"):
+            did = sp.dtype_id(np.dtype(dtype))
+            say(f"{kind} {dtype} bs {bs} M 64 {op} ({sp.dsd_kernel(bs, did, 64)}):")
+            variants = VARIANTS + ([("weight 100, WCP 0", balanced, 100, 0),
+                                    ("steps, WCP 0", old_cut, 100, 0)]
+                                   if bs == 8 and dtype == "float16" and op == "bprop" else [])
+            ref = None
+            for name, cut, step_blocks, *wcp in variants:
+                try:
+                    t, got = run(sets, op, name, cut, step_blocks, *wcp)
+                    ref = got if ref is None else ref
+                    n, s, b = HEAVIEST.get("v", (0, 0, 0))
+                    say(f"   {name:18s} {t:.4f} ms  {n} items, heaviest {s} steps {b} blocks"
+                        f"  diff/max {err(got, ref):.1e}")
+                except Exception as e:   # a probe: report and go on
+                    say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
+                HEAVIEST.clear()
+        del sets
