@@ -17,6 +17,9 @@
 #   bash probes/next.sh v18b                     -> v17b's bs 16 x @ W^T bench on 3 layouts,
 #                                                   racecheck on the F32_SPLIT tests, and the
 #                                                   float32 M = 64 bench with F32_SPLIT=pass
+#   bash probes/next.sh targets M [LAYOUT]       -> every target row of issue 4 at M (64 or 4096),
+#                                                   one tree and device, as probes/targets.py's
+#                                                   status table (<= 560 s)
 #   bash probes/next.sh v19                      -> p18 (perf-notes v19: the weighted item cut
 #                                                   at M = 64), then the 16-bit M = 64 bench on
 #                                                   the small-world and Barabasi-Albert layouts
@@ -81,6 +84,11 @@ elif [ "$1" = v19 ]; then
     timeout 150 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
   done
+elif [ "$1" = targets ]; then
+  M=${2:-64}; L=${3:-random}
+  timeout 540 python3 -m cupy_bsparse bench --m $M --layout $L --dtype float16 bfloat16 float32 \
+    --baselines dense --out "$out/targets_M${M}_$L" 2>&1 | grep -v "^\[" | tail -5
+  python3 probes/targets.py "$out/targets_M${M}_$L.json"
 elif [ "$1" = v17c ]; then
   # the GPU suite's tests in two parts, the grouped-plan ones first (a short device budget)
   python3 -c "from cupy_bsparse import compiler, _gpu_ops, _specs; compiler.warm_cache(_specs.device_specializations(_gpu_ops._arch(0)))"
@@ -101,5 +109,5 @@ elif [ "$1" = breakeven ]; then
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|targets M [L]|layouts|ncu|breakeven M" >&2; exit 2
 fi
