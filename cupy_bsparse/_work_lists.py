@@ -8,7 +8,7 @@ module; the ``_*_plan`` functions return device arrays ready for a launch.
 import numpy as np
 
 from ._arrays import to_host
-from ._specs import m_regime, pow2_down, pow2_up
+from ._specs import m_regime, pow2_down
 
 #: Layouts of at most this many blocks get their look-up tables built on the host (numpy, on
 #: the layout's CPU twin) and copied to the GPU, so no CuPy kernel runs for them: a process
@@ -293,17 +293,24 @@ def chunk_fill(kind, did, M):
     return did == 0 and (kind == "column" or (kind == "stream" and m_regime(M) == "small"))
 
 
+#: The longest chunk of a column over the mean column length (``chunk_blocks``). v3 measured a
+#: cap of about twice the mean (then rounded up to a power of two: 2-4x) 1.2-1.36x faster on
+#: Barabasi-Albert layouts; 1.5x, not rounded, cuts their hub columns to about the longest
+#: column of a random layout, which it leaves whole (docs/perf-notes.md v19).
+COLUMN_CAP = 1.5
+
+
 def chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     """Longest chunk (in blocks) of a column for a launch with ``m_tiles`` row tiles.
 
-    Never more than about twice the mean column length, so the hub columns of a skewed layout
-    do not form a tail. With ``fill`` (float32, where it was measured to pay),
-    also short enough for about two waves of CTAs when the columns alone are too few. At least
-    two pipeline stages of ``g`` blocks; a power of two times ``g``, so few plans are built.
+    Never more than ``COLUMN_CAP`` times the mean column length (rounded up to whole pipeline
+    stages of ``g`` blocks), so the hub columns of a skewed layout do not form a tail. With
+    ``fill`` (float32, where it was measured to pay), also short enough for about two waves of
+    CTAs when the columns alone are too few (a power of two times ``g``). At least two stages.
     """
     ncols = layout.block_shape[0 if trans_w else 1]
     nnzb = max(layout.nnzb, 1)
-    steps = pow2_up(-(-2 * nnzb // (max(ncols, 1) * g)))
+    steps = int(np.ceil(COLUMN_CAP * nnzb / (max(ncols, 1) * g)))
     if fill:
         steps = min(steps, pow2_down(-(-nnzb * m_tiles // (2 * resident * g))))
     return max(steps, 2) * g

@@ -8,11 +8,17 @@ steps differ tenfold in blocks (a band of full steps, many near-empty ones), so 
 0.163 ms against 0.070. v19 cuts at near-equal weight (a step weighs 1 + blocks / STEP_BLOCKS)
 into as many items as fill one wave.
 
-Times the old cut ("steps"), the new one at STEP_BLOCKS 100 (the default), 25 and 400, and
+Part 1 times the old cut ("steps"), the new one at STEP_BLOCKS 100 (the default), 25 and 400, and
 "count" (steps only, one wave), for 16-bit bs 8 and 16 and float32 bs 8, x @ W and x @ W^T,
 on the random, small-world and Barabasi-Albert layouts (C = K = 16384, d = 0.1); bs 8 x @ W^T
 also with bulk block copies (WCP 0, the per-layout copy choice of v17). Each line: median ms,
 the heaviest item (steps, blocks), and max |diff| / max |ref| against the old cut.
+
+Part 2: dsd_stream.cu's column chunks (16-bit bs 32 and 64, M = 64). v3's cap of twice the
+mean column length, rounded up to a power of two, left Barabasi-Albert hub chunks of 125
+blocks at bs 32 where a random layout's longest column has 73; v19 caps at 1.5x the mean,
+unrounded (COLUMN_CAP). Times the old cap, COLUMN_CAP 1.5 (the default), 1.25 and 1.0 on the
+three layouts, with the chunk count and the longest chunk.
 
     PYTHONPATH=. python probes/p18.py
 """
@@ -87,4 +93,45 @@ for kind in ("random", "small_world", "barabasi_albert"):
                 except Exception as e:   # a probe: report and go on
                     say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
                 HEAVIEST.clear()
+        del sets
+
+
+# Part 2: dsd_stream.cu's column chunks
+orig_blocks = wl.chunk_blocks
+
+
+def old_blocks(layout, trans_w, m_tiles, g, resident, fill):
+    """The cap before v19: pow2_up(2 x mean / g) stages (the fill branch is float32's only)."""
+    ncols = layout.block_shape[0 if trans_w else 1]
+    return max(sp.pow2_up(-(-2 * max(layout.nnzb, 1) // (max(ncols, 1) * g))), 2) * g
+
+
+for kind in ("random", "small_world", "barabasi_albert"):
+    for bs in (32, 64):
+        sets = problem(64, 16384, 16384, bs, "float16", kind=kind)
+        lay = sets[0]["w"].layout
+        for op in ("fprop", "bprop"):
+            # output block-columns: W's columns (x @ W) or rows (x @ W^T)
+            counts = np.diff((lay.T if op == "fprop" else lay).to_cpu().get("indptr", np))
+            say(f"{kind} float16 bs {bs} M 64 {op} ({sp.dsd_kernel(bs, 1, 64)}): mean column "
+                f"{counts.mean():.1f}, longest {counts.max()}")
+            ref = None
+            for name, cap in (("old cap", None), ("cap 1.5", 1.5), ("cap 1.25", 1.25),
+                              ("cap 1.0", 1.0)):
+                wl.chunk_blocks = old_blocks if cap is None else orig_blocks
+                wl.COLUMN_CAP = cap or 1.5
+                reset()
+                for s in sets:
+                    s["w"].layout.plan_cache.clear()
+                try:
+                    t, got = t_dsd(sets, op)
+                    ref = got if ref is None else ref
+                    chunk = wl.chunk_blocks(lay, op == "bprop", 1, 1, 1 << 20, False)
+                    say(f"   {name:10s} {t:.4f} ms  chunk <= {chunk} blocks (g = 1), "
+                        f"{int(np.maximum(-(-counts // chunk), 1).sum())} chunks"
+                        f"  diff/max {err(got, ref):.1e}")
+                except Exception as e:   # a probe: report and go on
+                    say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
+                finally:
+                    wl.chunk_blocks, wl.COLUMN_CAP = orig_blocks, 1.5
         del sets

@@ -149,10 +149,12 @@ class _Layout:
 def test_chunk_blocks_fill_two_waves(nnzb, ncols, resident, expect):
     lay = _Layout(nnzb, ncols)
     assert _work_lists.chunk_blocks(lay, False, 1, 1, resident, True) == expect
-    # without fill: about twice the mean column length, a power of two
-    mean2 = -(-2 * nnzb // ncols)
-    plain = _work_lists.chunk_blocks(lay, False, 1, 1, resident, False)
-    assert plain >= mean2 and plain < 2 * max(mean2, 2) and plain & (plain - 1) == 0
+    # without fill: 1.5 times the mean column length, rounded up to whole stages of g blocks
+    for g in (1, 2, 4):
+        plain = _work_lists.chunk_blocks(lay, False, 1, g, resident, False)
+        cap = 1.5 * nnzb / ncols
+        assert plain % g == 0 and plain >= 2 * g
+        assert plain >= cap and (plain < cap + g or plain == 2 * g)
 
 
 def _random_entries(rng, ncols, kin, density):
