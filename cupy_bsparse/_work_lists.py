@@ -8,7 +8,7 @@ module; the ``_*_plan`` functions return device arrays ready for a launch.
 import numpy as np
 
 from ._arrays import to_host
-from ._specs import m_regime, pow2_down
+from ._specs import m_regime, pow2_down, pow2_up
 
 #: Layouts of at most this many blocks get their look-up tables built on the host (numpy, on
 #: the layout's CPU twin) and copied to the GPU, so no CuPy kernel runs for them: a process
@@ -140,7 +140,10 @@ def balanced_table(gptr, weight, budget):
     if budget < ngroups:
         raise ValueError(f"budget must be at least the group count {ngroups}, got {budget}")
     nsteps = np.diff(gptr)
-    cum = np.concatenate([[0.0], np.cumsum(np.asarray(weight, dtype=np.float64))])
+    weight = np.asarray(weight, dtype=np.float64)
+    if weight.shape != (int(gptr[-1]),) or not (weight > 0).all():
+        raise ValueError(f"weight must be {int(gptr[-1])} positive step weights")
+    cum = np.concatenate([[0.0], np.cumsum(weight)])
     wg = cum[gptr[1:]] - cum[gptr[:-1]]
 
     def pieces(target):
@@ -264,7 +267,7 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
         layout.plan_cache[key] = _ready(base)
     steps, gent, gptr, step_blocks = base
     budget = _item_budget(gptr.size - 1, m_tiles, resident)
-    ikey = key + (budget,)
+    ikey = key + (budget, STEP_BLOCKS)
     items = layout.plan_cache.get(ikey)
     if items is None:
         if budget is None:               # one item per group: host
@@ -293,24 +296,30 @@ def chunk_fill(kind, did, M):
     return did == 0 and (kind == "column" or (kind == "stream" and m_regime(M) == "small"))
 
 
-#: The longest chunk of a column over the mean column length (``chunk_blocks``). v3 measured a
-#: cap of about twice the mean (then rounded up to a power of two: 2-4x) 1.2-1.36x faster on
-#: Barabasi-Albert layouts; 1.5x, not rounded, cuts their hub columns to about the longest
-#: column of a random layout, which it leaves whole (docs/perf-notes.md v19).
+#: The longest chunk of a column over the mean column length, in a launch of about one wave
+#: (``chunk_blocks``). v3 measured a cap of about twice the mean (then rounded up to a power
+#: of two: 2-4x) 1.2-1.36x faster on Barabasi-Albert layouts; 1.5x, not rounded, cuts their
+#: hub columns to about the longest column of a random layout, which it leaves whole
+#: (docs/perf-notes.md v19). Launches of many waves (large M) keep v3's cap: their tail is short.
 COLUMN_CAP = 1.5
 
 
 def chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     """Longest chunk (in blocks) of a column for a launch with ``m_tiles`` row tiles.
 
-    Never more than ``COLUMN_CAP`` times the mean column length (rounded up to whole pipeline
-    stages of ``g`` blocks), so the hub columns of a skewed layout do not form a tail. With
-    ``fill`` (float32, where it was measured to pay), also short enough for about two waves of
-    CTAs when the columns alone are too few (a power of two times ``g``). At least two stages.
+    Where the columns' CTAs fit one wave of ``resident``, never more than ``COLUMN_CAP`` times
+    the mean column length (rounded up to whole pipeline stages of ``g`` blocks), so the hub
+    columns of a skewed layout do not form a tail; otherwise about twice the mean (a power of
+    two times ``g``). With ``fill`` (float32, where it was measured to pay), also short enough
+    for about two waves of CTAs when the columns alone are too few (a power of two times
+    ``g``). At least two stages.
     """
     ncols = layout.block_shape[0 if trans_w else 1]
     nnzb = max(layout.nnzb, 1)
-    steps = int(np.ceil(COLUMN_CAP * nnzb / (max(ncols, 1) * g)))
+    if ncols * m_tiles <= resident:
+        steps = int(np.ceil(COLUMN_CAP * nnzb / (max(ncols, 1) * g)))
+    else:
+        steps = pow2_up(-(-2 * nnzb // (max(ncols, 1) * g)))
     if fill:
         steps = min(steps, pow2_down(-(-nnzb * m_tiles // (2 * resident * g))))
     return max(steps, 2) * g

@@ -84,16 +84,20 @@ elif [ "$1" = v18b ]; then
   CUPY_BSPARSE_F32_SPLIT=pass timeout 200 python3 -m cupy_bsparse bench --dtype float32 --m 64 \
     --baselines dense --out "$out/v18_f32_pass" 2>&1 | grep -v "^\[" | tail -16
 elif [ "$1" = v19 ]; then
-  timeout 240 python3 probes/p18.py 2>&1 | tail -80
+  timeout 100 python3 probes/p18.py stream 2>&1 | tail -40
+  timeout 200 python3 probes/p18.py items 2>&1 | tail -80
   for L in small_world barabasi_albert; do
-    timeout 150 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
+    timeout 130 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
   done
 elif [ "$1" = targets ]; then
+  # one bench per dtype, so a timeout loses one dtype's rows, not the table
   M=${2:-64}; L=${3:-random}
-  timeout 540 python3 -m cupy_bsparse bench --m $M --layout $L --dtype float16 bfloat16 float32 \
-    --baselines dense --out "$out/targets_M${M}_$L" 2>&1 | grep -v "^\[" | tail -5
-  python3 probes/targets.py "$out/targets_M${M}_$L.json"
+  for dt in float16 bfloat16 float32; do
+    timeout 180 python3 -m cupy_bsparse bench --m $M --layout $L --dtype $dt --baselines dense \
+      --out "$out/targets_M${M}_${L}_$dt" 2>&1 | grep -v "^\[" | tail -3
+  done
+  python3 probes/targets.py "$out"/targets_M${M}_${L}_*.json
 elif [ "$1" = v17c ]; then
   # the GPU suite's tests in two parts, the grouped-plan ones first (a short device budget)
   python3 -c "from cupy_bsparse import compiler, _gpu_ops, _specs; compiler.warm_cache(_specs.device_specializations(_gpu_ops._arch(0)))"

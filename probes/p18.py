@@ -17,10 +17,10 @@ the heaviest item (steps, blocks), and max |diff| / max |ref| against the old cu
 Part 2: dsd_stream.cu's column chunks (16-bit bs 32 and 64, M = 64). v3's cap of twice the
 mean column length, rounded up to a power of two, left Barabasi-Albert hub chunks of 125
 blocks at bs 32 where a random layout's longest column has 73; v19 caps at 1.5x the mean,
-unrounded (COLUMN_CAP). Times the old cap, COLUMN_CAP 1.5 (the default), 1.25 and 1.0 on the
+unrounded (COLUMN_CAP) in launches of about one wave. Times the old cap, COLUMN_CAP 1.5 (the default), 1.25 and 1.0 on the
 three layouts, with the chunk count and the longest chunk.
 
-    PYTHONPATH=. python probes/p18.py
+    PYTHONPATH=. python probes/p18.py [items] [stream]      (both parts by default)
 """
 import os
 import sys
@@ -73,7 +73,8 @@ def run(sets, op, name, cut, step_blocks, wcp=None):
         wl.balanced_table, wl.STEP_BLOCKS, sp.dsd_grouped_tma_spec = balanced, 100, orig_spec
 
 
-for kind in ("random", "small_world", "barabasi_albert"):
+PARTS = sys.argv[1:] or ["items", "stream"]
+for kind in ("random", "small_world", "barabasi_albert") if "items" in PARTS else ():
     for bs, dtype in ((8, "float16"), (16, "float16"), (8, "float32")):
         sets = problem(64, 16384, 16384, bs, dtype, kind=kind)
         for op in ("fprop", "bprop"):
@@ -106,7 +107,7 @@ def old_blocks(layout, trans_w, m_tiles, g, resident, fill):
     return max(sp.pow2_up(-(-2 * max(layout.nnzb, 1) // (max(ncols, 1) * g))), 2) * g
 
 
-for kind in ("random", "small_world", "barabasi_albert"):
+for kind in ("random", "small_world", "barabasi_albert") if "stream" in PARTS else ():
     for bs in (32, 64):
         sets = problem(64, 16384, 16384, bs, "float16", kind=kind)
         lay = sets[0]["w"].layout
@@ -126,7 +127,7 @@ for kind in ("random", "small_world", "barabasi_albert"):
                 try:
                     t, got = t_dsd(sets, op)
                     ref = got if ref is None else ref
-                    chunk = wl.chunk_blocks(lay, op == "bprop", 1, 1, 1 << 20, False)
+                    chunk = wl.chunk_blocks(lay, op == "bprop", 1, 1, len(counts), False)
                     say(f"   {name:10s} {t:.4f} ms  chunk <= {chunk} blocks (g = 1), "
                         f"{int(np.maximum(-(-counts // chunk), 1).sum())} chunks"
                         f"  diff/max {err(got, ref):.1e}")

@@ -4,7 +4,7 @@ For each (M, C, K, layout, dtype, block size) found: E of fprop / bprop / wgrad,
 wgrad's time over fprop's, the target E and whether the row is met (every E at or above the
 target, and bprop and wgrad within 1.25x of fprop). A row whose shape is not its regime's
 (M = 64 with C = K = 16384, M = 4096 with C = K = 8192) is marked, as is a product missing
-from the files. Later files replace earlier rows of the same case.
+from the files. Later files replace earlier rows of the same case (densities are cases apart).
 
     python probes/targets.py OUT/targets_M64.json OUT/targets_M4096.json
 """
@@ -35,7 +35,8 @@ def load(paths):
         for r in doc["results"]:
             if r.get("tf32"):
                 continue                  # the targets are for float32 accuracy
-            key = (r["m"], r["c"], r["k"], r["layout"], r["dtype"], r["blocksize"])
+            key = (r["m"], r["c"], r["k"], r["layout"], r["dtype"], r["blocksize"],
+                   round(r["density"], 3))
             cases.setdefault(key, {})[r["op"]] = r
     return cases
 
@@ -48,8 +49,8 @@ def status(cases):
     """Rows of (cells..., met) for every case with a target, in regime / dtype / bs order."""
     order = {"float16": 0, "bfloat16": 1, "float32": 2}
     out = []
-    for key in sorted(cases, key=lambda k: (k[0], k[3], order.get(k[4], 9), k[5])):
-        m, c, k, layout, dtype, bs = key
+    for key in sorted(cases, key=lambda k: (k[0], k[3], order.get(k[4], 9), k[5], k[6])):
+        m, c, k, layout, dtype, bs, _ = key
         target = TARGETS.get((m, dtype, bs))
         if target is None:
             continue

@@ -551,7 +551,7 @@ def test_split_columns(request, monkeypatch, bs, kind, trans, M):
     assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+@pytest.mark.parametrize("split", [None, "weight", "steps"])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7, 100] if _SMALL else [1, 7, 64, 300])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
@@ -562,7 +562,7 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
     """dsd_grouped.cu (float32 bs 8 as 3xTF32) or dsd_grouped_tma.cu forced: several groups
     (the last one partial), several x slabs (the last one narrower), slabs with more blocks
     than one step holds (density 1), groups split into items of near-equal weight (a budget
-    of two items a group and one), and x a view at a
+    of two items a group and one) or into one-step items (at density 1), and x a view at a
     16-byte offset inside a wider buffer; exact to the tolerance, every element written,
     bitwise repeatable."""
     from cupy_bsparse import _specs, _work_lists
@@ -574,9 +574,13 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
         pytest.skip("dsd_grouped_tma.cu serves 16-bit bs 8 and 16 and float32 bs 8 only")
     if _SMALL and kernel == "grouped" and M > 64:
         pytest.skip("sanitizer subset: M = 100 is for grouped_tma's 64-row tiles")
+    if split == "steps" and density < 1:
+        pytest.skip("one-step items: at density 1, where groups have the most steps")
     monkeypatch.setattr(_specs, "DSD_KERNEL", kernel)
-    if split:     # two items a group and one: groups cut at near-equal weight, unevenly
+    if split == "weight":     # two items a group and one: cut at near-equal weight, unevenly
         monkeypatch.setattr(_work_lists, "_item_budget", lambda g, m, r: 2 * g + 1)
+    elif split == "steps":    # every step its own item: the most partials a group can have
+        monkeypatch.setattr(_work_lists, "_item_budget", lambda *a: 1 << 30)
     rng = _rng(request)
     dtype = DTYPES[kind]
     # 300 * 8 output columns: 2 groups of 256 (grouped) or 5 of 512 (grouped_tma), the last
@@ -592,9 +596,13 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
                     if isinstance(k, tuple) and k[0] == "counters"]
         assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
         items = [v[0].get() for k, v in wg.layout.plan_cache.items()
-                 if isinstance(k, tuple) and k[0] == "dsdg" and len(k) == 6]
-        assert items and all((t[:, 3] >= 0).any() and (t[:, 2] - t[:, 1] >= 2).any()
-                             for t in items)     # split groups, items of several steps
+                 if isinstance(k, tuple) and k[0] == "dsdg" and len(k) == 7]
+        if split == "weight":     # split groups, items of several steps
+            assert items and all((t[:, 3] >= 0).any() and (t[:, 2] - t[:, 1] >= 2).any()
+                                 for t in items)
+        else:
+            assert items and all((t[:, 2] - t[:, 1] <= 1).all() and (t[:, 3] >= 0).any()
+                                 for t in items)
 
 
 def _twin_without_split(monkeypatch, spec_fn, spec):

@@ -114,6 +114,10 @@ def test_balanced_table_follows_weight():
     assert colinfo[:, 1].tolist() == [3, 1]
     with pytest.raises(ValueError, match="budget"):
         _work_lists.balanced_table(ptr, np.ones(24), 1)
+    with pytest.raises(ValueError, match="positive"):
+        _work_lists.balanced_table(ptr, np.r_[np.ones(23), 0.0], 4)
+    with pytest.raises(ValueError, match="positive"):
+        _work_lists.balanced_table(ptr, np.ones(23), 4)
 
 
 def test_item_budget():
@@ -149,12 +153,18 @@ class _Layout:
 def test_chunk_blocks_fill_two_waves(nnzb, ncols, resident, expect):
     lay = _Layout(nnzb, ncols)
     assert _work_lists.chunk_blocks(lay, False, 1, 1, resident, True) == expect
-    # without fill: 1.5 times the mean column length, rounded up to whole stages of g blocks
     for g in (1, 2, 4):
-        plain = _work_lists.chunk_blocks(lay, False, 1, g, resident, False)
+        # without fill, one wave: 1.5 times the mean column length, in whole stages of g blocks
+        plain = _work_lists.chunk_blocks(lay, False, 1, g, max(resident, ncols), False)
         cap = 1.5 * nnzb / ncols
         assert plain % g == 0 and plain >= 2 * g
         assert plain >= cap and (plain < cap + g or plain == 2 * g)
+        # more columns than resident CTAs: about twice the mean, a power of two times g
+        plain = _work_lists.chunk_blocks(lay, False, 2, g, ncols, False)
+        mean2 = -(-2 * nnzb // (ncols * g))
+        steps = plain // g
+        assert plain % g == 0 and steps >= mean2 and steps < 2 * max(mean2, 2)
+        assert steps & (steps - 1) == 0
 
 
 def _random_entries(rng, ncols, kin, density):
