@@ -96,12 +96,14 @@ def _kernel(name, spec, entry, smem):
 _launches = {}
 
 
-def _dsd_launch(bs, did, M, trans_w, kind="column"):
-    """(function, threads, shared bytes, BM, spec dict, resident CTAs on the device)."""
+def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None):
+    """(function, threads, shared bytes, BM, spec dict, resident CTAs on the device); ``wcp``
+    overrides dsd_grouped_tma.cu's block copy mode."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT)
+    key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
+           wcp)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
@@ -110,7 +112,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column"):
             if kind == "stream":
                 return _specs.dsd_stream_spec(bs, did, M, trans_w, wgmma=_wgmma(dev), split=split)
             if kind == "grouped_tma":
-                return _specs.dsd_grouped_tma_spec(bs, did, M, trans_w, split=split)
+                return _specs.dsd_grouped_tma_spec(bs, did, M, trans_w, split=split, wcp=wcp)
             return {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec}[kind](
                 bs, did, M, trans_w)
 
@@ -188,6 +190,11 @@ def _dsd_call(layout, trans_w, did, M, N):
         if len(calls) >= 256:          # many distinct M: forget the oldest shapes
             del calls[next(iter(calls))]
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind)
+        if kind == "grouped_tma" and _specs.copy_mode_by_layout(bs, did, M):
+            # bulk copies or cp.async by the plan's blocks a copy (the same steps either way)
+            wcp = int(_work_lists.blocks_per_copy(layout, trans_w, spec) < _specs.BULK_FROM)
+            if wcp != spec.get("WCP", 0):
+                fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp)
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):

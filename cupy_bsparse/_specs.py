@@ -308,7 +308,22 @@ def dsd_grouped_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None):
+#: Stored blocks per bulk copy from which 16-bit bs 8 on dsd_grouped_tma.cu copies its blocks
+#: with bulk copies (WCP 0) rather than cp.async (WCP 1) at 16 < M <= 64, by the layout's plan
+#: (``copy_mode_by_layout``). v17's p16 (H200, x @ W^T at M = 64): cp.async won on a random
+#: layout (1.93 blocks a copy: 0.071 against 0.077 ms), bulk copies on a small-world one (2.82:
+#: 0.138 against 0.156); x @ W's runs (3.2-6.8) keep bulk copies (docs/perf-notes.md v17, v19).
+BULK_FROM = 2.4
+
+
+def copy_mode_by_layout(bs, did, M):
+    """Whether dsd_grouped_tma.cu's block copies (WCP) follow the layout's blocks per bulk copy
+    (``BULK_FROM``) instead of the spec's rule: 16-bit bs 8 at M <= 64, where both were
+    measured."""
+    return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) != "large"
+
+
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -330,6 +345,9 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None):
     - "pass": XLO 1, x split ahead by split_tf32.cu and its lo plane copied into a lo plane per
       stage: 2 stages, and slabs halved (KW) until they fit, so the steps are the shipped
       spec's where they can be (bitwise the same sums).
+
+    ``wcp`` (0 or 1) overrides the block copy mode (the launcher's ``copy_mode_by_layout``);
+    it changes no step shape, so the plan is the same.
     """
     regime = m_regime(M)
     large = regime == "large"
@@ -342,7 +360,7 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None):
          "KW": (256 if large else 128) * 2 // esz, "CAP": 16384 // (bs * bs * esz),
          "STAGES": 2 if large else 3, "WARPS_M": 1, "WARPS_N": 8,
          "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
-    if bs == 8 and trans_w:
+    if (bs == 8 and trans_w) if wcp is None else wcp:
         p["WCP"] = 1
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
@@ -747,8 +765,10 @@ def all_specializations():
                         out.append(("dsd_grouped.cu", dsd_grouped_spec(bs, did, M, tw),
                                     "bsmm_dsd_grouped"))
                     if dsd_grouped_tma_supported(bs, did):
-                        out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(bs, did, M, tw),
-                                    "bsmm_dsd_grouped_tma"))
+                        for wcp in ((None, 0, 1) if copy_mode_by_layout(bs, did, M) else (None,)):
+                            out.append(("dsd_grouped_tma.cu",
+                                        dsd_grouped_tma_spec(bs, did, M, tw, wcp=wcp),
+                                        "bsmm_dsd_grouped_tma"))
                         if did == 0:
                             # float32 x split ahead (F32_SPLIT, opt-in, untimed)
                             for split in ("slab", "pass"):

@@ -2,8 +2,8 @@
 
 Built once per layout and cached in ``layout.plan_cache``: on the host (numpy) for layouts of
 at most ``HOST_TABLES_MAX_BLOCKS`` blocks, else on the GPU (cupy). The table builders
-(``chunk_table``, ``group_table``, ``sddmm_group_table``, ``pair_units``) work with either
-module; the ``_*_plan`` functions return device arrays ready for a launch.
+(``chunk_table``, ``group_table``, ``bulk_copies``, ``sddmm_group_table``, ``pair_units``) work
+with either module; the ``_*_plan`` functions return device arrays ready for a launch.
 """
 import numpy as np
 
@@ -248,12 +248,11 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp, by_column=False
 STEP_BLOCKS = 100
 
 
-def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
-    """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
-    specialisation and item budget. Groups are split (combined as dsd.cu's chunks) only when
-    there are fewer of them than resident CTAs; then into items of near-equal weight
-    (``balanced_table``: a step weighs 1 + its blocks / ``STEP_BLOCKS``), as many as fit one
-    wave."""
+def _grouped_steps(layout, trans_w, spec):
+    """``(steps, gent, gptr, step_blocks, copies)`` of dsd_grouped.cu's plan, cached per layout
+    and step shape: steps and gent on the device, gptr and each step's block count on the host,
+    and the number of bulk copies dsd_grouped_tma.cu's producer issues for the stored blocks
+    (``bulk_copies``)."""
     p = dict(spec)
     bs, r, kwb, cap = p["BS"], p["R"], p["KW"] // p["BS"], p["CAP"]
     key = ("dsdg", bool(trans_w), r, kwb, cap)
@@ -263,9 +262,42 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
         ptr, ent = _dsd_entries(src, trans_w, xp)
         kin = layout.block_shape[1 if trans_w else 0]
         steps, gent, gptr = group_table(ptr, ent, r, kwb, cap, kin, bs, xp, by_column=trans_w)
-        base = _to_device(steps, gent) + (to_host(gptr), to_host(steps[:, 2] - steps[:, 1]))
+        base = _to_device(steps, gent) + (to_host(gptr), to_host(steps[:, 2] - steps[:, 1]),
+                                          bulk_copies(steps, gent, xp))
         layout.plan_cache[key] = _ready(base)
-    steps, gent, gptr, step_blocks = base
+    return key, base
+
+
+def bulk_copies(steps, gent, xp):
+    """Bulk copies dsd_grouped_tma.cu's producer issues for the stored blocks of ``steps``
+    (``group_table``'s steps and gent): one per run of consecutive stored-block indices among a
+    step's entries, within each 32 entries (a warp's pass). One transfer for the count."""
+    nnz = int(gent.shape[0])
+    if not nnz:
+        return 0
+    e = xp.arange(nnz, dtype=xp.int64)
+    first = steps[:, 1].astype(xp.int64)
+    step_of = xp.searchsorted(first, e, side="right") - 1
+    blk = gent[:, 0].astype(xp.int64)
+    prev = xp.concatenate([xp.full(1, -2, dtype=xp.int64), blk[:-1]])
+    start = ((e - first[step_of]) % 32 == 0) | (blk != prev + 1)
+    return int(xp.count_nonzero(start))
+
+
+def blocks_per_copy(layout, trans_w, spec):
+    """Mean stored blocks per bulk copy of dsd_grouped_tma.cu's plan for ``spec``'s step shape
+    (cached with the plan); 0.0 for an empty layout."""
+    _, base = _grouped_steps(layout, trans_w, spec)
+    return layout.nnzb / base[4] if base[4] else 0.0
+
+
+def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
+    """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
+    specialisation and item budget. Groups are split (combined as dsd.cu's chunks) only when
+    there are fewer of them than resident CTAs; then into items of near-equal weight
+    (``balanced_table``: a step weighs 1 + its blocks / ``STEP_BLOCKS``), as many as fit one
+    wave."""
+    key, (steps, gent, gptr, step_blocks, _) = _grouped_steps(layout, trans_w, spec)
     budget = _item_budget(gptr.size - 1, m_tiles, resident)
     ikey = key + (budget, STEP_BLOCKS)
     items = layout.plan_cache.get(ikey)

@@ -23,10 +23,10 @@ def say(*a):
     _log.flush()
 
 
-def problem(M, C, K, bs, dtype, kind="random", seed=0):
-    """Input sets as the bench makes them: W (C, K) at d = 0.1 of layout ``kind``, x (M, C),
+def problem(M, C, K, bs, dtype, kind="random", seed=0, density=0.1):
+    """Input sets as the bench makes them: W (C, K) at ``density`` of layout ``kind``, x (M, C),
     dy (M, K); as many copies as rotate through L2."""
-    mask = bench.make_mask(kind, C // bs, K // bs, 0.1, seed=seed)
+    mask = bench.make_mask(kind, C // bs, K // bs, density, seed=seed)
     layout = BlockLayout.from_mask(mask, bs)
     w = random((C, K), bs, layout=layout, dtype=dtype, seed=seed + 1, device="gpu")
     n = bench.rotation_sets(bench.moved_bytes(M, C, K, w.nnz, np.dtype(dtype).itemsize),

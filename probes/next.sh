@@ -84,10 +84,10 @@ elif [ "$1" = v18b ]; then
   CUPY_BSPARSE_F32_SPLIT=pass timeout 200 python3 -m cupy_bsparse bench --dtype float32 --m 64 \
     --baselines dense --out "$out/v18_f32_pass" 2>&1 | grep -v "^\[" | tail -16
 elif [ "$1" = v19 ]; then
-  timeout 100 python3 probes/p18.py stream 2>&1 | tail -40
+  timeout 130 python3 probes/p18.py stream copies 2>&1 | tail -60
   timeout 200 python3 probes/p18.py items 2>&1 | tail -80
   for L in small_world barabasi_albert; do
-    timeout 130 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
+    timeout 120 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
   done
 elif [ "$1" = targets ]; then

@@ -10,9 +10,8 @@ into as many items as fill one wave.
 
 Part 1 times the old cut ("steps"), the new one at STEP_BLOCKS 100 (the default), 25 and 400, and
 "count" (steps only, one wave), for 16-bit bs 8 and 16 and float32 bs 8, x @ W and x @ W^T,
-on the random, small-world and Barabasi-Albert layouts (C = K = 16384, d = 0.1); bs 8 x @ W^T
-also with bulk block copies (WCP 0, the per-layout copy choice of v17). Each line: median ms,
-the heaviest item (steps, blocks), and max |diff| / max |ref| against the old cut.
+on the random, small-world and Barabasi-Albert layouts (C = K = 16384, d = 0.1). Each line:
+median ms, the heaviest item (steps, blocks), and max |diff| / max |ref| against the old cut.
 
 Part 2: dsd_stream.cu's column chunks (16-bit bs 32 and 64, M = 64). v3's cap of twice the
 mean column length, rounded up to a power of two, left Barabasi-Albert hub chunks of 125
@@ -20,7 +19,11 @@ blocks at bs 32 where a random layout's longest column has 73; v19 caps at 1.5x 
 unrounded (COLUMN_CAP) in launches of about one wave. Times the old cap, COLUMN_CAP 1.5 (the default), 1.25 and 1.0 on the
 three layouts, with the chunk count and the longest chunk.
 
-    PYTHONPATH=. python probes/p18.py [items] [stream]      (both parts by default)
+Part 3 ("copies"): 16-bit bs 8's block copies at M = 64, bulk (WCP 0) against cp.async
+(WCP 1), x @ W and x @ W^T, on the three layouts at d = 0.1 and random at d = 0.05 and 0.2,
+with the plan's blocks per bulk copy; v19 picks bulk copies from BULK_FROM (2.4) blocks a copy.
+
+    PYTHONPATH=. python probes/p18.py [items] [stream] [copies]     (all parts by default)
 """
 import os
 import sys
@@ -33,7 +36,6 @@ from cupy_bsparse import _specs as sp, _work_lists as wl, bench  # noqa: E402
 
 say(bench.gpu_name())
 balanced = wl.balanced_table
-orig_spec = sp.dsd_grouped_tma_spec
 HEAVIEST = {}
 
 
@@ -59,34 +61,28 @@ VARIANTS = [("steps", old_cut, 100), ("weight 100", balanced, 100), ("weight 25"
             ("weight 400", balanced, 400), ("count", balanced, 1e12)]
 
 
-def run(sets, op, name, cut, step_blocks, wcp=None):
+def run(sets, op, name, cut, step_blocks):
     wl.balanced_table, wl.STEP_BLOCKS = recording(cut), step_blocks
-    sp.dsd_grouped_tma_spec = (orig_spec if wcp is None else
-                               lambda *a, **k: tuple(sorted({**dict(orig_spec(*a, **k)),
-                                                             "WCP": wcp}.items())))
     reset()
     for s in sets:
         s["w"].layout.plan_cache.clear()
     try:
         return t_dsd(sets, op)
     finally:
-        wl.balanced_table, wl.STEP_BLOCKS, sp.dsd_grouped_tma_spec = balanced, 100, orig_spec
+        wl.balanced_table, wl.STEP_BLOCKS = balanced, 100
 
 
-PARTS = sys.argv[1:] or ["items", "stream"]
+PARTS = sys.argv[1:] or ["items", "stream", "copies"]
 for kind in ("random", "small_world", "barabasi_albert") if "items" in PARTS else ():
     for bs, dtype in ((8, "float16"), (16, "float16"), (8, "float32")):
         sets = problem(64, 16384, 16384, bs, dtype, kind=kind)
         for op in ("fprop", "bprop"):
             did = sp.dtype_id(np.dtype(dtype))
             say(f"{kind} {dtype} bs {bs} M 64 {op} ({sp.dsd_kernel(bs, did, 64)}):")
-            variants = VARIANTS + ([("weight 100, WCP 0", balanced, 100, 0),
-                                    ("steps, WCP 0", old_cut, 100, 0)]
-                                   if bs == 8 and dtype == "float16" and op == "bprop" else [])
             ref = None
-            for name, cut, step_blocks, *wcp in variants:
+            for name, cut, step_blocks in VARIANTS:
                 try:
-                    t, got = run(sets, op, name, cut, step_blocks, *wcp)
+                    t, got = run(sets, op, name, cut, step_blocks)
                     ref = got if ref is None else ref
                     n, s, b = HEAVIEST.get("v", (0, 0, 0))
                     say(f"   {name:18s} {t:.4f} ms  {n} items, heaviest {s} steps {b} blocks"
@@ -136,3 +132,30 @@ for kind in ("random", "small_world", "barabasi_albert") if "stream" in PARTS el
                 finally:
                     wl.chunk_blocks, wl.COLUMN_CAP = orig_blocks, 1.5
         del sets
+
+
+# Part 3: bs 8 block copies by the layout
+for kind, d in (("random", 0.1), ("small_world", 0.1), ("barabasi_albert", 0.1),
+                ("random", 0.05), ("random", 0.2)) if "copies" in PARTS else ():
+    sets = problem(64, 16384, 16384, 8, "float16", kind=kind, density=d)
+    lay = sets[0]["w"].layout
+    for op in ("fprop", "bprop"):
+        tw = op == "bprop"
+        bpc = wl.blocks_per_copy(lay, tw, sp.dsd_grouped_tma_spec(8, 1, 64, tw))
+        say(f"{kind} d {d} float16 bs 8 M 64 {op}: {bpc:.2f} blocks a bulk copy "
+            f"(v19 picks {'bulk' if bpc >= sp.BULK_FROM else 'cp.async'})")
+        ref = None
+        for name, rule in (("bulk (WCP 0)", 0.0), ("cp.async (WCP 1)", 1e9)):
+            sp.BULK_FROM = rule
+            reset()
+            for s in sets:
+                s["w"].layout.plan_cache.pop("calls", None)
+            try:
+                t, got = t_dsd(sets, op)
+                ref = got if ref is None else ref
+                say(f"   {name:17s} {t:.4f} ms  diff/max {err(got, ref):.1e}")
+            except Exception as e:   # a probe: report and go on
+                say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
+            finally:
+                sp.BULK_FROM = 2.4
+    del sets

@@ -862,11 +862,52 @@ def test_skewed_layout(request, monkeypatch, kind, kernel, M):
         assert any(isinstance(k, tuple) and k[0] == "dsdg" for k in wg.layout.plan_cache)
 
 
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, trans, kind):
+    """16-bit bs 8 at M = 64 on dsd_grouped_tma.cu: the launcher copies blocks in bulk where
+    the plan averages at least BULK_FROM blocks a bulk copy (a small-world layout: 5.7 / 3.5
+    for x @ W / x @ W^T), by cp.async below (random at d = 0.05: 2.0 / 1.4); forced either way
+    (BULK_FROM 0 or huge) the products are bitwise the same (the same steps and MMAs), and
+    right to the tolerance."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_grouped_tma.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped_tma")
+    rng = _rng(request)
+    dtype, M, bs, n = DTYPES[kind], 64, 8, 160
+    did = _specs.dtype_id(dtype)
+    fn = {wcp: _gpu_ops._dsd_launch(bs, did, M, trans, "grouped_tma", wcp)[0] for wcp in (0, 1)}
+    assert fn[0] is not fn[1]
+    for mask, bulk in ((layouts.small_world(n, 16, 0.1, seed=1), True),
+                       (_mask(rng, n, n, 0.05), False)):
+        w = cb.BlockSparseMatrix.from_dense(
+            rng.standard_normal((n * bs, n * bs)).astype(dtype), bs, mask=mask)
+        op64 = w.toarray().astype(np.float64)
+        op64 = op64.T if trans else op64
+        x = rng.standard_normal((M, n * bs)).astype(dtype)
+        ref = x.astype(np.float64) @ op64
+        wg = w.to_gpu()
+        outs = []
+        for rule, want in ((2.4, bulk), (0.0, True), (1e9, False)):
+            monkeypatch.setattr(_specs, "BULK_FROM", rule)
+            wg.layout.plan_cache.pop("calls", None)       # choose again
+            out = _nan(ref.shape, dtype)
+            cb.matmul(cupy.asarray(x), wg.T if trans else wg, out=out)
+            _check(out.get(), ref, _baseline_err(x.astype(np.float64), op64, dtype, ref), kind)
+            outs.append(out.view(np.uint8).get())
+            (call,) = wg.layout.plan_cache["calls"].values()
+            assert call[0] is fn[0 if want else 1], f"BULK_FROM {rule}: wrong copy mode"
+        assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+
+
 @pytest.mark.parametrize("layout_kind", ["random", "barabasi_albert"])
 def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind):
     """Layouts above HOST_TABLES_MAX_BLOCKS build their look-up tables with cupy; forced here,
-    every table builder (dsd chunks and groups, both transpositions; sddmm segments and groups)
-    gives the same tables as the host (numpy) build of the same layout."""
+    every table builder (dsd chunks and groups and the groups' bulk copy count, both
+    transpositions; sddmm segments and groups) gives the same tables as the host (numpy)
+    build of the same layout."""
     from cupy_bsparse import _specs, _work_lists
 
     rng = _rng(request)
@@ -886,6 +927,7 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind):
             out.append(_work_lists.dsd_plan(lay, tw, 4))
             spec = dict(_specs.dsd_grouped_spec(bs, 1, 64, tw))
             out.append(_work_lists.dsd_grouped_plan(lay, tw, spec, 1, 1000))
+            out.append(_work_lists._grouped_steps(lay, tw, spec)[1][4])   # bulk copies
         out.append(_work_lists.sddmm_plan(lay, 4))
         out.append(_work_lists.sddmm_grouped_plan(lay, dict(_specs.sddmm_grouped_spec(bs, 1))))
         return out

@@ -18,6 +18,23 @@ def test_dsd_kernel_choice(monkeypatch):
     assert dict(_specs.dsd_grouped_tma_spec(8, 1, 64, True))["WCP"] == 1
     assert "WCP" not in dict(_specs.dsd_grouped_tma_spec(8, 1, 64, False))
     assert "WCP" not in dict(_specs.dsd_grouped_tma_spec(16, 2, 4096, True))
+    # 16-bit bs 8 at 16 < M <= 64: the launcher sets the copy mode by the layout (wcp), which
+    # changes nothing else in the spec; float32, bs 16 and M = 4096 keep the spec's rule
+    for tw in (False, True):
+        bulk = dict(_specs.dsd_grouped_tma_spec(8, 1, 64, tw, wcp=0))
+        cpa = dict(_specs.dsd_grouped_tma_spec(8, 1, 64, tw, wcp=1))
+        assert "WCP" not in bulk and cpa.pop("WCP") == 1 and cpa == bulk
+        assert _specs.dsd_grouped_tma_spec(8, 1, 64, tw) == _specs.dsd_grouped_tma_spec(
+            8, 1, 64, tw, wcp=1 if tw else 0)
+    assert _specs.copy_mode_by_layout(8, 1, 64) and _specs.copy_mode_by_layout(8, 2, 17)
+    assert not _specs.copy_mode_by_layout(8, 1, 65) and not _specs.copy_mode_by_layout(16, 1, 64)
+    assert not _specs.copy_mode_by_layout(8, 0, 64)
+    assert 1.93 < _specs.BULK_FROM < 2.82     # between the two layouts p16 measured
+    specs = {s for n, s, _ in _specs.all_specializations() if n == "dsd_grouped_tma.cu"}
+    for did in (1, 2):
+        for tw in (False, True):
+            for wcp in (0, 1):
+                assert _specs.dsd_grouped_tma_spec(8, did, 64, tw, wcp=wcp) in specs
     assert _specs.dsd_kernel(16, 2, 4096) == "grouped_tma"
     assert _specs.dsd_kernel(16, 2, 16) == "grouped"
     assert _specs.dsd_kernel(16, 1, 17) == "grouped_tma"

@@ -227,6 +227,31 @@ def test_group_table_covers_each_entry_once(r, kwb, cap, density, by_column):
     assert got == want and len(gent) == len(want)
 
 
+@pytest.mark.parametrize("by_column", [False, True])
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("cap", [3, 40, 100])
+def test_bulk_copies_as_the_producer_issues_them(cap, density, by_column):
+    # dsd_grouped_tma.cu's producer: per step, per pass of 32 entries (one a lane), a copy
+    # starts at lane 0 and wherever a block is not its lane neighbour's next in storage
+    rng = np.random.default_rng(5)
+    ncols, kin, bs = 40, 70, 8
+    ptr, ent = _random_entries(rng, ncols, kin, density)
+    # stored blocks row-major (x column block, then output column), as W's CSR for x @ W
+    col = np.repeat(np.arange(ncols), np.diff(ptr))
+    ent[np.lexsort((col, ent[:, 0])), 1] = np.arange(len(ent))
+    steps, gent, gptr = _work_lists.group_table(ptr, ent, 8, 16, cap, kin, bs, np,
+                                                by_column=by_column)
+    want = 0
+    for _, e0, e1, _ in steps:
+        for p0 in range(e0, e1, 32):
+            blk = gent[p0:min(p0 + 32, e1), 0]
+            want += 1 + int(np.count_nonzero(blk[1:] != blk[:-1] + 1))
+    assert _work_lists.bulk_copies(steps, gent, np) == want
+    assert want >= len(steps) and (want <= len(gent))
+    if density == 1.0 and cap == 100:     # a step's dense rows: long runs, unless by column
+        assert (want < len(gent) / 4) != by_column
+
+
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
 @pytest.mark.parametrize("r,ncx,nblk", [(4, 3, 8), (32, 32, 128), (1, 1, 1), (3, 5, 2)])
 def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
