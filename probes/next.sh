@@ -85,9 +85,10 @@ elif [ "$1" = v18b ]; then
     --baselines dense --out "$out/v18_f32_pass" 2>&1 | grep -v "^\[" | tail -16
 elif [ "$1" = v19 ]; then
   timeout 130 python3 probes/p18.py stream copies 2>&1 | tail -60
-  timeout 200 python3 probes/p18.py items 2>&1 | tail -80
+  timeout 180 python3 probes/p18.py items 2>&1 | tail -80
+  timeout 60 python3 probes/p18.py shapes 2>&1 | tail -24
   for L in small_world barabasi_albert; do
-    timeout 120 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
+    timeout 100 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
   done
 elif [ "$1" = targets ]; then

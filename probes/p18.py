@@ -19,11 +19,16 @@ blocks at bs 32 where a random layout's longest column has 73; v19 caps at 1.5x 
 unrounded (COLUMN_CAP) in launches of about one wave. Times the old cap, COLUMN_CAP 1.5 (the default), 1.25 and 1.0 on the
 three layouts, with the chunk count and the longest chunk.
 
+Part 4 ("shapes"): the step shape at M = 64 on a random layout (16-bit bs 8 and 16): v7
+measured a step every ~1.5 us with no unit busy, and p16's fit gives 1.4 us a step; deeper
+rings (4 stages, half the block capacity) or wider slabs (KW x 2, 2 stages) against the
+default, to tell the ring's round trip from per-step work.
+
 Part 3 ("copies"): 16-bit bs 8's block copies at M = 64, bulk (WCP 0) against cp.async
 (WCP 1), x @ W and x @ W^T, on the three layouts at d = 0.1 and random at d = 0.05 and 0.2,
 with the plan's blocks per bulk copy; v19 picks bulk copies from BULK_FROM (2.4) blocks a copy.
 
-    PYTHONPATH=. python probes/p18.py [items] [stream] [copies]     (all parts by default)
+    PYTHONPATH=. python probes/p18.py [items] [stream] [copies] [shapes]   (all by default)
 """
 import os
 import sys
@@ -32,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import problem, say, reset, t_dsd, err  # noqa: E402
-from cupy_bsparse import _specs as sp, _work_lists as wl, bench  # noqa: E402
+from cupy_bsparse import _specs as sp, _work_lists as wl, _gpu_ops as g, bench  # noqa: E402
 
 say(bench.gpu_name())
 balanced = wl.balanced_table
@@ -72,7 +77,7 @@ def run(sets, op, name, cut, step_blocks):
         wl.balanced_table, wl.STEP_BLOCKS = balanced, 100
 
 
-PARTS = sys.argv[1:] or ["items", "stream", "copies"]
+PARTS = sys.argv[1:] or ["items", "stream", "copies", "shapes"]
 for kind in ("random", "small_world", "barabasi_albert") if "items" in PARTS else ():
     for bs, dtype in ((8, "float16"), (16, "float16"), (8, "float32")):
         sets = problem(64, 16384, 16384, bs, dtype, kind=kind)
@@ -158,4 +163,33 @@ for kind, d in (("random", 0.1), ("small_world", 0.1), ("barabasi_albert", 0.1),
                 say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
             finally:
                 sp.BULK_FROM = 2.4
+    del sets
+
+
+# Part 4: step shapes at M = 64 (random layout)
+orig_spec = sp.dsd_grouped_tma_spec
+for bs in (8, 16) if "shapes" in PARTS else ():
+    sets = problem(64, 16384, 16384, bs, "float16")
+    base = dict(orig_spec(bs, 1, 64, False))
+    shapes = [("default", {}), ("4 stages, CAP / 2", dict(STAGES=4, CAP=base["CAP"] // 2)),
+              ("2 stages", dict(STAGES=2)), ("KW x 2, 2 stages", dict(KW=2 * base["KW"], STAGES=2)),
+              ("KW / 2, 4 stages", dict(KW=base["KW"] // 2, STAGES=4))]
+    for op in ("fprop", "bprop"):
+        say(f"random float16 bs {bs} M 64 {op}: step shapes ({base})")
+        ref = None
+        for name, alt in shapes:
+            sp.dsd_grouped_tma_spec = (lambda *a, alt=alt, **k: tuple(sorted(
+                {**dict(orig_spec(*a, **k)), **alt}.items())))
+            reset()
+            for s in sets:
+                s["w"].layout.plan_cache.clear()
+            try:
+                t, got = t_dsd(sets, op)
+                ref = got if ref is None else ref
+                fn, nt, smem = g._dsd_launch(bs, 1, 64, op == "bprop", "grouped_tma")[:3]
+                say(f"   {name:18s} {t:.4f} ms  {smem // 1024} KB a CTA  diff/max {err(got, ref):.1e}")
+            except Exception as e:   # a probe: report and go on
+                say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
+            finally:
+                sp.dsd_grouped_tma_spec = orig_spec
     del sets
