@@ -329,20 +329,27 @@ def resolve(device, quick=False, **given):
 _MAX_ELEMENTS = 1 << 31
 
 
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def _validate(sweep):
-    if not sweep.ms or min(sweep.ms) <= 0:
-        raise ValueError(f"M must be positive, got {sweep.ms}")
+    if not sweep.ms or not all(_is_int(m) and m > 0 for m in sweep.ms):
+        raise ValueError(f"M must be positive ints, got {sweep.ms}")
     for name in ("c", "k"):
         value = getattr(sweep, name)
-        if value is not None and value <= 0:
-            raise ValueError(f"{name.upper()} must be positive, got {value}")
-    if isinstance(sweep.seed, bool) or not isinstance(sweep.seed, int) or sweep.seed < 0:
+        if value is not None and not (_is_int(value) and value > 0):
+            raise ValueError(f"{name.upper()} must be a positive int, got {value!r}")
+    if not _is_int(sweep.seed) or sweep.seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {sweep.seed!r}")
-    if sweep.repeat <= 0 or sweep.warmup < 0:
-        raise ValueError("repeat must be >= 1 and warmup >= 0")
+    if not (_is_int(sweep.repeat) and _is_int(sweep.warmup)) or sweep.repeat <= 0 \
+            or sweep.warmup < 0:
+        raise ValueError(f"repeat must be an int >= 1 and warmup an int >= 0, got "
+                         f"{sweep.repeat!r}, {sweep.warmup!r}")
     for d in sweep.densities:
-        if not 0 < d <= 1:
-            raise ValueError(f"density must be in (0, 1], got {d}")
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, float, np.number)) \
+                or not 0 < d <= 1:
+            raise ValueError(f"density must be a number in (0, 1], got {d!r}")
     for dt in sweep.dtypes:
         if dt not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dt!r}")
@@ -360,8 +367,8 @@ def _validate(sweep):
         if bad:
             raise ValueError(f"the GPU kernels take block sizes {SUPPORTED_BLOCKSIZES}, got {bad}")
     for bs in sweep.blocksizes:
-        if bs <= 0:
-            raise ValueError(f"block size must be positive, got {bs}")
+        if not _is_int(bs) or bs <= 0:
+            raise ValueError(f"block size must be a positive int, got {bs!r}")
         for m in sweep.ms:
             c, k = sweep.features(m)
             if c % bs or k % bs:

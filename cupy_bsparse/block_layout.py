@@ -73,7 +73,11 @@ def _as_bool_mask(mask, name="mask"):
     non-numeric dtypes.
     """
     if not isinstance(mask, np.ndarray) and not is_cupy(mask):
+        given = mask
         mask = np.asarray(mask)
+        if mask.dtype == object:
+            raise TypeError(f"{name} must be a bool array (numpy, cupy or nested lists), got "
+                            f"{type(given).__name__}")
     if mask.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_block_rows, n_block_cols), got shape {mask.shape}")
     kind = mask.dtype.kind

@@ -457,7 +457,7 @@ class BlockSparseMatrix:
         """:attr:`T`, with scipy's signature: ``axes`` must be None or (1, 0); ``copy=True``
         gives a view on a copy of the data instead of on this matrix's data.
         """
-        if axes is not None and tuple(axes) != (1, 0):
+        if axes is not None and (not isinstance(axes, (tuple, list)) or tuple(axes) != (1, 0)):
             raise ValueError(f"axes must be None or (1, 0) for a 2-D matrix, got {axes!r}")
         return self.T.copy() if copy else self.T
 

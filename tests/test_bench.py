@@ -75,18 +75,26 @@ def test_defaults_follow_the_reference_shapes():
     ("gpu", dict(dtypes=["float64"]), "CPU only"),
     ("cpu", dict(densities=[0.0]), "density"),
     ("cpu", dict(densities=[1.5]), "density"),
-    ("cpu", dict(ms=[0]), "M must be positive"),
+    ("cpu", dict(ms=[0]), "M must be positive ints"),
     ("cpu", dict(layout="small_world", c=512, k=256), "C == K"),
-    ("cpu", dict(repeat=0), "repeat must be >= 1"),
-    ("cpu", dict(warmup=-1), "warmup >= 0"),
+    ("cpu", dict(repeat=0), "repeat must be an int >= 1"),
+    ("cpu", dict(warmup=-1), "warmup an int >= 0"),
+    ("cpu", dict(repeat=1.5), "repeat must be an int"),
+    ("cpu", dict(ms=[1.5]), "M must be positive ints"),
+    ("cpu", dict(ms=[True]), "M must be positive ints"),
+    ("cpu", dict(c=1024.0), "C must be a positive int"),
+    ("cpu", dict(blocksizes=[8.0]), "block size must be a positive int"),
+    ("cpu", dict(blocksizes=[True]), "block size must be a positive int"),
+    ("cpu", dict(densities=["0.1"]), "density must be a number"),
+    ("cpu", dict(densities=[True]), "density must be a number"),
     ("cpu", dict(dtypes=["int8"]), "dtype must be one of"),
     ("cpu", dict(ops=["forward"]), "op must be one of"),
     ("cpu", dict(layout="ring"), "layout must be one of"),
-    ("cpu", dict(blocksizes=[0]), "block size must be positive"),
+    ("cpu", dict(blocksizes=[0]), "block size must be a positive int"),
     ("tpu", dict(), "device must be 'gpu' or 'cpu'"),
-    ("cpu", dict(c=0), "C must be positive, got 0"),       # not the default in disguise
+    ("cpu", dict(c=0), "C must be a positive int, got 0"),       # not the default in disguise
     ("cpu", dict(tf32=True), "TF32 tensor cores; the CPU reference has none"),
-    ("gpu", dict(k=-32, blocksizes=[32]), "K must be positive"),
+    ("gpu", dict(k=-32, blocksizes=[32]), "K must be a positive int"),
     ("cpu", dict(seed=-1), "seed must be a non-negative int"),
     ("cpu", dict(ms=[10**11]), "more than 2\\*\\*31 elements"),
     ("cpu", dict(c=32, k=32, blocksizes=[32], layout="barabasi_albert"), "at least 2 block-rows"),
@@ -251,6 +259,19 @@ def test_zero_sized_layout_is_never_timed():
                 except ValueError:
                     continue
                 assert bench.make_mask(kind, n, n, d, seed=0).any(), (kind, n, d)
+
+
+def test_cli_exit_code_reports_a_failed_case(monkeypatch, capsys):
+    from cupy_bsparse import __main__ as cli
+
+    assert cli.main(["bench", "--device", "cpu", "--quick"]) == 0
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(bench, "matmul", broken)
+    assert cli.main(["bench", "--device", "cpu", "--quick", "--op", "fprop"]) == 1
+    assert "kernel exploded" in capsys.readouterr().out
 
 
 def test_failed_case_is_reported_not_hidden(monkeypatch):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import cupy_bsparse as cb
 from cupy_bsparse import layouts
 from cupy_bsparse.block_layout import BlockLayout
 
@@ -219,6 +220,16 @@ def test_from_mask_errors(mask, error, match):
     with pytest.raises(error, match=match):
         BlockLayout.from_mask(mask, 2)
     np.testing.assert_array_equal(mask, before)
+
+
+def test_mask_that_is_not_an_array_errors():
+    w = cb.random((32, 32), 8, density=0.5, seed=0)
+    for call in (lambda: BlockLayout.from_mask(w, 8), lambda: layouts.density(w),
+                 lambda: cb.BlockSparseMatrix.from_dense(np.ones((32, 32), np.float32), 8,
+                                                         mask=w)):
+        with pytest.raises(TypeError, match="mask must be a bool array .* got BlockSparseMatrix"):
+            call()
+    assert layouts.density(w.layout) == 0.5      # a BlockLayout is a mask
 
 
 def test_from_mask_blocksize_errors():

@@ -146,13 +146,15 @@ def test_from_dense_with_mask_keeps_zero_blocks_and_drops_others():
     np.testing.assert_array_equal(as_f16.toarray(), expected.astype(np.float16))
 
 
-def test_from_dense_keeps_nan_blocks_and_drops_negative_zero_blocks():
-    dense = np.zeros((4, 4), np.float32)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+def test_from_dense_keeps_nan_blocks_and_drops_negative_zero_blocks(dtype):
+    dense = np.zeros((4, 4), dtype)
     dense[0, 3] = np.nan
     dense[2, 0] = -0.0
+    dense[3, 2] = dtype.type(2.0 ** -24 if dtype.itemsize == 2 else 1e-40)   # tiny, not zero
     w = BlockSparseMatrix.from_dense(dense, 2)
-    np.testing.assert_array_equal(np.asarray(w.layout), [[False, True], [False, False]])
-    np.testing.assert_array_equal(w.toarray(), dense)
+    np.testing.assert_array_equal(np.asarray(w.layout), [[False, True], [False, True]])
+    np.testing.assert_array_equal(w.toarray().astype(np.float64), dense.astype(np.float64))
 
 
 def test_from_dense_accepts_lists_and_int_data_with_dtype():
@@ -398,6 +400,8 @@ def test_scipy_canonical_format_api():
     assert w.data is data and w.indices is indices
     with pytest.raises(ValueError, match=r"axes must be None or \(1, 0\)"):
         w.transpose((0, 1))
+    with pytest.raises(ValueError, match="axes must be None or"):
+        w.transpose(5)
 
 
 def test_transpose_view_sees_writes_to_parent():

@@ -86,19 +86,37 @@ def test_x_times_w_noncontiguous_x(rng):
 
 
 @pytest.mark.parametrize("view", [False, True], ids=["W", "WT"])
+@pytest.mark.parametrize("density", [0.0, 0.4, 1.0])
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("bs", BLOCKS)
-def test_w_times_x(rng, bs, dtype, view):
-    w, dense = make_weight(rng, 3, 5, bs, 0.4, dtype)
+def test_w_times_x(rng, bs, dtype, density, view):
+    w, dense = make_weight(rng, 3, 5, bs, density, dtype)
     if view:
         w, dense = w.T, dense.T
     x = randn(rng, (dense.shape[1], 9), dtype)
-    x_copy = x.copy()
+    x_copy, data_copy = x.copy(), w._data.copy()
     y = cb.matmul(w, x)
     assert isinstance(y, np.ndarray) and y.dtype == dtype and y.flags.c_contiguous
     assert_close(y, dense @ f64(x), dtype)
     np.testing.assert_array_equal(w @ x, y)
     np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(w._data, data_copy)
+
+
+@pytest.mark.parametrize("side", ["xW", "Wx"])
+def test_empty_layout_scales_out(rng, side):
+    """A pattern with no stored block: out = beta * out (alpha * 0 added), both sides."""
+    w, dense = make_weight(rng, 3, 4, 8, 0.0)
+    assert w.nnzb == 0
+    x = randn(rng, (5, 24) if side == "xW" else (32, 5))
+    y0 = randn(rng, (5, 32) if side == "xW" else (24, 5))
+    out = y0.copy()
+    args = (x, w) if side == "xW" else (w, x)
+    assert cb.matmul(*args, out=out, alpha=2.0, beta=0.5) is out
+    np.testing.assert_array_equal(out, 0.5 * y0)
+    out[...] = np.nan
+    cb.matmul(*args, out=out)
+    np.testing.assert_array_equal(out, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -138,12 +156,15 @@ def test_x_times_w_out(rng, view, dtype):
     if view:
         w, dense = w.T, dense.T
     x = randn(rng, (2, 3, dense.shape[0]), dtype)
+    x_copy, data_copy = x.copy(), w._data.copy()
     out = np.full((2, 3, dense.shape[1]), np.nan, dtype)  # beta == 0: never read
     assert cb.matmul(x, w, out=out, alpha=2.5) is out
     assert_close(out, 2.5 * (f64(x) @ dense), dtype)
     y0 = out.copy()
     assert cb.matmul(x, w, out=out, alpha=-1.0, beta=0.5) is out
     assert_close(out, -(f64(x) @ dense) + 0.5 * f64(y0), dtype)
+    np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(w._data, data_copy)
 
 
 @pytest.mark.parametrize("order", ["C", "F", "strided", "reversed"])
@@ -164,11 +185,14 @@ def test_w_times_x_out(rng, view, order):
         x = randn(rng, (dense.shape[1], 6))[::-1]
     else:
         out = np.full((dense.shape[0], 6), np.nan, np.float32, order=order)
+    x_copy, data_copy = x.copy(), w._data.copy()
     assert cb.matmul(w, x, out=out, alpha=0.5) is out
     assert_close(out, 0.5 * (dense @ f64(x)), np.float32)
     y0 = out.copy()
     assert cb.matmul(w, x, out=out, beta=3.0) is out
     assert_close(out, dense @ f64(x) + 3.0 * f64(y0), np.float32)
+    np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(w._data, data_copy)
     if order == "strided":
         assert np.all(whole[:, 1::2] == 7.0)   # the elements between out's are untouched
 
@@ -258,9 +282,13 @@ def test_sddmm_out_accumulates(rng, dtype, view):
     storage = grad._data
     x = randn(rng, (13, w.shape[0]), dtype)
     dy = randn(rng, (13, w.shape[1]), dtype)
+    x_copy, dy_copy, w_copy = x.copy(), dy.copy(), w._data.copy()
     assert cb.sddmm(x.T, dy, w, out=grad, beta=1.0) is grad
     assert grad._data is storage
     assert_close(grad.toarray(), sampled(w, f64(x).T @ f64(dy)) + before, dtype)
+    np.testing.assert_array_equal(x, x_copy)
+    np.testing.assert_array_equal(dy, dy_copy)
+    np.testing.assert_array_equal(w._data, w_copy)
 
 
 def test_sddmm_out_orientation_from_out(rng):
@@ -275,7 +303,7 @@ def test_sddmm_out_orientation_from_out(rng):
 
 
 def test_sddmm_poisoned_out_and_empty_reduction(rng):
-    w, _ = make_weight(rng, 3, 3, 16)
+    w, _ = make_weight(rng, 3, 3, 16, 1.0)
     out = cb.BlockSparseMatrix.from_layout(w.layout, np.full((w.nnzb, 16, 16), np.nan, np.float32))
     x = randn(rng, (5, 48))
     cb.sddmm(x.T, x, w, out=out)
@@ -340,6 +368,11 @@ def test_matmul_out_errors(rng):
         cb.matmul(sq, v, out=v)
     with pytest.raises(ValueError, match="beta = 1.0 needs out="):
         cb.matmul(x, w, beta=1.0)
+    # out over W's stored blocks (b or a is the sparse operand)
+    with pytest.raises(ValueError, match="out shares memory with b"):
+        cb.matmul(x[:2], w, out=w._data.reshape(-1)[:48].reshape(2, 24))
+    with pytest.raises(ValueError, match="out shares memory with a"):
+        cb.matmul(w, randn(rng, (24, 2)), out=w._data.reshape(-1)[:32].reshape(16, 2))
 
 
 @pytest.mark.parametrize("name", ["alpha", "beta"])
@@ -394,6 +427,8 @@ def test_sddmm_errors(rng):
     out = w.copy()
     with pytest.raises(ValueError, match="out shares memory with a"):
         cb.sddmm(out._data.reshape(16, 24), randn(rng, (24, 24)), w, out=out)
+    with pytest.raises(ValueError, match="out shares memory with b"):
+        cb.sddmm(randn(rng, (16, 16)), out._data.reshape(16, 24), w, out=out)
     out._data.flags.writeable = False
     with pytest.raises(ValueError, match="sddmm: out's data is read-only"):
         cb.sddmm(a, b, w, out=out)

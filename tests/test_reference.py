@@ -34,10 +34,17 @@ def rng(request):
 
 
 def make_mask(rng, nbr, nbc, density):
+    """(nbr, nbc) random bool mask; for 0 < density < 1 with an empty block-row and an empty
+    block-column (where there is more than one) and at least one stored block."""
     mask = rng.random((nbr, nbc)) < density
     if 0 < density < 1:
-        mask[nbr // 2, :] = False  # an empty block-row
-        mask[:, nbc // 2] = False  # an empty block-column
+        r, c = nbr // 2, nbc // 2
+        if nbr > 1:
+            mask[r, :] = False     # an empty block-row
+        if nbc > 1:
+            mask[:, c] = False     # an empty block-column
+        if not mask.any():         # a test on a partial pattern needs a block to check
+            mask[(r + 1) % nbr, (c + 1) % nbc] = True
     return mask
 
 
@@ -155,6 +162,12 @@ def test_dsd_rounds_once(rng, dtype):
     out = np.empty((64, 128), dtype)
     reference.dsd(x, data, layout, False, out, 1.0, 0.0)
     exact = (f64(x) @ w).astype(dtype)
+    assert np.mean(out == exact) > 0.99
+    # with alpha and beta: alpha * (x @ W) + beta * y, rounded once at the end
+    y0 = randn(rng, (64, 128), dtype)
+    out = y0.copy()
+    reference.dsd(x, data, layout, False, out, 0.3, 0.7)
+    exact = (0.3 * (f64(x) @ w) + 0.7 * f64(y0)).astype(dtype)
     assert np.mean(out == exact) > 0.99
 
 
