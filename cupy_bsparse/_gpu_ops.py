@@ -189,12 +189,13 @@ def _dsd_call(layout, trans_w, did, M, N):
             kind = "grouped"
         if len(calls) >= 256:          # many distinct M: forget the oldest shapes
             del calls[next(iter(calls))]
-        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind)
+        wcp = None
         if kind == "grouped_tma" and _specs.copy_mode_by_layout(bs, did, M):
-            # bulk copies or cp.async by the plan's blocks a copy (the same steps either way)
-            wcp = int(_work_lists.blocks_per_copy(layout, trans_w, spec) < _specs.BULK_FROM)
-            if wcp != spec.get("WCP", 0):
-                fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp)
+            # bulk copies or cp.async by the plan's blocks a copy (the same steps either way),
+            # decided before anything compiles
+            shape = _specs.dsd_grouped_tma_spec(bs, did, M, trans_w)
+            wcp = int(_work_lists.blocks_per_copy(layout, trans_w, shape) < _specs.BULK_FROM)
+        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp)
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):
