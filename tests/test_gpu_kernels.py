@@ -39,15 +39,20 @@ def _rng(request):
 
 
 def _mask(rng, nbr, nbc, density):
+    """Random block mask; for 0 < density < 1 (and more than 2 x 2 blocks) with block-row 1
+    and block-column 2 empty, and at least one stored block."""
     m = layouts.random(nbr, nbc, density, seed=int(rng.integers(2**31)))
     if 0 < density < 1 and nbr > 2 and nbc > 2:
         m[1, :] = False   # an empty block-row
         m[:, 2] = False   # an empty block-column
+        if not m.any():   # a product over no block would re-run the density-0 case
+            m[0, 0] = True
     return m
 
 
 def _weight(rng, shape, bs, density, dtype):
     mask = _mask(rng, shape[0] // bs, shape[1] // bs, density)
+    assert mask.any() or density == 0 or min(mask.shape) <= 2
     dense = rng.standard_normal(shape).astype(dtype)
     w = cb.BlockSparseMatrix.from_dense(dense, bs, mask=mask)
     return w, w.toarray().astype(np.float64)
@@ -103,16 +108,20 @@ def _dsd_case(rng, shape, bs, density, dtype, M, trans):
 def _matmul_offset_x(x, wop, n_out, allow_tf32=False):
     """x @ wop twice with x a view at a 16-byte offset inside a wider GPU buffer (its own
     tensor map), each time into fresh poisoned outputs: (x's view, the last output, the two
-    outputs' bytes on the host)."""
+    outputs' bytes on the host). The buffer (x and its margins) and W's blocks are checked
+    unchanged."""
     M, dtype = x.shape[0], x.dtype
     wide = cupy.zeros((M, x.shape[1] + 24), dtype=dtype)
     wide[:, 8:8 + x.shape[1]] = cupy.asarray(x)
     xg = wide[:, 8:8 + x.shape[1]]
+    before, data = wide.view(np.uint8).get(), wop._data.view(np.uint8).get()
     outs = []
     for _ in range(2):
         out = _nan((M, n_out), dtype)
         cb.matmul(xg, wop, out=out, allow_tf32=allow_tf32)
         outs.append(out.view(np.uint8).get())
+    assert np.array_equal(wide.view(np.uint8).get(), before), "x or its margins changed"
+    assert np.array_equal(wop._data.view(np.uint8).get(), data), "W's blocks changed"
     return xg, out, outs
 
 
@@ -164,6 +173,12 @@ def test_w_times_x(request, bs, kind, N, trans):
     res = wop @ cupy.asarray(x)
     assert isinstance(res, cupy.ndarray) and res.shape == ref.shape and res.dtype == dtype
     _check(res.get(), ref, _baseline_err(op64, x.astype(np.float64), dtype, ref), kind)
+    # into a poisoned out (C order: through the launcher's temporary; F order: in place)
+    for order in ("C", "F"):
+        out = cupy.asarray(np.full(ref.shape, np.nan, dtype), order=order)
+        assert cb.matmul(wop, cupy.asarray(x), out=out) is out
+        assert np.array_equal(np.ascontiguousarray(out.get()).view(np.uint8),
+                              res.get().view(np.uint8))
 
 
 def _sddmm_case(rng, shape, bs, M, density, dtype):
@@ -325,11 +340,13 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype)
     assert _specs.sddmm_kernel(bs, _specs.dtype_id(dtype), M) == kernel
     wg = w.to_gpu()
-    views = []
+    views, wides = [], []
     for a in (x, dy):
         wide = cupy.zeros((M, a.shape[1] + 16), dtype=dtype)
         wide[:, 8:8 + a.shape[1]] = cupy.asarray(a)
         views.append(wide[:, 8:8 + a.shape[1]])
+        wides.append(wide)
+    before = [v.view(np.uint8).get() for v in wides + [wg._data]]
     g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
     start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
     outs = []
@@ -337,6 +354,8 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
         out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
         cb.sddmm(views[0].T, views[1], wg, out=out, beta=beta)
         outs.append(out.data.view(np.uint8).get())
+    for v, b in zip(wides + [wg._data], before):       # x, dy (and margins) and W unchanged
+        assert np.array_equal(v.view(np.uint8).get(), b)
     got = out.toarray().get().astype(np.float64)
     if beta:
         g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
@@ -353,13 +372,15 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
 @pytest.mark.parametrize("bs", [8, 16])
 def test_narrow_operands(request, bs, kind, shape):
     """Operands narrower than a TMA box (64 columns): x @ W, x @ W.T and sddmm by the default
-    kernels at M = 100 (the TMA kernels for bs 16; float32 bs 16 the stream ones), against
-    float64."""
+    kernels at M = 100 (the TMA kernels for 16-bit bs 16; float32 bs 16 the stream kernel for
+    the products and sddmm_tall.cu for sddmm), into poisoned outputs, against float64."""
     rng = _rng(request)
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(rng, shape, bs, 100, 1.0, dtype)
     wg = w.to_gpu()
-    got = cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg).toarray().get().astype(np.float64)
+    g = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.full((w.nnzb, bs, bs), np.nan, dtype))
+    cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=g)
+    got = g.toarray().get().astype(np.float64)
     base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
                          sample=lambda p: np.where(mask, p, 0.0))
     _check(got, ref, base, kind)
@@ -479,9 +500,9 @@ def test_bitwise_deterministic(request, kind):
     b = [cb.matmul(x, wg.T, allow_tf32=kind == "tf32").view(np.uint8).get() for _ in range(3)]
     assert all(np.array_equal(a[0], v) for v in a[1:])
     assert all(np.array_equal(b[0], v) for v in b[1:])
-    if kind != "tf32":
-        g = [cb.sddmm(x.T, x, wg).data.view(np.uint8).get() for _ in range(3)]
-        assert all(np.array_equal(g[0], v) for v in g[1:])
+    g = [cb.sddmm(x.T, x, wg, allow_tf32=kind == "tf32").data.view(np.uint8).get()
+         for _ in range(3)]
+    assert all(np.array_equal(g[0], v) for v in g[1:])
 
 
 def test_indexing_beyond_2_31_elements():
@@ -496,7 +517,9 @@ def test_indexing_beyond_2_31_elements():
     tail = rng.standard_normal((64, C)).astype(np.float16)
     x[-64:] = cupy.asarray(tail)
     x[:-64] = 0
-    y = cb.matmul(x, w.to_gpu())
+    y = cupy.full((M, 128), np.nan, np.float16)
+    cb.matmul(x, w.to_gpu(), out=y)
+    assert not bool(cupy.isnan(y).any())          # every row written, past 2**31 elements too
     ref = tail.astype(np.float64) @ w64
     assert _rel(y[-64:].get().astype(np.float64), ref) < 2e-3
     dw = cb.sddmm(x.T, y, w.to_gpu())
@@ -506,13 +529,23 @@ def test_indexing_beyond_2_31_elements():
 
 
 def test_more_rows_than_one_grid():
-    """M beyond 65535 row tiles is split over launches."""
+    """M beyond 65535 row tiles is split over launches: every row written (a poisoned out),
+    and right around each launch's first row and at the end."""
+    from cupy_bsparse import _gpu_ops, _specs
+
     M = 65535 * 128 + 300
     rng = np.random.default_rng(6)
     w, w64 = _weight(rng, (8, 16), 8, 1.0, np.float16)
     x = cupy.asarray(rng.standard_normal((M, 8)).astype(np.float16))
-    y = cb.matmul(x, w.to_gpu())
-    idx = np.r_[0:5, M - 400:M]
+    wg = w.to_gpu()
+    y = cupy.full((M, 16), np.nan, np.float16)
+    cb.matmul(x, wg, out=y)
+    assert not bool(cupy.isnan(y).any())
+    launches = _gpu_ops._dsd_call(wg.layout, False, _specs.dtype_id(np.float16), M, 16)[6]
+    starts = [r0 for r0, *_ in launches]
+    assert len(starts) >= 2
+    idx = np.unique(np.concatenate([np.r_[max(r0 - 3, 0):r0 + 3] for r0 in starts]
+                                   + [np.r_[M - 400:M]]))
     ref = x[idx].get().astype(np.float64) @ w64
     assert _rel(y[idx].get().astype(np.float64), ref) < 2e-3
 
@@ -583,9 +616,9 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
         monkeypatch.setattr(_work_lists, "_item_budget", lambda *a: 1 << 30)
     rng = _rng(request)
     dtype = DTYPES[kind]
-    # 300 * 8 output columns: 2 groups of 256 (grouped) or 5 of 512 (grouped_tma), the last
-    # partial; 150 x column blocks: 2-19 slabs
-    shape = (bs * 150, 300 * 8) if not trans else (300 * 8, bs * 150)
+    # 300 * 8 output columns: 10-19 groups of 128-256 (by spec), the last partial; 151 x
+    # column blocks: several slabs, the last narrower
+    shape = (bs * 151, 300 * 8) if not trans else (300 * 8, bs * 151)
     wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, density, dtype, M, trans)
     assert _specs.dsd_kernel(bs, did, M) == kernel
     xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1], allow_tf32=(kind == "tf32"))
@@ -902,16 +935,16 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, trans, kind):
         assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
 
 
+@pytest.mark.parametrize("bs", [8, 16])
 @pytest.mark.parametrize("layout_kind", ["random", "barabasi_albert"])
-def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind):
+def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
     """Layouts above HOST_TABLES_MAX_BLOCKS build their look-up tables with cupy; forced here,
     every table builder (dsd chunks and groups and the groups' bulk copy count, both
-    transpositions; sddmm segments and groups) gives the same tables as the host (numpy)
-    build of the same layout."""
+    transpositions; sddmm segments, and groups at both item sizes, with bs 8's pairs) gives
+    the same tables as the host (numpy) build of the same layout."""
     from cupy_bsparse import _specs, _work_lists
 
     rng = _rng(request)
-    bs = 16
     if layout_kind == "random":
         mask = _mask(rng, 90, 70, 0.3)
     else:
@@ -929,7 +962,9 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind):
             out.append(_work_lists.dsd_grouped_plan(lay, tw, spec, 1, 1000))
             out.append(_work_lists._grouped_steps(lay, tw, spec)[1][4])   # bulk copies
         out.append(_work_lists.sddmm_plan(lay, 4))
-        out.append(_work_lists.sddmm_grouped_plan(lay, dict(_specs.sddmm_grouped_spec(bs, 1))))
+        for M in (64, 4096):
+            out.append(_work_lists.sddmm_grouped_plan(
+                lay, dict(_specs.sddmm_grouped_spec(bs, 1, M))))
         return out
 
     on_host = plans()
@@ -991,49 +1026,63 @@ def test_out_overlap_on_gpu(request):
 
 
 @pytest.mark.parametrize("limit", [166912, 101376])       # sm_80, sm_86 / sm_89
-@pytest.mark.parametrize("kind", ["f16", "f32"])
+@pytest.mark.parametrize("kind", ["f16", "f32", "tf32"])
 @pytest.mark.parametrize("case", ["grouped8", "grouped16", "column64", "wgrad8", "wgrad16"])
 def test_smaller_shared_memory(request, monkeypatch, limit, kind, case):
     """The steps fit_shared gives GPUs with less shared memory than sm_90 (A100: 163 KB;
     sm_86 / sm_89: 99 KB), run here by lowering the device's limit: x @ W and x @ W^T on
-    dsd_grouped.cu / dsd.cu, wgrad on sddmm_grouped.cu at a large M (its biggest steps); exact
-    to the tolerance and every element written."""
+    dsd_grouped.cu / dsd.cu at M = 64 and 300, wgrad on sddmm_grouped.cu at M = 64 and 700
+    (its two item sizes); only the (M, transposition) cases whose spec fit_shared changes, and
+    the test skips where none does. Exact to the tolerance and every element written."""
     from cupy_bsparse import _gpu_ops, _specs
 
     dtype = DTYPES[kind]
-    did = _specs.dtype_id(dtype)
+    did = _specs.dtype_id(dtype, kind == "tf32")
+    tf32 = kind == "tf32"
     monkeypatch.setattr(_gpu_ops, "_smem_limit", lambda dev: limit)
     monkeypatch.setattr(_gpu_ops, "_launches", {})
     rng = _rng(request)
+    ran = 0
     if case.startswith("wgrad"):
         bs = int(case[5:])
         if not _specs.sddmm_grouped_supported(bs, did):
             pytest.skip("no grouped sddmm for this dtype and block size")
         monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-        M = 700                                                # > 512: the largest items
-        spec = _specs.sddmm_grouped_spec(bs, did, M)
-        assert _specs.sddmm_grouped_launch_shape(_specs.fit_shared("sddmm_grouped.cu", spec,
-                                                                   limit))[1] <= limit
-        w, x, dy, mask, ref = _sddmm_case(rng, (bs * 40, bs * 30), bs, M, 1.0, dtype)
-        out = cb.BlockSparseMatrix.from_layout(
-            w.to_gpu().layout, cupy.full((w.nnzb, bs, bs), np.nan, dtype))
-        cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), out.layout, out=out)
-        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
-                             sample=lambda p: np.where(mask, p, 0.0))
-        _check(out.toarray().get().astype(np.float64), ref, base, kind)
-        return
-    bs = 64 if case == "column64" else int(case[7:])
-    kernel = "column" if case == "column64" else "grouped"
-    if kernel == "grouped" and not _specs.grouped_supported(bs, did):
-        pytest.skip("no grouped dsd for this dtype and block size")
-    monkeypatch.setattr(_specs, "DSD_KERNEL", kernel)
-    for trans in (False, True):
-        M = 300
-        shape = (bs * 20, bs * 12) if not trans else (bs * 12, bs * 20)
-        wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, 0.5, dtype, M, trans)
-        out = _nan((M, op64.shape[1]), dtype)
-        cb.matmul(cupy.asarray(x), wop, out=out)
-        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+        for M in (64, 700):
+            spec = _specs.sddmm_grouped_spec(bs, did, M)
+            fitted = _specs.fit_shared("sddmm_grouped.cu", spec, limit)
+            assert _specs.sddmm_grouped_launch_shape(fitted)[1] <= limit
+            if fitted == spec:
+                continue
+            w, x, dy, mask, ref = _sddmm_case(rng, (bs * 40, bs * 30), bs, M, 1.0, dtype)
+            out = cb.BlockSparseMatrix.from_layout(
+                w.to_gpu().layout, cupy.full((w.nnzb, bs, bs), np.nan, dtype))
+            cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), out.layout, out=out, allow_tf32=tf32)
+            base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                                 sample=lambda p: np.where(mask, p, 0.0))
+            _check(out.toarray().get().astype(np.float64), ref, base, kind)
+            ran += 1
+    else:
+        bs = 64 if case == "column64" else int(case[7:])
+        kernel = "column" if case == "column64" else "grouped"
+        name = "dsd.cu" if kernel == "column" else "dsd_grouped.cu"
+        if kernel == "grouped" and not _specs.grouped_supported(bs, did):
+            pytest.skip("no grouped dsd for this dtype and block size")
+        monkeypatch.setattr(_specs, "DSD_KERNEL", kernel)
+        spec_fn = _specs.dsd_spec if kernel == "column" else _specs.dsd_grouped_spec
+        for M in (64, 300):
+            for trans in (False, True):
+                spec = spec_fn(bs, did, M, trans)
+                if _specs.fit_shared(name, spec, limit) == spec:
+                    continue
+                shape = (bs * 20, bs * 12) if not trans else (bs * 12, bs * 20)
+                wg, wop, x, x64, op64, ref = _dsd_case(rng, shape, bs, 0.5, dtype, M, trans)
+                out = _nan((M, op64.shape[1]), dtype)
+                cb.matmul(cupy.asarray(x), wop, out=out, allow_tf32=tf32)
+                _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+                ran += 1
+    if not ran:
+        pytest.skip(f"the sm_90 specs fit {limit} bytes unchanged")
 
 
 def test_misaligned_block_data_is_copied(request):

@@ -534,9 +534,12 @@ def test_gpu_matches_cpu(rng, bs, view, dtype):
     def gpu(a):
         return to_module(a, cupy)
 
-    # x @ W, batched and non-contiguous
+    # x @ W, batched and non-contiguous, with and without a poisoned out
     x = randn(rng, (2, 5, r + 3), dtype)
     assert_close(host(gpu(x)[..., 3:] @ wg), f64(x[..., 3:]) @ dense, dtype)
+    out = gpu(np.full((2, 5, c), np.nan, dtype))
+    assert cb.matmul(gpu(x)[..., 3:], wg, out=out) is out
+    assert_close(host(out), f64(x[..., 3:]) @ dense, dtype)
     # W @ x with a C-order out (through a temporary) and beta
     x = randn(rng, (2, c, 6), dtype)
     y0 = randn(rng, (2, r, 6), dtype)
