@@ -378,7 +378,7 @@ def test_narrow_operands(request, bs, kind, shape):
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(rng, shape, bs, 100, 1.0, dtype)
     wg = w.to_gpu()
-    g = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.full((w.nnzb, bs, bs), np.nan, dtype))
+    g = cb.BlockSparseMatrix.from_layout(wg.layout, _nan((w.nnzb, bs, bs), dtype))
     cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=g)
     got = g.toarray().get().astype(np.float64)
     base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
@@ -939,9 +939,10 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, trans, kind):
 @pytest.mark.parametrize("layout_kind", ["random", "barabasi_albert"])
 def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
     """Layouts above HOST_TABLES_MAX_BLOCKS build their look-up tables with cupy; forced here,
-    every table builder (dsd chunks and groups and the groups' bulk copy count, both
-    transpositions; sddmm segments, and groups at both item sizes, with bs 8's pairs) gives
-    the same tables as the host (numpy) build of the same layout."""
+    every table builder (dsd chunks, the grouped steps and their bulk copy count, both
+    transpositions; sddmm segments and groups, with bs 8's pairs, at both item sizes where
+    they differ: bs 8) gives the same tables as the host (numpy) build of the same layout.
+    (The grouped items are cut on the host either way.)"""
     from cupy_bsparse import _specs, _work_lists
 
     rng = _rng(request)
