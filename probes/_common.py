@@ -1,5 +1,5 @@
 """Helpers shared by the probes: a logging print, a bench-like problem, timed products and
-errors. Needs a CUDA GPU. Logs go to $OUT/<probe>.log as well as stdout."""
+errors. Needs a CUDA GPU. Logs go to $OUT/<probe>[_<args>].log as well as stdout."""
 import os
 import sys
 
@@ -11,7 +11,8 @@ from cupy_bsparse.block_layout import BlockLayout
 from cupy_bsparse.matrix import random
 from cupy_bsparse.ops import matmul, sddmm
 
-_name = os.path.splitext(os.path.basename(sys.argv[0] or "probe"))[0]
+_name = "_".join([os.path.splitext(os.path.basename(sys.argv[0] or "probe"))[0]]
+                 + [a for a in sys.argv[1:] if a.isidentifier()])   # p18 items -> p18_items
 _log = open(os.path.join(os.environ.get("OUT", "."), _name + ".log"), "w")
 
 
