@@ -91,7 +91,6 @@ elif [ "$1" = v19 ]; then
     timeout 90 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
   done
-  rm -f "$out"/*.csv "$out"/*.png     # $OUT brings back 8 files: keep the logs and the JSON
 elif [ "$1" = targets ]; then
   # one bench per dtype, so a timeout loses one dtype's rows, not the table
   M=${2:-64}; L=${3:-random}
@@ -100,7 +99,6 @@ elif [ "$1" = targets ]; then
       --out "$out/targets_M${M}_${L}_$dt" 2>&1 | grep -v "^\[" | tail -3
   done
   python3 probes/targets.py "$out"/targets_M${M}_${L}_*.json
-  rm -f "$out"/*.csv "$out"/*.png     # $OUT brings back 8 files: keep the JSON
 elif [ "$1" = v17c ]; then
   # the GPU suite's tests in two parts, the grouped-plan ones first (a short device budget)
   python3 -c "from cupy_bsparse import compiler, _gpu_ops, _specs; compiler.warm_cache(_specs.device_specializations(_gpu_ops._arch(0)))"
@@ -123,3 +121,6 @@ elif [ "$1" = breakeven ]; then
 else
   echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|targets M [L]|layouts|ncu|breakeven M" >&2; exit 2
 fi
+# $OUT brings back at most 8 files: keep the logs and the bench JSON (tables and plots can be
+# made again from it: bench.format_table, bench.plot)
+rm -f "$out"/*.csv "$out"/*.png
