@@ -19,17 +19,18 @@ blocks at bs 32 where a random layout's longest column has 73; v19 caps at 1.5x 
 unrounded (COLUMN_CAP) in launches of about one wave. Times the old cap, COLUMN_CAP 1.5 (the default), 1.25 and 1.0 on the
 three layouts, with the chunk count and the longest chunk.
 
+Part 3 ("copies"): 16-bit bs 8's block copies at M = 64, bulk (WCP 0) against cp.async
+(WCP 1), x @ W and x @ W^T, on the three layouts at d = 0.1 and random at d = 0.05 and 0.2,
+with the plan's blocks per bulk copy; v19 picks bulk copies from BULK_FROM (2.4) blocks a copy.
+
 Part 4 ("shapes"): the step shape at M = 64 on a random layout (16-bit bs 8 and 16): v7
 measured a step every ~1.5 us with no unit busy, and p16's fit gives 1.4 us a step; deeper
 rings (4 stages, half the block capacity) or wider slabs (KW x 2, 2 stages) against the
 default, to tell the ring's round trip from per-step work.
 
-Part 3 ("copies"): 16-bit bs 8's block copies at M = 64, bulk (WCP 0) against cp.async
-(WCP 1), x @ W and x @ W^T, on the three layouts at d = 0.1 and random at d = 0.05 and 0.2,
-with the plan's blocks per bulk copy; v19 picks bulk copies from BULK_FROM (2.4) blocks a copy.
-
     PYTHONPATH=. python probes/p18.py [items] [stream] [copies] [shapes]   (all by default)
 """
+import contextlib
 import os
 import sys
 
@@ -40,6 +41,38 @@ from _common import problem, say, reset, t_dsd, err  # noqa: E402
 from cupy_bsparse import _specs as sp, _work_lists as wl, _gpu_ops as g, bench  # noqa: E402
 
 say(bench.gpu_name())
+PARTS = sys.argv[1:] or ["items", "stream", "copies", "shapes"]
+
+
+@contextlib.contextmanager
+def patched(module, **values):
+    """Set module attributes for the block, then put the old ones back."""
+    old = {k: getattr(module, k) for k in values}
+    for k, v in values.items():
+        setattr(module, k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(module, k, v)
+
+
+def trial(sets, op, refs, label, note=lambda: ""):
+    """Time ``op`` on fresh launches and plans, print label, ms, ``note()`` and the difference
+    from the first trial's output (``refs``, a list the first fills); errors are printed."""
+    reset()
+    for s in sets:
+        s["w"].layout.plan_cache.clear()
+    try:
+        t, got = t_dsd(sets, op)
+        if not refs:
+            refs.append(got)
+        say(f"   {label:18s} {t:.4f} ms  {note()}  diff/max {err(got, refs[0]):.1e}")
+    except Exception as e:   # a probe: report and go on
+        say(f"   {label}: ERROR {type(e).__name__}: {str(e)[:200]}")
+
+
+# Part 1: the item cut of dsd_grouped_tma.cu
 balanced = wl.balanced_table
 HEAVIEST = {}
 
@@ -51,50 +84,36 @@ def old_cut(gptr, weight, budget):
 
 
 def recording(cut):
+    """``cut``, noting the item count and the heaviest item (steps, blocks) by p16's fit."""
     def f(gptr, weight, budget):
         table, colinfo, nslots = cut(gptr, weight, budget)
         blocks = np.concatenate([[0.0], np.cumsum((weight - 1) * wl.STEP_BLOCKS)])
         nst = table[:, 2] - table[:, 1]
         nbl = blocks[table[:, 2]] - blocks[table[:, 1]]
-        i = int(np.argmax(nst * 1.4 + nbl * 0.0143))      # p16's fit, us
+        i = int(np.argmax(nst * 1.4 + nbl * 0.0143))      # us
         HEAVIEST["v"] = (len(table), int(nst[i]), int(round(nbl[i])))
         return table, colinfo, nslots
     return f
 
 
-VARIANTS = [("steps", old_cut, 100), ("weight 100", balanced, 100), ("weight 25", balanced, 25),
-            ("weight 400", balanced, 400), ("count", balanced, 1e12)]
+def heaviest():
+    n, s, b = HEAVIEST.pop("v", (0, 0, 0))
+    return f"{n} items, heaviest {s} steps {b} blocks"
 
 
-def run(sets, op, name, cut, step_blocks):
-    wl.balanced_table, wl.STEP_BLOCKS = recording(cut), step_blocks
-    reset()
-    for s in sets:
-        s["w"].layout.plan_cache.clear()
-    try:
-        return t_dsd(sets, op)
-    finally:
-        wl.balanced_table, wl.STEP_BLOCKS = balanced, 100
-
-
-PARTS = sys.argv[1:] or ["items", "stream", "copies", "shapes"]
 for kind in ("random", "small_world", "barabasi_albert") if "items" in PARTS else ():
     for bs, dtype in ((8, "float16"), (16, "float16"), (8, "float32")):
         sets = problem(64, 16384, 16384, bs, dtype, kind=kind)
         for op in ("fprop", "bprop"):
             did = sp.dtype_id(np.dtype(dtype))
             say(f"{kind} {dtype} bs {bs} M 64 {op} ({sp.dsd_kernel(bs, did, 64)}):")
-            ref = None
-            for name, cut, step_blocks in VARIANTS:
-                try:
-                    t, got = run(sets, op, name, cut, step_blocks)
-                    ref = got if ref is None else ref
-                    n, s, b = HEAVIEST.get("v", (0, 0, 0))
-                    say(f"   {name:18s} {t:.4f} ms  {n} items, heaviest {s} steps {b} blocks"
-                        f"  diff/max {err(got, ref):.1e}")
-                except Exception as e:   # a probe: report and go on
-                    say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
-                HEAVIEST.clear()
+            refs = []
+            for name, cut, step_blocks in (
+                    ("steps", old_cut, 100), ("weight 100", balanced, 100),
+                    ("weight 25", balanced, 25), ("weight 400", balanced, 400),
+                    ("count", balanced, 1e12)):
+                with patched(wl, balanced_table=recording(cut), STEP_BLOCKS=step_blocks):
+                    trial(sets, op, refs, name, heaviest)
         del sets
 
 
@@ -117,25 +136,16 @@ for kind in ("random", "small_world", "barabasi_albert") if "stream" in PARTS el
             counts = np.diff((lay.T if op == "fprop" else lay).to_cpu().get("indptr", np))
             say(f"{kind} float16 bs {bs} M 64 {op} ({sp.dsd_kernel(bs, 1, 64)}): mean column "
                 f"{counts.mean():.1f}, longest {counts.max()}")
-            ref = None
+            refs = []
             for name, cap in (("old cap", None), ("cap 1.5", 1.5), ("cap 1.25", 1.25),
                               ("cap 1.0", 1.0)):
-                wl.chunk_blocks = old_blocks if cap is None else orig_blocks
-                wl.COLUMN_CAP = cap or 1.5
-                reset()
-                for s in sets:
-                    s["w"].layout.plan_cache.clear()
-                try:
-                    t, got = t_dsd(sets, op)
-                    ref = got if ref is None else ref
+                def chunks():
                     chunk = wl.chunk_blocks(lay, op == "bprop", 1, 1, len(counts), False)
-                    say(f"   {name:10s} {t:.4f} ms  chunk <= {chunk} blocks (g = 1), "
-                        f"{int(np.maximum(-(-counts // chunk), 1).sum())} chunks"
-                        f"  diff/max {err(got, ref):.1e}")
-                except Exception as e:   # a probe: report and go on
-                    say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
-                finally:
-                    wl.chunk_blocks, wl.COLUMN_CAP = orig_blocks, 1.5
+                    n = int(np.maximum(-(-counts // chunk), 1).sum())
+                    return f"chunk <= {chunk} blocks (g = 1), {n} chunks"
+                with patched(wl, chunk_blocks=old_blocks if cap is None else orig_blocks,
+                             COLUMN_CAP=cap or 1.5):
+                    trial(sets, op, refs, name, chunks)
         del sets
 
 
@@ -149,20 +159,10 @@ for kind, d in (("random", 0.1), ("small_world", 0.1), ("barabasi_albert", 0.1),
         bpc = wl.blocks_per_copy(lay, tw, sp.dsd_grouped_tma_spec(8, 1, 64, tw))
         say(f"{kind} d {d} float16 bs 8 M 64 {op}: {bpc:.2f} blocks a bulk copy "
             f"(v19 picks {'bulk' if bpc >= sp.BULK_FROM else 'cp.async'})")
-        ref = None
+        refs = []
         for name, rule in (("bulk (WCP 0)", 0.0), ("cp.async (WCP 1)", 1e9)):
-            sp.BULK_FROM = rule
-            reset()
-            for s in sets:
-                s["w"].layout.plan_cache.pop("calls", None)
-            try:
-                t, got = t_dsd(sets, op)
-                ref = got if ref is None else ref
-                say(f"   {name:17s} {t:.4f} ms  diff/max {err(got, ref):.1e}")
-            except Exception as e:   # a probe: report and go on
-                say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
-            finally:
-                sp.BULK_FROM = 2.4
+            with patched(sp, BULK_FROM=rule):
+                trial(sets, op, refs, name)
     del sets
 
 
@@ -176,20 +176,13 @@ for bs in (8, 16) if "shapes" in PARTS else ():
               ("KW / 2, 4 stages", dict(KW=base["KW"] // 2, STAGES=4))]
     for op in ("fprop", "bprop"):
         say(f"random float16 bs {bs} M 64 {op}: step shapes ({base})")
-        ref = None
+        refs = []
         for name, alt in shapes:
-            sp.dsd_grouped_tma_spec = (lambda *a, alt=alt, **k: tuple(sorted(
-                {**dict(orig_spec(*a, **k)), **alt}.items())))
-            reset()
-            for s in sets:
-                s["w"].layout.plan_cache.clear()
-            try:
-                t, got = t_dsd(sets, op)
-                ref = got if ref is None else ref
-                fn, nt, smem = g._dsd_launch(bs, 1, 64, op == "bprop", "grouped_tma")[:3]
-                say(f"   {name:18s} {t:.4f} ms  {smem // 1024} KB a CTA  diff/max {err(got, ref):.1e}")
-            except Exception as e:   # a probe: report and go on
-                say(f"   {name}: ERROR {type(e).__name__}: {str(e)[:200]}")
-            finally:
-                sp.dsd_grouped_tma_spec = orig_spec
+            def spec(*a, alt=alt, **k):
+                return tuple(sorted({**dict(orig_spec(*a, **k)), **alt}.items()))
+
+            def smem():
+                return f"{g._dsd_launch(bs, 1, 64, op == 'bprop', 'grouped_tma')[2] // 1024} KB a CTA"
+            with patched(sp, dsd_grouped_tma_spec=spec):
+                trial(sets, op, refs, name, smem)
     del sets
