@@ -242,14 +242,21 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp, by_column=False
     return steps, gent, gptr.astype(xp.int64)
 
 
-#: A step of dsd_grouped_tma.cu costs about as much as this many of its stored blocks: p16's
-#: 16-bit bs 8 x @ W^T at M = 64 (H200) fits 1.4 us a step and 14 ns a block on the heaviest
-#: item, random against small-world layouts (docs/perf-notes.md v19). Weighs the item cut.
-STEP_BLOCKS = 100
+#: A step of dsd_grouped_tma.cu costs about as much as this many of its stored blocks, by
+#: element code (DTYPE_ID; weighs the item cut). 16-bit: p16's bs 8 x @ W at M = 64 (H200)
+#: fits 1.4 us a step and 14 ns a block on the heaviest item, random against small-world
+#: layouts. float32 (3xTF32, code 4): the same 1.4 us a step leaves 50 ns a block of the
+#: random layout's 0.178 ms (docs/perf-notes.md v19).
+STEP_BLOCKS = {1: 100, 2: 100, 4: 28}
+
+
+def step_blocks(spec):
+    """``STEP_BLOCKS`` for a dsd_grouped(_tma) spec's element code (100 when not listed)."""
+    return STEP_BLOCKS.get(dict(spec)["DTYPE_ID"], 100)
 
 
 def _grouped_steps(layout, trans_w, spec):
-    """``(steps, gent, gptr, step_blocks, copies)`` of dsd_grouped.cu's plan, cached per layout
+    """``(steps, gent, gptr, blocks, copies)`` of dsd_grouped.cu's plan, cached per layout
     and step shape: steps and gent on the device, gptr and each step's block count on the host,
     and the number of bulk copies dsd_grouped_tma.cu's producer issues for the stored blocks
     (``bulk_copies``)."""
@@ -295,17 +302,18 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
     """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
     specialisation and item budget. Groups are split (combined as dsd.cu's chunks) only when
     there are fewer of them than resident CTAs; then into items of near-equal weight
-    (``balanced_table``: a step weighs 1 + its blocks / ``STEP_BLOCKS``), as many as fit one
-    wave."""
-    key, (steps, gent, gptr, step_blocks, _) = _grouped_steps(layout, trans_w, spec)
+    (``balanced_table``: a step weighs 1 + its blocks / ``step_blocks(spec)``), as many as fit
+    one wave."""
+    key, (steps, gent, gptr, blocks, _) = _grouped_steps(layout, trans_w, spec)
     budget = _item_budget(gptr.size - 1, m_tiles, resident)
-    ikey = key + (budget, STEP_BLOCKS)
+    per_step = step_blocks(spec)
+    ikey = key + (budget, per_step)
     items = layout.plan_cache.get(ikey)
     if items is None:
         if budget is None:               # one item per group: host
             item, ginfo, nslots = chunk_table(gptr, 1 << 40, np)
         else:
-            item, ginfo, nslots = balanced_table(gptr, 1.0 + step_blocks / STEP_BLOCKS, budget)
+            item, ginfo, nslots = balanced_table(gptr, 1.0 + blocks / per_step, budget)
         items = _to_device(item, ginfo) + (nslots,)
         layout.plan_cache[ikey] = _ready(items)
     item, ginfo, nslots = items

@@ -5,19 +5,20 @@ When a launch has fewer groups than resident CTAs, each group's steps are cut in
 two, about the steps per resident CTA). On small-world and Barabasi-Albert layouts a group's
 steps differ tenfold in blocks (a band of full steps, many near-empty ones), so one item held
 3.4x the blocks of a random layout's heaviest (5,906 against 1,757 at bs 8) and the launch took
-0.163 ms against 0.070. v19 cuts at near-equal weight (a step weighs 1 + blocks / STEP_BLOCKS)
-into as many items as fill one wave.
+0.163 ms against 0.070. v19 cuts at near-equal weight (a step weighs 1 + blocks / STEP_BLOCKS:
+100 for 16-bit, 28 for float32) into as many items as fill one wave.
 
-Part 1 times the old cut ("steps"), the new one at STEP_BLOCKS 100 (the default), 25 and 400, and
-"count" (steps only, one wave), for 16-bit bs 8 and 16 and float32 bs 8, x @ W and x @ W^T,
-on the random, small-world and Barabasi-Albert layouts (C = K = 16384, d = 0.1). Each line:
-median ms, the heaviest item (steps, blocks), and max |diff| / max |ref| against the old cut.
+Part 1 times the old cut ("steps"), the new one at the default STEP_BLOCKS and at 25 / 50 /
+100 / 400, and "count" (steps only, one wave), for 16-bit bs 8 and 16 and float32 bs 8, x @ W
+and x @ W^T, on the random, small-world and Barabasi-Albert layouts (C = K = 16384, d = 0.1).
+Each line: median ms, the heaviest item (steps, blocks), and max |diff| / max |ref| against the
+old cut.
 
 Part 2: dsd_stream.cu's column chunks (16-bit bs 32 and 64, M = 64). v3's cap of twice the
 mean column length, rounded up to a power of two, left Barabasi-Albert hub chunks of 125
 blocks at bs 32 where a random layout's longest column has 73; v19 caps at 1.5x the mean,
-unrounded (COLUMN_CAP) in launches of about one wave. Times the old cap, COLUMN_CAP 1.5 (the default), 1.25 and 1.0 on the
-three layouts, with the chunk count and the longest chunk.
+unrounded (COLUMN_CAP) in launches of about one wave. Times the old cap, COLUMN_CAP 1.5 (the
+default), 1.25 and 1.0 on the three layouts, with the chunk count and the longest chunk.
 
 Part 3 ("copies"): 16-bit bs 8's block copies at M = 64, bulk (WCP 0) against cp.async
 (WCP 1), x @ W and x @ W^T, on the three layouts at d = 0.1 and random at d = 0.05 and 0.2,
@@ -83,11 +84,12 @@ def old_cut(gptr, weight, budget):
     return wl.chunk_table(np.asarray(gptr, np.int64), chunk, np)
 
 
-def recording(cut):
-    """``cut``, noting the item count and the heaviest item (steps, blocks) by p16's fit."""
+def recording(cut, per_step):
+    """``cut``, noting the item count and the heaviest item (steps, blocks) by p16's fit;
+    ``per_step`` is the STEP_BLOCKS the weights were made with."""
     def f(gptr, weight, budget):
         table, colinfo, nslots = cut(gptr, weight, budget)
-        blocks = np.concatenate([[0.0], np.cumsum((weight - 1) * wl.STEP_BLOCKS)])
+        blocks = np.concatenate([[0.0], np.cumsum((weight - 1) * per_step)])
         nst = table[:, 2] - table[:, 1]
         nbl = blocks[table[:, 2]] - blocks[table[:, 1]]
         i = int(np.argmax(nst * 1.4 + nbl * 0.0143))      # us
@@ -106,13 +108,17 @@ for kind in ("random", "small_world", "barabasi_albert") if "items" in PARTS els
         sets = problem(64, 16384, 16384, bs, dtype, kind=kind)
         for op in ("fprop", "bprop"):
             did = sp.dtype_id(np.dtype(dtype))
+            code = dict(sp.dsd_grouped_tma_spec(bs, did, 64, False))["DTYPE_ID"]
             say(f"{kind} {dtype} bs {bs} M 64 {op} ({sp.dsd_kernel(bs, did, 64)}):")
             refs = []
-            for name, cut, step_blocks in (
-                    ("steps", old_cut, 100), ("weight 100", balanced, 100),
-                    ("weight 25", balanced, 25), ("weight 400", balanced, 400),
-                    ("count", balanced, 1e12)):
-                with patched(wl, balanced_table=recording(cut), STEP_BLOCKS=step_blocks):
+            default = wl.STEP_BLOCKS.get(code, 100)
+            variants = ([("steps", old_cut, default), (f"weight {default} (default)", balanced,
+                                                          default)]
+                        + [(f"weight {v}", balanced, v) for v in (25, 50, 100, 400) if v != default]
+                        + [("count", balanced, 1e12)])
+            for name, cut, per_step in variants:
+                with patched(wl, balanced_table=recording(cut, per_step),
+                             STEP_BLOCKS={code: per_step}):
                     trial(sets, op, refs, name, heaviest)
         del sets
 
