@@ -193,7 +193,8 @@ def _dsd_call(layout, trans_w, did, M, N):
         if kind == "grouped_tma" and _specs.copy_mode_by_layout(bs, did, M):
             # bulk copies or cp.async by the plan's blocks a copy (the same steps either way),
             # decided before anything compiles
-            shape = _specs.dsd_grouped_tma_spec(bs, did, M, trans_w)
+            shape = _fit("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, M, trans_w),
+                         dev)
             wcp = int(_work_lists.blocks_per_copy(layout, trans_w, shape) < _specs.BULK_FROM)
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp)
         rows_per_launch = bm * _MAX_GRID_Y

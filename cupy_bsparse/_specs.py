@@ -318,9 +318,9 @@ BULK_FROM = 2.4
 
 def copy_mode_by_layout(bs, did, M):
     """Whether dsd_grouped_tma.cu's block copies (WCP) follow the layout's blocks per bulk copy
-    (``BULK_FROM``) instead of the spec's rule: 16-bit bs 8 at M <= 64, where both were
+    (``BULK_FROM``) instead of the spec's rule: 16-bit bs 8 at 16 < M <= 64, where both were
     measured."""
-    return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) != "large"
+    return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
 def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None):
@@ -336,7 +336,9 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None):
     v12 (H200): bs 8 x @ W^T copies its blocks with cp.async (WCP 1): its runs of adjacent
     blocks are mostly one 128-byte block, one bulk copy each (M = 64: 0.105 -> 0.072 ms,
     M = 4096: 1.24 -> 0.75 ms); x @ W keeps bulk copies of its longer runs (0.069 against
-    0.072 ms at M = 64), as does bs 16 (x @ W^T at M = 64: 0.049 against 0.062 ms).
+    0.072 ms at M = 64), as does bs 16 (x @ W^T at M = 64: 0.049 against 0.062 ms). That is
+    the rule here; at 16 < M <= 64 the launcher overrides it for 16-bit bs 8 by the layout
+    (``wcp``, ``copy_mode_by_layout``, v19).
 
     ``split`` (float32 only; the launcher passes ``F32_SPLIT``), each keeping two CTAs on an
     SM (113 KB each):

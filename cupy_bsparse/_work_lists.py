@@ -246,7 +246,8 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp, by_column=False
 #: element code (DTYPE_ID; weighs the item cut). 16-bit: p16's bs 8 x @ W at M = 64 (H200)
 #: fits 1.4 us a step and 14 ns a block on the heaviest item, random against small-world
 #: layouts. float32 (3xTF32, code 4): the same 1.4 us a step leaves 50 ns a block of the
-#: random layout's 0.178 ms (docs/perf-notes.md v19).
+#: random layout's 0.178 ms (docs/perf-notes.md v19). dsd_grouped.cu (M <= 16, sm < 90) takes
+#: the same weights, unmeasured there.
 STEP_BLOCKS = {1: 100, 2: 100, 4: 28}
 
 

@@ -47,10 +47,11 @@
 //     whose boxes the producer copies into a lo plane per stage, at the slab's offsets; the
 //     consumers load both and split nothing of x.
 //
-// The launcher uses it for 16-bit above M = 16: bs 16 with bulk copies, bs 8 with bulk copies
-// for x @ W and cp.async for x @ W^T (v7 had measured bs 8 slower than dsd_grouped.cu on the
-// H100, when x @ W^T copied its single 128-byte blocks one bulk copy each), and
-// for float32 bs 8 above M = 16 too (v16).
+// The launcher uses it for 16-bit above M = 16: bs 16 with bulk copies; bs 8 with bulk copies
+// for x @ W and cp.async for x @ W^T above M = 64, and up to it by the layout's plan (bulk from
+// 2.4 blocks a copy, v19; v7 had measured bs 8 slower than dsd_grouped.cu on the H100, when
+// x @ W^T copied its single 128-byte blocks one bulk copy each), and for float32 bs 8 above
+// M = 16 too (v16).
 #define RB 128                         // bytes of one slab box row
 #include "common.cuh"
 #include "tma.cuh"

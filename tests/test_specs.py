@@ -28,6 +28,7 @@ def test_dsd_kernel_choice(monkeypatch):
             8, 1, 64, tw, wcp=1 if tw else 0)
     assert _specs.copy_mode_by_layout(8, 1, 64) and _specs.copy_mode_by_layout(8, 2, 17)
     assert not _specs.copy_mode_by_layout(8, 1, 65) and not _specs.copy_mode_by_layout(16, 1, 64)
+    assert not _specs.copy_mode_by_layout(8, 1, 16)       # M <= 16: not measured
     assert not _specs.copy_mode_by_layout(8, 0, 64)
     assert 1.93 < _specs.BULK_FROM < 2.82     # between the two layouts p16 measured
     specs = {s for n, s, _ in _specs.all_specializations() if n == "dsd_grouped_tma.cu"}
