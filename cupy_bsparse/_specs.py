@@ -241,11 +241,11 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None):
         p["KSUM"] = 16
     if split == "pass" and code == _F32X3:
         # CTAs an SM to keep: the default's by shared memory, at most 4 (registers allow 2-9)
-        want = min(4, _ctas_by_smem(dsd_stream_launch_shape(tuple(p.items()))[1]))
+        want = min(4, _ctas("dsd_stream.cu", p))
         q = dict(p, XLO=1)
-        while q["STAGES"] > 2 and _ctas_by_smem(dsd_stream_launch_shape(tuple(q.items()))[1]) < want:
+        while q["STAGES"] > 2 and _ctas("dsd_stream.cu", q) < want:
             q["STAGES"] -= 1
-        if _ctas_by_smem(dsd_stream_launch_shape(tuple(q.items()))[1]) >= want:
+        if _ctas("dsd_stream.cu", q) >= want:
             p = q                      # else (bs 32 above M = 64) the default: it keeps 2 CTAs
     return tuple(sorted(p.items()))
 
@@ -253,6 +253,11 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None):
 def _ctas_by_smem(smem):
     """CTAs an sm_90 SM holds by shared memory alone (228 KB, 1 KB reserved a CTA)."""
     return 228 * 1024 // (smem + 1024)
+
+
+def _ctas(template, p):
+    """``_ctas_by_smem`` of spec dict ``p`` of ``template`` (its launch shape's bytes)."""
+    return _ctas_by_smem(launch_shape(template, tuple(p.items()))[1])
 
 
 def dsd_stream_launch_shape(spec):
@@ -366,11 +371,11 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None):
         p["WCP"] = 1
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
-        while _ctas_by_smem(dsd_grouped_tma_launch_shape(tuple(p.items()))[1]) < 2 and p["CAP"] > 16:
+        while _ctas("dsd_grouped_tma.cu", p) < 2 and p["CAP"] > 16:
             p["CAP"] -= 4
     elif split == "pass" and code == _F32X3:
         p.update(XLO=1, STAGES=2)
-        while _ctas_by_smem(dsd_grouped_tma_launch_shape(tuple(p.items()))[1]) < 2 and p["KW"] > 32:
+        while _ctas("dsd_grouped_tma.cu", p) < 2 and p["KW"] > 32:
             p["KW"] //= 2
     return tuple(sorted(p.items()))
 
@@ -713,7 +718,7 @@ def sddmm_grouped_spec(bs, did, M=64, split=None):
         p.update(XPRE=1, R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1, MK=16, STAGES=2)
     if split == "pass" and p["PAIRS"] and did == _F32X3:
         p["XLO"] = 1
-        while _ctas_by_smem(sddmm_grouped_launch_shape(tuple(p.items()))[1]) < p["MIN_CTAS"]:
+        while _ctas("sddmm_grouped.cu", p) < p["MIN_CTAS"]:
             if p["MK"] > 16:
                 p["MK"] //= 2
             elif p["R"] > 16:
