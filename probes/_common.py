@@ -44,6 +44,13 @@ def reset():
     g._launches.clear()
 
 
+def fresh(sets):
+    """reset(), and drop every plan of the sets' layouts (tables built again on the next call)."""
+    reset()
+    for s in sets:
+        s["w"].layout.plan_cache.clear()
+
+
 def clear(sets):
     """reset(), and drop each layout's cached calls."""
     reset()

@@ -36,6 +36,13 @@
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 out=${OUT:-gpu_out}; mkdir -p "$out"
 git log --oneline -1 2>/dev/null
+# v17's open bench: fp16 bs 16 x @ W^T at M = 4096 (steps listed column by column), 3 layouts
+bs16_xwt_layouts() {
+  for L in barabasi_albert small_world random; do
+    timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \
+      --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -3
+  done
+}
 if [ "$1" = A ]; then
   timeout 330 bash probes/next.sh suite; timeout 200 python3 probes/p13.py 2>&1 | tail -40
 elif [ "$1" = B ]; then
@@ -61,10 +68,7 @@ elif [ "$1" = v17 ]; then
     --baselines dense --out "$out/bench_v17_bs64" 2>&1 | grep -v "^\[" | tail -12
 elif [ "$1" = v17b ]; then
   timeout 400 bash probes/next.sh suite
-  for L in barabasi_albert small_world random; do
-    timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \
-      --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -3
-  done
+  bs16_xwt_layouts
 elif [ "$1" = v18 ]; then
   # p17 first: if the suite runs long, the timeout cuts its memcheck, not the measurement. If
   # p17 hangs (a split kernel that never finishes), the suite leaves the split tests out.
@@ -74,10 +78,7 @@ elif [ "$1" = v18 ]; then
   fi
   timeout 400 bash probes/next.sh suite
 elif [ "$1" = v18b ]; then
-  for L in barabasi_albert small_world random; do
-    timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \
-      --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -3
-  done
+  bs16_xwt_layouts
   CUPY_BSPARSE_GPU_SUBSET=small timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 \
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "f32_split or split_tf32" \
     > "$out/racecheck_split.log" 2>&1; echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/racecheck_split.log" | tail -3

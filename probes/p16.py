@@ -12,7 +12,7 @@ small-world layouts; bs 8 x @ W^T (WCP 1 by default) with SORT and bulk copies a
 import os, sys
 import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import problem, say, reset, t_dsd, err  # noqa: E402
+from _common import problem, say, fresh, t_dsd, err  # noqa: E402
 from cupy_bsparse import _specs as sp, _work_lists as wl, bench
 
 say(bench.gpu_name())
@@ -47,15 +47,9 @@ sp.dsd_grouped_tma_spec = spec
 wl.group_table = group_table
 
 
-def clear(sets):
-    reset()
-    for s in sets:
-        s["w"].layout.plan_cache.clear()
-
-
 def run(sets, v, sort, ref=None, label=None):
     CUR["v"], CUR["sort"] = v, sort
-    clear(sets)
+    fresh(sets)
     try:
         t, got = t_dsd(sets, "bprop")
         if ref is not None:
@@ -73,7 +67,7 @@ VARIANTS = [(None, True), (dict(WCP=1), False), (dict(WCP=1), True), (dict(CAP=1
             (dict(STAGES=3, KW=128), True), (dict(W_HINT=0), True)]
 for kind in ("random", "barabasi_albert", "small_world"):
     sets = problem(4096, 8192, 8192, 16, np.float16, kind=kind)
-    clear(sets)
+    fresh(sets)
     tf, _ = t_dsd(sets, "fprop")
     t0, ref = run(sets, None, False)
     say(f"bs 16 M 4096 {kind}: fprop {tf:.4f} ms, bprop {t0:.4f} ms ({sp.dsd_kernel(16, 1, 4096)})")
@@ -86,7 +80,7 @@ for M, C in ((64, 16384), (4096, 8192)):
             if bs == 16 and M == 4096:
                 continue
             sets = problem(M, C, C, bs, np.float16, kind=kind)
-            clear(sets)
+            fresh(sets)
             tf, _ = t_dsd(sets, "fprop")
             t0, ref = run(sets, None, False)
             say(f"bs {bs} M {M} {kind}: fprop {tf:.4f} ms, bprop {t0:.4f} ms ({sp.dsd_kernel(bs, 1, M)})")

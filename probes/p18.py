@@ -38,7 +38,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import problem, say, reset, t_dsd, err  # noqa: E402
+from _common import problem, say, fresh, t_dsd, err  # noqa: E402
 from cupy_bsparse import _specs as sp, _work_lists as wl, _gpu_ops as g, bench  # noqa: E402
 
 say(bench.gpu_name())
@@ -61,9 +61,7 @@ def patched(module, **values):
 def trial(sets, op, refs, label, note=lambda: ""):
     """Time ``op`` on fresh launches and plans, print label, ms, ``note()`` and the difference
     from the first trial's output (``refs``, a list the first fills); errors are printed."""
-    reset()
-    for s in sets:
-        s["w"].layout.plan_cache.clear()
+    fresh(sets)
     try:
         t, got = t_dsd(sets, op)
         if not refs:
