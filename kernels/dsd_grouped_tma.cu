@@ -274,20 +274,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         // thread's release (release_to_tma) fences its proxy before arriving on `empty`, as for
         // its reads.
         sync_threads_of<BAR_XPRE>(NCT);
-        {
-            const unsigned st = a0 + ring.s * A_STAGE;
-#pragma unroll 1
-            for (int i = tid; i < A_STAGE / 16; i += NCT) {
-                unsigned v[4], h[4], l[4];
-                asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
-                             : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(st + i * 16) : "memory");
-                split_all<4>(v, h, l);
-                asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                             :: "r"(st + i * 16), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
-                asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                             :: "r"(lo0 + i * 16), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
-            }
-        }
+        split_smem(a0 + ring.s * A_STAGE, lo0, A_STAGE, tid, NCT);
         sync_threads_of<BAR_XPRE>(NCT);
 #endif
         const int* meta = metas + ring.s * META_STAGE;

@@ -172,22 +172,8 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
             // the whole tiles, slots this item did not load included (at d = 0.1 an item fills
             // its 32 x slots; skipping the rest gave the block loop 3.7% more
             // instructions (SASS count), by the registers it held)
-            auto split_tile = [&](float* tile, float* lo, int n) {
-#pragma unroll 1
-                for (int i = tid * 4; i < n; i += NT * 4) {
-                    const float4 v = *reinterpret_cast<const float4*>(tile + i);
-                    unsigned h[4], l[4];
-                    const unsigned u[4] = {__float_as_uint(v.x), __float_as_uint(v.y),
-                                           __float_as_uint(v.z), __float_as_uint(v.w)};
-                    split_all<4>(u, h, l);
-                    *reinterpret_cast<float4*>(tile + i) = make_float4(
-                        __uint_as_float(h[0]), __uint_as_float(h[1]), __uint_as_float(h[2]), __uint_as_float(h[3]));
-                    *reinterpret_cast<float4*>(lo + i) = make_float4(
-                        __uint_as_float(l[0]), __uint_as_float(l[1]), __uint_as_float(l[2]), __uint_as_float(l[3]));
-                }
-            };
-            split_tile(Xs + buf * X_STAGE, lo_x, X_STAGE);
-            split_tile(Ds + buf * D_STAGE, lo_x + X_STAGE, D_STAGE);
+            split_smem(smem_u32(Xs + buf * X_STAGE), smem_u32(lo_x), X_STAGE * 4, tid, NT);
+            split_smem(smem_u32(Ds + buf * D_STAGE), smem_u32(lo_x + X_STAGE), D_STAGE * 4, tid, NT);
             __syncthreads();   // every split of this step before any fragment load
         }
 #endif
