@@ -7,7 +7,7 @@ with either module; the ``_*_plan`` functions return device arrays ready for a l
 """
 import numpy as np
 
-from ._arrays import to_host
+from ._arrays import get_array_module, to_host
 from ._specs import m_regime, pow2_down, pow2_up
 
 #: Layouts of at most this many blocks get their look-up tables built on the host (numpy, on
@@ -257,10 +257,9 @@ def step_blocks(spec):
 
 
 def _grouped_steps(layout, trans_w, spec):
-    """``(steps, gent, gptr, blocks, copies)`` of dsd_grouped.cu's plan, cached per layout
-    and step shape: steps and gent on the device, gptr and each step's block count on the host,
-    and the number of bulk copies dsd_grouped_tma.cu's producer issues for the stored blocks
-    (``bulk_copies``)."""
+    """``(key, (steps, gent, gptr, blocks))`` of dsd_grouped.cu's plan, cached per layout and
+    step shape under ``key``: steps and gent on the device, gptr and each step's block count
+    on the host."""
     p = dict(spec)
     bs, r, kwb, cap = p["BS"], p["R"], p["KW"] // p["BS"], p["CAP"]
     key = ("dsdg", bool(trans_w), r, kwb, cap)
@@ -270,8 +269,7 @@ def _grouped_steps(layout, trans_w, spec):
         ptr, ent = _dsd_entries(src, trans_w, xp)
         kin = layout.block_shape[1 if trans_w else 0]
         steps, gent, gptr = group_table(ptr, ent, r, kwb, cap, kin, bs, xp, by_column=trans_w)
-        base = _to_device(steps, gent) + (to_host(gptr), to_host(steps[:, 2] - steps[:, 1]),
-                                          bulk_copies(steps, gent, xp))
+        base = _to_device(steps, gent) + (to_host(gptr), to_host(steps[:, 2] - steps[:, 1]))
         layout.plan_cache[key] = _ready(base)
     return key, base
 
@@ -294,9 +292,13 @@ def bulk_copies(steps, gent, xp):
 
 def blocks_per_copy(layout, trans_w, spec):
     """Mean stored blocks per bulk copy of dsd_grouped_tma.cu's plan for ``spec``'s step shape
-    (cached with the plan); 0.0 for an empty layout."""
-    _, base = _grouped_steps(layout, trans_w, spec)
-    return layout.nnzb / base[4] if base[4] else 0.0
+    (counted once, on the plan's device tables, and cached with it); 0.0 for an empty layout."""
+    key, (steps, gent, _, _) = _grouped_steps(layout, trans_w, spec)
+    copies = layout.plan_cache.get(key + ("copies",))
+    if copies is None:
+        copies = layout.plan_cache[key + ("copies",)] = bulk_copies(
+            steps, gent, get_array_module(steps))
+    return layout.nnzb / copies if copies else 0.0
 
 
 def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
@@ -305,7 +307,7 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
     there are fewer of them than resident CTAs; then into items of near-equal weight
     (``balanced_table``: a step weighs 1 + its blocks / ``step_blocks(spec)``), as many as fit
     one wave."""
-    key, (steps, gent, gptr, blocks, _) = _grouped_steps(layout, trans_w, spec)
+    key, (steps, gent, gptr, blocks) = _grouped_steps(layout, trans_w, spec)
     budget = _item_budget(gptr.size - 1, m_tiles, resident)
     per_step = step_blocks(spec)
     ikey = key + (budget, per_step)

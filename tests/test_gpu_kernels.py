@@ -939,10 +939,10 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, trans, kind):
 @pytest.mark.parametrize("layout_kind", ["random", "barabasi_albert"])
 def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
     """Layouts above HOST_TABLES_MAX_BLOCKS build their look-up tables with cupy; forced here,
-    every table builder (dsd chunks, the grouped steps and their bulk copy count, both
-    transpositions; sddmm segments and groups, with bs 8's pairs, at both item sizes where
-    they differ: bs 8) gives the same tables as the host (numpy) build of the same layout.
-    (The grouped items are cut on the host either way.)"""
+    every table builder (dsd chunks, the grouped steps and their bulk copy count, counted on
+    the device and the host alike, both transpositions; sddmm segments and groups, with bs 8's
+    pairs, at both item sizes where they differ: bs 8) gives the same tables as the host
+    (numpy) build of the same layout. (The grouped items are cut on the host either way.)"""
     from cupy_bsparse import _specs, _work_lists
 
     rng = _rng(request)
@@ -961,7 +961,10 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
             out.append(_work_lists.dsd_plan(lay, tw, 4))
             spec = dict(_specs.dsd_grouped_spec(bs, 1, 64, tw))
             out.append(_work_lists.dsd_grouped_plan(lay, tw, spec, 1, 1000))
-            out.append(_work_lists._grouped_steps(lay, tw, spec)[1][4])   # bulk copies
+            _, (steps, gent, _, _) = _work_lists._grouped_steps(lay, tw, spec)
+            copies = _work_lists.bulk_copies(steps, gent, cupy)     # the count, on the device
+            assert copies == _work_lists.bulk_copies(steps.get(), gent.get(), np)
+            out.append(copies)
         out.append(_work_lists.sddmm_plan(lay, 4))
         for M in (64, 4096):
             out.append(_work_lists.sddmm_grouped_plan(
