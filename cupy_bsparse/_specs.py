@@ -313,6 +313,10 @@ def dsd_grouped_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
+#: The prefetch distance (steps) that CI compiles dsd_grouped_tma.cu's opt-in L2 prefetch of
+#: the stored blocks at (``dsd_grouped_tma_spec``'s ``wpf``; probes/p18.py times 1 to 4).
+WPF_PROBE = 2
+
 #: Stored blocks per bulk copy from which 16-bit bs 8 on dsd_grouped_tma.cu copies its blocks
 #: with bulk copies (WCP 0) rather than cp.async (WCP 1) at 16 < M <= 64, by the layout's plan
 #: (``copy_mode_by_layout``). v17's p16 (H200, x @ W^T at M = 64): cp.async won on a random
@@ -328,7 +332,7 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -355,6 +359,10 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None):
 
     ``wcp`` (0 or 1) overrides the block copy mode (the launcher's ``copy_mode_by_layout``);
     it changes no step shape, so the plan is the same.
+
+    ``wpf`` (steps, 0 = off): the producer prefetches into L2 the stored blocks of the step
+    ``wpf`` ahead of the one it copies (WPF; opt-in for probes/p18.py, untimed: docs/perf-notes.md
+    v20). It changes neither the plan nor the sums.
     """
     regime = m_regime(M)
     large = regime == "large"
@@ -369,6 +377,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None):
          "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
     if (bs == 8 and trans_w) if wcp is None else wcp:
         p["WCP"] = 1
+    if wpf:
+        p["WPF"] = int(wpf)
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
         while _ctas("dsd_grouped_tma.cu", p) < 2 and p["CAP"] > 16:
@@ -775,6 +785,10 @@ def all_specializations():
                         for wcp in ((None, 0, 1) if copy_mode_by_layout(bs, did, M) else (None,)):
                             out.append(("dsd_grouped_tma.cu",
                                         dsd_grouped_tma_spec(bs, did, M, tw, wcp=wcp),
+                                        "bsmm_dsd_grouped_tma"))
+                        if m_regime(M) == "small":   # L2 prefetch of the blocks (opt-in, untimed)
+                            out.append(("dsd_grouped_tma.cu",
+                                        dsd_grouped_tma_spec(bs, did, M, tw, wpf=WPF_PROBE),
                                         "bsmm_dsd_grouped_tma"))
                         if did == 0:
                             # float32 x split ahead (F32_SPLIT, opt-in, untimed)

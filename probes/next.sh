@@ -23,6 +23,9 @@
 #   bash probes/next.sh v19                      -> p18 (perf-notes v19: the weighted item cut
 #                                                   at M = 64), then the 16-bit M = 64 bench on
 #                                                   the small-world and Barabasi-Albert layouts
+#   bash probes/next.sh v20                      -> p18 prefetch (perf-notes v20: the stored
+#                                                   blocks prefetched into L2, WPF), then memcheck
+#                                                   on its test
 # The machine is given back after 30 s idle: issue the next call at once. Each mode stays under
 # the 600 s limit of one call.
 #   suite    .ci/gpu without its sanitizer and bench, then memcheck on the forced float32 bs 8
@@ -58,7 +61,7 @@ elif [ "$1" = C ]; then
 elif [ "$1" = suite ]; then
   # PYTEST_K (set by v18 when p17 hung) leaves tests out of both runs
   SKIP_SANITIZER=1 SKIP_BENCH=1 bash .ci/gpu 2>&1 | tail -8
-  k="test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma) or f32_split or split_tf32"
+  k="test_grouped_tma_block_prefetch or test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma) or f32_split or split_tf32"
   CUPY_BSPARSE_GPU_SUBSET=small timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "(${k})${PYTEST_K:+ and ($PYTEST_K)}" \
     > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
@@ -92,6 +95,11 @@ elif [ "$1" = v19 ]; then
     timeout 90 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
   done
+elif [ "$1" = v20 ]; then
+  timeout 200 python3 probes/p18.py prefetch 2>&1 | tail -40
+  CUPY_BSPARSE_GPU_SUBSET=small timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 \
+    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k block_prefetch \
+    > "$out/memcheck_wpf.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck_wpf.log" | tail -3
 elif [ "$1" = targets ]; then
   # one bench per dtype, so a timeout loses one dtype's rows, not the table
   M=${2:-64}; L=${3:-random}

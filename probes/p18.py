@@ -29,7 +29,12 @@ measured a step every ~1.5 us with no unit busy, and p16's fit gives 1.4 us a st
 rings (4 stages, half the block capacity) or wider slabs (KW x 2, 2 stages) against the
 default, to tell the ring's round trip from per-step work.
 
-    PYTHONPATH=. python probes/p18.py [items] [stream] [copies] [shapes]   (all by default)
+Part 5 ("prefetch", v20): the stored blocks prefetched into L2 WPF = 1, 2 or 4 steps ahead of
+their copy (16-bit bs 8 and 16, float32 bs 8; random, and small world at bs 8), to tell the
+blocks' HBM latency apart within part 4's reading (a).
+
+    PYTHONPATH=. python probes/p18.py [items] [stream] [copies] [shapes] [prefetch]
+    (all by default)
 """
 import contextlib
 import os
@@ -42,7 +47,7 @@ from _common import problem, say, fresh, t_dsd, err  # noqa: E402
 from cupy_bsparse import _specs as sp, _work_lists as wl, _gpu_ops as g, bench  # noqa: E402
 
 say(bench.gpu_name())
-PARTS = sys.argv[1:] or ["items", "stream", "copies", "shapes"]
+PARTS = sys.argv[1:] or ["items", "stream", "copies", "shapes", "prefetch"]
 
 
 @contextlib.contextmanager
@@ -189,4 +194,31 @@ for bs in (8, 16) if "shapes" in PARTS else ():
                 return f"{g._dsd_launch(bs, 1, 64, op == 'bprop', 'grouped_tma')[2] // 1024} KB a CTA"
             with patched(sp, dsd_grouped_tma_spec=spec):
                 trial(sets, op, refs, name, smem)
+    del sets
+
+
+# Part 5 ("prefetch"): the stored blocks asked of L2 WPF steps ahead of their copy (v20). Under
+# reading (a) of part 4 (the ring's round trip sets the pace) a step's blocks from HBM cost
+# more than its slab from L2, and the prefetch shortens the trip; under (b) (the producer's
+# copies) it changes nothing.
+for kind, bs, dtype, ops in ((("random", 8, "float16", ("fprop", "bprop")),
+                              ("random", 16, "float16", ("fprop", "bprop")),
+                              ("small_world", 8, "float16", ("fprop",)),
+                              ("random", 8, "float32", ("fprop",)))
+                             if "prefetch" in PARTS else ()):
+    sets = problem(64, 16384, 16384, bs, dtype, kind=kind)
+    did = sp.dtype_id(np.dtype(dtype))
+    base = dict(orig_spec(bs, did, 64, False))
+    variants = [("WPF 0 (default)", {}), ("WPF 1", dict(WPF=1)), ("WPF 2", dict(WPF=2)),
+                ("WPF 4", dict(WPF=4))]
+    if bs == 16:
+        variants.append(("WPF 2, 4 st, CAP/2", dict(WPF=2, STAGES=4, CAP=base["CAP"] // 2)))
+    for op in ops:
+        say(f"{kind} {dtype} bs {bs} M 64 {op}: L2 prefetch of the blocks")
+        refs = []
+        for name, alt in variants:
+            def spec(*a, alt=alt, **k):
+                return tuple(sorted({**dict(orig_spec(*a, **k)), **alt}.items()))
+            with patched(sp, dsd_grouped_tma_spec=spec):
+                trial(sets, op, refs, name)
     del sets

@@ -53,9 +53,24 @@ def _mask(rng, nbr, nbc, density):
 def _weight(rng, shape, bs, density, dtype):
     mask = _mask(rng, shape[0] // bs, shape[1] // bs, density)
     assert mask.any() or density == 0 or min(mask.shape) <= 2
-    dense = rng.standard_normal(shape).astype(dtype)
+    return _weight_on(rng, mask, bs, dtype)
+
+
+def _weight_on(rng, mask, bs, dtype):
+    """(W on the CPU with random values on ``mask``'s blocks, W as float64 dense)."""
+    dense = rng.standard_normal((mask.shape[0] * bs, mask.shape[1] * bs)).astype(dtype)
     w = cb.BlockSparseMatrix.from_dense(dense, bs, mask=mask)
     return w, w.toarray().astype(np.float64)
+
+
+@pytest.fixture
+def grouped_tma(monkeypatch):
+    """dsd_grouped_tma.cu forced (skips below sm_90)."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_grouped_tma.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped_tma")
 
 
 def _baseline_err(a64, b64, dtype, ref, sample=None):
@@ -897,7 +912,7 @@ def test_skewed_layout(request, monkeypatch, kind, kernel, M):
 
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, trans, kind):
+def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, grouped_tma, trans, kind):
     """16-bit bs 8 at M = 64 on dsd_grouped_tma.cu: the launcher copies blocks in bulk where
     the plan averages at least BULK_FROM blocks a bulk copy (a small-world layout: 5.7 / 3.5
     for x @ W / x @ W^T), by cp.async below (random at d = 0.05: 2.0 / 1.4); forced either way
@@ -905,9 +920,6 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, trans, kind):
     right to the tolerance."""
     from cupy_bsparse import _gpu_ops, _specs
 
-    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_grouped_tma.cu"]:
-        pytest.skip("the TMA kernels need sm_90")
-    monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped_tma")
     rng = _rng(request)
     dtype, M, bs, n = DTYPES[kind], 64, 8, 160
     did = _specs.dtype_id(dtype)
@@ -915,9 +927,7 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, trans, kind):
     assert fn[0] is not fn[1]
     for mask, bulk in ((layouts.small_world(n, 16, 0.1, seed=1), True),
                        (_mask(rng, n, n, 0.05), False)):
-        w = cb.BlockSparseMatrix.from_dense(
-            rng.standard_normal((n * bs, n * bs)).astype(dtype), bs, mask=mask)
-        op64 = w.toarray().astype(np.float64)
+        w, op64 = _weight_on(rng, mask, bs, dtype)
         op64 = op64.T if trans else op64
         x = rng.standard_normal((M, n * bs)).astype(dtype)
         ref = x.astype(np.float64) @ op64
@@ -933,6 +943,40 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, trans, kind):
             (call,) = wg.layout.plan_cache["calls"].values()
             assert call[0] is fn[0 if want else 1], f"BULK_FROM {rule}: wrong copy mode"
         assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
+
+
+@pytest.mark.parametrize("bs,kind", [(8, "f16"), (8, "f32"), (16, "f16"), (16, "bf16")])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+def test_grouped_tma_block_prefetch(request, monkeypatch, grouped_tma, trans, bs, kind):
+    """dsd_grouped_tma.cu's opt-in L2 prefetch of the stored blocks (WPF 1 and 4 steps ahead,
+    probes/p18.py's "prefetch"): a hint, so the products are bitwise those of WPF 0 (the same
+    steps and MMAs) and right to the tolerance; M = 64 with split items (5 groups), so the
+    prefetch runs past the ends of short items, and an empty block-row and block-column."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    rng = _rng(request)
+    dtype, M, n = DTYPES[kind], 64, 5 * 256 // bs
+    w, op64 = _weight_on(rng, _mask(rng, n, n, 0.1), bs, dtype)
+    op64 = op64.T if trans else op64
+    x = rng.standard_normal((M, n * bs)).astype(dtype)
+    ref = x.astype(np.float64) @ op64
+    wg, xg = w.to_gpu(), cupy.asarray(x)
+    base = _baseline_err(x.astype(np.float64), op64, dtype, ref)
+    spec = _specs.dsd_grouped_tma_spec
+    outs = []
+    for wpf in (0, 1, 4):
+        monkeypatch.setattr(_gpu_ops, "_launches", {})   # the launches of this spec only
+        monkeypatch.setattr(_specs, "dsd_grouped_tma_spec",
+                            lambda *a, wpf=wpf, **k: spec(*a, **k, wpf=wpf))
+        wg.layout.plan_cache.clear()
+        out = _nan(ref.shape, dtype)
+        cb.matmul(xg, wg.T if trans else wg, out=out)
+        _check(out.get(), ref, base, kind)
+        outs.append(out.view(np.uint8).get())
+        (call,) = wg.layout.plan_cache["calls"].values()
+        specs = [h[4] for h in _gpu_ops._launches.values() if h[0] is call[0]]
+        assert specs and all(sp.get("WPF", 0) == wpf for sp in specs), f"WPF {wpf} not launched"
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
 
 
 @pytest.mark.parametrize("bs", [8, 16])
