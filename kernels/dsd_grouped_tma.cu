@@ -40,7 +40,10 @@
 // (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
 // stored blocks; 1: cp.async), WPF (0, the default: off; d > 0: the producer asks L2 for the
 // stored blocks of the step d ahead of the one it copies, a `prefetch.L2` per 128-byte line, so
-// their later copy meets L2's latency, not HBM's; opt-in, docs/perf-notes.md v20); float32
+// their later copy meets L2's latency, not HBM's; opt-in, docs/perf-notes.md v20), TIMELINE
+// (0, the default; n > 0: timeline.cuh's per-step timestamps of the first n CTAs, events 0-2
+// the producer's wait on `empty` begun and done and its copies issued, 3-4 consumer warp 0's
+// wait on `full` done and its release, 5 the last consumer warp's release); float32
 // only, at most one of XPRE and XLO (both 0 by default:
 // every block splits its x fragments in registers):
 //   - XPRE 1: after each step's copies land the consumers split its whole slab once, hi in
@@ -58,6 +61,7 @@
 #define RB 128                         // bytes of one slab box row
 #include "common.cuh"
 #include "tma.cuh"
+#include "timeline.cuh"
 
 #if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
 #error "dsd_grouped_tma.cu runs 16-bit tensor-core types (DTYPE_ID 1, 2) and 3xTF32 (4)"
@@ -139,6 +143,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     Ring<STAGES>::init(bar0, tid, NCT, WCP ? 64 : 32);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
+    if (tid == 0) TL_SPAN(0, nsteps);
 
     if (warp == NC) {
         // ------------------------------------------------------------ producer warp
@@ -174,7 +179,9 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         for (int k = 0; k < nsteps; ++k, ring.advance()) {
             const int4 cur = rq[0];
             const int n = cur.z - cur.y;
+            if (lane == 0) TL_MARK(k, 0);
             ring.wait_empty(k);   // every lane: its code writes follow the consumers' release
+            if (lane == 0) TL_MARK(k, 1);
             int* meta = metas + ring.s * META_STAGE;
 #pragma unroll
             for (int p = 0; p < EPL; ++p)
@@ -236,6 +243,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
                 }
             }
 #endif
+            if (lane == 0) TL_MARK(k, 2);
 #if WPF
 #pragma unroll
             for (int p = 0; p < EPL; ++p)
@@ -285,6 +293,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     Ring<STAGES> ring(bar0);
     for (int k = 0; k < nsteps; ++k, ring.advance()) {
         ring.wait_full();
+        if (tid == 0) TL_MARK(k, 3);
 #if XPRE
         // Split the stage's whole slab once (every box, landed or not: fragments read only
         // landed columns, and a box this step did not copy holds an older step's hi values or,
@@ -342,8 +351,10 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
             small_block_mma<BS, (bool)TRANS_W, RB>(acc[q], a, bs + e * W_BLK);
 #endif
         });
+        if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(k, warp == 0 ? 4 : 5);
         ring.release();
     }
+    if (tid == 0) TL_SPAN(1, nsteps);
 
     // the item again: keeping its group and slot live through the loop cost the TRANS_W 1
     // specialisations 12 spilled registers at the 96 that two CTAs per SM allow

@@ -84,6 +84,21 @@ def test_fitted_specialisation_compiles(arch, item):
     assert usage["registers"] > 0 and usage["spill_stores"] == 0, usage
 
 
+PROBED = [(bs, did, tw) for bs, did in ((8, 1), (16, 2), (8, 0)) for tw in (False, True)]
+
+
+@pytest.mark.parametrize("bs,did,trans_w", PROBED)
+def test_timeline_instrumentation_compiles(bs, did, trans_w):
+    """probes/p19.py's build of dsd_grouped_tma.cu (TIMELINE, kernels/timeline.cuh, with the
+    opt-in WPF) compiles for sm_90 without spills, and its cubin holds the timeline array."""
+    spec = tuple(sorted({**dict(_specs.dsd_grouped_tma_spec(bs, did, 64, trans_w, wpf=2)),
+                         "TIMELINE": 1024}.items()))
+    image, log = compiler.compile_cubin("dsd_grouped_tma.cu", spec, 90)
+    usage = compiler.resource_usage(log)
+    assert usage["registers"] > 0 and usage["spill_stores"] == 0, usage
+    assert b"bsmm_timeline" in image
+
+
 def test_source_fingerprint_changes_with_template(tmp_path, monkeypatch):
     """The specialised source (CuPy's disk-cache key) inlines headers, so editing one shows."""
     src = compiler.kernel_source("dsd.cu", SPECS[0][1])
