@@ -43,7 +43,11 @@
 // 16-bit only: WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple
 // of 64); float32 only: XLO (0, the default: each warp splits the x fragments it loads; 1: x
 // arrives split by split_tf32.cu, tmap_x over its hi plane and tmap_xlo over its lo plane, whose
-// tiles land in a lo tile per stage, so only W's fragments are split here).
+// tiles land in a lo tile per stage, so only W's fragments are split here); TIMELINE (0, the
+// default; n > 0, probes/p19.py: timeline.cuh's per-step stamps of the first n CTAs, events 0-2
+// the producer's acquire begun and done and its copies issued, 3 consumer warp 0's wait on
+// `full` done, 4 / 5 consumer warp 0's / the last warp's release of the step; with WGMMA a
+// stage is released one step late, when its batch completed).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -62,6 +66,7 @@
 #if WGMMA
 #include "wgmma.cuh"
 #endif
+#include "timeline.cuh"
 
 #define A_BYTES (BM * BS * (int)sizeof(elem_t))
 #define B_BYTES (BS * BS * (int)sizeof(elem_t))
@@ -97,6 +102,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     Ring<STAGES>::init(bar0, tid, NCT);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
+    if (tid == 0) TL_SPAN(0, nsteps);
 
     if (warp == NC) {
         // ------------------------------------------------------------ producer (one lane)
@@ -107,7 +113,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             for (int step = 0; step < nsteps; ++step, ring.advance()) {
                 const int2 cur = e;
                 if (step + 1 < nsteps) e = __ldg(ent + e0 + step + 1);
+                TL_MARK(step, 0);
                 const unsigned full = ring.acquire(step, (1 + XLO) * A_BYTES + B_BYTES);
+                TL_MARK(step, 1);
 #pragma unroll
                 for (int h = 0; h < NH; ++h) {
                     tma_2d(a0 + ring.s * A_BYTES + h * (BM * RB), &tmap_x, cur.x * BS + h * HC, m0, full,
@@ -118,6 +126,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
                     tma_2d(b0 + ring.s * B_BYTES + h * (BS * RB), &tmap_w, h * HC, cur.y * BS, full, w_hint);
                 }
+                TL_MARK(step, 2);
             }
         }
         return;
@@ -139,6 +148,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     int held = -1;                     // stage whose batch may still be running
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
+        if (tid == 0) TL_MARK(step, 3);
         const unsigned as = a0 + ring.s * A_BYTES + wg * WGM * RB, bw = b0 + ring.s * B_BYTES;
         wgmma_pin<ACC_N>(&acc[0][0][0]);
         wgmma_fence();
@@ -153,11 +163,14 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         wgmma_commit();
         wgmma_pin<ACC_N>(&acc[0][0][0]);
         wgmma_wait<1>();
+        // events 4 / 5 of step - 1: its batch completed, its stage released now
+        if (held >= 0 && lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step - 1, warp == 0 ? 4 : 5);
         if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
         held = ring.s;
     }
     wgmma_wait<0>();
     wgmma_pin<ACC_N>(&acc[0][0][0]);
+    if (tid == 0) TL_SPAN(1, nsteps);
     if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
                                                    counters + (long long)j * gridDim.y + blockIdx.y,
                                                    is_last))
@@ -193,6 +206,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     Ring<STAGES> ring(bar0);
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
+        if (tid == 0) TL_MARK(step, 3);
 #if DTYPE_ID == 4
         // float32 tiles: fragments through f32_off (tf32x3_tiles.cuh); the products of KSUM / 8
         // consecutive 8-deep steps are summed in one fresh tile (tf32x3.cuh mma_3xtf32)
@@ -245,8 +259,10 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
         }
 #endif
+        if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
         ring.release();
     }
+    if (tid == 0) TL_SPAN(1, nsteps);
 
     constexpr int ACC_N = MI * NI * 4;
     if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],

@@ -1,7 +1,8 @@
 // timeline.cuh: per-step timestamps of a warp-specialised kernel, for probes (docs/perf-notes.md
 // v20); compiled in only with TIMELINE > 0, so the shipped specialisations are unchanged.
 //
-// TIMELINE = the number of CTAs recorded (blockIdx.x < TIMELINE, blockIdx.y == 0). Each has a
+// TIMELINE = the number of CTAs recorded: the first in launch order (blockIdx.y * gridDim.x +
+// blockIdx.x < TIMELINE). Each has a
 // record of TL_REC 64-bit words in the module's __device__ array `bsmm_timeline`, which the
 // probe zeroes before a launch and reads after it (RawModule get_global_var):
 //   [0] %globaltimer at the start, [1] at the end of the main loop (ns);
@@ -30,8 +31,9 @@ __device__ __forceinline__ unsigned long long tl_gtime() {
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
     return t;
 }
-__device__ __forceinline__ bool tl_on() { return blockIdx.y == 0 && blockIdx.x < TIMELINE; }
-__device__ __forceinline__ unsigned long long* tl_rec() { return bsmm_timeline + blockIdx.x * TL_REC; }
+__device__ __forceinline__ unsigned tl_cta() { return blockIdx.y * gridDim.x + blockIdx.x; }
+__device__ __forceinline__ bool tl_on() { return tl_cta() < TIMELINE; }
+__device__ __forceinline__ unsigned long long* tl_rec() { return bsmm_timeline + tl_cta() * TL_REC; }
 // Event f of step k, by the calling thread.
 #define TL_MARK(k, f) do { if (tl_on() && (k) < TL_STEPS) tl_rec()[8 + TL_FIELDS * (k) + (f)] = tl_clock(); } while (0)
 // The start (end = 0) or end (end = 1) of the CTA's main loop, with its SM and step count.

@@ -1,14 +1,20 @@
-"""Probe 19: where a step of dsd_grouped_tma.cu goes at M = 64 (docs/perf-notes.md v20).
+"""Probe 19: where a step goes in the two TMA dsd kernels, read from inside (docs/perf-notes.md
+v20).
 
 The grouped TMA kernel takes about 1.4 us a step at M = 64, with no unit busy (v7, v12, p16's
 fit). v12 removed the block copies (wrong results, timing only) and saved 10%, so most of the
-step is neither the blocks' copies nor their bytes. This probe reads the step from inside:
-the kernel compiled with TIMELINE (kernels/timeline.cuh) writes %clock64 at six events of each
-step of the first 64 steps of every CTA (row tile 0):
+step is neither the blocks' copies nor their bytes. The stream kernel's unmet rows (16-bit bs 32
+and 64 at M = 64, bs 64 at M = 4096, float32 at M = 64) were put down to latency from counts
+and ncu rates, never from a timeline of the steps. Each kernel compiled with TIMELINE
+(kernels/timeline.cuh) writes %clock64 at six events of each of the first 64 steps of its
+first CTAS CTAs in launch order:
     0 producer starts waiting on `empty`     1 ... done (the buffer is free)
     2 producer has issued the step's copies  3 consumer warp 0 sees `full` (the copies landed)
     4 consumer warp 0 releases the buffer    5 the last consumer warp releases it
-Over the steady steps (STAGES <= k < the item's last), each line prints the median and 90th
+(with wgmma consumers a stage is released one step late, when its batch completed: event 4
+of step k comes after event 3 of step k + 1, so c.busy spans that wait too and c.wait can be
+negative; period, p.*, issue>full and free>wait read as for the others).
+Over the steady steps (STAGES <= k < the CTA's last), each line prints the median and 90th
 percentile, in ns, of:
     period     3[k] - 3[k-1]: the step time as the consumers see it
     p.wait     1 - 0: the producer waiting for a free buffer
@@ -24,10 +30,12 @@ Reading: the ring's round trip sets the pace when c.wait and p.wait are both lar
 issue>full is about STAGES x period; the producer sets it when p.issue + p.loop is about the
 period and p.wait is small; the consumers when c.busy + c.spread is about the period.
 
-Cases (C = K = 16384, d = 0.1): 16-bit bs 16 and 8 x @ W and x @ W^T, random; bs 8 x @ W on
-small world; float32 bs 8 x @ W; and bs 16 x @ W with WPF 2 (p18 part 5: the blocks
-prefetched into L2). Each also prints the instrumented time (bench.time_cuda), which should be
-the shipped kernel's within a few %.
+Cases (d = 0.1, random unless named; C = K = 16384 at M = 64, 8192 at M = 4096):
+dsd_grouped_tma.cu at M = 64: 16-bit bs 16 and 8 x @ W and x @ W^T; bs 8 x @ W on small world;
+float32 bs 8; bs 16 with WPF 2 (p18 part 5: the blocks prefetched into L2). dsd_stream.cu:
+16-bit bs 32 and 64 (wgmma) at M = 64, bs 64 at M = 4096; float32 bs 16 and 64 at M = 64.
+Each line also gives the shipped kernel's time and the instrumented one's (bench.time_cuda),
+with the resident CTAs of each, so a build that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py
 """
@@ -46,29 +54,39 @@ from cupy_bsparse.ops import matmul  # noqa: E402
 CTAS, STEPS, FIELDS = 1024, 64, 6          # timeline.cuh: TIMELINE (set here), TL_STEPS, TL_FIELDS
 REC = 8 + FIELDS * STEPS
 say(bench.gpu_name())
-orig_spec = sp.dsd_grouped_tma_spec
+SPEC_FN = {"grouped_tma": "dsd_grouped_tma_spec", "stream": "dsd_stream_spec"}
 
 
 @contextlib.contextmanager
-def timeline_spec(extra):
+def timeline_spec(kernel, extra):
+    """The kernel's spec function patched to add TIMELINE = CTAS and ``extra``."""
+    name = SPEC_FN[kernel]
+    orig = getattr(sp, name)
+
     def spec(*a, **k):
-        return tuple(sorted({**dict(orig_spec(*a, **k)), "TIMELINE": CTAS, **extra}.items()))
-    sp.dsd_grouped_tma_spec = spec
+        return tuple(sorted({**dict(orig(*a, **k)), "TIMELINE": CTAS, **extra}.items()))
+    setattr(sp, name, spec)
     try:
         yield
     finally:
-        sp.dsd_grouped_tma_spec = orig_spec
+        setattr(sp, name, orig)
+
+
+def launched(sets):
+    """(function, spec dict, resident CTAs) of the one call planned on the sets' layout."""
+    (call,) = sets[0]["w"].layout.plan_cache["calls"].values()
+    fn = call[0]
+    (hit,) = {(tuple(sorted(h[4].items())), h[5]) for h in g._launches.values() if h[0] is fn}
+    return fn, dict(hit[0]), hit[1]
 
 
 def record(sets, op):
-    """One launch's timeline records (CTAS, REC) uint64, and the launched spec dict."""
+    """One launch's timeline records (CTAS, REC) int64."""
     s = sets[0]
     a, w = (s["x"], s["w"]) if op == "fprop" else (s["dy"], s["w"].T)
     out = cupy.empty((a.shape[0], w.shape[1]), a.dtype)
     matmul(a, w, out=out)                           # compile and plan
-    (call,) = s["w"].layout.plan_cache["calls"].values()
-    fn = call[0]
-    (spec,) = {tuple(sorted(h[4].items())) for h in g._launches.values() if h[0] is fn}
+    fn = launched(sets)[0]
     ptr = fn.kernel.module.get_global_var("bsmm_timeline")   # the launched module's array
     if not isinstance(ptr, cupy.cuda.MemoryPointer):        # (a bare address in some CuPy)
         ptr = cupy.cuda.MemoryPointer(cupy.cuda.UnownedMemory(
@@ -77,7 +95,7 @@ def record(sets, op):
     buf.fill(0)
     matmul(a, w, out=out)
     cupy.cuda.Device().synchronize()
-    return buf.get().reshape(CTAS, REC).astype(np.int64), dict(spec)
+    return buf.get().reshape(CTAS, REC).astype(np.int64)
 
 
 def analyse(rec, stages):
@@ -112,25 +130,40 @@ def analyse(rec, stages):
             say(f"   {k:11s} median {np.median(v):7.0f} ns   p90 {np.percentile(v, 90):7.0f} ns")
 
 
-CASES = [("random", 16, "float16", "fprop", {}), ("random", 16, "float16", "bprop", {}),
-         ("random", 8, "float16", "fprop", {}), ("random", 8, "float16", "bprop", {}),
-         ("small_world", 8, "float16", "fprop", {}), ("random", 8, "float32", "fprop", {}),
-         ("random", 16, "float16", "fprop", {"WPF": 2})]
+CASES = [("grouped_tma", "random", 16, "float16", "fprop", 64, {}),
+         ("grouped_tma", "random", 16, "float16", "bprop", 64, {}),
+         ("grouped_tma", "random", 8, "float16", "fprop", 64, {}),
+         ("grouped_tma", "random", 8, "float16", "bprop", 64, {}),
+         ("grouped_tma", "small_world", 8, "float16", "fprop", 64, {}),
+         ("grouped_tma", "random", 8, "float32", "fprop", 64, {}),
+         ("grouped_tma", "random", 16, "float16", "fprop", 64, {"WPF": 2}),
+         ("stream", "random", 32, "float16", "fprop", 64, {}),
+         ("stream", "random", 64, "float16", "fprop", 64, {}),
+         ("stream", "random", 16, "float32", "fprop", 64, {}),
+         ("stream", "random", 64, "float32", "fprop", 64, {}),
+         ("stream", "random", 64, "float16", "fprop", 4096, {})]
 problems = {}
-for kind, bs, dtype, op, extra in CASES:
-    key = (kind, bs, dtype)
+for kernel, kind, bs, dtype, op, M, extra in CASES:
+    key = (kind, bs, dtype, M)
     if key not in problems:
         problems.clear()                            # one problem on the GPU at a time
-        problems[key] = problem(64, 16384, 16384, bs, dtype, kind=kind)
+        n = 16384 if M <= 64 else 8192
+        problems[key] = problem(M, n, n, bs, dtype, kind=kind)
     sets = problems[key]
+    label = f"{kernel} {kind} {dtype} bs {bs} M {M} {op}" + (f" {extra}" if extra else "")
     try:
-        with timeline_spec(extra):
+        fresh(sets)
+        t0, _ = t_dsd(sets, op)
+        res0 = launched(sets)[2]
+        with timeline_spec(kernel, extra):
             fresh(sets)
-            rec, spec = record(sets, op)
-            t, _ = t_dsd(sets, op)
-        knobs = {k: spec[k] for k in ("KW", "CAP", "STAGES", "WCP", "WPF") if k in spec}
-        say(f"{kind} {dtype} bs {bs} M 64 {op} {knobs}: {t:.4f} ms instrumented")
+            rec = record(sets, op)
+            t1, _ = t_dsd(sets, op)
+            _, spec, res1 = launched(sets)
+        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "WCP", "WPF", "WGMMA") if k in spec}
+        say(f"{label} {knobs}: shipped {t0:.4f} ms ({res0} CTAs resident), instrumented "
+            f"{t1:.4f} ms ({res1})")
         analyse(rec, spec["STAGES"])
     except Exception as e:   # a probe: report and go on
-        say(f"{kind} {dtype} bs {bs} {op} {extra}: ERROR {type(e).__name__}: {str(e)[:300]}")
+        say(f"{label}: ERROR {type(e).__name__}: {str(e)[:300]}")
 fresh([])

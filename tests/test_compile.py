@@ -84,16 +84,20 @@ def test_fitted_specialisation_compiles(arch, item):
     assert usage["registers"] > 0 and usage["spill_stores"] == 0, usage
 
 
-PROBED = [(bs, did, tw) for bs, did in ((8, 1), (16, 2), (8, 0)) for tw in (False, True)]
+PROBED = ([("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, 64, tw, wpf=2))
+           for bs, did in ((8, 1), (16, 2), (8, 0)) for tw in (False, True)]
+          + [("dsd_stream.cu", _specs.dsd_stream_spec(bs, did, M, tw, wgmma=wg))
+             for bs, did, M, wg in ((32, 1, 64, False), (64, 1, 64, True), (64, 1, 4096, False),
+                                    (16, 0, 64, False), (64, 0, 64, False))
+             for tw in (False, True)])
 
 
-@pytest.mark.parametrize("bs,did,trans_w", PROBED)
-def test_timeline_instrumentation_compiles(bs, did, trans_w):
-    """probes/p19.py's build of dsd_grouped_tma.cu (TIMELINE, kernels/timeline.cuh, with the
-    opt-in WPF) compiles for sm_90 without spills, and its cubin holds the timeline array."""
-    spec = tuple(sorted({**dict(_specs.dsd_grouped_tma_spec(bs, did, 64, trans_w, wpf=2)),
-                         "TIMELINE": 1024}.items()))
-    image, log = compiler.compile_cubin("dsd_grouped_tma.cu", spec, 90)
+@pytest.mark.parametrize("name,spec", PROBED, ids=[_spec_id(n, s, "") for n, s in PROBED])
+def test_timeline_instrumentation_compiles(name, spec):
+    """probes/p19.py's builds (TIMELINE, kernels/timeline.cuh; dsd_grouped_tma.cu with the
+    opt-in WPF) compile for their target without spills, and hold the timeline array."""
+    spec = tuple(sorted({**dict(spec), "TIMELINE": 1024}.items()))
+    image, log = compiler.compile_cubin(name, spec, compiler.target_arch(spec, "90"))
     usage = compiler.resource_usage(log)
     assert usage["registers"] > 0 and usage["spill_stores"] == 0, usage
     assert b"bsmm_timeline" in image
