@@ -91,7 +91,6 @@ elif [ "$1" = v18b ]; then
 elif [ "$1" = v19 ]; then
   timeout 130 python3 probes/p18.py stream copies 2>&1 | tail -60
   timeout 180 python3 probes/p18.py items 2>&1 | tail -80
-  timeout 90 python3 probes/p18.py shapes 2>&1 | tail -24
   for L in small_world barabasi_albert; do
     timeout 90 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
