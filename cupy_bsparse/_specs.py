@@ -313,8 +313,9 @@ def dsd_grouped_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
-#: The prefetch distance (steps) that CI compiles dsd_grouped_tma.cu's opt-in L2 prefetch of
-#: the stored blocks at (``dsd_grouped_tma_spec``'s ``wpf``; probes/p18.py times 1 to 4).
+#: The prefetch distance (steps) at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's
+#: opt-in L2 prefetch of the stored blocks (``dsd_grouped_tma_spec``'s ``wpf``; probes/p18.py
+#: times 1, 2 and 4).
 WPF_PROBE = 2
 
 #: Stored blocks per bulk copy from which 16-bit bs 8 on dsd_grouped_tma.cu copies its blocks

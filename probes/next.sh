@@ -96,7 +96,7 @@ elif [ "$1" = v19 ]; then
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
   done
 elif [ "$1" = v20 ]; then
-  timeout 240 python3 probes/p19.py 2>&1 | tail -140
+  timeout 260 python3 probes/p19.py 2>&1 | tail -170
   timeout 200 python3 probes/p18.py prefetch 2>&1 | tail -40
 elif [ "$1" = targets ]; then
   # one bench per dtype, so a timeout loses one dtype's rows, not the table
@@ -126,7 +126,7 @@ elif [ "$1" = breakeven ]; then
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|targets M [L]|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|v20|targets M [L]|layouts|ncu|breakeven M" >&2; exit 2
 fi
 # $OUT brings back at most 8 files: keep the logs and the bench JSON (tables and plots can be
 # made again from it: bench.format_table, bench.plot)

@@ -84,8 +84,16 @@ def test_fitted_specialisation_compiles(arch, item):
     assert usage["registers"] > 0 and usage["spill_stores"] == 0, usage
 
 
-PROBED = ([("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, 64, tw, wpf=2))
-           for bs, did in ((8, 1), (16, 2), (8, 0)) for tw in (False, True)]
+def _grouped(bs, did, tw, **extra):
+    return ("dsd_grouped_tma.cu", tuple(sorted({
+        **dict(_specs.dsd_grouped_tma_spec(bs, did, 64, tw, wcp=extra.pop("WCP", None))),
+        **extra}.items())))
+
+
+# probes/p19.py's builds (before its TIMELINE) and p18's prefetch ones
+PROBED = ([_grouped(bs, did, tw, **extra) for bs, did in ((8, 1), (16, 2), (8, 0))
+           for tw in (False, True) for extra in ({}, {"PF": 3}, {"WPF": 2})]
+          + [_grouped(8, 1, False, WCP=1)]
           + [("dsd_stream.cu", _specs.dsd_stream_spec(bs, did, M, tw, wgmma=wg))
              for bs, did, M, wg in ((32, 1, 64, False), (64, 1, 64, True), (64, 1, 4096, False),
                                     (16, 0, 64, False), (64, 0, 64, False))
@@ -94,13 +102,38 @@ PROBED = ([("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, 64, tw, w
 
 @pytest.mark.parametrize("name,spec", PROBED, ids=[_spec_id(n, s, "") for n, s in PROBED])
 def test_timeline_instrumentation_compiles(name, spec):
-    """probes/p19.py's builds (TIMELINE, kernels/timeline.cuh; dsd_grouped_tma.cu with the
-    opt-in WPF) compile for their target without spills, and hold the timeline array."""
+    """probes/p19.py's builds (TIMELINE, kernels/timeline.cuh) compile for their target without
+    spills, and hold the timeline array."""
     spec = tuple(sorted({**dict(spec), "TIMELINE": 1024}.items()))
     image, log = compiler.compile_cubin(name, spec, compiler.target_arch(spec, "90"))
     usage = compiler.resource_usage(log)
     assert usage["registers"] > 0 and usage["spill_stores"] == 0, usage
     assert b"bsmm_timeline" in image
+
+
+def _ptx(name, spec):
+    from cupy_backends.cuda.libs import nvrtc
+
+    prog = nvrtc.createProgram(compiler.kernel_source(name, spec), name, [], [])
+    try:
+        nvrtc.compileProgram(prog, list(compiler.OPTIONS) + ["--gpu-architecture=compute_90"])
+        ptx = nvrtc.getPTX(prog)
+        return ptx.decode() if isinstance(ptx, bytes) else ptx
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+@pytest.mark.parametrize("bs,did,trans_w", [(8, 1, False), (8, 1, True), (16, 2, False),
+                                            (8, 0, True)])
+def test_block_prefetch_lines(bs, did, trans_w):
+    """dsd_grouped_tma.cu WPF (opt-in): one L2 prefetch per 128-byte line of each of a producer
+    lane's entries (EPL per step, unrolled), and none in the default build."""
+    spec = dict(_specs.dsd_grouped_tma_spec(bs, did, 64, trans_w, wpf=_specs.WPF_PROBE))
+    epl = -(-spec["CAP"] // 32)
+    lines = bs * bs * (4 if did == 0 else 2) // 128
+    on = _ptx("dsd_grouped_tma.cu", tuple(sorted(spec.items())))
+    off = _ptx("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, 64, trans_w))
+    assert on.count("prefetch.L2") == epl * lines and "prefetch" not in off
 
 
 def test_source_fingerprint_changes_with_template(tmp_path, monkeypatch):
