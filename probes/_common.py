@@ -1,5 +1,7 @@
-"""Helpers shared by the probes: a logging print, a bench-like problem, timed products and
-errors. Needs a CUDA GPU. Logs go to $OUT/<probe>[_<args>].log as well as stdout."""
+"""Helpers shared by the probes: a logging print, a bench-like problem, timed products, errors
+and patched specialisations. Needs a CUDA GPU. Logs go to $OUT/<probe>[_<args>].log as well as
+stdout."""
+import contextlib
 import os
 import sys
 
@@ -79,3 +81,24 @@ def t_wgrad(sets):
 def err(got, ref):
     """max |got - ref| / max |ref|."""
     return float(cupy.abs(got - ref).max() / cupy.abs(ref).max())
+
+
+@contextlib.contextmanager
+def patched(module, **values):
+    """Set module attributes for the block, then put the old ones back."""
+    old = {k: getattr(module, k) for k in values}
+    for k, v in values.items():
+        setattr(module, k, v)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(module, k, v)
+
+
+def with_knobs(spec_fn, knobs):
+    """``spec_fn`` (a ``_specs`` spec function) with the #defines ``knobs`` (a dict) set in every
+    spec it returns."""
+    def spec(*a, **k):
+        return tuple(sorted({**dict(spec_fn(*a, **k)), **knobs}.items()))
+    return spec

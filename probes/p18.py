@@ -36,31 +36,17 @@ blocks' HBM latency apart within part 4's reading (a).
     PYTHONPATH=. python probes/p18.py [items] [stream] [copies] [shapes] [prefetch]
     (all by default)
 """
-import contextlib
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import problem, say, fresh, t_dsd, err  # noqa: E402
+from _common import problem, say, fresh, t_dsd, err, patched, with_knobs  # noqa: E402
 from cupy_bsparse import _specs as sp, _work_lists as wl, _gpu_ops as g, bench  # noqa: E402
 
 say(bench.gpu_name())
 PARTS = sys.argv[1:] or ["items", "stream", "copies", "shapes", "prefetch"]
-
-
-@contextlib.contextmanager
-def patched(module, **values):
-    """Set module attributes for the block, then put the old ones back."""
-    old = {k: getattr(module, k) for k in values}
-    for k, v in values.items():
-        setattr(module, k, v)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            setattr(module, k, v)
 
 
 def trial(sets, op, refs, label, note=lambda: ""):
@@ -187,12 +173,9 @@ for bs in (8, 16) if "shapes" in PARTS else ():
         say(f"random float16 bs {bs} M 64 {op}: step shapes ({base})")
         refs = []
         for name, alt in shapes:
-            def spec(*a, alt=alt, **k):
-                return tuple(sorted({**dict(orig_spec(*a, **k)), **alt}.items()))
-
             def smem():
                 return f"{g._dsd_launch(bs, 1, 64, op == 'bprop', 'grouped_tma')[2] // 1024} KB a CTA"
-            with patched(sp, dsd_grouped_tma_spec=spec):
+            with patched(sp, dsd_grouped_tma_spec=with_knobs(orig_spec, alt)):
                 trial(sets, op, refs, name, smem)
     del sets
 
@@ -217,8 +200,6 @@ for kind, bs, dtype, ops in ((("random", 8, "float16", ("fprop", "bprop")),
         say(f"{kind} {dtype} bs {bs} M 64 {op}: L2 prefetch of the blocks")
         refs = []
         for name, alt in variants:
-            def spec(*a, alt=alt, **k):
-                return tuple(sorted({**dict(orig_spec(*a, **k)), **alt}.items()))
-            with patched(sp, dsd_grouped_tma_spec=spec):
+            with patched(sp, dsd_grouped_tma_spec=with_knobs(orig_spec, alt)):
                 trial(sets, op, refs, name)
     del sets

@@ -43,7 +43,6 @@ that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py
 """
-import contextlib
 import os
 import sys
 
@@ -51,7 +50,7 @@ import cupy
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import problem, say, fresh, t_dsd  # noqa: E402
+from _common import problem, say, fresh, t_dsd, patched, with_knobs  # noqa: E402
 from cupy_bsparse import _specs as sp, _gpu_ops as g, bench  # noqa: E402
 from cupy_bsparse.ops import matmul  # noqa: E402
 
@@ -61,20 +60,12 @@ say(bench.gpu_name())
 SPEC_FN = {"grouped_tma": "dsd_grouped_tma_spec", "stream": "dsd_stream_spec"}
 
 
-@contextlib.contextmanager
-def patched_spec(kernel, extra, timeline=True):
-    """The kernel's spec function patched to add ``extra`` and (``timeline``) TIMELINE = CTAS."""
+def knobs_on(kernel, extra, timeline=True):
+    """The kernel's spec function patched (a context) to add ``extra`` and, with ``timeline``,
+    TIMELINE = CTAS."""
     name = SPEC_FN[kernel]
-    orig = getattr(sp, name)
     extra = {**extra, "TIMELINE": CTAS} if timeline else extra
-
-    def spec(*a, **k):
-        return tuple(sorted({**dict(orig(*a, **k)), **extra}.items()))
-    setattr(sp, name, spec)
-    try:
-        yield
-    finally:
-        setattr(sp, name, orig)
+    return patched(sp, **{name: with_knobs(getattr(sp, name), extra)})
 
 
 def launched(sets):
@@ -167,7 +158,7 @@ for kernel, kind, bs, dtype, op, M, extra in CASES:
     try:
         times = []
         for ex, tl in ((({}, False),) + (((extra, False),) if extra else ()) + ((extra, True),)):
-            with patched_spec(kernel, ex, tl):
+            with knobs_on(kernel, ex, tl):
                 fresh(sets)
                 if tl:
                     rec = record(sets, op)
