@@ -67,13 +67,14 @@ def _fit(name, spec, dev):
     return _specs.fit_shared(name, spec, _smem_limit(dev))
 
 
-def _fit_split(name, make, dev):
-    """``make(F32_SPLIT)`` (a spec of template ``name``) fitted to device ``dev``; where a spec
-    that takes float32 split ahead cannot fit, ``make(None)``, the default one, fitted."""
+def _fit_split(name, make, dev, split):
+    """``make(split)`` (a spec of template ``name``; ``split`` a float32 split mode or None)
+    fitted to device ``dev``; where a spec that takes float32 split ahead cannot fit,
+    ``make(None)``, the in-register split, fitted."""
     try:
-        return _fit(name, make(_specs.F32_SPLIT), dev)
+        return _fit(name, make(split), dev)
     except RuntimeError:
-        if not _specs.F32_SPLIT:
+        if not split:
             raise
         return _fit(name, make(None), dev)
 
@@ -116,7 +117,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None):
             return {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec}[kind](
                 bs, did, M, trans_w)
 
-        spec = _fit_split(name, make, dev)
+        spec = _fit_split(name, make, dev, _specs.f32_split(name, bs, M))
         nt, smem, bm = _specs.launch_shape(name, spec)
         fn = _kernel(name, spec, "bsmm_" + name[:-3], smem)
         per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
@@ -160,7 +161,7 @@ def _sddmm_launch(kind, bs, did, M):
             return {"column": _specs.sddmm_spec, "grouped_tma": _specs.sddmm_grouped_tma_spec,
                     "tall": _specs.sddmm_tall_spec}[kind](bs, did, M)
 
-        spec = _fit_split(name, make, dev)
+        spec = _fit_split(name, make, dev, _specs.f32_split(name, bs, M))
         nt, smem = _specs.launch_shape(name, spec)[:2]
         boxes = _specs.tma_boxes(name, spec) if kind in ("grouped_tma", "tall", "stream") else ()
         hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec), boxes)

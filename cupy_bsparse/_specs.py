@@ -165,15 +165,30 @@ def dsd_kernel(bs, did, M):
 #: p11: fp16 0.0272 -> 0.0231; docs/perf-notes.md v13, v16).
 USE_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_WGMMA"), "CUPY_BSPARSE_WGMMA",
                            kinds=("0", "1")) != "0"
-#: Where the float32 (3xTF32) dsd kernels split x into its hi and lo TF32 parts: None (the
-#: default) in registers, every fragment once per stored block that uses it; "slab"
-#: (dsd_grouped_tma.cu's XPRE: each step's x slab once, in shared memory); "pass"
-#: (XLO of dsd_grouped_tma.cu, dsd_stream.cu and, for the bs 8 weight gradient, of
-#: sddmm_grouped.cu with dy too: all of x once, by split_tf32.cu, before the product). From
-#: CUPY_BSPARSE_F32_SPLIT at import. Opt-in until a device has timed them (docs/perf-notes.md
-#: v18).
+#: Where the float32 (3xTF32) kernels split x into its hi and lo TF32 parts, forced: None
+#: (the default) takes ``f32_split``'s measured choice; "off" splits in registers, every
+#: fragment once per stored block that uses it; "slab" (dsd_grouped_tma.cu's XPRE: each step's
+#: x slab once, in shared memory); "pass" (XLO of dsd_grouped_tma.cu, dsd_stream.cu and, for
+#: the bs 8 weight gradient, of sddmm_grouped.cu with dy too: all of x once, by split_tf32.cu,
+#: before the product). From CUPY_BSPARSE_F32_SPLIT at import (docs/perf-notes.md v18, v21).
 F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPARSE_F32_SPLIT",
-                           kinds=("slab", "pass"))
+                           kinds=("off", "slab", "pass"))
+
+
+def f32_split(template, bs, M):
+    """The float32 split a launch of ``template`` (a kernel file name) takes at block size
+    ``bs`` and ``M`` rows: ``F32_SPLIT`` where forced, else "pass" where v21's p17 measured it
+    faster (H100): dsd_grouped_tma.cu at bs 8 (x @ W at M = 64 0.176 -> 0.147 ms, M = 4096
+    2.31 -> 2.00; x @ W^T alike) and dsd_stream.cu at bs 64 with 16 < M <= 64 (0.0947 ->
+    0.0908; x @ W^T 0.0867 -> 0.0852). None elsewhere: the stream kernel at bs 16 read 1.4x
+    slower with it, bs 32 the same, and sddmm_grouped.cu's split pairs 1.5-1.7x slower."""
+    if F32_SPLIT is not None:
+        return None if F32_SPLIT == "off" else F32_SPLIT
+    if template == "dsd_grouped_tma.cu" and bs == 8:
+        return "pass"
+    if template == "dsd_stream.cu" and bs == 64 and m_regime(M) == "small":
+        return "pass"
+    return None
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None):

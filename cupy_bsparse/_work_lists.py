@@ -243,17 +243,21 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp, by_column=False
 
 
 #: A step of dsd_grouped_tma.cu costs about as much as this many of its stored blocks, by
-#: element code (DTYPE_ID; weighs the item cut). 16-bit: p16's bs 8 x @ W at M = 64 (H200)
-#: fits 1.4 us a step and 14 ns a block on the heaviest item, random against small-world
-#: layouts. float32 (3xTF32, code 4): the same 1.4 us a step leaves 50 ns a block of the
-#: random layout's 0.178 ms (docs/perf-notes.md v19). dsd_grouped.cu (M <= 16, sm < 90) takes
-#: the same weights, unmeasured there.
-STEP_BLOCKS = {1: 100, 2: 100, 4: 28}
+#: (element code, block size) (weighs the item cut; 100 where not listed). v19 fitted 100 for
+#: 16-bit from p16's bs 8 x @ W at M = 64 (H200) and 28 for float32 (3xTF32: the same 1.4 us a
+#: step leaves 50 ns a block of the random layout's 0.178 ms). v21's sweep (p18 items, H100,
+#: M = 64, x @ W and x @ W^T) moved 16-bit to 50 at bs 8 (small world 0.094 -> 0.083 ms,
+#: Barabasi-Albert 0.088 / 0.083 -> 0.082 / 0.076) and 25 at bs 16 (small world 0.051 / 0.053
+#: -> 0.046 / 0.048, Barabasi-Albert 0.055 / 0.057 -> 0.049 / 0.053); random moved within 1.5%
+#: and float32 bs 8 read best at 25-28 (docs/perf-notes.md v21). dsd_grouped.cu (M <= 16,
+#: sm < 90) takes the same weights, unmeasured there.
+STEP_BLOCKS = {(1, 8): 50, (2, 8): 50, (1, 16): 25, (2, 16): 25, (4, 8): 28}
 
 
 def step_blocks(spec):
-    """``STEP_BLOCKS`` for a dsd_grouped(_tma) spec's element code (100 when not listed)."""
-    return STEP_BLOCKS.get(dict(spec)["DTYPE_ID"], 100)
+    """``STEP_BLOCKS`` for a dsd_grouped(_tma) spec's element code and block size."""
+    spec = dict(spec)
+    return STEP_BLOCKS.get((spec["DTYPE_ID"], spec["BS"]), 100)
 
 
 def _grouped_steps(layout, trans_w, spec):
@@ -340,19 +344,23 @@ def chunk_fill(kind, did, M):
 
 
 #: The longest chunk of a column over the mean column length, in a launch of about one wave
-#: (``chunk_blocks``). v3 measured a cap of about twice the mean (then rounded up to a power
-#: of two: 2-4x) 1.2-1.36x faster on Barabasi-Albert layouts; 1.5x, not rounded, cuts their
-#: hub columns to about the longest column of a random layout, which it leaves whole
-#: (docs/perf-notes.md v19). Launches of many waves (large M) keep v3's cap: their tail is short.
-COLUMN_CAP = 1.5
+#: (``chunk_blocks``), by block size (1.5 where not listed). v3 measured a cap of about twice
+#: the mean (then rounded up to a power of two: 2-4x) 1.2-1.36x faster on Barabasi-Albert
+#: layouts; v19's 1.5x, not rounded, cuts their hub columns to about the longest column of a
+#: random layout, which it leaves whole. v21 (p18 part 2, H100, 16-bit M = 64): bs 32 reads
+#: 1.25 best (Barabasi-Albert 0.0345 / 0.0337 -> 0.0322 / 0.0321 ms, random and small world
+#: within 1%); at bs 64, 1.25 splits enough random columns to pass one wave (273 chunks for
+#: 264 CTAs: 0.0266 -> 0.0305 ms), so 1.5 stays (docs/perf-notes.md v21). Launches of many
+#: waves (large M) keep v3's cap: their tail is short.
+COLUMN_CAP = {32: 1.25}
 
 
 def chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     """Longest chunk (in blocks) of a column for a launch with ``m_tiles`` row tiles.
 
-    Where the columns' CTAs fit one wave of ``resident``, never more than ``COLUMN_CAP`` times
-    the mean column length (rounded up to whole pipeline stages of ``g`` blocks), so the hub
-    columns of a skewed layout do not form a tail; otherwise about twice the mean (a power of
+    Where the columns' CTAs fit one wave of ``resident``, never more than the block size's
+    ``COLUMN_CAP`` times the mean column length (rounded up to whole pipeline stages of ``g``
+    blocks), so the hub columns of a skewed layout do not form a tail; otherwise about twice the mean (a power of
     two times ``g``). With ``fill`` (float32, where it was measured to pay), also short enough
     for about two waves of CTAs when the columns alone are too few (a power of two times
     ``g``). At least two stages.
@@ -360,7 +368,8 @@ def chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     ncols = layout.block_shape[0 if trans_w else 1]
     nnzb = max(layout.nnzb, 1)
     if ncols * m_tiles <= resident:
-        steps = int(np.ceil(COLUMN_CAP * nnzb / (max(ncols, 1) * g)))
+        cap = COLUMN_CAP.get(layout.blocksize, 1.5)
+        steps = int(np.ceil(cap * nnzb / (max(ncols, 1) * g)))
     else:
         steps = pow2_up(-(-2 * nnzb // (max(ncols, 1) * g)))
     if fill:

@@ -32,7 +32,7 @@ def wgrad_variants(sets, bs, M, variants, kernel=None):
     """Time float32 wgrad by default, then with each (F32_SPLIT mode, spec changes on top of
     sddmm_grouped_spec's split spec), with SDDMM_KERNEL = ``kernel``; print time, speed-up
     and the difference from the default."""
-    sp.F32_SPLIT, sp.SDDMM_KERNEL = None, None
+    sp.F32_SPLIT, sp.SDDMM_KERNEL = "off", None
     clear(sets)
     t0, (xt, dy, out) = t_wgrad(sets)
     ref = sddmm(xt, dy, out.layout).data.copy()
@@ -56,7 +56,7 @@ def wgrad_variants(sets, bs, M, variants, kernel=None):
         except Exception as e:   # a probe: report and go on
             say(f"   {mode} {alt}: ERROR {type(e).__name__}: {str(e)[:200]}")
         sp.sddmm_grouped_spec = orig
-    sp.F32_SPLIT, sp.SDDMM_KERNEL = None, None
+    sp.F32_SPLIT, sp.SDDMM_KERNEL = "off", None
 
 CASES = [(8, 64, 16384, ("slab", "pass")), (16, 64, 16384, ("pass",)),
          (32, 64, 16384, ("pass",)), (64, 64, 16384, ("pass",)),
@@ -67,7 +67,7 @@ for bs, M, C, modes in CASES:
     t_split = bench.time_cuda(g.split_tf32, [(s["x"],) for s in sets], 3, 20)
     say(f"bs {bs} M={M}: split_tf32 of x ({xs.shape[0]} x {xs.shape[1]}): {t_split:.4f} ms")
     for op in ("fprop", "bprop"):
-        sp.F32_SPLIT = None
+        sp.F32_SPLIT = "off"
         clear(sets)
         t0, ref = t_dsd(sets, op)
         kind = sp.dsd_kernel(bs, 0, M)
@@ -86,7 +86,7 @@ for bs, M, C, modes in CASES:
             changed = {k: (base.get(k), v) for k, v in knobs.items() if base.get(k) != v}
             say(f"   {mode} {changed}: {t:.4f} ms ({t0 / t:.2f}x)  diff/max {err(got, ref):.2e}"
                 f"  bitwise {bool(cupy.array_equal(got, ref))}")
-        sp.F32_SPLIT = None
+        sp.F32_SPLIT = "off"
     if bs == 8:
         # wgrad: sddmm_grouped.cu's pairs with x and dy split ahead ("pass", XLO 1), and at
         # M = 4096 two other shapes that fit one CTA an SM

@@ -100,14 +100,14 @@ for kind in ("random", "small_world", "barabasi_albert") if "items" in PARTS els
             code = dict(sp.dsd_grouped_tma_spec(bs, did, 64, False))["DTYPE_ID"]
             say(f"{kind} {dtype} bs {bs} M 64 {op} ({sp.dsd_kernel(bs, did, 64)}):")
             refs = []
-            default = wl.STEP_BLOCKS.get(code, 100)
+            default = wl.step_blocks(sp.dsd_grouped_tma_spec(bs, did, 64, False))
             variants = ([("steps", old_cut, default), (f"weight {default} (default)", balanced,
                                                           default)]
                         + [(f"weight {v}", balanced, v) for v in (25, 50, 100, 400) if v != default]
                         + [("count", balanced, 1e12)])
             for name, cut, per_step in variants:
                 with patched(wl, balanced_table=recording(cut, per_step),
-                             STEP_BLOCKS={code: per_step}):
+                             STEP_BLOCKS={(code, bs): per_step}):
                     trial(sets, op, refs, name, heaviest)
         del sets
 
@@ -139,7 +139,7 @@ for kind in ("random", "small_world", "barabasi_albert") if "stream" in PARTS el
                     n = int(np.maximum(-(-counts // chunk), 1).sum())
                     return f"chunk <= {chunk} blocks (g = 1), {n} chunks"
                 with patched(wl, chunk_blocks=old_blocks if cap is None else orig_blocks,
-                             COLUMN_CAP=cap or 1.5):
+                             COLUMN_CAP={bs: cap or 1.5}):
                     trial(sets, op, refs, name, chunks)
         del sets
 

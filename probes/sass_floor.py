@@ -108,8 +108,8 @@ def main_loop(template, spec):
 
 
 def kernel(op, did, bs, M, split=None):
-    """(template, spec, launch shape) the dispatch picks (with ``split``: F32_SPLIT's spec where
-    the kernel has one)."""
+    """(template, spec, launch shape) the dispatch picks (with ``split``: that F32_SPLIT mode's
+    spec where the kernel has one; without, the launcher's default, ``f32_split``)."""
     if op == "wgrad":
         kind = s.sddmm_kernel(bs, did, M)
         name = {"column": "sddmm"}.get(kind, "sddmm_" + kind)
@@ -119,6 +119,7 @@ def kernel(op, did, bs, M, split=None):
         name = {"column": "dsd"}.get(kind, "dsd_" + kind)
         args = (bs, did, M, op == "bprop")
     fn = getattr(s, name + "_spec")
+    split = split or (s.f32_split(name + ".cu", bs, M) if did == 0 else None)
     spec = fn(*args, split=split) if split and name in SPLIT_KERNELS else fn(*args)
     return name + ".cu", spec, getattr(s, name + "_launch_shape")(spec)
 

@@ -285,17 +285,35 @@ def test_f32_split_specs():
     assert _specs.launch_shape("split_tf32.cu", _specs.SPLIT_TF32_SPEC) == (256, 0)
 
 
+def test_f32_split_defaults_and_forcing(monkeypatch):
+    """float32 takes x split ahead ("pass") where v21 measured it faster: dsd_grouped_tma.cu
+    at bs 8 (any M), dsd_stream.cu at bs 64 with 16 < M <= 64; nowhere else. A forced
+    F32_SPLIT applies everywhere, "off" as None."""
+    monkeypatch.setattr(_specs, "F32_SPLIT", None)
+    pick = _specs.f32_split
+    assert pick("dsd_grouped_tma.cu", 8, 64) == pick("dsd_grouped_tma.cu", 8, 4096) == "pass"
+    assert pick("dsd_stream.cu", 64, 64) == pick("dsd_stream.cu", 64, 17) == "pass"
+    for args in (("dsd_stream.cu", 64, 16), ("dsd_stream.cu", 64, 65), ("dsd_stream.cu", 32, 64),
+                 ("dsd_stream.cu", 16, 64), ("sddmm_grouped.cu", 8, 64),
+                 ("dsd_grouped.cu", 8, 7), ("sddmm_grouped.cu", 16, 4096)):
+        assert pick(*args) is None, args
+    for forced, want in (("off", None), ("slab", "slab"), ("pass", "pass")):
+        monkeypatch.setattr(_specs, "F32_SPLIT", forced)
+        assert pick("dsd_grouped_tma.cu", 8, 64) == pick("sddmm_grouped.cu", 16, 64) == want
+
+
 def test_f32_split_environment_value_checked():
     import subprocess
     import sys
 
-    for value, want in (("", "None"), ("slab", "slab"), ("pass", "pass"), ("1", None)):
+    for value, want in (("", "None"), ("off", "off"), ("slab", "slab"), ("pass", "pass"),
+                        ("1", None)):
         r = subprocess.run([sys.executable, "-c", "import cupy_bsparse._specs as s; print(s.F32_SPLIT)"],
                            env={**os.environ, "CUPY_BSPARSE_F32_SPLIT": value}, capture_output=True,
                            text=True)
         assert (r.returncode == 0) == (want is not None), (value, r.stderr)
         if want is None:
-            assert "CUPY_BSPARSE_F32_SPLIT must be one of 'slab', 'pass'" in r.stderr
+            assert "CUPY_BSPARSE_F32_SPLIT must be one of 'off', 'slab', 'pass'" in r.stderr
         else:
             assert r.stdout.strip() == want
 

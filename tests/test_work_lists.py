@@ -120,11 +120,13 @@ def test_balanced_table_follows_weight():
         _work_lists.balanced_table(ptr, np.ones(23), 4)
 
 
-def test_step_blocks_by_element_code():
-    # 16-bit 100, float32 (3xTF32) 28; TF32 and codes not listed 100
+def test_step_blocks_by_element_code_and_block_size():
+    # 16-bit bs 8: 50, bs 16: 25; float32 (3xTF32) bs 8: 28; TF32 and pairs not listed 100
     from cupy_bsparse import _specs
-    assert _work_lists.step_blocks(_specs.dsd_grouped_tma_spec(8, 1, 64, False)) == 100
-    assert _work_lists.step_blocks(_specs.dsd_grouped_tma_spec(8, 2, 64, True)) == 100
+    assert _work_lists.step_blocks(_specs.dsd_grouped_tma_spec(8, 1, 64, False)) == 50
+    assert _work_lists.step_blocks(_specs.dsd_grouped_tma_spec(8, 2, 64, True)) == 50
+    assert _work_lists.step_blocks(_specs.dsd_grouped_tma_spec(16, 1, 64, False)) == 25
+    assert _work_lists.step_blocks(_specs.dsd_grouped_tma_spec(16, 2, 4096, True)) == 25
     assert _work_lists.step_blocks(_specs.dsd_grouped_tma_spec(8, 0, 64, False)) == 28
     assert _work_lists.step_blocks(_specs.dsd_grouped_spec(8, 0, 7, False)) == 28
     assert _work_lists.step_blocks(_specs.dsd_grouped_spec(8, _specs._TF32, 7, False)) == 100
@@ -150,8 +152,8 @@ def test_chunk_fill_rule():
 
 
 class _Layout:
-    def __init__(self, nnzb, ncols):
-        self.nnzb, self.block_shape = nnzb, (ncols, ncols)
+    def __init__(self, nnzb, ncols, blocksize=64):
+        self.nnzb, self.block_shape, self.blocksize = nnzb, (ncols, ncols), blocksize
 
 
 @pytest.mark.parametrize("nnzb,ncols,resident,expect", [
@@ -175,6 +177,14 @@ def test_chunk_blocks_fill_two_waves(nnzb, ncols, resident, expect):
         steps = plain // g
         assert plain % g == 0 and steps >= mean2 and steps < 2 * max(mean2, 2)
         assert steps & (steps - 1) == 0
+
+
+def test_chunk_blocks_cap_by_block_size():
+    # one wave: bs 32 caps at 1.25x the mean column, bs 64 (and sizes not listed) at 1.5x
+    for bs, cap in ((32, 1.25), (64, 1.5), (16, 1.5)):
+        lay = _Layout(26214, 512, bs)
+        assert _work_lists.chunk_blocks(lay, False, 1, 1, 1024, False) == int(
+            np.ceil(cap * 26214 / 512))
 
 
 def _random_entries(rng, ncols, kin, density):
