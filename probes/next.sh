@@ -23,6 +23,8 @@
 #   bash probes/next.sh v19                      -> p18 (perf-notes v19: the weighted item cut
 #                                                   at M = 64), then the 16-bit M = 64 bench on
 #                                                   the small-world and Barabasi-Albert layouts
+#   bash probes/next.sh v21                      -> the suite on v21's defaults, targets 64, p19
+#                                                   producer, targets 4096 (perf-notes v21)
 #   bash probes/next.sh v20                      -> p19 (perf-notes v20: the step timelines of
 #                                                   the grouped and stream kernels), then p18
 #                                                   prefetch (the stored blocks prefetched into
@@ -98,6 +100,12 @@ elif [ "$1" = v19 ]; then
 elif [ "$1" = v20 ]; then
   timeout 260 python3 probes/p19.py 2>&1 | tail -170
   timeout 200 python3 probes/p18.py prefetch 2>&1 | tail -40
+elif [ "$1" = v21 ]; then
+  # the suite on v21's defaults, the status table at M = 64, the producer's cases (p19), M = 4096
+  timeout 380 bash probes/next.sh suite
+  timeout 90 bash probes/next.sh targets 64 2>&1 | tail -16
+  timeout 60 python3 probes/p19.py producer 2>&1 | tail -60
+  timeout 90 bash probes/next.sh targets 4096 2>&1 | tail -16
 elif [ "$1" = targets ]; then
   # one bench per dtype, so a timeout loses one dtype's rows, not the table
   M=${2:-64}; L=${3:-random}
@@ -126,7 +134,7 @@ elif [ "$1" = breakeven ]; then
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|v20|targets M [L]|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|v20|v21|targets M [L]|layouts|ncu|breakeven M" >&2; exit 2
 fi
 # $OUT brings back at most 8 files: keep the logs and the bench JSON (tables and plots can be
 # made again from it: bench.format_table, bench.plot)

@@ -41,7 +41,7 @@ Each line also gives the default kernel's time, the extra's without the instrume
 any) and the instrumented one's (bench.time_cuda), with the resident CTAs of each, so a build
 that lost occupancy shows.
 
-    PYTHONPATH=. python probes/p19.py
+    PYTHONPATH=. python probes/p19.py [producer]     (producer: v21's cases, PRODUCER below)
 """
 import os
 import sys
@@ -146,6 +146,18 @@ CASES = [("grouped_tma", "random", 16, "float16", "fprop", 64, {}),
          ("stream", "random", 16, "float32", "fprop", 64, {}),
          ("stream", "random", 64, "float32", "fprop", 64, {}),
          ("stream", "random", 64, "float16", "fprop", 4096, {})]
+#: v21 (`p19.py producer`): v20's timelines put the grouped kernel's 16-bit step on its producer
+#: (p.issue + p.loop about the period, p.wait about nothing), whose block copies the SASS issues
+#: one lane at a time (ELECT, R2UR, UBLKCP per trip). cp.async copies (WCP 1: at bs 16 a block
+#: is one warp-wide 16-byte copy) take the TMA unit off the blocks; STAGES 2 puts more CTAs on an
+#: SM (residency printed), which tells the SM's TMA unit from the producer warp.
+PRODUCER = [("grouped_tma", "random", 16, "float16", "fprop", 64, {"WCP": 1}),
+            ("grouped_tma", "random", 16, "float16", "bprop", 64, {"WCP": 1}),
+            ("grouped_tma", "random", 16, "float16", "fprop", 64, {"STAGES": 2, "MIN_CTAS": 3}),
+            ("grouped_tma", "random", 8, "float16", "fprop", 64, {"WCP": 1}),
+            ("grouped_tma", "random", 8, "float16", "fprop", 64, {"STAGES": 2, "MIN_CTAS": 3})]
+if sys.argv[1:] == ["producer"]:
+    CASES = PRODUCER
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
     key = (kind, bs, dtype, M)
