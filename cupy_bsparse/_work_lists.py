@@ -246,7 +246,7 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp, by_column=False
 #: (element code, block size) (weighs the item cut; 100 where not listed). v19 fitted 100 for
 #: 16-bit from p16's bs 8 x @ W at M = 64 (H200) and 28 for float32 (3xTF32: the same 1.4 us a
 #: step leaves 50 ns a block of the random layout's 0.178 ms). v21's sweep (p18 items, H100,
-#: M = 64, x @ W and x @ W^T) moved 16-bit to 50 at bs 8 (small world 0.094 -> 0.083 ms,
+#: M = 64, x @ W and x @ W^T) moved 16-bit to 50 at bs 8 (small world 0.093 -> 0.083 ms,
 #: Barabasi-Albert 0.088 / 0.083 -> 0.082 / 0.076) and 25 at bs 16 (small world 0.051 / 0.053
 #: -> 0.046 / 0.048, Barabasi-Albert 0.055 / 0.057 -> 0.049 / 0.053); random moved within 1.5%
 #: and float32 bs 8 read best at 25-28 (docs/perf-notes.md v21). dsd_grouped.cu (M <= 16,
