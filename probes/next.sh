@@ -106,6 +106,17 @@ elif [ "$1" = v21 ]; then
   timeout 90 bash probes/next.sh targets 64 2>&1 | tail -16
   timeout 60 python3 probes/p19.py producer 2>&1 | tail -60
   timeout 90 bash probes/next.sh targets 4096 2>&1 | tail -16
+elif [ "$1" = v21short ]; then
+  # little device time: the two fixed tests, the float32 tests (the new split defaults), the
+  # grouped and stream plans (the new item weight and column cap), then the M = 64 table
+  t="tests/test_gpu_kernels.py"
+  timeout 100 python3 -c "from cupy_bsparse import compiler, _gpu_ops, _specs; compiler.warm_cache(_specs.device_specializations(_gpu_ops._arch(0)))"
+  timeout 40 python3 -m pytest -q -p no:cacheprovider "$t::test_split_tf32_planes" \
+    "$t::test_sddmm[8-f32-4096-0.01]" 2>&1 | tail -1
+  CUPY_BSPARSE_GPU_SUBSET=small timeout 150 python3 -m pytest $t -q -p no:cacheprovider \
+    -k "f32 or grouped or stream" 2>&1 \
+    | tee "$out/gpu_tests_v21.log" | grep -E "passed|failed|Error" | tail -3
+  timeout 100 bash probes/next.sh targets 64 2>&1 | tail -16
 elif [ "$1" = targets ]; then
   # one bench per dtype, so a timeout loses one dtype's rows, not the table
   M=${2:-64}; L=${3:-random}
