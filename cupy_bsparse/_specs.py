@@ -332,6 +332,9 @@ def dsd_grouped_spec(bs, did, M, trans_w):
 #: opt-in L2 prefetch of the stored blocks (``dsd_grouped_tma_spec``'s ``wpf``; probes/p18.py
 #: times 1, 2 and 4).
 WPF_PROBE = 2
+#: The producer warps at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's opt-in
+#: split of a step's copies (``dsd_grouped_tma_spec``'s ``pw``; probes/p19.py times it).
+PW_PROBE = 2
 
 #: Stored blocks per bulk copy from which 16-bit bs 8 on dsd_grouped_tma.cu copies its blocks
 #: with bulk copies (WCP 0) rather than cp.async (WCP 1) at 16 < M <= 64, by the layout's plan
@@ -348,7 +351,7 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -379,6 +382,11 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0):
     ``wpf`` (steps, 0 = off): the producer prefetches into L2 the stored blocks of the step
     ``wpf`` ahead of the one it copies (WPF; opt-in for probes/p18.py, untimed: docs/perf-notes.md
     v20). It changes neither the plan nor the sums.
+
+    ``pw`` (1 to 4; opt-in for probes/p19.py, untimed): producer warps, each copying an equal
+    share of a step's stored blocks, the first also the x boxes and the codes (PW; v21's
+    timelines found the 16-bit step bound by its one producer warp's copy issue,
+    docs/perf-notes.md v21). It changes neither the plan nor the sums.
     """
     regime = m_regime(M)
     large = regime == "large"
@@ -395,6 +403,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0):
         p["WCP"] = 1
     if wpf:
         p["WPF"] = int(wpf)
+    if pw > 1:
+        p["PW"] = int(pw)
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
         while _ctas("dsd_grouped_tma.cu", p) < 2 and p["CAP"] > 16:
@@ -414,7 +424,7 @@ def dsd_grouped_tma_launch_shape(spec):
     stage = a_stage + cap * bs * bs * esz + (cap + 4) * 4
     lo_stages = 1 if p.get("XPRE", 0) else p["STAGES"] if p.get("XLO", 0) else 0
     smem = 1024 + p["STAGES"] * (stage + 16) + 16 + lo_stages * a_stage
-    return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
+    return (p["WARPS_M"] * p["WARPS_N"] + p.get("PW", 1)) * 32, smem, bm
 
 
 def dsd_grouped_launch_shape(spec):
@@ -806,6 +816,14 @@ def all_specializations():
                             out.append(("dsd_grouped_tma.cu",
                                         dsd_grouped_tma_spec(bs, did, M, tw, wpf=WPF_PROBE),
                                         "bsmm_dsd_grouped_tma"))
+                            # producer warps (opt-in, untimed), with the launcher's split and
+                            # each copy mode it may pick
+                            for wcp in ((None, 0, 1) if copy_mode_by_layout(bs, did, M)
+                                        else (None,)):
+                                out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
+                                    bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M)
+                                    if did == 0 else None, wcp=wcp, pw=PW_PROBE),
+                                    "bsmm_dsd_grouped_tma"))
                         if did == 0:
                             # float32 x split ahead (F32_SPLIT, opt-in, untimed)
                             for split in ("slab", "pass"):

@@ -33,14 +33,18 @@
 //
 // Tensor map (cupy_bsparse/_tensor_maps.py): tmap_x over x as (M rows, K_in columns), box
 // (BM, BOXC). w: the stored blocks, 16-byte aligned.
-// Grid: (items, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
+// Grid: (items, ceil(M / BM)); block: (WARPS_M * WARPS_N + PW) warps.
 // Parameters (#defines): DTYPE_ID (1 or 2; 4 with BS 8), BS (8 or 16), TRANS_W, BM, R, KW (a
 // multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's
 // l2_policy; W_HINT applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS
 // (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
 // stored blocks; 1: cp.async), WPF (0, the default: off; d > 0: the producer asks L2 for the
 // stored blocks of the step d ahead of the one it copies, a `prefetch.L2` per 128-byte line, so
-// their later copy meets L2's latency, not HBM's; opt-in, docs/perf-notes.md v20), TIMELINE
+// their later copy meets L2's latency, not HBM's; opt-in, docs/perf-notes.md v20), PW (1, the
+// default; 2 to 4: producer warps, the last PW warps, each copying the blocks of an equal share
+// of a step's entries, a run cut at a share's start; the first also writes the codes and
+// copies the x boxes; every lane of each arrives on `full`; opt-in, docs/perf-notes.md v21:
+// the 16-bit step at M = 64 was its one producer's copy issue), TIMELINE
 // (0, the default; n > 0: timeline.cuh's per-step timestamps of the first n CTAs, events 0-2
 // the producer's wait on `empty` begun and done and its copies issued, 3-4 consumer warp 0's
 // wait on `full` done and its release, 5 the last consumer warp's release); float32
@@ -94,6 +98,15 @@
 #ifndef WPF
 #define WPF 0
 #endif
+#ifndef PW
+#define PW 1
+#endif
+#if PW < 1 || PW > 4
+#error "dsd_grouped_tma.cu: PW producer warps, 1 to 4"
+#endif
+#if PW > 1 && WPF
+#error "dsd_grouped_tma.cu: the L2 prefetch (WPF) runs with one producer warp"
+#endif
 #ifndef XPRE
 #define XPRE 0
 #endif
@@ -109,7 +122,7 @@
 #define BAR_XPRE 2                     // named barrier of the consumers' slab split (1: split_combine)
 #define LO_STAGES (XPRE ? 1 : XLO ? STAGES : 0)   // lo planes in shared memory
 
-extern "C" __global__ void __launch_bounds__(NCT + 32, MIN_CTAS)
+extern "C" __global__ void __launch_bounds__(NCT + 32 * PW, MIN_CTAS)
 bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #if XLO
                      const __grid_constant__ TensorMap tmap_xlo,
@@ -140,12 +153,18 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     const int m0 = blockIdx.y * BM;
 
     // full: every producer lane arrives (and, with WCP, once more when its cp.async copies land)
-    Ring<STAGES>::init(bar0, tid, NCT, WCP ? 64 : 32);
+    Ring<STAGES>::init(bar0, tid, NCT, (WCP ? 64 : 32) * PW);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
     if (tid == 0) TL_SPAN(0, nsteps);
 
+#if PW > 1
+    if (warp >= NC) {
+        const int pw = warp - NC;       // producer warp pw copies the blocks of entries [q_lo, q_hi)
+#else
     if (warp == NC) {
+        constexpr int pw = 0;
+#endif
         // ------------------------------------------------------------ producer warp
         // Lane l handles entries l, l + 32, ... of a step. When step k is issued the warp
         // holds the records of steps k .. k + 2 PF - 1 (rq) and the entries of steps
@@ -179,24 +198,39 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         for (int k = 0; k < nsteps; ++k, ring.advance()) {
             const int4 cur = rq[0];
             const int n = cur.z - cur.y;
-            if (lane == 0) TL_MARK(k, 0);
+            if (lane == 0 && pw == 0) TL_MARK(k, 0);
             ring.wait_empty(k);   // every lane: its code writes follow the consumers' release
-            if (lane == 0) TL_MARK(k, 1);
+            if (lane == 0 && pw == 0) TL_MARK(k, 1);
             int* meta = metas + ring.s * META_STAGE;
+            if (pw == 0) {   // the codes: the first producer warp
 #pragma unroll
-            for (int p = 0; p < EPL; ++p)
-                if (p * 32 + lane < n) meta[1 + p * 32 + lane] = eq[0][p].y;
-            if (lane == 0) meta[0] = n;
-            // every lane arrives after its code writes (lane 0 with the expected bytes)
+                for (int p = 0; p < EPL; ++p)
+                    if (p * 32 + lane < n) meta[1 + p * 32 + lane] = eq[0][p].y;
+                if (lane == 0) meta[0] = n;
+            }
+#if PW > 1
+            // this warp's share of the step's blocks: entries [q_lo, q_hi), a run cut at q_lo
+            const int q_lo = n * pw / PW, q_hi = n * (pw + 1) / PW;
+#define IN_SHARE(q) ((q) >= q_lo && (q) < q_hi)
+#define RUN_FIRST(q) ((q) == q_lo || lane == 0)
+#else
+            constexpr int q_lo = 0;
+            const int q_hi = n;
+#define IN_SHARE(q) ((q) < n)
+#define RUN_FIRST(q) (lane == 0)
+#endif
+            // every lane arrives after its code writes (lane 0 with the expected bytes: the first
+            // warp's boxes and each warp's own blocks)
             const unsigned full = ring.full();
             if (lane != 0) {
                 mbar_arrive(full);
             } else {
                 const int nbox = (cur.w + BOXC - 1) / BOXC;
-                mbar_arrive_expect_tx(full, (1 + XLO) * nbox * A_BOX + (WCP ? 0 : n * W_BLK));
+                mbar_arrive_expect_tx(full, (pw == 0 ? (1 + XLO) * nbox * A_BOX : 0)
+                                                + (WCP ? 0 : (q_hi - q_lo) * W_BLK));
 #pragma unroll
                 for (int b = 0; b < KW / BOXC; ++b)
-                    if (b < nbox) {
+                    if (pw == 0 && b < nbox) {
                         tma_2d(a0 + ring.s * A_STAGE + b * A_BOX, &tmap_x, cur.x + b * BOXC, m0,
                                full, x_hint);
 #if XLO
@@ -214,10 +248,10 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
                 const int sub = lane / CPB, piece = lane % CPB;
 #pragma unroll
                 for (int p = 0; p < EPL; ++p) {
-                    for (int q0 = 0; q0 < 32 && p * 32 + q0 < n; q0 += BPI) {
+                    for (int q0 = 0; q0 < 32 && p * 32 + q0 < q_hi; q0 += BPI) {
                         const int b = __shfl_sync(0xffffffffu, eq[0][p].x, q0 + sub);
                         const int q = p * 32 + q0 + sub;
-                        if (q < n)
+                        if (IN_SHARE(q))
                             cp_async16_s(wdst + q * W_BLK + piece * 16,
                                          w + (long long)b * (BS * BS) + piece * (16 / ESZ), 16);
                     }
@@ -233,17 +267,19 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
                 const int q = p * 32 + lane;
                 const int b = eq[0][p].x;
                 const int prev = __shfl_up_sync(0xffffffffu, b, 1);
-                const bool start = q < n && (lane == 0 || b != prev + 1);
+                const bool start = IN_SHARE(q) && (RUN_FIRST(q) || b != prev + 1);
                 const unsigned starts = __ballot_sync(0xffffffffu, start);
                 if (start) {
                     const unsigned later = starts & ~((2u << lane) - 1u);
-                    const int end = later ? __ffs(later) - 1 : min(32, n - p * 32);
+                    const int end = later ? __ffs(later) - 1 : min(32, q_hi - p * 32);
                     bulk_1d(wdst + q * W_BLK, w + (long long)b * (BS * BS),
                             (end - lane) * W_BLK, full, w_hint);
                 }
             }
 #endif
-            if (lane == 0) TL_MARK(k, 2);
+#undef IN_SHARE
+#undef RUN_FIRST
+            if (lane == 0 && pw == 0) TL_MARK(k, 2);
 #if WPF
 #pragma unroll
             for (int p = 0; p < EPL; ++p)

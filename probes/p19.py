@@ -150,12 +150,18 @@ CASES = [("grouped_tma", "random", 16, "float16", "fprop", 64, {}),
 #: (p.issue + p.loop about the period, p.wait about nothing), whose block copies the SASS issues
 #: one lane at a time (ELECT, R2UR, UBLKCP per trip). cp.async copies (WCP 1: at bs 16 a block
 #: is one warp-wide 16-byte copy) take the TMA unit off the blocks; STAGES 2 puts more CTAs on an
-#: SM (residency printed), which tells the SM's TMA unit from the producer warp.
+#: SM (residency printed), which tells the SM's TMA unit from the producer warp; PW 2 splits
+#: each step's block copies over two producer warps (the first also the x boxes and codes).
 PRODUCER = [("grouped_tma", "random", 16, "float16", "fprop", 64, {"WCP": 1}),
             ("grouped_tma", "random", 16, "float16", "bprop", 64, {"WCP": 1}),
             ("grouped_tma", "random", 16, "float16", "fprop", 64, {"STAGES": 2, "MIN_CTAS": 3}),
             ("grouped_tma", "random", 8, "float16", "fprop", 64, {"WCP": 1}),
-            ("grouped_tma", "random", 8, "float16", "fprop", 64, {"STAGES": 2, "MIN_CTAS": 3})]
+            ("grouped_tma", "random", 8, "float16", "fprop", 64, {"STAGES": 2, "MIN_CTAS": 3}),
+            ("grouped_tma", "random", 16, "float16", "fprop", 64, {"PW": 2}),
+            ("grouped_tma", "random", 16, "float16", "bprop", 64, {"PW": 2}),
+            ("grouped_tma", "random", 8, "float16", "fprop", 64, {"PW": 2}),
+            ("grouped_tma", "random", 8, "float16", "bprop", 64, {"PW": 2}),
+            ("grouped_tma", "random", 16, "float16", "fprop", 64, {"PW": 2, "WCP": 1})]
 if sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 problems = {}
@@ -177,7 +183,8 @@ for kernel, kind, bs, dtype, op, M, extra in CASES:
                 t, _ = t_dsd(sets, op)
                 _, spec, res = launched(sets)
             times.append(f"{t:.4f} ms ({res} CTAs)")
-        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "PF", "WCP", "WPF", "WGMMA") if k in spec}
+        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "PF", "WCP", "WPF", "PW", "WGMMA")
+                 if k in spec}
         say(f"{label} {knobs}: " + " / ".join(times) + ": default" + (" / with the extra" if extra else "")
             + " / instrumented")
         analyse(rec, spec["STAGES"])

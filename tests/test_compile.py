@@ -90,10 +90,12 @@ def _grouped(bs, did, tw, **extra):
         **extra}.items())))
 
 
-# probes/p19.py's builds (before its TIMELINE) and p18's prefetch ones
+# probes/p19.py's builds (before its TIMELINE; v21's producer cases but the spilling 3-CTA ones)
+# and p18's prefetch ones
 PROBED = ([_grouped(bs, did, tw, **extra) for bs, did in ((8, 1), (16, 2), (8, 0))
-           for tw in (False, True) for extra in ({}, {"PF": 3}, {"WPF": 2})]
-          + [_grouped(8, 1, False, WCP=1)]
+           for tw in (False, True) for extra in ({}, {"PF": 3}, {"WPF": 2}, {"PW": 2})]
+          + [_grouped(8, 1, False, WCP=1), _grouped(16, 1, False, WCP=1),
+             _grouped(16, 1, True, WCP=1), _grouped(8, 1, False, WCP=1, PW=2)]
           + [("dsd_stream.cu", _specs.dsd_stream_spec(bs, did, M, tw, wgmma=wg))
              for bs, did, M, wg in ((32, 1, 64, False), (64, 1, 64, True), (64, 1, 4096, False),
                                     (16, 0, 64, False), (64, 0, 64, False))

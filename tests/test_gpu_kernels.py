@@ -958,15 +958,18 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, grouped_tma, tran
         assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
 
 
+@pytest.mark.parametrize("knob", ["wpf", "pw"])
 @pytest.mark.parametrize("bs,kind", [(8, "f16"), (8, "f32"), (16, "f16"), (16, "bf16")])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-def test_grouped_tma_block_prefetch(request, monkeypatch, grouped_tma, trans, bs, kind):
-    """dsd_grouped_tma.cu's opt-in L2 prefetch of the stored blocks (WPF_PROBE steps ahead, the
-    build CI compiles and the device warms; probes/p18.py's "prefetch"): a hint, so the products
-    are bitwise those of WPF 0 (the same steps and MMAs) and right to the tolerance; M = 64 with
-    split items (5 groups), so the prefetch runs past the ends of short items, and an empty
-    block-row and block-column. What this guards is the copy pipeline around the prefetch and
-    the spec launched; the prefetch's lines are test_compile's test_block_prefetch_lines."""
+def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs, kind, knob):
+    """dsd_grouped_tma.cu's opt-in producer knobs, at the value CI compiles and the device warms:
+    the L2 prefetch of the stored blocks (WPF_PROBE steps ahead; probes/p18.py's "prefetch")
+    and the block copies split over producer warps (PW_PROBE; probes/p19.py's "producer").
+    Neither changes the steps or the MMAs, so the products are bitwise those of the default and
+    right to the tolerance; M = 64 with split items (5 groups), so the prefetch runs past the
+    ends of short items and steps of one block leave a producer warp nothing to copy, and an
+    empty block-row and block-column. What this guards is the copy pipeline and the spec
+    launched; the prefetch's lines are test_compile's test_block_prefetch_lines."""
     from cupy_bsparse import _gpu_ops, _specs
 
     rng = _rng(request)
@@ -978,11 +981,12 @@ def test_grouped_tma_block_prefetch(request, monkeypatch, grouped_tma, trans, bs
     wg, xg = w.to_gpu(), cupy.asarray(x)
     base = _baseline_err(x.astype(np.float64), op64, dtype, ref)
     spec = _specs.dsd_grouped_tma_spec
+    flag, probe = {"wpf": ("WPF", _specs.WPF_PROBE), "pw": ("PW", _specs.PW_PROBE)}[knob]
     outs = []
-    for wpf in (0, _specs.WPF_PROBE):
+    for value in (0, probe):
         monkeypatch.setattr(_gpu_ops, "_launches", {})   # the launches of this spec only
         monkeypatch.setattr(_specs, "dsd_grouped_tma_spec",
-                            lambda *a, wpf=wpf, **k: spec(*a, **k, wpf=wpf))
+                            lambda *a, v=value, **k: spec(*a, **k, **{knob: v or int(knob == "pw")}))
         wg.layout.plan_cache.clear()
         out = _nan(ref.shape, dtype)
         cb.matmul(xg, wg.T if trans else wg, out=out)
@@ -990,7 +994,7 @@ def test_grouped_tma_block_prefetch(request, monkeypatch, grouped_tma, trans, bs
         outs.append(out.view(np.uint8).get())
         (call,) = wg.layout.plan_cache["calls"].values()
         specs = [h[4] for h in _gpu_ops._launches.values() if h[0] is call[0]]
-        assert specs and all(sp.get("WPF", 0) == wpf for sp in specs), f"WPF {wpf} not launched"
+        assert specs and all(sp.get(flag, 0) == value for sp in specs), f"{flag} {value} not launched"
     assert np.array_equal(outs[0], outs[1])
 
 

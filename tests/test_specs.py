@@ -285,6 +285,19 @@ def test_f32_split_specs():
     assert _specs.launch_shape("split_tf32.cu", _specs.SPLIT_TF32_SPEC) == (256, 0)
 
 
+def test_grouped_tma_producer_warps():
+    """dsd_grouped_tma.cu's PW (opt-in): one warp a CTA more per producer warp, the same shared
+    memory and steps; PW 1 (the default) leaves the spec, and so the cubin, as it was."""
+    for bs, did, tw in ((8, 1, False), (16, 2, True), (8, 0, False)):
+        base = _specs.dsd_grouped_tma_spec(bs, did, 64, tw)
+        assert _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=1) == base
+        assert "PW" not in dict(base)
+        two = _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=_specs.PW_PROBE)
+        assert {k: v for k, v in two if k != "PW"} == dict(base) and dict(two)["PW"] == 2
+        (t1, s1, m1), (t2, s2, m2) = (_specs.dsd_grouped_tma_launch_shape(x) for x in (base, two))
+        assert t2 == t1 + 32 and (s2, m2) == (s1, m1)
+
+
 def test_f32_split_defaults_and_forcing(monkeypatch):
     """float32 takes x split ahead ("pass") where v21 measured it faster: dsd_grouped_tma.cu
     at bs 8 (any M), dsd_stream.cu at bs 64 with 16 < M <= 64; nowhere else. A forced
