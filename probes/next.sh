@@ -23,8 +23,10 @@
 #   bash probes/next.sh v19                      -> p18 (perf-notes v19: the weighted item cut
 #                                                   at M = 64), then the 16-bit M = 64 bench on
 #                                                   the small-world and Barabasi-Albert layouts
-#   bash probes/next.sh v21                      -> the suite on v21's defaults, targets 64, p19
-#                                                   producer, targets 4096 (perf-notes v21)
+#   bash probes/next.sh v21                      -> the suite on v21's defaults, then p19 producer
+#   bash probes/next.sh v21b                     -> targets 64 and 4096 on v21's defaults
+#   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
+#                                                   float32 / grouped / stream subset, targets 64
 #   bash probes/next.sh v20                      -> p19 (perf-notes v20: the step timelines of
 #                                                   the grouped and stream kernels), then p18
 #                                                   prefetch (the stored blocks prefetched into
@@ -101,11 +103,13 @@ elif [ "$1" = v20 ]; then
   timeout 260 python3 probes/p19.py 2>&1 | tail -170
   timeout 200 python3 probes/p18.py prefetch 2>&1 | tail -40
 elif [ "$1" = v21 ]; then
-  # the suite on v21's defaults, the status table at M = 64, the producer's cases (p19), M = 4096
-  timeout 380 bash probes/next.sh suite
-  timeout 90 bash probes/next.sh targets 64 2>&1 | tail -16
-  timeout 60 python3 probes/p19.py producer 2>&1 | tail -60
-  timeout 90 bash probes/next.sh targets 4096 2>&1 | tail -16
+  # the suite on v21's defaults (memcheck on the PW test too), then the producer's cases (p19)
+  timeout 400 bash probes/next.sh suite
+  timeout 150 python3 probes/p19.py producer 2>&1 | tee "$out/p19_producer.log" | tail -110
+elif [ "$1" = v21b ]; then
+  # the status tables on v21's defaults, one tree and device
+  timeout 200 bash probes/next.sh targets 64 2>&1 | tail -16
+  timeout 200 bash probes/next.sh targets 4096 2>&1 | tail -16
 elif [ "$1" = v21short ]; then
   # little device time: the two fixed tests, the float32 tests (the new split defaults), the
   # grouped and stream plans (the new item weight and column cap), then the M = 64 table
@@ -145,7 +149,7 @@ elif [ "$1" = breakeven ]; then
       --out "$out/breakeven_M${M}_bs${bs}" 2>&1 | grep -v "^\[" | tail -24
   done
 else
-  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|v20|v21|targets M [L]|layouts|ncu|breakeven M" >&2; exit 2
+  echo "usage: bash probes/next.sh A|B|C|suite|v17|v17b|v17c|v18|v18b|v19|v20|v21|v21b|v21short|targets M [L]|layouts|ncu|breakeven M" >&2; exit 2
 fi
 # $OUT brings back at most 8 files: keep the logs and the bench JSON (tables and plots can be
 # made again from it: bench.format_table, bench.plot)
