@@ -383,7 +383,7 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1)
     ``wpf`` ahead of the one it copies (WPF; opt-in for probes/p18.py, untimed: docs/perf-notes.md
     v20). It changes neither the plan nor the sums.
 
-    ``pw`` (1 to 4; opt-in for probes/p19.py, untimed): producer warps, each copying an equal
+    ``pw`` (1 or 2; opt-in for probes/p19.py, untimed): producer warps, each copying an equal
     share of a step's stored blocks, the first also the x boxes and the codes (PW; v21's
     timelines found the 16-bit step bound by its one producer warp's copy issue,
     docs/perf-notes.md v21). It changes neither the plan nor the sums.
@@ -403,8 +403,10 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1)
         p["WCP"] = 1
     if wpf:
         p["WPF"] = int(wpf)
+    if pw not in (1, 2):
+        raise ValueError(f"pw must be 1 or 2 producer warps, got {pw!r}")
     if pw > 1:
-        p["PW"] = int(pw)
+        p["PW"] = 2
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
         while _ctas("dsd_grouped_tma.cu", p) < 2 and p["CAP"] > 16:

@@ -41,7 +41,7 @@
 // stored blocks; 1: cp.async), WPF (0, the default: off; d > 0: the producer asks L2 for the
 // stored blocks of the step d ahead of the one it copies, a `prefetch.L2` per 128-byte line, so
 // their later copy meets L2's latency, not HBM's; opt-in, docs/perf-notes.md v20), PW (1, the
-// default; 2 to 4: producer warps, the last PW warps, each copying the blocks of an equal share
+// default; 2: producer warps, the last PW warps, each copying the blocks of an equal share
 // of a step's entries, a run cut at a share's start; the first also writes the codes and
 // copies the x boxes; every lane of each arrives on `full`; opt-in, docs/perf-notes.md v21:
 // the 16-bit step at M = 64 was its one producer's copy issue), TIMELINE
@@ -101,8 +101,8 @@
 #ifndef PW
 #define PW 1
 #endif
-#if PW < 1 || PW > 4
-#error "dsd_grouped_tma.cu: PW producer warps, 1 to 4"
+#if PW < 1 || PW > 2
+#error "dsd_grouped_tma.cu: PW producer warps, 1 or 2 (more spill at two CTAs an SM)"
 #endif
 #if PW > 1 && WPF
 #error "dsd_grouped_tma.cu: the L2 prefetch (WPF) runs with one producer warp"
@@ -213,12 +213,17 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
             const int q_lo = n * pw / PW, q_hi = n * (pw + 1) / PW;
 #define IN_SHARE(q) ((q) >= q_lo && (q) < q_hi)
 #define RUN_FIRST(q) ((q) == q_lo || lane == 0)
+#define SHARE_PASS(p, BPI) (max(0, q_lo - (p) * 32) / (BPI) * (BPI))   // first cp.async pass
 #else
             constexpr int q_lo = 0;
             const int q_hi = n;
 #define IN_SHARE(q) ((q) < n)
 #define RUN_FIRST(q) (lane == 0)
+#define SHARE_PASS(p, BPI) 0
 #endif
+            // With PW > 1 a warp's copies may land before another warp posts its bytes: the
+            // transaction count then dips below zero (PTX allows it a range of +-(2^20 - 1)),
+            // and the phase cannot complete while that warp's arrivals are outstanding.
             // every lane arrives after its code writes (lane 0 with the expected bytes: the first
             // warp's boxes and each warp's own blocks)
             const unsigned full = ring.full();
@@ -248,7 +253,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
                 const int sub = lane / CPB, piece = lane % CPB;
 #pragma unroll
                 for (int p = 0; p < EPL; ++p) {
-                    for (int q0 = 0; q0 < 32 && p * 32 + q0 < q_hi; q0 += BPI) {
+                    for (int q0 = SHARE_PASS(p, BPI); q0 < 32 && p * 32 + q0 < q_hi; q0 += BPI) {
                         const int b = __shfl_sync(0xffffffffu, eq[0][p].x, q0 + sub);
                         const int q = p * 32 + q0 + sub;
                         if (IN_SHARE(q))
@@ -279,6 +284,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #endif
 #undef IN_SHARE
 #undef RUN_FIRST
+#undef SHARE_PASS
             if (lane == 0 && pw == 0) TL_MARK(k, 2);
 #if WPF
 #pragma unroll

@@ -958,23 +958,25 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, grouped_tma, tran
         assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
 
 
+@pytest.mark.parametrize("density", [0.1, 0.01])
 @pytest.mark.parametrize("knob", ["wpf", "pw"])
 @pytest.mark.parametrize("bs,kind", [(8, "f16"), (8, "f32"), (16, "f16"), (16, "bf16")])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs, kind, knob):
+def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs, kind, knob,
+                                    density):
     """dsd_grouped_tma.cu's opt-in producer knobs, at the value CI compiles and the device warms:
     the L2 prefetch of the stored blocks (WPF_PROBE steps ahead; probes/p18.py's "prefetch")
     and the block copies split over producer warps (PW_PROBE; probes/p19.py's "producer").
     Neither changes the steps or the MMAs, so the products are bitwise those of the default and
     right to the tolerance; M = 64 with split items (5 groups), so the prefetch runs past the
-    ends of short items and steps of one block leave a producer warp nothing to copy, and an
-    empty block-row and block-column. What this guards is the copy pipeline and the spec
+    ends of short items, and an empty block-row and block-column. At density 0.01 most steps
+    hold one entry, which leaves the first of two producer warps no block to copy. What this guards is the copy pipeline and the spec
     launched; the prefetch's lines are test_compile's test_block_prefetch_lines."""
     from cupy_bsparse import _gpu_ops, _specs
 
     rng = _rng(request)
     dtype, M, n = DTYPES[kind], 64, 5 * 256 // bs
-    w, op64 = _weight_on(rng, _mask(rng, n, n, 0.1), bs, dtype)
+    w, op64 = _weight_on(rng, _mask(rng, n, n, density), bs, dtype)
     op64 = op64.T if trans else op64
     x = rng.standard_normal((M, n * bs)).astype(dtype)
     ref = x.astype(np.float64) @ op64

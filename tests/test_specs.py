@@ -296,6 +296,9 @@ def test_grouped_tma_producer_warps():
         assert {k: v for k, v in two if k != "PW"} == dict(base) and dict(two)["PW"] == 2
         (t1, s1, m1), (t2, s2, m2) = (_specs.dsd_grouped_tma_launch_shape(x) for x in (base, two))
         assert t2 == t1 + 32 and (s2, m2) == (s1, m1)
+    for bad in (0, 3, 4):   # more than two spill at two CTAs an SM
+        with pytest.raises(ValueError, match="pw must be 1 or 2"):
+            _specs.dsd_grouped_tma_spec(16, 1, 64, False, pw=bad)
 
 
 def test_f32_split_defaults_and_forcing(monkeypatch):
