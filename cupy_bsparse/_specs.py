@@ -181,7 +181,7 @@ def f32_split(template, bs, M):
     faster (H100): dsd_grouped_tma.cu at bs 8 (x @ W at M = 64 0.176 -> 0.147 ms, M = 4096
     2.31 -> 2.00; x @ W^T alike) and dsd_stream.cu at bs 64 with 16 < M <= 64 (0.0947 ->
     0.0908; x @ W^T 0.0867 -> 0.0852). None elsewhere: the stream kernel at bs 16 read 1.4x
-    slower with it, bs 32 the same, and sddmm_grouped.cu's split pairs 1.5-1.7x slower."""
+    slower with it, bs 32 the same, and sddmm_grouped.cu's split pairs 1.1-1.7x slower."""
     if F32_SPLIT is not None:
         return None if F32_SPLIT == "off" else F32_SPLIT
     if template == "dsd_grouped_tma.cu" and bs == 8:
