@@ -823,9 +823,8 @@ def all_specializations():
                             for wcp in ((None, 0, 1) if copy_mode_by_layout(bs, did, M)
                                         else (None,)):
                                 out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
-                                    bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M)
-                                    if did == 0 else None, wcp=wcp, pw=PW_PROBE),
-                                    "bsmm_dsd_grouped_tma"))
+                                    bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M),
+                                    wcp=wcp, pw=PW_PROBE), "bsmm_dsd_grouped_tma"))
                         if did == 0:
                             # float32 x split ahead (F32_SPLIT, opt-in, untimed)
                             for split in ("slab", "pass"):

@@ -360,10 +360,10 @@ def chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
 
     Where the columns' CTAs fit one wave of ``resident``, never more than the block size's
     ``COLUMN_CAP`` times the mean column length (rounded up to whole pipeline stages of ``g``
-    blocks), so the hub columns of a skewed layout do not form a tail; otherwise about twice the mean (a power of
-    two times ``g``). With ``fill`` (float32, where it was measured to pay), also short enough
-    for about two waves of CTAs when the columns alone are too few (a power of two times
-    ``g``). At least two stages.
+    blocks), so the hub columns of a skewed layout do not form a tail; otherwise about twice
+    the mean (a power of two times ``g``). With ``fill`` (float32, where it was measured to
+    pay), also short enough for about two waves of CTAs when the columns alone are too few (a
+    power of two times ``g``). At least two stages.
     """
     ncols = layout.block_shape[0 if trans_w else 1]
     nnzb = max(layout.nnzb, 1)

@@ -160,7 +160,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 
 #if PW > 1
     if (warp >= NC) {
-        const int pw = warp - NC;       // producer warp pw copies the blocks of entries [q_lo, q_hi)
+        const int pw = warp - NC;       // this warp copies the blocks of entries [q_lo, q_hi)
 #else
     if (warp == NC) {
         constexpr int pw = 0;
@@ -221,11 +221,11 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #define RUN_FIRST(q) (lane == 0)
 #define SHARE_PASS(p, BPI) 0
 #endif
-            // With PW > 1 a warp's copies may land before another warp posts its bytes: the
-            // transaction count then dips below zero (PTX allows it a range of +-(2^20 - 1)),
-            // and the phase cannot complete while that warp's arrivals are outstanding.
-            // every lane arrives after its code writes (lane 0 with the expected bytes: the first
-            // warp's boxes and each warp's own blocks)
+            // Every lane arrives after its code writes (lane 0 with the expected bytes: the first
+            // warp's boxes and each warp's own blocks). With PW > 1 a warp's copies may land
+            // before another warp posts its bytes: the transaction count then dips below zero
+            // (PTX allows it +-(2^20 - 1)), and the phase cannot complete while that warp's
+            // arrivals are outstanding.
             const unsigned full = ring.full();
             if (lane != 0) {
                 mbar_arrive(full);

@@ -119,7 +119,7 @@ def kernel(op, did, bs, M, split=None):
         name = {"column": "dsd"}.get(kind, "dsd_" + kind)
         args = (bs, did, M, op == "bprop")
     fn = getattr(s, name + "_spec")
-    split = split or (s.f32_split(name + ".cu", bs, M) if did == 0 else None)
+    split = split or s.f32_split(name + ".cu", bs, M)
     spec = fn(*args, split=split) if split and name in SPLIT_KERNELS else fn(*args)
     return name + ".cu", spec, getattr(s, name + "_launch_shape")(spec)
 

@@ -970,8 +970,9 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
     Neither changes the steps or the MMAs, so the products are bitwise those of the default and
     right to the tolerance; M = 64 with split items (5 groups), so the prefetch runs past the
     ends of short items, and an empty block-row and block-column. At density 0.01 most steps
-    hold one entry, which leaves the first of two producer warps no block to copy. What this guards is the copy pipeline and the spec
-    launched; the prefetch's lines are test_compile's test_block_prefetch_lines."""
+    hold one entry, which leaves the first of two producer warps no block to copy. What this
+    guards is the copy pipeline and the spec launched; the prefetch's lines are test_compile's
+    test_block_prefetch_lines."""
     from cupy_bsparse import _gpu_ops, _specs
 
     rng = _rng(request)
@@ -983,12 +984,13 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
     wg, xg = w.to_gpu(), cupy.asarray(x)
     base = _baseline_err(x.astype(np.float64), op64, dtype, ref)
     spec = _specs.dsd_grouped_tma_spec
-    flag, probe = {"wpf": ("WPF", _specs.WPF_PROBE), "pw": ("PW", _specs.PW_PROBE)}[knob]
+    flag, default, probe = {"wpf": ("WPF", 0, _specs.WPF_PROBE),    # #define, default, probed
+                            "pw": ("PW", 1, _specs.PW_PROBE)}[knob]
     outs = []
-    for value in (0, probe):
+    for value in (default, probe):
         monkeypatch.setattr(_gpu_ops, "_launches", {})   # the launches of this spec only
         monkeypatch.setattr(_specs, "dsd_grouped_tma_spec",
-                            lambda *a, v=value, **k: spec(*a, **k, **{knob: v or int(knob == "pw")}))
+                            lambda *a, v=value, **k: spec(*a, **k, **{knob: v}))
         wg.layout.plan_cache.clear()
         out = _nan(ref.shape, dtype)
         cb.matmul(xg, wg.T if trans else wg, out=out)
@@ -996,7 +998,8 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
         outs.append(out.view(np.uint8).get())
         (call,) = wg.layout.plan_cache["calls"].values()
         specs = [h[4] for h in _gpu_ops._launches.values() if h[0] is call[0]]
-        assert specs and all(sp.get(flag, 0) == value for sp in specs), f"{flag} {value} not launched"
+        assert specs and all(sp.get(flag, default) == value for sp in specs), \
+            f"{flag} {value} not launched"
     assert np.array_equal(outs[0], outs[1])
 
 
