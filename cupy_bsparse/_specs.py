@@ -335,6 +335,9 @@ WPF_PROBE = 2
 #: The producer warps at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's opt-in
 #: split of a step's copies (``dsd_grouped_tma_spec``'s ``pw``; probes/p19.py times it).
 PW_PROBE = 2
+#: The cluster size at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's opt-in
+#: slab multicast (``dsd_grouped_tma_spec``'s ``cl``; probes/p20.py times it).
+CL_PROBE = 2
 
 #: Stored blocks per bulk copy from which 16-bit bs 8 on dsd_grouped_tma.cu copies its blocks
 #: with bulk copies (WCP 0) rather than cp.async (WCP 1) at 16 < M <= 64, by the layout's plan
@@ -351,7 +354,7 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=None, cl=1):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -383,10 +386,19 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1)
     ``wpf`` ahead of the one it copies (WPF; opt-in for probes/p18.py, untimed: docs/perf-notes.md
     v20). It changes neither the plan nor the sums.
 
-    ``pw`` (1 or 2; opt-in for probes/p19.py, untimed): producer warps, each copying an equal
+    ``pw`` (1 or 2; None: 2 for 16-bit bs 8, else 1): producer warps, each copying an equal
     share of a step's stored blocks, the first also the x boxes and the codes (PW; v21's
-    timelines found the 16-bit step bound by its one producer warp's copy issue,
-    docs/perf-notes.md v21). It changes neither the plan nor the sums.
+    timelines found the 16-bit step bound by its one producer warp's copy issue). v22's p20
+    (H100, fp16): bs 8 random M = 64 x @ W 0.0717 -> 0.0664 ms, x @ W^T 0.0728 -> 0.0669, M =
+    4096 x @ W 0.758 -> 0.722; small world 0.083 -> 0.081 / 0.080; Barabasi-Albert 0.079 ->
+    0.081 / 0.078 (within 2.5%); bs 16 (p19 v21, H200) moved within 1%, so it keeps one
+    (docs/perf-notes.md v22). It changes neither the plan nor the sums.
+
+    ``cl`` (1, 2 or 4; 16-bit only; opt-in for probes/p20.py, untimed): CTAs a cluster (CL). The
+    cluster's CTAs own ``cl`` neighbouring groups and walk the same slabs, each box of a slab
+    copied once from L2 and multicast into all of them (at M = 64 the slabs' L2 re-reads are
+    most of the bytes: docs/perf-notes.md v22). Its plan differs (``_work_lists``'s
+    ``cluster_group_table``), so the sums differ in rounding.
     """
     regime = m_regime(M)
     large = regime == "large"
@@ -403,10 +415,16 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1)
         p["WCP"] = 1
     if wpf:
         p["WPF"] = int(wpf)
+    if pw is None:       # (the L2 prefetch runs with one producer warp)
+        pw = 2 if bs == 8 and code in (1, 2) and not wpf else 1
     if pw not in (1, 2):
         raise ValueError(f"pw must be 1 or 2 producer warps, got {pw!r}")
     if pw > 1:
         p["PW"] = 2
+    if cl not in (1, 2, 4) or (cl > 1 and code == _F32X3):
+        raise ValueError(f"cl must be 1, 2 or 4 CTAs a cluster (16-bit only), got {cl!r}")
+    if cl > 1:
+        p["CL"] = int(cl)
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
         while _ctas("dsd_grouped_tma.cu", p) < 2 and p["CAP"] > 16:
@@ -825,6 +843,10 @@ def all_specializations():
                                 out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
                                     bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M),
                                     wcp=wcp, pw=PW_PROBE), "bsmm_dsd_grouped_tma"))
+                                if did:   # 16-bit: slabs multicast in clusters (CL)
+                                    out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
+                                        bs, did, M, tw, wcp=wcp, cl=CL_PROBE),
+                                        "bsmm_dsd_grouped_tma"))
                         if did == 0:
                             # float32 x split ahead (F32_SPLIT, opt-in, untimed)
                             for split in ("slab", "pass"):

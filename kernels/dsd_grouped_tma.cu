@@ -107,6 +107,20 @@
 #if PW > 1 && WPF
 #error "dsd_grouped_tma.cu: the L2 prefetch (WPF) runs with one producer warp"
 #endif
+#ifndef CL
+#define CL 1
+#endif
+#if CL != 1 && CL != 2 && CL != 4
+#error "dsd_grouped_tma.cu: CL CTAs a cluster, 1, 2 or 4"
+#endif
+#if CL > 1 && (DTYPE_ID == 4 || WPF)
+#error "dsd_grouped_tma.cu: clusters (CL) serve the 16-bit kernels without WPF"
+#endif
+#if CL > 1
+#define CLUSTER_DIMS __cluster_dims__(CL, 1, 1)
+#else
+#define CLUSTER_DIMS
+#endif
 #ifndef XPRE
 #define XPRE 0
 #endif
@@ -122,7 +136,7 @@
 #define BAR_XPRE 2                     // named barrier of the consumers' slab split (1: split_combine)
 #define LO_STAGES (XPRE ? 1 : XLO ? STAGES : 0)   // lo planes in shared memory
 
-extern "C" __global__ void __launch_bounds__(NCT + 32 * PW, MIN_CTAS)
+extern "C" __global__ void CLUSTER_DIMS __launch_bounds__(NCT + 32 * PW, MIN_CTAS)
 bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #if XLO
                      const __grid_constant__ TensorMap tmap_xlo,
@@ -152,10 +166,16 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     const int s0 = it.y, nsteps = it.z - it.y;
     const int m0 = blockIdx.y * BM;
 
-    // full: every producer lane arrives (and, with WCP, once more when its cp.async copies land)
-    Ring<STAGES>::init(bar0, tid, NCT, (WCP ? 64 : 32) * PW);
+    // full: every producer lane arrives (and, with WCP, once more when its cp.async copies land);
+    // empty: every consumer thread, and with CL each consumer warp of the cluster's other CTAs
+    Ring<STAGES>::init(bar0, tid, NCT + (CL - 1) * NC, (WCP ? 64 : 32) * PW);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
+#if CL > 1
+    // the cluster's barriers are initialised before any CTA multicasts or arrives remotely
+    const unsigned crank = cluster_rank();
+    cluster_sync();
+#endif
     if (tid == 0) TL_SPAN(0, nsteps);
 
 #if PW > 1
@@ -199,7 +219,11 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
             const int4 cur = rq[0];
             const int n = cur.z - cur.y;
             if (lane == 0 && pw == 0) TL_MARK(k, 0);
+#if CL > 1
+            ring.wait_empty_cluster(k);   // every lane; the release of every CTA's consumers
+#else
             ring.wait_empty(k);   // every lane: its code writes follow the consumers' release
+#endif
             if (lane == 0 && pw == 0) TL_MARK(k, 1);
             int* meta = metas + ring.s * META_STAGE;
             if (pw == 0) {   // the codes: the first producer warp
@@ -236,8 +260,15 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #pragma unroll
                 for (int b = 0; b < KW / BOXC; ++b)
                     if (pw == 0 && b < nbox) {
+#if CL > 1
+                        // box b from rank b % CL into every CTA of the cluster (same slab)
+                        if (b % CL == crank)
+                            tma_2d_multicast(a0 + ring.s * A_STAGE + b * A_BOX, &tmap_x,
+                                             cur.x + b * BOXC, m0, full, (1u << CL) - 1u, x_hint);
+#else
                         tma_2d(a0 + ring.s * A_STAGE + b * A_BOX, &tmap_x, cur.x + b * BOXC, m0,
                                full, x_hint);
+#endif
 #if XLO
                         tma_2d(lo0 + ring.s * A_STAGE + b * A_BOX, &tmap_xlo, cur.x + b * BOXC, m0,
                                full, x_hint);
@@ -305,6 +336,9 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
                 for (int p = 0; p < EPL; ++p) eq[i][p] = eq[i + 1][p];
             entries(eq[PF - 1], rq[PF - 1]);
         }
+#if CL > 1
+        cluster_sync();   // no CTA exits while another may still arrive on its barriers
+#endif
         return;
     }
 
@@ -395,8 +429,16 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         });
         if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(k, warp == 0 ? 4 : 5);
         ring.release();
+#if CL > 1
+        // the other CTAs' producers multicast into this buffer too: lane r tells rank r
+        __syncwarp();
+        if (lane < CL && lane != (int)crank) mbar_arrive_remote(ring.empty(), lane);
+#endif
     }
     if (tid == 0) TL_SPAN(1, nsteps);
+#if CL > 1
+    cluster_sync();
+#endif
 
     // the item again: keeping its group and slot live through the loop cost the TRANS_W 1
     // specialisations 12 spilled registers at the 96 that two CTAs per SM allow

@@ -31,6 +31,32 @@ __device__ __forceinline__ void mbar_wait(unsigned a, unsigned parity) {
                      " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
     } while (!done);
 }
+// ---------------------------------------------------------------- clusters (sm_90)
+// This CTA's rank in its cluster.
+__device__ __forceinline__ unsigned cluster_rank() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+}
+// Every non-exited thread of the cluster: what each did before is visible to all after.
+__device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release;\n\tbarrier.cluster.wait.acquire;" ::: "memory");
+}
+// mbar_wait with cluster scope: the phase's arrivals may come from other CTAs of the cluster.
+__device__ __forceinline__ void mbar_wait_cluster(unsigned a, unsigned parity) {
+    unsigned done;
+    do {
+        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;"
+                     " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
+    } while (!done);
+}
+// Arrive on the mbarrier at this CTA's shared address `a` in CTA `rank` of the cluster.
+__device__ __forceinline__ void mbar_arrive_remote(unsigned a, unsigned rank) {
+    asm volatile("{ .reg .b32 ra; mapa.shared::cluster.u32 ra, %0, %1;"
+                 " mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra]; }"
+                 :: "r"(a), "r"(rank) : "memory");
+}
+
 // ---------------------------------------------------------------- producer/consumer ring
 // N buffers, each with a `full` mbarrier (count `producers`, default 1: the producer's
 // expect_tx, completed by the copies' bytes) at bar0 + 8 * s and an `empty` one (count: every
@@ -62,6 +88,12 @@ struct Ring {
     __device__ void wait_empty(int use) const {
         if (use >= N) mbar_wait(bar0 + 8 * (N + s), phase ^ 1);
     }
+    // wait_empty when other CTAs of the cluster also release this buffer (their consumers
+    // arrive remotely: the copies this producer multicasts land in their buffers too).
+    __device__ void wait_empty_cluster(int use) const {
+        if (use >= N) mbar_wait_cluster(bar0 + 8 * (N + s), phase ^ 1);
+    }
+    __device__ unsigned empty() const { return bar0 + 8 * (N + s); }
     // Consumer: wait until this buffer's copies landed.
     __device__ void wait_full() const { mbar_wait(full(), phase); }
     // Consumer thread: done reading this buffer (release_to_tma).
@@ -87,6 +119,18 @@ __device__ __forceinline__ void tma_2d(unsigned dst, const TensorMap* map, int c
                  " [%0], [%1, {%2, %3}], [%4], %5;"
                  :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar),
                     "l"(policy)
+                 : "memory");
+}
+
+// tma_2d multicast: the box lands at `dst` and completes on `bar` (both this CTA's shared
+// addresses) in every CTA of the cluster whose bit is set in `mask`.
+__device__ __forceinline__ void tma_2d_multicast(unsigned dst, const TensorMap* map, int c0, int c1,
+                                                 unsigned bar, unsigned short mask,
+                                                 unsigned long long policy) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                 ".multicast::cluster.L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5, %6;"
+                 :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar),
+                    "h"(mask), "l"(policy)
                  : "memory");
 }
 

@@ -162,8 +162,18 @@ PRODUCER = [("grouped_tma", "random", 16, "float16", "fprop", 64, {"WCP": 1}),
             ("grouped_tma", "random", 8, "float16", "fprop", 64, {"PW": 2}),
             ("grouped_tma", "random", 8, "float16", "bprop", 64, {"PW": 2}),
             ("grouped_tma", "random", 16, "float16", "fprop", 64, {"PW": 2, "WCP": 1})]
+#: v22 (`p19.py cluster`): p20 timed CL 2 (slabs multicast in clusters of two CTAs) 1.5x slower
+#: than the default at M = 64; where its step goes, and whether a deeper ring (one CTA an SM)
+#: hides the cluster's coupled releases.
+CLUSTER = [("grouped_tma", "random", 16, "float16", "fprop", 64, {"CL": 2}),
+           ("grouped_tma", "random", 16, "float16", "fprop", 64, {"STAGES": 6, "MIN_CTAS": 1}),
+           ("grouped_tma", "random", 16, "float16", "fprop", 64,
+            {"CL": 2, "STAGES": 6, "MIN_CTAS": 1}),
+           ("grouped_tma", "random", 8, "float16", "fprop", 64, {"CL": 2})]
 if sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
+elif sys.argv[1:] == ["cluster"]:
+    CASES = CLUSTER
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
     key = (kind, bs, dtype, M)

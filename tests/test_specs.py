@@ -286,19 +286,35 @@ def test_f32_split_specs():
 
 
 def test_grouped_tma_producer_warps():
-    """dsd_grouped_tma.cu's PW (opt-in): one warp a CTA more per producer warp, the same shared
-    memory and steps; PW 1 (the default) leaves the spec, and so the cubin, as it was."""
-    for bs, did, tw in ((8, 1, False), (16, 2, True), (8, 0, False)):
+    """dsd_grouped_tma.cu's PW: one warp a CTA more per producer warp, the same shared memory
+    and steps. The default is two for 16-bit bs 8 (v22) and one elsewhere; PW 1 leaves the spec,
+    and so the cubin, as it was before PW existed."""
+    for bs, did, tw, want in ((8, 1, False, 2), (8, 2, True, 2), (16, 2, True, 1), (16, 1, False, 1),
+                              (8, 0, False, 1)):
         base = _specs.dsd_grouped_tma_spec(bs, did, 64, tw)
-        assert _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=1) == base
-        assert "PW" not in dict(base)
+        assert dict(base).get("PW", 1) == want, (bs, did)
+        one = _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=1)
+        assert "PW" not in dict(one)
         two = _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=_specs.PW_PROBE)
-        assert {k: v for k, v in two if k != "PW"} == dict(base) and dict(two)["PW"] == 2
-        (t1, s1, m1), (t2, s2, m2) = (_specs.dsd_grouped_tma_launch_shape(x) for x in (base, two))
+        assert {k: v for k, v in two if k != "PW"} == dict(one) and dict(two)["PW"] == 2
+        (t1, s1, m1), (t2, s2, m2) = (_specs.dsd_grouped_tma_launch_shape(x) for x in (one, two))
         assert t2 == t1 + 32 and (s2, m2) == (s1, m1)
     for bad in (0, 3, 4):   # more than two spill at two CTAs an SM
         with pytest.raises(ValueError, match="pw must be 1 or 2"):
             _specs.dsd_grouped_tma_spec(16, 1, 64, False, pw=bad)
+
+
+def test_grouped_tma_clusters():
+    """dsd_grouped_tma.cu's CL (opt-in, probes/p20.py): 16-bit only, 1, 2 or 4 CTAs a cluster;
+    CL 1 is the spec without it."""
+    base = _specs.dsd_grouped_tma_spec(16, 1, 64, False)
+    assert _specs.dsd_grouped_tma_spec(16, 1, 64, False, cl=1) == base and "CL" not in dict(base)
+    for cl in (2, 4):
+        spec = dict(_specs.dsd_grouped_tma_spec(16, 1, 64, False, cl=cl))
+        assert spec.pop("CL") == cl and spec == dict(base)
+    for bs, did, cl in ((16, 1, 3), (8, 2, 8), (8, 0, 2)):
+        with pytest.raises(ValueError, match="cl must be 1, 2 or 4"):
+            _specs.dsd_grouped_tma_spec(bs, did, 64, False, cl=cl)
 
 
 def test_f32_split_defaults_and_forcing(monkeypatch):

@@ -321,3 +321,74 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
         singles = sum(1 for u in units[u0:u1] if u[2] < 0)
         assert singles == sum(cols.count(j) % 2 for j in set(cols))   # one per odd column
     assert sorted(paired) == sorted(gent[:, 0].tolist())
+
+
+@pytest.mark.parametrize("by_column", [False, True])
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.3, 1.0])
+@pytest.mark.parametrize("cl", [2, 4])
+@pytest.mark.parametrize("r,kwb,cap,budget", [(4, 8, 6, 9), (3, 2, 1, None), (2, 5, 3, 40)])
+def test_cluster_plan_as_the_kernel_walks_it(r, kwb, cap, budget, cl, density, by_column):
+    # dsd_grouped_tma.cu with CL: emulate every CTA (its item, rank, steps and entries, the
+    # split-K combine) on random data and compare with the dense product; and check what the
+    # multicast needs: a cluster's CTAs walk steps of the same x columns, in step with each other
+    rng = np.random.default_rng(int(density * 100) + cl + r)
+    ncols, kin, bs = 13, 23, 2
+    ptr, ent = _random_entries(rng, ncols, kin, density)
+    steps, gent, gptr, blocks = _work_lists.cluster_group_table(ptr, ent, r, cl, kwb, cap, kin,
+                                                                bs, by_column=by_column)
+    S = blocks.size
+    nsg = -(-(-(-ncols // r)) // cl)
+    assert steps.shape == (cl * S, 4) and gptr.shape == (nsg + 1,) and gptr[-1] == S
+    assert steps.dtype == np.int32 and gent.dtype == np.int32
+    for rr in range(1, cl):     # the same slabs for every rank
+        assert np.array_equal(steps[rr * S:(rr + 1) * S, [0, 3]], steps[:S, [0, 3]])
+    n = steps[:, 2] - steps[:, 1]
+    assert np.all((n >= 0) & (n <= cap)) and np.array_equal(n.reshape(cl, S).max(0), blocks)
+    assert np.all(blocks > 0) or S == 0    # no step empty for the whole cluster
+    if budget is None:
+        table, colinfo, nslots = _work_lists.chunk_table(gptr, 1 << 40, np)
+    else:
+        table, colinfo, nslots = _work_lists.balanced_table(gptr, 1.0 + blocks / 2, budget)
+    item, ginfo, nslots = _work_lists.cluster_items(table, colinfo, nslots, cl, S)
+    assert item.shape[0] % cl == 0 and ginfo.shape == (nsg * cl, 2)
+    M = 3
+    x = rng.standard_normal((M, kin * bs))
+    data = rng.standard_normal((len(ent), bs, bs))
+    out = np.full((M, nsg * cl * r * bs), np.nan)
+    ws = np.full((nslots, M, r * bs), np.nan)
+    counters = np.zeros(nsg * cl, int)
+    used = []
+    for i in range(0, item.shape[0], cl):
+        lengths = {int(item[i + rr, 2] - item[i + rr, 1]) for rr in range(cl)}
+        assert len(lengths) == 1 and all(item[i + rr, 0] == item[i, 0] + rr for rr in range(cl))
+        for rr in range(cl):
+            grp, s0, s1, slot = item[i + rr]
+            assert s0 - rr * S == item[i, 1] and grp % cl == rr
+            acc = np.zeros((M, r * bs))
+            for k0, e0, e1, kcols in steps[s0:s1]:
+                assert 0 < kcols <= kwb * bs and k0 // bs // kwb == (k0 + kcols - 1) // bs // kwb
+                for e in range(e0, e1):
+                    b, code = gent[e]
+                    c, jl = code >> 16, code & 0xFFFF
+                    assert 0 <= c * bs < kcols and jl < r
+                    op = data[b].T if by_column else data[b]
+                    acc[:, jl * bs:(jl + 1) * bs] += x[:, k0 + c * bs:k0 + (c + 1) * bs] @ op
+                    used.append(b)
+            if slot >= 0:      # split_combine: the last of the group's items sums its slots
+                ws[slot] = acc
+                counters[grp] += 1
+                first, count = ginfo[grp]
+                assert first <= slot < first + count
+                if counters[grp] < count:
+                    continue
+                acc = ws[first:first + count].sum(0)
+            out[:, grp * r * bs:(grp + 1) * r * bs] = acc
+    assert sorted(used) == sorted(ent[:, 1].tolist())
+    # the dense reference: output column j takes x's column block ent[e, 0] times block ent[e, 1]
+    want = np.zeros((M, ncols * bs))
+    for j in range(ncols):
+        for e in range(ptr[j], ptr[j + 1]):
+            c, b = ent[e]
+            op = data[b].T if by_column else data[b]
+            want[:, j * bs:(j + 1) * bs] += x[:, c * bs:(c + 1) * bs] @ op
+    np.testing.assert_allclose(out[:, :ncols * bs], want, rtol=1e-12, atol=1e-12)

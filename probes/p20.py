@@ -1,0 +1,70 @@
+"""Probe 20: dsd_grouped_tma.cu with clusters of CTAs that share each slab by TMA multicast (CL,
+docs/perf-notes.md v22).
+
+At M = 64 the 16-bit grouped kernel moves about 2.5x more bytes of x slabs than of W from L2
+(bs 16: 134 MB of slabs, 54 MB of blocks; v21's H200 loop spans them at about 5.9 TB/s).
+With CL CTAs a cluster owning neighbouring groups and walking the same slabs, each slab box is
+read from L2 once and multicast into all of them: slab bytes / CL.
+
+    PYTHONPATH=. python probes/p20.py smoke    (small shapes against float64; each variant once)
+    PYTHONPATH=. python probes/p20.py          (times: default and CL 2 / 4, 16-bit M = 64 and
+                                                M = 4096 fprop, three layouts)
+"""
+import os
+import sys
+
+import cupy
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import problem, say, fresh, t_dsd, patched, with_knobs, err  # noqa: E402
+from cupy_bsparse import _specs as sp, bench  # noqa: E402
+from cupy_bsparse.ops import matmul  # noqa: E402
+
+say(bench.gpu_name())
+
+
+def variant(knobs):
+    return patched(sp, dsd_grouped_tma_spec=with_knobs(sp.dsd_grouped_tma_spec, knobs))
+
+
+def smoke():
+    for M, C in ((64, 2048), (50, 4096), (4096, 1024), (1000, 2048)):
+        for bs in (16, 8):
+            for dtype in ("float16",):
+                sets = problem(M, C, C, bs, dtype, seed=3)[:1]
+                for op in ("fprop", "bprop"):
+                    s = sets[0]
+                    a, w = (s["x"], s["w"]) if op == "fprop" else (s["dy"], s["w"].T)
+                    ref = a.astype(cupy.float64) @ w.toarray().astype(cupy.float64)
+                    line = []
+                    for knobs in ({}, {"CL": 2}, {"CL": 4}, {"CL": 2, "PW": 2}):
+                        fresh(sets)
+                        out = cupy.full((a.shape[0], w.shape[1]), cupy.nan, a.dtype)
+                        with variant(knobs):
+                            matmul(a, w, out=out)
+                        cupy.cuda.Device().synchronize()
+                        line.append(f"{knobs or 'default'} {err(out.astype(cupy.float64), ref):.2e}")
+                    say(f"smoke M {M} C {C} bs {bs} {dtype} {op}: " + "; ".join(line))
+
+
+def timings():
+    cases = [(64, 16384, L, bs, op) for L in ("random", "small_world", "barabasi_albert")
+             for bs in (16, 8) for op in ("fprop", "bprop")]
+    cases += [(4096, 8192, "random", bs, "fprop") for bs in (16, 8)]
+    for M, C, L, bs, op in cases:
+        sets = problem(M, C, C, bs, "float16", kind=L)
+        line, ref = [], None
+        variants = [{}, {"CL": 2}, {"CL": 4}] + ([{"CL": 2, "PW": 2}, {"PW": 2}] if bs == 8 else [])
+        for knobs in variants:
+            fresh(sets)
+            with variant(knobs):
+                t, out = t_dsd(sets, op)
+            if ref is None:
+                ref = out
+            e = err(out, ref)
+            line.append(f"{knobs or 'default'} {t:.4f}" + (f" (err {e:.1e})" if knobs else ""))
+        say(f"M {M} {L} bs {bs} {op}: " + "; ".join(line))
+
+
+if __name__ == "__main__":
+    smoke() if sys.argv[1:] == ["smoke"] else timings()
