@@ -338,6 +338,8 @@ PW_PROBE = 2
 #: The cluster size at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's opt-in
 #: slab multicast (``dsd_grouped_tma_spec``'s ``cl``; probes/p20.py times it).
 CL_PROBE = 2
+#: The same for the K split of a group over a cluster (``ck``; probes/p20.py).
+CK_PROBE = 4
 
 #: Stored blocks per bulk copy from which 16-bit bs 8 on dsd_grouped_tma.cu copies its blocks
 #: with bulk copies (WCP 0) rather than cp.async (WCP 1) at 16 < M <= 64, by the layout's plan
@@ -354,7 +356,7 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=None, cl=1):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=None, cl=1, ck=1):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -398,7 +400,12 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
     cluster's CTAs own ``cl`` neighbouring groups and walk the same slabs, each box of a slab
     copied once from L2 and multicast into all of them (at M = 64 the slabs' L2 re-reads are
     most of the bytes: docs/perf-notes.md v22). Its plan differs (``_work_lists``'s
-    ``cluster_group_table``), so the sums differ in rounding.
+    ``cluster_group_table``), so the sums differ in rounding. p20 (H100): 1.5-2x slower.
+
+    ``ck`` (1, 2 or 4; 16-bit only; opt-in for probes/p20.py, untimed): CTAs a cluster (CK) that split one
+    group's steps into ``ck`` items and sum their accumulators through distributed shared
+    memory (rank order, deterministic) instead of float32 partials in global memory combined
+    by the group's last CTA (``fixed_cut``'s items; docs/perf-notes.md v22).
     """
     regime = m_regime(M)
     large = regime == "large"
@@ -425,6 +432,11 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
         raise ValueError(f"cl must be 1, 2 or 4 CTAs a cluster (16-bit only), got {cl!r}")
     if cl > 1:
         p["CL"] = int(cl)
+    if ck not in (1, 2, 4) or (ck > 1 and (cl > 1 or regime == "tiny" or code == _F32X3)):
+        raise ValueError(f"ck must be 1, 2 or 4 CTAs a cluster (16-bit, M > 16, without cl), "
+                         f"got {ck!r}")
+    if ck > 1:
+        p["CK"] = int(ck)
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
         while _ctas("dsd_grouped_tma.cu", p) < 2 and p["CAP"] > 16:
@@ -846,6 +858,10 @@ def all_specializations():
                                 if did:   # 16-bit: slabs multicast in clusters (CL)
                                     out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
                                         bs, did, M, tw, wcp=wcp, cl=CL_PROBE),
+                                        "bsmm_dsd_grouped_tma"))
+                                    # a group's K range over a cluster (CK)
+                                    out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
+                                        bs, did, M, tw, wcp=wcp, ck=CK_PROBE),
                                         "bsmm_dsd_grouped_tma"))
                         if did == 0:
                             # float32 x split ahead (F32_SPLIT, opt-in, untimed)

@@ -313,13 +313,17 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
     one wave."""
     if dict(spec).get("CL", 1) > 1:
         return dsd_cluster_plan(layout, trans_w, spec, m_tiles, resident)
+    ck = dict(spec).get("CK", 1)
     key, (steps, gent, gptr, blocks) = _grouped_steps(layout, trans_w, spec)
     budget = _item_budget(gptr.size - 1, m_tiles, resident)
     per_step = step_blocks(spec)
-    ikey = key + (budget, per_step)
+    ikey = key + (budget, per_step, ck)
     items = layout.plan_cache.get(ikey)
     if items is None:
-        if budget is None:               # one item per group: host
+        if ck > 1:                       # a cluster's CTAs sum a group's items (no slots)
+            item = fixed_cut(gptr, 1.0 + blocks / per_step, ck)
+            ginfo, nslots = np.zeros((gptr.size - 1, 2), dtype=np.int32), 0
+        elif budget is None:             # one item per group: host
             item, ginfo, nslots = chunk_table(gptr, 1 << 40, np)
         else:
             item, ginfo, nslots = balanced_table(gptr, 1.0 + blocks / per_step, budget)
@@ -433,6 +437,23 @@ def cluster_items(table, colinfo, nslots, cl, S):
         ginfo[rr::cl, 0] = colinfo[:, 0] + rr * nslots
         ginfo[rr::cl, 1] = colinfo[:, 1]
     return item, ginfo, nslots * cl
+
+
+def fixed_cut(gptr, weight, ck):
+    """Each group's steps cut into exactly ``ck`` items of near-equal weight, some perhaps
+    empty (numpy): rows (group, first step, end step, -1), group g's at g * ck .. g * ck + ck - 1.
+    ``gptr`` and ``weight`` as ``balanced_table``'s."""
+    gptr = np.asarray(gptr, dtype=np.int64)
+    ng = gptr.size - 1
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(weight, dtype=np.float64))])
+    a, b = np.repeat(gptr[:-1], ck), np.repeat(gptr[1:], ck)
+    k = np.tile(np.arange(ck, dtype=np.int64), ng)
+    end = np.searchsorted(cum, cum[a] + (cum[b] - cum[a]) * (k + 1) / ck, side="left")
+    end = np.where(k == ck - 1, b, np.clip(end, a, b))
+    end = np.maximum.accumulate(end) if end.size else end
+    first = np.where(k == 0, a, np.concatenate([[0], end[:-1]]))
+    return np.stack([np.repeat(np.arange(ng), ck), first, end, np.full(ng * ck, -1)],
+                    axis=1).astype(np.int32)
 
 
 def _item_budget(ngroups, m_tiles, resident):

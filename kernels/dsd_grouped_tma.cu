@@ -116,8 +116,19 @@
 #if CL > 1 && (DTYPE_ID == 4 || WPF)
 #error "dsd_grouped_tma.cu: clusters (CL) serve the 16-bit kernels without WPF"
 #endif
+#ifndef CK
+#define CK 1
+#endif
+#if CK != 1 && CK != 2 && CK != 4
+#error "dsd_grouped_tma.cu: CK CTAs a cluster, 1, 2 or 4"
+#endif
+#if CK > 1 && CL > 1
+#error "dsd_grouped_tma.cu: a cluster shares slabs (CL) or splits one group's K range (CK)"
+#endif
 #if CL > 1
 #define CLUSTER_DIMS __cluster_dims__(CL, 1, 1)
+#elif CK > 1
+#define CLUSTER_DIMS __cluster_dims__(CK, 1, 1)
 #else
 #define CLUSTER_DIMS
 #endif
@@ -175,6 +186,8 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     // the cluster's barriers are initialised before any CTA multicasts or arrives remotely
     const unsigned crank = cluster_rank();
     cluster_sync();
+#elif CK > 1
+    const unsigned crank = cluster_rank();
 #endif
     if (tid == 0) TL_SPAN(0, nsteps);
 
@@ -338,6 +351,9 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         }
 #if CL > 1
         cluster_sync();   // no CTA exits while another may still arrive on its barriers
+#elif CK > 1
+        cluster_sync();   // the consumers' two around their sum (below)
+        cluster_sync();
 #endif
         return;
     }
@@ -445,6 +461,51 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     int grp, slot;
     asm volatile("ld.global.nc.v4.s32 {%0, _, _, %1}, [%2];" : "=r"(grp), "=r"(slot) : "l"(item + blockIdx.x));
     constexpr int ACC_N = RW * MI * NI * 4;
+#if CK > 1
+    // The cluster's CK CTAs walked parts of one group's steps: each parks its accumulators in
+    // its ring (free now: every copy landed), and rank r sums, in rank order, the row blocks mi
+    // of every warp tile with mi % CK == r from all of them (distributed shared memory), and
+    // stores them. No partials in global memory, no counters.
+    static_assert(MI % CK == 0 && ACC_N * NCT * 4 <= STAGES * (A_STAGE + B_STAGE), "CK's sum");
+    {
+        (void)slot;
+        float* park = reinterpret_cast<float*>(smem_raw + (a0 - raw));
+        const float* mine = &acc[0][0][0][0];
+#pragma unroll
+        for (int i = 0; i < ACC_N; ++i) park[i * NCT + tid] = mine[i];
+        cluster_sync();
+#pragma unroll
+        for (int q = 0; q < RW; ++q)
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) {
+                if (mi % CK != (int)crank) continue;
+#pragma unroll
+                for (int ni = 0; ni < NI; ++ni)
+#pragma unroll
+                    for (int v = 0; v < 4; ++v) {
+                        const unsigned at = a0 + 4u * ((((q * MI + mi) * NI + ni) * 4 + v) * NCT + tid);
+                        float sum = 0.f;
+#pragma unroll
+                        for (int r = 0; r < CK; ++r) sum += ld_dsmem_f32(at, r);
+                        acc[q][mi][ni][v] = sum;
+                    }
+            }
+        cluster_sync();   // every CTA has read the others' accumulators before any exits
+        const int valid = min(BM, M - m0);
+#pragma unroll
+        for (int q = 0; q < RW; ++q) {
+            const int j = grp * R + wn * RW + q;
+            if (j >= ncols) continue;
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+                if (mi % CK == (int)crank)
+                    store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
+                                       *reinterpret_cast<const float(*)[1][NI][4]>(&acc[q][mi][0][0]),
+                                       wm * WM + mi * 16, 0, valid, alpha, beta, lane);
+        }
+        return;
+    }
+#endif
     if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0][0], ws, slot, ginfo[grp],
                                                    counters + (long long)grp * gridDim.y + blockIdx.y,
                                                    is_last))

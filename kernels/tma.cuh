@@ -57,6 +57,14 @@ __device__ __forceinline__ void mbar_arrive_remote(unsigned a, unsigned rank) {
                  :: "r"(a), "r"(rank) : "memory");
 }
 
+// The float at this CTA's shared address `a` in CTA `rank` of the cluster.
+__device__ __forceinline__ float ld_dsmem_f32(unsigned a, unsigned rank) {
+    float v;
+    asm volatile("{ .reg .b32 ra; mapa.shared::cluster.u32 ra, %1, %2; ld.shared::cluster.f32 %0, [ra]; }"
+                 : "=f"(v) : "r"(a), "r"(rank) : "memory");
+    return v;
+}
+
 // ---------------------------------------------------------------- producer/consumer ring
 // N buffers, each with a `full` mbarrier (count `producers`, default 1: the producer's
 // expect_tx, completed by the copies' bytes) at bar0 + 8 * s and an `empty` one (count: every

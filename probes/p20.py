@@ -4,11 +4,16 @@ docs/perf-notes.md v22).
 At M = 64 the 16-bit grouped kernel moves about 2.5x more bytes of x slabs than of W from L2
 (bs 16: 134 MB of slabs, 54 MB of blocks; v21's H200 loop spans them at about 5.9 TB/s).
 With CL CTAs a cluster owning neighbouring groups and walking the same slabs, each slab box is
-read from L2 once and multicast into all of them: slab bytes / CL.
+read from L2 once and multicast into all of them: slab bytes / CL. Measured (v22, H100): CL 2
+1.5x slower, CL 4 2.2x.
+
+CK: a cluster of CK CTAs splits one group's steps and sums the accumulators through distributed
+shared memory, in place of float32 partials in global memory that the group's last CTA reads
+back alone (at M = 64 a group's four items leave its last CTA 256 KB to read after its loop).
 
     PYTHONPATH=. python probes/p20.py smoke    (small shapes against float64; each variant once)
-    PYTHONPATH=. python probes/p20.py          (times: default and CL 2 / 4, 16-bit M = 64 and
-                                                M = 4096 fprop, three layouts)
+    PYTHONPATH=. python probes/p20.py          (times: default and CK 4 / 2 at M = 64, three
+                                                layouts; CL 2 at M = 4096)
 """
 import os
 import sys
@@ -37,7 +42,7 @@ def smoke():
                     a, w = (s["x"], s["w"]) if op == "fprop" else (s["dy"], s["w"].T)
                     ref = a.astype(cupy.float64) @ w.toarray().astype(cupy.float64)
                     line = []
-                    for knobs in ({}, {"CL": 2}, {"CL": 4}, {"CL": 2, "PW": 2}):
+                    for knobs in ({}, {"CL": 2}, {"CK": 2}, {"CK": 4}):
                         fresh(sets)
                         out = cupy.full((a.shape[0], w.shape[1]), cupy.nan, a.dtype)
                         with variant(knobs):
@@ -54,7 +59,7 @@ def timings():
     for M, C, L, bs, op in cases:
         sets = problem(M, C, C, bs, "float16", kind=L)
         line, ref = [], None
-        variants = [{}, {"CL": 2}, {"CL": 4}] + ([{"CL": 2, "PW": 2}, {"PW": 2}] if bs == 8 else [])
+        variants = [{}, {"CK": 4}, {"CK": 2}] if M <= 64 else [{}, {"CL": 2}]
         for knobs in variants:
             fresh(sets)
             with variant(knobs):

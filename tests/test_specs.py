@@ -305,8 +305,9 @@ def test_grouped_tma_producer_warps():
 
 
 def test_grouped_tma_clusters():
-    """dsd_grouped_tma.cu's CL (opt-in, probes/p20.py): 16-bit only, 1, 2 or 4 CTAs a cluster;
-    CL 1 is the spec without it."""
+    """dsd_grouped_tma.cu's clusters (opt-in, probes/p20.py), CL (slabs multicast) and CK (a
+    group's items summed in distributed shared memory): 16-bit only, 1, 2 or 4 CTAs a cluster;
+    1 is the spec without them."""
     base = _specs.dsd_grouped_tma_spec(16, 1, 64, False)
     assert _specs.dsd_grouped_tma_spec(16, 1, 64, False, cl=1) == base and "CL" not in dict(base)
     for cl in (2, 4):
@@ -315,6 +316,14 @@ def test_grouped_tma_clusters():
     for bs, did, cl in ((16, 1, 3), (8, 2, 8), (8, 0, 2)):
         with pytest.raises(ValueError, match="cl must be 1, 2 or 4"):
             _specs.dsd_grouped_tma_spec(bs, did, 64, False, cl=cl)
+    # CK: a group's items summed over a cluster (opt-in, probes/p20.py)
+    for ck in (2, 4):
+        spec = dict(_specs.dsd_grouped_tma_spec(8, 2, 64, True, ck=ck))
+        assert spec.pop("CK") == ck and spec == dict(_specs.dsd_grouped_tma_spec(8, 2, 64, True))
+    for bs, did, M, kw in ((16, 1, 64, dict(ck=3)), (8, 0, 64, dict(ck=2)),
+                           (16, 1, 64, dict(ck=2, cl=2))):
+        with pytest.raises(ValueError, match="ck must be 1, 2 or 4"):
+            _specs.dsd_grouped_tma_spec(bs, did, M, False, **kw)
 
 
 def test_f32_split_defaults_and_forcing(monkeypatch):

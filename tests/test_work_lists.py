@@ -392,3 +392,23 @@ def test_cluster_plan_as_the_kernel_walks_it(r, kwb, cap, budget, cl, density, b
             op = data[b].T if by_column else data[b]
             want[:, j * bs:(j + 1) * bs] += x[:, c * bs:(c + 1) * bs] @ op
     np.testing.assert_allclose(out[:, :ncols * bs], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ck", [2, 4])
+@pytest.mark.parametrize("counts", [[0], [5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9]])
+def test_fixed_cut_gives_each_group_ck_items(counts, ck):
+    # dsd_grouped_tma.cu with CK: a cluster of ck CTAs per group, each a contiguous piece of its
+    # steps (perhaps empty), together all of them, the weight near-evenly shared
+    rng = np.random.default_rng(len(counts) + ck)
+    gptr = _ptr(counts)
+    weight = rng.uniform(0.5, 3.0, int(gptr[-1]))
+    table = _work_lists.fixed_cut(gptr, weight, ck)
+    assert table.dtype == np.int32 and table.shape == (len(counts) * ck, 4)
+    for g, n in enumerate(counts):
+        rows = table[g * ck:(g + 1) * ck]
+        assert np.all(rows[:, 0] == g) and np.all(rows[:, 3] == -1)
+        assert rows[0, 1] == gptr[g] and rows[-1, 2] == gptr[g + 1]
+        assert np.all(rows[1:, 1] == rows[:-1, 2]) and np.all(rows[:, 2] >= rows[:, 1])
+        if n >= ck:    # no piece heavier than an even share plus one step
+            w = [weight[a:b].sum() for a, b in rows[:, 1:3]]
+            assert max(w) <= weight[gptr[g]:gptr[g + 1]].sum() / ck + weight.max() + 1e-9
