@@ -86,7 +86,8 @@ def test_fitted_specialisation_compiles(arch, item):
 
 def _grouped(bs, did, tw, **extra):
     return ("dsd_grouped_tma.cu", tuple(sorted({
-        **dict(_specs.dsd_grouped_tma_spec(bs, did, 64, tw, wcp=extra.pop("WCP", None))),
+        **dict(_specs.dsd_grouped_tma_spec(bs, did, 64, tw, wcp=extra.pop("WCP", None),
+                                           wpf=extra.pop("WPF", 0))),
         **extra}.items())))
 
 
