@@ -356,7 +356,7 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=None, cl=1, ck=1):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1, cl=1, ck=1):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -388,13 +388,13 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
     ``wpf`` ahead of the one it copies (WPF; opt-in for probes/p18.py, untimed: docs/perf-notes.md
     v20). It changes neither the plan nor the sums.
 
-    ``pw`` (1 or 2; None: 2 for 16-bit bs 8, else 1): producer warps, each copying an equal
-    share of a step's stored blocks, the first also the x boxes and the codes (PW; v21's
-    timelines found the 16-bit step bound by its one producer warp's copy issue). v22's p20
-    (H100, fp16): bs 8 random M = 64 x @ W 0.0717 -> 0.0664 ms, x @ W^T 0.0728 -> 0.0669, M =
-    4096 x @ W 0.758 -> 0.722; small world 0.083 -> 0.081 / 0.080; Barabasi-Albert 0.079 ->
-    0.081 / 0.078 (within 2.5%); bs 16 (p19 v21, H200) moved within 1%, so it keeps one
-    (docs/perf-notes.md v22). It changes neither the plan nor the sums.
+    ``pw`` (1 or 2; opt-in, p19 / p20): producer warps, each copying an equal share of a step's
+    stored blocks, the first also the x boxes and the codes (PW; v21's timelines found the
+    16-bit step bound by its one producer warp's copy issue). v22's p20 (H100, fp16): bs 8
+    random M = 64 x @ W 0.0717 -> 0.0664 ms, x @ W^T 0.0728 -> 0.0669, M = 4096 x @ W 0.758
+    -> 0.722; small world 0.083 -> 0.081 / 0.080; Barabasi-Albert 0.079 -> 0.081 / 0.078
+    (within 2.5%); bs 16 (p19, H200) within 1%. The 16-bit bs 8 default waits for a GPU suite
+    run after it (docs/perf-notes.md v22). It changes neither the plan nor the sums.
 
     ``cl`` (1, 2 or 4; 16-bit only; opt-in for probes/p20.py, untimed): CTAs a cluster (CL). The
     cluster's CTAs own ``cl`` neighbouring groups and walk the same slabs, each box of a slab
@@ -422,8 +422,6 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
         p["WCP"] = 1
     if wpf:
         p["WPF"] = int(wpf)
-    if pw is None:       # (the L2 prefetch runs with one producer warp)
-        pw = 2 if bs == 8 and code in (1, 2) and not wpf else 1
     if pw not in (1, 2):
         raise ValueError(f"pw must be 1 or 2 producer warps, got {pw!r}")
     if pw > 1:

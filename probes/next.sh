@@ -27,6 +27,7 @@
 #   bash probes/next.sh v21b                     -> targets 64 and 4096 on v21's defaults
 #   bash probes/next.sh v22                      -> the GPU suite's small subset, p20 (CK), memcheck
 #                                                   on the cluster knobs (<= 340 s)
+#   bash probes/next.sh v22ck                    -> the cluster knobs' GPU tests, p20 (<= 160 s)
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
 #                                                   float32 / grouped / stream subset, targets 64
 #   bash probes/next.sh v20                      -> p19 (perf-notes v20: the step timelines of
@@ -113,8 +114,8 @@ elif [ "$1" = v21b ]; then
   timeout 200 bash probes/next.sh targets 64 2>&1 | tail -16
   timeout 200 bash probes/next.sh targets 4096 2>&1 | tail -16
 elif [ "$1" = v22 ]; then
-  # little device time: the GPU suite's small subset (every op, dtype and block size; PW 2 now the
-  # 16-bit bs 8 default), p20's CK timings, then memcheck on the cluster knobs (CL, CK)
+  # little device time: the GPU suite's small subset (every op, dtype and block size), p20's CK
+  # timings, then memcheck on the cluster knobs (CL, CK)
   CUPY_BSPARSE_GPU_SUBSET=small timeout 200 python3 -m pytest tests -m gpu -q -p no:cacheprovider \
     2>&1 | tee "$out/gpu_small.log" | tail -3
   timeout 80 python3 probes/p20.py 2>&1 | tail -8
@@ -122,6 +123,11 @@ elif [ "$1" = v22 ]; then
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
     -k "test_grouped_tma_producer_knobs and (cl or ck)" > "$out/memcheck_cl.log" 2>&1
   echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck_cl.log" | tail -2
+elif [ "$1" = v22ck ]; then
+  # the last minutes: the cluster knobs' GPU tests (CL, CK against float64), then p20's timings
+  CUPY_BSPARSE_GPU_SUBSET=small timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q \
+    -p no:cacheprovider -k "test_grouped_tma_producer_knobs and (cl or ck)" 2>&1 | tail -2
+  timeout 90 python3 probes/p20.py 2>&1 | tail -8
 elif [ "$1" = v21short ]; then
   # little device time: the two fixed tests, the float32 tests (the new split defaults), the
   # grouped and stream plans (the new item weight and column cap), then the M = 64 table

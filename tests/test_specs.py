@@ -286,10 +286,10 @@ def test_f32_split_specs():
 
 
 def test_grouped_tma_producer_warps():
-    """dsd_grouped_tma.cu's PW: one warp a CTA more per producer warp, the same shared memory
-    and steps. The default is two for 16-bit bs 8 (v22) and one elsewhere; PW 1 leaves the spec,
-    and so the cubin, as it was before PW existed."""
-    for bs, did, tw, want in ((8, 1, False, 2), (8, 2, True, 2), (16, 2, True, 1), (16, 1, False, 1),
+    """dsd_grouped_tma.cu's PW (opt-in): one warp a CTA more per producer warp, the same shared
+    memory and steps; PW 1 (the default) leaves the spec, and so the cubin, as it was before PW
+    existed."""
+    for bs, did, tw, want in ((8, 1, False, 1), (8, 2, True, 1), (16, 2, True, 1), (16, 1, False, 1),
                               (8, 0, False, 1)):
         base = _specs.dsd_grouped_tma_spec(bs, did, 64, tw)
         assert dict(base).get("PW", 1) == want, (bs, did)
