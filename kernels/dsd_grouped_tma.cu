@@ -471,6 +471,10 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         (void)slot;
         float* park = reinterpret_cast<float*>(smem_raw + (a0 - raw));
         const float* mine = &acc[0][0][0][0];
+        // a warp done with its last step parks over stages other consumer warps (up to STAGES
+        // - 1 steps behind) may still read: all consumers first (named barrier 1, the one
+        // split_combine takes, which this path never reaches; the producer warps never join)
+        sync_threads_of<1>(NCT);
 #pragma unroll
         for (int i = 0; i < ACC_N; ++i) park[i * NCT + tid] = mine[i];
         cluster_sync();

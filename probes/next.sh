@@ -128,6 +128,10 @@ elif [ "$1" = v22ck ]; then
   CUPY_BSPARSE_GPU_SUBSET=small timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q \
     -p no:cacheprovider -k "test_grouped_tma_producer_knobs and (cl or ck)" 2>&1 | tail -2
   timeout 90 python3 probes/p20.py 2>&1 | tail -8
+  CUPY_BSPARSE_GPU_SUBSET=small timeout 60 compute-sanitizer --tool racecheck --error-exitcode 3 \
+    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
+    -k "test_grouped_tma_producer_knobs and ck and f16 and 0.1" > "$out/racecheck_ck.log" 2>&1
+  echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/racecheck_ck.log" | tail -2
 elif [ "$1" = v21short ]; then
   # little device time: the two fixed tests, the float32 tests (the new split defaults), the
   # grouped and stream plans (the new item weight and column cap), then the M = 64 table
