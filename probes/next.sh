@@ -127,7 +127,7 @@ elif [ "$1" = v22ck ]; then
   # the last minutes: the cluster knobs' GPU tests (CL, CK against float64), then p20's timings
   CUPY_BSPARSE_GPU_SUBSET=small timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q \
     -p no:cacheprovider -k "test_grouped_tma_producer_knobs and (cl or ck)" 2>&1 | tail -2
-  timeout 90 python3 probes/p20.py 2>&1 | tail -8
+  timeout 60 python3 probes/p20.py short 2>&1 | tail -9
   CUPY_BSPARSE_GPU_SUBSET=small timeout 60 compute-sanitizer --tool racecheck --error-exitcode 3 \
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
     -k "test_grouped_tma_producer_knobs and ck and f16 and 0.1" > "$out/racecheck_ck.log" 2>&1
