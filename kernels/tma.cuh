@@ -23,12 +23,18 @@ __device__ __forceinline__ void mbar_arrive(unsigned a) {
 __device__ __forceinline__ void mbar_arrive_expect_tx(unsigned a, unsigned bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(a), "r"(bytes) : "memory");
 }
-// Wait until the phase with parity `parity` has completed.
+// Wait until the phase with parity `parity` has completed; CLUSTER: with cluster scope (the
+// phase's arrivals may come from other CTAs of the cluster).
+template <bool CLUSTER = false>
 __device__ __forceinline__ void mbar_wait(unsigned a, unsigned parity) {
     unsigned done;
     do {
-        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;"
-                     " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
+        if (CLUSTER)
+            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;"
+                         " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
+        else
+            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;"
+                         " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
     } while (!done);
 }
 // ---------------------------------------------------------------- clusters (sm_90)
@@ -41,14 +47,6 @@ __device__ __forceinline__ unsigned cluster_rank() {
 // Every non-exited thread of the cluster: what each did before is visible to all after.
 __device__ __forceinline__ void cluster_sync() {
     asm volatile("barrier.cluster.arrive.release;\n\tbarrier.cluster.wait.acquire;" ::: "memory");
-}
-// mbar_wait with cluster scope: the phase's arrivals may come from other CTAs of the cluster.
-__device__ __forceinline__ void mbar_wait_cluster(unsigned a, unsigned parity) {
-    unsigned done;
-    do {
-        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;"
-                     " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
-    } while (!done);
 }
 // Arrive on the mbarrier at this CTA's shared address `a` in CTA `rank` of the cluster.
 __device__ __forceinline__ void mbar_arrive_remote(unsigned a, unsigned rank) {
@@ -99,7 +97,7 @@ struct Ring {
     // wait_empty when other CTAs of the cluster also release this buffer (their consumers
     // arrive remotely: the copies this producer multicasts land in their buffers too).
     __device__ void wait_empty_cluster(int use) const {
-        if (use >= N) mbar_wait_cluster(bar0 + 8 * (N + s), phase ^ 1);
+        if (use >= N) mbar_wait<true>(bar0 + 8 * (N + s), phase ^ 1);
     }
     __device__ unsigned empty() const { return bar0 + 8 * (N + s); }
     // Consumer: wait until this buffer's copies landed.
