@@ -340,6 +340,8 @@ PW_PROBE = 2
 CL_PROBE = 2
 #: The same for the K split of a group over a cluster (``ck``; probes/p20.py).
 CK_PROBE = 4
+#: The same for the consumers' unsigned slab columns (``ucol``; probes/p20.py).
+UCOL_PROBE = 1
 
 #: Stored blocks per bulk copy from which 16-bit bs 8 on dsd_grouped_tma.cu copies its blocks
 #: with bulk copies (WCP 0) rather than cp.async (WCP 1) at 16 < M <= 64, by the layout's plan
@@ -356,7 +358,8 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1, cl=1, ck=1):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1, cl=1, ck=1,
+                         ucol=0):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -406,6 +409,12 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1,
     group's steps into ``ck`` items and sum their accumulators through distributed shared
     memory (rank order, deterministic) instead of float32 partials in global memory combined
     by the group's last CTA (``fixed_cut``'s items; docs/perf-notes.md v22).
+
+    ``ucol`` (0 or 1; opt-in, untimed): the consumers take an entry's slab column unsigned
+    (UCOL), which drops the signed-division fix-ups from each block's address chain (SASS,
+    16-bit bs 8 x @ W: 16 instructions from the code's shuffle to the A fragments' ldmatrix,
+    9 with UCOL; v21 found the bs 8 consumers 1.26 of a 1.77 us step). The sums are bitwise
+    the same.
     """
     regime = m_regime(M)
     large = regime == "large"
@@ -435,6 +444,10 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1,
                          f"got {ck!r}")
     if ck > 1:
         p["CK"] = int(ck)
+    if ucol not in (0, 1):
+        raise ValueError(f"ucol must be 0 or 1, got {ucol!r}")
+    if ucol:
+        p["UCOL"] = 1
     if split == "slab" and code == _F32X3:
         p["XPRE"] = 1
         while _ctas("dsd_grouped_tma.cu", p) < 2 and p["CAP"] > 16:
@@ -857,6 +870,11 @@ def all_specializations():
                                     out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
                                         bs, did, M, tw, wcp=wcp, cl=CL_PROBE),
                                         "bsmm_dsd_grouped_tma"))
+                                # unsigned slab columns in the consumers (UCOL)
+                                out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
+                                    bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M),
+                                    wcp=wcp, ucol=UCOL_PROBE), "bsmm_dsd_grouped_tma"))
+                                if did:
                                     # a group's K range over a cluster (CK)
                                     out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
                                         bs, did, M, tw, wcp=wcp, ck=CK_PROBE),

@@ -119,6 +119,9 @@
 #ifndef CK
 #define CK 1
 #endif
+#ifndef UCOL
+#define UCOL 0
+#endif
 #if CK != 1 && CK != 2 && CK != 4
 #error "dsd_grouped_tma.cu: CK CTAs a cluster, 1, 2 or 4"
 #endif
@@ -410,7 +413,11 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         const unsigned ls = lo0 + a_lane;              // the one lo plane's twin of as
 #endif
         for_each_owned_entry<RW>(meta, n, wn * RW, lane, [&](int q, int cl, int e) {
+#if UCOL
+            const unsigned col = (unsigned)cl * BS;   // codes are never negative: no sign fix-ups
+#else
             const int col = cl * BS;
+#endif
 #if DTYPE_ID == 4
             const unsigned a_off = (col / BOXC) * A_BOX + ((((col % BOXC) / 4) ^ a_sw) << 4);
             const unsigned a = as + a_off;

@@ -27,7 +27,8 @@
 #   bash probes/next.sh v21b                     -> targets 64 and 4096 on v21's defaults
 #   bash probes/next.sh v22                      -> the GPU suite's small subset, p20 (CK), memcheck
 #                                                   on the cluster knobs (<= 340 s)
-#   bash probes/next.sh v22ck                    -> the cluster knobs' GPU tests, p20 (<= 160 s)
+#   bash probes/next.sh v22ck                    -> the CL / CK / UCOL GPU tests, p20 short,
+#                                                   racecheck on CK (<= 220 s)
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
 #                                                   float32 / grouped / stream subset, targets 64
 #   bash probes/next.sh v20                      -> p19 (perf-notes v20: the step timelines of
@@ -124,10 +125,10 @@ elif [ "$1" = v22 ]; then
     -k "test_grouped_tma_producer_knobs and (cl or ck)" > "$out/memcheck_cl.log" 2>&1
   echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck_cl.log" | tail -2
 elif [ "$1" = v22ck ]; then
-  # the last minutes: the cluster knobs' GPU tests (CL, CK against float64), then p20's timings
+  # the knobs' GPU tests (CL, CK against float64; UCOL bitwise), then p20's timings
   CUPY_BSPARSE_GPU_SUBSET=small timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q \
-    -p no:cacheprovider -k "test_grouped_tma_producer_knobs and (cl or ck)" 2>&1 | tail -2
-  timeout 60 python3 probes/p20.py short 2>&1 | tail -9
+    -p no:cacheprovider -k "test_grouped_tma_producer_knobs and (cl or ck or ucol)" 2>&1 | tail -2
+  timeout 80 python3 probes/p20.py short 2>&1 | tail -9
   CUPY_BSPARSE_GPU_SUBSET=small timeout 60 compute-sanitizer --tool racecheck --error-exitcode 3 \
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
     -k "test_grouped_tma_producer_knobs and ck and f16 and 0.1" > "$out/racecheck_ck.log" 2>&1

@@ -10,10 +10,12 @@ read from L2 once and multicast into all of them: slab bytes / CL. Measured (v22
 CK: a cluster of CK CTAs splits one group's steps and sums the accumulators through distributed
 shared memory, in place of float32 partials in global memory that the group's last CTA reads
 back alone (at M = 64 a group's four items leave its last CTA 256 KB to read after its loop).
+UCOL: the consumers' block address chain without signed-division fix-ups (bitwise the same).
 
     PYTHONPATH=. python probes/p20.py smoke    (small shapes against float64; each variant once)
-    PYTHONPATH=. python probes/p20.py          (times: default and CK 4 / 2 at M = 64, three
-                                                layouts; CL 2 at M = 4096)
+    PYTHONPATH=. python probes/p20.py          (times at M = 64, three layouts: the default,
+                                                UCOL, PW 2 (bs 8), CK 4 and their sum; CL 2 at
+                                                M = 4096)
     PYTHONPATH=. python probes/p20.py short    (the M = 64 timings, random and Barabasi-Albert)
 """
 import os
@@ -61,7 +63,12 @@ def timings(short=False):
     for M, C, L, bs, op in cases:
         sets = problem(M, C, C, bs, "float16", kind=L)
         line, ref = [], None
-        variants = [{}, {"CK": 4}, {"CK": 2}] if M <= 64 else [{}, {"CL": 2}]
+        if M > 64:
+            variants = [{}, {"CL": 2}]
+        elif bs == 8:
+            variants = [{}, {"PW": 2}, {"PW": 2, "UCOL": 1}, {"CK": 4}, {"CK": 4, "PW": 2, "UCOL": 1}]
+        else:
+            variants = [{}, {"UCOL": 1}, {"CK": 4}, {"CK": 4, "UCOL": 1}]
         for knobs in variants:
             fresh(sets)
             with variant(knobs):

@@ -959,7 +959,7 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, grouped_tma, tran
 
 
 @pytest.mark.parametrize("density", [0.1, 0.01])
-@pytest.mark.parametrize("knob", ["wpf", "pw", "cl", "ck"])
+@pytest.mark.parametrize("knob", ["wpf", "pw", "ucol", "cl", "ck"])
 @pytest.mark.parametrize("bs,kind", [(8, "f16"), (8, "f32"), (16, "f16"), (16, "bf16")])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs, kind, knob,
@@ -992,7 +992,8 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
     flag, default, probe = {"wpf": ("WPF", 0, _specs.WPF_PROBE),    # #define, default, probed
                             "pw": ("PW", 1, _specs.PW_PROBE),
                             "cl": ("CL", 1, _specs.CL_PROBE),
-                            "ck": ("CK", 1, _specs.CK_PROBE)}[knob]
+                            "ck": ("CK", 1, _specs.CK_PROBE),
+                            "ucol": ("UCOL", 0, _specs.UCOL_PROBE)}[knob]
     outs = []
     for value in (default, probe):
         monkeypatch.setattr(_gpu_ops, "_launches", {})   # the launches of this spec only

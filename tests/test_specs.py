@@ -380,3 +380,14 @@ def test_sddmm_grouped_f32_split_specs():
         assert _specs.sddmm_grouped_launch_shape(tuple(sorted(slab.items())))[1] <= 227 * 1024
         assert (slab["NW"] * 32) % (slab["NCX"] * 4) == 0 and (slab["NW"] * 32) % (slab["R"] * 4) == 0
         assert _specs.sddmm_grouped_spec(16, 1, M, "slab") == _specs.sddmm_grouped_spec(16, 1, M)
+
+
+def test_grouped_tma_unsigned_columns():
+    """dsd_grouped_tma.cu's UCOL (opt-in): the spec with UCOL 1 added, 0 the spec without."""
+    for bs, did in ((8, 1), (16, 2), (8, 0)):
+        base = _specs.dsd_grouped_tma_spec(bs, did, 64, False)
+        assert _specs.dsd_grouped_tma_spec(bs, did, 64, False, ucol=0) == base
+        spec = dict(_specs.dsd_grouped_tma_spec(bs, did, 64, False, ucol=_specs.UCOL_PROBE))
+        assert spec.pop("UCOL") == 1 and spec == dict(base)
+    with pytest.raises(ValueError, match="ucol must be 0 or 1"):
+        _specs.dsd_grouped_tma_spec(8, 1, 64, False, ucol=2)
