@@ -383,11 +383,18 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M)
         seg, cols = _work_lists.sddmm_plan(layout, spec["NB"])
         it = x.itemsize
-        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, *boxes[1]))
-        fn((seg.shape[0],), (nt,),
-           maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
-           shared_mem=smem)
+        chunk = _specs.sddmm_m_chunk(kind, did, M)
+        for r0 in range(0, M, chunk):
+            # float32 with SDDMM_M_CHUNK: a launch per chunk of rows, the later ones adding
+            # into the float32 blocks (beta 1)
+            m = min(chunk, M - r0)
+            xs, dys = (x, dy) if m == M else (x[r0:r0 + m], dy[r0:r0 + m])
+            maps = (_tensor_maps.tile_map(xs.data.ptr, m, x.shape[1], x.strides[0], it, *boxes[0]),
+                    _tensor_maps.tile_map(dys.data.ptr, m, dy.shape[1], dy.strides[0], it,
+                                          *boxes[1]))
+            fn((seg.shape[0],), (nt,),
+               maps + (seg, cols, target, _cached_arg(m, np.int32))
+               + _scalars(alpha, beta if r0 == 0 else 1.0), shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "stream":
         fn, nt, smem, spec, boxes = _sddmm_launch("stream", bs, did, M)

@@ -699,6 +699,35 @@ def _tall_min_m(bs, did):
     return 16 if (bs == 16 and _mma_code(did) == _F32X3) else SDDMM_TALL_MIN_M
 
 
+def _rows_choice(value, name):
+    """An environment variable's row count: None when unset or empty, else a positive multiple
+    of 64 (a ValueError naming the variable otherwise)."""
+    if not value:
+        return None
+    n = int(value) if value.isdigit() else 0
+    if n <= 0 or n % 64:
+        raise ValueError(f"{name} must be a positive multiple of 64 rows, got {value!r}")
+    return n
+
+
+#: Rows of M per launch of float32 (3xTF32) wgrad on sddmm_tall.cu, the launches after the
+#: first accumulating (beta 1) into the float32 blocks; None (the default): one launch. Opt-in,
+#: untimed (docs/perf-notes.md v22): at M = 4096 every CTA streams its blocks' dy columns over
+#: all M rows, and the grid's many waves start out of step, so dy (134 MB at C = 8192) is read
+#: from HBM about once per block (6.9 GB at bs 16); launches of a few hundred rows keep a
+#: launch's x and dy rows in L2. From CUPY_BSPARSE_SDDMM_M_CHUNK.
+SDDMM_M_CHUNK = _rows_choice(os.environ.get("CUPY_BSPARSE_SDDMM_M_CHUNK"),
+                             "CUPY_BSPARSE_SDDMM_M_CHUNK")
+
+
+def sddmm_m_chunk(kind, did, M):
+    """Rows of M per launch of sddmm kernel ``kind`` for element code ``did`` (``M`` when one
+    launch takes them all): ``SDDMM_M_CHUNK`` for float32 on sddmm_tall.cu."""
+    if SDDMM_M_CHUNK is None or kind != "tall" or _mma_code(did) != _F32X3:
+        return M
+    return min(M, SDDMM_M_CHUNK)
+
+
 def sddmm_tall_spec(bs, did, M=None):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK

@@ -29,6 +29,8 @@
 #                                                   on the cluster knobs (<= 340 s)
 #   bash probes/next.sh v22ck                    -> the CL / CK / UCOL GPU tests, p20 short,
 #                                                   racecheck on CK (<= 220 s)
+#   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
+#                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
 #                                                   float32 / grouped / stream subset, targets 64
 #   bash probes/next.sh v20                      -> p19 (perf-notes v20: the step timelines of
@@ -133,6 +135,17 @@ elif [ "$1" = v22ck ]; then
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
     -k "test_grouped_tma_producer_knobs and ck and f16 and 0.1" > "$out/racecheck_ck.log" 2>&1
   echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/racecheck_ck.log" | tail -2
+elif [ "$1" = v22b ]; then
+  # float32 wgrad at M = 4096 in launches of SDDMM_M_CHUNK rows (opt-in): its GPU test, then the
+  # bench without and with chunks of 256 / 512 / 1024 rows
+  timeout 60 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
+    -k test_sddmm_tall_m_chunks 2>&1 | tail -1
+  for c in "" 256 512 1024; do
+    echo "== CUPY_BSPARSE_SDDMM_M_CHUNK=$c"
+    CUPY_BSPARSE_SDDMM_M_CHUNK=$c timeout 100 python3 -m cupy_bsparse bench --dtype float32 \
+      --m 4096 --blocksize 16 64 --op fprop wgrad --baselines dense --out "$out/v22b_$c" 2>&1 \
+      | grep -v "^\[" | tail -6
+  done
 elif [ "$1" = v21short ]; then
   # little device time: the two fixed tests, the float32 tests (the new split defaults), the
   # grouped and stream plans (the new item weight and column cap), then the M = 64 table

@@ -348,6 +348,20 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
     _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta)
 
 
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("bs", [16, 64])
+def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
+    """float32 wgrad on sddmm_tall.cu in launches of SDDMM_M_CHUNK rows (opt-in): M = 257 as
+    four launches of 64 rows and one of a single row, each after the first adding into the
+    float32 blocks; x and dy as offset views; against float64, every block written, bitwise
+    repeatable."""
+    from cupy_bsparse import _specs
+
+    monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", 64)
+    assert _specs.sddmm_m_chunk("tall", 0, 257) == 64 and _specs.sddmm_m_chunk("tall", 1, 257) == 257
+    _sddmm_tma_case(request, monkeypatch, bs, "f32", "tall", 257, 0.3, beta)
+
+
 def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
     from cupy_bsparse import _specs
 

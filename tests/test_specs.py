@@ -391,3 +391,20 @@ def test_grouped_tma_unsigned_columns():
         assert spec.pop("UCOL") == 1 and spec == dict(base)
     with pytest.raises(ValueError, match="ucol must be 0 or 1"):
         _specs.dsd_grouped_tma_spec(8, 1, 64, False, ucol=2)
+
+
+def test_sddmm_m_chunk_choice(monkeypatch):
+    """CUPY_BSPARSE_SDDMM_M_CHUNK: unset or empty is None (one launch); else a positive multiple
+    of 64 rows, a ValueError naming the variable otherwise. It applies to float32 on
+    sddmm_tall.cu only, and never beyond M."""
+    choose = _specs._rows_choice
+    assert choose(None, "V") is None and choose("", "V") is None and choose("256", "V") == 256
+    for bad in ("100", "0", "-64", "abc", "64.0"):
+        with pytest.raises(ValueError, match="V must be a positive multiple of 64 rows"):
+            choose(bad, "V")
+    monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", 256)
+    assert _specs.sddmm_m_chunk("tall", 0, 4096) == 256 and _specs.sddmm_m_chunk("tall", 0, 100) == 100
+    for kind, did in (("tall", 1), ("grouped", 0), ("stream", 0)):
+        assert _specs.sddmm_m_chunk(kind, did, 4096) == 4096
+    monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", None)
+    assert _specs.sddmm_m_chunk("tall", 0, 4096) == 4096
