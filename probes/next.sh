@@ -29,6 +29,7 @@
 #                                                   on the cluster knobs (<= 340 s)
 #   bash probes/next.sh v22ck                    -> the CL / CK / UCOL GPU tests, p20 short,
 #                                                   racecheck on CK (<= 220 s)
+#   bash probes/next.sh v23                      -> v22ck then v22b, one call (<= 560 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -135,6 +136,9 @@ elif [ "$1" = v22ck ]; then
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
     -k "test_grouped_tma_producer_knobs and ck and f16 and 0.1" > "$out/racecheck_ck.log" 2>&1
   echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/racecheck_ck.log" | tail -2
+elif [ "$1" = v23 ]; then
+  # the next session's first call: v22ck then v22b in one (<= 560 s)
+  timeout 300 bash probes/next.sh v22ck; timeout 250 bash probes/next.sh v22b
 elif [ "$1" = v22b ]; then
   # float32 wgrad at M = 4096 in launches of SDDMM_M_CHUNK rows (opt-in): its GPU test, then the
   # bench without and with chunks of 256 / 512 / 1024 rows
