@@ -895,18 +895,15 @@ def all_specializations():
                                 out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
                                     bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M),
                                     wcp=wcp, pw=PW_PROBE), "bsmm_dsd_grouped_tma"))
-                                if did:   # 16-bit: slabs multicast in clusters (CL)
-                                    out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
-                                        bs, did, M, tw, wcp=wcp, cl=CL_PROBE),
-                                        "bsmm_dsd_grouped_tma"))
                                 # unsigned slab columns in the consumers (UCOL)
                                 out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
                                     bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M),
                                     wcp=wcp, ucol=UCOL_PROBE), "bsmm_dsd_grouped_tma"))
-                                if did:
-                                    # a group's K range over a cluster (CK)
+                                # 16-bit clusters: slabs multicast (CL), a group's steps
+                                # split and summed (CK)
+                                for knob in ({"cl": CL_PROBE}, {"ck": CK_PROBE}) if did else ():
                                     out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
-                                        bs, did, M, tw, wcp=wcp, ck=CK_PROBE),
+                                        bs, did, M, tw, wcp=wcp, **knob),
                                         "bsmm_dsd_grouped_tma"))
                         if did == 0:
                             # float32 x split ahead (F32_SPLIT, opt-in, untimed)

@@ -310,23 +310,27 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
     specialisation and item budget. Groups are split (combined as dsd.cu's chunks) only when
     there are fewer of them than resident CTAs; then into items of near-equal weight
     (``balanced_table``: a step weighs 1 + its blocks / ``step_blocks(spec)``), as many as fit
-    one wave."""
-    if dict(spec).get("CL", 1) > 1:
-        return dsd_cluster_plan(layout, trans_w, spec, m_tiles, resident)
-    ck = dict(spec).get("CK", 1)
-    key, (steps, gent, gptr, blocks) = _grouped_steps(layout, trans_w, spec)
-    budget = _item_budget(gptr.size - 1, m_tiles, resident)
+    one wave. With clusters: CL's super-groups (``cluster_group_table``, ``cluster_items``);
+    CK's exactly CK items a group (``fixed_cut``), summed in the cluster, so no slots."""
+    p = dict(spec)
+    cl, ck = p.get("CL", 1), p.get("CK", 1)
+    key, (steps, gent, gptr, blocks) = (_cluster_steps if cl > 1 else _grouped_steps)(
+        layout, trans_w, spec)
+    budget = _item_budget((gptr.size - 1) * cl, m_tiles, resident)
     per_step = step_blocks(spec)
     ikey = key + (budget, per_step, ck)
     items = layout.plan_cache.get(ikey)
     if items is None:
-        if ck > 1:                       # a cluster's CTAs sum a group's items (no slots)
-            item = fixed_cut(gptr, 1.0 + blocks / per_step, ck)
+        weight = 1.0 + blocks / per_step
+        if ck > 1:
+            item = fixed_cut(gptr, weight, ck)
             ginfo, nslots = np.zeros((gptr.size - 1, 2), dtype=np.int32), 0
         elif budget is None:             # one item per group: host
             item, ginfo, nslots = chunk_table(gptr, 1 << 40, np)
         else:
-            item, ginfo, nslots = balanced_table(gptr, 1.0 + blocks / per_step, budget)
+            item, ginfo, nslots = balanced_table(gptr, weight, budget // cl)
+        if cl > 1:
+            item, ginfo, nslots = cluster_items(item, ginfo, nslots, cl, blocks.size)
         items = _to_device(item, ginfo) + (nslots,)
         layout.plan_cache[ikey] = _ready(items)
     item, ginfo, nslots = items
@@ -392,10 +396,9 @@ def cluster_group_table(ptr, ent, r, cl, kw_blocks, cap, kin_blocks, bs, by_colu
     return steps, gent, gptr.astype(np.int64), blocks
 
 
-def dsd_cluster_plan(layout, trans_w, spec, m_tiles, resident):
-    """``dsd_grouped_plan`` for a spec with clusters (CL > 1): CTA i * cl + rr takes item i of
-    its super-group's steps (``cluster_group_table``) for group sg * cl + rr; slots and
-    combine info rank-major."""
+def _cluster_steps(layout, trans_w, spec):
+    """``_grouped_steps`` for a spec with clusters (CL > 1): ``cluster_group_table``'s steps and
+    gent on the device, its gptr (over super-groups) and per-step block counts on the host."""
     p = dict(spec)
     bs, r, kwb, cap, cl = p["BS"], p["R"], p["KW"] // p["BS"], p["CAP"], p["CL"]
     key = ("dsdc", bool(trans_w), r, kwb, cap, cl)
@@ -404,22 +407,10 @@ def dsd_cluster_plan(layout, trans_w, spec, m_tiles, resident):
         xp, src = _tables_on(layout)
         ptr, ent = _dsd_entries(src, trans_w, xp)
         kin = layout.block_shape[1 if trans_w else 0]
-        base = layout.plan_cache[key] = cluster_group_table(ptr, ent, r, cl, kwb, cap, kin, bs,
-                                                            by_column=trans_w)
-    steps, gent, gptr, blocks = base
-    nsg, S = gptr.size - 1, blocks.size
-    budget = _item_budget(nsg * cl, m_tiles, resident)
-    ikey = key + (budget, step_blocks(spec))
-    plan = layout.plan_cache.get(ikey)
-    if plan is None:
-        if budget is None:
-            table, colinfo, nslots = chunk_table(gptr, 1 << 40, np)
-        else:
-            table, colinfo, nslots = balanced_table(gptr, 1.0 + blocks / step_blocks(spec),
-                                                    max(nsg, budget // cl))
-        item, ginfo, nslots = cluster_items(table, colinfo, nslots, cl, S)
-        plan = layout.plan_cache[ikey] = _ready(_to_device(item, ginfo, steps, gent) + (nslots,))
-    return plan[:4], plan[4]
+        steps, gent, gptr, blocks = cluster_group_table(ptr, ent, r, cl, kwb, cap, kin, bs,
+                                                        by_column=trans_w)
+        base = layout.plan_cache[key] = _ready(_to_device(steps, gent) + (gptr, blocks))
+    return key, base
 
 
 def cluster_items(table, colinfo, nslots, cl, S):

@@ -44,7 +44,13 @@
 // default; 2: producer warps, the last PW warps, each copying the blocks of an equal share
 // of a step's entries, a run cut at a share's start; the first also writes the codes and
 // copies the x boxes; every lane of each arrives on `full`; opt-in, docs/perf-notes.md v21:
-// the 16-bit step at M = 64 was its one producer's copy issue), TIMELINE
+// the 16-bit step at M = 64 was its one producer's copy issue), CL (1, the default; 2 or 4,
+// 16-bit: a cluster of CL CTAs owns neighbouring groups and walks one step list, each slab box
+// multicast into all of them by rank b % CL, each consumer warp also releasing the others'
+// buffers; opt-in, v22: 1.5-2.2x slower), CK (1, the default; 2 or 4, 16-bit: a cluster of CK
+// CTAs splits one group's steps and sums its accumulators through distributed shared memory,
+// in place of split_combine; opt-in, v22), UCOL (0, the default; 1: the consumers' slab column
+// unsigned, fewer address instructions a block; opt-in, v22), TIMELINE
 // (0, the default; n > 0: timeline.cuh's per-step timestamps of the first n CTAs, events 0-2
 // the producer's wait on `empty` begun and done and its copies issued, 3-4 consumer warp 0's
 // wait on `full` done and its release, 5 the last consumer warp's release); float32
@@ -185,12 +191,11 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     Ring<STAGES>::init(bar0, tid, NCT + (CL - 1) * NC, (WCP ? 64 : 32) * PW);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
+#if CL > 1 || CK > 1
+    const unsigned crank = cluster_rank();
+#endif
 #if CL > 1
-    // the cluster's barriers are initialised before any CTA multicasts or arrives remotely
-    const unsigned crank = cluster_rank();
-    cluster_sync();
-#elif CK > 1
-    const unsigned crank = cluster_rank();
+    cluster_sync();   // the cluster's barriers are initialised before any multicast or remote arrival
 #endif
     if (tid == 0) TL_SPAN(0, nsteps);
 
@@ -235,11 +240,8 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
             const int4 cur = rq[0];
             const int n = cur.z - cur.y;
             if (lane == 0 && pw == 0) TL_MARK(k, 0);
-#if CL > 1
-            ring.wait_empty_cluster(k);   // every lane; the release of every CTA's consumers
-#else
-            ring.wait_empty(k);   // every lane: its code writes follow the consumers' release
-#endif
+            // every lane: its code writes follow the consumers' release (with CL, every CTA's)
+            ring.wait_empty<(CL > 1)>(k);
             if (lane == 0 && pw == 0) TL_MARK(k, 1);
             int* meta = metas + ring.s * META_STAGE;
             if (pw == 0) {   // the codes: the first producer warp

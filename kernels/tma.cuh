@@ -91,13 +91,11 @@ struct Ring {
     }
     // Producer: wait until the consumers released this buffer's previous use (none for the
     // first N uses).
+    // CLUSTER: other CTAs of the cluster also release it (their consumers arrive remotely: the
+    // copies this producer multicasts land in their buffers too).
+    template <bool CLUSTER = false>
     __device__ void wait_empty(int use) const {
-        if (use >= N) mbar_wait(bar0 + 8 * (N + s), phase ^ 1);
-    }
-    // wait_empty when other CTAs of the cluster also release this buffer (their consumers
-    // arrive remotely: the copies this producer multicasts land in their buffers too).
-    __device__ void wait_empty_cluster(int use) const {
-        if (use >= N) mbar_wait<true>(bar0 + 8 * (N + s), phase ^ 1);
+        if (use >= N) mbar_wait<CLUSTER>(empty(), phase ^ 1);
     }
     __device__ unsigned empty() const { return bar0 + 8 * (N + s); }
     // Consumer: wait until this buffer's copies landed.
