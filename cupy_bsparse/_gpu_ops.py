@@ -104,7 +104,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None):
 
     dev = cupy.cuda.runtime.getDevice()
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           wcp)
+           _specs.STREAM_PERSIST, wcp)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
@@ -176,7 +176,8 @@ def _dsd_call(layout, trans_w, did, M, N):
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT)
+    key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
+           _specs.STREAM_PERSIST)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -206,12 +207,18 @@ def _dsd_call(layout, trans_w, did, M, N):
             width = spec["R"] * bs
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)
+        elif spec.get("PERSIST"):
+            # one wave: resident CTAs over the row tiles, each a run of equal entry count
+            *tables, nslots = _work_lists.dsd_persist_plan(layout, trans_w,
+                                                           max(1, resident // m_tiles))
+            tables, width, n_counters, tail = tuple(tables), bs, (N // bs) * m_tiles, ()
         else:
             chunk = _work_lists.chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1),
                                              resident, _work_lists.chunk_fill(kind, did, M))
             table, colinfo, ent, nslots = _work_lists.dsd_plan(layout, trans_w, chunk)
             tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
-        launches = [(r0, m, (tables[0].shape[0], -(-m // bm)),
+        ctas = tables[3].shape[0] - 1 if spec.get("PERSIST") else tables[0].shape[0]
+        launches = [(r0, m, (ctas, -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
         tma = ((kind, _specs.tma_boxes(f"dsd_{kind}.cu", spec), bs, spec.get("XLO", 0))
@@ -383,9 +390,9 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M)
         seg, cols = _work_lists.sddmm_plan(layout, spec["NB"])
         it = x.itemsize
-        chunk = _specs.sddmm_m_chunk(kind, did, M)
+        chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
         for r0 in range(0, M, chunk):
-            # float32 with SDDMM_M_CHUNK: a launch per chunk of rows, the later ones adding
+            # float32 (sddmm_m_chunk): a launch per chunk of rows, the later ones adding
             # into the float32 blocks (beta 1)
             m = min(chunk, M - r0)
             xs, dys = (x, dy) if m == M else (x[r0:r0 + m], dy[r0:r0 + m])

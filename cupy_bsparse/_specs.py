@@ -191,7 +191,18 @@ def f32_split(template, bs, M):
     return None
 
 
-def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None):
+#: Where dsd_stream.cu up to M = 64 runs one wave of persistent CTAs over a cut of the entries
+#: into equal runs (PERSIST 1, ``_work_lists.cta_cut``) rather than one CTA a column chunk:
+#: None (the default) for float32 only, "1" for every dtype, "0" for none. From
+#: CUPY_BSPARSE_PERSIST at import. v23's p21 (H100, M = 64, C = K = 16384, ms): float32 bs 64
+#: 0.0905 / 0.0964 -> 0.0763 / 0.0764 (x @ W / x @ W^T), bs 16 x @ W 0.114 -> 0.107, bs 32 the
+#: same; 16-bit bs 32 and 64 1.1-1.2x slower (0.0267 -> 0.0322 at bs 64), so they keep one CTA
+#: a column (docs/perf-notes.md v23).
+STREAM_PERSIST = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST"), "CUPY_BSPARSE_PERSIST",
+                                kinds=("0", "1"))
+
+
+def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -218,11 +229,18 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None):
     ``split`` (float32; the launcher passes ``F32_SPLIT``): "pass" takes x split ahead (XLO 1,
     a lo tile per stage), with as many stages as keep the CTAs per SM that shared memory
     allowed without it, at most 4 (at least 2 stages); where even 2 stages lose a CTA, the
-    default spec."""
+    default spec.
+
+    ``persist`` (None: ``STREAM_PERSIST``'s rule): up to M = 64, PERSIST 1 (one wave of CTAs,
+    each walking a run of chunks; the launcher builds ``_work_lists.dsd_persist_plan``)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
     regime = m_regime(M)
+    if persist is None:
+        persist = code == _F32X3 if STREAM_PERSIST is None else STREAM_PERSIST == "1"
+    if persist and regime != "large":
+        p["PERSIST"] = 1
     if regime == "large":
         bm = 128 if bs == 64 else 256
         p.update(BM=bm, WARPS_M=bm // 64, WARPS_N=2 if bs == 64 else 1,
@@ -358,8 +376,8 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1, cl=1, ck=1,
-                         ucol=0):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=None, cl=1, ck=1,
+                         ucol=None):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -391,13 +409,13 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1,
     ``wpf`` ahead of the one it copies (WPF; opt-in for probes/p18.py, untimed: docs/perf-notes.md
     v20). It changes neither the plan nor the sums.
 
-    ``pw`` (1 or 2; opt-in, p19 / p20): producer warps, each copying an equal share of a step's
-    stored blocks, the first also the x boxes and the codes (PW; v21's timelines found the
-    16-bit step bound by its one producer warp's copy issue). v22's p20 (H100, fp16): bs 8
-    random M = 64 x @ W 0.0717 -> 0.0664 ms, x @ W^T 0.0728 -> 0.0669, M = 4096 x @ W 0.758
-    -> 0.722; small world 0.083 -> 0.081 / 0.080; Barabasi-Albert 0.079 -> 0.081 / 0.078
-    (within 2.5%); bs 16 (p19, H200) within 1%. The 16-bit bs 8 default waits for a GPU suite
-    run after it (docs/perf-notes.md v22). It changes neither the plan nor the sums.
+    ``pw`` (1 or 2; None: 2 for 16-bit bs 8 without ``wpf``, else 1): producer warps, each
+    copying an equal share of a step's stored blocks, the first also the x boxes and the codes
+    (PW; v21's timelines found the 16-bit step bound by its one producer warp's copy issue).
+    v22's p20 (H100, fp16): bs 8 random M = 64 x @ W 0.0717 -> 0.0664 ms, x @ W^T 0.0728 ->
+    0.0669, M = 4096 x @ W 0.758 -> 0.722; small world 0.083 -> 0.081 / 0.080;
+    Barabasi-Albert 0.079 -> 0.081 / 0.078 (within 2.5%); bs 16 (p19, H200) within 1%. With
+    UCOL (v23, below) it wins on Barabasi-Albert too. It changes neither the plan nor the sums.
 
     ``cl`` (1, 2 or 4; 16-bit only; opt-in for probes/p20.py, untimed): CTAs a cluster (CL). The
     cluster's CTAs own ``cl`` neighbouring groups and walk the same slabs, each box of a slab
@@ -410,11 +428,14 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1,
     memory (rank order, deterministic) instead of float32 partials in global memory combined
     by the group's last CTA (``fixed_cut``'s items; docs/perf-notes.md v22).
 
-    ``ucol`` (0 or 1; opt-in, untimed): the consumers take an entry's slab column unsigned
+    ``ucol`` (0 or 1; None: 1 for 16-bit): the consumers take an entry's slab column unsigned
     (UCOL), which drops the signed-division fix-ups from each block's address chain (SASS,
     16-bit bs 8 x @ W: 16 instructions from the code's shuffle to the A fragments' ldmatrix,
     9 with UCOL; v21 found the bs 8 consumers 1.26 of a 1.77 us step). The sums are bitwise
-    the same.
+    the same. v23's p20 (H100, fp16, M = 64, ms, x @ W / x @ W^T): bs 8 with PW 2, random
+    0.0648 / 0.0666 -> 0.0614 / 0.0641, Barabasi-Albert 0.0794 / 0.0784 -> 0.0730 / 0.0719
+    (against 0.0725 / 0.0718 and 0.0788 / 0.0769 with one producer warp and no UCOL); bs 16
+    within 1%.
     """
     regime = m_regime(M)
     large = regime == "large"
@@ -431,6 +452,10 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=1,
         p["WCP"] = 1
     if wpf:
         p["WPF"] = int(wpf)
+    if pw is None:
+        pw = 2 if bs == 8 and code != _F32X3 and not wpf else 1
+    if ucol is None:
+        ucol = int(code != _F32X3)
     if pw not in (1, 2):
         raise ValueError(f"pw must be 1 or 2 producer warps, got {pw!r}")
     if pw > 1:
@@ -711,21 +736,27 @@ def _rows_choice(value, name):
 
 
 #: Rows of M per launch of float32 (3xTF32) wgrad on sddmm_tall.cu, the launches after the
-#: first accumulating (beta 1) into the float32 blocks; None (the default): one launch. Opt-in,
-#: untimed (docs/perf-notes.md v22): at M = 4096 every CTA streams its blocks' dy columns over
-#: all M rows, and the grid's many waves start out of step, so dy (134 MB at C = 8192) is read
-#: from HBM about once per block (6.9 GB at bs 16); launches of a few hundred rows keep a
-#: launch's x and dy rows in L2. From CUPY_BSPARSE_SDDMM_M_CHUNK.
+#: first accumulating (beta 1) into the float32 blocks, forced; None (the default): the measured
+#: rule, ``sddmm_m_chunk``. At M = 4096 every CTA streams its blocks' dy columns over all M rows,
+#: and the grid's many waves start out of step, so dy (134 MB at C = 8192) is read from HBM
+#: about once per block (6.9 GB at bs 16); launches of fewer rows keep more of a launch's x and
+#: dy in L2. From CUPY_BSPARSE_SDDMM_M_CHUNK (docs/perf-notes.md v22, v23).
 SDDMM_M_CHUNK = _rows_choice(os.environ.get("CUPY_BSPARSE_SDDMM_M_CHUNK"),
                              "CUPY_BSPARSE_SDDMM_M_CHUNK")
+#: sddmm_m_chunk's rows a launch by block size, where chunks measured faster (v23, H100, float32
+#: wgrad at M = 4096, C = K = 8192, ms): bs 16 3.137 -> 1.769 / 1.665 / 1.616 in launches of
+#: 256 / 512 / 1024 rows; bs 64 1.477 -> 2.378 / 1.874 / 1.623 (one launch stays).
+SDDMM_M_CHUNK_BY_BS = {16: 1024}
 
 
-def sddmm_m_chunk(kind, did, M):
-    """Rows of M per launch of sddmm kernel ``kind`` for element code ``did`` (``M`` when one
-    launch takes them all): ``SDDMM_M_CHUNK`` for float32 on sddmm_tall.cu."""
-    if SDDMM_M_CHUNK is None or kind != "tall" or _mma_code(did) != _F32X3:
+def sddmm_m_chunk(kind, did, M, bs):
+    """Rows of M per launch of sddmm kernel ``kind`` for element code ``did`` and block size
+    ``bs`` (``M`` when one launch takes them all): float32 on sddmm_tall.cu only,
+    ``SDDMM_M_CHUNK`` where set, else ``SDDMM_M_CHUNK_BY_BS``."""
+    if kind != "tall" or _mma_code(did) != _F32X3:
         return M
-    return min(M, SDDMM_M_CHUNK)
+    chunk = SDDMM_M_CHUNK if SDDMM_M_CHUNK is not None else SDDMM_M_CHUNK_BY_BS.get(bs, M)
+    return min(M, chunk)
 
 
 def sddmm_tall_spec(bs, did, M=None):

@@ -86,6 +86,20 @@ def dsd_plan(layout, trans_w, chunk):
     return plan
 
 
+def dsd_persist_plan(layout, trans_w, nctas):
+    """Work list of dsd_stream.cu with PERSIST for ``nctas`` CTAs a row tile: ``(table,
+    colinfo, ent, cta_ptr, nslots)`` (see ``cta_cut``); cached per layout and CTA count."""
+    key = ("dsd_persist", bool(trans_w), int(nctas))
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        xp, src = _tables_on(layout)
+        ptr, ent = _dsd_entries(src, trans_w, xp)
+        table, colinfo, nslots, cta_ptr = cta_cut(ptr, nctas, xp)
+        plan = _to_device(table, colinfo, ent, cta_ptr) + (nslots,)
+        layout.plan_cache[key] = _ready(plan)
+    return plan
+
+
 def chunk_table(ptr, chunk, xp):
     """Cut the columns of a CSR-like ``ptr`` (int64) into chunks of at most ``chunk`` entries.
 
@@ -108,6 +122,46 @@ def chunk_table(ptr, chunk, xp):
     first = ptr[j] + local * count[j] // nch[j]
     end = ptr[j] + (local + 1) * count[j] // nch[j]
     return _cut_table(nch, j, local, first, end, nslots, xp)
+
+
+def cta_cut(ptr, nctas, xp):
+    """Cut the columns of a CSR-like ``ptr`` (int64) for ``nctas`` persistent CTAs (stream-K).
+
+    The entries, in column order, are cut at ``c * S // P`` for c = 1 .. P - 1 (S entries, P =
+    ``nctas``, at most S): CTA c takes the chunks that lie in ``[c * S // P, (c + 1) * S // P)``,
+    so no CTA has more than ``ceil(S / P)`` entries whatever the column lengths; a column
+    crossed by a cut becomes one chunk per CTA it touches (workspace slots, as chunk_table's);
+    an empty column is one chunk with no entries, taken by the CTA where it falls.
+
+    Returns ``(table, colinfo, nslots, cta_ptr)``: chunk_table's three, and cta_ptr (P + 1,)
+    int32, CTA c taking chunks ``cta_ptr[c] .. cta_ptr[c + 1] - 1``. Works with numpy or cupy
+    (``xp``); one device-to-host transfer for the sizes.
+    """
+    if nctas < 1:
+        raise ValueError(f"nctas must be at least 1, got {nctas}")
+    total_entries = int(ptr[-1]) if ptr.size else 0
+    P = max(1, min(int(nctas), total_entries))
+    bounds = xp.arange(P + 1, dtype=xp.int64) * total_entries // P
+    lo, hi = ptr[:-1], ptr[1:]
+    r = xp.searchsorted(bounds, lo, side="right")                 # first bound past a start
+    nch = xp.maximum(xp.searchsorted(bounds, hi, side="left") - r, 0) + 1
+    ends = xp.cumsum(nch)
+    slot_end = xp.cumsum(xp.where(nch > 1, nch, 0))
+    if ends.size:
+        total, nslots = (int(v) for v in xp.stack([ends[-1], slot_end[-1]]).tolist())
+    else:
+        total = nslots = 0
+    c = xp.arange(total, dtype=xp.int64)
+    j = xp.searchsorted(ends, c, side="right")
+    local = c - (ends[j] - nch[j])
+    last = local == nch[j] - 1
+    first = xp.where(local == 0, lo[j], bounds[xp.minimum(r[j] + local - 1, P)])
+    end = xp.where(last, hi[j], bounds[xp.minimum(r[j] + local, P)])
+    table, colinfo, nslots = _cut_table(nch, j, local, first, end, nslots, xp)
+    cta_ptr = xp.empty(P + 1, dtype=xp.int32)
+    cta_ptr[:P] = xp.searchsorted(first, bounds[:P], side="left")
+    cta_ptr[P] = total
+    return table, colinfo, nslots, cta_ptr
 
 
 def _cut_table(nch, j, local, first, end, nslots, xp):

@@ -36,10 +36,14 @@
 // W^T's K-major), one batch per stage kept in flight while the next one is issued
 // (docs/perf-notes.md v13: fp16 M = 64 bs 64 0.0237 -> 0.0219 ms).
 //
-// Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps.
+// Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps. PERSIST 1: grid (P,
+// ceil(M / BM)), CTA c taking the chunks cta_items[c] .. cta_items[c + 1] - 1 in turn, the ring
+// running on across them (a chunk's epilogue overlaps the copies of the next): the launcher
+// cuts the entries, in column order, into P runs of near-equal length (_work_lists.cta_cut),
+// so no CTA's column sets the tail (docs/perf-notes.md v23).
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
-// WARPS_M, WARPS_N, X_HINT, W_HINT; float32 only: KSUM (8, the default, or 16), the reduction
-// depth whose products are summed in one fresh tile before they are added to the accumulators;
+// WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1); float32 only: KSUM (8, the
+// default, or 16), the reduction depth whose products are summed in one fresh tile before they are added to the accumulators;
 // 16-bit only: WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple
 // of 64); float32 only: XLO (0, the default: each warp splits the x fragments it loads; 1: x
 // arrives split by split_tf32.cu, tmap_x over its hi plane and tmap_xlo over its lo plane, whose
@@ -59,6 +63,9 @@
 #endif
 #ifndef XLO
 #define XLO 0
+#endif
+#ifndef PERSIST
+#define PERSIST 0
 #endif
 #if XLO && DTYPE_ID != 4
 #error "dsd_stream.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"
@@ -81,7 +88,11 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
                 const __grid_constant__ TensorMap tmap_w,
                 const int4* __restrict__ chunk, const int2* __restrict__ colinfo,
-                const int2* __restrict__ ent, float* __restrict__ ws, int* __restrict__ counters,
+                const int2* __restrict__ ent,
+#if PERSIST
+                const int* __restrict__ cta_items,
+#endif
+                float* __restrict__ ws, int* __restrict__ counters,
                 elem_t* __restrict__ y, long long ldy, int M, float alpha, float beta)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -95,24 +106,31 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const unsigned bar0 = b0 + STAGES * B_BYTES;
     int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int4 ck = __ldg(chunk + blockIdx.x);
-    const int j = ck.x, e0 = ck.y, nsteps = ck.z - ck.y, slot = ck.w;
+#if PERSIST
+    const int it0 = __ldg(cta_items + blockIdx.x), it1 = __ldg(cta_items + blockIdx.x + 1);
+#else
+    const int it0 = blockIdx.x, it1 = it0 + 1;
+#endif
     const int m0 = blockIdx.y * BM;
 
     Ring<STAGES>::init(bar0, tid, NCT);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
-    if (tid == 0) TL_SPAN(0, nsteps);
+    if (tid == 0) TL_SPAN(0, 0);
 
     if (warp == NC) {
         // ------------------------------------------------------------ producer (one lane)
         if (lane == 0) {
             const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
             Ring<STAGES> ring(bar0);
-            int2 e = nsteps > 0 ? __ldg(ent + e0) : make_int2(0, 0);
-            for (int step = 0; step < nsteps; ++step, ring.advance()) {
+            // the chunks' entries are contiguous in ent: one run from the first chunk's first
+            // entry to the last chunk's end (a persistent CTA's chunks are consecutive rows)
+            const int e0 = it0 < it1 ? __ldg(&chunk[it0].y) : 0;
+            const int e1 = it0 < it1 ? __ldg(&chunk[it1 - 1].z) : 0;
+            int2 e = e0 < e1 ? __ldg(ent + e0) : make_int2(0, 0);
+            for (int step = 0; step < e1 - e0; ++step, ring.advance()) {
                 const int2 cur = e;
-                if (step + 1 < nsteps) e = __ldg(ent + e0 + step + 1);
+                if (e0 + step + 1 < e1) e = __ldg(ent + e0 + step + 1);
                 TL_MARK(step, 0);
                 const unsigned full = ring.acquire(step, (1 + XLO) * A_BYTES + B_BYTES);
                 TL_MARK(step, 1);
@@ -143,43 +161,50 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const int wg = warp >> 2, wq = warp & 3;
     const int valid_rows = min(BM, M - m0);
     float acc[MW][NI][4];
-    zero_fill<ACC_N>(&acc[0][0][0]);
     Ring<STAGES> ring(bar0);
-    int held = -1;                     // stage whose batch may still be running
-    for (int step = 0; step < nsteps; ++step, ring.advance()) {
-        ring.wait_full();
-        if (tid == 0) TL_MARK(step, 3);
-        const unsigned as = a0 + ring.s * A_BYTES + wg * WGM * RB, bw = b0 + ring.s * B_BYTES;
-        wgmma_pin<ACC_N>(&acc[0][0][0]);
-        wgmma_fence();
+    int gstep = 0;                     // steps of the CTA's earlier chunks
+    for (int it = it0; it < it1; ++it) {
+        const int4 ck = __ldg(chunk + it);
+        const int j = ck.x, nsteps = ck.z - ck.y, slot = ck.w;
+        zero_fill<ACC_N>(&acc[0][0][0]);
+        int held = -1;                     // stage whose batch may still be running
+        for (int step = gstep; step < gstep + nsteps; ++step, ring.advance()) {
+            ring.wait_full();
+            if (tid == 0) TL_MARK(step, 3);
+            const unsigned as = a0 + ring.s * A_BYTES + wg * WGM * RB, bw = b0 + ring.s * B_BYTES;
+            wgmma_pin<ACC_N>(&acc[0][0][0]);
+            wgmma_fence();
 #pragma unroll
-        for (int k = 0; k < BS; k += 16) {
-            // W^T's block: K-major, k16 = 32 bytes along the row; W's: MN-major, 16 rows
-            const unsigned long long db = wgmma_desc(bw + (TRANS_W ? k * 2 : k * RB));
+            for (int k = 0; k < BS; k += 16) {
+                // W^T's block: K-major, k16 = 32 bytes along the row; W's: MN-major, 16 rows
+                const unsigned long long db = wgmma_desc(bw + (TRANS_W ? k * 2 : k * RB));
 #pragma unroll
-            for (int mw = 0; mw < MW; ++mw)
-                wgmma_m64k16<BS, TRANS_W ? 0 : 1>(&acc[mw][0][0], wgmma_desc(as + mw * 64 * RB + k * 2), db);
+                for (int mw = 0; mw < MW; ++mw)
+                    wgmma_m64k16<BS, TRANS_W ? 0 : 1>(&acc[mw][0][0], wgmma_desc(as + mw * 64 * RB + k * 2), db);
+            }
+            wgmma_commit();
+            wgmma_pin<ACC_N>(&acc[0][0][0]);
+            wgmma_wait<1>();
+            // events 4 / 5 of step - 1: its batch completed, its stage released now
+            if (held >= 0 && lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step - 1, warp == 0 ? 4 : 5);
+            if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
+            held = ring.s;
         }
-        wgmma_commit();
+        wgmma_wait<0>();
         wgmma_pin<ACC_N>(&acc[0][0][0]);
-        wgmma_wait<1>();
-        // events 4 / 5 of step - 1: its batch completed, its stage released now
-        if (held >= 0 && lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step - 1, warp == 0 ? 4 : 5);
-        if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
-        held = ring.s;
-    }
-    wgmma_wait<0>();
-    wgmma_pin<ACC_N>(&acc[0][0][0]);
-    if (tid == 0) TL_SPAN(1, nsteps);
-    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
-                                                   counters + (long long)j * gridDim.y + blockIdx.y,
-                                                   is_last))
-        return;
+        if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));   // the chunk's last stage
+        gstep += nsteps;
+        int* counter = counters + (long long)j * gridDim.y + blockIdx.y;
+        if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
+                                                       counter, is_last))
+            continue;
 #pragma unroll
-    for (int mw = 0; mw < MW; ++mw)
-        store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
-                           reinterpret_cast<const float (&)[1][NI][4]>(acc[mw]),
-                           wg * WGM + mw * 64 + wq * 16, 0, valid_rows, alpha, beta, lane);
+        for (int mw = 0; mw < MW; ++mw)
+            store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
+                               reinterpret_cast<const float (&)[1][NI][4]>(acc[mw]),
+                               wg * WGM + mw * 64 + wq * 16, 0, valid_rows, alpha, beta, lane);
+    }
+    if (tid == 0) TL_SPAN(1, gstep);
 #else
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BM / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
@@ -202,74 +227,79 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
     const int valid_rows = min(BM, M - m0);
     float acc[MI][NI][4];
-    zero_fill<MI * NI * 4>(&acc[0][0][0]);
     Ring<STAGES> ring(bar0);
-    for (int step = 0; step < nsteps; ++step, ring.advance()) {
-        ring.wait_full();
-        if (tid == 0) TL_MARK(step, 3);
+    int gstep = 0;                     // steps of the CTA's earlier chunks
+    for (int it = it0; it < it1; ++it) {
+        const int4 ck = __ldg(chunk + it);
+        const int j = ck.x, nsteps = ck.z - ck.y, slot = ck.w;
+        zero_fill<MI * NI * 4>(&acc[0][0][0]);
+        for (int step = gstep; step < gstep + nsteps; ++step, ring.advance()) {
+            ring.wait_full();
+            if (tid == 0) TL_MARK(step, 3);
 #if DTYPE_ID == 4
-        // float32 tiles: fragments through f32_off (tf32x3_tiles.cuh); the products of KSUM / 8
-        // consecutive 8-deep steps are summed in one fresh tile (tf32x3.cuh mma_3xtf32)
-        const unsigned as = a0 + ring.s * A_BYTES, bs = b0 + ring.s * B_BYTES;
-        constexpr int S = KSUM / 8;
+            // float32 tiles: fragments through f32_off (tf32x3_tiles.cuh); the products of KSUM / 8
+            // consecutive 8-deep steps are summed in one fresh tile (tf32x3.cuh mma_3xtf32)
+            const unsigned as = a0 + ring.s * A_BYTES, bs = b0 + ring.s * B_BYTES;
+            constexpr int S = KSUM / 8;
 #pragma unroll
-        for (int k = 0; k < BS; k += KSUM) {
-            unsigned a[S][MI][4], b[S][NI][2];
+            for (int k = 0; k < BS; k += KSUM) {
+                unsigned a[S][MI][4], b[S][NI][2];
 #if XLO
-            unsigned al[S][MI][4];
+                unsigned al[S][MI][4];
 #endif
 #pragma unroll
-            for (int s = 0; s < S; ++s) {
+                for (int s = 0; s < S; ++s) {
 #if XLO
-                // x's lo tile: lo0 + ring.s * A_BYTES = as + STAGES * A_BYTES
-                ld_a_kcontig_hl<MI, BM, STAGES * A_BYTES>(a[s], al[s], as, wm * WM, k + 8 * s, lane);
+                    // x's lo tile: lo0 + ring.s * A_BYTES = as + STAGES * A_BYTES
+                    ld_a_kcontig_hl<MI, BM, STAGES * A_BYTES>(a[s], al[s], as, wm * WM, k + 8 * s, lane);
 #else
-                ld_a_kcontig<MI, BM>(a[s], as, wm * WM, k + 8 * s, lane);
+                    ld_a_kcontig<MI, BM>(a[s], as, wm * WM, k + 8 * s, lane);
 #endif
-                if (TRANS_W) ld_b_kcontig<NI, BS>(b[s], bs, wn * WN, k + 8 * s, lane);
-                else ld_b_krows<NI, BS>(b[s], bs, wn * WN, k + 8 * s, lane);
+                    if (TRANS_W) ld_b_kcontig<NI, BS>(b[s], bs, wn * WN, k + 8 * s, lane);
+                    else ld_b_krows<NI, BS>(b[s], bs, wn * WN, k + 8 * s, lane);
+                }
+#if XLO
+                // x's hi and lo as loaded; W's fragments split here
+                unsigned bh[S][NI][2], bl[S][NI][2];
+                split_all<S * NI * 2>(&b[0][0][0], &bh[0][0][0], &bl[0][0][0]);
+                mma_3xtf32_split<S, MI, NI>(acc, a, al, bh, bl);
+#else
+                mma_3xtf32<S, MI, NI>(acc, a, b);
+#endif
             }
-#if XLO
-            // x's hi and lo as loaded; W's fragments split here
-            unsigned bh[S][NI][2], bl[S][NI][2];
-            split_all<S * NI * 2>(&b[0][0][0], &bh[0][0][0], &bl[0][0][0]);
-            mma_3xtf32_split<S, MI, NI>(acc, a, al, bh, bl);
 #else
-            mma_3xtf32<S, MI, NI>(acc, a, b);
-#endif
-        }
-#else
-        const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;
+            const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;
 #pragma unroll
-        for (int k = 0; k < BS; k += 16) {
-            unsigned a[MI][4], b[NI][2];
+            for (int k = 0; k < BS; k += 16) {
+                unsigned a[MI][4], b[NI][2];
 #pragma unroll
-            for (int mi = 0; mi < MI; ++mi)
-                ldsm_x4(a[mi], as + mi * 16 * RB + (((k / 8) ^ sw_hi) << 4));
+                for (int mi = 0; mi < MI; ++mi)
+                    ldsm_x4(a[mi], as + mi * 16 * RB + (((k / 8) ^ sw_hi) << 4));
 #pragma unroll
-            for (int ni = 0; ni < NI; ni += 2) {
-                unsigned r[4];
-                if (TRANS_W) ldsm_x4(r, bs + ni * 8 * RB + (((k / 8) ^ sw_mid) << 4));
-                else ldsm_x4_t(r, bs + k * RB + ((((wn * WN) / 8 + ni) ^ sw_hi) << 4));
-                b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+                for (int ni = 0; ni < NI; ni += 2) {
+                    unsigned r[4];
+                    if (TRANS_W) ldsm_x4(r, bs + ni * 8 * RB + (((k / 8) ^ sw_mid) << 4));
+                    else ldsm_x4_t(r, bs + k * RB + ((((wn * WN) / 8 + ni) ^ sw_hi) << 4));
+                    b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+                }
+#pragma unroll
+                for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                    for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
             }
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-                for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
-        }
 #endif
-        if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
-        ring.release();
+            if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
+            ring.release();
+        }
+        gstep += nsteps;
+        constexpr int ACC_N = MI * NI * 4;
+        int* counter = counters + (long long)j * gridDim.y + blockIdx.y;
+        if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
+                                                       counter, is_last))
+            continue;
+        store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc, wm * WM, wn * WN,
+                            valid_rows, alpha, beta, lane);
     }
-    if (tid == 0) TL_SPAN(1, nsteps);
-
-    constexpr int ACC_N = MI * NI * 4;
-    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
-                                                   counters + (long long)j * gridDim.y + blockIdx.y,
-                                                   is_last))
-        return;
-    store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc, wm * WM, wn * WN,
-                        valid_rows, alpha, beta, lane);
+    if (tid == 0) TL_SPAN(1, gstep);
 #endif
 }

@@ -29,7 +29,8 @@
 #                                                   on the cluster knobs (<= 340 s)
 #   bash probes/next.sh v22ck                    -> the CL / CK / UCOL GPU tests, p20 short,
 #                                                   racecheck on CK (<= 220 s)
-#   bash probes/next.sh v23                      -> v22ck then v22b, one call (<= 560 s)
+#   bash probes/next.sh v23                      -> the PERSIST tests and p21, then v22ck and v22b,
+#                                                   one call (<= 580 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -73,7 +74,7 @@ elif [ "$1" = C ]; then
 elif [ "$1" = suite ]; then
   # PYTEST_K (set by v18 when p17 hung) leaves tests out of both runs
   SKIP_SANITIZER=1 SKIP_BENCH=1 bash .ci/gpu 2>&1 | tail -8
-  k="test_grouped_tma_producer_knobs or test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma) or f32_split or split_tf32"
+  k="test_stream_persistent_runs or test_grouped_tma_producer_knobs or test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma) or f32_split or split_tf32"
   CUPY_BSPARSE_GPU_SUBSET=small timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "(${k})${PYTEST_K:+ and ($PYTEST_K)}" \
     > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
@@ -137,8 +138,12 @@ elif [ "$1" = v22ck ]; then
     -k "test_grouped_tma_producer_knobs and ck and f16 and 0.1" > "$out/racecheck_ck.log" 2>&1
   echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/racecheck_ck.log" | tail -2
 elif [ "$1" = v23 ]; then
-  # the next session's first call: v22ck then v22b in one (<= 560 s)
-  timeout 300 bash probes/next.sh v22ck; timeout 250 bash probes/next.sh v22b
+  # v23's first call (<= 580 s): the persistent stream kernel's GPU tests and p21, then v22ck
+  # and v22b
+  CUPY_BSPARSE_GPU_SUBSET=small timeout 120 python3 -m pytest tests/test_gpu_kernels.py -q \
+    -p no:cacheprovider -k "test_stream_persistent_runs or test_stream_kernel" 2>&1 | tail -3
+  timeout 130 python3 probes/p21.py 2>&1 | tail -30
+  timeout 190 bash probes/next.sh v22ck; timeout 150 bash probes/next.sh v22b
 elif [ "$1" = v22b ]; then
   # float32 wgrad at M = 4096 in launches of SDDMM_M_CHUNK rows (opt-in): its GPU test, then the
   # bench without and with chunks of 256 / 512 / 1024 rows

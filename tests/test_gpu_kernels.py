@@ -351,14 +351,15 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("bs", [16, 64])
 def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
-    """float32 wgrad on sddmm_tall.cu in launches of SDDMM_M_CHUNK rows (opt-in): M = 257 as
+    """float32 wgrad on sddmm_tall.cu in launches of SDDMM_M_CHUNK rows (forced): M = 257 as
     four launches of 64 rows and one of a single row, each after the first adding into the
     float32 blocks; x and dy as offset views; against float64, every block written, bitwise
     repeatable."""
     from cupy_bsparse import _specs
 
     monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", 64)
-    assert _specs.sddmm_m_chunk("tall", 0, 257) == 64 and _specs.sddmm_m_chunk("tall", 1, 257) == 257
+    assert _specs.sddmm_m_chunk("tall", 0, 257, bs) == 64
+    assert _specs.sddmm_m_chunk("tall", 1, 257, bs) == 257
     _sddmm_tma_case(request, monkeypatch, bs, "f32", "tall", 257, 0.3, beta)
 
 
@@ -886,7 +887,9 @@ def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
     from cupy_bsparse import _specs, _work_lists
 
     if split:
+        # one-block chunks, one CTA each (PERSIST off: the persistent cut ignores chunk_blocks)
         monkeypatch.setattr(_work_lists, "chunk_blocks", lambda *a: 1)
+        monkeypatch.setattr(_specs, "STREAM_PERSIST", "0")
     rng = _rng(request)
     dtype = DTYPES[kind]
     wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, density, dtype, M, trans)
@@ -898,6 +901,43 @@ def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
         counters = [v for k, v in wg.layout.plan_cache.items()
                     if isinstance(k, tuple) and k[0] == "counters"]
         assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
+
+
+@pytest.mark.parametrize("nctas", [1, 3, 7])
+@pytest.mark.parametrize("M", [33] if _SMALL else [1, 33, 64])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", ["f16", "f32"] if _SMALL else ["f16", "bf16", "f32"])
+@pytest.mark.parametrize("bs", [16, 32, 64])
+def test_stream_persistent_runs(request, monkeypatch, bs, kind, trans, M, nctas):
+    """dsd_stream.cu with PERSIST (the default up to M = 64) on a few CTAs, so each walks many
+    chunks in turn, the ring running on across them, with columns cut between CTAs (split-K)
+    and an empty block-column: exact to the tolerance, every element written, bitwise
+    repeatable, counters left at zero."""
+    from cupy_bsparse import _gpu_ops, _specs, _work_lists
+
+    if bs == 16 and kind != "f32":
+        pytest.skip("16-bit bs 16 has no stream kernel")
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("dsd_stream.cu needs sm_90")
+    plan = _work_lists.dsd_persist_plan
+    monkeypatch.setattr(_work_lists, "dsd_persist_plan",
+                        lambda layout, trans_w, _: plan(layout, trans_w, nctas))
+    monkeypatch.setattr(_specs, "STREAM_PERSIST", "1")
+    _gpu_ops._launches.clear()
+    try:
+        did = _specs.dtype_id(DTYPES[kind])
+        assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("PERSIST") == 1
+        rng = _rng(request)
+        dtype = DTYPES[kind]
+        wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, 0.3, dtype, M, trans)
+        xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
+        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+        assert np.array_equal(outs[0], outs[1])
+        counters = [v for k, v in wg.layout.plan_cache.items()
+                    if isinstance(k, tuple) and k[0] == "counters"]
+        assert all(int(cupy.count_nonzero(c)) == 0 for c in counters)
+    finally:
+        _gpu_ops._launches.clear()
 
 
 @pytest.mark.parametrize("M", [1, 64, 4096])

@@ -286,13 +286,14 @@ def test_f32_split_specs():
 
 
 def test_grouped_tma_producer_warps():
-    """dsd_grouped_tma.cu's PW (opt-in): one warp a CTA more per producer warp, the same shared
-    memory and steps; PW 1 (the default) leaves the spec, and so the cubin, as it was before PW
-    existed."""
-    for bs, did, tw, want in ((8, 1, False, 1), (8, 2, True, 1), (16, 2, True, 1), (16, 1, False, 1),
+    """dsd_grouped_tma.cu's PW: two producer warps by default for 16-bit bs 8 (v22, v23), one
+    elsewhere and with WPF; one warp a CTA more per producer warp, the same shared memory and
+    steps; PW 1 leaves the spec as it was before PW existed."""
+    for bs, did, tw, want in ((8, 1, False, 2), (8, 2, True, 2), (16, 2, True, 1), (16, 1, False, 1),
                               (8, 0, False, 1)):
         base = _specs.dsd_grouped_tma_spec(bs, did, 64, tw)
         assert dict(base).get("PW", 1) == want, (bs, did)
+        assert dict(_specs.dsd_grouped_tma_spec(bs, did, 64, tw, wpf=2)).get("PW", 1) == 1
         one = _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=1)
         assert "PW" not in dict(one)
         two = _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=_specs.PW_PROBE)
@@ -383,28 +384,52 @@ def test_sddmm_grouped_f32_split_specs():
 
 
 def test_grouped_tma_unsigned_columns():
-    """dsd_grouped_tma.cu's UCOL (opt-in): the spec with UCOL 1 added, 0 the spec without."""
-    for bs, did in ((8, 1), (16, 2), (8, 0)):
+    """dsd_grouped_tma.cu's UCOL: on by default for 16-bit (v23), off for float32; UCOL 0 is
+    the spec without it."""
+    for bs, did, want in ((8, 1, 1), (16, 2, 1), (8, 0, 0)):
         base = _specs.dsd_grouped_tma_spec(bs, did, 64, False)
-        assert _specs.dsd_grouped_tma_spec(bs, did, 64, False, ucol=0) == base
+        assert dict(base).get("UCOL", 0) == want
+        off = dict(_specs.dsd_grouped_tma_spec(bs, did, 64, False, ucol=0))
         spec = dict(_specs.dsd_grouped_tma_spec(bs, did, 64, False, ucol=_specs.UCOL_PROBE))
-        assert spec.pop("UCOL") == 1 and spec == dict(base)
+        assert "UCOL" not in off and spec.pop("UCOL") == 1 and spec == off
     with pytest.raises(ValueError, match="ucol must be 0 or 1"):
         _specs.dsd_grouped_tma_spec(8, 1, 64, False, ucol=2)
 
 
 def test_sddmm_m_chunk_choice(monkeypatch):
-    """CUPY_BSPARSE_SDDMM_M_CHUNK: unset or empty is None (one launch); else a positive multiple
-    of 64 rows, a ValueError naming the variable otherwise. It applies to float32 on
-    sddmm_tall.cu only, and never beyond M."""
+    """CUPY_BSPARSE_SDDMM_M_CHUNK: unset or empty is None (the measured rule: 1024 rows at
+    bs 16, one launch elsewhere); else a positive multiple of 64 rows, a ValueError naming the
+    variable otherwise. It applies to float32 on sddmm_tall.cu only, and never beyond M."""
     choose = _specs._rows_choice
     assert choose(None, "V") is None and choose("", "V") is None and choose("256", "V") == 256
     for bad in ("100", "0", "-64", "abc", "64.0"):
         with pytest.raises(ValueError, match="V must be a positive multiple of 64 rows"):
             choose(bad, "V")
     monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", 256)
-    assert _specs.sddmm_m_chunk("tall", 0, 4096) == 256 and _specs.sddmm_m_chunk("tall", 0, 100) == 100
+    assert _specs.sddmm_m_chunk("tall", 0, 4096, 64) == 256
+    assert _specs.sddmm_m_chunk("tall", 0, 100, 16) == 100
     for kind, did in (("tall", 1), ("grouped", 0), ("stream", 0)):
-        assert _specs.sddmm_m_chunk(kind, did, 4096) == 4096
+        assert _specs.sddmm_m_chunk(kind, did, 4096, 16) == 4096
     monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", None)
-    assert _specs.sddmm_m_chunk("tall", 0, 4096) == 4096
+    assert _specs.sddmm_m_chunk("tall", 0, 4096, 16) == 1024
+    assert _specs.sddmm_m_chunk("tall", 0, 1000, 16) == 1000
+    assert _specs.sddmm_m_chunk("tall", 0, 4096, 32) == 4096
+    assert _specs.sddmm_m_chunk("tall", 1, 4096, 16) == 4096
+
+
+def test_stream_persist_rule(monkeypatch):
+    """dsd_stream.cu's PERSIST: float32 up to M = 64 by default (v23); "1" every dtype, "0"
+    none (CUPY_BSPARSE_PERSIST); never above M = 64; ``persist`` overrides."""
+    def on(did, M, bs=64, **kw):
+        return dict(_specs.dsd_stream_spec(bs, did, M, False, **kw)).get("PERSIST", 0)
+
+    monkeypatch.setattr(_specs, "STREAM_PERSIST", None)
+    assert on(0, 64) == on(0, 1) == on(0, 64, bs=16) == 1
+    assert on(1, 64) == on(2, 33) == on(0, 65) == on(0, 4096) == 0
+    assert on(1, 64, persist=True) == 1 and on(0, 64, persist=False) == 0
+    monkeypatch.setattr(_specs, "STREAM_PERSIST", "1")
+    assert on(1, 64) == on(0, 64) == 1 and on(1, 4096) == 0
+    monkeypatch.setattr(_specs, "STREAM_PERSIST", "0")
+    assert on(1, 64) == on(0, 64) == 0
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_PERSIST"):
+        _specs._kernel_choice("2", "CUPY_BSPARSE_PERSIST", kinds=("0", "1"))

@@ -35,6 +35,55 @@ def test_chunk_table_covers_each_column_once(counts, chunk):
     assert np.all(np.diff(table[:, 0]) >= 0)
 
 
+@pytest.mark.parametrize("nctas", [1, 2, 3, 7, 64, 1000])
+@pytest.mark.parametrize("counts", [[5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9], [0, 0, 3, 0],
+                                    [9] * 30])
+def test_cta_cut_gives_each_cta_an_equal_run(counts, nctas):
+    """dsd_stream.cu's PERSIST plan as the kernel walks it: CTA c's chunks are consecutive
+    rows whose entries run contiguously (its producer streams them as one run), each column
+    covered once in order, a split column's chunks on distinct CTAs with its slots, and no
+    CTA over ceil(S / P) entries."""
+    ptr = _ptr(counts)
+    table, colinfo, nslots, cta = _work_lists.cta_cut(ptr, nctas, np)
+    S = int(ptr[-1])
+    P = max(1, min(nctas, S))
+    assert cta.dtype == np.int32 and cta.shape == (P + 1,)
+    assert cta[0] == 0 and cta[-1] == len(table) and np.all(np.diff(cta) >= 0)
+    owner = np.repeat(np.arange(P), np.diff(cta))
+    assert np.all(table[1:, 1] == table[:-1, 2]) and table[0, 1] == 0 and table[-1, 2] == S
+    for c in range(P):
+        rows = table[cta[c]:cta[c + 1]]
+        assert (rows[:, 2] - rows[:, 1]).sum() <= -(-S // P)
+    slots = []
+    for j, n in enumerate(counts):
+        mine = np.flatnonzero(table[:, 0] == j)
+        rows = table[mine]
+        assert len(rows) == colinfo[j, 1] >= 1
+        assert rows[0, 1] == ptr[j] and rows[-1, 2] == ptr[j + 1]
+        if len(rows) == 1:
+            assert rows[0, 3] == -1
+        else:
+            assert np.all(rows[:, 2] > rows[:, 1])                 # no empty piece
+            assert len(set(owner[mine])) == len(rows)              # one piece a CTA
+            assert list(rows[:, 3]) == list(range(colinfo[j, 0], colinfo[j, 0] + len(rows)))
+            slots += list(rows[:, 3])
+    assert sorted(slots) == list(range(nslots))
+
+
+def test_cta_cut_balances_a_skewed_layout():
+    """One hub column of 500 entries among 99 of 5: 8 CTAs of at most ceil(995 / 8) = 125
+    entries each (cuts at 124, 248, 373, 497, ...: the hub in five pieces), where one CTA a
+    column would leave the hub's 500 as the tail."""
+    ptr = _ptr([500] + [5] * 99)
+    table, colinfo, nslots, cta = _work_lists.cta_cut(ptr, 8, np)
+    loads = [int((table[cta[c]:cta[c + 1], 2] - table[cta[c]:cta[c + 1], 1]).sum())
+             for c in range(8)]
+    assert max(loads) == 125 and sum(loads) == 995
+    assert colinfo[0, 1] == 5 and nslots >= 5
+    with pytest.raises(ValueError, match="nctas"):
+        _work_lists.cta_cut(ptr, 0, np)
+
+
 def test_chunk_table_no_columns():
     table, colinfo, nslots = _work_lists.chunk_table(np.zeros(1, np.int64), 4, np)
     assert table.shape == (0, 4) and colinfo.shape == (0, 2) and nslots == 0
