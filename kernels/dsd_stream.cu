@@ -43,7 +43,8 @@
 // so no CTA's column sets the tail (docs/perf-notes.md v23).
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
 // WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1); float32 only: KSUM (8, the
-// default, or 16), the reduction depth whose products are summed in one fresh tile before they are added to the accumulators;
+// default, or 16), the reduction depth whose products are summed in one fresh tile before they
+// are added to the accumulators;
 // 16-bit only: WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple
 // of 64); float32 only: XLO (0, the default: each warp splits the x fragments it loads; 1: x
 // arrives split by split_tf32.cu, tmap_x over its hi plane and tmap_xlo over its lo plane, whose
@@ -110,14 +111,16 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     // the CTA's chunks, in turn
     const int it0 = __ldg(cta_items + blockIdx.x), it1 = __ldg(cta_items + blockIdx.x + 1);
 #define FOR_EACH_CHUNK for (int it = it0; it < it1; ++it)
-#define THIS_CHUNK __ldg(chunk + it)
+#define CHUNK_FIELDS const int4 ck = __ldg(chunk + it); \
+    const int j = ck.x, nsteps = ck.z - ck.y, slot = ck.w
 #else
     // one chunk, loaded before the barriers' init; the loops below run once. (v23: with the
     // persistent loop's run-time trip count here too, float32 at M = 4096 took up to 44 more
     // registers, 145 -> 189 at bs 64 x @ W^T, and measured 1.1-1.24x slower.)
-    const int4 ck0 = __ldg(chunk + blockIdx.x);
+    const int4 ck = __ldg(chunk + blockIdx.x);
+    const int j = ck.x, e0 = ck.y, nsteps = ck.z - ck.y, slot = ck.w;
 #define FOR_EACH_CHUNK for (int once = 0; once < 1; ++once)
-#define THIS_CHUNK ck0
+#define CHUNK_FIELDS
 #endif
     const int m0 = blockIdx.y * BM;
 
@@ -141,7 +144,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 const int2 cur = e;
                 if (e0 + step + 1 < e1) e = __ldg(ent + e0 + step + 1);
 #else
-            const int e0 = ck0.y, nsteps = ck0.z - ck0.y;
             int2 e = nsteps > 0 ? __ldg(ent + e0) : make_int2(0, 0);
             for (int step = 0; step < nsteps; ++step, ring.advance()) {
                 const int2 cur = e;
@@ -180,8 +182,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     Ring<STAGES> ring(bar0);
     int gstep = 0;                     // steps of the CTA's earlier chunks
     FOR_EACH_CHUNK {
-        const int4 ck = THIS_CHUNK;
-        const int j = ck.x, nsteps = ck.z - ck.y, slot = ck.w;
+        CHUNK_FIELDS;
         zero_fill<ACC_N>(&acc[0][0][0]);
         int held = -1;                     // stage whose batch may still be running
         for (int step = gstep; step < gstep + nsteps; ++step, ring.advance()) {
@@ -208,12 +209,22 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         }
         wgmma_wait<0>();
         wgmma_pin<ACC_N>(&acc[0][0][0]);
-        if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));   // the chunk's last stage
+        // the chunk's last stage, for the CTA's next chunk
+        if (PERSIST && held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
         gstep += nsteps;
+        // (the two forms below compile alike; each keeps its path's cubins byte-identical to
+        // the ones the GPU suite ran, v23)
+#if PERSIST
         int* counter = counters + (long long)j * gridDim.y + blockIdx.y;
         if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
                                                        counter, is_last))
             continue;
+#else
+        if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
+                                                       counters + (long long)j * gridDim.y + blockIdx.y,
+                                                       is_last))
+            return;
+#endif
 #pragma unroll
         for (int mw = 0; mw < MW; ++mw)
             store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
@@ -246,8 +257,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     Ring<STAGES> ring(bar0);
     int gstep = 0;                     // steps of the CTA's earlier chunks
     FOR_EACH_CHUNK {
-        const int4 ck = THIS_CHUNK;
-        const int j = ck.x, nsteps = ck.z - ck.y, slot = ck.w;
+        CHUNK_FIELDS;
         zero_fill<MI * NI * 4>(&acc[0][0][0]);
         for (int step = gstep; step < gstep + nsteps; ++step, ring.advance()) {
             ring.wait_full();
@@ -309,10 +319,17 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         }
         gstep += nsteps;
         constexpr int ACC_N = MI * NI * 4;
+#if PERSIST
         int* counter = counters + (long long)j * gridDim.y + blockIdx.y;
         if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
                                                        counter, is_last))
             continue;
+#else
+        if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
+                                                       counters + (long long)j * gridDim.y + blockIdx.y,
+                                                       is_last))
+            return;
+#endif
         store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc, wm * WM, wn * WN,
                             valid_rows, alpha, beta, lane);
     }
