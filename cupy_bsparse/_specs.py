@@ -423,10 +423,11 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
     most of the bytes: docs/perf-notes.md v22). Its plan differs (``_work_lists``'s
     ``cluster_group_table``), so the sums differ in rounding. p20 (H100): 1.5-2x slower.
 
-    ``ck`` (1, 2 or 4; 16-bit only; opt-in for probes/p20.py, untimed): CTAs a cluster (CK) that split one
-    group's steps into ``ck`` items and sum their accumulators through distributed shared
-    memory (rank order, deterministic) instead of float32 partials in global memory combined
-    by the group's last CTA (``fixed_cut``'s items; docs/perf-notes.md v22).
+    ``ck`` (1, 2 or 4; 16-bit only; opt-in for probes/p20.py): CTAs a cluster (CK) that split one
+    group's steps into ``ck`` items and sum their accumulators through distributed shared memory
+    (rank order, deterministic) instead of float32 partials in global memory combined by the
+    group's last CTA (``fixed_cut``'s items; docs/perf-notes.md v22). v23's p20 (H100, fp16 M =
+    64): correct, and 1.2-1.5x slower (bs 16 random 0.0477 -> 0.0653 ms).
 
     ``ucol`` (0 or 1; None: 1 for 16-bit): the consumers take an entry's slab column unsigned
     (UCOL), which drops the signed-division fix-ups from each block's address chain (SASS,

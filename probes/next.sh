@@ -31,6 +31,10 @@
 #                                                   racecheck on CK (<= 220 s)
 #   bash probes/next.sh v23                      -> the PERSIST tests and p21, then v22ck and v22b,
 #                                                   one call (<= 580 s)
+#   bash probes/next.sh suite                    -> (v24's first call) the suite on v23's final
+#                                                   tree (about 530 s on the H100)
+#   bash probes/next.sh v24b                     -> targets 4096 (the float32 rows on v22's
+#                                                   restored cubins), then p21 (PERSIST A/B)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -144,6 +148,9 @@ elif [ "$1" = v23 ]; then
     -p no:cacheprovider -k "test_stream_persistent_runs or test_stream_kernel" 2>&1 | tail -3
   timeout 130 python3 probes/p21.py 2>&1 | tail -30
   timeout 190 bash probes/next.sh v22ck; timeout 150 bash probes/next.sh v22b
+elif [ "$1" = v24b ]; then
+  timeout 240 bash probes/next.sh targets 4096 2>&1 | tail -16
+  timeout 150 python3 probes/p21.py 2>&1 | tail -26
 elif [ "$1" = v22b ]; then
   # float32 wgrad at M = 4096 in launches of SDDMM_M_CHUNK rows (opt-in): its GPU test, then the
   # bench without and with chunks of 256 / 512 / 1024 rows
