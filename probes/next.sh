@@ -34,7 +34,8 @@
 #   bash probes/next.sh suite                    -> (v24's first call) the suite on v23's final
 #                                                   tree (about 530 s on the H100)
 #   bash probes/next.sh v24b                     -> targets 4096 (the float32 rows on v22's
-#                                                   restored cubins), then p21 (PERSIST A/B)
+#                                                   restored cubins), p21 (PERSIST A/B), p19
+#                                                   persist (its step timelines)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -151,6 +152,7 @@ elif [ "$1" = v23 ]; then
 elif [ "$1" = v24b ]; then
   timeout 240 bash probes/next.sh targets 4096 2>&1 | tail -16
   timeout 150 python3 probes/p21.py 2>&1 | tail -26
+  timeout 150 python3 probes/p19.py persist 2>&1 | tail -60
 elif [ "$1" = v22b ]; then
   # float32 wgrad at M = 4096 in launches of SDDMM_M_CHUNK rows (opt-in): its GPU test, then the
   # bench without and with chunks of 256 / 512 / 1024 rows

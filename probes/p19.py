@@ -41,7 +41,8 @@ Each line also gives the default kernel's time, the extra's without the instrume
 any) and the instrumented one's (bench.time_cuda), with the resident CTAs of each, so a build
 that lost occupancy shows.
 
-    PYTHONPATH=. python probes/p19.py [producer]     (producer: v21's cases, PRODUCER below)
+    PYTHONPATH=. python probes/p19.py [producer|cluster|persist]   (PRODUCER, CLUSTER, PERSIST
+                                                                     below)
 """
 import os
 import sys
@@ -170,10 +171,22 @@ CLUSTER = [("grouped_tma", "random", 16, "float16", "fprop", 64, {"CL": 2}),
            ("grouped_tma", "random", 16, "float16", "fprop", 64,
             {"CL": 2, "STAGES": 6, "MIN_CTAS": 1}),
            ("grouped_tma", "random", 8, "float16", "fprop", 64, {"CL": 2})]
+#: v23 (`p19.py persist`): dsd_stream.cu's PERSIST (one wave of CTAs over an equal cut of the
+#: entries) measured 1.1-1.2x slower at 16-bit bs 32 / 64, M = 64, and 1.19x faster at float32
+#: bs 64 (p21). The timelines with and without it: whether the split-K epilogues between a
+#: CTA's chunks (they show in c.wait's p90: the first step of a chunk waits out the previous
+#: chunk's epilogue) cost more than the balance gains (loop span max against median).
+#: float32's default is PERSIST, so its extra turns it off.
+PERSIST = [("stream", "random", 64, "float16", "fprop", 64, {"PERSIST": 1}),
+           ("stream", "random", 32, "float16", "fprop", 64, {"PERSIST": 1}),
+           ("stream", "random", 64, "float32", "fprop", 64, {"PERSIST": 0}),
+           ("stream", "random", 16, "float32", "fprop", 64, {"PERSIST": 0})]
 if sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 elif sys.argv[1:] == ["cluster"]:
     CASES = CLUSTER
+elif sys.argv[1:] == ["persist"]:
+    CASES = PERSIST
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
     key = (kind, bs, dtype, M)
@@ -193,7 +206,8 @@ for kernel, kind, bs, dtype, op, M, extra in CASES:
                 t, _ = t_dsd(sets, op)
                 _, spec, res = launched(sets)
             times.append(f"{t:.4f} ms ({res} CTAs)")
-        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "PF", "WCP", "WPF", "PW", "WGMMA")
+        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "PF", "WCP", "WPF", "PW", "WGMMA",
+                                      "PERSIST")
                  if k in spec}
         say(f"{label} {knobs}: " + " / ".join(times) + ": default" + (" / with the extra" if extra else "")
             + " / instrumented")
