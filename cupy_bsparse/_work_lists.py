@@ -110,6 +110,16 @@ def chunk_table(ptr, chunk, xp):
     """
     count = ptr[1:] - ptr[:-1]
     nch = xp.maximum((count + chunk - 1) // chunk, 1)
+    j, local, nslots = _chunk_index(nch, xp)
+    first = ptr[j] + local * count[j] // nch[j]
+    end = ptr[j] + (local + 1) * count[j] // nch[j]
+    return _cut_table(nch, j, local, first, end, nslots, xp)
+
+
+def _chunk_index(nch, xp):
+    """``(j, local, nslots)`` of a cut of columns into ``nch`` (ncols,) chunks each, in column
+    order: each chunk's column and its index within the column (int64), and the workspace
+    slots (the chunks of columns cut more than once). One device-to-host transfer."""
     ends = xp.cumsum(nch)
     slot_end = xp.cumsum(xp.where(nch > 1, nch, 0))
     if ends.size:
@@ -118,10 +128,7 @@ def chunk_table(ptr, chunk, xp):
         total = nslots = 0
     c = xp.arange(total, dtype=xp.int64)
     j = xp.searchsorted(ends, c, side="right")
-    local = c - (ends[j] - nch[j])
-    first = ptr[j] + local * count[j] // nch[j]
-    end = ptr[j] + (local + 1) * count[j] // nch[j]
-    return _cut_table(nch, j, local, first, end, nslots, xp)
+    return j, c - (ends[j] - nch[j]), nslots
 
 
 def cta_cut(ptr, nctas, xp):
@@ -135,7 +142,7 @@ def cta_cut(ptr, nctas, xp):
 
     Returns ``(table, colinfo, nslots, cta_ptr)``: chunk_table's three, and cta_ptr (P + 1,)
     int32, CTA c taking chunks ``cta_ptr[c] .. cta_ptr[c + 1] - 1``. Works with numpy or cupy
-    (``xp``); one device-to-host transfer for the sizes.
+    (``xp``); two device-to-host transfers (the entry count, then the sizes).
     """
     if nctas < 1:
         raise ValueError(f"nctas must be at least 1, got {nctas}")
@@ -145,22 +152,14 @@ def cta_cut(ptr, nctas, xp):
     lo, hi = ptr[:-1], ptr[1:]
     r = xp.searchsorted(bounds, lo, side="right")                 # first bound past a start
     nch = xp.maximum(xp.searchsorted(bounds, hi, side="left") - r, 0) + 1
-    ends = xp.cumsum(nch)
-    slot_end = xp.cumsum(xp.where(nch > 1, nch, 0))
-    if ends.size:
-        total, nslots = (int(v) for v in xp.stack([ends[-1], slot_end[-1]]).tolist())
-    else:
-        total = nslots = 0
-    c = xp.arange(total, dtype=xp.int64)
-    j = xp.searchsorted(ends, c, side="right")
-    local = c - (ends[j] - nch[j])
+    j, local, nslots = _chunk_index(nch, xp)
     last = local == nch[j] - 1
     first = xp.where(local == 0, lo[j], bounds[xp.minimum(r[j] + local - 1, P)])
     end = xp.where(last, hi[j], bounds[xp.minimum(r[j] + local, P)])
     table, colinfo, nslots = _cut_table(nch, j, local, first, end, nslots, xp)
     cta_ptr = xp.empty(P + 1, dtype=xp.int32)
     cta_ptr[:P] = xp.searchsorted(first, bounds[:P], side="left")
-    cta_ptr[P] = total
+    cta_ptr[P] = j.size
     return table, colinfo, nslots, cta_ptr
 
 

@@ -122,6 +122,22 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #define FOR_EACH_CHUNK for (int once = 0; once < 1; ++once)
 #define CHUNK_FIELDS
 #endif
+// A split column's piece (slot >= 0): its partial through split_combine; a piece that is not
+// the column's last goes on to the CTA's next chunk (PERSIST) or ends the CTA. (The two forms
+// compile alike; each keeps its path's cubins byte-identical to the ones the GPU suite ran, v23.)
+#if PERSIST
+#define COMBINE_OR_NEXT(ACC_N) \
+    int* counter = counters + (long long)j * gridDim.y + blockIdx.y; \
+    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j], counter, \
+                                                   is_last)) \
+        continue
+#else
+#define COMBINE_OR_NEXT(ACC_N) \
+    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j], \
+                                                   counters + (long long)j * gridDim.y + blockIdx.y, \
+                                                   is_last)) \
+        return
+#endif
     const int m0 = blockIdx.y * BM;
 
     Ring<STAGES>::init(bar0, tid, NCT);
@@ -212,19 +228,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         // the chunk's last stage, for the CTA's next chunk
         if (PERSIST && held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
         gstep += nsteps;
-        // (the two forms below compile alike; each keeps its path's cubins byte-identical to
-        // the ones the GPU suite ran, v23)
-#if PERSIST
-        int* counter = counters + (long long)j * gridDim.y + blockIdx.y;
-        if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
-                                                       counter, is_last))
-            continue;
-#else
-        if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
-                                                       counters + (long long)j * gridDim.y + blockIdx.y,
-                                                       is_last))
-            return;
-#endif
+        COMBINE_OR_NEXT(ACC_N);
 #pragma unroll
         for (int mw = 0; mw < MW; ++mw)
             store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
@@ -319,17 +323,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         }
         gstep += nsteps;
         constexpr int ACC_N = MI * NI * 4;
-#if PERSIST
-        int* counter = counters + (long long)j * gridDim.y + blockIdx.y;
-        if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
-                                                       counter, is_last))
-            continue;
-#else
-        if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0], ws, slot, colinfo[j],
-                                                       counters + (long long)j * gridDim.y + blockIdx.y,
-                                                       is_last))
-            return;
-#endif
+        COMBINE_OR_NEXT(ACC_N);
         store_tiles<MI, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc, wm * WM, wn * WN,
                             valid_rows, alpha, beta, lane);
     }
