@@ -330,3 +330,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     if (tid == 0) TL_SPAN(1, gstep);
 #endif
 }
+#undef FOR_EACH_CHUNK
+#undef CHUNK_FIELDS
+#undef COMBINE_OR_NEXT
