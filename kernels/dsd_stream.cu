@@ -116,7 +116,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #else
     // one chunk, loaded before the barriers' init; the loops below run once. (v23: with the
     // persistent loop's run-time trip count here too, float32 at M = 4096 took up to 44 more
-    // registers, 145 -> 189 at bs 64 x @ W^T, and measured 1.1-1.24x slower.)
+    // registers, 145 -> 189 at bs 64 x @ W^T, and measured 1.08-1.23x slower.)
     const int4 ck = __ldg(chunk + blockIdx.x);
     const int j = ck.x, e0 = ck.y, nsteps = ck.z - ck.y, slot = ck.w;
 #define FOR_EACH_CHUNK for (int once = 0; once < 1; ++once)
