@@ -207,17 +207,19 @@ def _dsd_call(layout, trans_w, did, M, N):
             width = spec["R"] * bs
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)
-        elif spec.get("PERSIST"):
-            # one wave: resident CTAs over the row tiles, each a run of equal entry count
-            *tables, nslots = _work_lists.dsd_persist_plan(layout, trans_w,
-                                                           max(1, resident // m_tiles))
-            tables, width, n_counters, tail = tuple(tables), bs, (N // bs) * m_tiles, ()
+            ctas = tables[0].shape[0]
         else:
-            chunk = _work_lists.chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1),
-                                             resident, _work_lists.chunk_fill(kind, did, M))
-            table, colinfo, ent, nslots = _work_lists.dsd_plan(layout, trans_w, chunk)
-            tables, width, n_counters, tail = (table, colinfo, ent), bs, (N // bs) * m_tiles, ()
-        ctas = tables[3].shape[0] - 1 if spec.get("PERSIST") else tables[0].shape[0]
+            if spec.get("PERSIST"):
+                # one wave: resident CTAs over the row tiles, each a run of equal entry count
+                *tables, nslots = _work_lists.dsd_persist_plan(layout, trans_w,
+                                                               max(1, resident // m_tiles))
+                ctas = tables[3].shape[0] - 1
+            else:
+                chunk = _work_lists.chunk_blocks(layout, trans_w, m_tiles, spec.get("G", 1),
+                                                 resident, _work_lists.chunk_fill(kind, did, M))
+                *tables, nslots = _work_lists.dsd_plan(layout, trans_w, chunk)
+                ctas = tables[0].shape[0]
+            tables, width, n_counters, tail = tuple(tables), bs, (N // bs) * m_tiles, ()
         launches = [(r0, m, (ctas, -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]

@@ -226,7 +226,7 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None):
     and at M = 4096 no BM (64-256), warpgroup count, stage count or persistent schedule beat
     the mma.sync kernel (docs/perf-notes.md v13).
 
-    ``split`` (float32; the launcher passes ``F32_SPLIT``): "pass" takes x split ahead (XLO 1,
+    ``split`` (float32; the launcher passes ``f32_split``'s): "pass" takes x split ahead (XLO 1,
     a lo tile per stage), with as many stages as keep the CTAs per SM that shared memory
     allowed without it, at most 4 (at least 2 stages); where even 2 stages lose a CTA, the
     default spec.
@@ -920,17 +920,17 @@ def all_specializations():
                             out.append(("dsd_grouped_tma.cu",
                                         dsd_grouped_tma_spec(bs, did, M, tw, wpf=WPF_PROBE),
                                         "bsmm_dsd_grouped_tma"))
-                            # producer warps (opt-in, untimed), with the launcher's split and
-                            # each copy mode it may pick
+                            # producer warps (PW) and unsigned slab columns (UCOL), each
+                            # knob at both values (one of them the default), with the
+                            # launcher's split and each copy mode it may pick
                             for wcp in ((None, 0, 1) if copy_mode_by_layout(bs, did, M)
                                         else (None,)):
-                                out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
-                                    bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M),
-                                    wcp=wcp, pw=PW_PROBE), "bsmm_dsd_grouped_tma"))
-                                # unsigned slab columns in the consumers (UCOL)
-                                out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
-                                    bs, did, M, tw, split=f32_split("dsd_grouped_tma.cu", bs, M),
-                                    wcp=wcp, ucol=UCOL_PROBE), "bsmm_dsd_grouped_tma"))
+                                for knob in ({"pw": 1}, {"pw": PW_PROBE}, {"ucol": 0},
+                                             {"ucol": UCOL_PROBE}):
+                                    out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
+                                        bs, did, M, tw, wcp=wcp, **knob,
+                                        split=f32_split("dsd_grouped_tma.cu", bs, M)),
+                                        "bsmm_dsd_grouped_tma"))
                                 # 16-bit clusters: slabs multicast (CL), a group's steps
                                 # split and summed (CK)
                                 for knob in ({"cl": CL_PROBE}, {"ck": CK_PROBE}) if did else ():
@@ -944,13 +944,17 @@ def all_specializations():
                                             dsd_grouped_tma_spec(bs, did, M, tw, split=split),
                                             "bsmm_dsd_grouped_tma"))
                     if dsd_stream_supported(bs, did, M):
+                        # PERSIST at both values (CUPY_BSPARSE_PERSIST), one the default
                         for wg in (False, True):
-                            out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, wg),
-                                        "bsmm_dsd_stream"))
-                        if did == 0:   # float32 x split ahead (F32_SPLIT "pass", opt-in)
-                            out.append(("dsd_stream.cu",
-                                        dsd_stream_spec(bs, did, M, tw, split="pass"),
-                                        "bsmm_dsd_stream"))
+                            for persist in (False, True):
+                                out.append(("dsd_stream.cu",
+                                            dsd_stream_spec(bs, did, M, tw, wg, persist=persist),
+                                            "bsmm_dsd_stream"))
+                        if did == 0:   # float32 x split ahead ("pass": f32_split, F32_SPLIT)
+                            for persist in (False, True):
+                                out.append(("dsd_stream.cu", dsd_stream_spec(
+                                    bs, did, M, tw, split="pass", persist=persist),
+                                    "bsmm_dsd_stream"))
             for M in (64, 4096):
                 out.append(("sddmm.cu", sddmm_spec(bs, did, M), "bsmm_sddmm"))
             for M in (16, 32, 64):

@@ -75,27 +75,27 @@ def dsd_plan(layout, trans_w, chunk):
     A column of ``n`` blocks becomes ``ceil(n / chunk)`` chunks of near-equal length (one, with
     no blocks, for an empty column). Chunks of a split column get consecutive workspace slots.
     """
-    key = ("dsd", bool(trans_w), int(chunk))
-    plan = layout.plan_cache.get(key)
-    if plan is None:
-        xp, src = _tables_on(layout)
-        ptr, ent = _dsd_entries(src, trans_w, xp)
-        table, colinfo, nslots = chunk_table(ptr, chunk, xp)
-        plan = _to_device(table, colinfo, ent) + (nslots,)
-        layout.plan_cache[key] = _ready(plan)
-    return plan
+    return _dsd_cut_plan(layout, ("dsd", bool(trans_w), int(chunk)),
+                         lambda ptr, xp: chunk_table(ptr, chunk, xp))
 
 
 def dsd_persist_plan(layout, trans_w, nctas):
     """Work list of dsd_stream.cu with PERSIST for ``nctas`` CTAs a row tile: ``(table,
     colinfo, ent, cta_ptr, nslots)`` (see ``cta_cut``); cached per layout and CTA count."""
-    key = ("dsd_persist", bool(trans_w), int(nctas))
+    return _dsd_cut_plan(layout, ("dsd_persist", bool(trans_w), int(nctas)),
+                         lambda ptr, xp: cta_cut(ptr, nctas, xp))
+
+
+def _dsd_cut_plan(layout, key, cut):
+    """``layout``'s cached plan under ``key`` (whose second field is trans_w), else built: the
+    dsd entries cut by ``cut(ptr, xp)`` into ``(table, colinfo, nslots, *extra)``, returned as
+    device arrays ``(table, colinfo, ent, *extra, nslots)``."""
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
-        ptr, ent = _dsd_entries(src, trans_w, xp)
-        table, colinfo, nslots, cta_ptr = cta_cut(ptr, nctas, xp)
-        plan = _to_device(table, colinfo, ent, cta_ptr) + (nslots,)
+        ptr, ent = _dsd_entries(src, key[1], xp)
+        table, colinfo, nslots, *extra = cut(ptr, xp)
+        plan = _to_device(table, colinfo, ent, *extra) + (nslots,)
         layout.plan_cache[key] = _ready(plan)
     return plan
 

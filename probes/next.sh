@@ -56,6 +56,13 @@
 #   ncu      ncu_rows.sh: p12.py under Nsight Compute, summarised by ncu_summary.py
 export PYTHONPATH=. PYTHONUNBUFFERED=1
 out=${OUT:-gpu_out}; mkdir -p "$out"
+# sanitize TOOL SECONDS LOG K: the GPU tests matching K (the sanitizer subset) under
+# compute-sanitizer's TOOL, logged to $out/LOG; prints the exit status and the summary lines
+sanitize() {
+  CUPY_BSPARSE_GPU_SUBSET=small timeout "$2" compute-sanitizer --tool "$1" --error-exitcode 3 \
+    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$4" > "$out/$3" 2>&1
+  echo "$1 rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/$3" | tail -3
+}
 git log --oneline -1 2>/dev/null
 # v17's open bench: fp16 bs 16 x @ W^T at M = 4096 (steps listed column by column), 3 layouts
 bs16_xwt_layouts() {
@@ -80,9 +87,7 @@ elif [ "$1" = suite ]; then
   # PYTEST_K (set by v18 when p17 hung) leaves tests out of both runs
   SKIP_SANITIZER=1 SKIP_BENCH=1 bash .ci/gpu 2>&1 | tail -8
   k="test_stream_persistent_runs or test_grouped_tma_producer_knobs or test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma) or f32_split or split_tf32"
-  CUPY_BSPARSE_GPU_SUBSET=small timeout 240 compute-sanitizer --tool memcheck --error-exitcode 3 \
-    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "(${k})${PYTEST_K:+ and ($PYTEST_K)}" \
-    > "$out/memcheck.log" 2>&1; echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck.log" | tail -3
+  sanitize memcheck 240 memcheck.log "(${k})${PYTEST_K:+ and ($PYTEST_K)}"
 elif [ "$1" = v17 ]; then
   timeout 400 bash probes/next.sh suite
   timeout 150 python3 -m cupy_bsparse bench --dtype float16 bfloat16 --m 64 --blocksize 64 \
@@ -100,9 +105,7 @@ elif [ "$1" = v18 ]; then
   timeout 400 bash probes/next.sh suite
 elif [ "$1" = v18b ]; then
   bs16_xwt_layouts
-  CUPY_BSPARSE_GPU_SUBSET=small timeout 200 compute-sanitizer --tool racecheck --error-exitcode 3 \
-    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "f32_split or split_tf32" \
-    > "$out/racecheck_split.log" 2>&1; echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/racecheck_split.log" | tail -3
+  sanitize racecheck 200 racecheck_split.log "f32_split or split_tf32"
   CUPY_BSPARSE_F32_SPLIT=pass timeout 200 python3 -m cupy_bsparse bench --dtype float32 --m 64 \
     --baselines dense --out "$out/v18_f32_pass" 2>&1 | grep -v "^\[" | tail -16
 elif [ "$1" = v19 ]; then
@@ -129,19 +132,13 @@ elif [ "$1" = v22 ]; then
   CUPY_BSPARSE_GPU_SUBSET=small timeout 200 python3 -m pytest tests -m gpu -q -p no:cacheprovider \
     2>&1 | tee "$out/gpu_small.log" | tail -3
   timeout 80 python3 probes/p20.py 2>&1 | tail -8
-  CUPY_BSPARSE_GPU_SUBSET=small timeout 60 compute-sanitizer --tool memcheck --error-exitcode 3 \
-    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
-    -k "test_grouped_tma_producer_knobs and (cl or ck)" > "$out/memcheck_cl.log" 2>&1
-  echo "memcheck rc=$?"; grep -E "ERROR SUMMARY|passed|failed" "$out/memcheck_cl.log" | tail -2
+  sanitize memcheck 60 memcheck_cl.log "test_grouped_tma_producer_knobs and (cl or ck)"
 elif [ "$1" = v22ck ]; then
   # the knobs' GPU tests (CL, CK against float64; UCOL bitwise), then p20's timings
   CUPY_BSPARSE_GPU_SUBSET=small timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q \
     -p no:cacheprovider -k "test_grouped_tma_producer_knobs and (cl or ck or ucol)" 2>&1 | tail -2
   timeout 80 python3 probes/p20.py short 2>&1 | tail -9
-  CUPY_BSPARSE_GPU_SUBSET=small timeout 60 compute-sanitizer --tool racecheck --error-exitcode 3 \
-    python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
-    -k "test_grouped_tma_producer_knobs and ck and f16 and 0.1" > "$out/racecheck_ck.log" 2>&1
-  echo "racecheck rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/racecheck_ck.log" | tail -2
+  sanitize racecheck 60 racecheck_ck.log "test_grouped_tma_producer_knobs and ck and f16 and 0.1"
 elif [ "$1" = v23 ]; then
   # v23's first call (<= 580 s): the persistent stream kernel's GPU tests and p21, then v22ck
   # and v22b

@@ -911,7 +911,7 @@ def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
 @pytest.mark.parametrize("kind", ["f16", "f32"] if _SMALL else ["f16", "bf16", "f32"])
 @pytest.mark.parametrize("bs", [16, 32, 64])
 def test_stream_persistent_runs(request, monkeypatch, bs, kind, trans, M, nctas):
-    """dsd_stream.cu with PERSIST (the default up to M = 64) on a few CTAs, so each walks many
+    """dsd_stream.cu with PERSIST (float32's default up to M = 64) on a few CTAs, so each walks many
     chunks in turn, the ring running on across them, with columns cut between CTAs (split-K)
     and an empty block-column: exact to the tolerance, every element written, bitwise
     repeatable, counters left at zero."""
@@ -1022,7 +1022,7 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, grouped_tma, tran
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs, kind, knob,
                                     density):
-    """dsd_grouped_tma.cu's opt-in producer knobs, at the value CI compiles and the device warms:
+    """dsd_grouped_tma.cu's producer knobs, off and at the value CI compiles and the device warms:
     the L2 prefetch of the stored blocks (WPF_PROBE steps ahead; probes/p18.py's "prefetch")
     and the block copies split over producer warps (PW_PROBE; probes/p19.py's "producer").
     Neither changes the steps or the MMAs, so the products are bitwise those of the default and
