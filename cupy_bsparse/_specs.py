@@ -193,13 +193,23 @@ def f32_split(template, bs, M):
 
 #: Where dsd_stream.cu up to M = 64 runs one wave of persistent CTAs over a cut of the entries
 #: into equal runs (PERSIST 1, ``_work_lists.cta_cut``) rather than one CTA a column chunk:
-#: None (the default) for float32 only, "1" for every dtype, "0" for none. From
-#: CUPY_BSPARSE_PERSIST at import. v23's p21 (H100, M = 64, C = K = 16384, ms): float32 bs 64
-#: 0.0905 / 0.0964 -> 0.0763 / 0.0764 (x @ W / x @ W^T), bs 16 x @ W 0.114 -> 0.107, bs 32 the
-#: same; 16-bit bs 32 and 64 1.1-1.2x slower (0.0267 -> 0.0322 at bs 64), so they keep one CTA
-#: a column (docs/perf-notes.md v23).
+#: None (the default: float32, but for bs 32 x @ W and bs 16 x @ W^T; ``persist_default``),
+#: "1" for every dtype, "0" for none. From CUPY_BSPARSE_PERSIST at import. v24's p21 (H100,
+#: M = 64, C = K = 16384, ms, one CTA a column chunk -> PERSIST; random / Barabasi-Albert):
+#: float32 bs 64 x @ W 0.0892 -> 0.0758 / 0.0850 -> 0.0739, x @ W^T 0.0844 -> 0.0761 / 0.0810
+#: -> 0.0742; bs 16 x @ W 0.1097 -> 0.1051 / 0.1043 -> 0.0993; bs 32 x @ W^T 0.0946 -> 0.0934 /
+#: 0.0910 -> 0.0896; but bs 32 x @ W 0.0932 -> 0.0974 / 0.0893 -> 0.0941 and bs 16 x @ W^T
+#: 0.1100 -> 0.1247 / 0.1038 -> 0.1191, which keep the chunks (v23's A/B had run the chunks
+#: with the loop that bloated them, docs/perf-notes.md v24); 16-bit bs 32 and 64 1.1-1.2x
+#: slower (0.0261 -> 0.0321 at bs 64), so they keep one CTA a column chunk.
 STREAM_PERSIST = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST"), "CUPY_BSPARSE_PERSIST",
                                 kinds=("0", "1"))
+
+
+def persist_default(bs, code, trans_w):
+    """Whether dsd_stream.cu up to M = 64 takes PERSIST by default (``STREAM_PERSIST`` unset):
+    float32 (3xTF32 code) at bs 64, bs 32 x @ W^T and bs 16 x @ W (v24's p21, above)."""
+    return code == _F32X3 and not ((bs == 32 and not trans_w) or (bs == 16 and trans_w))
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None):
@@ -231,14 +241,16 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None):
     allowed without it, at most 4 (at least 2 stages); where even 2 stages lose a CTA, the
     default spec.
 
-    ``persist`` (None: ``STREAM_PERSIST``'s rule): up to M = 64, PERSIST 1 (one wave of CTAs,
-    each walking a run of chunks; the launcher builds ``_work_lists.dsd_persist_plan``)."""
+    ``persist`` (None: ``STREAM_PERSIST``, or where unset ``persist_default``): up to M = 64,
+    PERSIST 1 (one wave of CTAs, each walking a run of chunks; the launcher builds
+    ``_work_lists.dsd_persist_plan``)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
     regime = m_regime(M)
     if persist is None:
-        persist = code == _F32X3 if STREAM_PERSIST is None else STREAM_PERSIST == "1"
+        persist = (persist_default(bs, code, trans_w) if STREAM_PERSIST is None
+                   else STREAM_PERSIST == "1")
     if persist and regime != "large":
         p["PERSIST"] = 1
     if regime == "large":

@@ -973,7 +973,7 @@ def test_skewed_layout(request, monkeypatch, kind, kernel, M):
                                            dtype, r), kind)
     if kernel in ("column", "stream"):
         assert _specs.dsd_kernel(bs, _specs.dtype_id(dtype), M) == kernel
-        # nslots of dsd_plan ("dsd") or, float32 stream up to M = 64, dsd_persist_plan
+        # nslots of dsd_plan ("dsd") or, where float32 up to M = 64 takes PERSIST, dsd_persist_plan
         assert any(v[3 if k[0] == "dsd" else 4] > 0 for k, v in wg.layout.plan_cache.items()
                    if isinstance(k, tuple) and k[0] in ("dsd", "dsd_persist") and len(k) == 3), \
             "no column was split"

@@ -418,14 +418,20 @@ def test_sddmm_m_chunk_choice(monkeypatch):
 
 
 def test_stream_persist_rule(monkeypatch):
-    """dsd_stream.cu's PERSIST: float32 up to M = 64 by default (v23); "1" every dtype, "0"
-    none (CUPY_BSPARSE_PERSIST); never above M = 64; ``persist`` overrides."""
-    def on(did, M, bs=64, **kw):
-        return dict(_specs.dsd_stream_spec(bs, did, M, False, **kw)).get("PERSIST", 0)
+    """dsd_stream.cu's PERSIST: float32 up to M = 64 by default but for bs 32 x @ W and bs 16
+    x @ W^T (v24); "1" every dtype, "0" none (CUPY_BSPARSE_PERSIST); never above M = 64;
+    ``persist`` overrides."""
+    def on(did, M, bs=64, trans=False, **kw):
+        return dict(_specs.dsd_stream_spec(bs, did, M, trans, **kw)).get("PERSIST", 0)
 
     monkeypatch.setattr(_specs, "STREAM_PERSIST", None)
-    assert on(0, 64) == on(0, 1) == on(0, 64, bs=16) == 1
+    assert on(0, 64) == on(0, 1) == on(0, 64, bs=16) == on(0, 64, trans=True) == 1
+    assert on(0, 33, bs=32, trans=True) == 1
+    assert on(0, 64, bs=32) == on(0, 64, bs=16, trans=True) == 0
     assert on(1, 64) == on(2, 33) == on(0, 65) == on(0, 4096) == 0
+    monkeypatch.setattr(_specs, "STREAM_PERSIST", "1")
+    assert on(0, 64, bs=32) == on(0, 64, bs=16, trans=True) == 1
+    monkeypatch.setattr(_specs, "STREAM_PERSIST", None)
     assert on(1, 64, persist=True) == 1 and on(0, 64, persist=False) == 0
     monkeypatch.setattr(_specs, "STREAM_PERSIST", "1")
     assert on(1, 64) == on(0, 64) == 1 and on(1, 4096) == 0
