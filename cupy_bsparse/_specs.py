@@ -165,6 +165,11 @@ def dsd_kernel(bs, did, M):
 #: p11: fp16 0.0272 -> 0.0231; docs/perf-notes.md v13, v16).
 USE_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_WGMMA"), "CUPY_BSPARSE_WGMMA",
                            kinds=("0", "1")) != "0"
+#: Whether dsd_stream.cu runs float32 bs 16 / 32 at 16 < M <= 64 on wgmma consumers (3xTF32,
+#: sm_90a; ``dsd_stream_spec``'s ``f32_wgmma``): "1" from CUPY_BSPARSE_F32_WGMMA=1 at import,
+#: else off (v24: new, opt-in until measured; docs/perf-notes.md v24).
+F32_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_WGMMA"), "CUPY_BSPARSE_F32_WGMMA",
+                           kinds=("0", "1")) == "1"
 #: Where the float32 (3xTF32) kernels split x into its hi and lo TF32 parts, forced: None
 #: (the default) takes ``f32_split``'s measured choice; "off" splits in registers, every
 #: fragment once per stored block that uses it; "slab" (dsd_grouped_tma.cu's XPRE: each step's
@@ -212,7 +217,7 @@ def persist_default(bs, code, trans_w):
     return code == _F32X3 and not ((bs == 32 and not trans_w) or (bs == 16 and trans_w))
 
 
-def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None):
+def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -240,6 +245,11 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None):
     a lo tile per stage), with as many stages as keep the CTAs per SM that shared memory
     allowed without it, at most 4 (at least 2 stages); where even 2 stages lose a CTA, the
     default spec.
+
+    ``f32_wgmma`` (None: ``F32_WGMMA``), with ``wgmma``: float32 bs 16 / 32 at 16 < M <= 64
+    takes one consumer warpgroup of wgmma m64nBSk8 .tf32 (WGMMA 1; A from registers, W's
+    block split into K-major hi and lo tiles in shared memory), 6 / 4 stages, x split in
+    registers (no XLO).
 
     ``persist`` (None: ``STREAM_PERSIST``, or where unset ``persist_default``): up to M = 64,
     PERSIST 1 (one wave of CTAs, each walking a run of chunks; the launcher builds
@@ -277,14 +287,17 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None):
                 p.update(WARPS_M=2)
         elif esz == 2 and bm == 64 and wgmma and bs == 64:
             p.update(WARPS_M=4, WARPS_N=1, STAGES=5, WGMMA=1)
-    if esz == 4 and regime != "tiny" and (
+        if (esz == 4 and bm == 64 and wgmma and bs in (16, 32)
+                and (F32_WGMMA if f32_wgmma is None else f32_wgmma)):
+            p.update(WARPS_M=4, WARPS_N=1, STAGES=6 if bs == 16 else 4, WGMMA=1)
+    if esz == 4 and regime != "tiny" and not p.get("WGMMA") and (
             (bs == 64 and trans_w) or (bs == 16 and not trans_w)
             or (bs == 32 and not trans_w and regime == "small")):
         # v11 sweep: 16-deep fresh tiles where they measured faster (M = 64: bs 64 x @ W^T
         # 0.0934 -> 0.0845 ms, bs 32 x @ W 0.0977 -> 0.0936, bs 16 x @ W 0.1182 -> 0.1098;
         # M = 4096: bs 64 x @ W^T 1.108 -> 1.005, bs 16 x @ W 1.294 -> 1.118); slower elsewhere
         p["KSUM"] = 16
-    if split == "pass" and code == _F32X3:
+    if split == "pass" and code == _F32X3 and not p.get("WGMMA"):
         # CTAs an SM to keep: the default's by shared memory, at most 4 (registers allow 2-9)
         want = min(4, _ctas("dsd_stream.cu", p))
         q = dict(p, XLO=1)
@@ -311,6 +324,8 @@ def dsd_stream_launch_shape(spec):
     bs, bm, esz = p["BS"], p["BM"], _itemsize(p["DTYPE_ID"])
     atom = 8 * tile_cols(bs, esz) * esz   # tiles start on the swizzle pattern's alignment
     smem = atom + p["STAGES"] * ((bm * (1 + p.get("XLO", 0)) + bs) * bs * esz + 16)
+    if esz == 4 and p.get("WGMMA"):
+        smem += 4 * bs * bs * esz          # two split sets of W's block, hi and lo
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
 
 
@@ -962,6 +977,12 @@ def all_specializations():
                                 out.append(("dsd_stream.cu",
                                             dsd_stream_spec(bs, did, M, tw, wg, persist=persist),
                                             "bsmm_dsd_stream"))
+                        if did == 0 and bs in (16, 32) and m_regime(M) == "small":
+                            # float32 wgmma consumers (F32_WGMMA, opt-in)
+                            for persist in (False, True):
+                                out.append(("dsd_stream.cu", dsd_stream_spec(
+                                    bs, did, M, tw, True, persist=persist, f32_wgmma=True),
+                                    "bsmm_dsd_stream"))
                         if did == 0:   # float32 x split ahead ("pass": f32_split, F32_SPLIT)
                             for persist in (False, True):
                                 out.append(("dsd_stream.cu", dsd_stream_spec(

@@ -78,6 +78,7 @@
 
 #define A_BYTES (BM * BS * (int)sizeof(elem_t))
 #define B_BYTES (BS * BS * (int)sizeof(elem_t))
+#define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: two split sets of W's block
 #define NC (WARPS_M * WARPS_N)         // consumer warps
 #define NCT (NC * 32)
 static_assert(A_BYTES % ATOM == 0 && B_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
@@ -98,13 +99,15 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     // Tiles from the first ATOM-aligned address (the launcher adds ATOM bytes of slack):
-    // STAGES x tiles, (XLO) STAGES tiles of x's lo plane, then STAGES W tiles, then
-    // full[STAGES], empty[STAGES] and one int (split_combine's flag).
+    // STAGES x tiles, (XLO) STAGES tiles of x's lo plane, then STAGES W tiles, (F32W) two split
+    // sets of a W block (hi, then lo), then full[STAGES], empty[STAGES] and one int
+    // (split_combine's flag).
     const unsigned raw = smem_u32(smem_raw);
     const unsigned a0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
     const unsigned lo0 = a0 + STAGES * A_BYTES;
     const unsigned b0 = lo0 + XLO * STAGES * A_BYTES;
-    const unsigned bar0 = b0 + STAGES * B_BYTES;
+    const unsigned ws0 = b0 + STAGES * B_BYTES;
+    const unsigned bar0 = ws0 + F32W * 4 * B_BYTES;
     int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 #if PERSIST
@@ -184,7 +187,93 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         return;
     }
 
-#if WGMMA
+#if F32W
+    // ----------------------------- consumer warpgroup (float32: 3xTF32 on wgmma, sm_90a)
+    // One warpgroup, BM = 64 rows, BS 16 or 32. A step: split W's block into its hi and lo TF32
+    // parts, written K-major (transposed here for x @ W) into split set step % 2, while the
+    // previous step's batch runs; wait for that batch and add its fresh tiles to the
+    // accumulators; load x's fragments (ldmatrix) and split them in registers; release the ring
+    // buffer; then one batch of 3 BS / 8 wgmma m64nBSk8 (A from registers), the products of
+    // each 16 deep summed in a fresh tile in tf32x3.cuh's order (the lo * hi and hi * lo terms,
+    // then hi * hi: chains of 6 truncating adds, as KSUM 16's), added with rounding FADDs.
+    constexpr int NI = BS / 8, KS = BS / 8, FT = BS / 16;
+    static_assert(NC == 4 && BM == 64 && (BS == 16 || BS == 32) && !XLO,
+                  "float32 wgmma: one warpgroup of 64 rows, BS 16 or 32, x split here");
+    const int valid_rows = min(BM, M - m0);
+    float acc[1][NI][4], fr[FT][NI][4];
+    unsigned ah[KS][4], al[KS][4];
+    Ring<STAGES> ring(bar0);
+    int gstep = 0;                     // steps of the CTA's earlier chunks
+    FOR_EACH_CHUNK {
+        CHUNK_FIELDS;
+        zero_fill<NI * 4>(&acc[0][0][0]);
+        bool pend = false;             // a batch in flight whose fresh tiles are not yet added
+        for (int step = gstep; step < gstep + nsteps; ++step, ring.advance()) {
+            ring.wait_full();
+            if (tid == 0) TL_MARK(step, 3);
+            const unsigned hs = ws0 + (step & 1) * (2 * B_BYTES);   // hi; lo at + B_BYTES
+            split_b_kmajor<TRANS_W, NCT>(b0 + ring.s * B_BYTES, hs, hs + B_BYTES, tid);
+            wgmma_wait<0>();
+            wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
+            wgmma_pin_a<KS * 4>(&ah[0][0]);
+            wgmma_pin_a<KS * 4>(&al[0][0]);
+            if (pend) {
+#pragma unroll
+                for (int g = 0; g < FT; ++g)
+#pragma unroll
+                    for (int i = 0; i < NI * 4; ++i) (&acc[0][0][0])[i] += (&fr[g][0][0])[i];
+            }
+            const unsigned as = a0 + ring.s * A_BYTES;
+#pragma unroll
+            for (int ks = 0; ks < KS; ++ks) {
+                unsigned a[1][4];
+                ld_a_kcontig<1, BM>(a, as, warp * 16, ks * 8, lane);
+                split_all<4>(a[0], ah[ks], al[ks]);
+            }
+            if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
+            ring.release();            // fence.proxy.async: the split writes reach the wgmma too
+            sync_threads_of<2>(NCT);
+            wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
+            wgmma_fence();
+#pragma unroll
+            for (int g = 0; g < FT; ++g) {
+#pragma unroll
+                for (int s2 = 0; s2 < 2; ++s2) {
+                    const int k = 2 * g + s2;
+                    const unsigned off = (k * 8 / F32_SC) * (BS * RB) + (k * 8 % F32_SC) * 4;
+                    if (s2 == 0) wgmma_m64k8_tf32<BS, 1>(&fr[g][0][0], al[k], wgmma_desc(hs + off));
+                    else wgmma_m64k8_tf32<BS, 0>(&fr[g][0][0], al[k], wgmma_desc(hs + off));
+                    wgmma_m64k8_tf32<BS, 0>(&fr[g][0][0], ah[k], wgmma_desc(hs + B_BYTES + off));
+                }
+#pragma unroll
+                for (int s2 = 0; s2 < 2; ++s2) {
+                    const int k = 2 * g + s2;
+                    const unsigned off = (k * 8 / F32_SC) * (BS * RB) + (k * 8 % F32_SC) * 4;
+                    wgmma_m64k8_tf32<BS, 0>(&fr[g][0][0], ah[k], wgmma_desc(hs + off));
+                }
+            }
+            wgmma_commit();
+            wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
+            pend = true;
+        }
+        wgmma_wait<0>();
+        wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
+        wgmma_pin_a<KS * 4>(&ah[0][0]);
+        wgmma_pin_a<KS * 4>(&al[0][0]);
+        if (pend) {
+#pragma unroll
+            for (int g = 0; g < FT; ++g)
+#pragma unroll
+                for (int i = 0; i < NI * 4; ++i) (&acc[0][0][0])[i] += (&fr[g][0][0])[i];
+        }
+        gstep += nsteps;
+        COMBINE_OR_NEXT(NI * 4);
+        store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
+                           acc, warp * 16, 0,
+                           valid_rows, alpha, beta, lane);
+    }
+    if (tid == 0) TL_SPAN(1, gstep);
+#elif WGMMA
     // ------------------------------------------------- consumer warpgroups (wgmma, sm_90a)
     // NC / 4 warpgroups of WGM rows each, MW m64 slices a group; one batch of BS / 16 * MW
     // wgmma per stage, kept in flight while the next stage's batch is issued: a stage is
@@ -333,3 +422,4 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #undef FOR_EACH_CHUNK
 #undef CHUNK_FIELDS
 #undef COMBINE_OR_NEXT
+#undef F32W

@@ -114,3 +114,49 @@ __device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsi
         }
     }
 }
+
+// wgmma's B operand from a stored block (dsd_stream.cu WGMMA, float32): the BS x BS tile at
+// `src`, whose rows are k (TRANS 0, x @ W) or n (TRANS 1, x @ W^T), split into its TF32 hi and
+// lo parts at `hi` and `lo` as K-major tiles (rows n, k contiguous; the same sub-tiles and
+// swizzle, f32_off<BS>). TRANS 1 is elementwise, 16 bytes a thread at a time; TRANS 0
+// transposes 4 x 4 elements a thread at a time. NT threads, this one tid; the caller orders it
+// with the tile's arrival and with the MMAs that read hi and lo.
+template <int TRANS, int NT>
+__device__ __forceinline__ void split_b_kmajor(unsigned src, unsigned hi, unsigned lo, int tid) {
+    if (TRANS) {
+#pragma unroll 1
+        for (int i = tid * 16; i < BS * BS * 4; i += NT * 16) {
+            unsigned v[4], h[4], l[4];
+            asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
+                         : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(src + i) : "memory");
+            split_all<4>(v, h, l);
+            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                         :: "r"(hi + i), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
+            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                         :: "r"(lo + i), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
+        }
+    } else {
+        constexpr int NB = BS / 4;
+#pragma unroll 1
+        for (int q = tid; q < NB * NB; q += NT) {
+            const int k0 = (q / NB) * 4, n0 = (q % NB) * 4;
+            unsigned v[4][4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+                asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
+                             : "=r"(v[i][0]), "=r"(v[i][1]), "=r"(v[i][2]), "=r"(v[i][3])
+                             : "r"(src + f32_off<BS>(k0 + i, n0)) : "memory");
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const unsigned c[4] = {v[0][j], v[1][j], v[2][j], v[3][j]};
+                unsigned h[4], l[4];
+                split_all<4>(c, h, l);
+                const unsigned o = f32_off<BS>(n0 + j, k0);
+                asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                             :: "r"(hi + o), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
+                asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                             :: "r"(lo + o), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
+            }
+        }
+    }
+}

@@ -13,11 +13,14 @@
 // blocks) steps k16 by +32 bytes inside the swizzled row; MN-major (rows are K, N or M
 // contiguous: W's blocks for x @ W, flag tnspB = 1; 16-bit types only) steps k16 by 16 rows.
 // The MN extent of an MN-major tile is one swizzle atom (N * 2 bytes = RB), so LBO is unused.
-// Requires RB, DTYPE_ID (1 float16, 2 bfloat16).
+// float32 (DTYPE_ID 4, 3xTF32: tf32x3.cuh): wgmma m64nNk8 .tf32 takes both operands K-major;
+// A comes from registers (wgmma_m64k8_tf32: each warp of the group holds its 16 rows in the
+// order of an mma.sync m16n8k8 .tf32 A fragment) and B by descriptor, stepping k8 by +32 bytes.
+// Requires RB, DTYPE_ID (1 float16, 2 bfloat16, 4 float32).
 #pragma once
 
-#if DTYPE_ID != 1 && DTYPE_ID != 2
-#error "wgmma.cuh: 16-bit inputs only (DTYPE_ID 1 or 2)"
+#if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
+#error "wgmma.cuh: 16-bit inputs or float32 as 3xTF32 only (DTYPE_ID 1, 2 or 4)"
 #endif
 
 // Descriptor of the tile at shared-window address `addr` (see the header).
@@ -45,6 +48,14 @@ __device__ __forceinline__ void wgmma_commit() {
 template <int N>
 __device__ __forceinline__ void wgmma_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
+}
+
+// Keep the A fragments of an asynchronous MMA in their registers until it completed (place
+// after wgmma_wait, as wgmma_pin for the accumulators).
+template <int N>
+__device__ __forceinline__ void wgmma_pin_a(unsigned* v) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+r"(v[i]) :: "memory");
 }
 
 #if DTYPE_ID == 1
@@ -80,4 +91,28 @@ __device__ __forceinline__ void wgmma_m64k16(float* d, unsigned long long da, un
             : "l"(da), "l"(db), "n"(TB), "n"(TA));
     }
 }
+#if DTYPE_ID == 4
+// d (64 x N accumulator tile) = (FRESH ? 0 : d) + A (64 x 8, TF32 fragments a in registers) *
+// B (8 x N, K-major, descriptor db). N = 16 or 32.
+template <int N, int FRESH>
+__device__ __forceinline__ void wgmma_m64k8_tf32(float* d, const unsigned (&a)[4], unsigned long long db) {
+    static_assert(N == 16 || N == 32, "wgmma_m64k8_tf32: N = 16 or 32");
+    if constexpr (N == 32) {
+        asm volatile(
+            "{ .reg .pred p; setp.ne.b32 p, %21, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n32k8.f32.tf32.tf32"
+            " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15},"
+            " {%16, %17, %18, %19}, %20, p, 1, 1; }"
+            : WGMMA_D8(0), WGMMA_D8(8)
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(FRESH ? 0 : 1));
+    } else {
+        asm volatile(
+            "{ .reg .pred p; setp.ne.b32 p, %13, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n16k8.f32.tf32.tf32"
+            " {%0, %1, %2, %3, %4, %5, %6, %7}, {%8, %9, %10, %11}, %12, p, 1, 1; }"
+            : WGMMA_D8(0)
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(FRESH ? 0 : 1));
+    }
+}
+#endif
 #undef WGMMA_D8

@@ -829,7 +829,8 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
     did = _specs.dtype_id(DTYPES[kind])
     arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
     if arch >= _specs.MIN_ARCH["dsd_stream.cu"]:   # older GPUs run dsd.cu instead
-        wgmma = arch == 90 and did in (1, 2) and _specs.USE_WGMMA and bs == 64 and 16 < M <= 64
+        wgmma = arch == 90 and _specs.USE_WGMMA and 16 < M <= 64 and (
+            (did in (1, 2) and bs == 64) or (did == 0 and _specs.F32_WGMMA and bs in (16, 32)))
         assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("WGMMA", 0) == wgmma
     _stream_case(request, monkeypatch, bs, kind, trans, M, density, split)
 
@@ -867,6 +868,50 @@ def test_stream_kernel_bs64_consumers(request, monkeypatch, bs64_consumers, kind
     spec = _gpu_ops._dsd_launch(64, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")[4]
     assert spec.get("WGMMA", 0) == (bs64_consumers == "wgmma")
     _stream_case(request, monkeypatch, 64, kind, trans, M, density, split)
+
+
+@pytest.fixture(params=["wgmma", "mma_sync"])
+def f32_consumers(request, monkeypatch):
+    """dsd_stream.cu's float32 consumers at bs 16 / 32, 16 < M <= 64 forced to wgmma (3xTF32
+    on wgmma .tf32, sm_90a: F32_WGMMA) or mma.sync, whatever the environment says; the launch
+    cache is cleared around."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
+    if arch < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("dsd_stream.cu needs sm_90 (TMA)")
+    if request.param == "wgmma" and arch != 90:
+        pytest.skip("wgmma needs compute capability 9.0")
+    monkeypatch.setattr(_specs, "USE_WGMMA", request.param == "wgmma")
+    monkeypatch.setattr(_specs, "F32_WGMMA", request.param == "wgmma")
+    _gpu_ops._launches.clear()
+    yield request.param
+    _gpu_ops._launches.clear()
+
+
+@pytest.mark.parametrize("plan", ["chunks", "split", "persist"])
+@pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [33] if _SMALL else [17, 33, 64])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("bs", [16, 32])
+def test_stream_kernel_f32_consumers(request, monkeypatch, f32_consumers, bs, trans, M, density,
+                                     plan):
+    """dsd_stream.cu at float32 bs 16 / 32, 16 < M <= 64 with either consumer (wgmma: one
+    warpgroup, W's block split and, for x @ W, transposed in shared memory; mma.sync) on each
+    plan: one CTA a column chunk, one-block chunks (split-K), and PERSIST on 3 CTAs that walk
+    many chunks each; as test_stream_kernel checks them (an empty block-row and block-column,
+    poisoned outputs, bitwise repeatable, counters left at zero)."""
+    from cupy_bsparse import _gpu_ops, _specs, _work_lists
+
+    monkeypatch.setattr(_specs, "STREAM_PERSIST", "1" if plan == "persist" else "0")
+    if plan == "persist":
+        cut = _work_lists.dsd_persist_plan
+        monkeypatch.setattr(_work_lists, "dsd_persist_plan",
+                            lambda layout, trans_w, _: cut(layout, trans_w, 3))
+    spec = _gpu_ops._dsd_launch(bs, 0, M, trans, "stream")[4]
+    assert spec.get("WGMMA", 0) == (f32_consumers == "wgmma")
+    assert spec.get("PERSIST", 0) == (plan == "persist")
+    _stream_case(request, monkeypatch, bs, "f32", trans, M, density, plan == "split")
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
