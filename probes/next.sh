@@ -36,8 +36,8 @@
 #   bash probes/next.sh v24b                     -> targets 4096 (the float32 rows on v22's
 #                                                   restored cubins), p21 (PERSIST A/B), p19
 #                                                   persist (its step timelines)
-#   bash probes/next.sh v24                      -> the float32 wgmma consumers' tests, p22, then
-#                                                   the suite with them on (<= 590 s)
+#   bash probes/next.sh v24                      -> the float32 wgmma consumers' tests, p22 and
+#                                                   the bench with them on (<= 350 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -153,16 +153,14 @@ elif [ "$1" = v24b ]; then
   timeout 150 python3 probes/p21.py 2>&1 | tail -26
   timeout 150 python3 probes/p19.py persist 2>&1 | tail -60
 elif [ "$1" = v24 ]; then
-  # v24's second call (<= 590 s): the float32 wgmma consumers' GPU tests, p22 (their timings
-  # against mma.sync), then, if the tests passed, the GPU suite with them on (F32_WGMMA=1)
+  # v24's float32 wgmma consumers (<= 350 s): their GPU tests, p22 (their timings against
+  # mma.sync), the bench with them on; then (next call) CUPY_BSPARSE_F32_WGMMA=1 ... suite
   timeout 120 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k f32_consumers \
     > "$out/f32w_tests.log" 2>&1; rc=$?; tail -3 "$out/f32w_tests.log"
+  [ $rc -eq 0 ] || grep -E "^(FAILED|E  )" "$out/f32w_tests.log" | head -20
   timeout 130 python3 probes/p22.py 2>&1 | tail -8
-  if [ $rc -eq 0 ]; then
-    CUPY_BSPARSE_F32_WGMMA=1 timeout 420 bash probes/next.sh suite
-  else
-    grep -E "^(FAILED|E  )" "$out/f32w_tests.log" | head -20
-  fi
+  CUPY_BSPARSE_F32_WGMMA=1 timeout 100 python3 -m cupy_bsparse bench --m 64 --dtype float32 \
+    --blocksize 16 32 --baselines dense --out "$out/v24_f32w" 2>&1 | grep -v "^\[" | tail -8
 elif [ "$1" = v22b ]; then
   # float32 wgrad at M = 4096 in launches of SDDMM_M_CHUNK rows (opt-in): its GPU test, then the
   # bench without and with chunks of 256 / 512 / 1024 rows
