@@ -165,11 +165,20 @@ def dsd_kernel(bs, did, M):
 #: p11: fp16 0.0272 -> 0.0231; docs/perf-notes.md v13, v16).
 USE_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_WGMMA"), "CUPY_BSPARSE_WGMMA",
                            kinds=("0", "1")) != "0"
-#: Whether dsd_stream.cu runs float32 bs 16 / 32 at 16 < M <= 64 on wgmma consumers (3xTF32,
-#: sm_90a; ``dsd_stream_spec``'s ``f32_wgmma``): "1" from CUPY_BSPARSE_F32_WGMMA=1 at import,
-#: else off (v24: new, opt-in until measured; docs/perf-notes.md v24).
+#: Where dsd_stream.cu runs float32 at 16 < M <= 64 on wgmma consumers (3xTF32 on wgmma .tf32,
+#: sm_90a, where USE_WGMMA asks for wgmma; ``f32_wgmma_on``): None (the default) bs 32, "1" bs 16
+#: and 32, "0" none; from CUPY_BSPARSE_F32_WGMMA at import. v24's p22 (H100, M = 64, C = K =
+#: 16384, ms, best mma.sync plan -> wgmma with PERSIST; random / Barabasi-Albert): bs 32 x @ W
+#: 0.0944 -> 0.0855 / 0.0900 -> 0.0828, x @ W^T 0.0944 -> 0.0754 / 0.0915 -> 0.0731; bs 16
+#: 1.02-1.2x slower (x @ W 0.1055 -> 0.1260), so it keeps mma.sync (docs/perf-notes.md v24).
 F32_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_WGMMA"), "CUPY_BSPARSE_F32_WGMMA",
-                           kinds=("0", "1")) == "1"
+                           kinds=("0", "1"))
+
+
+def f32_wgmma_on(bs):
+    """Whether float32 at block size ``bs`` takes dsd_stream.cu's wgmma consumers at
+    16 < M <= 64 where wgmma is asked for (``F32_WGMMA``'s rule)."""
+    return bs == 32 if F32_WGMMA is None else (F32_WGMMA == "1" and bs in (16, 32))
 #: Where the float32 (3xTF32) kernels split x into its hi and lo TF32 parts, forced: None
 #: (the default) takes ``f32_split``'s measured choice; "off" splits in registers, every
 #: fragment once per stored block that uses it; "slab" (dsd_grouped_tma.cu's XPRE: each step's
@@ -211,10 +220,13 @@ STREAM_PERSIST = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST"), "CUPY_BS
                                 kinds=("0", "1"))
 
 
-def persist_default(bs, code, trans_w):
+def persist_default(bs, code, trans_w, f32_wgmma=False):
     """Whether dsd_stream.cu up to M = 64 takes PERSIST by default (``STREAM_PERSIST`` unset):
-    float32 (3xTF32 code) at bs 64, bs 32 x @ W^T and bs 16 x @ W (v24's p21, above)."""
-    return code == _F32X3 and not ((bs == 32 and not trans_w) or (bs == 16 and trans_w))
+    float32 (3xTF32 code) at bs 64, bs 32 x @ W^T and bs 16 x @ W on the mma.sync consumers
+    (v24's p21, above), and always on the wgmma ones (``f32_wgmma``; v24's p22: bs 32 x @ W
+    0.1036 -> 0.0855 ms, x @ W^T 0.0876 -> 0.0754)."""
+    return code == _F32X3 and (f32_wgmma or not ((bs == 32 and not trans_w)
+                                                 or (bs == 16 and trans_w)))
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None):
@@ -246,10 +258,10 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     allowed without it, at most 4 (at least 2 stages); where even 2 stages lose a CTA, the
     default spec.
 
-    ``f32_wgmma`` (None: ``F32_WGMMA``), with ``wgmma``: float32 bs 16 / 32 at 16 < M <= 64
-    takes one consumer warpgroup of wgmma m64nBSk8 .tf32 (WGMMA 1; A from registers, W's
-    block split into K-major hi and lo tiles in shared memory), 6 / 4 stages, x split in
-    registers (no XLO).
+    ``f32_wgmma`` (None: ``f32_wgmma_on``'s rule), with ``wgmma``: float32 bs 16 / 32 at
+    16 < M <= 64 takes one consumer warpgroup of wgmma m64nBSk8 .tf32 (WGMMA 1; A from
+    registers, W's block split into K-major hi and lo tiles in shared memory), 6 / 4 stages, x
+    split in registers (no XLO), and PERSIST unless ``persist`` or STREAM_PERSIST says no.
 
     ``persist`` (None: ``STREAM_PERSIST``, or where unset ``persist_default``): up to M = 64,
     PERSIST 1 (one wave of CTAs, each walking a run of chunks; the launcher builds
@@ -258,8 +270,10 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
     regime = m_regime(M)
+    f32w = (code == _F32X3 and wgmma and regime == "small" and bs in (16, 32)
+            and (f32_wgmma_on(bs) if f32_wgmma is None else f32_wgmma))
     if persist is None:
-        persist = (persist_default(bs, code, trans_w) if STREAM_PERSIST is None
+        persist = (persist_default(bs, code, trans_w, f32w) if STREAM_PERSIST is None
                    else STREAM_PERSIST == "1")
     if persist and regime != "large":
         p["PERSIST"] = 1
@@ -287,8 +301,7 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
                 p.update(WARPS_M=2)
         elif esz == 2 and bm == 64 and wgmma and bs == 64:
             p.update(WARPS_M=4, WARPS_N=1, STAGES=5, WGMMA=1)
-        if (esz == 4 and bm == 64 and wgmma and bs in (16, 32)
-                and (F32_WGMMA if f32_wgmma is None else f32_wgmma)):
+        if f32w:
             p.update(WARPS_M=4, WARPS_N=1, STAGES=6 if bs == 16 else 4, WGMMA=1)
     if esz == 4 and regime != "tiny" and not p.get("WGMMA") and (
             (bs == 64 and trans_w) or (bs == 16 and not trans_w)
@@ -978,7 +991,7 @@ def all_specializations():
                                             dsd_stream_spec(bs, did, M, tw, wg, persist=persist),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
-                            # float32 wgmma consumers (F32_WGMMA, opt-in)
+                            # float32 wgmma consumers (F32_WGMMA: bs 32's default)
                             for persist in (False, True):
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, persist=persist, f32_wgmma=True),

@@ -37,7 +37,7 @@ def main():
             sets = problem(64, 16384, 16384, bs, "float32", kind=L)
             for op in ("fprop", "bprop"):
                 line = []
-                for f32w in (False, True):
+                for f32w in ("0", "1"):
                     for persist in ("0", "1"):
                         fresh(sets)
                         with patched(sp, F32_WGMMA=f32w, STREAM_PERSIST=persist):

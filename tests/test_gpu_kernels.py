@@ -830,7 +830,7 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
     arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
     if arch >= _specs.MIN_ARCH["dsd_stream.cu"]:   # older GPUs run dsd.cu instead
         wgmma = arch == 90 and _specs.USE_WGMMA and 16 < M <= 64 and (
-            (did in (1, 2) and bs == 64) or (did == 0 and _specs.F32_WGMMA and bs in (16, 32)))
+            (did in (1, 2) and bs == 64) or (did == 0 and _specs.f32_wgmma_on(bs)))
         assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("WGMMA", 0) == wgmma
     _stream_case(request, monkeypatch, bs, kind, trans, M, density, split)
 
@@ -883,7 +883,7 @@ def f32_consumers(request, monkeypatch):
     if request.param == "wgmma" and arch != 90:
         pytest.skip("wgmma needs compute capability 9.0")
     monkeypatch.setattr(_specs, "USE_WGMMA", request.param == "wgmma")
-    monkeypatch.setattr(_specs, "F32_WGMMA", request.param == "wgmma")
+    monkeypatch.setattr(_specs, "F32_WGMMA", "1" if request.param == "wgmma" else "0")
     _gpu_ops._launches.clear()
     yield request.param
     _gpu_ops._launches.clear()

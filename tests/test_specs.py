@@ -432,6 +432,10 @@ def test_stream_persist_rule(monkeypatch):
     monkeypatch.setattr(_specs, "STREAM_PERSIST", "1")
     assert on(0, 64, bs=32) == on(0, 64, bs=16, trans=True) == 1
     monkeypatch.setattr(_specs, "STREAM_PERSIST", None)
+    # on the float32 wgmma consumers (bs 32's default where wgmma is asked for), always
+    monkeypatch.setattr(_specs, "F32_WGMMA", None)
+    assert on(0, 64, bs=32, wgmma=True) == on(0, 33, bs=32, trans=True, wgmma=True) == 1
+    assert on(0, 64, bs=16, trans=True, wgmma=True) == 0
     assert on(1, 64, persist=True) == 1 and on(0, 64, persist=False) == 0
     monkeypatch.setattr(_specs, "STREAM_PERSIST", "1")
     assert on(1, 64) == on(0, 64) == 1 and on(1, 4096) == 0
@@ -439,3 +443,26 @@ def test_stream_persist_rule(monkeypatch):
     assert on(1, 64) == on(0, 64) == 0
     with pytest.raises(ValueError, match="CUPY_BSPARSE_PERSIST"):
         _specs._kernel_choice("2", "CUPY_BSPARSE_PERSIST", kinds=("0", "1"))
+
+
+def test_f32_wgmma_rule(monkeypatch):
+    """dsd_stream.cu's float32 wgmma consumers: bs 32 by default, bs 16 and 32 with "1", none
+    with "0"; only at 16 < M <= 64 and where wgmma is asked for; no KSUM or XLO with them."""
+    def spec(bs, M=64, trans=False, wgmma=True, **kw):
+        return dict(_specs.dsd_stream_spec(bs, 0, M, trans, wgmma, **kw))
+
+    monkeypatch.setattr(_specs, "F32_WGMMA", None)
+    assert spec(32).get("WGMMA") == spec(32, 33, True).get("WGMMA") == 1
+    assert not spec(16).get("WGMMA") and not spec(64).get("WGMMA")
+    assert not spec(32, wgmma=False).get("WGMMA") and not spec(32, 16).get("WGMMA")
+    assert not spec(32, 4096).get("WGMMA")
+    s = spec(32, split="pass")
+    assert s["WGMMA"] == 1 and "KSUM" not in s and "XLO" not in s
+    assert (s["WARPS_M"], s["WARPS_N"], s["BM"]) == (4, 1, 64)
+    monkeypatch.setattr(_specs, "F32_WGMMA", "1")
+    assert spec(16).get("WGMMA") == spec(32).get("WGMMA") == 1 and not spec(64).get("WGMMA")
+    monkeypatch.setattr(_specs, "F32_WGMMA", "0")
+    assert not spec(32).get("WGMMA")
+    assert spec(32, f32_wgmma=True).get("WGMMA") == 1
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_F32_WGMMA"):
+        _specs._kernel_choice("2", "CUPY_BSPARSE_F32_WGMMA", kinds=("0", "1"))
