@@ -643,9 +643,11 @@ def sddmm_kernel(bs, did, M=None):
     reduction length M (None: any, the fallback on GPUs older than sm_90); ``SDDMM_KERNEL``
     forces one where it exists."""
     if M is not None and sddmm_stream_supported(bs, did, M) and (
-            SDDMM_KERNEL == "stream" or (SDDMM_KERNEL is None and not (did == 0 and bs == 16))):
+            SDDMM_KERNEL == "stream" or (SDDMM_KERNEL is None and not (
+                did == 0 and (bs == 16 or (bs == 32 and M > _tall_min_m(bs, did)))))):
         # float32 bs 16 never takes it: M = 64, 3xTF32 0.214 ms on the H200 against 0.177 for
-        # FFMA (v9, docs/perf-notes.md) and 0.119 for sddmm_tall.cu (v12)
+        # FFMA (v9, docs/perf-notes.md) and 0.119 for sddmm_tall.cu (v12); float32 bs 32 only
+        # up to M = 32 (v24, below)
         return "stream"
     if M is not None and sddmm_tall_supported(bs, did) and (
             SDDMM_KERNEL == "tall" or (SDDMM_KERNEL is None and M > _tall_min_m(bs, did))):
@@ -753,7 +755,7 @@ def sddmm_tall_supported(bs, did):
 
 
 #: M above which sddmm_tall.cu serves wgrad unless SDDMM_KERNEL forces another kernel
-#: (``_tall_min_m``: 16 for float32 bs 16).
+#: (``_tall_min_m``: 16 for float32 bs 16, 32 for float32 bs 32).
 SDDMM_TALL_MIN_M = 64
 
 
@@ -761,8 +763,13 @@ def _tall_min_m(bs, did):
     """M above which sddmm_tall.cu serves wgrad by default. float32 bs 16 (v12, H200, C = K =
     16384): sddmm_grouped.cu (3xTF32) up to M = 16 (M = 1 / 16: 0.067 / 0.071 ms against
     0.107 / 0.108 for FFMA sddmm.cu), sddmm_tall.cu above (M = 17 / 33 / 64: 0.074 / 0.096 /
-    0.119 ms against 0.091 / 0.119 / 0.156 grouped and - / 0.178 / 0.176 FFMA)."""
-    return 16 if (bs == 16 and _mma_code(did) == _F32X3) else SDDMM_TALL_MIN_M
+    0.119 ms against 0.091 / 0.119 / 0.156 grouped and - / 0.178 / 0.176 FFMA). float32 bs 32
+    (v24, H100, C = K = 16384, ms, sddmm_stream.cu -> sddmm_tall.cu): M = 1 / 16 / 17 / 24 / 32
+    0.0440 / 0.0441 / 0.0648 / 0.0650 / 0.0655 -> 0.0678 / 0.0704 / 0.0700 / 0.0708 / 0.0756;
+    M = 33 / 64 0.1103 / 0.1141 -> 0.0907 / 0.0951 (Barabasi-Albert 0.1112 -> 0.0919 at 64)."""
+    if _mma_code(did) == _F32X3 and bs in (16, 32):
+        return bs
+    return SDDMM_TALL_MIN_M
 
 
 def _rows_choice(value, name):

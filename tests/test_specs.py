@@ -109,7 +109,9 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _specs.sddmm_kernel(32, 1, 65) == "tall"
     assert _specs.sddmm_kernel(32, _specs._TF32, 4096) == "column"   # no float32 TMA kernel
     assert _specs.sddmm_kernel(64, 1, 64) == "stream"
-    assert _specs.sddmm_kernel(32, 0, 64) == "stream"       # float32: 3xTF32
+    assert _specs.sddmm_kernel(32, 0, 32) == "stream"       # float32: 3xTF32
+    assert _specs.sddmm_kernel(32, 0, 33) == "tall"         # float32 bs 32 above M = 32 (v24)
+    assert _specs.sddmm_kernel(32, 0, 64) == "tall"
     # float32 bs 16 (3xTF32): grouped up to M = 16, tall above (16-row steps up to M = 64)
     assert _specs.sddmm_kernel(16, 0, 1) == "grouped"
     assert _specs.sddmm_kernel(16, 0, 16) == "grouped"
