@@ -34,7 +34,11 @@
 // WGMMA 1 (16-bit, sm_90a only, wgmma.cuh): the consumers are WARPS_M / 4 warpgroups that
 // multiply with wgmma.mma_async straight from the swizzled tiles (x's K-major; W's MN-major,
 // W^T's K-major), one batch per stage kept in flight while the next one is issued
-// (docs/perf-notes.md v13: fp16 M = 64 bs 64 0.0237 -> 0.0219 ms).
+// (docs/perf-notes.md v13: fp16 M = 64 bs 64 0.0237 -> 0.0219 ms). float32 (WGMMA 1 with
+// DTYPE_ID 4, BS 16 or 32, BM 64, one warpgroup): 3xTF32 on wgmma .tf32, which reads both
+// operands K-major; W's block is split into hi and lo tiles in shared memory, K-major
+// (tf32x3_tiles.cuh split_b_kmajor), x's fragments are split in registers and fed as the
+// register operand (docs/perf-notes.md v24: bs 32 x @ W^T 0.0944 -> 0.0754 ms at M = 64).
 //
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps. PERSIST 1: grid (P,
 // ceil(M / BM)), CTA c taking the chunks cta_items[c] .. cta_items[c + 1] - 1 in turn, the ring
@@ -45,8 +49,8 @@
 // WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1); float32 only: KSUM (8, the
 // default, or 16), the reduction depth whose products are summed in one fresh tile before they
 // are added to the accumulators;
-// 16-bit only: WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple
-// of 64); float32 only: XLO (0, the default: each warp splits the x fragments it loads; 1: x
+// WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple of 64; float32:
+// BS 16 or 32, BM 64, WARPS_M 4, XLO 0); float32 only: XLO (0, the default: each warp splits the x fragments it loads; 1: x
 // arrives split by split_tf32.cu, tmap_x over its hi plane and tmap_xlo over its lo plane, whose
 // tiles land in a lo tile per stage, so only W's fragments are split here); TIMELINE (0, the
 // default; n > 0, probes/p19.py: timeline.cuh's per-step stamps of the first n CTAs, events 0-2
@@ -202,6 +206,20 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const int valid_rows = min(BM, M - m0);
     float acc[1][NI][4], fr[FT][NI][4];
     unsigned ah[KS][4], al[KS][4];
+    // Wait for the batch in flight (its A fragments and fresh tiles stay in their registers
+    // until then) and, if there was one, add its fresh tiles to the accumulators.
+    auto fold = [&](bool pend) {
+        wgmma_wait<0>();
+        wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
+        wgmma_pin_a<KS * 4>(&ah[0][0]);
+        wgmma_pin_a<KS * 4>(&al[0][0]);
+        if (pend) {
+#pragma unroll
+            for (int g = 0; g < FT; ++g)
+#pragma unroll
+                for (int i = 0; i < NI * 4; ++i) (&acc[0][0][0])[i] += (&fr[g][0][0])[i];
+        }
+    };
     Ring<STAGES> ring(bar0);
     int gstep = 0;                     // steps of the CTA's earlier chunks
     FOR_EACH_CHUNK {
@@ -213,16 +231,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             if (tid == 0) TL_MARK(step, 3);
             const unsigned hs = ws0 + (step & 1) * (2 * B_BYTES);   // hi; lo at + B_BYTES
             split_b_kmajor<TRANS_W, NCT>(b0 + ring.s * B_BYTES, hs, hs + B_BYTES, tid);
-            wgmma_wait<0>();
-            wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
-            wgmma_pin_a<KS * 4>(&ah[0][0]);
-            wgmma_pin_a<KS * 4>(&al[0][0]);
-            if (pend) {
-#pragma unroll
-                for (int g = 0; g < FT; ++g)
-#pragma unroll
-                    for (int i = 0; i < NI * 4; ++i) (&acc[0][0][0])[i] += (&fr[g][0][0])[i];
-            }
+            fold(pend);
             const unsigned as = a0 + ring.s * A_BYTES;
 #pragma unroll
             for (int ks = 0; ks < KS; ++ks) {
@@ -256,16 +265,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
             pend = true;
         }
-        wgmma_wait<0>();
-        wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
-        wgmma_pin_a<KS * 4>(&ah[0][0]);
-        wgmma_pin_a<KS * 4>(&al[0][0]);
-        if (pend) {
-#pragma unroll
-            for (int g = 0; g < FT; ++g)
-#pragma unroll
-                for (int i = 0; i < NI * 4; ++i) (&acc[0][0][0])[i] += (&fr[g][0][0])[i];
-        }
+        fold(pend);
         gstep += nsteps;
         COMBINE_OR_NEXT(NI * 4);
         store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,

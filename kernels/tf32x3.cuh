@@ -60,10 +60,11 @@ __device__ __forceinline__ void split_all(const unsigned* v, unsigned* hi, unsig
 }
 
 // Split BYTES of float32 in shared memory once, 16 bytes a thread (thread tid of n takes every
-// n-th 16 bytes): the hi parts back in place at `src`, the lo parts at the same offsets from
-// `lo` (both shared-window addresses, 16-byte aligned). The caller orders it with the readers
-// (a barrier before and after).
-__device__ __forceinline__ void split_smem(unsigned src, unsigned lo, int bytes, int tid, int n) {
+// n-th 16 bytes): the hi parts at the same offsets from `hi` (hi == src: in place), the lo
+// parts from `lo` (shared-window addresses, 16-byte aligned). The caller orders it with the
+// readers (a barrier before and after).
+__device__ __forceinline__ void split_smem_to(unsigned src, unsigned hi, unsigned lo, int bytes,
+                                              int tid, int n) {
 #pragma unroll 1
     for (int i = tid * 16; i < bytes; i += n * 16) {
         unsigned v[4], h[4], l[4];
@@ -71,10 +72,13 @@ __device__ __forceinline__ void split_smem(unsigned src, unsigned lo, int bytes,
                      : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(src + i) : "memory");
         split_all<4>(v, h, l);
         asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                     :: "r"(src + i), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
+                     :: "r"(hi + i), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
         asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
                      :: "r"(lo + i), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
     }
+}
+__device__ __forceinline__ void split_smem(unsigned src, unsigned lo, int bytes, int tid, int n) {
+    split_smem_to(src, src, lo, bytes, tid, n);
 }
 
 // acc[mi][ni] += sum over s < S of a[s][mi] * b[s][ni] in 3xTF32 for S consecutive 8-deep

@@ -124,17 +124,7 @@ __device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsi
 template <int TRANS, int NT>
 __device__ __forceinline__ void split_b_kmajor(unsigned src, unsigned hi, unsigned lo, int tid) {
     if (TRANS) {
-#pragma unroll 1
-        for (int i = tid * 16; i < BS * BS * 4; i += NT * 16) {
-            unsigned v[4], h[4], l[4];
-            asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(src + i) : "memory");
-            split_all<4>(v, h, l);
-            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                         :: "r"(hi + i), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
-            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                         :: "r"(lo + i), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
-        }
+        split_smem_to(src, hi, lo, BS * BS * 4, tid, NT);
     } else {
         constexpr int NB = BS / 4;
 #pragma unroll 1

@@ -835,20 +835,31 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
     _stream_case(request, monkeypatch, bs, kind, trans, M, density, split)
 
 
-@pytest.fixture(params=["wgmma", "mma_sync"])
-def bs64_consumers(request, monkeypatch):
-    """dsd_stream.cu's and sddmm_stream.cu's consumers for 16-bit bs 64 at 16 < M <= 64 forced
-    to wgmma (sm_90a) or mma.sync, whatever CUPY_BSPARSE_WGMMA says; the launch cache is cleared
-    around."""
+def _force_consumers(consumer, monkeypatch, **flags):
+    """Skip unless the stream kernels run here (sm_90) and, for "wgmma", compute capability
+    9.0; set USE_WGMMA for ``consumer`` and ``flags`` (more _specs attributes); clear the launch
+    cache."""
     from cupy_bsparse import _gpu_ops, _specs
 
     arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
     if arch < _specs.MIN_ARCH["dsd_stream.cu"]:
         pytest.skip("dsd_stream.cu needs sm_90 (TMA)")
-    if request.param == "wgmma" and arch != 90:
+    if consumer == "wgmma" and arch != 90:
         pytest.skip("wgmma needs compute capability 9.0")
-    monkeypatch.setattr(_specs, "USE_WGMMA", request.param == "wgmma")
+    monkeypatch.setattr(_specs, "USE_WGMMA", consumer == "wgmma")
+    for name, value in flags.items():
+        monkeypatch.setattr(_specs, name, value)
     _gpu_ops._launches.clear()
+
+
+@pytest.fixture(params=["wgmma", "mma_sync"])
+def bs64_consumers(request, monkeypatch):
+    """dsd_stream.cu's and sddmm_stream.cu's consumers for 16-bit bs 64 at 16 < M <= 64 forced
+    to wgmma (sm_90a) or mma.sync, whatever CUPY_BSPARSE_WGMMA says; the launch cache is cleared
+    around."""
+    from cupy_bsparse import _gpu_ops
+
+    _force_consumers(request.param, monkeypatch)
     yield request.param
     _gpu_ops._launches.clear()
 
@@ -875,16 +886,10 @@ def f32_consumers(request, monkeypatch):
     """dsd_stream.cu's float32 consumers at bs 16 / 32, 16 < M <= 64 forced to wgmma (3xTF32
     on wgmma .tf32, sm_90a: F32_WGMMA) or mma.sync, whatever the environment says; the launch
     cache is cleared around."""
-    from cupy_bsparse import _gpu_ops, _specs
+    from cupy_bsparse import _gpu_ops
 
-    arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
-    if arch < _specs.MIN_ARCH["dsd_stream.cu"]:
-        pytest.skip("dsd_stream.cu needs sm_90 (TMA)")
-    if request.param == "wgmma" and arch != 90:
-        pytest.skip("wgmma needs compute capability 9.0")
-    monkeypatch.setattr(_specs, "USE_WGMMA", request.param == "wgmma")
-    monkeypatch.setattr(_specs, "F32_WGMMA", "1" if request.param == "wgmma" else "0")
-    _gpu_ops._launches.clear()
+    _force_consumers(request.param, monkeypatch,
+                     F32_WGMMA="1" if request.param == "wgmma" else "0")
     yield request.param
     _gpu_ops._launches.clear()
 
