@@ -38,6 +38,8 @@
 #                                                   persist (its step timelines)
 #   bash probes/next.sh v24                      -> the float32 wgmma consumers' tests, p22 and
 #                                                   the bench with them on (<= 350 s)
+#   bash probes/next.sh v25                      -> p19 f32w (the float32 wgmma consumers' steps),
+#                                                   float32 bs 32 at odd M, non-square W (<= 330 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -161,6 +163,12 @@ elif [ "$1" = v24 ]; then
   timeout 130 python3 probes/p22.py 2>&1 | tail -8
   CUPY_BSPARSE_F32_WGMMA=1 timeout 100 python3 -m cupy_bsparse bench --m 64 --dtype float32 \
     --blocksize 16 32 --baselines dense --out "$out/v24_f32w" 2>&1 | grep -v "^\[" | tail -8
+elif [ "$1" = v25 ]; then
+  # v25's first measurements (<= 330 s): where a step of the float32 wgmma consumers goes (p19
+  # f32w), then float32 bs 32 at odd M and non-square W on the v24 defaults
+  timeout 200 python3 probes/p19.py f32w 2>&1 | tail -40
+  timeout 120 python3 -m cupy_bsparse bench --m 33 63 --c 8192 --k 4096 --dtype float32 \
+    --blocksize 32 --baselines dense --out "$out/v25_f32_odd" 2>&1 | grep -v "^\[" | tail -8
 elif [ "$1" = v22b ]; then
   # float32 wgrad at M = 4096 in launches of SDDMM_M_CHUNK rows (opt-in): its GPU test, then the
   # bench without and with chunks of 256 / 512 / 1024 rows

@@ -41,8 +41,8 @@ Each line also gives the default kernel's time, the extra's without the instrume
 any) and the instrumented one's (bench.time_cuda), with the resident CTAs of each, so a build
 that lost occupancy shows.
 
-    PYTHONPATH=. python probes/p19.py [producer|cluster|persist]   (PRODUCER, CLUSTER, PERSIST
-                                                                     below)
+    PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w]   (PRODUCER, CLUSTER,
+                                                                          PERSIST, F32W below)
 """
 import os
 import sys
@@ -181,12 +181,24 @@ PERSIST = [("stream", "random", 64, "float16", "fprop", 64, {"PERSIST": 1}),
            ("stream", "random", 32, "float16", "fprop", 64, {"PERSIST": 1}),
            ("stream", "random", 64, "float32", "fprop", 64, {"PERSIST": 0}),
            ("stream", "random", 16, "float32", "fprop", 64, {"PERSIST": 0})]
+#: v24 (`p19.py f32w`): dsd_stream.cu's float32 wgmma consumers took bs 32 at M = 64 from 0.0944
+#: to 0.0855 / 0.0754 ms (x @ W / x @ W^T, PERSIST) where about 45 / 31 us of issue were counted
+#: (perf-notes v24), and lost at bs 16. Which phase of a step waits: the consumers' stamps are
+#: 3 (full), 4 / 5 (the buffer released, before the batch is issued), so c.busy is the W split,
+#: the previous batch's wait and fold and the A loads; p.wait shows whether the copies wait for
+#: them. bs 32 on chunks too (1.2x slower than PERSIST on wgmma), and bs 16 forced to wgmma.
+F32W = [("stream", "random", 32, "float32", "fprop", 64, {"PERSIST": 0}),
+        ("stream", "random", 32, "float32", "bprop", 64, {}),
+        ("stream", "random", 16, "float32", "fprop", 64,
+         {"WGMMA": 1, "WARPS_M": 4, "WARPS_N": 1, "STAGES": 6, "PERSIST": 1})]
 if sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 elif sys.argv[1:] == ["cluster"]:
     CASES = CLUSTER
 elif sys.argv[1:] == ["persist"]:
     CASES = PERSIST
+elif sys.argv[1:] == ["f32w"]:
+    CASES = F32W
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
     key = (kind, bs, dtype, M)
