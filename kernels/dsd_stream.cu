@@ -50,13 +50,14 @@
 // default, or 16), the reduction depth whose products are summed in one fresh tile before they
 // are added to the accumulators;
 // WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple of 64; float32:
-// BS 16 or 32, BM 64, WARPS_M 4, XLO 0); float32 only: XLO (0, the default: each warp splits the x fragments it loads; 1: x
-// arrives split by split_tf32.cu, tmap_x over its hi plane and tmap_xlo over its lo plane, whose
-// tiles land in a lo tile per stage, so only W's fragments are split here); TIMELINE (0, the
-// default; n > 0, probes/p19.py: timeline.cuh's per-step stamps of the first n CTAs, events 0-2
-// the producer's acquire begun and done and its copies issued, 3 consumer warp 0's wait on
-// `full` done, 4 / 5 consumer warp 0's / the last warp's release of the step; with WGMMA a
-// stage is released one step late, when its batch completed).
+// BS 16 or 32, BM 64, WARPS_M 4, XLO 0); float32 only: XLO (0, the default: each warp splits
+// the x fragments it loads; 1: x arrives split by split_tf32.cu, tmap_x over its hi plane and
+// tmap_xlo over its lo plane, whose tiles land in a lo tile per stage, so only W's fragments
+// are split here); TIMELINE (0, the default; n > 0, probes/p19.py: timeline.cuh's per-step
+// stamps of the first n CTAs, events 0-2 the producer's acquire begun and done and its copies
+// issued, 3 consumer warp 0's wait on `full` done, 4 / 5 consumer warp 0's / the last warp's
+// release of the step; with 16-bit WGMMA a stage is released one step late, when its batch
+// completed, and with float32 WGMMA before the step's batch is issued).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -244,22 +245,19 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             sync_threads_of<2>(NCT);
             wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
             wgmma_fence();
+            // B's descriptor for 8-deep step k of the split tile at `tile` (hs: hi, + B_BYTES: lo)
+            auto b_desc = [&](unsigned tile, int k) {
+                return wgmma_desc(tile + (k * 8 / F32_SC) * (BS * RB) + (k * 8 % F32_SC) * 4);
+            };
 #pragma unroll
             for (int g = 0; g < FT; ++g) {
-#pragma unroll
-                for (int s2 = 0; s2 < 2; ++s2) {
-                    const int k = 2 * g + s2;
-                    const unsigned off = (k * 8 / F32_SC) * (BS * RB) + (k * 8 % F32_SC) * 4;
-                    if (s2 == 0) wgmma_m64k8_tf32<BS, 1>(&fr[g][0][0], al[k], wgmma_desc(hs + off));
-                    else wgmma_m64k8_tf32<BS, 0>(&fr[g][0][0], al[k], wgmma_desc(hs + off));
-                    wgmma_m64k8_tf32<BS, 0>(&fr[g][0][0], ah[k], wgmma_desc(hs + B_BYTES + off));
-                }
-#pragma unroll
-                for (int s2 = 0; s2 < 2; ++s2) {
-                    const int k = 2 * g + s2;
-                    const unsigned off = (k * 8 / F32_SC) * (BS * RB) + (k * 8 % F32_SC) * 4;
-                    wgmma_m64k8_tf32<BS, 0>(&fr[g][0][0], ah[k], wgmma_desc(hs + off));
-                }
+                float* const f = &fr[g][0][0];
+                wgmma_m64k8_tf32<BS, 1>(f, al[2 * g], b_desc(hs, 2 * g));
+                wgmma_m64k8_tf32<BS, 0>(f, ah[2 * g], b_desc(hs + B_BYTES, 2 * g));
+                wgmma_m64k8_tf32<BS, 0>(f, al[2 * g + 1], b_desc(hs, 2 * g + 1));
+                wgmma_m64k8_tf32<BS, 0>(f, ah[2 * g + 1], b_desc(hs + B_BYTES, 2 * g + 1));
+                wgmma_m64k8_tf32<BS, 0>(f, ah[2 * g], b_desc(hs, 2 * g));
+                wgmma_m64k8_tf32<BS, 0>(f, ah[2 * g + 1], b_desc(hs, 2 * g + 1));
             }
             wgmma_commit();
             wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
@@ -268,8 +266,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         fold(pend);
         gstep += nsteps;
         COMBINE_OR_NEXT(NI * 4);
-        store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
-                           acc, warp * 16, 0,
+        store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy, acc, warp * 16, 0,
                            valid_rows, alpha, beta, lane);
     }
     if (tid == 0) TL_SPAN(1, gstep);
