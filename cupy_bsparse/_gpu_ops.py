@@ -158,8 +158,10 @@ def _sddmm_launch(kind, bs, did, M):
                 return _specs.sddmm_stream_spec(bs, did, M, wgmma=_wgmma(dev))
             if kind == "grouped":
                 return _specs.sddmm_grouped_spec(bs, did, M, split=split)
-            return {"column": _specs.sddmm_spec, "grouped_tma": _specs.sddmm_grouped_tma_spec,
-                    "tall": _specs.sddmm_tall_spec}[kind](bs, did, M)
+            if kind == "tall":
+                return _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev))
+            return {"column": _specs.sddmm_spec,
+                    "grouped_tma": _specs.sddmm_grouped_tma_spec}[kind](bs, did, M)
 
         spec = _fit_split(name, make, dev, _specs.f32_split(name, bs, M))
         nt, smem = _specs.launch_shape(name, spec)[:2]

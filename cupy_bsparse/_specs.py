@@ -807,7 +807,7 @@ def sddmm_m_chunk(kind, did, M, bs):
     return min(M, chunk)
 
 
-def sddmm_tall_spec(bs, did, M=None):
+def sddmm_tall_spec(bs, did, M=None, wgmma=False):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -819,11 +819,17 @@ def sddmm_tall_spec(bs, did, M=None):
     -> 0.289 ms, 1.28x -> 1.16x fprop. v12 (H200): float32 bs 16 8 blocks a CTA (M = 128 /
     256 / 4096: 0.234 / 0.419 / 2.137 -> 0.213 / 0.395 / 1.963 ms), and up to M = 64 (it serves
     from M = 17) 16-row steps in 4 stages (M = 33 / 48 / 64: 0.148 / 0.148 / 0.148 -> 0.095 /
-    0.096 / 0.119 ms; 3 stages the same, 6 slower)."""
+    0.096 / 0.119 ms; 3 stages the same, 6 slower). ``wgmma`` (sm_90a; the launcher asks for it
+    on compute capability 9.0 when USE_WGMMA is set): float32 bs 64 takes one consumer
+    warpgroup of wgmma m64n64k8 .tf32 for two blocks (WGMMA 1, 16-row steps, 168 registers: two
+    CTAs an SM; v25, H100, M = 4096, C = K = 8192, probes/p23.py: 1.480 -> 1.127 ms, 1.33x ->
+    1.01x fprop; STAGES 6 the same)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     if bs == 64:
-        if code == _F32X3:
+        if code == _F32X3 and wgmma:
+            p.update(NB=2, BPW=2, BK=16, STAGES=4, WARPS_M=4, WARPS_N=1, WGMMA=1)
+        elif code == _F32X3:
             p.update(NB=4, BK=16, STAGES=4, WARPS_M=2, WARPS_N=1)   # 32-row steps spill
         else:
             p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
@@ -848,6 +854,8 @@ def sddmm_tall_launch_shape(spec):
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
     smem = (8 * tile_cols(bs, esz) * esz
             + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * bs * esz + 16))
+    if p.get("WGMMA"):                 # float32: NB planes of BS rows of 128 bytes
+        smem += p["NB"] * bs * 128
     warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
     return (warps + 1) * 32, smem, p["NB"]
 
@@ -1017,7 +1025,9 @@ def all_specializations():
                                     "bsmm_sddmm_stream"))
             if sddmm_tall_supported(bs, did):
                 for M in (64, None):
-                    out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M), "bsmm_sddmm_tall"))
+                    for wg in (False, True):
+                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
+                                    "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),

@@ -21,10 +21,19 @@
 // float32 warps may each take BPW blocks (consecutive in the segment), whose products share
 // the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
 //
+// WGMMA 1 (float32 bs 64, sm_90a only, wgmma.cuh): one consumer warpgroup takes the segment's
+// NB = BPW = 2 blocks with wgmma m64n64k8 .tf32, x^T's fragments from registers and dy's blocks
+// split into K-major hi / lo planes in shared memory (tf32x3_tiles.cuh split_rows_kmajor); see
+// the consumer's comment (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms).
+//
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
 // (float32 only; default 1), KSUM (float32 only: 8, the default, 16 or 32, at most BK; the
-// reduction depth summed in one fresh tile, as dsd_stream.cu's).
+// reduction depth summed in one fresh tile, as dsd_stream.cu's), WGMMA (0, the default, or 1:
+// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1), TIMELINE (0, the default; n > 0,
+// probes/p23.py: timeline.cuh's per-step stamps of the first n CTAs; events 0-2 the producer's
+// acquire begun and done and its copies issued; WGMMA only: 3 consumer thread 0's wait on
+// `full` done, 4 the previous batch folded, 5 dy's split and the A loads done).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -36,22 +45,44 @@
 #ifndef KSUM
 #define KSUM 8
 #endif
+#ifndef WGMMA
+#define WGMMA 0
+#endif
+#define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: two plane sets of dy's blocks
+#if WGMMA && DTYPE_ID != 4
+#error "sddmm_tall.cu has wgmma consumers for float32 (DTYPE_ID 4) only"
+#endif
+#if F32W
+#include "wgmma.cuh"
+#endif
+#include "timeline.cuh"
 #define WPB (WARPS_M * WARPS_N)        // consumer warps per BPW blocks
 #define NC (NB / BPW * WPB)
 #define NCT (NC * 32)
+#define PL_BYTES (BS * RB)             // F32W: one block's plane (BS rows of 128 bytes)
 static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
 static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4), "BPW: float32, dividing NB");
 
-extern "C" __global__ void __launch_bounds__(NCT + 32)
+// F32W: at most 168 registers, so that two CTAs (10 warps) fit an SM: registers are allotted
+// per SM sub-partition (cuda_occupancy.h), 16384 each, and at ptxas's own 200 a sub-partition
+// held two warps of 200, one CTA an SM (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096).
+#if F32W
+#define TALL_BOUNDS __maxnreg__(168)
+#else
+#define TALL_BOUNDS __launch_bounds__(NCT + 32)
+#endif
+extern "C" __global__ void TALL_BOUNDS
 bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_dy,
                 const int4* __restrict__ seg, const int* __restrict__ cols, elem_t* __restrict__ out,
                 int M, float alpha, float beta)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    // STAGES buffers from the first ATOM-aligned address, then full[STAGES], empty[STAGES].
+    // STAGES buffers from the first ATOM-aligned address, (F32W) NB planes, then full[STAGES],
+    // empty[STAGES].
     const unsigned raw = smem_u32(smem_raw);
     const unsigned t0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
-    const unsigned bar0 = t0 + STAGES * S_BYTES;
+    const unsigned pl0 = t0 + STAGES * S_BYTES;
+    const unsigned bar0 = pl0 + F32W * NB * PL_BYTES;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int4 sg = __ldg(seg + blockIdx.x);
     const int c = sg.x, first = sg.y, count = sg.z;
@@ -60,6 +91,7 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     Ring<STAGES>::init(bar0, tid, NCT);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
+    if (tid == 0) TL_SPAN(0, 0);
 
     if (warp == NC) {
         // ------------------------------------------------------------ producer (one lane)
@@ -70,7 +102,9 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
             for (int b = 0; b < NB; ++b) kc[b] = b < count ? __ldg(cols + first + b) * BS : 0;
             Ring<STAGES> ring(bar0);
             for (int step = 0; step < nsteps; ++step, ring.advance()) {
+                TL_MARK(step, 0);
                 const unsigned full = ring.acquire(step, (1 + count) * T_BYTES);
+                TL_MARK(step, 1);
                 const unsigned buf = t0 + ring.s * S_BYTES;
 #pragma unroll
                 for (int h = 0; h < NH; ++h) {
@@ -81,11 +115,92 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                             tma_2d(buf + (1 + b) * T_BYTES + h * (BK * RB), &tmap_dy, kc[b] + h * HC, step * BK,
                                    full, d_hint);
                 }
+                TL_MARK(step, 2);
             }
         }
         return;
     }
 
+#if F32W
+    // ----------------------------- consumer warpgroup (float32: 3xTF32 on wgmma, sm_90a)
+    // One warpgroup for the NB blocks, BS 64, 16 rows of M a step. D = x^T dy: A (x^T, 64 x 16)
+    // from registers, loaded as mma_tn_3xtf32's A fragments (physical rows 2t, 2t + 1 as k t,
+    // t + 4; warp w rows 16w ..) and split there; B (dy's blocks) split into hi and lo planes,
+    // K-major in that k order (split_rows_kmajor). A step: wait for the previous step's batch
+    // and add its fresh tiles to the accumulators; split dy's tiles into the planes; load and
+    // split A; release the ring buffer (the batch reads registers and planes only); one batch
+    // of 6 wgmma m64n64k8 a block, its 16 deep summed in a fresh tile in tf32x3.cuh's order
+    // (lo * hi, hi * lo, then hi * hi: a chain of 6 truncating adds, KSUM 16's), added with
+    // rounding FADDs at the next step. The batch runs while the other CTA of the SM splits: the
+    // wait comes first so that the split's temporaries never share the registers with a batch's
+    // fresh tiles and A fragments (168 registers, TALL_BOUNDS; v25: with the split overlapping
+    // the batch in two plane sets, 200 registers and one CTA an SM, 1.32 against 1.12 ms).
+    static_assert(NC == 4 && BS == 64 && BK == 16 && RB == 128, "float32 wgmma: one warpgroup, BS 64, BK 16");
+    float acc[NB][1][8][4], fr[NB][32];
+    unsigned ah[2][4], al[2][4];
+    zero_fill<NB * 32>(&acc[0][0][0][0]);
+    // Wait for the batch in flight (its A fragments and fresh tiles stay in their registers until
+    // then) and, if there was one, add its fresh tiles to the accumulators.
+    auto fold = [&](bool pend) {
+        wgmma_wait<0>();
+        wgmma_pin<NB * 32>(&fr[0][0]);
+        wgmma_pin_a<8>(&ah[0][0]);
+        wgmma_pin_a<8>(&al[0][0]);
+        if (pend) {
+#pragma unroll
+            for (int b = 0; b < NB; ++b)
+                if (b < count)
+#pragma unroll
+                    for (int i = 0; i < 32; ++i) (&acc[b][0][0][0])[i] += fr[b][i];
+        }
+    };
+    const int g = lane >> 2, t2 = (lane & 3) * 2, c0 = warp * 16 + g;
+    Ring<STAGES> ring(bar0);
+    for (int step = 0; step < nsteps; ++step, ring.advance()) {
+        ring.wait_full();
+        if (tid == 0) TL_MARK(step, 3);
+        const unsigned buf = t0 + ring.s * S_BYTES;
+        fold(step > 0);
+        if (tid == 0) TL_MARK(step, 4);
+        split_rows_kmajor<BK, NCT>(buf + T_BYTES, T_BYTES, pl0, PL_BYTES, count, tid);
+#pragma unroll
+        for (int kk = 0; kk < 2; ++kk) {
+            const unsigned a[4] = {lds32(buf + f32_off<BK>(8 * kk + t2, c0)),
+                                   lds32(buf + f32_off<BK>(8 * kk + t2, c0 + 8)),
+                                   lds32(buf + f32_off<BK>(8 * kk + t2 + 1, c0)),
+                                   lds32(buf + f32_off<BK>(8 * kk + t2 + 1, c0 + 8))};
+            split_all<4>(a, ah[kk], al[kk]);
+        }
+        if (tid == 0) TL_MARK(step, 5);
+        ring.release();                // fence.proxy.async: the plane writes reach the wgmma too
+        sync_threads_of<2>(NCT);
+        wgmma_pin<NB * 32>(&fr[0][0]);
+        wgmma_fence();
+#pragma unroll
+        for (int b = 0; b < NB; ++b) {
+            if (b < count) {
+                // k positions: hi 0 .. 15 (+32 bytes a k8 step), lo 16 .. 31 (+64 bytes)
+                const unsigned p = pl0 + b * PL_BYTES;
+                float* const f = fr[b];
+                wgmma_m64k8_tf32<BS, 1>(f, al[0], wgmma_desc(p));
+                wgmma_m64k8_tf32<BS, 0>(f, ah[0], wgmma_desc(p + 64));
+                wgmma_m64k8_tf32<BS, 0>(f, al[1], wgmma_desc(p + 32));
+                wgmma_m64k8_tf32<BS, 0>(f, ah[1], wgmma_desc(p + 96));
+                wgmma_m64k8_tf32<BS, 0>(f, ah[0], wgmma_desc(p));
+                wgmma_m64k8_tf32<BS, 0>(f, ah[1], wgmma_desc(p + 32));
+            }
+        }
+        wgmma_commit();
+        wgmma_pin<NB * 32>(&fr[0][0]);
+    }
+    fold(nsteps > 0);
+    if (tid == 0) TL_SPAN(1, nsteps);
+#pragma unroll
+    for (int b = 0; b < NB; ++b)
+        if (b < count)
+            store_tiles<1, 8>(out + (long long)(first + b) * (BS * BS), BS, acc[b], warp * 16, 0, BS, alpha, beta,
+                              lane);
+#else
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BS / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
@@ -111,4 +226,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         if (blk + j < count)
             store_tiles<MI, NI>(out + (long long)(first + blk + j) * (BS * BS), BS, acc[j], wm * WM, wn * WN,
                                 BS, alpha, beta, lane);
+#endif
 }
+#undef F32W

@@ -150,3 +150,43 @@ __device__ __forceinline__ void split_b_kmajor(unsigned src, unsigned hi, unsign
         }
     }
 }
+
+// wgmma's B operand from float32 tiles whose rows are the reduction index (sddmm_tall.cu
+// WGMMA: dy's column blocks, KD = 16 rows of BS = 64 columns, f32_off<KD>), split into TF32 hi
+// and lo and written K-major: tile b at src + b * src_stride becomes the plane at
+// dst + b * dst_stride of BS rows (n) of 128 bytes (f32_off, the 128-byte swizzle), hi at k
+// positions 0 .. 15 and lo at 16 .. 31. The k order is the one mma_tn_3xtf32's A loads take
+// (physical rows 2t, 2t + 1 as k t, t + 4): tile row 8h + 2i + r0 goes to k position
+// 8h + 4 r0 + i. A task is 4 x 4 elements: rows 8h + r0 + {0, 2, 4, 6}, columns n0 .. n0 + 3,
+// (h, r0) in the task index's low bits so the eight lanes of a 16-byte store phase hit eight
+// different chunks. NT threads, this one tid, `ntiles` tiles; the caller orders it with the
+// tiles' arrival and the MMAs that read the planes.
+template <int KD, int NT>
+__device__ __forceinline__ void split_rows_kmajor(unsigned src, unsigned src_stride, unsigned dst,
+                                                  unsigned dst_stride, int ntiles, int tid) {
+    static_assert(KD == 16 && BS == 64 && RB == 128, "split_rows_kmajor: 16 rows of 64 columns");
+#pragma unroll 1
+    for (int q = tid; q < ntiles * 64; q += NT) {
+        const int b = q >> 6, h = (q >> 1) & 1, r0 = q & 1, n0 = ((q >> 2) & 15) * 4;
+        const unsigned s = src + b * src_stride, d = dst + b * dst_stride;
+        unsigned v[4][4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+            asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
+                         : "=r"(v[i][0]), "=r"(v[i][1]), "=r"(v[i][2]), "=r"(v[i][3])
+                         : "r"(s + f32_off<KD>(8 * h + r0 + 2 * i, n0)) : "memory");
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const unsigned c[4] = {v[0][j], v[1][j], v[2][j], v[3][j]};
+            unsigned hv[4], lv[4];
+            split_all<4>(c, hv, lv);
+            const int p = 8 * h + 4 * r0;
+            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                         :: "r"(d + f32_off<BS>(n0 + j, p)), "r"(hv[0]), "r"(hv[1]), "r"(hv[2]), "r"(hv[3])
+                         : "memory");
+            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                         :: "r"(d + f32_off<BS>(n0 + j, KD + p)), "r"(lv[0]), "r"(lv[1]), "r"(lv[2]), "r"(lv[3])
+                         : "memory");
+        }
+    }
+}

@@ -65,6 +65,8 @@ __device__ __forceinline__ void wgmma_pin_a(unsigned* v) {
 #endif
 #define WGMMA_D8(b) "+f"(d[b]), "+f"(d[b + 1]), "+f"(d[b + 2]), "+f"(d[b + 3]), \
                     "+f"(d[b + 4]), "+f"(d[b + 5]), "+f"(d[b + 6]), "+f"(d[b + 7])
+#define WGMMA_W8(b) "=f"(d[b]), "=f"(d[b + 1]), "=f"(d[b + 2]), "=f"(d[b + 3]), \
+                    "=f"(d[b + 4]), "=f"(d[b + 5]), "=f"(d[b + 6]), "=f"(d[b + 7])
 
 // d (64 x N accumulator tile, N / 2 floats a thread) += A (64 x 16, descriptor da) *
 // B (16 x N, descriptor db); TB = 1: B is MN-major; TA = 1: A is M-major (rows are K, M
@@ -93,11 +95,30 @@ __device__ __forceinline__ void wgmma_m64k16(float* d, unsigned long long da, un
 }
 #if DTYPE_ID == 4
 // d (64 x N accumulator tile) = (FRESH ? 0 : d) + A (64 x 8, TF32 fragments a in registers) *
-// B (8 x N, K-major, descriptor db). N = 16 or 32.
+// B (8 x N, K-major, descriptor db). N = 16, 32 or 64.
 template <int N, int FRESH>
 __device__ __forceinline__ void wgmma_m64k8_tf32(float* d, const unsigned (&a)[4], unsigned long long db) {
-    static_assert(N == 16 || N == 32, "wgmma_m64k8_tf32: N = 16 or 32");
-    if constexpr (N == 32) {
+    static_assert(N == 16 || N == 32 || N == 64, "wgmma_m64k8_tf32: N = 16, 32 or 64");
+    if constexpr (N == 64 && FRESH) {
+        // write-only accumulators: d's old values need not stay live up to here
+        asm volatile(
+            "{ .reg .pred p; setp.ne.b32 p, 0, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32"
+            " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18,"
+            " %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},"
+            " {%32, %33, %34, %35}, %36, p, 1, 1; }"
+            : WGMMA_W8(0), WGMMA_W8(8), WGMMA_W8(16), WGMMA_W8(24)
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+    } else if constexpr (N == 64) {
+        asm volatile(
+            "{ .reg .pred p; setp.ne.b32 p, 1, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32"
+            " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18,"
+            " %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},"
+            " {%32, %33, %34, %35}, %36, p, 1, 1; }"
+            : WGMMA_D8(0), WGMMA_D8(8), WGMMA_D8(16), WGMMA_D8(24)
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+    } else if constexpr (N == 32) {
         asm volatile(
             "{ .reg .pred p; setp.ne.b32 p, %21, 0;\n"
             "wgmma.mma_async.sync.aligned.m64n32k8.f32.tf32.tf32"
@@ -116,3 +137,4 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float* d, const unsigned (&a)[4
 }
 #endif
 #undef WGMMA_D8
+#undef WGMMA_W8

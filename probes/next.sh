@@ -40,6 +40,9 @@
 #                                                   the bench with them on (<= 350 s)
 #   bash probes/next.sh v25                      -> p19 f32w (the float32 wgmma consumers' steps),
 #                                                   float32 bs 32 at odd M, non-square W (<= 330 s)
+#   bash probes/next.sh v25a                     -> sddmm_tall.cu's float32 wgmma consumers: their
+#                                                   tests, memcheck and racecheck on a subset,
+#                                                   p23, the float32 bs 64 M = 4096 bench (<= 420 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -90,8 +93,16 @@ elif [ "$1" = C ]; then
 elif [ "$1" = suite ]; then
   # PYTEST_K (set by v18 when p17 hung) leaves tests out of both runs
   SKIP_SANITIZER=1 SKIP_BENCH=1 bash .ci/gpu 2>&1 | tail -8
-  k="test_stream_persistent_runs or test_grouped_tma_producer_knobs or test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma) or f32_split or split_tf32"
+  k="test_stream_persistent_runs or test_grouped_tma_producer_knobs or test_sddmm_tall_f32_consumers or test_stream_kernel_bs64_consumers or test_sddmm_stream_bs64_consumers or (test_grouped_kernel and grouped_tma and (f32 or xWT)) or (test_sddmm_tma_kernels and grouped_tma) or f32_split or split_tf32"
   sanitize memcheck 240 memcheck.log "(${k})${PYTEST_K:+ and ($PYTEST_K)}"
+elif [ "$1" = v25a ]; then
+  timeout 150 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -x \
+    -k "test_sddmm_tall_f32_consumers or (test_sddmm_tma_kernels and tall and 64 and f32) or test_sddmm_tall_m_chunks" 2>&1 | tail -5
+  sanitize memcheck 70 memcheck_tall.log "test_sddmm_tall_f32_consumers and wgmma"
+  sanitize racecheck 70 racecheck_tall.log "test_sddmm_tall_f32_consumers and wgmma"
+  timeout 120 python3 probes/p23.py 2>&1 | tail -8
+  timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float32 --blocksize 64 --baselines dense \
+    --out "$out/v25_f32_bs64" 2>&1 | grep -v "^\[" | tail -6
 elif [ "$1" = v17 ]; then
   timeout 400 bash probes/next.sh suite
   timeout 150 python3 -m cupy_bsparse bench --dtype float16 bfloat16 --m 64 --blocksize 64 \

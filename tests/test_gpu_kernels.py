@@ -363,6 +363,26 @@ def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
     _sddmm_tma_case(request, monkeypatch, bs, "f32", "tall", 257, 0.3, beta)
 
 
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
+@pytest.mark.parametrize("M", [100] if _SMALL else [1, 16, 33, 100, 257, 1000])
+@pytest.mark.parametrize("consumer", ["wgmma", "mma_sync"])
+def test_sddmm_tall_f32_consumers(request, monkeypatch, consumer, M, density, beta):
+    """sddmm_tall.cu's float32 bs 64 consumers forced to wgmma (3xTF32 on wgmma m64n64k8
+    .tf32, two blocks a CTA, compute capability 9.0 only) or mma.sync, as test_sddmm_tma_kernels
+    checks them: one 16-row step, several (an odd count), M past a step; segments of one block
+    and of two; an empty block-row and block-column."""
+    from cupy_bsparse import _gpu_ops
+
+    _force_consumers(consumer, monkeypatch)
+    try:
+        spec = _gpu_ops._sddmm_launch("tall", 64, 0, M)[3]
+        assert spec.get("WGMMA", 0) == (consumer == "wgmma")
+        _sddmm_tma_case(request, monkeypatch, 64, "f32", "tall", M, density, beta)
+    finally:
+        _gpu_ops._launches.clear()
+
+
 def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
     from cupy_bsparse import _specs
 

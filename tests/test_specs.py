@@ -132,6 +132,13 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert _specs.sddmm_kernel(8, 2, 513) == "grouped_tma"     # M = 512 (v16)
     assert _specs.sddmm_kernel(8, 0, 4096) == "grouped"        # float32 stays on cp.async
     assert dict(_specs.sddmm_tall_spec(32, 0, 4096))["KSUM"] == 16
+    # float32 bs 64 on wgmma (sm_90a): one warpgroup for two blocks, their planes in shared memory
+    wg = dict(_specs.sddmm_tall_spec(64, 0, 4096, wgmma=True))
+    assert (wg["WGMMA"], wg["NB"], wg["BK"]) == (1, 2, 16)
+    assert _specs.sddmm_tall_launch_shape(tuple(wg.items()))[:2] == (160, 1024 + 4 * (3 * 4096 + 16)
+                                                                      + 2 * 64 * 128)
+    assert "WGMMA" not in dict(_specs.sddmm_tall_spec(64, 0, 4096))
+    assert "WGMMA" not in dict(_specs.sddmm_tall_spec(32, 0, 4096, wgmma=True))
     assert "KSUM" not in dict(_specs.sddmm_tall_spec(16, 0, 4096))
     assert dict(_specs.sddmm_grouped_tma_spec(8, 1, 64))["PAIRS"] == 1
     assert "PAIRS" not in dict(_specs.sddmm_grouped_tma_spec(16, 1, 64))
