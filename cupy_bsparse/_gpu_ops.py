@@ -143,12 +143,12 @@ def _counters(layout, n, stream):
 def _sddmm_launch(kind, bs, did, M):
     """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
     for this block size, element code and M. Cached by the M boundaries the specs depend on (16,
-    32, 64, 512), so a repeated call builds no spec."""
+    32, 64, 512, 1024), so a repeated call builds no spec."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512, dev, _specs.USE_WGMMA,
-           _specs.F32_SPLIT)
+    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
+           M <= _specs.SDDMM_TALL_FEW_STAGES_M, dev, _specs.USE_WGMMA, _specs.F32_SPLIT)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"

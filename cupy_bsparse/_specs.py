@@ -838,7 +838,10 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False):
         # gained nothing from either)
         p.update(NB=4, BK=32, WARPS_M=1, WARPS_N=1, KSUM=16)
     elif bs == 32:
-        p.update(NB=8, BK=32, WARPS_M=1, WARPS_N=1)
+        # v25 (H100, fp16, C = K = 8192, probes/p24.py, ms, 3 -> 2 stages): M = 2048 / 4096
+        # 0.159 / 0.425 -> 0.151 / 0.306 (bf16 at 4096 0.422 -> 0.309); M = 128-1024 2-5% slower
+        p.update(NB=8, BK=32, WARPS_M=1, WARPS_N=1,
+                 STAGES=2 if M is not None and M > SDDMM_TALL_FEW_STAGES_M else 3)
     else:
         p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
         if code == _F32X3:
@@ -846,6 +849,11 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False):
             if M is not None and M <= 64:
                 p.update(BK=16, STAGES=4)
     return tuple(sorted(p.items()))
+
+
+#: M above which 16-bit bs 32 wgrad on sddmm_tall.cu takes 2 ring stages, not 3
+#: (``sddmm_tall_spec``; v25).
+SDDMM_TALL_FEW_STAGES_M = 1024
 
 
 def sddmm_tall_launch_shape(spec):
@@ -1024,7 +1032,7 @@ def all_specializations():
                         out.append(("sddmm_stream.cu", sddmm_stream_spec(bs, did, M, wg),
                                     "bsmm_sddmm_stream"))
             if sddmm_tall_supported(bs, did):
-                for M in (64, None):
+                for M in (64, 4096, None):
                     for wg in (False, True):
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
                                     "bsmm_sddmm_tall"))

@@ -43,6 +43,9 @@
 #   bash probes/next.sh v25a                     -> sddmm_tall.cu's float32 wgmma consumers: their
 #                                                   tests, memcheck and racecheck on a subset,
 #                                                   p23, the float32 bs 64 M = 4096 bench (<= 420 s)
+#   bash probes/next.sh v25b                     -> 16-bit bs 32 wgrad's 2-stage ring above M = 1024:
+#                                                   its tests, the M = 4096 bench, then the
+#                                                   suite (<= 560 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -103,6 +106,12 @@ elif [ "$1" = v25a ]; then
   timeout 120 python3 probes/p23.py 2>&1 | tail -8
   timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float32 --blocksize 64 --baselines dense \
     --out "$out/v25_f32_bs64" 2>&1 | grep -v "^\[" | tail -6
+elif [ "$1" = v25b ]; then
+  timeout 60 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
+    -k "(test_sddmm_tma_kernels and tall and 32 and (f16 or bf16)) or (test_sddmm and not tma and 4096 and 32)" 2>&1 | tail -2
+  timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 32 \
+    --baselines dense --out "$out/v25_16bit_bs32" 2>&1 | grep -v "^\[" | tail -8
+  timeout 430 bash probes/next.sh suite
 elif [ "$1" = v17 ]; then
   timeout 400 bash probes/next.sh suite
   timeout 150 python3 -m cupy_bsparse bench --dtype float16 bfloat16 --m 64 --blocksize 64 \

@@ -324,11 +324,11 @@ def test_sddmm_grouped_f32_split(request, monkeypatch, bs, mode, M, density, bet
 
 # sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
 # boundary of BK = 16, 32 and 64, one step or several (float32 bs 16 has its own spec up to
-# M = 64); sddmm_grouped_tma.cu (bs 16, and bs 8 in pairs): one step, several, and the items of
+# M = 64, 16-bit bs 32 its 2-stage ring above M = 1024); sddmm_grouped_tma.cu (bs 16, and bs 8 in pairs): one step, several, and the items of
 # M > 512.
 _SDDMM_TMA_CASES = ([("stream", 7), ("tall", 100), ("grouped_tma", 100)] if _SMALL else
                     [("stream", m) for m in (1, 7, 16, 17, 33, 64)] +
-                    [("tall", m) for m in (1, 33, 65, 100, 257)] +
+                    [("tall", m) for m in (1, 33, 65, 100, 257, 1500)] +
                     [("grouped_tma", m) for m in (1, 33, 100, 1000)])
 
 

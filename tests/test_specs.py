@@ -139,6 +139,10 @@ def test_sddmm_kernel_choice(monkeypatch):
                                                                       + 2 * 64 * 128)
     assert "WGMMA" not in dict(_specs.sddmm_tall_spec(64, 0, 4096))
     assert "WGMMA" not in dict(_specs.sddmm_tall_spec(32, 0, 4096, wgmma=True))
+    # 16-bit bs 32: a 2-stage ring above M = 1024 (v25)
+    assert dict(_specs.sddmm_tall_spec(32, 1, 1025))["STAGES"] == 2
+    assert dict(_specs.sddmm_tall_spec(32, 2, 1024))["STAGES"] == 3
+    assert dict(_specs.sddmm_tall_spec(32, 1))["STAGES"] == 3
     assert "KSUM" not in dict(_specs.sddmm_tall_spec(16, 0, 4096))
     assert dict(_specs.sddmm_grouped_tma_spec(8, 1, 64))["PAIRS"] == 1
     assert "PAIRS" not in dict(_specs.sddmm_grouped_tma_spec(16, 1, 64))
