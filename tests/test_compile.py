@@ -49,6 +49,12 @@ def _compiled(arch):
 
 RESOURCES = []
 
+#: Spill bytes (stores, loads) a specialisation may have on sm_90, where measured to cost
+#: nothing: sddmm_tall.cu's float32 wgmma consumer under its 168-register cap (two CTAs an SM)
+#: keeps three loop-invariant words in local memory, one 12-byte reload a step
+#: (docs/perf-notes.md v25: 1.48 -> 1.13 ms against mma.sync at M = 4096).
+SPILLS_MEASURED = {"sddmm_tall.cu": (20, 24)}
+
 
 def _builds_for(item, arch):
     """sm_90-only templates (TMA) skip sm_80; wgmma specialisations build for sm_90a alone."""
@@ -69,7 +75,9 @@ def test_specialisation_compiles(item, arch):
     RESOURCES.append((arch, _spec_id(*item), usage))
     assert usage["registers"] > 0, res
     if arch == "90":  # the tuned target; sm_80 only has to build
-        assert usage["spill_stores"] == 0 and usage["spill_loads"] == 0, f"spills: {usage}"
+        stores, loads = (SPILLS_MEASURED.get(item[0], (0, 0)) if dict(item[1]).get("WGMMA")
+                         else (0, 0))
+        assert usage["spill_stores"] <= stores and usage["spill_loads"] <= loads, f"spills: {usage}"
 
 
 FITTED = [(arch, item) for arch in (80, 86) for item in _specs.fitted_specializations(arch)]
@@ -158,7 +166,7 @@ def test_sm90a_specialisations_are_marked():
     """wgmma specialisations build for sm_90a (their own cubin cache); the rest for plain sm_XX."""
     wg = [s for s in SPECS if compiler.needs_sm90a(s[1])]
     assert wg and all(dict(s[1])["WGMMA"] == 1 for s in wg)
-    assert {s[0] for s in wg} == {"dsd_stream.cu", "sddmm_stream.cu"}
+    assert {s[0] for s in wg} == {"dsd_stream.cu", "sddmm_stream.cu", "sddmm_tall.cu"}
     assert compiler.target_arch(wg[0][1], "90") == "90a"
     plain = next(s for s in SPECS if not compiler.needs_sm90a(s[1]))
     assert compiler.target_arch(plain[1], 90) == "90"
