@@ -4,7 +4,7 @@ d = 0.1, random layout), on sddmm_tall.cu: float32 bs 16 (v24: 1.60 ms in launch
 fprop, E 0.173; target E 0.22 and 1.25x). Their specs were swept on the H200 (v9-v17); the H100
 has 70% of its HBM bandwidth and the same L2. docs/perf-notes.md v25.
 
-    PYTHONPATH=. python probes/p24.py [f16]    (f16: round 2, below)
+    PYTHONPATH=. python probes/p24.py [f16|by_m|f16c]    (rounds 2 and 3, below)
 
 Each line: a knob set (#defines over the default spec; "chunk" = SDDMM_M_CHUNK rows a launch)
 and its median ms; the default first.
@@ -41,6 +41,15 @@ DSD_F16 = {32: [{}, {"STAGES": 2}, {"STAGES": 3}, {"STAGES": 5}, {"BM": 128}, {"
                 {"BM": 128, "STAGES": 2}, {"BM": 128, "WARPS_M": 2}, {"W_HINT": 2}, {"X_HINT": 2}],
            64: [{}, {"STAGES": 2}, {"STAGES": 4}, {"BM": 256, "WARPS_M": 4}, {"BM": 256, "WARPS_M": 4, "STAGES": 2},
                 {"BM": 64, "WARPS_M": 1}, {"BM": 64, "WARPS_M": 1, "STAGES": 4}, {"W_HINT": 2}, {"X_HINT": 2}]}
+
+
+#: round 3 (not run yet; for the next session): 16-bit bs 32 fprop / bprop at M = 4096 with taller
+#: M tiles, so W's blocks are re-read by 8 M tiles, not 16 (x's tile bytes, 1.72 GB, do not
+#: depend on BM; W's fall 0.21 -> 0.11 GB: about 5% of the bytes, against the 2.3% the row
+#: lacks). ptxas, sm_90: BM 512 with 8 warps 126 registers (one CTA an SM by registers), BM 256
+#: with 8 warps 70 (three).
+DSD_F16_3 = [{}, {"BM": 512, "WARPS_M": 8, "STAGES": 3}, {"BM": 512, "WARPS_M": 8, "STAGES": 2},
+             {"BM": 256, "WARPS_M": 8}, {"BM": 256, "WARPS_M": 8, "STAGES": 3}]
 
 
 def sweep_dsd(bs, dtype, cases):
@@ -111,6 +120,9 @@ def by_m():
 if __name__ == "__main__":
     if sys.argv[1:] == ["by_m"]:
         by_m()
+    elif sys.argv[1:] == ["f16c"]:
+        for dt in ("float16", BFLOAT16):
+            sweep_dsd(32, dt, DSD_F16_3)
     elif sys.argv[1:] == ["f16"]:
         for dt in ("float16", BFLOAT16):
             sweep(32, dt, F16_BS32_2)
