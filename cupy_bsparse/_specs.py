@@ -807,6 +807,11 @@ def sddmm_m_chunk(kind, did, M, bs):
     return min(M, chunk)
 
 
+#: M above which 16-bit bs 32 wgrad on sddmm_tall.cu takes 2 ring stages, not 3
+#: (``sddmm_tall_spec``; v25).
+SDDMM_TALL_FEW_STAGES_M = 1024
+
+
 def sddmm_tall_spec(bs, did, M=None, wgmma=False):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
@@ -849,11 +854,6 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False):
             if M is not None and M <= 64:
                 p.update(BK=16, STAGES=4)
     return tuple(sorted(p.items()))
-
-
-#: M above which 16-bit bs 32 wgrad on sddmm_tall.cu takes 2 ring stages, not 3
-#: (``sddmm_tall_spec``; v25).
-SDDMM_TALL_FEW_STAGES_M = 1024
 
 
 def sddmm_tall_launch_shape(spec):

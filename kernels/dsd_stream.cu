@@ -250,15 +250,10 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 return wgmma_desc(tile + (k * 8 / F32_SC) * (BS * RB) + (k * 8 % F32_SC) * 4);
             };
 #pragma unroll
-            for (int g = 0; g < FT; ++g) {
-                float* const f = &fr[g][0][0];
-                wgmma_m64k8_tf32<BS, 1>(f, al[2 * g], b_desc(hs, 2 * g));
-                wgmma_m64k8_tf32<BS, 0>(f, ah[2 * g], b_desc(hs + B_BYTES, 2 * g));
-                wgmma_m64k8_tf32<BS, 0>(f, al[2 * g + 1], b_desc(hs, 2 * g + 1));
-                wgmma_m64k8_tf32<BS, 0>(f, ah[2 * g + 1], b_desc(hs + B_BYTES, 2 * g + 1));
-                wgmma_m64k8_tf32<BS, 0>(f, ah[2 * g], b_desc(hs, 2 * g));
-                wgmma_m64k8_tf32<BS, 0>(f, ah[2 * g + 1], b_desc(hs, 2 * g + 1));
-            }
+            for (int g = 0; g < FT; ++g)
+                wgmma_3xtf32_k16<BS>(&fr[g][0][0], ah + 2 * g, al + 2 * g, [&](int k, bool lo) {
+                    return b_desc(hs + (lo ? B_BYTES : 0), 2 * g + k);
+                });
             wgmma_commit();
             wgmma_pin<FT * NI * 4>(&fr[0][0][0]);
             pend = true;

@@ -48,7 +48,7 @@
 #ifndef WGMMA
 #define WGMMA 0
 #endif
-#define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: two plane sets of dy's blocks
+#define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
 #if WGMMA && DTYPE_ID != 4
 #error "sddmm_tall.cu has wgmma consumers for float32 (DTYPE_ID 4) only"
 #endif
@@ -165,10 +165,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         split_rows_kmajor<BK, NCT>(buf + T_BYTES, T_BYTES, pl0, PL_BYTES, count, tid);
 #pragma unroll
         for (int kk = 0; kk < 2; ++kk) {
-            const unsigned a[4] = {lds32(buf + f32_off<BK>(8 * kk + t2, c0)),
-                                   lds32(buf + f32_off<BK>(8 * kk + t2, c0 + 8)),
-                                   lds32(buf + f32_off<BK>(8 * kk + t2 + 1, c0)),
-                                   lds32(buf + f32_off<BK>(8 * kk + t2 + 1, c0 + 8))};
+            unsigned a[4];
+            ld_a_kpairs<BK>(a, buf, 8 * kk + t2, c0);
             split_all<4>(a, ah[kk], al[kk]);
         }
         if (tid == 0) TL_MARK(step, 5);
@@ -181,13 +179,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
             if (b < count) {
                 // k positions: hi 0 .. 15 (+32 bytes a k8 step), lo 16 .. 31 (+64 bytes)
                 const unsigned p = pl0 + b * PL_BYTES;
-                float* const f = fr[b];
-                wgmma_m64k8_tf32<BS, 1>(f, al[0], wgmma_desc(p));
-                wgmma_m64k8_tf32<BS, 0>(f, ah[0], wgmma_desc(p + 64));
-                wgmma_m64k8_tf32<BS, 0>(f, al[1], wgmma_desc(p + 32));
-                wgmma_m64k8_tf32<BS, 0>(f, ah[1], wgmma_desc(p + 96));
-                wgmma_m64k8_tf32<BS, 0>(f, ah[0], wgmma_desc(p));
-                wgmma_m64k8_tf32<BS, 0>(f, ah[1], wgmma_desc(p + 32));
+                wgmma_3xtf32_k16<BS>(fr[b], ah, al,
+                                     [&](int k, bool lo) { return wgmma_desc(p + 32 * k + (lo ? 64 : 0)); });
             }
         }
         wgmma_commit();

@@ -70,6 +70,16 @@ __device__ __forceinline__ void ld_b_krows(unsigned (&b)[NI][2], unsigned tile, 
     }
 }
 
+// An A fragment whose reduction index runs along the rows of a ROWS-row tile (sddmm: x's or dy's
+// column block), k order 2t, 2t + 1: columns c, c + 8 of rows k2 = k + 2t and k2 + 1.
+template <int ROWS>
+__device__ __forceinline__ void ld_a_kpairs(unsigned (&a)[4], unsigned tile, int k2, int c) {
+    a[0] = lds32(tile + f32_off<ROWS>(k2, c));
+    a[1] = lds32(tile + f32_off<ROWS>(k2, c + 8));
+    a[2] = lds32(tile + f32_off<ROWS>(k2 + 1, c));
+    a[3] = lds32(tile + f32_off<ROWS>(k2 + 1, c + 8));
+}
+
 // acc[j][MI][NI] += A^T B_j over the first KD rows of float32 tiles whose rows are the
 // reduction index (sddmm: A = x's column block, m contiguous; B_j = dy's, n contiguous), all
 // ROWS-row tiles, B_j at b_tile + j * b_stride bytes (j < NBW: A's fragments are loaded and
@@ -88,13 +98,7 @@ __device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsi
         for (int s = 0; s < S; ++s) {
             const int k = k0 + 8 * s;
 #pragma unroll
-            for (int mi = 0; mi < MI; ++mi) {
-                const int c = m0 + mi * 16 + g;
-                a[s][mi][0] = lds32(a_tile + f32_off<ROWS>(k + t2, c));
-                a[s][mi][1] = lds32(a_tile + f32_off<ROWS>(k + t2, c + 8));
-                a[s][mi][2] = lds32(a_tile + f32_off<ROWS>(k + t2 + 1, c));
-                a[s][mi][3] = lds32(a_tile + f32_off<ROWS>(k + t2 + 1, c + 8));
-            }
+            for (int mi = 0; mi < MI; ++mi) ld_a_kpairs<ROWS>(a[s][mi], a_tile, k + t2, m0 + mi * 16 + g);
         }
         split_all<S * MI * 4>(&a[0][0][0], &ah[0][0][0], &al[0][0][0]);
 #pragma unroll
@@ -115,6 +119,27 @@ __device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsi
     }
 }
 
+// Four rows of four float32 at src_at(i), i < 4 (16 bytes each), split into TF32 hi and lo
+// and stored transposed: column j's four hi parts at hi_at(j), its lo parts at lo_at(j).
+template <class S, class H, class L>
+__device__ __forceinline__ void split_4x4_transposed(S src_at, H hi_at, L lo_at) {
+    unsigned v[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+        asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
+                     : "=r"(v[i][0]), "=r"(v[i][1]), "=r"(v[i][2]), "=r"(v[i][3]) : "r"(src_at(i)) : "memory");
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const unsigned c[4] = {v[0][j], v[1][j], v[2][j], v[3][j]};
+        unsigned h[4], l[4];
+        split_all<4>(c, h, l);
+        asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                     :: "r"(hi_at(j)), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
+        asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
+                     :: "r"(lo_at(j)), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
+    }
+}
+
 // wgmma's B operand from a stored block (dsd_stream.cu WGMMA, float32): the BS x BS tile at
 // `src`, whose rows are k (TRANS 0, x @ W) or n (TRANS 1, x @ W^T), split into its TF32 hi and
 // lo parts at `hi` and `lo` as K-major tiles (rows n, k contiguous; the same sub-tiles and
@@ -130,23 +155,9 @@ __device__ __forceinline__ void split_b_kmajor(unsigned src, unsigned hi, unsign
 #pragma unroll 1
         for (int q = tid; q < NB * NB; q += NT) {
             const int k0 = (q / NB) * 4, n0 = (q % NB) * 4;
-            unsigned v[4][4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i)
-                asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
-                             : "=r"(v[i][0]), "=r"(v[i][1]), "=r"(v[i][2]), "=r"(v[i][3])
-                             : "r"(src + f32_off<BS>(k0 + i, n0)) : "memory");
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const unsigned c[4] = {v[0][j], v[1][j], v[2][j], v[3][j]};
-                unsigned h[4], l[4];
-                split_all<4>(c, h, l);
-                const unsigned o = f32_off<BS>(n0 + j, k0);
-                asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                             :: "r"(hi + o), "r"(h[0]), "r"(h[1]), "r"(h[2]), "r"(h[3]) : "memory");
-                asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                             :: "r"(lo + o), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
-            }
+            split_4x4_transposed([&](int i) { return src + f32_off<BS>(k0 + i, n0); },
+                                 [&](int j) { return hi + f32_off<BS>(n0 + j, k0); },
+                                 [&](int j) { return lo + f32_off<BS>(n0 + j, k0); });
         }
     }
 }
@@ -169,24 +180,9 @@ __device__ __forceinline__ void split_rows_kmajor(unsigned src, unsigned src_str
     for (int q = tid; q < ntiles * 64; q += NT) {
         const int b = q >> 6, h = (q >> 1) & 1, r0 = q & 1, n0 = ((q >> 2) & 15) * 4;
         const unsigned s = src + b * src_stride, d = dst + b * dst_stride;
-        unsigned v[4][4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-            asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(v[i][0]), "=r"(v[i][1]), "=r"(v[i][2]), "=r"(v[i][3])
-                         : "r"(s + f32_off<KD>(8 * h + r0 + 2 * i, n0)) : "memory");
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const unsigned c[4] = {v[0][j], v[1][j], v[2][j], v[3][j]};
-            unsigned hv[4], lv[4];
-            split_all<4>(c, hv, lv);
-            const int p = 8 * h + 4 * r0;
-            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                         :: "r"(d + f32_off<BS>(n0 + j, p)), "r"(hv[0]), "r"(hv[1]), "r"(hv[2]), "r"(hv[3])
-                         : "memory");
-            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};"
-                         :: "r"(d + f32_off<BS>(n0 + j, KD + p)), "r"(lv[0]), "r"(lv[1]), "r"(lv[2]), "r"(lv[3])
-                         : "memory");
-        }
+        const int p = 8 * h + 4 * r0;
+        split_4x4_transposed([&](int i) { return s + f32_off<KD>(8 * h + r0 + 2 * i, n0); },
+                             [&](int j) { return d + f32_off<BS>(n0 + j, p); },
+                             [&](int j) { return d + f32_off<BS>(n0 + j, KD + p); });
     }
 }

@@ -99,25 +99,20 @@ __device__ __forceinline__ void wgmma_m64k16(float* d, unsigned long long da, un
 template <int N, int FRESH>
 __device__ __forceinline__ void wgmma_m64k8_tf32(float* d, const unsigned (&a)[4], unsigned long long db) {
     static_assert(N == 16 || N == 32 || N == 64, "wgmma_m64k8_tf32: N = 16, 32 or 64");
+#define WGMMA_TF32_N64 \
+    "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32" \
+    " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18," \
+    " %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}," \
+    " {%32, %33, %34, %35}, %36, p, 1, 1; }"
     if constexpr (N == 64 && FRESH) {
         // write-only accumulators: d's old values need not stay live up to here
-        asm volatile(
-            "{ .reg .pred p; setp.ne.b32 p, 0, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32"
-            " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18,"
-            " %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},"
-            " {%32, %33, %34, %35}, %36, p, 1, 1; }"
-            : WGMMA_W8(0), WGMMA_W8(8), WGMMA_W8(16), WGMMA_W8(24)
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+        asm volatile("{ .reg .pred p; setp.ne.b32 p, 0, 0;\n" WGMMA_TF32_N64
+                     : WGMMA_W8(0), WGMMA_W8(8), WGMMA_W8(16), WGMMA_W8(24)
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
     } else if constexpr (N == 64) {
-        asm volatile(
-            "{ .reg .pred p; setp.ne.b32 p, 1, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n64k8.f32.tf32.tf32"
-            " {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18,"
-            " %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31},"
-            " {%32, %33, %34, %35}, %36, p, 1, 1; }"
-            : WGMMA_D8(0), WGMMA_D8(8), WGMMA_D8(16), WGMMA_D8(24)
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
+        asm volatile("{ .reg .pred p; setp.ne.b32 p, 1, 0;\n" WGMMA_TF32_N64
+                     : WGMMA_D8(0), WGMMA_D8(8), WGMMA_D8(16), WGMMA_D8(24)
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db));
     } else if constexpr (N == 32) {
         asm volatile(
             "{ .reg .pred p; setp.ne.b32 p, %21, 0;\n"
@@ -134,6 +129,22 @@ __device__ __forceinline__ void wgmma_m64k8_tf32(float* d, const unsigned (&a)[4
             : WGMMA_D8(0)
             : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "n"(FRESH ? 0 : 1));
     }
+}
+#undef WGMMA_TF32_N64
+
+// 3xTF32 over 16 deep into the fresh tile d, in tf32x3.cuh's order (the lo * hi and hi * lo
+// products of both 8-deep steps, then the hi * hi ones: a chain of 6 truncating adds): A's split
+// fragments ah[k], al[k] of 8-deep steps k = 0, 1 and B's descriptors b_desc(k, lo) (lo false:
+// the hi tile), taken at each wgmma.
+template <int N, class D>
+__device__ __forceinline__ void wgmma_3xtf32_k16(float* d, const unsigned (*ah)[4], const unsigned (*al)[4],
+                                                 D b_desc) {
+    wgmma_m64k8_tf32<N, 1>(d, al[0], b_desc(0, false));
+    wgmma_m64k8_tf32<N, 0>(d, ah[0], b_desc(0, true));
+    wgmma_m64k8_tf32<N, 0>(d, al[1], b_desc(1, false));
+    wgmma_m64k8_tf32<N, 0>(d, ah[1], b_desc(1, true));
+    wgmma_m64k8_tf32<N, 0>(d, ah[0], b_desc(0, false));
+    wgmma_m64k8_tf32<N, 0>(d, ah[1], b_desc(1, false));
 }
 #endif
 #undef WGMMA_D8
