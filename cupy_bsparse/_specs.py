@@ -810,9 +810,23 @@ def sddmm_m_chunk(kind, did, M, bs):
 #: M above which 16-bit bs 32 wgrad on sddmm_tall.cu takes 2 ring stages, not 3
 #: (``sddmm_tall_spec``; v25).
 SDDMM_TALL_FEW_STAGES_M = 1024
+#: Where float32 wgrad on sddmm_tall.cu takes its wgmma consumers (sm_90a, where USE_WGMMA asks
+#: for wgmma; ``f32_tall_wgmma_on``): None (the default) bs 64, "1" bs 16 and 64, "0" none;
+#: from CUPY_BSPARSE_F32_TALL_WGMMA at import. bs 64: v25 (H100, M = 4096, C = K = 8192,
+#: probes/p23.py) 1.480 -> 1.127 ms. bs 16 (four blocks stacked as one m64 operand) was built
+#: and checked on the CPU only (v26, probes/deskcheck_sddmm_tall_f32w16.py), so it is opt-in
+#: until probes/p25.py has timed it (docs/perf-notes.md v26).
+F32_TALL_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_TALL_WGMMA"),
+                                "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))
 
 
-def sddmm_tall_spec(bs, did, M=None, wgmma=False):
+def f32_tall_wgmma_on(bs):
+    """Whether float32 wgrad at block size ``bs`` takes sddmm_tall.cu's wgmma consumers where
+    wgmma is asked for (``F32_TALL_WGMMA``'s rule)."""
+    return bs == 64 if F32_TALL_WGMMA is None else (F32_TALL_WGMMA == "1" and bs in (16, 64))
+
+
+def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -828,11 +842,16 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False):
     on compute capability 9.0 when USE_WGMMA is set): float32 bs 64 takes one consumer
     warpgroup of wgmma m64n64k8 .tf32 for two blocks (WGMMA 1, 16-row steps, 168 registers: two
     CTAs an SM; v25, H100, M = 4096, C = K = 8192, probes/p23.py: 1.480 -> 1.127 ms, 1.33x ->
-    1.01x fprop; STAGES 6 the same)."""
+    1.01x fprop; STAGES 6 the same). ``f32_wgmma`` (None: ``f32_tall_wgmma_on``'s rule), with
+    ``wgmma``: float32 bs 16 above M = 64 takes two consumer warpgroups of wgmma m64n16k8
+    .tf32 for eight blocks (WGMMA 1, 16-row steps, 4 stages, 72 registers: three CTAs an SM;
+    v26, built on the CPU, not yet timed)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
+    f32w = (code == _F32X3 and wgmma and bs in (16, 64)
+            and (f32_tall_wgmma_on(bs) if f32_wgmma is None else f32_wgmma))
     if bs == 64:
-        if code == _F32X3 and wgmma:
+        if f32w:
             p.update(NB=2, BPW=2, BK=16, STAGES=4, WARPS_M=4, WARPS_N=1, WGMMA=1)
         elif code == _F32X3:
             p.update(NB=4, BK=16, STAGES=4, WARPS_M=2, WARPS_N=1)   # 32-row steps spill
@@ -851,7 +870,9 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False):
         p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
         if code == _F32X3:
             p["NB"] = 8
-            if M is not None and M <= 64:
+            if f32w and (M is None or M > 64):
+                p.update(BK=16, STAGES=4, BPW=1, WGMMA=1)
+            elif M is not None and M <= 64:
                 p.update(BK=16, STAGES=4)
     return tuple(sorted(p.items()))
 
@@ -862,8 +883,9 @@ def sddmm_tall_launch_shape(spec):
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
     smem = (8 * tile_cols(bs, esz) * esz
             + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * bs * esz + 16))
-    if p.get("WGMMA"):                 # float32: NB planes of BS rows of 128 bytes
-        smem += p["NB"] * bs * 128
+    if p.get("WGMMA"):                 # float32: dy's NB planes of BS rows of 128 bytes (bs
+        # 64) or x's hi and lo planes of BS rows of BK words, two sets (bs 16)
+        smem += p["NB"] * bs * 128 if bs == 64 else 4 * bs * p["BK"] * 4
     warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
     return (warps + 1) * 32, smem, p["NB"]
 
@@ -1035,6 +1057,10 @@ def all_specializations():
                 for M in (64, 4096, None):
                     for wg in (False, True):
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
+                                    "bsmm_sddmm_tall"))
+                    if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
+                        # F32_TALL_WGMMA says (bs 16: opt-in)
+                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, True, True),
                                     "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
                 for M in (64, 4096):

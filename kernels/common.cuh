@@ -522,6 +522,27 @@ __device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float
     }
 }
 
+// store_tiles for a warp that computed the transpose: tile (mi, ni) of acc covers rows
+// col0 + mi*16 .. +15 of out^T, that is columns col0 + mi*16 .. of the output at p, and rows
+// row0 + ni*8 .. +7 (row stride ld elements; every element in range).
+template <int MI, int NI>
+__device__ __forceinline__ void store_tiles_t(elem_t* p, long long ld, const float (&acc)[MI][NI][4], int col0,
+                                              int row0, float alpha, float beta, int lane) {
+    const int gc = lane >> 2, tr = (lane & 3) * 2;
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi) {
+        const int c = col0 + mi * 16 + gc;
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) {
+            elem_t* q = p + (row0 + ni * 8 + tr) * ld + c;
+            store_one(q, acc[mi][ni][0], alpha, beta);
+            store_one(q + ld, acc[mi][ni][1], alpha, beta);
+            store_one(q + 8, acc[mi][ni][2], alpha, beta);
+            store_one(q + ld + 8, acc[mi][ni][3], alpha, beta);
+        }
+    }
+}
+
 // Store a grouped kernel's accumulators: acc[q] is this warp's tile of output block-column
 // j0 + q (columns at or past ncols are skipped), rows row0 .. of y_rows (row stride ldy).
 template <int BS_, int RW, int MI, int NI>

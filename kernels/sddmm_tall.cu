@@ -21,19 +21,26 @@
 // float32 warps may each take BPW blocks (consecutive in the segment), whose products share
 // the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
 //
-// WGMMA 1 (float32 bs 64, sm_90a only, wgmma.cuh): one consumer warpgroup takes the segment's
-// NB = BPW = 2 blocks with wgmma m64n64k8 .tf32, x^T's fragments from registers and dy's blocks
-// split into K-major hi / lo planes in shared memory (tf32x3_tiles.cuh split_rows_kmajor); see
-// the consumer's comment (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms).
+// WGMMA 1 (float32 bs 64 and 16, sm_90a only, wgmma.cuh):
+//   - bs 64: one consumer warpgroup takes the segment's NB = BPW = 2 blocks with wgmma
+//     m64n64k8 .tf32, x^T's fragments from registers and dy's blocks split into K-major hi / lo
+//     planes in shared memory (tf32x3_tiles.cuh split_rows_kmajor); see the consumer's comment
+//     (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms);
+//   - bs 16: two consumer warpgroups take the segment's NB = 8 blocks, four stacked as the m64
+//     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
+//     block split once into K-major planes, split_tile_kmajor16); see that consumer's comment
+//     (docs/perf-notes.md v26; built on the CPU, opt-in).
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
 // (float32 only; default 1), KSUM (float32 only: 8, the default, 16 or 32, at most BK; the
 // reduction depth summed in one fresh tile, as dsd_stream.cu's), WGMMA (0, the default, or 1:
-// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1), TIMELINE (0, the default; n > 0,
-// probes/p23.py: timeline.cuh's per-step stamps of the first n CTAs; events 0-2 the producer's
-// acquire begun and done and its copies issued; WGMMA only: 3 consumer thread 0's wait on
-// `full` done, 4 the previous batch folded, 5 dy's split and the A loads done).
+// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1; or float32 BS 16, NB 8, BK 16 or
+// 32, WARPS_M 1, WARPS_N 1), MAXNREG (WGMMA only: the register cap, by default TALL_BOUNDS'
+// rule), TIMELINE (0, the default; n > 0, probes/p23.py: timeline.cuh's per-step stamps of the
+// first n CTAs; events 0-2 the producer's acquire begun and done and its copies issued; WGMMA
+// only: 3 consumer thread 0's wait on `full` done, 4 the previous batch folded, 5 the split
+// (dy's at bs 64, x's at bs 16) and the A loads done).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -52,6 +59,9 @@
 #if WGMMA && DTYPE_ID != 4
 #error "sddmm_tall.cu has wgmma consumers for float32 (DTYPE_ID 4) only"
 #endif
+#if F32W && BS != 64 && BS != 16
+#error "sddmm_tall.cu's float32 wgmma consumers take BS 64 or 16"
+#endif
 #if F32W
 #include "wgmma.cuh"
 #endif
@@ -59,15 +69,29 @@
 #define WPB (WARPS_M * WARPS_N)        // consumer warps per BPW blocks
 #define NC (NB / BPW * WPB)
 #define NCT (NC * 32)
-#define PL_BYTES (BS * RB)             // F32W: one block's plane (BS rows of 128 bytes)
+#if F32W && BS == 64
+#define PL_BYTES (BS * RB)             // one block's plane (BS rows of 128 bytes)
+#define PLANES_BYTES (NB * PL_BYTES)
+#elif F32W
+#define XPL (BS * BK * 4)              // BS 16: x's hi (or lo) plane, BK / 16 sub-tiles
+#define PLANES_BYTES (4 * XPL)         // two sets of hi and lo, by step parity
+#else
+#define PLANES_BYTES 0
+#endif
 static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
 static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4), "BPW: float32, dividing NB");
 
-// F32W: at most 168 registers, so that two CTAs (10 warps) fit an SM: registers are allotted
-// per SM sub-partition (cuda_occupancy.h), 16384 each, and at ptxas's own 200 a sub-partition
-// held two warps of 200, one CTA an SM (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096).
+// F32W: a register cap (MAXNREG) that fits more CTAs an SM. Registers are allotted per SM
+// sub-partition (cuda_occupancy.h), 16384 each, in 256-register steps a warp. BS 64: 168, two
+// CTAs (10 warps) an SM, where at ptxas's own 200 a sub-partition held two warps, one CTA
+// (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096). BS 16 (9 warps): 72 at BK 16, three
+// CTAs (ptxas's own 80; no spill), 96 at BK 32, two (ptxas's own 112; 12 bytes of spills; at
+// 72 ptxas serialises the wgmma, C7512).
 #if F32W
-#define TALL_BOUNDS __maxnreg__(168)
+#ifndef MAXNREG
+#define MAXNREG (BS == 64 ? 168 : BK == 32 ? 96 : 72)
+#endif
+#define TALL_BOUNDS __maxnreg__(MAXNREG)
 #else
 #define TALL_BOUNDS __launch_bounds__(NCT + 32)
 #endif
@@ -82,7 +106,7 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     const unsigned raw = smem_u32(smem_raw);
     const unsigned t0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
     const unsigned pl0 = t0 + STAGES * S_BYTES;
-    const unsigned bar0 = pl0 + F32W * NB * PL_BYTES;
+    const unsigned bar0 = pl0 + PLANES_BYTES;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int4 sg = __ldg(seg + blockIdx.x);
     const int c = sg.x, first = sg.y, count = sg.z;
@@ -121,7 +145,7 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         return;
     }
 
-#if F32W
+#if F32W && BS == 64
     // ----------------------------- consumer warpgroup (float32: 3xTF32 on wgmma, sm_90a)
     // One warpgroup for the NB blocks, BS 64, 16 rows of M a step. D = x^T dy: A (x^T, 64 x 16)
     // from registers, loaded as mma_tn_3xtf32's A fragments (physical rows 2t, 2t + 1 as k t,
@@ -193,6 +217,78 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         if (b < count)
             store_tiles<1, 8>(out + (long long)(first + b) * (BS * BS), BS, acc[b], warp * 16, 0, BS, alpha, beta,
                               lane);
+#elif F32W
+    // ------------------- consumer warpgroups (float32 BS 16: 3xTF32 on wgmma, sm_90a)
+    // Two warpgroups of four warps, warp w taking the segment's block w: D^T = dy^T x, the four
+    // blocks of a warpgroup stacked as one m64 A operand from registers (warp w's 16 rows: dy's
+    // block w, loaded as mma_tn_3xtf32's A fragments, physical rows 2t, 2t + 1 as k t, t + 4,
+    // and split there), B = x's column block, split once a step for all eight blocks into
+    // K-major hi and lo planes in that k order (split_tile_kmajor16), N = 16. The plane sets
+    // alternate by step parity, so one barrier a step orders them: set s % 2 was last read by
+    // batch s - 2, which both warpgroups waited for before step s - 1's barrier. A step: wait
+    // for this warpgroup's previous batch and add its fresh tiles to the accumulators (one
+    // tile per 16 deep, KSUM 16's chain of 6 truncating adds); split x's tile; load and split
+    // A; release the ring buffer (fence.proxy.async: the plane writes reach the wgmma too);
+    // barrier; 6 wgmma m64n16k8 a 16 deep (wgmma_3xtf32_k16). A warpgroup without blocks
+    // issues none; a warp past count multiplies zeros and stores nothing. The accumulators
+    // hold out^T (store_tiles_t).
+    static_assert(NC == 8 && NB == 8 && BPW == 1 && RB == 64 && BK % 16 == 0,
+                  "float32 wgmma BS 16: two warpgroups, a warp a block, 16-row groups");
+    constexpr int KG = BK / 16;        // 16-deep groups a step, a fresh tile each
+    float acc[1][2][4], fr[KG][8];
+    unsigned ah[KG][2][4], al[KG][2][4];
+    zero_fill<8>(&acc[0][0][0]);
+    zero_fill<KG * 8>(&fr[0][0]);
+    const bool on = warp < count, wg_on = (warp & ~3) < count;
+    auto fold = [&](bool pend) {
+        wgmma_wait<0>();
+        wgmma_pin<KG * 8>(&fr[0][0]);
+        wgmma_pin_a<KG * 8>(&ah[0][0][0]);
+        wgmma_pin_a<KG * 8>(&al[0][0][0]);
+        if (pend && wg_on) {
+#pragma unroll
+            for (int kg = 0; kg < KG; ++kg)
+#pragma unroll
+                for (int i = 0; i < 8; ++i) (&acc[0][0][0])[i] += fr[kg][i];
+        }
+    };
+    const int g = lane >> 2, t2 = (lane & 3) * 2;
+    Ring<STAGES> ring(bar0);
+    for (int step = 0; step < nsteps; ++step, ring.advance()) {
+        ring.wait_full();
+        if (tid == 0) TL_MARK(step, 3);
+        const unsigned buf = t0 + ring.s * S_BYTES, pl = pl0 + (step & 1) * (2 * XPL);
+        fold(step > 0);
+        if (tid == 0) TL_MARK(step, 4);
+        split_tile_kmajor16<BK, NCT>(buf, pl, pl + XPL, tid);
+#pragma unroll
+        for (int kg = 0; kg < KG; ++kg) {
+#pragma unroll
+            for (int kk = 0; kk < 2; ++kk) {
+                unsigned a[4] = {0, 0, 0, 0};
+                if (on) ld_a_kpairs<BK>(a, buf + (1 + warp) * T_BYTES, 16 * kg + 8 * kk + t2, g);
+                split_all<4>(a, ah[kg][kk], al[kg][kk]);
+            }
+        }
+        if (tid == 0) TL_MARK(step, 5);
+        ring.release();
+        sync_threads_of<2>(NCT);
+        if (wg_on) {
+            wgmma_pin<KG * 8>(&fr[0][0]);
+            wgmma_fence();
+#pragma unroll
+            for (int kg = 0; kg < KG; ++kg)
+                // k positions 16 kg + 8 k: sub-tile kg, +32 bytes a k8 step; lo XPL on
+                wgmma_3xtf32_k16<BS>(fr[kg], ah[kg], al[kg], [&](int k, bool lo) {
+                    return wgmma_desc(pl + (lo ? XPL : 0) + f32_off<BS>(0, 16 * kg + 8 * k));
+                });
+            wgmma_commit();
+            wgmma_pin<KG * 8>(&fr[0][0]);
+        }
+    }
+    fold(nsteps > 0);
+    if (tid == 0) TL_SPAN(1, nsteps);
+    if (on) store_tiles_t<1, 2>(out + (long long)(first + warp) * (BS * BS), BS, acc, 0, 0, alpha, beta, lane);
 #else
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BS / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
@@ -222,3 +318,4 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #endif
 }
 #undef F32W
+#undef PLANES_BYTES

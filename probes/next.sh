@@ -46,6 +46,10 @@
 #   bash probes/next.sh v25b                     -> 16-bit bs 32 wgrad's 2-stage ring above M = 1024:
 #                                                   its tests, the M = 4096 bench, then the
 #                                                   suite (<= 560 s)
+#   bash probes/next.sh v26                      -> sddmm_tall.cu's float32 bs 16 wgmma consumers
+#                                                   (opt-in, built on the CPU in v26): their
+#                                                   tests with bs 64's, memcheck and racecheck,
+#                                                   p25 (<= 480 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -106,6 +110,12 @@ elif [ "$1" = v25a ]; then
   timeout 120 python3 probes/p23.py 2>&1 | tail -8
   timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float32 --blocksize 64 --baselines dense \
     --out "$out/v25_f32_bs64" 2>&1 | grep -v "^\[" | tail -6
+elif [ "$1" = v26 ]; then
+  timeout 150 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -x \
+    -k "test_sddmm_tall_f32_consumers or (test_sddmm_tma_kernels and tall and f32) or test_sddmm_tall_m_chunks" 2>&1 | tail -5
+  sanitize memcheck 70 memcheck_tall16.log "test_sddmm_tall_f32_consumers and wgmma and 16"
+  sanitize racecheck 70 racecheck_tall16.log "test_sddmm_tall_f32_consumers and wgmma and 16"
+  timeout 170 python3 probes/p25.py 2>&1 | tail -8
 elif [ "$1" = v25b ]; then
   timeout 60 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
     -k "(test_sddmm_tma_kernels and tall and 32 and (f16 or bf16)) or (test_sddmm and not tma and 4096 and 32)" 2>&1 | tail -2

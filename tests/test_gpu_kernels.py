@@ -367,18 +367,21 @@ def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
 @pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [1, 16, 33, 100, 257, 1000])
 @pytest.mark.parametrize("consumer", ["wgmma", "mma_sync"])
-def test_sddmm_tall_f32_consumers(request, monkeypatch, consumer, M, density, beta):
-    """sddmm_tall.cu's float32 bs 64 consumers forced to wgmma (3xTF32 on wgmma m64n64k8
-    .tf32, two blocks a CTA, compute capability 9.0 only) or mma.sync, as test_sddmm_tma_kernels
-    checks them: one 16-row step, several (an odd count), M past a step; segments of one block
-    and of two; an empty block-row and block-column."""
+@pytest.mark.parametrize("bs", [16, 64])
+def test_sddmm_tall_f32_consumers(request, monkeypatch, bs, consumer, M, density, beta):
+    """sddmm_tall.cu's float32 consumers forced to wgmma (compute capability 9.0 only) or
+    mma.sync, as test_sddmm_tma_kernels checks them: bs 64 (3xTF32 on wgmma m64n64k8 .tf32, two
+    blocks a CTA) and bs 16 (the opt-in F32_TALL_WGMMA "1": m64n16k8, four blocks stacked a
+    warpgroup, eight a CTA; above M = 64, mma.sync up to there). One 16-row step, several (an
+    odd count), M past a step; segments of one block up to a full CTA, so warps and (bs 16) a
+    warpgroup without blocks; an empty block-row and block-column."""
     from cupy_bsparse import _gpu_ops
 
-    _force_consumers(consumer, monkeypatch)
+    _force_consumers(consumer, monkeypatch, F32_TALL_WGMMA="1")
     try:
-        spec = _gpu_ops._sddmm_launch("tall", 64, 0, M)[3]
-        assert spec.get("WGMMA", 0) == (consumer == "wgmma")
-        _sddmm_tma_case(request, monkeypatch, 64, "f32", "tall", M, density, beta)
+        spec = _gpu_ops._sddmm_launch("tall", bs, 0, M)[3]
+        assert spec.get("WGMMA", 0) == (consumer == "wgmma" and (bs == 64 or M > 64))
+        _sddmm_tma_case(request, monkeypatch, bs, "f32", "tall", M, density, beta)
     finally:
         _gpu_ops._launches.clear()
 

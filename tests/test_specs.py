@@ -479,3 +479,31 @@ def test_f32_wgmma_rule(monkeypatch):
     assert spec(32, f32_wgmma=True).get("WGMMA") == 1
     with pytest.raises(ValueError, match="CUPY_BSPARSE_F32_WGMMA"):
         _specs._kernel_choice("2", "CUPY_BSPARSE_F32_WGMMA", kinds=("0", "1"))
+
+
+def test_f32_tall_wgmma_rule(monkeypatch):
+    """sddmm_tall.cu's float32 wgmma consumers: bs 64 by default, bs 16 (above M = 64) and 64
+    with "1", none with "0"; only where wgmma is asked for; their shared memory."""
+    def spec(bs, M=4096, wgmma=True, **kw):
+        return dict(_specs.sddmm_tall_spec(bs, 0, M, wgmma, **kw))
+
+    monkeypatch.setattr(_specs, "F32_TALL_WGMMA", None)
+    assert spec(64).get("WGMMA") == 1 and not spec(16).get("WGMMA") and not spec(32).get("WGMMA")
+    assert not spec(64, wgmma=False).get("WGMMA") and not spec(16, 1).get("WGMMA")
+    monkeypatch.setattr(_specs, "F32_TALL_WGMMA", "1")
+    s = spec(16)
+    assert (s["WGMMA"], s["NB"], s["BK"], s["BPW"], s["STAGES"]) == (1, 8, 16, 1, 4)
+    assert spec(16, None) == s and spec(64).get("WGMMA") == 1
+    assert not spec(16, 64).get("WGMMA") and spec(16, 64) == spec(16, 64, f32_wgmma=False)
+    assert not spec(16, wgmma=False).get("WGMMA") and not spec(32).get("WGMMA")
+    assert not dict(_specs.sddmm_tall_spec(16, 1, 4096, True)).get("WGMMA")     # float32 only
+    # 8 consumer warps and the producer; 4 ring stages of x's and 8 dy tiles (16 x 16 float32)
+    # and their barriers, x's hi and lo planes twice, 512 bytes for the swizzle alignment
+    assert _specs.sddmm_tall_launch_shape(tuple(s.items())) == (
+        288, 512 + 4 * (9 * 1024 + 16) + 4 * 1024, 8)
+    monkeypatch.setattr(_specs, "F32_TALL_WGMMA", "0")
+    assert not spec(64).get("WGMMA") and spec(64, f32_wgmma=True).get("WGMMA") == 1
+    specs = _specs.all_specializations()
+    assert ("sddmm_tall.cu", tuple(sorted(s.items())), "bsmm_sddmm_tall") in specs
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_F32_TALL_WGMMA"):
+        _specs._kernel_choice("2", "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))

@@ -1,0 +1,91 @@
+"""Probe 25: sddmm_tall.cu's float32 bs 16 consumers on wgmma (four bs 16 blocks stacked as one
+m64 operand of wgmma m64n16k8 .tf32, out^T = dy^T x; x's block split once a step into K-major
+planes for the CTA's eight blocks; WGMMA 1, docs/perf-notes.md v26) against the mma.sync
+consumers: float32 bs 16 wgrad at M = 4096 (C = K = 8192), with fprop beside for the ratio.
+
+v25's status: float32 bs 16 wgrad at M = 4096 1.61 ms (2 stages 1.579), 1.43x fprop, E 0.656;
+the row needs <= 1.40 ms (1.25x fprop). It moves 7.8 GB of dy and x tiles at 4.9 TB/s, where
+16-bit bs 32 wgrad's 64-byte tile rows came at 6.3 TB/s: the guess is that mma.sync's
+consumers bind (x's fragments split by four warps, each block's by its warp, 12 mma.sync a k8).
+
+    PYTHONPATH=. python probes/p25.py           (random and Barabasi-Albert, M = 4096 and 1024)
+    PYTHONPATH=. python probes/p25.py chunks    (rows a launch: SDDMM_M_CHUNK)
+
+Each line: ms of fprop, wgrad on mma.sync, wgrad on each wgmma variant, with each wgrad's
+relative error against float64 (norm-wise over the stored blocks, first set).
+"""
+import os
+import sys
+
+import cupy
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import problem, say, fresh, t_dsd, t_wgrad, patched, with_knobs  # noqa: E402
+from cupy_bsparse import _specs as sp, bench  # noqa: E402
+from cupy_bsparse.ops import sddmm  # noqa: E402
+
+say(bench.gpu_name())
+BS = 16
+
+
+def rel64(s, out):
+    ref = s["x"].T.astype(cupy.float64) @ s["dy"].astype(cupy.float64)
+    mask = cupy.kron(cupy.asarray(out.layout.toarray()), cupy.ones((BS, BS), bool))
+    ref = cupy.where(mask, ref, 0.0)
+    got = out.toarray().astype(cupy.float64)
+    return float(cupy.linalg.norm(got - ref) / cupy.linalg.norm(ref))
+
+
+#: (name, F32_TALL_WGMMA, #defines added to the spec). The spec: BK 16, 4 stages, 72 registers
+#: (ptxas's own 80, no spill): three CTAs an SM. BK 32 takes 96 (ptxas's own 112, 12 bytes of
+#: spills): two CTAs. mma.sync's best on the H100 was 2 stages (v25).
+VARIANTS = [("mma.sync", "0", {}), ("mma.sync STAGES 2", "0", {"STAGES": 2}),
+            ("wgmma", "1", {}), ("wgmma STAGES 3", "1", {"STAGES": 3}),
+            ("wgmma STAGES 6", "1", {"STAGES": 6}),
+            ("wgmma MAXNREG 80", "1", {"MAXNREG": 80}),
+            ("wgmma BK 32", "1", {"BK": 32, "STAGES": 3}),
+            ("wgmma BK 32 STAGES 2", "1", {"BK": 32, "STAGES": 2})]
+
+
+def main():
+    orig = sp.sddmm_tall_spec
+    for L in ("random", "barabasi_albert"):
+        for M in (4096, 1024):
+            sets = problem(M, 8192, 8192, BS, "float32", kind=L)
+            assert sp.sddmm_kernel(BS, 0, M) == "tall"
+            fresh(sets)
+            tf, _ = t_dsd(sets, "fprop")
+            line = [f"fprop {tf:.4f}"]
+            for name, on, knobs in VARIANTS:
+                if M == 1024 and "STAGES" in name:
+                    continue
+                fresh(sets)
+                fn = with_knobs(orig, knobs) if knobs else orig
+                with patched(sp, USE_WGMMA=True, F32_TALL_WGMMA=on, sddmm_tall_spec=fn):
+                    t, (xt, dy, out) = t_wgrad(sets)
+                    sddmm(xt, dy, out.layout, out=out)
+                e = rel64(sets[0], out) if L == "random" else float("nan")
+                line.append(f"{name} {t:.4f} ({t / tf:.2f}x, err {e:.1e})")
+            say(f"M {M} {L} float32 bs 16: " + "; ".join(line))
+            del sets
+            fresh([])
+            cupy.get_default_memory_pool().free_all_blocks()
+
+
+def chunks():
+    """wgmma wgrad at M = 4096 in launches of n rows (SDDMM_M_CHUNK; the default is 1024)."""
+    for L in ("random",):
+        sets = problem(4096, 8192, 8192, BS, "float32", kind=L)
+        line = []
+        for n in (512, 1024, 2048, 4096):
+            fresh(sets)
+            with patched(sp, USE_WGMMA=True, F32_TALL_WGMMA="1", SDDMM_M_CHUNK=n):
+                t, _ = t_wgrad(sets)
+            line.append(f"{n} {t:.4f}")
+        say(f"M 4096 {L} float32 bs 16 wgrad on wgmma, rows a launch: " + ", ".join(line))
+        del sets
+        fresh([])
+
+
+if __name__ == "__main__":
+    {"chunks": chunks}.get((sys.argv[1:] or [""])[0], main)()
