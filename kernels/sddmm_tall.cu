@@ -28,7 +28,7 @@
 //     (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms);
 //   - bs 16: two consumer warpgroups take the segment's NB = 8 blocks, four stacked as the m64
 //     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
-//     block split once into K-major planes, split_tile_kmajor16); see that consumer's comment
+//     block split once into K-major planes, SplitKmajor16); see that consumer's comment
 //     (docs/perf-notes.md v26; built on the CPU, opt-in).
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
@@ -85,8 +85,8 @@ static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4), "BPW: float32, divid
 // sub-partition (cuda_occupancy.h), 16384 each, in 256-register steps a warp. BS 64: 168, two
 // CTAs (10 warps) an SM, where at ptxas's own 200 a sub-partition held two warps, one CTA
 // (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096). BS 16 (9 warps): 72 at BK 16, three
-// CTAs (ptxas's own 80; no spill), 96 at BK 32, two (ptxas's own 112; 12 bytes of spills; at
-// 72 ptxas serialises the wgmma, C7512).
+// CTAs (ptxas's own is 64 there; the cap keeps three), 96 at BK 32, two (ptxas's own 100; no
+// spill; at 72 ptxas serialises the wgmma, C7512).
 #if F32W
 #ifndef MAXNREG
 #define MAXNREG (BS == 64 ? 168 : BK == 32 ? 96 : 72)
@@ -223,7 +223,7 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     // blocks of a warpgroup stacked as one m64 A operand from registers (warp w's 16 rows: dy's
     // block w, loaded as mma_tn_3xtf32's A fragments, physical rows 2t, 2t + 1 as k t, t + 4,
     // and split there), B = x's column block, split once a step for all eight blocks into
-    // K-major hi and lo planes in that k order (split_tile_kmajor16), N = 16. The plane sets
+    // K-major hi and lo planes in that k order (SplitKmajor16), N = 16. The plane sets
     // alternate by step parity, so one barrier a step orders them: set s % 2 was last read by
     // batch s - 2, which both warpgroups waited for before step s - 1's barrier. A step: wait
     // for this warpgroup's previous batch and add its fresh tiles to the accumulators (one
@@ -240,6 +240,11 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     zero_fill<8>(&acc[0][0][0]);
     zero_fill<KG * 8>(&fr[0][0]);
     const bool on = warp < count, wg_on = (warp & ~3) < count;
+    const SplitKmajor16<BK, NCT> split_x(tid);
+    // the planes' descriptors: a byte offset within them adds offset / 16 to the low word
+    const unsigned long long desc0 = wgmma_desc(pl0);
+    const unsigned dlo0 = (unsigned)desc0, dhi = (unsigned)(desc0 >> 32);
+    const unsigned a0 = (1 + warp) * T_BYTES;           // this warp's dy tile in a buffer
     auto fold = [&](bool pend) {
         wgmma_wait<0>();
         wgmma_pin<KG * 8>(&fr[0][0]);
@@ -257,16 +262,17 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
         if (tid == 0) TL_MARK(step, 3);
-        const unsigned buf = t0 + ring.s * S_BYTES, pl = pl0 + (step & 1) * (2 * XPL);
+        const unsigned buf = t0 + ring.s * S_BYTES, po = (step & 1) * (2 * XPL);
         fold(step > 0);
         if (tid == 0) TL_MARK(step, 4);
-        split_tile_kmajor16<BK, NCT>(buf, pl, pl + XPL, tid);
+        split_x(buf, pl0 + po, pl0 + po + XPL);
+        // a warp past count loads its (stale) dy slot all the same: its rows of D are not stored
 #pragma unroll
         for (int kg = 0; kg < KG; ++kg) {
 #pragma unroll
             for (int kk = 0; kk < 2; ++kk) {
-                unsigned a[4] = {0, 0, 0, 0};
-                if (on) ld_a_kpairs<BK>(a, buf + (1 + warp) * T_BYTES, 16 * kg + 8 * kk + t2, g);
+                unsigned a[4];
+                ld_a_kpairs<BK>(a, buf + a0, 16 * kg + 8 * kk + t2, g);
                 split_all<4>(a, ah[kg][kk], al[kg][kk]);
             }
         }
@@ -280,7 +286,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
             for (int kg = 0; kg < KG; ++kg)
                 // k positions 16 kg + 8 k: sub-tile kg, +32 bytes a k8 step; lo XPL on
                 wgmma_3xtf32_k16<BS>(fr[kg], ah[kg], al[kg], [&](int k, bool lo) {
-                    return wgmma_desc(pl + (lo ? XPL : 0) + f32_off<BS>(0, 16 * kg + 8 * k));
+                    const unsigned off = po + (lo ? XPL : 0) + f32_off<BS>(0, 16 * kg + 8 * k);
+                    return (unsigned long long)dhi << 32 | (dlo0 + off / 16);
                 });
             wgmma_commit();
             wgmma_pin<KG * 8>(&fr[0][0]);

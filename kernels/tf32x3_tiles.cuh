@@ -191,23 +191,37 @@ __device__ __forceinline__ void split_rows_kmajor(unsigned src, unsigned src_str
 // (sddmm_tall.cu WGMMA at BS 16: x's column block, f32_off<KD>), split into TF32 hi and lo
 // K-major planes of 16 rows (n), in split_rows_kmajor's k order (tile row 8h + 2i + r0 at k
 // position 8h + 4 r0 + i): the hi parts at `hi`, the lo parts at `lo` (f32_off<16>, KD / 16
-// sub-tiles of 64-byte rows each). One element a thread at a time, so that the split costs
-// few registers and is spread over all NT threads. In a warp, lane bits 0-1 are n's low bits,
-// 2-3 are i and bit 4 is u, with r0 = u and h's low bit u ^ v (v, n / 4 and h / 2 from the
-// warp's group index): the 32 loads and each set of 32 stores fall in 32 different banks.
-// The caller orders it with the tile's arrival and the MMAs that read the planes.
+// sub-tiles of 64-byte rows each). One element a thread at a time (J = KD * 16 / NT of them),
+// so that the split costs few registers and is spread over all NT threads; the offsets are
+// taken once (the constructor), a step only adds the tile's and the planes' addresses. In a
+// warp, lane bits 0-1 are n's low bits, 2-3 are i and bit 4 is u, with r0 = u and h's low bit
+// u ^ v (v, n / 4 and h / 2 from the warp's group index): the 32 loads and each set of 32
+// stores fall in 32 different banks. The caller orders it with the tile's arrival and the MMAs
+// that read the planes.
 template <int KD, int NT>
-__device__ __forceinline__ void split_tile_kmajor16(unsigned src, unsigned hi, unsigned lo, int tid) {
-    static_assert(BS == 16 && RB == 64 && KD % 16 == 0 && NT % 32 == 0, "split_tile_kmajor16: 16 columns");
-    const int lane = tid & 31, u = lane >> 4, i = (lane >> 2) & 3;
+struct SplitKmajor16 {
+    static_assert(BS == 16 && RB == 64 && KD % 16 == 0 && NT % 32 == 0 && KD * 16 % NT == 0,
+                  "SplitKmajor16: 16 columns, whole groups of 32 a warp");
+    static constexpr int J = KD * 16 / NT;
+    unsigned src[J], dst[J];
+    __device__ __forceinline__ explicit SplitKmajor16(int tid) {
+        const int lane = tid & 31, u = lane >> 4, i = (lane >> 2) & 3;
 #pragma unroll
-    for (int grp = tid >> 5; grp < KD / 2; grp += NT / 32) {   // KD * 16 / 32 groups of 32
-        const int nq = grp & 3, v = (grp >> 2) & 1, h = 2 * (grp >> 3) + (u ^ v);
-        const int n = 4 * nq + (lane & 3), p = 8 * h + 4 * u + i;
-        unsigned vh, vl;
-        split_tf32(lds32(src + f32_off<KD>(8 * h + 2 * i + u, n)), vh, vl);
-        const unsigned o = f32_off<16>(n, p);
-        asm volatile("st.shared.b32 [%0], %1;" :: "r"(hi + o), "r"(vh) : "memory");
-        asm volatile("st.shared.b32 [%0], %1;" :: "r"(lo + o), "r"(vl) : "memory");
+        for (int j = 0; j < J; ++j) {
+            const int grp = (tid >> 5) + j * (NT / 32);
+            const int nq = grp & 3, v = (grp >> 2) & 1, h = 2 * (grp >> 3) + (u ^ v);
+            const int n = 4 * nq + (lane & 3);
+            src[j] = f32_off<KD>(8 * h + 2 * i + u, n);
+            dst[j] = f32_off<16>(n, 8 * h + 4 * u + i);
+        }
     }
-}
+    __device__ __forceinline__ void operator()(unsigned tile, unsigned hi, unsigned lo) const {
+#pragma unroll
+        for (int j = 0; j < J; ++j) {
+            unsigned vh, vl;
+            split_tf32(lds32(tile + src[j]), vh, vl);
+            asm volatile("st.shared.b32 [%0], %1;" :: "r"(hi + dst[j]), "r"(vh) : "memory");
+            asm volatile("st.shared.b32 [%0], %1;" :: "r"(lo + dst[j]), "r"(vl) : "memory");
+        }
+    }
+};
