@@ -844,8 +844,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None):
     CTAs an SM; v25, H100, M = 4096, C = K = 8192, probes/p23.py: 1.480 -> 1.127 ms, 1.33x ->
     1.01x fprop; STAGES 6 the same). ``f32_wgmma`` (None: ``f32_tall_wgmma_on``'s rule), with
     ``wgmma``: float32 bs 16 above M = 64 takes two consumer warpgroups of wgmma m64n16k8
-    .tf32 for eight blocks (WGMMA 1, 16-row steps, 4 stages, 64 registers (cap 72): three CTAs an SM;
-    v26, built on the CPU, not yet timed)."""
+    .tf32 for eight blocks (WGMMA 1, 16-row steps, 4 stages, 64 registers under a cap of 72:
+    three CTAs an SM; v26, built on the CPU, not yet timed)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)
