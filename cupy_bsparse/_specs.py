@@ -820,6 +820,11 @@ F32_TALL_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_TALL_WGMMA"),
                                 "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))
 
 
+#: The float32 bs 16 wgmma consumers' variants probes/p25.py times against the spec (BPW 2: one
+#: warpgroup with two m64 tiles; BK 32: 32-row steps); CI compiles them.
+F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}]
+
+
 def f32_tall_wgmma_on(bs):
     """Whether float32 wgrad at block size ``bs`` takes sddmm_tall.cu's wgmma consumers where
     wgmma is asked for (``F32_TALL_WGMMA``'s rule)."""
@@ -1059,9 +1064,12 @@ def all_specializations():
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
                                     "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
-                        # F32_TALL_WGMMA says (bs 16: opt-in)
-                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, True, True),
-                                    "bsmm_sddmm_tall"))
+                        # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
+                        wgs = dict(sddmm_tall_spec(bs, did, M, True, True))
+                        for knob in [{}] + (F32_TALL_WGMMA_VARIANTS if wgs.get("WGMMA")
+                                            and bs == 16 else []):
+                            out.append(("sddmm_tall.cu", tuple(sorted({**wgs, **knob}.items())),
+                                        "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),

@@ -26,7 +26,7 @@
 //     m64n64k8 .tf32, x^T's fragments from registers and dy's blocks split into K-major hi / lo
 //     planes in shared memory (tf32x3_tiles.cuh split_rows_kmajor); see the consumer's comment
 //     (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms);
-//   - bs 16: two consumer warpgroups take the segment's NB = 8 blocks, four stacked as the m64
+//   - bs 16: 8 / BPW consumer warps take the segment's NB = 8 blocks, four stacked as the m64
 //     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
 //     block split once into K-major planes, SplitKmajor16); see that consumer's comment
 //     (docs/perf-notes.md v26; built on the CPU, opt-in).
@@ -35,8 +35,8 @@
 // 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
 // (float32 only; default 1), KSUM (float32 only: 8, the default, 16 or 32, at most BK; the
 // reduction depth summed in one fresh tile, as dsd_stream.cu's), WGMMA (0, the default, or 1:
-// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1; or float32 BS 16, NB 8, BK 16 or
-// 32, WARPS_M 1, WARPS_N 1), MAXNREG (WGMMA only: the register cap, by default TALL_BOUNDS'
+// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1; or float32 BS 16, NB 8, BPW 1 or
+// 2, BK 16 or 32, WARPS_M 1, WARPS_N 1), MAXNREG (WGMMA only: the register cap, by default TALL_BOUNDS'
 // rule), TIMELINE (0, the default; n > 0, probes/p23.py: timeline.cuh's per-step stamps of the
 // first n CTAs; events 0-2 the producer's acquire begun and done and its copies issued; WGMMA
 // only: 3 consumer thread 0's wait on `full` done, 4 the previous batch folded, 5 the split
@@ -84,12 +84,13 @@ static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4), "BPW: float32, divid
 // F32W: a register cap (MAXNREG) that fits more CTAs an SM. Registers are allotted per SM
 // sub-partition (cuda_occupancy.h), 16384 each, in 256-register steps a warp. BS 64: 168, two
 // CTAs (10 warps) an SM, where at ptxas's own 200 a sub-partition held two warps, one CTA
-// (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096). BS 16 (9 warps): 72 at BK 16, three
-// CTAs (ptxas's own is 64 there; the cap keeps three), 96 at BK 32, two (ptxas's own 100; no
-// spill; at 72 ptxas serialises the wgmma, C7512).
+// (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096). BS 16, BPW 1 (9 warps): 72 at BK
+// 16, three CTAs (ptxas's own is 69 there; the cap keeps three), 96 at BK 32, two (ptxas's own
+// 101; no spill; at 72 ptxas serialises the wgmma, C7512). BPW 2 (5 warps) at BK 16: 96, four
+// CTAs (ptxas's own 110, three; 20 bytes of loop-invariant spills; BK 32 serialises, C7511).
 #if F32W
 #ifndef MAXNREG
-#define MAXNREG (BS == 64 ? 168 : BK == 32 ? 96 : 72)
+#define MAXNREG (BS == 64 ? 168 : BK == 32 || BPW == 2 ? 96 : 72)
 #endif
 #define TALL_BOUNDS __maxnreg__(MAXNREG)
 #else
@@ -219,42 +220,48 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                               lane);
 #elif F32W
     // ------------------- consumer warpgroups (float32 BS 16: 3xTF32 on wgmma, sm_90a)
-    // Two warpgroups of four warps, warp w taking the segment's block w: D^T = dy^T x, the four
-    // blocks of a warpgroup stacked as one m64 A operand from registers (warp w's 16 rows: dy's
-    // block w, loaded as mma_tn_3xtf32's A fragments, physical rows 2t, 2t + 1 as k t, t + 4,
-    // and split there), B = x's column block, split once a step for all eight blocks into
-    // K-major hi and lo planes in that k order (SplitKmajor16), N = 16. The plane sets
-    // alternate by step parity, so one barrier a step orders them: set s % 2 was last read by
-    // batch s - 2, which both warpgroups waited for before step s - 1's barrier. A step: wait
-    // for this warpgroup's previous batch and add its fresh tiles to the accumulators (one
-    // tile per 16 deep, KSUM 16's chain of 6 truncating adds); split x's tile; load and split
-    // A; release the ring buffer (fence.proxy.async: the plane writes reach the wgmma too);
-    // barrier; 6 wgmma m64n16k8 a 16 deep (wgmma_3xtf32_k16). A warpgroup without blocks
-    // issues none; a warp past count multiplies zeros and stores nothing. The accumulators
-    // hold out^T (store_tiles_t).
-    static_assert(NC == 8 && NB == 8 && BPW == 1 && RB == 64 && BK % 16 == 0,
-                  "float32 wgmma BS 16: two warpgroups, a warp a block, 16-row groups");
-    constexpr int KG = BK / 16;        // 16-deep groups a step, a fresh tile each
-    float acc[1][2][4], fr[KG][8];
-    unsigned ah[KG][2][4], al[KG][2][4];
-    zero_fill<8>(&acc[0][0][0]);
-    zero_fill<KG * 8>(&fr[0][0]);
-    const bool on = warp < count, wg_on = (warp & ~3) < count;
+    // NC / 4 warpgroups (8 / BPW warps), each taking BPW m64 tiles of four blocks: D^T = dy^T x,
+    // tile mt of warpgroup wg the segment's blocks 4 (BPW wg + mt) .. + 3 stacked as one m64 A
+    // operand from registers (warp w's 16 rows: dy's block 4 (BPW wg + mt) + w % 4, loaded as
+    // mma_tn_3xtf32's A fragments, physical rows 2t, 2t + 1 as k t, t + 4, and split there),
+    // B = x's column block, split once a step for all eight blocks into K-major hi and lo
+    // planes in that k order (SplitKmajor16), N = 16. The plane sets alternate by step parity,
+    // so one barrier a step orders them: set s % 2 was last read by batch s - 2, which every
+    // warpgroup waited for before step s - 1's barrier. A step: wait for this warpgroup's
+    // previous batch and add its fresh tiles to the accumulators (one tile per m64 tile and 16
+    // deep, KSUM 16's chain of 6 truncating adds); split x's tile; load and split A; release the
+    // ring buffer (fence.proxy.async: the plane writes reach the wgmma too); barrier; 6 wgmma
+    // m64n16k8 per m64 tile and 16 deep (wgmma_3xtf32_k16), one batch. A warpgroup without
+    // blocks issues none; a warp whose block is past count (in a tile of its warpgroup, or a
+    // whole tile) multiplies its stale dy slot into rows of D that are not stored. The
+    // accumulators hold out^T (store_tiles_t).
+    // BPW 1: two warpgroups, a warp a block; BPW 2: one warpgroup, a warp two blocks (the
+    // step's fixed work shared by two blocks).
+    static_assert(NC * BPW == NB && NB == 8 && NC % 4 == 0 && WPB == 1 && RB == 64 && BK % 16 == 0,
+                  "float32 wgmma BS 16: eight blocks in m64 tiles of four, 16-row groups");
+    constexpr int KG = BK / 16, MT = BPW;   // 16-deep groups a step (a fresh tile each), tiles
+    float acc[MT][1][2][4], fr[MT][KG][8];
+    unsigned ah[MT][KG][2][4], al[MT][KG][2][4];
+    zero_fill<MT * 8>(&acc[0][0][0][0]);
+    zero_fill<MT * KG * 8>(&fr[0][0][0]);
+    const int blk0 = (warp >> 2) * 4 * MT + (warp & 3);   // block of tile mt: blk0 + 4 mt
+    const int tile0 = (warp >> 2) * 4 * MT;               // first block of this warpgroup
     const SplitKmajor16<BK, NCT> split_x(tid);
     // the planes' descriptors: a byte offset within them adds offset / 16 to the low word
     const unsigned long long desc0 = wgmma_desc(pl0);
     const unsigned dlo0 = (unsigned)desc0, dhi = (unsigned)(desc0 >> 32);
-    const unsigned a0 = (1 + warp) * T_BYTES;           // this warp's dy tile in a buffer
     auto fold = [&](bool pend) {
         wgmma_wait<0>();
-        wgmma_pin<KG * 8>(&fr[0][0]);
-        wgmma_pin_a<KG * 8>(&ah[0][0][0]);
-        wgmma_pin_a<KG * 8>(&al[0][0][0]);
-        if (pend && wg_on) {
+        wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
+        wgmma_pin_a<MT * KG * 8>(&ah[0][0][0][0]);
+        wgmma_pin_a<MT * KG * 8>(&al[0][0][0][0]);
+        if (pend && tile0 < count) {
 #pragma unroll
-            for (int kg = 0; kg < KG; ++kg)
+            for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-                for (int i = 0; i < 8; ++i) (&acc[0][0][0])[i] += fr[kg][i];
+                for (int kg = 0; kg < KG; ++kg)
+#pragma unroll
+                    for (int i = 0; i < 8; ++i) (&acc[mt][0][0][0])[i] += fr[mt][kg][i];
         }
     };
     const int g = lane >> 2, t2 = (lane & 3) * 2;
@@ -266,36 +273,44 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         fold(step > 0);
         if (tid == 0) TL_MARK(step, 4);
         split_x(buf, pl0 + po, pl0 + po + XPL);
-        // a warp past count loads its (stale) dy slot all the same: its rows of D are not stored
 #pragma unroll
-        for (int kg = 0; kg < KG; ++kg) {
+        for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-            for (int kk = 0; kk < 2; ++kk) {
-                unsigned a[4];
-                ld_a_kpairs<BK>(a, buf + a0, 16 * kg + 8 * kk + t2, g);
-                split_all<4>(a, ah[kg][kk], al[kg][kk]);
-            }
-        }
+            for (int kg = 0; kg < KG; ++kg)
+#pragma unroll
+                for (int kk = 0; kk < 2; ++kk) {
+                    unsigned a[4];
+                    ld_a_kpairs<BK>(a, buf + (1 + blk0 + 4 * mt) * T_BYTES, 16 * kg + 8 * kk + t2, g);
+                    split_all<4>(a, ah[mt][kg][kk], al[mt][kg][kk]);
+                }
         if (tid == 0) TL_MARK(step, 5);
         ring.release();
         sync_threads_of<2>(NCT);
-        if (wg_on) {
-            wgmma_pin<KG * 8>(&fr[0][0]);
+        if (tile0 < count) {
+            wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
             wgmma_fence();
+            // every tile, also one whose blocks are all past count (a warpgroup-uniform branch
+            // inside the batch made ptxas serialise the wgmma, C7520)
 #pragma unroll
-            for (int kg = 0; kg < KG; ++kg)
-                // k positions 16 kg + 8 k: sub-tile kg, +32 bytes a k8 step; lo XPL on
-                wgmma_3xtf32_k16<BS>(fr[kg], ah[kg], al[kg], [&](int k, bool lo) {
-                    const unsigned off = po + (lo ? XPL : 0) + f32_off<BS>(0, 16 * kg + 8 * k);
-                    return (unsigned long long)dhi << 32 | (dlo0 + off / 16);
-                });
+            for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                for (int kg = 0; kg < KG; ++kg)
+                    // k positions 16 kg + 8 k: sub-tile kg, +32 bytes a k8 step; lo XPL on
+                    wgmma_3xtf32_k16<BS>(fr[mt][kg], ah[mt][kg], al[mt][kg], [&](int k, bool lo) {
+                        const unsigned off = po + (lo ? XPL : 0) + f32_off<BS>(0, 16 * kg + 8 * k);
+                        return (unsigned long long)dhi << 32 | (dlo0 + off / 16);
+                    });
             wgmma_commit();
-            wgmma_pin<KG * 8>(&fr[0][0]);
+            wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
         }
     }
     fold(nsteps > 0);
     if (tid == 0) TL_SPAN(1, nsteps);
-    if (on) store_tiles_t<1, 2>(out + (long long)(first + warp) * (BS * BS), BS, acc, 0, 0, alpha, beta, lane);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+        if (blk0 + 4 * mt < count)
+            store_tiles_t<1, 2>(out + (long long)(first + blk0 + 4 * mt) * (BS * BS), BS, acc[mt], 0, 0, alpha,
+                                beta, lane);
 #else
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BS / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;

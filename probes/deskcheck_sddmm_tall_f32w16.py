@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-BS, RB, NB, NCT = 16, 64, 8, 256
+BS, RB, NB = 16, 64, 8
 
 
 def swz(r):                                    # tma.cuh SWZ at RB 64
@@ -64,9 +64,9 @@ class Smem:
         return self.w[a]
 
 
-def split_x(sm, src, hi, lo, BK, mut, banks):
-    """SplitKmajor16<BK, NCT> (element j of warp w: group w + 8 j); records each warp access's
-    banks."""
+def split_x(sm, src, hi, lo, BK, NCT, mut, banks):
+    """SplitKmajor16<BK, NCT> (element j of warp w: group w + NCT / 32 * j); records each warp
+    access's banks."""
     for warp in range(NCT // 32):
         for grp in (warp + j * (NCT // 32) for j in range(BK * 16 // NCT)):
             ld_b, st_b = [], []
@@ -99,7 +99,7 @@ def b_word(sm, start, n, kk):
     return sm.ld(a)
 
 
-def run(M, count, BK, alpha, beta, mut=None, seed=0):
+def run(M, count, BK, BPW, alpha, beta, mut=None, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((M, BS)).astype(np.float32)
     dy = rng.standard_normal((M, NB * BS)).astype(np.float32)
@@ -135,24 +135,24 @@ def run(M, count, BK, alpha, beta, mut=None, seed=0):
                     sm.st(buf + (1 + b) * T + f32_off(BK, r, c), dt[r, c])
         pl = pl0 + (step & 1) * (2 * XPL)
         sm.writes = {}
-        split_x(sm, buf, pl, pl + XPL, BK, mut, banks)
+        split_x(sm, buf, pl, pl + XPL, BK, 256 // BPW, mut, banks)
         # the step's split writes its plane set, every word once, and nothing else
         planes_ok &= (sorted(sm.writes) == list(range(pl, pl + 2 * XPL, 4))
                       and set(sm.writes.values()) == {1})
-        for wg in range(2):
-            if 4 * wg >= count:
+        for wg, mt in ((wg, mt) for wg in range(2 // BPW) for mt in range(BPW)):
+            if 4 * BPW * wg >= count:
                 continue                         # no wgmma for a warpgroup without blocks
+            tile = 4 * (BPW * wg + mt)           # the tile's first block (every tile issued)
             for kg in range(KG):
                 # A fragments of every warp and lane (hi, lo) for k8 steps kk = 0, 1
                 A = np.zeros((2, 2, 64, 8), np.float32)   # [kk][hi/lo][row][k position]
                 for w4 in range(4):
-                    warp = 4 * wg + w4
                     for lane in range(32):
                         g, t2 = lane >> 2, (lane & 3) * 2
                         t = lane & 3
                         for kk in range(2):
                             k2 = 16 * kg + 8 * kk + t2   # every warp loads its slot
-                            a = ld_a_kpairs(sm, buf + (1 + warp) * T, BK, k2, g)
+                            a = ld_a_kpairs(sm, buf + (1 + tile + w4) * T, BK, k2, g)
                             with np.errstate(invalid="ignore"):
                                 ah, al = tf32_split(np.array(a, np.float32))
                             pos = [(g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4)]
@@ -174,27 +174,26 @@ def run(M, count, BK, alpha, beta, mut=None, seed=0):
                     with np.errstate(invalid="ignore"):   # rows of warps past count
                         D += tf32(A[ka, la]).astype(np.float64) @ tf32(B(kb, lb)).astype(np.float64)
                 for w4 in range(4):
-                    warp = 4 * wg + w4
                     for lane in range(32):
                         g, t2 = lane >> 2, (lane & 3) * 2
-                        v = acc.setdefault((warp, lane), np.zeros(8))
+                        v = acc.setdefault((tile + w4, lane), np.zeros(8))
                         for ni in range(2):      # m16n8 tile ni: (g, c), (g, c+1), (g+8, c), ..
                             c = 8 * ni + t2
                             r = 16 * w4 + g
                             v[4 * ni:4 * ni + 4] += [D[r, c], D[r, c + 1], D[r + 8, c], D[r + 8, c + 1]]
-    # store_tiles_t<1, 2>(out + (first + warp) * 256, BS, acc, 0, 0, alpha, beta, lane)
-    for warp in range(count):
+    # store_tiles_t<1, 2>(out + (first + block) * 256, BS, acc[mt], 0, 0, alpha, beta, lane)
+    for blk in range(count):
         for lane in range(32):
-            v = acc.get((warp, lane), np.zeros(8))
+            v = acc.get((blk, lane), np.zeros(8))
             gc, tr = lane >> 2, (lane & 3) * 2
             for ni in range(2):
                 q = (ni * 8 + tr) * BS + gc
                 if mut == "store_t":
                     q = gc * BS + ni * 8 + tr
-                blk = out[warp].reshape(-1)
+                o = out[blk].reshape(-1)
                 for off, val in ((0, v[4 * ni]), (BS, v[4 * ni + 1]), (8, v[4 * ni + 2]),
                                  (BS + 8, v[4 * ni + 3])):
-                    blk[q + off] = alpha * val + beta * blk[q + off] if beta else alpha * val
+                    o[q + off] = alpha * val + beta * o[q + off] if beta else alpha * val
     ref = np.stack([alpha * (x.astype(np.float64).T @ dy[:, b * BS:(b + 1) * BS].astype(np.float64))
                     + beta * old[b] for b in range(NB)])
     err = max(np.abs(out[b] - ref[b]).max() / max(np.abs(ref[b]).max(), 1e-30) for b in range(count)) \
@@ -204,28 +203,28 @@ def run(M, count, BK, alpha, beta, mut=None, seed=0):
     return err, untouched, planes_ok, bank_ok
 
 
-CASES = [  # M, count, BK, alpha, beta
-    (48, 8, 16, 1.0, 0.0), (33, 8, 16, 0.5, 1.0), (17, 5, 16, 1.0, 0.0), (40, 3, 32, 1.0, 0.25),
-    (50, 6, 16, 1.0, 0.0),
-    (64, 8, 32, 2.0, 0.0), (1, 1, 16, 1.0, 0.0), (35, 4, 32, 1.0, 0.0),
+CASES = [  # M, count, BK, BPW, alpha, beta
+    (48, 8, 16, 1, 1.0, 0.0), (33, 8, 16, 2, 0.5, 1.0), (17, 5, 16, 1, 1.0, 0.0),
+    (40, 3, 32, 1, 1.0, 0.25), (50, 6, 16, 2, 1.0, 0.0), (64, 8, 32, 1, 2.0, 0.0),
+    (1, 1, 16, 2, 1.0, 0.0), (35, 4, 32, 1, 1.0, 0.0), (20, 3, 16, 2, 1.0, 0.0),
 ]
 MUTATIONS = ("split_h", "split_row", "a_order", "desc_k", "store_t")
 
 
 def main():
     ok = True
-    for M, count, BK, alpha, beta in CASES:
-        err, untouched, planes, banks = run(M, count, BK, alpha, beta)
+    for M, count, BK, BPW, alpha, beta in CASES:
+        err, untouched, planes, banks = run(M, count, BK, BPW, alpha, beta)
         good = err < 2e-6 and untouched and planes and banks
         ok &= good
-        print(f"M {M:3d} count {count} BK {BK} alpha {alpha} beta {beta}: rel err {err:.1e}, "
-              f"blocks past count untouched {untouched}, planes whole {planes}, "
+        print(f"M {M:3d} count {count} BK {BK} BPW {BPW} alpha {alpha} beta {beta}: "
+              f"rel err {err:.1e}, blocks past count untouched {untouched}, planes whole {planes}, "
               f"conflict-free split {banks}: {'ok' if good else 'FAIL'}")
     for mut in MUTATIONS:
         caught = False
-        for M, count, BK, alpha, beta in CASES[:5]:
+        for M, count, BK, BPW, alpha, beta in CASES[:5]:
             try:
-                err, untouched, planes, banks = run(M, count, BK, alpha, beta, mut)
+                err, untouched, planes, banks = run(M, count, BK, BPW, alpha, beta, mut)
             except AssertionError:
                 caught = True
                 break

@@ -112,7 +112,7 @@ elif [ "$1" = v25a ]; then
     --out "$out/v25_f32_bs64" 2>&1 | grep -v "^\[" | tail -6
 elif [ "$1" = v26 ]; then
   timeout 150 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -x \
-    -k "test_sddmm_tall_f32_consumers or (test_sddmm_tma_kernels and tall and f32) or test_sddmm_tall_m_chunks" 2>&1 | tail -5
+    -k "test_sddmm_tall_f32 or (test_sddmm_tma_kernels and tall and f32) or test_sddmm_tall_m_chunks" 2>&1 | tail -5
   sanitize memcheck 70 memcheck_tall16.log "test_sddmm_tall_f32_consumers and wgmma and 16"
   sanitize racecheck 70 racecheck_tall16.log "test_sddmm_tall_f32_consumers and wgmma and 16"
   timeout 170 python3 probes/p25.py 2>&1 | tail -8

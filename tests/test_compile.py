@@ -52,7 +52,8 @@ RESOURCES = []
 #: Spill bytes (stores, loads) a specialisation may have on sm_90, where measured to cost
 #: nothing: sddmm_tall.cu's float32 wgmma consumer under its 168-register cap (two CTAs an SM)
 #: keeps three loop-invariant words in local memory, one 12-byte reload a step
-#: (docs/perf-notes.md v25: 1.48 -> 1.13 ms against mma.sync at M = 4096).
+#: (docs/perf-notes.md v25: 1.48 -> 1.13 ms against mma.sync at M = 4096). Its bs 16 variant
+#: BPW 2 (opt-in, untimed; v26) keeps five such words under its cap of 96.
 SPILLS_MEASURED = {"sddmm_tall.cu": (20, 24)}
 
 
@@ -74,8 +75,9 @@ def test_specialisation_compiles(item, arch):
     usage = compiler.resource_usage(res)
     RESOURCES.append((arch, _spec_id(*item), usage))
     assert usage["registers"] > 0, res
-    # ptxas's C7512: wgmma serialised (each waits for the previous), e.g. under a register cap
-    assert "C7512" not in res, res
+    # ptxas's C7511 / C7512 / C7520 ...: wgmma serialised (each waits for the previous), e.g.
+    # under a register cap or behind a branch inside a batch
+    assert "wgmma.mma_async instructions are serialized" not in res, res
     if arch == "90":  # the tuned target; sm_80 only has to build
         stores, loads = (SPILLS_MEASURED.get(item[0], (0, 0)) if dict(item[1]).get("WGMMA")
                          else (0, 0))

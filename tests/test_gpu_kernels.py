@@ -386,6 +386,28 @@ def test_sddmm_tall_f32_consumers(request, monkeypatch, bs, consumer, M, density
         _gpu_ops._launches.clear()
 
 
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("M", [100] if _SMALL else [65, 257])
+@pytest.mark.parametrize("knobs", [{"BPW": 2}, {"BK": 32}, {"BPW": 2, "STAGES": 6}],
+                         ids=["bpw2", "bk32", "bpw2_st6"])
+def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta):
+    """The float32 bs 16 wgmma consumers' variants that probes/p25.py times (BPW 2: one
+    warpgroup with two m64 tiles; BK 32: 32-row steps), forced into the spec, as
+    test_sddmm_tma_kernels checks them."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    _force_consumers("wgmma", monkeypatch, F32_TALL_WGMMA="1")
+    orig = _specs.sddmm_tall_spec
+    monkeypatch.setattr(_specs, "sddmm_tall_spec", lambda *a, **k: tuple(sorted(
+        {**dict(orig(*a, **k)), **knobs}.items())))
+    try:
+        spec = _gpu_ops._sddmm_launch("tall", 16, 0, M)[3]
+        assert spec["WGMMA"] == 1 and all(spec[k] == v for k, v in knobs.items())
+        _sddmm_tma_case(request, monkeypatch, 16, "f32", "tall", M, 0.3, beta)
+    finally:
+        _gpu_ops._launches.clear()
+
+
 def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
     from cupy_bsparse import _specs
 
