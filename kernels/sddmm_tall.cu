@@ -102,7 +102,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                 int M, float alpha, float beta)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
-    // STAGES buffers from the first ATOM-aligned address, (F32W) NB planes, then full[STAGES],
+    // STAGES buffers from the first ATOM-aligned address, (F32W) the planes (PLANES_BYTES), then
+    // full[STAGES],
     // empty[STAGES].
     const unsigned raw = smem_u32(smem_raw);
     const unsigned t0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);

@@ -38,14 +38,16 @@ def rel64(s, out):
 
 #: (name, F32_TALL_WGMMA, #defines added to the spec). The spec: BPW 1 (two warpgroups, a warp a
 #: block), BK 16, 4 stages, 69 registers (cap 72): three CTAs an SM, 132 instructions a warp and
-#: step. BPW 2 (one warpgroup, two m64 tiles): 96 registers (20 bytes of loop-invariant
-#: spills), four CTAs, 241 instructions a step for two blocks. BK 32 takes 96 (no spill): two
-#: CTAs, 236 a step. mma.sync: 512 a step of 32 rows for two blocks; its best on the H100 was
-#: 2 stages (v25).
+#: step; MAXNREG 56 fits four (20 bytes of spills). BPW 2 (one warpgroup, two m64 tiles): 96
+#: registers (20 bytes of loop-invariant spills), four CTAs, 241 instructions a step for two
+#: blocks. BK 32 takes 96 (no spill): two CTAs, 236 a step. mma.sync: 512 a step of 32 rows for
+#: two blocks; its best on the H100 was 2 stages (v25).
 VARIANTS = [("mma.sync", "0", {}), ("mma.sync STAGES 2", "0", {"STAGES": 2}),
             ("wgmma", "1", {}), ("wgmma STAGES 3", "1", {"STAGES": 3}),
             ("wgmma STAGES 6", "1", {"STAGES": 6}),
-            ("wgmma BPW 2", "1", {"BPW": 2}), ("wgmma BPW 2 STAGES 6", "1", {"BPW": 2, "STAGES": 6}),
+            ("wgmma MAXNREG 56", "1", {"MAXNREG": 56}),
+            ("wgmma BPW 2", "1", {"BPW": 2}),
+            ("wgmma BPW 2 STAGES 6", "1", {"BPW": 2, "STAGES": 6}),
             ("wgmma BK 32", "1", {"BK": 32}),
             ("wgmma BK 32 STAGES 3", "1", {"BK": 32, "STAGES": 3}),
             ("wgmma BK 32 STAGES 2", "1", {"BK": 32, "STAGES": 2})]

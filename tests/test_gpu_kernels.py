@@ -388,12 +388,12 @@ def test_sddmm_tall_f32_consumers(request, monkeypatch, bs, consumer, M, density
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [65, 257])
-@pytest.mark.parametrize("knobs", [{"BPW": 2}, {"BK": 32}, {"BPW": 2, "STAGES": 6}],
-                         ids=["bpw2", "bk32", "bpw2_st6"])
+@pytest.mark.parametrize("knobs", [{"BPW": 2}, {"BK": 32}, {"BPW": 2, "STAGES": 6},
+                                   {"MAXNREG": 56}], ids=["bpw2", "bk32", "bpw2_st6", "reg56"])
 def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta):
     """The float32 bs 16 wgmma consumers' variants that probes/p25.py times (BPW 2: one
-    warpgroup with two m64 tiles; BK 32: 32-row steps), forced into the spec, as
-    test_sddmm_tma_kernels checks them."""
+    warpgroup with two m64 tiles; BK 32: 32-row steps; a 56-register cap, with spills), forced
+    into the spec, as test_sddmm_tma_kernels checks them."""
     from cupy_bsparse import _gpu_ops, _specs
 
     _force_consumers("wgmma", monkeypatch, F32_TALL_WGMMA="1")
