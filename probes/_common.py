@@ -102,3 +102,59 @@ def with_knobs(spec_fn, knobs):
     def spec(*a, **k):
         return tuple(sorted({**dict(spec_fn(*a, **k)), **knobs}.items()))
     return spec
+
+
+TL_CTAS, TL_STEPS, TL_FIELDS = 512, 64, 6  # timeline.cuh: TIMELINE (set here), TL_STEPS, TL_FIELDS
+
+
+def tall_timeline(bs, knobs, **flags):
+    """Per-step stamps of sddmm_tall.cu's float32 wgmma consumers (TIMELINE, the first TL_CTAS
+    CTAs of the last launch) at M = 4096, C = K = 8192, random layout, with the spec's #defines
+    ``knobs`` and the ``_specs`` attributes ``flags`` set: 0 / 1 the producer's acquire begun /
+    done, 2 its copies issued; 3 consumer thread 0 sees full, 4 the previous batch waited for
+    and folded, 5 the split and the A loads done; then the barrier, the batch's issue and the
+    next wait on full up to the next 3. Logs the medians (ns) and the instrumented time."""
+    from cupy_bsparse import _specs as sp
+    rec_len = 8 + TL_FIELDS * TL_STEPS
+    orig = sp.sddmm_tall_spec
+    sets = problem(4096, 8192, 8192, bs, "float32")
+    fresh(sets)
+    with patched(sp, sddmm_tall_spec=with_knobs(orig, {**knobs, "TIMELINE": TL_CTAS}), **flags):
+        s1 = sets[1 % len(sets)]
+        sddmm(s1["x"].T, s1["dy"], s1["w"].layout)
+        (fn,) = [h[0] for k, h in g._launches.items() if k[0] == "sddmm" and k[1] == "tall"]
+        spec = [h[3] for k, h in g._launches.items() if k[0] == "sddmm" and k[1] == "tall"][0]
+        ptr = fn.kernel.module.get_global_var("bsmm_timeline")
+        if not isinstance(ptr, cupy.cuda.MemoryPointer):
+            ptr = cupy.cuda.MemoryPointer(cupy.cuda.UnownedMemory(
+                int(ptr[0] if isinstance(ptr, tuple) else ptr), TL_CTAS * rec_len * 8, fn), 0)
+        buf = cupy.ndarray((TL_CTAS * rec_len,), cupy.uint64, memptr=ptr)
+        buf.fill(0)
+        s0 = sets[0]
+        sddmm(s0["x"].T, s0["dy"], s0["w"].layout)
+        cupy.cuda.Device().synchronize()
+        rec = buf.get().reshape(TL_CTAS, rec_len).astype(np.int64)
+        t, _ = t_wgrad(sets)
+    rec = rec[rec[:, 4] != 0]
+    span_ns, span_cy = rec[:, 1] - rec[:, 0], rec[:, 3] - rec[:, 2]
+    ghz = float(span_cy.sum() / max(1, span_ns.sum()))
+    ev = rec[:, 8:].reshape(len(rec), TL_STEPS, TL_FIELDS)
+    st = spec["STAGES"]
+    m = {k: [] for k in ("period", "fold", "split+A", "bar+issue+full", "p.wait", "issue>full")}
+    for e in ev:
+        for k in range(st, TL_STEPS - 1):
+            m["period"].append(e[k, 3] - e[k - 1, 3])
+            m["fold"].append(e[k, 4] - e[k, 3])
+            m["split+A"].append(e[k, 5] - e[k, 4])
+            m["bar+issue+full"].append(e[k + 1, 3] - e[k, 5])
+            m["p.wait"].append(e[k, 1] - e[k, 0])
+            m["issue>full"].append(e[k, 3] - e[k, 2])
+    say(f"M 4096 random float32 bs {bs} wgrad {knobs} {flags}: {t:.4f} ms instrumented; "
+        f"{len(rec)} CTAs, loop span median {np.median(span_ns) / 1e3:.1f} us, "
+        f"SM clock {ghz:.2f} GHz")
+    for k, v in m.items():
+        v = np.asarray(v) / ghz
+        say(f"   {k:15s} median {np.median(v):7.0f} ns   p10 {np.percentile(v, 10):7.0f}   "
+            f"p90 {np.percentile(v, 90):7.0f} ns")
+    del sets
+    fresh([])

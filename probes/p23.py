@@ -17,7 +17,8 @@ import sys
 import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import problem, say, fresh, t_dsd, t_wgrad, patched, with_knobs  # noqa: E402
+from _common import (problem, say, fresh, t_dsd, t_wgrad, patched, with_knobs,  # noqa: E402
+                     tall_timeline)
 from cupy_bsparse import _specs as sp, bench  # noqa: E402
 from cupy_bsparse.ops import sddmm  # noqa: E402
 
@@ -51,60 +52,9 @@ def chunks():
         cupy.get_default_memory_pool().free_all_blocks()
 
 
-CTAS, STEPS, FIELDS = 512, 64, 6           # timeline.cuh: TIMELINE (set here), TL_STEPS, TL_FIELDS
-REC = 8 + FIELDS * STEPS
-
-
 def timeline():
-    """Per-step stamps of the wgmma consumers (TIMELINE, the first CTAS CTAs): 0 / 1 the
-    producer's acquire begun / done, 2 its copies issued; 3 consumer thread 0 sees full, 4 the
-    previous batch waited for and folded, 5 dy's split and the A loads done; then the barrier,
-    the batch's issue and the next wait on full up to the next 3."""
-    import numpy as np
-    from cupy_bsparse import _gpu_ops as g
-    orig = sp.sddmm_tall_spec
-    for L in ("random",):
-        sets = problem(4096, 8192, 8192, 64, "float32", kind=L)
-        for knobs in ({},):
-            fresh(sets)
-            with patched(sp, USE_WGMMA=True,
-                         sddmm_tall_spec=with_knobs(orig, {**knobs, "TIMELINE": CTAS})):
-                s1 = sets[1 % len(sets)]
-                sddmm(s1["x"].T, s1["dy"], s1["w"].layout)
-                (fn,) = [h[0] for k, h in g._launches.items() if k[0] == "sddmm" and k[1] == "tall"]
-                ptr = fn.kernel.module.get_global_var("bsmm_timeline")
-                if not isinstance(ptr, cupy.cuda.MemoryPointer):
-                    ptr = cupy.cuda.MemoryPointer(cupy.cuda.UnownedMemory(
-                        int(ptr[0] if isinstance(ptr, tuple) else ptr), CTAS * REC * 8, fn), 0)
-                buf = cupy.ndarray((CTAS * REC,), cupy.uint64, memptr=ptr)
-                buf.fill(0)
-                s0 = sets[0]
-                sddmm(s0["x"].T, s0["dy"], s0["w"].layout)
-                cupy.cuda.Device().synchronize()
-                rec = buf.get().reshape(CTAS, REC).astype(np.int64)
-                t, _ = t_wgrad(sets)
-            rec = rec[rec[:, 4] != 0]
-            span_ns, span_cy = rec[:, 1] - rec[:, 0], rec[:, 3] - rec[:, 2]
-            ghz = float(span_cy.sum() / max(1, span_ns.sum()))
-            ev = rec[:, 8:].reshape(len(rec), STEPS, FIELDS)
-            st = knobs.get("STAGES", 4)
-            m = {k: [] for k in ("period", "fold", "split+A", "bar+issue+full", "p.wait", "issue>full")}
-            for e in ev:
-                for k in range(st, STEPS - 1):
-                    m["period"].append(e[k, 3] - e[k - 1, 3])
-                    m["fold"].append(e[k, 4] - e[k, 3])
-                    m["split+A"].append(e[k, 5] - e[k, 4])
-                    m["bar+issue+full"].append(e[k + 1, 3] - e[k, 5])
-                    m["p.wait"].append(e[k, 1] - e[k, 0])
-                    m["issue>full"].append(e[k, 3] - e[k, 2])
-            say(f"M 4096 {L} bs 64 wgrad wgmma {knobs}: {t:.4f} ms instrumented; {len(rec)} CTAs, "
-                f"loop span median {np.median(span_ns) / 1e3:.1f} us, SM clock {ghz:.2f} GHz")
-            for k, v in m.items():
-                v = np.asarray(v) / ghz
-                say(f"   {k:15s} median {np.median(v):7.0f} ns   p10 {np.percentile(v, 10):7.0f}   "
-                    f"p90 {np.percentile(v, 90):7.0f} ns")
-        del sets
-        fresh([])
+    """The wgmma consumers' step stamps (_common.tall_timeline) at M = 4096, bs 64."""
+    tall_timeline(64, {}, USE_WGMMA=True)
 
 
 #: (name, USE_WGMMA, #defines added to the spec). v25's first build (the split overlapping the

@@ -10,6 +10,8 @@ consumers bind (x's fragments split by four warps, each block's by its warp, 12 
 
     PYTHONPATH=. python probes/p25.py           (random and Barabasi-Albert, M = 4096 and 1024)
     PYTHONPATH=. python probes/p25.py chunks    (rows a launch: SDDMM_M_CHUNK)
+    PYTHONPATH=. python probes/p25.py timeline  (the wgmma consumers' step stamps)
+    PYTHONPATH=. python probes/p25.py stages    (mma.sync: 3 stages against 2 over M)
 
 Each line: ms of fprop, wgrad on mma.sync, wgrad on each wgmma variant, with each wgrad's
 relative error against float64 (norm-wise over the stored blocks, first set).
@@ -20,7 +22,8 @@ import sys
 import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import problem, say, fresh, t_dsd, t_wgrad, patched, with_knobs  # noqa: E402
+from _common import (problem, say, fresh, t_dsd, t_wgrad, patched, with_knobs,  # noqa: E402
+                     tall_timeline)
 from cupy_bsparse import _specs as sp, bench  # noqa: E402
 from cupy_bsparse.ops import sddmm  # noqa: E402
 
@@ -93,5 +96,29 @@ def chunks():
         fresh([])
 
 
+def stages():
+    """mma.sync float32 bs 16 wgrad (the shipped consumers) with 3 ring stages (the spec) and 2
+    over M: v25 and v26's main measured 2 stages 3% faster at M = 4096."""
+    orig = sp.sddmm_tall_spec
+    for M in (128, 256, 512, 1024, 2048, 4096):
+        sets = problem(M, 8192, 8192, BS, "float32")
+        line = []
+        for st in (3, 2):
+            fresh(sets)
+            with patched(sp, F32_TALL_WGMMA="0", sddmm_tall_spec=with_knobs(orig, {"STAGES": st})):
+                t, _ = t_wgrad(sets)
+            line.append(f"{st} stages {t:.4f}")
+        say(f"M {M} random float32 bs 16 wgrad on mma.sync: " + ", ".join(line))
+        del sets
+        fresh([])
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+def timeline():
+    """The wgmma consumers' step stamps (_common.tall_timeline): the spec, BPW 2, BK 32."""
+    for knobs in ({}, {"BPW": 2}, {"BK": 32, "STAGES": 3}):
+        tall_timeline(BS, knobs, USE_WGMMA=True, F32_TALL_WGMMA="1")
+
+
 if __name__ == "__main__":
-    {"chunks": chunks}.get((sys.argv[1:] or [""])[0], main)()
+    {"chunks": chunks, "timeline": timeline, "stages": stages}.get((sys.argv[1:] or [""])[0], main)()
