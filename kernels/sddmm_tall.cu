@@ -93,6 +93,8 @@ static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4), "BPW: float32, divid
 #define MAXNREG (BS == 64 ? 168 : BK == 32 || BPW == 2 ? 96 : 72)
 #endif
 #define TALL_BOUNDS __maxnreg__(MAXNREG)
+#elif defined(MAXNREG)                 // the mma.sync consumers under a cap (probes only)
+#define TALL_BOUNDS __maxnreg__(MAXNREG)
 #else
 #define TALL_BOUNDS __launch_bounds__(NCT + 32)
 #endif

@@ -12,6 +12,7 @@ consumers bind (x's fragments split by four warps, each block's by its warp, 12 
     PYTHONPATH=. python probes/p25.py chunks    (rows a launch: SDDMM_M_CHUNK)
     PYTHONPATH=. python probes/p25.py timeline  (the wgmma consumers' step stamps)
     PYTHONPATH=. python probes/p25.py stages    (mma.sync: 3 stages against 2 over M)
+    PYTHONPATH=. python probes/p25.py caps      (mma.sync at 2 stages under register caps)
 
 Each line: ms of fprop, wgrad on mma.sync, wgrad on each wgmma variant, with each wgrad's
 relative error against float64 (norm-wise over the stored blocks, first set).
@@ -114,6 +115,29 @@ def stages():
         cupy.get_default_memory_pool().free_all_blocks()
 
 
+def caps():
+    """mma.sync float32 bs 16 wgrad at 2 stages under register caps (MAXNREG, the mma.sync
+    consumers' probe knob): 68 registers fit five CTAs an SM, 64 six (shared memory allows six
+    at 2 stages, 37 KB each)."""
+    orig = sp.sddmm_tall_spec
+    for L in ("random", "barabasi_albert"):
+        for M in (1024, 4096):
+            sets = problem(M, 8192, 8192, BS, "float32", kind=L)
+            line = []
+            for knobs in ({"STAGES": 3}, {"STAGES": 2}, {"STAGES": 2, "MAXNREG": 64},
+                          {"STAGES": 2, "MAXNREG": 56}):
+                fresh(sets)
+                with patched(sp, F32_TALL_WGMMA="0", sddmm_tall_spec=with_knobs(orig, knobs)):
+                    t, (xt, dy, out) = t_wgrad(sets)
+                    sddmm(xt, dy, out.layout, out=out)
+                e = rel64(sets[0], out) if L == "random" else float("nan")
+                line.append(f"{knobs} {t:.4f} (err {e:.1e})")
+            say(f"M {M} {L} float32 bs 16 wgrad on mma.sync: " + "; ".join(line))
+            del sets
+            fresh([])
+            cupy.get_default_memory_pool().free_all_blocks()
+
+
 def timeline():
     """The wgmma consumers' step stamps (_common.tall_timeline): the spec, BPW 2, BK 32."""
     for knobs in ({}, {"BPW": 2}, {"BK": 32, "STAGES": 3}):
@@ -121,4 +145,4 @@ def timeline():
 
 
 if __name__ == "__main__":
-    {"chunks": chunks, "timeline": timeline, "stages": stages}.get((sys.argv[1:] or [""])[0], main)()
+    {"chunks": chunks, "timeline": timeline, "stages": stages, "caps": caps}.get((sys.argv[1:] or [""])[0], main)()
