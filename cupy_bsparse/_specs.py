@@ -844,7 +844,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None):
     -> 0.289 ms, 1.28x -> 1.16x fprop. v12 (H200): float32 bs 16 8 blocks a CTA (M = 128 /
     256 / 4096: 0.234 / 0.419 / 2.137 -> 0.213 / 0.395 / 1.963 ms), and up to M = 64 (it serves
     from M = 17) 16-row steps in 4 stages (M = 33 / 48 / 64: 0.148 / 0.148 / 0.148 -> 0.095 /
-    0.096 / 0.119 ms; 3 stages the same, 6 slower). ``wgmma`` (sm_90a; the launcher asks for it
+    0.096 / 0.119 ms; 3 stages the same, 6 slower); above M = 64 2 stages, not 3 (v26, H100: 2.5-5%
+    faster at M = 128-4096). ``wgmma`` (sm_90a; the launcher asks for it
     on compute capability 9.0 when USE_WGMMA is set): float32 bs 64 takes one consumer
     warpgroup of wgmma m64n64k8 .tf32 for two blocks (WGMMA 1, 16-row steps, 168 registers: two
     CTAs an SM; v25, H100, M = 4096, C = K = 8192, probes/p23.py: 1.480 -> 1.127 ms, 1.33x ->
@@ -880,6 +881,11 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None):
                 p.update(BK=16, STAGES=4, BPW=1, WGMMA=1)
             elif M is not None and M <= 64:
                 p.update(BK=16, STAGES=4)
+            else:
+                # v26 (H100, C = K = 8192, probes/p25.py stages, ms, 3 -> 2 stages): M = 128 /
+                # 512 / 1024 / 4096 0.0616 / 0.2068 / 0.4001 / 1.6044 -> 0.0584 / 0.2014 /
+                # 0.3899 / 1.5621; Barabasi-Albert at 4096 1.5692 -> 1.5321 (p25 caps)
+                p["STAGES"] = 2
     return tuple(sorted(p.items()))
 
 

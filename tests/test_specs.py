@@ -121,6 +121,8 @@ def test_sddmm_kernel_choice(monkeypatch):
     assert dict(_specs.sddmm_tall_spec(16, 0, 64))["BK"] == 16
     assert dict(_specs.sddmm_tall_spec(16, 0, 65))["BK"] == 32
     assert dict(_specs.sddmm_tall_spec(16, 0))["NB"] == 8
+    assert dict(_specs.sddmm_tall_spec(16, 0, 65))["STAGES"] == 2           # v26
+    assert dict(_specs.sddmm_tall_spec(16, 0, 64))["STAGES"] == 4
     assert _specs.sddmm_kernel(64, 0, 4096) == "tall"
     assert _specs.sddmm_kernel(8, 0, 4096) == "grouped"     # float32 bs 8: 3xTF32
     assert dict(_specs.sddmm_grouped_spec(8, 0, 4096))["DTYPE_ID"] == _specs._F32X3
