@@ -813,9 +813,10 @@ SDDMM_TALL_FEW_STAGES_M = 1024
 #: Where float32 wgrad on sddmm_tall.cu takes its wgmma consumers (sm_90a, where USE_WGMMA asks
 #: for wgmma; ``f32_tall_wgmma_on``): None (the default) bs 64, "1" bs 16 and 64, "0" none;
 #: from CUPY_BSPARSE_F32_TALL_WGMMA at import. bs 64: v25 (H100, M = 4096, C = K = 8192,
-#: probes/p23.py) 1.480 -> 1.127 ms. bs 16 (four blocks stacked as one m64 operand) was built
-#: and checked on the CPU only (v26, probes/deskcheck_sddmm_tall_f32w16.py), so it is opt-in
-#: until probes/p25.py has timed it (docs/perf-notes.md v26).
+#: probes/p23.py) 1.480 -> 1.127 ms. bs 16 (four blocks stacked as one m64 operand; v26,
+#: probes/p25.py, H100, M = 4096, random / Barabasi-Albert): 1.853 / 1.763 ms against mma.sync's
+#: 1.578 / 1.538, its best variant (BK 32) 1.723 / 1.697, so it stays opt-in
+#: (docs/perf-notes.md v26).
 F32_TALL_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_TALL_WGMMA"),
                                 "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))
 
@@ -844,15 +845,16 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None):
     -> 0.289 ms, 1.28x -> 1.16x fprop. v12 (H200): float32 bs 16 8 blocks a CTA (M = 128 /
     256 / 4096: 0.234 / 0.419 / 2.137 -> 0.213 / 0.395 / 1.963 ms), and up to M = 64 (it serves
     from M = 17) 16-row steps in 4 stages (M = 33 / 48 / 64: 0.148 / 0.148 / 0.148 -> 0.095 /
-    0.096 / 0.119 ms; 3 stages the same, 6 slower); above M = 64 2 stages, not 3 (v26, H100: 2.5-5%
-    faster at M = 128-4096). ``wgmma`` (sm_90a; the launcher asks for it
+    0.096 / 0.119 ms; 3 stages the same, 6 slower); above M = 64 2 stages, not 3 (v26,
+    H100: 2.5-5% faster at M = 128-4096). ``wgmma`` (sm_90a; the launcher asks for it
     on compute capability 9.0 when USE_WGMMA is set): float32 bs 64 takes one consumer
     warpgroup of wgmma m64n64k8 .tf32 for two blocks (WGMMA 1, 16-row steps, 168 registers: two
     CTAs an SM; v25, H100, M = 4096, C = K = 8192, probes/p23.py: 1.480 -> 1.127 ms, 1.33x ->
     1.01x fprop; STAGES 6 the same). ``f32_wgmma`` (None: ``f32_tall_wgmma_on``'s rule), with
     ``wgmma``: float32 bs 16 above M = 64 takes two consumer warpgroups of wgmma m64n16k8
     .tf32 for eight blocks (WGMMA 1, 16-row steps, 4 stages, 64 registers under a cap of 72:
-    three CTAs an SM; v26, built on the CPU, not yet timed)."""
+    three CTAs an SM; v26, H100, M = 4096, probes/p25.py: 1.853 ms against mma.sync's 1.578,
+    every variant slower, so opt-in)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)

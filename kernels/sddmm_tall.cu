@@ -29,18 +29,19 @@
 //   - bs 16: 8 / BPW consumer warps take the segment's NB = 8 blocks, four stacked as the m64
 //     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
 //     block split once into K-major planes, SplitKmajor16); see that consumer's comment
-//     (docs/perf-notes.md v26; built on the CPU, opt-in).
+//     (docs/perf-notes.md v26: opt-in, measured 9-17% slower than the mma.sync consumers).
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
 // (float32 only; default 1), KSUM (float32 only: 8, the default, 16 or 32, at most BK; the
 // reduction depth summed in one fresh tile, as dsd_stream.cu's), WGMMA (0, the default, or 1:
 // float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1; or float32 BS 16, NB 8, BPW 1 or
-// 2, BK 16 or 32, WARPS_M 1, WARPS_N 1), MAXNREG (WGMMA only: the register cap, by default TALL_BOUNDS'
-// rule), TIMELINE (0, the default; n > 0, probes/p23.py: timeline.cuh's per-step stamps of the
-// first n CTAs; events 0-2 the producer's acquire begun and done and its copies issued; WGMMA
-// only: 3 consumer thread 0's wait on `full` done, 4 the previous batch folded, 5 the split
-// (dy's at bs 64, x's at bs 16) and the A loads done).
+// 2, BK 16 or 32, WARPS_M 1, WARPS_N 1), MAXNREG (a register cap: WGMMA's default is
+// TALL_BOUNDS' rule; for the mma.sync consumers a probe knob, v26), TIMELINE (0, the default;
+// n > 0, probes/p23.py, p25.py: timeline.cuh's per-step stamps of the first n CTAs; events 0-2
+// the producer's acquire begun and done and its copies issued; WGMMA only: 3 consumer thread
+// 0's wait on `full` done, 4 the previous batch folded, 5 the split (dy's at bs 64, x's at bs
+// 16) and the A loads done).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
