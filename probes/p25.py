@@ -45,8 +45,8 @@ def rel64(s, out):
 #: step; MAXNREG 56 fits four (20 bytes of spills). BPW 2 (one warpgroup, two m64 tiles): 96
 #: registers (20 bytes of loop-invariant spills), four CTAs, 241 instructions a step for two
 #: blocks. BK 32 takes 96 (no spill): two CTAs, 236 a step. mma.sync: 512 a step of 32 rows for
-#: two blocks; its best on the H100 was 2 stages (v25).
-VARIANTS = [("mma.sync", "0", {}), ("mma.sync STAGES 2", "0", {"STAGES": 2}),
+#: two blocks; 2 stages since v26 (3 before).
+VARIANTS = [("mma.sync", "0", {}), ("mma.sync STAGES 3", "0", {"STAGES": 3}),
             ("wgmma", "1", {}), ("wgmma STAGES 3", "1", {"STAGES": 3}),
             ("wgmma STAGES 6", "1", {"STAGES": 6}),
             ("wgmma MAXNREG 56", "1", {"MAXNREG": 56}),
@@ -57,8 +57,18 @@ VARIANTS = [("mma.sync", "0", {}), ("mma.sync STAGES 2", "0", {"STAGES": 2}),
             ("wgmma BK 32 STAGES 2", "1", {"BK": 32, "STAGES": 2})]
 
 
+def wgrad_run(sets, L, on, knobs):
+    """(ms, error against float64 on the random layout) of the wgrad with F32_TALL_WGMMA ``on``
+    and the spec's #defines ``knobs``."""
+    fresh(sets)
+    fn = with_knobs(sp.sddmm_tall_spec, knobs) if knobs else sp.sddmm_tall_spec
+    with patched(sp, USE_WGMMA=True, F32_TALL_WGMMA=on, sddmm_tall_spec=fn):
+        t, (xt, dy, out) = t_wgrad(sets)
+        sddmm(xt, dy, out.layout, out=out)
+    return t, (rel64(sets[0], out) if L == "random" else float("nan"))
+
+
 def main():
-    orig = sp.sddmm_tall_spec
     for L in ("random", "barabasi_albert"):
         for M in (4096, 1024):
             sets = problem(M, 8192, 8192, BS, "float32", kind=L)
@@ -69,12 +79,7 @@ def main():
             for name, on, knobs in VARIANTS:
                 if M == 1024 and "STAGES" in name:
                     continue
-                fresh(sets)
-                fn = with_knobs(orig, knobs) if knobs else orig
-                with patched(sp, USE_WGMMA=True, F32_TALL_WGMMA=on, sddmm_tall_spec=fn):
-                    t, (xt, dy, out) = t_wgrad(sets)
-                    sddmm(xt, dy, out.layout, out=out)
-                e = rel64(sets[0], out) if L == "random" else float("nan")
+                t, e = wgrad_run(sets, L, on, knobs)
                 line.append(f"{name} {t:.4f} ({t / tf:.2f}x, err {e:.1e})")
             say(f"M {M} {L} float32 bs 16: " + "; ".join(line))
             del sets
@@ -119,18 +124,13 @@ def caps():
     """mma.sync float32 bs 16 wgrad at 2 stages under register caps (MAXNREG, the mma.sync
     consumers' probe knob): 68 registers fit five CTAs an SM, 64 six (shared memory allows six
     at 2 stages, 37 KB each)."""
-    orig = sp.sddmm_tall_spec
     for L in ("random", "barabasi_albert"):
         for M in (1024, 4096):
             sets = problem(M, 8192, 8192, BS, "float32", kind=L)
             line = []
             for knobs in ({"STAGES": 3}, {"STAGES": 2}, {"STAGES": 2, "MAXNREG": 64},
                           {"STAGES": 2, "MAXNREG": 56}):
-                fresh(sets)
-                with patched(sp, F32_TALL_WGMMA="0", sddmm_tall_spec=with_knobs(orig, knobs)):
-                    t, (xt, dy, out) = t_wgrad(sets)
-                    sddmm(xt, dy, out.layout, out=out)
-                e = rel64(sets[0], out) if L == "random" else float("nan")
+                t, e = wgrad_run(sets, L, "0", knobs)
                 line.append(f"{knobs} {t:.4f} (err {e:.1e})")
             say(f"M {M} {L} float32 bs 16 wgrad on mma.sync: " + "; ".join(line))
             del sets
@@ -145,4 +145,5 @@ def timeline():
 
 
 if __name__ == "__main__":
-    {"chunks": chunks, "timeline": timeline, "stages": stages, "caps": caps}.get((sys.argv[1:] or [""])[0], main)()
+    modes = {"chunks": chunks, "timeline": timeline, "stages": stages, "caps": caps}
+    modes.get((sys.argv[1:] or [""])[0], main)()
