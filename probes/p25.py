@@ -13,6 +13,7 @@ consumers bind (x's fragments split by four warps, each block's by its warp, 12 
     PYTHONPATH=. python probes/p25.py timeline  (the wgmma consumers' step stamps)
     PYTHONPATH=. python probes/p25.py stages    (mma.sync: 3 stages against 2 over M)
     PYTHONPATH=. python probes/p25.py caps      (mma.sync at 2 stages under register caps)
+    PYTHONPATH=. python probes/p25.py nb        (mma.sync with 16 to 32 blocks a CTA)
 
 Each line: ms of fprop, wgrad on mma.sync, wgrad on each wgmma variant, with each wgrad's
 relative error against float64 (norm-wise over the stored blocks, first set).
@@ -138,6 +139,26 @@ def caps():
             cupy.get_default_memory_pool().free_all_blocks()
 
 
+def nb():
+    """mma.sync float32 bs 16 wgrad with more blocks a CTA (NB): a segment's x tile is read once
+    for its NB blocks, so the bytes fall from (segments + blocks) tiles towards one a block
+    (7.8 GB at NB 8, 7.4 at 16, 7.1 at 32; one segment a block-row would be 7.0, which at v26's
+    5.0 TB/s is the 1.40 ms the row needs)."""
+    for L in ("random", "barabasi_albert"):
+        for M in (4096,):
+            sets = problem(M, 8192, 8192, BS, "float32", kind=L)
+            line = []
+            for knobs in ({}, {"NB": 16}, {"NB": 16, "BPW": 4}, {"NB": 16, "BK": 16},
+                          {"NB": 24, "BPW": 3}, {"NB": 32, "BPW": 4},
+                          {"NB": 32, "BPW": 4, "BK": 16}):
+                t, e = wgrad_run(sets, L, "0", knobs)
+                line.append(f"{knobs or 'NB 8'} {t:.4f} (err {e:.1e})")
+            say(f"M {M} {L} float32 bs 16 wgrad on mma.sync, 2 stages: " + "; ".join(line))
+            del sets
+            fresh([])
+            cupy.get_default_memory_pool().free_all_blocks()
+
+
 def timeline():
     """The wgmma consumers' step stamps (_common.tall_timeline): the spec, BPW 2, BK 32."""
     for knobs in ({}, {"BPW": 2}, {"BK": 32, "STAGES": 3}):
@@ -145,5 +166,5 @@ def timeline():
 
 
 if __name__ == "__main__":
-    modes = {"chunks": chunks, "timeline": timeline, "stages": stages, "caps": caps}
+    modes = {"chunks": chunks, "timeline": timeline, "stages": stages, "caps": caps, "nb": nb}
     modes.get((sys.argv[1:] or [""])[0], main)()
