@@ -39,9 +39,9 @@
 // 2, BK 16 or 32, WARPS_M 1, WARPS_N 1), MAXNREG (a register cap: WGMMA's default is
 // TALL_BOUNDS' rule; for the mma.sync consumers a probe knob, v26), TIMELINE (0, the default;
 // n > 0, probes/p23.py, p25.py: timeline.cuh's per-step stamps of the first n CTAs; events 0-2
-// the producer's acquire begun and done and its copies issued; WGMMA only: 3 consumer thread
-// 0's wait on `full` done, 4 the previous batch folded, 5 the split (dy's at bs 64, x's at bs
-// 16) and the A loads done).
+// the producer's acquire begun and done and its copies issued, 3 consumer thread 0's wait on
+// `full` done; WGMMA: 4 the previous batch folded, 5 the split (dy's at bs 64, x's at bs 16)
+// and the A loads done; mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -326,6 +326,7 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     Ring<STAGES> ring(bar0);
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
+        if (tid == 0) TL_MARK(step, 3);
         const unsigned buf = t0 + ring.s * S_BYTES;
 #if DTYPE_ID == 4
         if (active)
@@ -334,8 +335,11 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #else
         if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
 #endif
+        if (tid == 0) TL_MARK(step, 4);
         ring.release();
+        if (tid == NCT - 32) TL_MARK(step, 5);   // the last consumer warp's release
     }
+    if (tid == 0) TL_SPAN(1, nsteps);
 #pragma unroll
     for (int j = 0; j < BPW; ++j)
         if (blk + j < count)

@@ -108,12 +108,15 @@ TL_CTAS, TL_STEPS, TL_FIELDS = 512, 64, 6  # timeline.cuh: TIMELINE (set here), 
 
 
 def tall_timeline(bs, knobs, **flags):
-    """Per-step stamps of sddmm_tall.cu's float32 wgmma consumers (TIMELINE, the first TL_CTAS
-    CTAs of the last launch) at M = 4096, C = K = 8192, random layout, with the spec's #defines
+    """Per-step stamps of sddmm_tall.cu's float32 consumers (TIMELINE, the first TL_CTAS CTAs
+    of the last launch) at M = 4096, C = K = 8192, random layout, with the spec's #defines
     ``knobs`` and the ``_specs`` attributes ``flags`` set: 0 / 1 the producer's acquire begun /
-    done, 2 its copies issued; 3 consumer thread 0 sees full, 4 the previous batch waited for
-    and folded, 5 the split and the A loads done; then the barrier, the batch's issue and the
-    next wait on full up to the next 3. Logs the medians (ns) and the instrumented time."""
+    done, 2 its copies issued; 3 consumer thread 0 sees full. wgmma: 4 the previous batch
+    waited for and folded, 5 the split and the A loads done, then the barrier, the batch's
+    issue and the next wait on full up to the next 3 ("3-4" the fold, "4-5" the split, "5-3'"
+    the rest). mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release ("3-4" the
+    MMAs, "5-3'" the wait for the next buffer). Logs the medians (ns) and the instrumented
+    time."""
     from cupy_bsparse import _specs as sp
     rec_len = 8 + TL_FIELDS * TL_STEPS
     orig = sp.sddmm_tall_spec
@@ -140,13 +143,13 @@ def tall_timeline(bs, knobs, **flags):
     ghz = float(span_cy.sum() / max(1, span_ns.sum()))
     ev = rec[:, 8:].reshape(len(rec), TL_STEPS, TL_FIELDS)
     st = spec["STAGES"]
-    m = {k: [] for k in ("period", "fold", "split+A", "bar+issue+full", "p.wait", "issue>full")}
+    m = {k: [] for k in ("period", "3-4", "4-5", "5-3'", "p.wait", "issue>full")}
     for e in ev:
         for k in range(st, TL_STEPS - 1):
             m["period"].append(e[k, 3] - e[k - 1, 3])
-            m["fold"].append(e[k, 4] - e[k, 3])
-            m["split+A"].append(e[k, 5] - e[k, 4])
-            m["bar+issue+full"].append(e[k + 1, 3] - e[k, 5])
+            m["3-4"].append(e[k, 4] - e[k, 3])
+            m["4-5"].append(e[k, 5] - e[k, 4])
+            m["5-3'"].append(e[k + 1, 3] - e[k, 5])
             m["p.wait"].append(e[k, 1] - e[k, 0])
             m["issue>full"].append(e[k, 3] - e[k, 2])
     say(f"M 4096 random float32 bs {bs} wgrad {knobs} {flags}: {t:.4f} ms instrumented; "

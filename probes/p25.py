@@ -10,7 +10,7 @@ consumers bind (x's fragments split by four warps, each block's by its warp, 12 
 
     PYTHONPATH=. python probes/p25.py           (random and Barabasi-Albert, M = 4096 and 1024)
     PYTHONPATH=. python probes/p25.py chunks    (rows a launch: SDDMM_M_CHUNK)
-    PYTHONPATH=. python probes/p25.py timeline  (the wgmma consumers' step stamps)
+    PYTHONPATH=. python probes/p25.py timeline [wgmma]  (the consumers' step stamps)
     PYTHONPATH=. python probes/p25.py stages    (mma.sync: 3 stages against 2 over M)
     PYTHONPATH=. python probes/p25.py caps      (mma.sync at 2 stages under register caps)
     PYTHONPATH=. python probes/p25.py nb        (mma.sync with 16 to 32 blocks a CTA)
@@ -160,9 +160,13 @@ def nb():
 
 
 def timeline():
-    """The wgmma consumers' step stamps (_common.tall_timeline): the spec, BPW 2, BK 32."""
-    for knobs in ({}, {"BPW": 2}, {"BK": 32, "STAGES": 3}):
-        tall_timeline(BS, knobs, USE_WGMMA=True, F32_TALL_WGMMA="1")
+    """Step stamps (_common.tall_timeline) of the mma.sync consumers (the spec: 2 stages; 3
+    stages; NB 16) and of the wgmma ones (the spec, BPW 2, BK 32)."""
+    for knobs in ({}, {"STAGES": 3}, {"NB": 16}):
+        tall_timeline(BS, knobs, F32_TALL_WGMMA="0")
+    if (sys.argv[2:] or [""])[0] == "wgmma":
+        for knobs in ({}, {"BPW": 2}, {"BK": 32, "STAGES": 3}):
+            tall_timeline(BS, knobs, USE_WGMMA=True, F32_TALL_WGMMA="1")
 
 
 if __name__ == "__main__":
