@@ -144,8 +144,8 @@ def tall_timeline(bs, knobs, **flags):
     ev = rec[:, 8:].reshape(len(rec), TL_STEPS, TL_FIELDS)
     st = spec["STAGES"]
     m = {k: [] for k in ("period", "3-4", "4-5", "5-3'", "p.wait", "issue>full")}
-    for e in ev:
-        for k in range(st, TL_STEPS - 1):
+    for e, n in zip(ev, rec[:, 4] >> 32):     # each CTA's own step count (launches of chunks)
+        for k in range(st, min(int(n), TL_STEPS) - 1):
             m["period"].append(e[k, 3] - e[k - 1, 3])
             m["3-4"].append(e[k, 4] - e[k, 3])
             m["4-5"].append(e[k, 5] - e[k, 4])
