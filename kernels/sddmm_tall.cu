@@ -29,7 +29,7 @@
 //   - bs 16: 8 / BPW consumer warps take the segment's NB = 8 blocks, four stacked as the m64
 //     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
 //     block split once into K-major planes, SplitKmajor16); see that consumer's comment
-//     (docs/perf-notes.md v26: opt-in, measured 9-17% slower than the mma.sync consumers).
+//     (docs/perf-notes.md v26: opt-in, measured 9-24% slower than the mma.sync consumers).
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies, tma.cuh's l2_policy), BPW
