@@ -89,12 +89,10 @@ static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4), "BPW: float32, divid
 // 16, three CTAs (ptxas's own is 69 there; the cap keeps three), 96 at BK 32, two (ptxas's own
 // 101; no spill; at 72 ptxas serialises the wgmma, C7512). BPW 2 (5 warps) at BK 16: 96, four
 // CTAs (ptxas's own 110, three; 20 bytes of loop-invariant spills; BK 32 serialises, C7511).
-#if F32W
-#ifndef MAXNREG
+#if F32W && !defined(MAXNREG)
 #define MAXNREG (BS == 64 ? 168 : BK == 32 || BPW == 2 ? 96 : 72)
 #endif
-#define TALL_BOUNDS __maxnreg__(MAXNREG)
-#elif defined(MAXNREG)                 // the mma.sync consumers under a cap (probes only)
+#ifdef MAXNREG                         // (the mma.sync consumers: a probe knob only)
 #define TALL_BOUNDS __maxnreg__(MAXNREG)
 #else
 #define TALL_BOUNDS __launch_bounds__(NCT + 32)
@@ -248,8 +246,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     unsigned ah[MT][KG][2][4], al[MT][KG][2][4];
     zero_fill<MT * 8>(&acc[0][0][0][0]);
     zero_fill<MT * KG * 8>(&fr[0][0][0]);
-    const int blk0 = (warp >> 2) * 4 * MT + (warp & 3);   // block of tile mt: blk0 + 4 mt
-    const int tile0 = (warp >> 2) * 4 * MT;               // first block of this warpgroup
+    const int tile0 = (warp >> 2) * 4 * MT;   // the first block of this warpgroup
+    const int blk0 = tile0 + (warp & 3);      // this warp's block of tile mt: blk0 + 4 mt
     const SplitKmajor16<BK, NCT> split_x(tid);
     // the planes' descriptors: a byte offset within them adds offset / 16 to the low word
     const unsigned long long desc0 = wgmma_desc(pl0);
