@@ -78,6 +78,17 @@ def t_wgrad(sets):
     return t, args[0]
 
 
+def wgrad_err(s, out):
+    """Relative error (norm-wise over the stored blocks) of the wgrad ``out`` of input set ``s``
+    against float64."""
+    bs = out.layout.blocksize
+    ref = s["x"].T.astype(cupy.float64) @ s["dy"].astype(cupy.float64)
+    mask = cupy.kron(cupy.asarray(out.layout.toarray()), cupy.ones((bs, bs), bool))
+    ref = cupy.where(mask, ref, 0.0)
+    got = out.toarray().astype(cupy.float64)
+    return float(cupy.linalg.norm(got - ref) / cupy.linalg.norm(ref))
+
+
 def err(got, ref):
     """max |got - ref| / max |ref|."""
     return float(cupy.abs(got - ref).max() / cupy.abs(ref).max())

@@ -25,20 +25,12 @@ import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import (problem, say, fresh, t_dsd, t_wgrad, patched, with_knobs,  # noqa: E402
-                     tall_timeline)
+                     tall_timeline, wgrad_err)
 from cupy_bsparse import _specs as sp, bench  # noqa: E402
 from cupy_bsparse.ops import sddmm  # noqa: E402
 
 say(bench.gpu_name())
 BS = 16
-
-
-def rel64(s, out):
-    ref = s["x"].T.astype(cupy.float64) @ s["dy"].astype(cupy.float64)
-    mask = cupy.kron(cupy.asarray(out.layout.toarray()), cupy.ones((BS, BS), bool))
-    ref = cupy.where(mask, ref, 0.0)
-    got = out.toarray().astype(cupy.float64)
-    return float(cupy.linalg.norm(got - ref) / cupy.linalg.norm(ref))
 
 
 #: (name, F32_TALL_WGMMA, #defines added to the spec). The spec: BPW 1 (two warpgroups, a warp a
@@ -66,26 +58,13 @@ def wgrad_run(sets, L, on, knobs):
     with patched(sp, USE_WGMMA=True, F32_TALL_WGMMA=on, sddmm_tall_spec=fn):
         t, (xt, dy, out) = t_wgrad(sets)
         sddmm(xt, dy, out.layout, out=out)
-    return t, (rel64(sets[0], out) if L == "random" else float("nan"))
+    return t, (wgrad_err(sets[0], out) if L == "random" else float("nan"))
 
 
 def main():
-    for L in ("random", "barabasi_albert"):
-        for M in (4096, 1024):
-            sets = problem(M, 8192, 8192, BS, "float32", kind=L)
-            assert sp.sddmm_kernel(BS, 0, M) == "tall"
-            fresh(sets)
-            tf, _ = t_dsd(sets, "fprop")
-            line = [f"fprop {tf:.4f}"]
-            for name, on, knobs in VARIANTS:
-                if M == 1024 and "STAGES" in name:
-                    continue
-                t, e = wgrad_run(sets, L, on, knobs)
-                line.append(f"{name} {t:.4f} ({t / tf:.2f}x, err {e:.1e})")
-            say(f"M {M} {L} float32 bs 16: " + "; ".join(line))
-            del sets
-            fresh([])
-            cupy.get_default_memory_pool().free_all_blocks()
+    """Every VARIANT against fprop at M = 4096 (and at M = 1024, leaving out the stage counts)."""
+    sweep("", ("random", "barabasi_albert"), (4096, 1024), VARIANTS, fprop=True,
+          keep=lambda M, name: M != 1024 or "STAGES" not in name)
 
 
 def chunks():
@@ -103,40 +82,46 @@ def chunks():
         fresh([])
 
 
+def sweep(title, layouts, Ms, variants, fprop=False, keep=lambda M, name: True):
+    """One line per layout and M: each variant's wgrad ms (and its error on the random layout),
+    a variant being (name, F32_TALL_WGMMA, #defines added to the spec) or a dict of #defines
+    (on mma.sync); with ``fprop`` also x @ W's ms and each wgrad's ratio to it."""
+    for L in layouts:
+        for M in Ms:
+            sets = problem(M, 8192, 8192, BS, "float32", kind=L)
+            assert sp.sddmm_kernel(BS, 0, M) == "tall"
+            line, tf = [], None
+            if fprop:
+                fresh(sets)
+                tf, _ = t_dsd(sets, "fprop")
+                line.append(f"fprop {tf:.4f}")
+            for v in variants:
+                name, on, knobs = v if isinstance(v, tuple) else (str(v or "spec"), "0", v)
+                if not keep(M, name):
+                    continue
+                t, e = wgrad_run(sets, L, on, knobs)
+                ratio = f"{t / tf:.2f}x, " if tf else ""
+                line.append(f"{name} {t:.4f} ({ratio}err {e:.1e})")
+            say(f"M {M} {L} float32 bs 16{' wgrad ' + title if title else ''}: " + "; ".join(line))
+            del sets
+            fresh([])
+            cupy.get_default_memory_pool().free_all_blocks()
+
+
 def stages():
-    """mma.sync float32 bs 16 wgrad (the shipped consumers) with 3 ring stages (the spec) and 2
-    over M: v25 and v26's main measured 2 stages 3% faster at M = 4096."""
-    orig = sp.sddmm_tall_spec
-    for M in (128, 256, 512, 1024, 2048, 4096):
-        sets = problem(M, 8192, 8192, BS, "float32")
-        line = []
-        for st in (3, 2):
-            fresh(sets)
-            with patched(sp, F32_TALL_WGMMA="0", sddmm_tall_spec=with_knobs(orig, {"STAGES": st})):
-                t, _ = t_wgrad(sets)
-            line.append(f"{st} stages {t:.4f}")
-        say(f"M {M} random float32 bs 16 wgrad on mma.sync: " + ", ".join(line))
-        del sets
-        fresh([])
-        cupy.get_default_memory_pool().free_all_blocks()
+    """mma.sync float32 bs 16 wgrad (the shipped consumers) with 3 ring stages and 2 (the spec
+    since v26) over M."""
+    sweep("on mma.sync", ("random",), (128, 256, 512, 1024, 2048, 4096),
+          ({"STAGES": 3}, {"STAGES": 2}))
 
 
 def caps():
     """mma.sync float32 bs 16 wgrad at 2 stages under register caps (MAXNREG, the mma.sync
     consumers' probe knob): 68 registers fit five CTAs an SM, 64 six (shared memory allows six
     at 2 stages, 37 KB each)."""
-    for L in ("random", "barabasi_albert"):
-        for M in (1024, 4096):
-            sets = problem(M, 8192, 8192, BS, "float32", kind=L)
-            line = []
-            for knobs in ({"STAGES": 3}, {"STAGES": 2}, {"STAGES": 2, "MAXNREG": 64},
-                          {"STAGES": 2, "MAXNREG": 56}):
-                t, e = wgrad_run(sets, L, "0", knobs)
-                line.append(f"{knobs} {t:.4f} (err {e:.1e})")
-            say(f"M {M} {L} float32 bs 16 wgrad on mma.sync: " + "; ".join(line))
-            del sets
-            fresh([])
-            cupy.get_default_memory_pool().free_all_blocks()
+    sweep("on mma.sync", ("random", "barabasi_albert"), (1024, 4096),
+          ({"STAGES": 3}, {"STAGES": 2}, {"STAGES": 2, "MAXNREG": 64},
+           {"STAGES": 2, "MAXNREG": 56}))
 
 
 def nb():
@@ -144,19 +129,9 @@ def nb():
     for its NB blocks, so the bytes fall from (segments + blocks) tiles towards one a block
     (7.8 GB at NB 8, 7.4 at 16, 7.1 at 32; one segment a block-row would be 7.0, which at v26's
     5.0 TB/s is the 1.40 ms the row needs)."""
-    for L in ("random", "barabasi_albert"):
-        for M in (4096,):
-            sets = problem(M, 8192, 8192, BS, "float32", kind=L)
-            line = []
-            for knobs in ({}, {"NB": 16}, {"NB": 16, "BPW": 4}, {"NB": 16, "BK": 16},
-                          {"NB": 24, "BPW": 3}, {"NB": 32, "BPW": 4},
-                          {"NB": 32, "BPW": 4, "BK": 16}):
-                t, e = wgrad_run(sets, L, "0", knobs)
-                line.append(f"{knobs or 'NB 8'} {t:.4f} (err {e:.1e})")
-            say(f"M {M} {L} float32 bs 16 wgrad on mma.sync, 2 stages: " + "; ".join(line))
-            del sets
-            fresh([])
-            cupy.get_default_memory_pool().free_all_blocks()
+    sweep("on mma.sync, 2 stages", ("random", "barabasi_albert"), (4096,),
+          ({}, {"NB": 16}, {"NB": 16, "BPW": 4}, {"NB": 16, "BK": 16}, {"NB": 24, "BPW": 3},
+           {"NB": 32, "BPW": 4}, {"NB": 32, "BPW": 4, "BK": 16}))
 
 
 def timeline():
