@@ -104,7 +104,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None):
 
     dev = cupy.cuda.runtime.getDevice()
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.STREAM_PERSIST, _specs.F32_WGMMA, wcp)
+           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
@@ -180,7 +180,7 @@ def _dsd_call(layout, trans_w, did, M, N):
 
     dev = cupy.cuda.runtime.getDevice()
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.STREAM_PERSIST, _specs.F32_WGMMA)
+           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -211,6 +211,13 @@ def _dsd_call(layout, trans_w, did, M, N):
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)
             ctas = tables[0].shape[0]
+        elif spec.get("R", 1) > 1:
+            # dsd_stream.cu, a CTA a group of R output block-columns
+            r = spec["R"]
+            *tables, nslots = _work_lists.dsd_group_plan(layout, trans_w, r)
+            tables, width, ctas = tuple(tables), r * bs, tables[0].shape[0]
+            n_counters = tables[1].shape[0] * m_tiles
+            tail = (_c_arg(N // bs, np.int32),)
         else:
             if spec.get("PERSIST"):
                 # one wave: resident CTAs over the row tiles, each a run of equal entry count

@@ -229,7 +229,30 @@ def persist_default(bs, code, trans_w, f32_wgmma=False):
                                                  or (bs == 16 and trans_w)))
 
 
-def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None):
+#: Output block-columns one dsd_stream.cu CTA owns above M = 64 for 16-bit (its R, a group
+#: whose block-rows share one x tile a step; ``stream_group``): None (the default rule), or "1",
+#: "2", "4" for every 16-bit block size; from CUPY_BSPARSE_STREAM_R at import.
+STREAM_R = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_R"), "CUPY_BSPARSE_STREAM_R",
+                          kinds=("1", "2", "4"))
+#: (bs, R) -> the tile and ring of dsd_stream.cu's R > 1 consumers: every warp takes WM = BM /
+#: WARPS_M rows of all R columns (R 4: 128 accumulators a thread, one CTA an SM; R 2: 64, two,
+#: at 96 registers with a few spills).
+_STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
+                        (32, 4): {"BM": 256, "WARPS_M": 8, "STAGES": 6},
+                        (64, 2): {"BM": 128, "WARPS_M": 8, "STAGES": 3},
+                        (64, 4): {"BM": 128, "WARPS_M": 8, "STAGES": 3}}
+
+
+def stream_group(bs, code, M):
+    """R of dsd_stream.cu (output block-columns a CTA) for block size ``bs``, its element code
+    ``code`` and M: 1 but for 16-bit above M = 64 where ``STREAM_R`` asks for more."""
+    if code not in (1, 2) or m_regime(M) != "large" or STREAM_R is None:
+        return 1
+    return int(STREAM_R)
+
+
+def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
+                    r=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -265,7 +288,10 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
 
     ``persist`` (None: ``STREAM_PERSIST``, or where unset ``persist_default``): up to M = 64,
     PERSIST 1 (one wave of CTAs, each walking a run of chunks; the launcher builds
-    ``_work_lists.dsd_persist_plan``)."""
+    ``_work_lists.dsd_persist_plan``).
+
+    ``r`` (None: ``stream_group``'s): 16-bit above M = 64, R output block-columns a CTA (2 or
+    4; ``_STREAM_GROUP_SHAPES``; the launcher builds ``_work_lists.dsd_group_plan``)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -285,6 +311,9 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
             p.update(BM=64, WARPS_M=2, WARPS_N=2, STAGES=3)
         elif esz == 4 and bs == 32:
             p.update(WARPS_N=2, STAGES=3)
+        r = stream_group(bs, code, M) if r is None else r
+        if r > 1 and esz == 2:
+            p.update(R=r, WARPS_N=1, **_STREAM_GROUP_SHAPES[(bs, r)])
     else:
         bm = 16 if regime == "tiny" else 64
         stage = (bm + bs) * bs * esz
@@ -336,7 +365,7 @@ def dsd_stream_launch_shape(spec):
     p = dict(spec)
     bs, bm, esz = p["BS"], p["BM"], _itemsize(p["DTYPE_ID"])
     atom = 8 * tile_cols(bs, esz) * esz   # tiles start on the swizzle pattern's alignment
-    smem = atom + p["STAGES"] * ((bm * (1 + p.get("XLO", 0)) + bs) * bs * esz + 16)
+    smem = atom + p["STAGES"] * ((bm * (1 + p.get("XLO", 0)) + p.get("R", 1) * bs) * bs * esz + 16)
     if esz == 4 and p.get("WGMMA"):
         smem += 4 * bs * bs * esz          # two split sets of W's block, hi and lo
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
@@ -1048,6 +1077,11 @@ def all_specializations():
                             for persist in (False, True):
                                 out.append(("dsd_stream.cu",
                                             dsd_stream_spec(bs, did, M, tw, wg, persist=persist),
+                                            "bsmm_dsd_stream"))
+                        if did and m_regime(M) == "large":
+                            # column groups (STREAM_R, opt-in)
+                            for r in (2, 4):
+                                out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, r=r),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)

@@ -100,6 +100,57 @@ def _dsd_cut_plan(layout, key, cut):
     return plan
 
 
+def column_group_table(ptr, ent, r, xp):
+    """Steps of dsd_stream.cu with R > 1 from dsd.cu's look-up entries ``(ptr, ent)``: group g
+    owns output block-columns g * r .. g * r + r - 1, and its steps are the union of their
+    entries' x blocks, ascending.
+
+    Returns ``(gptr, gent)``: gptr (ngroups + 1,) int64, group g's steps gent[gptr[g]:gptr[g+1]];
+    gent (nsteps, 4 * ceil((r + 2) / 4)) int32 rows (x's block, mask, stored block of the
+    group's column 0, ..., of column r - 1, padding), -1 where the column has no block (bit q of
+    the mask set where column q has one). Works with numpy or cupy (``xp``).
+    """
+    ncols = ptr.size - 1
+    ngroups = -(-ncols // r)
+    nnz = ent.shape[0]
+    width = 4 * -(-(r + 2) // 4)
+    e = xp.arange(nnz, dtype=xp.int64)
+    col = xp.searchsorted(ptr[1:], e, side="right")
+    kin = int(ent[:, 0].max()) + 1 if nnz else 1
+    key = (col // r) * kin + ent[:, 0]
+    order = xp.argsort(key)
+    key, q = key[order], (col % r)[order]
+    new = xp.ones(nnz, dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    sid = xp.cumsum(new) - 1
+    gent = xp.full((int(new.sum()), width), -1, dtype=xp.int32)
+    gent[:, 1] = 0
+    gent[sid, 0] = ent[order, 0]
+    gent[sid, 2 + q] = ent[order, 1]
+    for c in range(r):
+        gent[:, 1] |= (gent[:, 2 + c] >= 0).astype(xp.int32) << c
+    gptr = xp.searchsorted(key[new] // kin, xp.arange(ngroups + 1), side="left").astype(xp.int64)
+    return gptr, gent
+
+
+def dsd_group_plan(layout, trans_w, r, chunk=None):
+    """Work list of dsd_stream.cu with R = ``r`` > 1: ``(table, colinfo, gent, nslots)``, the
+    groups' steps (``column_group_table``) cut as ``chunk_table`` cuts columns, into chunks of
+    at most ``chunk`` steps (None: about twice the mean steps a group, a power of two, at least
+    2, so the group of a hub column does not form a tail); cached per layout, R and chunk."""
+    key = ("dsd_group", bool(trans_w), int(r), chunk)
+    plan = layout.plan_cache.get(key)
+    if plan is None:
+        xp, src = _tables_on(layout)
+        gptr, gent = column_group_table(*_dsd_entries(src, trans_w, xp), r, xp)
+        if chunk is None:
+            chunk = max(2, pow2_up(-(-2 * gent.shape[0] // max(gptr.size - 1, 1))))
+        table, colinfo, nslots = chunk_table(gptr, chunk, xp)
+        plan = _to_device(table, colinfo, gent) + (nslots,)
+        layout.plan_cache[key] = _ready(plan)
+    return plan
+
+
 def chunk_table(ptr, chunk, xp):
     """Cut the columns of a CSR-like ``ptr`` (int64) into chunks of at most ``chunk`` entries.
 

@@ -40,13 +40,24 @@
 // (tf32x3_tiles.cuh split_b_kmajor), x's fragments are split in registers and fed as the
 // register operand (docs/perf-notes.md v24: bs 32 x @ W^T 0.0944 -> 0.0754 ms at M = 64).
 //
+// R > 1 (16-bit, mma.sync consumers, PERSIST 0): a CTA owns a group of R neighbouring output
+// block-columns j * R .. j * R + R - 1 (columns at or past ncols skipped) and walks the union of
+// their block-rows, so x's tile of a block-row is copied once for every block of the group in
+// it, not once a block (at d = 0.1 four random columns share about 14% of their tiles). A step
+// copies x's tile and the step's stored blocks, the block of the group's column q into slot q
+// of the buffer; its entry is 4 * EV ints (_work_lists.column_group_table): x's block, the mask
+// of the slots it fills, then the R stored blocks (-1 where none). Each of the WARPS_M consumer
+// warps (WARPS_N 1) loads its x fragments once a step and multiplies them with every block of
+// the step into that column's accumulators. Chunks, slots and colinfo are the groups' (split-K
+// cuts a group's steps as a column's).
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps. PERSIST 1: grid (P,
 // ceil(M / BM)), CTA c taking the chunks cta_items[c] .. cta_items[c + 1] - 1 in turn, the ring
 // running on across them (a chunk's epilogue overlaps the copies of the next): the launcher
 // cuts the entries, in column order, into P runs of near-equal length (_work_lists.cta_cut),
 // so no CTA's column sets the tail (docs/perf-notes.md v23).
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
-// WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1); float32 only: KSUM (8, the
+// WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), R (1, the default; 2 or 4,
+// above); float32 only: KSUM (8, the
 // default, or 16), the reduction depth whose products are summed in one fresh tile before they
 // are added to the accumulators;
 // WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple of 64; float32:
@@ -73,8 +84,14 @@
 #ifndef PERSIST
 #define PERSIST 0
 #endif
+#ifndef R
+#define R 1
+#endif
 #if XLO && DTYPE_ID != 4
 #error "dsd_stream.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"
+#endif
+#if R > 1 && (DTYPE_ID == 4 || WGMMA || PERSIST || WARPS_N != 1 || R > 6)
+#error "dsd_stream.cu groups up to 6 columns (R) for 16-bit mma.sync consumers, WARPS_N 1, no PERSIST"
 #endif
 #if WGMMA
 #include "wgmma.cuh"
@@ -86,32 +103,59 @@
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: two split sets of W's block
 #define NC (WARPS_M * WARPS_N)         // consumer warps
 #define NCT (NC * 32)
+#define EV ((R + 5) / 4)                // R > 1: int4s of a step's entry (x's block, mask, R blocks)
+#if R > 1
+#define ENT_T int4
+#else
+#define ENT_T int2
+#endif
 static_assert(A_BYTES % ATOM == 0 && B_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
 
-extern "C" __global__ void __launch_bounds__(NCT + 32)
+// R > 1: a group step's entry (EV_ int4s) and its word w (w a constant after unrolling).
+template <int EV_>
+__device__ __forceinline__ void load_group_step(int4 (&e)[EV_], const int4* p) {
+#pragma unroll
+    for (int v = 0; v < EV_; ++v) e[v] = __ldg(p + v);
+}
+template <int EV_>
+__device__ __forceinline__ int group_step_word(const int4 (&e)[EV_], int w) {
+    const int4 q = e[w >> 2];
+    return (w & 3) == 0 ? q.x : (w & 3) == 1 ? q.y : (w & 3) == 2 ? q.z : q.w;
+}
+
+#if R == 2
+#define BOUNDS __launch_bounds__(NCT + 32, 2)   // 64 accumulators: two CTAs an SM
+#else
+#define BOUNDS __launch_bounds__(NCT + 32)
+#endif
+extern "C" __global__ void BOUNDS
 bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if XLO
                 const __grid_constant__ TensorMap tmap_xlo,
 #endif
                 const __grid_constant__ TensorMap tmap_w,
                 const int4* __restrict__ chunk, const int2* __restrict__ colinfo,
-                const int2* __restrict__ ent,
+                const ENT_T* __restrict__ ent,
 #if PERSIST
                 const int* __restrict__ cta_items,
 #endif
                 float* __restrict__ ws, int* __restrict__ counters,
-                elem_t* __restrict__ y, long long ldy, int M, float alpha, float beta)
+                elem_t* __restrict__ y, long long ldy, int M,
+#if R > 1
+                int ncols,
+#endif
+                float alpha, float beta)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     // Tiles from the first ATOM-aligned address (the launcher adds ATOM bytes of slack):
-    // STAGES x tiles, (XLO) STAGES tiles of x's lo plane, then STAGES W tiles, (F32W) two split
+    // STAGES x tiles, (XLO) STAGES tiles of x's lo plane, then STAGES x R W tiles, (F32W) two split
     // sets of a W block (hi, then lo), then full[STAGES], empty[STAGES] and one int
     // (split_combine's flag).
     const unsigned raw = smem_u32(smem_raw);
     const unsigned a0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
     const unsigned lo0 = a0 + STAGES * A_BYTES;
     const unsigned b0 = lo0 + XLO * STAGES * A_BYTES;
-    const unsigned ws0 = b0 + STAGES * B_BYTES;
+    const unsigned ws0 = b0 + STAGES * R * B_BYTES;
     const unsigned bar0 = ws0 + F32W * 4 * B_BYTES;
     int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -158,6 +202,27 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         if (lane == 0) {
             const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
             Ring<STAGES> ring(bar0);
+#if R > 1
+            int4 e[EV];
+            if (nsteps > 0) load_group_step<EV>(e, ent + (long long)e0 * EV);
+            for (int step = 0; step < nsteps; ++step, ring.advance()) {
+                int4 cur[EV];
+#pragma unroll
+                for (int v = 0; v < EV; ++v) cur[v] = e[v];
+                if (step + 1 < nsteps) load_group_step<EV>(e, ent + (long long)(e0 + step + 1) * EV);
+                const int mask = cur[0].y;
+                TL_MARK(step, 0);
+                const unsigned full = ring.acquire(step, A_BYTES + __popc(mask) * B_BYTES);
+                TL_MARK(step, 1);
+                tma_2d(a0 + ring.s * A_BYTES, &tmap_x, cur[0].x * BS, m0, full, x_hint);
+#pragma unroll
+                for (int q = 0; q < R; ++q)
+                    if ((mask >> q) & 1)
+                        tma_2d(b0 + (ring.s * R + q) * B_BYTES, &tmap_w, 0,
+                               group_step_word<EV>(cur, 2 + q) * BS, full, w_hint);
+                TL_MARK(step, 2);
+            }
+#else
             // the chunks' entries are contiguous in ent: one run from the first chunk's first
             // entry to the last chunk's end (a persistent CTA's chunks are consecutive rows)
 #if PERSIST
@@ -188,11 +253,74 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 }
                 TL_MARK(step, 2);
             }
+#endif
         }
         return;
     }
 
-#if F32W
+#if R > 1
+    // ------------------------------------ consumer warps (a group of R block-columns)
+    // Warp wm: rows wm * WM .. of all R columns. Its x fragments are loaded once a step and
+    // multiplied with each block the step has (mask bit q: column q's, in slot q).
+    constexpr int WM = BM / WARPS_M, MI = WM / 16, NI = BS / 8, KS = BS / 16,
+                  ACC_N = R * MI * NI * 4;
+    static_assert(NH == 1 && WM % 16 == 0, "16-bit tiles, warp tiles of m16 rows");
+    const unsigned sw = SWZ(lane & 7);
+    const unsigned sw_hi = sw ^ (lane >> 4), sw_mid = sw ^ ((lane >> 3) & 1);
+    // fragment rows as in the R = 1 consumers below, with wn = 0
+    const unsigned a_row = (warp * WM + (lane & 15)) * RB;
+    const unsigned b_row = TRANS_W ? ((lane & 7) + (lane >> 4) * 8) * RB
+                                   : ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
+    const int valid_rows = min(BM, M - m0);
+    float acc[R][MI][NI][4];
+    zero_fill<ACC_N>(&acc[0][0][0][0]);
+    Ring<STAGES> ring(bar0);
+    // the steps' masks (word 1 of each entry), one step ahead
+    const int* masks = reinterpret_cast<const int*>(ent) + 1;
+    int next = nsteps > 0 ? __ldg(masks + (long long)e0 * 4 * EV) : 0;
+    for (int step = 0; step < nsteps; ++step, ring.advance()) {
+        const int mask = next;
+        if (step + 1 < nsteps) next = __ldg(masks + (long long)(e0 + step + 1) * 4 * EV);
+        ring.wait_full();
+        if (tid == 0) TL_MARK(step, 3);
+        const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * R * B_BYTES + b_row;
+        unsigned a[KS][MI][4];
+#pragma unroll
+        for (int k = 0; k < KS; ++k)
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+                ldsm_x4(a[k][mi], as + mi * 16 * RB + (((2 * k) ^ sw_hi) << 4));
+#pragma unroll
+        for (int q = 0; q < R; ++q) {
+            if (!((mask >> q) & 1)) continue;
+            const unsigned bq = bs + q * B_BYTES;
+#pragma unroll
+            for (int k = 0; k < KS; ++k) {
+                unsigned b[NI][2];
+#pragma unroll
+                for (int ni = 0; ni < NI; ni += 2) {
+                    unsigned r[4];
+                    if (TRANS_W) ldsm_x4(r, bq + ni * 8 * RB + (((2 * k) ^ sw_mid) << 4));
+                    else ldsm_x4_t(r, bq + k * 16 * RB + ((ni ^ sw_hi) << 4));
+                    b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+                }
+#pragma unroll
+                for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                    for (int ni = 0; ni < NI; ++ni) mma(acc[q][mi][ni], a[k][mi], b[ni]);
+            }
+        }
+        if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
+        ring.release();
+    }
+    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0][0], ws, slot, colinfo[j],
+                                                   counters + (long long)j * gridDim.y + blockIdx.y,
+                                                   is_last))
+        return;
+    store_group_tiles<BS, R, MI, NI>(y + (long long)m0 * ldy, ldy, acc, j * R, ncols, warp * WM,
+                                     valid_rows, alpha, beta, lane);
+    if (tid == 0) TL_SPAN(1, nsteps);
+#elif F32W
     // ----------------------------- consumer warpgroup (float32: 3xTF32 on wgmma, sm_90a)
     // One warpgroup, BM = 64 rows, BS 16 or 32. A step: split W's block into its hi and lo TF32
     // parts, written K-major (transposed here for x @ W) into split set step % 2, while the
@@ -415,3 +543,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #undef CHUNK_FIELDS
 #undef COMBINE_OR_NEXT
 #undef F32W
+#undef ENT_T
+#undef EV
+#undef BOUNDS

@@ -666,6 +666,49 @@ def test_split_columns(request, monkeypatch, bs, kind, trans, M):
     assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
 
 
+_STREAM_GROUP_CASES = ([(100, 0.5, True)] if _SMALL else
+                       [(65, 0.5, False), (1000, 0.1, False), (300, 0.5, True),
+                        (1000, 1.0, True)])
+
+
+@pytest.mark.parametrize("M,density,split", _STREAM_GROUP_CASES)
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+@pytest.mark.parametrize("r", [2, 4])
+@pytest.mark.parametrize("bs", [32, 64])
+def test_stream_column_groups(request, monkeypatch, bs, r, kind, trans, M, density, split):
+    """dsd_stream.cu with R block-columns a CTA (STREAM_R, 16-bit above M = 64): W with an
+    empty block-row and block-column, output columns not a multiple of R (13 or 11), M not a
+    multiple of the row tile, groups cut into two-step chunks (split) and combined; exact to
+    the tolerance, every element written, bitwise repeatable, the counters left at zero."""
+    from cupy_bsparse import _gpu_ops, _specs, _work_lists
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    monkeypatch.setattr(_specs, "STREAM_R", str(r))
+    if split:
+        plan = _work_lists.dsd_group_plan
+        monkeypatch.setattr(_work_lists, "dsd_group_plan",
+                            lambda layout, trans_w, r_: plan(layout, trans_w, r_, chunk=2))
+    did = _specs.dtype_id(DTYPES[kind], False)
+    assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4]["R"] == r
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 13, bs * 11), bs, density, dtype, M, trans)
+    outs = []
+    for _ in range(2):
+        out = _nan((M, op64.shape[1]), dtype)
+        cb.matmul(cupy.asarray(x), wop, out=out)
+        outs.append(out.view(np.uint8).get())
+    _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+    assert np.array_equal(outs[0], outs[1])
+    keys = [k for k in wg.layout.plan_cache if isinstance(k, tuple) and k[0] == "dsd_group"]
+    assert keys and all(k[2] == r for k in keys)
+    counters = [v for k, v in wg.layout.plan_cache.items()
+                if isinstance(k, tuple) and k[0] == "counters"]
+    assert not split or (counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters))
+
+
 @pytest.mark.parametrize("split", [None, "weight", "steps"])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7, 100] if _SMALL else [1, 7, 64, 300])

@@ -461,3 +461,44 @@ def test_fixed_cut_gives_each_group_ck_items(counts, ck):
         if n >= ck:    # no piece heavier than an even share plus one step
             w = [weight[a:b].sum() for a, b in rows[:, 1:3]]
             assert max(w) <= weight[gptr[g]:gptr[g + 1]].sum() / ck + weight.max() + 1e-9
+
+
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("r,ncols", [(2, 13), (4, 13), (4, 16), (2, 1), (4, 3)])
+def test_column_group_table_as_the_kernel_walks_it(r, ncols, density):
+    """dsd_stream.cu's R > 1 steps: a group's steps are its columns' x blocks, each once and
+    ascending; a step's slot q holds column q's block there (-1 where none) and the mask has
+    exactly the filled slots; every entry lands once, and y from the steps equals y from the
+    columns."""
+    rng = np.random.default_rng(11)
+    kin = 23
+    ptr, ent = _random_entries(rng, ncols, kin, density)
+    gptr, gent = _work_lists.column_group_table(ptr, ent, r, np)
+    ngroups = -(-ncols // r)
+    width = 4 * -(-(r + 2) // 4)
+    assert gptr.dtype == np.int64 and gent.dtype == np.int32 and gent.shape[1] == width
+    assert gptr.shape == (ngroups + 1,) and gptr[0] == 0 and gptr[-1] == len(gent)
+    assert np.all(np.diff(gptr) >= 0)
+    x = rng.standard_normal((3, kin))
+    blocks = rng.standard_normal(max(len(ent), 1))
+    want_y = np.zeros((3, ncols))
+    for j in range(ncols):
+        for e in range(ptr[j], ptr[j + 1]):
+            want_y[:, j] += x[:, ent[e, 0]] * blocks[ent[e, 1]]
+    got, y = set(), np.zeros((3, ncols))
+    for g in range(ngroups):
+        rows = gent[gptr[g]:gptr[g + 1]]
+        assert np.all(np.diff(rows[:, 0]) > 0)                 # ascending, each once
+        assert np.all(rows[:, 2 + r:] == -1)                   # padding
+        for i, mask, *blk in rows:
+            blk = blk[:r]
+            assert mask == sum(1 << q for q in range(r) if blk[q] >= 0) and mask
+            for q in range(r):
+                if blk[q] >= 0:
+                    assert g * r + q < ncols
+                    got.add((g * r + q, int(i), int(blk[q])))
+                    y[:, g * r + q] += x[:, i] * blocks[blk[q]]
+    want = {(j, int(ent[e, 0]), int(ent[e, 1]))
+            for j in range(ncols) for e in range(ptr[j], ptr[j + 1])}
+    assert got == want and sum(bin(m).count("1") for m in gent[:, 1]) == len(ent)
+    np.testing.assert_allclose(y, want_y, atol=1e-12)

@@ -1,0 +1,60 @@
+"""Probe 26: dsd_stream.cu with R output block-columns a CTA (STREAM_R) against one (R = 1, the
+default) for 16-bit fprop / bprop at M = 4096, C = K = 8192, d = 0.1 (docs/perf-notes.md v27).
+The row: bs 32 E 0.211-0.215 against 0.22, bound by x's tiles out of L2 (1.72 GB, one a block
+and row tile); four random columns share about 14% of their tiles.
+
+    PYTHONPATH=. python probes/p26.py [bs32|bs64|ba]
+
+Each line: R and knobs, fprop / bprop median ms, and the max error against R = 1's result.
+"""
+import os
+import sys
+
+import cupy
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import err, fresh, patched, problem, say, t_dsd, with_knobs  # noqa: E402
+from cupy_bsparse import _specs as sp, bench  # noqa: E402
+from cupy_bsparse._arrays import BFLOAT16  # noqa: E402
+
+say(bench.gpu_name())
+
+CASES = {32: [("1", {}), ("2", {}), ("4", {}), ("4", {"STAGES": 4}), ("4", {"STAGES": 8}),
+              ("2", {"STAGES": 6}), ("1", {})],
+         64: [("1", {}), ("2", {}), ("4", {}), ("4", {"STAGES": 4}), ("1", {})]}
+
+
+def run(bs, dtype, kind, cases):
+    sets = problem(4096, 8192, 8192, bs, dtype, kind=kind)
+    orig = sp.dsd_stream_spec
+    say(f"{dtype} bs {bs} {kind}, M 4096: fprop / bprop ms (R 1 spec "
+        f"{dict(orig(bs, sp.dtype_id(dtype), 4096, False, True))})")
+    ref = {}
+    for r, knobs in cases:
+        line = []
+        for op in ("fprop", "bprop"):
+            fresh(sets)
+            try:
+                with patched(sp, STREAM_R=r, dsd_stream_spec=with_knobs(orig, knobs)):
+                    t, out = t_dsd(sets, op)
+                e = err(out, ref[op]) if op in ref else 0.0
+                ref.setdefault(op, out)
+                line.append(f"{t:.4f} (err {e:.1e})")
+            except Exception as ex:   # a probe: report and go on
+                line.append(f"ERROR {type(ex).__name__}: {str(ex)[:200]}")
+        say(f"   R {r} {knobs or ''}: {' / '.join(line)}")
+    del sets, ref
+    fresh([])
+    cupy.get_default_memory_pool().free_all_blocks()
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1] if len(sys.argv) > 1 else "bs32"
+    if mode == "bs32":
+        run(32, "float16", "random", CASES[32])
+        run(32, BFLOAT16, "random", CASES[32][:3])
+    elif mode == "bs64":
+        run(64, "float16", "random", CASES[64])
+    elif mode == "ba":
+        for kind in ("barabasi_albert", "small_world"):
+            run(32, "float16", kind, CASES[32][:3])
