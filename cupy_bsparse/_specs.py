@@ -235,8 +235,9 @@ def persist_default(bs, code, trans_w, f32_wgmma=False):
 STREAM_R = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_R"), "CUPY_BSPARSE_STREAM_R",
                           kinds=("1", "2", "4"))
 #: (bs, R) -> the tile and ring of dsd_stream.cu's R > 1 consumers: every warp takes WM = BM /
-#: WARPS_M rows of all R columns (R 4: 128 accumulators a thread, one CTA an SM; R 2: 64, two,
-#: at 96 registers with a few spills).
+#: WARPS_M rows of all R columns (R 4: 128 accumulators a thread, R 2: 64; one CTA an SM by
+#: registers either way: 168 and 124 of them; bounds for two R 2 CTAs spill, docs/perf-notes.md
+#: v27).
 _STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
                         (32, 4): {"BM": 256, "WARPS_M": 8, "STAGES": 6},
                         (64, 2): {"BM": 128, "WARPS_M": 8, "STAGES": 3},

@@ -123,12 +123,7 @@ __device__ __forceinline__ int group_step_word(const int4 (&e)[EV_], int w) {
     return (w & 3) == 0 ? q.x : (w & 3) == 1 ? q.y : (w & 3) == 2 ? q.z : q.w;
 }
 
-#if R == 2
-#define BOUNDS __launch_bounds__(NCT + 32, 2)   // 64 accumulators: two CTAs an SM
-#else
-#define BOUNDS __launch_bounds__(NCT + 32)
-#endif
-extern "C" __global__ void BOUNDS
+extern "C" __global__ void __launch_bounds__(NCT + 32)
 bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if XLO
                 const __grid_constant__ TensorMap tmap_xlo,
@@ -545,4 +540,3 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #undef F32W
 #undef ENT_T
 #undef EV
-#undef BOUNDS
