@@ -202,6 +202,7 @@ def _dsd_call(layout, trans_w, did, M, N):
                          dev)
             wcp = int(_work_lists.blocks_per_copy(layout, trans_w, shape) < _specs.BULK_FROM)
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp)
+        items = 0                      # > 0: persistent CTAs over items * row tiles
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):
@@ -212,12 +213,16 @@ def _dsd_call(layout, trans_w, did, M, N):
             tail = (_c_arg(N // bs, np.int32),)
             ctas = tables[0].shape[0]
         elif spec.get("R", 1) > 1:
-            # dsd_stream.cu, a CTA a group of R output block-columns
+            # dsd_stream.cu, a CTA a group of R output block-columns; PERSIST: one wave of CTAs
+            # over the (row tile, chunk) items, no group split
             r = spec["R"]
-            *tables, nslots = _work_lists.dsd_group_plan(layout, trans_w, r)
+            *tables, nslots = _work_lists.dsd_group_plan(
+                layout, trans_w, r, chunk=(1 << 30) if spec.get("PERSIST") else None)
             tables, width, ctas = tuple(tables), r * bs, tables[0].shape[0]
             n_counters = tables[1].shape[0] * m_tiles
-            tail = (_c_arg(N // bs, np.int32),)
+            tail = (_c_arg(N // bs, np.int32), _c_arg(ctas, np.int32))
+            if spec.get("PERSIST"):
+                items = ctas
         else:
             if spec.get("PERSIST"):
                 # one wave: resident CTAs over the row tiles, each a run of equal entry count
@@ -230,7 +235,8 @@ def _dsd_call(layout, trans_w, did, M, N):
                 *tables, nslots = _work_lists.dsd_plan(layout, trans_w, chunk)
                 ctas = tables[0].shape[0]
             tables, width, n_counters, tail = tuple(tables), bs, (N // bs) * m_tiles, ()
-        launches = [(r0, m, (ctas, -(-m // bm)),
+        launches = [(r0, m, (min(resident, items * -(-m // bm)), 1) if items
+                     else (ctas, -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
         tma = ((kind, _specs.tma_boxes(f"dsd_{kind}.cu", spec), bs, spec.get("XLO", 0))

@@ -40,7 +40,7 @@
 // (tf32x3_tiles.cuh split_b_kmajor), x's fragments are split in registers and fed as the
 // register operand (docs/perf-notes.md v24: bs 32 x @ W^T 0.0944 -> 0.0754 ms at M = 64).
 //
-// R > 1 (16-bit, mma.sync consumers, PERSIST 0): a CTA owns a group of R neighbouring output
+// R > 1 (16-bit, mma.sync consumers): a CTA owns a group of R neighbouring output
 // block-columns j * R .. j * R + R - 1 (columns at or past ncols skipped) and walks the union of
 // their block-rows, so x's tile of a block-row is copied once for every block of the group in
 // it, not once a block (at d = 0.1 four random columns share about 14% of their tiles). A step
@@ -49,7 +49,11 @@
 // of the slots it fills, then the R stored blocks (-1 where none). Each of the WARPS_M consumer
 // warps (WARPS_N 1) loads its x fragments once a step and multiplies them with every block of
 // the step into that column's accumulators. Chunks, slots and colinfo are the groups' (split-K
-// cuts a group's steps as a column's).
+// cuts a group's steps as a column's). With PERSIST, grid (P, 1): the items are the (row tile,
+// chunk) pairs t = tile * nchunks + chunk, and CTA b takes t = b, b + P, ... in turn, the ring
+// running on across them (a group's epilogue overlaps the copies of the next), so at any time
+// the CTAs work on about P / nchunks neighbouring row tiles and x's rows stay in L2; no chunk
+// may be split (slot -1).
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps. PERSIST 1: grid (P,
 // ceil(M / BM)), CTA c taking the chunks cta_items[c] .. cta_items[c + 1] - 1 in turn, the ring
 // running on across them (a chunk's epilogue overlaps the copies of the next): the launcher
@@ -90,8 +94,8 @@
 #if XLO && DTYPE_ID != 4
 #error "dsd_stream.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"
 #endif
-#if R > 1 && (DTYPE_ID == 4 || WGMMA || PERSIST || WARPS_N != 1 || R > 6)
-#error "dsd_stream.cu groups up to 6 columns (R) for 16-bit mma.sync consumers, WARPS_N 1, no PERSIST"
+#if R > 1 && (DTYPE_ID == 4 || WGMMA || WARPS_N != 1 || R > 6)
+#error "dsd_stream.cu groups up to 6 columns (R) for 16-bit mma.sync consumers, WARPS_N 1"
 #endif
 #if WGMMA
 #include "wgmma.cuh"
@@ -131,13 +135,13 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 const __grid_constant__ TensorMap tmap_w,
                 const int4* __restrict__ chunk, const int2* __restrict__ colinfo,
                 const ENT_T* __restrict__ ent,
-#if PERSIST
+#if PERSIST && R == 1
                 const int* __restrict__ cta_items,
 #endif
                 float* __restrict__ ws, int* __restrict__ counters,
                 elem_t* __restrict__ y, long long ldy, int M,
 #if R > 1
-                int ncols,
+                int ncols, int nchunks,
 #endif
                 float alpha, float beta)
 {
@@ -154,7 +158,19 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const unsigned bar0 = ws0 + F32W * 4 * B_BYTES;
     int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+#if R > 1
+    // the CTA's items (above), each a chunk ck (group ck.x, entries ck.y .. ck.z - 1, slot ck.w)
+    // and the row tile from im0
 #if PERSIST
+    const int nitems = nchunks * ((M + BM - 1) / BM);
+#define FOR_EACH_ITEM for (int t = blockIdx.x; t < nitems; t += gridDim.x)
+#define ITEM_FIELDS const int4 ck = __ldg(chunk + t % nchunks); const int im0 = t / nchunks * BM
+#else
+    const int4 ck0 = __ldg(chunk + blockIdx.x);
+#define FOR_EACH_ITEM for (int once = 0; once < 1; ++once)
+#define ITEM_FIELDS const int4 ck = ck0; const int im0 = blockIdx.y * BM
+#endif
+#elif PERSIST
     // the CTA's chunks, in turn
     const int it0 = __ldg(cta_items + blockIdx.x), it1 = __ldg(cta_items + blockIdx.x + 1);
 #define FOR_EACH_CHUNK for (int it = it0; it < it1; ++it)
@@ -185,7 +201,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                                                    is_last)) \
         return
 #endif
+#if R == 1
     const int m0 = blockIdx.y * BM;
+#endif
 
     Ring<STAGES>::init(bar0, tid, NCT);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -198,24 +216,28 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
             Ring<STAGES> ring(bar0);
 #if R > 1
-            int4 e[EV];
-            if (nsteps > 0) load_group_step<EV>(e, ent + (long long)e0 * EV);
-            for (int step = 0; step < nsteps; ++step, ring.advance()) {
-                int4 cur[EV];
+            int step = 0;              // the ring's uses over the CTA's items
+            FOR_EACH_ITEM {
+                ITEM_FIELDS;
+                int4 e[EV];
+                if (ck.y < ck.z) load_group_step<EV>(e, ent + (long long)ck.y * EV);
+                for (int i = ck.y; i < ck.z; ++i, ++step, ring.advance()) {
+                    int4 cur[EV];
 #pragma unroll
-                for (int v = 0; v < EV; ++v) cur[v] = e[v];
-                if (step + 1 < nsteps) load_group_step<EV>(e, ent + (long long)(e0 + step + 1) * EV);
-                const int mask = cur[0].y;
-                TL_MARK(step, 0);
-                const unsigned full = ring.acquire(step, A_BYTES + __popc(mask) * B_BYTES);
-                TL_MARK(step, 1);
-                tma_2d(a0 + ring.s * A_BYTES, &tmap_x, cur[0].x * BS, m0, full, x_hint);
+                    for (int v = 0; v < EV; ++v) cur[v] = e[v];
+                    if (i + 1 < ck.z) load_group_step<EV>(e, ent + (long long)(i + 1) * EV);
+                    const int mask = cur[0].y;
+                    TL_MARK(step, 0);
+                    const unsigned full = ring.acquire(step, A_BYTES + __popc(mask) * B_BYTES);
+                    TL_MARK(step, 1);
+                    tma_2d(a0 + ring.s * A_BYTES, &tmap_x, cur[0].x * BS, im0, full, x_hint);
 #pragma unroll
-                for (int q = 0; q < R; ++q)
-                    if ((mask >> q) & 1)
-                        tma_2d(b0 + (ring.s * R + q) * B_BYTES, &tmap_w, 0,
-                               group_step_word<EV>(cur, 2 + q) * BS, full, w_hint);
-                TL_MARK(step, 2);
+                    for (int q = 0; q < R; ++q)
+                        if ((mask >> q) & 1)
+                            tma_2d(b0 + (ring.s * R + q) * B_BYTES, &tmap_w, 0,
+                                   group_step_word<EV>(cur, 2 + q) * BS, full, w_hint);
+                    TL_MARK(step, 2);
+                }
             }
 #else
             // the chunks' entries are contiguous in ent: one run from the first chunk's first
@@ -266,55 +288,56 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const unsigned a_row = (warp * WM + (lane & 15)) * RB;
     const unsigned b_row = TRANS_W ? ((lane & 7) + (lane >> 4) * 8) * RB
                                    : ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
-    const int valid_rows = min(BM, M - m0);
     float acc[R][MI][NI][4];
-    zero_fill<ACC_N>(&acc[0][0][0][0]);
     Ring<STAGES> ring(bar0);
-    // the steps' masks (word 1 of each entry), one step ahead
-    const int* masks = reinterpret_cast<const int*>(ent) + 1;
-    int next = nsteps > 0 ? __ldg(masks + (long long)e0 * 4 * EV) : 0;
-    for (int step = 0; step < nsteps; ++step, ring.advance()) {
-        const int mask = next;
-        if (step + 1 < nsteps) next = __ldg(masks + (long long)(e0 + step + 1) * 4 * EV);
-        ring.wait_full();
-        if (tid == 0) TL_MARK(step, 3);
-        const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * R * B_BYTES + b_row;
-        unsigned a[KS][MI][4];
+    const int* masks = reinterpret_cast<const int*>(ent) + 1;   // word 1 of each entry
+    int step = 0;                      // the ring's uses over the CTA's items
+    FOR_EACH_ITEM {
+        ITEM_FIELDS;
+        zero_fill<ACC_N>(&acc[0][0][0][0]);
+        for (int i = ck.y; i < ck.z; ++i, ++step, ring.advance()) {
+            const int mask = __ldg(masks + (long long)i * 4 * EV);   // in flight during the wait
+            ring.wait_full();
+            if (tid == 0) TL_MARK(step, 3);
+            const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * R * B_BYTES + b_row;
+            unsigned a[KS][MI][4];
 #pragma unroll
-        for (int k = 0; k < KS; ++k)
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi)
-                ldsm_x4(a[k][mi], as + mi * 16 * RB + (((2 * k) ^ sw_hi) << 4));
-#pragma unroll
-        for (int q = 0; q < R; ++q) {
-            if (!((mask >> q) & 1)) continue;
-            const unsigned bq = bs + q * B_BYTES;
-#pragma unroll
-            for (int k = 0; k < KS; ++k) {
-                unsigned b[NI][2];
-#pragma unroll
-                for (int ni = 0; ni < NI; ni += 2) {
-                    unsigned r[4];
-                    if (TRANS_W) ldsm_x4(r, bq + ni * 8 * RB + (((2 * k) ^ sw_mid) << 4));
-                    else ldsm_x4_t(r, bq + k * 16 * RB + ((ni ^ sw_hi) << 4));
-                    b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
-                }
+            for (int k = 0; k < KS; ++k)
 #pragma unroll
                 for (int mi = 0; mi < MI; ++mi)
+                    ldsm_x4(a[k][mi], as + mi * 16 * RB + (((2 * k) ^ sw_hi) << 4));
 #pragma unroll
-                    for (int ni = 0; ni < NI; ++ni) mma(acc[q][mi][ni], a[k][mi], b[ni]);
+            for (int q = 0; q < R; ++q) {
+                if (!((mask >> q) & 1)) continue;
+                const unsigned bq = bs + q * B_BYTES;
+#pragma unroll
+                for (int k = 0; k < KS; ++k) {
+                    unsigned b[NI][2];
+#pragma unroll
+                    for (int ni = 0; ni < NI; ni += 2) {
+                        unsigned r[4];
+                        if (TRANS_W) ldsm_x4(r, bq + ni * 8 * RB + (((2 * k) ^ sw_mid) << 4));
+                        else ldsm_x4_t(r, bq + k * 16 * RB + ((ni ^ sw_hi) << 4));
+                        b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+                    }
+#pragma unroll
+                    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                        for (int ni = 0; ni < NI; ++ni) mma(acc[q][mi][ni], a[k][mi], b[ni]);
+                }
             }
+            if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
+            ring.release();
         }
-        if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
-        ring.release();
+        // (PERSIST: never split; without it the loop runs once, so `continue` ends the CTA)
+        int* counter = counters + (long long)ck.x * gridDim.y + blockIdx.y;
+        if (ck.w >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0][0], ws, ck.w, colinfo[ck.x],
+                                                       counter, is_last))
+            continue;
+        store_group_tiles<BS, R, MI, NI>(y + (long long)im0 * ldy, ldy, acc, ck.x * R, ncols,
+                                         warp * WM, min(BM, M - im0), alpha, beta, lane);
     }
-    if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0][0], ws, slot, colinfo[j],
-                                                   counters + (long long)j * gridDim.y + blockIdx.y,
-                                                   is_last))
-        return;
-    store_group_tiles<BS, R, MI, NI>(y + (long long)m0 * ldy, ldy, acc, j * R, ncols, warp * WM,
-                                     valid_rows, alpha, beta, lane);
-    if (tid == 0) TL_SPAN(1, nsteps);
+    if (tid == 0) TL_SPAN(1, step);
 #elif F32W
     // ----------------------------- consumer warpgroup (float32: 3xTF32 on wgmma, sm_90a)
     // One warpgroup, BM = 64 rows, BS 16 or 32. A step: split W's block into its hi and lo TF32
@@ -540,3 +563,5 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #undef F32W
 #undef ENT_T
 #undef EV
+#undef FOR_EACH_ITEM
+#undef ITEM_FIELDS

@@ -41,8 +41,8 @@ Each line also gives the default kernel's time, the extra's without the instrume
 any) and the instrumented one's (bench.time_cuda), with the resident CTAs of each, so a build
 that lost occupancy shows.
 
-    PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w]   (PRODUCER, CLUSTER,
-                                                                          PERSIST, F32W below)
+    PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups]   (PRODUCER,
+                                                 CLUSTER, PERSIST, F32W, GROUPS below)
 """
 import os
 import sys
@@ -191,6 +191,14 @@ F32W = [("stream", "random", 32, "float32", "fprop", 64, {"PERSIST": 0}),
         ("stream", "random", 32, "float32", "bprop", 64, {}),
         ("stream", "random", 16, "float32", "fprop", 64,
          {"WGMMA": 1, "WARPS_M": 4, "WARPS_N": 1, "STAGES": 6, "PERSIST": 1})]
+#: v27 (`p19.py groups`): dsd_stream.cu with R = 4 block-columns a CTA (one CTA an SM, 8
+#: consumer warps) moved 12% fewer bytes than R = 1 at 16-bit bs 32, M = 4096, and took 0.306
+#: against 0.287 ms (p26): which side of its step waits.
+GROUPS = [("stream", "random", 32, "float16", "fprop", 4096, {}),
+          ("stream", "random", 32, "float16", "fprop", 4096,
+           {"R": 4, "BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 6}),
+          ("stream", "random", 32, "float16", "fprop", 4096,
+           {"R": 4, "BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 6, "PERSIST": 1})]
 if sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 elif sys.argv[1:] == ["cluster"]:
@@ -199,6 +207,8 @@ elif sys.argv[1:] == ["persist"]:
     CASES = PERSIST
 elif sys.argv[1:] == ["f32w"]:
     CASES = F32W
+elif sys.argv[1:] == ["groups"]:
+    CASES = GROUPS
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
     key = (kind, bs, dtype, M)
@@ -218,7 +228,7 @@ for kernel, kind, bs, dtype, op, M, extra in CASES:
                 t, _ = t_dsd(sets, op)
                 _, spec, res = launched(sets)
             times.append(f"{t:.4f} ms ({res} CTAs)")
-        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "PF", "WCP", "WPF", "PW", "WGMMA",
+        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "PF", "WCP", "WPF", "PW", "WGMMA", "R",
                                       "PERSIST")
                  if k in spec}
         say(f"{label} {knobs}: " + " / ".join(times) + ": default" + (" / with the extra" if extra else "")
