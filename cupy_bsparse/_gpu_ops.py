@@ -97,21 +97,22 @@ def _kernel(name, spec, entry, smem):
 _launches = {}
 
 
-def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None):
+def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None):
     """(function, threads, shared bytes, BM, spec dict, resident CTAs on the device); ``wcp``
-    overrides dsd_grouped_tma.cu's block copy mode."""
+    overrides dsd_grouped_tma.cu's block copy mode, ``r`` dsd_stream.cu's columns a CTA."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp)
+           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
 
         def make(split):
             if kind == "stream":
-                return _specs.dsd_stream_spec(bs, did, M, trans_w, wgmma=_wgmma(dev), split=split)
+                return _specs.dsd_stream_spec(bs, did, M, trans_w, wgmma=_wgmma(dev), split=split,
+                                              r=r)
             if kind == "grouped_tma":
                 return _specs.dsd_grouped_tma_spec(bs, did, M, trans_w, split=split, wcp=wcp)
             return {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec}[kind](
@@ -180,7 +181,7 @@ def _dsd_call(layout, trans_w, did, M, N):
 
     dev = cupy.cuda.runtime.getDevice()
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R)
+           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -201,7 +202,12 @@ def _dsd_call(layout, trans_w, did, M, N):
             shape = _fit("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, M, trans_w),
                          dev)
             wcp = int(_work_lists.blocks_per_copy(layout, trans_w, shape) < _specs.BULK_FROM)
-        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp)
+        r = None
+        if kind == "stream" and _specs.stream_group_by_layout(bs, did, M):
+            # R = 4 where the layout's 4-column groups share enough of their x tiles
+            r = _specs.stream_group(bs, did, M,
+                                    share=_work_lists.group_step_share(layout, trans_w, 4))
+        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r)
         items = 0                      # > 0: persistent CTAs over items * row tiles
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)

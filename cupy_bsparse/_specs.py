@@ -244,12 +244,28 @@ _STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
                         (64, 4): {"BM": 128, "WARPS_M": 8, "STAGES": 3}}
 
 
-def stream_group(bs, code, M):
+#: Unset ``STREAM_R``: a 16-bit layout above M = 64 takes R = 4 where 4-column groups leave at
+#: most this share of its x tile copies (``_work_lists.group_step_share``); None: never.
+GROUP_SHARE_MAX = None
+
+
+def stream_group(bs, code, M, share=None):
     """R of dsd_stream.cu (output block-columns a CTA) for block size ``bs``, its element code
-    ``code`` and M: 1 but for 16-bit above M = 64 where ``STREAM_R`` asks for more."""
-    if code not in (1, 2) or m_regime(M) != "large" or STREAM_R is None:
+    ``code`` and M: 1 but for 16-bit above M = 64, where ``STREAM_R`` says, or where unset 4
+    if ``share`` (the layout's ``group_step_share`` at R = 4) is at most GROUP_SHARE_MAX."""
+    if code not in (1, 2) or m_regime(M) != "large":
         return 1
-    return int(STREAM_R)
+    if STREAM_R is not None:
+        return int(STREAM_R)
+    return 4 if (GROUP_SHARE_MAX is not None and share is not None
+                 and share <= GROUP_SHARE_MAX) else 1
+
+
+def stream_group_by_layout(bs, did, M):
+    """Whether ``stream_group`` depends on the layout for this block size, element code and M
+    (so the launcher counts the layout's group steps first)."""
+    return (dsd_stream_supported(bs, did, M) and did in (1, 2) and m_regime(M) == "large"
+            and STREAM_R is None and GROUP_SHARE_MAX is not None)
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,

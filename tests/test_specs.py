@@ -509,3 +509,28 @@ def test_f32_tall_wgmma_rule(monkeypatch):
     assert ("sddmm_tall.cu", tuple(sorted(s.items())), "bsmm_sddmm_tall") in specs
     with pytest.raises(ValueError, match="CUPY_BSPARSE_F32_TALL_WGMMA"):
         _specs._kernel_choice("2", "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))
+
+
+def test_stream_group_rule(monkeypatch):
+    """dsd_stream.cu's columns a CTA: 4 for 16-bit above M = 64 where the layout's 4-column
+    groups leave at most GROUP_SHARE_MAX of the x tile copies, STREAM_R where set, else 1."""
+    monkeypatch.setattr(_specs, "STREAM_R", None)
+    monkeypatch.setattr(_specs, "GROUP_SHARE_MAX", 0.8)
+    assert _specs.stream_group(32, 1, 4096, share=0.39) == 4
+    assert _specs.stream_group(32, 2, 4096, share=0.8) == 4
+    assert _specs.stream_group(32, 1, 4096, share=0.86) == 1
+    assert _specs.stream_group(32, 1, 4096) == 1
+    assert _specs.stream_group(32, 1, 64, share=0.1) == 1        # small M: one column
+    assert _specs.stream_group(32, 4, 4096, share=0.1) == 1      # float32 (3xTF32 code)
+    assert _specs.stream_group_by_layout(32, 1, 4096)
+    assert not _specs.stream_group_by_layout(32, 0, 4096)
+    assert dict(_specs.dsd_stream_spec(32, 1, 4096, False, r=4))["R"] == 4
+    assert "R" not in dict(_specs.dsd_stream_spec(32, 1, 4096, False, r=1))
+    monkeypatch.setattr(_specs, "STREAM_R", "2")
+    assert _specs.stream_group(32, 1, 4096, share=0.9) == 2
+    assert not _specs.stream_group_by_layout(32, 1, 4096)
+    monkeypatch.setattr(_specs, "STREAM_R", None)
+    monkeypatch.setattr(_specs, "GROUP_SHARE_MAX", None)
+    assert _specs.stream_group(32, 1, 4096, share=0.1) == 1
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_STREAM_R"):
+        _specs._kernel_choice("3", "CUPY_BSPARSE_STREAM_R", kinds=("1", "2", "4"))

@@ -502,3 +502,19 @@ def test_column_group_table_as_the_kernel_walks_it(r, ncols, density):
             for j in range(ncols) for e in range(ptr[j], ptr[j + 1])}
     assert got == want and sum(bin(m).count("1") for m in gent[:, 1]) == len(ent)
     np.testing.assert_allclose(y, want_y, atol=1e-12)
+
+
+def test_group_step_share_follows_the_layout():
+    """The share of x tile copies 4-column groups leave: about 1 - 0.9^4 / (4 x 0.1) = 0.86 on
+    a random layout at d = 0.1, far less on a banded one; 1 with one output column, 1/4 where
+    every group of 4 columns has its blocks in one block-row."""
+    from cupy_bsparse import layouts
+    from cupy_bsparse.block_layout import BlockLayout
+
+    rnd = BlockLayout.from_mask(layouts.random(256, 256, 0.1, seed=0), 32)
+    assert 0.8 < _work_lists.group_step_share(rnd, False, 4) < 0.9
+    band = BlockLayout.from_mask(np.abs(np.subtract.outer(np.arange(64), np.arange(64))) < 4, 32)
+    assert _work_lists.group_step_share(band, False, 4) < 0.5
+    col = BlockLayout.from_mask(np.ones((8, 1), bool), 32)
+    assert _work_lists.group_step_share(col, False, 4) == 1.0    # one output column
+    assert _work_lists.group_step_share(col, True, 4) == 0.25    # 4 columns share x block 0
