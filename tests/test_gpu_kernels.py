@@ -743,6 +743,34 @@ def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, densit
         _gpu_ops._launches.clear()
 
 
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+def test_stream_groups_by_layout(request, monkeypatch, trans):
+    """The launcher's layout rule (STREAM_R unset, GROUP_SHARE_MAX 0.7): a banded W, whose
+    4-column groups share most x tiles, runs on 4-column groups; a random one at d = 0.1
+    (share about 0.86) on single columns; both exact to the tolerance."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    monkeypatch.setattr(_specs, "STREAM_R", None)
+    monkeypatch.setattr(_specs, "GROUP_SHARE_MAX", 0.7)
+    rng = _rng(request)
+    dtype, bs, M = np.dtype(np.float16), 32, 300
+    band = np.abs(np.subtract.outer(np.arange(40), np.arange(40))) < 3
+    for mask, grouped in ((band, True), (layouts.random(40, 40, 0.1, seed=1), False)):
+        w, w64 = _weight_on(rng, mask, bs, dtype)
+        wg = w.to_gpu()
+        wop, op64 = (wg.T, w64.T) if trans else (wg, w64)
+        x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
+        x64 = x.astype(np.float64)
+        ref = x64 @ op64
+        out = _nan((M, op64.shape[1]), dtype)
+        cb.matmul(cupy.asarray(x), wop, out=out)
+        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), "f16")
+        cache = wg.layout.plan_cache        # W's own layout holds the plans of W and W.T
+        assert any(isinstance(k, tuple) and k[0] == "dsd_group" for k in cache) == grouped
+
+
 @pytest.mark.parametrize("split", [None, "weight", "steps"])
 @pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [7, 100] if _SMALL else [1, 7, 64, 300])
