@@ -50,6 +50,9 @@
 #                                                   (opt-in, built on the CPU in v26): their
 #                                                   tests with bs 64's, memcheck and racecheck,
 #                                                   p25 (<= 480 s)
+#   bash probes/next.sh v27                      -> dsd_stream.cu column groups (R): p26, p19
+#                                                   groups, memcheck on their tests, then the
+#                                                   suite (<= 590 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -110,6 +113,12 @@ elif [ "$1" = v25a ]; then
   timeout 120 python3 probes/p23.py 2>&1 | tail -8
   timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float32 --blocksize 64 --baselines dense \
     --out "$out/v25_f32_bs64" 2>&1 | grep -v "^\[" | tail -6
+elif [ "$1" = v27 ]; then
+  timeout 40 python3 probes/p26.py bs32 2>&1 | tail -10
+  timeout 40 python3 probes/p19.py groups 2>&1 | grep -v "^ *free" | tail -30
+  timeout 50 python3 probes/p26.py ba 2>&1 | tail -12
+  sanitize memcheck 40 memcheck_groups.log "test_stream_column_groups and 32"
+  SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8
 elif [ "$1" = v26 ]; then
   timeout 150 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -x \
     -k "test_sddmm_tall_f32 or (test_sddmm_tma_kernels and tall and f32) or test_sddmm_tall_m_chunks" 2>&1 | tail -5
