@@ -50,6 +50,7 @@
 #                                                   (opt-in, built on the CPU in v26): their
 #                                                   tests with bs 64's, memcheck and racecheck,
 #                                                   p25 (<= 480 s)
+#   bash probes/next.sh v27a                     -> v27 without the suite (<= 260 s)
 #   bash probes/next.sh v27                      -> dsd_stream.cu column groups (R): p26, p19
 #                                                   groups, memcheck on their tests, then the
 #                                                   suite (<= 590 s)
@@ -113,6 +114,13 @@ elif [ "$1" = v25a ]; then
   timeout 120 python3 probes/p23.py 2>&1 | tail -8
   timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float32 --blocksize 64 --baselines dense \
     --out "$out/v25_f32_bs64" 2>&1 | grep -v "^\[" | tail -6
+elif [ "$1" = v27a ]; then
+  timeout 90 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
+    -k "test_stream_column_groups or test_stream_groups_by_layout" 2>&1 | tail -2
+  timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
+  timeout 40 python3 probes/p19.py groups 2>&1 | grep -v "^ *free" | tail -30
+  timeout 50 python3 probes/p26.py ba 2>&1 | tail -12
+  sanitize memcheck 40 memcheck_groups.log "test_stream_column_groups and 32"
 elif [ "$1" = v27 ]; then
   timeout 40 python3 probes/p26.py bs32 2>&1 | tail -10
   timeout 40 python3 probes/p19.py groups 2>&1 | grep -v "^ *free" | tail -30
