@@ -51,6 +51,8 @@
 #                                                   tests with bs 64's, memcheck and racecheck,
 #                                                   p25 (<= 480 s)
 #   bash probes/next.sh v27a                     -> v27 without the suite (<= 260 s)
+#   bash probes/next.sh v27b                     -> p26 bs32 and ba, then a few group tests
+#                                                   (<= 150 s, for the last minutes)
 #   bash probes/next.sh v27                      -> dsd_stream.cu column groups (R): p26, p19
 #                                                   groups, memcheck on their tests, then the
 #                                                   suite (<= 590 s)
@@ -114,6 +116,11 @@ elif [ "$1" = v25a ]; then
   timeout 120 python3 probes/p23.py 2>&1 | tail -8
   timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float32 --blocksize 64 --baselines dense \
     --out "$out/v25_f32_bs64" 2>&1 | grep -v "^\[" | tail -6
+elif [ "$1" = v27b ]; then
+  timeout 45 python3 probes/p26.py bs32 2>&1 | tail -11
+  timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
+  timeout 55 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
+    -k "test_stream_column_groups_persist or test_stream_groups_by_layout or (test_stream_column_groups and 32)" 2>&1 | tail -2
 elif [ "$1" = v27a ]; then
   timeout 90 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
     -k "test_stream_column_groups or test_stream_groups_by_layout" 2>&1 | tail -2
