@@ -228,6 +228,8 @@ def _dsd_call(layout, trans_w, did, M, N):
             n_counters = tables[1].shape[0] * m_tiles
             tail = (_c_arg(N // bs, np.int32), _c_arg(ctas, np.int32))
             if spec.get("PERSIST"):
+                # (the kernel's split-K indexes row tiles by blockIdx.y: none here)
+                assert nslots == 0, "a persistent column-group plan splits no group"
                 items = ctas
         else:
             if spec.get("PERSIST"):

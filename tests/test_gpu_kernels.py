@@ -689,7 +689,8 @@ def test_stream_column_groups(request, monkeypatch, bs, r, kind, trans, M, densi
     if split:
         plan = _work_lists.dsd_group_plan
         monkeypatch.setattr(_work_lists, "dsd_group_plan",
-                            lambda layout, trans_w, r_: plan(layout, trans_w, r_, chunk=2))
+                            lambda layout, trans_w, r_, chunk=None: plan(layout, trans_w, r_,
+                                                                         chunk=2))
     did = _specs.dtype_id(DTYPES[kind], False)
     assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4]["R"] == r
     rng = _rng(request)
@@ -723,6 +724,7 @@ def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, densit
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
         pytest.skip("the TMA kernels need sm_90")
     monkeypatch.setattr(_specs, "STREAM_R", "4")
+    monkeypatch.setattr(_gpu_ops, "_launches", {})    # no launch cached without PERSIST
     orig = _specs.dsd_stream_spec
     monkeypatch.setattr(_specs, "dsd_stream_spec", lambda *a, **k: tuple(sorted(
         {**dict(orig(*a, **k)), "PERSIST": 1}.items())))
@@ -1275,7 +1277,8 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
 def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
     """Layouts above HOST_TABLES_MAX_BLOCKS build their look-up tables with cupy; forced here,
     every table builder (dsd chunks, the grouped steps and their bulk copy count, counted on
-    the device and the host alike, both transpositions; sddmm segments and groups, with bs 8's
+    the device and the host alike, dsd_stream.cu's column groups and their step share, both
+    transpositions; sddmm segments and groups, with bs 8's
     pairs, at both item sizes where they differ: bs 8) gives the same tables as the host
     (numpy) build of the same layout. (The grouped items are cut on the host either way.)"""
     from cupy_bsparse import _specs, _work_lists
@@ -1300,6 +1303,11 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
             copies = _work_lists.bulk_copies(steps, gent, cupy)     # the count, on the device
             assert copies == _work_lists.bulk_copies(steps.get(), gent.get(), np)
             out.append(copies)
+            # dsd_stream.cu's column groups (R 4, and R 2 cut into 3-step chunks) and the
+            # layout rule's share (a float: compared as a 0-d array)
+            out.append(_work_lists.dsd_group_plan(lay, tw, 4))
+            out.append(_work_lists.dsd_group_plan(lay, tw, 2, chunk=3))
+            out.append(np.asarray(_work_lists.group_step_share(lay, tw, 4)))
         out.append(_work_lists.sddmm_plan(lay, 4))
         for M in (64, 4096):
             out.append(_work_lists.sddmm_grouped_plan(
