@@ -127,6 +127,21 @@ __device__ __forceinline__ int group_step_word(const int4 (&e)[EV_], int w) {
     return (w & 3) == 0 ? q.x : (w & 3) == 1 ? q.y : (w & 3) == 2 ? q.z : q.w;
 }
 
+// 16-bit W fragments of 16-deep step k (elements) for the n8 tiles nc0 + 0 .. NI - 1 of a tile at
+// shared address `base` (the lane's row added, b_row below): x @ W by ldmatrix.trans of k rows,
+// x @ W^T by ldmatrix of n rows; sw_hi / sw_mid as the consumers compute them.
+template <int NI>
+__device__ __forceinline__ void ld_b_step(unsigned (&b)[NI][2], unsigned base, int k, int nc0,
+                                          unsigned sw_hi, unsigned sw_mid) {
+#pragma unroll
+    for (int ni = 0; ni < NI; ni += 2) {
+        unsigned r[4];
+        if (TRANS_W) ldsm_x4(r, base + ni * 8 * RB + (((k / 8) ^ sw_mid) << 4));
+        else ldsm_x4_t(r, base + k * RB + (((nc0 + ni) ^ sw_hi) << 4));
+        b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(NCT + 32)
 bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if XLO
@@ -313,13 +328,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #pragma unroll
                 for (int k = 0; k < KS; ++k) {
                     unsigned b[NI][2];
-#pragma unroll
-                    for (int ni = 0; ni < NI; ni += 2) {
-                        unsigned r[4];
-                        if (TRANS_W) ldsm_x4(r, bq + ni * 8 * RB + (((2 * k) ^ sw_mid) << 4));
-                        else ldsm_x4_t(r, bq + k * 16 * RB + ((ni ^ sw_hi) << 4));
-                        b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
-                    }
+                    ld_b_step<NI>(b, bq, 16 * k, 0, sw_hi, sw_mid);
 #pragma unroll
                     for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
@@ -532,13 +541,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #pragma unroll
                 for (int mi = 0; mi < MI; ++mi)
                     ldsm_x4(a[mi], as + mi * 16 * RB + (((k / 8) ^ sw_hi) << 4));
-#pragma unroll
-                for (int ni = 0; ni < NI; ni += 2) {
-                    unsigned r[4];
-                    if (TRANS_W) ldsm_x4(r, bs + ni * 8 * RB + (((k / 8) ^ sw_mid) << 4));
-                    else ldsm_x4_t(r, bs + k * RB + ((((wn * WN) / 8 + ni) ^ sw_hi) << 4));
-                    b[ni][0] = r[0]; b[ni][1] = r[1]; b[ni + 1][0] = r[2]; b[ni + 1][1] = r[3];
-                }
+                ld_b_step<NI>(b, bs, k, (wn * WN) / 8, sw_hi, sw_mid);
 #pragma unroll
                 for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
