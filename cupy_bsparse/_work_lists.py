@@ -133,18 +133,25 @@ def column_group_table(ptr, ent, r, xp):
     return gptr, gent
 
 
+def _group_steps(layout, trans_w, r):
+    """``(xp, gptr, gent)``: ``column_group_table`` of ``layout``'s dsd entries in module
+    ``xp``, built once per layout and R for both the layout rule and the plan."""
+    key = ("group_steps", bool(trans_w), int(r))
+    hit = layout.plan_cache.get(key)
+    if hit is None:
+        xp, src = _tables_on(layout)
+        hit = (xp,) + column_group_table(*_dsd_entries(src, trans_w, xp), r, xp)
+        if xp is not np:
+            hit = _ready(hit)          # cached, so maybe used next from another stream
+        layout.plan_cache[key] = hit
+    return hit
+
+
 def group_step_share(layout, trans_w, r):
     """Steps of dsd_stream.cu with R = ``r`` over its steps with R = 1 (``layout``'s stored
     blocks): the share of x's tile copies left when a CTA owns r output block-columns (random
-    d = 0.1: about 0.86 at r = 4; small world: 0.39). Cached per layout."""
-    key = ("group_step_share", bool(trans_w), int(r))
-    share = layout.plan_cache.get(key)
-    if share is None:
-        xp, src = _tables_on(layout)
-        ptr, ent = _dsd_entries(src, trans_w, xp)
-        share = column_group_table(ptr, ent, r, xp)[1].shape[0] / max(ent.shape[0], 1)
-        layout.plan_cache[key] = share
-    return share
+    d = 0.1: about 0.86 at r = 4; small world: 0.39)."""
+    return _group_steps(layout, trans_w, r)[2].shape[0] / max(layout.nnzb, 1)
 
 
 def dsd_group_plan(layout, trans_w, r, chunk=None):
@@ -155,8 +162,7 @@ def dsd_group_plan(layout, trans_w, r, chunk=None):
     key = ("dsd_group", bool(trans_w), int(r), chunk)
     plan = layout.plan_cache.get(key)
     if plan is None:
-        xp, src = _tables_on(layout)
-        gptr, gent = column_group_table(*_dsd_entries(src, trans_w, xp), r, xp)
+        xp, gptr, gent = _group_steps(layout, trans_w, r)
         if chunk is None:
             chunk = max(2, pow2_up(-(-2 * gent.shape[0] // max(gptr.size - 1, 1))))
         table, colinfo, nslots = chunk_table(gptr, chunk, xp)
