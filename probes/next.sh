@@ -50,9 +50,8 @@
 #                                                   (opt-in, built on the CPU in v26): their
 #                                                   tests with bs 64's, memcheck and racecheck,
 #                                                   p25 (<= 480 s)
-#   bash probes/next.sh v27a                     -> v27 without the suite (<= 260 s)
-#   bash probes/next.sh v27b                     -> p26 bs32 and ba, then a few group tests
-#                                                   (<= 150 s, for the last minutes)
+#   bash probes/next.sh v27a                     -> the column-group GPU tests and v27's probes,
+#                                                   no suite (<= 260 s)
 #   bash probes/next.sh v27                      -> dsd_stream.cu column groups (R): p26, p19
 #                                                   groups, memcheck on their tests, then the
 #                                                   suite (<= 590 s)
@@ -84,6 +83,14 @@ sanitize() {
   echo "$1 rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/$3" | tail -3
 }
 git log --oneline -1 2>/dev/null
+# v27's probes of dsd_stream.cu's column groups (p26 round 2, p19 groups, p26 on the structured
+# layouts) and memcheck on their tests (<= 170 s)
+column_group_probes() {
+  timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
+  timeout 40 python3 probes/p19.py groups 2>&1 | grep -v "^ *free" | tail -30
+  timeout 50 python3 probes/p26.py ba 2>&1 | tail -12
+  sanitize memcheck 40 memcheck_groups.log "test_stream_column_groups and 32"
+}
 # v17's open bench: fp16 bs 16 x @ W^T at M = 4096 (steps listed column by column), 3 layouts
 bs16_xwt_layouts() {
   for L in barabasi_albert small_world random; do
@@ -116,23 +123,12 @@ elif [ "$1" = v25a ]; then
   timeout 120 python3 probes/p23.py 2>&1 | tail -8
   timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float32 --blocksize 64 --baselines dense \
     --out "$out/v25_f32_bs64" 2>&1 | grep -v "^\[" | tail -6
-elif [ "$1" = v27b ]; then
-  timeout 45 python3 probes/p26.py bs32 2>&1 | tail -11
-  timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
-  timeout 55 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
-    -k "test_stream_column_groups_persist or test_stream_groups_by_layout or (test_stream_column_groups and 32)" 2>&1 | tail -2
 elif [ "$1" = v27a ]; then
   timeout 90 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider \
     -k "test_stream_column_groups or test_stream_groups_by_layout" 2>&1 | tail -2
-  timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
-  timeout 40 python3 probes/p19.py groups 2>&1 | grep -v "^ *free" | tail -30
-  timeout 50 python3 probes/p26.py ba 2>&1 | tail -12
-  sanitize memcheck 40 memcheck_groups.log "test_stream_column_groups and 32"
+  column_group_probes
 elif [ "$1" = v27 ]; then
-  timeout 40 python3 probes/p26.py bs32 2>&1 | tail -10
-  timeout 40 python3 probes/p19.py groups 2>&1 | grep -v "^ *free" | tail -30
-  timeout 50 python3 probes/p26.py ba 2>&1 | tail -12
-  sanitize memcheck 40 memcheck_groups.log "test_stream_column_groups and 32"
+  column_group_probes
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8
 elif [ "$1" = v26 ]; then
   timeout 150 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -x \
