@@ -58,6 +58,8 @@
 #   bash probes/next.sh v28                      -> the column-group tests under a timeout, the
 #                                                   suite without them, then p26 bs32 and ba as
 #                                                   time allows (<= 590 s)
+#   T=300 bash probes/next.sh v28s               -> v28 for a short budget: the column-group
+#                                                   tests, p26, a large-M stream subset, memcheck
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -144,6 +146,23 @@ elif [ "$1" = v28 ]; then
     [ $SECONDS -lt $((T - 45)) ] && timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
     [ $SECONDS -lt $((T - 50)) ] && timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
   fi
+elif [ "$1" = v28s ]; then
+  # v28 for a short budget (T, default 300 s): the column-group tests, p26, then the default
+  # launcher's large-M stream tests (the host code that changed in v27) and memcheck, as time
+  # allows
+  T=${T:-300}
+  g="test_stream_column_groups or test_stream_groups_by_layout"
+  timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$g" 2>&1 | tail -3
+  rc=${PIPESTATUS[0]}; echo "column-group tests rc=$rc at ${SECONDS} s"
+  if [ "$rc" = 0 ]; then
+    timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
+    [ $SECONDS -lt $((T - 50)) ] && timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
+  fi
+  echo "probes done at ${SECONDS} s"
+  k="test_x_times_w_large_m or test_tables_built_on_gpu_match_host or test_more_rows_than_one_grid or test_skewed_layout or (test_stream_kernel and not f32 and not bs64_consumers and (-200- or -300-))"
+  [ $SECONDS -lt $((T - 30)) ] && timeout $((T - SECONDS - 25)) python3 -m pytest tests/test_gpu_kernels.py \
+    -q -p no:cacheprovider -k "$k" 2>&1 | tail -2
+  [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_groups.log "test_stream_column_groups_persist"
 elif [ "$1" = v27 ]; then
   column_group_probes
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8
