@@ -1033,7 +1033,7 @@ def tma_boxes(name, spec):
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
     tc = tile_cols(bs, esz)
     if name == "dsd_stream.cu":
-        return ((p["BM"], tc),) * (1 + p.get("XLO", 0)) + ((bs, tc),)
+        return ((p["BM"] // p.get("XB", 1), tc),) * (1 + p.get("XLO", 0)) + ((bs, tc),)
     if name == "dsd_grouped_tma.cu":
         return ((p["BM"], 128 // esz),) * (1 + p.get("XLO", 0))
     if name == "sddmm_grouped_tma.cu":

@@ -61,7 +61,10 @@
 // so no CTA's column sets the tail (docs/perf-notes.md v23).
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
 // WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), R (1, the default; 2 or 4,
-// above); float32 only: KSUM (8, the
+// above); XB (1, the default; R 1 only): x's tile copied as XB boxes of BM / XB rows (a TMA
+// box has at most 256 rows, so BM 512 takes XB 2); MINB (1, the default): the CTAs an SM the
+// launch bounds ask ptxas to fit (BM 512 at 16-bit bs 32: 94 registers at MINB 2, no spills,
+// against 126); float32 only: KSUM (8, the
 // default, or 16), the reduction depth whose products are summed in one fresh tile before they
 // are added to the accumulators;
 // WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple of 64; float32:
@@ -90,6 +93,15 @@
 #endif
 #ifndef R
 #define R 1
+#endif
+#ifndef MINB
+#define MINB 1
+#endif
+#ifndef XB
+#define XB 1
+#endif
+#if XB > 1 && (R > 1 || XLO || WGMMA || BM % (8 * XB))
+#error "dsd_stream.cu copies x's tile as XB boxes for R 1 mma.sync consumers without XLO only"
 #endif
 #if XLO && DTYPE_ID != 4
 #error "dsd_stream.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"
@@ -142,7 +154,11 @@ __device__ __forceinline__ void ld_b_step(unsigned (&b)[NI][2], unsigned base, i
     }
 }
 
+#if MINB > 1
+extern "C" __global__ void __launch_bounds__(NCT + 32, MINB)
+#else
 extern "C" __global__ void __launch_bounds__(NCT + 32)
+#endif
 bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if XLO
                 const __grid_constant__ TensorMap tmap_xlo,
@@ -275,8 +291,15 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 TL_MARK(step, 1);
 #pragma unroll
                 for (int h = 0; h < NH; ++h) {
+#if XB > 1
+#pragma unroll
+                    for (int xb = 0; xb < XB; ++xb)
+                        tma_2d(a0 + ring.s * A_BYTES + h * (BM * RB) + xb * (BM / XB) * RB, &tmap_x,
+                               cur.x * BS + h * HC, m0 + xb * (BM / XB), full, x_hint);
+#else
                     tma_2d(a0 + ring.s * A_BYTES + h * (BM * RB), &tmap_x, cur.x * BS + h * HC, m0, full,
                            x_hint);
+#endif
 #if XLO
                     tma_2d(lo0 + ring.s * A_BYTES + h * (BM * RB), &tmap_xlo, cur.x * BS + h * HC, m0,
                            full, x_hint);

@@ -58,6 +58,9 @@
 #   bash probes/next.sh v28                      -> the column-group tests under a timeout, the
 #                                                   suite without them, then p26 bs32 and ba as
 #                                                   time allows (<= 590 s)
+#   bash probes/next.sh v29                      -> the 512-row tiles' (BM 512, XB 2, MINB) and
+#                                                   the column groups' tests, p26 tall / bs32 /
+#                                                   ba, memcheck (<= 330 s); then v28 (suite)
 #   T=300 bash probes/next.sh v28s               -> v28 for a short budget: the column-group
 #                                                   tests, p26, a large-M stream subset, memcheck
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
@@ -146,6 +149,20 @@ elif [ "$1" = v28 ]; then
     [ $SECONDS -lt $((T - 45)) ] && timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
     [ $SECONDS -lt $((T - 50)) ] && timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
   fi
+elif [ "$1" = v29 ]; then
+  # v28's untried knobs first (T, default 330 s): the 512-row tiles' and the column groups' GPU
+  # tests under a timeout, then p26 tall (BM 512 / MINB), p26 bs32 (R 4 + PERSIST), p26 ba,
+  # memcheck on the tall tiles; the suite is the next call (T=590 bash probes/next.sh v28)
+  T=${T:-330}
+  g="test_stream_tall_tiles or test_stream_column_groups or test_stream_groups_by_layout"
+  timeout 100 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$g" 2>&1 | tail -3
+  rc=${PIPESTATUS[0]}; echo "tall-tile and column-group tests rc=$rc at ${SECONDS} s"
+  if [ "$rc" = 0 ]; then
+    timeout 45 python3 probes/p26.py tall 2>&1 | tail -14
+    [ $SECONDS -lt $((T - 45)) ] && timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
+    [ $SECONDS -lt $((T - 50)) ] && timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
+  fi
+  [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_tall.log "test_stream_tall_tiles and 300"
 elif [ "$1" = v28s ]; then
   # v28 for a short budget (T, default 300 s): the column-group tests, p26, then the default
   # launcher's large-M stream tests (the host code that changed in v27) and memcheck, as time

@@ -3,7 +3,11 @@ default) for 16-bit fprop / bprop at M = 4096, C = K = 8192, d = 0.1 (docs/perf-
 The row: bs 32 E 0.211-0.215 against 0.22, bound by x's tiles out of L2 (1.72 GB, one a block
 and row tile); four random columns share about 14% of their tiles.
 
-    PYTHONPATH=. python probes/p26.py [bs32|bs64|ba]
+    PYTHONPATH=. python probes/p26.py [bs32|bs64|ba|tall]
+
+tall (v28): R 1 with 512-row tiles (BM 512, x's tile as two 256-row boxes, XB 2), which halve
+W's re-reads (0.21 of 1.93 GB at bs 32): at two CTAs an SM (MINB 2, 94 registers, 3 stages) and
+at one (4 stages); and R 1's 256-row tiles at four CTAs an SM (MINB 4, 3 stages).
 
 Each line: R and knobs, fprop / bprop median ms, and the max error against R = 1's result.
 """
@@ -25,6 +29,9 @@ say(bench.gpu_name())
 CASES = {32: [("1", {}), ("4", {}), ("4", {"PERSIST": 1}), ("4", {"PERSIST": 1, "STAGES": 8}),
               ("2", {"PERSIST": 1}), ("1", {})],
          64: [("1", {}), ("2", {}), ("4", {}), ("4", {"PERSIST": 1}), ("1", {})]}
+TALL = {"BM": 512, "WARPS_M": 8, "XB": 2}
+TALL_CASES = [("1", {}), ("1", {**TALL, "STAGES": 3, "MINB": 2}), ("1", {**TALL, "STAGES": 4}),
+              ("1", {"STAGES": 3, "MINB": 4}), ("1", {**TALL, "STAGES": 2, "MINB": 2}), ("1", {})]
 
 
 def run(bs, dtype, kind, cases):
@@ -71,6 +78,11 @@ if __name__ == "__main__":
         run(32, BFLOAT16, "random", CASES[32][:3])
     elif mode == "bs64":
         run(64, "float16", "random", CASES[64])
+    elif mode == "tall":
+        dense_ms()
+        run(32, "float16", "random", TALL_CASES)
+        run(32, BFLOAT16, "random", TALL_CASES[:2])
+        run(32, "float16", "barabasi_albert", TALL_CASES[:2])
     elif mode == "ba":
         for kind in ("barabasi_albert", "small_world"):
             run(32, "float16", kind, CASES[32][:3])

@@ -126,6 +126,28 @@ def test_timeline_instrumentation_compiles(name, spec):
     assert b"bsmm_timeline" in image
 
 
+# dsd_stream.cu's 512-row tiles (probes/p26.py tall, tests/test_gpu_kernels.py's
+# TALL_TILE_KNOBS): x's tile as two 256-row boxes, eight consumer warps
+TALL = [("dsd_stream.cu", tuple(sorted({**dict(_specs.dsd_stream_spec(32, did, 4096, tw)),
+                                        "BM": 512, "WARPS_M": 8, "XB": 2, **extra}.items())))
+        for did in (1, 2) for tw in (False, True)
+        for extra in ({"STAGES": 3, "MINB": 2}, {"STAGES": 4})]
+
+
+@pytest.mark.parametrize("name,spec", TALL, ids=[_spec_id(n, s, "") for n, s in TALL])
+def test_tall_tiles_compile(name, spec):
+    """BM 512 compiles without spills; the launch bounds (MINB 2) fit two CTAs of nine warps an
+    SM (at most 112 registers), and every box the launcher builds is a legal TMA box (at most
+    256 rows)."""
+    image, log = compiler.compile_cubin(name, spec, compiler.target_arch(spec, "90"))
+    usage = compiler.resource_usage(log)
+    assert usage["registers"] > 0 and usage["spill_stores"] == 0, usage
+    if dict(spec).get("MINB") == 2:
+        assert usage["registers"] <= 112, usage
+    assert _specs.tma_boxes(name, spec)[0] == (256, 32)
+    assert all(rows <= 256 for rows, _ in _specs.tma_boxes(name, spec))
+
+
 def _ptx(name, spec):
     from cupy_backends.cuda.libs import nvrtc
 

@@ -745,6 +745,49 @@ def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, densit
         _gpu_ops._launches.clear()
 
 
+#: dsd_stream.cu's 512-row tiles (16-bit bs 32 above M = 64, opt-in knobs): x's tile as two
+#: 256-row TMA boxes (XB 2), eight consumer warps, two CTAs an SM by the launch bounds (MINB 2)
+TALL_TILE_KNOBS = [{"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
+                   {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4}]
+
+
+@pytest.mark.parametrize("M,density", [(300, 0.5)] if _SMALL else [(65, 1.0), (300, 0.5),
+                                                                    (1000, 0.1), (4096, 0.3)])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+@pytest.mark.parametrize("knobs", range(len(TALL_TILE_KNOBS)), ids=["minb2", "stages4"])
+def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density):
+    """dsd_stream.cu with BM 512 (x's tile copied as two boxes; forced): M not a multiple of
+    the tile (the second box partly or wholly past M, zero-filled), W with an empty block-row
+    and block-column, exact to the tolerance, every element written,
+    bitwise equal to the default tile's result (the same products in the same order)."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    dtype, bs = DTYPES[kind], 32
+    wg, wop, x, x64, op64, ref = _dsd_case(_rng(request), (bs * 13, bs * 11), bs, density,
+                                           dtype, M, trans)
+    base = _nan((M, op64.shape[1]), dtype)
+    cb.matmul(cupy.asarray(x), wop, out=base)
+    monkeypatch.setattr(_gpu_ops, "_launches", {})    # no launch cached with the default tile
+    orig = _specs.dsd_stream_spec
+    monkeypatch.setattr(_specs, "dsd_stream_spec", lambda *a, **k: tuple(sorted(
+        {**dict(orig(*a, **k)), **TALL_TILE_KNOBS[knobs]}.items())))
+    try:
+        did = _specs.dtype_id(dtype, False)
+        assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4]["BM"] == 512
+        wg.layout.plan_cache.pop("calls", None)
+        out = _nan((M, op64.shape[1]), dtype)
+        cb.matmul(cupy.asarray(x), wop, out=out)
+        (call,) = wg.layout.plan_cache["calls"].values()
+        assert call[6][0][2][1] == -(-M // 512)         # grid rows: 512-row tiles
+        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+        assert np.array_equal(out.view(np.uint8).get(), base.view(np.uint8).get())
+    finally:
+        _gpu_ops._launches.clear()
+
+
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 def test_stream_groups_by_layout(request, monkeypatch, trans):
     """The launcher's layout rule (STREAM_R unset, GROUP_SHARE_MAX 0.7): a banded W, whose
