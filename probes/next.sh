@@ -61,8 +61,6 @@
 #   bash probes/next.sh v29                      -> the 512-row tiles' (BM 512, XB 2, MINB) and
 #                                                   the column groups' tests, p26 tall / bs32 /
 #                                                   ba, memcheck (<= 330 s); then v28 (suite)
-#   T=300 bash probes/next.sh v28s               -> v28 for a short budget: the column-group
-#                                                   tests, p26, a large-M stream subset, memcheck
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -91,6 +89,18 @@ sanitize() {
   echo "$1 rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/$3" | tail -3
 }
 git log --oneline -1 2>/dev/null
+# first_tests SECONDS K: the GPU tests matching K under a timeout, before anything else (kernels
+# that have not run yet: a hang must not eat the call); sets rc
+first_tests() {
+  timeout "$1" python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$2" 2>&1 | tail -3
+  rc=${PIPESTATUS[0]}; echo "first tests rc=$rc at ${SECONDS} s"
+}
+# p26_in_time MODE...: probes/p26.py's modes in turn while 50 s of the call's T are left
+p26_in_time() {
+  for m in "$@"; do
+    [ $SECONDS -lt $((T - 50)) ] && timeout 45 python3 probes/p26.py "$m" 2>&1 | tail -14
+  done
+}
 # v27's probes of dsd_stream.cu's column groups (p26 round 2, p19 groups, p26 on the structured
 # layouts) and memcheck on their tests (<= 170 s)
 column_group_probes() {
@@ -138,48 +148,21 @@ elif [ "$1" = v27a ]; then
 elif [ "$1" = v28 ]; then
   # The R > 1 kernels have never run as they stand: their tests first, under a timeout, so that
   # a hang cannot eat the suite; then the suite (without them), then the probes as time allows.
-  g="test_stream_column_groups or test_stream_groups_by_layout"
   # T (default 590): the seconds this call may take; the suite gets what the tests leave
   T=${T:-590}
-  timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$g" 2>&1 | tail -3
-  rc=${PIPESTATUS[0]}; echo "column-group tests rc=$rc at ${SECONDS} s"
+  g="test_stream_column_groups or test_stream_groups_by_layout"
+  first_tests 70 "$g"
   PYTEST_K="not ($g)" SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((T - SECONDS)) bash .ci/gpu 2>&1 | tail -6
   echo "suite done at ${SECONDS} s"
-  if [ "$rc" = 0 ]; then
-    [ $SECONDS -lt $((T - 45)) ] && timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
-    [ $SECONDS -lt $((T - 50)) ] && timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
-  fi
+  [ "$rc" = 0 ] && p26_in_time bs32 ba
 elif [ "$1" = v29 ]; then
   # v28's untried knobs first (T, default 330 s): the 512-row tiles' and the column groups' GPU
   # tests under a timeout, then p26 tall (BM 512 / MINB), p26 bs32 (R 4 + PERSIST), p26 ba,
   # memcheck on the tall tiles; the suite is the next call (T=590 bash probes/next.sh v28)
   T=${T:-330}
-  g="test_stream_tall_tiles or test_stream_column_groups or test_stream_groups_by_layout"
-  timeout 100 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$g" 2>&1 | tail -3
-  rc=${PIPESTATUS[0]}; echo "tall-tile and column-group tests rc=$rc at ${SECONDS} s"
-  if [ "$rc" = 0 ]; then
-    timeout 45 python3 probes/p26.py tall 2>&1 | tail -14
-    [ $SECONDS -lt $((T - 45)) ] && timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
-    [ $SECONDS -lt $((T - 50)) ] && timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
-  fi
+  first_tests 100 "test_stream_tall_tiles or test_stream_column_groups or test_stream_groups_by_layout"
+  [ "$rc" = 0 ] && p26_in_time tall bs32 ba
   [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_tall.log "test_stream_tall_tiles and 300"
-elif [ "$1" = v28s ]; then
-  # v28 for a short budget (T, default 300 s): the column-group tests, p26, then the default
-  # launcher's large-M stream tests (the host code that changed in v27) and memcheck, as time
-  # allows
-  T=${T:-300}
-  g="test_stream_column_groups or test_stream_groups_by_layout"
-  timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$g" 2>&1 | tail -3
-  rc=${PIPESTATUS[0]}; echo "column-group tests rc=$rc at ${SECONDS} s"
-  if [ "$rc" = 0 ]; then
-    timeout 40 python3 probes/p26.py bs32 2>&1 | tail -11
-    [ $SECONDS -lt $((T - 50)) ] && timeout 45 python3 probes/p26.py ba 2>&1 | tail -12
-  fi
-  echo "probes done at ${SECONDS} s"
-  k="test_x_times_w_large_m or test_tables_built_on_gpu_match_host or test_more_rows_than_one_grid or test_skewed_layout or (test_stream_kernel and not f32 and not bs64_consumers and (-200- or -300-))"
-  [ $SECONDS -lt $((T - 30)) ] && timeout $((T - SECONDS - 25)) python3 -m pytest tests/test_gpu_kernels.py \
-    -q -p no:cacheprovider -k "$k" 2>&1 | tail -2
-  [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_groups.log "test_stream_column_groups_persist"
 elif [ "$1" = v27 ]; then
   column_group_probes
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8
