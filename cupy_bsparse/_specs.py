@@ -243,6 +243,12 @@ _STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
                         (64, 2): {"BM": 128, "WARPS_M": 8, "STAGES": 3},
                         (64, 4): {"BM": 128, "WARPS_M": 8, "STAGES": 3}}
 
+#: dsd_stream.cu's 512-row tiles for 16-bit bs 32 above M = 64 (opt-in knobs, not yet timed;
+#: docs/perf-notes.md v28): x's tile as two 256-row TMA boxes (XB 2), eight consumer warps, at
+#: two CTAs an SM by the launch bounds (MINB 2, 3 stages) or at one (4 stages).
+STREAM_TALL_PROBES = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
+                      {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4})
+
 
 #: Unset ``STREAM_R``: a 16-bit layout above M = 64 takes R = 4 where 4-column groups leave at
 #: most this share of its x tile copies (``_work_lists.group_step_share``); None: never.

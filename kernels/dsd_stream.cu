@@ -154,7 +154,7 @@ __device__ __forceinline__ void ld_b_step(unsigned (&b)[NI][2], unsigned base, i
     }
 }
 
-#if MINB > 1
+#if MINB > 1   // (a minimum of 1 written out changes the cubin: the default keeps none)
 extern "C" __global__ void __launch_bounds__(NCT + 32, MINB)
 #else
 extern "C" __global__ void __launch_bounds__(NCT + 32)
@@ -291,15 +291,10 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 TL_MARK(step, 1);
 #pragma unroll
                 for (int h = 0; h < NH; ++h) {
-#if XB > 1
 #pragma unroll
                     for (int xb = 0; xb < XB; ++xb)
                         tma_2d(a0 + ring.s * A_BYTES + h * (BM * RB) + xb * (BM / XB) * RB, &tmap_x,
                                cur.x * BS + h * HC, m0 + xb * (BM / XB), full, x_hint);
-#else
-                    tma_2d(a0 + ring.s * A_BYTES + h * (BM * RB), &tmap_x, cur.x * BS + h * HC, m0, full,
-                           x_hint);
-#endif
 #if XLO
                     tma_2d(lo0 + ring.s * A_BYTES + h * (BM * RB), &tmap_xlo, cur.x * BS + h * HC, m0,
                            full, x_hint);

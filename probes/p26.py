@@ -29,9 +29,9 @@ say(bench.gpu_name())
 CASES = {32: [("1", {}), ("4", {}), ("4", {"PERSIST": 1}), ("4", {"PERSIST": 1, "STAGES": 8}),
               ("2", {"PERSIST": 1}), ("1", {})],
          64: [("1", {}), ("2", {}), ("4", {}), ("4", {"PERSIST": 1}), ("1", {})]}
-TALL = {"BM": 512, "WARPS_M": 8, "XB": 2}
-TALL_CASES = [("1", {}), ("1", {**TALL, "STAGES": 3, "MINB": 2}), ("1", {**TALL, "STAGES": 4}),
-              ("1", {"STAGES": 3, "MINB": 4}), ("1", {**TALL, "STAGES": 2, "MINB": 2}), ("1", {})]
+TALL_CASES = ([("1", {})] + [("1", k) for k in sp.STREAM_TALL_PROBES]
+              + [("1", {"STAGES": 3, "MINB": 4}),
+                 ("1", {**sp.STREAM_TALL_PROBES[0], "STAGES": 2}), ("1", {})])
 
 
 def run(bs, dtype, kind, cases):

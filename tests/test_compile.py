@@ -126,12 +126,10 @@ def test_timeline_instrumentation_compiles(name, spec):
     assert b"bsmm_timeline" in image
 
 
-# dsd_stream.cu's 512-row tiles (probes/p26.py tall, tests/test_gpu_kernels.py's
-# TALL_TILE_KNOBS): x's tile as two 256-row boxes, eight consumer warps
+# dsd_stream.cu's 512-row tiles (_specs.STREAM_TALL_PROBES; probes/p26.py tall)
 TALL = [("dsd_stream.cu", tuple(sorted({**dict(_specs.dsd_stream_spec(32, did, 4096, tw)),
-                                        "BM": 512, "WARPS_M": 8, "XB": 2, **extra}.items())))
-        for did in (1, 2) for tw in (False, True)
-        for extra in ({"STAGES": 3, "MINB": 2}, {"STAGES": 4})]
+                                        **knobs}.items())))
+        for did in (1, 2) for tw in (False, True) for knobs in _specs.STREAM_TALL_PROBES]
 
 
 @pytest.mark.parametrize("name,spec", TALL, ids=[_spec_id(n, s, "") for n, s in TALL])

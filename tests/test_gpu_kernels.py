@@ -15,6 +15,7 @@ import pytest
 
 import cupy_bsparse as cb
 from cupy_bsparse import layouts
+from cupy_bsparse._specs import STREAM_TALL_PROBES
 
 cupy = pytest.importorskip("cupy")
 pytestmark = pytest.mark.gpu  # tests/conftest.py skips these without a usable GPU
@@ -745,19 +746,13 @@ def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, densit
         _gpu_ops._launches.clear()
 
 
-#: dsd_stream.cu's 512-row tiles (16-bit bs 32 above M = 64, opt-in knobs): x's tile as two
-#: 256-row TMA boxes (XB 2), eight consumer warps, two CTAs an SM by the launch bounds (MINB 2)
-TALL_TILE_KNOBS = [{"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
-                   {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4}]
-
-
 @pytest.mark.parametrize("M,density", [(300, 0.5)] if _SMALL else [(65, 1.0), (300, 0.5),
                                                                     (1000, 0.1), (4096, 0.3)])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
-@pytest.mark.parametrize("knobs", range(len(TALL_TILE_KNOBS)), ids=["minb2", "stages4"])
+@pytest.mark.parametrize("knobs", range(len(STREAM_TALL_PROBES)))
 def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density):
-    """dsd_stream.cu with BM 512 (x's tile copied as two boxes; forced): M not a multiple of
+    """dsd_stream.cu with BM 512 (``STREAM_TALL_PROBES``, forced): M not a multiple of
     the tile (the second box partly or wholly past M, zero-filled), W with an empty block-row
     and block-column, exact to the tolerance, every element written,
     bitwise equal to the default tile's result (the same products in the same order)."""
@@ -773,7 +768,7 @@ def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density)
     monkeypatch.setattr(_gpu_ops, "_launches", {})    # no launch cached with the default tile
     orig = _specs.dsd_stream_spec
     monkeypatch.setattr(_specs, "dsd_stream_spec", lambda *a, **k: tuple(sorted(
-        {**dict(orig(*a, **k)), **TALL_TILE_KNOBS[knobs]}.items())))
+        {**dict(orig(*a, **k)), **STREAM_TALL_PROBES[knobs]}.items())))
     try:
         did = _specs.dtype_id(dtype, False)
         assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4]["BM"] == 512
