@@ -104,7 +104,8 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None):
 
     dev = cupy.cuda.runtime.getDevice()
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r)
+           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r,
+           _specs.stream_tall(bs, did, M))
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
@@ -181,7 +182,8 @@ def _dsd_call(layout, trans_w, did, M, N):
 
     dev = cupy.cuda.runtime.getDevice()
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX)
+           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX,
+           _specs.STREAM_TALL)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:

@@ -243,11 +243,30 @@ _STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
                         (64, 2): {"BM": 128, "WARPS_M": 8, "STAGES": 3},
                         (64, 4): {"BM": 128, "WARPS_M": 8, "STAGES": 3}}
 
-#: dsd_stream.cu's 512-row tiles for 16-bit bs 32 above M = 64 (opt-in knobs, not yet timed;
+#: dsd_stream.cu's 512-row tiles for 16-bit bs 32 above M = 64 (``stream_tall``; not yet timed,
 #: docs/perf-notes.md v28): x's tile as two 256-row TMA boxes (XB 2), eight consumer warps, at
 #: two CTAs an SM by the launch bounds (MINB 2, 3 stages) or at one (4 stages).
 STREAM_TALL_PROBES = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
                       {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4})
+#: Which of STREAM_TALL_PROBES 16-bit bs 32 takes at R 1 above M = 64: None (the default rule,
+#: ``stream_tall``), "0" for none, "1" / "2" for the first / second at every such M; from
+#: CUPY_BSPARSE_STREAM_TALL at import.
+STREAM_TALL = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_TALL"),
+                             "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2"))
+#: Unset STREAM_TALL: the knob set (1 or 2; 0: none) taken from STREAM_TALL_M rows up.
+STREAM_TALL_DEFAULT = 0
+STREAM_TALL_M = 2048
+
+
+def stream_tall(bs, code, M, r=1):
+    """Which of STREAM_TALL_PROBES (1 or 2; 0: none) dsd_stream.cu takes for block size ``bs``,
+    element code ``code``, M and R ``r``: 16-bit bs 32 at R 1 above M = 64, as ``STREAM_TALL``
+    says, or where unset STREAM_TALL_DEFAULT from STREAM_TALL_M rows up."""
+    if bs != 32 or code not in (1, 2) or m_regime(M) != "large" or r != 1:
+        return 0
+    if STREAM_TALL is not None:
+        return int(STREAM_TALL)
+    return STREAM_TALL_DEFAULT if M >= STREAM_TALL_M else 0
 
 
 #: Unset ``STREAM_R``: a 16-bit layout above M = 64 takes R = 4 where 4-column groups leave at
@@ -275,7 +294,7 @@ def stream_group_by_layout(bs, did, M):
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
-                    r=None):
+                    r=None, tall=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -314,7 +333,10 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     ``_work_lists.dsd_persist_plan``).
 
     ``r`` (None: ``stream_group``'s): 16-bit above M = 64, R output block-columns a CTA (2 or
-    4; ``_STREAM_GROUP_SHAPES``; the launcher builds ``_work_lists.dsd_group_plan``)."""
+    4; ``_STREAM_GROUP_SHAPES``; the launcher builds ``_work_lists.dsd_group_plan``).
+
+    ``tall`` (None: ``stream_tall``'s): at R 1, that knob set of STREAM_TALL_PROBES (1 or 2; 0:
+    none), 512-row tiles."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -337,6 +359,9 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
         r = stream_group(bs, code, M) if r is None else r
         if r > 1 and esz == 2:
             p.update(R=r, WARPS_N=1, **_STREAM_GROUP_SHAPES[(bs, r)])
+        tall = stream_tall(bs, code, M, r) if tall is None else tall
+        if tall and r == 1 and esz == 2:
+            p.update(STREAM_TALL_PROBES[tall - 1])
     else:
         bm = 16 if regime == "tiny" else 64
         stage = (bm + bs) * bs * esz
@@ -1105,6 +1130,11 @@ def all_specializations():
                             # column groups (STREAM_R, opt-in)
                             for r in (2, 4):
                                 out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, r=r),
+                                            "bsmm_dsd_stream"))
+                            # 512-row tiles at both knob sets and without (STREAM_TALL)
+                            for tall in ((0, 1, 2) if bs == 32 else ()):
+                                out.append(("dsd_stream.cu",
+                                            dsd_stream_spec(bs, did, M, tw, r=1, tall=tall),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)

@@ -56,8 +56,8 @@
 #                                                   groups, memcheck on their tests, then the
 #                                                   suite (<= 590 s)
 #   bash probes/next.sh v28                      -> the column-group tests under a timeout, the
-#                                                   suite without them, then p26 bs32 and ba as
-#                                                   time allows (<= 590 s)
+#                                                   suite without them, then the bench with
+#                                                   STREAM_TALL 0 / 1 / 2 as time allows (<= 590 s)
 #   bash probes/next.sh v29                      -> the 512-row tiles' (BM 512, XB 2, MINB) and
 #                                                   the column groups' tests, p26 tall / bs32 /
 #                                                   ba, memcheck (<= 330 s); then v28 (suite)
@@ -154,14 +154,21 @@ elif [ "$1" = v28 ]; then
   first_tests 70 "$g"
   PYTEST_K="not ($g)" SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((T - SECONDS)) bash .ci/gpu 2>&1 | tail -6
   echo "suite done at ${SECONDS} s"
-  [ "$rc" = 0 ] && p26_in_time bs32 ba
+  # v29: the bench on the 512-row tiles (STREAM_TALL 1 / 2) against 256-row ones, then on BA
+  for L in random barabasi_albert; do
+    for t in 0 1 2; do
+      [ $SECONDS -lt $((T - 45)) ] && CUPY_BSPARSE_STREAM_TALL=$t timeout 40 python3 -m cupy_bsparse \
+        bench --m 4096 --op fprop bprop --dtype float16 bfloat16 --blocksize 32 --layout $L \
+        --baselines dense --out "$out/v29_tall${t}_$L" 2>&1 | grep -v "^\[" | tail -5 | sed "s/^/tall $t $L: /"
+    done
+  done
 elif [ "$1" = v29 ]; then
   # v28's untried knobs first (T, default 330 s): the 512-row tiles' and the column groups' GPU
   # tests under a timeout, then p26 tall (BM 512 / MINB), p26 bs32 (R 4 + PERSIST), p26 ba,
   # memcheck on the tall tiles; the suite is the next call (T=590 bash probes/next.sh v28)
   T=${T:-330}
   first_tests 100 "test_stream_tall_tiles or test_stream_column_groups or test_stream_groups_by_layout"
-  [ "$rc" = 0 ] && p26_in_time tall bs32 ba
+  [ "$rc" = 0 ] && p26_in_time tall tallm bs32 ba
   [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_tall.log "test_stream_tall_tiles and 300"
 elif [ "$1" = v27 ]; then
   column_group_probes

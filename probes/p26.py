@@ -3,11 +3,14 @@ default) for 16-bit fprop / bprop at M = 4096, C = K = 8192, d = 0.1 (docs/perf-
 The row: bs 32 E 0.211-0.215 against 0.22, bound by x's tiles out of L2 (1.72 GB, one a block
 and row tile); four random columns share about 14% of their tiles.
 
-    PYTHONPATH=. python probes/p26.py [bs32|bs64|ba|tall]
+    PYTHONPATH=. python probes/p26.py [bs32|bs64|ba|tall|tallm]
 
 tall (v28): R 1 with 512-row tiles (BM 512, x's tile as two 256-row boxes, XB 2), which halve
 W's re-reads (0.21 of 1.93 GB at bs 32): at two CTAs an SM (MINB 2, 94 registers, 3 stages) and
 at one (4 stages); and R 1's 256-row tiles at four CTAs an SM (MINB 4, 3 stages).
+
+tallm (v29): tall's first three cases at M = 2048, 1024 and 8192 (where 512-row tiles would be
+the default if they win at 4096).
 
 Each line: R and knobs, fprop / bprop median ms, and the max error against R = 1's result.
 """
@@ -34,11 +37,11 @@ TALL_CASES = ([("1", {})] + [("1", k) for k in sp.STREAM_TALL_PROBES]
                  ("1", {**sp.STREAM_TALL_PROBES[0], "STAGES": 2}), ("1", {})])
 
 
-def run(bs, dtype, kind, cases):
-    sets = problem(4096, 8192, 8192, bs, dtype, kind=kind)
+def run(bs, dtype, kind, cases, m=4096):
+    sets = problem(m, 8192, 8192, bs, dtype, kind=kind)
     orig = sp.dsd_stream_spec
-    say(f"{dtype} bs {bs} {kind}, M 4096: fprop / bprop ms (R 1 spec "
-        f"{dict(orig(bs, sp.dtype_id(dtype), 4096, False, True))})")
+    say(f"{dtype} bs {bs} {kind}, M {m}: fprop / bprop ms (R 1 spec "
+        f"{dict(orig(bs, sp.dtype_id(dtype), m, False, True))})")
     ref = {}
     for r, knobs in cases:
         line = []
@@ -83,6 +86,9 @@ if __name__ == "__main__":
         run(32, "float16", "random", TALL_CASES)
         run(32, BFLOAT16, "random", TALL_CASES[:2])
         run(32, "float16", "barabasi_albert", TALL_CASES[:2])
+    elif mode == "tallm":
+        for m in (2048, 1024, 8192):
+            run(32, "float16", "random", TALL_CASES[:3], m=m)
     elif mode == "ba":
         for kind in ("barabasi_albert", "small_world"):
             run(32, "float16", kind, CASES[32][:3])

@@ -127,9 +127,8 @@ def test_timeline_instrumentation_compiles(name, spec):
 
 
 # dsd_stream.cu's 512-row tiles (_specs.STREAM_TALL_PROBES; probes/p26.py tall)
-TALL = [("dsd_stream.cu", tuple(sorted({**dict(_specs.dsd_stream_spec(32, did, 4096, tw)),
-                                        **knobs}.items())))
-        for did in (1, 2) for tw in (False, True) for knobs in _specs.STREAM_TALL_PROBES]
+TALL = [("dsd_stream.cu", _specs.dsd_stream_spec(32, did, 4096, tw, r=1, tall=t))
+        for did in (1, 2) for tw in (False, True) for t in (1, 2)]
 
 
 @pytest.mark.parametrize("name,spec", TALL, ids=[_spec_id(n, s, "") for n, s in TALL])

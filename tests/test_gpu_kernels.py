@@ -752,10 +752,10 @@ def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, densit
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 @pytest.mark.parametrize("knobs", range(len(STREAM_TALL_PROBES)))
 def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density):
-    """dsd_stream.cu with BM 512 (``STREAM_TALL_PROBES``, forced): M not a multiple of
-    the tile (the second box partly or wholly past M, zero-filled), W with an empty block-row
-    and block-column, exact to the tolerance, every element written,
-    bitwise equal to the default tile's result (the same products in the same order)."""
+    """dsd_stream.cu with BM 512 (``STREAM_TALL_PROBES``, forced by STREAM_TALL): M not a
+    multiple of the tile (the second box partly or wholly past M, zero-filled), W with an empty
+    block-row and block-column, exact to the tolerance, every element written, bitwise equal to
+    the 256-row tile's result (STREAM_TALL "0": the same products in the same order)."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
@@ -763,15 +763,15 @@ def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density)
     dtype, bs = DTYPES[kind], 32
     wg, wop, x, x64, op64, ref = _dsd_case(_rng(request), (bs * 13, bs * 11), bs, density,
                                            dtype, M, trans)
+    monkeypatch.setattr(_specs, "STREAM_TALL", "0")
+    monkeypatch.setattr(_gpu_ops, "_launches", {})
     base = _nan((M, op64.shape[1]), dtype)
     cb.matmul(cupy.asarray(x), wop, out=base)
-    monkeypatch.setattr(_gpu_ops, "_launches", {})    # no launch cached with the default tile
-    orig = _specs.dsd_stream_spec
-    monkeypatch.setattr(_specs, "dsd_stream_spec", lambda *a, **k: tuple(sorted(
-        {**dict(orig(*a, **k)), **STREAM_TALL_PROBES[knobs]}.items())))
+    monkeypatch.setattr(_specs, "STREAM_TALL", str(knobs + 1))
     try:
         did = _specs.dtype_id(dtype, False)
-        assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4]["BM"] == 512
+        spec = _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4]
+        assert spec.items() >= STREAM_TALL_PROBES[knobs].items()
         wg.layout.plan_cache.pop("calls", None)
         out = _nan((M, op64.shape[1]), dtype)
         cb.matmul(cupy.asarray(x), wop, out=out)

@@ -534,3 +534,38 @@ def test_stream_group_rule(monkeypatch):
     assert _specs.stream_group(32, 1, 4096, share=0.1) == 1
     with pytest.raises(ValueError, match="CUPY_BSPARSE_STREAM_R"):
         _specs._kernel_choice("3", "CUPY_BSPARSE_STREAM_R", kinds=("1", "2", "4"))
+
+
+def test_stream_tall_rule(monkeypatch):
+    """dsd_stream.cu's 512-row tiles: 16-bit bs 32 at R 1 above M = 64 only; STREAM_TALL where
+    set at every such M, else STREAM_TALL_DEFAULT from STREAM_TALL_M rows; the spec carries the
+    knob set, and all_specializations lists both sets."""
+    monkeypatch.setattr(_specs, "STREAM_TALL", None)
+    monkeypatch.setattr(_specs, "STREAM_TALL_DEFAULT", 1)
+    monkeypatch.setattr(_specs, "STREAM_TALL_M", 2048)
+    assert _specs.stream_tall(32, 1, 4096) == 1 and _specs.stream_tall(32, 2, 2048) == 1
+    assert _specs.stream_tall(32, 1, 2047) == 0
+    assert _specs.stream_tall(32, 1, 4096, r=4) == 0
+    for bs, code, M in ((64, 1, 4096), (16, 2, 4096), (32, 4, 4096), (32, 0, 4096),
+                        (32, 1, 64)):
+        assert _specs.stream_tall(bs, code, M) == 0
+    assert dict(_specs.dsd_stream_spec(32, 1, 4096, False))["BM"] == 512
+    assert dict(_specs.dsd_stream_spec(32, 1, 1024, True))["BM"] == 256
+    assert dict(_specs.dsd_stream_spec(32, 1, 4096, False, r=4))["BM"] == 256   # groups win
+    monkeypatch.setattr(_specs, "STREAM_TALL", "2")
+    assert _specs.stream_tall(32, 2, 65) == 2 and _specs.stream_tall(32, 2, 64) == 0
+    assert (dict(_specs.dsd_stream_spec(32, 2, 100, True)).items()
+            >= _specs.STREAM_TALL_PROBES[1].items())
+    monkeypatch.setattr(_specs, "STREAM_TALL", "0")
+    assert _specs.stream_tall(32, 1, 4096) == 0
+    assert "XB" not in dict(_specs.dsd_stream_spec(32, 1, 4096, False))
+    monkeypatch.setattr(_specs, "STREAM_TALL", None)
+    monkeypatch.setattr(_specs, "STREAM_TALL_DEFAULT", 0)
+    specs = [dict(s) for n, s, _ in _specs.all_specializations() if n == "dsd_stream.cu"]
+    for did in (1, 2):
+        for tw in (0, 1):
+            for knobs in _specs.STREAM_TALL_PROBES:
+                assert any(s.items() >= {**knobs, "DTYPE_ID": did, "TRANS_W": tw}.items()
+                           for s in specs)
+    with pytest.raises(ValueError, match="CUPY_BSPARSE_STREAM_TALL"):
+        _specs._kernel_choice("3", "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2"))
