@@ -150,8 +150,8 @@ elif [ "$1" = v28 ]; then
   # a hang cannot eat the suite; then the suite (without them), then the probes as time allows.
   # T (default 590): the seconds this call may take; the suite gets what the tests leave
   T=${T:-590}
-  g="test_stream_column_groups or test_stream_groups_by_layout"
-  first_tests 70 "$g"
+  g="test_stream_column_groups or test_stream_groups_by_layout or test_stream_tall_tiles"
+  first_tests 100 "$g"
   PYTEST_K="not ($g)" SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((T - SECONDS)) bash .ci/gpu 2>&1 | tail -6
   echo "suite done at ${SECONDS} s"
   # v29: the bench on the 512-row tiles (STREAM_TALL 1 / 2) against 256-row ones, then on BA
