@@ -243,9 +243,11 @@ _STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
                         (64, 2): {"BM": 128, "WARPS_M": 8, "STAGES": 3},
                         (64, 4): {"BM": 128, "WARPS_M": 8, "STAGES": 3}}
 
-#: dsd_stream.cu's 512-row tiles for 16-bit bs 32 above M = 64 (``stream_tall``; not yet timed,
-#: docs/perf-notes.md v28): x's tile as two 256-row TMA boxes (XB 2), eight consumer warps, at
-#: two CTAs an SM by the launch bounds (MINB 2, 3 stages) or at one (4 stages).
+#: dsd_stream.cu's 512-row tiles for 16-bit bs 32 above M = 64 (``stream_tall``; docs/perf-notes.md
+#: v28, v29): x's tile as two 256-row TMA boxes (XB 2), eight consumer warps, at two CTAs an SM
+#: by the launch bounds (MINB 2, 3 stages) or at one (4 stages). v29 (H100, p26, fp16 random,
+#: fprop ms, 256-row tiles -> first / second set): M = 1024 0.0798 -> 0.0817 / 0.0801, 2048
+#: 0.1485 -> 0.1496 / 0.1483, 4096 0.2868 -> 0.2836 / 0.2834, 8192 0.5623 -> 0.5522 / 0.5549.
 STREAM_TALL_PROBES = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
                       {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4})
 #: Which of STREAM_TALL_PROBES 16-bit bs 32 takes at R 1 above M = 64: None (the default rule,
@@ -253,9 +255,10 @@ STREAM_TALL_PROBES = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2}
 #: CUPY_BSPARSE_STREAM_TALL at import.
 STREAM_TALL = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_TALL"),
                              "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2"))
-#: Unset STREAM_TALL: the knob set (1 or 2; 0: none) taken from STREAM_TALL_M rows up.
-STREAM_TALL_DEFAULT = 0
-STREAM_TALL_M = 2048
+#: Unset STREAM_TALL: the knob set (1 or 2; 0: none) taken from STREAM_TALL_M rows up (v29: the
+#: first, 1-2% faster from M = 4096, none below, where it ties or loses).
+STREAM_TALL_DEFAULT = 1
+STREAM_TALL_M = 4096
 
 
 def stream_tall(bs, code, M, r=1):
@@ -303,7 +306,8 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     Up to M = 64: as many stages as fit in 64 KB (at most 8); L2 hints evict_last for x's
     tiles (re-read by every column), evict_first for the stored blocks (read once).
     Above (v6 sweep at M = 4096, docs/perf-notes.md): bs 64 BM 128 and 3 stages, bs 32 BM 256
-    and 4 stages (2-3 CTAs per SM); evict_last for both inputs (bs 32: 0.404 -> 0.300 ms;
+    and 4 stages (2-3 CTAs per SM; from M = 4096 bs 32 takes 512-row tiles, ``stream_tall``);
+    evict_last for both inputs (bs 32: 0.404 -> 0.300 ms;
     streaming stores of y instead changed nothing, so it is the inputs' own re-reads that the
     hint protects). float32 (3xTF32; v9 sweep, docs/perf-notes.md) above M = 64: bs 64 BM 64
     and 3 stages (M = 4096: 1.24 -> 1.11 ms against BM 128), bs 32 4 x 2 warps and 3 stages
