@@ -61,6 +61,9 @@
 #   bash probes/next.sh v29                      -> the 512-row tiles' (BM 512, XB 2, MINB) and
 #                                                   the column groups' tests, p26 tall / bs32 /
 #                                                   ba, memcheck (<= 330 s); then v28 (suite)
+#   bash probes/next.sh v30                      -> p26 tall2 (512-row set 2 against set 1 and
+#                                                   256 rows, 3 layouts, 3 times), p26 bs32 / ba
+#                                                   (<= 330 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -170,6 +173,12 @@ elif [ "$1" = v29 ]; then
   first_tests 100 "test_stream_tall_tiles or test_stream_column_groups or test_stream_groups_by_layout"
   [ "$rc" = 0 ] && p26_in_time tall tallm bs32 ba
   [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_tall.log "test_stream_tall_tiles and 300"
+elif [ "$1" = v30 ]; then
+  # v29's open questions (T, default 330 s): 512-row set 2 against set 1 and 256-row tiles, three
+  # times on each layout (p26 tall2); then v27's R 4 + PERSIST and the structured layouts
+  T=${T:-330}
+  timeout 170 python3 probes/p26.py tall2 2>&1 | tail -36
+  p26_in_time bs32 ba
 elif [ "$1" = v27 ]; then
   column_group_probes
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8

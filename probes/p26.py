@@ -3,7 +3,7 @@ default) for 16-bit fprop / bprop at M = 4096, C = K = 8192, d = 0.1 (docs/perf-
 The row: bs 32 E 0.211-0.215 against 0.22, bound by x's tiles out of L2 (1.72 GB, one a block
 and row tile); four random columns share about 14% of their tiles.
 
-    PYTHONPATH=. python probes/p26.py [bs32|bs64|ba|tall|tallm]
+    PYTHONPATH=. python probes/p26.py [bs32|bs64|ba|tall|tallm|tall2]
 
 tall (v28): R 1 with 512-row tiles (BM 512, x's tile as two 256-row boxes, XB 2), which halve
 W's re-reads (0.21 of 1.93 GB at bs 32): at two CTAs an SM (MINB 2, 94 registers, 3 stages) and
@@ -11,6 +11,12 @@ at one (4 stages); and R 1's 256-row tiles at four CTAs an SM (MINB 4, 3 stages)
 
 tallm (v29): tall's first three cases at M = 2048, 1024 and 8192 (where 512-row tiles would be
 the default if they win at 4096).
+
+tall2 (for v30): STREAM_TALL 0 / 1 / 2 three times over on Barabasi-Albert, small world and
+random (v29's bench: set 2 2% faster than set 1 on Barabasi-Albert, a tie on random).
+
+A case's "TALL" is STREAM_TALL for it (v29: set 1 is the default from M = 4096, so the 256-row
+tiles are TALL "0").
 
 Each line: R and knobs, fprop / bprop median ms, and the max error against R = 1's result.
 """
@@ -32,9 +38,9 @@ say(bench.gpu_name())
 CASES = {32: [("1", {}), ("4", {}), ("4", {"PERSIST": 1}), ("4", {"PERSIST": 1, "STAGES": 8}),
               ("2", {"PERSIST": 1}), ("1", {})],
          64: [("1", {}), ("2", {}), ("4", {}), ("4", {"PERSIST": 1}), ("1", {})]}
-TALL_CASES = ([("1", {})] + [("1", k) for k in sp.STREAM_TALL_PROBES]
-              + [("1", {"STAGES": 3, "MINB": 4}),
-                 ("1", {**sp.STREAM_TALL_PROBES[0], "STAGES": 2}), ("1", {})])
+TALL_CASES = [("1", {"TALL": "0"}), ("1", {"TALL": "1"}), ("1", {"TALL": "2"}),
+              ("1", {"TALL": "0", "STAGES": 3, "MINB": 4}), ("1", {"TALL": "1", "STAGES": 2}),
+              ("1", {"TALL": "0"})]
 
 
 def run(bs, dtype, kind, cases, m=4096):
@@ -44,18 +50,21 @@ def run(bs, dtype, kind, cases, m=4096):
         f"{dict(orig(bs, sp.dtype_id(dtype), m, False, True))})")
     ref = {}
     for r, knobs in cases:
+        knobs = dict(knobs)
+        tall = knobs.pop("TALL", None)
         line = []
         for op in ("fprop", "bprop"):
             fresh(sets)
             try:
-                with patched(sp, STREAM_R=r, dsd_stream_spec=with_knobs(orig, knobs)):
+                with patched(sp, STREAM_R=r, STREAM_TALL=tall,
+                             dsd_stream_spec=with_knobs(orig, knobs)):
                     t, out = t_dsd(sets, op)
                 e = err(out, ref[op]) if op in ref else 0.0
                 ref.setdefault(op, out)
                 line.append(f"{t:.4f} (err {e:.1e})")
             except Exception as ex:   # a probe: report and go on
                 line.append(f"ERROR {type(ex).__name__}: {str(ex)[:200]}")
-        say(f"   R {r} {knobs or ''}: {' / '.join(line)}")
+        say(f"   R {r} {'TALL ' + tall + ' ' if tall else ''}{knobs or ''}: {' / '.join(line)}")
     del sets, ref
     fresh([])
     cupy.get_default_memory_pool().free_all_blocks()
@@ -89,6 +98,9 @@ if __name__ == "__main__":
     elif mode == "tallm":
         for m in (2048, 1024, 8192):
             run(32, "float16", "random", TALL_CASES[:3], m=m)
+    elif mode == "tall2":
+        for kind in ("barabasi_albert", "small_world", "random"):
+            run(32, "float16", kind, TALL_CASES[:3] * 3)
     elif mode == "ba":
         for kind in ("barabasi_albert", "small_world"):
             run(32, "float16", kind, CASES[32][:3])
