@@ -248,9 +248,9 @@ _STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
 #: by the launch bounds (MINB 2, 3 stages) or at one (4 stages). v29 (H100, p26, fp16 random,
 #: fprop ms, 256-row tiles -> first / second set): M = 1024 0.0798 -> 0.0817 / 0.0801, 2048
 #: 0.1485 -> 0.1496 / 0.1483, 4096 0.2868 -> 0.2836 / 0.2834, 8192 0.5623 -> 0.5522 / 0.5549.
-STREAM_TALL_PROBES = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
+STREAM_TALL_SETS = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
                       {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4})
-#: Which of STREAM_TALL_PROBES 16-bit bs 32 takes at R 1 above M = 64: None (the default rule,
+#: Which of STREAM_TALL_SETS 16-bit bs 32 takes at R 1 above M = 64: None (the default rule,
 #: ``stream_tall``), "0" for none, "1" / "2" for the first / second at every such M; from
 #: CUPY_BSPARSE_STREAM_TALL at import.
 STREAM_TALL = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_TALL"),
@@ -262,7 +262,7 @@ STREAM_TALL_M = 4096
 
 
 def stream_tall(bs, code, M, r=1):
-    """Which of STREAM_TALL_PROBES (1 or 2; 0: none) dsd_stream.cu takes for block size ``bs``,
+    """Which of STREAM_TALL_SETS (1 or 2; 0: none) dsd_stream.cu takes for block size ``bs``,
     element code ``code``, M and R ``r``: 16-bit bs 32 at R 1 above M = 64, as ``STREAM_TALL``
     says, or where unset STREAM_TALL_DEFAULT from STREAM_TALL_M rows up."""
     if bs != 32 or code not in (1, 2) or m_regime(M) != "large" or r != 1:
@@ -339,7 +339,7 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     ``r`` (None: ``stream_group``'s): 16-bit above M = 64, R output block-columns a CTA (2 or
     4; ``_STREAM_GROUP_SHAPES``; the launcher builds ``_work_lists.dsd_group_plan``).
 
-    ``tall`` (None: ``stream_tall``'s): at R 1, that knob set of STREAM_TALL_PROBES (1 or 2; 0:
+    ``tall`` (None: ``stream_tall``'s): at R 1, that knob set of STREAM_TALL_SETS (1 or 2; 0:
     none), 512-row tiles."""
     code = _mma_code(did)
     esz = _itemsize(code)
@@ -365,7 +365,7 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
             p.update(R=r, WARPS_N=1, **_STREAM_GROUP_SHAPES[(bs, r)])
         tall = stream_tall(bs, code, M, r) if tall is None else tall
         if tall and r == 1 and esz == 2:
-            p.update(STREAM_TALL_PROBES[tall - 1])
+            p.update(STREAM_TALL_SETS[tall - 1])
     else:
         bm = 16 if regime == "tiny" else 64
         stage = (bm + bs) * bs * esz

@@ -15,7 +15,7 @@ import pytest
 
 import cupy_bsparse as cb
 from cupy_bsparse import layouts
-from cupy_bsparse._specs import STREAM_TALL_PROBES
+from cupy_bsparse._specs import STREAM_TALL_SETS
 
 cupy = pytest.importorskip("cupy")
 pytestmark = pytest.mark.gpu  # tests/conftest.py skips these without a usable GPU
@@ -750,9 +750,9 @@ def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, densit
                                                                     (1000, 0.1), (4096, 0.3)])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
-@pytest.mark.parametrize("knobs", range(len(STREAM_TALL_PROBES)))
+@pytest.mark.parametrize("knobs", range(len(STREAM_TALL_SETS)))
 def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density):
-    """dsd_stream.cu with BM 512 (``STREAM_TALL_PROBES``, forced by STREAM_TALL): M not a
+    """dsd_stream.cu with BM 512 (``STREAM_TALL_SETS``, forced by STREAM_TALL): M not a
     multiple of the tile (the second box partly or wholly past M, zero-filled), W with an empty
     block-row and block-column, exact to the tolerance, every element written, bitwise equal to
     the 256-row tile's result (STREAM_TALL "0": the same products in the same order)."""
@@ -771,7 +771,7 @@ def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density)
     try:
         did = _specs.dtype_id(dtype, False)
         spec = _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4]
-        assert spec.items() >= STREAM_TALL_PROBES[knobs].items()
+        assert spec.items() >= STREAM_TALL_SETS[knobs].items()
         wg.layout.plan_cache.pop("calls", None)
         out = _nan((M, op64.shape[1]), dtype)
         cb.matmul(cupy.asarray(x), wop, out=out)

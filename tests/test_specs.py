@@ -555,7 +555,7 @@ def test_stream_tall_rule(monkeypatch):
     monkeypatch.setattr(_specs, "STREAM_TALL", "2")
     assert _specs.stream_tall(32, 2, 65) == 2 and _specs.stream_tall(32, 2, 64) == 0
     assert (dict(_specs.dsd_stream_spec(32, 2, 100, True)).items()
-            >= _specs.STREAM_TALL_PROBES[1].items())
+            >= _specs.STREAM_TALL_SETS[1].items())
     monkeypatch.setattr(_specs, "STREAM_TALL", "0")
     assert _specs.stream_tall(32, 1, 4096) == 0
     assert "XB" not in dict(_specs.dsd_stream_spec(32, 1, 4096, False))
@@ -564,7 +564,7 @@ def test_stream_tall_rule(monkeypatch):
     specs = [dict(s) for n, s, _ in _specs.all_specializations() if n == "dsd_stream.cu"]
     for did in (1, 2):
         for tw in (0, 1):
-            for knobs in _specs.STREAM_TALL_PROBES:
+            for knobs in _specs.STREAM_TALL_SETS:
                 assert any(s.items() >= {**knobs, "DTYPE_ID": did, "TRANS_W": tw}.items()
                            for s in specs)
     with pytest.raises(ValueError, match="CUPY_BSPARSE_STREAM_TALL"):
