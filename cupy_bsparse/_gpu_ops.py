@@ -183,7 +183,7 @@ def _dsd_call(layout, trans_w, did, M, N):
     dev = cupy.cuda.runtime.getDevice()
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX,
-           _specs.STREAM_TALL)
+           _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:

@@ -272,20 +272,27 @@ def stream_tall(bs, code, M, r=1):
     return STREAM_TALL_DEFAULT if M >= STREAM_TALL_M else 0
 
 
-#: Unset ``STREAM_R``: a 16-bit layout above M = 64 takes R = 4 where 4-column groups leave at
-#: most this share of its x tile copies (``_work_lists.group_step_share``); None: never.
-GROUP_SHARE_MAX = None
+#: Unset ``STREAM_R``: a 16-bit layout above M = 64, at a block size of GROUP_BLOCK_SIZES, takes
+#: R = 4 where 4-column groups leave at most this share of its x tile copies
+#: (``_work_lists.group_step_share``); None: never. v30 (H100, fp16 bs 32, M = 4096, R 4 over
+#: R 1's time): small world 0.77-0.81 at shares 0.35-0.39 (d 0.1-0.4), 0.88 at 0.43 (d 0.05),
+#: 0.96 at 0.50 (d 0.02); Barabasi-Albert 1.36 at 0.79, random 1.37 at 0.86 (d 0.1).
+GROUP_SHARE_MAX = 0.5
+#: Block sizes the layout rule applies to: at bs 64 R 4 lost even on small world (v30: share
+#: 0.42, 0.1651 -> 0.2236 ms; R 2 0.2121).
+GROUP_BLOCK_SIZES = (32,)
 
 
 def stream_group(bs, code, M, share=None):
     """R of dsd_stream.cu (output block-columns a CTA) for block size ``bs``, its element code
     ``code`` and M: 1 but for 16-bit above M = 64, where ``STREAM_R`` says, or where unset 4
-    if ``share`` (the layout's ``group_step_share`` at R = 4) is at most GROUP_SHARE_MAX."""
+    if ``bs`` is one of GROUP_BLOCK_SIZES and ``share`` (the layout's ``group_step_share`` at
+    R = 4) is at most GROUP_SHARE_MAX."""
     if code not in (1, 2) or m_regime(M) != "large":
         return 1
     if STREAM_R is not None:
         return int(STREAM_R)
-    return 4 if (GROUP_SHARE_MAX is not None and share is not None
+    return 4 if (bs in GROUP_BLOCK_SIZES and GROUP_SHARE_MAX is not None and share is not None
                  and share <= GROUP_SHARE_MAX) else 1
 
 
@@ -293,7 +300,7 @@ def stream_group_by_layout(bs, did, M):
     """Whether ``stream_group`` depends on the layout for this block size, element code and M
     (so the launcher counts the layout's group steps first)."""
     return (dsd_stream_supported(bs, did, M) and did in (1, 2) and m_regime(M) == "large"
-            and STREAM_R is None and GROUP_SHARE_MAX is not None)
+            and STREAM_R is None and GROUP_SHARE_MAX is not None and bs in GROUP_BLOCK_SIZES)
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,

@@ -64,6 +64,8 @@
 #   bash probes/next.sh v30                      -> p26 tall2 (512-row set 2 against set 1 and
 #                                                   256 rows, 3 layouts, 3 times), p26 bs32 / ba
 #                                                   (<= 330 s)
+#   bash probes/next.sh v30b                     -> the layout rule's tests (R 4 on small world),
+#                                                   the suite, the bench on 3 layouts (<= 590 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -179,6 +181,19 @@ elif [ "$1" = v30 ]; then
   T=${T:-330}
   timeout 170 python3 probes/p26.py tall2 2>&1 | tail -36
   p26_in_time bs32 ba
+elif [ "$1" = v30b ]; then
+  # the layout rule on by default (GROUP_SHARE_MAX 0.5, bs 32): its tests and the column
+  # groups' first, the suite, then the bench on small world and random (T, default 590 s)
+  T=${T:-590}
+  g="test_stream_column_groups or test_stream_groups_by_layout"
+  first_tests 100 "$g"
+  PYTEST_K="not ($g)" SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((T - SECONDS - 100)) bash .ci/gpu 2>&1 | tail -6
+  echo "suite done at ${SECONDS} s"
+  for L in small_world random barabasi_albert; do
+    [ $SECONDS -lt $((T - 35)) ] && timeout 30 python3 -m cupy_bsparse bench --m 4096 \
+      --dtype float16 bfloat16 --blocksize 32 --layout $L --baselines dense \
+      --out "$out/v30_$L" 2>&1 | grep -v "^\[" | tail -8 | sed "s/^/$L: /"
+  done
 elif [ "$1" = v27 ]; then
   column_group_probes
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8

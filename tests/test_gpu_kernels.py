@@ -1129,9 +1129,12 @@ def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
     from cupy_bsparse import _specs, _work_lists
 
     if split:
-        # one-block chunks, one CTA each (PERSIST off: the persistent cut ignores chunk_blocks)
+        # one-block chunks, one CTA each (PERSIST off: the persistent cut ignores chunk_blocks;
+        # one column a CTA: column groups, which the layout rule picks for dense 16-bit bs 32
+        # layouts above M = 64, have their own tests)
         monkeypatch.setattr(_work_lists, "chunk_blocks", lambda *a: 1)
         monkeypatch.setattr(_specs, "STREAM_PERSIST", "0")
+        monkeypatch.setattr(_specs, "STREAM_R", "1")
     rng = _rng(request)
     dtype = DTYPES[kind]
     wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, density, dtype, M, trans)

@@ -522,8 +522,10 @@ def test_stream_group_rule(monkeypatch):
     assert _specs.stream_group(32, 1, 4096) == 1
     assert _specs.stream_group(32, 1, 64, share=0.1) == 1        # small M: one column
     assert _specs.stream_group(32, 4, 4096, share=0.1) == 1      # float32 (3xTF32 code)
+    assert _specs.stream_group(64, 1, 4096, share=0.1) == 1      # bs 64: not in the rule
     assert _specs.stream_group_by_layout(32, 1, 4096)
     assert not _specs.stream_group_by_layout(32, 0, 4096)
+    assert not _specs.stream_group_by_layout(64, 1, 4096)
     assert dict(_specs.dsd_stream_spec(32, 1, 4096, False, r=4))["R"] == 4
     assert "R" not in dict(_specs.dsd_stream_spec(32, 1, 4096, False, r=1))
     monkeypatch.setattr(_specs, "STREAM_R", "2")
@@ -534,6 +536,26 @@ def test_stream_group_rule(monkeypatch):
     assert _specs.stream_group(32, 1, 4096, share=0.1) == 1
     with pytest.raises(ValueError, match="CUPY_BSPARSE_STREAM_R"):
         _specs._kernel_choice("3", "CUPY_BSPARSE_STREAM_R", kinds=("1", "2", "4"))
+
+
+def test_stream_group_default_by_layout(monkeypatch):
+    """The shipped rule (v30): 16-bit bs 32 above M = 64 on a small-world W (4-column groups
+    leave about 0.39 of the x tile copies at d = 0.1) takes R 4; random and Barabasi-Albert
+    layouts (0.86, 0.79) and every bs 64 layout keep R 1."""
+    from cupy_bsparse import _work_lists, bench
+    from cupy_bsparse.block_layout import BlockLayout
+
+    monkeypatch.setattr(_specs, "STREAM_R", None)
+    monkeypatch.setattr(_specs, "GROUP_SHARE_MAX", 0.5)
+    monkeypatch.setattr(_specs, "GROUP_BLOCK_SIZES", (32,))
+    for kind, want in (("small_world", 4), ("random", 1), ("barabasi_albert", 1)):
+        for bs, n in ((32, 256), (64, 128)):
+            layout = BlockLayout.from_mask(bench.make_mask(kind, n, n, 0.1, seed=0), bs)
+            for trans_w in (False, True):
+                share = _work_lists.group_step_share(layout, trans_w, 4)
+                for code in (1, 2):
+                    got = _specs.stream_group(bs, code, 4096, share=share)
+                    assert got == (want if bs == 32 else 1), (kind, bs, trans_w, share)
 
 
 def test_stream_tall_rule(monkeypatch):
