@@ -107,6 +107,24 @@ def patched(module, **values):
             setattr(module, k, v)
 
 
+def fprop_bprop(sets, ref, patch):
+    """"fprop ms (err e) / bprop ms (err e)" of the sets under ``patch`` (a function returning a
+    context manager), each error against ``ref[op]``, the first result kept there (0 for it).
+    An exception is reported in its op's place (a probe goes on)."""
+    line = []
+    for op in ("fprop", "bprop"):
+        fresh(sets)
+        try:
+            with patch():
+                t, out = t_dsd(sets, op)
+            e = err(out, ref[op]) if op in ref else 0.0
+            ref.setdefault(op, out)
+            line.append(f"{t:.4f} (err {e:.1e})")
+        except Exception as ex:
+            line.append(f"ERROR {type(ex).__name__}: {str(ex)[:200]}")
+    return " / ".join(line)
+
+
 def with_knobs(spec_fn, knobs):
     """``spec_fn`` (a ``_specs`` spec function) with the #defines ``knobs`` (a dict) set in every
     spec it returns."""

@@ -26,7 +26,7 @@ import sys
 import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import err, fresh, patched, problem, say, t_dsd, with_knobs  # noqa: E402
+from _common import fprop_bprop, fresh, patched, problem, say, with_knobs  # noqa: E402
 from cupy_bsparse import _specs as sp, bench  # noqa: E402
 from cupy_bsparse._arrays import BFLOAT16  # noqa: E402
 
@@ -52,19 +52,9 @@ def run(bs, dtype, kind, cases, m=4096):
     for r, knobs in cases:
         knobs = dict(knobs)
         tall = knobs.pop("TALL", None)
-        line = []
-        for op in ("fprop", "bprop"):
-            fresh(sets)
-            try:
-                with patched(sp, STREAM_R=r, STREAM_TALL=tall,
-                             dsd_stream_spec=with_knobs(orig, knobs)):
-                    t, out = t_dsd(sets, op)
-                e = err(out, ref[op]) if op in ref else 0.0
-                ref.setdefault(op, out)
-                line.append(f"{t:.4f} (err {e:.1e})")
-            except Exception as ex:   # a probe: report and go on
-                line.append(f"ERROR {type(ex).__name__}: {str(ex)[:200]}")
-        say(f"   R {r} {'TALL ' + tall + ' ' if tall else ''}{knobs or ''}: {' / '.join(line)}")
+        line = fprop_bprop(sets, ref, lambda: patched(sp, STREAM_R=r, STREAM_TALL=tall,
+                                                      dsd_stream_spec=with_knobs(orig, knobs)))
+        say(f"   R {r} {'TALL ' + tall + ' ' if tall else ''}{knobs or ''}: {line}")
     del sets, ref
     fresh([])
     cupy.get_default_memory_pool().free_all_blocks()

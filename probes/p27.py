@@ -8,13 +8,14 @@ the x tiles (v30), a random one's 0.86.
 
 Each line: the case's knobs, fprop / bprop median ms, and the max error against the default's
 result (fp16 rounding: the same products summed in another order where R > 1)."""
+import contextlib
 import os
 import sys
 
 import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import err, fresh, patched, problem, say, t_dsd, with_knobs  # noqa: E402
+from _common import fprop_bprop, fresh, patched, problem, say, with_knobs  # noqa: E402
 from cupy_bsparse import _specs as sp, _work_lists as wl, bench  # noqa: E402
 
 say(bench.gpu_name())
@@ -40,19 +41,13 @@ def run(kind, dtype="float16", m=64, n=16384):
 
         def chunked(layout, trans_w, r, chunk=None, steps=steps):
             return plan(layout, trans_w, r, steps if chunk is None and steps else chunk)
-        line = []
-        for op in ("fprop", "bprop"):
-            fresh(sets)
-            try:
-                with patched(sp, dsd_stream_spec=with_knobs(orig, knobs)), \
-                        patched(wl, dsd_group_plan=chunked):
-                    t, out = t_dsd(sets, op)
-                e = err(out, ref[op]) if op in ref else 0.0
-                ref.setdefault(op, out)
-                line.append(f"{t:.4f} (err {e:.1e})")
-            except Exception as ex:   # a probe: report and go on
-                line.append(f"ERROR {type(ex).__name__}: {str(ex)[:200]}")
-        say(f"   {knobs or 'default'}{f' chunk {steps}' if steps else ''}: {' / '.join(line)}")
+        @contextlib.contextmanager
+        def patch(knobs=knobs, chunked=chunked):
+            with patched(sp, dsd_stream_spec=with_knobs(orig, knobs)), \
+                    patched(wl, dsd_group_plan=chunked):
+                yield
+        line = fprop_bprop(sets, ref, patch)
+        say(f"   {knobs or 'default'}{f' chunk {steps}' if steps else ''}: {line}")
     del sets, ref
     fresh([])
     cupy.get_default_memory_pool().free_all_blocks()
