@@ -151,7 +151,7 @@ def _sddmm_launch(kind, bs, did, M):
     dev = cupy.cuda.runtime.getDevice()
     key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
            M <= _specs.SDDMM_TALL_FEW_STAGES_M, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.F32_TALL_WGMMA)
+           _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
@@ -416,7 +416,9 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         return _write_back(out_data, target)
     if kind == "tall":
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M)
-        seg, cols = _work_lists.sddmm_plan(layout, spec["NB"])
+        # one block-row's segments (seg, cols), or GR's 2-D items (items, gent, crow)
+        plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
+                else _work_lists.sddmm_plan(layout, spec["NB"]))
         it = x.itemsize
         chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
         for r0 in range(0, M, chunk):
@@ -427,8 +429,8 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
             maps = (_tensor_maps.tile_map(xs.data.ptr, m, x.shape[1], x.strides[0], it, *boxes[0]),
                     _tensor_maps.tile_map(dys.data.ptr, m, dy.shape[1], dy.strides[0], it,
                                           *boxes[1]))
-            fn((seg.shape[0],), (nt,),
-               maps + (seg, cols, target, _cached_arg(m, np.int32))
+            fn((plan[0].shape[0],), (nt,),
+               maps + tuple(plan) + (target, _cached_arg(m, np.int32))
                + _scalars(alpha, beta if r0 == 0 else 1.0), shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "stream":

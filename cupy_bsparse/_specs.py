@@ -909,6 +909,19 @@ F32_TALL_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_TALL_WGMMA"),
                                 "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))
 
 
+#: 16-bit bs 32 wgrad on sddmm_tall.cu in 2-D items (GR > 0: at most NB blocks of GR
+#: neighbouring block-columns and NCX block-rows an item, sddmm_group_table's work list), so
+#: blocks share dy tiles across block-rows as well as x tiles along one: None or "0" (the
+#: default) one block-row's segments, "1" the items; from CUPY_BSPARSE_SDDMM_GROUP at import.
+#: Opt-in: built in v30 for small-world layouts (an item of 2 x 4 blocks copies 6 tiles, a
+#: segment of 8 copies 9) and measured slower (H100, fp16, M = 4096, C = K = 8192, probes/p28.py:
+#: small world 0.3042 -> 0.3178 ms, 3 stages 0.3132; random 0.3092 -> 0.6301).
+SDDMM_GROUP = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUP"),
+                             "CUPY_BSPARSE_SDDMM_GROUP", kinds=("0", "1"))
+#: bs -> the item shape SDDMM_GROUP takes (NB stays the spec's: 8 at bs 32).
+SDDMM_GROUP_SHAPES = {32: {"GR": 4, "NCX": 2}}
+
+
 #: The float32 bs 16 wgmma consumers' variants probes/p25.py times against the spec (BPW 2: one
 #: warpgroup with two m64 tiles; BK 32: 32-row steps; MAXNREG 56: four CTAs an SM, not three,
 #: with 20 bytes of spills); CI compiles them.
@@ -921,7 +934,7 @@ def f32_tall_wgmma_on(bs):
     return bs == 64 if F32_TALL_WGMMA is None else (F32_TALL_WGMMA == "1" and bs in (16, 64))
 
 
-def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None):
+def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -942,7 +955,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None):
     ``wgmma``: float32 bs 16 above M = 64 takes two consumer warpgroups of wgmma m64n16k8
     .tf32 for eight blocks (WGMMA 1, 16-row steps, 4 stages, 64 registers under a cap of 72:
     three CTAs an SM; v26, H100, M = 4096, probes/p25.py: 1.853 ms against mma.sync's 1.578,
-    every variant slower, so opt-in)."""
+    every variant slower, so opt-in). ``group`` (None: ``SDDMM_GROUP``'s): 16-bit bs 32 in
+    2-D items (SDDMM_GROUP_SHAPES)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)
@@ -963,6 +977,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None):
         # 0.159 / 0.425 -> 0.151 / 0.306 (bf16 at 4096 0.422 -> 0.309); M = 128-1024 2-5% slower
         p.update(NB=8, BK=32, WARPS_M=1, WARPS_N=1,
                  STAGES=2 if M is not None and M > SDDMM_TALL_FEW_STAGES_M else 3)
+        if (SDDMM_GROUP == "1") if group is None else group:
+            p.update(SDDMM_GROUP_SHAPES[bs])
     else:
         p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
         if code == _F32X3:
@@ -983,8 +999,8 @@ def sddmm_tall_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes, blocks per CTA) of a sddmm_tall spec."""
     p = dict(spec)
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
-    smem = (8 * tile_cols(bs, esz) * esz
-            + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * bs * esz + 16))
+    tiles = p["NCX"] + p["GR"] if p.get("GR") else 1 + p["NB"]   # a ring buffer's
+    smem = 8 * tile_cols(bs, esz) * esz + p["STAGES"] * (tiles * p["BK"] * bs * esz + 16)
     if p.get("WGMMA"):                 # float32: dy's NB planes of BS rows of 128 bytes (bs
         # 64) or x's hi and lo planes of BS rows of BK words, two sets (bs 16)
         smem += p["NB"] * bs * 128 if bs == 64 else 4 * bs * p["BK"] * 4
@@ -1169,6 +1185,9 @@ def all_specializations():
                 for M in (64, 4096, None):
                     for wg in (False, True):
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
+                                    "bsmm_sddmm_tall"))
+                    if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)
+                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, group=True),
                                     "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)

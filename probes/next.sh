@@ -66,6 +66,8 @@
 #                                                   (<= 330 s)
 #   bash probes/next.sh v30b                     -> the layout rule's tests (R 4 on small world),
 #                                                   the suite, the bench on 3 layouts (<= 590 s)
+#   bash probes/next.sh v30c                     -> sddmm_tall.cu's 2-D items (GR): their tests,
+#                                                   p28, memcheck (<= 230 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -194,6 +196,13 @@ elif [ "$1" = v30b ]; then
       --dtype float16 bfloat16 --blocksize 32 --layout $L --baselines dense \
       --out "$out/v30_$L" 2>&1 | grep -v "^\[" | tail -8 | sed "s/^/$L: /"
   done
+elif [ "$1" = v30c ]; then
+  # sddmm_tall.cu's 2-D items (GR, opt-in, never run): their tests under a timeout, then p28
+  # (their timings) and memcheck on a subset (T, default 230 s)
+  T=${T:-230}
+  first_tests 80 "test_sddmm_tall_groups"
+  [ "$rc" = 0 ] && timeout 90 python3 probes/p28.py 2>&1 | tail -24
+  [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_groups.log "test_sddmm_tall_groups and f16 and 300"
 elif [ "$1" = v27 ]; then
   column_group_probes
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8

@@ -204,10 +204,11 @@ def test_w_times_x(request, bs, kind, N, trans):
                               res.get().view(np.uint8))
 
 
-def _sddmm_case(rng, shape, bs, M, density, dtype):
-    """A random W layout of ``shape``, x (M, R), dy (M, C), the element mask of W's blocks and
-    the float64 reference of sddmm(x.T, dy) on that mask."""
-    w, _ = _weight(rng, shape, bs, density, dtype)
+def _sddmm_case(rng, shape, bs, M, density, dtype, blocks=None):
+    """A random W layout of ``shape`` (or the block mask ``blocks``), x (M, R), dy (M, C), the
+    element mask of W's blocks and the float64 reference of sddmm(x.T, dy) on that mask."""
+    w, _ = (_weight(rng, shape, bs, density, dtype) if blocks is None
+            else _weight_on(rng, blocks, bs, dtype))
     x = rng.standard_normal((M, shape[0])).astype(dtype)
     dy = rng.standard_normal((M, shape[1])).astype(dtype)
     mask = np.kron(w.layout.toarray(), np.ones((bs, bs), bool))
@@ -350,6 +351,34 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("layout", ["band", "random", "dense"])
+@pytest.mark.parametrize("M", [33, 300] if _SMALL else [1, 33, 300, 1000])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_sddmm_tall_groups(request, monkeypatch, kind, M, layout, beta):
+    """sddmm_tall.cu's 2-D items (SDDMM_GROUP "1": at most 8 blocks of 4 block-columns and 2
+    block-rows an item), as test_sddmm_tma_kernels checks the segments: a banded W (full items
+    of 2 x 4 blocks, as a small-world layout has), a random one at d = 0.3 and a dense one, each
+    with an empty block-row and block-column; 30 block-columns, so the last group has 2 (no dy
+    tile copied past W's columns)."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    rows, cols = np.arange(40)[:, None], np.arange(30)[None, :]
+    blocks = {"band": np.abs(rows - cols) < 4, "dense": np.ones((40, 30), bool),
+              "random": _mask(np.random.default_rng(3), 40, 30, 0.3)}[layout]
+    blocks[5, :] = False
+    blocks[:, 7] = False
+    monkeypatch.setattr(_specs, "SDDMM_GROUP", "1")
+    _gpu_ops._launches.clear()
+    try:
+        assert _gpu_ops._sddmm_launch("tall", 32, _specs.dtype_id(DTYPES[kind]), M)[3]["GR"] == 4
+        _sddmm_tma_case(request, monkeypatch, 32, kind, "tall", M, None, beta, blocks)
+    finally:
+        _gpu_ops._launches.clear()
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("bs", [16, 64])
 def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
     """float32 wgrad on sddmm_tall.cu in launches of SDDMM_M_CHUNK rows (forced): M = 257 as
@@ -409,7 +438,7 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
         _gpu_ops._launches.clear()
 
 
-def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
+def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, blocks=None):
     from cupy_bsparse import _specs
 
     fp32 = kind == "f32"
@@ -420,7 +449,8 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta):
         pytest.skip("bs 8 and 16-bit bs 16 have no stream or tall kernel")
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
     dtype = DTYPES[kind]
-    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype)
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype,
+                                      blocks)
     assert _specs.sddmm_kernel(bs, _specs.dtype_id(dtype), M) == kernel
     wg = w.to_gpu()
     views, wides = [], []

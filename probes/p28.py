@@ -1,0 +1,45 @@
+"""Probe 28: 16-bit bs 32 wgrad on sddmm_tall.cu in 2-D items (GR block-columns by NCX
+block-rows, at most NB blocks an item; docs/perf-notes.md v30) against one block-row's segments
+(the default), M = 4096, C = K = 8192, d = 0.1. On small world the wgrad is 1.28x the fprop
+since v30's column groups; its items share dy tiles between neighbouring block-rows.
+
+    PYTHONPATH=. python probes/p28.py
+
+Each line: the knobs, median ms, and the error against float64 (norm-wise over the blocks)."""
+import os
+import sys
+
+import cupy
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import fresh, patched, problem, say, t_wgrad, wgrad_err, with_knobs  # noqa: E402
+from cupy_bsparse import _specs as sp, bench  # noqa: E402
+
+say(bench.gpu_name())
+
+CASES = [{}, {"GR": 4, "NCX": 2}, {"GR": 4, "NCX": 4, "NB": 16}, {"GR": 8, "NCX": 2, "NB": 16},
+         {"GR": 4, "NCX": 2, "STAGES": 3}, {"GR": 4, "NCX": 4, "NB": 16, "STAGES": 3}, {}]
+
+
+def run(kind, dtype="float16", m=4096, n=8192):
+    sets = problem(m, n, n, 32, dtype, kind=kind)
+    orig = sp.sddmm_tall_spec
+    say(f"{dtype} bs 32 {kind}, M {m}, C = K = {n}: wgrad, default spec "
+        f"{dict(orig(32, sp.dtype_id(dtype), m))}")
+    for knobs in CASES:
+        fresh(sets)
+        try:
+            with patched(sp, sddmm_tall_spec=with_knobs(orig, knobs)):
+                t, (xt, dy, out) = t_wgrad(sets)
+                e = wgrad_err(sets[0], out)
+            say(f"   {knobs or 'default'}: {t:.4f} (err {e:.1e})")
+        except Exception as ex:   # a probe: report and go on
+            say(f"   {knobs}: ERROR {type(ex).__name__}: {str(ex)[:200]}")
+    del sets
+    fresh([])
+    cupy.get_default_memory_pool().free_all_blocks()
+
+
+if __name__ == "__main__":
+    for kind in ("small_world", "random", "barabasi_albert"):
+        run(kind)
