@@ -136,9 +136,9 @@ def with_knobs(spec_fn, knobs):
 TL_CTAS, TL_STEPS, TL_FIELDS = 512, 64, 6  # timeline.cuh: TIMELINE (set here), TL_STEPS, TL_FIELDS
 
 
-def tall_timeline(bs, knobs, **flags):
-    """Per-step stamps of sddmm_tall.cu's float32 consumers (TIMELINE, the first TL_CTAS CTAs
-    of the last launch) at M = 4096, C = K = 8192, random layout, with the spec's #defines
+def tall_timeline(bs, knobs, dtype="float32", kind="random", **flags):
+    """Per-step stamps of sddmm_tall.cu's consumers (TIMELINE, the first TL_CTAS CTAs of the
+    last launch) at M = 4096, C = K = 8192, ``dtype`` and layout ``kind``, with the spec's #defines
     ``knobs`` and the ``_specs`` attributes ``flags`` set: 0 / 1 the producer's acquire begun /
     done, 2 its copies issued; 3 consumer thread 0 sees full. wgmma: 4 the previous batch
     waited for and folded, 5 the split and the A loads done, then the barrier, the batch's
@@ -149,7 +149,7 @@ def tall_timeline(bs, knobs, **flags):
     from cupy_bsparse import _specs as sp
     rec_len = 8 + TL_FIELDS * TL_STEPS
     orig = sp.sddmm_tall_spec
-    sets = problem(4096, 8192, 8192, bs, "float32")
+    sets = problem(4096, 8192, 8192, bs, dtype, kind=kind)
     fresh(sets)
     with patched(sp, sddmm_tall_spec=with_knobs(orig, {**knobs, "TIMELINE": TL_CTAS}), **flags):
         s1 = sets[1 % len(sets)]
@@ -181,7 +181,7 @@ def tall_timeline(bs, knobs, **flags):
             m["5-3'"].append(e[k + 1, 3] - e[k, 5])
             m["p.wait"].append(e[k, 1] - e[k, 0])
             m["issue>full"].append(e[k, 3] - e[k, 2])
-    say(f"M 4096 random float32 bs {bs} wgrad {knobs} {flags}: {t:.4f} ms instrumented; "
+    say(f"M 4096 {kind} {dtype} bs {bs} wgrad {knobs} {flags}: {t:.4f} ms instrumented; "
         f"{len(rec)} CTAs, loop span median {np.median(span_ns) / 1e3:.1f} us, "
         f"SM clock {ghz:.2f} GHz")
     for k, v in m.items():

@@ -68,6 +68,8 @@
 #                                                   the suite, the bench on 3 layouts (<= 590 s)
 #   bash probes/next.sh v30c                     -> sddmm_tall.cu's 2-D items (GR): their tests,
 #                                                   p28, memcheck (<= 230 s)
+#   bash probes/next.sh v31                      -> the suite, then p28 timeline (the 16-bit bs 32
+#                                                   wgrad's steps, small world / random) (<= 550 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -203,6 +205,11 @@ elif [ "$1" = v30c ]; then
   first_tests 80 "test_sddmm_tall_groups"
   [ "$rc" = 0 ] && timeout 90 python3 probes/p28.py 2>&1 | tail -24
   [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_groups.log "test_sddmm_tall_groups and f16 and 300"
+elif [ "$1" = v31 ]; then
+  # the full suite first (sddmm_tall.cu's source changed after v30's last full run; its default
+  # cubins did not), then the step stamps of the 16-bit bs 32 wgrad on small world (p28 timeline)
+  SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 420 bash .ci/gpu 2>&1 | tail -4
+  timeout 120 python3 probes/p28.py timeline 2>&1 | tail -24
 elif [ "$1" = v27 ]; then
   column_group_probes
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8

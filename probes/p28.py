@@ -3,16 +3,21 @@ block-rows, at most NB blocks an item; docs/perf-notes.md v30) against one block
 (the default), M = 4096, C = K = 8192, d = 0.1. On small world the wgrad is 1.28x the fprop
 since v30's column groups; its items share dy tiles between neighbouring block-rows.
 
-    PYTHONPATH=. python probes/p28.py
+    PYTHONPATH=. python probes/p28.py [timeline]
 
-Each line: the knobs, median ms, and the error against float64 (norm-wise over the blocks)."""
+Each line: the knobs, median ms, and the error against float64 (norm-wise over the blocks).
+timeline: the step stamps of the segments and of the items (_common.tall_timeline: the
+consumers' MMAs "3-4", their wait for the next buffer "5-3'", the producer's wait for a free
+one, a copy's issue to full), fp16 on small world and random: is a step bound by its copies'
+latency or by the consumers (v30's next question)?"""
 import os
 import sys
 
 import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import fresh, patched, problem, say, t_wgrad, wgrad_err, with_knobs  # noqa: E402
+from _common import (fresh, patched, problem, say, t_wgrad, tall_timeline, wgrad_err,  # noqa: E402
+                     with_knobs)
 from cupy_bsparse import _specs as sp, bench  # noqa: E402
 
 say(bench.gpu_name())
@@ -41,5 +46,10 @@ def run(kind, dtype="float16", m=4096, n=8192):
 
 
 if __name__ == "__main__":
-    for kind in ("small_world", "random", "barabasi_albert"):
-        run(kind)
+    if sys.argv[1:] == ["timeline"]:
+        for kind in ("small_world", "random"):
+            for knobs in ({}, {"GR": 4, "NCX": 2}):
+                tall_timeline(32, knobs, dtype="float16", kind=kind)
+    else:
+        for kind in ("small_world", "random", "barabasi_albert"):
+            run(kind)
