@@ -430,7 +430,7 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
                     _tensor_maps.tile_map(dys.data.ptr, m, dy.shape[1], dy.strides[0], it,
                                           *boxes[1]))
             fn((plan[0].shape[0],), (nt,),
-               maps + tuple(plan) + (target, _cached_arg(m, np.int32))
+               maps + plan + (target, _cached_arg(m, np.int32))
                + _scalars(alpha, beta if r0 == 0 else 1.0), shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "stream":

@@ -399,12 +399,10 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         if (active)
             mma_tn_3xtf32<MI, NI, BPW, BK, BK, KSUM / 8>(acc, buf, wm * WM, buf + (1 + blk) * T_BYTES, T_BYTES,
                                                          wn * WN, lane);
-#else
-#if GR
+#elif GR
         if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf + xo, wm * WM, buf + dyo, wn * WN, lane);
 #else
         if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
-#endif
 #endif
         if (tid == 0) TL_MARK(step, 4);
         ring.release();

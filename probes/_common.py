@@ -125,6 +125,20 @@ def fprop_bprop(sets, ref, patch):
     return " / ".join(line)
 
 
+def wgrad_line(sets, patch, check=False):
+    """"ms" of sddmm(x^T, dy) on the sets' layouts under ``patch`` (a function returning a
+    context manager), with " (err e)" against float64 where ``check``; an exception is
+    reported in its place (a probe goes on)."""
+    fresh(sets)
+    try:
+        with patch():
+            t, (_, _, out) = t_wgrad(sets)
+            e = f" (err {wgrad_err(sets[0], out):.1e})" if check else ""
+        return f"{t:.4f}{e}"
+    except Exception as ex:
+        return f"ERROR {type(ex).__name__}: {str(ex)[:200]}"
+
+
 def with_knobs(spec_fn, knobs):
     """``spec_fn`` (a ``_specs`` spec function) with the #defines ``knobs`` (a dict) set in every
     spec it returns."""

@@ -15,7 +15,7 @@ import sys
 import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import problem, say, fresh, t_wgrad, patched, with_knobs  # noqa: E402
+from _common import problem, say, fresh, t_wgrad, patched, wgrad_line, with_knobs  # noqa: E402
 from cupy_bsparse import _specs as sp, bench  # noqa: E402
 from cupy_bsparse._arrays import BFLOAT16  # noqa: E402
 
@@ -84,14 +84,9 @@ def sweep(bs, dtype, cases):
     for knobs in cases:
         knobs = dict(knobs)
         chunk = knobs.pop("chunk", None)
-        fresh(sets)
-        try:
-            with patched(sp, sddmm_tall_spec=with_knobs(orig, knobs),
-                         **({"SDDMM_M_CHUNK": chunk} if chunk else {})):
-                t, _ = t_wgrad(sets)
-            say(f"   {knobs or 'default'}{f' chunk {chunk}' if chunk else ''}: {t:.4f} ms")
-        except Exception as e:   # a probe: report and go on
-            say(f"   {knobs} chunk {chunk}: ERROR {type(e).__name__}: {str(e)[:200]}")
+        line = wgrad_line(sets, lambda: patched(sp, sddmm_tall_spec=with_knobs(orig, knobs),
+                                                **({"SDDMM_M_CHUNK": chunk} if chunk else {})))
+        say(f"   {knobs or 'default'}{f' chunk {chunk}' if chunk else ''}: {line} ms")
     del sets
     fresh([])
     cupy.get_default_memory_pool().free_all_blocks()

@@ -16,7 +16,7 @@ import sys
 import cupy
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import (fresh, patched, problem, say, t_wgrad, tall_timeline, wgrad_err,  # noqa: E402
+from _common import (fresh, patched, problem, say, tall_timeline, wgrad_line,  # noqa: E402
                      with_knobs)
 from cupy_bsparse import _specs as sp, bench  # noqa: E402
 
@@ -32,14 +32,9 @@ def run(kind, dtype="float16", m=4096, n=8192):
     say(f"{dtype} bs 32 {kind}, M {m}, C = K = {n}: wgrad, default spec "
         f"{dict(orig(32, sp.dtype_id(dtype), m))}")
     for knobs in CASES:
-        fresh(sets)
-        try:
-            with patched(sp, sddmm_tall_spec=with_knobs(orig, knobs)):
-                t, (xt, dy, out) = t_wgrad(sets)
-                e = wgrad_err(sets[0], out)
-            say(f"   {knobs or 'default'}: {t:.4f} (err {e:.1e})")
-        except Exception as ex:   # a probe: report and go on
-            say(f"   {knobs}: ERROR {type(ex).__name__}: {str(ex)[:200]}")
+        line = wgrad_line(sets, lambda: patched(sp, sddmm_tall_spec=with_knobs(orig, knobs)),
+                          check=True)
+        say(f"   {knobs or 'default'}: {line}")
     del sets
     fresh([])
     cupy.get_default_memory_pool().free_all_blocks()
