@@ -918,8 +918,8 @@ F32_TALL_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_TALL_WGMMA"),
 #: small world 0.3042 -> 0.3178 ms, 3 stages 0.3132; random 0.3092 -> 0.6301).
 SDDMM_GROUP = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUP"),
                              "CUPY_BSPARSE_SDDMM_GROUP", kinds=("0", "1"))
-#: bs -> the item shape SDDMM_GROUP takes (NB stays the spec's: 8 at bs 32).
-SDDMM_GROUP_SHAPES = {32: {"GR": 4, "NCX": 2}}
+#: bs -> the item shape SDDMM_GROUP takes (at most NB blocks an item, as measured in v30).
+SDDMM_GROUP_SHAPES = {32: {"GR": 4, "NCX": 2, "NB": 8}}
 
 
 #: The float32 bs 16 wgmma consumers' variants probes/p25.py times against the spec (BPW 2: one
@@ -974,8 +974,11 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None):
         p.update(NB=4, BK=32, WARPS_M=1, WARPS_N=1, KSUM=16)
     elif bs == 32:
         # v25 (H100, fp16, C = K = 8192, probes/p24.py, ms, 3 -> 2 stages): M = 2048 / 4096
-        # 0.159 / 0.425 -> 0.151 / 0.306 (bf16 at 4096 0.422 -> 0.309); M = 128-1024 2-5% slower
-        p.update(NB=8, BK=32, WARPS_M=1, WARPS_N=1,
+        # 0.159 / 0.425 -> 0.151 / 0.306 (bf16 at 4096 0.422 -> 0.309); M = 128-1024 2-5% slower.
+        # v31 (H100, probes/p29.py): NB 7, not 8: 8 warps of 64 registers fit four CTAs an SM
+        # where 9 of 65 fit three; at M = 4096 fp16 0.299 / 0.308 / 0.308 -> 0.278 / 0.288 /
+        # 0.282 ms on small world / random / Barabasi-Albert (M = 2048 -7%, 1024 -2%)
+        p.update(NB=7, BK=32, WARPS_M=1, WARPS_N=1,
                  STAGES=2 if M is not None and M > SDDMM_TALL_FEW_STAGES_M else 3)
         if (SDDMM_GROUP == "1") if group is None else group:
             p.update(SDDMM_GROUP_SHAPES[bs])

@@ -70,6 +70,10 @@
 #                                                   p28, memcheck (<= 230 s)
 #   bash probes/next.sh v31                      -> the suite, then p28 timeline (the 16-bit bs 32
 #                                                   wgrad's steps, small world / random) (<= 550 s)
+#   bash probes/next.sh v31b                     -> p29: the 16-bit bs 32 wgrad by CTAs an SM and
+#                                                   segment size (NB, MAXNREG) (<= 570 s)
+#   bash probes/next.sh v31c                     -> the suite, the bench at 16-bit bs 32 (small
+#                                                   world, random), p29 bs64 (<= 600 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
@@ -210,6 +214,19 @@ elif [ "$1" = v31 ]; then
   # cubins did not), then the step stamps of the 16-bit bs 32 wgrad on small world (p28 timeline)
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 420 bash .ci/gpu 2>&1 | tail -4
   timeout 120 python3 probes/p28.py timeline 2>&1 | tail -24
+elif [ "$1" = v31b ]; then
+  # the wgrad's CTAs an SM and segment sizes (p29), fp16 on three layouts, then bf16, then M
+  timeout 300 python3 probes/p29.py 2>&1 | grep -v "^\[" | tail -24
+  timeout 120 python3 probes/p29.py bf16 2>&1 | grep -v "^\[" | tail -10
+  timeout 150 python3 probes/p29.py m 2>&1 | grep -v "^\[" | tail -22
+elif [ "$1" = v31c ]; then
+  # the suite on NB 7 (16-bit bs 32 wgrad), the bench's record of it, then p29 bs64
+  SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 420 bash .ci/gpu 2>&1 | tail -3
+  for lay in small_world random; do
+    timeout 40 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 32 \
+      --layout $lay --baselines dense --out "$out/v31_$lay" 2>&1 | grep -v "^\[" | tail -7
+  done
+  timeout 80 python3 probes/p29.py bs64 2>&1 | grep -v "^\[" | tail -14
 elif [ "$1" = v27 ]; then
   column_group_probes
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 415 bash .ci/gpu 2>&1 | tail -8

@@ -600,11 +600,11 @@ def test_sddmm_tall_groups_spec(monkeypatch):
     base = dict(_specs.sddmm_tall_spec(32, 1, 4096))
     assert "GR" not in base
     grouped = dict(_specs.sddmm_tall_spec(32, 1, 4096, group=True))
-    assert grouped == {**base, "GR": 4, "NCX": 2}
+    assert grouped == {**base, "GR": 4, "NCX": 2, "NB": 8} and base["NB"] == 7    # v31: 4 CTAs an SM
     nt, smem, nb = _specs.launch_shape("sddmm_tall.cu", tuple(sorted(grouped.items())))
     nt0, smem0, _ = _specs.launch_shape("sddmm_tall.cu", tuple(sorted(base.items())))
     tile = 32 * 32 * 2
-    assert (nt, nb) == (nt0, 8) and smem0 - smem == grouped["STAGES"] * (9 - 6) * tile
+    assert (nt, nb) == (nt0 + 32, 8) and smem0 - smem == grouped["STAGES"] * (8 - 6) * tile
     monkeypatch.setattr(_specs, "SDDMM_GROUP", "1")
     assert dict(_specs.sddmm_tall_spec(32, 2, 4096)).get("GR") == 4
     assert "GR" not in dict(_specs.sddmm_tall_spec(64, 1, 4096))

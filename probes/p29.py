@@ -1,0 +1,93 @@
+"""Probe 29: 16-bit bs 32 wgrad on sddmm_tall.cu (segments of one block-row) by CTAs an SM and
+segment size, M = 4096, C = K = 8192, d = 0.1. p28's timeline (docs/perf-notes.md v31) has each
+CTA's step set by its copies' latency (the consumers wait 60% of a step), so the time follows
+the waves of segments: 984 segments on small world at three CTAs an SM (65 registers, 9 warps)
+are 2.48 waves, and a latency-bound tail wave costs about a whole one. A register cap of 56
+(MAXNREG) fits four CTAs an SM (1.86 waves); NB 7 at a cap of 64 fits four (1.96 waves).
+
+    PYTHONPATH=. python probes/p29.py [first | bf16 | m | bs64]
+
+Each line: the knobs, the registers and spill bytes ptxas reports, the CTAs an SM that
+allows, the segments and waves (132 SMs), median ms and the error against float64.
+first: v31's first pass on small world (register caps, NB 6-9). bf16: NB 7 against NB 8 at
+bfloat16 on small world and random. m: the same at fp16 at M = 256, 1024 and 2048. bs64: fp16 bs 64 (NB 4: one CTA an SM at 131
+registers and 121 KB) against NB 3 and 2 (two and three CTAs) and 2 stages."""
+import os
+import re
+import sys
+
+import cupy
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import fresh, patched, problem, say, wgrad_line, with_knobs  # noqa: E402
+from cupy_bsparse import _specs as sp, bench, compiler  # noqa: E402
+
+CASES = [{}, {"NB": 7}, {"NB": 7, "STAGES": 3}, {"NB": 5}, {"NB": 7}, {}]
+FIRST = [{}, {"MAXNREG": 64}, {"MAXNREG": 56}, {"NB": 7, "MAXNREG": 64}, {"NB": 7}, {"NB": 6},
+         {"NB": 9}, {"MAXNREG": 48}]   # v31's first pass (small world): NB 7 won
+_occupancy = {}
+SMS = 132
+
+
+def occupancy(spec):
+    """(registers, spill bytes, CTAs an SM by registers and shared memory) of a sddmm_tall spec:
+    cuda_occupancy.h's rule, 16384 registers a sub-partition in 256-register steps a warp
+    (compiled once a spec)."""
+    if spec not in _occupancy:
+        _occupancy[spec] = _occupancy_of(spec)
+    return _occupancy[spec]
+
+
+def _occupancy_of(spec):
+    _, log = compiler.compile_cubin("sddmm_tall.cu", spec, "90")
+    regs, spill = re.findall(r"Used (\d+) registers", log), re.findall(r"(\d+) bytes spill st", log)
+    if not regs:
+        say(f"   (no ptxas report: {log[:300]!r})")
+        return 0, 0, 0
+    regs, spill = int(regs[-1]), int(spill[-1])
+    threads, smem, _ = sp.sddmm_tall_launch_shape(spec)
+    warps = threads // 32
+    per_warp = -(-regs * 32 // 256) * 256
+    by_regs = (16384 // per_warp) * 4 // warps
+    by_smem = (228 * 1024) // (smem + 1024)
+    return regs, spill, min(by_regs, by_smem, 64 // warps)
+
+
+def run(kind, dtype="float16", m=4096, n=8192, cases=CASES, bs=32):
+    sets = problem(m, n, n, bs, dtype, kind=kind)
+    rows = cupy.asnumpy(sets[0]["w"].layout.toarray()).sum(1)
+    orig = sp.sddmm_tall_spec
+    say(f"{dtype} bs {bs} {kind}, M {m}, C = K = {n}: wgrad, default spec "
+        f"{dict(orig(bs, sp.dtype_id(dtype), m))}")
+    for knobs in cases:
+        spec = with_knobs(orig, knobs)(bs, sp.dtype_id(dtype), m)
+        regs, spill, ctas = occupancy(spec)
+        segs = int(np.ceil(rows / dict(spec)["NB"]).sum())
+        line = wgrad_line(sets, lambda: patched(sp, sddmm_tall_spec=with_knobs(orig, knobs)),
+                          check=True)
+        say(f"   {str(knobs or 'default'):28s} {regs} regs, {spill:3d} B spill, {ctas} CTAs/SM, "
+            f"{segs} segs, {segs / (max(ctas, 1) * SMS):.2f} waves: {line}")
+    del sets
+    fresh([])
+    cupy.get_default_memory_pool().free_all_blocks()
+
+
+if __name__ == "__main__":
+    say(bench.gpu_name())
+    if "bf16" in sys.argv[1:]:
+        for kind in ("small_world", "random"):
+            run(kind, "bfloat16", cases=[{}, {"NB": 7}, {}])
+    elif "bs64" in sys.argv[1:]:
+        for kind in ("small_world", "random"):
+            run(kind, bs=64, cases=[{}, {"NB": 3}, {"NB": 2}, {"NB": 3, "STAGES": 2},
+                                    {"NB": 4, "STAGES": 2}, {}])
+    elif "first" in sys.argv[1:]:
+        run("small_world", cases=FIRST)
+    elif "m" in sys.argv[1:]:
+        for m in (256, 1024, 2048):
+            for kind in ("small_world", "random"):
+                run(kind, m=m, cases=[{}, {"NB": 7}, {}])
+    else:
+        for kind in ("small_world", "random", "barabasi_albert"):
+            run(kind)
