@@ -41,8 +41,8 @@ Each line also gives the default kernel's time, the extra's without the instrume
 any) and the instrumented one's (bench.time_cuda), with the resident CTAs of each, so a build
 that lost occupancy shows.
 
-    PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups]   (PRODUCER,
-                                                 CLUSTER, PERSIST, F32W, GROUPS below)
+    PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist]
+                                                 (PRODUCER, ..., TALL, TALL_PERSIST below)
 """
 import os
 import sys
@@ -199,6 +199,18 @@ GROUPS = [("stream", "random", 32, "float16", "fprop", 4096, {}),
            {"R": 4, "BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 6}),
           ("stream", "random", 32, "float16", "fprop", 4096,
            {"R": 4, "BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 6, "PERSIST": 1})]
+#: v32 (`p19.py tall`): the 16-bit bs 32 x @ W at M = 4096 on 512-row tiles (TALL 1, the default
+#: since v29: two CTAs an SM, 94 registers, 105 KB) has never had a timeline; the random row is
+#: 2% short of E 0.22 with x's bytes at 6.4 TB/s, where v31's wgrad moves 7.2 TB/s: is a step
+#: its consumers' or its copies' latency?
+TALL = [("stream", "random", 32, "float16", "fprop", 4096, {}),
+        ("stream", "random", 32, "float16", "bprop", 4096, {}),
+        ("stream", "barabasi_albert", 32, "float16", "fprop", 4096, {})]
+#: v32 (`p19.py tallpersist`): v31's timeline above put a CTA's loop at 1.32 us a step against a
+#: steady 0.88 (each of the 2048 CTAs fills its ring once, issue>full 2.1 us); PERSIST (one wave,
+#: the ring running on across a CTA's chunks) pays the fill once a CTA, but runs all 8 row tiles
+#: at once (x's 64 MB, not one row tile's 8 MB, hot in L2).
+TALL_PERSIST = [("stream", "random", 32, "float16", "fprop", 4096, {"PERSIST": 1})]
 if sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 elif sys.argv[1:] == ["cluster"]:
@@ -209,6 +221,10 @@ elif sys.argv[1:] == ["f32w"]:
     CASES = F32W
 elif sys.argv[1:] == ["groups"]:
     CASES = GROUPS
+elif sys.argv[1:] == ["tall"]:
+    CASES = TALL
+elif sys.argv[1:] == ["tallpersist"]:
+    CASES = TALL_PERSIST
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
     key = (kind, bs, dtype, M)

@@ -5,13 +5,16 @@ the waves of segments: 984 segments on small world at three CTAs an SM (65 regis
 are 2.48 waves, and a latency-bound tail wave costs about a whole one. A register cap of 56
 (MAXNREG) fits four CTAs an SM (1.86 waves); NB 7 at a cap of 64 fits four (1.96 waves).
 
-    PYTHONPATH=. python probes/p29.py [first | bf16 | m | bs64]
+    PYTHONPATH=. python probes/p29.py [first | bf16 | m | bs64 | extra | bs64sweep]
 
 Each line: the knobs, the registers and spill bytes ptxas reports, the CTAs an SM that
 allows, the segments and waves (132 SMs), median ms and the error against float64.
 first: v31's first pass on small world (register caps, NB 6-9). bf16: NB 7 against NB 8 at
 bfloat16 on small world and random. m: the same at fp16 at M = 256, 1024 and 2048. bs64: fp16 bs 64 (NB 4: one CTA an SM at 131
-registers and 121 KB) against NB 3 and 2 (two and three CTAs) and 2 stages."""
+registers and 121 KB) against NB 3 and 2 (two and three CTAs) and 2 stages. extra: v30's 2-D
+items (GR 4, NCX 2) at NB 7 on small world, and bs 64 NB 2 on Barabasi-Albert. bs64sweep:
+bs 64 NB 4 against NB 2 at M = 1024, 2048, 8192 and d = 0.05, 0.2 on three layouts (v31's
+next: does the waves count of NB 2's segments say where it wins?)."""
 import os
 import re
 import sys
@@ -54,16 +57,16 @@ def _occupancy_of(spec):
     return regs, spill, min(by_regs, by_smem, 64 // warps)
 
 
-def run(kind, dtype="float16", m=4096, n=8192, cases=CASES, bs=32):
-    sets = problem(m, n, n, bs, dtype, kind=kind)
+def run(kind, dtype="float16", m=4096, n=8192, cases=CASES, bs=32, density=0.1):
+    sets = problem(m, n, n, bs, dtype, kind=kind, density=density)
     rows = cupy.asnumpy(sets[0]["w"].layout.toarray()).sum(1)
     orig = sp.sddmm_tall_spec
-    say(f"{dtype} bs {bs} {kind}, M {m}, C = K = {n}: wgrad, default spec "
+    say(f"{dtype} bs {bs} {kind} d {density}, M {m}, C = K = {n}: wgrad, default spec "
         f"{dict(orig(bs, sp.dtype_id(dtype), m))}")
     for knobs in cases:
         spec = with_knobs(orig, knobs)(bs, sp.dtype_id(dtype), m)
         regs, spill, ctas = occupancy(spec)
-        segs = int(np.ceil(rows / dict(spec)["NB"]).sum())
+        segs = int(np.ceil(rows / dict(spec)["NB"]).sum())   # (GR's items are not counted)
         line = wgrad_line(sets, lambda: patched(sp, sddmm_tall_spec=with_knobs(orig, knobs)),
                           check=True)
         say(f"   {str(knobs or 'default'):28s} {regs} regs, {spill:3d} B spill, {ctas} CTAs/SM, "
@@ -82,6 +85,13 @@ if __name__ == "__main__":
         for kind in ("small_world", "random"):
             run(kind, bs=64, cases=[{}, {"NB": 3}, {"NB": 2}, {"NB": 3, "STAGES": 2},
                                     {"NB": 4, "STAGES": 2}, {}])
+    elif "bs64sweep" in sys.argv[1:]:
+        for kind in ("small_world", "random", "barabasi_albert"):
+            for m, d in ((1024, 0.1), (2048, 0.1), (8192, 0.1), (4096, 0.05), (4096, 0.2)):
+                run(kind, m=m, bs=64, density=d, cases=[{}, {"NB": 2}])
+    elif "extra" in sys.argv[1:]:
+        run("small_world", cases=[{}, {"GR": 4, "NCX": 2, "NB": 7}, {"GR": 4, "NCX": 2, "NB": 8}])
+        run("barabasi_albert", bs=64, cases=[{}, {"NB": 2}, {}])
     elif "first" in sys.argv[1:]:
         run("small_world", cases=FIRST)
     elif "m" in sys.argv[1:]:
