@@ -105,7 +105,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None):
     dev = cupy.cuda.runtime.getDevice()
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r,
-           _specs.stream_tall(bs, did, M))
+           _specs.stream_tall(bs, did, M), _specs.STREAM_PERSIST_TILES)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
@@ -183,7 +183,7 @@ def _dsd_call(layout, trans_w, did, M, N):
     dev = cupy.cuda.runtime.getDevice()
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX,
-           _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL)
+           _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_PERSIST_TILES)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -211,7 +211,8 @@ def _dsd_call(layout, trans_w, did, M, N):
                                     share=_work_lists.group_step_share(layout, trans_w, 4))
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r)
         items = 0                      # > 0: persistent CTAs over items * row tiles
-        rows_per_launch = bm * _MAX_GRID_Y
+        # (STREAM_PERSIST_TILES: a persistent launch a few row tiles, so x's rows stay in L2)
+        rows_per_launch = bm * (_specs.persist_row_tiles(spec, M) or _MAX_GRID_Y)
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):
             tables, nslots = _work_lists.dsd_grouped_plan(layout, trans_w, spec, m_tiles,

@@ -220,6 +220,27 @@ STREAM_PERSIST = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST"), "CUPY_BS
                                 kinds=("0", "1"))
 
 
+#: Above M = 64, 16-bit at R 1 (opt-in): dsd_stream.cu as persistent CTAs (PERSIST 1) over this
+#: many row tiles at a time, one launch per that many row tiles with the resident CTAs cut
+#: across them (``persist_row_tiles``), so a CTA's ring runs on across its chunks and fills
+#: once, while only that many row tiles of x are hot in L2. None (the default): one CTA a column
+#: chunk; "1", "2" or "4" from CUPY_BSPARSE_PERSIST_TILES at import. v31 (H100, p19 tall): on
+#: 512-row tiles at M = 4096 a CTA's loop is 1.32 us a step against a steady 0.88 (each CTA
+#: fills its ring once, a copy 2.1 us), and PERSIST over all 8 row tiles at once is 2.4x
+#: slower (0.2836 -> 0.6738 ms: x's 64 MB hot, not one row tile's 8 MB). Untimed at 1-4.
+STREAM_PERSIST_TILES = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST_TILES"),
+                                      "CUPY_BSPARSE_PERSIST_TILES", kinds=("1", "2", "4"))
+
+
+def persist_row_tiles(spec, M):
+    """Row tiles a dsd_stream.cu launch of ``spec`` at M covers where STREAM_PERSIST_TILES
+    applies (a persistent R 1 spec above M = 64), else None (one launch for every row tile)."""
+    if (STREAM_PERSIST_TILES and spec.get("PERSIST") and spec.get("R", 1) == 1
+            and m_regime(M) == "large"):
+        return int(STREAM_PERSIST_TILES)
+    return None
+
+
 def persist_default(bs, code, trans_w, f32_wgmma=False):
     """Whether dsd_stream.cu up to M = 64 takes PERSIST by default (``STREAM_PERSIST`` unset):
     float32 (3xTF32 code) at bs 64, bs 32 x @ W^T and bs 16 x @ W on the mma.sync consumers
@@ -304,7 +325,7 @@ def stream_group_by_layout(bs, did, M):
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
-                    r=None, tall=None):
+                    r=None, tall=None, persist_tiles=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -347,7 +368,10 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     4; ``_STREAM_GROUP_SHAPES``; the launcher builds ``_work_lists.dsd_group_plan``).
 
     ``tall`` (None: ``stream_tall``'s): at R 1, that knob set of STREAM_TALL_SETS (1 or 2; 0:
-    none), 512-row tiles."""
+    none), 512-row tiles.
+
+    ``persist_tiles`` (None: ``STREAM_PERSIST_TILES``'s): 16-bit at R 1 above M = 64, PERSIST
+    1 (the launcher runs that many row tiles a launch, ``persist_row_tiles``)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -373,6 +397,9 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
         tall = stream_tall(bs, code, M, r) if tall is None else tall
         if tall and r == 1 and esz == 2:
             p.update(STREAM_TALL_SETS[tall - 1])
+        if (STREAM_PERSIST_TILES if persist_tiles is None else persist_tiles) and r == 1 \
+                and esz == 2:
+            p["PERSIST"] = 1
     else:
         bm = 16 if regime == "tiny" else 64
         stage = (bm + bs) * bs * esz
@@ -1161,11 +1188,13 @@ def all_specializations():
                             for r in (2, 4):
                                 out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, r=r),
                                             "bsmm_dsd_stream"))
-                            # 512-row tiles at both knob sets and without (STREAM_TALL)
-                            for tall in ((0, 1, 2) if bs == 32 else ()):
-                                out.append(("dsd_stream.cu",
-                                            dsd_stream_spec(bs, did, M, tw, r=1, tall=tall),
-                                            "bsmm_dsd_stream"))
+                            # 512-row tiles at both knob sets and without (STREAM_TALL),
+                            # each also persistent (STREAM_PERSIST_TILES, opt-in)
+                            for tall in ((0, 1, 2) if bs == 32 else (0,)):
+                                for pt in (None, "1"):
+                                    out.append(("dsd_stream.cu", dsd_stream_spec(
+                                        bs, did, M, tw, r=1, tall=tall, persist_tiles=pt),
+                                        "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)
                             for persist in (False, True):

@@ -72,8 +72,8 @@
 #                                                   wgrad's steps, small world / random) (<= 550 s)
 #   bash probes/next.sh v31b                     -> p29: the 16-bit bs 32 wgrad by CTAs an SM and
 #                                                   segment size (NB, MAXNREG) (<= 570 s)
-#   bash probes/next.sh v32                      -> p19 tall (the 16-bit bs 32 fprop's steps at
-#                                                   M = 4096), p29 bs64sweep (<= 460 s)
+#   bash probes/next.sh v32                      -> persistent row tiles: test, memcheck, p30;
+#                                                   then p29 bs64sweep (<= 540 s)
 #   bash probes/next.sh v31c                     -> the suite, the bench at 16-bit bs 32 (small
 #                                                   world, random), p29 bs64 (<= 600 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
@@ -222,10 +222,13 @@ elif [ "$1" = v31b ]; then
   timeout 120 python3 probes/p29.py bf16 2>&1 | grep -v "^\[" | tail -10
   timeout 150 python3 probes/p29.py m 2>&1 | grep -v "^\[" | tail -22
 elif [ "$1" = v32 ]; then
-  # the 16-bit bs 32 fprop's step timeline on 512-row tiles (p19 tall), then bs 64 wgrad NB 2
-  # against NB 4 over M, density and layout (p29 bs64sweep)
-  timeout 150 python3 probes/p19.py tall 2>&1 | grep -v "^\[" | tail -40
-  timeout 300 python3 probes/p29.py bs64sweep 2>&1 | grep -v "^\[" | tail -46
+  # persistent row tiles (STREAM_PERSIST_TILES, opt-in, never run on a GPU yet): their test and
+  # memcheck first, then p30 (G = 1, 2, 4 against the default), then bs 64 wgrad NB 2 against
+  # NB 4 over M, density and layout (p29 bs64sweep)
+  first_tests 150 "test_stream_persistent_row_tiles"
+  sanitize memcheck 90 memcheck_persist_tiles.log "test_stream_persistent_row_tiles and 3ctas"
+  timeout 150 python3 probes/p30.py 2>&1 | grep -v "^\[" | tail -24
+  timeout 150 python3 probes/p29.py bs64sweep 2>&1 | grep -v "^\[" | tail -46
 elif [ "$1" = v31c ]; then
   # the suite on NB 7 (16-bit bs 32 wgrad), the bench's record of it, then p29 bs64
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 420 bash .ci/gpu 2>&1 | tail -3

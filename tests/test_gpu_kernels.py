@@ -1215,6 +1215,48 @@ def test_stream_persistent_runs(request, monkeypatch, bs, kind, trans, M, nctas)
         _gpu_ops._launches.clear()
 
 
+@pytest.mark.parametrize("tiles", ["1", "2"])
+@pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", ["f16"] if _SMALL else ["f16", "bf16"])
+@pytest.mark.parametrize("bs", [32, 64])
+def test_stream_persistent_row_tiles(request, monkeypatch, bs, kind, trans, nctas, tiles):
+    """dsd_stream.cu with PERSIST above M = 64 (STREAM_PERSIST_TILES, opt-in; 16-bit R 1): M =
+    1100 on 512-row tiles at bs 32 (STREAM_TALL forced) and 128-row ones at bs 64, in launches
+    of 1 or 2 row tiles (the last one partial), with 3 CTAs a row tile (each walks many chunks,
+    columns cut between CTAs) or the launcher's count, and an empty block-row and block-column:
+    to the tolerance, every element written, bitwise repeatable, counters left at zero."""
+    from cupy_bsparse import _gpu_ops, _specs, _work_lists
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("dsd_stream.cu needs sm_90")
+    if nctas:
+        plan = _work_lists.dsd_persist_plan
+        monkeypatch.setattr(_work_lists, "dsd_persist_plan",
+                            lambda layout, trans_w, _: plan(layout, trans_w, nctas))
+    monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", tiles)
+    monkeypatch.setattr(_specs, "STREAM_TALL", "1")
+    monkeypatch.setattr(_specs, "STREAM_R", "1")
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
+    _gpu_ops._launches.clear()
+    try:
+        M, dtype = 1100, DTYPES[kind]
+        spec = _gpu_ops._dsd_launch(bs, _specs.dtype_id(dtype), M, trans, "stream")[4]
+        assert spec.get("PERSIST") == 1 and spec["BM"] == (512 if bs == 32 else 128)
+        assert _specs.persist_row_tiles(spec, M) == int(tiles)
+        rng = _rng(request)
+        wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, 0.3, dtype, M, trans)
+        xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
+        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+        assert np.array_equal(outs[0], outs[1])
+        counters = [v for k, v in wg.layout.plan_cache.items()
+                    if isinstance(k, tuple) and k[0] == "counters"]
+        assert counters or not nctas, "3 CTAs a row tile cut columns: split-K ran"
+        assert all(int(cupy.count_nonzero(c)) == 0 for c in counters)
+    finally:
+        _gpu_ops._launches.clear()
+
+
 @pytest.mark.parametrize("M", [1, 64, 4096])
 @pytest.mark.parametrize("kernel", ["column", "grouped", "grouped_tma", "stream"])
 @pytest.mark.parametrize("kind", ["f32", "f16"])
