@@ -1178,6 +1178,22 @@ def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
         assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
 
 
+def _persistent_product_checked(request, bs, kind, M, trans):
+    """x @ op(W) on a 40 x 24 block grid at d = 0.3 (an empty block-row and block-column)
+    through the launcher as the caller set it up: to the tolerance, every element written,
+    bitwise repeatable, the split-K counters back at zero. Returns those counters."""
+    dtype = DTYPES[kind]
+    wg, wop, x, x64, op64, ref = _dsd_case(_rng(request), (bs * 40, bs * 24), bs, 0.3, dtype, M,
+                                           trans)
+    xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
+    _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+    assert np.array_equal(outs[0], outs[1])
+    counters = [v for k, v in wg.layout.plan_cache.items()
+                if isinstance(k, tuple) and k[0] == "counters"]
+    assert all(int(cupy.count_nonzero(c)) == 0 for c in counters)
+    return counters
+
+
 @pytest.mark.parametrize("nctas", [1, 3, 7])
 @pytest.mark.parametrize("M", [33] if _SMALL else [1, 33, 64])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
@@ -1202,15 +1218,7 @@ def test_stream_persistent_runs(request, monkeypatch, bs, kind, trans, M, nctas)
     try:
         did = _specs.dtype_id(DTYPES[kind])
         assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("PERSIST") == 1
-        rng = _rng(request)
-        dtype = DTYPES[kind]
-        wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, 0.3, dtype, M, trans)
-        xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
-        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
-        assert np.array_equal(outs[0], outs[1])
-        counters = [v for k, v in wg.layout.plan_cache.items()
-                    if isinstance(k, tuple) and k[0] == "counters"]
-        assert all(int(cupy.count_nonzero(c)) == 0 for c in counters)
+        _persistent_product_checked(request, bs, kind, M, trans)
     finally:
         _gpu_ops._launches.clear()
 
@@ -1240,19 +1248,12 @@ def test_stream_persistent_row_tiles(request, monkeypatch, bs, kind, trans, ncta
     monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
     _gpu_ops._launches.clear()
     try:
-        M, dtype = 1100, DTYPES[kind]
-        spec = _gpu_ops._dsd_launch(bs, _specs.dtype_id(dtype), M, trans, "stream")[4]
+        M = 1100
+        spec = _gpu_ops._dsd_launch(bs, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")[4]
         assert spec.get("PERSIST") == 1 and spec["BM"] == (512 if bs == 32 else 128)
         assert _specs.persist_row_tiles(spec, M) == int(tiles)
-        rng = _rng(request)
-        wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 40, bs * 24), bs, 0.3, dtype, M, trans)
-        xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
-        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
-        assert np.array_equal(outs[0], outs[1])
-        counters = [v for k, v in wg.layout.plan_cache.items()
-                    if isinstance(k, tuple) and k[0] == "counters"]
+        counters = _persistent_product_checked(request, bs, kind, M, trans)
         assert counters or not nctas, "3 CTAs a row tile cut columns: split-K ran"
-        assert all(int(cupy.count_nonzero(c)) == 0 for c in counters)
     finally:
         _gpu_ops._launches.clear()
 
