@@ -16,7 +16,6 @@ items (GR 4, NCX 2) at NB 7 on small world, and bs 64 NB 2 on Barabasi-Albert. b
 bs 64 NB 4 against NB 2 at M = 1024, 2048, 8192 and d = 0.05, 0.2 on three layouts (v31's
 next: does the waves count of NB 2's segments say where it wins?)."""
 import os
-import re
 import sys
 
 import cupy
@@ -44,11 +43,11 @@ def occupancy(spec):
 
 def _occupancy_of(spec):
     _, log = compiler.compile_cubin("sddmm_tall.cu", spec, "90")
-    regs, spill = re.findall(r"Used (\d+) registers", log), re.findall(r"(\d+) bytes spill st", log)
-    if not regs:
+    usage = compiler.resource_usage(log)
+    regs, spill = usage["registers"], usage["spill_stores"]
+    if regs < 0:
         say(f"   (no ptxas report: {log[:300]!r})")
         return 0, 0, 0
-    regs, spill = int(regs[-1]), int(spill[-1])
     threads, smem, _ = sp.sddmm_tall_launch_shape(spec)
     warps = threads // 32
     per_warp = -(-regs * 32 // 256) * 256
