@@ -129,6 +129,29 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None):
     return hit
 
 
+def _tall_nb(layout, bs, did, M):
+    """sddmm_tall.cu's segment size for this layout: where ``_specs.sddmm_tall_nb_choices``
+    offers several, ``_specs.sddmm_tall_segment_size``'s pick from the default's segments and
+    the CTAs of its compiled spec resident on this device; None otherwise. Cached per layout."""
+    import cupy
+
+    choices = _specs.sddmm_tall_nb_choices(bs, did)
+    if len(choices) < 2:
+        return None
+    dev = cupy.cuda.runtime.getDevice()
+    key = ("tall_nb", bs, did, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, dev,
+           _specs.USE_WGMMA, choices, _specs.SDDMM_TALL_TAIL_MIN)
+    nb = layout.plan_cache.get(key)
+    if nb is None:
+        fn, nt, smem = _sddmm_launch("tall", bs, did, M, choices[0])[:3]
+        per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt,
+                                                                            smem)
+        resident = max(1, per_sm) * _device_attributes(dev)["MultiProcessorCount"]
+        segments = _work_lists.sddmm_plan(layout, choices[0])[0].shape[0]
+        nb = layout.plan_cache[key] = _specs.sddmm_tall_segment_size(choices, segments, resident)
+    return nb
+
+
 def _counters(layout, n, stream):
     """Zeroed int32 split-K counters (at least ``n``) for launches on ``stream``. The kernel
     leaves them zero, so one buffer serves every launch on that stream."""
@@ -142,16 +165,17 @@ def _counters(layout, n, stream):
     return buf
 
 
-def _sddmm_launch(kind, bs, did, M):
+def _sddmm_launch(kind, bs, did, M, nb=None):
     """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
-    for this block size, element code and M. Cached by the M boundaries the specs depend on (16,
-    32, 64, 512, 1024), so a repeated call builds no spec."""
+    for this block size, element code and M (``nb``: sddmm_tall.cu's segment size, None its
+    default). Cached by the M boundaries the specs depend on (16, 32, 64, 512, 1024), so a
+    repeated call builds no spec."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
     key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
            M <= _specs.SDDMM_TALL_FEW_STAGES_M, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP)
+           _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, nb)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
@@ -162,7 +186,7 @@ def _sddmm_launch(kind, bs, did, M):
             if kind == "grouped":
                 return _specs.sddmm_grouped_spec(bs, did, M, split=split)
             if kind == "tall":
-                return _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev))
+                return _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev), nb=nb)
             return {"column": _specs.sddmm_spec,
                     "grouped_tma": _specs.sddmm_grouped_tma_spec}[kind](bs, did, M)
 
@@ -416,7 +440,8 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
            + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "tall":
-        fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M)
+        fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M, _tall_nb(layout, bs, did,
+                                                                                M))
         # one block-row's segments (seg, cols), or GR's 2-D items (items, gent, crow)
         plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
                 else _work_lists.sddmm_plan(layout, spec["NB"]))

@@ -947,6 +947,39 @@ SDDMM_GROUP = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUP"),
                              "CUPY_BSPARSE_SDDMM_GROUP", kinds=("0", "1"))
 #: bs -> the item shape SDDMM_GROUP takes (at most NB blocks an item, as measured in v30).
 SDDMM_GROUP_SHAPES = {32: {"GR": 4, "NCX": 2, "NB": 8}}
+#: bs -> the segment sizes (NB) of 16-bit wgrad on sddmm_tall.cu: the default, and the one the
+#: launcher takes where the default's segments leave their last wave under SDDMM_TALL_TAIL_MIN
+#: full (``sddmm_tall_segment_size``).
+SDDMM_TALL_NB_CHOICES = {64: (4, 2)}
+#: v32 (H100, fp16 bs 64, C = K = 8192, probes/p29.py bs64sweep, 18 cases over three layouts,
+#: M = 1024-8192, d = 0.05-0.2): NB 4 is one CTA an SM (121 KB), NB 2 three, with 20% more L2
+#: bytes a block. NB 2 was faster in the 8 cases where NB 4's last wave held 8-14% of the 132
+#: SMs (small world and Barabasi-Albert at d = 0.1, 3.13-3.14 waves: M = 4096 0.1669 / 0.1746
+#: -> 0.1506 / 0.1540 ms; Barabasi-Albert d = 0.2, 6.08 waves: 0.3041 -> 0.2993) and slower in
+#: 9 of the 10 where it held 42-92% (random d = 0.1, 3.42 waves: 0.1840 -> 0.1931; the miss,
+#: M = 1024, 0.0580 -> 0.0560). Neither NB 2's own wave count nor a list-schedule model with a
+#: fixed time a segment (fitted to the 36 times) told the cases apart.
+SDDMM_TALL_TAIL_MIN = 0.25
+
+
+def sddmm_tall_nb_choices(bs, did):
+    """The segment sizes sddmm_tall.cu's wgrad chooses from for this block size and element
+    code, the default first (``SDDMM_TALL_NB_CHOICES``; float32 and the 2-D items of
+    SDDMM_GROUP have one)."""
+    if _mma_code(did) == _F32X3 or (SDDMM_GROUP == "1" and bs in SDDMM_GROUP_SHAPES):
+        return ()
+    return SDDMM_TALL_NB_CHOICES.get(bs, ())
+
+
+def sddmm_tall_segment_size(choices, segments, resident):
+    """The segment size of sddmm_tall.cu's wgrad from ``choices`` (default first), given the
+    default's ``segments`` (its CTAs) and the CTAs resident at once on the device: the second
+    choice where the default's last wave is under SDDMM_TALL_TAIL_MIN of ``resident`` (so most
+    SMs idle for about a whole CTA), else the default."""
+    tail = segments % max(resident, 1)
+    if len(choices) > 1 and tail and tail < SDDMM_TALL_TAIL_MIN * resident:
+        return choices[1]
+    return choices[0]
 
 
 #: The float32 bs 16 wgmma consumers' variants probes/p25.py times against the spec (BPW 2: one
@@ -961,7 +994,7 @@ def f32_tall_wgmma_on(bs):
     return bs == 64 if F32_TALL_WGMMA is None else (F32_TALL_WGMMA == "1" and bs in (16, 64))
 
 
-def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None):
+def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -983,7 +1016,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None):
     .tf32 for eight blocks (WGMMA 1, 16-row steps, 4 stages, 64 registers under a cap of 72:
     three CTAs an SM; v26, H100, M = 4096, probes/p25.py: 1.853 ms against mma.sync's 1.578,
     every variant slower, so opt-in). ``group`` (None: ``SDDMM_GROUP``'s): 16-bit bs 32 in
-    2-D items (SDDMM_GROUP_SHAPES)."""
+    2-D items (SDDMM_GROUP_SHAPES). ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
+    (None: the first)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)
@@ -1022,6 +1056,11 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None):
                 # 512 / 1024 / 4096 0.0616 / 0.2068 / 0.4001 / 1.6044 -> 0.0584 / 0.2014 /
                 # 0.3899 / 1.5621; Barabasi-Albert at 4096 1.5692 -> 1.5321 (p25 caps)
                 p["STAGES"] = 2
+    if nb is not None:
+        if nb not in sddmm_tall_nb_choices(bs, did):
+            raise ValueError(f"nb must be one of {sddmm_tall_nb_choices(bs, did)} for bs {bs} "
+                             f"and element code {did}, got {nb!r}")
+        p["NB"] = nb
     return tuple(sorted(p.items()))
 
 
@@ -1217,6 +1256,9 @@ def all_specializations():
                 for M in (64, 4096, None):
                     for wg in (False, True):
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
+                                    "bsmm_sddmm_tall"))
+                    for nb in sddmm_tall_nb_choices(bs, did)[1:]:   # by the waves
+                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, nb=nb),
                                     "bsmm_sddmm_tall"))
                     if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, group=True),

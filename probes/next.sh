@@ -72,6 +72,8 @@
 #                                                   wgrad's steps, small world / random) (<= 550 s)
 #   bash probes/next.sh v31b                     -> p29: the 16-bit bs 32 wgrad by CTAs an SM and
 #                                                   segment size (NB, MAXNREG) (<= 570 s)
+#   bash probes/next.sh v32b                     -> bs 64 wgrad segment size by the last wave:
+#                                                   p29 auto, its test, the bench (<= 480 s)
 #   bash probes/next.sh v32                      -> persistent row tiles: test, memcheck, p30;
 #                                                   then p29 bs64sweep (<= 540 s)
 #   bash probes/next.sh v31c                     -> the suite, the bench at 16-bit bs 32 (small
@@ -221,6 +223,15 @@ elif [ "$1" = v31b ]; then
   timeout 300 python3 probes/p29.py 2>&1 | grep -v "^\[" | tail -24
   timeout 120 python3 probes/p29.py bf16 2>&1 | grep -v "^\[" | tail -10
   timeout 150 python3 probes/p29.py m 2>&1 | grep -v "^\[" | tail -22
+elif [ "$1" = v32b ]; then
+  # 16-bit bs 64 wgrad's segment size by the last wave (sddmm_tall_segment_size): the rule
+  # against NB 4 and 2 forced (p29 auto), its test, then the bench's record on three layouts
+  timeout 240 python3 probes/p29.py auto 2>&1 | grep -v "^\[" | tail -40
+  first_tests 120 "test_sddmm_tall_segment_sizes"
+  for lay in small_world random barabasi_albert; do
+    timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 64 \
+      --layout $lay --baselines dense --out "$out/v32_$lay" 2>&1 | grep -v "^\[" | tail -7
+  done
 elif [ "$1" = v32 ]; then
   # persistent row tiles (STREAM_PERSIST_TILES, opt-in, never run on a GPU yet): their test and
   # memcheck first, then p30 (G = 1, 2, 4 against the default), then bs 64 wgrad NB 2 against

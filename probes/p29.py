@@ -5,7 +5,7 @@ the waves of segments: 984 segments on small world at three CTAs an SM (65 regis
 are 2.48 waves, and a latency-bound tail wave costs about a whole one. A register cap of 56
 (MAXNREG) fits four CTAs an SM (1.86 waves); NB 7 at a cap of 64 fits four (1.96 waves).
 
-    PYTHONPATH=. python probes/p29.py [first | bf16 | m | bs64 | extra | bs64sweep]
+    PYTHONPATH=. python probes/p29.py [first | bf16 | m | bs64 | extra | bs64sweep | auto]
 
 Each line: the knobs, the registers and spill bytes ptxas reports, the CTAs an SM that
 allows, the segments and waves (132 SMs), median ms and the error against float64.
@@ -14,7 +14,9 @@ bfloat16 on small world and random. m: the same at fp16 at M = 256, 1024 and 204
 registers and 121 KB) against NB 3 and 2 (two and three CTAs) and 2 stages. extra: v30's 2-D
 items (GR 4, NCX 2) at NB 7 on small world, and bs 64 NB 2 on Barabasi-Albert. bs64sweep:
 bs 64 NB 4 against NB 2 at M = 1024, 2048, 8192 and d = 0.05, 0.2 on three layouts (v31's
-next: does the waves count of NB 2's segments say where it wins?)."""
+next: does the waves count of NB 2's segments say where it wins?). auto: v32's launcher rule
+(NB 2 where NB 4's last wave holds under a quarter of the SMs) against NB 4 and NB 2 forced,
+fp16 and bf16, C = K = 8192, 2048 and 1024."""
 import os
 import sys
 
@@ -23,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import fresh, patched, problem, say, wgrad_line, with_knobs  # noqa: E402
-from cupy_bsparse import _specs as sp, bench, compiler  # noqa: E402
+from cupy_bsparse import _gpu_ops as g, _specs as sp, bench, compiler  # noqa: E402
 
 CASES = [{}, {"NB": 7}, {"NB": 7, "STAGES": 3}, {"NB": 5}, {"NB": 7}, {}]
 FIRST = [{}, {"MAXNREG": 64}, {"MAXNREG": 56}, {"NB": 7, "MAXNREG": 64}, {"NB": 7}, {"NB": 6},
@@ -56,7 +58,7 @@ def _occupancy_of(spec):
     return regs, spill, min(by_regs, by_smem, 64 // warps)
 
 
-def run(kind, dtype="float16", m=4096, n=8192, cases=CASES, bs=32, density=0.1):
+def run(kind, dtype="float16", m=4096, n=8192, cases=CASES, bs=32, density=0.1, pick=False):
     sets = problem(m, n, n, bs, dtype, kind=kind, density=density)
     rows = cupy.asnumpy(sets[0]["w"].layout.toarray()).sum(1)
     orig = sp.sddmm_tall_spec
@@ -70,6 +72,8 @@ def run(kind, dtype="float16", m=4096, n=8192, cases=CASES, bs=32, density=0.1):
                           check=True)
         say(f"   {str(knobs or 'default'):28s} {regs} regs, {spill:3d} B spill, {ctas} CTAs/SM, "
             f"{segs} segs, {segs / (max(ctas, 1) * SMS):.2f} waves: {line}")
+        if pick and not knobs:   # the launcher's segment size for this layout (v32)
+            say(f"   (the launcher picks NB {g._tall_nb(sets[0]['w'].layout, bs, sp.dtype_id(dtype), m)})")
     del sets
     fresh([])
     cupy.get_default_memory_pool().free_all_blocks()
@@ -88,6 +92,17 @@ if __name__ == "__main__":
         for kind in ("small_world", "random", "barabasi_albert"):
             for m, d in ((1024, 0.1), (2048, 0.1), (8192, 0.1), (4096, 0.05), (4096, 0.2)):
                 run(kind, m=m, bs=64, density=d, cases=[{}, {"NB": 2}])
+    elif "auto" in sys.argv[1:]:
+        # v32's launcher rule (sddmm_tall_segment_size) against NB 4 and NB 2 forced
+        for dtype, kind, n, d in (("float16", "small_world", 8192, 0.1),
+                                  ("float16", "random", 8192, 0.1),
+                                  ("float16", "barabasi_albert", 8192, 0.1),
+                                  ("bfloat16", "small_world", 8192, 0.1),
+                                  ("bfloat16", "barabasi_albert", 8192, 0.2),
+                                  ("float16", "random", 1024, 0.1),
+                                  ("float16", "small_world", 2048, 0.1),
+                                  ("float16", "random", 2048, 0.05)):
+            run(kind, dtype, n=n, bs=64, density=d, cases=[{}, {"NB": 4}, {"NB": 2}], pick=True)
     elif "extra" in sys.argv[1:]:
         run("small_world", cases=[{}, {"GR": 4, "NCX": 2, "NB": 7}, {"GR": 4, "NCX": 2, "NB": 8}])
         run("barabasi_albert", bs=64, cases=[{}, {"NB": 2}, {}])

@@ -641,3 +641,32 @@ def test_stream_persist_tiles(monkeypatch):
                        env={**os.environ, "CUPY_BSPARSE_PERSIST_TILES": "3"}, capture_output=True,
                        text=True)
     assert r.returncode != 0 and "CUPY_BSPARSE_PERSIST_TILES must be one of" in r.stderr
+
+
+def test_sddmm_tall_segment_size_by_tail(monkeypatch):
+    """16-bit bs 64 wgrad takes segments of NB 2, not 4, where NB 4's last wave would hold
+    under a quarter of the resident CTAs (``sddmm_tall_segment_size``, v32); other block
+    sizes, float32 and the 2-D items have one size. A size outside the choices is a ValueError
+    naming ``nb``."""
+    assert _specs.sddmm_tall_nb_choices(64, 1) == (4, 2) == _specs.sddmm_tall_nb_choices(64, 2)
+    assert _specs.sddmm_tall_nb_choices(64, 0) == () == _specs.sddmm_tall_nb_choices(32, 1)
+    assert dict(_specs.sddmm_tall_spec(64, 1, 4096))["NB"] == 4
+    assert dict(_specs.sddmm_tall_spec(64, 1, 4096, nb=2)) == {
+        **dict(_specs.sddmm_tall_spec(64, 1, 4096)), "NB": 2}
+    with pytest.raises(ValueError, match="nb must be one of"):
+        _specs.sddmm_tall_spec(64, 1, 4096, nb=3)
+    with pytest.raises(ValueError, match="nb must be one of"):
+        _specs.sddmm_tall_spec(32, 1, 4096, nb=2)
+    # p29 bs64sweep's NB 4 segment counts on the H100 (132 resident)
+    pick = _specs.sddmm_tall_segment_size
+    assert pick((4, 2), 415, 132) == 2      # small world d 0.1: 3.14 waves
+    assert pick((4, 2), 802, 132) == 2      # Barabasi-Albert d 0.2: 6.08
+    assert pick((4, 2), 452, 132) == 4      # random d 0.1: 3.42
+    assert pick((4, 2), 254, 132) == 4      # small world d 0.05: 1.92
+    assert pick((4, 2), 264, 132) == 4      # whole waves
+    assert pick((4, 2), 20, 132) == 2       # a sixth of one wave: more, shorter CTAs
+    assert pick((4, 2), 0, 132) == 4        # an empty layout
+    assert pick((4,), 415, 132) == 4
+    specs = _specs.all_specializations()
+    assert ("sddmm_tall.cu", _specs.sddmm_tall_spec(64, 2, 4096, nb=2),
+            "bsmm_sddmm_tall") in specs
