@@ -977,7 +977,7 @@ def sddmm_tall_segment_size(choices, segments, resident):
     choice where the default's last wave is under SDDMM_TALL_TAIL_MIN of ``resident`` (so most
     SMs idle for about a whole CTA), else the default."""
     tail = segments % max(resident, 1)
-    if len(choices) > 1 and tail and tail < SDDMM_TALL_TAIL_MIN * resident:
+    if len(choices) > 1 and tail and (segments < resident or tail < SDDMM_TALL_TAIL_MIN * resident):
         return choices[1]
     return choices[0]
 

@@ -351,34 +351,31 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("tail_min,nb", [(0.0, 4), (1.01, 2)])
+@pytest.mark.parametrize("nb", [4, 2])
 @pytest.mark.parametrize("M", [33, 257] if _SMALL else [33, 257, 1500])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
-def test_sddmm_tall_segment_sizes(request, monkeypatch, kind, M, tail_min, nb, beta):
-    """16-bit bs 64 wgrad on sddmm_tall.cu in the segment size the launcher picks
-    (``_specs.sddmm_tall_segment_size``), NB 4 or NB 2 as SDDMM_TALL_TAIL_MIN forces it (0:
-    never the second choice; 1.01: whenever the last wave is partial), as
-    test_sddmm_tma_kernels checks the default: every block written, exact to the tolerance."""
+def test_sddmm_tall_segment_sizes(request, monkeypatch, kind, M, nb, beta):
+    """16-bit bs 64 wgrad on sddmm_tall.cu in either segment size the launcher can pick (NB 4
+    or 2, forced through ``_specs.sddmm_tall_segment_size``, which it asks once per layout
+    with NB 4's segment count), as test_sddmm_tma_kernels checks the default: every block
+    written, exact to the tolerance."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("sddmm_tall.cu needs sm_90")
-    picks = []
-    pick = _specs.sddmm_tall_segment_size
+    asked = []
 
-    def spy(choices, segments, resident):
-        picks.append(pick(choices, segments, resident))
-        assert segments % resident, "the case needs a partial last wave"
-        return picks[-1]
+    def force(choices, segments, resident):
+        asked.append((choices, segments, resident))
+        return nb
 
-    monkeypatch.setattr(_specs, "SDDMM_TALL_TAIL_MIN", tail_min)
-    monkeypatch.setattr(_specs, "sddmm_tall_segment_size", spy)
+    monkeypatch.setattr(_specs, "sddmm_tall_segment_size", force)
     _gpu_ops._launches.clear()
     try:
         _sddmm_tma_case(request, monkeypatch, 64, kind, "tall", M, 0.3, beta)
     finally:
         _gpu_ops._launches.clear()
-    assert picks == [nb]
+    assert len(asked) == 1 and asked[0][0] == (4, 2) and asked[0][1] > 0 and asked[0][2] > 0
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
