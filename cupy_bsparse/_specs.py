@@ -227,7 +227,10 @@ STREAM_PERSIST = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST"), "CUPY_BS
 #: chunk; "1", "2" or "4" from CUPY_BSPARSE_PERSIST_TILES at import. v31 (H100, p19 tall): on
 #: 512-row tiles at M = 4096 a CTA's loop is 1.32 us a step against a steady 0.88 (each CTA
 #: fills its ring once, a copy 2.1 us), and PERSIST over all 8 row tiles at once is 2.4x
-#: slower (0.2836 -> 0.6738 ms: x's 64 MB hot, not one row tile's 8 MB). Untimed at 1-4.
+#: slower (0.2836 -> 0.6738 ms: x's 64 MB hot, not one row tile's 8 MB). v32 (H100, fp16 bs
+#: 32 random, probes/p30.py, x @ W ms, default -> G 1 / 2 / 4): M = 4096 0.2849 -> 0.5138 /
+#: 0.3827 / 0.3915; M = 2048 0.1491 -> 0.2700 / 0.2163 / 0.1807; M = 8192 0.5522 -> 0.9965 /
+#: 0.7730 / 0.8649 (Barabasi-Albert the same), so it stays opt-in.
 STREAM_PERSIST_TILES = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST_TILES"),
                                       "CUPY_BSPARSE_PERSIST_TILES", kinds=("1", "2", "4"))
 
@@ -958,7 +961,9 @@ SDDMM_TALL_NB_CHOICES = {64: (4, 2)}
 #: -> 0.1506 / 0.1540 ms; Barabasi-Albert d = 0.2, 6.08 waves: 0.3041 -> 0.2993) and slower in
 #: 9 of the 10 where it held 42-92% (random d = 0.1, 3.42 waves: 0.1840 -> 0.1931; the miss,
 #: M = 1024, 0.0580 -> 0.0560). Neither NB 2's own wave count nor a list-schedule model with a
-#: fixed time a segment (fitted to the 36 times) told the cases apart.
+#: fixed time a segment (fitted to the 36 times) told the cases apart. Under one wave NB 2 is
+#: taken too (p29 auto: C = K = 2048, small world d = 0.1 / random d = 0.05, M = 4096, 38 / 25
+#: NB 4 segments: 0.0447 / 0.0443 -> 0.0326 / 0.0323 ms; C = K = 1024 0.0397 -> 0.0317).
 SDDMM_TALL_TAIL_MIN = 0.25
 
 
@@ -974,8 +979,9 @@ def sddmm_tall_nb_choices(bs, did):
 def sddmm_tall_segment_size(choices, segments, resident):
     """The segment size of sddmm_tall.cu's wgrad from ``choices`` (default first), given the
     default's ``segments`` (its CTAs) and the CTAs resident at once on the device: the second
-    choice where the default's last wave is under SDDMM_TALL_TAIL_MIN of ``resident`` (so most
-    SMs idle for about a whole CTA), else the default."""
+    choice where the default's segments are under one wave or their last wave is under
+    SDDMM_TALL_TAIL_MIN of ``resident`` (so most SMs idle for about a whole CTA), else the
+    default."""
     tail = segments % max(resident, 1)
     if len(choices) > 1 and tail and (segments < resident or tail < SDDMM_TALL_TAIL_MIN * resident):
         return choices[1]

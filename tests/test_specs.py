@@ -665,6 +665,7 @@ def test_sddmm_tall_segment_size_by_tail(monkeypatch):
     assert pick((4, 2), 254, 132) == 4      # small world d 0.05: 1.92
     assert pick((4, 2), 264, 132) == 4      # whole waves
     assert pick((4, 2), 20, 132) == 2       # a sixth of one wave: more, shorter CTAs
+    assert pick((4, 2), 38, 132) == 2       # small world C = K = 2048: 0.29 waves (p29 auto)
     assert pick((4, 2), 0, 132) == 4        # an empty layout
     assert pick((4,), 415, 132) == 4
     specs = _specs.all_specializations()
