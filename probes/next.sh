@@ -72,6 +72,8 @@
 #                                                   wgrad's steps, small world / random) (<= 550 s)
 #   bash probes/next.sh v31b                     -> p29: the 16-bit bs 32 wgrad by CTAs an SM and
 #                                                   segment size (NB, MAXNREG) (<= 570 s)
+#   bash probes/next.sh v33                      -> the timeline of PERSIST_TILES 1 (p19
+#                                                   talltiles), then p19 tall (<= 400 s)
 #   bash probes/next.sh v32b                     -> bs 64 wgrad segment size by the last wave:
 #                                                   p29 auto, its test, the bench (<= 480 s)
 #   bash probes/next.sh v32                      -> persistent row tiles: test, memcheck, p30;
@@ -223,6 +225,11 @@ elif [ "$1" = v31b ]; then
   timeout 300 python3 probes/p29.py 2>&1 | grep -v "^\[" | tail -24
   timeout 120 python3 probes/p29.py bf16 2>&1 | grep -v "^\[" | tail -10
   timeout 150 python3 probes/p29.py m 2>&1 | grep -v "^\[" | tail -22
+elif [ "$1" = v33 ]; then
+  # why PERSIST over one row tile a launch is 1.8x slower a step (v32): its timeline, then
+  # v31's default timeline for the same problem beside it
+  timeout 200 python3 probes/p19.py talltiles 2>&1 | grep -v "^\[" | tail -30
+  timeout 200 python3 probes/p19.py tall 2>&1 | grep -v "^\[" | head -16
 elif [ "$1" = v32b ]; then
   # 16-bit bs 64 wgrad's segment size by the last wave (sddmm_tall_segment_size): the rule
   # against NB 4 and 2 forced (p29 auto), its test, then the bench's record on three layouts

@@ -41,8 +41,8 @@ Each line also gives the default kernel's time, the extra's without the instrume
 any) and the instrumented one's (bench.time_cuda), with the resident CTAs of each, so a build
 that lost occupancy shows.
 
-    PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist]
-                                                 (PRODUCER, ..., TALL, TALL_PERSIST below)
+    PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
+                                       talltiles]  (PRODUCER, ..., TALL_PERSIST, TALL_TILES below)
 """
 import os
 import sys
@@ -211,6 +211,13 @@ TALL = [("stream", "random", 32, "float16", "fprop", 4096, {}),
 #: the ring running on across a CTA's chunks) pays the fill once a CTA, but runs all 8 row tiles
 #: at once (x's 64 MB, not one row tile's 8 MB, hot in L2).
 TALL_PERSIST = [("stream", "random", 32, "float16", "fprop", 4096, {"PERSIST": 1})]
+#: v33 (`p19.py talltiles`): v32 measured PERSIST over one row tile a launch
+#: (STREAM_PERSIST_TILES "1") 1.8x slower than the default (0.5138 against 0.2849 ms), about
+#: 2.5 us a step against 0.88, with only one row tile of x hot as in the default. The timeline
+#: of one such launch (the last row tile's; each launch writes the same records) says whether
+#: the consumers wait on copies (c.wait), the producer on free slots (p.wait), or neither (the
+#: split-K fixups or the item hand-over between a CTA's chunks).
+TALL_TILES = [("stream", "random", 32, "float16", "fprop", 4096, {})]
 if sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 elif sys.argv[1:] == ["cluster"]:
@@ -225,6 +232,9 @@ elif sys.argv[1:] == ["tall"]:
     CASES = TALL
 elif sys.argv[1:] == ["tallpersist"]:
     CASES = TALL_PERSIST
+elif sys.argv[1:] == ["talltiles"]:
+    sp.STREAM_PERSIST_TILES = "1"     # every launch below, the "default" too: G 1
+    CASES = TALL_TILES
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
     key = (kind, bs, dtype, M)
