@@ -228,7 +228,9 @@ elif [ "$1" = v31b ]; then
 elif [ "$1" = v33 ]; then
   # why PERSIST over one row tile a launch is 1.8x slower a step (v32): its timeline, then
   # v31's default timeline for the same problem beside it
-  timeout 200 python3 probes/p19.py talltiles 2>&1 | grep -v "^\[" | tail -30
+  for g in "" 2 4; do
+    timeout 100 python3 probes/p19.py talltiles$g 2>&1 | grep -v "^\[" | tail -12
+  done
   timeout 200 python3 probes/p19.py tall 2>&1 | grep -v "^\[" | head -16
 elif [ "$1" = v32b ]; then
   # 16-bit bs 64 wgrad's segment size by the last wave (sddmm_tall_segment_size): the rule

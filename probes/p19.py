@@ -42,7 +42,7 @@ any) and the instrumented one's (bench.time_cuda), with the resident CTAs of eac
 that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
-                                       talltiles]  (PRODUCER, ..., TALL_PERSIST, TALL_TILES below)
+                                       talltiles|talltiles2|talltiles4]  (PRODUCER, ..., TALL_PERSIST, TALL_TILES below)
 """
 import os
 import sys
@@ -130,7 +130,8 @@ def analyse(rec, stages):
     for k, v in m.items():
         if v:
             v = np.asarray(v) / ghz
-            say(f"   {k:11s} median {np.median(v):7.0f} ns   p90 {np.percentile(v, 90):7.0f} ns")
+            say(f"   {k:11s} median {np.median(v):7.0f} ns   p90 {np.percentile(v, 90):7.0f} ns   "
+                f"mean {v.mean():7.0f} ns")
 
 
 CASES = [("grouped_tma", "random", 16, "float16", "fprop", 64, {}),
@@ -232,8 +233,9 @@ elif sys.argv[1:] == ["tall"]:
     CASES = TALL
 elif sys.argv[1:] == ["tallpersist"]:
     CASES = TALL_PERSIST
-elif sys.argv[1:] == ["talltiles"]:
-    sp.STREAM_PERSIST_TILES = "1"     # every launch below, the "default" too: G 1
+elif sys.argv[1:2] in (["talltiles"], ["talltiles2"], ["talltiles4"]):
+    # every launch below, the "default" too: G 1, 2 or 4 (the first TL_STEPS steps recorded)
+    sp.STREAM_PERSIST_TILES = sys.argv[1][9:] or "1"
     CASES = TALL_TILES
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
