@@ -122,11 +122,18 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None):
         spec = _fit_split(name, make, dev, _specs.f32_split(name, bs, M))
         nt, smem, bm = _specs.launch_shape(name, spec)
         fn = _kernel(name, spec, "bsmm_" + name[:-3], smem)
-        per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
-        sms = _device_attributes(dev)["MultiProcessorCount"]
-        hit = (fn, nt, smem, bm, dict(spec), max(1, per_sm) * sms)
+        hit = (fn, nt, smem, bm, dict(spec), _resident(fn, nt, smem, dev))
         _launches[key] = hit
     return hit
+
+
+def _resident(fn, nt, smem, dev):
+    """CTAs of ``fn`` (``nt`` threads, ``smem`` dynamic shared bytes) resident at once on
+    device ``dev``: the occupancy API's CTAs an SM (at least 1) times its SMs."""
+    import cupy
+
+    per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt, smem)
+    return max(1, per_sm) * _device_attributes(dev)["MultiProcessorCount"]
 
 
 def _tall_nb(layout, bs, did, M):
@@ -144,11 +151,9 @@ def _tall_nb(layout, bs, did, M):
     nb = layout.plan_cache.get(key)
     if nb is None:
         fn, nt, smem = _sddmm_launch("tall", bs, did, M, choices[0])[:3]
-        per_sm = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(fn.kernel.ptr, nt,
-                                                                            smem)
-        resident = max(1, per_sm) * _device_attributes(dev)["MultiProcessorCount"]
-        segments = _work_lists.sddmm_plan(layout, choices[0])[0].shape[0]
-        nb = layout.plan_cache[key] = _specs.sddmm_tall_segment_size(choices, segments, resident)
+        nb = layout.plan_cache[key] = _specs.sddmm_tall_segment_size(
+            choices, _work_lists.sddmm_segment_count(layout, choices[0]),
+            _resident(fn, nt, smem, dev))
     return nb
 
 

@@ -621,15 +621,24 @@ def chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     return max(steps, 2) * g
 
 
+def _row_segments(layout, nb):
+    """(xp, src, indptr int64, segments of at most ``nb`` blocks in each block-row)."""
+    xp, src = _tables_on(layout)
+    indptr = src.get("indptr", xp).astype(xp.int64)
+    return xp, src, indptr, (indptr[1:] - indptr[:-1] + nb - 1) // nb
+
+
+def sddmm_segment_count(layout, nb):
+    """How many segments ``sddmm_plan(layout, nb)`` has, without building it (one host sync)."""
+    return int(_row_segments(layout, nb)[3].sum())
+
+
 def sddmm_plan(layout, nb):
     """(seg, cols) of sddmm.cu for segments of at most ``nb`` blocks; cached per layout."""
     key = ("sddmm", nb)
     plan = layout.plan_cache.get(key)
     if plan is None:
-        xp, src = _tables_on(layout)
-        indptr = src.get("indptr", xp).astype(xp.int64)
-        counts = indptr[1:] - indptr[:-1]
-        nseg = (counts + nb - 1) // nb
+        xp, src, indptr, nseg = _row_segments(layout, nb)
         seg_end = xp.cumsum(nseg)
         total = int(seg_end[-1]) if seg_end.size else 0  # synchronize: grid size, once per layout
         seg = xp.zeros((total, 4), dtype=xp.int32)

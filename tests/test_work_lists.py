@@ -559,3 +559,17 @@ def test_sddmm_tall_group_plan_as_the_kernel_walks_it(kind):
     segments = sum(-(-int(n) // 8) + int(n) for n in np.diff(indptr))  # one x tile a segment
     if kind == "band":                 # 292 tiles against 350
         assert tiles < 0.9 * segments
+
+
+@pytest.mark.parametrize("nb", [1, 2, 4, 7])
+def test_sddmm_segment_count(nb):
+    """sddmm_segment_count counts sddmm_plan's segments (each block-row cut into ceil(blocks /
+    nb); the two share ``_row_segments``), empty block-rows and an empty layout included."""
+    from cupy_bsparse.block_layout import BlockLayout
+
+    mask = np.random.default_rng(nb).random((40, 30)) < 0.3
+    mask[[3, 17]] = False                                    # empty block-rows
+    for m in (mask, np.zeros((5, 6), bool)):
+        layout = BlockLayout.from_mask(m, 16)
+        want = int(sum(-(-int(r) // nb) for r in m.sum(1)))
+        assert _work_lists.sddmm_segment_count(layout, nb) == want
