@@ -97,15 +97,17 @@ def _kernel(name, spec, entry, smem):
 _launches = {}
 
 
-def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None):
+def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None):
     """(function, threads, shared bytes, BM, spec dict, resident CTAs on the device); ``wcp``
-    overrides dsd_grouped_tma.cu's block copy mode, ``r`` dsd_stream.cu's columns a CTA."""
+    overrides dsd_grouped_tma.cu's block copy mode, ``r`` dsd_stream.cu's columns a CTA,
+    ``tall`` its set of 512-row tiles (None: ``_specs.stream_tall``'s)."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
+    tall = _specs.stream_tall(bs, did, M) if tall is None else tall
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r,
-           _specs.stream_tall(bs, did, M), _specs.STREAM_PERSIST_TILES)
+           _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r, tall,
+           _specs.STREAM_PERSIST_TILES, _specs.STREAM_QUEUE)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
@@ -113,7 +115,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None):
         def make(split):
             if kind == "stream":
                 return _specs.dsd_stream_spec(bs, did, M, trans_w, wgmma=_wgmma(dev), split=split,
-                                              r=r)
+                                              r=r, tall=tall)
             if kind == "grouped_tma":
                 return _specs.dsd_grouped_tma_spec(bs, did, M, trans_w, split=split, wcp=wcp)
             return {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec}[kind](
@@ -212,7 +214,8 @@ def _dsd_call(layout, trans_w, did, M, N):
     dev = cupy.cuda.runtime.getDevice()
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX,
-           _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_PERSIST_TILES)
+           _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_PERSIST_TILES,
+           _specs.STREAM_QUEUE)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -238,7 +241,18 @@ def _dsd_call(layout, trans_w, did, M, N):
             # R = 4 where the layout's 4-column groups share enough of their x tiles
             r = _specs.stream_group(bs, did, M,
                                     share=_work_lists.group_step_share(layout, trans_w, 4))
-        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r)
+        tall = None
+        if kind == "stream" and (r or 1) == 1 and _specs.STREAM_TALL is None:
+            t = _specs.stream_tall(bs, did, M)
+            if t and _specs.STREAM_TALL_SETS[t - 1].get("QUEUE"):
+                # the queue's items are whole columns: none may outlast a row tile's share
+                longest, blocks = _work_lists.longest_column(layout, trans_w)
+                qspec = _specs.dsd_stream_spec(bs, did, M, trans_w, r=1, tall=t)
+                ctas = (_specs.smem_ctas("dsd_stream.cu", qspec)
+                        * _device_attributes(dev)["MultiProcessorCount"])
+                if not _specs.queue_fits(longest, blocks, ctas):
+                    tall = _specs.STREAM_TALL_QUEUE_FALLBACK
+        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r, tall)
         items = 0                      # > 0: persistent CTAs over items * row tiles
         # (STREAM_PERSIST_TILES: a persistent launch a few row tiles, so x's rows stay in L2)
         rows_per_launch = bm * (_specs.persist_row_tiles(spec, M) or _MAX_GRID_Y)
@@ -263,6 +277,11 @@ def _dsd_call(layout, trans_w, did, M, N):
                 # (the kernel's split-K indexes row tiles by blockIdx.y: none here)
                 assert nslots == 0, "a persistent column-group plan splits no group"
                 items = ctas
+        elif spec.get("QUEUE"):
+            # dsd_stream.cu, one wave of CTAs taking (row tile, column) items from a counter
+            *tables, nslots = _work_lists.dsd_queue_plan(layout, trans_w)
+            tables, width, items = tuple(tables), bs, tables[0].shape[0]
+            n_counters, tail = 2, (_c_arg(items, np.int32),)
         else:
             if spec.get("PERSIST"):
                 # one wave: resident CTAs over the row tiles, each a run of equal entry count
@@ -281,6 +300,8 @@ def _dsd_call(layout, trans_w, did, M, N):
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
         tma = ((kind, _specs.tma_boxes(f"dsd_{kind}.cu", spec), bs, spec.get("XLO", 0))
                if kind in ("stream", "grouped_tma") else None)
+        if not (nslots or spec.get("QUEUE")):
+            n_counters = 0             # no split column and no queue: no counters
         hit = (fn, nt, smem, tables, nslots * m_tiles * bm * width, n_counters, launches, tma)
         calls[key] = hit
     return hit
@@ -305,6 +326,7 @@ def dsd(x, data, layout, trans_w, out, alpha, beta, allow_tf32=False):
     ws = counters = _cached_arg(0, np.uint64)   # null pointers: no column is split
     if ws_size:
         ws = cupy.empty(ws_size, dtype=cupy.float32)
+    if n_counters:
         counters = _counters(layout, n_counters, cupy.cuda.get_current_stream())
     scal = _scalars(alpha, beta)
     xlo = None

@@ -235,6 +235,21 @@ STREAM_PERSIST_TILES = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST_TILES
                                       "CUPY_BSPARSE_PERSIST_TILES", kinds=("1", "2", "4"))
 
 
+#: Above M = 64, 16-bit at R 1: dsd_stream.cu as one launch of the resident CTAs over an item
+#: queue (QUEUE 1): the (row tile, whole column) items in row-tile-major order, taken in turn
+#: from a counter, the ring running on across a CTA's items (docs/perf-notes.md v33). None (the
+#: default): one CTA a column chunk; "1" / "0" for every such spec, from
+#: CUPY_BSPARSE_STREAM_QUEUE at import.
+STREAM_QUEUE = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_QUEUE"),
+                              "CUPY_BSPARSE_STREAM_QUEUE", kinds=("0", "1"))
+
+
+def stream_queue(bs, code, M, r=1):
+    """Whether dsd_stream.cu takes the item queue (QUEUE 1) for block size ``bs``, element code
+    ``code``, M and R ``r``: 16-bit at R 1 above M = 64 where ``STREAM_QUEUE`` is "1"."""
+    return code in (1, 2) and m_regime(M) == "large" and r == 1 and STREAM_QUEUE == "1"
+
+
 def persist_row_tiles(spec, M):
     """Row tiles a dsd_stream.cu launch of ``spec`` at M covers where STREAM_PERSIST_TILES
     applies (a persistent R 1 spec above M = 64), else None (one launch for every row tile)."""
@@ -272,21 +287,42 @@ _STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
 #: by the launch bounds (MINB 2, 3 stages) or at one (4 stages). v29 (H100, p26, fp16 random,
 #: fprop ms, 256-row tiles -> first / second set): M = 1024 0.0798 -> 0.0817 / 0.0801, 2048
 #: 0.1485 -> 0.1496 / 0.1483, 4096 0.2868 -> 0.2836 / 0.2834, 8192 0.5623 -> 0.5522 / 0.5549.
+#: v33 (H100, p33, fp16 random M = 4096, x @ W / x @ W^T ms): the third set, one CTA an SM with
+#: a 6-stage ring on the item queue (QUEUE, one launch, the ring filled once a CTA), 0.2842 /
+#: 0.2816 -> 0.2771 / 0.2766; its ring without the queue 0.2829 / 0.2818, the queue on the first
+#: set 0.2842 / 0.2844.
 STREAM_TALL_SETS = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
-                      {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4})
+                      {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4},
+                      {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 6, "QUEUE": 1})
 #: Which of STREAM_TALL_SETS 16-bit bs 32 takes at R 1 above M = 64: None (the default rule,
 #: ``stream_tall``), "0" for none, "1" / "2" for the first / second at every such M; from
 #: CUPY_BSPARSE_STREAM_TALL at import.
 STREAM_TALL = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_TALL"),
-                             "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2"))
-#: Unset STREAM_TALL: the knob set (1 or 2; 0: none) taken from STREAM_TALL_M rows up (v29: the
-#: first, 1-2% faster from M = 4096, none below, where it ties or loses).
-STREAM_TALL_DEFAULT = 1
+                             "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2", "3"))
+#: Unset STREAM_TALL: the knob set (1-3; 0: none) taken from STREAM_TALL_M rows up (v29: the
+#: first, 1-2% faster from M = 4096, none below, where it ties or loses; v33: the third).
+STREAM_TALL_DEFAULT = 3
 STREAM_TALL_M = 4096
 
 
+#: Unset STREAM_TALL, a set on the item queue falls back to this set (1) on a layout whose
+#: longest output block-column is more than its blocks over the CTAs a wave (``queue_fits``):
+#: whole columns are the queue's items, so such a column outlasts the last row tile's share and
+#: sets the tail (v33, p33 sets, fp16 M = 4096: Barabasi-Albert, longest column 94 blocks
+#: against 6318 / 132 = 48, 0.2809 -> 0.2843 ms on the queue; random, 40 against 50, 0.2864 ->
+#: 0.2779).
+STREAM_TALL_QUEUE_FALLBACK = 1
+
+
+def queue_fits(longest, blocks, ctas):
+    """Whether the item queue suits a layout whose longest output block-column has ``longest``
+    blocks of ``blocks``, on ``ctas`` CTAs a wave: no column longer than a CTA's share of one
+    row tile's steps."""
+    return longest * ctas <= blocks
+
+
 def stream_tall(bs, code, M, r=1):
-    """Which of STREAM_TALL_SETS (1 or 2; 0: none) dsd_stream.cu takes for block size ``bs``,
+    """Which of STREAM_TALL_SETS (1-3; 0: none) dsd_stream.cu takes for block size ``bs``,
     element code ``code``, M and R ``r``: 16-bit bs 32 at R 1 above M = 64, as ``STREAM_TALL``
     says, or where unset STREAM_TALL_DEFAULT from STREAM_TALL_M rows up."""
     if bs != 32 or code not in (1, 2) or m_regime(M) != "large" or r != 1:
@@ -328,7 +364,7 @@ def stream_group_by_layout(bs, did, M):
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
-                    r=None, tall=None, persist_tiles=None):
+                    r=None, tall=None, persist_tiles=None, queue=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -370,11 +406,15 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     ``r`` (None: ``stream_group``'s): 16-bit above M = 64, R output block-columns a CTA (2 or
     4; ``_STREAM_GROUP_SHAPES``; the launcher builds ``_work_lists.dsd_group_plan``).
 
-    ``tall`` (None: ``stream_tall``'s): at R 1, that knob set of STREAM_TALL_SETS (1 or 2; 0:
-    none), 512-row tiles.
+    ``tall`` (None: ``stream_tall``'s): at R 1, that knob set of STREAM_TALL_SETS (1-3; 0:
+    none), 512-row tiles (the third on the item queue, QUEUE 1).
 
     ``persist_tiles`` (None: ``STREAM_PERSIST_TILES``'s): 16-bit at R 1 above M = 64, PERSIST
-    1 (the launcher runs that many row tiles a launch, ``persist_row_tiles``)."""
+    1 (the launcher runs that many row tiles a launch, ``persist_row_tiles``).
+
+    ``queue`` (None: ``stream_queue``'s): 16-bit at R 1 above M = 64, QUEUE 1 (one launch of
+    the resident CTAs taking (row tile, column) items from a counter; the launcher builds
+    ``_work_lists.dsd_queue_plan``); it replaces ``persist_tiles``."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -400,8 +440,11 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
         tall = stream_tall(bs, code, M, r) if tall is None else tall
         if tall and r == 1 and esz == 2:
             p.update(STREAM_TALL_SETS[tall - 1])
-        if (STREAM_PERSIST_TILES if persist_tiles is None else persist_tiles) and r == 1 \
-                and esz == 2:
+        queue = stream_queue(bs, code, M, r) if queue is None else queue
+        if queue and r == 1 and esz == 2:
+            p["QUEUE"] = 1
+        elif (not p.get("QUEUE") and r == 1 and esz == 2
+              and (STREAM_PERSIST_TILES if persist_tiles is None else persist_tiles)):
             p["PERSIST"] = 1
     else:
         bm = 16 if regime == "tiny" else 64
@@ -444,6 +487,11 @@ def _ctas_by_smem(smem):
     return 228 * 1024 // (smem + 1024)
 
 
+def smem_ctas(template, spec):
+    """CTAs of ``template``'s specialisation ``spec`` an sm_90 SM holds by shared memory alone."""
+    return _ctas_by_smem(launch_shape(template, spec)[1])
+
+
 def _ctas(template, p):
     """``_ctas_by_smem`` of spec dict ``p`` of ``template`` (its launch shape's bytes)."""
     return _ctas_by_smem(launch_shape(template, tuple(p.items()))[1])
@@ -455,6 +503,8 @@ def dsd_stream_launch_shape(spec):
     bs, bm, esz = p["BS"], p["BM"], _itemsize(p["DTYPE_ID"])
     atom = 8 * tile_cols(bs, esz) * esz   # tiles start on the swizzle pattern's alignment
     smem = atom + p["STAGES"] * ((bm * (1 + p.get("XLO", 0)) + p.get("R", 1) * bs) * bs * esz + 16)
+    if p.get("QUEUE"):
+        smem += 16 * (p["STAGES"] + 1)     # the stages' items, after split_combine's flag
     if esz == 4 and p.get("WGMMA"):
         smem += 4 * bs * bs * esz          # two split sets of W's block, hi and lo
     return (p["WARPS_M"] * p["WARPS_N"] + 1) * 32, smem, bm
@@ -1234,12 +1284,13 @@ def all_specializations():
                                 out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, r=r),
                                             "bsmm_dsd_stream"))
                             # 512-row tiles at both knob sets and without (STREAM_TALL),
-                            # each also persistent (STREAM_PERSIST_TILES, opt-in)
-                            for tall in ((0, 1, 2) if bs == 32 else (0,)):
-                                for pt in (None, "1"):
+                            # each also persistent (STREAM_PERSIST_TILES, opt-in) or on the item
+                            # queue (STREAM_QUEUE, opt-in)
+                            for tall in ((0, 1, 2, 3) if bs == 32 else (0,)):
+                                for pt, q in ((None, False), ("1", False), (None, True)):
                                     out.append(("dsd_stream.cu", dsd_stream_spec(
-                                        bs, did, M, tw, r=1, tall=tall, persist_tiles=pt),
-                                        "bsmm_dsd_stream"))
+                                        bs, did, M, tw, r=1, tall=tall, persist_tiles=pt,
+                                        queue=q), "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)
                             for persist in (False, True):

@@ -86,6 +86,32 @@ def dsd_persist_plan(layout, trans_w, nctas):
                          lambda ptr, xp: cta_cut(ptr, nctas, xp))
 
 
+def longest_column(layout, trans_w):
+    """``(longest, blocks)``: the most blocks of any output block-column of x @ op(W) on
+    ``layout`` (W's block-columns, or its block-rows for W^T) and the layout's block count."""
+    xp, src = _tables_on(layout)
+    ptr, _ = _dsd_entries(src, trans_w, xp)
+    longest = int((ptr[1:] - ptr[:-1]).max()) if ptr.size > 1 else 0
+    return longest, int(layout.nnzb)
+
+
+def dsd_queue_plan(layout, trans_w):
+    """Work list of dsd_stream.cu with QUEUE: ``(table, colinfo, ent, nslots)`` as
+    ``queue_table`` cuts it (nslots 0); cached per layout."""
+    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w)), queue_table)
+
+
+def queue_table(ptr, xp):
+    """``chunk_table``'s ``(table, colinfo, nslots)`` with every column one chunk (slot -1, an
+    empty column one chunk with no entries), its rows ordered by entry count, longest first
+    (ties by column), so a row tile's long columns are taken from the queue first and its last
+    items are short ones. Works with numpy or cupy (``xp``)."""
+    count = ptr[1:] - ptr[:-1]
+    table, colinfo, nslots = chunk_table(ptr, max(1, int(count.max()) if count.size else 1), xp)
+    order = xp.argsort(-count, kind="stable")
+    return table[order], colinfo, nslots
+
+
 def _dsd_cut_plan(layout, key, cut):
     """``layout``'s cached plan under ``key`` (whose second field is trans_w), else built: the
     dsd entries cut by ``cut(ptr, xp)`` into ``(table, colinfo, nslots, *extra)``, returned as

@@ -54,14 +54,23 @@
 // running on across them (a group's epilogue overlaps the copies of the next), so at any time
 // the CTAs work on about P / nchunks neighbouring row tiles and x's rows stay in L2; no chunk
 // may be split (slot -1).
+// QUEUE 1 (16-bit R 1 mma.sync consumers, no PERSIST): grid (P, 1), P the resident CTAs. The
+// items are the (row tile, column) pairs t = tile * nchunks + c in row-tile-major order (chunk
+// c a whole column, slot -1; the launcher orders a row tile's columns longest first), handed
+// out by a counter in global memory (counters[0]): each CTA's producer takes its next item
+// while it issues the copies of the one before, so CTAs that run fast take more items and at
+// any time the CTAs work on about one row tile, whose x rows stay in L2. The ring runs on
+// across items; the producer writes each stage's item (column, first row, last-step flag, no-
+// copy flag) beside its barriers, and a stage with column -1 tells the consumers to stop. The
+// last CTA to finish sets counters[0] and [1] back to zero (docs/perf-notes.md v33).
 // Grid: (chunks, ceil(M / BM)); block: (WARPS_M * WARPS_N + 1) warps. PERSIST 1: grid (P,
 // ceil(M / BM)), CTA c taking the chunks cta_items[c] .. cta_items[c + 1] - 1 in turn, the ring
 // running on across them (a chunk's epilogue overlaps the copies of the next): the launcher
 // cuts the entries, in column order, into P runs of near-equal length (_work_lists.cta_cut),
 // so no CTA's column sets the tail (docs/perf-notes.md v23).
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
-// WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), R (1, the default; 2 or 4,
-// above); XB (1, the default; R 1 only): x's tile copied as XB boxes of BM / XB rows (a TMA
+// WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), QUEUE (0, the default, or
+// 1, above), R (1, the default; 2 or 4, above); XB (1, the default; R 1 only): x's tile copied as XB boxes of BM / XB rows (a TMA
 // box has at most 256 rows, so BM 512 takes XB 2); MINB (1, the default): the CTAs an SM the
 // launch bounds ask ptxas to fit (BM 512 at 16-bit bs 32: 94 registers at MINB 2, no spills,
 // against 126); float32 only: KSUM (8, the
@@ -93,6 +102,12 @@
 #endif
 #ifndef R
 #define R 1
+#endif
+#ifndef QUEUE
+#define QUEUE 0
+#endif
+#if QUEUE && (R > 1 || PERSIST || WGMMA || XLO || DTYPE_ID == 4)
+#error "dsd_stream.cu's item queue is for 16-bit R 1 mma.sync consumers without PERSIST"
 #endif
 #ifndef MINB
 #define MINB 1
@@ -154,6 +169,26 @@ __device__ __forceinline__ void ld_b_step(unsigned (&b)[NI][2], unsigned base, i
     }
 }
 
+// One stage's 16-bit products added to acc[MI][NI][4] (R 1 consumers, the warp's n8 tiles from
+// NC0_): x's tile at shared address AS_ and W's block at BS_, the lane's fragment rows added
+// (a_row, b_row), sw_hi / sw_mid in scope. A macro: as a function it changed the default
+// cubins' code (docs/perf-notes.md v33).
+#define MMA_STAGE_16(AS_, BS_, NC0_) {                                                          \
+    const unsigned as = (AS_), bs = (BS_);                                                      \
+    _Pragma("unroll")                                                                          \
+    for (int k = 0; k < BS; k += 16) {                                                          \
+        unsigned a[MI][4], b[NI][2];                                                            \
+        _Pragma("unroll")                                                                      \
+        for (int mi = 0; mi < MI; ++mi)                                                         \
+            ldsm_x4(a[mi], as + mi * 16 * RB + (((k / 8) ^ sw_hi) << 4));                       \
+        ld_b_step<NI>(b, bs, k, (NC0_), sw_hi, sw_mid);                                         \
+        _Pragma("unroll")                                                                      \
+        for (int mi = 0; mi < MI; ++mi)                                                         \
+            _Pragma("unroll")                                                                  \
+            for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);                     \
+    }                                                                                           \
+}
+
 #if MINB > 1   // (a minimum of 1 written out changes the cubin: the default keeps none)
 extern "C" __global__ void __launch_bounds__(NCT + 32, MINB)
 #else
@@ -174,6 +209,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if R > 1
                 int ncols, int nchunks,
 #endif
+#if QUEUE
+                int nchunks,
+#endif
                 float alpha, float beta)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -188,6 +226,10 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const unsigned ws0 = b0 + STAGES * R * B_BYTES;
     const unsigned bar0 = ws0 + F32W * 4 * B_BYTES;
     int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
+#if QUEUE
+    // the stages' items (QUEUE): column, first row, flags (1 the item's last step, 2 no copies)
+    int4* const meta = reinterpret_cast<int4*>(smem_raw + (bar0 - raw) + 16 * STAGES + 16);
+#endif
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 #if R > 1
     // the CTA's items (above), each a chunk ck (group ck.x, entries ck.y .. ck.z - 1, slot ck.w)
@@ -201,6 +243,8 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #define FOR_EACH_ITEM for (int once = 0; once < 1; ++once)
 #define ITEM_FIELDS const int4 ck = ck0; const int im0 = blockIdx.y * BM
 #endif
+#elif QUEUE
+    // (the items come from the queue: see the producer)
 #elif PERSIST
     // the CTA's chunks, in turn
     const int it0 = __ldg(cta_items + blockIdx.x), it1 = __ldg(cta_items + blockIdx.x + 1);
@@ -232,7 +276,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                                                    is_last)) \
         return
 #endif
-#if R == 1
+#if R == 1 && !QUEUE
     const int m0 = blockIdx.y * BM;
 #endif
 
@@ -269,6 +313,49 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                                    group_step_word<EV>(cur, 2 + q) * BS, full, w_hint);
                     TL_MARK(step, 2);
                 }
+            }
+#elif QUEUE
+            // items from the counter in turn, each CTA's next one taken while the copies of the
+            // one before go out
+            static_assert(NH == 1, "16-bit tiles");
+            const int nitems = nchunks * ((M + BM - 1) / BM);
+            int t = atomicAdd(counters, 1), step = 0;
+            while (t < nitems) {
+                const int4 ck = __ldg(chunk + t % nchunks);
+                const int im0 = t / nchunks * BM;
+                const int next = atomicAdd(counters, 1);
+                // an empty column still takes one stage, with no copies, for its epilogue
+                int2 e = ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);
+                for (int i = ck.y; i < max(ck.z, ck.y + 1); ++i, ++step, ring.advance()) {
+                    const int2 cur = e;
+                    if (i + 1 < ck.z) e = __ldg(ent + i + 1);
+                    const bool copies = i < ck.z;
+                    TL_MARK(step, 0);
+                    ring.wait_empty(step);
+                    meta[ring.s] = make_int4(ck.x, im0, (i + 1 >= ck.z ? 1 : 0) | (copies ? 0 : 2), 0);
+                    const unsigned full = ring.full();
+                    mbar_arrive_expect_tx(full, copies ? A_BYTES + B_BYTES : 0);
+                    TL_MARK(step, 1);
+                    if (copies) {
+#pragma unroll
+                        for (int xb = 0; xb < XB; ++xb)
+                            tma_2d(a0 + ring.s * A_BYTES + xb * (BM / XB) * RB, &tmap_x, cur.x * BS,
+                                   im0 + xb * (BM / XB), full, x_hint);
+                        tma_2d(b0 + ring.s * B_BYTES, &tmap_w, 0, cur.y * BS, full, w_hint);
+                    }
+                    TL_MARK(step, 2);
+                }
+                t = next;
+            }
+            // the end: a stage of column -1 stops the consumers; the last CTA out zeroes the
+            // counters for the next launch
+            ring.wait_empty(step);
+            meta[ring.s] = make_int4(-1, 0, 0, 0);
+            mbar_arrive(ring.full());
+            __threadfence();
+            if (atomicAdd(counters + 1, 1) == (int)gridDim.x - 1) {
+                atomicExch(counters, 0);
+                atomicExch(counters + 1, 0);
             }
 #else
             // the chunks' entries are contiguous in ent: one run from the first chunk's first
@@ -510,9 +597,31 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const unsigned b_row = TRANS_W ? (wn * WN + (lane & 7) + (lane >> 4) * 8) * RB
                                    : ((lane & 7) + ((lane >> 3) & 1) * 8) * RB;
 #endif
-    const int valid_rows = min(BM, M - m0);
     float acc[MI][NI][4];
     Ring<STAGES> ring(bar0);
+#if QUEUE
+    // the stages in turn, each with its item in meta; after an item's last step its tile goes
+    // out and the accumulators start again from zero
+    zero_fill<MI * NI * 4>(&acc[0][0][0]);
+    int step = 0;
+    for (;; ++step, ring.advance()) {
+        ring.wait_full();
+        const int4 item = meta[ring.s];
+        if (item.x < 0) break;
+        if (tid == 0) TL_MARK(step, 3);
+        if (!(item.z & 2))
+            MMA_STAGE_16(a0 + ring.s * A_BYTES + a_row, b0 + ring.s * B_BYTES + b_row, (wn * WN) / 8)
+        if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
+        ring.release();
+        if (item.z & 1) {
+            store_tiles<MI, NI>(y + (long long)item.y * ldy + (long long)item.x * BS, ldy, acc,
+                                wm * WM, wn * WN, min(BM, M - item.y), alpha, beta, lane);
+            zero_fill<MI * NI * 4>(&acc[0][0][0]);
+        }
+    }
+    if (tid == 0) TL_SPAN(1, step);
+#else
+    const int valid_rows = min(BM, M - m0);
     int gstep = 0;                     // steps of the CTA's earlier chunks
     FOR_EACH_CHUNK {
         CHUNK_FIELDS;
@@ -552,19 +661,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
             }
 #else
-            const unsigned as = a0 + ring.s * A_BYTES + a_row, bs = b0 + ring.s * B_BYTES + b_row;
-#pragma unroll
-            for (int k = 0; k < BS; k += 16) {
-                unsigned a[MI][4], b[NI][2];
-#pragma unroll
-                for (int mi = 0; mi < MI; ++mi)
-                    ldsm_x4(a[mi], as + mi * 16 * RB + (((k / 8) ^ sw_hi) << 4));
-                ld_b_step<NI>(b, bs, k, (wn * WN) / 8, sw_hi, sw_mid);
-#pragma unroll
-                for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-                    for (int ni = 0; ni < NI; ++ni) mma(acc[mi][ni], a[mi], b[ni]);
-            }
+            MMA_STAGE_16(a0 + ring.s * A_BYTES + a_row, b0 + ring.s * B_BYTES + b_row, (wn * WN) / 8)
 #endif
             if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
             ring.release();
@@ -577,7 +674,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     }
     if (tid == 0) TL_SPAN(1, gstep);
 #endif
+#endif
 }
+#undef MMA_STAGE_16
 #undef FOR_EACH_CHUNK
 #undef CHUNK_FIELDS
 #undef COMBINE_OR_NEXT

@@ -72,6 +72,10 @@
 #                                                   wgrad's steps, small world / random) (<= 550 s)
 #   bash probes/next.sh v31b                     -> p29: the 16-bit bs 32 wgrad by CTAs an SM and
 #                                                   segment size (NB, MAXNREG) (<= 570 s)
+#   bash probes/next.sh v33b                     -> the third 512-row set on the queue: tests,
+#                                                   p33 sets, the bs 32 bench (<= 500 s)
+#   bash probes/next.sh v33q                     -> the item queue (STREAM_QUEUE): its test,
+#                                                   memcheck, p31 (<= 420 s)
 #   bash probes/next.sh v33                      -> the timeline of PERSIST_TILES 1 (p19
 #                                                   talltiles), then p19 tall (<= 400 s)
 #   bash probes/next.sh v32b                     -> bs 64 wgrad segment size by the last wave:
@@ -225,6 +229,23 @@ elif [ "$1" = v31b ]; then
   timeout 300 python3 probes/p29.py 2>&1 | grep -v "^\[" | tail -24
   timeout 120 python3 probes/p29.py bf16 2>&1 | grep -v "^\[" | tail -10
   timeout 150 python3 probes/p29.py m 2>&1 | grep -v "^\[" | tail -22
+elif [ "$1" = v33q ]; then
+  # dsd_stream.cu's item queue (STREAM_QUEUE, opt-in, never run on a GPU yet): its test and
+  # memcheck first (a hang must not eat the call), then p31 against the default
+  first_tests 150 "test_stream_queue"
+  if [ "$rc" = 0 ]; then
+    sanitize memcheck 90 memcheck_queue.log "test_stream_queue and 3ctas and 1100"
+    timeout 200 python3 probes/p31.py 2>&1 | grep -v "^\[" | tail -24
+  fi
+elif [ "$1" = v33b ]; then
+  # the third 512-row set (6 stages on the item queue) as the default from M = 4096: the tall
+  # and queue tests, p33 sets (against the first set over M, dtype, layout), the bench
+  first_tests 200 "test_stream_tall_tiles or test_stream_queue"
+  timeout 200 python3 probes/p33.py sets 2>&1 | grep -v "^\[" | tail -22
+  for lay in random barabasi_albert; do
+    timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 32 \
+      --layout $lay --baselines dense --out "$out/v33_$lay" 2>&1 | grep -v "^\[" | tail -7
+  done
 elif [ "$1" = v33 ]; then
   # why PERSIST over one row tile a launch is 1.8x slower a step (v32): its timeline, then
   # v31's default timeline for the same problem beside it

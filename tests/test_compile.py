@@ -128,7 +128,7 @@ def test_timeline_instrumentation_compiles(name, spec):
 
 # dsd_stream.cu's 512-row tiles (_specs.STREAM_TALL_SETS; probes/p26.py tall)
 TALL = [("dsd_stream.cu", _specs.dsd_stream_spec(32, did, 4096, tw, r=1, tall=t))
-        for did in (1, 2) for tw in (False, True) for t in (1, 2)]
+        for did in (1, 2) for tw in (False, True) for t in (1, 2, 3)]
 
 
 @pytest.mark.parametrize("name,spec", TALL, ids=[_spec_id(n, s, "") for n, s in TALL])

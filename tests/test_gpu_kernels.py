@@ -810,8 +810,8 @@ def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, densit
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 @pytest.mark.parametrize("knobs", range(len(STREAM_TALL_SETS)))
 def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density):
-    """dsd_stream.cu with BM 512 (``STREAM_TALL_SETS``, forced by STREAM_TALL): M not a
-    multiple of the tile (the second box partly or wholly past M, zero-filled), W with an empty
+    """dsd_stream.cu with BM 512 (``STREAM_TALL_SETS``, forced by STREAM_TALL; the third on the
+    item queue): M not a multiple of the tile (the second box partly or wholly past M, zero-filled), W with an empty
     block-row and block-column, exact to the tolerance, every element written, bitwise equal to
     the 256-row tile's result (STREAM_TALL "0": the same products in the same order)."""
     from cupy_bsparse import _gpu_ops, _specs
@@ -834,9 +834,15 @@ def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density)
         out = _nan((M, op64.shape[1]), dtype)
         cb.matmul(cupy.asarray(x), wop, out=out)
         (call,) = wg.layout.plan_cache["calls"].values()
-        assert call[6][0][2][1] == -(-M // 512)         # grid rows: 512-row tiles
+        grid = call[6][0][2]
+        if STREAM_TALL_SETS[knobs].get("QUEUE"):   # the resident CTAs over the items
+            items = op64.shape[1] // bs * -(-M // 512)
+            assert grid == (min(_gpu_ops._dsd_launch(bs, did, M, trans, "stream")[5], items), 1)
+        else:
+            assert grid[1] == -(-M // 512)              # grid rows: 512-row tiles
         _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
-        assert np.array_equal(out.view(np.uint8).get(), base.view(np.uint8).get())
+        if not STREAM_TALL_SETS[knobs].get("QUEUE"):   # (the base may split a column)
+            assert np.array_equal(out.view(np.uint8).get(), base.view(np.uint8).get())
     finally:
         _gpu_ops._launches.clear()
 
@@ -1282,6 +1288,89 @@ def test_stream_persistent_row_tiles(request, monkeypatch, bs, kind, trans, ncta
         assert _specs.persist_row_tiles(spec, M) == int(tiles)
         counters = _persistent_product_checked(request, bs, kind, M, trans)
         assert counters or not nctas, "3 CTAs a row tile cut columns: split-K ran"
+    finally:
+        _gpu_ops._launches.clear()
+
+
+@pytest.mark.parametrize("M", [65, 1100])
+@pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", ["f16"] if _SMALL else ["f16", "bf16"])
+@pytest.mark.parametrize("bs,tall", [(32, "1"), (32, "0"), (64, "0")])
+def test_stream_queue(request, monkeypatch, bs, tall, kind, trans, nctas, M):
+    """dsd_stream.cu on the item queue (STREAM_QUEUE, opt-in; 16-bit R 1 above M = 64): 512-
+    and 256-row tiles at bs 32, 128-row ones at bs 64, M = 65 and 1100 (the last row tile
+    partial), on 3 CTAs (each takes many items, the ring running on across columns and row
+    tiles) or the resident count, with an empty block-row and block-column (a step with no
+    copies): to the tolerance, every element written, bitwise repeatable, the queue's counters
+    back at zero after every launch."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("dsd_stream.cu needs sm_90")
+    if nctas:
+        monkeypatch.setattr(_gpu_ops, "_resident", lambda *a: nctas)
+    monkeypatch.setattr(_specs, "STREAM_QUEUE", "1")
+    monkeypatch.setattr(_specs, "STREAM_TALL", tall)
+    monkeypatch.setattr(_specs, "STREAM_R", "1")
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
+    _gpu_ops._launches.clear()
+    try:
+        launch = _gpu_ops._dsd_launch(bs, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")
+        spec = launch[4]
+        assert spec.get("QUEUE") == 1 and not spec.get("PERSIST")
+        assert spec["BM"] == {(32, "1"): 512, (32, "0"): 256, (64, "0"): 128}[bs, tall]
+        assert launch[5] == (nctas or launch[5])
+        counters = _persistent_product_checked(request, bs, kind, M, trans)
+        assert counters, "the queue ran on the layout's counters"
+    finally:
+        _gpu_ops._launches.clear()
+
+
+@pytest.mark.parametrize("skewed", [False, True], ids=["even", "hub"])
+def test_stream_queue_by_layout(request, monkeypatch, skewed):
+    """The launcher's layout rule for the queue's 512-row set (STREAM_TALL unset, 16-bit bs 32
+    at M = 4096): 160 block-columns of 16 blocks each take it (16 x the CTAs a wave <= 2560
+    blocks); with one column of 200 blocks (a hub longer than a row tile's share) they fall
+    back to STREAM_TALL_QUEUE_FALLBACK's set. Both exact to the tolerance, every element
+    written."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
+        pytest.skip("dsd_stream.cu needs sm_90")
+    if cupy.cuda.Device().attributes["MultiProcessorCount"] > 160:
+        pytest.skip("the even layout is sized for at most 160 CTAs a wave")
+    for name, value in (("STREAM_TALL", None), ("STREAM_R", "1"), ("DSD_KERNEL", "stream"),
+                        ("STREAM_QUEUE", None), ("STREAM_TALL_DEFAULT", 3),
+                        ("STREAM_TALL_M", 4096)):
+        monkeypatch.setattr(_specs, name, value)
+    assert _specs.STREAM_TALL_SETS[2].get("QUEUE")
+    rng = _rng(request)
+    bs, M, nr, nc = 32, 4096, 256, 160
+    mask = np.zeros((nr, nc), bool)
+    for j in range(nc):
+        mask[rng.choice(nr, 16, replace=False), j] = True
+    if skewed:
+        mask[:200, 7] = True
+    w, w64 = _weight_on(rng, mask, bs, np.float16)
+    x = rng.standard_normal((M, nr * bs)).astype(np.float16)
+    x64 = x.astype(np.float64)
+    seen, launch = [], _gpu_ops._dsd_launch
+
+    def spy(*a, **k):
+        hit = launch(*a, **k)
+        seen.append(hit[4])
+        return hit
+
+    monkeypatch.setattr(_gpu_ops, "_dsd_launch", spy)
+    _gpu_ops._launches.clear()
+    try:
+        out = _nan((M, nc * bs), np.float16)
+        cb.matmul(cupy.asarray(x), w.to_gpu(), out=out)
+        (spec,) = seen
+        assert spec["BM"] == 512 and bool(spec.get("QUEUE")) == (not skewed)
+        ref = (cupy.asarray(x64) @ cupy.asarray(w64)).get()
+        _check(out.get(), ref, _baseline_err(x64, w64, np.float16, ref), "f16")
     finally:
         _gpu_ops._launches.clear()
 

@@ -578,6 +578,8 @@ def test_stream_tall_rule(monkeypatch):
     assert _specs.stream_tall(32, 2, 65) == 2 and _specs.stream_tall(32, 2, 64) == 0
     assert (dict(_specs.dsd_stream_spec(32, 2, 100, True)).items()
             >= _specs.STREAM_TALL_SETS[1].items())
+    monkeypatch.setattr(_specs, "STREAM_TALL", "3")
+    assert dict(_specs.dsd_stream_spec(32, 1, 4096, True)).get("QUEUE") == 1
     monkeypatch.setattr(_specs, "STREAM_TALL", "0")
     assert _specs.stream_tall(32, 1, 4096) == 0
     assert "XB" not in dict(_specs.dsd_stream_spec(32, 1, 4096, False))
@@ -626,6 +628,7 @@ def test_stream_persist_tiles(monkeypatch):
     import sys
 
     monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", None)
+    monkeypatch.setattr(_specs, "STREAM_TALL", "1")    # (the third set is on the queue)
     base = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
     assert "PERSIST" not in base and _specs.persist_row_tiles(base, 4096) is None
     monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", "2")
@@ -641,6 +644,47 @@ def test_stream_persist_tiles(monkeypatch):
                        env={**os.environ, "CUPY_BSPARSE_PERSIST_TILES": "3"}, capture_output=True,
                        text=True)
     assert r.returncode != 0 and "CUPY_BSPARSE_PERSIST_TILES must be one of" in r.stderr
+
+
+def test_stream_queue(monkeypatch):
+    """STREAM_QUEUE (opt-in): QUEUE on dsd_stream.cu's 16-bit R 1 specs above M = 64 only,
+    instead of PERSIST where STREAM_PERSIST_TILES is set too, with room for the stages' items
+    in shared memory; no other spec changes. A bad environment value fails the import."""
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(_specs, "STREAM_QUEUE", None)
+    monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", None)
+    monkeypatch.setattr(_specs, "STREAM_TALL", "1")    # (the third set is on the queue)
+    base = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
+    assert "QUEUE" not in base
+    monkeypatch.setattr(_specs, "STREAM_QUEUE", "1")
+    spec = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
+    assert spec == {**base, "QUEUE": 1}
+    shape = _specs.launch_shape("dsd_stream.cu", tuple(sorted(spec.items())))
+    base_shape = _specs.launch_shape("dsd_stream.cu", tuple(sorted(base.items())))
+    assert shape[1] == base_shape[1] + 16 * (spec["STAGES"] + 1)
+    assert dict(_specs.dsd_stream_spec(64, 2, 1000, True)).get("QUEUE") == 1
+    for other in (_specs.dsd_stream_spec(32, 1, 4096, False, r=4),       # column groups
+                  _specs.dsd_stream_spec(64, 0, 4096, False),            # float32
+                  _specs.dsd_stream_spec(32, 1, 64, False),              # M = 64
+                  _specs.dsd_stream_spec(32, 1, 4096, False, queue=False)):
+        assert "QUEUE" not in dict(other)
+    monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", "1")
+    both = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
+    assert both.get("QUEUE") == 1 and "PERSIST" not in both
+    r = subprocess.run([sys.executable, "-c", "import cupy_bsparse._specs"],
+                       env={**os.environ, "CUPY_BSPARSE_STREAM_QUEUE": "2"}, capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "CUPY_BSPARSE_STREAM_QUEUE must be one of" in r.stderr
+
+
+def test_queue_fits():
+    """The queue's layout rule: the longest column times the CTAs a wave at most the blocks
+    (v33's counts: random 40 x 132 <= 6554 fits, Barabasi-Albert 94 x 132 > 6318 does not)."""
+    assert _specs.queue_fits(40, 6554, 132) and not _specs.queue_fits(94, 6318, 132)
+    assert _specs.queue_fits(16, 2112, 132) and not _specs.queue_fits(16, 2111, 132)
+    assert not _specs.STREAM_TALL_SETS[_specs.STREAM_TALL_QUEUE_FALLBACK - 1].get("QUEUE")
 
 
 def test_sddmm_tall_segment_size_by_tail(monkeypatch):

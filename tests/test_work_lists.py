@@ -35,6 +35,35 @@ def test_chunk_table_covers_each_column_once(counts, chunk):
     assert np.all(np.diff(table[:, 0]) >= 0)
 
 
+@pytest.mark.parametrize("counts", [[0], [5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9], [2, 9, 2, 9]])
+def test_queue_table_orders_whole_columns_longest_first(counts):
+    """dsd_stream.cu's QUEUE plan: one unsplit chunk a column (an empty one with no entries),
+    each covering its column's entries, in order of entry count, longest first, ties by
+    column."""
+    ptr = _ptr(counts)
+    table, colinfo, nslots = _work_lists.queue_table(ptr, np)
+    assert table.dtype == np.int32 and nslots == 0
+    assert sorted(table[:, 0]) == list(range(len(counts)))
+    assert np.all(table[:, 1] == ptr[table[:, 0]]) and np.all(table[:, 2] == ptr[table[:, 0] + 1])
+    assert np.all(table[:, 3] == -1) and np.all(colinfo[:, 1] == 1)
+    assert [tuple(r) for r in table[:, :1]] == sorted(
+        [(j,) for j in range(len(counts))], key=lambda r: (-counts[r[0]], r[0]))
+
+
+@pytest.mark.parametrize("trans_w", [False, True])
+def test_longest_column(trans_w):
+    """The most blocks of an output block-column: W's block-columns for x @ W, its block-rows
+    for x @ W^T; and the layout's block count."""
+    from cupy_bsparse.block_layout import BlockLayout
+
+    mask = np.zeros((6, 4), bool)
+    mask[:, 1] = True
+    mask[2, :] = True
+    mask[5, 3] = True
+    got = _work_lists.longest_column(BlockLayout.from_mask(mask, 8), trans_w)
+    assert got == ((4 if trans_w else 6), int(mask.sum()))
+
+
 @pytest.mark.parametrize("nctas", [1, 2, 3, 7, 64, 1000])
 @pytest.mark.parametrize("counts", [[5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9], [0, 0, 3, 0],
                                     [9] * 30])
