@@ -822,6 +822,7 @@ def test_stream_tall_tiles(request, monkeypatch, knobs, kind, trans, M, density)
     wg, wop, x, x64, op64, ref = _dsd_case(_rng(request), (bs * 13, bs * 11), bs, density,
                                            dtype, M, trans)
     monkeypatch.setattr(_specs, "STREAM_TALL", "0")
+    monkeypatch.setattr(_specs, "STREAM_R", "1")   # (else d = 1 takes column groups, R 4)
     monkeypatch.setattr(_gpu_ops, "_launches", {})
     base = _nan((M, op64.shape[1]), dtype)
     cb.matmul(cupy.asarray(x), wop, out=base)
