@@ -251,7 +251,7 @@ def _dsd_call(layout, trans_w, did, M, N):
                 ctas = (_specs.smem_ctas("dsd_stream.cu", qspec)
                         * _device_attributes(dev)["MultiProcessorCount"])
                 if not _specs.queue_fits(longest, blocks, ctas):
-                    tall = _specs.STREAM_TALL_QUEUE_FALLBACK
+                    tall = _specs.stream_tall_fallback(M)
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r, tall)
         items = 0                      # > 0: persistent CTAs over items * row tiles
         # (STREAM_PERSIST_TILES: a persistent launch a few row tiles, so x's rows stay in L2)

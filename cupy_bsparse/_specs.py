@@ -300,9 +300,11 @@ STREAM_TALL_SETS = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
 STREAM_TALL = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_TALL"),
                              "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2", "3"))
 #: Unset STREAM_TALL: the knob set (1-3; 0: none) taken from STREAM_TALL_M rows up (v29: the
-#: first, 1-2% faster from M = 4096, none below, where it ties or loses; v33: the third).
+#: first, 1-2% faster from M = 4096, none below, where it ties or loses; v33: the third, against
+#: 256-row tiles below M = 4096, fp16 random x @ W ms: M = 1024 0.0811 -> 0.0799, 1536 0.1151 ->
+#: 0.1116, 2048 0.1488 -> 0.1446, 3072 0.2185 -> 0.2105; against the first from M = 4096).
 STREAM_TALL_DEFAULT = 3
-STREAM_TALL_M = 4096
+STREAM_TALL_M = 1024
 
 
 #: Unset STREAM_TALL, a set on the item queue falls back to this set (1) on a layout whose
@@ -312,6 +314,14 @@ STREAM_TALL_M = 4096
 #: against 6318 / 132 = 48, 0.2809 -> 0.2843 ms on the queue; random, 40 against 50, 0.2864 ->
 #: 0.2779).
 STREAM_TALL_QUEUE_FALLBACK = 1
+#: ... from this many rows up; below it, 256-row tiles (v29: the first set ties or loses there).
+STREAM_TALL_FALLBACK_M = 4096
+
+
+def stream_tall_fallback(M):
+    """The set (0: 256-row tiles) a layout the queue does not fit (``queue_fits``) takes at M
+    rows: STREAM_TALL_QUEUE_FALLBACK from STREAM_TALL_FALLBACK_M rows, else 0."""
+    return STREAM_TALL_QUEUE_FALLBACK if M >= STREAM_TALL_FALLBACK_M else 0
 
 
 def queue_fits(longest, blocks, ctas):

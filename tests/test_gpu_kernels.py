@@ -1328,13 +1328,14 @@ def test_stream_queue(request, monkeypatch, bs, tall, kind, trans, nctas, M):
         _gpu_ops._launches.clear()
 
 
+@pytest.mark.parametrize("M", [2048, 4096])
 @pytest.mark.parametrize("skewed", [False, True], ids=["even", "hub"])
-def test_stream_queue_by_layout(request, monkeypatch, skewed):
+def test_stream_queue_by_layout(request, monkeypatch, skewed, M):
     """The launcher's layout rule for the queue's 512-row set (STREAM_TALL unset, 16-bit bs 32
-    at M = 4096): 160 block-columns of 16 blocks each take it (16 x the CTAs a wave <= 2560
+    from M = 1024): 160 block-columns of 16 blocks each take it (16 x the CTAs a wave <= 2560
     blocks); with one column of 200 blocks (a hub longer than a row tile's share) they fall
-    back to STREAM_TALL_QUEUE_FALLBACK's set. Both exact to the tolerance, every element
-    written."""
+    back to ``stream_tall_fallback``'s set (the first at M = 4096, 256-row tiles at 2048). Each
+    exact to the tolerance, every element written."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
@@ -1343,11 +1344,11 @@ def test_stream_queue_by_layout(request, monkeypatch, skewed):
         pytest.skip("the even layout is sized for at most 160 CTAs a wave")
     for name, value in (("STREAM_TALL", None), ("STREAM_R", "1"), ("DSD_KERNEL", "stream"),
                         ("STREAM_QUEUE", None), ("STREAM_TALL_DEFAULT", 3),
-                        ("STREAM_TALL_M", 4096)):
+                        ("STREAM_TALL_M", 1024), ("STREAM_TALL_FALLBACK_M", 4096)):
         monkeypatch.setattr(_specs, name, value)
     assert _specs.STREAM_TALL_SETS[2].get("QUEUE")
     rng = _rng(request)
-    bs, M, nr, nc = 32, 4096, 256, 160
+    bs, nr, nc = 32, 256, 160
     mask = np.zeros((nr, nc), bool)
     for j in range(nc):
         mask[rng.choice(nr, 16, replace=False), j] = True
@@ -1369,7 +1370,8 @@ def test_stream_queue_by_layout(request, monkeypatch, skewed):
         out = _nan((M, nc * bs), np.float16)
         cb.matmul(cupy.asarray(x), w.to_gpu(), out=out)
         (spec,) = seen
-        assert spec["BM"] == 512 and bool(spec.get("QUEUE")) == (not skewed)
+        assert bool(spec.get("QUEUE")) == (not skewed)
+        assert spec["BM"] == (256 if skewed and M < 4096 else 512)
         ref = (cupy.asarray(x64) @ cupy.asarray(w64)).get()
         _check(out.get(), ref, _baseline_err(x64, w64, np.float16, ref), "f16")
     finally:

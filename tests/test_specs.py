@@ -685,6 +685,9 @@ def test_queue_fits():
     assert _specs.queue_fits(40, 6554, 132) and not _specs.queue_fits(94, 6318, 132)
     assert _specs.queue_fits(16, 2112, 132) and not _specs.queue_fits(16, 2111, 132)
     assert not _specs.STREAM_TALL_SETS[_specs.STREAM_TALL_QUEUE_FALLBACK - 1].get("QUEUE")
+    assert _specs.stream_tall_fallback(4096) == _specs.STREAM_TALL_QUEUE_FALLBACK
+    assert _specs.stream_tall_fallback(4095) == 0
+    assert _specs.STREAM_TALL_M <= _specs.STREAM_TALL_FALLBACK_M
 
 
 def test_sddmm_tall_segment_size_by_tail(monkeypatch):
