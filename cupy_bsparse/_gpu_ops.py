@@ -107,7 +107,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None)
     tall = _specs.stream_tall(bs, did, M) if tall is None else tall
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r, tall,
-           _specs.STREAM_PERSIST_TILES, _specs.STREAM_QUEUE)
+           _specs.STREAM_QUEUE)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
@@ -214,8 +214,7 @@ def _dsd_call(layout, trans_w, did, M, N):
     dev = cupy.cuda.runtime.getDevice()
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX,
-           _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_PERSIST_TILES,
-           _specs.STREAM_QUEUE)
+           _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_QUEUE)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -254,8 +253,7 @@ def _dsd_call(layout, trans_w, did, M, N):
                     tall = _specs.stream_tall_fallback(M)
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r, tall)
         items = 0                      # > 0: persistent CTAs over items * row tiles
-        # (STREAM_PERSIST_TILES: a persistent launch a few row tiles, so x's rows stay in L2)
-        rows_per_launch = bm * (_specs.persist_row_tiles(spec, M) or _MAX_GRID_Y)
+        rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):
             tables, nslots = _work_lists.dsd_grouped_plan(layout, trans_w, spec, m_tiles,

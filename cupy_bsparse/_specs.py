@@ -220,26 +220,12 @@ STREAM_PERSIST = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST"), "CUPY_BS
                                 kinds=("0", "1"))
 
 
-#: Above M = 64, 16-bit at R 1 (opt-in): dsd_stream.cu as persistent CTAs (PERSIST 1) over this
-#: many row tiles at a time, one launch per that many row tiles with the resident CTAs cut
-#: across them (``persist_row_tiles``), so a CTA's ring runs on across its chunks and fills
-#: once, while only that many row tiles of x are hot in L2. None (the default): one CTA a column
-#: chunk; "1", "2" or "4" from CUPY_BSPARSE_PERSIST_TILES at import. v31 (H100, p19 tall): on
-#: 512-row tiles at M = 4096 a CTA's loop is 1.32 us a step against a steady 0.88 (each CTA
-#: fills its ring once, a copy 2.1 us), and PERSIST over all 8 row tiles at once is 2.4x
-#: slower (0.2836 -> 0.6738 ms: x's 64 MB hot, not one row tile's 8 MB). v32 (H100, fp16 bs
-#: 32 random, probes/p30.py, x @ W ms, default -> G 1 / 2 / 4): M = 4096 0.2849 -> 0.5138 /
-#: 0.3827 / 0.3915; M = 2048 0.1491 -> 0.2700 / 0.2163 / 0.1807; M = 8192 0.5522 -> 0.9965 /
-#: 0.7730 / 0.8649 (Barabasi-Albert the same), so it stays opt-in.
-STREAM_PERSIST_TILES = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST_TILES"),
-                                      "CUPY_BSPARSE_PERSIST_TILES", kinds=("1", "2", "4"))
-
-
 #: Above M = 64, 16-bit at R 1: dsd_stream.cu as one launch of the resident CTAs over an item
 #: queue (QUEUE 1): the (row tile, whole column) items in row-tile-major order, taken in turn
 #: from a counter, the ring running on across a CTA's items (docs/perf-notes.md v33). None (the
-#: default): one CTA a column chunk; "1" / "0" for every such spec, from
-#: CUPY_BSPARSE_STREAM_QUEUE at import.
+#: default): as the spec says (STREAM_TALL_SETS' third set is on the queue); "1" / "0" for every
+#: such spec, from CUPY_BSPARSE_STREAM_QUEUE at import. It replaced v31's persistent launches of
+#: G row tiles (CUPY_BSPARSE_PERSIST_TILES; v32: 1.3-1.8x slower, perf-notes v32).
 STREAM_QUEUE = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_QUEUE"),
                               "CUPY_BSPARSE_STREAM_QUEUE", kinds=("0", "1"))
 
@@ -248,15 +234,6 @@ def stream_queue(bs, code, M, r=1):
     """Whether dsd_stream.cu takes the item queue (QUEUE 1) for block size ``bs``, element code
     ``code``, M and R ``r``: 16-bit at R 1 above M = 64 where ``STREAM_QUEUE`` is "1"."""
     return code in (1, 2) and m_regime(M) == "large" and r == 1 and STREAM_QUEUE == "1"
-
-
-def persist_row_tiles(spec, M):
-    """Row tiles a dsd_stream.cu launch of ``spec`` at M covers where STREAM_PERSIST_TILES
-    applies (a persistent R 1 spec above M = 64), else None (one launch for every row tile)."""
-    if (STREAM_PERSIST_TILES and spec.get("PERSIST") and spec.get("R", 1) == 1
-            and m_regime(M) == "large"):
-        return int(STREAM_PERSIST_TILES)
-    return None
 
 
 def persist_default(bs, code, trans_w, f32_wgmma=False):
@@ -374,7 +351,7 @@ def stream_group_by_layout(bs, did, M):
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
-                    r=None, tall=None, persist_tiles=None, queue=None):
+                    r=None, tall=None, queue=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -419,12 +396,9 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     ``tall`` (None: ``stream_tall``'s): at R 1, that knob set of STREAM_TALL_SETS (1-3; 0:
     none), 512-row tiles (the third on the item queue, QUEUE 1).
 
-    ``persist_tiles`` (None: ``STREAM_PERSIST_TILES``'s): 16-bit at R 1 above M = 64, PERSIST
-    1 (the launcher runs that many row tiles a launch, ``persist_row_tiles``).
-
     ``queue`` (None: ``stream_queue``'s): 16-bit at R 1 above M = 64, QUEUE 1 (one launch of
     the resident CTAs taking (row tile, column) items from a counter; the launcher builds
-    ``_work_lists.dsd_queue_plan``); it replaces ``persist_tiles``."""
+    ``_work_lists.dsd_queue_plan``)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -453,9 +427,6 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
         queue = stream_queue(bs, code, M, r) if queue is None else queue
         if queue and r == 1 and esz == 2:
             p["QUEUE"] = 1
-        elif (not p.get("QUEUE") and r == 1 and esz == 2
-              and (STREAM_PERSIST_TILES if persist_tiles is None else persist_tiles)):
-            p["PERSIST"] = 1
     else:
         bm = 16 if regime == "tiny" else 64
         stage = (bm + bs) * bs * esz
@@ -1293,14 +1264,13 @@ def all_specializations():
                             for r in (2, 4):
                                 out.append(("dsd_stream.cu", dsd_stream_spec(bs, did, M, tw, r=r),
                                             "bsmm_dsd_stream"))
-                            # 512-row tiles at both knob sets and without (STREAM_TALL),
-                            # each also persistent (STREAM_PERSIST_TILES, opt-in) or on the item
-                            # queue (STREAM_QUEUE, opt-in)
+                            # 512-row tiles at each knob set and without (STREAM_TALL),
+                            # each also on the item queue (STREAM_QUEUE, opt-in)
                             for tall in ((0, 1, 2, 3) if bs == 32 else (0,)):
-                                for pt, q in ((None, False), ("1", False), (None, True)):
+                                for q in (False, True):
                                     out.append(("dsd_stream.cu", dsd_stream_spec(
-                                        bs, did, M, tw, r=1, tall=tall, persist_tiles=pt,
-                                        queue=q), "bsmm_dsd_stream"))
+                                        bs, did, M, tw, r=1, tall=tall, queue=q),
+                                        "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)
                             for persist in (False, True):

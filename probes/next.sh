@@ -76,12 +76,13 @@
 #                                                   p33 sets, the bs 32 bench (<= 500 s)
 #   bash probes/next.sh v33q                     -> the item queue (STREAM_QUEUE): its test,
 #                                                   memcheck, p31 (<= 420 s)
-#   bash probes/next.sh v33                      -> the timeline of PERSIST_TILES 1 (p19
-#                                                   talltiles), then p19 tall (<= 400 s)
+#   bash probes/next.sh v34                      -> (after the suite, its own call) the step
+#                                                   timeline of the queue's 512-row set (p19
+#                                                   tall), then p33 knobs (<= 400 s)
 #   bash probes/next.sh v32b                     -> bs 64 wgrad segment size by the last wave:
 #                                                   p29 auto, its test, the bench (<= 480 s)
-#   bash probes/next.sh v32                      -> persistent row tiles: test, memcheck, p30;
-#                                                   then p29 bs64sweep (<= 540 s)
+#   bash probes/next.sh v32                      -> p29 bs64sweep (v32's persistent row tiles
+#                                                   and p30 went with their knob in v33)
 #   bash probes/next.sh v31c                     -> the suite, the bench at 16-bit bs 32 (small
 #                                                   world, random), p29 bs64 (<= 600 s)
 #   bash probes/next.sh v22b                     -> float32 wgrad at M = 4096 in row chunks
@@ -246,13 +247,11 @@ elif [ "$1" = v33b ]; then
     timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 32 \
       --layout $lay --baselines dense --out "$out/v33_$lay" 2>&1 | grep -v "^\[" | tail -7
   done
-elif [ "$1" = v33 ]; then
-  # why PERSIST over one row tile a launch is 1.8x slower a step (v32): its timeline, then
-  # v31's default timeline for the same problem beside it
-  for g in "" 2 4; do
-    timeout 100 python3 probes/p19.py talltiles$g 2>&1 | grep -v "^\[" | tail -12
-  done
+elif [ "$1" = v34 ]; then
+  # what keeps the queue's 512-row set (16-bit bs 32, M = 4096) at 6.4 TB/s against p32's 7.8:
+  # its step timeline (p19 tall times the default, now that set), then p33 knobs again
   timeout 200 python3 probes/p19.py tall 2>&1 | grep -v "^\[" | head -16
+  timeout 180 python3 probes/p33.py knobs 2>&1 | grep -v "^\[" | tail -22
 elif [ "$1" = v32b ]; then
   # 16-bit bs 64 wgrad's segment size by the last wave (sddmm_tall_segment_size): the rule
   # against NB 4 and 2 forced (p29 auto), its test, then the bench's record on three layouts
@@ -263,12 +262,7 @@ elif [ "$1" = v32b ]; then
       --layout $lay --baselines dense --out "$out/v32_$lay" 2>&1 | grep -v "^\[" | tail -7
   done
 elif [ "$1" = v32 ]; then
-  # persistent row tiles (STREAM_PERSIST_TILES, opt-in, never run on a GPU yet): their test and
-  # memcheck first, then p30 (G = 1, 2, 4 against the default), then bs 64 wgrad NB 2 against
-  # NB 4 over M, density and layout (p29 bs64sweep)
-  first_tests 150 "test_stream_persistent_row_tiles"
-  sanitize memcheck 90 memcheck_persist_tiles.log "test_stream_persistent_row_tiles and 3ctas"
-  timeout 150 python3 probes/p30.py 2>&1 | grep -v "^\[" | tail -24
+  # bs 64 wgrad NB 2 against NB 4 over M, density and layout (p29 bs64sweep)
   timeout 150 python3 probes/p29.py bs64sweep 2>&1 | grep -v "^\[" | tail -46
 elif [ "$1" = v31c ]; then
   # the suite on NB 7 (16-bit bs 32 wgrad), the bench's record of it, then p29 bs64

@@ -212,13 +212,8 @@ TALL = [("stream", "random", 32, "float16", "fprop", 4096, {}),
 #: the ring running on across a CTA's chunks) pays the fill once a CTA, but runs all 8 row tiles
 #: at once (x's 64 MB, not one row tile's 8 MB, hot in L2).
 TALL_PERSIST = [("stream", "random", 32, "float16", "fprop", 4096, {"PERSIST": 1})]
-#: v33 (`p19.py talltiles`): v32 measured PERSIST over one row tile a launch
-#: (STREAM_PERSIST_TILES "1") 1.8x slower than the default (0.5138 against 0.2849 ms), about
-#: 2.5 us a step against 0.88, with only one row tile of x hot as in the default. The timeline
-#: of one such launch (the last row tile's; each launch writes the same records) says whether
-#: the consumers wait on copies (c.wait), the producer on free slots (p.wait), or neither (the
-#: split-K fixups or the item hand-over between a CTA's chunks).
-TALL_TILES = [("stream", "random", 32, "float16", "fprop", 4096, {})]
+#: (`talltiles`, v32-v33: PERSIST over G row tiles a launch, STREAM_PERSIST_TILES, went with
+#: that knob in v33; since v33 `tall` times the default there, the item queue's 512-row set.)
 if sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 elif sys.argv[1:] == ["cluster"]:
@@ -233,10 +228,6 @@ elif sys.argv[1:] == ["tall"]:
     CASES = TALL
 elif sys.argv[1:] == ["tallpersist"]:
     CASES = TALL_PERSIST
-elif sys.argv[1:2] in (["talltiles"], ["talltiles2"], ["talltiles4"]):
-    # every launch below, the "default" too: G 1, 2 or 4 (the first TL_STEPS steps recorded)
-    sp.STREAM_PERSIST_TILES = sys.argv[1][9:] or "1"
-    CASES = TALL_TILES
 problems = {}
 for kernel, kind, bs, dtype, op, M, extra in CASES:
     key = (kind, bs, dtype, M)

@@ -1258,41 +1258,6 @@ def test_stream_persistent_runs(request, monkeypatch, bs, kind, trans, M, nctas)
         _gpu_ops._launches.clear()
 
 
-@pytest.mark.parametrize("tiles", ["1", "2"])
-@pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
-@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-@pytest.mark.parametrize("kind", ["f16"] if _SMALL else ["f16", "bf16"])
-@pytest.mark.parametrize("bs", [32, 64])
-def test_stream_persistent_row_tiles(request, monkeypatch, bs, kind, trans, nctas, tiles):
-    """dsd_stream.cu with PERSIST above M = 64 (STREAM_PERSIST_TILES, opt-in; 16-bit R 1): M =
-    1100 on 512-row tiles at bs 32 (STREAM_TALL forced) and 128-row ones at bs 64, in launches
-    of 1 or 2 row tiles (the last one partial), with 3 CTAs a row tile (each walks many chunks,
-    columns cut between CTAs) or the launcher's count, and an empty block-row and block-column:
-    to the tolerance, every element written, bitwise repeatable, counters left at zero."""
-    from cupy_bsparse import _gpu_ops, _specs, _work_lists
-
-    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
-        pytest.skip("dsd_stream.cu needs sm_90")
-    if nctas:
-        plan = _work_lists.dsd_persist_plan
-        monkeypatch.setattr(_work_lists, "dsd_persist_plan",
-                            lambda layout, trans_w, _: plan(layout, trans_w, nctas))
-    monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", tiles)
-    monkeypatch.setattr(_specs, "STREAM_TALL", "1")
-    monkeypatch.setattr(_specs, "STREAM_R", "1")
-    monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
-    _gpu_ops._launches.clear()
-    try:
-        M = 1100
-        spec = _gpu_ops._dsd_launch(bs, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")[4]
-        assert spec.get("PERSIST") == 1 and spec["BM"] == (512 if bs == 32 else 128)
-        assert _specs.persist_row_tiles(spec, M) == int(tiles)
-        counters = _persistent_product_checked(request, bs, kind, M, trans)
-        assert counters or not nctas, "3 CTAs a row tile cut columns: split-K ran"
-    finally:
-        _gpu_ops._launches.clear()
-
-
 @pytest.mark.parametrize("M", [65, 1100])
 @pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])

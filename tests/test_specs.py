@@ -620,41 +620,14 @@ def test_sddmm_tall_groups_spec(monkeypatch):
         _specs._kernel_choice("2", "CUPY_BSPARSE_SDDMM_GROUP", kinds=("0", "1"))
 
 
-def test_stream_persist_tiles(monkeypatch):
-    """STREAM_PERSIST_TILES (opt-in): PERSIST on dsd_stream.cu's 16-bit R 1 specs above M = 64
-    only, and that many row tiles a launch (``persist_row_tiles``); up to M = 64 PERSIST stays
-    STREAM_PERSIST's, one launch. A bad environment value fails the import, naming it."""
-    import subprocess
-    import sys
-
-    monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", None)
-    monkeypatch.setattr(_specs, "STREAM_TALL", "1")    # (the third set is on the queue)
-    base = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
-    assert "PERSIST" not in base and _specs.persist_row_tiles(base, 4096) is None
-    monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", "2")
-    spec = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
-    assert spec == {**base, "PERSIST": 1} and _specs.persist_row_tiles(spec, 4096) == 2
-    assert dict(_specs.dsd_stream_spec(64, 2, 1000, True)).get("PERSIST") == 1
-    assert "PERSIST" not in dict(_specs.dsd_stream_spec(32, 1, 4096, False, r=4))
-    assert "PERSIST" not in dict(_specs.dsd_stream_spec(64, 0, 4096, False))      # float32
-    small = dict(_specs.dsd_stream_spec(32, 1, 64, False, persist=True))
-    assert small.get("PERSIST") == 1 and _specs.persist_row_tiles(small, 64) is None
-    assert "PERSIST" not in dict(_specs.dsd_stream_spec(32, 1, 4096, False, persist_tiles=0))
-    r = subprocess.run([sys.executable, "-c", "import cupy_bsparse._specs"],
-                       env={**os.environ, "CUPY_BSPARSE_PERSIST_TILES": "3"}, capture_output=True,
-                       text=True)
-    assert r.returncode != 0 and "CUPY_BSPARSE_PERSIST_TILES must be one of" in r.stderr
-
-
 def test_stream_queue(monkeypatch):
     """STREAM_QUEUE (opt-in): QUEUE on dsd_stream.cu's 16-bit R 1 specs above M = 64 only,
-    instead of PERSIST where STREAM_PERSIST_TILES is set too, with room for the stages' items
-    in shared memory; no other spec changes. A bad environment value fails the import."""
+    with room for the stages' items in shared memory; no other spec changes. A bad environment
+    value fails the import."""
     import subprocess
     import sys
 
     monkeypatch.setattr(_specs, "STREAM_QUEUE", None)
-    monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", None)
     monkeypatch.setattr(_specs, "STREAM_TALL", "1")    # (the third set is on the queue)
     base = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
     assert "QUEUE" not in base
@@ -670,9 +643,7 @@ def test_stream_queue(monkeypatch):
                   _specs.dsd_stream_spec(32, 1, 64, False),              # M = 64
                   _specs.dsd_stream_spec(32, 1, 4096, False, queue=False)):
         assert "QUEUE" not in dict(other)
-    monkeypatch.setattr(_specs, "STREAM_PERSIST_TILES", "1")
-    both = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
-    assert both.get("QUEUE") == 1 and "PERSIST" not in both
+    assert "PERSIST" not in spec
     r = subprocess.run([sys.executable, "-c", "import cupy_bsparse._specs"],
                        env={**os.environ, "CUPY_BSPARSE_STREAM_QUEUE": "2"}, capture_output=True,
                        text=True)
