@@ -159,6 +159,21 @@ def _tall_nb(layout, bs, did, M):
     return nb
 
 
+def _tall_by_layout(layout, trans_w, bs, did, M, dev):
+    """dsd_stream.cu's 512-row set at R 1 where it depends on the layout, else None (the
+    spec's own): unset STREAM_TALL, a set on the item queue takes ``_specs.stream_tall_fallback``
+    on a layout whose longest output column outlasts a row tile's share (``_specs.queue_fits``,
+    the CTAs a wave by shared memory): the queue's items are whole columns."""
+    t = _specs.stream_tall(bs, did, M)
+    if _specs.STREAM_TALL is not None or not t or not _specs.STREAM_TALL_SETS[t - 1].get("QUEUE"):
+        return None
+    longest, blocks = _work_lists.longest_column(layout, trans_w)
+    ctas = (_specs.smem_ctas("dsd_stream.cu", _specs.dsd_stream_spec(bs, did, M, trans_w, r=1,
+                                                                     tall=t))
+            * _device_attributes(dev)["MultiProcessorCount"])
+    return None if _specs.queue_fits(longest, blocks, ctas) else _specs.stream_tall_fallback(M)
+
+
 def _counters(layout, n, stream):
     """Zeroed int32 split-K counters (at least ``n``) for launches on ``stream``. The kernel
     leaves them zero, so one buffer serves every launch on that stream."""
@@ -241,16 +256,8 @@ def _dsd_call(layout, trans_w, did, M, N):
             r = _specs.stream_group(bs, did, M,
                                     share=_work_lists.group_step_share(layout, trans_w, 4))
         tall = None
-        if kind == "stream" and (r or 1) == 1 and _specs.STREAM_TALL is None:
-            t = _specs.stream_tall(bs, did, M)
-            if t and _specs.STREAM_TALL_SETS[t - 1].get("QUEUE"):
-                # the queue's items are whole columns: none may outlast a row tile's share
-                longest, blocks = _work_lists.longest_column(layout, trans_w)
-                qspec = _specs.dsd_stream_spec(bs, did, M, trans_w, r=1, tall=t)
-                ctas = (_specs.smem_ctas("dsd_stream.cu", qspec)
-                        * _device_attributes(dev)["MultiProcessorCount"])
-                if not _specs.queue_fits(longest, blocks, ctas):
-                    tall = _specs.stream_tall_fallback(M)
+        if kind == "stream" and (r or 1) == 1:
+            tall = _tall_by_layout(layout, trans_w, bs, did, M, dev)
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r, tall)
         items = 0                      # > 0: persistent CTAs over items * row tiles
         rows_per_launch = bm * _MAX_GRID_Y

@@ -272,7 +272,7 @@ STREAM_TALL_SETS = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
                       {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4},
                       {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 6, "QUEUE": 1})
 #: Which of STREAM_TALL_SETS 16-bit bs 32 takes at R 1 above M = 64: None (the default rule,
-#: ``stream_tall``), "0" for none, "1" / "2" for the first / second at every such M; from
+#: ``stream_tall``), "0" for none, "1" / "2" / "3" for that set at every such M; from
 #: CUPY_BSPARSE_STREAM_TALL at import.
 STREAM_TALL = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_TALL"),
                              "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2", "3"))

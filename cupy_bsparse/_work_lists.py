@@ -106,9 +106,8 @@ def queue_table(ptr, xp):
     empty column one chunk with no entries), its rows ordered by entry count, longest first
     (ties by column), so a row tile's long columns are taken from the queue first and its last
     items are short ones. Works with numpy or cupy (``xp``)."""
-    count = ptr[1:] - ptr[:-1]
-    table, colinfo, nslots = chunk_table(ptr, max(1, int(count.max()) if count.size else 1), xp)
-    order = xp.argsort(-count, kind="stable")
+    table, colinfo, nslots = chunk_table(ptr, 1 << 30, xp)   # no column split
+    order = xp.argsort(-(ptr[1:] - ptr[:-1]), kind="stable")
     return table[order], colinfo, nslots
 
 

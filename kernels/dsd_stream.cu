@@ -70,11 +70,11 @@
 // so no CTA's column sets the tail (docs/perf-notes.md v23).
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
 // WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), QUEUE (0, the default, or
-// 1, above), R (1, the default; 2 or 4, above); XB (1, the default; R 1 only): x's tile copied as XB boxes of BM / XB rows (a TMA
-// box has at most 256 rows, so BM 512 takes XB 2); MINB (1, the default): the CTAs an SM the
-// launch bounds ask ptxas to fit (BM 512 at 16-bit bs 32: 94 registers at MINB 2, no spills,
-// against 126); float32 only: KSUM (8, the
-// default, or 16), the reduction depth whose products are summed in one fresh tile before they
+// 1, above), R (1, the default; 2 or 4, above); XB (1, the default; R 1 only): x's tile
+// copied as XB boxes of BM / XB rows (a TMA box has at most 256 rows, so BM 512 takes XB 2);
+// MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
+// bs 32: 94 registers at MINB 2, no spills, against 126); float32 only: KSUM (8, the default,
+// or 16), the reduction depth whose products are summed in one fresh tile before they
 // are added to the accumulators;
 // WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple of 64; float32:
 // BS 16 or 32, BM 64, WARPS_M 4, XLO 0); float32 only: XLO (0, the default: each warp splits

@@ -28,35 +28,45 @@ from cupy_bsparse import _specs as sp, bench  # noqa: E402
 say(bench.gpu_name())
 ORIG = sp.dsd_stream_spec
 
+Q512 = {"BM": 512, "WARPS_M": 8, "XB": 2}
+#: bs -> (label, spec knobs, _specs attributes) of the default mode
 VARIANTS = {
-    32: [("default", {}, None, None),
-         ("BM 512, 6 stages, 1 CTA an SM", {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 6}, "0", None),
-         ("  + queue", {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 6}, "0", "1"),
-         ("BM 512, 5 stages, 1 CTA an SM, queue", {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 5}, "0", "1"),
-         ("default + queue", {}, None, "1")],
-    64: [("default", {}, None, None),
-         ("BM 256, 4x2 warps, 5 stages", {"BM": 256, "WARPS_M": 4, "STAGES": 5}, None, None),
-         ("  + queue", {"BM": 256, "WARPS_M": 4, "STAGES": 5}, None, "1"),
-         ("BM 512, 8x2 warps, 3 stages", {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3}, None, None),
-         ("  + queue", {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3}, None, "1"),
-         ("BM 256, 8x1 warps, 5 stages, queue", {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5}, None, "1")],
+    32: [("default", {}, {}),
+         ("BM 512, 6 stages, 1 CTA an SM", {**Q512, "STAGES": 6}, {"STREAM_TALL": "0"}),
+         ("  + queue", {**Q512, "STAGES": 6}, {"STREAM_TALL": "0", "STREAM_QUEUE": "1"}),
+         ("BM 512, 5 stages, 1 CTA an SM, queue", {**Q512, "STAGES": 5},
+          {"STREAM_TALL": "0", "STREAM_QUEUE": "1"}),
+         ("default + queue", {}, {"STREAM_QUEUE": "1"})],
+    64: [("default", {}, {}),
+         ("BM 256, 4x2 warps, 5 stages", {"BM": 256, "WARPS_M": 4, "STAGES": 5}, {}),
+         ("  + queue", {"BM": 256, "WARPS_M": 4, "STAGES": 5}, {"STREAM_QUEUE": "1"}),
+         ("BM 512, 8x2 warps, 3 stages", {**Q512, "STAGES": 3}, {}),
+         ("  + queue", {**Q512, "STAGES": 3}, {"STREAM_QUEUE": "1"}),
+         ("BM 256, 8x1 warps, 5 stages, queue",
+          {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5}, {"STREAM_QUEUE": "1"})],
 }
 
 
-def run(bs, kind="random", dtype="float16", m=4096, n=8192):
-    sets = problem(m, n, n, bs, dtype, kind=kind)
-    td = bench.time_cuda(lambda a, b: a @ b, [(sets[0]["x"], sets[0]["w"].toarray())], 3, 20)
+def compare(bs, kind, m, dtype, variants, n=8192):
+    """One problem (C = K = n, d = 0.1): dense cuBLAS ms, then each variant's line (label, the
+    spec knobs it sets, the ``_specs`` attributes it patches) with its fprop E."""
+    data = problem(m, n, n, bs, dtype, kind=kind)
+    td = bench.time_cuda(lambda a, b: a @ b, [(data[0]["x"], data[0]["w"].toarray())], 3, 20)
     say(f"{dtype} bs {bs} {kind}, M {m}, C = K = {n}: dense {td:.4f} ms")
     ref = {}
-    for name, knobs, tall, q in VARIANTS[bs]:
+    for name, knobs, attrs in variants:
         spec = with_knobs(ORIG, knobs) if knobs else ORIG
-        line = fprop_bprop(sets, ref, lambda: patched(sp, dsd_stream_spec=spec, STREAM_TALL=tall,
-                                                      STREAM_QUEUE=q))
+        line = fprop_bprop(data, ref, lambda: patched(sp, dsd_stream_spec=spec, **attrs))
         f = float(line.split()[0]) if not line.startswith("ERROR") else float("nan")
         say(f"   {name}: {line}; fprop E {0.1 * td / f:.3f}")
-    del sets
+    del data
     fresh([])
     cupy.get_default_memory_pool().free_all_blocks()
+
+
+def tall_sets(*sets):
+    """Variants of STREAM_TALL (None: the launcher's rule)."""
+    return [(f"STREAM_TALL {t or 'default'}", {}, {"STREAM_TALL": t}) for t in sets]
 
 
 def sets():
@@ -66,46 +76,20 @@ def sets():
                                  ("barabasi_albert", 4096, "float16", ("1", "3")),
                                  ("random", 8192, "float16", ("1", "3")),
                                  ("random", 2048, "float16", ("0", "1", "3"))):
-        data = problem(m, 8192, 8192, 32, dtype, kind=kind)
-        td = bench.time_cuda(lambda a, b: a @ b, [(data[0]["x"], data[0]["w"].toarray())], 3, 20)
-        say(f"{dtype} bs 32 {kind}, M {m}: dense {td:.4f} ms")
-        ref = {}
-        for t in tall:
-            line = fprop_bprop(data, ref, lambda: patched(sp, STREAM_TALL=t))
-            f = float(line.split()[0]) if not line.startswith("ERROR") else float("nan")
-            say(f"   STREAM_TALL {t}: {line}; fprop E {0.1 * td / f:.3f}")
-        del data
-        fresh([])
-        cupy.get_default_memory_pool().free_all_blocks()
+        compare(32, kind, m, dtype, tall_sets(*tall))
 
 
 def knobs():
     """The queue's set (STREAM_TALL 3) with one knob changed (16 consumer warps of 32 rows; x's
     L2 hint evict_normal or evict_first), random fp16 and bf16 at M = 4096; then the queue's
     set against the default below STREAM_TALL_M (M = 1024-3072)."""
+    q = {"STREAM_TALL": "3"}
     for dtype in ("float16", "bfloat16"):
-        data = problem(4096, 8192, 8192, 32, dtype)
-        say(f"{dtype} bs 32 random, M 4096")
-        ref = {}
-        for name, k in (("the queue's set", {}), ("16 consumer warps", {"WARPS_M": 16}),
-                        ("x evict_normal", {"X_HINT": 2}), ("x evict_first", {"X_HINT": 0})):
-            spec = with_knobs(ORIG, k) if k else ORIG
-            line = fprop_bprop(data, ref, lambda: patched(sp, dsd_stream_spec=spec,
-                                                          STREAM_TALL="3"))
-            say(f"   {name}: {line}")
-        del data
-        fresh([])
-        cupy.get_default_memory_pool().free_all_blocks()
+        compare(32, "random", 4096, dtype, [
+            ("the queue's set", {}, q), ("16 consumer warps", {"WARPS_M": 16}, q),
+            ("x evict_normal", {"X_HINT": 2}, q), ("x evict_first", {"X_HINT": 0}, q)])
     for m in (1024, 1536, 3072):
-        data = problem(m, 8192, 8192, 32, "float16")
-        say(f"float16 bs 32 random, M {m}")
-        ref = {}
-        for t in (None, "3"):
-            line = fprop_bprop(data, ref, lambda: patched(sp, STREAM_TALL=t))
-            say(f"   STREAM_TALL {t or 'default'}: {line}")
-        del data
-        fresh([])
-        cupy.get_default_memory_pool().free_all_blocks()
+        compare(32, "random", m, "float16", tall_sets(None, "3"))
 
 
 if __name__ == "__main__":
@@ -115,4 +99,4 @@ if __name__ == "__main__":
         knobs()
     else:
         for bs in ([int(sys.argv[1][2:])] if sys.argv[1:] else [32, 64]):
-            run(bs)
+            compare(bs, "random", 4096, "float16", VARIANTS[bs])
