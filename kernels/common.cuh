@@ -503,13 +503,63 @@ __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As
 }
 #endif
 
+#if !F32_DATA
+// A 4 x 4 transpose of 32-bit words across the four lanes of a quad (lane & 3 = t): before it
+// lane t holds w[j] = the word (t, j); after it, w[i] = the word (i, t). Two butterfly rounds
+// (xor 1, xor 2) of two shuffles each: a round with mask m swaps word (t, j) with (t ^ m, j ^ m)
+// where bit m of t and j differ.
+__device__ __forceinline__ void quad_transpose(unsigned (&w)[4], int lane) {
+#pragma unroll
+    for (int m = 1; m <= 2; m <<= 1) {
+        const bool hi = lane & m;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            if (j & m) continue;                   // the pair (j, j + m)
+            const unsigned got = __shfl_xor_sync(0xffffffffu, hi ? w[j] : w[j + m], m);
+            if (hi) w[j] = got; else w[j + m] = got;
+        }
+    }
+}
+#endif
+
 // Store a warp's m16n8 accumulator tiles as out = alpha * acc + beta * out (store_pair). Tile
 // (mi, ni) covers rows row0 + mi*16 .. +15 and columns col0 + ni*8 .. +7 of the output at p
 // (row stride ld elements); rows at or past valid_rows are skipped.
+// 16-bit outputs with NI a multiple of 4, beta == 0 and 16-byte aligned rows at p + col0 take
+// 16-byte stores: a quad's words of four n8 tiles are transposed (quad_transpose) so each lane
+// holds 8 neighbouring columns of its row, and a warp's store writes 8 rows x 64 bytes, one L2
+// request a row, not four of 16 bytes (docs/perf-notes.md v34: the L2's tag lookups are what
+// bounds 16-bit bs 32 x @ W at M = 4096, and y's 4-byte stores were 12% of them).
 template <int MI, int NI>
 __device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float (&acc)[MI][NI][4], int row0,
                                             int col0, int valid_rows, float alpha, float beta, int lane) {
     const int gr = lane >> 2, tc = (lane & 3) * 2;
+#if !F32_DATA
+    if (NI % 4 == 0 && beta == 0.f &&
+        ((reinterpret_cast<unsigned long long>(p + col0) | (unsigned long long)(ld * 2)) & 15) == 0) {
+        const int t = lane & 3;
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            const int r = row0 + mi * 16 + gr;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {          // rows r, r + 8
+#pragma unroll
+                for (int g = 0; g < NI / 4; ++g) {
+                    unsigned w[4];
+#pragma unroll
+                    for (int j = 0; j < 4; ++j)
+                        w[j] = (unsigned)from_f32(alpha * acc[mi][4 * g + j][2 * h]) |
+                               ((unsigned)from_f32(alpha * acc[mi][4 * g + j][2 * h + 1]) << 16);
+                    quad_transpose(w, lane);
+                    if (r + 8 * h < valid_rows)
+                        *reinterpret_cast<uint4*>(p + (r + 8 * h) * ld + col0 + 32 * g + 8 * t) =
+                            make_uint4(w[0], w[1], w[2], w[3]);
+                }
+            }
+        }
+        return;
+    }
+#endif
 #pragma unroll
     for (int mi = 0; mi < MI; ++mi) {
         const int r = row0 + mi * 16 + gr;

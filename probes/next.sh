@@ -76,6 +76,8 @@
 #                                                   p33 sets, the bs 32 bench (<= 500 s)
 #   bash probes/next.sh v33q                     -> the item queue (STREAM_QUEUE): its test,
 #                                                   memcheck, p31 (<= 420 s)
+#   bash probes/next.sh v34s                     -> y's 16-byte stores: their tests, p33 hints,
+#                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
 #   bash probes/next.sh v34                      -> (after the suite, its own call) the step
 #                                                   timeline of the queue's 512-row set (p19
 #                                                   tall), then p33 knobs (<= 400 s)
@@ -247,6 +249,18 @@ elif [ "$1" = v33b ]; then
     timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 32 \
       --layout $lay --baselines dense --out "$out/v33_$lay" 2>&1 | grep -v "^\[" | tail -7
   done
+elif [ "$1" = v34s ]; then
+  # y's 16-byte stores (common.cuh store_tiles): the product tests that write y first, then
+  # the queue's set timed (p33 hints), ncu's L2 requests (fp16), and the M = 4096 bench
+  first_tests 200 "test_x_times_w or test_stream_queue or test_alpha_beta or test_sddmm_tma_kernels"
+  if [ "$rc" = 0 ]; then
+    timeout 100 python3 probes/p33.py hints 2>&1 | grep -v "^\[" | tail -4
+    DTYPES=float16 timeout 100 bash probes/ncu_l2.sh 2>&1 | grep -E "==|requests|tag_requests.avg|gpu__time_duration.sum|dram__bytes_(read|write).sum|hit_rate" | grep -v "max\|min"
+    for bs in 32 64; do
+      timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize $bs \
+        --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
+    done
+  fi
 elif [ "$1" = v34 ]; then
   # what keeps the queue's 512-row set (16-bit bs 32, M = 4096) at 6.4 TB/s against p32's 7.8:
   # its step timeline (p19 tall times the default, now that set), then p33 knobs again

@@ -9,7 +9,7 @@ each ring fills once, keep more:
 - bs 64: 256-row tiles (40 KB stages, 5 of them) or 512-row tiles (72 KB, 3), which also cut W's
   re-reads (bytes a MFLOP 24 -> 20 / 18 KB), queue off / on.
 
-    PYTHONPATH=. python probes/p33.py [bs32|bs64|sets|knobs]
+    PYTHONPATH=. python probes/p33.py [bs32|bs64|sets|knobs|hints]
 
 sets: the third 512-row set (STREAM_TALL 3: 6 stages on the queue) against the first over M,
 dtype and layout. knobs: the queue's set with one knob changed (16 consumer warps, x's L2
@@ -92,8 +92,19 @@ def knobs():
         compare(32, "random", m, "float16", tall_sets(None, "3"))
 
 
+def hints():
+    """The queue's set with W's L2 hint evict_first or evict_normal (x's stays evict_last),
+    random fp16 at M = 4096 (ncu: the L2 at 95% of its peak, DRAM at 27%, v34)."""
+    q = {"STREAM_TALL": "3"}
+    compare(32, "random", 4096, "float16", [
+        ("the queue's set", {}, q), ("W evict_first", {"W_HINT": 0}, q),
+        ("W evict_normal", {"W_HINT": 2}, q)])
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["sets"]:
+    if sys.argv[1:] == ["hints"]:
+        hints()
+    elif sys.argv[1:] == ["sets"]:
         sets()
     elif sys.argv[1:] == ["knobs"]:
         knobs()

@@ -1,0 +1,35 @@
+# ncu's L2 and shared-memory counters on the 16-bit bs 32 x @ W at M = 4096 (the queue's set)
+# and on p32's copy-only kernel at the same bytes in flight (1 CTA an SM, 6 stages of 32 KB,
+# 64-byte rows): what the kernel's 6.4 TB/s of tiles and the copies' 7.8 TB/s load in the L2
+# (perf-notes v34). Writes $OUT/ncu_l2/<case>.csv and prints the named counters.
+export PYTHONPATH=.:probes PYTHONUNBUFFERED=1
+out=${OUT:-gpu_out}/ncu_l2; mkdir -p "$out"
+MET=gpu__time_duration.sum,lts__t_sector_hit_rate.pct,lts__t_sectors.sum,lts__t_sectors_srcunit_tex.sum,lts__t_sectors_srcunit_ltcfabric.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sectors_srcunit_tex_lookup_hit.sum,lts__t_sectors_srcunit_tex_lookup_miss.sum,lts__t_requests_srcunit_tex_op_read.sum,lts__t_requests_srcunit_tex_op_write.sum,lts__t_sectors_srcunit_tex_op_write.sum,l1tex__m_xbar2l1tex_read_bytes.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum,smsp__inst_executed.sum,sm__cycles_elapsed.avg,breakdown:lts__throughput.avg.pct_of_peak_sustained_elapsed,breakdown:l1tex__throughput.avg.pct_of_peak_sustained_active
+run() {  # name, kernel filter, command...
+  local n=$1; shift
+  local k=$1; shift  # the kernel filter, then the command
+  timeout 150 ncu --clock-control none --cache-control none -k $k --launch-skip 2 --launch-count 1 \
+    --metrics $MET --csv --page raw "$@" > "$out/$n.csv" 2> "$out/$n.err"
+  echo "== $n rc=$?"; grep -E "ERR|rror" "$out/$n.err" | head -3
+  python3 - "$out/$n.csv" <<'PY'
+import csv, io, sys
+t = open(sys.argv[1]).read(); i = t.find('"ID"')
+rows = list(csv.reader(io.StringIO(t[i:]))) if i >= 0 else []
+if len(rows) < 3: print("no data"); sys.exit()
+for k, u, v in zip(rows[0], rows[1], rows[2]):
+    if "__" in k and v not in ("", "n/a"):
+        try:
+            f = float(v.replace(",", ""))
+        except ValueError:
+            continue
+        if f != 0:
+            print(f"   {k:72s} {v:>16s} {u}")
+PY
+}
+for dt in ${DTYPES:-float16 bfloat16}; do
+  CASE=fprop,$dt,32,4096,8192 run fprop_${dt} regex:bsmm_ python3 probes/p12.py
+done
+run copies tma_rate python3 -c "
+import cupy, p32
+x = cupy.ones((4096, 2048), dtype=cupy.float16)
+print(p32.rate(x, 64, 256, 2, 6, 1))"
