@@ -78,6 +78,8 @@
 #                                                   memcheck, p31 (<= 420 s)
 #   bash probes/next.sh v34s                     -> y's 16-byte stores: their tests, p33 hints,
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
+#   bash probes/next.sh v34m                     -> memcheck on the stores, the M = 64 bench,
+#                                                   bs 32 Barabasi-Albert at M = 4096 (<= 330 s)
 #   bash probes/next.sh v34                      -> (after the suite, its own call) the step
 #                                                   timeline of the queue's 512-row set (p19
 #                                                   tall), then p33 knobs (<= 400 s)
@@ -261,6 +263,16 @@ elif [ "$1" = v34s ]; then
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
   fi
+elif [ "$1" = v34m ]; then
+  # after the suite on y's 16-byte stores: memcheck on the stores' products, then the M = 64
+  # bench (16-bit bs 32, 64) and bs 32 on Barabasi-Albert at M = 4096
+  sanitize memcheck 120 memcheck_stores.log "(test_x_times_w and not large) or (test_stream_queue and 3ctas)"
+  for bs in 32 64; do
+    timeout 60 python3 -m cupy_bsparse bench --m 64 --dtype float16 bfloat16 --blocksize $bs \
+      --layout random --baselines dense --out "$out/v34_m64_bs$bs" 2>&1 | grep -v "^\[" | tail -7
+  done
+  timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 32 \
+    --layout barabasi_albert --baselines dense --out "$out/v34_ba" 2>&1 | grep -v "^\[" | tail -7
 elif [ "$1" = v34 ]; then
   # what keeps the queue's 512-row set (16-bit bs 32, M = 4096) at 6.4 TB/s against p32's 7.8:
   # its step timeline (p19 tall times the default, now that set), then p33 knobs again

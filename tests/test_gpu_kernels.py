@@ -561,6 +561,26 @@ def test_alpha_beta_accumulate(request, kind):
     assert _rel(got, ref) < ACCUM_TOL[kind]
 
 
+@pytest.mark.parametrize("M", [33, 1100])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("bs", [32, 64])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_alpha_beta_wide_tiles(request, kind, bs, trans, M):
+    """out = alpha * x @ op(W) + beta * out where 16-bit warp tiles span 32 or 64 columns:
+    beta != 0 keeps store_tiles' 4-byte path (read, add and one rounding in float32), beta == 0
+    takes the 16-byte stores (here with alpha -2, exact in 16 bits, on a poisoned output)."""
+    rng = _rng(request)
+    dtype = DTYPES[kind]
+    wg, wop, x, x64, op64, ref = _dsd_case(rng, (bs * 6, bs * 5), bs, 0.4, dtype, M, trans)
+    y0 = rng.standard_normal((M, op64.shape[1])).astype(dtype)
+    out = cupy.asarray(y0)
+    cb.matmul(cupy.asarray(x), wop, out=out, alpha=0.5, beta=2.0)
+    assert _rel(out.get().astype(np.float64), 0.5 * ref + 2.0 * y0.astype(np.float64)) < ACCUM_TOL[kind]
+    out = _nan((M, op64.shape[1]), dtype)
+    cb.matmul(cupy.asarray(x), wop, out=out, alpha=-2.0)
+    _check(out.get().astype(np.float64) / -2.0, ref, _baseline_err(x64, op64, dtype, ref), kind)
+
+
 def test_scalar_arguments_follow_each_call(request):
     """The launchers cache scalar kernel arguments by value: every call must still get its own
     alpha, including -0.0 after 0.0 (equal as keys, different bits)."""
