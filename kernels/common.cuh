@@ -503,6 +503,11 @@ __device__ __forceinline__ void thread_fma(float (&acc)[TM][TN], const float* As
 }
 #endif
 
+// STORE_VEC 0 (probes only; no shipped spec sets it) keeps store_tiles' 4-byte stores everywhere.
+#ifndef STORE_VEC
+#define STORE_VEC 1
+#endif
+
 #if !F32_DATA
 // A 4 x 4 transpose of 32-bit words across the four lanes of a quad (lane & 3 = t): before it
 // lane t holds w[j] = the word (t, j); after it, w[i] = the word (i, t). Two butterfly rounds
@@ -534,7 +539,7 @@ template <int MI, int NI>
 __device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float (&acc)[MI][NI][4], int row0,
                                             int col0, int valid_rows, float alpha, float beta, int lane) {
     const int gr = lane >> 2, tc = (lane & 3) * 2;
-#if !F32_DATA
+#if !F32_DATA && STORE_VEC
     if (NI % 4 == 0 && beta == 0.f &&
         ((reinterpret_cast<unsigned long long>(p + col0) | (unsigned long long)(ld * 2)) & 15) == 0) {
         const int t = lane & 3;

@@ -78,6 +78,8 @@
 #                                                   memcheck, p31 (<= 420 s)
 #   bash probes/next.sh v34s                     -> y's 16-byte stores: their tests, p33 hints,
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
+#   bash probes/next.sh v35                      -> 16-byte against 4-byte output stores (p33,
+#                                                   p29 stores; <= 450 s)
 #   bash probes/next.sh v34m                     -> memcheck on the stores, the M = 64 bench,
 #                                                   bs 32 Barabasi-Albert at M = 4096 (<= 330 s)
 #   bash probes/next.sh v34                      -> (after the suite, its own call) the step
@@ -263,6 +265,11 @@ elif [ "$1" = v34s ]; then
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
   fi
+elif [ "$1" = v35 ]; then
+  # the 16-byte output stores against the 4-byte ones in one run (STORE_VEC 0): the dsd products
+  # (p33 stores) and the wgrad (p29 stores; its bench was 1-2% slower than v33's)
+  timeout 240 python3 probes/p33.py stores 2>&1 | grep -v "^\[" | tail -22
+  timeout 200 python3 probes/p29.py stores 2>&1 | grep -v "^\[" | tail -16
 elif [ "$1" = v34m ]; then
   # after the suite on y's 16-byte stores: memcheck on the stores' products, then the M = 64
   # bench (16-bit bs 32, 64) and bs 32 on Barabasi-Albert at M = 4096

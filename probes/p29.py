@@ -5,7 +5,7 @@ the waves of segments: 984 segments on small world at three CTAs an SM (65 regis
 are 2.48 waves, and a latency-bound tail wave costs about a whole one. A register cap of 56
 (MAXNREG) fits four CTAs an SM (1.86 waves); NB 7 at a cap of 64 fits four (1.96 waves).
 
-    PYTHONPATH=. python probes/p29.py [first | bf16 | m | bs64 | extra | bs64sweep | auto]
+    PYTHONPATH=. python probes/p29.py [first | bf16 | m | bs64 | extra | bs64sweep | auto | stores]
 
 Each line: the knobs, the registers and spill bytes ptxas reports, the CTAs an SM that
 allows, the segments and waves (132 SMs), median ms and the error against float64.
@@ -16,7 +16,8 @@ items (GR 4, NCX 2) at NB 7 on small world, and bs 64 NB 2 on Barabasi-Albert. b
 bs 64 NB 4 against NB 2 at M = 1024, 2048, 8192 and d = 0.05, 0.2 on three layouts (v31's
 next: does the waves count of NB 2's segments say where it wins?). auto: v32's launcher rule
 (NB 2 where NB 4's last wave holds under a quarter of the SMs) against NB 4 and NB 2 forced,
-fp16 and bf16, C = K = 8192, 2048 and 1024."""
+fp16 and bf16, C = K = 8192, 2048 and 1024. stores: v34's 16-byte output stores against the
+4-byte ones (STORE_VEC 0), fp16 / bf16 bs 32 and fp16 bs 64, random."""
 import os
 import sys
 
@@ -103,6 +104,10 @@ if __name__ == "__main__":
                                   ("float16", "small_world", 2048, 0.1),
                                   ("float16", "random", 2048, 0.05)):
             run(kind, dtype, n=n, bs=64, density=d, cases=[{}, {"NB": 4}, {"NB": 2}], pick=True)
+    elif "stores" in sys.argv[1:]:
+        # v34: y's 16-byte stores (common.cuh store_tiles) against STORE_VEC 0 (4-byte), A, B, A
+        for dtype, bs in (("float16", 32), ("bfloat16", 32), ("float16", 64)):
+            run("random", dtype, bs=bs, cases=[{}, {"STORE_VEC": 0}, {}])
     elif "extra" in sys.argv[1:]:
         run("small_world", cases=[{}, {"GR": 4, "NCX": 2, "NB": 7}, {"GR": 4, "NCX": 2, "NB": 8}])
         run("barabasi_albert", bs=64, cases=[{}, {"NB": 2}, {}])

@@ -9,7 +9,7 @@ each ring fills once, keep more:
 - bs 64: 256-row tiles (40 KB stages, 5 of them) or 512-row tiles (72 KB, 3), which also cut W's
   re-reads (bytes a MFLOP 24 -> 20 / 18 KB), queue off / on.
 
-    PYTHONPATH=. python probes/p33.py [bs32|bs64|sets|knobs|hints]
+    PYTHONPATH=. python probes/p33.py [bs32|bs64|sets|knobs|hints|stores]
 
 sets: the third 512-row set (STREAM_TALL 3: 6 stages on the queue) against the first over M,
 dtype and layout. knobs: the queue's set with one knob changed (16 consumer warps, x's L2
@@ -101,8 +101,21 @@ def hints():
         ("W evict_normal", {"W_HINT": 2}, q)])
 
 
+def stores():
+    """v34's 16-byte output stores against the 4-byte ones (STORE_VEC 0): the queue's set
+    (bs 32) and the default (bs 64), random, M = 4096 and 64."""
+    for bs, m, dtype in ((32, 4096, "float16"), (32, 4096, "bfloat16"), (64, 4096, "float16"),
+                         (32, 64, "float16"), (64, 64, "float16")):
+        compare(bs, "random", m, dtype, [("16-byte stores", {}, {}),
+                                          ("4-byte stores", {"STORE_VEC": 0}, {}),
+                                          ("16-byte stores again", {}, {})],
+                n=8192 if m == 4096 else 16384)
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["hints"]:
+    if sys.argv[1:] == ["stores"]:
+        stores()
+    elif sys.argv[1:] == ["hints"]:
         hints()
     elif sys.argv[1:] == ["sets"]:
         sets()
