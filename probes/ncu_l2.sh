@@ -7,25 +7,11 @@ export PYTHONPATH=.:probes PYTHONUNBUFFERED=1
 out=${OUT:-gpu_out}/ncu_l2; mkdir -p "$out"
 MET=gpu__time_duration.sum,lts__t_sector_hit_rate.pct,lts__t_sectors.sum,lts__t_sectors_srcunit_tex.sum,lts__t_sectors_srcunit_ltcfabric.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sectors_srcunit_tex_lookup_hit.sum,lts__t_sectors_srcunit_tex_lookup_miss.sum,lts__t_requests_srcunit_tex_op_read.sum,lts__t_requests_srcunit_tex_op_write.sum,lts__t_sectors_srcunit_tex_op_write.sum,l1tex__m_xbar2l1tex_read_bytes.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum,smsp__inst_executed.sum,sm__cycles_elapsed.avg,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,smsp__issue_active.avg.pct_of_peak_sustained_active,launch__grid_size,launch__block_size,breakdown:lts__throughput.avg.pct_of_peak_sustained_elapsed,breakdown:l1tex__throughput.avg.pct_of_peak_sustained_active
 run() {  # name, kernel filter, command...
-  local n=$1; shift
-  local k=$1; shift  # the kernel filter, then the command
+  local n=$1 k=$2; shift 2
   timeout 150 ncu --clock-control none --cache-control none -k $k --launch-skip 2 --launch-count 1 \
     --metrics $MET --csv --page raw "$@" > "$out/$n.csv" 2> "$out/$n.err"
   echo "== $n rc=$?"; grep -E "ERR|rror" "$out/$n.err" | head -3
-  python3 - "$out/$n.csv" <<'PY'
-import csv, io, sys
-t = open(sys.argv[1]).read(); i = t.find('"ID"')
-rows = list(csv.reader(io.StringIO(t[i:]))) if i >= 0 else []
-if len(rows) < 3: print("no data"); sys.exit()
-for k, u, v in zip(rows[0], rows[1], rows[2]):
-    if "__" in k and v not in ("", "n/a"):
-        try:
-            f = float(v.replace(",", ""))
-        except ValueError:
-            continue
-        if f != 0:
-            print(f"   {k:72s} {v:>16s} {u}")
-PY
+  python3 probes/ncu_summary.py --all "$out/$n.csv"
 }
 for op in ${OPS:-fprop}; do
   for dt in ${DTYPES:-float16 bfloat16}; do

@@ -1,4 +1,7 @@
-"""Summarise ncu --csv --page raw files: one line per case with the bound's numbers."""
+"""Summarise ncu --csv --page raw files: one line per case with the bound's numbers.
+
+    python3 probes/ncu_summary.py DIR          (every DIR/*.csv, ncu_rows.sh)
+    python3 probes/ncu_summary.py --all FILE   (every non-zero counter of one file, ncu_l2.sh)"""
 import csv, glob, io, os, sys
 
 KEYS = [("gpu__time_duration.sum", "us", 1e-3), ("dram__throughput.avg.pct_of_peak_sustained_elapsed", "dram%", 1),
@@ -11,13 +14,39 @@ KEYS = [("gpu__time_duration.sum", "us", 1e-3), ("dram__throughput.avg.pct_of_pe
         ("sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active", "hmma%", 1),
         ("launch__registers_per_thread", "regs", 1), ("launch__grid_size", "grid", 1)]
 STALL = "smsp__average_warps_issue_stalled_"
-for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.csv"))):
+
+
+def raw(path):
+    """(names, units, values) of the first profiled launch in an ncu raw CSV, or None."""
     text = open(path).read()
     i = text.find('"ID"')
     if i < 0:
-        print(os.path.basename(path), "no data"); continue
+        return None
     rows = list(csv.reader(io.StringIO(text[i:])))
-    head, units, vals = rows[0], rows[1], rows[2] if len(rows) > 2 else []
+    return rows[0], rows[1], rows[2] if len(rows) > 2 else []
+
+
+def print_all(path):
+    """Every counter of ``path`` with a non-zero numeric value, one a line."""
+    got = raw(path)
+    if got is None or not got[2]:
+        print("no data"); return
+    for k, u, v in zip(*got):
+        try:
+            f = float(v.replace(",", ""))
+        except ValueError:
+            continue
+        if "__" in k and f != 0:
+            print(f"   {k:72s} {v:>16s} {u}")
+
+
+if sys.argv[1] == "--all":
+    print_all(sys.argv[2]); sys.exit()
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "*.csv"))):
+    got = raw(path)
+    if got is None:
+        print(os.path.basename(path), "no data"); continue
+    head, units, vals = got
     d = dict(zip(head, vals)); u = dict(zip(head, units))
     def num(k):
         try: return float(d[k].replace(",", ""))
