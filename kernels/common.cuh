@@ -50,6 +50,13 @@ __device__ __forceinline__ elem_t from_f32(float f) {
 #endif
 }
 
+#if !F32_DATA
+// Two floats rounded to 16 bits and packed as one 32-bit word, a first (low half), b second.
+__device__ __forceinline__ unsigned pack2(float a, float b) {
+    return (unsigned)from_f32(a) | ((unsigned)from_f32(b) << 16);
+}
+#endif
+
 // out = alpha * acc + beta * out, for two neighbouring elements. `out` is never read when
 // beta == 0, so a poisoned (NaN) output cannot leak into the result.
 __device__ __forceinline__ void store_pair(elem_t* p, float a0, float a1, float alpha, float beta) {
@@ -63,7 +70,7 @@ __device__ __forceinline__ void store_pair(elem_t* p, float a0, float a1, float 
         v0 += beta * to_f32((elem_t)(o & 0xffffu));
         v1 += beta * to_f32((elem_t)(o >> 16));
     }
-    *reinterpret_cast<unsigned*>(p) = (unsigned)from_f32(v0) | ((unsigned)from_f32(v1) << 16);
+    *reinterpret_cast<unsigned*>(p) = pack2(v0, v1);
 #endif
 }
 
@@ -553,8 +560,7 @@ __device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float
                     unsigned w[4];
 #pragma unroll
                     for (int j = 0; j < 4; ++j)
-                        w[j] = (unsigned)from_f32(alpha * acc[mi][4 * g + j][2 * h]) |
-                               ((unsigned)from_f32(alpha * acc[mi][4 * g + j][2 * h + 1]) << 16);
+                        w[j] = pack2(alpha * acc[mi][4 * g + j][2 * h], alpha * acc[mi][4 * g + j][2 * h + 1]);
                     quad_transpose(w, lane);
                     if (r + 8 * h < valid_rows)
                         *reinterpret_cast<uint4*>(p + (r + 8 * h) * ld + col0 + 32 * g + 8 * t) =

@@ -143,10 +143,8 @@ bsmm_sddmm_stream(const __grid_constant__ TensorMap tmap_x, const __grid_constan
 #pragma unroll
                 for (int ni = 0; ni < NI; ++ni) {
                     const unsigned q = (((wn * WN) / 8 + ni) ^ swo) << 4;
-                    const unsigned lo = (unsigned)from_f32(alpha * acc[mi][ni][0]) |
-                                        ((unsigned)from_f32(alpha * acc[mi][ni][1]) << 16);
-                    const unsigned hi = (unsigned)from_f32(alpha * acc[mi][ni][2]) |
-                                        ((unsigned)from_f32(alpha * acc[mi][ni][3]) << 16);
+                    const unsigned lo = pack2(alpha * acc[mi][ni][0], alpha * acc[mi][ni][1]);
+                    const unsigned hi = pack2(alpha * acc[mi][ni][2], alpha * acc[mi][ni][3]);
                     asm volatile("st.shared.u32 [%0], %1;" :: "r"(ot + row + o_lane + q), "r"(lo) : "memory");
                     asm volatile("st.shared.u32 [%0], %1;" :: "r"(ot + row + 8 * RB + o_lane + q), "r"(hi) : "memory");
                 }
