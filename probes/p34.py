@@ -1,0 +1,54 @@
+"""Probe 34: the item queue (QUEUE 1) for 16-bit x @ W at M = 64 (docs/perf-notes.md v35).
+
+At M = 64, C = K = 16384, d = 0.1, the stream kernel takes one CTA a column: bs 64 has 256
+columns of Binomial(256, 0.1) blocks in 264 slots, so the longest column (about 38 blocks
+against a mean of 25.6) sets the tail (v21), and v23's PERSIST, which cut the columns evenly,
+paid split-K epilogues and lost. The queue balances without splitting: the resident CTAs take
+whole columns, longest first, from a counter, with one deep ring each that runs on across
+items. It was built for M >= 1024 (mma.sync consumers only); here it runs at BM 64 with one CTA
+an SM (deep rings) or two.
+
+    PYTHONPATH=.:probes python probes/p34.py [bs64|bs32|m]
+
+Each line: the variant, x @ W / x @ W^T median ms (max error against the default's), fprop E."""
+import sys
+
+from p33 import compare  # noqa: E402  (p33 prints the device name)
+
+MMA = {"WGMMA": 0}
+Q = {"QUEUE": 1}
+VARIANTS = {
+    64: [("default (wgmma, chunks, 5 stages, 2 CTAs an SM)", {}),
+         ("mma.sync 2x2, chunks, 5 stages", {**MMA, "WARPS_M": 2, "WARPS_N": 2, "STAGES": 5}),
+         ("queue, mma.sync 2x2, 6 stages (2 CTAs an SM)",
+          {**MMA, **Q, "WARPS_M": 2, "WARPS_N": 2, "STAGES": 6}),
+         ("queue, mma.sync 2x2, 8 stages (1 CTA an SM)",
+          {**MMA, **Q, "WARPS_M": 2, "WARPS_N": 2, "STAGES": 8}),
+         ("queue, mma.sync 2x2, 12 stages", {**MMA, **Q, "WARPS_M": 2, "WARPS_N": 2, "STAGES": 12}),
+         ("queue, mma.sync 4x1, 12 stages", {**MMA, **Q, "WARPS_M": 4, "WARPS_N": 1, "STAGES": 12}),
+         ("queue, mma.sync 4x2, 12 stages", {**MMA, **Q, "WARPS_M": 4, "WARPS_N": 2, "STAGES": 12})],
+    32: [("default (chunks, 4x1 warps, 8 stages)", {}),
+         ("queue, 4x1, 16 stages (2 CTAs an SM)", {**Q, "STAGES": 16}),
+         ("queue, 4x1, 24 stages (1 CTA an SM)", {**Q, "STAGES": 24}),
+         ("queue, 4x1, 32 stages", {**Q, "STAGES": 32}),
+         ("queue, 4x2, 32 stages", {**Q, "WARPS_N": 2, "STAGES": 32}),
+         ("queue, 2x2, 32 stages", {**Q, "WARPS_M": 2, "WARPS_N": 2, "STAGES": 32})],
+}
+
+
+def run(bs, m=64, dtype="float16", pick=None):
+    variants = VARIANTS[bs] if pick is None else [VARIANTS[bs][i] for i in pick]
+    compare(bs, "random", m, dtype, [(n, k, {}) for n, k in variants], n=16384)
+
+
+if __name__ == "__main__":
+    arg = sys.argv[1] if sys.argv[1:] else "all"
+    if arg in ("bs64", "all"):
+        run(64)
+    if arg in ("bs32", "all"):
+        run(32)
+    if arg == "m":
+        # the best of bs64 / bs32 over M and dtype (filled in from the first run)
+        for m in (1, 33):
+            run(64, m, pick=(0, 4))
+        run(64, 64, "bfloat16", pick=(0, 4))
