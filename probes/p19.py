@@ -42,7 +42,7 @@ any) and the instrumented one's (bench.time_cuda), with the resident CTAs of eac
 that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
-                                       talltiles|talltiles2|talltiles4]  (PRODUCER, ..., TALL_PERSIST, TALL_TILES below)
+                                       queue64]  (PRODUCER, ..., TALL_PERSIST, TALL_TILES below)
 """
 import os
 import sys
@@ -214,7 +214,18 @@ TALL = [("stream", "random", 32, "float16", "fprop", 4096, {}),
 TALL_PERSIST = [("stream", "random", 32, "float16", "fprop", 4096, {"PERSIST": 1})]
 #: (`talltiles`, v32-v33: PERSIST over G row tiles a launch, STREAM_PERSIST_TILES, went with
 #: that knob in v33; since v33 `tall` times the default there, the item queue's 512-row set.)
-if sys.argv[1:] == ["producer"]:
+#: v35 (`p19.py queue64`): p34 timed dsd_stream.cu's item queue at M = 64 slower than the
+#: chunks, and slower at one CTA an SM with 12 stages than at two with 6: a CTA's steps come no
+#: faster with a deeper ring. (Measured, H100: the queue's copies take 6.0 us from issue to
+#: use against the chunks' 2.2 us, the ring full and the consumers waiting. Loading the
+#: producer's entries 16 steps ahead, a knob tried and removed, changed nothing.)
+Q22 = {"WGMMA": 0, "WARPS_M": 2, "WARPS_N": 2, "QUEUE": 1, "STAGES": 12}
+QUEUE64 = [("stream", "random", 64, "float16", "fprop", 64, {}),
+           ("stream", "random", 64, "float16", "fprop", 64, Q22),
+           ("stream", "random", 32, "float16", "fprop", 64, {})]
+if sys.argv[1:] == ["queue64"]:
+    CASES = QUEUE64
+elif sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 elif sys.argv[1:] == ["cluster"]:
     CASES = CLUSTER
