@@ -54,7 +54,7 @@
 // running on across them (a group's epilogue overlaps the copies of the next), so at any time
 // the CTAs work on about P / nchunks neighbouring row tiles and x's rows stay in L2; no chunk
 // may be split (slot -1).
-// QUEUE 1 (16-bit R 1 mma.sync consumers, no PERSIST): grid (P, 1), P the resident CTAs. The
+// QUEUE 1 (16-bit R 1 consumers, mma.sync or wgmma; no PERSIST): grid (P, 1), P the resident CTAs. The
 // items are the (row tile, column) pairs t = tile * nchunks + c in row-tile-major order (chunk
 // c a whole column, slot -1; the launcher orders a row tile's columns longest first), handed
 // out by a counter in global memory (counters[0]): each CTA's producer takes its next item
@@ -72,6 +72,8 @@
 // WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), QUEUE (0, the default, or
 // 1, above), R (1, the default; 2 or 4, above); XB (1, the default; R 1 only): x's tile
 // copied as XB boxes of BM / XB rows (a TMA box has at most 256 rows, so BM 512 takes XB 2);
+// WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
+// releases the stage at once, not after the next stage's batch is issued;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
 // bs 32: 94 registers at MINB 2, no spills, against 126); float32 only: KSUM (8, the default,
 // or 16), the reduction depth whose products are summed in one fresh tile before they
@@ -106,8 +108,14 @@
 #ifndef QUEUE
 #define QUEUE 0
 #endif
-#if QUEUE && (R > 1 || PERSIST || WGMMA || XLO || DTYPE_ID == 4)
-#error "dsd_stream.cu's item queue is for 16-bit R 1 mma.sync consumers without PERSIST"
+#if QUEUE && (R > 1 || PERSIST || XLO || DTYPE_ID == 4)
+#error "dsd_stream.cu's item queue is for 16-bit R 1 consumers without PERSIST"
+#endif
+#ifndef WG_EAGER
+#define WG_EAGER 0
+#endif
+#if WG_EAGER && !(QUEUE && WGMMA && DTYPE_ID != 4)
+#error "dsd_stream.cu: WG_EAGER is for the 16-bit wgmma consumers on the queue"
 #endif
 #ifndef MINB
 #define MINB 1
@@ -115,7 +123,7 @@
 #ifndef XB
 #define XB 1
 #endif
-#if XB > 1 && (R > 1 || XLO || WGMMA || BM % (8 * XB))
+#if XB > 1 && (R > 1 || XLO || (WGMMA && DTYPE_ID == 4) || BM % (8 * XB))
 #error "dsd_stream.cu copies x's tile as XB boxes for R 1 mma.sync consumers without XLO only"
 #endif
 #if XLO && DTYPE_ID != 4
@@ -534,9 +542,61 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     static_assert(WARPS_N == 1 && NC % 4 == 0 && WGM % 64 == 0, "wgmma: warpgroups of m64 slices");
     static_assert(STAGES >= 2, "wgmma: a stage is released one step late");
     const int wg = warp >> 2, wq = warp & 3;
-    const int valid_rows = min(BM, M - m0);
     float acc[MW][NI][4];
     Ring<STAGES> ring(bar0);
+#if QUEUE
+    // the stages in turn, each with its item in meta (as the mma.sync consumers below); a
+    // stage is released once the next stage's batch is issued and its own completed, and at
+    // an item's last step every batch is waited for, its stage released and the tile stored
+    zero_fill<ACC_N>(&acc[0][0][0]);
+    int held = -1, step = 0;
+    for (;; ++step, ring.advance()) {
+        ring.wait_full();
+        const int4 item = meta[ring.s];
+        if (item.x < 0) break;
+        if (tid == 0) TL_MARK(step, 3);
+        if (!(item.z & 2)) {
+            const unsigned as = a0 + ring.s * A_BYTES + wg * WGM * RB, bw = b0 + ring.s * B_BYTES;
+            wgmma_pin<ACC_N>(&acc[0][0][0]);
+            wgmma_fence();
+#pragma unroll
+            for (int k = 0; k < BS; k += 16) {
+                const unsigned long long db = wgmma_desc(bw + (TRANS_W ? k * 2 : k * RB));
+#pragma unroll
+                for (int mw = 0; mw < MW; ++mw)
+                    wgmma_m64k16<BS, TRANS_W ? 0 : 1>(&acc[mw][0][0], wgmma_desc(as + mw * 64 * RB + k * 2), db);
+            }
+            wgmma_commit();
+            wgmma_pin<ACC_N>(&acc[0][0][0]);
+#if WG_EAGER
+            wgmma_wait<0>();           // the batch completed: its stage goes back at once
+            wgmma_pin<ACC_N>(&acc[0][0][0]);
+            ring.release();
+#else
+            wgmma_wait<1>();
+            if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
+            held = ring.s;
+#endif
+        } else {
+            ring.release();            // an empty column's stage: nothing reads it
+        }
+        if (item.z & 1) {
+            wgmma_wait<0>();
+            wgmma_pin<ACC_N>(&acc[0][0][0]);
+            if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
+            held = -1;
+            const int valid_rows = min(BM, M - item.y);
+#pragma unroll
+            for (int mw = 0; mw < MW; ++mw)
+                store_tiles<1, NI>(y + (long long)item.y * ldy + (long long)item.x * BS, ldy,
+                                   reinterpret_cast<const float (&)[1][NI][4]>(acc[mw]),
+                                   wg * WGM + mw * 64 + wq * 16, 0, valid_rows, alpha, beta, lane);
+            zero_fill<ACC_N>(&acc[0][0][0]);
+        }
+    }
+    if (tid == 0) TL_SPAN(1, step);
+#else
+    const int valid_rows = min(BM, M - m0);
     int gstep = 0;                     // steps of the CTA's earlier chunks
     FOR_EACH_CHUNK {
         CHUNK_FIELDS;
@@ -577,6 +637,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                                wg * WGM + mw * 64 + wq * 16, 0, valid_rows, alpha, beta, lane);
     }
     if (tid == 0) TL_SPAN(1, gstep);
+#endif
 #else
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BM / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
