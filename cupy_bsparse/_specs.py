@@ -319,6 +319,44 @@ def stream_tall(bs, code, M, r=1):
     return STREAM_TALL_DEFAULT if M >= STREAM_TALL_M else 0
 
 
+#: 16-bit bs 64 above STREAM_WGQ_M rows on the wgmma consumers (sm_90a, where USE_WGMMA asks
+#: for them): one launch on the item queue (QUEUE) of 512- or 256-row tiles (``stream_wgq``),
+#: a warpgroup for every 128 rows, each stage released as soon as its own batch completed
+#: (WG_EAGER). v35 (H100, probes/p36.py, fp16 random, C = K = 8192, x @ W / x @ W^T ms, the
+#: mma.sync 128-row default -> this): M = 4096 0.1716 / 0.1717 -> 0.1390 / 0.1392 (bf16 0.1710
+#: / 0.1716 -> 0.1394 / 0.1395), 8192 0.3290 / 0.3487 -> 0.2731 / 0.2648, 2048 0.0922 / 0.0930
+#: -> 0.0775 / 0.0772, 1024 0.0531 / 0.0533 -> 0.0497 / 0.0507; Barabasi-Albert 4096 0.1625 ->
+#: 0.1520, small world 0.1648 -> 0.1372. 256-row tiles: M = 768 0.0428 -> 0.0361 (512-row
+#: 0.0526), 512 0.0352 -> 0.0313 (512-row 0.0284), 256 0.0188 -> 0.0192; 512-row tiles at M =
+#: 65 / 128 / 256: 0.0165 / 0.0156 / 0.0188 -> 0.0368 / 0.0285 / 0.0304, so none up to 256.
+STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGES": 3,
+                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1},
+                   256: {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5,
+                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1}}
+STREAM_WGQ_M = 256
+#: Which row tile of STREAM_WGQ_SETS 16-bit bs 64 takes above M = 64 on the wgmma consumers:
+#: None (the default rule, ``stream_wgq``), "0" for none (the mma.sync 128-row tiles), "256" /
+#: "512" at every such M; from CUPY_BSPARSE_STREAM_WGQ at import.
+STREAM_WGQ = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_WGQ"), "CUPY_BSPARSE_STREAM_WGQ",
+                            kinds=("0", "256", "512"))
+
+
+def stream_wgq(bs, code, M, r=1, wgmma=False):
+    """The row tile of STREAM_WGQ_SETS (512 or 256; 0: none) dsd_stream.cu takes for block
+    size ``bs``, element code ``code``, M and R ``r`` with wgmma consumers available
+    (``wgmma``): 16-bit bs 64 at R 1 above M = 64, as ``STREAM_WGQ`` says, or where unset,
+    above STREAM_WGQ_M rows, the tile that pads M the least (512 on a tie). Off where
+    ``STREAM_QUEUE`` is "0"."""
+    if (bs != 64 or code not in (1, 2) or m_regime(M) != "large" or r != 1 or not wgmma
+            or STREAM_QUEUE == "0"):
+        return 0
+    if STREAM_WGQ is not None:
+        return int(STREAM_WGQ)
+    if M <= STREAM_WGQ_M:
+        return 0
+    return 512 if -(-M // 512) * 512 <= -(-M // 256) * 256 else 256
+
+
 #: Unset ``STREAM_R``: a 16-bit layout above M = 64, at a block size of GROUP_BLOCK_SIZES, takes
 #: R = 4 where 4-column groups leave at most this share of its x tile copies
 #: (``_work_lists.group_step_share``); None: never. v30 (H100, fp16 bs 32, M = 4096, R 4 over
@@ -351,7 +389,7 @@ def stream_group_by_layout(bs, did, M):
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
-                    r=None, tall=None, queue=None):
+                    r=None, tall=None, queue=None, wgq=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -398,7 +436,10 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
 
     ``queue`` (None: ``stream_queue``'s): 16-bit at R 1 above M = 64, QUEUE 1 (one launch of
     the resident CTAs taking (row tile, column) items from a counter; the launcher builds
-    ``_work_lists.dsd_queue_plan``)."""
+    ``_work_lists.dsd_queue_plan``).
+
+    ``wgq`` (None: ``stream_wgq``'s, with ``wgmma``): 16-bit bs 64 at R 1 above M = 64, the
+    STREAM_WGQ_SETS set of that row tile (wgmma consumers on the item queue; 0: none)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -427,6 +468,9 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
         queue = stream_queue(bs, code, M, r) if queue is None else queue
         if queue and r == 1 and esz == 2:
             p["QUEUE"] = 1
+        wgq = stream_wgq(bs, code, M, r, wgmma) if wgq is None else wgq
+        if wgq and r == 1 and esz == 2:
+            p.update(STREAM_WGQ_SETS[wgq])
     else:
         bm = 16 if regime == "tiny" else 64
         stage = (bm + bs) * bs * esz
@@ -1271,6 +1315,10 @@ def all_specializations():
                                     out.append(("dsd_stream.cu", dsd_stream_spec(
                                         bs, did, M, tw, r=1, tall=tall, queue=q),
                                         "bsmm_dsd_stream"))
+                            # wgmma consumers on the queue (STREAM_WGQ), each row tile
+                            for wgq in ((256, 512) if bs == 64 else ()):
+                                out.append(("dsd_stream.cu", dsd_stream_spec(
+                                    bs, did, M, tw, True, r=1, wgq=wgq), "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)
                             for persist in (False, True):

@@ -1092,8 +1092,9 @@ def test_stream_kernel_f32_split(request, monkeypatch, bs, trans, M, density, sp
 @pytest.mark.parametrize("bs", [16, 32, 64])
 def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split):
     """dsd_stream.cu (TMA copies, warp-specialised; float32 as 3xTF32; wgmma consumers where
-    USE_WGMMA asks for them on sm_90) at small and large M (a partial row tile of BM 128 or
-    256, and two tiles): rows past M zero-filled by the TMA, long columns through the ring many
+    USE_WGMMA asks for them on sm_90, 16-bit bs 64 at M = 300 on the item queue) at small and
+    large M (a partial row tile of BM 128, 256 or 512, and two tiles): rows past M zero-filled
+    by the TMA, long columns through the ring many
     times, columns split into one-block chunks (split-K), and x a view at a 16-byte offset
     inside a wider buffer (its own tensor map); exact to the tolerance, every element written,
     bitwise repeatable, counters left at zero."""
@@ -1103,8 +1104,11 @@ def test_stream_kernel(request, monkeypatch, bs, kind, trans, M, density, split)
         pytest.skip("16-bit bs 16 has no stream kernel")
     did = _specs.dtype_id(DTYPES[kind])
     arch = _gpu_ops._arch(cupy.cuda.runtime.getDevice())
+    if split:   # (bs 64's wgmma queue, 16-bit above M = 256, splits no column)
+        monkeypatch.setattr(_specs, "STREAM_WGQ", "0")
     if arch >= _specs.MIN_ARCH["dsd_stream.cu"]:   # older GPUs run dsd.cu instead
-        wgmma = arch == 90 and _specs.USE_WGMMA and 16 < M <= 64 and (
+        wgmma = arch == 90 and _specs.USE_WGMMA and (16 < M <= 64 or (
+            not split and _specs.stream_wgq(bs, did, M, 1, True))) and (
             (did in (1, 2) and bs == 64) or (did == 0 and _specs.f32_wgmma_on(bs)))
         assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4].get("WGMMA", 0) == wgmma
     _stream_case(request, monkeypatch, bs, kind, trans, M, density, split)
@@ -1299,16 +1303,68 @@ def test_stream_queue(request, monkeypatch, bs, tall, kind, trans, nctas, M):
     monkeypatch.setattr(_specs, "STREAM_QUEUE", "1")
     monkeypatch.setattr(_specs, "STREAM_TALL", tall)
     monkeypatch.setattr(_specs, "STREAM_R", "1")
+    monkeypatch.setattr(_specs, "STREAM_WGQ", "0")      # bs 64's mma.sync consumers
     monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
     _gpu_ops._launches.clear()
     try:
         launch = _gpu_ops._dsd_launch(bs, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")
         spec = launch[4]
-        assert spec.get("QUEUE") == 1 and not spec.get("PERSIST")
+        assert spec.get("QUEUE") == 1 and not spec.get("PERSIST") and not spec.get("WGMMA")
         assert spec["BM"] == {(32, "1"): 512, (32, "0"): 256, (64, "0"): 128}[bs, tall]
         assert launch[5] == (nctas or launch[5])
         counters = _persistent_product_checked(request, bs, kind, M, trans)
         assert counters, "the queue ran on the layout's counters"
+    finally:
+        _gpu_ops._launches.clear()
+
+
+@pytest.mark.parametrize("M", [65, 1100])
+@pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind", ["f16"] if _SMALL else ["f16", "bf16"])
+@pytest.mark.parametrize("wgq", ["512", "256"])
+def test_stream_wgmma_queue(request, monkeypatch, wgq, kind, trans, nctas, M):
+    """dsd_stream.cu's wgmma consumers on the item queue with WG_EAGER (STREAM_WGQ_SETS, 16-bit
+    bs 64's default above M = 256 on sm_90a): 512-row tiles (four warpgroups, x in two TMA
+    boxes) and 256-row ones, M = 65 and 1100 (the last row tile partial), on 3 CTAs or the
+    resident count, with an empty block-row and block-column (an item with no copies): to the
+    tolerance, every element written, bitwise repeatable, the queue's counters back at zero."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    dev = cupy.cuda.runtime.getDevice()
+    if not _gpu_ops._wgmma(dev):
+        pytest.skip("wgmma consumers need sm_90a (and USE_WGMMA)")
+    if nctas:
+        monkeypatch.setattr(_gpu_ops, "_resident", lambda *a: nctas)
+    monkeypatch.setattr(_specs, "STREAM_WGQ", wgq)
+    monkeypatch.setattr(_specs, "STREAM_R", "1")
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
+    _gpu_ops._launches.clear()
+    try:
+        launch = _gpu_ops._dsd_launch(64, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")
+        spec = launch[4]
+        assert spec == {**spec, **_specs.STREAM_WGQ_SETS[int(wgq)]}
+        assert launch[5] == (nctas or launch[5])
+        counters = _persistent_product_checked(request, 64, kind, M, trans)
+        assert counters, "the queue ran on the layout's counters"
+    finally:
+        _gpu_ops._launches.clear()
+
+
+def test_stream_wgmma_queue_rule(monkeypatch):
+    """``stream_wgq``: none up to M = 256 or without wgmma, then the row tile that pads M the
+    least (512 on a tie), and the launcher's spec follows it."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
+        pytest.skip("wgmma consumers need sm_90a (and USE_WGMMA)")
+    monkeypatch.setattr(_specs, "STREAM_WGQ", None)
+    monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
+    _gpu_ops._launches.clear()
+    try:
+        for M, bm in ((256, 128), (1024, 512), (1100, 256), (4096, 512)):
+            spec = _gpu_ops._dsd_launch(64, _specs.dtype_id(np.float16), M, False, "stream")[4]
+            assert spec["BM"] == bm and bool(spec.get("QUEUE")) == (bm != 128), (M, spec)
     finally:
         _gpu_ops._launches.clear()
 

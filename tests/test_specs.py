@@ -650,6 +650,41 @@ def test_stream_queue(monkeypatch):
     assert r.returncode != 0 and "CUPY_BSPARSE_STREAM_QUEUE must be one of" in r.stderr
 
 
+def test_stream_wgmma_queue_sets(monkeypatch):
+    """STREAM_WGQ: 16-bit bs 64 above M = 256 with wgmma consumers takes the row tile that pads
+    M the least (512 on a tie) from STREAM_WGQ_SETS, as its whole spec's tile, ring and
+    consumers; not without wgmma, at other block sizes, float32, M <= 256, R > 1 or with the
+    queue forced off; "0" / "256" / "512" force it. Both tiles are compiled in CI."""
+    monkeypatch.setattr(_specs, "STREAM_WGQ", None)
+    monkeypatch.setattr(_specs, "STREAM_QUEUE", None)
+    assert [_specs.stream_wgq(64, 1, M, 1, True) for M in (64, 256, 257, 600, 768, 1024, 1100,
+                                                           4095, 4096)] == [
+        0, 0, 512, 256, 256, 512, 256, 512, 512]
+    for args in ((64, 1, 4096, 1, False), (32, 1, 4096, 1, True), (64, 4, 4096, 1, True),
+                 (64, 2, 4096, 4, True)):
+        assert _specs.stream_wgq(*args) == 0
+    for M, tile in ((4096, 512), (1100, 256)):
+        for code in (1, 2):
+            for tw in (False, True):
+                spec = dict(_specs.dsd_stream_spec(64, code, M, tw, True))
+                assert spec == {**spec, **_specs.STREAM_WGQ_SETS[tile]}
+                assert _specs.launch_shape("dsd_stream.cu", tuple(sorted(spec.items())))[1] <= (
+                    227 * 1024)
+    assert "WGMMA" not in dict(_specs.dsd_stream_spec(64, 1, 4096, False, False))
+    assert dict(_specs.dsd_stream_spec(64, 1, 4096, False, True))["BM"] == 512
+    monkeypatch.setattr(_specs, "STREAM_QUEUE", "0")
+    assert dict(_specs.dsd_stream_spec(64, 1, 4096, False, True))["BM"] == 128
+    monkeypatch.setattr(_specs, "STREAM_QUEUE", None)
+    monkeypatch.setattr(_specs, "STREAM_WGQ", "256")
+    assert _specs.stream_wgq(64, 2, 65, 1, True) == 256
+    monkeypatch.setattr(_specs, "STREAM_WGQ", "0")
+    assert _specs.stream_wgq(64, 2, 4096, 1, True) == 0
+    specs = _specs.all_specializations()
+    for tile in (256, 512):
+        spec = _specs.dsd_stream_spec(64, 1, 4096, False, True, r=1, wgq=tile)
+        assert ("dsd_stream.cu", spec, "bsmm_dsd_stream") in specs
+
+
 def test_queue_fits():
     """The queue's layout rule: the longest column times the CTAs a wave at most the blocks
     (v33's counts: random 40 x 132 <= 6554 fits, Barabasi-Albert 94 x 132 > 6318 does not)."""
