@@ -328,12 +328,15 @@ def stream_tall(bs, code, M, r=1):
 #: -> 0.0775 / 0.0772, 1024 0.0531 / 0.0533 -> 0.0497 / 0.0507; Barabasi-Albert 4096 0.1625 ->
 #: 0.1520, small world 0.1648 -> 0.1372. 256-row tiles: M = 768 0.0428 -> 0.0361 (512-row
 #: 0.0526), 512 0.0352 -> 0.0313 (512-row 0.0284), 256 0.0188 -> 0.0192; 512-row tiles at M =
-#: 65 / 128 / 256: 0.0165 / 0.0156 / 0.0188 -> 0.0368 / 0.0285 / 0.0304, so none up to 256.
+#: 65 / 128 / 256: 0.0165 / 0.0156 / 0.0188 -> 0.0368 / 0.0285 / 0.0304, so none up to 256;
+#: M = 300 / 384 / 448: 0.0373 / 0.0339 / 0.0307 -> 0.0315 / 0.0328 / 0.0326 at 256 rows, 0.0369 /
+#: 0.0338 / 0.0309 at 512, so 256-row tiles up to STREAM_WGQ_256_M.
 STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGES": 3,
                          "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1},
                    256: {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5,
                          "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1}}
 STREAM_WGQ_M = 256
+STREAM_WGQ_256_M = 384
 #: Which row tile of STREAM_WGQ_SETS 16-bit bs 64 takes above M = 64 on the wgmma consumers:
 #: None (the default rule, ``stream_wgq``), "0" for none (the mma.sync 128-row tiles), "256" /
 #: "512" at every such M; from CUPY_BSPARSE_STREAM_WGQ at import.
@@ -345,8 +348,8 @@ def stream_wgq(bs, code, M, r=1, wgmma=False):
     """The row tile of STREAM_WGQ_SETS (512 or 256; 0: none) dsd_stream.cu takes for block
     size ``bs``, element code ``code``, M and R ``r`` with wgmma consumers available
     (``wgmma``): 16-bit bs 64 at R 1 above M = 64, as ``STREAM_WGQ`` says, or where unset,
-    above STREAM_WGQ_M rows, the tile that pads M the least (512 on a tie). Off where
-    ``STREAM_QUEUE`` is "0"."""
+    above STREAM_WGQ_M rows: 256 up to STREAM_WGQ_256_M, then the tile that pads M the least
+    (512 on a tie). Off where ``STREAM_QUEUE`` is "0"."""
     if (bs != 64 or code not in (1, 2) or m_regime(M) != "large" or r != 1 or not wgmma
             or STREAM_QUEUE == "0"):
         return 0
@@ -354,6 +357,8 @@ def stream_wgq(bs, code, M, r=1, wgmma=False):
         return int(STREAM_WGQ)
     if M <= STREAM_WGQ_M:
         return 0
+    if M <= STREAM_WGQ_256_M:
+        return 256
     return 512 if -(-M // 512) * 512 <= -(-M // 256) * 256 else 256
 
 

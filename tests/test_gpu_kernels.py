@@ -1352,8 +1352,8 @@ def test_stream_wgmma_queue(request, monkeypatch, wgq, kind, trans, nctas, M):
 
 
 def test_stream_wgmma_queue_rule(monkeypatch):
-    """``stream_wgq``: none up to M = 256 or without wgmma, then the row tile that pads M the
-    least (512 on a tie), and the launcher's spec follows it."""
+    """``stream_wgq``: none up to M = 256 or without wgmma, 256-row tiles up to 384, then the
+    row tile that pads M the least (512 on a tie), and the launcher's spec follows it."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
@@ -1362,7 +1362,7 @@ def test_stream_wgmma_queue_rule(monkeypatch):
     monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
     _gpu_ops._launches.clear()
     try:
-        for M, bm in ((256, 128), (1024, 512), (1100, 256), (4096, 512)):
+        for M, bm in ((256, 128), (300, 256), (1024, 512), (1100, 256), (4096, 512)):
             spec = _gpu_ops._dsd_launch(64, _specs.dtype_id(np.float16), M, False, "stream")[4]
             assert spec["BM"] == bm and bool(spec.get("QUEUE")) == (bm != 128), (M, spec)
     finally:

@@ -651,15 +651,15 @@ def test_stream_queue(monkeypatch):
 
 
 def test_stream_wgmma_queue_sets(monkeypatch):
-    """STREAM_WGQ: 16-bit bs 64 above M = 256 with wgmma consumers takes the row tile that pads
-    M the least (512 on a tie) from STREAM_WGQ_SETS, as its whole spec's tile, ring and
+    """STREAM_WGQ: 16-bit bs 64 above M = 256 with wgmma consumers takes 256-row tiles up to
+    M = 384, then the row tile that pads M the least (512 on a tie) from STREAM_WGQ_SETS, as its whole spec's tile, ring and
     consumers; not without wgmma, at other block sizes, float32, M <= 256, R > 1 or with the
     queue forced off; "0" / "256" / "512" force it. Both tiles are compiled in CI."""
     monkeypatch.setattr(_specs, "STREAM_WGQ", None)
     monkeypatch.setattr(_specs, "STREAM_QUEUE", None)
-    assert [_specs.stream_wgq(64, 1, M, 1, True) for M in (64, 256, 257, 600, 768, 1024, 1100,
-                                                           4095, 4096)] == [
-        0, 0, 512, 256, 256, 512, 256, 512, 512]
+    assert [_specs.stream_wgq(64, 1, M, 1, True) for M in (64, 256, 257, 384, 385, 512, 600,
+                                                           768, 1024, 1100, 4095, 4096)] == [
+        0, 0, 256, 256, 512, 512, 256, 256, 512, 256, 512, 512]
     for args in ((64, 1, 4096, 1, False), (32, 1, 4096, 1, True), (64, 4, 4096, 1, True),
                  (64, 2, 4096, 4, True)):
         assert _specs.stream_wgq(*args) == 0
