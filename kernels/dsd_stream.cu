@@ -571,6 +571,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if WG_EAGER
             wgmma_wait<0>();           // the batch completed: its stage goes back at once
             wgmma_pin<ACC_N>(&acc[0][0][0]);
+            if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
             ring.release();
 #else
             wgmma_wait<1>();

@@ -42,7 +42,7 @@ any) and the instrumented one's (bench.time_cuda), with the resident CTAs of eac
 that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
-                                       queue64]  (PRODUCER, ..., TALL_PERSIST, TALL_TILES below)
+                                       queue64|wgq]  (PRODUCER, ..., TALL_PERSIST, TALL_TILES below)
 """
 import os
 import sys
@@ -223,8 +223,16 @@ Q22 = {"WGMMA": 0, "WARPS_M": 2, "WARPS_N": 2, "QUEUE": 1, "STAGES": 12}
 QUEUE64 = [("stream", "random", 64, "float16", "fprop", 64, {}),
            ("stream", "random", 64, "float16", "fprop", 64, Q22),
            ("stream", "random", 32, "float16", "fprop", 64, {})]
+#: v35 (`p19.py wgq`): 16-bit bs 64 at M = 4096 on v35's default (wgmma consumers on the
+#: queue, 512-row tiles, 3 stages of 72 KB, WG_EAGER) ran at 139 us with ncu's L2 at 61% and
+#: the tensor pipe at 48%: which side of a step waits; and with the stage held one step (no
+#: WG_EAGER).
+WGQ = [("stream", "random", 64, "float16", "fprop", 4096, {}),
+       ("stream", "random", 64, "float16", "fprop", 4096, {"WG_EAGER": 0})]
 if sys.argv[1:] == ["queue64"]:
     CASES = QUEUE64
+elif sys.argv[1:] == ["wgq"]:
+    CASES = WGQ
 elif sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
 elif sys.argv[1:] == ["cluster"]:
