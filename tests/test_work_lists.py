@@ -602,3 +602,13 @@ def test_sddmm_segment_count(nb):
         layout = BlockLayout.from_mask(m, 16)
         want = int(sum(-(-int(r) // nb) for r in m.sum(1)))
         assert _work_lists.sddmm_segment_count(layout, nb) == want
+
+
+def test_largest_first_order():
+    """The wgrad's segment order for 16-bit sddmm_tall.cu: block counts largest first, equal
+    counts in their first order (a stable sort), every segment once."""
+    counts = np.array([4, 4, 1, 4, 3, 2, 4, 1, 3])
+    order = _work_lists.largest_first_order(counts, np)
+    assert counts[order].tolist() == [4, 4, 4, 4, 3, 3, 2, 1, 1]
+    assert order.tolist() == [0, 1, 3, 6, 4, 8, 5, 2, 7]
+    assert _work_lists.largest_first_order(np.zeros(0, np.int32), np).size == 0
