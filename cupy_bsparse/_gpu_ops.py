@@ -198,7 +198,7 @@ def _sddmm_launch(kind, bs, did, M, nb=None):
     dev = cupy.cuda.runtime.getDevice()
     key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
            M <= _specs.SDDMM_TALL_FEW_STAGES_M, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, nb)
+           _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, _specs.TALL_WGMMA16, nb)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"

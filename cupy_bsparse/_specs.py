@@ -1074,13 +1074,26 @@ def sddmm_tall_segment_size(choices, segments, resident):
 F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 
 
+#: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,
+#: m64n64k16 from the swizzled tiles; sm_90a, where USE_WGMMA asks for wgmma): "1" yes, None /
+#: "0" no (the default: built in v35 on the CPU, not yet timed); from CUPY_BSPARSE_TALL_WGMMA16
+#: at import. Why: v35 took bs 64's fprop to wgmma (0.172 -> 0.139 ms at M = 4096), and the
+#: mma.sync wgrad (0.175-0.181 ms, its tensor pipe 60% busy, the L2 at 52%) is now 1.25-1.32x
+#: it. TALL_WGMMA16_VARIANTS are compiled in CI for probes/p38.py.
+TALL_WGMMA16 = _kernel_choice(os.environ.get("CUPY_BSPARSE_TALL_WGMMA16"),
+                              "CUPY_BSPARSE_TALL_WGMMA16", kinds=("0", "1"))
+TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 1}, {"STAGES": 2, "WG_EAGER": 1},
+                         {"STAGES": 4, "WG_EAGER": 1}, {"NB": 2}]
+
+
 def f32_tall_wgmma_on(bs):
     """Whether float32 wgrad at block size ``bs`` takes sddmm_tall.cu's wgmma consumers where
     wgmma is asked for (``F32_TALL_WGMMA``'s rule)."""
     return bs == 64 if F32_TALL_WGMMA is None else (F32_TALL_WGMMA == "1" and bs in (16, 64))
 
 
-def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None):
+def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None,
+                    wgmma16=None):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -1103,7 +1116,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     three CTAs an SM; v26, H100, M = 4096, probes/p25.py: 1.853 ms against mma.sync's 1.578,
     every variant slower, so opt-in). ``group`` (None: ``SDDMM_GROUP``'s): 16-bit bs 32 in
     2-D items (SDDMM_GROUP_SHAPES). ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
-    (None: the first)."""
+    (None: the first). ``wgmma16`` (None: ``TALL_WGMMA16``'s), with ``wgmma``: 16-bit bs 64
+    on wgmma consumers, a warpgroup a block (opt-in, untimed)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)
@@ -1115,6 +1129,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
             p.update(NB=4, BK=16, STAGES=4, WARPS_M=2, WARPS_N=1)   # 32-row steps spill
         else:
             p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
+            if wgmma and (TALL_WGMMA16 == "1" if wgmma16 is None else wgmma16):
+                p.update(WARPS_M=4, WGMMA=1)      # a warpgroup a block
     elif bs == 32 and code == _F32X3:
         # v16 (H200, probes/p14.py, M = 4096): KSUM 16 1.297 -> 1.199 ms (KSUM 32 1.204; bs 16
         # gained nothing from either)
@@ -1156,7 +1172,7 @@ def sddmm_tall_launch_shape(spec):
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
     tiles = p["NCX"] + p["GR"] if p.get("GR") else 1 + p["NB"]   # a ring buffer's
     smem = 8 * tile_cols(bs, esz) * esz + p["STAGES"] * (tiles * p["BK"] * bs * esz + 16)
-    if p.get("WGMMA"):                 # float32: dy's NB planes of BS rows of 128 bytes (bs
+    if p.get("WGMMA") and esz == 4:    # float32: dy's NB planes of BS rows of 128 bytes (bs
         # 64) or x's hi and lo planes of BS rows of BK words, two sets (bs 16)
         smem += p["NB"] * bs * 128 if bs == 64 else 4 * bs * p["BK"] * 4
     warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
@@ -1353,6 +1369,12 @@ def all_specializations():
                     if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, group=True),
                                     "bsmm_sddmm_tall"))
+                    if did in (1, 2) and bs == 64 and M is None:
+                        # 16-bit wgmma consumers (TALL_WGMMA16, opt-in) and p38's variants
+                        w16 = dict(sddmm_tall_spec(bs, did, M, True, wgmma16=True))
+                        for knobs in [{}] + TALL_WGMMA16_VARIANTS:
+                            out.append(("sddmm_tall.cu", tuple(sorted({**w16, **knobs}.items())),
+                                        "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
                         wgs = dict(sddmm_tall_spec(bs, did, M, True, True))

@@ -39,6 +39,9 @@
 //     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
 //     block split once into K-major planes, SplitKmajor16); see that consumer's comment
 //     (docs/perf-notes.md v26: opt-in, measured 9-24% slower than the mma.sync consumers).
+// WGMMA 1 with 16-bit elements (bs 64, sm_90a, opt-in: _specs.TALL_WGMMA16; built in v35 on the
+// CPU, not yet run on a GPU): one consumer warpgroup a block (WARPS_M 4, WARPS_N 1), wgmma
+// m64n64k16 with both operands from the swizzled tiles; WG_EAGER as dsd_stream.cu's.
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), GR and NCX (GR 0, the default: segments), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
@@ -73,14 +76,18 @@
 #ifndef WGMMA
 #define WGMMA 0
 #endif
+#ifndef WG_EAGER
+#define WG_EAGER 0
+#endif
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
-#if WGMMA && DTYPE_ID != 4
-#error "sddmm_tall.cu has wgmma consumers for float32 (DTYPE_ID 4) only"
+#define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup a block
+#if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || BPW != 1 || GR)
+#error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup a block (WARPS_M 4, WARPS_N 1), no GR"
 #endif
 #if F32W && BS != 64 && BS != 16
 #error "sddmm_tall.cu's float32 wgmma consumers take BS 64 or 16"
 #endif
-#if F32W
+#if WGMMA
 #include "wgmma.cuh"
 #endif
 #include "timeline.cuh"
@@ -374,6 +381,55 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         if (blk0 + 4 * mt < count)
             store_tiles_t<1, 2>(out + (long long)(first + blk0 + 4 * mt) * (BS * BS), BS, acc[mt], 0, 0, alpha,
                                 beta, lane);
+#elif W16
+    // ----------------------------- consumer warpgroups (16-bit wgmma, sm_90a), one a block
+    // Warpgroup g takes block g of the segment: D (64 x 64) += x^T dy over BK / 16 wgmma
+    // m64n64k16 a step, straight from the swizzled tiles as sddmm_stream.cu's (x's tile
+    // M-major, flag tnspA: rows are the reduction, BS columns contiguous; dy's MN-major,
+    // tnspB). Every warpgroup issues its batch, one past count too (its dy slot holds stale
+    // bytes; the product is not stored), so no branch sits around the wgmma. WG_EAGER (0, the
+    // default: a stage is released once the next stage's batch is issued and its own
+    // completed; 1: at once, when its own batch completed).
+    constexpr int NI = BS / 8, ACC_N = NI * 4;
+    static_assert(STAGES >= 2 || WG_EAGER, "a stage is held until the next batch is issued");
+    const int blk = warp >> 2, wq = warp & 3;
+    float acc[NI][4];
+    zero_fill<ACC_N>(&acc[0][0]);
+    Ring<STAGES> ring(bar0);
+#if !WG_EAGER
+    int held = -1;                     // the stage whose batch may still be running
+#endif
+    for (int step = 0; step < nsteps; ++step, ring.advance()) {
+        ring.wait_full();
+        if (tid == 0) TL_MARK(step, 3);
+        const unsigned buf = t0 + ring.s * S_BYTES, dt = buf + (1 + blk) * T_BYTES;
+        wgmma_pin<ACC_N>(&acc[0][0]);
+        wgmma_fence();
+#pragma unroll
+        for (int k = 0; k < BK; k += 16)      // k16 = 16 rows of either tile
+            wgmma_m64k16<BS, 1, 1>(&acc[0][0], wgmma_desc(buf + k * RB), wgmma_desc(dt + k * RB));
+        wgmma_commit();
+        wgmma_pin<ACC_N>(&acc[0][0]);
+#if WG_EAGER
+        wgmma_wait<0>();
+        wgmma_pin<ACC_N>(&acc[0][0]);
+        if (tid == 0) TL_MARK(step, 4);
+        ring.release();
+#else
+        wgmma_wait<1>();
+        wgmma_pin<ACC_N>(&acc[0][0]);
+        if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
+        held = ring.s;
+#endif
+        if (tid == NCT - 32) TL_MARK(step, 5);
+    }
+    wgmma_wait<0>();
+    wgmma_pin<ACC_N>(&acc[0][0]);
+    if (tid == 0) TL_SPAN(1, nsteps);
+    if (blk < count)
+        store_tiles<1, NI>(out + (long long)(first + blk) * (BS * BS), BS,
+                           reinterpret_cast<const float (&)[1][NI][4]>(acc), wq * 16, 0, BS, alpha,
+                           beta, lane);
 #else
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BS / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;
@@ -418,4 +474,5 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 }
 #undef TALL_OUT
 #undef F32W
+#undef W16
 #undef PLANES_BYTES

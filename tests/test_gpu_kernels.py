@@ -466,6 +466,31 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
         _gpu_ops._launches.clear()
 
 
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("M", [100] if _SMALL else [33, 100, 1000])
+@pytest.mark.parametrize("knobs", [{}, {"WG_EAGER": 1}, {"STAGES": 2, "WG_EAGER": 1}, {"NB": 2}],
+                         ids=["held", "eager", "st2_eager", "nb2"])
+@pytest.mark.parametrize("kind", ["f16"] if _SMALL else ["f16", "bf16"])
+def test_sddmm_tall_wgmma16(request, monkeypatch, kind, knobs, M, beta):
+    """sddmm_tall.cu's 16-bit bs 64 wgmma consumers (the opt-in TALL_WGMMA16 "1": a warpgroup a
+    block, m64n64k16 from the swizzled tiles) and the variants probes/p38.py times, forced into
+    the spec, as test_sddmm_tma_kernels checks them: one 64-row step, two, many; segments of one
+    block up to a full CTA (warpgroups without a block); an empty block-row and block-column."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    _force_consumers("wgmma", monkeypatch, TALL_WGMMA16="1")
+    orig = _specs.sddmm_tall_spec
+    monkeypatch.setattr(_specs, "sddmm_tall_spec", lambda *a, **k: tuple(sorted(
+        {**dict(orig(*a, **k)), **knobs}.items())))
+    try:
+        spec = _gpu_ops._sddmm_launch("tall", 64, _specs.dtype_id(DTYPES[kind]), M)[3]
+        assert spec["WGMMA"] == 1 and spec["WARPS_M"] == 4
+        assert all(spec[k] == v for k, v in knobs.items())
+        _sddmm_tma_case(request, monkeypatch, 64, kind, "tall", M, 0.3, beta)
+    finally:
+        _gpu_ops._launches.clear()
+
+
 def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, blocks=None):
     from cupy_bsparse import _specs
 
