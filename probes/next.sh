@@ -78,8 +78,11 @@
 #                                                   memcheck, p31 (<= 420 s)
 #   bash probes/next.sh v34s                     -> y's 16-byte stores: their tests, p33 hints,
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
-#   bash probes/next.sh v35                      -> 16-byte against 4-byte output stores (p33,
-#                                                   p29 stores; <= 450 s)
+#   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
+#                                                   p29 stores; <= 450 s; planned in v34, not run)
+#   bash probes/next.sh v36                      -> the 16-bit bs 64 wgmma wgrad (TALL_WGMMA16,
+#                                                   built in v35): its tests, memcheck, p38
+#                                                   (<= 420 s)
 #   bash probes/next.sh v34m                     -> memcheck on the stores, the M = 64 bench,
 #                                                   bs 32 Barabasi-Albert at M = 4096 (<= 330 s)
 #   bash probes/next.sh v34                      -> (after the suite, its own call) the step
@@ -265,7 +268,16 @@ elif [ "$1" = v34s ]; then
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
   fi
-elif [ "$1" = v35 ]; then
+elif [ "$1" = v36 ]; then
+  # sddmm_tall.cu's 16-bit bs 64 wgmma consumers (opt-in, never run on a GPU before): their
+  # tests under a generous timeout first (they compile on a cold machine), memcheck on a few,
+  # then p38 against mma.sync on four layouts and dtypes
+  first_tests 240 "test_sddmm_tall_wgmma16"
+  if [ "$rc" = 0 ]; then
+    sanitize memcheck 120 memcheck_wgmma16.log "test_sddmm_tall_wgmma16 and f16 and 100"
+    timeout 150 python3 probes/p38.py 2>&1 | grep -v "^\[" | tail -6
+  fi
+elif [ "$1" = v35stores ]; then
   # the 16-byte output stores against the 4-byte ones in one run (STORE_VEC 0): the dsd products
   # (p33 stores) and the wgrad (p29 stores; its bench was 1-2% slower than v33's)
   timeout 240 python3 probes/p33.py stores 2>&1 | grep -v "^\[" | tail -22
