@@ -534,6 +534,24 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     }
     if (tid == 0) TL_SPAN(1, gstep);
 #elif WGMMA
+// One stage's 16-bit batch of this warpgroup, issued and committed, not waited for: acc[MW][NI][4]
+// (ACC_N floats) += its rows of x's tile at shared address AS_ times W's block at BW_ (x
+// K-major; W^T's block K-major, k16 = 32 bytes along the row; W's MN-major, 16 rows). A macro,
+// as MMA_STAGE_16, so the cubins stay those the suite ran.
+#define WGMMA_STAGE_16(AS_, BW_) {                                                              \
+    const unsigned as = (AS_), bw = (BW_);                                                      \
+    wgmma_pin<ACC_N>(&acc[0][0][0]);                                                            \
+    wgmma_fence();                                                                              \
+    _Pragma("unroll")                                                                          \
+    for (int k = 0; k < BS; k += 16) {                                                          \
+        const unsigned long long db = wgmma_desc(bw + (TRANS_W ? k * 2 : k * RB));              \
+        _Pragma("unroll")                                                                      \
+        for (int mw = 0; mw < MW; ++mw)                                                         \
+            wgmma_m64k16<BS, TRANS_W ? 0 : 1>(&acc[mw][0][0], wgmma_desc(as + mw * 64 * RB + k * 2), db); \
+    }                                                                                           \
+    wgmma_commit();                                                                             \
+    wgmma_pin<ACC_N>(&acc[0][0][0]);                                                            \
+}
     // ------------------------------------------------- consumer warpgroups (wgmma, sm_90a)
     // NC / 4 warpgroups of WGM rows each, MW m64 slices a group; one batch of BS / 16 * MW
     // wgmma per stage, kept in flight while the next stage's batch is issued: a stage is
@@ -556,18 +574,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         if (item.x < 0) break;
         if (tid == 0) TL_MARK(step, 3);
         if (!(item.z & 2)) {
-            const unsigned as = a0 + ring.s * A_BYTES + wg * WGM * RB, bw = b0 + ring.s * B_BYTES;
-            wgmma_pin<ACC_N>(&acc[0][0][0]);
-            wgmma_fence();
-#pragma unroll
-            for (int k = 0; k < BS; k += 16) {
-                const unsigned long long db = wgmma_desc(bw + (TRANS_W ? k * 2 : k * RB));
-#pragma unroll
-                for (int mw = 0; mw < MW; ++mw)
-                    wgmma_m64k16<BS, TRANS_W ? 0 : 1>(&acc[mw][0][0], wgmma_desc(as + mw * 64 * RB + k * 2), db);
-            }
-            wgmma_commit();
-            wgmma_pin<ACC_N>(&acc[0][0][0]);
+            WGMMA_STAGE_16(a0 + ring.s * A_BYTES + wg * WGM * RB, b0 + ring.s * B_BYTES)
 #if WG_EAGER
             wgmma_wait<0>();           // the batch completed: its stage goes back at once
             wgmma_pin<ACC_N>(&acc[0][0][0]);
@@ -606,19 +613,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         for (int step = gstep; step < gstep + nsteps; ++step, ring.advance()) {
             ring.wait_full();
             if (tid == 0) TL_MARK(step, 3);
-            const unsigned as = a0 + ring.s * A_BYTES + wg * WGM * RB, bw = b0 + ring.s * B_BYTES;
-            wgmma_pin<ACC_N>(&acc[0][0][0]);
-            wgmma_fence();
-#pragma unroll
-            for (int k = 0; k < BS; k += 16) {
-                // W^T's block: K-major, k16 = 32 bytes along the row; W's: MN-major, 16 rows
-                const unsigned long long db = wgmma_desc(bw + (TRANS_W ? k * 2 : k * RB));
-#pragma unroll
-                for (int mw = 0; mw < MW; ++mw)
-                    wgmma_m64k16<BS, TRANS_W ? 0 : 1>(&acc[mw][0][0], wgmma_desc(as + mw * 64 * RB + k * 2), db);
-            }
-            wgmma_commit();
-            wgmma_pin<ACC_N>(&acc[0][0][0]);
+            WGMMA_STAGE_16(a0 + ring.s * A_BYTES + wg * WGM * RB, b0 + ring.s * B_BYTES)
             wgmma_wait<1>();
             // events 4 / 5 of step - 1: its batch completed, its stage released now
             if (held >= 0 && lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step - 1, warp == 0 ? 4 : 5);
@@ -739,6 +734,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
 }
 #undef MMA_STAGE_16
+#undef WGMMA_STAGE_16
 #undef FOR_EACH_CHUNK
 #undef CHUNK_FIELDS
 #undef COMBINE_OR_NEXT
