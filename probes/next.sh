@@ -81,8 +81,9 @@
 #   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
 #   bash probes/next.sh v36                      -> the 16-bit bs 64 wgmma wgrad (TALL_WGMMA16,
-#                                                   built in v35): its tests, memcheck, p38
-#                                                   (<= 420 s)
+#                                                   built in v35): its tests, memcheck, p38;
+#                                                   p39 (the queue's columns from staggered
+#                                                   block-rows) (<= 570 s)
 #   bash probes/next.sh v34m                     -> memcheck on the stores, the M = 64 bench,
 #                                                   bs 32 Barabasi-Albert at M = 4096 (<= 330 s)
 #   bash probes/next.sh v34                      -> (after the suite, its own call) the step
@@ -277,6 +278,7 @@ elif [ "$1" = v36 ]; then
     sanitize memcheck 120 memcheck_wgmma16.log "test_sddmm_tall_wgmma16 and f16 and 100"
     timeout 150 python3 probes/p38.py 2>&1 | grep -v "^\[" | tail -6
   fi
+  timeout 150 python3 probes/p39.py 2>&1 | grep -v "^\[" | tail -20
 elif [ "$1" = v35stores ]; then
   # the 16-byte output stores against the 4-byte ones in one run (STORE_VEC 0): the dsd products
   # (p33 stores) and the wgrad (p29 stores; its bench was 1-2% slower than v33's)
