@@ -402,8 +402,9 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
 
     Up to M = 64: as many stages as fit in 64 KB (at most 8); L2 hints evict_last for x's
     tiles (re-read by every column), evict_first for the stored blocks (read once).
-    Above (v6 sweep at M = 4096, docs/perf-notes.md): bs 64 BM 128 and 3 stages, bs 32 BM 256
-    and 4 stages (2-3 CTAs per SM; from M = 4096 bs 32 takes 512-row tiles, ``stream_tall``);
+    Above (v6 sweep at M = 4096, docs/perf-notes.md): bs 64 BM 128 and 3 stages (on wgmma
+    above M = 256 the queue's sets, ``stream_wgq``), bs 32 BM 256 and 4 stages (2-3 CTAs per
+    SM; from M = 1024 bs 32 takes 512-row tiles, ``stream_tall``);
     evict_last for both inputs (bs 32: 0.404 -> 0.300 ms;
     streaming stores of y instead changed nothing, so it is the inputs' own re-reads that the
     hint protects). float32 (3xTF32; v9 sweep, docs/perf-notes.md) above M = 64: bs 64 BM 64
