@@ -126,6 +126,14 @@ __device__ __forceinline__ void tma_2d(unsigned dst, const TensorMap* map, int c
                  : "memory");
 }
 
+// Prefetch the box at (c0, c1) of `map` into L2 (no shared-memory destination, no barrier).
+__device__ __forceinline__ void tma_prefetch_2d(const TensorMap* map, int c0, int c1,
+                                                unsigned long long policy) {
+    asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile.L2::cache_hint [%0, {%1, %2}], %3;"
+                 :: "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "l"(policy)
+                 : "memory");
+}
+
 // tma_2d multicast: the box lands at `dst` and completes on `bar` (both this CTA's shared
 // addresses) in every CTA of the cluster whose bit is set in `mask`.
 __device__ __forceinline__ void tma_2d_multicast(unsigned dst, const TensorMap* map, int c0, int c1,

@@ -270,15 +270,17 @@ elif [ "$1" = v34s ]; then
     done
   fi
 elif [ "$1" = v36 ]; then
-  # sddmm_tall.cu's 16-bit bs 64 wgmma consumers (opt-in, never run on a GPU before): their
-  # tests under a generous timeout first (they compile on a cold machine), memcheck on a few,
-  # then p38 against mma.sync on four layouts and dtypes
-  first_tests 240 "test_sddmm_tall_wgmma16"
+  # sddmm_tall.cu's 16-bit bs 64 wgmma consumers and the queue's XPF (opt-in, never run on a
+  # GPU before): their tests under a generous timeout first (they compile on a cold machine),
+  # memcheck on a few, then p38 (the wgrad against mma.sync on four layouts and dtypes) and p39
+  # (x's first touch on the queue: staggered columns, XPF)
+  first_tests 240 "test_sddmm_tall_wgmma16 or test_stream_queue_x_prefetch"
   if [ "$rc" = 0 ]; then
-    sanitize memcheck 120 memcheck_wgmma16.log "test_sddmm_tall_wgmma16 and f16 and 100"
-    timeout 150 python3 probes/p38.py 2>&1 | grep -v "^\[" | tail -6
+    sanitize memcheck 120 memcheck_v36.log \
+      "(test_sddmm_tall_wgmma16 and f16 and 100) or test_stream_queue_x_prefetch"
+    timeout 120 python3 probes/p38.py 2>&1 | grep -v "^\[" | tail -6
+    timeout 150 python3 probes/p39.py 2>&1 | grep -v "^\[" | tail -30
   fi
-  timeout 150 python3 probes/p39.py 2>&1 | grep -v "^\[" | tail -20
 elif [ "$1" = v35stores ]; then
   # the 16-byte output stores against the 4-byte ones in one run (STORE_VEC 0): the dsd products
   # (p33 stores) and the wgrad (p29 stores; its bench was 1-2% slower than v33's)

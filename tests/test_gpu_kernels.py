@@ -1384,6 +1384,33 @@ def test_stream_wgmma_queue(request, monkeypatch, wgq, kind, trans, nctas, M):
         _gpu_ops._launches.clear()
 
 
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("bs", [32, 64])
+def test_stream_queue_x_prefetch(request, monkeypatch, bs, trans):
+    """XPF 4 (probes/p39.py: x's tile of the entry four steps ahead prefetched into L2) on the
+    queue's sets, bs 32's 512-row mma.sync set and bs 64's 512-row wgmma set, at M = 1100 on 3
+    CTAs: to the tolerance, every element written, bitwise repeatable, counters at zero."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    dev = cupy.cuda.runtime.getDevice()
+    if not _gpu_ops._wgmma(dev):
+        pytest.skip("the queue's sets here need sm_90a (and USE_WGMMA)")
+    monkeypatch.setattr(_gpu_ops, "_resident", lambda *a: 3)
+    for name, value in (("STREAM_TALL", "3"), ("STREAM_WGQ", "512"), ("STREAM_R", "1"),
+                        ("DSD_KERNEL", "stream")):
+        monkeypatch.setattr(_specs, name, value)
+    orig = _specs.dsd_stream_spec
+    monkeypatch.setattr(_specs, "dsd_stream_spec", lambda *a, **k: tuple(sorted(
+        {**dict(orig(*a, **k)), "XPF": 4}.items())))
+    _gpu_ops._launches.clear()
+    try:
+        spec = _gpu_ops._dsd_launch(bs, _specs.dtype_id(np.float16), 1100, trans, "stream")[4]
+        assert spec["XPF"] == 4 and spec["QUEUE"] == 1 and spec["BM"] == 512
+        assert _persistent_product_checked(request, bs, "f16", 1100, trans)
+    finally:
+        _gpu_ops._launches.clear()
+
+
 def test_stream_wgmma_queue_rule(monkeypatch):
     """``stream_wgq``: none up to M = 256 or without wgmma, 256-row tiles up to 384, then the
     row tile that pads M the least (512 on a tie), and the launcher's spec follows it."""
