@@ -105,7 +105,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None)
 
     dev = cupy.cuda.runtime.getDevice()
     tall = _specs.stream_tall(bs, did, M) if tall is None else tall
-    wgq = _specs.stream_wgq(bs, _specs._mma_code(did), M, r or 1, _wgmma(dev))
+    wgq = _specs.stream_wgq(bs, did, M, r or 1, _wgmma(dev))
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r, tall,
            _specs.STREAM_QUEUE, wgq)
@@ -231,7 +231,7 @@ def _dsd_call(layout, trans_w, did, M, N):
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX,
            _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_QUEUE, _specs.STREAM_WGQ,
-           _specs.STREAM_WGQ_M)
+           _specs.STREAM_WGQ_M, _specs.STREAM_WGQ_256_M)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:

@@ -42,6 +42,11 @@ def dtype_id(dtype, allow_tf32=False):
 # Tile tables. One entry per (block size, element code, M regime); the values are the template
 # parameters of the kernels in kernels/.
 
+def spec_with(spec, knobs):
+    """Specialisation ``spec`` (a sorted tuple of items) with the #defines ``knobs`` (a dict) set."""
+    return tuple(sorted({**dict(spec), **knobs}.items()))
+
+
 def m_regime(M):
     return "tiny" if M <= 16 else ("small" if M <= 64 else "large")
 
@@ -1342,10 +1347,10 @@ def all_specializations():
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, r=1, wgq=wgq), "bsmm_dsd_stream"))
                             # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py)
-                            q = dict(dsd_stream_spec(bs, did, M, tw, True, r=1,
-                                                     tall=3 if bs == 32 else 0,
-                                                     wgq=512 if bs == 64 else 0))
-                            out.append(("dsd_stream.cu", tuple(sorted({**q, "XPF": 4}.items())),
+                            q = dsd_stream_spec(bs, did, M, tw, True, r=1,
+                                                tall=3 if bs == 32 else 0,
+                                                wgq=512 if bs == 64 else 0)
+                            out.append(("dsd_stream.cu", spec_with(q, {"XPF": 4}),
                                         "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)
@@ -1378,17 +1383,15 @@ def all_specializations():
                                     "bsmm_sddmm_tall"))
                     if did in (1, 2) and bs == 64 and M is None:
                         # 16-bit wgmma consumers (TALL_WGMMA16, opt-in) and p38's variants
-                        w16 = dict(sddmm_tall_spec(bs, did, M, True, wgmma16=True))
+                        w16 = sddmm_tall_spec(bs, did, M, True, wgmma16=True)
                         for knobs in [{}] + TALL_WGMMA16_VARIANTS:
-                            out.append(("sddmm_tall.cu", tuple(sorted({**w16, **knobs}.items())),
-                                        "bsmm_sddmm_tall"))
+                            out.append(("sddmm_tall.cu", spec_with(w16, knobs), "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
-                        wgs = dict(sddmm_tall_spec(bs, did, M, True, True))
-                        for knob in [{}] + (F32_TALL_WGMMA_VARIANTS if wgs.get("WGMMA")
+                        wgs = sddmm_tall_spec(bs, did, M, True, True)
+                        for knob in [{}] + (F32_TALL_WGMMA_VARIANTS if dict(wgs).get("WGMMA")
                                             and bs == 16 else []):
-                            out.append(("sddmm_tall.cu", tuple(sorted({**wgs, **knob}.items())),
-                                        "bsmm_sddmm_tall"))
+                            out.append(("sddmm_tall.cu", spec_with(wgs, knob), "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),

@@ -107,8 +107,7 @@ def queue_table(ptr, xp):
     (ties by column), so a row tile's long columns are taken from the queue first and its last
     items are short ones. Works with numpy or cupy (``xp``)."""
     table, colinfo, nslots = chunk_table(ptr, 1 << 30, xp)   # no column split
-    order = xp.argsort(-(ptr[1:] - ptr[:-1]), kind="stable")
-    return table[order], colinfo, nslots
+    return table[largest_first_order(ptr[1:] - ptr[:-1], xp)], colinfo, nslots
 
 
 def _dsd_cut_plan(layout, key, cut):

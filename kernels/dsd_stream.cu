@@ -132,7 +132,7 @@
 #define XB 1
 #endif
 #if XB > 1 && (R > 1 || XLO || (WGMMA && DTYPE_ID == 4) || BM % (8 * XB))
-#error "dsd_stream.cu copies x's tile as XB boxes for R 1 mma.sync consumers without XLO only"
+#error "dsd_stream.cu copies x's tile as XB boxes for R 1 consumers without XLO or float32 wgmma only"
 #endif
 #if XLO && DTYPE_ID != 4
 #error "dsd_stream.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"

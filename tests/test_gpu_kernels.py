@@ -456,8 +456,8 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
 
     _force_consumers("wgmma", monkeypatch, F32_TALL_WGMMA="1")
     orig = _specs.sddmm_tall_spec
-    monkeypatch.setattr(_specs, "sddmm_tall_spec", lambda *a, **k: tuple(sorted(
-        {**dict(orig(*a, **k)), **knobs}.items())))
+    monkeypatch.setattr(_specs, "sddmm_tall_spec",
+                        lambda *a, **k: _specs.spec_with(orig(*a, **k), knobs))
     try:
         spec = _gpu_ops._sddmm_launch("tall", 16, 0, M)[3]
         assert spec["WGMMA"] == 1 and all(spec[k] == v for k, v in knobs.items())
@@ -480,8 +480,8 @@ def test_sddmm_tall_wgmma16(request, monkeypatch, kind, knobs, M, beta):
 
     _force_consumers("wgmma", monkeypatch, TALL_WGMMA16="1")
     orig = _specs.sddmm_tall_spec
-    monkeypatch.setattr(_specs, "sddmm_tall_spec", lambda *a, **k: tuple(sorted(
-        {**dict(orig(*a, **k)), **knobs}.items())))
+    monkeypatch.setattr(_specs, "sddmm_tall_spec",
+                        lambda *a, **k: _specs.spec_with(orig(*a, **k), knobs))
     try:
         spec = _gpu_ops._sddmm_launch("tall", 64, _specs.dtype_id(DTYPES[kind]), M)[3]
         assert spec["WGMMA"] == 1 and spec["WARPS_M"] == 4
@@ -1315,6 +1315,28 @@ def test_stream_persistent_runs(request, monkeypatch, bs, kind, trans, M, nctas)
         _gpu_ops._launches.clear()
 
 
+def _queue_product_checked(request, monkeypatch, bs, kind, M, trans, nctas, **flags):
+    """dsd_stream.cu at R 1 with the ``_specs`` attributes ``flags`` set, on ``nctas`` resident
+    CTAs (None: the device's count), checked as ``_persistent_product_checked`` does, the launch
+    on the item queue with the queue's counters. Returns the launch's spec dict."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if nctas:
+        monkeypatch.setattr(_gpu_ops, "_resident", lambda *a: nctas)
+    for name, value in {"STREAM_R": "1", "DSD_KERNEL": "stream", **flags}.items():
+        monkeypatch.setattr(_specs, name, value)
+    _gpu_ops._launches.clear()
+    try:
+        launch = _gpu_ops._dsd_launch(bs, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")
+        assert launch[4].get("QUEUE") == 1 and not launch[4].get("PERSIST")
+        assert launch[5] == (nctas or launch[5])
+        counters = _persistent_product_checked(request, bs, kind, M, trans)
+        assert counters, "the queue ran on the layout's counters"
+        return launch[4]
+    finally:
+        _gpu_ops._launches.clear()
+
+
 @pytest.mark.parametrize("M", [65, 1100])
 @pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
@@ -1331,24 +1353,11 @@ def test_stream_queue(request, monkeypatch, bs, tall, kind, trans, nctas, M):
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
         pytest.skip("dsd_stream.cu needs sm_90")
-    if nctas:
-        monkeypatch.setattr(_gpu_ops, "_resident", lambda *a: nctas)
-    monkeypatch.setattr(_specs, "STREAM_QUEUE", "1")
-    monkeypatch.setattr(_specs, "STREAM_TALL", tall)
-    monkeypatch.setattr(_specs, "STREAM_R", "1")
-    monkeypatch.setattr(_specs, "STREAM_WGQ", "0")      # bs 64's mma.sync consumers
-    monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
-    _gpu_ops._launches.clear()
-    try:
-        launch = _gpu_ops._dsd_launch(bs, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")
-        spec = launch[4]
-        assert spec.get("QUEUE") == 1 and not spec.get("PERSIST") and not spec.get("WGMMA")
-        assert spec["BM"] == {(32, "1"): 512, (32, "0"): 256, (64, "0"): 128}[bs, tall]
-        assert launch[5] == (nctas or launch[5])
-        counters = _persistent_product_checked(request, bs, kind, M, trans)
-        assert counters, "the queue ran on the layout's counters"
-    finally:
-        _gpu_ops._launches.clear()
+    spec = _queue_product_checked(request, monkeypatch, bs, kind, M, trans, nctas,
+                                  STREAM_QUEUE="1", STREAM_TALL=tall,
+                                  STREAM_WGQ="0")     # bs 64's mma.sync consumers
+    assert not spec.get("WGMMA")
+    assert spec["BM"] == {(32, "1"): 512, (32, "0"): 256, (64, "0"): 128}[bs, tall]
 
 
 @pytest.mark.parametrize("M", [65, 1100])
@@ -1364,24 +1373,10 @@ def test_stream_wgmma_queue(request, monkeypatch, wgq, kind, trans, nctas, M):
     tolerance, every element written, bitwise repeatable, the queue's counters back at zero."""
     from cupy_bsparse import _gpu_ops, _specs
 
-    dev = cupy.cuda.runtime.getDevice()
-    if not _gpu_ops._wgmma(dev):
+    if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
         pytest.skip("wgmma consumers need sm_90a (and USE_WGMMA)")
-    if nctas:
-        monkeypatch.setattr(_gpu_ops, "_resident", lambda *a: nctas)
-    monkeypatch.setattr(_specs, "STREAM_WGQ", wgq)
-    monkeypatch.setattr(_specs, "STREAM_R", "1")
-    monkeypatch.setattr(_specs, "DSD_KERNEL", "stream")
-    _gpu_ops._launches.clear()
-    try:
-        launch = _gpu_ops._dsd_launch(64, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")
-        spec = launch[4]
-        assert spec == {**spec, **_specs.STREAM_WGQ_SETS[int(wgq)]}
-        assert launch[5] == (nctas or launch[5])
-        counters = _persistent_product_checked(request, 64, kind, M, trans)
-        assert counters, "the queue ran on the layout's counters"
-    finally:
-        _gpu_ops._launches.clear()
+    spec = _queue_product_checked(request, monkeypatch, 64, kind, M, trans, nctas, STREAM_WGQ=wgq)
+    assert spec == {**spec, **_specs.STREAM_WGQ_SETS[int(wgq)]}
 
 
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
@@ -1392,23 +1387,13 @@ def test_stream_queue_x_prefetch(request, monkeypatch, bs, trans):
     CTAs: to the tolerance, every element written, bitwise repeatable, counters at zero."""
     from cupy_bsparse import _gpu_ops, _specs
 
-    dev = cupy.cuda.runtime.getDevice()
-    if not _gpu_ops._wgmma(dev):
+    if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
         pytest.skip("the queue's sets here need sm_90a (and USE_WGMMA)")
-    monkeypatch.setattr(_gpu_ops, "_resident", lambda *a: 3)
-    for name, value in (("STREAM_TALL", "3"), ("STREAM_WGQ", "512"), ("STREAM_R", "1"),
-                        ("DSD_KERNEL", "stream")):
-        monkeypatch.setattr(_specs, name, value)
     orig = _specs.dsd_stream_spec
-    monkeypatch.setattr(_specs, "dsd_stream_spec", lambda *a, **k: tuple(sorted(
-        {**dict(orig(*a, **k)), "XPF": 4}.items())))
-    _gpu_ops._launches.clear()
-    try:
-        spec = _gpu_ops._dsd_launch(bs, _specs.dtype_id(np.float16), 1100, trans, "stream")[4]
-        assert spec["XPF"] == 4 and spec["QUEUE"] == 1 and spec["BM"] == 512
-        assert _persistent_product_checked(request, bs, "f16", 1100, trans)
-    finally:
-        _gpu_ops._launches.clear()
+    spec = _queue_product_checked(
+        request, monkeypatch, bs, "f16", 1100, trans, 3, STREAM_TALL="3", STREAM_WGQ="512",
+        dsd_stream_spec=lambda *a, **k: _specs.spec_with(orig(*a, **k), {"XPF": 4}))
+    assert spec["XPF"] == 4 and spec["QUEUE"] == 1 and spec["BM"] == 512
 
 
 def test_stream_wgmma_queue_rule(monkeypatch):
