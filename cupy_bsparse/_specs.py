@@ -1081,15 +1081,25 @@ F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 
 
 #: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,
-#: m64n64k16 from the swizzled tiles; sm_90a, where USE_WGMMA asks for wgmma): "1" yes, None /
-#: "0" no (the default: built in v35 on the CPU, not yet timed); from CUPY_BSPARSE_TALL_WGMMA16
-#: at import. Why: v35 took bs 64's fprop to wgmma (0.172 -> 0.139 ms at M = 4096), and the
-#: mma.sync wgrad (0.175-0.181 ms, its tensor pipe 60% busy, the L2 at 52%) is now 1.25-1.32x
-#: it. TALL_WGMMA16_VARIANTS are compiled in CI for probes/p38.py.
+#: m64n64k16 from the swizzled tiles, each stage released when its own batch completed,
+#: WG_EAGER; sm_90a, where USE_WGMMA asks for wgmma): None (the default) / "1" yes, "0" no
+#: (mma.sync, as before v36); from CUPY_BSPARSE_TALL_WGMMA16 at import. v36 (H100, C = K = 8192,
+#: d = 0.1, probes/p38.py and p40.py, fp16 random wgrad ms, mma.sync -> wgmma): M = 128 / 256 /
+#: 512 / 1024 / 2048 / 4096 / 8192 0.0212 / 0.0256 / 0.0351 / 0.0547 / 0.0969 / 0.1750 /
+#: 0.3330 -> 0.0172 / 0.0214 / 0.0308 / 0.0484 / 0.0838 / 0.1607 / 0.3169 (bf16 the same);
+#: small world at M = 1024 / 4096 / 8192 0.0427 / 0.1454 / 0.2896 -> 0.0389-0.0398 / 0.1404 /
+#: 0.2819-0.2908; Barabasi-Albert 0.0436 / 0.1512 / 0.3161 -> 0.0422-0.0433 / 0.1522 /
+#: 0.3068-0.3079. Stages: TALL_WGMMA16_STAGES4_M. TALL_WGMMA16_VARIANTS are compiled in CI for
+#: the probes.
 TALL_WGMMA16 = _kernel_choice(os.environ.get("CUPY_BSPARSE_TALL_WGMMA16"),
                               "CUPY_BSPARSE_TALL_WGMMA16", kinds=("0", "1"))
-TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 1}, {"STAGES": 2, "WG_EAGER": 1},
-                         {"STAGES": 4, "WG_EAGER": 1}, {"NB": 2}]
+#: (lo, hi): 16-bit bs 64 wgrad on the wgmma consumers takes 4 ring stages (160 KB) for
+#: lo < M <= hi, 3 elsewhere (v36, probes/p40.py, fp16 random, ms, 3 -> 4 stages: M = 256 0.0214
+#: -> 0.0285; 512 / 1024 / 2048 / 4096 0.0314 / 0.0499 / 0.0875 / 0.1629 -> 0.0308 / 0.0484 /
+#: 0.0838 / 0.1607; 8192 0.3169 -> 0.3301, over the three layouts 0.3048 -> 0.3066 on average).
+TALL_WGMMA16_STAGES4_M = (256, 4096)
+TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2}, {"STAGES": 3}, {"STAGES": 4},
+                         {"NB": 2}]
 
 
 def f32_tall_wgmma_on(bs):
@@ -1123,7 +1133,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     every variant slower, so opt-in). ``group`` (None: ``SDDMM_GROUP``'s): 16-bit bs 32 in
     2-D items (SDDMM_GROUP_SHAPES). ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
     (None: the first). ``wgmma16`` (None: ``TALL_WGMMA16``'s), with ``wgmma``: 16-bit bs 64
-    on wgmma consumers, a warpgroup a block (opt-in, untimed)."""
+    on wgmma consumers, a warpgroup a block, WG_EAGER, 4 stages inside TALL_WGMMA16_STAGES4_M
+    (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)
@@ -1135,8 +1146,10 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
             p.update(NB=4, BK=16, STAGES=4, WARPS_M=2, WARPS_N=1)   # 32-row steps spill
         else:
             p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
-            if wgmma and (TALL_WGMMA16 == "1" if wgmma16 is None else wgmma16):
-                p.update(WARPS_M=4, WGMMA=1)      # a warpgroup a block
+            if wgmma and (TALL_WGMMA16 != "0" if wgmma16 is None else wgmma16):
+                lo, hi = TALL_WGMMA16_STAGES4_M   # a warpgroup a block
+                p.update(WARPS_M=4, WGMMA=1, WG_EAGER=1,
+                         STAGES=4 if M is not None and lo < M <= hi else 3)
     elif bs == 32 and code == _F32X3:
         # v16 (H200, probes/p14.py, M = 4096): KSUM 16 1.297 -> 1.199 ms (KSUM 32 1.204; bs 16
         # gained nothing from either)
@@ -1376,15 +1389,16 @@ def all_specializations():
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
                                     "bsmm_sddmm_tall"))
                     for nb in sddmm_tall_nb_choices(bs, did)[1:]:   # by the waves
-                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, nb=nb),
-                                    "bsmm_sddmm_tall"))
+                        for wg in (False, True):
+                            out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg, nb=nb),
+                                        "bsmm_sddmm_tall"))
                     if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, group=True),
                                     "bsmm_sddmm_tall"))
                     if did in (1, 2) and bs == 64 and M is None:
-                        # 16-bit wgmma consumers (TALL_WGMMA16, opt-in) and p38's variants
+                        # 16-bit wgmma consumers' variants (probes/p38.py, p40.py)
                         w16 = sddmm_tall_spec(bs, did, M, True, wgmma16=True)
-                        for knobs in [{}] + TALL_WGMMA16_VARIANTS:
+                        for knobs in TALL_WGMMA16_VARIANTS:
                             out.append(("sddmm_tall.cu", spec_with(w16, knobs), "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)

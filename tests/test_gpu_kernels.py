@@ -468,24 +468,31 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [33, 100, 1000])
-@pytest.mark.parametrize("knobs", [{}, {"WG_EAGER": 1}, {"STAGES": 2, "WG_EAGER": 1}, {"NB": 2}],
-                         ids=["held", "eager", "st2_eager", "nb2"])
+@pytest.mark.parametrize("flag,knobs", [("1", {}), ("1", {"WG_EAGER": 0}), ("1", {"STAGES": 2}),
+                                        ("1", {"STAGES": 4}), ("1", {"NB": 2}), ("0", {})],
+                         ids=["default", "held", "st2", "st4", "nb2", "mma_sync"])
 @pytest.mark.parametrize("kind", ["f16"] if _SMALL else ["f16", "bf16"])
-def test_sddmm_tall_wgmma16(request, monkeypatch, kind, knobs, M, beta):
-    """sddmm_tall.cu's 16-bit bs 64 wgmma consumers (the opt-in TALL_WGMMA16 "1": a warpgroup a
-    block, m64n64k16 from the swizzled tiles) and the variants probes/p38.py times, forced into
-    the spec, as test_sddmm_tma_kernels checks them: one 64-row step, two, many; segments of one
-    block up to a full CTA (warpgroups without a block); an empty block-row and block-column."""
+def test_sddmm_tall_wgmma16(request, monkeypatch, kind, flag, knobs, M, beta):
+    """sddmm_tall.cu's 16-bit bs 64 consumers on sm_90a: wgmma (TALL_WGMMA16 "1", the default:
+    a warpgroup a block, m64n64k16 from the swizzled tiles, WG_EAGER) with the variants the
+    probes time forced into the spec, and mma.sync ("0"), as test_sddmm_tma_kernels checks them:
+    one 64-row step, two, many; segments of one block up to a full CTA (warpgroups without a
+    block); an empty block-row and block-column."""
     from cupy_bsparse import _gpu_ops, _specs
 
-    _force_consumers("wgmma", monkeypatch, TALL_WGMMA16="1")
+    _force_consumers("wgmma", monkeypatch, TALL_WGMMA16=flag)
     orig = _specs.sddmm_tall_spec
     monkeypatch.setattr(_specs, "sddmm_tall_spec",
                         lambda *a, **k: _specs.spec_with(orig(*a, **k), knobs))
     try:
         spec = _gpu_ops._sddmm_launch("tall", 64, _specs.dtype_id(DTYPES[kind]), M)[3]
-        assert spec["WGMMA"] == 1 and spec["WARPS_M"] == 4
-        assert all(spec[k] == v for k, v in knobs.items())
+        if flag == "1":
+            lo, hi = _specs.TALL_WGMMA16_STAGES4_M
+            assert spec["WGMMA"] == 1 and spec["WARPS_M"] == 4
+            assert {**{"WG_EAGER": 1, "STAGES": 4 if lo < M <= hi else 3}, **knobs} == {
+                k: spec[k] for k in ("WG_EAGER", "STAGES", *knobs)}
+        else:
+            assert spec.get("WGMMA", 0) == 0 and spec["WARPS_M"] == 2
         _sddmm_tma_case(request, monkeypatch, 64, kind, "tall", M, 0.3, beta)
     finally:
         _gpu_ops._launches.clear()
