@@ -39,9 +39,10 @@
 //     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
 //     block split once into K-major planes, SplitKmajor16); see that consumer's comment
 //     (docs/perf-notes.md v26: opt-in, measured 9-24% slower than the mma.sync consumers).
-// WGMMA 1 with 16-bit elements (bs 64, sm_90a, opt-in: _specs.TALL_WGMMA16; built in v35 on the
-// CPU, not yet run on a GPU): one consumer warpgroup a block (WARPS_M 4, WARPS_N 1), wgmma
-// m64n64k16 with both operands from the swizzled tiles; WG_EAGER as dsd_stream.cu's.
+// WGMMA 1 with 16-bit elements (bs 64, sm_90a; the default where wgmma is on, _specs.TALL_WGMMA16):
+// one consumer warpgroup a block (WARPS_M 4, WARPS_N 1), wgmma m64n64k16 with both operands
+// from the swizzled tiles; WG_EAGER as dsd_stream.cu's (docs/perf-notes.md v36: M = 4096
+// 0.175 -> 0.161 ms).
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), GR and NCX (GR 0, the default: segments), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
