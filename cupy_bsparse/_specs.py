@@ -1359,12 +1359,14 @@ def all_specializations():
                             for wgq in ((256, 512) if bs == 64 else ()):
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, r=1, wgq=wgq), "bsmm_dsd_stream"))
-                            # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py)
+                            # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
+                            # the next item's fields loaded early (IPF, probes/p42.py)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
-                            out.append(("dsd_stream.cu", spec_with(q, {"XPF": 4}),
-                                        "bsmm_dsd_stream"))
+                            for knob in ({"XPF": 4}, {"IPF": 1}):
+                                out.append(("dsd_stream.cu", spec_with(q, knob),
+                                            "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)
                             for persist in (False, True):

@@ -74,6 +74,8 @@
 // copied as XB boxes of BM / XB rows (a TMA box has at most 256 rows, so BM 512 takes XB 2);
 // XPF (0, the default; the queue only): d > 0 prefetches x's tile of the entry d steps ahead
 // into L2 (cp.async.bulk.prefetch.tensor), so its first read from HBM leaves the ring's round trip;
+// IPF (0, the default; the queue only): 1 loads the next item's chunk and first entry during
+// the item before (its second and third steps), not at the switch;
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
 // releases the stage at once, not after the next stage's batch is issued;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
@@ -121,6 +123,12 @@
 #endif
 #if XPF && !QUEUE
 #error "dsd_stream.cu: XPF (x's tiles prefetched into L2) is for the item queue"
+#endif
+#ifndef IPF
+#define IPF 0
+#endif
+#if IPF && !QUEUE
+#error "dsd_stream.cu: IPF (the next item's fields loaded early) is for the item queue"
 #endif
 #if WG_EAGER && !(QUEUE && WGMMA && DTYPE_ID != 4)
 #error "dsd_stream.cu: WG_EAGER is for the 16-bit wgmma consumers on the queue"
@@ -336,12 +344,25 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             static_assert(NH == 1, "16-bit tiles");
             const int nitems = nchunks * ((M + BM - 1) / BM);
             int t = atomicAdd(counters, 1), step = 0;
+#if IPF
+            // IPF: the next item's chunk is loaded at its predecessor's second step and its
+            // first entry at the third (or both at the last), so no load waits at the switch
+            int4 ck = t < nitems ? __ldg(chunk + t % nchunks) : make_int4(0, 0, 0, 0);
+            int2 e = t < nitems && ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);
+#endif
             while (t < nitems) {
+#if IPF
+                int4 ckn = make_int4(0, 0, 0, 0);
+                int2 en = make_int2(0, 0);
+#else
                 const int4 ck = __ldg(chunk + t % nchunks);
+#endif
                 const int im0 = t / nchunks * BM;
                 const int next = atomicAdd(counters, 1);
+#if !IPF
                 // an empty column still takes one stage, with no copies, for its epilogue
                 int2 e = ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);
+#endif
 #if XPF
                 // XPF: x's tile XPF entries ahead, its block-row loaded a step before use
                 int pf = ck.y + XPF < ck.z ? __ldg(&ent[ck.y + XPF].x) : -1;
@@ -372,8 +393,18 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                         tma_2d(b0 + ring.s * B_BYTES, &tmap_w, 0, cur.y * BS, full, w_hint);
                     }
                     TL_MARK(step, 2);
+#if IPF
+                    // an empty column still takes one stage, with no copies, for its epilogue
+                    const int last = max(ck.z, ck.y + 1) - 1;
+                    if (next < nitems && i == min(ck.y + 1, last)) ckn = __ldg(chunk + next % nchunks);
+                    if (next < nitems && i == min(ck.y + 2, last) && ckn.y < ckn.z) en = __ldg(ent + ckn.y);
+#endif
                 }
                 t = next;
+#if IPF
+                ck = ckn;
+                e = en;
+#endif
             }
             // the end: a stage of column -1 stops the consumers; the last CTA out zeroes the
             // counters for the next launch

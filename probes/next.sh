@@ -80,6 +80,8 @@
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
 #   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
+#   bash probes/next.sh v36b                     -> the queue's IPF: its tests, memcheck, p42;
+#                                                   p41 (L2 hints at large M) (<= 600 s)
 #   bash probes/next.sh v36                      -> the 16-bit bs 64 wgmma wgrad (TALL_WGMMA16,
 #                                                   built in v35): its tests, memcheck, p38;
 #                                                   p39 (the queue's columns from staggered
@@ -269,15 +271,25 @@ elif [ "$1" = v34s ]; then
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
   fi
+elif [ "$1" = v36b ]; then
+  # the queue's IPF (the next item's fields loaded early; never run on a GPU before): its tests
+  # (with XPF's) first under a generous timeout, memcheck on a few, then p42 (IPF timed) and
+  # p41 (L2 hints on 16-bit bs 64 at large M)
+  first_tests 240 "test_stream_queue_knobs"
+  if [ "$rc" = 0 ]; then
+    sanitize memcheck 100 memcheck_v36b.log "test_stream_queue_knobs and ipf and 3ctas"
+    timeout 150 python3 probes/p42.py 2>&1 | grep -v "^\[" | tail -9
+    timeout 150 python3 probes/p41.py 2>&1 | grep -v "^\[" | tail -9
+  fi
 elif [ "$1" = v36 ]; then
   # sddmm_tall.cu's 16-bit bs 64 wgmma consumers and the queue's XPF (opt-in, never run on a
   # GPU before): their tests under a generous timeout first (they compile on a cold machine),
   # memcheck on a few, then p38 (the wgrad against mma.sync on four layouts and dtypes) and p39
   # (x's first touch on the queue: staggered columns, XPF)
-  first_tests 240 "test_sddmm_tall_wgmma16 or test_stream_queue_x_prefetch"
+  first_tests 240 "test_sddmm_tall_wgmma16 or (test_stream_queue_knobs and xpf4)"
   if [ "$rc" = 0 ]; then
     sanitize memcheck 120 memcheck_v36.log \
-      "(test_sddmm_tall_wgmma16 and f16 and 100) or test_stream_queue_x_prefetch"
+      "(test_sddmm_tall_wgmma16 and f16 and 100) or (test_stream_queue_knobs and xpf4)"
     timeout 120 python3 probes/p38.py 2>&1 | grep -v "^\[" | tail -6
     timeout 150 python3 probes/p39.py 2>&1 | grep -v "^\[" | tail -30
   fi

@@ -1277,13 +1277,13 @@ def _stream_case(request, monkeypatch, bs, kind, trans, M, density, split):
         assert counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters)
 
 
-def _persistent_product_checked(request, bs, kind, M, trans):
-    """x @ op(W) on a 40 x 24 block grid at d = 0.3 (an empty block-row and block-column)
+def _persistent_product_checked(request, bs, kind, M, trans, density=0.3):
+    """x @ op(W) on a 40 x 24 block grid at ``density`` (an empty block-row and block-column)
     through the launcher as the caller set it up: to the tolerance, every element written,
     bitwise repeatable, the split-K counters back at zero. Returns those counters."""
     dtype = DTYPES[kind]
-    wg, wop, x, x64, op64, ref = _dsd_case(_rng(request), (bs * 40, bs * 24), bs, 0.3, dtype, M,
-                                           trans)
+    wg, wop, x, x64, op64, ref = _dsd_case(_rng(request), (bs * 40, bs * 24), bs, density, dtype,
+                                           M, trans)
     xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
     _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
     assert np.array_equal(outs[0], outs[1])
@@ -1322,10 +1322,12 @@ def test_stream_persistent_runs(request, monkeypatch, bs, kind, trans, M, nctas)
         _gpu_ops._launches.clear()
 
 
-def _queue_product_checked(request, monkeypatch, bs, kind, M, trans, nctas, **flags):
+def _queue_product_checked(request, monkeypatch, bs, kind, M, trans, nctas, density=0.3,
+                           **flags):
     """dsd_stream.cu at R 1 with the ``_specs`` attributes ``flags`` set, on ``nctas`` resident
-    CTAs (None: the device's count), checked as ``_persistent_product_checked`` does, the launch
-    on the item queue with the queue's counters. Returns the launch's spec dict."""
+    CTAs (None: the device's count), checked as ``_persistent_product_checked`` does (at
+    ``density``), the launch on the item queue with the queue's counters. Returns the launch's
+    spec dict."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if nctas:
@@ -1337,7 +1339,7 @@ def _queue_product_checked(request, monkeypatch, bs, kind, M, trans, nctas, **fl
         launch = _gpu_ops._dsd_launch(bs, _specs.dtype_id(DTYPES[kind]), M, trans, "stream")
         assert launch[4].get("QUEUE") == 1 and not launch[4].get("PERSIST")
         assert launch[5] == (nctas or launch[5])
-        counters = _persistent_product_checked(request, bs, kind, M, trans)
+        counters = _persistent_product_checked(request, bs, kind, M, trans, density)
         assert counters, "the queue ran on the layout's counters"
         return launch[4]
     finally:
@@ -1386,21 +1388,26 @@ def test_stream_wgmma_queue(request, monkeypatch, wgq, kind, trans, nctas, M):
     assert spec == {**spec, **_specs.STREAM_WGQ_SETS[int(wgq)]}
 
 
+@pytest.mark.parametrize("density", [0.3, 0.06])
+@pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
+@pytest.mark.parametrize("knob", [{"XPF": 4}, {"IPF": 1}], ids=["xpf4", "ipf"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("bs", [32, 64])
-def test_stream_queue_x_prefetch(request, monkeypatch, bs, trans):
-    """XPF 4 (probes/p39.py: x's tile of the entry four steps ahead prefetched into L2) on the
-    queue's sets, bs 32's 512-row mma.sync set and bs 64's 512-row wgmma set, at M = 1100 on 3
-    CTAs: to the tolerance, every element written, bitwise repeatable, counters at zero."""
+def test_stream_queue_knobs(request, monkeypatch, bs, trans, knob, nctas, density):
+    """The queue's opt-in knobs on its sets, bs 32's 512-row mma.sync set and bs 64's 512-row
+    wgmma set, at M = 1100 on 3 CTAs or the resident count, at d = 0.3 and 0.06 (columns of no,
+    one, two blocks): XPF 4 (probes/p39.py: x's tile of the entry four steps ahead prefetched
+    into L2), IPF 1 (the next item's chunk and first entry loaded during the item before). To
+    the tolerance, every element written, bitwise repeatable, counters at zero."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
         pytest.skip("the queue's sets here need sm_90a (and USE_WGMMA)")
     orig = _specs.dsd_stream_spec
     spec = _queue_product_checked(
-        request, monkeypatch, bs, "f16", 1100, trans, 3, STREAM_TALL="3", STREAM_WGQ="512",
-        dsd_stream_spec=lambda *a, **k: _specs.spec_with(orig(*a, **k), {"XPF": 4}))
-    assert spec["XPF"] == 4 and spec["QUEUE"] == 1 and spec["BM"] == 512
+        request, monkeypatch, bs, "f16", 1100, trans, nctas, density, STREAM_TALL="3",
+        STREAM_WGQ="512", dsd_stream_spec=lambda *a, **k: _specs.spec_with(orig(*a, **k), knob))
+    assert spec == {**spec, **knob} and spec["QUEUE"] == 1 and spec["BM"] == 512
 
 
 def test_stream_wgmma_queue_rule(monkeypatch):
