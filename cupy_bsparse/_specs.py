@@ -337,7 +337,7 @@ def stream_tall(bs, code, M, r=1):
 #: M = 300 / 384 / 448: 0.0373 / 0.0339 / 0.0307 -> 0.0315 / 0.0328 / 0.0326 at 256 rows, 0.0369 /
 #: 0.0338 / 0.0309 at 512, so 256-row tiles up to STREAM_WGQ_256_M.
 STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGES": 3,
-                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1},
+                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2},
                    256: {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5,
                          "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1}}
 STREAM_WGQ_M = 256
