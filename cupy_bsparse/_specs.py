@@ -335,7 +335,9 @@ def stream_tall(bs, code, M, r=1):
 #: 0.0526), 512 0.0352 -> 0.0313 (512-row 0.0284), 256 0.0188 -> 0.0192; 512-row tiles at M =
 #: 65 / 128 / 256: 0.0165 / 0.0156 / 0.0188 -> 0.0368 / 0.0285 / 0.0304, so none up to 256;
 #: M = 300 / 384 / 448: 0.0373 / 0.0339 / 0.0307 -> 0.0315 / 0.0328 / 0.0326 at 256 rows, 0.0369 /
-#: 0.0338 / 0.0309 at 512, so 256-row tiles up to STREAM_WGQ_256_M.
+#: 0.0338 / 0.0309 at 512, so 256-row tiles up to STREAM_WGQ_256_M. v36 (probes/p41.py): the
+#: 512-row set takes W's blocks evict_normal (W_HINT 2), a tie within 0.5% at M = 1024-8192
+#: (never slower); x evict_normal or evict_first is 5-40% slower, so x stays evict_last.
 STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGES": 3,
                          "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2},
                    256: {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5,
