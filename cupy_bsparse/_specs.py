@@ -1362,11 +1362,12 @@ def all_specializations():
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, r=1, wgq=wgq), "bsmm_dsd_stream"))
                             # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
-                            # the next item's fields loaded early (IPF, probes/p42.py)
+                            # the next item's fields loaded early (IPF, probes/p42.py), the
+                            # last row tiles' items interleaved (ILV, probes/p43.py)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
-                            for knob in ({"XPF": 4}, {"IPF": 1}):
+                            for knob in ({"XPF": 4}, {"IPF": 1}, {"ILV": 2}, {"ILV": 4}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":

@@ -76,6 +76,8 @@
 // into L2 (cp.async.bulk.prefetch.tensor), so its first read from HBM leaves the ring's round trip;
 // IPF (0, the default; the queue only): 1 loads the next item's chunk and first entry during
 // the item before (its second and third steps), not at the switch;
+// ILV (0, the default; the queue only, without IPF): n >= 2 hands out the last n row tiles'
+// items interleaved (tile by tile for each column in the launcher's order), not tile after tile;
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
 // releases the stage at once, not after the next stage's batch is issued;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
@@ -126,6 +128,12 @@
 #endif
 #ifndef IPF
 #define IPF 0
+#endif
+#ifndef ILV
+#define ILV 0
+#endif
+#if ILV && (!QUEUE || IPF || ILV < 2)
+#error "dsd_stream.cu: ILV (the last row tiles' items interleaved) is 2 or more, for the item queue without IPF"
 #endif
 #if IPF && !QUEUE
 #error "dsd_stream.cu: IPF (the next item's fields loaded early) is for the item queue"
@@ -354,10 +362,21 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if IPF
                 int4 ckn = make_int4(0, 0, 0, 0);
                 int2 en = make_int2(0, 0);
+#elif ILV
+                // ILV: the last ILV row tiles' items interleaved, column by column (each tile's
+                // columns longest first), so the last items handed out are the shortest of them all
+                const int ntiles = (M + BM - 1) / BM, nt = min(ILV, ntiles);
+                const int base = (ntiles - nt) * nchunks;
+                const int tile = t < base ? t / nchunks : ntiles - nt + (t - base) % nt;
+                const int4 ck = __ldg(chunk + (t < base ? t % nchunks : (t - base) / nt));
 #else
                 const int4 ck = __ldg(chunk + t % nchunks);
 #endif
+#if ILV
+                const int im0 = tile * BM;
+#else
                 const int im0 = t / nchunks * BM;
+#endif
                 const int next = atomicAdd(counters, 1);
 #if !IPF
                 // an empty column still takes one stage, with no copies, for its epilogue

@@ -80,6 +80,8 @@
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
 #   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
+#   bash probes/next.sh v36c                     -> the queue's ILV: its tests, memcheck, p43
+#                                                   (<= 520 s)
 #   bash probes/next.sh v36b                     -> the queue's IPF: its tests, memcheck, p42;
 #                                                   p41 (L2 hints at large M) (<= 600 s)
 #   bash probes/next.sh v36                      -> the 16-bit bs 64 wgmma wgrad (TALL_WGMMA16,
@@ -270,6 +272,14 @@ elif [ "$1" = v34s ]; then
       timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize $bs \
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
+  fi
+elif [ "$1" = v36c ]; then
+  # the queue's ILV (the last row tiles' items interleaved; never run on a GPU before): its
+  # tests first under a generous timeout, memcheck on a few, then p43 (ILV timed)
+  first_tests 200 "test_stream_queue_knobs and ilv"
+  if [ "$rc" = 0 ]; then
+    sanitize memcheck 100 memcheck_v36c.log "test_stream_queue_knobs and ilv and 3ctas and xW"
+    timeout 200 python3 probes/p43.py 2>&1 | grep -v "^\[" | tail -8
   fi
 elif [ "$1" = v36b ]; then
   # the queue's IPF (the next item's fields loaded early; never run on a GPU before): its tests
