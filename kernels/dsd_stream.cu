@@ -350,7 +350,12 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             // items from the counter in turn, each CTA's next one taken while the copies of the
             // one before go out
             static_assert(NH == 1, "16-bit tiles");
-            const int nitems = nchunks * ((M + BM - 1) / BM);
+            const int ntiles = (M + BM - 1) / BM, nitems = nchunks * ntiles;
+#if ILV
+            // ILV: the last nt row tiles' items, from item base on, interleaved column by column
+            // (each tile's columns longest first), so the last items handed out are the shortest
+            const int nt = min(ILV, ntiles), base = (ntiles - nt) * nchunks;
+#endif
             int t = atomicAdd(counters, 1), step = 0;
 #if IPF
             // IPF: the next item's chunk is loaded at its predecessor's second step and its
@@ -363,10 +368,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 int4 ckn = make_int4(0, 0, 0, 0);
                 int2 en = make_int2(0, 0);
 #elif ILV
-                // ILV: the last ILV row tiles' items interleaved, column by column (each tile's
-                // columns longest first), so the last items handed out are the shortest of them all
-                const int ntiles = (M + BM - 1) / BM, nt = min(ILV, ntiles);
-                const int base = (ntiles - nt) * nchunks;
                 const int tile = t < base ? t / nchunks : ntiles - nt + (t - base) % nt;
                 const int4 ck = __ldg(chunk + (t < base ? t % nchunks : (t - base) / nt));
 #else
