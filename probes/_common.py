@@ -147,6 +147,40 @@ def with_knobs(spec_fn, knobs):
     return spec
 
 
+def queue_knobs(knobs):
+    """``_specs.dsd_stream_spec`` with the #defines ``knobs`` set where the spec is on the item
+    queue (QUEUE), unchanged elsewhere (the queue's knobs are an #error off it: Barabasi-Albert
+    bs 32 falls back to a set without the queue)."""
+    from cupy_bsparse import _specs
+
+    orig = _specs.dsd_stream_spec
+    on = with_knobs(orig, knobs)
+    return lambda *a, **k: on(*a, **k) if dict(orig(*a, **k)).get("QUEUE") else orig(*a, **k)
+
+
+def queue_knob_sweep(cases, variants):
+    """For each (bs, layout kind, M, dtype) of ``cases`` (C = K = 8192): one line of each
+    (name, knobs) of ``variants`` set on the queue's specs (``queue_knobs``; {} for the
+    default), x @ W / x @ W^T ms (max error against the first variant's) and fprop E against
+    dense in the same run."""
+    from cupy_bsparse import _specs
+
+    for bs, kind, M, dtype in cases:
+        sets = problem(M, 8192, 8192, bs, dtype, kind=kind)
+        td = bench.time_cuda(lambda a, b: a @ b, [(sets[0]["x"], sets[0]["w"].toarray())], 3, 20)
+        ref = {}
+        parts = []
+        for name, knobs in variants:
+            spec = queue_knobs(knobs) if knobs else _specs.dsd_stream_spec
+            line = fprop_bprop(sets, ref, lambda: patched(_specs, dsd_stream_spec=spec))
+            f = float(line.split()[0]) if not line.startswith("ERROR") else float("nan")
+            parts.append(f"{name} {line} E {0.1 * td / f:.3f}")
+        say(f"{dtype} bs {bs} {kind} M {M} (dense {td:.4f}): " + "; ".join(parts))
+        del sets
+        fresh([])
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
 TL_CTAS, TL_STEPS, TL_FIELDS = 512, 64, 6  # timeline.cuh: TIMELINE (set here), TL_STEPS, TL_FIELDS
 
 

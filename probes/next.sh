@@ -133,6 +133,12 @@ first_tests() {
   timeout "$1" python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$2" 2>&1 | tail -3
   rc=${PIPESTATUS[0]}; echo "first tests rc=$rc at ${SECONDS} s"
 }
+# checked_first SECONDS K MEMCHECK_SECONDS LOG MEMCHECK_K: first_tests SECONDS K, then, where
+# they passed, memcheck on the tests matching MEMCHECK_K into LOG; sets rc (the tests')
+checked_first() {
+  first_tests "$1" "$2"
+  if [ "$rc" = 0 ]; then sanitize memcheck "$3" "$4" "$5"; fi
+}
 # p26_in_time MODE...: probes/p26.py's modes in turn while 50 s of the call's T are left
 p26_in_time() {
   for m in "$@"; do
@@ -247,9 +253,8 @@ elif [ "$1" = v31b ]; then
 elif [ "$1" = v33q ]; then
   # dsd_stream.cu's item queue (STREAM_QUEUE, opt-in, never run on a GPU yet): its test and
   # memcheck first (a hang must not eat the call), then p31 against the default
-  first_tests 150 "test_stream_queue"
+  checked_first 150 "test_stream_queue" 90 memcheck_queue.log "test_stream_queue and 3ctas and 1100"
   if [ "$rc" = 0 ]; then
-    sanitize memcheck 90 memcheck_queue.log "test_stream_queue and 3ctas and 1100"
     timeout 200 python3 probes/p31.py 2>&1 | grep -v "^\[" | tail -24
   fi
 elif [ "$1" = v33b ]; then
@@ -276,18 +281,18 @@ elif [ "$1" = v34s ]; then
 elif [ "$1" = v36c ]; then
   # the queue's ILV (the last row tiles' items interleaved; never run on a GPU before): its
   # tests first under a generous timeout, memcheck on a few, then p43 (ILV timed)
-  first_tests 200 "test_stream_queue_knobs and ilv"
+  checked_first 200 "test_stream_queue_knobs and ilv" 100 memcheck_v36c.log \
+    "test_stream_queue_knobs and ilv and 3ctas and xW"
   if [ "$rc" = 0 ]; then
-    sanitize memcheck 100 memcheck_v36c.log "test_stream_queue_knobs and ilv and 3ctas and xW"
     timeout 200 python3 probes/p43.py 2>&1 | grep -v "^\[" | tail -8
   fi
 elif [ "$1" = v36b ]; then
   # the queue's IPF (the next item's fields loaded early; never run on a GPU before): its tests
   # (with XPF's) first under a generous timeout, memcheck on a few, then p42 (IPF timed) and
   # p41 (L2 hints on 16-bit bs 64 at large M)
-  first_tests 240 "test_stream_queue_knobs"
+  checked_first 240 "test_stream_queue_knobs" 100 memcheck_v36b.log \
+    "test_stream_queue_knobs and ipf and 3ctas"
   if [ "$rc" = 0 ]; then
-    sanitize memcheck 100 memcheck_v36b.log "test_stream_queue_knobs and ipf and 3ctas"
     timeout 150 python3 probes/p42.py 2>&1 | grep -v "^\[" | tail -9
     timeout 150 python3 probes/p41.py 2>&1 | grep -v "^\[" | tail -9
   fi
@@ -296,10 +301,9 @@ elif [ "$1" = v36 ]; then
   # GPU before): their tests under a generous timeout first (they compile on a cold machine),
   # memcheck on a few, then p38 (the wgrad against mma.sync on four layouts and dtypes) and p39
   # (x's first touch on the queue: staggered columns, XPF)
-  first_tests 240 "test_sddmm_tall_wgmma16 or (test_stream_queue_knobs and xpf4)"
+  checked_first 240 "test_sddmm_tall_wgmma16 or (test_stream_queue_knobs and xpf4)" 120 \
+    memcheck_v36.log "(test_sddmm_tall_wgmma16 and f16 and 100) or (test_stream_queue_knobs and xpf4)"
   if [ "$rc" = 0 ]; then
-    sanitize memcheck 120 memcheck_v36.log \
-      "(test_sddmm_tall_wgmma16 and f16 and 100) or (test_stream_queue_knobs and xpf4)"
     timeout 120 python3 probes/p38.py 2>&1 | grep -v "^\[" | tail -6
     timeout 150 python3 probes/p39.py 2>&1 | grep -v "^\[" | tail -30
   fi
