@@ -337,9 +337,12 @@ def stream_tall(bs, code, M, r=1):
 #: M = 300 / 384 / 448: 0.0373 / 0.0339 / 0.0307 -> 0.0315 / 0.0328 / 0.0326 at 256 rows, 0.0369 /
 #: 0.0338 / 0.0309 at 512, so 256-row tiles up to STREAM_WGQ_256_M. v36 (probes/p41.py): the
 #: 512-row set takes W's blocks evict_normal (W_HINT 2), a tie within 0.5% at M = 1024-8192
-#: (never slower); x evict_normal or evict_first is 5-40% slower, so x stays evict_last.
+#: (never slower); x evict_normal or evict_first is 5-40% slower, so x stays evict_last. v37
+#: (probes/p43.py, v36's measurement): the 512-row set hands out its last two row tiles' items
+#: interleaved (ILV 2): fp16 M = 4096 0.1381-0.1385 -> 0.1370-0.1375 ms, bf16 -0.6%, M = 2048
+#: -2.5%, 8192 -0.3%, small world +0.3%.
 STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGES": 3,
-                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2},
+                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2, "ILV": 2},
                    256: {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5,
                          "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1}}
 STREAM_WGQ_M = 256
@@ -1362,12 +1365,14 @@ def all_specializations():
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, r=1, wgq=wgq), "bsmm_dsd_stream"))
                             # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
-                            # the next item's fields loaded early (IPF, probes/p42.py), the
-                            # last row tiles' items interleaved (ILV, probes/p43.py)
+                            # the next item's fields loaded early (IPF, probes/p42.py; without
+                            # ILV), the last row tiles' items in order or 4 interleaved (ILV,
+                            # probes/p43.py; bs 64's default is 2)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
-                            for knob in ({"XPF": 4}, {"IPF": 1}, {"ILV": 2}, {"ILV": 4}):
+                            for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0}, {"ILV": 0}, {"ILV": 2},
+                                         {"ILV": 4}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
