@@ -1367,12 +1367,13 @@ def all_specializations():
                             # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
                             # the next item's fields loaded early (IPF, probes/p42.py; without
                             # ILV), the last row tiles' items in order or 4 interleaved (ILV,
-                            # probes/p43.py; bs 64's default is 2)
+                            # probes/p43.py; bs 64's default is 2), the first items without
+                            # the counter with the descriptors prefetched (QFIRST, TMPF, p44)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
                             for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0}, {"ILV": 0}, {"ILV": 2},
-                                         {"ILV": 4}):
+                                         {"ILV": 4}, {"QFIRST": 1, "TMPF": 1}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":

@@ -78,6 +78,10 @@
 // the item before (its second and third steps), not at the switch;
 // ILV (0, the default; the queue only, without IPF): n >= 2 hands out the last n row tiles'
 // items interleaved (tile by tile for each column in the launcher's order), not tile after tile;
+// QFIRST (0, the default; the queue only): 1 gives CTA b item b first, without the counter,
+// and the counter's items from gridDim.x on, so the first copies wait for no atomic;
+// TMPF (0, the default): 1 prefetches the tensor maps' descriptors (prefetch.tensormap) at the
+// kernel's start, before the barriers' init;
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
 // releases the stage at once, not after the next stage's batch is issued;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
@@ -134,6 +138,15 @@
 #endif
 #if ILV && (!QUEUE || IPF || ILV < 2)
 #error "dsd_stream.cu: ILV (the last row tiles' items interleaved) is 2 or more, for the item queue without IPF"
+#endif
+#ifndef QFIRST
+#define QFIRST 0
+#endif
+#if QFIRST && !QUEUE
+#error "dsd_stream.cu: QFIRST (the first items without the counter) is for the item queue"
+#endif
+#ifndef TMPF
+#define TMPF 0
 #endif
 #if IPF && !QUEUE
 #error "dsd_stream.cu: IPF (the next item's fields loaded early) is for the item queue"
@@ -263,6 +276,15 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     int4* const meta = reinterpret_cast<int4*>(smem_raw + (bar0 - raw) + 16 * STAGES + 16);
 #endif
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+#if TMPF
+    if (tid == NCT) {                  // the producer's lane
+        tma_prefetch_desc(&tmap_x);
+#if XLO
+        tma_prefetch_desc(&tmap_xlo);
+#endif
+        tma_prefetch_desc(&tmap_w);
+    }
+#endif
 #if R > 1
     // the CTA's items (above), each a chunk ck (group ck.x, entries ck.y .. ck.z - 1, slot ck.w)
     // and the row tile from im0
@@ -356,7 +378,12 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             // (each tile's columns longest first), so the last items handed out are the shortest
             const int nt = min(ILV, ntiles), base = (ntiles - nt) * nchunks;
 #endif
+#if QFIRST
+            // QFIRST: item b first, then the counter's from gridDim.x on
+            int t = blockIdx.x, step = 0;
+#else
             int t = atomicAdd(counters, 1), step = 0;
+#endif
 #if IPF
             // IPF: the next item's chunk is loaded at its predecessor's second step and its
             // first entry at the third (or both at the last), so no load waits at the switch
@@ -378,7 +405,11 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #else
                 const int im0 = t / nchunks * BM;
 #endif
+#if QFIRST
+                const int next = (int)gridDim.x + atomicAdd(counters, 1);
+#else
                 const int next = atomicAdd(counters, 1);
+#endif
 #if !IPF
                 // an empty column still takes one stage, with no copies, for its epilogue
                 int2 e = ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);

@@ -134,6 +134,12 @@ __device__ __forceinline__ void tma_prefetch_2d(const TensorMap* map, int c0, in
                  : "memory");
 }
 
+// Prefetch the tensor map `map` (a __grid_constant__ kernel parameter) into the TMA unit's
+// descriptor cache, so the first copy through it does not wait for the descriptor's fetch.
+__device__ __forceinline__ void tma_prefetch_desc(const TensorMap* map) {
+    asm volatile("prefetch.tensormap [%0];" :: "l"(reinterpret_cast<unsigned long long>(map)) : "memory");
+}
+
 // tma_2d multicast: the box lands at `dst` and completes on `bar` (both this CTA's shared
 // addresses) in every CTA of the cluster whose bit is set in `mask`.
 __device__ __forceinline__ void tma_2d_multicast(unsigned dst, const TensorMap* map, int c0, int c1,

@@ -158,20 +158,22 @@ def queue_knobs(knobs):
     return lambda *a, **k: on(*a, **k) if dict(orig(*a, **k)).get("QUEUE") else orig(*a, **k)
 
 
-def queue_knob_sweep(cases, variants):
-    """For each (bs, layout kind, M, dtype) of ``cases`` (C = K = 8192): one line of each
-    (name, knobs) of ``variants`` set on the queue's specs (``queue_knobs``; {} for the
-    default), x @ W / x @ W^T ms (max error against the first variant's) and fprop E against
-    dense in the same run."""
+def queue_knob_sweep(cases, variants, C=8192, knobbed=None):
+    """For each (bs, layout kind, M, dtype) of ``cases`` (C = K = ``C``): one line of each
+    (name, knobs) of ``variants`` set on the queue's specs (``knobbed``, default
+    ``queue_knobs``: a function of the knobs returning a dsd_stream_spec; {} for the default),
+    x @ W / x @ W^T ms (max error against the first variant's) and fprop E against dense in the
+    same run."""
     from cupy_bsparse import _specs
 
+    knobbed = knobbed or queue_knobs
     for bs, kind, M, dtype in cases:
-        sets = problem(M, 8192, 8192, bs, dtype, kind=kind)
+        sets = problem(M, C, C, bs, dtype, kind=kind)
         td = bench.time_cuda(lambda a, b: a @ b, [(sets[0]["x"], sets[0]["w"].toarray())], 3, 20)
         ref = {}
         parts = []
         for name, knobs in variants:
-            spec = queue_knobs(knobs) if knobs else _specs.dsd_stream_spec
+            spec = knobbed(knobs) if knobs else _specs.dsd_stream_spec
             line = fprop_bprop(sets, ref, lambda: patched(_specs, dsd_stream_spec=spec))
             f = float(line.split()[0]) if not line.startswith("ERROR") else float("nan")
             parts.append(f"{name} {line} E {0.1 * td / f:.3f}")

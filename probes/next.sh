@@ -80,6 +80,8 @@
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
 #   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
+#   bash probes/next.sh v37                      -> the kernel's start (QFIRST, TMPF): their
+#                                                   tests, memcheck, p44 (<= 560 s)
 #   bash probes/next.sh v36c                     -> the queue's ILV: its tests, memcheck, p43
 #                                                   (<= 520 s)
 #   bash probes/next.sh v36b                     -> the queue's IPF: its tests, memcheck, p42;
@@ -277,6 +279,16 @@ elif [ "$1" = v34s ]; then
       timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize $bs \
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
+  fi
+elif [ "$1" = v37 ]; then
+  # dsd_stream.cu's start (never run on a GPU before): the first items without the counter
+  # (QFIRST) and the descriptors prefetched (TMPF); their tests, memcheck on a few, then p44
+  checked_first 200 "test_stream_queue_knobs and (qfirst or ilv2)" 100 memcheck_v37.log \
+    "test_stream_queue_knobs and qfirst and 3ctas"
+  if [ "$rc" = 0 ]; then
+    timeout 300 python3 probes/p44.py 2>&1 | grep -v "^\[" | tail -10
+    # the step timeline of the 512-row queue set on the ILV 2 default, while time is left
+    [ $SECONDS -lt 480 ] && timeout $((570 - SECONDS)) python3 probes/p19.py wgq 2>&1 | grep -v "^\[" | tail -14
   fi
 elif [ "$1" = v36c ]; then
   # the queue's ILV (the last row tiles' items interleaved; never run on a GPU before): its

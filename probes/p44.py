@@ -1,0 +1,27 @@
+"""Probe 44: the kernel's start, v37: the first items without the counter (QFIRST) and the
+tensor maps' descriptors prefetched (TMPF), dsd_stream.cu.
+
+Before a CTA's first copy its producer waits for the counter's atomic (the queue), then the
+item's chunk and first entry, then the TMA unit's fetch of the descriptor. Each is a round
+trip of about 0.5-1 us, against a 138 us kernel at M = 4096 (16-bit bs 64) and 26 us at M = 64.
+Prediction: QFIRST about 0.5-1 us at M = 4096; TMPF up to 0.5 us everywhere (1-2% at M = 64).
+
+    PYTHONPATH=.:probes python probes/p44.py
+
+Each line: the case, then x @ W / x @ W^T median ms (max error against the first) per variant
+(the default twice), fprop E against dense in the same run."""
+from _common import queue_knob_sweep, say, with_knobs
+from cupy_bsparse import _specs, bench
+
+say(bench.gpu_name())
+queue_knob_sweep(
+    ((64, "random", 4096, "float16"), (64, "random", 4096, "bfloat16"),
+     (64, "random", 2048, "float16"), (32, "random", 4096, "float16")),
+    (("default", {}), ("QFIRST", {"QFIRST": 1}), ("TMPF", {"TMPF": 1}),
+     ("both", {"QFIRST": 1, "TMPF": 1}), ("default", {}), ("both", {"QFIRST": 1, "TMPF": 1})))
+# M = 64 (no queue): TMPF on every dsd_stream spec
+queue_knob_sweep(
+    ((64, "random", 64, "float16"), (32, "random", 64, "float16"),
+     (16, "random", 64, "float32"), (32, "random", 64, "float32")),
+    (("default", {}), ("TMPF", {"TMPF": 1}), ("default", {}), ("TMPF", {"TMPF": 1})),
+    C=16384, knobbed=lambda knobs: with_knobs(_specs.dsd_stream_spec, knobs))
