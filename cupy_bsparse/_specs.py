@@ -403,6 +403,13 @@ def stream_group_by_layout(bs, did, M):
             and STREAM_R is None and GROUP_SHARE_MAX is not None and bs in GROUP_BLOCK_SIZES)
 
 
+#: The kernel's start (v37, probes/p44.py): TMPF 1 on every dsd_stream spec (the tensor maps'
+#: descriptors prefetched at the kernel's entry), QFIRST 1 on the queue's (CTA b takes item b
+#: first, without the counter's atomic).
+STREAM_TMPF = True
+STREAM_QFIRST = True
+
+
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
                     r=None, tall=None, queue=None, wgq=None):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
@@ -520,6 +527,10 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
             q["STAGES"] -= 1
         if _ctas("dsd_stream.cu", q) >= want:
             p = q                      # else (bs 32 above M = 64) the default: it keeps 2 CTAs
+    if STREAM_TMPF:
+        p["TMPF"] = 1
+    if STREAM_QFIRST and p.get("QUEUE"):
+        p["QFIRST"] = 1
     return tuple(sorted(p.items()))
 
 
@@ -1367,13 +1378,13 @@ def all_specializations():
                             # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
                             # the next item's fields loaded early (IPF, probes/p42.py; without
                             # ILV), the last row tiles' items in order or 4 interleaved (ILV,
-                            # probes/p43.py; bs 64's default is 2), the first items without
-                            # the counter with the descriptors prefetched (QFIRST, TMPF, p44)
+                            # probes/p43.py; bs 64's default is 2), v36's start (the first
+                            # items from the counter, no descriptor prefetch: QFIRST, TMPF 0)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
                             for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0}, {"ILV": 0}, {"ILV": 2},
-                                         {"ILV": 4}, {"QFIRST": 1, "TMPF": 1}):
+                                         {"ILV": 4}, {"QFIRST": 0, "TMPF": 0}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
