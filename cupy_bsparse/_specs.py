@@ -403,11 +403,16 @@ def stream_group_by_layout(bs, did, M):
             and STREAM_R is None and GROUP_SHARE_MAX is not None and bs in GROUP_BLOCK_SIZES)
 
 
-#: The kernel's start (v37, probes/p44.py): TMPF 1 on every dsd_stream spec (the tensor maps'
-#: descriptors prefetched at the kernel's entry), QFIRST 1 on the queue's (CTA b takes item b
-#: first, without the counter's atomic).
-STREAM_TMPF = True
-STREAM_QFIRST = True
+#: The kernel's start (v37, probes/p44.py): where True, TMPF 1 on every dsd_stream spec (the
+#: tensor maps' descriptors prefetched at the kernel's entry) and QFIRST 1 on the queue's (CTA b
+#: takes item b first, without the counter's atomic). Off: measured no faster (H100, fp16
+#: random, x @ W / x @ W^T ms, both on -> both off, two alternating runs): bs 64 M = 4096
+#: 0.1394 / 0.1387, 0.1383 / 0.1384 -> 0.1376 / 0.1375, 0.1376 / 0.1374 (QFIRST alone 0.1388 /
+#: 0.1382); M = 2048 0.0760-0.0771 -> 0.0750-0.0761; bs 32 M = 4096 0.2469-0.2476 ->
+#: 0.2478-0.2486; M = 64 (TMPF) bs 64 0.0260-0.0264 -> 0.0260-0.0264, bs 32 and float32 bs 16
+#: ties.
+STREAM_TMPF = False
+STREAM_QFIRST = False
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
@@ -1378,13 +1383,13 @@ def all_specializations():
                             # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
                             # the next item's fields loaded early (IPF, probes/p42.py; without
                             # ILV), the last row tiles' items in order or 4 interleaved (ILV,
-                            # probes/p43.py; bs 64's default is 2), v36's start (the first
-                            # items from the counter, no descriptor prefetch: QFIRST, TMPF 0)
+                            # probes/p43.py; bs 64's default is 2), the first items without
+                            # the counter, the descriptors prefetched (QFIRST, TMPF; p44)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
                             for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0}, {"ILV": 0}, {"ILV": 2},
-                                         {"ILV": 4}, {"QFIRST": 0, "TMPF": 0}):
+                                         {"ILV": 4}, {"QFIRST": 1, "TMPF": 1}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":

@@ -283,8 +283,8 @@ elif [ "$1" = v34s ]; then
 elif [ "$1" = v37 ]; then
   # dsd_stream.cu's start (never run on a GPU before): the first items without the counter
   # (QFIRST) and the descriptors prefetched (TMPF); their tests, memcheck on a few, then p44
-  checked_first 200 "test_stream_queue_knobs and (start0 or ilv2)" 100 memcheck_v37.log \
-    "test_stream_queue_knobs and ilv2 and 3ctas"
+  checked_first 200 "test_stream_queue_knobs and (qfirst or ilv2)" 100 memcheck_v37.log \
+    "test_stream_queue_knobs and qfirst and 3ctas"
   if [ "$rc" = 0 ]; then
     timeout 300 python3 probes/p44.py 2>&1 | grep -v "^\[" | tail -10
     # the step timeline of the 512-row queue set on the ILV 2 default, while time is left
