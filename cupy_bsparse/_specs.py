@@ -1392,6 +1392,9 @@ def all_specializations():
                                          {"ILV": 4}, {"QFIRST": 1, "TMPF": 1}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
+                            if bs == 64:   # W multicast in clusters of two row tiles (CLW)
+                                out.append(("dsd_stream.cu", spec_with(q, {"CLW": 2}),
+                                            "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)
                             for persist in (False, True):

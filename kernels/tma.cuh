@@ -55,6 +55,21 @@ __device__ __forceinline__ void mbar_arrive_remote(unsigned a, unsigned rank) {
                  :: "r"(a), "r"(rank) : "memory");
 }
 
+// arrive.expect_tx (`bytes`) on the mbarrier at this CTA's shared address `a` in CTA `rank` of
+// the cluster, with release semantics at cluster scope (the writes before it are visible to
+// the threads that wait on that barrier with cluster scope).
+__device__ __forceinline__ void mbar_arrive_expect_tx_remote(unsigned a, unsigned rank, unsigned bytes) {
+    asm volatile("{ .reg .b32 ra; mapa.shared::cluster.u32 ra, %0, %1;"
+                 " mbarrier.arrive.expect_tx.release.cluster.shared::cluster.b64 _, [ra], %2; }"
+                 :: "r"(a), "r"(rank), "r"(bytes) : "memory");
+}
+// Store `v` at this CTA's shared address `a` (16-byte aligned) in CTA `rank` of the cluster.
+__device__ __forceinline__ void st_dsmem_int4(unsigned a, unsigned rank, int4 v) {
+    asm volatile("{ .reg .b32 ra; mapa.shared::cluster.u32 ra, %0, %1;"
+                 " st.shared::cluster.v4.s32 [ra], {%2, %3, %4, %5}; }"
+                 :: "r"(a), "r"(rank), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
+}
+
 // The float at this CTA's shared address `a` in CTA `rank` of the cluster.
 __device__ __forceinline__ float ld_dsmem_f32(unsigned a, unsigned rank) {
     float v;

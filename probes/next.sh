@@ -80,6 +80,8 @@
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
 #   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
+#   bash probes/next.sh v37b                     -> W multicast in clusters (CLW 2): its tests,
+#                                                   p45 (<= 200 s)
 #   bash probes/next.sh v37                      -> the kernel's start (QFIRST, TMPF): their
 #                                                   tests, memcheck, p44 (<= 560 s)
 #   bash probes/next.sh v36c                     -> the queue's ILV: its tests, memcheck, p43
@@ -279,6 +281,13 @@ elif [ "$1" = v34s ]; then
       timeout 60 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize $bs \
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
+  fi
+elif [ "$1" = v37b ]; then
+  # dsd_stream.cu's W multicast in clusters of two row tiles (CLW 2; never run on a GPU before):
+  # its tests first under a timeout (a deadlock must not eat the call), then p45
+  first_tests 110 "test_stream_queue_w_multicast"
+  if [ "$rc" = 0 ]; then
+    timeout 80 python3 probes/p45.py 2>&1 | grep -v "^\[" | tail -4
   fi
 elif [ "$1" = v37 ]; then
   # dsd_stream.cu's start (never run on a GPU before): the first items without the counter
