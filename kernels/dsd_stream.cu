@@ -88,7 +88,8 @@
 // into rank 1 (a multicast to rank 1 alone) and W's block into both (one multicast), writes
 // both stages' items and arrives on both `full` barriers; rank 1's consumer warps release each
 // stage on rank 0's `empty` (a remote arrival a warp). So W leaves L2 once per two row tiles;
-// the launcher's grid is a multiple of two CTAs;
+// the launcher's grid is a multiple of two CTAs (opt-in; v37: correct, 1.45-1.49x slower: each
+// stage's refill waits for the other SM's release, docs/perf-notes.md);
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
 // releases the stage at once, not after the next stage's batch is issued;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
