@@ -80,6 +80,8 @@
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
 #   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
+#   bash probes/next.sh clwcheck                 -> memcheck and racecheck on CLW 2's tests
+#                                                   (<= 400 s; not yet run)
 #   bash probes/next.sh v37b                     -> W multicast in clusters (CLW 2): its tests,
 #                                                   p45 (<= 200 s)
 #   bash probes/next.sh v37                      -> the kernel's start (QFIRST, TMPF): their
@@ -282,6 +284,11 @@ elif [ "$1" = v34s ]; then
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
   fi
+elif [ "$1" = clwcheck ]; then
+  # CLW 2 (a cluster kernel on the queue: remote stores, arrivals and multicast) under the
+  # sanitizers, one cluster and the resident count, both ops
+  sanitize memcheck 200 memcheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100"
+  sanitize racecheck 200 racecheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
 elif [ "$1" = v37b ]; then
   # dsd_stream.cu's W multicast in clusters of two row tiles (CLW 2; never run on a GPU before):
   # its tests first under a timeout (a deadlock must not eat the call), then p45
