@@ -77,7 +77,8 @@
 // IPF (0, the default; the queue only): 1 loads the next item's chunk and first entry during
 // the item before (its second and third steps), not at the switch;
 // ILV (0, the default; the queue only, without IPF): n >= 2 hands out the last n row tiles'
-// items interleaved (tile by tile for each column in the launcher's order), not tile after tile;
+// items interleaved (tile by tile for each column in the launcher's order), not tile after tile
+// (with CLW, the last n pairs of row tiles);
 // QFIRST (0, the default; the queue only): 1 gives CTA b item b first, without the counter,
 // and the counter's items from gridDim.x on, so the first copies wait for no atomic;
 // TMPF (0, the default): 1 prefetches the tensor maps' descriptors (prefetch.tensormap) at the
@@ -353,7 +354,8 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const int m0 = blockIdx.y * BM;
 #endif
 
-    // empty: every consumer thread, and with CLW each consumer warp of rank 1 (on rank 0's)
+    // empty: every consumer thread, and with CLW each consumer warp of rank 1 (on rank 0's;
+    // rank 1's own `empty` barriers go unused)
     Ring<STAGES>::init(bar0, tid, NCT + (CLW - 1) * NC);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
@@ -370,6 +372,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         // ------------------------------------------------------------ producer (one lane)
         // (CLW: rank 0's drives both CTAs' rings, rank 1's has nothing to do)
         if (lane == 0 && CLW_LEAD) {
+#undef CLW_LEAD
             const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
             Ring<STAGES> ring(bar0);
 #if R > 1
@@ -781,6 +784,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         }
     }
     if (tid == 0) TL_SPAN(1, step);
+#undef STAGE_RELEASE
 #if CLW > 1
     cluster_sync();   // rank 1's last remote arrivals are in before rank 0 exits
 #endif

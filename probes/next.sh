@@ -80,8 +80,8 @@
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
 #   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
-#   bash probes/next.sh clwcheck                 -> memcheck and racecheck on CLW 2's tests
-#                                                   (<= 400 s; not yet run)
+#   bash probes/next.sh clwcheck                 -> memcheck, racecheck and synccheck on CLW
+#                                                   2's tests (<= 600 s; not yet run)
 #   bash probes/next.sh v37b                     -> W multicast in clusters (CLW 2): its tests,
 #                                                   p45 (<= 200 s)
 #   bash probes/next.sh v37                      -> the kernel's start (QFIRST, TMPF): their
@@ -289,6 +289,7 @@ elif [ "$1" = clwcheck ]; then
   # sanitizers, one cluster and the resident count, both ops
   sanitize memcheck 200 memcheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100"
   sanitize racecheck 200 racecheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
+  sanitize synccheck 200 synccheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
 elif [ "$1" = v37b ]; then
   # dsd_stream.cu's W multicast in clusters of two row tiles (CLW 2; never run on a GPU before):
   # its tests first under a timeout (a deadlock must not eat the call), then p45
