@@ -127,6 +127,15 @@ def analyse(rec, stages):
                 m["free>wait"].append(e[k + stages, 1] - max(e[k, 4], e[k, 5]))
     say(f"   {len(rec)} CTAs, steps mean {nsteps.mean():.1f} max {nsteps.max()}, loop span median "
         f"{np.median(span_ns) / 1e3:.1f} us max {span_ns.max() / 1e3:.1f} us, SM clock {ghz:.2f} GHz")
+    # v37: where the CTAs' ends spread from: their starts, their step counts, or their speed
+    # (each CTA's loop span over its steps); times from the first CTA's start
+    t0 = rec[:, 0].min()
+    per = span_ns / np.maximum(nsteps, 1)
+    say(f"   starts {np.median(rec[:, 0] - t0) / 1e3:.1f} us median, {(rec[:, 0] - t0).max() / 1e3:.1f} "
+        f"max; ends p10 {np.percentile(rec[:, 1] - t0, 10) / 1e3:.1f} median "
+        f"{np.median(rec[:, 1] - t0) / 1e3:.1f} max {(rec[:, 1] - t0).max() / 1e3:.1f} us; ns a step "
+        f"a CTA p10 {np.percentile(per, 10):.0f} median {np.median(per):.0f} p90 "
+        f"{np.percentile(per, 90):.0f}; corr(span, steps) {np.corrcoef(span_ns, nsteps)[0, 1]:.2f}")
     for k, v in m.items():
         if v:
             v = np.asarray(v) / ghz
