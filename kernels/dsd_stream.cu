@@ -464,17 +464,13 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
                     const bool copies = i < ck.z;
                     TL_MARK(step, 0);
-#if CLW > 1
-                    ring.wait_empty<true>(step);   // rank 1's warps release it too
-#else
-                    ring.wait_empty(step);
-#endif
-                    meta[ring.s] = make_int4(ck.x, im0, (i + 1 >= ck.z ? 1 : 0) | (copies ? 0 : 2), 0);
+                    ring.wait_empty<(CLW > 1)>(step);   // (CLW: rank 1's warps release it too)
+                    const int flags = (i + 1 >= ck.z ? 1 : 0) | (copies ? 0 : 2);
+                    meta[ring.s] = make_int4(ck.x, im0, flags, 0);
                     const unsigned full = ring.full();
 #if CLW > 1
                     // rank 1's stage: its item (the next BM rows) and its full barrier's bytes
-                    st_dsmem_int4(smem_u32(meta + ring.s), 1,
-                                  make_int4(ck.x, im0 + BM, (i + 1 >= ck.z ? 1 : 0) | (copies ? 0 : 2), 0));
+                    st_dsmem_int4(smem_u32(meta + ring.s), 1, make_int4(ck.x, im0 + BM, flags, 0));
                     mbar_arrive_expect_tx_remote(full, 1, copies ? A_BYTES + B_BYTES : 0);
 #endif
                     mbar_arrive_expect_tx(full, copies ? A_BYTES + B_BYTES : 0);
@@ -511,12 +507,10 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             }
             // the end: a stage of column -1 stops the consumers; the last CTA out zeroes the
             // counters for the next launch
+            ring.wait_empty<(CLW > 1)>(step);
 #if CLW > 1
-            ring.wait_empty<true>(step);
             st_dsmem_int4(smem_u32(meta + ring.s), 1, make_int4(-1, 0, 0, 0));
             mbar_arrive_remote(ring.full(), 1);
-#else
-            ring.wait_empty(step);
 #endif
             meta[ring.s] = make_int4(-1, 0, 0, 0);
             mbar_arrive(ring.full());
@@ -746,11 +740,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #define STAGE_RELEASE() ring.release()
 #endif
     for (;; ++step, ring.advance()) {
-#if CLW > 1
-        mbar_wait<true>(ring.full(), ring.phase);   // the item and arrival may be rank 0's
-#else
-        ring.wait_full();
-#endif
+        mbar_wait<(CLW > 1)>(ring.full(), ring.phase);   // (CLW: the item may be rank 0's write)
         const int4 item = meta[ring.s];
         if (item.x < 0) break;
         if (tid == 0) TL_MARK(step, 3);

@@ -452,12 +452,10 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
     """The float32 bs 16 wgmma consumers' variants that probes/p25.py times (BPW 2: one
     warpgroup with two m64 tiles; BK 32: 32-row steps; a 56-register cap, with spills), forced
     into the spec, as test_sddmm_tma_kernels checks them."""
-    from cupy_bsparse import _gpu_ops, _specs
+    from cupy_bsparse import _gpu_ops
 
     _force_consumers("wgmma", monkeypatch, F32_TALL_WGMMA="1")
-    orig = _specs.sddmm_tall_spec
-    monkeypatch.setattr(_specs, "sddmm_tall_spec",
-                        lambda *a, **k: _specs.spec_with(orig(*a, **k), knobs))
+    _spec_knobs(monkeypatch, "sddmm_tall_spec", knobs)
     try:
         spec = _gpu_ops._sddmm_launch("tall", 16, 0, M)[3]
         assert spec["WGMMA"] == 1 and all(spec[k] == v for k, v in knobs.items())
@@ -481,9 +479,7 @@ def test_sddmm_tall_wgmma16(request, monkeypatch, kind, flag, knobs, M, beta):
     from cupy_bsparse import _gpu_ops, _specs
 
     _force_consumers("wgmma", monkeypatch, TALL_WGMMA16=flag)
-    orig = _specs.sddmm_tall_spec
-    monkeypatch.setattr(_specs, "sddmm_tall_spec",
-                        lambda *a, **k: _specs.spec_with(orig(*a, **k), knobs))
+    _spec_knobs(monkeypatch, "sddmm_tall_spec", knobs)
     try:
         spec = _gpu_ops._sddmm_launch("tall", 64, _specs.dtype_id(DTYPES[kind]), M)[3]
         if flag == "1":
@@ -844,9 +840,7 @@ def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, densit
         pytest.skip("the TMA kernels need sm_90")
     monkeypatch.setattr(_specs, "STREAM_R", "4")
     monkeypatch.setattr(_gpu_ops, "_launches", {})    # no launch cached without PERSIST
-    orig = _specs.dsd_stream_spec
-    monkeypatch.setattr(_specs, "dsd_stream_spec", lambda *a, **k: tuple(sorted(
-        {**dict(orig(*a, **k)), "PERSIST": 1}.items())))
+    _spec_knobs(monkeypatch, "dsd_stream_spec", {"PERSIST": 1})
     try:
         spec = _gpu_ops._dsd_launch(bs, 1, M, trans, "stream")[4]
         assert spec["R"] == 4 and spec["PERSIST"] == 1
@@ -1171,6 +1165,15 @@ def _force_consumers(consumer, monkeypatch, **flags):
     _gpu_ops._launches.clear()
 
 
+def _spec_knobs(monkeypatch, name, knobs):
+    """Set the #defines ``knobs`` in every spec ``_specs.<name>`` (a spec function) returns,
+    for the test."""
+    from cupy_bsparse import _specs
+
+    orig = getattr(_specs, name)
+    monkeypatch.setattr(_specs, name, lambda *a, **k: _specs.spec_with(orig(*a, **k), knobs))
+
+
 @pytest.fixture(params=["wgmma", "mma_sync"])
 def bs64_consumers(request, monkeypatch):
     """dsd_stream.cu's and sddmm_stream.cu's consumers for 16-bit bs 64 at 16 < M <= 64 forced
@@ -1404,14 +1407,13 @@ def test_stream_queue_knobs(request, monkeypatch, bs, trans, knob, nctas, densit
     one of them partial, bs 64's default; all three), QFIRST 1 with TMPF 1 (the first items
     without the counter, the tensor maps' descriptors prefetched). To
     the tolerance, every element written, bitwise repeatable, counters at zero."""
-    from cupy_bsparse import _gpu_ops, _specs
+    from cupy_bsparse import _gpu_ops
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
         pytest.skip("the queue's sets here need sm_90a (and USE_WGMMA)")
-    orig = _specs.dsd_stream_spec
-    spec = _queue_product_checked(
-        request, monkeypatch, bs, "f16", 1100, trans, nctas, density, STREAM_TALL="3",
-        STREAM_WGQ="512", dsd_stream_spec=lambda *a, **k: _specs.spec_with(orig(*a, **k), knob))
+    _spec_knobs(monkeypatch, "dsd_stream_spec", knob)
+    spec = _queue_product_checked(request, monkeypatch, bs, "f16", 1100, trans, nctas, density,
+                                  STREAM_TALL="3", STREAM_WGQ="512")
     assert spec == {**spec, **knob} and spec["QUEUE"] == 1 and spec["BM"] == 512
 
 
@@ -1427,15 +1429,14 @@ def test_stream_queue_w_multicast(request, monkeypatch, trans, ilv, M, nctas, de
     1500 (two pairs, the second partial), on 3 CTAs (a grid of one cluster) or the resident
     count, at d = 0.3 and 0.06, with ILV 2 and 0. To the tolerance, every element written,
     bitwise repeatable, the queue's counters back at zero."""
-    from cupy_bsparse import _gpu_ops, _specs
+    from cupy_bsparse import _gpu_ops
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
         pytest.skip("the queue's wgmma set needs sm_90a (and USE_WGMMA)")
-    orig = _specs.dsd_stream_spec
     knob = {"CLW": 2, "ILV": ilv}
-    spec = _queue_product_checked(
-        request, monkeypatch, 64, "f16", M, trans, nctas, density, STREAM_WGQ="512",
-        dsd_stream_spec=lambda *a, **k: _specs.spec_with(orig(*a, **k), knob))
+    _spec_knobs(monkeypatch, "dsd_stream_spec", knob)
+    spec = _queue_product_checked(request, monkeypatch, 64, "f16", M, trans, nctas, density,
+                                  STREAM_WGQ="512")
     assert spec == {**spec, **knob} and spec["QUEUE"] == 1 and spec["BM"] == 512
 
 
