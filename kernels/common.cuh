@@ -534,6 +534,23 @@ __device__ __forceinline__ void quad_transpose(unsigned (&w)[4], int lane) {
 }
 #endif
 
+// One 16-byte store of y (4 words). Y_HINT (probes only; no shipped spec sets it) gives the
+// store an L2 eviction policy, as tma.cuh's l2_policy numbers them: 0 evict_first, 1
+// evict_last, 2 evict_normal (docs/perf-notes.md v38: whether y's stream through L2 pushes out
+// the inputs' lines at large M). Undefined, a plain store.
+__device__ __forceinline__ void st_y16(elem_t* p, const unsigned (&w)[4]) {
+#ifdef Y_HINT
+    unsigned long long pol;
+    if (Y_HINT == 0) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+    else if (Y_HINT == 1) asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
+    else asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(pol));
+    asm volatile("st.global.L2::cache_hint.v4.b32 [%0], {%1, %2, %3, %4}, %5;"
+                 :: "l"(p), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]), "l"(pol) : "memory");
+#else
+    *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
+#endif
+}
+
 // Store a warp's m16n8 accumulator tiles as out = alpha * acc + beta * out (store_pair). Tile
 // (mi, ni) covers rows row0 + mi*16 .. +15 and columns col0 + ni*8 .. +7 of the output at p
 // (row stride ld elements); rows at or past valid_rows are skipped.
@@ -563,8 +580,7 @@ __device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float
                         w[j] = pack2(alpha * acc[mi][4 * g + j][2 * h], alpha * acc[mi][4 * g + j][2 * h + 1]);
                     quad_transpose(w, lane);
                     if (r + 8 * h < valid_rows)
-                        *reinterpret_cast<uint4*>(p + (r + 8 * h) * ld + col0 + 32 * g + 8 * t) =
-                            make_uint4(w[0], w[1], w[2], w[3]);
+                        st_y16(p + (r + 8 * h) * ld + col0 + 32 * g + 8 * t, w);
                 }
             }
         }

@@ -82,6 +82,9 @@
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
 #   bash probes/next.sh clwcheck                 -> memcheck, racecheck and synccheck on CLW
 #                                                   2's tests (<= 600 s; not yet run)
+#   bash probes/next.sh v38                      -> p46 (y's L2 hint, Y_HINT), p19 wgq (the
+#                                                   per-CTA records saved), the bs 64 bench
+#                                                   (<= 560 s)
 #   bash probes/next.sh v37b                     -> W multicast in clusters (CLW 2): its tests,
 #                                                   p45 (<= 200 s)
 #   bash probes/next.sh v37                      -> the kernel's start (QFIRST, TMPF): their
@@ -284,6 +287,15 @@ elif [ "$1" = v34s ]; then
         --layout random --baselines dense --out "$out/v34_bs$bs" 2>&1 | grep -v "^\[" | tail -7
     done
   fi
+elif [ "$1" = v38 ]; then
+  # y's 16-byte stores with an L2 eviction policy (Y_HINT; a store's cache hint, never run on a
+  # GPU before: p46's error column checks it against the default), then the queue's per-CTA
+  # timeline (records saved under $out), then the bench while time is left
+  timeout 240 python3 probes/p46.py 2>&1 | grep -v "^\[" | tail -6
+  OUT="$out" timeout 150 python3 probes/p19.py wgq 2>&1 | grep -v "^\[" | tail -26
+  [ $SECONDS -lt 470 ] && timeout $((560 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 \
+    --dtype float16 bfloat16 --blocksize 64 --layout random --baselines dense \
+    --out "$out/v38_bs64" 2>&1 | grep -v "^\[" | tail -7
 elif [ "$1" = clwcheck ]; then
   # CLW 2 (a cluster kernel on the queue: remote stores, arrivals and multicast) under the
   # sanitizers, one cluster and the resident count, both ops

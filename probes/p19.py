@@ -281,6 +281,9 @@ for kernel, kind, bs, dtype, op, M, extra in CASES:
         say(f"{label} {knobs}: " + " / ".join(times) + ": default" + (" / with the extra" if extra else "")
             + " / instrumented")
         analyse(rec, spec["STAGES"])
+        if os.environ.get("OUT"):                   # v38: the raw records, for offline reading
+            np.save(os.path.join(os.environ["OUT"], "p19_" + "_".join(
+                str(v) for v in (kind, dtype, bs, M, op, len(extra))) + ".npy"), rec)
     except Exception as e:   # a probe: report and go on
         say(f"{label}: ERROR {type(e).__name__}: {str(e)[:300]}")
 fresh([])
