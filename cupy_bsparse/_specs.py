@@ -272,10 +272,11 @@ _STREAM_GROUP_SHAPES = {(32, 2): {"BM": 256, "WARPS_M": 8, "STAGES": 4},
 #: v33 (H100, p33, fp16 random M = 4096, x @ W / x @ W^T ms): the third set, one CTA an SM with
 #: a 6-stage ring on the item queue (QUEUE, one launch, the ring filled once a CTA), 0.2842 /
 #: 0.2816 -> 0.2771 / 0.2766; its ring without the queue 0.2829 / 0.2818, the queue on the first
-#: set 0.2842 / 0.2844.
+#: set 0.2842 / 0.2844. v38 (probes/p46.py): the queue's set stores y evict_first (Y_HINT 0),
+#: 0.2486 / 0.2480 -> 0.2467 / 0.2465.
 STREAM_TALL_SETS = ({"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 3, "MINB": 2},
                       {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 4},
-                      {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 6, "QUEUE": 1})
+                      {"BM": 512, "WARPS_M": 8, "XB": 2, "STAGES": 6, "QUEUE": 1, "Y_HINT": 0})
 #: Which of STREAM_TALL_SETS 16-bit bs 32 takes at R 1 above M = 64: None (the default rule,
 #: ``stream_tall``), "0" for none, "1" / "2" / "3" for that set at every such M; from
 #: CUPY_BSPARSE_STREAM_TALL at import.
@@ -340,11 +341,14 @@ def stream_tall(bs, code, M, r=1):
 #: (never slower); x evict_normal or evict_first is 5-40% slower, so x stays evict_last. v37
 #: (probes/p43.py, v36's measurement): the 512-row set hands out its last two row tiles' items
 #: interleaved (ILV 2): fp16 M = 4096 0.1381-0.1385 -> 0.1370-0.1375 ms, bf16 -0.6%, M = 2048
-#: -2.5%, 8192 -0.3%, small world +0.3%.
+#: -2.5%, 8192 -0.3%, small world +0.3%. v38 (probes/p46.py): both sets store y's tiles with an
+#: evict_first L2 policy (Y_HINT 0), so y's 67 MB stop pushing W and the live x tiles out of L2:
+#: fp16 M = 4096 0.1388 / 0.1383 -> 0.1322 / 0.1326, bf16 0.1385 / 0.1387 -> 0.1317 / 0.1321,
+#: small world 0.1370 -> 0.1279, M = 8192 0.2660 -> 0.2554 (W evict_last with it: a tie).
 STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGES": 3,
-                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2, "ILV": 2},
+                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2, "ILV": 2, "Y_HINT": 0},
                    256: {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5,
-                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1}}
+                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "Y_HINT": 0}}
 STREAM_WGQ_M = 256
 STREAM_WGQ_256_M = 384
 #: Which row tile of STREAM_WGQ_SETS 16-bit bs 64 takes above M = 64 on the wgmma consumers:

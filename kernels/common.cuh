@@ -534,7 +534,7 @@ __device__ __forceinline__ void quad_transpose(unsigned (&w)[4], int lane) {
 }
 #endif
 
-// One 16-byte store of y (4 words). Y_HINT (probes only; no shipped spec sets it) gives the
+// One 16-byte store of y (4 words). Y_HINT (dsd_stream.cu's item-queue sets: 0) gives the
 // store an L2 eviction policy, as tma.cuh's l2_policy numbers them: 0 evict_first, 1
 // evict_last, 2 evict_normal (docs/perf-notes.md v38: whether y's stream through L2 pushes out
 // the inputs' lines at large M). Undefined, a plain store.

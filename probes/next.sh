@@ -85,6 +85,9 @@
 #   bash probes/next.sh v38                      -> p46 (y's L2 hint, Y_HINT), p19 wgq (the
 #                                                   per-CTA records saved), the bs 64 bench
 #                                                   (<= 560 s)
+#   bash probes/next.sh v38b                     -> memcheck on the queue's tests with Y_HINT 0
+#                                                   the default, then clwcheck's memcheck and
+#                                                   racecheck (<= 380 s)
 #   bash probes/next.sh v37b                     -> W multicast in clusters (CLW 2): its tests,
 #                                                   p45 (<= 200 s)
 #   bash probes/next.sh v37                      -> the kernel's start (QFIRST, TMPF): their
@@ -296,6 +299,12 @@ elif [ "$1" = v38 ]; then
   [ $SECONDS -lt 470 ] && timeout $((560 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 \
     --dtype float16 bfloat16 --blocksize 64 --layout random --baselines dense \
     --out "$out/v38_bs64" 2>&1 | grep -v "^\[" | tail -7
+elif [ "$1" = v38b ]; then
+  # y's stores with an evict_first policy (Y_HINT 0, the queue sets' default since v38) under
+  # memcheck on 3 CTAs (both queue kernels), then CLW 2 (v37, opt-in) under memcheck and racecheck
+  sanitize memcheck 130 memcheck_v38.log "(test_stream_wgmma_queue or test_stream_queue) and 3ctas and 1100 and not knobs and not multicast"
+  sanitize memcheck 120 memcheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100"
+  [ $SECONDS -lt 250 ] && sanitize racecheck 120 racecheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
 elif [ "$1" = clwcheck ]; then
   # CLW 2 (a cluster kernel on the queue: remote stores, arrivals and multicast) under the
   # sanitizers, one cluster and the resident count, both ops
