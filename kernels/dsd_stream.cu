@@ -92,7 +92,9 @@
 // both stages' items and arrives on both `full` barriers; rank 1's consumer warps release each
 // stage on rank 0's `empty` (a remote arrival a warp). So W leaves L2 once per two row tiles;
 // the launcher's grid is a multiple of two CTAs (opt-in; v37: correct, 1.45-1.49x slower: each
-// stage's refill waits for the other SM's release, docs/perf-notes.md);
+// stage's refill waits for the other SM's release, docs/perf-notes.md; v38: memcheck and
+// synccheck clean, racecheck reports rank 0's remote item stores against rank 1's reads after
+// `full`, not yet shown false);
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
 // releases the stage at once, not after the next stage's batch is issued;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
