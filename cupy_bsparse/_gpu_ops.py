@@ -287,7 +287,13 @@ def _dsd_call(layout, trans_w, did, M, N):
                 items = ctas
         elif spec.get("QUEUE"):
             # dsd_stream.cu, one wave of CTAs taking (row tile, column) items from a counter
-            *tables, nslots = _work_lists.dsd_queue_plan(layout, trans_w)
+            if spec.get("QLIST"):
+                # the queue as a host-ordered list, one row an item (long columns QLIST row
+                # tiles ahead; the last QLIST_ILV tiles interleaved)
+                *tables, nslots = _work_lists.dsd_queue_list_plan(
+                    layout, trans_w, m_tiles, spec["QLIST"], _specs.QLIST_ILV)
+            else:
+                *tables, nslots = _work_lists.dsd_queue_plan(layout, trans_w)
             tables, width, items = tuple(tables), bs, tables[0].shape[0]
             n_counters, tail = 2, (_c_arg(items, np.int32),)
         else:

@@ -349,6 +349,11 @@ STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGE
                          "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2, "ILV": 2, "Y_HINT": 0},
                    256: {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5,
                          "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "Y_HINT": 0}}
+#: QLIST (dsd_stream.cu's queue as a host-ordered list, opt-in; docs/perf-notes.md v38): a spec's
+#: "QLIST": n hands out the long columns' items (over 2x the mean) n row tiles early, so a hub
+#: column of a Barabasi-Albert layout does not end the launch; the list interleaves its last
+#: QLIST_ILV row tiles' other items as ILV does (the kernel's ILV is off with it).
+QLIST_ILV = 2
 STREAM_WGQ_M = 256
 STREAM_WGQ_256_M = 384
 #: Which row tile of STREAM_WGQ_SETS 16-bit bs 64 takes above M = 64 on the wgmma consumers:
@@ -1393,7 +1398,8 @@ def all_specializations():
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
                             for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0}, {"ILV": 0}, {"ILV": 2},
-                                         {"ILV": 4}, {"QFIRST": 1, "TMPF": 1}):
+                                         {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
+                                         {"QLIST": 3, "ILV": 0}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
                             if bs == 64:   # W multicast in clusters of two row tiles (CLW)

@@ -110,6 +110,55 @@ def queue_table(ptr, xp):
     return table[largest_first_order(ptr[1:] - ptr[:-1], xp)], colinfo, nslots
 
 
+def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0):
+    """Work list of dsd_stream.cu with QUEUE and QLIST for ``ntiles`` row tiles: ``(table,
+    colinfo, ent, nslots)`` as ``queue_list`` orders it (nslots 0); cached per layout and
+    arguments."""
+    return _dsd_cut_plan(layout, ("dsd_qlist", bool(trans_w), int(ntiles), int(ahead), int(ilv),
+                                  float(factor)),
+                         lambda ptr, xp: queue_list(ptr, ntiles, ahead, ilv, factor, xp))
+
+
+def queue_list(ptr, ntiles, ahead, ilv, factor, xp):
+    """The item queue as a list (QLIST): ``queue_table``'s ``(table, colinfo, nslots)`` with one
+    row an item, its row tile in the slot field.
+
+    Row tile after row tile, each tile's columns longest first, the last ``ilv`` (>= 2) tiles'
+    items interleaved column by column (ILV's order). A column with more than ``factor`` x the
+    mean entry count is long: tile r's long items go ahead of tile r - ``ahead``'s others (the
+    first ``ahead`` tiles' long items lead the queue), so a hub column's items start ``ahead``
+    tiles early instead of ending the launch (docs/perf-notes.md v38). ``ahead`` 0 keeps every
+    column in the tile order. Works with numpy or cupy (``xp``); the list is built on the host.
+    """
+    table, colinfo, nslots = queue_table(ptr, xp)
+    host = np.asarray(table.get() if hasattr(table, "get") else table, dtype=np.int32)
+    n = host[:, 2] - host[:, 1]
+    long_ = (n > factor * n.mean()) if ahead and n.size else np.zeros(n.shape, dtype=bool)
+    longs, others = host[long_], host[~long_]
+    nt = min(ilv, ntiles) if ilv >= 2 else 0
+
+    def tile(rows, t):
+        rows = rows.copy()
+        rows[:, 3] = t
+        return rows
+
+    placed = list(range(min(ahead, ntiles)))
+    parts = [tile(longs, t) for t in placed]
+    for t in range(ntiles - nt):
+        if ahead and t + ahead < ntiles:
+            parts.append(tile(longs, t + ahead))
+            placed.append(t + ahead)
+        parts.append(tile(others, t))
+    if ahead:                          # long items of tiles the loop did not reach (ahead < nt)
+        parts += [tile(longs, t) for t in range(ntiles) if t not in placed]
+    if nt:
+        last = np.repeat(others, nt, axis=0)
+        last[:, 3] = np.tile(np.arange(ntiles - nt, ntiles, dtype=np.int32), others.shape[0])
+        parts.append(last)
+    out = np.concatenate(parts) if parts else host[:0]
+    return xp.asarray(out), colinfo, nslots
+
+
 def _dsd_cut_plan(layout, key, cut):
     """``layout``'s cached plan under ``key`` (whose second field is trans_w), else built: the
     dsd entries cut by ``cut(ptr, xp)`` into ``(table, colinfo, nslots, *extra)``, returned as

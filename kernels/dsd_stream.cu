@@ -81,6 +81,9 @@
 // ILV (0, the default; the queue only, without IPF): n >= 2 hands out the last n row tiles'
 // items interleaved (tile by tile for each column in the launcher's order), not tile after tile
 // (with CLW, the last n pairs of row tiles);
+// QLIST (0, the default; the queue only, without IPF, ILV, QFIRST or CLW): 1 takes the items
+// from a host-ordered list, the chunk table with one row an item and its row tile in the slot
+// field (_work_lists.queue_list: long columns of later row tiles handed out early, v38);
 // QFIRST (0, the default; the queue only): 1 gives CTA b item b first, without the counter,
 // and the counter's items from gridDim.x on, so the first copies wait for no atomic;
 // TMPF (0, the default): 1 prefetches the tensor maps' descriptors (prefetch.tensormap) at the
@@ -154,6 +157,12 @@
 #endif
 #ifndef QFIRST
 #define QFIRST 0
+#endif
+#ifndef QLIST
+#define QLIST 0
+#endif
+#if QLIST && (!QUEUE || IPF || ILV || QFIRST || CLW > 1)
+#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without IPF, ILV, QFIRST or CLW"
 #endif
 #if QFIRST && !QUEUE
 #error "dsd_stream.cu: QFIRST (the first items without the counter) is for the item queue"
@@ -408,8 +417,13 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             // one before go out
             static_assert(NH == 1, "16-bit tiles");
             // (CLW: units of CLW row tiles, rank r taking rows r * BM on from the unit's first)
+#if QLIST
+            // QLIST: the table is the queue itself, one row an item, its row tile in the slot field
+            const int nitems = nchunks;
+#else
             const int ntiles = (M + BM - 1) / BM, nunits = (ntiles + CLW - 1) / CLW,
                       nitems = nchunks * nunits;
+#endif
 #if ILV
             // ILV: the last nt row tiles' items, from item base on, interleaved column by column
             // (each tile's columns longest first), so the last items handed out are the shortest
@@ -431,13 +445,17 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if IPF
                 int4 ckn = make_int4(0, 0, 0, 0);
                 int2 en = make_int2(0, 0);
+#elif QLIST
+                const int4 ck = __ldg(chunk + t);
 #elif ILV
                 const int tile = t < base ? t / nchunks : nunits - nt + (t - base) % nt;
                 const int4 ck = __ldg(chunk + (t < base ? t % nchunks : (t - base) / nt));
 #else
                 const int4 ck = __ldg(chunk + t % nchunks);
 #endif
-#if ILV
+#if QLIST
+                const int im0 = ck.w * BM;
+#elif ILV
                 const int im0 = tile * (CLW * BM);
 #else
                 const int im0 = t / nchunks * (CLW * BM);

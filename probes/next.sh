@@ -88,6 +88,9 @@
 #   bash probes/next.sh v38b                     -> memcheck on the queue's tests with Y_HINT 0
 #                                                   the default, then clwcheck's memcheck and
 #                                                   racecheck (<= 380 s)
+#   bash probes/next.sh v38c                     -> QLIST (the queue as a host-ordered list,
+#                                                   long columns early): its tests, p47, memcheck
+#                                                   on a few (<= 380 s)
 #   bash probes/next.sh v37b                     -> W multicast in clusters (CLW 2): its tests,
 #                                                   p45 (<= 200 s)
 #   bash probes/next.sh v37                      -> the kernel's start (QFIRST, TMPF): their
@@ -305,6 +308,13 @@ elif [ "$1" = v38b ]; then
   sanitize memcheck 130 memcheck_v38.log "(test_stream_wgmma_queue or test_stream_queue) and 3ctas and 1100 and not knobs and not multicast"
   sanitize memcheck 120 memcheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100"
   [ $SECONDS -lt 250 ] && sanitize racecheck 120 racecheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
+elif [ "$1" = v38c ]; then
+  # QLIST (never run on a GPU before): its tests under a timeout, then p47, then memcheck
+  first_tests 120 "test_stream_queue_knobs and qlist"
+  if [ "$rc" = 0 ]; then
+    timeout 200 python3 probes/p47.py 2>&1 | grep -v "^\[" | tail -5
+    [ $SECONDS -lt 300 ] && sanitize memcheck 80 memcheck_qlist.log "test_stream_queue_knobs and qlist and 3ctas"
+  fi
 elif [ "$1" = clwcheck ]; then
   # CLW 2 (a cluster kernel on the queue: remote stores, arrivals and multicast) under the
   # sanitizers, one cluster and the resident count, both ops

@@ -50,6 +50,42 @@ def test_queue_table_orders_whole_columns_longest_first(counts):
         [(j,) for j in range(len(counts))], key=lambda r: (-counts[r[0]], r[0]))
 
 
+def _kernel_ilv_order(counts, ntiles, ilv):
+    """(tile, column) of each item in the order dsd_stream.cu's ILV hands them out."""
+    cols = sorted(range(len(counts)), key=lambda j: (-counts[j], j))
+    nt = min(ilv, ntiles) if ilv >= 2 else 0
+    order = [(t, j) for t in range(ntiles - nt) for j in cols]
+    return order + [(t, j) for j in cols for t in range(ntiles - nt, ntiles)]
+
+
+@pytest.mark.parametrize("ilv", [0, 2, 3])
+@pytest.mark.parametrize("ahead", [0, 1, 2, 5])
+@pytest.mark.parametrize("ntiles", [1, 2, 3, 8])
+@pytest.mark.parametrize("counts", [[0], [5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9, 2, 2, 3]])
+def test_queue_list_items(counts, ntiles, ahead, ilv):
+    """QLIST's list: every (row tile, column) item once, each row queue_table's chunk of its
+    column; ahead 0 is ILV's order exactly; with ahead, a long column's (over 2x the mean)
+    item of tile t comes before every other item of tile t - ahead, and the others keep ILV's
+    order."""
+    ptr = _ptr(counts)
+    table, colinfo, nslots = _work_lists.queue_list(ptr, ntiles, ahead, ilv, 2.0, np)
+    base, _, _ = _work_lists.queue_table(ptr, np)
+    assert table.dtype == np.int32 and nslots == 0 and table.shape == (ntiles * len(counts), 4)
+    items = [(int(r[3]), int(r[0])) for r in table]
+    assert sorted(items) == sorted((t, j) for t in range(ntiles) for j in range(len(counts)))
+    for r in table:
+        assert tuple(r[:3]) == tuple(base[base[:, 0] == r[0]][0, :3])
+    mean = np.mean(counts)
+    long_ = {j for j, n in enumerate(counts) if ahead and n > 2 * mean}
+    assert [it for it in items if it[1] not in long_] == [
+        it for it in _kernel_ilv_order(counts, ntiles, ilv) if it[1] not in long_]
+    pos = {it: k for k, it in enumerate(items)}
+    for t, j in items:
+        if j in long_ and t - ahead >= 0:
+            assert all(pos[(t, j)] < pos[(t - ahead, c)] for c in range(len(counts))
+                       if c not in long_)
+
+
 @pytest.mark.parametrize("trans_w", [False, True])
 def test_longest_column(trans_w):
     """The most blocks of an output block-column: W's block-columns for x @ W, its block-rows
