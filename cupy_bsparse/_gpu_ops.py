@@ -309,7 +309,10 @@ def _dsd_call(layout, trans_w, did, M, N):
                 ctas = tables[0].shape[0]
             tables, width, n_counters, tail = tuple(tables), bs, (N // bs) * m_tiles, ()
         clw = spec.get("CLW", 1)       # the queue's clusters of CLW row tiles: whole clusters
-        launches = [(r0, m, (clw * min(max(1, resident // clw), items * -(-m // (bm * clw))), 1)
+        # (QLIST: the list's items already count the row tiles)
+        per = 1 if spec.get("QLIST") else None
+        launches = [(r0, m, (clw * min(max(1, resident // clw),
+                                       items * (per or -(-m // (bm * clw)))), 1)
                      if items else (ctas, -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]

@@ -1399,7 +1399,7 @@ def all_specializations():
                                                 wgq=512 if bs == 64 else 0)
                             for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0}, {"ILV": 0}, {"ILV": 2},
                                          {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
-                                         {"QLIST": 3, "ILV": 0}):
+                                         {"QLIST": 1, "ILV": 0}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
                             if bs == 64:   # W multicast in clusters of two row tiles (CLW)

@@ -142,15 +142,13 @@ def queue_list(ptr, ntiles, ahead, ilv, factor, xp):
         rows[:, 3] = t
         return rows
 
-    placed = list(range(min(ahead, ntiles)))
-    parts = [tile(longs, t) for t in placed]
+    parts = [tile(longs, t) for t in range(min(ahead, ntiles))]
     for t in range(ntiles - nt):
         if ahead and t + ahead < ntiles:
             parts.append(tile(longs, t + ahead))
-            placed.append(t + ahead)
         parts.append(tile(others, t))
     if ahead:                          # long items of tiles the loop did not reach (ahead < nt)
-        parts += [tile(longs, t) for t in range(ntiles) if t not in placed]
+        parts += [tile(longs, t) for t in range(min(ntiles - nt + ahead, ntiles), ntiles)]
     if nt:
         last = np.repeat(others, nt, axis=0)
         last[:, 3] = np.tile(np.arange(ntiles - nt, ntiles, dtype=np.int32), others.shape[0])

@@ -58,15 +58,35 @@ def _kernel_ilv_order(counts, ntiles, ilv):
     return order + [(t, j) for j in cols for t in range(ntiles - nt, ntiles)]
 
 
+def _queue_list_order(counts, ntiles, ahead, ilv):
+    """QLIST's order, written out as the docstring states it: (tile, column) items."""
+    cols = sorted(range(len(counts)), key=lambda j: (-counts[j], j))
+    long_ = [j for j in cols if ahead and counts[j] > 2.0 * np.mean(counts)]
+    others = [j for j in cols if j not in long_]
+    nt = min(ilv, ntiles) if ilv >= 2 else 0
+    order, led = [], set()
+    for t in range(min(ahead, ntiles)):
+        order += [(t, j) for j in long_]
+        led.add(t)
+    for t in range(ntiles - nt):
+        if ahead and t + ahead < ntiles:
+            order += [(t + ahead, j) for j in long_]
+            led.add(t + ahead)
+        order += [(t, j) for j in others]
+    order += [(t, j) for t in range(ntiles) if t not in led for j in long_]
+    return order + [(t, j) for j in others for t in range(ntiles - nt, ntiles)]
+
+
 @pytest.mark.parametrize("ilv", [0, 2, 3])
 @pytest.mark.parametrize("ahead", [0, 1, 2, 5])
 @pytest.mark.parametrize("ntiles", [1, 2, 3, 8])
-@pytest.mark.parametrize("counts", [[0], [5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9, 2, 2, 3]])
+@pytest.mark.parametrize("counts", [[0], [5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9, 2, 2, 3],
+                                    [30, 25, 1, 1, 0, 2, 1, 1, 1, 1]])
 def test_queue_list_items(counts, ntiles, ahead, ilv):
     """QLIST's list: every (row tile, column) item once, each row queue_table's chunk of its
-    column; ahead 0 is ILV's order exactly; with ahead, a long column's (over 2x the mean)
-    item of tile t comes before every other item of tile t - ahead, and the others keep ILV's
-    order."""
+    column, in the stated order: ahead 0 is ILV's order exactly; with ahead, the long columns'
+    (over 2x the mean) items of tile t go out, longest first, just before tile t - ahead's
+    others, and the others keep ILV's order."""
     ptr = _ptr(counts)
     table, colinfo, nslots = _work_lists.queue_list(ptr, ntiles, ahead, ilv, 2.0, np)
     base, _, _ = _work_lists.queue_table(ptr, np)
@@ -75,8 +95,8 @@ def test_queue_list_items(counts, ntiles, ahead, ilv):
     assert sorted(items) == sorted((t, j) for t in range(ntiles) for j in range(len(counts)))
     for r in table:
         assert tuple(r[:3]) == tuple(base[base[:, 0] == r[0]][0, :3])
-    mean = np.mean(counts)
-    long_ = {j for j, n in enumerate(counts) if ahead and n > 2 * mean}
+    assert items == _queue_list_order(counts, ntiles, ahead, ilv)
+    long_ = {j for j, n in enumerate(counts) if ahead and n > 2 * np.mean(counts)}
     assert [it for it in items if it[1] not in long_] == [
         it for it in _kernel_ilv_order(counts, ntiles, ilv) if it[1] not in long_]
     pos = {it: k for k, it in enumerate(items)}
