@@ -308,12 +308,15 @@ def _dsd_call(layout, trans_w, did, M, N):
                 *tables, nslots = _work_lists.dsd_plan(layout, trans_w, chunk)
                 ctas = tables[0].shape[0]
             tables, width, n_counters, tail = tuple(tables), bs, (N // bs) * m_tiles, ()
-        clw = spec.get("CLW", 1)       # the queue's clusters of CLW row tiles: whole clusters
-        # (QLIST: the list's items already count the row tiles)
-        per = 1 if spec.get("QLIST") else None
-        launches = [(r0, m, (clw * min(max(1, resident // clw),
-                                       items * (per or -(-m // (bm * clw)))), 1)
-                     if items else (ctas, -(-m // bm)),
+        clw = spec.get("CLW", 1)       # the queue's clusters of CLW row tiles
+
+        def wave(m):
+            """The queue's CTAs for m rows: the resident ones in whole clusters, at most one
+            an item (QLIST's list already counts the row tiles)."""
+            units = 1 if spec.get("QLIST") else -(-m // (bm * clw))
+            return clw * min(max(1, resident // clw), items * units)
+
+        launches = [(r0, m, (wave(m), 1) if items else (ctas, -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)
                     for r0 in range(0, M, rows_per_launch) for m in [min(rows_per_launch, M - r0)]]
         tma = ((kind, _specs.tma_boxes(f"dsd_{kind}.cu", spec), bs, spec.get("XLO", 0))

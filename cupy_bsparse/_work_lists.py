@@ -131,7 +131,7 @@ def queue_list(ptr, ntiles, ahead, ilv, factor, xp):
     column in the tile order. Works with numpy or cupy (``xp``); the list is built on the host.
     """
     table, colinfo, nslots = queue_table(ptr, xp)
-    host = np.asarray(table.get() if hasattr(table, "get") else table, dtype=np.int32)
+    host = to_host(table)
     n = host[:, 2] - host[:, 1]
     long_ = (n > factor * n.mean()) if ahead and n.size else np.zeros(n.shape, dtype=bool)
     longs, others = host[long_], host[~long_]

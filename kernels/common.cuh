@@ -534,18 +534,24 @@ __device__ __forceinline__ void quad_transpose(unsigned (&w)[4], int lane) {
 }
 #endif
 
+// L2 cache policy for TMA copies and hinted stores: 0 evict_first, 1 evict_last, 2 evict_normal.
+template <int HINT>
+__device__ __forceinline__ unsigned long long l2_policy() {
+    unsigned long long p;
+    if (HINT == 0) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+    else if (HINT == 1) asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
+    else asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(p));
+    return p;
+}
+
 // One 16-byte store of y (4 words). Y_HINT (dsd_stream.cu's item-queue sets: 0) gives the
-// store an L2 eviction policy, as tma.cuh's l2_policy numbers them: 0 evict_first, 1
-// evict_last, 2 evict_normal (docs/perf-notes.md v38: whether y's stream through L2 pushes out
-// the inputs' lines at large M). Undefined, a plain store.
+// store l2_policy<Y_HINT>'s L2 eviction policy (docs/perf-notes.md v38: y's stream through L2
+// pushed out the inputs' lines at large M). Undefined, a plain store.
 __device__ __forceinline__ void st_y16(elem_t* p, const unsigned (&w)[4]) {
 #ifdef Y_HINT
-    unsigned long long pol;
-    if (Y_HINT == 0) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
-    else if (Y_HINT == 1) asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(pol));
-    else asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(pol));
     asm volatile("st.global.L2::cache_hint.v4.b32 [%0], {%1, %2, %3, %4}, %5;"
-                 :: "l"(p), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]), "l"(pol) : "memory");
+                 :: "l"(p), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]), "l"(l2_policy<Y_HINT>())
+                 : "memory");
 #else
     *reinterpret_cast<uint4*>(p) = make_uint4(w[0], w[1], w[2], w[3]);
 #endif

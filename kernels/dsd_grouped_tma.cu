@@ -35,7 +35,7 @@
 // (BM, BOXC). w: the stored blocks, 16-byte aligned.
 // Grid: (items, ceil(M / BM)); block: (WARPS_M * WARPS_N + PW) warps.
 // Parameters (#defines): DTYPE_ID (1 or 2; 4 with BS 8), BS (8 or 16), TRANS_W, BM, R, KW (a
-// multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, tma.cuh's
+// multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, common.cuh's
 // l2_policy; W_HINT applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS
 // (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
 // stored blocks; 1: cp.async), WPF (0, the default: off; d > 0: the producer asks L2 for the

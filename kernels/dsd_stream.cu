@@ -22,7 +22,7 @@
 // Tensor maps (built by cupy_bsparse/_tensor_maps.py): tmap_x over x as (M rows, K_in columns),
 // box (BM, BS); tmap_w over the stored blocks as (nnzb * BS rows, BS columns), box (BS, BS).
 //
-// L2 hints (X_HINT, W_HINT; see l2_policy in tma.cuh): at small M, x's tiles evict_last and the
+// L2 hints (X_HINT, W_HINT; see l2_policy in common.cuh): at small M, x's tiles evict_last and the
 // stored blocks, read once, evict_first, so the stream of W does not push x out of L2 (M = 64,
 // bs 64: 0.0299 -> 0.0281 ms); at large M both evict_last (bs 32: 0.387 -> 0.286 ms). Y_HINT
 // (common.cuh's st_y16): y's 16-byte stores evict_first on the item queue's sets (v38: 16-bit

@@ -28,7 +28,7 @@
 // Grid: (items,); block: NW + 1 warps.
 // Parameters (#defines): DTYPE_ID (1 or 2; 4 with BS 8), BS (16; 8 with PAIRS 1), R (a multiple
 // of 4), NCX (at most 32), NBLK (units with PAIRS), MK (a multiple of 16), STAGES, NW, MIN_CTAS,
-// X_HINT and D_HINT (L2 policies, tma.cuh's l2_policy), PAIRS.
+// X_HINT and D_HINT (L2 policies, common.cuh's l2_policy), PAIRS.
 #define RB 128                          // bytes of one dy box row (tma.cuh's SWZ)
 #include "common.cuh"
 #include "tma.cuh"

@@ -46,7 +46,7 @@
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), GR and NCX (GR 0, the default: segments), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
-// (L2 policies, tma.cuh's l2_policy), BPW (float32 only; default 1), KSUM (float32 only: 8,
+// (L2 policies, common.cuh's l2_policy), BPW (float32 only; default 1), KSUM (float32 only: 8,
 // the default, 16 or 32, at most BK; the reduction depth summed in one fresh tile, as
 // dsd_stream.cu's), WGMMA (0, the default, or 1:
 // float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1; or float32 BS 16, NB 8, BPW 1 or

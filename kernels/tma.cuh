@@ -120,15 +120,7 @@ struct Ring {
     __device__ void advance() { if (++s == N) { s = 0; phase ^= 1; } }
 };
 
-// L2 cache policy for TMA copies: 0 evict_first, 1 evict_last, 2 evict_normal.
-template <int HINT>
-__device__ __forceinline__ unsigned long long l2_policy() {
-    unsigned long long p;
-    if (HINT == 0) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
-    else if (HINT == 1) asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
-    else asm("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(p));
-    return p;
-}
+// (The copies' L2 policies come from common.cuh's l2_policy.)
 
 // 2-D TMA tile copy of the box at (column c0, row c1) of `map` into shared memory, counted on `bar`.
 // `policy`: an L2 eviction policy from createpolicy.
