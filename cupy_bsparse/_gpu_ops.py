@@ -97,10 +97,11 @@ def _kernel(name, spec, entry, smem):
 _launches = {}
 
 
-def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None):
+def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None, qlist=0):
     """(function, threads, shared bytes, BM, spec dict, resident CTAs on the device); ``wcp``
     overrides dsd_grouped_tma.cu's block copy mode, ``r`` dsd_stream.cu's columns a CTA,
-    ``tall`` its set of 512-row tiles (None: ``_specs.stream_tall``'s)."""
+    ``tall`` its set of 512-row tiles (None: ``_specs.stream_tall``'s), ``qlist`` its queue's
+    QLIST (0: none)."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
@@ -108,7 +109,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None)
     wgq = _specs.stream_wgq(bs, did, M, r or 1, _wgmma(dev))
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r, tall,
-           _specs.STREAM_QUEUE, wgq)
+           _specs.STREAM_QUEUE, wgq, qlist)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"
@@ -116,7 +117,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None)
         def make(split):
             if kind == "stream":
                 return _specs.dsd_stream_spec(bs, did, M, trans_w, wgmma=_wgmma(dev), split=split,
-                                              r=r, tall=tall, wgq=wgq)
+                                              r=r, tall=tall, wgq=wgq, qlist=qlist)
             if kind == "grouped_tma":
                 return _specs.dsd_grouped_tma_spec(bs, did, M, trans_w, split=split, wcp=wcp)
             return {"column": _specs.dsd_spec, "grouped": _specs.dsd_grouped_spec}[kind](
@@ -173,6 +174,16 @@ def _tall_by_layout(layout, trans_w, bs, did, M, dev):
                                                                      tall=t))
             * _device_attributes(dev)["MultiProcessorCount"])
     return None if _specs.queue_fits(longest, blocks, ctas) else _specs.stream_tall_fallback(M)
+
+
+def _qlist_by_layout(layout, trans_w, bs, did, M, dev):
+    """dsd_stream.cu's QLIST at R 1 by the layout (``_specs.qlist_ahead``): nonzero on the
+    512-row queue set where an output block-column is long (``_specs.QLIST_FACTOR``)."""
+    wgq = _specs.stream_wgq(bs, did, M, 1, _wgmma(dev))
+    if not (_specs.QLIST_AHEAD and wgq):
+        return 0
+    return _specs.qlist_ahead(wgq, _work_lists.has_long_column(layout, trans_w,
+                                                               _specs.QLIST_FACTOR))
 
 
 def _counters(layout, n, stream):
@@ -232,7 +243,7 @@ def _dsd_call(layout, trans_w, did, M, N):
     key = (trans_w, did, M, N, dev, _specs.DSD_KERNEL, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX,
            _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_QUEUE, _specs.STREAM_WGQ,
-           _specs.STREAM_WGQ_M, _specs.STREAM_WGQ_256_M)
+           _specs.STREAM_WGQ_M, _specs.STREAM_WGQ_256_M, _specs.QLIST_AHEAD, _specs.QLIST_FACTOR)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -258,10 +269,12 @@ def _dsd_call(layout, trans_w, did, M, N):
             # R = 4 where the layout's 4-column groups share enough of their x tiles
             r = _specs.stream_group(bs, did, M,
                                     share=_work_lists.group_step_share(layout, trans_w, 4))
-        tall = None
+        tall, qlist = None, 0
         if kind == "stream" and (r or 1) == 1:
             tall = _tall_by_layout(layout, trans_w, bs, did, M, dev)
-        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r, tall)
+            qlist = _qlist_by_layout(layout, trans_w, bs, did, M, dev)
+        fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r, tall,
+                                                       qlist)
         items = 0                      # > 0: persistent CTAs over items * row tiles
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
@@ -291,7 +304,8 @@ def _dsd_call(layout, trans_w, did, M, N):
                 # the queue as a host-ordered list, one row an item (long columns QLIST row
                 # tiles ahead; the last QLIST_ILV tiles interleaved)
                 *tables, nslots = _work_lists.dsd_queue_list_plan(
-                    layout, trans_w, m_tiles, spec["QLIST"], _specs.QLIST_ILV)
+                    layout, trans_w, m_tiles, spec["QLIST"], _specs.QLIST_ILV,
+                    _specs.QLIST_FACTOR)
             else:
                 *tables, nslots = _work_lists.dsd_queue_plan(layout, trans_w)
             tables, width, items = tuple(tables), bs, tables[0].shape[0]

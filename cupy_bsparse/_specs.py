@@ -354,6 +354,18 @@ STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGE
 #: column of a Barabasi-Albert layout does not end the launch; the list interleaves its last
 #: QLIST_ILV row tiles' other items as ILV does (the kernel's ILV is off with it).
 QLIST_ILV = 2
+#: The layout rule for QLIST: 16-bit bs 64 on STREAM_WGQ_SETS' 512-row set takes "QLIST":
+#: QLIST_AHEAD (0: never) on a layout with an output block-column of more than QLIST_FACTOR x
+#: the mean blocks (``_work_lists.has_long_column``, the list's own test of a long column).
+QLIST_AHEAD = 0
+QLIST_FACTOR = 2.0
+
+
+def qlist_ahead(wgq, has_long):
+    """QLIST's row tiles ahead for a queue set ``wgq`` (STREAM_WGQ_SETS' row tile, 0: none) on
+    a layout with (``has_long``) or without a long column: QLIST_AHEAD on the 512-row set with
+    one, else 0."""
+    return QLIST_AHEAD if wgq == 512 and has_long else 0
 STREAM_WGQ_M = 256
 STREAM_WGQ_256_M = 384
 #: Which row tile of STREAM_WGQ_SETS 16-bit bs 64 takes above M = 64 on the wgmma consumers:
@@ -425,7 +437,7 @@ STREAM_QFIRST = False
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
-                    r=None, tall=None, queue=None, wgq=None):
+                    r=None, tall=None, queue=None, wgq=None, qlist=0):
     """Specialisation of dsd_stream.cu (16-bit element codes; float32 as 3xTF32): BM rows per
     CTA, four consumer warps, ring stages. ``wgmma``: take wgmma consumers (sm_90a) where they
     have a tuned specialisation, 16-bit bs 64 at 16 < M <= 64 (the launcher asks for them on
@@ -476,7 +488,10 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
     ``_work_lists.dsd_queue_plan``).
 
     ``wgq`` (None: ``stream_wgq``'s, with ``wgmma``): 16-bit bs 64 at R 1 above M = 64, the
-    STREAM_WGQ_SETS set of that row tile (wgmma consumers on the item queue; 0: none)."""
+    STREAM_WGQ_SETS set of that row tile (wgmma consumers on the item queue; 0: none).
+
+    ``qlist`` (the launcher's ``qlist_ahead`` by the layout): on a ``wgq`` set, QLIST that many
+    row tiles ahead, the kernel's ILV off (the list interleaves)."""
     code = _mma_code(did)
     esz = _itemsize(code)
     p = {"BS": bs, "DTYPE_ID": code, "TRANS_W": int(bool(trans_w))}
@@ -508,6 +523,8 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
         wgq = stream_wgq(bs, code, M, r, wgmma) if wgq is None else wgq
         if wgq and r == 1 and esz == 2:
             p.update(STREAM_WGQ_SETS[wgq])
+            if qlist:
+                p.update(QLIST=int(qlist), ILV=0)
     else:
         bm = 16 if regime == "tiny" else 64
         stage = (bm + bs) * bs * esz

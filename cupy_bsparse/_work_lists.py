@@ -95,6 +95,17 @@ def longest_column(layout, trans_w):
     return longest, int(layout.nnzb)
 
 
+def has_long_column(layout, trans_w, factor):
+    """Whether an output block-column of x @ op(W) on ``layout`` has more than ``factor`` x the
+    mean blocks of the output block-columns (``queue_list``'s long items)."""
+    xp, src = _tables_on(layout)
+    ptr, _ = _dsd_entries(src, trans_w, xp)
+    if ptr.size < 2:
+        return False
+    longest = int((ptr[1:] - ptr[:-1]).max())
+    return longest > factor * int(layout.nnzb) / (ptr.size - 1)
+
+
 def dsd_queue_plan(layout, trans_w):
     """Work list of dsd_stream.cu with QUEUE: ``(table, colinfo, ent, nslots)`` as
     ``queue_table`` cuts it (nslots 0); cached per layout."""

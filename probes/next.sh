@@ -88,6 +88,8 @@
 #   bash probes/next.sh v38b                     -> memcheck on the queue's tests with Y_HINT 0
 #                                                   the default, then clwcheck's memcheck and
 #                                                   racecheck (<= 380 s)
+#   bash probes/next.sh v39                      -> the suite, then p47's short sweep (QLIST
+#                                                   3 / 4 on Barabasi-Albert and random) (<= 590 s)
 #   bash probes/next.sh v38c                     -> QLIST (the queue as a host-ordered list,
 #                                                   long columns early): its tests, p47, memcheck
 #                                                   on a few (<= 380 s)
@@ -308,11 +310,24 @@ elif [ "$1" = v38b ]; then
   sanitize memcheck 130 memcheck_v38.log "(test_stream_wgmma_queue or test_stream_queue) and 3ctas and 1100 and not knobs and not multicast"
   sanitize memcheck 120 memcheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100"
   [ $SECONDS -lt 250 ] && sanitize racecheck 120 racecheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
+elif [ "$1" = v39 ]; then
+  # the suite (owed since v38's QLIST commits; it runs QLIST's tests and the layout rule's),
+  # then p47's short sweep while the call has time: fp16 bs 64 Barabasi-Albert and random at
+  # M = 4096, the default against QLIST 3 and 4 (<= 590 s)
+  SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -4
+  [ $SECONDS -lt 480 ] && timeout $((585 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import queue_knob_sweep, say
+from cupy_bsparse import bench
+say(bench.gpu_name())
+queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096, "float16")),
+                 (("default", {}), ("QLIST 3", {"QLIST": 3, "ILV": 0}),
+                  ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
+PY
 elif [ "$1" = v38c ]; then
   # QLIST (never run on a GPU before): its tests under a timeout, then p47, then memcheck
-  first_tests 120 "test_stream_queue_knobs and qlist"
+  first_tests 150 "(test_stream_queue_knobs and qlist) or test_stream_qlist_by_layout"
   if [ "$rc" = 0 ]; then
-    timeout 200 python3 probes/p47.py 2>&1 | grep -v "^\[" | tail -5
+    timeout 200 python3 probes/p47.py 2>&1 | grep -v "^\[" | tail -9
     [ $SECONDS -lt 300 ] && sanitize memcheck 80 memcheck_qlist.log "test_stream_queue_knobs and qlist and 3ctas"
   fi
 elif [ "$1" = clwcheck ]; then

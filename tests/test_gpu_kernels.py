@@ -1408,17 +1408,13 @@ def test_stream_queue_knobs(request, monkeypatch, bs, trans, knob, nctas, densit
     without the counter, the tensor maps' descriptors prefetched), QLIST 1 (the items from a
     host-ordered list, the columns over the mean count a row tile early). To the tolerance,
     every element written, bitwise repeatable, counters at zero."""
-    from cupy_bsparse import _gpu_ops
+    from cupy_bsparse import _gpu_ops, _specs
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
         pytest.skip("the queue's sets here need sm_90a (and USE_WGMMA)")
     _spec_knobs(monkeypatch, "dsd_stream_spec", knob)
     if "QLIST" in knob:                # columns over the mean count as long, so some always do
-        from cupy_bsparse import _work_lists
-
-        plan = _work_lists.dsd_queue_list_plan
-        monkeypatch.setattr(_work_lists, "dsd_queue_list_plan",
-                            lambda *a: plan(*a, factor=1.0))
+        monkeypatch.setattr(_specs, "QLIST_FACTOR", 1.0)
     spec = _queue_product_checked(request, monkeypatch, bs, "f16", 1100, trans, nctas, density,
                                   STREAM_TALL="3", STREAM_WGQ="512")
     assert spec == {**spec, **knob} and spec["QUEUE"] == 1 and spec["BM"] == 512
@@ -1511,6 +1507,56 @@ def test_stream_queue_by_layout(request, monkeypatch, skewed, M):
         assert spec["BM"] == (256 if skewed and M < 4096 else 512)
         ref = (cupy.asarray(x64) @ cupy.asarray(w64)).get()
         _check(out.get(), ref, _baseline_err(x64, w64, np.float16, ref), "f16")
+    finally:
+        _gpu_ops._launches.clear()
+
+
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("M", [1024, 1500])
+@pytest.mark.parametrize("skewed", [False, True], ids=["even", "hub"])
+def test_stream_qlist_by_layout(request, monkeypatch, skewed, M, trans):
+    """The launcher's QLIST rule (``_specs.qlist_ahead``, QLIST_AHEAD 3 here) on 16-bit bs 64's
+    512-row queue set: output block-columns of 6 blocks each keep the set's own order; with one
+    of 40 (over QLIST_FACTOR x the mean) the spec takes QLIST 3 and ILV 0. Each exact to the
+    tolerance, every element written, for x @ W and x @ W^T."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
+        pytest.skip("the queue's wgmma set needs sm_90a (and USE_WGMMA)")
+    for name, value in (("STREAM_WGQ", None), ("STREAM_R", "1"), ("DSD_KERNEL", "stream"),
+                        ("STREAM_QUEUE", None), ("QLIST_AHEAD", 3)):
+        monkeypatch.setattr(_specs, name, value)
+    rng = _rng(request)
+    bs, nk, nn = 64, 48, 24
+    mask = np.zeros((nk, nn), bool)
+    for j in range(nn):
+        mask[rng.choice(nk, 6, replace=False), j] = True
+    if skewed:
+        mask[:40, 5] = True
+    if trans:
+        mask = mask.T.copy()
+    w, w64 = _weight_on(rng, mask, bs, np.float16)
+    op64 = w64.T if trans else w64
+    x = rng.standard_normal((M, op64.shape[0])).astype(np.float16)
+    x64 = x.astype(np.float64)
+    seen, launch = [], _gpu_ops._dsd_launch
+
+    def spy(*a, **k):
+        hit = launch(*a, **k)
+        seen.append(hit[4])
+        return hit
+
+    monkeypatch.setattr(_gpu_ops, "_dsd_launch", spy)
+    _gpu_ops._launches.clear()
+    try:
+        out = _nan((M, op64.shape[1]), np.float16)
+        wg = w.to_gpu()
+        cb.matmul(cupy.asarray(x), wg.T if trans else wg, out=out)
+        (spec,) = seen
+        assert spec["BM"] == 512 and spec["QUEUE"] == 1
+        assert spec.get("QLIST", 0) == (3 if skewed else 0) and spec["ILV"] == (0 if skewed else 2)
+        ref = (cupy.asarray(x64) @ cupy.asarray(op64)).get()
+        _check(out.get(), ref, _baseline_err(x64, op64, np.float16, ref), "f16")
     finally:
         _gpu_ops._launches.clear()
 

@@ -650,6 +650,27 @@ def test_stream_queue(monkeypatch):
     assert r.returncode != 0 and "CUPY_BSPARSE_STREAM_QUEUE must be one of" in r.stderr
 
 
+def test_stream_qlist_rule(monkeypatch):
+    """QLIST by the layout: ``qlist_ahead`` gives QLIST_AHEAD on the 512-row queue set with a
+    long column only; the spec takes QLIST n and ILV 0 on a queue set and ignores ``qlist``
+    off one (float32, without wgmma, M <= 256)."""
+    monkeypatch.setattr(_specs, "STREAM_WGQ", None)
+    monkeypatch.setattr(_specs, "STREAM_QUEUE", None)
+    monkeypatch.setattr(_specs, "QLIST_AHEAD", 3)
+    assert [_specs.qlist_ahead(w, h) for w in (512, 256, 0) for h in (True, False)] == \
+        [3, 0, 0, 0, 0, 0]
+    monkeypatch.setattr(_specs, "QLIST_AHEAD", 0)
+    assert _specs.qlist_ahead(512, True) == 0
+    base = dict(_specs.dsd_stream_spec(64, 1, 4096, False, wgmma=True))
+    assert base["BM"] == 512 and "QLIST" not in base and base["ILV"] == 2
+    assert dict(_specs.dsd_stream_spec(64, 1, 4096, False, wgmma=True, qlist=4)) == \
+        {**base, "QLIST": 4, "ILV": 0}
+    for other in (_specs.dsd_stream_spec(64, 0, 4096, False, wgmma=True, qlist=4),
+                  _specs.dsd_stream_spec(64, 1, 4096, False, wgmma=False, qlist=4),
+                  _specs.dsd_stream_spec(64, 1, 256, False, wgmma=True, qlist=4)):
+        assert "QLIST" not in dict(other)
+
+
 def test_stream_wgmma_queue_sets(monkeypatch):
     """STREAM_WGQ: 16-bit bs 64 above M = 256 with wgmma consumers takes 256-row tiles up to
     M = 384, then the row tile that pads M the least (512 on a tie) from STREAM_WGQ_SETS, as its whole spec's tile, ring and

@@ -120,6 +120,36 @@ def test_longest_column(trans_w):
     assert got == ((4 if trans_w else 6), int(mask.sum()))
 
 
+@pytest.mark.parametrize("trans_w", [False, True])
+@pytest.mark.parametrize("factor", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("seed", range(4))
+def test_has_long_column_matches_queue_list(seed, factor, trans_w):
+    """The QLIST layout rule's test of a long column agrees with the list's own: true exactly
+    where queue_list moves some column's items ahead of the tile order."""
+    from cupy_bsparse.block_layout import BlockLayout
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((7, 9)) < 0.3
+    mask[:, seed] = seed % 2 == 0          # a full column on even seeds
+    mask[seed, :] |= seed == 3             # a full row on one
+    layout = BlockLayout.from_mask(mask, 8)
+    counts = mask.sum(axis=1) if trans_w else mask.sum(axis=0)
+    want = bool((counts > factor * counts.mean()).any())
+    assert _work_lists.has_long_column(layout, trans_w, factor) == want
+    ptr = _ptr(list(counts))
+    order = _work_lists.queue_list(ptr, 4, 1, 2, factor, np)[0][:, [3, 0]]
+    plain = _work_lists.queue_list(ptr, 4, 0, 2, factor, np)[0][:, [3, 0]]
+    assert (not np.array_equal(order, plain)) == want
+
+
+def test_has_long_column_empty():
+    """No block: no long column."""
+    from cupy_bsparse.block_layout import BlockLayout
+
+    layout = BlockLayout.from_mask(np.zeros((3, 4), bool), 16)
+    assert not _work_lists.has_long_column(layout, False, 2.0)
+
+
 @pytest.mark.parametrize("nctas", [1, 2, 3, 7, 64, 1000])
 @pytest.mark.parametrize("counts", [[5], [0, 7, 0, 1, 16, 3], [40, 1, 1, 0, 9], [0, 0, 3, 0],
                                     [9] * 30])
