@@ -1461,6 +1461,34 @@ def test_stream_wgmma_queue_rule(monkeypatch):
         _gpu_ops._launches.clear()
 
 
+def _even_mask(rng, nr, nc, per_col, hub=None):
+    """An (nr, nc) block mask with ``per_col`` blocks in each column at random rows; ``hub``
+    (column, n): that column's first n rows set as well."""
+    mask = np.zeros((nr, nc), bool)
+    for j in range(nc):
+        mask[rng.choice(nr, per_col, replace=False), j] = True
+    if hub:
+        mask[:hub[1], hub[0]] = True
+    return mask
+
+
+def _spy_dsd_specs(monkeypatch):
+    """A list that collects the spec of every ``_gpu_ops._dsd_launch`` from here on (the
+    launch cache cleared first, so each call builds its spec)."""
+    from cupy_bsparse import _gpu_ops
+
+    seen, launch = [], _gpu_ops._dsd_launch
+
+    def spy(*a, **k):
+        hit = launch(*a, **k)
+        seen.append(hit[4])
+        return hit
+
+    monkeypatch.setattr(_gpu_ops, "_dsd_launch", spy)
+    _gpu_ops._launches.clear()
+    return seen
+
+
 @pytest.mark.parametrize("M", [2048, 4096])
 @pytest.mark.parametrize("skewed", [False, True], ids=["even", "hub"])
 def test_stream_queue_by_layout(request, monkeypatch, skewed, M):
@@ -1482,23 +1510,11 @@ def test_stream_queue_by_layout(request, monkeypatch, skewed, M):
     assert _specs.STREAM_TALL_SETS[2].get("QUEUE")
     rng = _rng(request)
     bs, nr, nc = 32, 256, 160
-    mask = np.zeros((nr, nc), bool)
-    for j in range(nc):
-        mask[rng.choice(nr, 16, replace=False), j] = True
-    if skewed:
-        mask[:200, 7] = True
+    mask = _even_mask(rng, nr, nc, 16, hub=(7, 200) if skewed else None)
     w, w64 = _weight_on(rng, mask, bs, np.float16)
     x = rng.standard_normal((M, nr * bs)).astype(np.float16)
     x64 = x.astype(np.float64)
-    seen, launch = [], _gpu_ops._dsd_launch
-
-    def spy(*a, **k):
-        hit = launch(*a, **k)
-        seen.append(hit[4])
-        return hit
-
-    monkeypatch.setattr(_gpu_ops, "_dsd_launch", spy)
-    _gpu_ops._launches.clear()
+    seen = _spy_dsd_specs(monkeypatch)
     try:
         out = _nan((M, nc * bs), np.float16)
         cb.matmul(cupy.asarray(x), w.to_gpu(), out=out)
@@ -1528,26 +1544,14 @@ def test_stream_qlist_by_layout(request, monkeypatch, skewed, M, trans):
         monkeypatch.setattr(_specs, name, value)
     rng = _rng(request)
     bs, nk, nn = 64, 48, 24
-    mask = np.zeros((nk, nn), bool)
-    for j in range(nn):
-        mask[rng.choice(nk, 6, replace=False), j] = True
-    if skewed:
-        mask[:40, 5] = True
+    mask = _even_mask(rng, nk, nn, 6, hub=(5, 40) if skewed else None)
     if trans:
         mask = mask.T.copy()
     w, w64 = _weight_on(rng, mask, bs, np.float16)
     op64 = w64.T if trans else w64
     x = rng.standard_normal((M, op64.shape[0])).astype(np.float16)
     x64 = x.astype(np.float64)
-    seen, launch = [], _gpu_ops._dsd_launch
-
-    def spy(*a, **k):
-        hit = launch(*a, **k)
-        seen.append(hit[4])
-        return hit
-
-    monkeypatch.setattr(_gpu_ops, "_dsd_launch", spy)
-    _gpu_ops._launches.clear()
+    seen = _spy_dsd_specs(monkeypatch)
     try:
         out = _nan((M, op64.shape[1]), np.float16)
         wg = w.to_gpu()
