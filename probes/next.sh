@@ -315,7 +315,7 @@ elif [ "$1" = v39 ]; then
   # then p47's short sweep while the call has time: fp16 bs 64 Barabasi-Albert and random at
   # M = 4096, the default against QLIST 3 and 4 (<= 590 s)
   SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -4
-  [ $SECONDS -lt 480 ] && PYTHONPATH=.:probes timeout $((585 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+  [ $SECONDS -lt $((${V39_END:-585} - 100)) ] && PYTHONPATH=.:probes timeout $((${V39_END:-585} - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 from _common import queue_knob_sweep, say
 from cupy_bsparse import bench
 say(bench.gpu_name())
