@@ -90,6 +90,8 @@
 #                                                   racecheck (<= 380 s)
 #   bash probes/next.sh v39                      -> the suite, then p47's short sweep (QLIST
 #                                                   3 / 4 on Barabasi-Albert and random) (<= 590 s)
+#   bash probes/next.sh v39b                     -> short: QLIST's tests, the sweep, memcheck
+#                                                   (<= 380 s)
 #   bash probes/next.sh v38c                     -> QLIST (the queue as a host-ordered list,
 #                                                   long columns early): its tests, p47, memcheck
 #                                                   on a few (<= 380 s)
@@ -323,6 +325,22 @@ queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096,
                  (("default", {}), ("QLIST 3", {"QLIST": 3, "ILV": 0}),
                   ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
 PY
+elif [ "$1" = v39b ]; then
+  # for a short budget: QLIST's tests and the layout rule's, then the sweep of v39 (Barabasi-Albert
+  # fp16 and bf16, random fp16), then memcheck on QLIST's 3-CTA tests while time is left (<= 380 s)
+  first_tests 150 "(test_stream_queue_knobs and qlist) or test_stream_qlist_by_layout"
+  if [ "$rc" = 0 ]; then
+    PYTHONPATH=.:probes timeout 170 python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import queue_knob_sweep, say
+from cupy_bsparse import bench
+say(bench.gpu_name())
+queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096, "float16"),
+                  (64, "barabasi_albert", 4096, "bfloat16")),
+                 (("default", {}), ("QLIST 3", {"QLIST": 3, "ILV": 0}),
+                  ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
+PY
+    [ $SECONDS -lt 300 ] && sanitize memcheck 75 memcheck_qlist.log "test_stream_queue_knobs and qlist and 3ctas"
+  fi
 elif [ "$1" = v38c ]; then
   # QLIST (never run on a GPU before): its tests under a timeout, then p47, then memcheck
   first_tests 150 "(test_stream_queue_knobs and qlist) or test_stream_qlist_by_layout"
