@@ -357,7 +357,11 @@ QLIST_ILV = 2
 #: The layout rule for QLIST: 16-bit bs 64 on STREAM_WGQ_SETS' 512-row set takes "QLIST":
 #: QLIST_AHEAD (0: never) on a layout with an output block-column of more than QLIST_FACTOR x
 #: the mean blocks (``_work_lists.has_long_column``, the list's own test of a long column).
-QLIST_AHEAD = 0
+#: v39 (H100, the sweep of probes/next.sh v39b, M = 4096, C = K = 8192, x @ W / x @ W^T ms):
+#: Barabasi-Albert fp16 0.1441-0.1458 / 0.1438-0.1451 -> QLIST 3 0.1372 / 0.1392, QLIST 4
+#: 0.1354 / 0.1378; bf16 0.1427-0.1432 / 0.1425-0.1434 -> QLIST 4 0.1357 / 0.1363; random
+#: (no column over 2x the mean) 0.1328-0.1329 / 0.1336-0.1338 -> 0.1329 / 0.1328, a tie.
+QLIST_AHEAD = 4
 QLIST_FACTOR = 2.0
 
 
@@ -1406,6 +1410,10 @@ def all_specializations():
                             for wgq in ((256, 512) if bs == 64 else ()):
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, r=1, wgq=wgq), "bsmm_dsd_stream"))
+                            if bs == 64 and QLIST_AHEAD:   # QLIST by the layout (qlist_ahead)
+                                out.append(("dsd_stream.cu", dsd_stream_spec(
+                                    bs, did, M, tw, True, r=1, wgq=512, qlist=QLIST_AHEAD),
+                                    "bsmm_dsd_stream"))
                             # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
                             # the next item's fields loaded early (IPF, probes/p42.py; without
                             # ILV), the last row tiles' items in order or 4 interleaved (ILV,

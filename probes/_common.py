@@ -174,7 +174,10 @@ def queue_knob_sweep(cases, variants, C=8192, knobbed=None):
         parts = []
         for name, knobs in variants:
             spec = knobbed(knobs) if knobs else _specs.dsd_stream_spec
-            line = fprop_bprop(sets, ref, lambda: patched(_specs, dsd_stream_spec=spec))
+            # a variant of knobs without QLIST runs on the queue's own order (QLIST by the
+            # layout is an #error with ILV, IPF, QFIRST or CLW)
+            own = {"QLIST_AHEAD": 0} if knobs and "QLIST" not in knobs else {}
+            line = fprop_bprop(sets, ref, lambda: patched(_specs, dsd_stream_spec=spec, **own))
             f = float(line.split()[0]) if not line.startswith("ERROR") else float("nan")
             parts.append(f"{name} {line} E {0.1 * td / f:.3f}")
         say(f"{dtype} bs {bs} {kind} M {M} (dense {td:.4f}): " + "; ".join(parts))
