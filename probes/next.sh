@@ -90,6 +90,8 @@
 #                                                   racecheck (<= 380 s)
 #   bash probes/next.sh v39                      -> the suite, then p47's short sweep (QLIST
 #                                                   3 / 4 on Barabasi-Albert and random) (<= 590 s)
+#   bash probes/next.sh v40                      -> the suite (owed on v39's default), then
+#                                                   QLIST n = 5 / 6 and the 1.5x factor (<= 590 s)
 #   bash probes/next.sh v39b                     -> short: QLIST's tests, the sweep, memcheck
 #                                                   (<= 380 s)
 #   bash probes/next.sh v38c                     -> QLIST (the queue as a host-ordered list,
@@ -324,6 +326,20 @@ say(bench.gpu_name())
 queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096, "float16")),
                  (("default", {}), ("QLIST 3", {"QLIST": 3, "ILV": 0}),
                   ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
+PY
+elif [ "$1" = v40 ]; then
+  # the suite owed on v39's default (QLIST 4 by the layout), then the QLIST count on fp16 bs 64
+  # Barabasi-Albert at M = 4096: n = 4 / 5 / 6 at the 2x factor, then n = 4 at 1.5x (<= 590 s)
+  SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -4
+  [ $SECONDS -lt 460 ] && PYTHONPATH=.:probes timeout $((585 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import queue_knob_sweep, say, patched
+from cupy_bsparse import bench, _specs
+say(bench.gpu_name())
+case = ((64, "barabasi_albert", 4096, "float16"),)
+queue_knob_sweep(case, (("default", {}), ("QLIST 5", {"QLIST": 5, "ILV": 0}),
+                        ("QLIST 6", {"QLIST": 6, "ILV": 0}), ("default", {})))
+with patched(_specs, QLIST_FACTOR=1.5):
+    queue_knob_sweep(case, (("1.5x QLIST 4 (the rule)", {}), ("1.5x QLIST 3", {"QLIST": 3, "ILV": 0})))
 PY
 elif [ "$1" = v39b ]; then
   # for a short budget: QLIST's tests and the layout rule's, then the sweep of v39 (Barabasi-Albert
