@@ -354,6 +354,8 @@ STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGE
 #: column of a Barabasi-Albert layout does not end the launch; the list interleaves its last
 #: QLIST_ILV row tiles' other items as ILV does (the kernel's ILV is off with it).
 QLIST_ILV = 2
+#: The queue's knobs QLIST excludes (dsd_stream.cu: an #error with any of them set).
+QLIST_EXCLUDES = ("IPF", "ILV", "QFIRST", "CLW")
 #: The layout rule for QLIST: 16-bit bs 64 on STREAM_WGQ_SETS' 512-row set takes "QLIST":
 #: QLIST_AHEAD (0: never) on a layout with an output block-column of more than QLIST_FACTOR x
 #: the mean blocks (``_work_lists.has_long_column``, the list's own test of a long column).

@@ -86,24 +86,31 @@ def dsd_persist_plan(layout, trans_w, nctas):
                          lambda ptr, xp: cta_cut(ptr, nctas, xp))
 
 
+def _column_counts(layout, trans_w):
+    """Blocks of each output block-column of x @ op(W) on ``layout`` (W's block-columns, or its
+    block-rows for W^T), in the module of the layout's look-up tables."""
+    xp, src = _tables_on(layout)
+    ptr, _ = _dsd_entries(src, trans_w, xp)
+    return ptr[1:] - ptr[:-1]
+
+
 def longest_column(layout, trans_w):
     """``(longest, blocks)``: the most blocks of any output block-column of x @ op(W) on
     ``layout`` (W's block-columns, or its block-rows for W^T) and the layout's block count."""
-    xp, src = _tables_on(layout)
-    ptr, _ = _dsd_entries(src, trans_w, xp)
-    longest = int((ptr[1:] - ptr[:-1]).max()) if ptr.size > 1 else 0
-    return longest, int(layout.nnzb)
+    counts = _column_counts(layout, trans_w)
+    return (int(counts.max()) if counts.size else 0), int(layout.nnzb)
+
+
+def long_columns(counts, factor):
+    """Which of the columns with entry counts ``counts`` (numpy or cupy) are long for QLIST:
+    more than ``factor`` x the mean count."""
+    return counts > factor * counts.mean()
 
 
 def has_long_column(layout, trans_w, factor):
-    """Whether an output block-column of x @ op(W) on ``layout`` has more than ``factor`` x the
-    mean blocks of the output block-columns (``queue_list``'s long items)."""
-    xp, src = _tables_on(layout)
-    ptr, _ = _dsd_entries(src, trans_w, xp)
-    if ptr.size < 2:
-        return False
-    longest = int((ptr[1:] - ptr[:-1]).max())
-    return longest > factor * int(layout.nnzb) / (ptr.size - 1)
+    """Whether an output block-column of x @ op(W) on ``layout`` is long (``long_columns``)."""
+    counts = _column_counts(layout, trans_w)
+    return bool(counts.size and long_columns(counts, factor).any())
 
 
 def dsd_queue_plan(layout, trans_w):
@@ -144,7 +151,7 @@ def queue_list(ptr, ntiles, ahead, ilv, factor, xp):
     table, colinfo, nslots = queue_table(ptr, xp)
     host = to_host(table)
     n = host[:, 2] - host[:, 1]
-    long_ = (n > factor * n.mean()) if ahead and n.size else np.zeros(n.shape, dtype=bool)
+    long_ = long_columns(n, factor) if ahead and n.size else np.zeros(n.shape, dtype=bool)
     longs, others = host[long_], host[~long_]
     nt = min(ilv, ntiles) if ilv >= 2 else 0
 

@@ -174,9 +174,9 @@ def queue_knob_sweep(cases, variants, C=8192, knobbed=None):
         parts = []
         for name, knobs in variants:
             spec = knobbed(knobs) if knobs else _specs.dsd_stream_spec
-            # a variant of knobs without QLIST runs on the queue's own order (QLIST by the
-            # layout is an #error with ILV, IPF, QFIRST or CLW)
-            own = {"QLIST_AHEAD": 0} if knobs and "QLIST" not in knobs else {}
+            # a variant that forces a knob QLIST excludes runs on the queue's own order
+            own = ({"QLIST_AHEAD": 0} if set(knobs) & set(_specs.QLIST_EXCLUDES)
+                   and "QLIST" not in knobs else {})
             line = fprop_bprop(sets, ref, lambda: patched(_specs, dsd_stream_spec=spec, **own))
             f = float(line.split()[0]) if not line.startswith("ERROR") else float("nan")
             parts.append(f"{name} {line} E {0.1 * td / f:.3f}")

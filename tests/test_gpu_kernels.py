@@ -1172,7 +1172,7 @@ def _spec_knobs(monkeypatch, name, knobs):
 
     orig = getattr(_specs, name)
     monkeypatch.setattr(_specs, name, lambda *a, **k: _specs.spec_with(orig(*a, **k), knobs))
-    if set(knobs) & {"ILV", "IPF", "QFIRST", "CLW"} and not knobs.get("QLIST"):
+    if set(knobs) & set(_specs.QLIST_EXCLUDES) and not knobs.get("QLIST"):
         # the queue's own order under test: QLIST by the layout is an #error with these
         monkeypatch.setattr(_specs, "QLIST_AHEAD", 0)
 
