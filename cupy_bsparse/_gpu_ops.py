@@ -180,7 +180,7 @@ def _qlist_by_layout(layout, trans_w, bs, did, M, dev):
     """dsd_stream.cu's QLIST at R 1 by the layout (``_specs.qlist_ahead``): nonzero on the
     512-row queue set where an output block-column is long (``_specs.QLIST_FACTOR``)."""
     wgq = _specs.stream_wgq(bs, did, M, 1, _wgmma(dev))
-    if not (_specs.QLIST_AHEAD and wgq):
+    if not _specs.qlist_ahead(wgq, True):          # none on this set: skip the layout's count
         return 0
     return _specs.qlist_ahead(wgq, _work_lists.has_long_column(layout, trans_w,
                                                                _specs.QLIST_FACTOR))
