@@ -92,6 +92,9 @@
 #                                                   3 / 4 on Barabasi-Albert and random) (<= 590 s)
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4, then
 #                                                   QLIST n = 5 / 6 and the 1.5x factor (<= 590 s)
+#   bash probes/next.sh v40b                     -> after v40: the bs 64 bench at M = 4096 on
+#                                                   random, Barabasi-Albert, small world and
+#                                                   M = 4095 / K 4096, 16-bit (<= 400 s)
 #   bash probes/next.sh v39b                     -> short: QLIST's tests, the sweep, memcheck
 #                                                   (<= 380 s)
 #   bash probes/next.sh v38c                     -> QLIST (the queue as a host-ordered list,
@@ -327,6 +330,17 @@ queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096,
                  (("default", {}), ("QLIST 3", {"QLIST": 3, "ILV": 0}),
                   ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
 PY
+elif [ "$1" = v40b ]; then
+  # after v40 (the suite with QLIST 4 passed, QLIST_AHEAD 4 committed): the bs 64 bench at
+  # M = 4096 on the four cases the issue names (random, Barabasi-Albert, small world, and the
+  # non-square M = 4095 C 8192 K 4096), fp16 and bf16, one process a case (<= 400 s)
+  grep -n "^QLIST_AHEAD" cupy_bsparse/_specs.py
+  for L in random barabasi_albert small_world; do
+    timeout 90 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 64 \
+      --layout $L --baselines dense --out "$out/v40_$L" 2>&1 | grep -v "^\[" | tail -7
+  done
+  timeout 90 python3 -m cupy_bsparse bench --m 4095 --c 8192 --k 4096 --dtype float16 bfloat16 \
+    --blocksize 64 --baselines dense --out "$out/v40_nonsquare" 2>&1 | grep -v "^\[" | tail -7
 elif [ "$1" = v40 ]; then
   # the suite with QLIST 4 by the layout (v39's measured rule, held at 0 in the repo until this
   # passes: set on this copy only), then the QLIST count on fp16 bs 64 Barabasi-Albert at
