@@ -347,7 +347,8 @@ elif [ "$1" = v40 ]; then
   # M = 4096: n = 5 / 6 at the 2x factor, then n = 3 / 4 at 1.5x (<= 590 s)
   sed -i 's/^QLIST_AHEAD = 0$/QLIST_AHEAD = 4/' cupy_bsparse/_specs.py
   grep -n "^QLIST_AHEAD" cupy_bsparse/_specs.py
-  SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -4
+  # the suite in GPU_SHARDS processes (new in v40: its first run; 4 unless set)
+  GPU_SHARDS=${GPU_SHARDS:-4} SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -12
   [ $SECONDS -lt 460 ] && PYTHONPATH=.:probes timeout $((585 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 from _common import queue_knob_sweep, say, patched
 from cupy_bsparse import bench, _specs
