@@ -90,8 +90,9 @@
 #                                                   racecheck (<= 380 s)
 #   bash probes/next.sh v39                      -> the suite, then p47's short sweep (QLIST
 #                                                   3 / 4 on Barabasi-Albert and random) (<= 590 s)
-#   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4, then
-#                                                   QLIST n = 5 / 6 and the 1.5x factor (<= 590 s)
+#   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
+#                                                   QLIST n = 5 / 6 and the 1.5x factor, then
+#                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v40b                     -> after v40: the bs 64 bench at M = 4096 on
 #                                                   random, Barabasi-Albert, small world and
 #                                                   M = 4095 / K 4096, 16-bit (<= 400 s)
@@ -182,6 +183,19 @@ bs16_xwt_layouts() {
   for L in barabasi_albert small_world random; do
     timeout 40 python3 -m cupy_bsparse bench --layout $L --op fprop bprop --dtype float16 --m 4096 \
       --blocksize 16 --baselines dense --out "$out/v17b_$L" 2>&1 | grep -v "^\[" | tail -3
+  done
+}
+# bs64_bench_4096 END: the 16-bit bs 64 bench at M = 4096 on the four cases the issue names
+# (random, Barabasi-Albert, small world, and the non-square M = 4095 C 8192 K 4096), one process
+# a case, each started only while 90 s are left before the call's second END
+bs64_bench_4096() {
+  for L in random barabasi_albert small_world nonsquare; do
+    [ $SECONDS -lt $(($1 - 90)) ] || break
+    if [ $L = nonsquare ]; then shape="--m 4095 --c 8192 --k 4096"; lay=random
+    else shape="--m 4096"; lay=$L; fi
+    # shellcheck disable=SC2086
+    timeout 88 python3 -m cupy_bsparse bench $shape --dtype float16 bfloat16 --blocksize 64 \
+      --layout $lay --baselines dense --out "$out/v40_$L" 2>&1 | grep -v "^\[" | tail -7
   done
 }
 if [ "$1" = A ]; then
@@ -331,16 +345,9 @@ queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096,
                   ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
 PY
 elif [ "$1" = v40b ]; then
-  # after v40 (the suite with QLIST 4 passed, QLIST_AHEAD 4 committed): the bs 64 bench at
-  # M = 4096 on the four cases the issue names (random, Barabasi-Albert, small world, and the
-  # non-square M = 4095 C 8192 K 4096), fp16 and bf16, one process a case (<= 400 s)
+  # after v40 (the suite with QLIST 4 passed, QLIST_AHEAD 4 committed): v40's bench (<= 400 s)
   grep -n "^QLIST_AHEAD" cupy_bsparse/_specs.py
-  for L in random barabasi_albert small_world; do
-    timeout 90 python3 -m cupy_bsparse bench --m 4096 --dtype float16 bfloat16 --blocksize 64 \
-      --layout $L --baselines dense --out "$out/v40_$L" 2>&1 | grep -v "^\[" | tail -7
-  done
-  timeout 90 python3 -m cupy_bsparse bench --m 4095 --c 8192 --k 4096 --dtype float16 bfloat16 \
-    --blocksize 64 --baselines dense --out "$out/v40_nonsquare" 2>&1 | grep -v "^\[" | tail -7
+  bs64_bench_4096 400
 elif [ "$1" = v40 ]; then
   # the suite with QLIST 4 by the layout (v39's measured rule, held at 0 in the repo until this
   # passes: set on this copy only), then the QLIST count on fp16 bs 64 Barabasi-Albert at
@@ -359,6 +366,7 @@ queue_knob_sweep(case, (("default", {}), ("QLIST 5", {"QLIST": 5, "ILV": 0}),
 with patched(_specs, QLIST_FACTOR=1.5):
     queue_knob_sweep(case, (("1.5x QLIST 4 (the rule)", {}), ("1.5x QLIST 3", {"QLIST": 3, "ILV": 0})))
 PY
+  bs64_bench_4096 590
 elif [ "$1" = v39b ]; then
   # for a short budget: QLIST's tests and the layout rule's, then the sweep of v39 (Barabasi-Albert
   # fp16 and bf16, random fp16), then memcheck on QLIST's 3-CTA tests while time is left (<= 380 s)
