@@ -94,7 +94,8 @@
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v41                      -> the suite with QLIST_AHEAD 8 (4 shards), then
-#                                                   QLIST 4 / 16 at M = 4096 and 8192 (<= 590 s)
+#                                                   QLIST 4 / 16 at M = 4096 and 8192, p19
+#                                                   nonsquare while time is left (<= 590 s)
 #   bash probes/next.sh v40b                     -> after v40: the bs 64 bench at M = 4096 on
 #                                                   random, Barabasi-Albert, small world and
 #                                                   M = 4095 / K 4096, 16-bit (<= 400 s)
@@ -349,7 +350,7 @@ PY
 elif [ "$1" = v41 ]; then
   # QLIST 8 (every long item first at M = 4096; v40 measured it 4% faster than the default 4)
   # set on this copy only, the sharded suite, then the count at M = 4096 and 8192 (16 row tiles,
-  # where 8 is not yet "all") on fp16 / bf16 Barabasi-Albert (<= 590 s)
+  # where 8 is not yet "all") on fp16 / bf16 Barabasi-Albert, then p19 nonsquare (<= 590 s)
   sed -i 's/^QLIST_AHEAD = 4$/QLIST_AHEAD = 8/' cupy_bsparse/_specs.py
   grep -n "^QLIST_AHEAD" cupy_bsparse/_specs.py
   GPU_SHARDS=${GPU_SHARDS:-4} SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -12
@@ -363,6 +364,8 @@ queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "barabasi_alber
 queue_knob_sweep(((64, "barabasi_albert", 8192, "float16"),),
                  (("default", {}), q(4), q(16), ("default", {})))
 PY
+  # the non-square shape's step timelines (perf-notes v40's count), while time is left
+  [ $SECONDS -lt 510 ] && timeout $((588 - SECONDS)) python3 probes/p19.py nonsquare 2>&1 | grep -v "^\[" | tail -30
 elif [ "$1" = v40b ]; then
   # after v40 (the suite with QLIST 4 passed, QLIST_AHEAD 4 committed): v40's bench (<= 400 s)
   grep -n "^QLIST_AHEAD" cupy_bsparse/_specs.py

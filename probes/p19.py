@@ -42,7 +42,8 @@ any) and the instrumented one's (bench.time_cuda), with the resident CTAs of eac
 that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
-                                       queue64|wgq]  (PRODUCER, ..., TALL_PERSIST, TALL_TILES below)
+                                       queue64|wgq|nonsquare]  (PRODUCER, ..., TALL_PERSIST,
+                                       TALL_TILES, NONSQUARE below)
 """
 import os
 import sys
@@ -238,7 +239,15 @@ QUEUE64 = [("stream", "random", 64, "float16", "fprop", 64, {}),
 #: WG_EAGER).
 WGQ = [("stream", "random", 64, "float16", "fprop", 4096, {}),
        ("stream", "random", 64, "float16", "fprop", 4096, {"WG_EAGER": 0})]
-if sys.argv[1:] == ["queue64"]:
+#: v40 (`p19.py nonsquare`): 16-bit bs 64 at M = 4095, C 8192, K 4096 (W (C, K)): x @ W 0.0734
+#: ms against x @ W^T 0.0700, where the queue's model puts x @ W 2-3 us faster (its 512 items of
+#: 12.8 steps against 1024 of 6.4; docs/perf-notes.md v40): whose steps are slower, or whose
+#: CTAs end apart. The 8th field is (C, K).
+NONSQUARE = [("stream", "random", 64, "float16", op, 4095, {}, (8192, 4096))
+             for op in ("fprop", "bprop")]
+if sys.argv[1:] == ["nonsquare"]:
+    CASES = NONSQUARE
+elif sys.argv[1:] == ["queue64"]:
     CASES = QUEUE64
 elif sys.argv[1:] == ["wgq"]:
     CASES = WGQ
@@ -257,14 +266,17 @@ elif sys.argv[1:] == ["tall"]:
 elif sys.argv[1:] == ["tallpersist"]:
     CASES = TALL_PERSIST
 problems = {}
-for kernel, kind, bs, dtype, op, M, extra in CASES:
-    key = (kind, bs, dtype, M)
+for case in CASES:
+    kernel, kind, bs, dtype, op, M, extra = case[:7]
+    n = 16384 if M <= 64 else 8192
+    C, K = case[7] if len(case) > 7 else (n, n)
+    key = (kind, bs, dtype, M, C, K)
     if key not in problems:
         problems.clear()                            # one problem on the GPU at a time
-        n = 16384 if M <= 64 else 8192
-        problems[key] = problem(M, n, n, bs, dtype, kind=kind)
+        problems[key] = problem(M, C, K, bs, dtype, kind=kind)
     sets = problems[key]
-    label = f"{kernel} {kind} {dtype} bs {bs} M {M} {op}" + (f" {extra}" if extra else "")
+    label = (f"{kernel} {kind} {dtype} bs {bs} M {M}" + (f" C {C} K {K}" if C != K else "")
+             + f" {op}" + (f" {extra}" if extra else ""))
     try:
         times = []
         for ex, tl in ((({}, False),) + (((extra, False),) if extra else ()) + ((extra, True),)):
