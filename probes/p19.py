@@ -142,6 +142,14 @@ def analyse(rec, stages):
             v = np.asarray(v) / ghz
             say(f"   {k:11s} median {np.median(v):7.0f} ns   p90 {np.percentile(v, 90):7.0f} ns   "
                 f"mean {v.mean():7.0f} ns")
+    # v40: the long periods (over 1.5x the median): on the item queue mostly an item's first step,
+    # which carries the last item's epilogue (y's stores) and the switch
+    per = np.asarray(m["period"]) / ghz
+    if per.size:
+        long_ = per > 1.5 * np.median(per)
+        say(f"   long periods (> 1.5x median): {long_.mean() * 100:.1f}% of steps, mean "
+            f"{per[long_].mean() if long_.any() else 0:.0f} ns, p95 {np.percentile(per, 95):.0f} ns, "
+            f"excess over the median {((per[long_] - np.median(per)).sum() / per.size):.0f} ns a step")
 
 
 CASES = [("grouped_tma", "random", 16, "float16", "fprop", 64, {}),
