@@ -366,9 +366,12 @@ QLIST_EXCLUDES = ("IPF", "ILV", "QFIRST", "CLW")
 #: the GPU suite passed with 4, the default since. The same v40 machine (fp16 / bf16
 #: Barabasi-Albert x @ W ms): 4 0.1330-0.1344 / 0.1320-0.1330, 6 0.1299-0.1307 / 0.1299, 8
 #: 0.1277 / 0.1278-0.1280, 16 0.1270 (bf16): more is faster up to every long item first (n >=
-#: the row tiles). Only 4 has passed the suite (6: the 268 queue tests), so 4 it is until the
-#: suite runs on a larger n (docs/perf-notes.md v40).
-QLIST_AHEAD = 4
+#: the row tiles). v41: the GPU suite passed with 8 (3991 passed, 1159 skipped), the default
+#: since; the same call (fp16 / bf16 Barabasi-Albert M = 4096, x @ W / x @ W^T ms): 8 0.1292 /
+#: 0.1292, 0.1290 / 0.1284; 4 0.1347 / 0.1355, 0.1365 / 0.1359; 16 0.1294 / 0.1284, 0.1287 /
+#: 0.1289 (a tie: 8 is every long item first up to M = 4096); fp16 M = 8192 8 0.2639 / 0.2644,
+#: 4 0.2713 / 0.2721, 16 0.2642 / 0.2630 (docs/perf-notes.md v41).
+QLIST_AHEAD = 8
 QLIST_FACTOR = 2.0
 
 
@@ -1425,13 +1428,15 @@ def all_specializations():
                             # the next item's fields loaded early (IPF, probes/p42.py; without
                             # ILV), the last row tiles' items in order or 4 interleaved (ILV,
                             # probes/p43.py; bs 64's default is 2), the first items without
-                            # the counter, the descriptors prefetched (QFIRST, TMPF; p44)
+                            # the counter, the descriptors prefetched (QFIRST, TMPF; p44),
+                            # the next item claimed near the item's end (LATE, v41)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
                             for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0}, {"ILV": 0}, {"ILV": 2},
                                          {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
-                                         {"QLIST": 1, "ILV": 0}):
+                                         {"QLIST": 1, "ILV": 0}, {"LATE": 1}, {"LATE": 2},
+                                         {"LATE": 1, "QLIST": 1, "ILV": 0}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
                                             "bsmm_dsd_stream"))
                             if bs == 64:   # W multicast in clusters of two row tiles (CLW)
