@@ -346,9 +346,10 @@ def stream_tall(bs, code, M, r=1):
 #: fp16 M = 4096 0.1388 / 0.1383 -> 0.1322 / 0.1326, bf16 0.1385 / 0.1387 -> 0.1317 / 0.1321,
 #: small world 0.1370 -> 0.1279, M = 8192 0.2660 -> 0.2554 (W evict_last with it: a tie).
 STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGES": 3,
-                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2, "ILV": 2, "Y_HINT": 0},
+                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2, "ILV": 2, "Y_HINT": 0,
+                         "LATE": 3},
                    256: {"BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 5,
-                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "Y_HINT": 0}}
+                         "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "Y_HINT": 0, "LATE": 3}}
 #: QLIST (dsd_stream.cu's queue as a host-ordered list, opt-in; docs/perf-notes.md v38): a spec's
 #: "QLIST": n hands out the long columns' items (over 2x the mean) n row tiles early, so a hub
 #: column of a Barabasi-Albert layout does not end the launch; the list interleaves its last
@@ -1433,7 +1434,7 @@ def all_specializations():
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
-                            for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0}, {"ILV": 0}, {"ILV": 2},
+                            for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0, "LATE": 0}, {"ILV": 0}, {"ILV": 2},
                                          {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
                                          {"QLIST": 1, "ILV": 0}, {"LATE": 1}, {"LATE": 2},
                                          {"LATE": 1, "QLIST": 1, "ILV": 0}):

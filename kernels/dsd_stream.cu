@@ -84,6 +84,11 @@
 // QLIST (0, the default; the queue only, without IPF, ILV, QFIRST or CLW): 1 takes the items
 // from a host-ordered list, the chunk table with one row an item and its row tile in the slot
 // field (_work_lists.queue_list: long columns of later row tiles handed out early, v38);
+// LATE (0, the default; the queue only, without IPF): k >= 1 takes each next item from the
+// counter when the producer has issued the current item's copies up to its k-th step from the
+// end, not when the item begins, so a CTA does not hold an item while its ring still has a
+// whole item to run (v41: the claim at the start made the CTAs' step counts 41-58 against the
+// greedy queue's 43-52 on 12.8-step items);
 // QFIRST (0, the default; the queue only): 1 gives CTA b item b first, without the counter,
 // and the counter's items from gridDim.x on, so the first copies wait for no atomic;
 // TMPF (0, the default): 1 prefetches the tensor maps' descriptors (prefetch.tensormap) at the
@@ -157,6 +162,12 @@
 #endif
 #ifndef QFIRST
 #define QFIRST 0
+#endif
+#ifndef LATE
+#define LATE 0
+#endif
+#if LATE && (!QUEUE || IPF || LATE < 0)
+#error "dsd_stream.cu: LATE (the next item claimed near the item's end) is for the item queue without IPF"
 #endif
 #ifndef QLIST
 #define QLIST 0
@@ -460,7 +471,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #else
                 const int im0 = t / nchunks * (CLW * BM);
 #endif
-#if QFIRST
+#if LATE
+                int next = nitems;   // claimed at the item's LATE-th step from its end
+#elif QFIRST
                 const int next = (int)gridDim.x + atomicAdd(counters, 1);
 #else
                 const int next = atomicAdd(counters, 1);
@@ -514,6 +527,13 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
                     }
                     TL_MARK(step, 2);
+#if LATE
+                    // LATE: the next item is taken from the counter only once this item's last
+                    // LATE copies are issued (the ring still holds STAGES steps), so the CTA
+                    // that frees first gets it, not the one that began its own item first
+                    if (i == max(ck.y, max(ck.z, ck.y + 1) - LATE))
+                        next = (QFIRST ? (int)gridDim.x : 0) + atomicAdd(counters, 1);
+#endif
 #if IPF
                     // an empty column still takes one stage, with no copies, for its epilogue
                     const int last = max(ck.z, ck.y + 1) - 1;
