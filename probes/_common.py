@@ -158,8 +158,8 @@ def queue_knobs(knobs):
     return lambda *a, **k: on(*a, **k) if dict(orig(*a, **k)).get("QUEUE") else orig(*a, **k)
 
 
-def queue_knob_sweep(cases, variants, C=8192, knobbed=None):
-    """For each (bs, layout kind, M, dtype) of ``cases`` (C = K = ``C``): one line of each
+def queue_knob_sweep(cases, variants, C=8192, knobbed=None, K=None):
+    """For each (bs, layout kind, M, dtype) of ``cases`` (W (``C``, ``K``), K None: C): one line of each
     (name, knobs) of ``variants`` set on the queue's specs (``knobbed``, default
     ``queue_knobs``: a function of the knobs returning a dsd_stream_spec; {} for the default),
     x @ W / x @ W^T ms (max error against the first variant's) and fprop E against dense in the
@@ -168,7 +168,7 @@ def queue_knob_sweep(cases, variants, C=8192, knobbed=None):
 
     knobbed = knobbed or queue_knobs
     for bs, kind, M, dtype in cases:
-        sets = problem(M, C, C, bs, dtype, kind=kind)
+        sets = problem(M, C, K or C, bs, dtype, kind=kind)
         td = bench.time_cuda(lambda a, b: a @ b, [(sets[0]["x"], sets[0]["w"].toarray())], 3, 20)
         ref = {}
         parts = []

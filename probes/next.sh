@@ -93,6 +93,7 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v41b                     -> LATE 1-3 on the queue (bs 64, M = 4096 / non-square), p19 late
 #   bash probes/next.sh v41                      -> the suite with QLIST_AHEAD 8 (4 shards), then
 #                                                   QLIST 4 / 16 at M = 4096 and 8192, p19
 #                                                   nonsquare while time is left (<= 590 s)
@@ -354,6 +355,24 @@ queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096,
                  (("default", {}), ("QLIST 3", {"QLIST": 3, "ILV": 0}),
                   ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
 PY
+elif [ "$1" = v41b ]; then
+  # LATE (the next item claimed near the item's end, not at its start; v41's model of the
+  # reservation put the non-square fprop's CTAs at 38-57 steps, as measured, against greedy's
+  # 43-52): LATE 1 / 2 / 3 on the non-square shape, random, Barabasi-Albert and small world at
+  # M = 4096 (fp16), then p19 late (<= 590 s); first LATE's tests (the sweep compares too)
+  first_tests 150 "test_stream_queue_knobs and late"
+  PYTHONPATH=.:probes timeout $((480 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import queue_knob_sweep, say
+from cupy_bsparse import bench
+say(bench.gpu_name())
+v = (("default", {}), ("LATE 1", {"LATE": 1}), ("LATE 2", {"LATE": 2}), ("LATE 3", {"LATE": 3}),
+     ("default", {}))
+queue_knob_sweep(((64, "random", 4095, "float16"), (64, "random", 4095, "bfloat16")), v, C=8192,
+                 K=4096)
+queue_knob_sweep(((64, "random", 4096, "float16"), (64, "barabasi_albert", 4096, "float16"),
+                  (64, "small_world", 4096, "float16")), v[:3])
+PY
+  [ $SECONDS -lt 500 ] && timeout $((588 - SECONDS)) python3 probes/p19.py late 2>&1 | grep -v "^\[" | tail -40
 elif [ "$1" = v41 ]; then
   # QLIST 8 (every long item first at M = 4096; v40 measured it 4% faster than the default 4)
   # set on this copy only, the sharded suite, then the count at M = 4096 and 8192 (16 row tiles,

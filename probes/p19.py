@@ -42,7 +42,7 @@ any) and the instrumented one's (bench.time_cuda), with the resident CTAs of eac
 that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
-                                       queue64|wgq|nonsquare]  (PRODUCER, ..., TALL_PERSIST,
+                                       queue64|wgq|nonsquare|late]  (PRODUCER, ..., TALL_PERSIST,
                                        TALL_TILES, NONSQUARE below)
 """
 import os
@@ -253,8 +253,14 @@ WGQ = [("stream", "random", 64, "float16", "fprop", 4096, {}),
 #: CTAs end apart. The 8th field is (C, K).
 NONSQUARE = [("stream", "random", 64, "float16", op, 4095, {}, (8192, 4096))
              for op in ("fprop", "bprop")]
+#: v41 (`p19.py late`): the same with the next item claimed near the item's end (LATE 1 / 2):
+#: whether the CTAs' step counts close up to the greedy queue's (v41 model: 43-52 against 41-58).
+LATE = [("stream", "random", 64, "float16", op, 4095, {"LATE": k}, (8192, 4096))
+        for k in (1, 2) for op in ("fprop", "bprop")]
 if sys.argv[1:] == ["nonsquare"]:
     CASES = NONSQUARE
+elif sys.argv[1:] == ["late"]:
+    CASES = LATE
 elif sys.argv[1:] == ["queue64"]:
     CASES = QUEUE64
 elif sys.argv[1:] == ["wgq"]:
@@ -303,7 +309,8 @@ for case in CASES:
         analyse(rec, spec["STAGES"])
         if os.environ.get("OUT"):                   # v38: the raw records, for offline reading
             np.save(os.path.join(os.environ["OUT"], "p19_" + "_".join(
-                str(v) for v in (kind, dtype, bs, M, op, len(extra))) + ".npy"), rec)
+                str(v) for v in (kind, dtype, bs, M, op, "".join(f"{k}{v}" for k, v in extra.items())
+                               or 0)) + ".npy"), rec)
     except Exception as e:   # a probe: report and go on
         say(f"{label}: ERROR {type(e).__name__}: {str(e)[:300]}")
 fresh([])
