@@ -1152,7 +1152,9 @@ F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: small world at M = 1024 / 4096 / 8192 0.0427 / 0.1454 / 0.2896 -> 0.0389-0.0398 / 0.1404 /
 #: 0.2819-0.2908; Barabasi-Albert 0.0436 / 0.1512 / 0.3161 -> 0.0422-0.0433 / 0.1522 /
 #: 0.3068-0.3079. Stages: TALL_WGMMA16_STAGES4_M. TALL_WGMMA16_VARIANTS are compiled in CI for
-#: the probes.
+#: the probes; v41 adds BPW 2 (a warpgroup for two blocks: segments of 8 or 6 on one CTA, so an
+#: SM sums eight blocks at once and dy, re-read from HBM once a wave of segments, 329 MB
+#: against its 64 MB at M = 4096 by ncu, takes fewer waves).
 TALL_WGMMA16 = _kernel_choice(os.environ.get("CUPY_BSPARSE_TALL_WGMMA16"),
                               "CUPY_BSPARSE_TALL_WGMMA16", kinds=("0", "1"))
 #: (lo, hi): 16-bit bs 64 wgrad on the wgmma consumers takes 4 ring stages (160 KB) for
@@ -1161,7 +1163,9 @@ TALL_WGMMA16 = _kernel_choice(os.environ.get("CUPY_BSPARSE_TALL_WGMMA16"),
 #: 0.0838 / 0.1607; 8192 0.3169 -> 0.3301, over the three layouts 0.3048 -> 0.3066 on average).
 TALL_WGMMA16_STAGES4_M = (256, 4096)
 TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2}, {"STAGES": 3}, {"STAGES": 4},
-                         {"NB": 2}]
+                         {"NB": 2}, {"NB": 8, "BPW": 2, "STAGES": 3},
+                         {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5},
+                         {"NB": 6, "BPW": 2, "STAGES": 4}]
 
 
 def f32_tall_wgmma_on(bs):

@@ -40,13 +40,14 @@
 //     block split once into K-major planes, SplitKmajor16); see that consumer's comment
 //     (docs/perf-notes.md v26: opt-in, measured 9-24% slower than the mma.sync consumers).
 // WGMMA 1 with 16-bit elements (bs 64, sm_90a; the default where wgmma is on, _specs.TALL_WGMMA16):
-// one consumer warpgroup a block (WARPS_M 4, WARPS_N 1), wgmma m64n64k16 with both operands
-// from the swizzled tiles; WG_EAGER as dsd_stream.cu's (docs/perf-notes.md v36: M = 4096
-// 0.175 -> 0.161 ms).
+// one consumer warpgroup for BPW blocks (WARPS_M 4, WARPS_N 1; BPW 1, the default, or 2, a
+// probe knob), wgmma m64n64k16 with both operands from the swizzled tiles; WG_EAGER as
+// dsd_stream.cu's (docs/perf-notes.md v36: M = 4096 0.175 -> 0.161 ms).
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), GR and NCX (GR 0, the default: segments), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
-// (L2 policies, common.cuh's l2_policy), BPW (float32 only; default 1), KSUM (float32 only: 8,
+// (L2 policies, common.cuh's l2_policy), BPW (float32, or 2 on the 16-bit wgmma consumers;
+// default 1), KSUM (float32 only: 8,
 // the default, 16 or 32, at most BK; the reduction depth summed in one fresh tile, as
 // dsd_stream.cu's), WGMMA (0, the default, or 1:
 // float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1; or float32 BS 16, NB 8, BPW 1 or
@@ -82,8 +83,8 @@
 #endif
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
 #define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup a block
-#if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || BPW != 1 || GR)
-#error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup a block (WARPS_M 4, WARPS_N 1), no GR"
+#if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || (BPW != 1 && BPW != 2) || GR)
+#error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup for BPW (1 or 2) blocks (WARPS_M 4, WARPS_N 1), no GR"
 #endif
 #if F32W && BS != 64 && BS != 16
 #error "sddmm_tall.cu's float32 wgmma consumers take BS 64 or 16"
@@ -105,7 +106,8 @@
 #define PLANES_BYTES 0
 #endif
 static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
-static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4), "BPW: float32, dividing NB");
+static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4 || W16),
+              "BPW: float32 or the 16-bit wgmma consumers, dividing NB");
 #if GR
 static_assert(DTYPE_ID != 4 && BPW == 1 && NCX >= 1 && NCX + GR <= 16,
               "GR items: 16-bit mma.sync consumers, one block a warp group");
@@ -383,8 +385,11 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
             store_tiles_t<1, 2>(out + (long long)(first + blk0 + 4 * mt) * (BS * BS), BS, acc[mt], 0, 0, alpha,
                                 beta, lane);
 #elif W16
-    // ----------------------------- consumer warpgroups (16-bit wgmma, sm_90a), one a block
-    // Warpgroup g takes block g of the segment: D (64 x 64) += x^T dy over BK / 16 wgmma
+    // ----------------------- consumer warpgroups (16-bit wgmma, sm_90a), one for BPW blocks
+    // Warpgroup g takes blocks g * BPW .. g * BPW + BPW - 1 of the segment (BPW 2: a segment of
+    // NB 8 on four warpgroups, so an SM holds eight blocks' sums at once and the wgrad's
+    // segments take fewer waves, each re-reading dy from HBM; docs/perf-notes.md v41), each
+    // D (64 x 64) += x^T dy over BK / 16 wgmma
     // m64n64k16 a step, straight from the swizzled tiles as sddmm_stream.cu's (x's tile
     // M-major, flag tnspA: rows are the reduction, BS columns contiguous; dy's MN-major,
     // tnspB). Every warpgroup issues its batch, one past count too (its dy slot holds stale
@@ -393,9 +398,9 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     // completed; 1: at once, when its own batch completed).
     constexpr int NI = BS / 8, ACC_N = NI * 4;
     static_assert(STAGES >= 2 || WG_EAGER, "a stage is held until the next batch is issued");
-    const int blk = warp >> 2, wq = warp & 3;
-    float acc[NI][4];
-    zero_fill<ACC_N>(&acc[0][0]);
+    const int blk = (warp >> 2) * BPW, wq = warp & 3;
+    float acc[BPW][NI][4];
+    zero_fill<BPW * ACC_N>(&acc[0][0][0]);
     Ring<STAGES> ring(bar0);
 #if !WG_EAGER
     int held = -1;                     // the stage whose batch may still be running
@@ -403,34 +408,40 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     for (int step = 0; step < nsteps; ++step, ring.advance()) {
         ring.wait_full();
         if (tid == 0) TL_MARK(step, 3);
-        const unsigned buf = t0 + ring.s * S_BYTES, dt = buf + (1 + blk) * T_BYTES;
-        wgmma_pin<ACC_N>(&acc[0][0]);
+        const unsigned buf = t0 + ring.s * S_BYTES;
+        wgmma_pin<BPW * ACC_N>(&acc[0][0][0]);
         wgmma_fence();
 #pragma unroll
-        for (int k = 0; k < BK; k += 16)      // k16 = 16 rows of either tile
-            wgmma_m64k16<BS, 1, 1>(&acc[0][0], wgmma_desc(buf + k * RB), wgmma_desc(dt + k * RB));
+        for (int j = 0; j < BPW; ++j) {       // the blocks share x's tile (the A operand)
+            const unsigned dt = buf + (1 + blk + j) * T_BYTES;
+#pragma unroll
+            for (int k = 0; k < BK; k += 16)  // k16 = 16 rows of either tile
+                wgmma_m64k16<BS, 1, 1>(&acc[j][0][0], wgmma_desc(buf + k * RB), wgmma_desc(dt + k * RB));
+        }
         wgmma_commit();
-        wgmma_pin<ACC_N>(&acc[0][0]);
+        wgmma_pin<BPW * ACC_N>(&acc[0][0][0]);
 #if WG_EAGER
         wgmma_wait<0>();
-        wgmma_pin<ACC_N>(&acc[0][0]);
+        wgmma_pin<BPW * ACC_N>(&acc[0][0][0]);
         if (tid == 0) TL_MARK(step, 4);
         ring.release();
 #else
         wgmma_wait<1>();
-        wgmma_pin<ACC_N>(&acc[0][0]);
+        wgmma_pin<BPW * ACC_N>(&acc[0][0][0]);
         if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
         held = ring.s;
 #endif
         if (tid == NCT - 32) TL_MARK(step, 5);
     }
     wgmma_wait<0>();
-    wgmma_pin<ACC_N>(&acc[0][0]);
+    wgmma_pin<BPW * ACC_N>(&acc[0][0][0]);
     if (tid == 0) TL_SPAN(1, nsteps);
-    if (blk < count)
-        store_tiles<1, NI>(out + (long long)(first + blk) * (BS * BS), BS,
-                           reinterpret_cast<const float (&)[1][NI][4]>(acc), wq * 16, 0, BS, alpha,
-                           beta, lane);
+#pragma unroll
+    for (int j = 0; j < BPW; ++j)
+        if (blk + j < count)
+            store_tiles<1, NI>(out + (long long)(first + blk + j) * (BS * BS), BS,
+                               reinterpret_cast<const float (&)[1][NI][4]>(acc[j]), wq * 16, 0, BS,
+                               alpha, beta, lane);
 #else
     // ---------------------------------------------------------------- consumer warps
     constexpr int WM = BS / WARPS_M, WN = BS / WARPS_N, MI = WM / 16, NI = WN / 8;

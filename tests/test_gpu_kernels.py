@@ -467,15 +467,20 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [33, 100, 1000])
 @pytest.mark.parametrize("flag,knobs", [("1", {}), ("1", {"WG_EAGER": 0}), ("1", {"STAGES": 2}),
-                                        ("1", {"STAGES": 4}), ("1", {"NB": 2}), ("0", {})],
-                         ids=["default", "held", "st2", "st4", "nb2", "mma_sync"])
+                                        ("1", {"STAGES": 4}), ("1", {"NB": 2}),
+                                        ("1", {"NB": 8, "BPW": 2, "STAGES": 3}),
+                                        ("1", {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5}),
+                                        ("1", {"NB": 6, "BPW": 2, "STAGES": 4}), ("0", {})],
+                         ids=["default", "held", "st2", "st4", "nb2", "bpw2", "bpw2_bk32",
+                              "nb6_bpw2", "mma_sync"])
 @pytest.mark.parametrize("kind", ["f16"] if _SMALL else ["f16", "bf16"])
 def test_sddmm_tall_wgmma16(request, monkeypatch, kind, flag, knobs, M, beta):
     """sddmm_tall.cu's 16-bit bs 64 consumers on sm_90a: wgmma (TALL_WGMMA16 "1", the default:
     a warpgroup a block, m64n64k16 from the swizzled tiles, WG_EAGER) with the variants the
-    probes time forced into the spec, and mma.sync ("0"), as test_sddmm_tma_kernels checks them:
-    one 64-row step, two, many; segments of one block up to a full CTA (warpgroups without a
-    block); an empty block-row and block-column."""
+    probes time forced into the spec (BPW 2: a warpgroup for two blocks, segments of 8 or 6),
+    and mma.sync ("0"), as test_sddmm_tma_kernels checks them: one 64-row step, two, many;
+    segments of one block up to a full CTA (warpgroups without a block, or with one of its two);
+    an empty block-row and block-column."""
     from cupy_bsparse import _gpu_ops, _specs
 
     _force_consumers("wgmma", monkeypatch, TALL_WGMMA16=flag)
