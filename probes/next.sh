@@ -355,6 +355,58 @@ queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096,
                  (("default", {}), ("QLIST 3", {"QLIST": 3, "ILV": 0}),
                   ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
 PY
+elif [ "$1" = v41d ]; then
+  # the wgrad (16-bit bs 64, M = 4096) with BPW 2 on the wgmma consumers (a warpgroup for two
+  # blocks: segments of 8 / 6, an SM summing 8 / 6 blocks at once, so fewer waves of segments,
+  # each re-reading dy from HBM: ncu 329 MB against 64 + 64): its tests, then the variants,
+  # each also in block-row order ("rows": no largest-first sort) (<= 300 s)
+  first_tests 100 "test_sddmm_tall_wgmma16"
+  PYTHONPATH=.:probes timeout $((295 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import fresh, patched, problem, say, wgrad_line, with_knobs
+from cupy_bsparse import _specs as sp, _work_lists as wl, bench
+say(bench.gpu_name())
+ORIG, PLAN = sp.sddmm_tall_spec, wl.sddmm_plan
+rows = lambda layout, nb, largest_first=False: PLAN(layout, nb)
+B8, B8K, B6 = {"NB": 8, "BPW": 2, "STAGES": 3}, {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5}, {"NB": 6, "BPW": 2, "STAGES": 4}
+V = [("default", {}, 0), ("rows", {}, 1), ("NB 8 BPW 2", B8, 0), ("NB 8 BPW 2 rows", B8, 1),
+     ("NB 8 BK 32 S5", B8K, 0), ("NB 6 BPW 2", B6, 0), ("NB 6 BPW 2 rows", B6, 1), ("default", {}, 0)]
+for kind, dtype, M in (("random", "float16", 4096), ("random", "bfloat16", 4096),
+                       ("barabasi_albert", "float16", 4096), ("small_world", "float16", 4096),
+                       ("random", "float16", 2048), ("random", "float16", 8192)):
+    sets = problem(M, 8192, 8192, 64, dtype, kind=kind)
+    parts = []
+    for name, knobs, r in V:
+        spec = with_knobs(ORIG, knobs) if knobs else ORIG
+        with patched(wl, **({"sddmm_plan": rows} if r else {})):
+            line = wgrad_line(sets, lambda: patched(sp, sddmm_tall_spec=spec), check=True)
+        parts.append(f"{name} {line}")
+    say(f"{kind} {dtype} bs 64 M {M} wgrad: " + "; ".join(parts))
+    del sets
+    fresh([])
+PY
+elif [ "$1" = v41c ]; then
+  # after LATE 3 (fprop 0.1266 ms at M = 4096) the bs 64 wgrad (0.1621) is 1.28x fprop: ncu's
+  # DRAM and L2 bytes of fprop and wgrad (fp16 bs 64 M = 4096), then the wgrad's L2 hints (X_HINT
+  # / D_HINT: 0 evict_first, 1 evict_last, the default, 2 normal) on random fp16 / bf16 (<= 420 s)
+  OPS="fprop wgrad" DTYPES=float16 BS=64 COPIES=0 timeout 200 bash probes/ncu_l2.sh 2>&1 | tail -40
+  PYTHONPATH=.:probes timeout $((415 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import fresh, patched, problem, say, wgrad_line, with_knobs
+from cupy_bsparse import _specs as sp, bench
+say(bench.gpu_name())
+ORIG = sp.sddmm_tall_spec
+V = [("default", {}), ("X_HINT 2", {"X_HINT": 2}), ("D_HINT 2", {"D_HINT": 2}),
+     ("X 2 D 2", {"X_HINT": 2, "D_HINT": 2}), ("D_HINT 0", {"D_HINT": 0}), ("X_HINT 0", {"X_HINT": 0}),
+     ("default", {})]
+for kind, dtype in (("random", "float16"), ("random", "bfloat16"), ("barabasi_albert", "float16")):
+    sets = problem(4096, 8192, 8192, 64, dtype, kind=kind)
+    parts = []
+    for name, knobs in V:
+        spec = with_knobs(ORIG, knobs) if knobs else ORIG
+        parts.append(f"{name} " + wgrad_line(sets, lambda: patched(sp, sddmm_tall_spec=spec), check=True))
+    say(f"{kind} {dtype} bs 64 M 4096 wgrad: " + "; ".join(parts))
+    del sets
+    fresh([])
+PY
 elif [ "$1" = v41b ]; then
   # LATE (the next item claimed near the item's end, not at its start; v41's model of the
   # reservation put the non-square fprop's CTAs at 38-57 steps, as measured, against greedy's
