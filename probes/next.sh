@@ -93,6 +93,7 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v41d                     -> the bs 64 wgrad with BPW 2 (tests, sweep), then LATE on bs 32's queue
 #   bash probes/next.sh v41b                     -> LATE 1-3 on the queue (bs 64, M = 4096 / non-square), p19 late
 #   bash probes/next.sh v41                      -> the suite with QLIST_AHEAD 8 (4 shards), then
 #                                                   QLIST 4 / 16 at M = 4096 and 8192, p19
@@ -383,6 +384,16 @@ for kind, dtype, M in (("random", "float16", 4096), ("random", "bfloat16", 4096)
     say(f"{kind} {dtype} bs 64 M {M} wgrad: " + "; ".join(parts))
     del sets
     fresh([])
+PY
+  # then LATE on 16-bit bs 32's queue set (STREAM_TALL 3, mma.sync; its knob tests passed in
+  # v41b), where v41 measured bs 64 only (<= 590 s)
+  [ $SECONDS -lt 450 ] && PYTHONPATH=.:probes timeout $((585 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import queue_knob_sweep
+v = (("default", {}), ("LATE 2", {"LATE": 2}), ("LATE 3", {"LATE": 3}), ("LATE 4", {"LATE": 4}),
+     ("default", {}))
+queue_knob_sweep(((32, "random", 4096, "float16"), (32, "small_world", 4096, "float16"),
+                  (32, "random", 4096, "bfloat16"), (32, "random", 1024, "float16"),
+                  (32, "random", 8192, "float16")), v)
 PY
 elif [ "$1" = v41c ]; then
   # after LATE 3 (fprop 0.1266 ms at M = 4096) the bs 64 wgrad (0.1621) is 1.28x fprop: ncu's
