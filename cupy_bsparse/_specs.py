@@ -344,7 +344,13 @@ def stream_tall(bs, code, M, r=1):
 #: -2.5%, 8192 -0.3%, small world +0.3%. v38 (probes/p46.py): both sets store y's tiles with an
 #: evict_first L2 policy (Y_HINT 0), so y's 67 MB stop pushing W and the live x tiles out of L2:
 #: fp16 M = 4096 0.1388 / 0.1383 -> 0.1322 / 0.1326, bf16 0.1385 / 0.1387 -> 0.1317 / 0.1321,
-#: small world 0.1370 -> 0.1279, M = 8192 0.2660 -> 0.2554 (W evict_last with it: a tie).
+#: small world 0.1370 -> 0.1279, M = 8192 0.2660 -> 0.2554 (W evict_last with it: a tie). v41
+#: (next.sh v41b): a CTA takes its next item at its current item's third step from the end, not
+#: at its start (LATE 3), so the item goes to the CTA free first: fp16 x @ W random M = 384 /
+#: 1024 / 2048 / 4096 / 8192 0.0330 / 0.0438 / 0.0728 / 0.1312 / 0.2505 -> 0.0302 / 0.0395 /
+#: 0.0688 / 0.1265 (LATE 2) / 0.2433, Barabasi-Albert 0.1296 -> 0.1209 (LATE 2), M = 4095
+#: C 8192 K 4096 0.0727 -> 0.0696; small world 0.1275 -> 0.1281 (even items: nothing to
+#: rebalance).
 STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGES": 3,
                          "WGMMA": 1, "QUEUE": 1, "WG_EAGER": 1, "W_HINT": 2, "ILV": 2, "Y_HINT": 0,
                          "LATE": 3},

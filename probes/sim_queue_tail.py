@@ -4,7 +4,8 @@ n * period + epi us (an empty column one stage), a split half ``comb`` more for 
 Prints the makespan, the median and mean CTA finish for ILV 0 / 2 / 3, and the makespan when
 the last 66 / 132 / 264 items are cut into two halves of their columns (split-K). 16-bit bs
 64, M = 4096 (8 row tiles of 512), C = K = 8192, d = 0.1, the bench's random layouts; period
-1.26 us (v36's timeline).
+1.26 us (v36's timeline). v41 (the end): the next item claimed at an item's start, as before
+LATE, or near its end, on the non-square shape.
 
     PYTHONPATH=. python probes/sim_queue_tail.py"""
 import heapq
@@ -67,3 +68,41 @@ for seed in (0, 1):
     mk, med, mean = run(seq, epi=0.3, comb=0.2)
     print(seed, f"ILV 2 makespan {mk:.1f} mean {mean:.1f}",
           [f"{run(seq, epi=0.3, comb=0.2, split_last=sl)[0]:.1f}" for sl in (66, 132, 264)])
+
+# v41: when a CTA takes its next item. Until v41 the producer took it from the counter as its
+# current item began (``claim=None`` below), so the next item went to the CTA whose item began
+# first, not to the one free first. LATE k takes it k steps before the item's end (``claim=k``:
+# the producer is STAGES steps ahead of the consumers, so LATE 3 is about k = 5-6 here). The
+# non-square shape (M = 4095, C 8192, K 4096) at v40's measured 1.31 us a step: the claim at the
+# start gives x @ W 38-57 steps a CTA (measured 41-58), greedy 43-51.
+
+
+def run_claim(seq, P=132, period=1.31, epi=1.0, claim=None):
+    """(finish times, steps) a CTA when each takes its next item at its current item's start
+    (``claim`` None) or ``claim`` steps before that item's end."""
+    nxt, heap = 0, [(0.0, p, 0.0) for p in range(P)]   # (claim time, CTA, its next start)
+    fin, steps = np.zeros(P), np.zeros(P, int)
+    while heap:
+        _, p, s = heapq.heappop(heap)
+        if nxt >= len(seq):
+            fin[p] = s
+            continue
+        ln = seq[nxt][1]
+        nxt += 1
+        steps[p] += ln
+        end = s + max(ln, 1) * period + epi
+        at = s if claim is None else max(s, end - epi - claim * period)
+        heapq.heappush(heap, (at, p, end))
+    return fin, steps
+
+
+print("the next item claimed at the item's start / 5 steps before its end (LATE 3), ILV 2:")
+for seed in (0, 1, 2):
+    mask = bench.make_mask("random", 128, 64, 0.1, seed=seed)
+    for op, lens in (("x @ W", mask.sum(0)), ("x @ W^T", mask.sum(1))):
+        seq = items(lens, 8, 2)
+        parts = []
+        for name, c in (("start", None), ("late", 5)):
+            fin, steps = run_claim(seq, claim=c)
+            parts.append(f"{name}: makespan {fin.max():.1f} us, steps {steps.min()}-{steps.max()}")
+        print(f"seed {seed} {op}: " + "; ".join(parts))
