@@ -440,12 +440,10 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             // (each tile's columns longest first), so the last items handed out are the shortest
             const int nt = min(ILV, nunits), base = (nunits - nt) * nchunks;
 #endif
-#if QFIRST
-            // QFIRST: item b first, then the counter's from gridDim.x on
-            int t = blockIdx.x, step = 0;
-#else
-            int t = atomicAdd(counters, 1), step = 0;
-#endif
+            // an item from the counter (QFIRST: the counter's items from gridDim.x on)
+            auto claim = [&]() { return (QFIRST ? (int)gridDim.x : 0) + atomicAdd(counters, 1); };
+            // QFIRST: item b first, without the counter
+            int t = QFIRST ? (int)blockIdx.x : claim(), step = 0;
 #if IPF
             // IPF: the next item's chunk is loaded at its predecessor's second step and its
             // first entry at the third (or both at the last), so no load waits at the switch
@@ -473,10 +471,8 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
 #if LATE
                 int next = nitems;   // claimed at the item's LATE-th step from its end
-#elif QFIRST
-                const int next = (int)gridDim.x + atomicAdd(counters, 1);
 #else
-                const int next = atomicAdd(counters, 1);
+                const int next = claim();
 #endif
 #if !IPF
                 // an empty column still takes one stage, with no copies, for its epilogue
@@ -532,7 +528,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                     // LATE copies are issued (the ring still holds STAGES steps), so the CTA
                     // that frees first gets it, not the one that began its own item first
                     if (i == max(ck.y, max(ck.z, ck.y + 1) - LATE))
-                        next = (QFIRST ? (int)gridDim.x : 0) + atomicAdd(counters, 1);
+                        next = claim();
 #endif
 #if IPF
                     // an empty column still takes one stage, with no copies, for its epilogue

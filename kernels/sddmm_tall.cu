@@ -82,7 +82,7 @@
 #define WG_EAGER 0
 #endif
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
-#define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup a block
+#define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup for BPW blocks
 #if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || (BPW != 1 && BPW != 2) || GR)
 #error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup for BPW (1 or 2) blocks (WARPS_M 4, WARPS_N 1), no GR"
 #endif
