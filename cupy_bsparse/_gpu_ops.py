@@ -142,22 +142,24 @@ def _resident(fn, nt, smem, dev):
 
 def _tall_nb(layout, bs, did, M):
     """sddmm_tall.cu's segment size for this layout: where ``_specs.sddmm_tall_nb_choices``
-    offers several, ``_specs.sddmm_tall_segment_size``'s pick from the default's segments and
+    offers several, ``_specs.sddmm_tall_segment_size``'s pick from each choice's segments and
     the CTAs of its compiled spec resident on this device; None otherwise. Cached per layout."""
     import cupy
 
-    choices = _specs.sddmm_tall_nb_choices(bs, did)
+    dev = cupy.cuda.runtime.getDevice()
+    choices = _specs.sddmm_tall_nb_choices(bs, did, _wgmma(dev), M=M)
     if len(choices) < 2:
         return None
-    dev = cupy.cuda.runtime.getDevice()
-    key = ("tall_nb", bs, did, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, dev,
+    key = ("tall_nb", bs, did, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M,
+           M <= _specs.TALL_WGMMA16_STAGES4_M[0], M <= _specs.TALL_WGMMA16_STAGES4_M[1], dev,
            _specs.USE_WGMMA, choices, _specs.SDDMM_TALL_TAIL_MIN)
     nb = layout.plan_cache.get(key)
     if nb is None:
-        fn, nt, smem = _sddmm_launch("tall", bs, did, M, choices[0])[:3]
-        nb = layout.plan_cache[key] = _specs.sddmm_tall_segment_size(
-            choices, _work_lists.sddmm_segment_count(layout, choices[0]),
-            _resident(fn, nt, smem, dev))
+        def count(n):
+            fn, nt, smem = _sddmm_launch("tall", bs, did, M, n)[:3]
+            return _work_lists.sddmm_segment_count(layout, n), _resident(fn, nt, smem, dev)
+
+        nb = layout.plan_cache[key] = _specs.sddmm_tall_segment_size(choices, count)
     return nb
 
 

@@ -1119,27 +1119,42 @@ SDDMM_TALL_NB_CHOICES = {64: (4, 2)}
 #: taken too (p29 auto: C = K = 2048, small world d = 0.1 / random d = 0.05, M = 4096, 38 / 25
 #: NB 4 segments: 0.0447 / 0.0443 -> 0.0326 / 0.0323 ms; C = K = 1024 0.0397 -> 0.0317).
 SDDMM_TALL_TAIL_MIN = 0.25
+#: Under one wave a segment size is taken where its segments fill this much of the resident
+#: CTAs (v42, H100, fp16 M = 4096, probes/next.sh v42: small world d 0.05, 129 NB 8 segments
+#: for 132 CTAs, 0.0663 ms against NB 4's 0.0957; random C = K = 4096, 75 NB 8 / 129 NB 4:
+#: NB 8 / 4 / 2 0.0543 / 0.0397 / 0.0462; C = K = 2048, 32 / 38 / 71: 0.0474 / 0.0308 / 0.0243).
+SDDMM_TALL_ONE_WAVE_MIN = 0.75
 
 
-def sddmm_tall_nb_choices(bs, did):
-    """The segment sizes sddmm_tall.cu's wgrad chooses from for this block size and element
-    code, the default first (``SDDMM_TALL_NB_CHOICES``; float32 and the 2-D items of
-    SDDMM_GROUP have one)."""
+def sddmm_tall_nb_choices(bs, did, wgmma=False, wgmma16=None, M=None):
+    """The segment sizes sddmm_tall.cu's wgrad chooses from for this block size, element code
+    and M, the default first: on 16-bit bs 64's wgmma consumers (``wgmma``, and ``wgmma16``,
+    None: ``TALL_WGMMA16``'s) TALL_WGMMA16_NB_CHOICES, or NB 2 alone up to M =
+    TALL_WGMMA16_NB2_M; else ``SDDMM_TALL_NB_CHOICES``; float32 and the 2-D items of
+    SDDMM_GROUP have none (an empty tuple)."""
     if _mma_code(did) == _F32X3 or (SDDMM_GROUP == "1" and bs in SDDMM_GROUP_SHAPES):
         return ()
+    if bs == 64 and wgmma and (TALL_WGMMA16 != "0" if wgmma16 is None else wgmma16):
+        if M is not None and M <= TALL_WGMMA16_NB2_M:
+            return TALL_WGMMA16_NB_CHOICES[-1:]
+        return TALL_WGMMA16_NB_CHOICES
     return SDDMM_TALL_NB_CHOICES.get(bs, ())
 
 
-def sddmm_tall_segment_size(choices, segments, resident):
-    """The segment size of sddmm_tall.cu's wgrad from ``choices`` (default first), given the
-    default's ``segments`` (its CTAs) and the CTAs resident at once on the device: the second
-    choice where the default's segments are under one wave or their last wave is under
-    SDDMM_TALL_TAIL_MIN of ``resident`` (so most SMs idle for about a whole CTA), else the
-    default."""
-    tail = segments % max(resident, 1)
-    if len(choices) > 1 and tail and (segments < resident or tail < SDDMM_TALL_TAIL_MIN * resident):
-        return choices[1]
-    return choices[0]
+def sddmm_tall_segment_size(choices, count):
+    """The segment size of sddmm_tall.cu's wgrad from ``choices`` (default first), where
+    ``count(nb)`` gives (segments, CTAs resident at once on the device) for segments of ``nb``:
+    the first choice whose segments fill the device, a last wave empty or at least
+    SDDMM_TALL_TAIL_MIN of ``resident`` full (else most SMs idle for about a whole CTA), or
+    SDDMM_TALL_ONE_WAVE_MIN under one wave (else shorter segments on more SMs finish sooner),
+    else the last choice; None without choices."""
+    for nb in choices[:-1]:
+        segments, resident = count(nb)
+        tail = segments % max(resident, 1)
+        if not tail or tail >= (SDDMM_TALL_TAIL_MIN if segments > resident
+                                else SDDMM_TALL_ONE_WAVE_MIN) * resident:
+            return nb
+    return choices[-1] if choices else None
 
 
 #: The float32 bs 16 wgmma consumers' variants probes/p25.py times against the spec (BPW 2: one
@@ -1168,9 +1183,20 @@ TALL_WGMMA16 = _kernel_choice(os.environ.get("CUPY_BSPARSE_TALL_WGMMA16"),
 #: -> 0.0285; 512 / 1024 / 2048 / 4096 0.0314 / 0.0499 / 0.0875 / 0.1629 -> 0.0308 / 0.0484 /
 #: 0.0838 / 0.1607; 8192 0.3169 -> 0.3301, over the three layouts 0.3048 -> 0.3066 on average).
 TALL_WGMMA16_STAGES4_M = (256, 4096)
-TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2}, {"STAGES": 3}, {"STAGES": 4},
-                         {"NB": 2}, {"NB": 8, "BPW": 2, "STAGES": 3},
-                         {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5},
+#: v42 (H200, fp16 / bf16, C = K = 8192, d = 0.1, probes/next.sh v41d, wgrad ms, NB 4 -> NB 8
+#: BPW 2 in 3 stages): random M = 2048 / 4096 / 8192 0.0748 / 0.1378 / 0.2872 -> 0.0689 /
+#: 0.1264 / 0.2447, bf16 at 4096 0.1367 -> 0.1232; Barabasi-Albert 0.1316 -> 0.1194; small world
+#: 0.1219 (NB 2 by the tail) -> 0.1127. So NB 8 is the default; NB 4 and 2 (a warpgroup a block,
+#: the stages by TALL_WGMMA16_STAGES4_M) where its segments fill the device badly
+#: (``sddmm_tall_segment_size``).
+TALL_WGMMA16_NB_CHOICES = (8, 4, 2)
+#: Up to this M (four 64-row steps) the wgmma wgrad takes NB 2 alone: three CTAs an SM hide the
+#: latency of a segment's few steps (v42, H100, random d 0.1, C = K = 8192, M = 256: NB 8 / 4 /
+#: 2 0.0225 / 0.0214 / 0.0187 ms; at M = 1024 0.0454 / 0.0483 / 0.0484).
+TALL_WGMMA16_NB2_M = 256
+TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
+                         {"NB": 4, "BPW": 1, "STAGES": 3}, {"NB": 4, "BPW": 1, "STAGES": 4},
+                         {"NB": 2, "BPW": 1}, {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5},
                          {"NB": 6, "BPW": 2, "STAGES": 4}]
 
 
@@ -1219,9 +1245,13 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
         else:
             p.update(NB=4, BK=64, WARPS_M=2, WARPS_N=1)
             if wgmma and (TALL_WGMMA16 != "0" if wgmma16 is None else wgmma16):
-                lo, hi = TALL_WGMMA16_STAGES4_M   # a warpgroup a block
-                p.update(WARPS_M=4, WGMMA=1, WG_EAGER=1,
-                         STAGES=4 if M is not None and lo < M <= hi else 3)
+                p.update(WARPS_M=4, WGMMA=1, WG_EAGER=1)
+                size = sddmm_tall_nb_choices(bs, did, True, True, M)[0] if nb is None else nb
+                if size == 8:
+                    p.update(NB=8, BPW=2, STAGES=3)    # a warpgroup for two blocks
+                else:
+                    lo, hi = TALL_WGMMA16_STAGES4_M   # a warpgroup a block
+                    p.update(NB=size, STAGES=4 if M is not None and lo < M <= hi else 3)
     elif bs == 32 and code == _F32X3:
         # v16 (H200, probes/p14.py, M = 4096): KSUM 16 1.297 -> 1.199 ms (KSUM 32 1.204; bs 16
         # gained nothing from either)
@@ -1250,9 +1280,10 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
                 # 0.3899 / 1.5621; Barabasi-Albert at 4096 1.5692 -> 1.5321 (p25 caps)
                 p["STAGES"] = 2
     if nb is not None:
-        if nb not in sddmm_tall_nb_choices(bs, did):
-            raise ValueError(f"nb must be one of {sddmm_tall_nb_choices(bs, did)} for bs {bs} "
-                             f"and element code {did}, got {nb!r}")
+        choices = sddmm_tall_nb_choices(bs, did, wgmma, wgmma16)   # any M's
+        if nb not in choices:
+            raise ValueError(f"nb must be one of {choices} for bs {bs} and element code {did}"
+                             f"{' on wgmma' if wgmma else ''}, got {nb!r}")
         p["NB"] = nb
     return tuple(sorted(p.items()))
 
@@ -1476,8 +1507,8 @@ def all_specializations():
                     for wg in (False, True):
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
                                     "bsmm_sddmm_tall"))
-                    for nb in sddmm_tall_nb_choices(bs, did)[1:]:   # by the waves
-                        for wg in (False, True):
+                    for wg in (False, True):                # by the waves
+                        for nb in sddmm_tall_nb_choices(bs, did, wg)[1:]:
                             out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg, nb=nb),
                                         "bsmm_sddmm_tall"))
                     if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)

@@ -93,6 +93,8 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v42b                     -> v42 after the rule refined (M <= 256, one wave)
+#   bash probes/next.sh v42                      -> NB 8 BPW 2 default (bs 64 wgrad): tests, segment sizes
 #   bash probes/next.sh v41d                     -> the bs 64 wgrad with BPW 2 (tests, sweep), then LATE on bs 32's queue
 #   bash probes/next.sh v41b                     -> LATE 1-3 on the queue (bs 64, M = 4096 / non-square), p19 late
 #   bash probes/next.sh v41                      -> the suite with QLIST_AHEAD 8 (4 shards), then
@@ -355,6 +357,72 @@ say(bench.gpu_name())
 queue_knob_sweep(((64, "barabasi_albert", 4096, "float16"), (64, "random", 4096, "float16")),
                  (("default", {}), ("QLIST 3", {"QLIST": 3, "ILV": 0}),
                   ("QLIST 4", {"QLIST": 4, "ILV": 0}), ("default", {})))
+PY
+elif [ "$1" = v42 ]; then
+  # NB 8 with BPW 2 the default of the 16-bit bs 64 wgmma wgrad (v41d: 8-15% faster at M =
+  # 2048-8192 on three layouts), NB 4 / 2 where its segments fill the device badly: the tests,
+  # then each size forced against the launcher's pick on layouts whose NB 8 segments fall
+  # under a wave or leave a thin last one (<= 330 s)
+  first_tests 150 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
+  PYTHONPATH=.:probes timeout $((325 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+import cupy
+from _common import fresh, patched, problem, say, wgrad_line
+from cupy_bsparse import _specs as sp, _gpu_ops as g, _work_lists as wl, bench
+say(bench.gpu_name())
+dev = cupy.cuda.runtime.getDevice()
+for kind, d, C, M in (("random", 0.1, 8192, 256), ("random", 0.1, 8192, 1024),
+                      ("random", 0.05, 8192, 4096), ("barabasi_albert", 0.2, 8192, 4096),
+                      ("small_world", 0.05, 8192, 4096), ("barabasi_albert", 0.1, 8192, 4096),
+                      ("small_world", 0.1, 2048, 4096), ("random", 0.05, 2048, 4096),
+                      ("random", 0.1, 4096, 4096), ("small_world", 0.1, 4096, 1024)):
+    sets = problem(M, C, C, 64, "float16", kind=kind, density=d)
+    lay = sets[0]["w"].layout
+    counts = []
+    for nb in sp.TALL_WGMMA16_NB_CHOICES:
+        fn, nt, smem = g._sddmm_launch("tall", 64, 1, M, nb)[:3]
+        counts.append(f"{nb}: {wl.sddmm_segment_count(lay, nb)}/{g._resident(fn, nt, smem, dev)}")
+    auto = g._tall_nb(lay, 64, 1, M)
+    parts = [f"auto (NB {auto}) {wgrad_line(sets, lambda: patched(sp), check=True)}"]
+    for nb in sp.TALL_WGMMA16_NB_CHOICES:
+        parts.append(f"NB {nb} " + wgrad_line(
+            sets, lambda: patched(sp, sddmm_tall_segment_size=lambda c, f, nb=nb: nb)))
+    say(f"{kind} d {d} C=K {C} M {M} [{', '.join(counts)}]: " + "; ".join(parts))
+    del sets
+    fresh([])
+PY
+elif [ "$1" = v42b ]; then
+  # v42 with the rule refined (one wave 75% full; NB 2 alone up to M = 256)
+  # NB 8 with BPW 2 the default of the 16-bit bs 64 wgmma wgrad (v41d: 8-15% faster at M =
+  # 2048-8192 on three layouts), NB 4 / 2 where its segments fill the device badly: the tests,
+  # then each size forced against the launcher's pick on layouts whose NB 8 segments fall
+  # under a wave or leave a thin last one (<= 330 s)
+  first_tests 110 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
+  PYTHONPATH=.:probes timeout $((325 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+import cupy
+from _common import fresh, patched, problem, say, wgrad_line
+from cupy_bsparse import _specs as sp, _gpu_ops as g, _work_lists as wl, bench
+say(bench.gpu_name())
+dev = cupy.cuda.runtime.getDevice()
+for kind, d, C, M in (("random", 0.1, 8192, 128), ("random", 0.1, 8192, 256),
+                      ("barabasi_albert", 0.2, 8192, 256), ("random", 0.1, 8192, 512),
+                      ("small_world", 0.1, 8192, 512), ("random", 0.1, 8192, 2048),
+                      ("small_world", 0.05, 8192, 4096), ("random", 0.1, 4096, 4096),
+                      ("random", 0.1, 4096, 1024), ("small_world", 0.1, 8192, 8192)):
+    sets = problem(M, C, C, 64, "float16", kind=kind, density=d)
+    lay = sets[0]["w"].layout
+    counts = []
+    for nb in sp.TALL_WGMMA16_NB_CHOICES:
+        fn, nt, smem = g._sddmm_launch("tall", 64, 1, M, nb)[:3]
+        counts.append(f"{nb}: {wl.sddmm_segment_count(lay, nb)}/{g._resident(fn, nt, smem, dev)}")
+    auto = g._tall_nb(lay, 64, 1, M)
+    parts = [f"auto (NB {auto}) {wgrad_line(sets, lambda: patched(sp), check=True)}"]
+    for nb in sp.TALL_WGMMA16_NB_CHOICES:
+        parts.append(f"NB {nb} " + wgrad_line(
+            sets, lambda: patched(sp, sddmm_tall_segment_size=lambda c, f, nb=nb: nb,
+                                  TALL_WGMMA16_NB2_M=0)))
+    say(f"{kind} d {d} C=K {C} M {M} [{', '.join(counts)}]: " + "; ".join(parts))
+    del sets
+    fresh([])
 PY
 elif [ "$1" = v41d ]; then
   # the wgrad (16-bit bs 64, M = 4096) with BPW 2 on the wgmma consumers (a warpgroup for two

@@ -351,31 +351,40 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("nb", [4, 2])
+@pytest.mark.parametrize("nb", [8, 4, 2])
 @pytest.mark.parametrize("M", [33, 257] if _SMALL else [33, 257, 1500])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 def test_sddmm_tall_segment_sizes(request, monkeypatch, kind, M, nb, beta):
-    """16-bit bs 64 wgrad on sddmm_tall.cu in either segment size the launcher can pick (NB 4
-    or 2, forced through ``_specs.sddmm_tall_segment_size``, which it asks once per layout
-    with NB 4's segment count), as test_sddmm_tma_kernels checks the default: every block
-    written, exact to the tolerance."""
+    """16-bit bs 64 wgrad on sddmm_tall.cu in each segment size the launcher can pick (on
+    wgmma NB 8, a warpgroup for two blocks, or 4 or 2; on mma.sync 4 or 2), forced through
+    ``_specs.sddmm_tall_segment_size``, which it asks once per layout, as
+    test_sddmm_tma_kernels checks the default: every block written, exact to the tolerance."""
     from cupy_bsparse import _gpu_ops, _specs
 
-    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+    dev = cupy.cuda.runtime.getDevice()
+    if _gpu_ops._arch(dev) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("sddmm_tall.cu needs sm_90")
+    choices = _specs.sddmm_tall_nb_choices(64, 1, _gpu_ops._wgmma(dev), M=M)
+    if nb not in choices:
+        pytest.skip(f"segments of {nb} are not among {choices} here")
+    if len(choices) == 1:         # the launcher asks nothing: its spec's default
+        assert dict(_specs.sddmm_tall_spec(64, 1, M, _gpu_ops._wgmma(dev)))["NB"] == nb
     asked = []
 
-    def force(choices, segments, resident):
-        asked.append((choices, segments, resident))
+    def force(offered, count):
+        asked.append((offered, [count(n) for n in offered]))
         return nb
 
     monkeypatch.setattr(_specs, "sddmm_tall_segment_size", force)
     _gpu_ops._launches.clear()
     try:
         _sddmm_tma_case(request, monkeypatch, 64, kind, "tall", M, 0.3, beta)
+        spec = _gpu_ops._sddmm_launch("tall", 64, _specs.dtype_id(DTYPES[kind]), M, nb)[3]
     finally:
         _gpu_ops._launches.clear()
-    assert len(asked) == 1 and asked[0][0] == (4, 2) and asked[0][1] > 0 and asked[0][2] > 0
+    assert spec["NB"] == nb and spec.get("BPW", 1) == (2 if nb == 8 else 1)
+    assert len(asked) == (len(choices) > 1) and all(a[0] == choices for a in asked)
+    assert all(seg > 0 and res > 0 for a in asked for seg, res in a[1])
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
@@ -467,20 +476,22 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [33, 100, 1000])
 @pytest.mark.parametrize("flag,knobs", [("1", {}), ("1", {"WG_EAGER": 0}), ("1", {"STAGES": 2}),
-                                        ("1", {"STAGES": 4}), ("1", {"NB": 2}),
-                                        ("1", {"NB": 8, "BPW": 2, "STAGES": 3}),
+                                        ("1", {"NB": 4, "BPW": 1, "STAGES": 3}),
+                                        ("1", {"NB": 4, "BPW": 1, "STAGES": 4}),
+                                        ("1", {"NB": 2, "BPW": 1}),
                                         ("1", {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5}),
                                         ("1", {"NB": 6, "BPW": 2, "STAGES": 4}), ("0", {})],
-                         ids=["default", "held", "st2", "st4", "nb2", "bpw2", "bpw2_bk32",
+                         ids=["default", "held", "st2", "nb4_st3", "nb4_st4", "nb2", "bpw2_bk32",
                               "nb6_bpw2", "mma_sync"])
 @pytest.mark.parametrize("kind", ["f16"] if _SMALL else ["f16", "bf16"])
 def test_sddmm_tall_wgmma16(request, monkeypatch, kind, flag, knobs, M, beta):
     """sddmm_tall.cu's 16-bit bs 64 consumers on sm_90a: wgmma (TALL_WGMMA16 "1", the default:
-    a warpgroup a block, m64n64k16 from the swizzled tiles, WG_EAGER) with the variants the
-    probes time forced into the spec (BPW 2: a warpgroup for two blocks, segments of 8 or 6),
-    and mma.sync ("0"), as test_sddmm_tma_kernels checks them: one 64-row step, two, many;
-    segments of one block up to a full CTA (warpgroups without a block, or with one of its two);
-    an empty block-row and block-column."""
+    m64n64k16 from the swizzled tiles, WG_EAGER, segments of 8 with a warpgroup for two blocks
+    in 3 stages; of 2 up to M = 256) with the variants the probes time forced into the spec (a warpgroup a block in
+    segments of 4 or 2; segments of 6; 32-row steps), and mma.sync ("0"), as
+    test_sddmm_tma_kernels checks them: one 64-row step, two, many; segments of one block up to
+    a full CTA (warpgroups without a block, or with one of its two); an empty block-row and
+    block-column."""
     from cupy_bsparse import _gpu_ops, _specs
 
     _force_consumers("wgmma", monkeypatch, TALL_WGMMA16=flag)
@@ -488,10 +499,10 @@ def test_sddmm_tall_wgmma16(request, monkeypatch, kind, flag, knobs, M, beta):
     try:
         spec = _gpu_ops._sddmm_launch("tall", 64, _specs.dtype_id(DTYPES[kind]), M)[3]
         if flag == "1":
-            lo, hi = _specs.TALL_WGMMA16_STAGES4_M
             assert spec["WGMMA"] == 1 and spec["WARPS_M"] == 4
-            assert {**{"WG_EAGER": 1, "STAGES": 4 if lo < M <= hi else 3}, **knobs} == {
-                k: spec[k] for k in ("WG_EAGER", "STAGES", *knobs)}
+            want = {"WG_EAGER": 1, **({"NB": 8, "BPW": 2, "STAGES": 3}
+                                      if M > _specs.TALL_WGMMA16_NB2_M else {"NB": 2}), **knobs}
+            assert want == {k: spec[k] for k in want}
         else:
             assert spec.get("WGMMA", 0) == 0 and spec["WARPS_M"] == 2
         _sddmm_tma_case(request, monkeypatch, 64, kind, "tall", M, 0.3, beta)

@@ -718,30 +718,66 @@ def test_queue_fits():
 
 
 def test_sddmm_tall_segment_size_by_tail(monkeypatch):
-    """16-bit bs 64 wgrad takes segments of NB 2, not 4, where NB 4's last wave would hold
-    under a quarter of the resident CTAs (``sddmm_tall_segment_size``, v32); other block
-    sizes, float32 and the 2-D items have one size. A size outside the choices is a ValueError
-    naming ``nb``."""
+    """16-bit bs 64 wgrad takes the first segment size whose segments fill the device (at least
+    one wave, a last wave empty or at least a quarter full: ``sddmm_tall_segment_size``, v32),
+    else the last: NB 8 / 4 / 2 on the wgmma consumers (a warpgroup for two blocks at 8, v42),
+    4 / 2 on mma.sync; other block sizes, float32 and the 2-D items have one size. A size
+    outside the choices is a ValueError naming ``nb``."""
     assert _specs.sddmm_tall_nb_choices(64, 1) == (4, 2) == _specs.sddmm_tall_nb_choices(64, 2)
     assert _specs.sddmm_tall_nb_choices(64, 0) == () == _specs.sddmm_tall_nb_choices(32, 1)
+    assert _specs.sddmm_tall_nb_choices(64, 1, True) == (8, 4, 2)
+    assert _specs.sddmm_tall_nb_choices(64, 2, True, wgmma16=False) == (4, 2)
+    assert _specs.sddmm_tall_nb_choices(64, 0, True) == ()
+    assert _specs.sddmm_tall_nb_choices(64, 1, True, M=256) == (2,)
+    assert _specs.sddmm_tall_nb_choices(64, 1, True, M=257) == (8, 4, 2)
+    small = dict(_specs.sddmm_tall_spec(64, 1, 256, True))
+    assert "BPW" not in small and (small["NB"], small["STAGES"]) == (2, 3)
     assert dict(_specs.sddmm_tall_spec(64, 1, 4096))["NB"] == 4
     assert dict(_specs.sddmm_tall_spec(64, 1, 4096, nb=2)) == {
         **dict(_specs.sddmm_tall_spec(64, 1, 4096)), "NB": 2}
+    w8 = dict(_specs.sddmm_tall_spec(64, 1, 4096, True))
+    assert (w8["NB"], w8["BPW"], w8["STAGES"], w8["WGMMA"]) == (8, 2, 3, 1)
+    assert w8 == dict(_specs.sddmm_tall_spec(64, 1, 4096, True, nb=8))
+    w4 = dict(_specs.sddmm_tall_spec(64, 2, 4096, True, nb=4))
+    assert "BPW" not in w4 and (w4["NB"], w4["STAGES"], w4["WGMMA"]) == (4, 4, 1)
+    assert dict(_specs.sddmm_tall_spec(64, 2, 8192, True, nb=2))["STAGES"] == 3
     with pytest.raises(ValueError, match="nb must be one of"):
         _specs.sddmm_tall_spec(64, 1, 4096, nb=3)
     with pytest.raises(ValueError, match="nb must be one of"):
+        _specs.sddmm_tall_spec(64, 1, 4096, nb=8)        # mma.sync: 4 or 2
+    with pytest.raises(ValueError, match="nb must be one of"):
         _specs.sddmm_tall_spec(32, 1, 4096, nb=2)
-    # p29 bs64sweep's NB 4 segment counts on the H100 (132 resident)
     pick = _specs.sddmm_tall_segment_size
-    assert pick((4, 2), 415, 132) == 2      # small world d 0.1: 3.14 waves
-    assert pick((4, 2), 802, 132) == 2      # Barabasi-Albert d 0.2: 6.08
-    assert pick((4, 2), 452, 132) == 4      # random d 0.1: 3.42
-    assert pick((4, 2), 254, 132) == 4      # small world d 0.05: 1.92
-    assert pick((4, 2), 264, 132) == 4      # whole waves
-    assert pick((4, 2), 20, 132) == 2       # a sixth of one wave: more, shorter CTAs
-    assert pick((4, 2), 38, 132) == 2       # small world C = K = 2048: 0.29 waves (p29 auto)
-    assert pick((4, 2), 0, 132) == 4        # an empty layout
-    assert pick((4,), 415, 132) == 4
+
+    def by(counts):
+        return lambda nb: counts[nb]
+
+    def two(seg):                 # p29 bs64sweep's NB 4 segment counts (H100: 132 resident)
+        return pick((4, 2), by({4: (seg, 132)}))
+
+    assert two(415) == 2      # small world d 0.1: 3.14 waves
+    assert two(802) == 2      # Barabasi-Albert d 0.2: 6.08
+    assert two(452) == 4      # random d 0.1: 3.42
+    assert two(254) == 4      # small world d 0.05: 1.92
+    assert two(264) == 4      # whole waves
+    assert two(20) == 2       # a sixth of one wave: more, shorter CTAs
+    assert two(38) == 2       # small world C = K = 2048: 0.29 waves (p29 auto)
+    assert two(0) == 4        # an empty layout
+    assert pick((4,), by({})) == 4 and pick((), by({})) is None
+
+    def three(s8, s4):
+        return pick((8, 4, 2), by({8: (s8, 132), 4: (s4, 132)}))
+
+    assert three(256, 452) == 8       # 1.94 waves
+    assert three(20, 452) == 4        # NB 8 under a wave, NB 4 fills
+    assert three(140, 415) == 2       # neither: a 6% and a 14% last wave
+    assert three(0, 0) == 8
+    assert three(129, 254) == 8       # small world d 0.05: one wave, 98% full (v42)
+    assert three(75, 129) == 4        # random C = K = 4096: 57%, then 98%
+    assert three(32, 38) == 2         # C = K = 2048: 24%, 29%
     specs = _specs.all_specializations()
-    assert ("sddmm_tall.cu", _specs.sddmm_tall_spec(64, 2, 4096, nb=2),
+    for wg, nb in ((False, 2), (True, 4), (True, 2)):
+        assert ("sddmm_tall.cu", _specs.sddmm_tall_spec(64, 2, 4096, wg, nb=nb),
+                "bsmm_sddmm_tall") in specs
+    assert ("sddmm_tall.cu", _specs.sddmm_tall_spec(64, 2, 4096, True),
             "bsmm_sddmm_tall") in specs
