@@ -199,6 +199,35 @@ qlist_suite() {
   grep -n "^QLIST_AHEAD" cupy_bsparse/_specs.py
   GPU_SHARDS=${GPU_SHARDS:-4} SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -12
 }
+# tall_nb_sweep CASES: 16-bit bs 64 wgrad (fp16) with each segment size forced against the
+# launcher's pick, on CASES (a Python tuple of (layout, density, C = K, M)), until 325 s
+tall_nb_sweep() {
+  PYTHONPATH=.:probes CASES="$1" timeout $((325 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+import ast, os
+import cupy
+from _common import fresh, patched, problem, say, wgrad_line
+from cupy_bsparse import _specs as sp, _gpu_ops as g, _work_lists as wl, bench
+say(bench.gpu_name())
+CASES = ast.literal_eval(os.environ["CASES"])
+dev = cupy.cuda.runtime.getDevice()
+for kind, d, C, M in CASES:
+    sets = problem(M, C, C, 64, "float16", kind=kind, density=d)
+    lay = sets[0]["w"].layout
+    counts = []
+    for nb in sp.TALL_WGMMA16_NB_CHOICES:
+        fn, nt, smem = g._sddmm_launch("tall", 64, 1, M, nb)[:3]
+        counts.append(f"{nb}: {wl.sddmm_segment_count(lay, nb)}/{g._resident(fn, nt, smem, dev)}")
+    auto = g._tall_nb(lay, 64, 1, M)
+    parts = [f"auto (NB {auto}) {wgrad_line(sets, lambda: patched(sp), check=True)}"]
+    for nb in sp.TALL_WGMMA16_NB_CHOICES:
+        parts.append(f"NB {nb} " + wgrad_line(
+            sets, lambda: patched(sp, sddmm_tall_segment_size=lambda c, f, nb=nb: nb,
+                                  TALL_WGMMA16_NB2_M=0)))
+    say(f"{kind} d {d} C=K {C} M {M} [{', '.join(counts)}]: " + "; ".join(parts))
+    del sets
+    fresh([])
+PY
+}
 # bs64_bench_4096 END: the 16-bit bs 64 bench at M = 4096 on the four cases the issue names
 # (random, Barabasi-Albert, small world, and the non-square M = 4095 C 8192 K 4096), one process
 # a case, each started only while 90 s are left before the call's second END
@@ -364,32 +393,7 @@ elif [ "$1" = v42 ]; then
   # then each size forced against the launcher's pick on layouts whose NB 8 segments fall
   # under a wave or leave a thin last one (<= 330 s)
   first_tests 150 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
-  PYTHONPATH=.:probes timeout $((325 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
-import cupy
-from _common import fresh, patched, problem, say, wgrad_line
-from cupy_bsparse import _specs as sp, _gpu_ops as g, _work_lists as wl, bench
-say(bench.gpu_name())
-dev = cupy.cuda.runtime.getDevice()
-for kind, d, C, M in (("random", 0.1, 8192, 256), ("random", 0.1, 8192, 1024),
-                      ("random", 0.05, 8192, 4096), ("barabasi_albert", 0.2, 8192, 4096),
-                      ("small_world", 0.05, 8192, 4096), ("barabasi_albert", 0.1, 8192, 4096),
-                      ("small_world", 0.1, 2048, 4096), ("random", 0.05, 2048, 4096),
-                      ("random", 0.1, 4096, 4096), ("small_world", 0.1, 4096, 1024)):
-    sets = problem(M, C, C, 64, "float16", kind=kind, density=d)
-    lay = sets[0]["w"].layout
-    counts = []
-    for nb in sp.TALL_WGMMA16_NB_CHOICES:
-        fn, nt, smem = g._sddmm_launch("tall", 64, 1, M, nb)[:3]
-        counts.append(f"{nb}: {wl.sddmm_segment_count(lay, nb)}/{g._resident(fn, nt, smem, dev)}")
-    auto = g._tall_nb(lay, 64, 1, M)
-    parts = [f"auto (NB {auto}) {wgrad_line(sets, lambda: patched(sp), check=True)}"]
-    for nb in sp.TALL_WGMMA16_NB_CHOICES:
-        parts.append(f"NB {nb} " + wgrad_line(
-            sets, lambda: patched(sp, sddmm_tall_segment_size=lambda c, f, nb=nb: nb)))
-    say(f"{kind} d {d} C=K {C} M {M} [{', '.join(counts)}]: " + "; ".join(parts))
-    del sets
-    fresh([])
-PY
+  tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 1024), ("random", 0.05, 8192, 4096), ("barabasi_albert", 0.2, 8192, 4096), ("small_world", 0.05, 8192, 4096), ("barabasi_albert", 0.1, 8192, 4096), ("small_world", 0.1, 2048, 4096), ("random", 0.05, 2048, 4096), ("random", 0.1, 4096, 4096), ("small_world", 0.1, 4096, 1024))'
 elif [ "$1" = v42b ]; then
   # v42 with the rule refined (one wave 75% full; NB 2 alone up to M = 256)
   # NB 8 with BPW 2 the default of the 16-bit bs 64 wgmma wgrad (v41d: 8-15% faster at M =
@@ -397,33 +401,7 @@ elif [ "$1" = v42b ]; then
   # then each size forced against the launcher's pick on layouts whose NB 8 segments fall
   # under a wave or leave a thin last one (<= 330 s)
   first_tests 110 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
-  PYTHONPATH=.:probes timeout $((325 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
-import cupy
-from _common import fresh, patched, problem, say, wgrad_line
-from cupy_bsparse import _specs as sp, _gpu_ops as g, _work_lists as wl, bench
-say(bench.gpu_name())
-dev = cupy.cuda.runtime.getDevice()
-for kind, d, C, M in (("random", 0.1, 8192, 128), ("random", 0.1, 8192, 256),
-                      ("barabasi_albert", 0.2, 8192, 256), ("random", 0.1, 8192, 512),
-                      ("small_world", 0.1, 8192, 512), ("random", 0.1, 8192, 2048),
-                      ("small_world", 0.05, 8192, 4096), ("random", 0.1, 4096, 4096),
-                      ("random", 0.1, 4096, 1024), ("small_world", 0.1, 8192, 8192)):
-    sets = problem(M, C, C, 64, "float16", kind=kind, density=d)
-    lay = sets[0]["w"].layout
-    counts = []
-    for nb in sp.TALL_WGMMA16_NB_CHOICES:
-        fn, nt, smem = g._sddmm_launch("tall", 64, 1, M, nb)[:3]
-        counts.append(f"{nb}: {wl.sddmm_segment_count(lay, nb)}/{g._resident(fn, nt, smem, dev)}")
-    auto = g._tall_nb(lay, 64, 1, M)
-    parts = [f"auto (NB {auto}) {wgrad_line(sets, lambda: patched(sp), check=True)}"]
-    for nb in sp.TALL_WGMMA16_NB_CHOICES:
-        parts.append(f"NB {nb} " + wgrad_line(
-            sets, lambda: patched(sp, sddmm_tall_segment_size=lambda c, f, nb=nb: nb,
-                                  TALL_WGMMA16_NB2_M=0)))
-    say(f"{kind} d {d} C=K {C} M {M} [{', '.join(counts)}]: " + "; ".join(parts))
-    del sets
-    fresh([])
-PY
+  tall_nb_sweep '(("random", 0.1, 8192, 128), ("random", 0.1, 8192, 256), ("barabasi_albert", 0.2, 8192, 256), ("random", 0.1, 8192, 512), ("small_world", 0.1, 8192, 512), ("random", 0.1, 8192, 2048), ("small_world", 0.05, 8192, 4096), ("random", 0.1, 4096, 4096), ("random", 0.1, 4096, 1024), ("small_world", 0.1, 8192, 8192))'
 elif [ "$1" = v41d ]; then
   # the wgrad (16-bit bs 64, M = 4096) with BPW 2 on the wgmma consumers (a warpgroup for two
   # blocks: segments of 8 / 6, an SM summing 8 / 6 blocks at once, so fewer waves of segments,
