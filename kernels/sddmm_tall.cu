@@ -40,9 +40,10 @@
 //     block split once into K-major planes, SplitKmajor16); see that consumer's comment
 //     (docs/perf-notes.md v26: opt-in, measured 9-24% slower than the mma.sync consumers).
 // WGMMA 1 with 16-bit elements (bs 64, sm_90a; the default where wgmma is on, _specs.TALL_WGMMA16):
-// one consumer warpgroup for BPW blocks (WARPS_M 4, WARPS_N 1; BPW 1, the default, or 2, a
-// probe knob), wgmma m64n64k16 with both operands from the swizzled tiles; WG_EAGER as
-// dsd_stream.cu's (docs/perf-notes.md v36: M = 4096 0.175 -> 0.161 ms).
+// one consumer warpgroup for BPW blocks (WARPS_M 4, WARPS_N 1; _specs takes BPW 2 with NB 8,
+// or BPW 1 with NB 4 or 2 where the segment-size rule does), wgmma m64n64k16 with both
+// operands from the swizzled tiles; WG_EAGER as dsd_stream.cu's (docs/perf-notes.md v36: M =
+// 4096 0.175 -> 0.161 ms; v42, NB 8 BPW 2: 0.161 -> 0.138 ms).
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
 // 64), GR and NCX (GR 0, the default: segments), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
