@@ -93,6 +93,7 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v42c                     -> v42b cut to <= 190 s
 #   bash probes/next.sh v42b                     -> v42 after the rule refined (M <= 256, one wave)
 #   bash probes/next.sh v42                      -> NB 8 BPW 2 default (bs 64 wgrad): tests, segment sizes
 #   bash probes/next.sh v41d                     -> the bs 64 wgrad with BPW 2 (tests, sweep), then LATE on bs 32's queue
@@ -200,9 +201,9 @@ qlist_suite() {
   GPU_SHARDS=${GPU_SHARDS:-4} SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -12
 }
 # tall_nb_sweep CASES: 16-bit bs 64 wgrad (fp16) with each segment size forced against the
-# launcher's pick, on CASES (a Python tuple of (layout, density, C = K, M)), until 325 s
-tall_nb_sweep() {
-  PYTHONPATH=.:probes CASES="$1" timeout $((325 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+# launcher's pick, on CASES (a Python tuple of (layout, density, C = K, M)), until END s (325)
+tall_nb_sweep() {  # CASES [END]
+  PYTHONPATH=.:probes CASES="$1" timeout $((${2:-325} - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 import ast, os
 import cupy
 from _common import fresh, patched, problem, say, wgrad_line
@@ -394,6 +395,11 @@ elif [ "$1" = v42 ]; then
   # under a wave or leave a thin last one (<= 330 s)
   first_tests 150 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
   tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 1024), ("random", 0.05, 8192, 4096), ("barabasi_albert", 0.2, 8192, 4096), ("small_world", 0.05, 8192, 4096), ("barabasi_albert", 0.1, 8192, 4096), ("small_world", 0.1, 2048, 4096), ("random", 0.05, 2048, 4096), ("random", 0.1, 4096, 4096), ("small_world", 0.1, 4096, 1024))'
+elif [ "$1" = v42c ]; then
+  # v42b cut to a short budget (<= 190 s): the tests of the segment-size path, then the cases
+  # the refinement changed (M <= 256 NB 2 alone; one wave 75% full)
+  first_tests 90 "test_sddmm_tall_segment_sizes or (test_sddmm_tall_wgmma16 and default)"
+  tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 128), ("small_world", 0.05, 8192, 4096), ("random", 0.1, 4096, 4096), ("random", 0.1, 8192, 512))' 185
 elif [ "$1" = v42b ]; then
   # v42 with the rule refined (one wave 75% full; NB 2 alone up to M = 256)
   # NB 8 with BPW 2 the default of the 16-bit bs 64 wgmma wgrad (v41d: 8-15% faster at M =
