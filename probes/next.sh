@@ -399,7 +399,7 @@ elif [ "$1" = v42c ]; then
   # v42b cut to a short budget (<= 190 s): the tests of the segment-size path, then the cases
   # the refinement changed (M <= 256 NB 2 alone; one wave 75% full)
   first_tests 90 "test_sddmm_tall_segment_sizes or (test_sddmm_tall_wgmma16 and default)"
-  tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 128), ("small_world", 0.05, 8192, 4096), ("random", 0.1, 4096, 4096), ("random", 0.1, 8192, 512))' 185
+  tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 128), ("small_world", 0.05, 8192, 4096), ("random", 0.1, 4096, 4096), ("random", 0.1, 8192, 512))' 150
 elif [ "$1" = v42b ]; then
   # v42 with the rule refined (one wave 75% full; NB 2 alone up to M = 256)
   # NB 8 with BPW 2 the default of the 16-bit bs 64 wgmma wgrad (v41d: 8-15% faster at M =
