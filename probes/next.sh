@@ -93,6 +93,7 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v43                      -> ncu of the NB 8 wgrad; sizes on the non-square shape, M 512-1024
 #   bash probes/next.sh v42c                     -> v42b cut to <= 190 s
 #   bash probes/next.sh v42b                     -> v42 after the rule refined (M <= 256, one wave)
 #   bash probes/next.sh v42                      -> NB 8 BPW 2 default (bs 64 wgrad): tests, segment sizes
@@ -201,7 +202,8 @@ qlist_suite() {
   GPU_SHARDS=${GPU_SHARDS:-4} SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 470 bash .ci/gpu 2>&1 | tail -12
 }
 # tall_nb_sweep CASES: 16-bit bs 64 wgrad (fp16) with each segment size forced against the
-# launcher's pick, on CASES (a Python tuple of (layout, density, C = K, M)), until END s (325)
+# launcher's pick, on CASES (a Python tuple of (layout, density, C, M[, K: C unless given])),
+# until END s (325)
 tall_nb_sweep() {  # CASES [END]
   PYTHONPATH=.:probes CASES="$1" timeout $((${2:-325} - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 import ast, os
@@ -211,8 +213,9 @@ from cupy_bsparse import _specs as sp, _gpu_ops as g, _work_lists as wl, bench
 say(bench.gpu_name())
 CASES = ast.literal_eval(os.environ["CASES"])
 dev = cupy.cuda.runtime.getDevice()
-for kind, d, C, M in CASES:
-    sets = problem(M, C, C, 64, "float16", kind=kind, density=d)
+for kind, d, C, M, *K in CASES:
+    K = K[0] if K else C
+    sets = problem(M, C, K, 64, "float16", kind=kind, density=d)
     lay = sets[0]["w"].layout
     counts = []
     for nb in sp.TALL_WGMMA16_NB_CHOICES:
@@ -224,7 +227,7 @@ for kind, d, C, M in CASES:
         parts.append(f"NB {nb} " + wgrad_line(
             sets, lambda: patched(sp, sddmm_tall_segment_size=lambda c, f, nb=nb: nb,
                                   TALL_WGMMA16_NB2_M=0)))
-    say(f"{kind} d {d} C=K {C} M {M} [{', '.join(counts)}]: " + "; ".join(parts))
+    say(f"{kind} d {d} C {C} K {K} M {M} [{', '.join(counts)}]: " + "; ".join(parts))
     del sets
     fresh([])
 PY
@@ -395,6 +398,13 @@ elif [ "$1" = v42 ]; then
   # under a wave or leave a thin last one (<= 330 s)
   first_tests 150 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
   tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 1024), ("random", 0.05, 8192, 4096), ("barabasi_albert", 0.2, 8192, 4096), ("small_world", 0.05, 8192, 4096), ("barabasi_albert", 0.1, 8192, 4096), ("small_world", 0.1, 2048, 4096), ("random", 0.05, 2048, 4096), ("random", 0.1, 4096, 4096), ("small_world", 0.1, 4096, 1024))'
+elif [ "$1" = v43 ]; then
+  # after v42 (16-bit bs 64 wgrad in NB 8 segments, 0.138 ms at M = 4096): ncu's DRAM bytes of
+  # the wgrad (v41: 329 MB at NB 4; predicted about 180 at NB 8), then the segment sizes forced
+  # on the non-square shape (146 NB 8 segments: the rule keeps NB 4) and at M = 512-1024 over
+  # the layouts, where the cut at M = 256 is coarse (<= 330 s)
+  OPS=wgrad DTYPES=float16 BS=64 COPIES=0 timeout 120 bash probes/ncu_l2.sh 2>&1 | tail -25
+  tall_nb_sweep '(("random", 0.1, 8192, 4095, 4096), ("random", 0.1, 8192, 1024, 4096), ("barabasi_albert", 0.1, 8192, 512), ("small_world", 0.1, 8192, 512), ("barabasi_albert", 0.1, 8192, 1024), ("small_world", 0.1, 8192, 1024), ("random", 0.1, 8192, 768))' 325
 elif [ "$1" = v42c ]; then
   # v42b cut to a short budget (<= 190 s): the tests of the segment-size path, then the cases
   # the refinement changed (M <= 256 NB 2 alone; one wave 75% full)
