@@ -152,7 +152,7 @@ def _tall_nb(layout, bs, did, M):
         return None
     key = ("tall_nb", bs, did, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M,
            M <= _specs.TALL_WGMMA16_STAGES4_M[0], M <= _specs.TALL_WGMMA16_STAGES4_M[1], dev,
-           _specs.USE_WGMMA, choices, _specs.SDDMM_TALL_TAIL_MIN)
+           _specs.USE_WGMMA, choices, _specs.SDDMM_TALL_TAIL_MIN, _specs.SDDMM_TALL_ONE_WAVE_MIN)
     nb = layout.plan_cache.get(key)
     if nb is None:
         def count(n):
@@ -205,14 +205,15 @@ def _sddmm_launch(kind, bs, did, M, nb=None):
     """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
     for this block size, element code and M (``nb``: sddmm_tall.cu's segment size, None its
     default). Cached by the M boundaries the specs depend on (16, 32, 64, 256, 512, 1024,
-    4096), so a repeated call builds no spec."""
+    4096, and TALL_WGMMA16_NB2_M's), so a repeated call builds no spec."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
     key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
            M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= _specs.TALL_WGMMA16_STAGES4_M[0],
-           M <= _specs.TALL_WGMMA16_STAGES4_M[1], dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
-           _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, _specs.TALL_WGMMA16, nb)
+           M <= _specs.TALL_WGMMA16_STAGES4_M[1], M <= _specs.TALL_WGMMA16_NB2_M, dev,
+           _specs.USE_WGMMA, _specs.F32_SPLIT, _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP,
+           _specs.TALL_WGMMA16, nb)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
