@@ -398,6 +398,10 @@ elif [ "$1" = v42 ]; then
   # under a wave or leave a thin last one (<= 330 s)
   first_tests 150 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
   tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 1024), ("random", 0.05, 8192, 4096), ("barabasi_albert", 0.2, 8192, 4096), ("small_world", 0.05, 8192, 4096), ("barabasi_albert", 0.1, 8192, 4096), ("small_world", 0.1, 2048, 4096), ("random", 0.05, 2048, 4096), ("random", 0.1, 4096, 4096), ("small_world", 0.1, 4096, 1024))'
+elif [ "$1" = v43b ]; then
+  # after v43 (NB 2 won at M = 512 on the structured layouts, NB 8 on random at 768): where the
+  # structured layouts stop preferring NB 2, and random at 384-512 (<= 200 s)
+  tall_nb_sweep '(("random", 0.1, 8192, 512), ("random", 0.1, 8192, 384), ("small_world", 0.1, 8192, 384), ("barabasi_albert", 0.1, 8192, 768), ("small_world", 0.1, 8192, 768), ("barabasi_albert", 0.1, 8192, 2048), ("small_world", 0.1, 8192, 2048), ("random", 0.1, 8192, 2048))' 195
 elif [ "$1" = v43 ]; then
   # after v42 (16-bit bs 64 wgrad in NB 8 segments, 0.138 ms at M = 4096): ncu's DRAM bytes of
   # the wgrad (v41: 329 MB at NB 4; predicted about 180 at NB 8), then the segment sizes forced
