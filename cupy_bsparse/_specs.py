@@ -1190,10 +1190,16 @@ TALL_WGMMA16_STAGES4_M = (256, 4096)
 #: the stages by TALL_WGMMA16_STAGES4_M) where its segments fill the device badly
 #: (``sddmm_tall_segment_size``).
 TALL_WGMMA16_NB_CHOICES = (8, 4, 2)
-#: Up to this M (four 64-row steps) the wgmma wgrad takes NB 2 alone: three CTAs an SM hide the
-#: latency of a segment's few steps (v42, H100, random d 0.1, C = K = 8192, M = 256: NB 8 / 4 /
-#: 2 0.0225 / 0.0214 / 0.0187 ms; at M = 1024 0.0454 / 0.0483 / 0.0484).
-TALL_WGMMA16_NB2_M = 256
+#: Up to this M (eight 64-row steps) the wgmma wgrad takes NB 2 alone: several CTAs an SM hide
+#: the latency of a segment's few steps (H100, fp16, C = K = 8192, d 0.1, NB 8 / 4 / 2 ms; v42:
+#: random M = 256 0.0225 / 0.0214 / 0.0187; v43, probes/next.sh v43 and v43b: random M = 384
+#: 0.0263 / 0.0265 / 0.0251, 512 0.0302 / 0.0309 / 0.0298; small world 384 0.0252 / 0.0241 /
+#: 0.0222, 512 0.0285 / 0.0276 / 0.0256; Barabasi-Albert 512 0.0281 / 0.0286 / 0.0266). Above
+#: it NB 8 wins or ties but for small world (random 768 0.0367 / 0.0396 / 0.0392, 1024 0.0454 /
+#: 0.0483 / 0.0484; Barabasi-Albert 768 0.0348 / 0.0365 / 0.0351, 1024 0.0433 / 0.0440 /
+#: 0.0430; small world 768 0.0343 / 0.0356 / 0.0328, 1024 0.0424 / 0.0427 / 0.0407, 2048
+#: 0.0678 / 0.0739 / 0.0715).
+TALL_WGMMA16_NB2_M = 512
 TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
                          {"NB": 4, "BPW": 1, "STAGES": 3}, {"NB": 4, "BPW": 1, "STAGES": 4},
                          {"NB": 2, "BPW": 1}, {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5},

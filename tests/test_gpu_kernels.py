@@ -352,7 +352,7 @@ def test_sddmm_tma_kernels(request, monkeypatch, bs, kind, kernel, M, density, b
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("nb", [8, 4, 2])
-@pytest.mark.parametrize("M", [33, 257] if _SMALL else [33, 257, 1500])
+@pytest.mark.parametrize("M", [33, 513] if _SMALL else [33, 513, 1500])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 def test_sddmm_tall_segment_sizes(request, monkeypatch, kind, M, nb, beta):
     """16-bit bs 64 wgrad on sddmm_tall.cu in each segment size the launcher can pick (on
@@ -487,7 +487,7 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
 def test_sddmm_tall_wgmma16(request, monkeypatch, kind, flag, knobs, M, beta):
     """sddmm_tall.cu's 16-bit bs 64 consumers on sm_90a: wgmma (TALL_WGMMA16 "1", the default:
     m64n64k16 from the swizzled tiles, WG_EAGER, segments of 8 with a warpgroup for two blocks
-    in 3 stages; of 2 up to M = 256) with the variants the probes time forced into the spec (a warpgroup a block in
+    in 3 stages; of 2 up to M = 512) with the variants the probes time forced into the spec (a warpgroup a block in
     segments of 4 or 2; segments of 6; 32-row steps), and mma.sync ("0"), as
     test_sddmm_tma_kernels checks them: one 64-row step, two, many; segments of one block up to
     a full CTA (warpgroups without a block, or with one of its two); an empty block-row and

@@ -728,8 +728,8 @@ def test_sddmm_tall_segment_size_by_tail(monkeypatch):
     assert _specs.sddmm_tall_nb_choices(64, 1, True) == (8, 4, 2)
     assert _specs.sddmm_tall_nb_choices(64, 2, True, wgmma16=False) == (4, 2)
     assert _specs.sddmm_tall_nb_choices(64, 0, True) == ()
-    assert _specs.sddmm_tall_nb_choices(64, 1, True, M=256) == (2,)
-    assert _specs.sddmm_tall_nb_choices(64, 1, True, M=257) == (8, 4, 2)
+    assert _specs.sddmm_tall_nb_choices(64, 1, True, M=512) == (2,)
+    assert _specs.sddmm_tall_nb_choices(64, 1, True, M=513) == (8, 4, 2)
     small = dict(_specs.sddmm_tall_spec(64, 1, 256, True))
     assert "BPW" not in small and (small["NB"], small["STAGES"]) == (2, 3)
     assert dict(_specs.sddmm_tall_spec(64, 1, 4096))["NB"] == 4
