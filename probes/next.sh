@@ -93,6 +93,9 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v44                      -> the GPU suite owed since 4f325aa
+#   bash probes/next.sh v44b                     -> the wgrad's segments grouped by block-row; NB 2 in 3 stages at M 384-512
+#   bash probes/next.sh v43b                     -> the segment sizes at M 384-2048 on three layouts
 #   bash probes/next.sh v43                      -> ncu of the NB 8 wgrad; sizes on the non-square shape, M 512-1024
 #   bash probes/next.sh v42c                     -> v42b cut to <= 190 s
 #   bash probes/next.sh v42b                     -> v42 after the rule refined (M <= 256, one wave)
@@ -398,6 +401,54 @@ elif [ "$1" = v42 ]; then
   # under a wave or leave a thin last one (<= 330 s)
   first_tests 150 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
   tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 1024), ("random", 0.05, 8192, 4096), ("barabasi_albert", 0.2, 8192, 4096), ("small_world", 0.05, 8192, 4096), ("barabasi_albert", 0.1, 8192, 4096), ("small_world", 0.1, 2048, 4096), ("random", 0.05, 2048, 4096), ("random", 0.1, 4096, 4096), ("small_world", 0.1, 4096, 1024))'
+elif [ "$1" = v44 ]; then
+  # the GPU suite owed since 4f325aa (NB 2 alone up to M = 512) (<= 440 s)
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 435 bash .ci/gpu 2>&1 | tail -7
+elif [ "$1" = v44b ]; then
+  # after v43 (the NB 8 wgrad reads 249 MB from HBM against a 197 MB model: largest-first puts
+  # each block-row's full segment in wave 1 and its short one in wave 2, so x's tile is read
+  # twice): "grouped", the segments largest-first by their block-row's total, a row's segments
+  # side by side; then NB 2 at M = 384-512 in 3 stages (three CTAs an SM) against the 4 its
+  # spec takes (<= 200 s)
+  PYTHONPATH=.:probes timeout $((195 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+import numpy as np, cupy
+from _common import fresh, patched, problem, say, wgrad_line
+from cupy_bsparse import _specs as sp, _work_lists as wl, bench
+say(bench.gpu_name())
+PLAN = wl.sddmm_plan
+def grouped(layout, nb, largest_first=False):
+    if not largest_first:
+        return PLAN(layout, nb)
+    key = ("sddmm grouped", nb)
+    if key not in layout.plan_cache:
+        seg, cols = PLAN(layout, nb)
+        s = cupy.asnumpy(seg)
+        tot = np.bincount(s[:, 0], weights=s[:, 2]) if len(s) else np.zeros(0)
+        order = np.lexsort((-s[:, 2], s[:, 0], -tot[s[:, 0]])) if len(s) else np.zeros(0, int)
+        layout.plan_cache[key] = (cupy.ascontiguousarray(cupy.asarray(s[order])), cols)
+        cupy.cuda.Device().synchronize()
+    return layout.plan_cache[key]
+for kind, dtype, M, C, K in (("random", "float16", 4096, 8192, 8192), ("random", "bfloat16", 4096, 8192, 8192),
+                             ("barabasi_albert", "float16", 4096, 8192, 8192), ("small_world", "float16", 4096, 8192, 8192),
+                             ("random", "float16", 2048, 8192, 8192), ("random", "float16", 8192, 8192, 8192),
+                             ("random", "float16", 4095, 8192, 4096)):
+    sets = problem(M, C, K, 64, dtype, kind=kind)
+    parts = []
+    for name, r in (("default", 0), ("grouped", 1), ("default", 0), ("grouped", 1)):
+        with patched(wl, **({"sddmm_plan": grouped} if r else {})):
+            parts.append(f"{name} " + wgrad_line(sets, lambda: patched(sp), check=True))
+    say(f"{kind} {dtype} M {M} C {C} K {K} wgrad: " + "; ".join(parts))
+    del sets
+    fresh([])
+for kind, M in (("random", 384), ("random", 512), ("small_world", 512), ("barabasi_albert", 512), ("random", 300)):
+    sets = problem(M, 8192, 8192, 64, "float16", kind=kind)
+    parts = [f"{n} " + wgrad_line(sets, lambda v=v: patched(sp, TALL_WGMMA16_STAGES4_M=v), check=True)
+             for n, v in (("4 stages", sp.TALL_WGMMA16_STAGES4_M), ("3 stages", (512, 4096)),
+                          ("4 stages", sp.TALL_WGMMA16_STAGES4_M), ("3 stages", (512, 4096)))]
+    say(f"{kind} fp16 M {M} NB 2 wgrad: " + "; ".join(parts))
+    del sets
+    fresh([])
+PY
 elif [ "$1" = v43b ]; then
   # after v43 (NB 2 won at M = 512 on the structured layouts, NB 8 on random at 768): where the
   # structured layouts stop preferring NB 2, and random at 384-512 (<= 200 s)
