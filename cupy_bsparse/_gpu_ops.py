@@ -150,9 +150,8 @@ def _tall_nb(layout, bs, did, M):
     choices = _specs.sddmm_tall_nb_choices(bs, did, _wgmma(dev), M=M)
     if len(choices) < 2:
         return None
-    key = ("tall_nb", bs, did, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M,
-           M <= _specs.TALL_WGMMA16_STAGES4_M[0], M <= _specs.TALL_WGMMA16_STAGES4_M[1], dev,
-           _specs.USE_WGMMA, choices, _specs.SDDMM_TALL_TAIL_MIN, _specs.SDDMM_TALL_ONE_WAVE_MIN)
+    key = ("tall_nb", bs, did, _sddmm_spec_key(M), dev, choices, _specs.SDDMM_TALL_TAIL_MIN,
+           _specs.SDDMM_TALL_ONE_WAVE_MIN)
     nb = layout.plan_cache.get(key)
     if nb is None:
         def count(n):
@@ -201,19 +200,25 @@ def _counters(layout, n, stream):
     return buf
 
 
+def _sddmm_spec_key(M):
+    """What the sddmm specs read besides the block size and element code, for cache keys: the M
+    boundaries they turn on (16, 32, 64, 512, SDDMM_TALL_FEW_STAGES_M, TALL_WGMMA16_STAGES4_M's,
+    TALL_WGMMA16_NB2_M) and the ``_specs`` switches, read at call time (tests and probes patch
+    them)."""
+    lo, hi = _specs.TALL_WGMMA16_STAGES4_M
+    return (M <= 16, M <= 32, M <= 64, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= lo,
+            M <= hi, M <= _specs.TALL_WGMMA16_NB2_M, _specs.USE_WGMMA, _specs.F32_SPLIT,
+            _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, _specs.TALL_WGMMA16)
+
+
 def _sddmm_launch(kind, bs, did, M, nb=None):
     """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
     for this block size, element code and M (``nb``: sddmm_tall.cu's segment size, None its
-    default). Cached by the M boundaries the specs depend on (16, 32, 64, 256, 512, 1024,
-    4096, and TALL_WGMMA16_NB2_M's), so a repeated call builds no spec."""
+    default). Cached by ``_sddmm_spec_key(M)``, so a repeated call builds no spec."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("sddmm", kind, bs, did, M <= 16, M <= 32, M <= 64, M <= 512,
-           M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= _specs.TALL_WGMMA16_STAGES4_M[0],
-           M <= _specs.TALL_WGMMA16_STAGES4_M[1], M <= _specs.TALL_WGMMA16_NB2_M, dev,
-           _specs.USE_WGMMA, _specs.F32_SPLIT, _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP,
-           _specs.TALL_WGMMA16, nb)
+    key = ("sddmm", kind, bs, did, _sddmm_spec_key(M), dev, nb)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
