@@ -93,6 +93,7 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
 #   bash probes/next.sh v44                      -> the GPU suite owed since 4f325aa
 #   bash probes/next.sh v44b                     -> the wgrad's segments grouped by block-row; NB 2 in 3 stages at M 384-512
 #   bash probes/next.sh v43b                     -> the segment sizes at M 384-2048 on three layouts
@@ -404,6 +405,10 @@ elif [ "$1" = v42 ]; then
 elif [ "$1" = v44 ]; then
   # the GPU suite owed since 4f325aa (NB 2 alone up to M = 512) (<= 440 s)
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 435 bash .ci/gpu 2>&1 | tail -7
+elif [ "$1" = v44c ]; then
+  # v44 cut to a short budget: the GPU tests of the sddmm paths 4f325aa and d62185c changed
+  # (1734 of 5262 GPU tests) (<= 215 s)
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 PYTEST_K="sddmm or wgrad or tall" timeout 210 bash .ci/gpu 2>&1 | tail -7
 elif [ "$1" = v44b ]; then
   # after v43 (the NB 8 wgrad reads 249 MB from HBM against a 197 MB model: largest-first puts
   # each block-row's full segment in wave 1 and its short one in wave 2, so x's tile is read
