@@ -514,7 +514,8 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
                                                                                 M))
         # one block-row's segments (seg, cols), or GR's 2-D items (items, gent, crow)
         plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
-                else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=did in (1, 2)))
+                else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=did in (1, 2),
+                                            even=did in (1, 2) and _specs.TALL_EVEN_SEGMENTS))
         it = x.itemsize
         chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
         for r0 in range(0, M, chunk):

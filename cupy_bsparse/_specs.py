@@ -1200,6 +1200,12 @@ TALL_WGMMA16_NB_CHOICES = (8, 4, 2)
 #: 0.0430; small world 768 0.0343 / 0.0356 / 0.0328, 1024 0.0424 / 0.0427 / 0.0407, 2048
 #: 0.0678 / 0.0739 / 0.0715).
 TALL_WGMMA16_NB2_M = 512
+#: 16-bit sddmm_tall.cu's segments cut near-equal (``_work_lists.segment_table``'s ``even``):
+#: a block-row of 13 blocks in segments of 7 and 6, not 8 and 5, so largest-first order runs
+#: a row's segments in the same wave, sharing x's tile (v44, CPU model
+#: probes/segment_order_model.py, fp16 bs 64 NB 8, random d 0.1: x from HBM 1.73x -> 1.09x, the
+#: makespan 18 -> 15 units; not yet timed). Off until measured (probes/next.sh v45).
+TALL_EVEN_SEGMENTS = False
 TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
                          {"NB": 4, "BPW": 1, "STAGES": 3}, {"NB": 4, "BPW": 1, "STAGES": 4},
                          {"NB": 2, "BPW": 1}, {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5},

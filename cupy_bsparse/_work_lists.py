@@ -722,33 +722,49 @@ def sddmm_segment_count(layout, nb):
     return int(_row_segments(layout, nb)[3].sum())
 
 
-def sddmm_plan(layout, nb, largest_first=False):
-    """(seg, cols) of sddmm.cu for segments of at most ``nb`` blocks, in block-row order or,
-    with ``largest_first``, sorted by block count, largest first (stable: equal segments keep
-    block-row order), so the CTAs handed out last are short ones (v35: 16-bit sddmm_tall.cu at
-    M = 4096, fp16 bs 64 0.1808 -> 0.1760 ms, bs 32 0.2872 -> 0.2814; float32 bs 16 1.5626 ->
-    1.5835, so float32 keeps row order); cached per layout."""
-    key = ("sddmm", nb, bool(largest_first))
+def segment_table(indptr, nb, even, xp):
+    """(n, 4) int32 rows (block-row, first block, block count, 0) of each block-row of CSR
+    ``indptr`` (int64) cut into ceil(blocks / nb) segments: ``nb`` blocks each and a shorter
+    last one, or with ``even`` the same number of segments near-equal in size (their counts
+    differ by at most 1). Block-row order; numpy or cupy ``xp``; one transfer for the size."""
+    blocks = indptr[1:] - indptr[:-1]
+    nseg = (blocks + nb - 1) // nb
+    seg_end = xp.cumsum(nseg)
+    total = int(seg_end[-1]) if seg_end.size else 0  # synchronize: grid size, once per layout
+    seg = xp.zeros((total, 4), dtype=xp.int32)
+    if total:
+        s = xp.arange(total, dtype=xp.int64)
+        row = xp.searchsorted(seg_end, s, side="right")
+        local = s - (seg_end[row] - nseg[row])
+        if even:
+            base, extra = blocks[row] // nseg[row], blocks[row] % nseg[row]
+            first = indptr[row] + local * base + xp.minimum(local, extra)
+            count = base + (local < extra)
+        else:
+            first = indptr[row] + local * nb
+            count = xp.minimum(nb, indptr[row + 1] - first)
+        seg[:, 0], seg[:, 1], seg[:, 2] = row, first, count
+    return seg
+
+
+def sddmm_plan(layout, nb, largest_first=False, even=False):
+    """(seg, cols) of sddmm.cu for segments of at most ``nb`` blocks (``segment_table``; with
+    ``even`` near-equal ones), in block-row order or, with ``largest_first``, sorted by block
+    count, largest first (stable: equal segments keep block-row order), so the CTAs handed out
+    last are short ones (v35: 16-bit sddmm_tall.cu at M = 4096, fp16 bs 64 0.1808 -> 0.1760
+    ms, bs 32 0.2872 -> 0.2814; float32 bs 16 1.5626 -> 1.5835, so float32 keeps row order);
+    cached per layout."""
+    key = ("sddmm", nb, bool(largest_first), bool(even))
     plan = layout.plan_cache.get(key)
     if plan is None and largest_first:
         import cupy
 
-        seg, cols = sddmm_plan(layout, nb)
+        seg, cols = sddmm_plan(layout, nb, even=even)
         seg = cupy.ascontiguousarray(seg[largest_first_order(seg[:, 2], cupy)])
         plan = layout.plan_cache[key] = _ready((seg, cols))
     if plan is None:
-        xp, src, indptr, nseg = _row_segments(layout, nb)
-        seg_end = xp.cumsum(nseg)
-        total = int(seg_end[-1]) if seg_end.size else 0  # synchronize: grid size, once per layout
-        seg = xp.zeros((total, 4), dtype=xp.int32)
-        if total:
-            s = xp.arange(total, dtype=xp.int64)
-            row = xp.searchsorted(seg_end, s, side="right")
-            local = s - (seg_end[row] - nseg[row])
-            first = indptr[row] + local * nb
-            seg[:, 0] = row
-            seg[:, 1] = first
-            seg[:, 2] = xp.minimum(nb, indptr[row + 1] - first)
+        xp, src, indptr, _ = _row_segments(layout, nb)
+        seg = segment_table(indptr, nb, even, xp)
         cols = xp.ascontiguousarray(src.get("indices", xp), dtype=xp.int32)
         plan = _to_device(seg, cols)
         layout.plan_cache[key] = _ready(plan)

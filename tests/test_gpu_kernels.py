@@ -388,6 +388,22 @@ def test_sddmm_tall_segment_sizes(request, monkeypatch, kind, M, nb, beta):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("bs", [32, 64])
+@pytest.mark.parametrize("M", [513] if _SMALL else [100, 513, 1500])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_sddmm_tall_even_segments(request, monkeypatch, kind, M, bs, beta):
+    """16-bit sddmm_tall.cu on near-equal segments (``_specs.TALL_EVEN_SEGMENTS``: a block-row
+    of 9 blocks in segments of 5 and 4 at NB 8, not 8 and 1), largest first, as
+    test_sddmm_tma_kernels checks the default: every block written, exact to the tolerance."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("sddmm_tall.cu needs sm_90")
+    monkeypatch.setattr(_specs, "TALL_EVEN_SEGMENTS", True)
+    _sddmm_tma_case(request, monkeypatch, bs, kind, "tall", M, 0.3, beta)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("layout", ["band", "random", "dense"])
 @pytest.mark.parametrize("M", [33, 300] if _SMALL else [1, 33, 300, 1000])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])

@@ -698,3 +698,32 @@ def test_largest_first_order():
     assert counts[order].tolist() == [4, 4, 4, 4, 3, 3, 2, 1, 1]
     assert order.tolist() == [0, 1, 3, 6, 4, 8, 5, 2, 7]
     assert _work_lists.largest_first_order(np.zeros(0, np.int32), np).size == 0
+
+
+@pytest.mark.parametrize("even", [False, True])
+@pytest.mark.parametrize("nb", [1, 2, 7, 8])
+def test_segment_table(nb, even):
+    """segment_table cuts every block-row into ceil(blocks / nb) segments of at most nb blocks
+    that cover its blocks once, in order: nb each and a shorter last one, or with ``even``
+    counts that differ by at most 1 within the row; empty block-rows have none."""
+    rng = np.random.default_rng(nb + 10 * even)
+    blocks = rng.integers(0, 3 * nb + 2, 50)
+    blocks[[0, 7, 49]] = 0
+    blocks[3], blocks[4] = nb, nb + 1
+    indptr = np.concatenate([[0], np.cumsum(blocks)]).astype(np.int64)
+    seg = _work_lists.segment_table(indptr, nb, even, np)
+    assert seg.dtype == np.int32 and seg.shape == (int(sum(-(-b // nb) for b in blocks)), 4)
+    assert (seg[:, 2] >= 1).all() and (seg[:, 2] <= nb).all() and (seg[:, 3] == 0).all()
+    assert (np.diff(seg[:, 0]) >= 0).all()                       # block-row order
+    for row, b in enumerate(blocks):
+        mine = seg[seg[:, 0] == row]
+        assert len(mine) == -(-b // nb)
+        if not b:
+            continue
+        assert mine[0, 1] == indptr[row] and (mine[1:, 1] == mine[:-1, 1] + mine[:-1, 2]).all()
+        assert mine[-1, 1] + mine[-1, 2] == indptr[row + 1]
+        if even:
+            assert mine[:, 2].max() - mine[:, 2].min() <= 1
+        else:
+            assert (mine[:-1, 2] == nb).all()
+    assert _work_lists.segment_table(np.zeros(4, np.int64), nb, even, np).shape == (0, 4)
