@@ -93,6 +93,7 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
 #   bash probes/next.sh v44                      -> the GPU suite owed since 4f325aa
 #   bash probes/next.sh v44b                     -> the wgrad's segments grouped by block-row; NB 2 in 3 stages at M 384-512
@@ -405,6 +406,28 @@ elif [ "$1" = v42 ]; then
 elif [ "$1" = v44 ]; then
   # the GPU suite owed since 4f325aa (NB 2 alone up to M = 512) (<= 440 s)
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 435 bash .ci/gpu 2>&1 | tail -7
+elif [ "$1" = v45 ]; then
+  # v44's CPU model (probes/segment_order_model.py): near-equal segments (a row of 13 blocks in
+  # 7 + 6, not 8 + 5) let largest-first run a block-row's segments in one wave, sharing x's
+  # tile: fp16 bs 64 NB 8 random d 0.1, x from HBM 1.73x -> 1.09x, makespan 18 -> 15 units.
+  # Its GPU tests, then default / even / default / even on the wgrad (<= 300 s)
+  first_tests 100 "test_sddmm_tall_even_segments"
+  PYTHONPATH=.:probes timeout $((295 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import fresh, patched, problem, say, wgrad_line
+from cupy_bsparse import _specs as sp, bench
+say(bench.gpu_name())
+for kind, dtype, bs, M, C, K in (("random", "float16", 64, 4096, 8192, 8192), ("small_world", "float16", 64, 4096, 8192, 8192),
+                                 ("barabasi_albert", "float16", 64, 4096, 8192, 8192), ("random", "bfloat16", 64, 4096, 8192, 8192),
+                                 ("random", "float16", 64, 2048, 8192, 8192), ("random", "float16", 64, 8192, 8192, 8192),
+                                 ("random", "float16", 64, 4095, 8192, 4096), ("random", "float16", 32, 4096, 8192, 8192),
+                                 ("small_world", "float16", 32, 4096, 8192, 8192), ("random", "float16", 64, 1024, 8192, 8192)):
+    sets = problem(M, C, K, bs, dtype, kind=kind)
+    parts = [f"{n} " + wgrad_line(sets, lambda v=v: patched(sp, TALL_EVEN_SEGMENTS=v), check=True)
+             for n, v in (("default", False), ("even", True), ("default", False), ("even", True))]
+    say(f"{kind} {dtype} bs {bs} M {M} C {C} K {K} wgrad: " + "; ".join(parts))
+    del sets
+    fresh([])
+PY
 elif [ "$1" = v44c ]; then
   # v44 cut to a short budget: the GPU tests of the sddmm paths 4f325aa and d62185c changed
   # (1734 of 5262 GPU tests) (<= 215 s)
