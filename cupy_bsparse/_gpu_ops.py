@@ -513,9 +513,10 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M, _tall_nb(layout, bs, did,
                                                                                 M))
         # one block-row's segments (seg, cols), or GR's 2-D items (items, gent, crow)
+        half = did in (1, 2)
         plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
-                else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=did in (1, 2),
-                                            even=did in (1, 2) and _specs.TALL_EVEN_SEGMENTS))
+                else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
+                                            even=half and _specs.TALL_EVEN_SEGMENTS))
         it = x.itemsize
         chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
         for r0 in range(0, M, chunk):

@@ -710,16 +710,20 @@ def chunk_blocks(layout, trans_w, m_tiles, g, resident, fill):
     return max(steps, 2) * g
 
 
-def _row_segments(layout, nb):
-    """(xp, src, indptr int64, segments of at most ``nb`` blocks in each block-row)."""
+def _row_indptr(layout):
+    """(xp, src, the layout's block-row indptr as int64)."""
     xp, src = _tables_on(layout)
-    indptr = src.get("indptr", xp).astype(xp.int64)
-    return xp, src, indptr, (indptr[1:] - indptr[:-1] + nb - 1) // nb
+    return xp, src, src.get("indptr", xp).astype(xp.int64)
+
+
+def _segments_per_row(indptr, nb):
+    """Segments of at most ``nb`` blocks in each block-row of CSR ``indptr``: ceil(blocks / nb)."""
+    return (indptr[1:] - indptr[:-1] + nb - 1) // nb
 
 
 def sddmm_segment_count(layout, nb):
     """How many segments ``sddmm_plan(layout, nb)`` has, without building it (one host sync)."""
-    return int(_row_segments(layout, nb)[3].sum())
+    return int(_segments_per_row(_row_indptr(layout)[2], nb).sum())
 
 
 def segment_table(indptr, nb, even, xp):
@@ -728,7 +732,7 @@ def segment_table(indptr, nb, even, xp):
     last one, or with ``even`` the same number of segments near-equal in size (their counts
     differ by at most 1). Block-row order; numpy or cupy ``xp``; one transfer for the size."""
     blocks = indptr[1:] - indptr[:-1]
-    nseg = (blocks + nb - 1) // nb
+    nseg = _segments_per_row(indptr, nb)
     seg_end = xp.cumsum(nseg)
     total = int(seg_end[-1]) if seg_end.size else 0  # synchronize: grid size, once per layout
     seg = xp.zeros((total, 4), dtype=xp.int32)
@@ -763,7 +767,7 @@ def sddmm_plan(layout, nb, largest_first=False, even=False):
         seg = cupy.ascontiguousarray(seg[largest_first_order(seg[:, 2], cupy)])
         plan = layout.plan_cache[key] = _ready((seg, cols))
     if plan is None:
-        xp, src, indptr, _ = _row_segments(layout, nb)
+        xp, src, indptr = _row_indptr(layout)
         seg = segment_table(indptr, nb, even, xp)
         cols = xp.ascontiguousarray(src.get("indices", xp), dtype=xp.int32)
         plan = _to_device(seg, cols)

@@ -503,8 +503,8 @@ def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta
 def test_sddmm_tall_wgmma16(request, monkeypatch, kind, flag, knobs, M, beta):
     """sddmm_tall.cu's 16-bit bs 64 consumers on sm_90a: wgmma (TALL_WGMMA16 "1", the default:
     m64n64k16 from the swizzled tiles, WG_EAGER, segments of 8 with a warpgroup for two blocks
-    in 3 stages; of 2 up to M = 512) with the variants the probes time forced into the spec (a warpgroup a block in
-    segments of 4 or 2; segments of 6; 32-row steps), and mma.sync ("0"), as
+    in 3 stages; of 2 up to M = 512) with the variants the probes time forced into the spec (a
+    warpgroup a block in segments of 4 or 2; segments of 6; 32-row steps), and mma.sync ("0"), as
     test_sddmm_tma_kernels checks them: one 64-row step, two, many; segments of one block up to
     a full CTA (warpgroups without a block, or with one of its two); an empty block-row and
     block-column."""

@@ -679,7 +679,7 @@ def test_sddmm_tall_group_plan_as_the_kernel_walks_it(kind):
 @pytest.mark.parametrize("nb", [1, 2, 4, 7])
 def test_sddmm_segment_count(nb):
     """sddmm_segment_count counts sddmm_plan's segments (each block-row cut into ceil(blocks /
-    nb); the two share ``_row_segments``), empty block-rows and an empty layout included."""
+    nb); both count by ``_segments_per_row``), empty block-rows and an empty layout included."""
     from cupy_bsparse.block_layout import BlockLayout
 
     mask = np.random.default_rng(nb).random((40, 30)) < 0.3
