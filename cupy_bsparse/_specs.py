@@ -1204,8 +1204,11 @@ TALL_WGMMA16_NB2_M = 512
 #: a block-row of 13 blocks in segments of 7 and 6, not 8 and 5, so largest-first order runs
 #: a row's segments in the same wave, sharing x's tile (v44, CPU model
 #: probes/segment_order_model.py, fp16 bs 64 NB 8, random d 0.1: x from HBM 1.73x -> 1.09x, the
-#: makespan 18 -> 15 units; not yet timed). Off until measured (probes/next.sh v45).
-TALL_EVEN_SEGMENTS = False
+#: makespan 18 -> 15 units). v45, H100, wgrad ms full cut -> even, C = K = 8192 d 0.1 (two runs
+#: each): fp16 bs 64 M 4096 random 0.1380 -> 0.1349, small world 0.1183 -> 0.1166, BA 0.1338
+#: -> 0.1297; bf16 random 0.1385 -> 0.1354; fp16 random M 1024 / 2048 / 8192 -2.6 / -2.8 /
+#: -2.6%; bs 32 random 0.2854 -> 0.2759, small world -1.2%. Faster on all 10, none slower.
+TALL_EVEN_SEGMENTS = True
 TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
                          {"NB": 4, "BPW": 1, "STAGES": 3}, {"NB": 4, "BPW": 1, "STAGES": 4},
                          {"NB": 2, "BPW": 1}, {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5},

@@ -93,6 +93,7 @@
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
+#   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
 #   bash probes/next.sh v44                      -> the GPU suite owed since 4f325aa
@@ -403,6 +404,10 @@ elif [ "$1" = v42 ]; then
   # under a wave or leave a thin last one (<= 330 s)
   first_tests 150 "test_sddmm_tall_wgmma16 or test_sddmm_tall_segment_sizes or (test_sddmm_tma_kernels and 64 and tall)"
   tall_nb_sweep '(("random", 0.1, 8192, 256), ("random", 0.1, 8192, 1024), ("random", 0.05, 8192, 4096), ("barabasi_albert", 0.2, 8192, 4096), ("small_world", 0.05, 8192, 4096), ("barabasi_albert", 0.1, 8192, 4096), ("small_world", 0.1, 2048, 4096), ("random", 0.05, 2048, 4096), ("random", 0.1, 4096, 4096), ("small_world", 0.1, 4096, 1024))'
+elif [ "$1" = v46 ]; then
+  # the GPU suite after v45 (the plan-key test fix; TALL_EVEN_SEGMENTS the default) (<= 530 s;
+  # v45's run of v44 failed 256 tests on the stale plan key and passed 435 s unfinished)
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 525 bash .ci/gpu 2>&1 | tail -14
 elif [ "$1" = v44 ]; then
   # the GPU suite owed since 4f325aa (NB 2 alone up to M = 512) (<= 440 s)
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 435 bash .ci/gpu 2>&1 | tail -7
@@ -411,7 +416,7 @@ elif [ "$1" = v45 ]; then
   # 7 + 6, not 8 + 5) let largest-first run a block-row's segments in one wave, sharing x's
   # tile: fp16 bs 64 NB 8 random d 0.1, x from HBM 1.73x -> 1.09x, makespan 18 -> 15 units.
   # Its GPU tests, then default / even / default / even on the wgrad (<= 300 s)
-  first_tests 100 "test_sddmm_tall_even_segments"
+  first_tests 100 "test_sddmm_tall_full_segments"
   PYTHONPATH=.:probes timeout $((295 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 from _common import fresh, patched, problem, say, wgrad_line
 from cupy_bsparse import _specs as sp, bench

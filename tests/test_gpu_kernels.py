@@ -391,15 +391,15 @@ def test_sddmm_tall_segment_sizes(request, monkeypatch, kind, M, nb, beta):
 @pytest.mark.parametrize("bs", [32, 64])
 @pytest.mark.parametrize("M", [513] if _SMALL else [100, 513, 1500])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
-def test_sddmm_tall_even_segments(request, monkeypatch, kind, M, bs, beta):
-    """16-bit sddmm_tall.cu on near-equal segments (``_specs.TALL_EVEN_SEGMENTS``: a block-row
-    of 9 blocks in segments of 5 and 4 at NB 8, not 8 and 1), largest first, as
+def test_sddmm_tall_full_segments(request, monkeypatch, kind, M, bs, beta):
+    """16-bit sddmm_tall.cu on the full cut (``_specs.TALL_EVEN_SEGMENTS`` off: a block-row of
+    9 blocks in segments of 8 and 1 at NB 8, not the default's 5 and 4), largest first, as
     test_sddmm_tma_kernels checks the default: every block written, exact to the tolerance."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("sddmm_tall.cu needs sm_90")
-    monkeypatch.setattr(_specs, "TALL_EVEN_SEGMENTS", True)
+    monkeypatch.setattr(_specs, "TALL_EVEN_SEGMENTS", False)
     _sddmm_tma_case(request, monkeypatch, bs, kind, "tall", M, 0.3, beta)
 
 
@@ -567,13 +567,20 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         _check(got, ref, base, kind)
     assert np.array_equal(outs[0], outs[1])
     if kernel == "tall" and not fp32:
-        # 16-bit segments handed out largest first (stable), each block in one of them
-        plans = [v for k, v in wg.layout.plan_cache.items()
-                 if isinstance(k, tuple) and k[0] == "sddmm" and k[2:] == (True,)]
+        # 16-bit segments handed out largest first (stable), each block in one of them; the
+        # plan keys are ("sddmm", nb, largest_first, even) (_work_lists.sddmm_plan)
+        even = _specs.TALL_EVEN_SEGMENTS
+        plans = [(k[1], v) for k, v in wg.layout.plan_cache.items()
+                 if isinstance(k, tuple) and k[0] == "sddmm" and k[2:] == (True, even)]
         assert plans or _specs.SDDMM_GROUP == "1"
-        for seg, _ in plans:
-            counts = seg[:, 2].get()
-            assert (np.diff(counts) <= 0).all() and counts.sum() == w.nnzb
+        for nb, (seg, _) in plans:
+            seg = seg.get()
+            assert (np.diff(seg[:, 2]) <= 0).all() and seg[:, 2].sum() == w.nnzb
+            assert seg[:, 2].max(initial=0) <= nb
+            if even:        # a block-row's segments differ by at most one block
+                for r in np.unique(seg[:, 0]):
+                    c = seg[seg[:, 0] == r, 2]
+                    assert c.max() - c.min() <= 1
 
 
 @pytest.mark.parametrize("shape", [(16, 16), (32, 48), (48, 16)])
