@@ -94,6 +94,7 @@
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
+#   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
 #   bash probes/next.sh v44                      -> the GPU suite owed since 4f325aa
@@ -408,6 +409,37 @@ elif [ "$1" = v46 ]; then
   # the GPU suite after v45 (the plan-key test fix; TALL_EVEN_SEGMENTS the default) (<= 530 s;
   # v45's run of v44 failed 256 tests on the stale plan key and passed 435 s unfinished)
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 525 bash .ci/gpu 2>&1 | tail -14
+elif [ "$1" = v46b ]; then
+  # float32 sddmm_tall.cu keeps row order and the full cut (v35: largest-first lost 1.3% on bs
+  # 16). v45's even cut gained 1.2-4% on 16-bit; here float32 bs 16 / 32 / 64 at M = 4096 with
+  # row order + full (default), row + even, largest-first + even, largest-first + full (<= 240 s)
+  PYTHONPATH=.:probes timeout 235 python3 - <<'PY' 2>&1 | grep -v "^\["
+import contextlib
+from _common import fresh, patched, problem, say, wgrad_line
+from cupy_bsparse import _work_lists as wl, bench
+say(bench.gpu_name())
+orig = wl.sddmm_plan
+def forced(lf, ev):
+    busy = []
+    def plan(layout, nb, largest_first=False, even=False):
+        if busy:
+            return orig(layout, nb, largest_first, even)
+        busy.append(1)
+        try:
+            return orig(layout, nb, lf, ev)
+        finally:
+            busy.pop()
+    return lambda: patched(wl, sddmm_plan=plan)
+variants = (("row", contextlib.nullcontext), ("row_even", forced(False, True)),
+            ("lf_even", forced(True, True)), ("lf", forced(True, False)))
+for kind, bs, M in (("random", 16, 4096), ("small_world", 16, 4096), ("random", 32, 4096),
+                    ("random", 64, 4096), ("random", 16, 1024)):
+    sets = problem(M, 8192, 8192, bs, "float32", kind=kind)
+    parts = [f"{n} " + wgrad_line(sets, v, check=True) for n, v in variants + variants]
+    say(f"{kind} float32 bs {bs} M {M} wgrad: " + "; ".join(parts))
+    del sets
+    fresh([])
+PY
 elif [ "$1" = v44 ]; then
   # the GPU suite owed since 4f325aa (NB 2 alone up to M = 512) (<= 440 s)
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 435 bash .ci/gpu 2>&1 | tail -7
