@@ -167,7 +167,10 @@ sanitize() {
     python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$4" > "$out/$3" 2>&1
   echo "$1 rc=$?"; grep -E "ERROR SUMMARY|hazard|passed|failed" "$out/$3" | tail -3
 }
+# the tree that runs: the device's copy of .git can be older than its files (v45: it named
+# 9002600 on 0245362's tree), so a hash of the sources, which `probes/tree_id.sh` prints here too
 git log --oneline -1 2>/dev/null
+echo "sources $(bash probes/tree_id.sh)"
 # first_tests SECONDS K: the GPU tests matching K under a timeout, before anything else (kernels
 # that have not run yet: a hang must not eat the call); sets rc
 first_tests() {

@@ -64,7 +64,7 @@ def status(cases):
             notes.append("CPU reference")
         if c != REGIME_CK[m] or k != REGIME_CK[m]:
             notes.append(f"C = {c}, K = {k}: not the regime's shape")
-        if abs(density - 0.1) > 0.01:
+        if abs(density - 0.1) > 0.005:
             notes.append(f"d = {density:.3f}")
         missing = [op for op, e in zip(OPS, es) if e is None]
         if missing:
