@@ -42,7 +42,7 @@ any) and the instrumented one's (bench.time_cuda), with the resident CTAs of eac
 that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
-                                       queue64|wgq|nonsquare|late]  (PRODUCER, ..., TALL_PERSIST,
+                                       queue64|wgq|swq|nonsquare|late]  (PRODUCER, ..., TALL_PERSIST,
                                        TALL_TILES, NONSQUARE below)
 """
 import os
@@ -257,7 +257,12 @@ NONSQUARE = [("stream", "random", 64, "float16", op, 4095, {}, (8192, 4096))
 #: whether the CTAs' step counts close up to the greedy queue's (v41 model: 43-52 against 41-58).
 LATE = [("stream", "random", 64, "float16", op, 4095, {"LATE": k}, (8192, 4096))
         for k in (1, 2) for op in ("fprop", "bprop")]
-if sys.argv[1:] == ["nonsquare"]:
+#: v45 (`p19.py swq`): small world's 1536 blocks at bs 64 take as long as random's 1638
+#: (0.1304 / 0.1287 ms x @ W): its CTAs' step times and ends against random's.
+SWQ = [("stream", kind, 64, "float16", "fprop", 4096, {}) for kind in ("small_world", "random")]
+if sys.argv[1:] == ["swq"]:
+    CASES = SWQ
+elif sys.argv[1:] == ["nonsquare"]:
     CASES = NONSQUARE
 elif sys.argv[1:] == ["late"]:
     CASES = LATE
