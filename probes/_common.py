@@ -26,10 +26,14 @@ def say(*a):
     _log.flush()
 
 
-def problem(M, C, K, bs, dtype, kind="random", seed=0, density=0.1):
+def problem(M, C, K, bs, dtype, kind="random", seed=0, density=0.1, permute=None):
     """Input sets as the bench makes them: W (C, K) at ``density`` of layout ``kind``, x (M, C),
-    dy (M, K); as many copies as rotate through L2."""
+    dy (M, K); as many copies as rotate through L2. ``permute`` (a seed): W's block-rows and
+    block-columns shuffled, which keeps every row's and column's block count."""
     mask = bench.make_mask(kind, C // bs, K // bs, density, seed=seed)
+    if permute is not None:
+        rng = np.random.default_rng(permute)
+        mask = mask[rng.permutation(mask.shape[0])][:, rng.permutation(mask.shape[1])]
     layout = BlockLayout.from_mask(mask, bs)
     w = random((C, K), bs, layout=layout, dtype=dtype, seed=seed + 1, device="gpu")
     n = bench.rotation_sets(bench.moved_bytes(M, C, K, w.nnz, np.dtype(dtype).itemsize),
