@@ -233,6 +233,12 @@ STREAM_PERSIST = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST"), "CUPY_BS
 #: G row tiles (CUPY_BSPARSE_PERSIST_TILES; v32: 1.3-1.8x slower, perf-notes v32).
 STREAM_QUEUE = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_QUEUE"),
                               "CUPY_BSPARSE_STREAM_QUEUE", kinds=("0", "1"))
+#: How the item queue orders a row tile's columns of equal block count (``_work_lists.
+#: queue_table``): False, by column index; True, by a scrambled index (a bijective hash), so
+#: neighbouring columns of a band layout are not taken side by side. v45: small world (bs 64,
+#: 16-bit, M = 4096) takes random's time on 6% fewer blocks; probes/next.sh v47 tells whether
+#: its locality is why. Off until measured.
+QUEUE_SCRAMBLED_TIES = False
 
 
 def stream_queue(bs, code, M, r=1):

@@ -113,31 +113,42 @@ def has_long_column(layout, trans_w, factor):
     return bool(counts.size and long_columns(counts, factor).any())
 
 
-def dsd_queue_plan(layout, trans_w):
+def dsd_queue_plan(layout, trans_w, scrambled=False):
     """Work list of dsd_stream.cu with QUEUE: ``(table, colinfo, ent, nslots)`` as
-    ``queue_table`` cuts it (nslots 0); cached per layout."""
-    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w)), queue_table)
+    ``queue_table`` cuts it (nslots 0); cached per layout and ``scrambled``."""
+    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w), bool(scrambled)),
+                         lambda ptr, xp: queue_table(ptr, xp, scrambled))
 
 
-def queue_table(ptr, xp):
+def queue_table(ptr, xp, scrambled=False):
     """``chunk_table``'s ``(table, colinfo, nslots)`` with every column one chunk (slot -1, an
     empty column one chunk with no entries), its rows ordered by entry count, longest first
-    (ties by column), so a row tile's long columns are taken from the queue first and its last
-    items are short ones. Works with numpy or cupy (``xp``)."""
+    (ties by column, or with ``scrambled`` by ``scrambled_index``), so a row tile's long columns
+    are taken from the queue first and its last items are short ones. Works with numpy or cupy
+    (``xp``)."""
     table, colinfo, nslots = chunk_table(ptr, 1 << 30, xp)   # no column split
-    return table[largest_first_order(ptr[1:] - ptr[:-1], xp)], colinfo, nslots
+    counts = ptr[1:] - ptr[:-1]
+    ties = scrambled_index(counts.shape[0], xp) if scrambled else None
+    return table[largest_first_order(counts, xp, ties)], colinfo, nslots
 
 
-def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0):
+def scrambled_index(n, xp):
+    """(n,) int64 keys, distinct, that put 0..n-1 in an order where neighbours land far apart:
+    i * 0x9E3779B1 mod 2**32 (odd, so a bijection on 32-bit integers)."""
+    return (xp.arange(n, dtype=xp.int64) * 0x9E3779B1) & 0xFFFFFFFF
+
+
+def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0, scrambled=False):
     """Work list of dsd_stream.cu with QUEUE and QLIST for ``ntiles`` row tiles: ``(table,
     colinfo, ent, nslots)`` as ``queue_list`` orders it (nslots 0); cached per layout and
     arguments."""
     return _dsd_cut_plan(layout, ("dsd_qlist", bool(trans_w), int(ntiles), int(ahead), int(ilv),
-                                  float(factor)),
-                         lambda ptr, xp: queue_list(ptr, ntiles, ahead, ilv, factor, xp))
+                                  float(factor), bool(scrambled)),
+                         lambda ptr, xp: queue_list(ptr, ntiles, ahead, ilv, factor, xp,
+                                                    scrambled))
 
 
-def queue_list(ptr, ntiles, ahead, ilv, factor, xp):
+def queue_list(ptr, ntiles, ahead, ilv, factor, xp, scrambled=False):
     """The item queue as a list (QLIST): ``queue_table``'s ``(table, colinfo, nslots)`` with one
     row an item, its row tile in the slot field.
 
@@ -148,7 +159,7 @@ def queue_list(ptr, ntiles, ahead, ilv, factor, xp):
     tiles early instead of ending the launch (docs/perf-notes.md v38). ``ahead`` 0 keeps every
     column in the tile order. Works with numpy or cupy (``xp``); the list is built on the host.
     """
-    table, colinfo, nslots = queue_table(ptr, xp)
+    table, colinfo, nslots = queue_table(ptr, xp, scrambled)
     host = to_host(table)
     n = host[:, 2] - host[:, 1]
     long_ = long_columns(n, factor) if ahead and n.size else np.zeros(n.shape, dtype=bool)
@@ -775,10 +786,13 @@ def sddmm_plan(layout, nb, largest_first=False, even=False):
     return plan
 
 
-def largest_first_order(counts, xp):
-    """Indices that sort ``counts`` (int, 1-D) largest first, equal ones in their order (numpy
-    or cupy ``xp``; both argsorts are stable)."""
+def largest_first_order(counts, xp, ties=None):
+    """Indices that sort ``counts`` (int, 1-D) largest first, equal ones in their order or, with
+    ``ties`` (distinct int64 keys in [0, 2**32), one a count), by their key (numpy or cupy
+    ``xp``; both argsorts are stable)."""
     neg = -counts.astype(xp.int64)
+    if ties is not None:
+        neg = (neg << 32) | ties
     return xp.argsort(neg, kind="stable") if xp is np else xp.argsort(neg)
 
 

@@ -94,7 +94,7 @@
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
-#   bash probes/next.sh v47                      -> small world bs 64 at M = 4096: locality or equal items (<= 150 s)
+#   bash probes/next.sh v47                      -> small world bs 64 at M = 4096: locality or equal items; scrambled ties (<= 190 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -417,22 +417,27 @@ elif [ "$1" = v47 ]; then
   # v45: small world's 1536 blocks (16-bit bs 64, M = 4096) take as long as random's 1638, and
   # the queue model (probes/sim_queue_tail.py) puts small world 5.6% ahead. Its block-rows and
   # block-columns shuffled keep every item's length (equal items, CTAs in step) and drop the
-  # band's locality: fast again -> locality; as slow -> the equal items. Then p19 swq (<= 150 s)
-  PYTHONPATH=.:probes timeout 90 python3 - <<'PY' 2>&1 | grep -v "^\["
+  # band's locality: fast again -> locality; as slow -> the equal items. Unshuffled layouts also
+  # with QUEUE_SCRAMBLED_TIES (the fix, if locality). Its GPU tests first, then p19 swq (<= 190 s)
+  first_tests 60 "test_stream_queue_scrambled_ties"
+  PYTHONPATH=.:probes timeout 100 python3 - <<'PY' 2>&1 | grep -v "^\["
 import contextlib
-from _common import fprop_bprop, fresh, problem, say
-from cupy_bsparse import bench
+from _common import fprop_bprop, fresh, patched, problem, say
+from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
+plain = contextlib.nullcontext
+scrambled = lambda: patched(sp, QUEUE_SCRAMBLED_TIES=True)
 for dt in ("float16", "bfloat16"):
     for kind, perm in (("small_world", None), ("small_world", 1), ("random", None), ("small_world", 2)):
         sets = problem(4096, 8192, 8192, 64, dt, kind=kind, permute=perm); ref = {}
         nnzb = sets[0]["w"].layout.nnzb
-        runs = [fprop_bprop(sets, ref, contextlib.nullcontext) for _ in range(2)]
+        pats = (plain, scrambled, plain, scrambled) if perm is None else (plain, plain)
+        runs = [("scrambled " if p is scrambled else "") + fprop_bprop(sets, ref, p) for p in pats]
         say(f"{kind} permuted {perm} {dt} bs 64 M 4096 nnzb {nnzb} fprop / bprop: " + "; ".join(runs))
         del sets
         fresh([])
 PY
-  PYTHONPATH=.:probes timeout $((148 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
+  PYTHONPATH=.:probes timeout $((188 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
 elif [ "$1" = v46b ]; then
   # float32 sddmm_tall.cu keeps row order and the full cut (v35: largest-first lost 1.3% on bs
   # 16). v45's even cut gained 1.2-4% on 16-bit; here float32 bs 16 / 32 / 64 at M = 4096 with

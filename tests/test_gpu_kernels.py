@@ -1468,6 +1468,37 @@ def test_stream_queue_knobs(request, monkeypatch, bs, trans, knob, nctas, densit
 
 @pytest.mark.parametrize("density", [0.3, 0.06])
 @pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("qlist", [0, 1])
+def test_stream_queue_scrambled_ties(request, monkeypatch, qlist, trans, nctas, density):
+    """QUEUE_SCRAMBLED_TIES (opt-in): the queue's columns of equal count in a scrambled order,
+    on 16-bit bs 64's 512-row wgmma set at M = 1100, from the counter and (QLIST 1, every
+    column over the mean long) from the host's list, on 3 CTAs or the resident count, at d = 0.3
+    and 0.06. To the tolerance, every element written, bitwise repeatable, counters at zero,
+    and the cached plan is the scrambled one."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
+        pytest.skip("the queue's wgmma set needs sm_90a (and USE_WGMMA)")
+    if qlist:
+        _spec_knobs(monkeypatch, "dsd_stream_spec", {"QLIST": 1})
+        monkeypatch.setattr(_specs, "QLIST_FACTOR", 1.0)
+    seen = []
+    real = _gpu_ops._work_lists.queue_table
+
+    def spy(ptr, xp, scrambled=False):
+        seen.append(scrambled)
+        return real(ptr, xp, scrambled)
+
+    monkeypatch.setattr(_gpu_ops._work_lists, "queue_table", spy)
+    spec = _queue_product_checked(request, monkeypatch, 64, "f16", 1100, trans, nctas, density,
+                                  STREAM_TALL="3", STREAM_WGQ="512", QUEUE_SCRAMBLED_TIES=True)
+    assert spec["QUEUE"] == 1 and spec["BM"] == 512 and spec.get("QLIST", 0) == qlist
+    assert seen and all(seen)
+
+
+@pytest.mark.parametrize("density", [0.3, 0.06])
+@pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
 @pytest.mark.parametrize("M", [65, 1100, 1500])
 @pytest.mark.parametrize("ilv", [2, 0], ids=["ilv2", "ilv0"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])

@@ -50,6 +50,28 @@ def test_queue_table_orders_whole_columns_longest_first(counts):
         [(j,) for j in range(len(counts))], key=lambda r: (-counts[r[0]], r[0]))
 
 
+@pytest.mark.parametrize("counts", [[0], [3, 3], [12] * 16 + [0, 13, 11], [2, 9, 2, 9, 2, 2]])
+def test_queue_table_scrambled_ties(counts):
+    """QUEUE_SCRAMBLED_TIES: the same items, longest first, but equal counts in the order of
+    ``scrambled_index`` (distinct keys), so neighbouring columns of one length are not adjacent
+    where there are enough of them."""
+    ptr = _ptr(counts)
+    plain, colinfo, nslots = _work_lists.queue_table(ptr, np)
+    table, colinfo2, nslots2 = _work_lists.queue_table(ptr, np, scrambled=True)
+    assert np.array_equal(colinfo, colinfo2) and nslots == nslots2 == 0
+    assert sorted(map(tuple, table)) == sorted(map(tuple, plain))
+    key = _work_lists.scrambled_index(len(counts), np)
+    assert len(set(key.tolist())) == len(counts) and key.min() >= 0 and key.max() < 2 ** 32
+    want = sorted(range(len(counts)), key=lambda j: (-counts[j], int(key[j])))
+    assert table[:, 0].tolist() == want
+    twelve = [j for j in table[:, 0] if counts[j] == 12]
+    if len(twelve) > 4:                 # the 16 equal columns: no two neighbours side by side
+        assert all(abs(a - b) > 1 for a, b in zip(twelve, twelve[1:]))
+    # QLIST's list takes the same order inside each row tile
+    qlist = _work_lists.queue_list(ptr, 3, 0, 0, 2.0, np, scrambled=True)[0]
+    assert qlist[:len(counts), 0].tolist() == want
+
+
 def _kernel_ilv_order(counts, ntiles, ilv):
     """(tile, column) of each item in the order dsd_stream.cu's ILV hands them out."""
     cols = sorted(range(len(counts)), key=lambda j: (-counts[j], j))
@@ -698,6 +720,9 @@ def test_largest_first_order():
     assert counts[order].tolist() == [4, 4, 4, 4, 3, 3, 2, 1, 1]
     assert order.tolist() == [0, 1, 3, 6, 4, 8, 5, 2, 7]
     assert _work_lists.largest_first_order(np.zeros(0, np.int32), np).size == 0
+    ties = np.array([5, 0, 9, 7, 1, 2, 3, 8, 6])          # equal counts by these keys
+    order = _work_lists.largest_first_order(counts, np, ties)
+    assert order.tolist() == [1, 6, 0, 3, 4, 8, 5, 7, 2]
 
 
 @pytest.mark.parametrize("even", [False, True])
