@@ -762,14 +762,19 @@ def segment_table(indptr, nb, even, xp):
     return seg
 
 
+def sddmm_plan_key(nb, largest_first=False, even=False):
+    """``sddmm_plan``'s key in ``layout.plan_cache`` (the GPU tests find its plans by it)."""
+    return ("sddmm", int(nb), bool(largest_first), bool(even))
+
+
 def sddmm_plan(layout, nb, largest_first=False, even=False):
     """(seg, cols) of sddmm.cu for segments of at most ``nb`` blocks (``segment_table``; with
     ``even`` near-equal ones), in block-row order or, with ``largest_first``, sorted by block
     count, largest first (stable: equal segments keep block-row order), so the CTAs handed out
     last are short ones (v35: 16-bit sddmm_tall.cu at M = 4096, fp16 bs 64 0.1808 -> 0.1760
     ms, bs 32 0.2872 -> 0.2814; float32 bs 16 1.5626 -> 1.5835, so float32 keeps row order);
-    cached per layout."""
-    key = ("sddmm", nb, bool(largest_first), bool(even))
+    cached per layout under ``sddmm_plan_key``."""
+    key = sddmm_plan_key(nb, largest_first, even)
     plan = layout.plan_cache.get(key)
     if plan is None and largest_first:
         import cupy

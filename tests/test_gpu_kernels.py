@@ -567,11 +567,13 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         _check(got, ref, base, kind)
     assert np.array_equal(outs[0], outs[1])
     if kernel == "tall" and not fp32:
-        # 16-bit segments handed out largest first (stable), each block in one of them; the
-        # plan keys are ("sddmm", nb, largest_first, even) (_work_lists.sddmm_plan)
+        # 16-bit segments handed out largest first (stable), each block in one of them
+        from cupy_bsparse import _work_lists
+
         even = _specs.TALL_EVEN_SEGMENTS
         plans = [(k[1], v) for k, v in wg.layout.plan_cache.items()
-                 if isinstance(k, tuple) and k[0] == "sddmm" and k[2:] == (True, even)]
+                 if isinstance(k, tuple) and len(k) > 1 and isinstance(k[1], int)
+                 and k == _work_lists.sddmm_plan_key(k[1], True, even)]
         assert plans or _specs.SDDMM_GROUP == "1"
         for nb, (seg, _) in plans:
             seg = seg.get()
