@@ -570,10 +570,9 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         # 16-bit segments handed out largest first (stable), each block in one of them
         from cupy_bsparse import _work_lists
 
-        even = _specs.TALL_EVEN_SEGMENTS
-        plans = [(k[1], v) for k, v in wg.layout.plan_cache.items()
-                 if isinstance(k, tuple) and len(k) > 1 and isinstance(k[1], int)
-                 and k == _work_lists.sddmm_plan_key(k[1], True, even)]
+        even, cache = _specs.TALL_EVEN_SEGMENTS, wg.layout.plan_cache
+        plans = [(nb, cache[_work_lists.sddmm_plan_key(nb, True, even)]) for nb in range(1, 33)
+                 if _work_lists.sddmm_plan_key(nb, True, even) in cache]
         assert plans or _specs.SDDMM_GROUP == "1"
         for nb, (seg, _) in plans:
             seg = seg.get()
