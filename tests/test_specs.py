@@ -650,6 +650,22 @@ def test_stream_queue(monkeypatch):
     assert r.returncode != 0 and "CUPY_BSPARSE_STREAM_QUEUE must be one of" in r.stderr
 
 
+def test_queue_scrambled_ties_env():
+    """CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES: off by default, "1" turns it on, anything else but
+    "0" / "" fails the import naming the variable."""
+    import subprocess
+    import sys
+    code = "import cupy_bsparse._specs as s; print(s.QUEUE_SCRAMBLED_TIES)"
+    env = {k: v for k, v in os.environ.items() if k != "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES"}
+    for value, want in ((None, "False"), ("0", "False"), ("1", "True")):
+        e = env if value is None else {**env, "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES": value}
+        r = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.strip() == want, (value, r.stdout, r.stderr)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**env, "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES": "yes"})
+    assert r.returncode != 0 and "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES must be one of" in r.stderr
+
+
 def test_stream_qlist_rule(monkeypatch):
     """QLIST by the layout: ``qlist_ahead`` gives QLIST_AHEAD on the 512-row queue set with a
     long column only; the spec takes QLIST n and ILV 0 on a queue set and ignores ``qlist``
