@@ -437,7 +437,9 @@ for dt in ("float16", "bfloat16"):
         del sets
         fresh([])
 PY
-  PYTHONPATH=.:probes timeout $((188 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
+  if [ "$2" != short ]; then   # v47 short: without p19 (v46's device time was scarce)
+    PYTHONPATH=.:probes timeout $((188 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
+  fi
 elif [ "$1" = v46b ]; then
   # float32 sddmm_tall.cu keeps row order and the full cut (v35: largest-first lost 1.3% on bs
   # 16). v45's even cut gained 1.2-4% on 16-bit; here float32 bs 16 / 32 / 64 at M = 4096 with
