@@ -95,6 +95,7 @@
 #                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
 #   bash probes/next.sh v47                      -> small world bs 64 at M = 4096: locality or equal items; scrambled ties (<= 190 s)
+#   bash probes/next.sh v48                      -> v47 short, then the GPU tests of stream / queue / tall (<= 420 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -440,6 +441,13 @@ PY
   if [ "$2" != short ]; then   # v47 short: without p19 (v46's device time was scarce)
     PYTHONPATH=.:probes timeout $((188 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
   fi
+elif [ "$1" = v48 ]; then
+  # v46's device time went on refused starts: v47 short, then the GPU tests of the code changed
+  # since the last full suite (0245362: the queue's plans and keys, the wgrad plan key) in 4
+  # shards, not the whole suite (<= 420 s)
+  bash probes/next.sh v47 short
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 PYTEST_K="stream or queue or qlist or tall" \
+      timeout $((415 - SECONDS)) bash .ci/gpu 2>&1 | tail -14
 elif [ "$1" = v46b ]; then
   # float32 sddmm_tall.cu keeps row order and the full cut (v35: largest-first lost 1.3% on bs
   # 16). v45's even cut gained 1.2-4% on 16-bit; here float32 bs 16 / 32 / 64 at M = 4096 with
