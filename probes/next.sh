@@ -447,7 +447,7 @@ elif [ "$1" = v48 ]; then
   # shards, not the whole suite (<= 420 s)
   bash probes/next.sh v47 short
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 PYTEST_K="stream or queue or qlist or tall" \
-      timeout $((415 - SECONDS)) bash .ci/gpu 2>&1 | tail -14
+      timeout $((${2:-415} - SECONDS)) bash .ci/gpu 2>&1 | tail -14
 elif [ "$1" = v46b ]; then
   # float32 sddmm_tall.cu keeps row order and the full cut (v35: largest-first lost 1.3% on bs
   # 16). v45's even cut gained 1.2-4% on 16-bit; here float32 bs 16 / 32 / 64 at M = 4096 with
