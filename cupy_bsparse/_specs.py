@@ -242,6 +242,13 @@ STREAM_QUEUE = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_QUEUE"),
 QUEUE_SCRAMBLED_TIES = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES"),
                                       "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES",
                                       kinds=("0", "1")) == "1"
+#: How an item of that queue walks its column's entries (``_work_lists.hashed_walk``): False,
+#: by ascending x block; True, by a scrambled key of the x block, one relabelling for every
+#: column. v46's CPU model (probes/sim_queue_sharing.py): ascending, a band's neighbouring
+#: columns reach a shared x tile a step apart (1.3 other CTAs on a step's tile, random 3.1);
+#: hashed, 4.2 (random 3.2). Off until measured; "1" / "0" from CUPY_BSPARSE_QUEUE_HASHED_WALK.
+QUEUE_HASHED_WALK = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_HASHED_WALK"),
+                                   "CUPY_BSPARSE_QUEUE_HASHED_WALK", kinds=("0", "1")) == "1"
 
 
 def stream_queue(bs, code, M, r=1):

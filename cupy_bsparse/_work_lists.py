@@ -113,11 +113,12 @@ def has_long_column(layout, trans_w, factor):
     return bool(counts.size and long_columns(counts, factor).any())
 
 
-def dsd_queue_plan(layout, trans_w, scrambled=False):
+def dsd_queue_plan(layout, trans_w, scrambled=False, hashed=False):
     """Work list of dsd_stream.cu with QUEUE: ``(table, colinfo, ent, nslots)`` as
-    ``queue_table`` cuts it (nslots 0); cached per layout and ``scrambled``."""
-    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w), bool(scrambled)),
-                         lambda ptr, xp: queue_table(ptr, xp, scrambled))
+    ``queue_table`` cuts it (nslots 0), each column's entries walked as ``hashed_walk`` orders
+    them where ``hashed``; cached per layout, ``scrambled`` and ``hashed``."""
+    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w), bool(scrambled), bool(hashed)),
+                         lambda ptr, xp: queue_table(ptr, xp, scrambled), hashed)
 
 
 def queue_table(ptr, xp, scrambled=False):
@@ -134,18 +135,39 @@ def queue_table(ptr, xp, scrambled=False):
 
 def scrambled_index(n, xp):
     """(n,) int64 keys, distinct, that put 0..n-1 in an order where neighbours land far apart:
-    i * 0x9E3779B1 mod 2**32 (odd, so a bijection on 32-bit integers)."""
-    return (xp.arange(n, dtype=xp.int64) * 0x9E3779B1) & 0xFFFFFFFF
+    ``scrambled_key`` of each."""
+    return scrambled_key(xp.arange(n, dtype=xp.int64))
 
 
-def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0, scrambled=False):
+def scrambled_key(i):
+    """int64 keys of the non-negative int array ``i``: i * 0x9E3779B1 mod 2**32 (odd, so a
+    bijection on 32-bit integers)."""
+    return (i.astype("int64") * 0x9E3779B1) & 0xFFFFFFFF
+
+
+def hashed_walk(ptr, ent, xp):
+    """dsd entries ``(ptr, ent)`` with each output block-column's entries ent[ptr[j]:ptr[j+1]]
+    ordered by ``scrambled_key`` of their x block instead of ascending: one relabelling of x's
+    blocks for every column, so columns that share x blocks still reach them at about the same
+    step, whatever their place in a band (docs/perf-notes.md v46). A new (nnzb, 2) int32 array;
+    ``ptr`` is unchanged. Works with numpy or cupy (``xp``)."""
+    n = ent.shape[0]
+    if n == 0:
+        return ent.copy()
+    col = xp.searchsorted(ptr[1:], xp.arange(n, dtype=xp.int64), side="right")
+    order = xp.argsort((col.astype(xp.int64) << 32) | scrambled_key(ent[:, 0]))
+    return xp.ascontiguousarray(ent[order])
+
+
+def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0, scrambled=False,
+                        hashed=False):
     """Work list of dsd_stream.cu with QUEUE and QLIST for ``ntiles`` row tiles: ``(table,
-    colinfo, ent, nslots)`` as ``queue_list`` orders it (nslots 0); cached per layout and
-    arguments."""
+    colinfo, ent, nslots)`` as ``queue_list`` orders it (nslots 0), the entries as
+    ``dsd_queue_plan`` walks them; cached per layout and arguments."""
     return _dsd_cut_plan(layout, ("dsd_qlist", bool(trans_w), int(ntiles), int(ahead), int(ilv),
-                                  float(factor), bool(scrambled)),
+                                  float(factor), bool(scrambled), bool(hashed)),
                          lambda ptr, xp: queue_list(ptr, ntiles, ahead, ilv, factor, xp,
-                                                    scrambled))
+                                                    scrambled), hashed)
 
 
 def queue_list(ptr, ntiles, ahead, ilv, factor, xp, scrambled=False):
@@ -186,14 +208,17 @@ def queue_list(ptr, ntiles, ahead, ilv, factor, xp, scrambled=False):
     return xp.asarray(out), colinfo, nslots
 
 
-def _dsd_cut_plan(layout, key, cut):
+def _dsd_cut_plan(layout, key, cut, hashed=False):
     """``layout``'s cached plan under ``key`` (whose second field is trans_w), else built: the
-    dsd entries cut by ``cut(ptr, xp)`` into ``(table, colinfo, nslots, *extra)``, returned as
-    device arrays ``(table, colinfo, ent, *extra, nslots)``."""
+    dsd entries (in ``hashed_walk``'s order where ``hashed``) cut by ``cut(ptr, xp)`` into
+    ``(table, colinfo, nslots, *extra)``, returned as device arrays ``(table, colinfo, ent,
+    *extra, nslots)``."""
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
         ptr, ent = _dsd_entries(src, key[1], xp)
+        if hashed:
+            ent = hashed_walk(ptr, ent, xp)
         table, colinfo, nslots, *extra = cut(ptr, xp)
         plan = _to_device(table, colinfo, ent, *extra) + (nslots,)
         layout.plan_cache[key] = _ready(plan)

@@ -94,7 +94,7 @@
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
-#   bash probes/next.sh v47                      -> small world bs 64 at M = 4096: locality or equal items; scrambled ties (<= 190 s)
+#   bash probes/next.sh v47 [short]              -> small world bs 64 at M = 4096: shuffled; scrambled ties, hashed walk (<= 220 s)
 #   bash probes/next.sh v48                      -> v47 short, then the GPU tests of stream / queue / tall (<= 420 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
@@ -420,26 +420,31 @@ elif [ "$1" = v47 ]; then
   # block-columns shuffled keep every item's length (equal items, CTAs in step) and drop the
   # band's locality: fast again -> locality; as slow -> the equal items. Unshuffled layouts also
   # with QUEUE_SCRAMBLED_TIES (the fix, if locality). Its GPU tests first, then p19 swq (<= 190 s)
-  first_tests 60 "test_stream_queue_scrambled_ties"
-  PYTHONPATH=.:probes timeout 100 python3 - <<'PY' 2>&1 | grep -v "^\["
+  # v46 (CPU model, probes/sim_queue_sharing.py): the scrambled ties leave small world's
+  # sharing as it is (1.3 other CTAs on a step's tile); the hashed walk raises it to 4.2
+  # (random 3.1): timed here too
+  first_tests 60 "test_stream_queue_orders"
+  PYTHONPATH=.:probes timeout 130 python3 - <<'PY' 2>&1 | grep -v "^\["
 import contextlib
 from _common import fprop_bprop, fresh, patched, problem, say
 from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
 plain = contextlib.nullcontext
 scrambled = lambda: patched(sp, QUEUE_SCRAMBLED_TIES=True)
+hashed = lambda: patched(sp, QUEUE_HASHED_WALK=True)
+name = {plain: "", scrambled: "scrambled ", hashed: "hashed "}
 for dt in ("float16", "bfloat16"):
     for kind, perm in (("small_world", None), ("small_world", 1), ("random", None), ("small_world", 2)):
         sets = problem(4096, 8192, 8192, 64, dt, kind=kind, permute=perm); ref = {}
         nnzb = sets[0]["w"].layout.nnzb
-        pats = (plain, scrambled, plain, scrambled) if perm is None else (plain, plain)
-        runs = [("scrambled " if p is scrambled else "") + fprop_bprop(sets, ref, p) for p in pats]
+        pats = (plain, hashed, scrambled, plain, hashed) if perm is None else (plain, plain)
+        runs = [name[p] + fprop_bprop(sets, ref, p) for p in pats]
         say(f"{kind} permuted {perm} {dt} bs 64 M 4096 nnzb {nnzb} fprop / bprop: " + "; ".join(runs))
         del sets
         fresh([])
 PY
   if [ "$2" != short ]; then   # v47 short: without p19 (v46's device time was scarce)
-    PYTHONPATH=.:probes timeout $((188 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
+    PYTHONPATH=.:probes timeout $((218 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
   fi
 elif [ "$1" = v48 ]; then
   # v46's device time went on refused starts: v47 short, then the GPU tests of the code changed

@@ -1471,12 +1471,14 @@ def test_stream_queue_knobs(request, monkeypatch, bs, trans, knob, nctas, densit
 @pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("qlist", [0, 1])
-def test_stream_queue_scrambled_ties(request, monkeypatch, qlist, trans, nctas, density):
-    """QUEUE_SCRAMBLED_TIES (opt-in): the queue's columns of equal count in a scrambled order,
-    on 16-bit bs 64's 512-row wgmma set at M = 1100, from the counter and (QLIST 1, every
-    column over the mean long) from the host's list, on 3 CTAs or the resident count, at d = 0.3
-    and 0.06. To the tolerance, every element written, bitwise repeatable, counters at zero,
-    and the cached plan is the scrambled one."""
+@pytest.mark.parametrize("knob", ["QUEUE_SCRAMBLED_TIES", "QUEUE_HASHED_WALK"])
+def test_stream_queue_orders(request, monkeypatch, knob, qlist, trans, nctas, density):
+    """The queue's opt-in orders: QUEUE_SCRAMBLED_TIES (columns of equal count in a scrambled
+    order) and QUEUE_HASHED_WALK (each column's entries by a scrambled key of their x block), on
+    16-bit bs 64's 512-row wgmma set at M = 1100, from the counter and (QLIST 1, every column
+    over the mean long) from the host's list, on 3 CTAs or the resident count, at d = 0.3 and
+    0.06. To the tolerance, every element written, bitwise repeatable, counters at zero, and
+    the plan was built with the knob."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
@@ -1485,15 +1487,25 @@ def test_stream_queue_scrambled_ties(request, monkeypatch, qlist, trans, nctas, 
         _spec_knobs(monkeypatch, "dsd_stream_spec", {"QLIST": 1})
         monkeypatch.setattr(_specs, "QLIST_FACTOR", 1.0)
     seen = []
-    real = _gpu_ops._work_lists.queue_table
+    wl = _gpu_ops._work_lists
+    if knob == "QUEUE_SCRAMBLED_TIES":
+        real_table = wl.queue_table
 
-    def spy(ptr, xp, scrambled=False):
-        seen.append(scrambled)
-        return real(ptr, xp, scrambled)
+        def spy(ptr, xp, scrambled=False):
+            seen.append(scrambled)
+            return real_table(ptr, xp, scrambled)
 
-    monkeypatch.setattr(_gpu_ops._work_lists, "queue_table", spy)
+        monkeypatch.setattr(wl, "queue_table", spy)
+    else:
+        real_walk = wl.hashed_walk
+
+        def spy(ptr, ent, xp):
+            seen.append(True)
+            return real_walk(ptr, ent, xp)
+
+        monkeypatch.setattr(wl, "hashed_walk", spy)
     spec = _queue_product_checked(request, monkeypatch, 64, "f16", 1100, trans, nctas, density,
-                                  STREAM_TALL="3", STREAM_WGQ="512", QUEUE_SCRAMBLED_TIES=True)
+                                  STREAM_TALL="3", STREAM_WGQ="512", **{knob: True})
     assert spec["QUEUE"] == 1 and spec["BM"] == 512 and spec.get("QLIST", 0) == qlist
     assert seen and all(seen)
 

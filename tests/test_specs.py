@@ -650,20 +650,22 @@ def test_stream_queue(monkeypatch):
     assert r.returncode != 0 and "CUPY_BSPARSE_STREAM_QUEUE must be one of" in r.stderr
 
 
-def test_queue_scrambled_ties_env():
-    """CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES: off by default, "1" turns it on, anything else but
-    "0" / "" fails the import naming the variable."""
+@pytest.mark.parametrize("name", ["QUEUE_SCRAMBLED_TIES", "QUEUE_HASHED_WALK"])
+def test_queue_order_env(name):
+    """CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES / _HASHED_WALK: off by default, "1" turns the knob on,
+    anything else but "0" / "" fails the import naming the variable."""
     import subprocess
     import sys
-    code = "import cupy_bsparse._specs as s; print(s.QUEUE_SCRAMBLED_TIES)"
-    env = {k: v for k, v in os.environ.items() if k != "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES"}
+    var = "CUPY_BSPARSE_" + name
+    code = f"import cupy_bsparse._specs as s; print(s.{name})"
+    env = {k: v for k, v in os.environ.items() if k != var}
     for value, want in ((None, "False"), ("0", "False"), ("1", "True")):
-        e = env if value is None else {**env, "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES": value}
+        e = env if value is None else {**env, var: value}
         r = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True)
         assert r.returncode == 0 and r.stdout.strip() == want, (value, r.stdout, r.stderr)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env={**env, "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES": "yes"})
-    assert r.returncode != 0 and "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES must be one of" in r.stderr
+                       env={**env, var: "yes"})
+    assert r.returncode != 0 and f"{var} must be one of" in r.stderr
 
 
 def test_stream_qlist_rule(monkeypatch):

@@ -72,6 +72,33 @@ def test_queue_table_scrambled_ties(counts):
     assert qlist[:len(counts), 0].tolist() == want
 
 
+@pytest.mark.parametrize("counts", [[0], [3, 0, 5], [12] * 16 + [0, 13, 11]])
+def test_hashed_walk(counts):
+    """QUEUE_HASHED_WALK: every column keeps its entries (the same (x block, stored block)
+    pairs, ptr unchanged), ordered by ``scrambled_key`` of the x block; the input is not
+    modified. A band's neighbouring columns then walk their shared x blocks in one order."""
+    rng = np.random.default_rng(len(counts))
+    ptr = _ptr(counts)
+    ent = np.stack([np.concatenate([np.sort(rng.choice(64, n, replace=False)) for n in counts]),
+                    rng.permutation(int(ptr[-1]))], axis=1).astype(np.int32)
+    before = ent.copy()
+    walked = _work_lists.hashed_walk(ptr, ent, np)
+    assert np.array_equal(ent, before) and walked.dtype == np.int32
+    assert walked.shape == ent.shape and walked.flags.c_contiguous
+    for j in range(len(counts)):
+        a, b = walked[ptr[j]:ptr[j + 1]], ent[ptr[j]:ptr[j + 1]]
+        assert sorted(map(tuple, a)) == sorted(map(tuple, b))
+        key = _work_lists.scrambled_key(a[:, 0])
+        assert np.all(np.diff(key) > 0)
+    if len(counts) > 3:    # two columns sharing x blocks take them in the same order
+        band = np.stack([np.r_[0:12, 1:13], np.arange(24)], axis=1).astype(np.int32)
+        w = _work_lists.hashed_walk(_ptr([12, 12]), band, np)
+        shared = set(range(1, 12))
+        first = [k for k in w[:12, 0] if k in shared]
+        second = [k for k in w[12:, 0] if k in shared]
+        assert first == second and w[:12, 0].tolist() != list(range(12))
+
+
 def _kernel_ilv_order(counts, ntiles, ilv):
     """(tile, column) of each item in the order dsd_stream.cu's ILV hands them out."""
     cols = sorted(range(len(counts)), key=lambda j: (-counts[j], j))

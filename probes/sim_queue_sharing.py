@@ -1,0 +1,90 @@
+"""CPU model (v46; no GPU): how many CTAs of dsd_stream.cu's item queue read the same x tile at
+once, for x @ W at 16-bit bs 64, M = 4096 (8 row tiles of 512), C = K = 8192, d = 0.1 on the
+bench's seed-0 masks. P CTAs take (row tile, column) items in queue order (a row tile's columns
+longest first; ties by column index, or by ``_work_lists.scrambled_index``); an item's step s
+reads x tile (row tile, k_s) over [t0 + s * period, t0 + (s + 1) * period), then an epilogue.
+For every step it counts the other CTAs whose step on the same tile overlaps it, and the
+distinct x tiles read in a window of 8 periods. v45 asked whether small world's 7-8% slower
+blocks come from its locality (neighbouring columns read the same tiles at once); ``next.sh
+v47`` measures the layouts modelled here.
+
+    PYTHONPATH=. python probes/sim_queue_sharing.py"""
+import heapq
+
+import numpy as np
+
+from cupy_bsparse import bench
+from cupy_bsparse._work_lists import largest_first_order, scrambled_index
+
+P, NT, PERIOD, EPI = 132, 8, 1.26, 1.0
+
+
+def queue(mask, scrambled):
+    counts = mask.sum(0)
+    ties = scrambled_index(len(counts), np) if scrambled else None
+    order = largest_first_order(counts, np, ties)
+    return [(r, int(j)) for r in range(NT) for j in order]
+
+
+def steps(mask, items, walk=None):
+    """(start time, CTA, row tile, k) of every step; an item walks its column's rows by
+    ascending k, or by ascending ``walk[k]`` (a key a row)."""
+    rows = [np.flatnonzero(mask[:, j]) for j in range(mask.shape[1])]
+    if walk is not None:
+        rows = [r[np.argsort(walk[r], kind="stable")] for r in rows]
+    heap = [(0.0, p) for p in range(P)]
+    out = []
+    for r, j in items:
+        t, p = heapq.heappop(heap)
+        for s, k in enumerate(rows[j]):
+            out.append((t + s * PERIOD, p, r, int(k)))
+        t += max(len(rows[j]), 1) * PERIOD + EPI
+        heapq.heappush(heap, (t, p))
+    return np.array(out)
+
+
+def sharing(ev):
+    """Per step: how many other CTAs' steps on the same tile overlap it in time."""
+    t, tile = ev[:, 0], ev[:, 2] * 1000 + ev[:, 3]
+    share = np.zeros(len(ev), dtype=np.int64)
+    for key in np.unique(tile):
+        idx = np.flatnonzero(tile == key)
+        ts = np.sort(t[idx])
+        lo = np.searchsorted(ts, ts - PERIOD, side="right")
+        hi = np.searchsorted(ts, ts + PERIOD, side="left")
+        share[idx[np.argsort(t[idx])]] = hi - lo - 1
+    return share
+
+
+def distinct(ev, window=8 * PERIOD):
+    t, tile = ev[:, 0], ev[:, 2] * 1000 + ev[:, 3]
+    bins = (t // window).astype(np.int64)
+    return np.array([len(np.unique(tile[bins == b])) for b in np.unique(bins)])
+
+
+def main():
+    sw = bench.make_mask("small_world", 128, 128, 0.1, seed=0)
+    rng = np.random.default_rng(1)      # next.sh v47's permute=1
+    shuffled = sw[rng.permutation(128)][:, rng.permutation(128)]
+    rnd = bench.make_mask("random", 128, 128, 0.1, seed=0)
+    k = np.arange(128)
+    hashed = scrambled_index(128, np)
+    cases = [("small world", sw, False, None), ("small world, scrambled ties", sw, True, None),
+             ("small world shuffled (permute 1)", shuffled, False, None),
+             ("small world, walk by hashed k", sw, False, hashed),
+             ("small world, walk by k mod 13", sw, False, (k % 13) * 128 + k),
+             ("random", rnd, False, None), ("random, scrambled ties", rnd, True, None),
+             ("random, walk by hashed k", rnd, False, hashed),
+             ("random, walk by k mod 13", rnd, False, (k % 13) * 128 + k)]
+    for name, mask, scr, walk in cases:
+        ev = steps(mask, queue(mask, scr), walk)
+        sh, ds = sharing(ev), distinct(ev)
+        end = ev[:, 0].max() + PERIOD
+        print(f"{name:34s} nnzb {int(mask.sum()):5d}  other CTAs on the step's tile: mean "
+              f"{sh.mean():5.2f}, p90 {np.percentile(sh, 90):4.0f}, max {sh.max():3d}; "
+              f"distinct tiles / 8 periods: median {np.median(ds):4.0f}; last step ends "
+              f"{end:6.1f} us")
+
+
+if __name__ == "__main__":
+    main()
