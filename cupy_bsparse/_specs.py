@@ -236,9 +236,9 @@ STREAM_QUEUE = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_QUEUE"),
 #: How the item queue orders a row tile's columns of equal block count (``_work_lists.
 #: queue_table``): False, by column index; True, by a scrambled index (a bijective hash), so
 #: neighbouring columns of a band layout are not taken side by side. v45: small world (bs 64,
-#: 16-bit, M = 4096) takes random's time on 6% fewer blocks; probes/next.sh v47 tells whether
-#: its locality is why. Off until measured; "1" / "0" from CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES at
-#: import.
+#: 16-bit, M = 4096) takes random's time on 6% fewer blocks; v46's CPU model predicts no change
+#: from this (QUEUE_HASHED_WALK below is the candidate); probes/next.sh v47 times both. Off
+#: until measured; "1" / "0" from CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES at import.
 QUEUE_SCRAMBLED_TIES = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES"),
                                       "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES",
                                       kinds=("0", "1")) == "1"
