@@ -94,8 +94,8 @@
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
-#   bash probes/next.sh v47 [short]              -> small world bs 64 at M = 4096: shuffled; scrambled ties, hashed walk (<= 220 s)
-#   bash probes/next.sh v48                      -> v47 short, then the GPU tests of stream / queue / tall (<= 420 s)
+#   bash probes/next.sh v47 [short]              -> M = 4096 bs 64 / 32: shuffled small world; scrambled ties, hashed walk (<= 270 s)
+#   bash probes/next.sh v48                      -> v47 short, then the GPU tests of stream / queue / tall (<= 485 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -419,12 +419,13 @@ elif [ "$1" = v47 ]; then
   # the queue model (probes/sim_queue_tail.py) puts small world 5.6% ahead. Its block-rows and
   # block-columns shuffled keep every item's length (equal items, CTAs in step) and drop the
   # band's locality: fast again -> locality; as slow -> the equal items. Unshuffled layouts also
-  # with QUEUE_SCRAMBLED_TIES (the fix, if locality). Its GPU tests first, then p19 swq (<= 190 s)
+  # with QUEUE_SCRAMBLED_TIES (the fix, if locality). Its GPU tests first, then p19 swq
   # v46 (CPU model, probes/sim_queue_sharing.py): the scrambled ties leave small world's
   # sharing as it is (1.3 other CTAs on a step's tile); the hashed walk raises it to 4.2
-  # (random 3.1): timed here too
+  # (random 3.1): timed here too, with Barabasi-Albert and bs 32 (its queue sets take the
+  # same plans), so a default change is measured everywhere it lands (<= 270 s)
   first_tests 60 "test_stream_queue_orders"
-  PYTHONPATH=.:probes timeout 130 python3 - <<'PY' 2>&1 | grep -v "^\["
+  PYTHONPATH=.:probes timeout 200 python3 - <<'PY' 2>&1 | grep -v "^\["
 import contextlib
 from _common import fprop_bprop, fresh, patched, problem, say
 from cupy_bsparse import _specs as sp, bench
@@ -433,26 +434,31 @@ plain = contextlib.nullcontext
 scrambled = lambda: patched(sp, QUEUE_SCRAMBLED_TIES=True)
 hashed = lambda: patched(sp, QUEUE_HASHED_WALK=True)
 name = {plain: "", scrambled: "scrambled ", hashed: "hashed "}
-for dt in ("float16", "bfloat16"):
-    for kind, perm in (("small_world", None), ("small_world", 1), ("random", None), ("small_world", 2)):
-        sets = problem(4096, 8192, 8192, 64, dt, kind=kind, permute=perm); ref = {}
-        nnzb = sets[0]["w"].layout.nnzb
-        pats = (plain, hashed, scrambled, plain, hashed) if perm is None else (plain, plain)
-        runs = [name[p] + fprop_bprop(sets, ref, p) for p in pats]
-        say(f"{kind} permuted {perm} {dt} bs 64 M 4096 nnzb {nnzb} fprop / bprop: " + "; ".join(runs))
-        del sets
-        fresh([])
+full = (plain, hashed, scrambled, plain, hashed)
+walk = (plain, hashed, plain, hashed)
+cases = [(64, dt, kind, perm, pats) for dt in ("float16", "bfloat16")
+         for kind, perm, pats in (("small_world", None, full), ("small_world", 1, (plain, plain)),
+                                  ("random", None, full), ("small_world", 2, (plain, plain)),
+                                  ("barabasi_albert", None, walk))]
+cases += [(32, "float16", kind, None, walk) for kind in ("small_world", "random", "barabasi_albert")]
+for bs, dt, kind, perm, pats in cases:
+    sets = problem(4096, 8192, 8192, bs, dt, kind=kind, permute=perm); ref = {}
+    nnzb = sets[0]["w"].layout.nnzb
+    runs = [name[p] + fprop_bprop(sets, ref, p) for p in pats]
+    say(f"{kind} permuted {perm} {dt} bs {bs} M 4096 nnzb {nnzb} fprop / bprop: " + "; ".join(runs))
+    del sets
+    fresh([])
 PY
   if [ "$2" != short ]; then   # v47 short: without p19 (v46's device time was scarce)
-    PYTHONPATH=.:probes timeout $((218 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
+    PYTHONPATH=.:probes timeout $((268 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
   fi
 elif [ "$1" = v48 ]; then
   # v46's device time went on refused starts: v47 short, then the GPU tests of the code changed
   # since the last full suite (0245362: the queue's plans and keys, the wgrad plan key) in 4
-  # shards, not the whole suite (<= 420 s)
+  # shards, not the whole suite (<= 485 s)
   bash probes/next.sh v47 short
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 PYTEST_K="stream or queue or qlist or tall" \
-      timeout $((${2:-415} - SECONDS)) bash .ci/gpu 2>&1 | tail -14
+      timeout $((${2:-480} - SECONDS)) bash .ci/gpu 2>&1 | tail -14
 elif [ "$1" = v46b ]; then
   # float32 sddmm_tall.cu keeps row order and the full cut (v35: largest-first lost 1.3% on bs
   # 16). v45's even cut gained 1.2-4% on 16-bit; here float32 bs 16 / 32 / 64 at M = 4096 with

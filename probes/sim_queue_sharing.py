@@ -1,6 +1,6 @@
 """CPU model (v46; no GPU): how many CTAs of dsd_stream.cu's item queue read the same x tile at
-once, for x @ W at 16-bit bs 64, M = 4096 (8 row tiles of 512), C = K = 8192, d = 0.1 on the
-bench's seed-0 masks. P CTAs take (row tile, column) items in queue order (a row tile's columns
+once, for x @ W at 16-bit bs 64 and 32, M = 4096 (8 row tiles of 512), C = K = 8192, d = 0.1 on
+the bench's seed-0 masks (one step time for both block sizes: the counts are in steps). P CTAs take (row tile, column) items in queue order (a row tile's columns
 longest first; ties by column index, or by ``_work_lists.scrambled_index``); an item's step s
 reads x tile (row tile, k_s) over [t0 + s * period, t0 + (s + 1) * period), then an epilogue.
 For every step it counts the other CTAs whose step on the same tile overlaps it, and the
@@ -45,7 +45,7 @@ def steps(mask, items, walk=None):
 
 def sharing(ev):
     """Per step: how many other CTAs' steps on the same tile overlap it in time."""
-    t, tile = ev[:, 0], ev[:, 2] * 1000 + ev[:, 3]
+    t, tile = ev[:, 0], ev[:, 2] * 100000 + ev[:, 3]
     share = np.zeros(len(ev), dtype=np.int64)
     for key in np.unique(tile):
         idx = np.flatnonzero(tile == key)
@@ -57,33 +57,37 @@ def sharing(ev):
 
 
 def distinct(ev, window=8 * PERIOD):
-    t, tile = ev[:, 0], ev[:, 2] * 1000 + ev[:, 3]
+    t, tile = ev[:, 0], ev[:, 2] * 100000 + ev[:, 3]
     bins = (t // window).astype(np.int64)
     return np.array([len(np.unique(tile[bins == b])) for b in np.unique(bins)])
 
 
 def main():
-    sw = bench.make_mask("small_world", 128, 128, 0.1, seed=0)
-    rng = np.random.default_rng(1)      # next.sh v47's permute=1
-    shuffled = sw[rng.permutation(128)][:, rng.permutation(128)]
-    rnd = bench.make_mask("random", 128, 128, 0.1, seed=0)
-    k = np.arange(128)
-    hashed = scrambled_index(128, np)
-    cases = [("small world", sw, False, None), ("small world, scrambled ties", sw, True, None),
-             ("small world shuffled (permute 1)", shuffled, False, None),
-             ("small world, walk by hashed k", sw, False, hashed),
-             ("small world, walk by k mod 13", sw, False, (k % 13) * 128 + k),
-             ("random", rnd, False, None), ("random, scrambled ties", rnd, True, None),
-             ("random, walk by hashed k", rnd, False, hashed),
-             ("random, walk by k mod 13", rnd, False, (k % 13) * 128 + k)]
-    for name, mask, scr, walk in cases:
-        ev = steps(mask, queue(mask, scr), walk)
-        sh, ds = sharing(ev), distinct(ev)
-        end = ev[:, 0].max() + PERIOD
-        print(f"{name:34s} nnzb {int(mask.sum()):5d}  other CTAs on the step's tile: mean "
-              f"{sh.mean():5.2f}, p90 {np.percentile(sh, 90):4.0f}, max {sh.max():3d}; "
-              f"distinct tiles / 8 periods: median {np.median(ds):4.0f}; last step ends "
-              f"{end:6.1f} us")
+    for n in (128, 256):                # bs 64 and bs 32 at C = K = 8192
+        sw = bench.make_mask("small_world", n, n, 0.1, seed=0)
+        rng = np.random.default_rng(1)      # next.sh v47's permute=1
+        shuffled = sw[rng.permutation(n)][:, rng.permutation(n)]
+        rnd = bench.make_mask("random", n, n, 0.1, seed=0)
+        ba = bench.make_mask("barabasi_albert", n, n, 0.1, seed=0)
+        k = np.arange(n)
+        hashed = scrambled_index(n, np)
+        print(f"bs {8192 // n}:")
+        cases = [("small world", sw, False, None), ("small world, scrambled ties", sw, True, None),
+                 ("small world shuffled (permute 1)", shuffled, False, None),
+                 ("small world, walk by hashed k", sw, False, hashed),
+                 ("small world, walk by k mod 13", sw, False, (k % 13) * n + k),
+                 ("random", rnd, False, None), ("random, scrambled ties", rnd, True, None),
+                 ("random, walk by hashed k", rnd, False, hashed),
+                 ("barabasi-albert", ba, False, None),
+                 ("barabasi-albert, walk by hashed k", ba, False, hashed)]
+        for name, mask, scr, walk in cases:
+            ev = steps(mask, queue(mask, scr), walk)
+            sh, ds = sharing(ev), distinct(ev)
+            end = ev[:, 0].max() + PERIOD
+            print(f"  {name:34s} nnzb {int(mask.sum()):5d}  other CTAs on the step's tile: mean "
+                  f"{sh.mean():5.2f}, p90 {np.percentile(sh, 90):4.0f}, max {sh.max():3d}; "
+                  f"distinct tiles / 8 periods: median {np.median(ds):4.0f}; last step ends "
+                  f"{end:6.1f} us")
 
 
 if __name__ == "__main__":
