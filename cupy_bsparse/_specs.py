@@ -244,9 +244,10 @@ QUEUE_SCRAMBLED_TIES = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_SCRAMBL
                                       kinds=("0", "1")) == "1"
 #: How an item of that queue walks its column's entries (``_work_lists.hashed_walk``): False,
 #: by ascending x block; True, by a scrambled key of the x block, one relabelling for every
-#: column. v46's CPU model (probes/sim_queue_sharing.py): ascending, a band's neighbouring
-#: columns reach a shared x tile a step apart (1.3 other CTAs on a step's tile, random 3.1);
-#: hashed, 4.2 (random 3.2). Off until measured; "1" / "0" from CUPY_BSPARSE_QUEUE_HASHED_WALK.
+#: column. v46's CPU model (probes/sim_queue_sharing.py, bs 64): ascending, a band's
+#: neighbouring columns reach a shared x tile a step apart (0.9 other CTAs on a step's tile,
+#: random 2.3); hashed, 3.2 (random 2.4, Barabasi-Albert 2.8 -> 2.2). Off until measured; "1" /
+#: "0" from CUPY_BSPARSE_QUEUE_HASHED_WALK.
 QUEUE_HASHED_WALK = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_HASHED_WALK"),
                                    "CUPY_BSPARSE_QUEUE_HASHED_WALK", kinds=("0", "1")) == "1"
 

@@ -1,12 +1,14 @@
 """CPU model (v46; no GPU): how many CTAs of dsd_stream.cu's item queue read the same x tile at
-once, for x @ W at 16-bit bs 64 and 32, M = 4096 (8 row tiles of 512), C = K = 8192, d = 0.1 on
-the bench's seed-0 masks (one step time for both block sizes: the counts are in steps). P CTAs take (row tile, column) items in queue order (a row tile's columns
-longest first; ties by column index, or by ``_work_lists.scrambled_index``); an item's step s
-reads x tile (row tile, k_s) over [t0 + s * period, t0 + (s + 1) * period), then an epilogue.
-For every step it counts the other CTAs whose step on the same tile overlaps it, and the
-distinct x tiles read in a window of 8 periods. v45 asked whether small world's 7-8% slower
-blocks come from its locality (neighbouring columns read the same tiles at once); ``next.sh
-v47`` measures the layouts modelled here.
+once, for x @ W at 16-bit bs 64 and 32, M = 4096 (8 row tiles of 512), C = K = 8192, d = 0.1,
+on the bench's seed-0 masks. One step time (1.26 us) and epilogue (1 us) for both block sizes,
+so the counts are in steps. P CTAs take (row tile, column) items in queue order: a row tile's
+columns longest first, ties by column index or by ``_work_lists.scrambled_index``. An item's
+step s reads x tile (row tile, k_s) over [t0 + s * period, t0 + (s + 1) * period), then an
+epilogue. For every step it counts the other CTAs whose step on the same tile overlaps it, and
+the distinct x tiles read in a window of 8 periods. The walks: ascending k (the default), a
+scrambled key of k (QUEUE_HASHED_WALK), k mod 13, and v35's rotation (p39.py, measured). v45
+asked whether small world's 7-8% slower blocks come from its locality; ``next.sh v47``
+measures the layouts modelled here (docs/perf-notes.md v46).
 
     PYTHONPATH=. python probes/sim_queue_sharing.py"""
 import heapq
@@ -16,7 +18,9 @@ import numpy as np
 from cupy_bsparse import bench
 from cupy_bsparse._work_lists import largest_first_order, scrambled_index
 
-P, NT, PERIOD, EPI = 132, 8, 1.26, 1.0
+# Times in units of 10 ns, integers: steps exactly a period apart (a band's neighbours) must
+# not count as overlapping by float rounding.
+P, NT, PERIOD, EPI = 132, 8, 126, 100
 
 
 def queue(mask, scrambled):
@@ -35,7 +39,7 @@ def steps(mask, items, walk=None):
         rows = [np.roll(r, -(37 * j) % max(len(r), 1)) for j, r in enumerate(rows)]
     elif walk is not None:
         rows = [r[np.argsort(walk[r], kind="stable")] for r in rows]
-    heap = [(0.0, p) for p in range(P)]
+    heap = [(0, p) for p in range(P)]
     out = []
     for r, j in items:
         t, p = heapq.heappop(heap)
@@ -81,13 +85,13 @@ def main():
                  ("small world, walk by k mod 13", sw, False, (k % 13) * n + k),
                  ("random", rnd, False, None), ("random, scrambled ties", rnd, True, None),
                  ("random, walk by hashed k", rnd, False, hashed),
-                 ("random, rotated walk (v35: 3.7% slower)", rnd, False, "rotated"),
+                 ("random, rotated walk (v35's p39)", rnd, False, "rotated"),
                  ("barabasi-albert", ba, False, None),
                  ("barabasi-albert, walk by hashed k", ba, False, hashed)]
         for name, mask, scr, walk in cases:
             ev = steps(mask, queue(mask, scr), walk)
             sh, ds = sharing(ev), distinct(ev)
-            end = ev[:, 0].max() + PERIOD
+            end = (ev[:, 0].max() + PERIOD) / 100
             print(f"  {name:40s} nnzb {int(mask.sum()):5d}  other CTAs on the step's tile: mean "
                   f"{sh.mean():5.2f}, p90 {np.percentile(sh, 90):4.0f}, max {sh.max():3d}; "
                   f"distinct tiles / 8 periods: median {np.median(ds):4.0f}; last step ends "

@@ -1478,7 +1478,7 @@ def test_stream_queue_orders(request, monkeypatch, knob, qlist, trans, nctas, de
     16-bit bs 64's 512-row wgmma set at M = 1100, from the counter and (QLIST 1, every column
     over the mean long) from the host's list, on 3 CTAs or the resident count, at d = 0.3 and
     0.06. To the tolerance, every element written, bitwise repeatable, counters at zero, and
-    the plan was built with the knob."""
+    the plan was built with the knob (for the walk: cached under a key that says so)."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
@@ -1497,13 +1497,14 @@ def test_stream_queue_orders(request, monkeypatch, knob, qlist, trans, nctas, de
 
         monkeypatch.setattr(wl, "queue_table", spy)
     else:
-        real_walk = wl.hashed_walk
+        real_cut = wl._dsd_cut_plan
 
-        def spy(ptr, ent, xp):
-            seen.append(True)
-            return real_walk(ptr, ent, xp)
+        def spy(layout, key, cut, hashed=False):
+            if key[0] in ("dsd_queue", "dsd_qlist"):   # the queue's plans: the walk asked
+                seen.append(bool(hashed) and key[-1] is True)   # for, and in the cache key
+            return real_cut(layout, key, cut, hashed)
 
-        monkeypatch.setattr(wl, "hashed_walk", spy)
+        monkeypatch.setattr(wl, "_dsd_cut_plan", spy)
     spec = _queue_product_checked(request, monkeypatch, 64, "f16", 1100, trans, nctas, density,
                                   STREAM_TALL="3", STREAM_WGQ="512", **{knob: True})
     assert spec["QUEUE"] == 1 and spec["BM"] == 512 and spec.get("QLIST", 0) == qlist

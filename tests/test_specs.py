@@ -659,7 +659,7 @@ def test_queue_order_env(name):
     var = "CUPY_BSPARSE_" + name
     code = f"import cupy_bsparse._specs as s; print(s.{name})"
     env = {k: v for k, v in os.environ.items() if k != var}
-    for value, want in ((None, "False"), ("0", "False"), ("1", "True")):
+    for value, want in ((None, "False"), ("", "False"), ("0", "False"), ("1", "True")):
         e = env if value is None else {**env, var: value}
         r = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True)
         assert r.returncode == 0 and r.stdout.strip() == want, (value, r.stdout, r.stderr)

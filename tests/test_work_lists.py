@@ -99,6 +99,27 @@ def test_hashed_walk(counts):
         assert first == second and w[:12, 0].tolist() != list(range(12))
 
 
+def test_queue_plans_cache_the_walk_apart(monkeypatch):
+    """The queue's plans with and without the hashed walk are cached under different keys: each
+    call gets the walk it asked for, the same entries in either order (the plans' device copy
+    stubbed out, so this runs on the CPU)."""
+    from cupy_bsparse.block_layout import BlockLayout
+
+    monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
+    monkeypatch.setattr(_work_lists, "_ready", lambda plan: plan)
+    mask = np.random.default_rng(0).random((40, 30)) < 0.4
+    layout = BlockLayout.from_mask(mask, 8)
+    ptr, plain_ent = _work_lists._dsd_entries(layout, False, np)
+    want = _work_lists.hashed_walk(ptr, plain_ent, np)
+    for _ in range(2):    # the second pass reads the cache
+        plain = _work_lists.dsd_queue_plan(layout, False)
+        hashed = _work_lists.dsd_queue_plan(layout, False, hashed=True)
+        listed = _work_lists.dsd_queue_list_plan(layout, False, 3, 0, 0, hashed=True)
+        assert np.array_equal(plain[2], plain_ent) and np.array_equal(hashed[2], want)
+        assert np.array_equal(listed[2], want) and not np.array_equal(want, plain_ent)
+        assert np.array_equal(plain[0], hashed[0])   # the same items, only the walk differs
+
+
 def _kernel_ilv_order(counts, ntiles, ilv):
     """(tile, column) of each item in the order dsd_stream.cu's ILV hands them out."""
     cols = sorted(range(len(counts)), key=lambda j: (-counts[j], j))
