@@ -30,15 +30,21 @@ def queue(mask, scrambled):
     return [(r, int(j)) for r in range(NT) for j in order]
 
 
-def steps(mask, items, walk=None):
-    """(start time, CTA, row tile, k) of every step; an item walks its column's rows by
-    ascending k, by ascending ``walk[k]`` (a key a row), or with ``walk`` "rotated" ascending
-    from entry 37 x column mod its length on (v35's p39.py)."""
+def walks(mask, walk=None):
+    """Each column's rows in the order an item walks them: ascending k, ascending ``walk[k]``
+    (a key a row), or with ``walk`` "rotated" ascending from entry 37 x column mod its length on
+    (v35's p39.py)."""
     rows = [np.flatnonzero(mask[:, j]) for j in range(mask.shape[1])]
     if isinstance(walk, str):
-        rows = [np.roll(r, -(37 * j) % max(len(r), 1)) for j, r in enumerate(rows)]
-    elif walk is not None:
-        rows = [r[np.argsort(walk[r], kind="stable")] for r in rows]
+        return [np.roll(r, -(37 * j) % max(len(r), 1)) for j, r in enumerate(rows)]
+    if walk is not None:
+        return [r[np.argsort(walk[r], kind="stable")] for r in rows]
+    return rows
+
+
+def steps(mask, items, walk=None):
+    """(start time, CTA, row tile, k) of every step, each column walked as ``walks`` says."""
+    rows = walks(mask, walk)
     heap = [(0, p) for p in range(P)]
     out = []
     for r, j in items:
@@ -61,6 +67,17 @@ def sharing(ev):
         hi = np.searchsorted(ts, ts + PERIOD, side="left")
         share[idx[np.argsort(t[idx])]] = hi - lo - 1
     return share
+
+
+def spread(mask, walk=None):
+    """A cheap statistic tried as a rule by layout: the mean over x blocks of the standard
+    deviation of the block's step across the columns that hold it (v46: tracks the model on
+    small world and random, not on Barabasi-Albert)."""
+    pos = [[] for _ in range(mask.shape[0])]
+    for r in walks(mask, walk):
+        for s, k in enumerate(r):
+            pos[k].append(s)
+    return float(np.mean([np.std(p) for p in pos if len(p) > 1]))
 
 
 def distinct(ev, window=8 * PERIOD):
@@ -92,10 +109,11 @@ def main():
             ev = steps(mask, queue(mask, scr), walk)
             sh, ds = sharing(ev), distinct(ev)
             end = (ev[:, 0].max() + PERIOD) / 100
+            spr = spread(mask, walk)
             print(f"  {name:40s} nnzb {int(mask.sum()):5d}  other CTAs on the step's tile: mean "
                   f"{sh.mean():5.2f}, p90 {np.percentile(sh, 90):4.0f}, max {sh.max():3d}; "
                   f"distinct tiles / 8 periods: median {np.median(ds):4.0f}; last step ends "
-                  f"{end:6.1f} us")
+                  f"{end:6.1f} us; step spread {spr:5.2f}")
 
 
 if __name__ == "__main__":
