@@ -145,6 +145,12 @@ def scrambled_key(i):
     return (i.astype("int64") * 0x9E3779B1) & 0xFFFFFFFF
 
 
+def entry_owners(ptr, n, xp):
+    """(n,) int64: the row of CSR-like ``ptr`` (a column of a CSC one) that holds each of
+    entries 0..n-1 (numpy or cupy ``xp``)."""
+    return xp.searchsorted(ptr[1:], xp.arange(n, dtype=xp.int64), side="right")
+
+
 def hashed_walk(ptr, ent, xp):
     """dsd entries ``(ptr, ent)`` with each output block-column's entries ent[ptr[j]:ptr[j+1]]
     ordered by ``scrambled_key`` of their x block instead of ascending: one relabelling of x's
@@ -154,7 +160,7 @@ def hashed_walk(ptr, ent, xp):
     n = ent.shape[0]
     if n == 0:
         return ent.copy()
-    col = xp.searchsorted(ptr[1:], xp.arange(n, dtype=xp.int64), side="right")
+    col = entry_owners(ptr, n, xp)
     order = xp.argsort((col.astype(xp.int64) << 32) | scrambled_key(ent[:, 0]))
     return xp.ascontiguousarray(ent[order])
 
@@ -239,8 +245,7 @@ def column_group_table(ptr, ent, r, xp):
     ngroups = -(-ncols // r)
     nnz = ent.shape[0]
     width = 4 * -(-(r + 2) // 4)
-    e = xp.arange(nnz, dtype=xp.int64)
-    col = xp.searchsorted(ptr[1:], e, side="right")
+    col = entry_owners(ptr, nnz, xp)
     kin = int(ent[:, 0].max()) + 1 if nnz else 1
     key = (col // r) * kin + ent[:, 0]
     order = xp.argsort(key)
@@ -457,7 +462,7 @@ def group_table(ptr, ent, r, kw_blocks, cap, kin_blocks, bs, xp, by_column=False
     nnz = int(ent.shape[0])
     ngroups = -(-ncols // r)
     nslabs = max(1, -(-kin_blocks // kw_blocks))
-    col = xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=xp.int64), side="right")
+    col = entry_owners(ptr, nnz, xp)
     c = ent[:, 0].astype(xp.int64)
     key = (col // r) * nslabs + c // kw_blocks
     order = xp.argsort((key * kw_blocks + c % kw_blocks) * r + col % r)
@@ -605,7 +610,7 @@ def cluster_group_table(ptr, ent, r, cl, kw_blocks, cap, kin_blocks, bs, by_colu
     ngroups = -(-ncols // r)
     nsg = -(-ngroups // cl)
     nslabs = max(1, -(-kin_blocks // kw_blocks))
-    col = np.searchsorted(ptr[1:], np.arange(nnz, dtype=np.int64), side="right")
+    col = entry_owners(ptr, nnz, np)
     c = ent[:, 0].astype(np.int64)
     rank = (col // r) % cl
     jl = col % r
