@@ -571,8 +571,8 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         from cupy_bsparse import _work_lists
 
         even, cache = _specs.TALL_EVEN_SEGMENTS, wg.layout.plan_cache
-        plans = [(nb, cache[_work_lists.sddmm_plan_key(nb, True, even)]) for nb in range(1, 33)
-                 if _work_lists.sddmm_plan_key(nb, True, even) in cache]
+        keys = {nb: _work_lists.sddmm_plan_key(nb, True, even) for nb in range(1, 33)}
+        plans = [(nb, cache[k]) for nb, k in keys.items() if k in cache]
         assert plans or _specs.SDDMM_GROUP == "1"
         for nb, (seg, _) in plans:
             seg = seg.get()
