@@ -42,8 +42,8 @@ any) and the instrumented one's (bench.time_cuda), with the resident CTAs of eac
 that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
-                                       queue64|wgq|swq|nonsquare|late]  (PRODUCER, ..., TALL_PERSIST,
-                                       TALL_TILES, NONSQUARE below)
+                                       queue64|wgq|swq|nonsquare|late]
+                                       (PRODUCER, ..., TALL_PERSIST, TALL_TILES, NONSQUARE below)
 """
 import os
 import sys
