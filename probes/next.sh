@@ -96,6 +96,7 @@
 #   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
 #   bash probes/next.sh v47 [short]              -> M = 4096 bs 64 / 32: shuffled small world; scrambled ties, hashed walk (<= 270 s)
 #   bash probes/next.sh v48                      -> v47 short, then the GPU tests of stream / queue / tall (<= 485 s)
+#   bash probes/next.sh v49                      -> v47 cut down: fp16 bs 64 plain / hashed on three layouts (<= 200 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -452,6 +453,31 @@ PY
   if [ "$2" != short ]; then   # v47 short: without p19 (v46's device time was scarce)
     PYTHONPATH=.:probes timeout $((268 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
   fi
+elif [ "$1" = v49 ]; then
+  # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
+  # queue-order test, then fp16 bs 64 only, plain / hashed twice on small world, random and
+  # Barabasi-Albert, one scrambled on small world, one shuffled small world (<= 200 s)
+  first_tests 60 "test_stream_queue_orders"
+  PYTHONPATH=.:probes timeout $((200 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+import contextlib
+from _common import fprop_bprop, fresh, patched, problem, say
+from cupy_bsparse import _specs as sp, bench
+say(bench.gpu_name())
+plain = contextlib.nullcontext
+scrambled = lambda: patched(sp, QUEUE_SCRAMBLED_TIES=True)
+hashed = lambda: patched(sp, QUEUE_HASHED_WALK=True)
+name = {plain: "", scrambled: "scrambled ", hashed: "hashed "}
+walk = (plain, hashed, plain, hashed)
+cases = [("small_world", None, walk + (scrambled,)), ("random", None, walk),
+         ("barabasi_albert", None, walk), ("small_world", 1, (plain, plain))]
+for kind, perm, pats in cases:
+    sets = problem(4096, 8192, 8192, 64, "float16", kind=kind, permute=perm); ref = {}
+    nnzb = sets[0]["w"].layout.nnzb
+    runs = [name[p] + fprop_bprop(sets, ref, p) for p in pats]
+    say(f"{kind} permuted {perm} float16 bs 64 M 4096 nnzb {nnzb} fprop / bprop: " + "; ".join(runs))
+    del sets
+    fresh([])
+PY
 elif [ "$1" = v48 ]; then
   # v46's device time went on refused starts: v47 short, then the GPU tests of the code changed
   # since the last full suite (0245362: the queue's plans and keys, the wgrad plan key) in 4
