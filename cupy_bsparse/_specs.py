@@ -237,19 +237,21 @@ STREAM_QUEUE = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_QUEUE"),
 #: queue_table``): False, by column index; True, by a scrambled index (a bijective hash), so
 #: neighbouring columns of a band layout are not taken side by side. v45: small world (bs 64,
 #: 16-bit, M = 4096) takes random's time on 6% fewer blocks; v46's CPU model predicts no change
-#: from this (QUEUE_HASHED_WALK below is the candidate); probes/next.sh v47 times both. Off
+#: from this (QUEUE_WALK below is the candidate); probes/next.sh v47 times both. Off
 #: until measured; "1" / "0" from CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES at import.
 QUEUE_SCRAMBLED_TIES = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES"),
                                       "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES",
                                       kinds=("0", "1")) == "1"
-#: How an item of that queue walks its column's entries (``_work_lists.hashed_walk``): False,
-#: by ascending x block; True, by a scrambled key of the x block, one relabelling for every
-#: column. v46's CPU model (probes/sim_queue_sharing.py, bs 64): ascending, a band's
-#: neighbouring columns reach a shared x tile a step apart (0.9 other CTAs on a step's tile,
-#: random 2.3); hashed, 3.2 (random 2.4, Barabasi-Albert 2.8 -> 2.2). Off until measured; "1" /
-#: "0" from CUPY_BSPARSE_QUEUE_HASHED_WALK.
-QUEUE_HASHED_WALK = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_HASHED_WALK"),
-                                   "CUPY_BSPARSE_QUEUE_HASHED_WALK", kinds=("0", "1")) == "1"
+#: How an item of that queue walks its column's entries (``_work_lists.walk_entries``):
+#: "ascending" (the default), by x block; "hashed", by a scrambled key of the x block, one
+#: relabelling for every column; "hubs", the x blocks most columns hold first (in powers of
+#: two), then hashed. v46-v47's CPU model (probes/sim_queue_sharing.py, bs 64, other CTAs on a
+#: step's x tile): ascending, small world 0.9 (a band's neighbouring columns reach a shared tile
+#: a step apart), random 2.3, Barabasi-Albert 2.8; hashed 3.2 / 2.4 / 2.2; hubs 3.1 / 2.3 / 3.0.
+#: Ascending until measured; from CUPY_BSPARSE_QUEUE_WALK at import.
+QUEUE_WALK = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_WALK"),
+                            "CUPY_BSPARSE_QUEUE_WALK",
+                            kinds=("ascending", "hashed", "hubs")) or "ascending"
 
 
 def stream_queue(bs, code, M, r=1):

@@ -113,12 +113,12 @@ def has_long_column(layout, trans_w, factor):
     return bool(counts.size and long_columns(counts, factor).any())
 
 
-def dsd_queue_plan(layout, trans_w, scrambled=False, hashed=False):
+def dsd_queue_plan(layout, trans_w, scrambled=False, walk="ascending"):
     """Work list of dsd_stream.cu with QUEUE: ``(table, colinfo, ent, nslots)`` as
-    ``queue_table`` cuts it (nslots 0), each column's entries walked as ``hashed_walk`` orders
-    them where ``hashed``; cached per layout, ``scrambled`` and ``hashed``."""
-    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w), bool(scrambled), bool(hashed)),
-                         lambda ptr, xp: queue_table(ptr, xp, scrambled), hashed)
+    ``queue_table`` cuts it (nslots 0), each column's entries in ``walk``'s order
+    (``walk_entries``); cached per layout, ``scrambled`` and ``walk``."""
+    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w), bool(scrambled), str(walk)),
+                         lambda ptr, xp: queue_table(ptr, xp, scrambled), walk)
 
 
 def queue_table(ptr, xp, scrambled=False):
@@ -151,29 +151,56 @@ def entry_owners(ptr, n, xp):
     return xp.searchsorted(ptr[1:], xp.arange(n, dtype=xp.int64), side="right")
 
 
-def hashed_walk(ptr, ent, xp):
+#: The orders ``walk_entries`` knows (``_specs.QUEUE_WALK``).
+WALKS = ("ascending", "hashed", "hubs")
+
+
+def walk_rank(k, walk, xp):
+    """(nk,) int64 rank of each x block 0..nk-1 (nk = k.max() + 1) in ``walk``'s one order for
+    every column, from ``k``, the x block of every dsd entry: "hashed", by ``scrambled_key``;
+    "hubs", by the number of entries on the block in powers of two, most first, then by
+    ``scrambled_key`` (docs/perf-notes.md v47). Works with numpy or cupy (``xp``)."""
+    nk = int(k.max()) + 1
+    key = scrambled_key(xp.arange(nk, dtype=xp.int64))
+    if walk == "hubs":
+        uses = xp.bincount(k, minlength=nk).astype(xp.int64)
+        fewer = 63 - xp.floor(xp.log2(xp.maximum(uses, 1))).astype(xp.int64)   # 1 .. 63
+        key = (fewer << 32) | key
+    elif walk != "hashed":
+        raise ValueError(f"walk must be one of {WALKS}, got {walk!r}")
+    rank = xp.empty(nk, dtype=xp.int64)
+    rank[xp.argsort(key)] = xp.arange(nk, dtype=xp.int64)
+    return rank
+
+
+def walk_entries(ptr, ent, walk, xp):
     """dsd entries ``(ptr, ent)`` with each output block-column's entries ent[ptr[j]:ptr[j+1]]
-    ordered by ``scrambled_key`` of their x block instead of ascending: one relabelling of x's
-    blocks for every column, so columns that share x blocks still reach them at about the same
-    step, whatever their place in a band (docs/perf-notes.md v46). A new (nnzb, 2) int32 array;
-    ``ptr`` is unchanged. Works with numpy or cupy (``xp``)."""
+    in ``walk``'s order: "ascending" (as stored: ``ent`` itself), or ordered by ``walk_rank`` of
+    their x block, one relabelling of x's blocks for every column, so columns that share x
+    blocks reach them at about the same step whatever their place in a band (docs/perf-notes.md
+    v46-v47). Otherwise a new (nnzb, 2) int32 array; ``ptr`` is unchanged. Works with numpy or
+    cupy (``xp``). Raises ValueError for a ``walk`` not in ``WALKS``."""
+    if walk == "ascending":
+        return ent
     n = ent.shape[0]
+    if walk not in WALKS:
+        raise ValueError(f"walk must be one of {WALKS}, got {walk!r}")
     if n == 0:
         return ent.copy()
     col = entry_owners(ptr, n, xp)
-    order = xp.argsort((col.astype(xp.int64) << 32) | scrambled_key(ent[:, 0]))
+    order = xp.argsort((col.astype(xp.int64) << 32) | walk_rank(ent[:, 0], walk, xp)[ent[:, 0]])
     return xp.ascontiguousarray(ent[order])
 
 
 def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0, scrambled=False,
-                        hashed=False):
+                        walk="ascending"):
     """Work list of dsd_stream.cu with QUEUE and QLIST for ``ntiles`` row tiles: ``(table,
     colinfo, ent, nslots)`` as ``queue_list`` orders it (nslots 0), the entries as
     ``dsd_queue_plan`` walks them; cached per layout and arguments."""
     return _dsd_cut_plan(layout, ("dsd_qlist", bool(trans_w), int(ntiles), int(ahead), int(ilv),
-                                  float(factor), bool(scrambled), bool(hashed)),
+                                  float(factor), bool(scrambled), str(walk)),
                          lambda ptr, xp: queue_list(ptr, ntiles, ahead, ilv, factor, xp,
-                                                    scrambled), hashed)
+                                                    scrambled), walk)
 
 
 def queue_list(ptr, ntiles, ahead, ilv, factor, xp, scrambled=False):
@@ -214,17 +241,16 @@ def queue_list(ptr, ntiles, ahead, ilv, factor, xp, scrambled=False):
     return xp.asarray(out), colinfo, nslots
 
 
-def _dsd_cut_plan(layout, key, cut, hashed=False):
+def _dsd_cut_plan(layout, key, cut, walk="ascending"):
     """``layout``'s cached plan under ``key`` (whose second field is trans_w), else built: the
-    dsd entries (in ``hashed_walk``'s order where ``hashed``) cut by ``cut(ptr, xp)`` into
+    dsd entries (in ``walk``'s order, ``walk_entries``) cut by ``cut(ptr, xp)`` into
     ``(table, colinfo, nslots, *extra)``, returned as device arrays ``(table, colinfo, ent,
     *extra, nslots)``."""
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
         ptr, ent = _dsd_entries(src, key[1], xp)
-        if hashed:
-            ent = hashed_walk(ptr, ent, xp)
+        ent = walk_entries(ptr, ent, walk, xp)
         table, colinfo, nslots, *extra = cut(ptr, xp)
         plan = _to_device(table, colinfo, ent, *extra) + (nslots,)
         layout.plan_cache[key] = _ready(plan)

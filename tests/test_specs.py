@@ -650,16 +650,19 @@ def test_stream_queue(monkeypatch):
     assert r.returncode != 0 and "CUPY_BSPARSE_STREAM_QUEUE must be one of" in r.stderr
 
 
-@pytest.mark.parametrize("name", ["QUEUE_SCRAMBLED_TIES", "QUEUE_HASHED_WALK"])
-def test_queue_order_env(name):
-    """CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES / _HASHED_WALK: off by default, "1" turns the knob on,
-    anything else but "0" / "" fails the import naming the variable."""
+@pytest.mark.parametrize("name,values", [
+    ("QUEUE_SCRAMBLED_TIES", ((None, "False"), ("", "False"), ("0", "False"), ("1", "True"))),
+    ("QUEUE_WALK", ((None, "ascending"), ("", "ascending"), ("ascending", "ascending"),
+                    ("hashed", "hashed"), ("hubs", "hubs")))])
+def test_queue_order_env(name, values):
+    """CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES / _WALK: off (ascending) by default, the variable's
+    values as ``values`` pairs them; anything else fails the import naming the variable."""
     import subprocess
     import sys
     var = "CUPY_BSPARSE_" + name
     code = f"import cupy_bsparse._specs as s; print(s.{name})"
     env = {k: v for k, v in os.environ.items() if k != var}
-    for value, want in ((None, "False"), ("", "False"), ("0", "False"), ("1", "True")):
+    for value, want in values:
         e = env if value is None else {**env, var: value}
         r = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True)
         assert r.returncode == 0 and r.stdout.strip() == want, (value, r.stdout, r.stderr)

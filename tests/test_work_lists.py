@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cupy_bsparse import _work_lists
+from cupy_bsparse import _specs, _work_lists
 
 
 def _ptr(counts):
@@ -72,37 +72,63 @@ def test_queue_table_scrambled_ties(counts):
     assert qlist[:len(counts), 0].tolist() == want
 
 
+@pytest.mark.parametrize("walk", ["hashed", "hubs"])
 @pytest.mark.parametrize("counts", [[0], [3, 0, 5], [12] * 16 + [0, 13, 11]])
-def test_hashed_walk(counts):
-    """QUEUE_HASHED_WALK: every column keeps its entries (the same (x block, stored block)
-    pairs, ptr unchanged), ordered by ``scrambled_key`` of the x block; the input is not
-    modified. A band's neighbouring columns then walk their shared x blocks in one order."""
+def test_walk_entries(counts, walk):
+    """QUEUE_WALK: every column keeps its entries (the same (x block, stored block) pairs, ptr
+    unchanged), ordered by one rank of the x block for every column: ``scrambled_key``
+    ("hashed"), or the blocks on more entries (in powers of two) first, ties by it ("hubs");
+    the input is not modified. A band's neighbouring columns then walk their shared x blocks in
+    one order; "ascending" is the stored order."""
     rng = np.random.default_rng(len(counts))
     ptr = _ptr(counts)
     ent = np.stack([np.concatenate([np.sort(rng.choice(64, n, replace=False)) for n in counts]),
                     rng.permutation(int(ptr[-1]))], axis=1).astype(np.int32)
     before = ent.copy()
-    walked = _work_lists.hashed_walk(ptr, ent, np)
+    assert _work_lists.walk_entries(ptr, ent, "ascending", np) is ent
+    walked = _work_lists.walk_entries(ptr, ent, walk, np)
     assert np.array_equal(ent, before) and walked.dtype == np.int32
     assert walked.shape == ent.shape and walked.flags.c_contiguous
+    uses = np.bincount(ent[:, 0], minlength=64) if len(ent) else np.zeros(64, int)
     for j in range(len(counts)):
         a, b = walked[ptr[j]:ptr[j + 1]], ent[ptr[j]:ptr[j + 1]]
         assert sorted(map(tuple, a)) == sorted(map(tuple, b))
-        key = _work_lists.scrambled_key(a[:, 0])
-        assert np.all(np.diff(key) > 0)
+        key = [(-int(np.log2(uses[k])) if walk == "hubs" else 0,
+                int(_work_lists.scrambled_key(np.array([k]))[0])) for k in a[:, 0]]
+        assert key == sorted(key) and len(set(key)) == len(key)
     if len(counts) > 3:    # two columns sharing x blocks take them in the same order
         band = np.stack([np.r_[0:12, 1:13], np.arange(24)], axis=1).astype(np.int32)
-        w = _work_lists.hashed_walk(_ptr([12, 12]), band, np)
+        w = _work_lists.walk_entries(_ptr([12, 12]), band, walk, np)
         shared = set(range(1, 12))
         first = [k for k in w[:12, 0] if k in shared]
         second = [k for k in w[12:, 0] if k in shared]
         assert first == second and w[:12, 0].tolist() != list(range(12))
 
 
-def test_queue_plans_cache_the_walk_apart(monkeypatch):
-    """The queue's plans with and without the hashed walk are cached under different keys: each
-    call gets the walk it asked for, the same entries in either order (the plans' device copy
-    stubbed out, so this runs on the CPU)."""
+def test_walk_hubs_first():
+    """The "hubs" walk: x blocks held by many columns come first in every column (a hub on 8
+    of 10 columns before blocks on 1-3), against "hashed", which ignores the counts; a bad walk
+    names the argument."""
+    rng = np.random.default_rng(3)
+    cols = [np.sort(np.r_[[5] if j < 8 else [], rng.choice(np.r_[10:40], 3, replace=False)])
+            for j in range(10)]
+    ptr = _ptr([len(c) for c in cols])
+    ent = np.stack([np.concatenate(cols), np.arange(int(ptr[-1]))], axis=1).astype(np.int32)
+    hubs = _work_lists.walk_entries(ptr, ent, "hubs", np)
+    assert all(hubs[ptr[j], 0] == 5 for j in range(8))
+    rank = _work_lists.walk_rank(ent[:, 0], "hashed", np)
+    nk = int(ent[:, 0].max()) + 1
+    assert rank.shape == (nk,) and sorted(rank.tolist()) == list(range(nk))
+    with pytest.raises(ValueError, match="walk must be one of"):
+        _work_lists.walk_entries(ptr, ent, "rotated", np)
+    assert _specs.QUEUE_WALK in _work_lists.WALKS
+
+
+@pytest.mark.parametrize("walk", ["hashed", "hubs"])
+def test_queue_plans_cache_the_walk_apart(monkeypatch, walk):
+    """The queue's plans walked in another order than ascending are cached under different keys:
+    each call gets the walk it asked for, the same entries in either order (the plans' device
+    copy stubbed out, so this runs on the CPU)."""
     from cupy_bsparse.block_layout import BlockLayout
 
     monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
@@ -110,14 +136,14 @@ def test_queue_plans_cache_the_walk_apart(monkeypatch):
     mask = np.random.default_rng(0).random((40, 30)) < 0.4
     layout = BlockLayout.from_mask(mask, 8)
     ptr, plain_ent = _work_lists._dsd_entries(layout, False, np)
-    want = _work_lists.hashed_walk(ptr, plain_ent, np)
+    want = _work_lists.walk_entries(ptr, plain_ent, walk, np)
     for _ in range(2):    # the second pass reads the cache
         plain = _work_lists.dsd_queue_plan(layout, False)
-        hashed = _work_lists.dsd_queue_plan(layout, False, hashed=True)
-        listed = _work_lists.dsd_queue_list_plan(layout, False, 3, 0, 0, hashed=True)
-        assert np.array_equal(plain[2], plain_ent) and np.array_equal(hashed[2], want)
+        walked = _work_lists.dsd_queue_plan(layout, False, walk=walk)
+        listed = _work_lists.dsd_queue_list_plan(layout, False, 3, 0, 0, walk=walk)
+        assert np.array_equal(plain[2], plain_ent) and np.array_equal(walked[2], want)
         assert np.array_equal(listed[2], want) and not np.array_equal(want, plain_ent)
-        assert np.array_equal(plain[0], hashed[0])   # the same items, only the walk differs
+        assert np.array_equal(plain[0], walked[0])   # the same items, only the walk differs
 
 
 def _kernel_ilv_order(counts, ntiles, ilv):
