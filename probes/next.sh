@@ -94,9 +94,9 @@
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
-#   bash probes/next.sh v47 [short]              -> M = 4096 bs 64 / 32: shuffled small world; scrambled ties, hashed walk (<= 270 s)
-#   bash probes/next.sh v48                      -> v47 short, then the GPU tests of stream / queue / tall (<= 485 s)
-#   bash probes/next.sh v49                      -> v47 cut down: fp16 bs 64 plain / hashed on three layouts (<= 200 s)
+#   bash probes/next.sh v47 [short]              -> M = 4096 bs 64 / 32: shuffled small world; scrambled ties, hashed / hubs walks (<= 330 s; 390 with p19)
+#   bash probes/next.sh v48 [T]                  -> v47 short, then the GPU tests of stream / queue / tall (<= T, 560 s)
+#   bash probes/next.sh v49                      -> v47 cut down: fp16 bs 64 plain / hashed / hubs on three layouts (<= 230 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -424,22 +424,27 @@ elif [ "$1" = v47 ]; then
   # v46 (CPU model, probes/sim_queue_sharing.py): the scrambled ties leave small world's
   # sharing as it is (1.3 other CTAs on a step's tile); the hashed walk raises it to 4.2
   # (random 3.1): timed here too, with Barabasi-Albert and bs 32 (its queue sets take the
-  # same plans), so a default change is measured everywhere it lands (<= 270 s)
-  first_tests 60 "test_stream_queue_orders"
-  PYTHONPATH=.:probes timeout 200 python3 - <<'PY' 2>&1 | grep -v "^\["
+  # same plans), so a default change is measured everywhere it lands
+  # v47 (CPU model): the "hubs" walk (x blocks on most columns first, then hashed) keeps
+  # hashed's small world (3.1) and raises Barabasi-Albert (2.8 -> 3.0): all three walks timed,
+  # scrambled ties on fp16 only, one shuffled small world (<= 330 s; p19 to 390)
+  first_tests 90 "test_stream_queue_orders"
+  PYTHONPATH=.:probes timeout $((330 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 import contextlib
 from _common import fprop_bprop, fresh, patched, problem, say
 from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
 plain = contextlib.nullcontext
 scrambled = lambda: patched(sp, QUEUE_SCRAMBLED_TIES=True)
-hashed = lambda: patched(sp, QUEUE_HASHED_WALK=True)
-name = {plain: "", scrambled: "scrambled ", hashed: "hashed "}
-full = (plain, hashed, scrambled, plain, hashed)
-walk = (plain, hashed, plain, hashed)
+hashed = lambda: patched(sp, QUEUE_WALK="hashed")
+hubs = lambda: patched(sp, QUEUE_WALK="hubs")
+name = {plain: "", scrambled: "scrambled ", hashed: "hashed ", hubs: "hubs "}
+full = (plain, hashed, hubs, scrambled, plain, hashed, hubs)
+walk = (plain, hashed, hubs, plain, hashed, hubs)
 cases = [(64, dt, kind, perm, pats) for dt in ("float16", "bfloat16")
-         for kind, perm, pats in (("small_world", None, full), ("small_world", 1, (plain, plain)),
-                                  ("random", None, full), ("small_world", 2, (plain, plain)),
+         for kind, perm, pats in (("small_world", None, full if dt == "float16" else walk),
+                                  ("small_world", 1, (plain, plain)),
+                                  ("random", None, full if dt == "float16" else walk),
                                   ("barabasi_albert", None, walk))]
 cases += [(32, "float16", kind, None, walk) for kind in ("small_world", "random", "barabasi_albert")]
 for bs, dt, kind, perm, pats in cases:
@@ -451,23 +456,24 @@ for bs, dt, kind, perm, pats in cases:
     fresh([])
 PY
   if [ "$2" != short ]; then   # v47 short: without p19 (v46's device time was scarce)
-    PYTHONPATH=.:probes timeout $((268 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
+    PYTHONPATH=.:probes timeout $((390 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
   fi
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
-  # queue-order test, then fp16 bs 64 only, plain / hashed twice on small world, random and
-  # Barabasi-Albert, one scrambled on small world, one shuffled small world (<= 200 s)
-  first_tests 60 "test_stream_queue_orders"
-  PYTHONPATH=.:probes timeout $((200 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+  # queue-order test, then fp16 bs 64 only, plain / hashed / hubs twice on small world, random
+  # and Barabasi-Albert, one scrambled on small world, one shuffled small world (<= 230 s)
+  first_tests 90 "test_stream_queue_orders"
+  PYTHONPATH=.:probes timeout $((230 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 import contextlib
 from _common import fprop_bprop, fresh, patched, problem, say
 from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
 plain = contextlib.nullcontext
 scrambled = lambda: patched(sp, QUEUE_SCRAMBLED_TIES=True)
-hashed = lambda: patched(sp, QUEUE_HASHED_WALK=True)
-name = {plain: "", scrambled: "scrambled ", hashed: "hashed "}
-walk = (plain, hashed, plain, hashed)
+hashed = lambda: patched(sp, QUEUE_WALK="hashed")
+hubs = lambda: patched(sp, QUEUE_WALK="hubs")
+name = {plain: "", scrambled: "scrambled ", hashed: "hashed ", hubs: "hubs "}
+walk = (plain, hashed, hubs, plain, hashed, hubs)
 cases = [("small_world", None, walk + (scrambled,)), ("random", None, walk),
          ("barabasi_albert", None, walk), ("small_world", 1, (plain, plain))]
 for kind, perm, pats in cases:
@@ -484,7 +490,7 @@ elif [ "$1" = v48 ]; then
   # shards, not the whole suite (<= 485 s)
   bash probes/next.sh v47 short
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 PYTEST_K="stream or queue or qlist or tall" \
-      timeout $((${2:-480} - SECONDS)) bash .ci/gpu 2>&1 | tail -14
+      timeout $((${2:-560} - SECONDS)) bash .ci/gpu 2>&1 | tail -14
 elif [ "$1" = v46b ]; then
   # float32 sddmm_tall.cu keeps row order and the full cut (v35: largest-first lost 1.3% on bs
   # 16). v45's even cut gained 1.2-4% on 16-bit; here float32 bs 16 / 32 / 64 at M = 4096 with

@@ -6,17 +6,22 @@ columns longest first, ties by column index or by ``_work_lists.scrambled_index`
 step s reads x tile (row tile, k_s) over [t0 + s * period, t0 + (s + 1) * period), then an
 epilogue. For every step it counts the other CTAs whose step on the same tile overlaps it, and
 the distinct x tiles read in a window of 8 periods. The walks: ascending k (the default), a
-scrambled key of k (QUEUE_HASHED_WALK), k mod 13, and v35's rotation (p39.py, measured). v45
+scrambled key of k (QUEUE_WALK "hashed"), the x blocks on most columns first (in powers of two,
+then hashed: "hubs", v47), k mod 13, and v35's rotation (p39.py, measured). v45
 asked whether small world's 7-8% slower blocks come from its locality; ``next.sh v47``
 measures the layouts modelled here (docs/perf-notes.md v46).
 
-    PYTHONPATH=. python probes/sim_queue_sharing.py"""
+    PYTHONPATH=. python probes/sim_queue_sharing.py [sweep]
+
+``sweep``: the mean over seeds 0-2 for each walk, layout, d = 0.05 / 0.1 / 0.2 and bs 64 / 32
+(v47: whether one walk serves every layout)."""
 import heapq
+import sys
 
 import numpy as np
 
 from cupy_bsparse import bench
-from cupy_bsparse._work_lists import largest_first_order, scrambled_index
+from cupy_bsparse._work_lists import largest_first_order, scrambled_index, walk_rank
 
 # Times in units of 10 ns, integers: steps exactly a period apart (a band's neighbours) must
 # not count as overlapping by float rounding.
@@ -95,16 +100,21 @@ def main():
         ba = bench.make_mask("barabasi_albert", n, n, 0.1, seed=0)
         k = np.arange(n)
         hashed = scrambled_index(n, np)
+        hubs = {name: walk_rank(np.nonzero(m)[0], "hubs", np)
+                for name, m in (("sw", sw), ("rnd", rnd), ("ba", ba))}
         print(f"bs {8192 // n}:")
         cases = [("small world", sw, False, None), ("small world, scrambled ties", sw, True, None),
                  ("small world shuffled (permute 1)", shuffled, False, None),
                  ("small world, walk by hashed k", sw, False, hashed),
+                 ("small world, hubs walk", sw, False, hubs["sw"]),
                  ("small world, walk by k mod 13", sw, False, (k % 13) * n + k),
                  ("random", rnd, False, None), ("random, scrambled ties", rnd, True, None),
                  ("random, walk by hashed k", rnd, False, hashed),
+                 ("random, hubs walk", rnd, False, hubs["rnd"]),
                  ("random, rotated walk (v35's p39)", rnd, False, "rotated"),
                  ("barabasi-albert", ba, False, None),
-                 ("barabasi-albert, walk by hashed k", ba, False, hashed)]
+                 ("barabasi-albert, walk by hashed k", ba, False, hashed),
+                 ("barabasi-albert, hubs walk", ba, False, hubs["ba"])]
         for name, mask, scr, walk in cases:
             ev = steps(mask, queue(mask, scr), walk)
             sh, ds = sharing(ev), distinct(ev)
@@ -116,5 +126,21 @@ def main():
                   f"{end:6.1f} us; step spread {spr:5.2f}")
 
 
+def sweep():
+    for n in (128, 256):
+        for kind in ("small_world", "random", "barabasi_albert"):
+            for d in (0.05, 0.1, 0.2):
+                acc = {}
+                for seed in range(3):
+                    m = bench.make_mask(kind, n, n, d, seed=seed)
+                    k = np.nonzero(m)[0]
+                    for walk in ("ascending", "hashed", "hubs"):
+                        key = None if walk == "ascending" else walk_rank(k, walk, np)
+                        ev = steps(m, queue(m, False), key)
+                        acc.setdefault(walk, []).append(sharing(ev).mean())
+                print(f"bs {8192 // n:2d} {kind:16s} d {d:4.2f}: other CTAs on the step's tile, "
+                      + ", ".join(f"{w} {np.mean(v):4.2f}" for w, v in acc.items()))
+
+
 if __name__ == "__main__":
-    main()
+    sweep() if sys.argv[1:] == ["sweep"] else main()
