@@ -156,18 +156,24 @@ WALKS = ("ascending", "hashed", "hubs")
 
 
 def walk_rank(k, walk, xp):
-    """(nk,) int64 rank of each x block 0..nk-1 (nk = k.max() + 1) in ``walk``'s one order for
-    every column, from ``k``, the x block of every dsd entry: "hashed", by ``scrambled_key``;
-    "hubs", by the number of entries on the block in powers of two, most first, then by
-    ``scrambled_key`` (docs/perf-notes.md v47). Works with numpy or cupy (``xp``)."""
+    """(nk,) int64 rank of each x block 0..nk-1 in ``walk``'s one order for every column.
+
+    ``k``: (nnzb,) non-negative integers, the x block of every dsd entry, nnzb >= 1; nk =
+    k.max() + 1. "hashed" orders the blocks by ``scrambled_key``; "hubs" by the number of
+    entries on the block in powers of two, most first, then by ``scrambled_key``
+    (docs/perf-notes.md v47). Works with numpy or cupy (``xp``). Raises ValueError for another
+    ``walk`` or an empty ``k``."""
+    if walk not in ("hashed", "hubs"):
+        raise ValueError(f"walk must be 'hashed' or 'hubs', got {walk!r}")
+    if k.shape[0] == 0:
+        raise ValueError("k must hold at least one entry's x block")
     nk = int(k.max()) + 1
     key = scrambled_key(xp.arange(nk, dtype=xp.int64))
     if walk == "hubs":
-        uses = xp.bincount(k, minlength=nk).astype(xp.int64)
-        fewer = 63 - xp.floor(xp.log2(xp.maximum(uses, 1))).astype(xp.int64)   # 1 .. 63
-        key = (fewer << 32) | key
-    elif walk != "hashed":
-        raise ValueError(f"walk must be one of {WALKS}, got {walk!r}")
+        uses = xp.bincount(k, minlength=nk)
+        # floor(log2(uses)) exactly, from the exponent (log2 may round under a power of two)
+        bucket = xp.frexp(xp.maximum(uses, 1).astype(xp.float64))[1].astype(xp.int64) - 1
+        key = ((63 - bucket) << 32) | key                        # 32 .. 63 in the high bits
     rank = xp.empty(nk, dtype=xp.int64)
     rank[xp.argsort(key)] = xp.arange(nk, dtype=xp.int64)
     return rank

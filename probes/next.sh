@@ -487,7 +487,7 @@ PY
 elif [ "$1" = v48 ]; then
   # v46's device time went on refused starts: v47 short, then the GPU tests of the code changed
   # since the last full suite (0245362: the queue's plans and keys, the wgrad plan key) in 4
-  # shards, not the whole suite (<= 485 s)
+  # shards, not the whole suite (<= T, 560 s by default)
   bash probes/next.sh v47 short
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 PYTEST_K="stream or queue or qlist or tall" \
       timeout $((${2:-560} - SECONDS)) bash .ci/gpu 2>&1 | tail -14

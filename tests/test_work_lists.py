@@ -106,44 +106,62 @@ def test_walk_entries(counts, walk):
 
 
 def test_walk_hubs_first():
-    """The "hubs" walk: x blocks held by many columns come first in every column (a hub on 8
-    of 10 columns before blocks on 1-3), against "hashed", which ignores the counts; a bad walk
-    names the argument."""
+    """The "hubs" walk: an x block held by many columns comes first in every column (block 21,
+    on 8 of 10 columns, before blocks on 1-3 columns), where "hashed", which ignores the
+    counts, puts it last (the largest ``scrambled_key`` of 0..39) and ascending in between;
+    bad arguments raise ValueError naming them; an empty walk is a new array."""
     rng = np.random.default_rng(3)
-    cols = [np.sort(np.r_[[5] if j < 8 else [], rng.choice(np.r_[10:40], 3, replace=False)])
+    others = np.r_[0:21, 22:40]
+    cols = [np.sort(np.r_[[21] if j < 8 else [], rng.choice(others, 3, replace=False)])
             for j in range(10)]
     ptr = _ptr([len(c) for c in cols])
     ent = np.stack([np.concatenate(cols), np.arange(int(ptr[-1]))], axis=1).astype(np.int32)
+    key = _work_lists.scrambled_key(np.arange(40))
+    assert int(np.argmax(key)) == 21
     hubs = _work_lists.walk_entries(ptr, ent, "hubs", np)
-    assert all(hubs[ptr[j], 0] == 5 for j in range(8))
+    hashed = _work_lists.walk_entries(ptr, ent, "hashed", np)
+    assert all(hubs[ptr[j], 0] == 21 for j in range(8))
+    assert all(hashed[ptr[j + 1] - 1, 0] == 21 for j in range(8))
+    assert any(ent[ptr[j], 0] != 21 for j in range(8))     # ascending: not first everywhere
     rank = _work_lists.walk_rank(ent[:, 0], "hashed", np)
     nk = int(ent[:, 0].max()) + 1
     assert rank.shape == (nk,) and sorted(rank.tolist()) == list(range(nk))
+    # counts at powers of two fall in the bucket above: 4 uses lead 3, 2 lead 1
+    k = np.array([7] * 4 + [3] * 3 + [9] * 2 + [1], dtype=np.int32)
+    rank = _work_lists.walk_rank(k, "hubs", np)
+    assert rank[7] < min(rank[3], rank[9]) and max(rank[3], rank[9]) < rank[1]
     with pytest.raises(ValueError, match="walk must be one of"):
         _work_lists.walk_entries(ptr, ent, "rotated", np)
+    with pytest.raises(ValueError, match="walk must be 'hashed' or 'hubs'"):
+        _work_lists.walk_rank(ent[:, 0], "ascending", np)
+    with pytest.raises(ValueError, match="k must hold"):
+        _work_lists.walk_rank(ent[:0, 0], "hubs", np)
+    empty = ent[:0]
+    assert _work_lists.walk_entries(_ptr([0, 0]), empty, "hubs", np) is not empty
     assert _specs.QUEUE_WALK in _work_lists.WALKS
 
 
-@pytest.mark.parametrize("walk", ["hashed", "hubs"])
-def test_queue_plans_cache_the_walk_apart(monkeypatch, walk):
-    """The queue's plans walked in another order than ascending are cached under different keys:
-    each call gets the walk it asked for, the same entries in either order (the plans' device
+def test_queue_plans_cache_the_walk_apart(monkeypatch):
+    """The queue's plans (the counter's and QLIST's) are cached apart for each walk: each call
+    gets the walk it asked for, the same items and entries in another order (the plans' device
     copy stubbed out, so this runs on the CPU)."""
     from cupy_bsparse.block_layout import BlockLayout
 
     monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
     monkeypatch.setattr(_work_lists, "_ready", lambda plan: plan)
     mask = np.random.default_rng(0).random((40, 30)) < 0.4
+    mask[:3] = True                     # three hubs, so "hubs" differs from "hashed"
     layout = BlockLayout.from_mask(mask, 8)
     ptr, plain_ent = _work_lists._dsd_entries(layout, False, np)
-    want = _work_lists.walk_entries(ptr, plain_ent, walk, np)
+    want = {w: _work_lists.walk_entries(ptr, plain_ent, w, np) for w in _work_lists.WALKS}
+    assert not np.array_equal(want["hashed"], want["hubs"])
     for _ in range(2):    # the second pass reads the cache
-        plain = _work_lists.dsd_queue_plan(layout, False)
-        walked = _work_lists.dsd_queue_plan(layout, False, walk=walk)
-        listed = _work_lists.dsd_queue_list_plan(layout, False, 3, 0, 0, walk=walk)
-        assert np.array_equal(plain[2], plain_ent) and np.array_equal(walked[2], want)
-        assert np.array_equal(listed[2], want) and not np.array_equal(want, plain_ent)
-        assert np.array_equal(plain[0], walked[0])   # the same items, only the walk differs
+        for walk in _work_lists.WALKS:
+            queued = _work_lists.dsd_queue_plan(layout, False, walk=walk)
+            listed = _work_lists.dsd_queue_list_plan(layout, False, 3, 0, 0, walk=walk)
+            assert np.array_equal(queued[2], want[walk]), walk
+            assert np.array_equal(listed[2], want[walk]), walk
+            assert np.array_equal(queued[0], _work_lists.dsd_queue_plan(layout, False)[0])
 
 
 def _kernel_ilv_order(counts, ntiles, ilv):
