@@ -429,8 +429,10 @@ elif [ "$1" = v47 ]; then
   # hashed's small world (3.1) and raises Barabasi-Albert (2.8 -> 3.0): all three walks timed,
   # scrambled ties on fp16 only, one shuffled small world (<= 330 s; p19 to 390)
   first_tests 90 "test_stream_queue_orders"
-  PYTHONPATH=.:probes timeout $((330 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+  # V47_QUICK=1 (v49): fp16 bs 64 only; V47_T: the seconds the timings end by
+  PYTHONPATH=.:probes timeout $((${V47_T:-330} - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 import contextlib
+import os
 from _common import fprop_bprop, fresh, patched, problem, say
 from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
@@ -447,6 +449,8 @@ cases = [(64, dt, kind, perm, pats) for dt in ("float16", "bfloat16")
                                   ("random", None, full if dt == "float16" else walk),
                                   ("barabasi_albert", None, walk))]
 cases += [(32, "float16", kind, None, walk) for kind in ("small_world", "random", "barabasi_albert")]
+if os.environ.get("V47_QUICK") == "1":
+    cases = [c for c in cases if c[:2] == (64, "float16")]
 for bs, dt, kind, perm, pats in cases:
     sets = problem(4096, 8192, 8192, bs, dt, kind=kind, permute=perm); ref = {}
     nnzb = sets[0]["w"].layout.nnzb
@@ -460,30 +464,8 @@ PY
   fi
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
-  # queue-order test, then fp16 bs 64 only, plain / hashed / hubs twice on small world, random
-  # and Barabasi-Albert, one scrambled on small world, one shuffled small world (<= 230 s)
-  first_tests 90 "test_stream_queue_orders"
-  PYTHONPATH=.:probes timeout $((230 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
-import contextlib
-from _common import fprop_bprop, fresh, patched, problem, say
-from cupy_bsparse import _specs as sp, bench
-say(bench.gpu_name())
-plain = contextlib.nullcontext
-scrambled = lambda: patched(sp, QUEUE_SCRAMBLED_TIES=True)
-hashed = lambda: patched(sp, QUEUE_WALK="hashed")
-hubs = lambda: patched(sp, QUEUE_WALK="hubs")
-name = {plain: "", scrambled: "scrambled ", hashed: "hashed ", hubs: "hubs "}
-walk = (plain, hashed, hubs, plain, hashed, hubs)
-cases = [("small_world", None, walk + (scrambled,)), ("random", None, walk),
-         ("barabasi_albert", None, walk), ("small_world", 1, (plain, plain))]
-for kind, perm, pats in cases:
-    sets = problem(4096, 8192, 8192, 64, "float16", kind=kind, permute=perm); ref = {}
-    nnzb = sets[0]["w"].layout.nnzb
-    runs = [name[p] + fprop_bprop(sets, ref, p) for p in pats]
-    say(f"{kind} permuted {perm} float16 bs 64 M 4096 nnzb {nnzb} fprop / bprop: " + "; ".join(runs))
-    del sets
-    fresh([])
-PY
+  # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
+  V47_QUICK=1 V47_T=230 bash probes/next.sh v47 short
 elif [ "$1" = v48 ]; then
   # v46's device time went on refused starts: v47 short, then the GPU tests of the code changed
   # since the last full suite (0245362: the queue's plans and keys, the wgrad plan key) in 4
