@@ -13,8 +13,8 @@ measures the layouts modelled here (docs/perf-notes.md v46).
 
     PYTHONPATH=. python probes/sim_queue_sharing.py [sweep]
 
-``sweep``: the mean over seeds 0-2 for each walk, layout, d = 0.05 / 0.1 / 0.2 and bs 64 / 32
-(v47: whether one walk serves every layout)."""
+``sweep``: the mean over seeds 0-2 for each walk, layout, d = 0.05 / 0.1 / 0.2 and bs 64 / 32,
+then bs 64 d = 0.1 at M = 1024 / 2048 / 8192 (v47: whether one walk serves every layout)."""
 import heapq
 import sys
 
@@ -127,19 +127,23 @@ def main():
 
 
 def sweep():
-    for n in (128, 256):
+    global NT
+    cases = [(n, d, 8) for n in (128, 256) for d in (0.05, 0.1, 0.2)]
+    cases += [(128, 0.1, nt) for nt in (2, 4, 16)]
+    for n, d, nt in cases:
+        NT = nt
         for kind in ("small_world", "random", "barabasi_albert"):
-            for d in (0.05, 0.1, 0.2):
-                acc = {}
-                for seed in range(3):
-                    m = bench.make_mask(kind, n, n, d, seed=seed)
-                    k = np.nonzero(m)[0]
-                    for walk in ("ascending", "hashed", "hubs"):
-                        key = None if walk == "ascending" else walk_rank(k, walk, np)
-                        ev = steps(m, queue(m, False), key)
-                        acc.setdefault(walk, []).append(sharing(ev).mean())
-                print(f"bs {8192 // n:2d} {kind:16s} d {d:4.2f}: other CTAs on the step's tile, "
-                      + ", ".join(f"{w} {np.mean(v):4.2f}" for w, v in acc.items()))
+            acc = {}
+            for seed in range(3):
+                m = bench.make_mask(kind, n, n, d, seed=seed)
+                k = np.nonzero(m)[0]
+                for walk in ("ascending", "hashed", "hubs"):
+                    key = None if walk == "ascending" else walk_rank(k, walk, np)
+                    ev = steps(m, queue(m, False), key)
+                    acc.setdefault(walk, []).append(sharing(ev).mean())
+            print(f"bs {8192 // n:2d} M {512 * nt:4d} {kind:16s} d {d:4.2f}: other CTAs on the "
+                  "step's tile, " + ", ".join(f"{w} {np.mean(v):4.2f}" for w, v in acc.items()))
+    NT = 8
 
 
 if __name__ == "__main__":
