@@ -249,9 +249,9 @@ QUEUE_SCRAMBLED_TIES = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_SCRAMBL
 #: step's x tile): ascending, small world 0.9 (a band's neighbouring columns reach a shared tile
 #: a step apart), random 2.3, Barabasi-Albert 2.8; hashed 3.2 / 2.4 / 2.2; hubs 3.1 / 2.3 / 3.0.
 #: Ascending until measured; from CUPY_BSPARSE_QUEUE_WALK at import.
+QUEUE_WALKS = ("ascending", "hashed", "hubs")
 QUEUE_WALK = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_WALK"),
-                            "CUPY_BSPARSE_QUEUE_WALK",
-                            kinds=("ascending", "hashed", "hubs")) or "ascending"
+                            "CUPY_BSPARSE_QUEUE_WALK", kinds=QUEUE_WALKS) or "ascending"
 
 
 def stream_queue(bs, code, M, r=1):

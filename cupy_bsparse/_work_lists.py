@@ -8,7 +8,7 @@ with either module; the ``_*_plan`` functions return device arrays ready for a l
 import numpy as np
 
 from ._arrays import get_array_module, to_host
-from ._specs import m_regime, pow2_down, pow2_up
+from ._specs import QUEUE_WALKS as WALKS, m_regime, pow2_down, pow2_up
 
 #: Layouts of at most this many blocks get their look-up tables built on the host (numpy, on
 #: the layout's CPU twin) and copied to the GPU, so no CuPy kernel runs for them: a process
@@ -151,10 +151,6 @@ def entry_owners(ptr, n, xp):
     return xp.searchsorted(ptr[1:], xp.arange(n, dtype=xp.int64), side="right")
 
 
-#: The orders ``walk_entries`` knows (``_specs.QUEUE_WALK``).
-WALKS = ("ascending", "hashed", "hubs")
-
-
 def walk_rank(k, walk, xp):
     """(nk,) int64 rank of each x block 0..nk-1 in ``walk``'s one order for every column.
 
@@ -168,7 +164,7 @@ def walk_rank(k, walk, xp):
     if k.shape[0] == 0:
         raise ValueError("k must hold at least one entry's x block")
     nk = int(k.max()) + 1
-    key = scrambled_key(xp.arange(nk, dtype=xp.int64))
+    key = scrambled_index(nk, xp)
     if walk == "hubs":
         uses = xp.bincount(k, minlength=nk)
         # floor(log2(uses)) exactly, from the exponent (log2 may round under a power of two)
@@ -185,7 +181,7 @@ def walk_entries(ptr, ent, walk, xp):
     their x block, one relabelling of x's blocks for every column, so columns that share x
     blocks reach them at about the same step whatever their place in a band (docs/perf-notes.md
     v46-v47). Otherwise a new (nnzb, 2) int32 array; ``ptr`` is unchanged. Works with numpy or
-    cupy (``xp``). Raises ValueError for a ``walk`` not in ``WALKS``."""
+    cupy (``xp``). Raises ValueError for a ``walk`` not in ``WALKS`` (``_specs.QUEUE_WALKS``)."""
     if walk == "ascending":
         return ent
     n = ent.shape[0]
