@@ -422,8 +422,8 @@ elif [ "$1" = v47 ]; then
   # band's locality: fast again -> locality; as slow -> the equal items. Unshuffled layouts also
   # with QUEUE_SCRAMBLED_TIES (the fix, if locality). Its GPU tests first, then p19 swq
   # v46 (CPU model, probes/sim_queue_sharing.py): the scrambled ties leave small world's
-  # sharing as it is (1.3 other CTAs on a step's tile); the hashed walk raises it to 4.2
-  # (random 3.1): timed here too, with Barabasi-Albert and bs 32 (its queue sets take the
+  # sharing as it is (0.9 other CTAs on a step's tile); the hashed walk raises it to 3.2
+  # (random 2.4): timed here too, with Barabasi-Albert and bs 32 (its queue sets take the
   # same plans), so a default change is measured everywhere it lands
   # v47 (CPU model): the "hubs" walk (x blocks on most columns first, then hashed) keeps
   # hashed's small world (3.1) and raises Barabasi-Albert (2.8 -> 3.0): all three walks timed,
