@@ -243,15 +243,35 @@ QUEUE_SCRAMBLED_TIES = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_SCRAMBL
                                       "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES",
                                       kinds=("0", "1")) == "1"
 #: How an item of that queue walks its column's entries (``_work_lists.walk_entries``):
-#: "ascending" (the default), by x block; "hashed", by a scrambled key of the x block, one
-#: relabelling for every column; "hubs", the x blocks most columns hold first (in powers of
-#: two), then hashed. v46-v47's CPU model (probes/sim_queue_sharing.py, bs 64, other CTAs on a
-#: step's x tile): ascending, small world 0.9 (a band's neighbouring columns reach a shared tile
-#: a step apart), random 2.3, Barabasi-Albert 2.8; hashed 3.2 / 2.4 / 2.2; hubs 3.1 / 2.3 / 3.0.
-#: Ascending until measured; from CUPY_BSPARSE_QUEUE_WALK at import.
+#: "ascending", by x block; "hashed", by a scrambled key of the x block, one relabelling for
+#: every column; "hubs", the x blocks most columns hold first (in powers of two), then hashed.
+#: None (the default): by the layout (``walk_by_share``). v47 measured (fp16 bs 64, M = 4096,
+#: x @ W ms, ascending / hashed / hubs): small world 0.1300 / 0.1195 / 0.1202, random 0.1282
+#: all three, Barabasi-Albert 0.1207 / 0.1229 / 0.1220; bf16 and x @ W^T alike; bs 32 within
+#: 0.3% on all three layouts (docs/perf-notes.md v48). From CUPY_BSPARSE_QUEUE_WALK at import.
 QUEUE_WALKS = ("ascending", "hashed", "hubs")
 QUEUE_WALK = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_WALK"),
-                            "CUPY_BSPARSE_QUEUE_WALK", kinds=QUEUE_WALKS) or "ascending"
+                            "CUPY_BSPARSE_QUEUE_WALK", kinds=QUEUE_WALKS)
+#: The block sizes whose queue takes its walk by the layout (v47: bs 32 gained nothing).
+WALK_BY_LAYOUT_BS = (64,)
+#: ``_work_lists.queue_sharing``'s cap, and the gain in it over "ascending" that "hubs" needs
+#: to be taken (v48's CPU sweep, seeds 0-4, d 0.02-0.3, 64-256 block-columns: small world
+#: +0.7 to +3.4 above d = 0.02; random and Barabasi-Albert -0.15 to +0.33).
+WALK_SHARE_CAP = 8
+WALK_GAIN = 0.5
+
+
+def walk_by_share(bs, share):
+    """The queue's walk for block size ``bs`` where ``QUEUE_WALK`` is None: "hubs" at
+    ``WALK_BY_LAYOUT_BS`` where ``share(walk)`` (the layout's modelled sharing,
+    ``_work_lists.queue_sharing``) is at least ``WALK_GAIN`` higher for "hubs" than for
+    "ascending", else "ascending"; ``share`` is called only at those block sizes. A set
+    ``QUEUE_WALK`` is returned as it is."""
+    if QUEUE_WALK is not None:
+        return QUEUE_WALK
+    if bs in WALK_BY_LAYOUT_BS and share("hubs") >= share("ascending") + WALK_GAIN:
+        return "hubs"
+    return "ascending"
 
 
 def stream_queue(bs, code, M, r=1):

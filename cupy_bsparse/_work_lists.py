@@ -5,6 +5,8 @@ at most ``HOST_TABLES_MAX_BLOCKS`` blocks, else on the GPU (cupy). The table bui
 (``chunk_table``, ``group_table``, ``bulk_copies``, ``sddmm_group_table``, ``pair_units``) work
 with either module; the ``_*_plan`` functions return device arrays ready for a launch.
 """
+import heapq
+
 import numpy as np
 
 from ._arrays import get_array_module, to_host
@@ -192,6 +194,58 @@ def walk_entries(ptr, ent, walk, xp):
     col = entry_owners(ptr, n, xp)
     order = xp.argsort((col.astype(xp.int64) << 32) | walk_rank(ent[:, 0], walk, xp)[ent[:, 0]])
     return xp.ascontiguousarray(ent[order])
+
+
+#: The queue model's step and epilogue (``queue_sharing``), in 10 ns: 16-bit bs 64's 512-row
+#: queue set at M = 4096 (v46's timeline, p19 swq: about 1.26 us a step, 1 us an epilogue).
+QUEUE_MODEL_STEP, QUEUE_MODEL_EPILOGUE = 126, 100
+
+
+def queue_sharing(layout, trans_w, walk, nctas, ntiles=8, cap=8):
+    """The item queue's x-tile sharing in a CPU model: the mean over every step of how many
+    other CTAs read the same x tile at the same time, each count capped at ``cap``.
+
+    ``nctas`` CTAs take ``ntiles`` row tiles' (row tile, output block-column) items in the
+    queue's order (a tile's columns longest first, ``queue_table``), each the next item as it
+    finishes; an item walks its column's entries in ``walk``'s order (``walk_entries``), one
+    step of ``QUEUE_MODEL_STEP`` an entry, then an epilogue. Steps on the same (row tile, x
+    block) overlapping in time count as shared (probes/sim_queue_sharing.py; the cap, v48:
+    more CTAs on one tile gain nothing further, and Barabasi-Albert's hubs ranked the walks
+    as measured only with it). A float; 0.0 for an empty layout. Cached on ``layout``."""
+    key = ("queue_sharing", bool(trans_w), str(walk), int(nctas), int(ntiles), int(cap))
+    hit = layout.plan_cache.get(key)
+    if hit is not None:
+        return hit
+    if nctas < 1 or ntiles < 1 or cap < 0:
+        raise ValueError(f"nctas and ntiles must be >= 1 and cap >= 0, got {nctas}, {ntiles}, "
+                         f"{cap}")
+    xp, src = _tables_on(layout)
+    ptr, ent = _dsd_entries(src, trans_w, xp)
+    k = to_host(walk_entries(ptr, ent, walk, xp)[:, 0]).astype(np.int64)
+    ptr = to_host(ptr)
+    counts = ptr[1:] - ptr[:-1]
+    if not k.size:
+        layout.plan_cache[key] = 0.0
+        return 0.0
+    cols = np.tile(largest_first_order(counts, np), ntiles)      # the items, tile after tile
+    n = counts[cols]
+    free = [0] * min(nctas, cols.size)                          # when each CTA is next free
+    start = np.empty(cols.size, dtype=np.int64)
+    for i, length in enumerate((np.maximum(n, 1) * QUEUE_MODEL_STEP
+                                + QUEUE_MODEL_EPILOGUE).tolist()):
+        start[i] = free[0]
+        heapq.heapreplace(free, free[0] + length)
+    first = np.repeat(np.cumsum(n) - n, n)                      # each step's item's first step
+    step = np.arange(first.size, dtype=np.int64) - first
+    t = np.repeat(start, n) + step * QUEUE_MODEL_STEP
+    tile = np.repeat(np.arange(cols.size, dtype=np.int64) // counts.size, n) * (k.max() + 1)
+    tile += k[np.repeat(ptr[cols], n) + step]
+    when = np.sort(tile * (int(t.max()) + 2 * QUEUE_MODEL_STEP) + t)
+    others = (np.searchsorted(when, when + QUEUE_MODEL_STEP, side="left")
+              - np.searchsorted(when, when - QUEUE_MODEL_STEP, side="right") - 1)
+    share = float(np.minimum(others, cap).mean())
+    layout.plan_cache[key] = share
+    return share
 
 
 def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0, scrambled=False,

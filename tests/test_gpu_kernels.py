@@ -1485,7 +1485,7 @@ def test_stream_queue_orders(request, monkeypatch, knob, value, qlist, trans, nc
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
         pytest.skip("the queue's wgmma set needs sm_90a (and USE_WGMMA)")
     if qlist:
-        _spec_knobs(monkeypatch, "dsd_stream_spec", {"QLIST": 1})
+        _spec_knobs(monkeypatch, "dsd_stream_spec", {"QLIST": 1, "ILV": 0})   # QLIST: no ILV
         monkeypatch.setattr(_specs, "QLIST_FACTOR", 1.0)
     seen = []
     wl = _gpu_ops._work_lists
@@ -1510,6 +1510,48 @@ def test_stream_queue_orders(request, monkeypatch, knob, value, qlist, trans, nc
                                   STREAM_TALL="3", STREAM_WGQ="512", **{knob: value})
     assert spec["QUEUE"] == 1 and spec["BM"] == 512 and spec.get("QLIST", 0) == qlist
     assert seen and all(seen)
+
+
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("kind,walk", [("small_world", "hubs"), ("random", "ascending"),
+                                       ("barabasi_albert", "ascending")])
+def test_stream_queue_walk_by_layout(request, monkeypatch, kind, walk, trans):
+    """The queue's walk by the layout (QUEUE_WALK unset, the default): on 16-bit bs 64 at
+    M = 1100 (the 512-row wgmma queue set forced), the bench's seed-0 W of 48 x 48 blocks at
+    d = 0.15 walks "hubs" on small world (the model's gain 0.97 at either op) and "ascending"
+    on random and Barabasi-Albert (0.07-0.14; ``_specs.walk_by_share``); to the tolerance,
+    every element written, bitwise repeatable, W and x unchanged."""
+    from cupy_bsparse import _gpu_ops, _specs, bench
+
+    if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
+        pytest.skip("the queue's wgmma set needs sm_90a (and USE_WGMMA)")
+    for name, value in {"QUEUE_WALK": None, "STREAM_R": "1", "DSD_KERNEL": "stream",
+                        "STREAM_TALL": "3", "STREAM_WGQ": "512"}.items():
+        monkeypatch.setattr(_specs, name, value)
+    wl = _gpu_ops._work_lists
+    seen, real_cut = [], wl._dsd_cut_plan
+
+    def spy(layout, key, cut, walk="ascending"):
+        if key[0] in ("dsd_queue", "dsd_qlist"):
+            seen.append(walk)
+        return real_cut(layout, key, cut, walk)
+
+    monkeypatch.setattr(wl, "_dsd_cut_plan", spy)
+    rng = _rng(request)
+    w, w64 = _weight_on(rng, bench.make_mask(kind, 48, 48, 0.15, seed=0), 64, np.float16)
+    wg = w.to_gpu()
+    op64 = w64.T if trans else w64
+    x = rng.standard_normal((1100, op64.shape[0])).astype(np.float16)
+    x64 = x.astype(np.float64)
+    ref = x64 @ op64
+    _gpu_ops._launches.clear()
+    try:
+        _, out, outs = _matmul_offset_x(x, wg.T if trans else wg, op64.shape[1])
+    finally:
+        _gpu_ops._launches.clear()
+    _check(out.get(), ref, _baseline_err(x64, op64, np.float16, ref), "f16")
+    assert np.array_equal(outs[0], outs[1])
+    assert seen == [walk], seen
 
 
 @pytest.mark.parametrize("density", [0.3, 0.06])

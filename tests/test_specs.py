@@ -652,11 +652,12 @@ def test_stream_queue(monkeypatch):
 
 @pytest.mark.parametrize("name,values", [
     ("QUEUE_SCRAMBLED_TIES", ((None, "False"), ("", "False"), ("0", "False"), ("1", "True"))),
-    ("QUEUE_WALK", ((None, "ascending"), ("", "ascending"), ("ascending", "ascending"),
+    ("QUEUE_WALK", ((None, "None"), ("", "None"), ("ascending", "ascending"),
                     ("hashed", "hashed"), ("hubs", "hubs")))])
 def test_queue_order_env(name, values):
-    """CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES / _WALK: off (ascending) by default, the variable's
-    values as ``values`` pairs them; anything else fails the import naming the variable."""
+    """CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES / _WALK: off (the walk by the layout) by default, the
+    variable's values as ``values`` pairs them; anything else fails the import naming the
+    variable."""
     import subprocess
     import sys
     var = "CUPY_BSPARSE_" + name
@@ -669,6 +670,24 @@ def test_queue_order_env(name, values):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**env, var: "yes"})
     assert r.returncode != 0 and f"{var} must be one of" in r.stderr
+
+
+def test_walk_by_share(monkeypatch):
+    """The queue's walk where QUEUE_WALK is None: "hubs" at bs 64 when the modelled sharing
+    gains WALK_GAIN or more over ascending, else ascending; at bs 32 ascending without asking
+    the model; a set QUEUE_WALK as it is."""
+    def never(walk):
+        raise AssertionError("the model was asked")
+
+    monkeypatch.setattr(_specs, "QUEUE_WALK", None)
+    share = {"ascending": 1.25, "hubs": 1.25 + _specs.WALK_GAIN}
+    assert _specs.walk_by_share(64, share.get) == "hubs"
+    share["hubs"] -= 0.01
+    assert _specs.walk_by_share(64, share.get) == "ascending"
+    assert _specs.walk_by_share(32, never) == "ascending"
+    for walk in _specs.QUEUE_WALKS:
+        monkeypatch.setattr(_specs, "QUEUE_WALK", walk)
+        assert _specs.walk_by_share(64, never) == walk
 
 
 def test_stream_qlist_rule(monkeypatch):

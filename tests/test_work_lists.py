@@ -138,7 +138,7 @@ def test_walk_hubs_first():
         _work_lists.walk_rank(ent[:0, 0], "hubs", np)
     empty = ent[:0]
     assert _work_lists.walk_entries(_ptr([0, 0]), empty, "hubs", np) is not empty
-    assert _specs.QUEUE_WALK in _work_lists.WALKS
+    assert _specs.QUEUE_WALK in (None,) + _work_lists.WALKS
 
 
 def test_queue_plans_cache_the_walk_apart(monkeypatch):
@@ -162,6 +162,77 @@ def test_queue_plans_cache_the_walk_apart(monkeypatch):
             assert np.array_equal(queued[2], want[walk]), walk
             assert np.array_equal(listed[2], want[walk]), walk
             assert np.array_equal(queued[0], _work_lists.dsd_queue_plan(layout, False)[0])
+
+
+def _sharing_reference(mask, walk, nctas, ntiles, cap):
+    """``queue_sharing``'s model written out step by step: items tile after tile, a tile's
+    columns longest first; each to the CTA free first; every pair of steps compared."""
+    step, epi = _work_lists.QUEUE_MODEL_STEP, _work_lists.QUEUE_MODEL_EPILOGUE
+    k_all = np.nonzero(mask)[0]
+    rank = None if walk == "ascending" else _work_lists.walk_rank(k_all, walk, np)
+    counts = mask.sum(0)
+    free, events = [0] * nctas, []
+    for r in range(ntiles):
+        for j in sorted(range(mask.shape[1]), key=lambda j: (-counts[j], j)):
+            c = min(range(nctas), key=lambda c: free[c])
+            rows = sorted(np.flatnonzero(mask[:, j]), key=lambda k: k if rank is None else rank[k])
+            events += [(free[c] + s * step, r, k) for s, k in enumerate(rows)]
+            free[c] += max(len(rows), 1) * step + epi
+    shared = [sum(1 for u, r2, k2 in events if (r2, k2) == (r, k) and abs(u - t) < step) - 1
+              for t, r, k in events]
+    return float(np.mean(np.minimum(shared, cap)))
+
+
+def test_queue_sharing():
+    """The queue model (``queue_sharing``): as written out step by step on a random layout with
+    an empty block-row and block-column, several waves of items, each walk, both ops and two
+    caps; exact on layouts whose answer is known (identical columns all shared; a staircase
+    shares nothing ascending, some in "hubs"' hashed order); 0.0 on an empty layout, cached;
+    bad arguments raise ValueError."""
+    from cupy_bsparse.block_layout import BlockLayout
+
+    mask = np.random.default_rng(5).random((14, 11)) < 0.35
+    mask[4], mask[:, 7] = False, False
+    layout = BlockLayout.from_mask(mask, 8)
+    for trans, m in ((False, mask), (True, mask.T)):
+        for walk in _work_lists.WALKS:
+            for cap in (2, 100):
+                got = _work_lists.queue_sharing(layout, trans, walk, 5, ntiles=3, cap=cap)
+                assert got == pytest.approx(_sharing_reference(m, walk, 5, 3, cap)), (walk, cap)
+    same = np.zeros((8, 16), dtype=bool)
+    same[1:6] = True                    # 16 columns on blocks 1-5: 16 CTAs in step
+    lay = BlockLayout.from_mask(same, 8)
+    assert _work_lists.queue_sharing(lay, False, "ascending", 16, ntiles=1, cap=100) == 15.0
+    assert _work_lists.queue_sharing(lay, False, "ascending", 16, ntiles=1, cap=8) == 8.0
+    stair = np.zeros((19, 16), dtype=bool)
+    for j in range(16):
+        stair[j:j + 4, j] = True        # column j on x blocks j..j+3: a step apart ascending
+    lay = BlockLayout.from_mask(stair, 8)
+    assert _work_lists.queue_sharing(lay, False, "ascending", 16, ntiles=1) == 0.0
+    assert _work_lists.queue_sharing(lay, False, "hubs", 16, ntiles=1) > 0.5
+    assert ("queue_sharing", False, "hubs", 16, 1, 8) in lay.plan_cache
+    empty = BlockLayout.from_mask(np.zeros((3, 4), dtype=bool), 8)
+    assert _work_lists.queue_sharing(empty, True, "hubs", 4) == 0.0
+    for bad in ({"nctas": 0}, {"nctas": 4, "ntiles": 0}, {"nctas": 4, "cap": -1}):
+        with pytest.raises(ValueError, match="nctas and ntiles must be >= 1"):
+            _work_lists.queue_sharing(layout, False, "ascending", **bad)
+
+
+@pytest.mark.parametrize("trans", [False, True])
+def test_walk_by_layout_as_measured(trans):
+    """The queue's walk by the layout on v47's timed problems (the bench's seed-0 masks,
+    128 x 128 blocks at d = 0.1, bs 64, 132 CTAs; small world 8% faster on "hubs",
+    Barabasi-Albert 1% slower, random even): "hubs" on small world only; bs 32 ascending."""
+    from cupy_bsparse import bench
+    from cupy_bsparse.block_layout import BlockLayout
+
+    for kind, want in (("small_world", "hubs"), ("random", "ascending"),
+                       ("barabasi_albert", "ascending")):
+        layout = BlockLayout.from_mask(bench.make_mask(kind, 128, 128, 0.1, seed=0), 64)
+        share = lambda w: _work_lists.queue_sharing(layout, trans, w, 132,
+                                                    cap=_specs.WALK_SHARE_CAP)
+        assert _specs.walk_by_share(64, share) == want, kind
+        assert _specs.walk_by_share(32, share) == "ascending"
 
 
 def _kernel_ilv_order(counts, ntiles, ilv):
