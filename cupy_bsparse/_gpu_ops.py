@@ -252,7 +252,7 @@ def _dsd_call(layout, trans_w, did, M, N):
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, _specs.GROUP_SHARE_MAX,
            _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_QUEUE, _specs.STREAM_WGQ,
            _specs.STREAM_WGQ_M, _specs.STREAM_WGQ_256_M, _specs.QLIST_AHEAD, _specs.QLIST_FACTOR,
-           _specs.QUEUE_SCRAMBLED_TIES, _specs.QUEUE_WALK, _specs.WALK_BY_LAYOUT_BS,
+           _specs.QUEUE_WALK, _specs.WALK_BY_LAYOUT_BS,
            _specs.WALK_SHARE_CAP, _specs.WALK_GAIN)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
@@ -318,10 +318,10 @@ def _dsd_call(layout, trans_w, did, M, N):
                 # tiles ahead; the last QLIST_ILV tiles interleaved)
                 *tables, nslots = _work_lists.dsd_queue_list_plan(
                     layout, trans_w, m_tiles, spec["QLIST"], _specs.QLIST_ILV,
-                    _specs.QLIST_FACTOR, _specs.QUEUE_SCRAMBLED_TIES, walk)
+                    _specs.QLIST_FACTOR, walk)
             else:
                 *tables, nslots = _work_lists.dsd_queue_plan(
-                    layout, trans_w, _specs.QUEUE_SCRAMBLED_TIES, walk)
+                    layout, trans_w, walk)
             tables, width, items = tuple(tables), bs, tables[0].shape[0]
             n_counters, tail = 2, (_c_arg(items, np.int32),)
         else:

@@ -233,15 +233,6 @@ STREAM_PERSIST = _kernel_choice(os.environ.get("CUPY_BSPARSE_PERSIST"), "CUPY_BS
 #: G row tiles (CUPY_BSPARSE_PERSIST_TILES; v32: 1.3-1.8x slower, perf-notes v32).
 STREAM_QUEUE = _kernel_choice(os.environ.get("CUPY_BSPARSE_STREAM_QUEUE"),
                               "CUPY_BSPARSE_STREAM_QUEUE", kinds=("0", "1"))
-#: How the item queue orders a row tile's columns of equal block count (``_work_lists.
-#: queue_table``): False, by column index; True, by a scrambled index (a bijective hash), so
-#: neighbouring columns of a band layout are not taken side by side. v45: small world (bs 64,
-#: 16-bit, M = 4096) takes random's time on 6% fewer blocks; v46's CPU model predicts no change
-#: from this (QUEUE_WALK below is the candidate); probes/next.sh v47 times both. Off
-#: until measured; "1" / "0" from CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES at import.
-QUEUE_SCRAMBLED_TIES = _kernel_choice(os.environ.get("CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES"),
-                                      "CUPY_BSPARSE_QUEUE_SCRAMBLED_TIES",
-                                      kinds=("0", "1")) == "1"
 #: How an item of that queue walks its column's entries (``_work_lists.walk_entries``):
 #: "ascending", by x block; "hashed", by a scrambled key of the x block, one relabelling for
 #: every column; "hubs", the x blocks most columns hold first (in powers of two), then hashed.

@@ -115,24 +115,22 @@ def has_long_column(layout, trans_w, factor):
     return bool(counts.size and long_columns(counts, factor).any())
 
 
-def dsd_queue_plan(layout, trans_w, scrambled=False, walk="ascending"):
+def dsd_queue_plan(layout, trans_w, walk="ascending"):
     """Work list of dsd_stream.cu with QUEUE: ``(table, colinfo, ent, nslots)`` as
     ``queue_table`` cuts it (nslots 0), each column's entries in ``walk``'s order
-    (``walk_entries``); cached per layout, ``scrambled`` and ``walk``."""
-    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w), bool(scrambled), str(walk)),
-                         lambda ptr, xp: queue_table(ptr, xp, scrambled), walk)
+    (``walk_entries``); cached per layout and ``walk``."""
+    return _dsd_cut_plan(layout, ("dsd_queue", bool(trans_w), str(walk)),
+                         lambda ptr, xp: queue_table(ptr, xp), walk)
 
 
-def queue_table(ptr, xp, scrambled=False):
+def queue_table(ptr, xp):
     """``chunk_table``'s ``(table, colinfo, nslots)`` with every column one chunk (slot -1, an
     empty column one chunk with no entries), its rows ordered by entry count, longest first
-    (ties by column, or with ``scrambled`` by ``scrambled_index``), so a row tile's long columns
-    are taken from the queue first and its last items are short ones. Works with numpy or cupy
-    (``xp``)."""
+    (ties by column; v47: a scrambled order of ties timed the same), so a row tile's long
+    columns are taken from the queue first and its last items are short ones. Works with numpy
+    or cupy (``xp``)."""
     table, colinfo, nslots = chunk_table(ptr, 1 << 30, xp)   # no column split
-    counts = ptr[1:] - ptr[:-1]
-    ties = scrambled_index(counts.shape[0], xp) if scrambled else None
-    return table[largest_first_order(counts, xp, ties)], colinfo, nslots
+    return table[largest_first_order(ptr[1:] - ptr[:-1], xp)], colinfo, nslots
 
 
 def scrambled_index(n, xp):
@@ -248,18 +246,16 @@ def queue_sharing(layout, trans_w, walk, nctas, ntiles=8, cap=8):
     return share
 
 
-def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0, scrambled=False,
-                        walk="ascending"):
+def dsd_queue_list_plan(layout, trans_w, ntiles, ahead, ilv, factor=2.0, walk="ascending"):
     """Work list of dsd_stream.cu with QUEUE and QLIST for ``ntiles`` row tiles: ``(table,
     colinfo, ent, nslots)`` as ``queue_list`` orders it (nslots 0), the entries as
     ``dsd_queue_plan`` walks them; cached per layout and arguments."""
     return _dsd_cut_plan(layout, ("dsd_qlist", bool(trans_w), int(ntiles), int(ahead), int(ilv),
-                                  float(factor), bool(scrambled), str(walk)),
-                         lambda ptr, xp: queue_list(ptr, ntiles, ahead, ilv, factor, xp,
-                                                    scrambled), walk)
+                                  float(factor), str(walk)),
+                         lambda ptr, xp: queue_list(ptr, ntiles, ahead, ilv, factor, xp), walk)
 
 
-def queue_list(ptr, ntiles, ahead, ilv, factor, xp, scrambled=False):
+def queue_list(ptr, ntiles, ahead, ilv, factor, xp):
     """The item queue as a list (QLIST): ``queue_table``'s ``(table, colinfo, nslots)`` with one
     row an item, its row tile in the slot field.
 
@@ -270,7 +266,7 @@ def queue_list(ptr, ntiles, ahead, ilv, factor, xp, scrambled=False):
     tiles early instead of ending the launch (docs/perf-notes.md v38). ``ahead`` 0 keeps every
     column in the tile order. Works with numpy or cupy (``xp``); the list is built on the host.
     """
-    table, colinfo, nslots = queue_table(ptr, xp, scrambled)
+    table, colinfo, nslots = queue_table(ptr, xp)
     host = to_host(table)
     n = host[:, 2] - host[:, 1]
     long_ = long_columns(n, factor) if ahead and n.size else np.zeros(n.shape, dtype=bool)

@@ -97,6 +97,7 @@
 #   bash probes/next.sh v47 [short]              -> M = 4096 bs 64 / 32: shuffled small world; scrambled ties, hashed / hubs walks (<= 330 s; 390 with p19)
 #   bash probes/next.sh v48 [T]                  -> v47 short, then the GPU tests of stream / queue / tall (<= T, 560 s)
 #   bash probes/next.sh v49                      -> v47 cut down: fp16 bs 64 plain / hashed / hubs on three layouts (<= 230 s)
+#   bash probes/next.sh v50                      -> the queue's walk by the layout against ascending; bs 64 16-bit bench rows, 3 layouts (<= 330 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -431,17 +432,15 @@ elif [ "$1" = v47 ]; then
   first_tests 90 "test_stream_queue_orders"
   # V47_QUICK=1 (v49): fp16 bs 64 only; V47_T: the seconds the timings end by
   PYTHONPATH=.:probes timeout $((${V47_T:-330} - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
-import contextlib
 import os
 from _common import fprop_bprop, fresh, patched, problem, say
 from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
-plain = contextlib.nullcontext
-scrambled = lambda: patched(sp, QUEUE_SCRAMBLED_TIES=True)
+plain = lambda: patched(sp, QUEUE_WALK="ascending")   # v48: the default is by the layout
 hashed = lambda: patched(sp, QUEUE_WALK="hashed")
 hubs = lambda: patched(sp, QUEUE_WALK="hubs")
-name = {plain: "", scrambled: "scrambled ", hashed: "hashed ", hubs: "hubs "}
-full = (plain, hashed, hubs, scrambled, plain, hashed, hubs)
+name = {plain: "", hashed: "hashed ", hubs: "hubs "}
+full = (plain, hashed, hubs, plain, hashed, hubs)   # (v48: QUEUE_SCRAMBLED_TIES removed)
 walk = (plain, hashed, hubs, plain, hashed, hubs)
 cases = [(64, dt, kind, perm, pats) for dt in ("float16", "bfloat16")
          for kind, perm, pats in (("small_world", None, full if dt == "float16" else walk),
@@ -462,6 +461,34 @@ PY
   if [ "$2" != short ]; then   # v47 short: without p19 (v46's device time was scarce)
     PYTHONPATH=.:probes timeout $((390 - SECONDS)) python3 probes/p19.py swq 2>&1 | grep -v "^\[" | tail -30
   fi
+elif [ "$1" = v50 ]; then
+  # v48: the queue's walk by the layout (the default: "hubs" where the CPU model gains 0.5,
+  # small world) against ascending forced, 16-bit bs 64 at M = 4096, after its GPU tests;
+  # then the bench's bs 64 16-bit rows on the three layouts (targets.py) (<= 330 s)
+  first_tests 150 "test_stream_queue_orders or test_stream_queue_walk_by_layout"
+  PYTHONPATH=.:probes timeout $((230 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import fprop_bprop, fresh, patched, problem, say
+from cupy_bsparse import _specs as sp, bench
+say(bench.gpu_name())
+default = lambda: patched(sp, QUEUE_WALK=None)
+plain = lambda: patched(sp, QUEUE_WALK="ascending")
+for dt in ("float16", "bfloat16"):
+    for kind, perm in (("small_world", None), ("small_world", 1), ("random", None),
+                       ("barabasi_albert", None)):
+        sets = problem(4096, 8192, 8192, 64, dt, kind=kind, permute=perm); ref = {}
+        runs = [fprop_bprop(sets, ref, p) for p in (plain, default, plain, default)]
+        walks = sorted({k[-1] for k in sets[0]["w"].layout.plan_cache
+                        if isinstance(k, tuple) and k[0] in ("dsd_queue", "dsd_qlist")})
+        say(f"{kind} permuted {perm} {dt} bs 64 M 4096 fprop / bprop, ascending; default "
+            f"(walks {walks}): " + "; ".join(runs))
+        del sets
+        fresh([])
+PY
+  for L in small_world barabasi_albert random; do
+    timeout $((330 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 --layout $L --dtype float16 bfloat16 \
+      --blocksize 64 --baselines dense --out "$out/t50_$L" 2>&1 | grep -v "^\[" | tail -2
+  done
+  python3 probes/targets.py "$out"/t50_*.json
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -24,13 +24,13 @@ ORIG = wl.dsd_queue_plan
 SPEC = sp.dsd_stream_spec
 
 
-def rotated_plan(layout, trans_w, scrambled=False, walk="ascending"):
+def rotated_plan(layout, trans_w, walk="ascending"):
     """``dsd_queue_plan``'s work list with each column's entries rotated by (37 * column) mod
     its length; cached beside it."""
-    key = ("dsd_queue_rotated", bool(trans_w), bool(scrambled), str(walk))
+    key = ("dsd_queue_rotated", bool(trans_w), str(walk))
     plan = layout.plan_cache.get(key)
     if plan is None:
-        table, colinfo, ent, nslots = ORIG(layout, trans_w, scrambled, walk)
+        table, colinfo, ent, nslots = ORIG(layout, trans_w, walk)
         t = table.astype(cupy.int64)
         n = (t[:, 2] - t[:, 1]).clip(0)
         row = cupy.repeat(cupy.arange(t.shape[0]), n)

@@ -1471,15 +1471,14 @@ def test_stream_queue_knobs(request, monkeypatch, bs, trans, knob, nctas, densit
 @pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("qlist", [0, 1])
-@pytest.mark.parametrize("knob,value", [("QUEUE_SCRAMBLED_TIES", True),
-                                        ("QUEUE_WALK", "hashed"), ("QUEUE_WALK", "hubs")])
-def test_stream_queue_orders(request, monkeypatch, knob, value, qlist, trans, nctas, density):
-    """The queue's opt-in orders: QUEUE_SCRAMBLED_TIES (columns of equal count in a scrambled
-    order) and QUEUE_WALK (each column's entries by one rank of their x block), on
-    16-bit bs 64's 512-row wgmma set at M = 1100, from the counter and (QLIST 1, every column
-    over the mean long) from the host's list, on 3 CTAs or the resident count, at d = 0.3 and
-    0.06. To the tolerance, every element written, bitwise repeatable, counters at zero, and
-    the plan was built with the knob (for the walk: cached under a key that says so)."""
+@pytest.mark.parametrize("walk", ["ascending", "hashed", "hubs"])
+def test_stream_queue_orders(request, monkeypatch, walk, qlist, trans, nctas, density):
+    """The queue's walks forced (QUEUE_WALK: each column's entries ascending or by one rank of
+    their x block), on 16-bit bs 64's 512-row wgmma set at M = 1100, from the counter and
+    (QLIST 1, every column over the mean long) from the host's list, on 3 CTAs or the
+    resident count, at d = 0.3 and 0.06. To the tolerance, every element written, bitwise
+    repeatable, counters at zero, and the plan built with the walk and cached under a key
+    that says so."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
@@ -1489,25 +1488,16 @@ def test_stream_queue_orders(request, monkeypatch, knob, value, qlist, trans, nc
         monkeypatch.setattr(_specs, "QLIST_FACTOR", 1.0)
     seen = []
     wl = _gpu_ops._work_lists
-    if knob == "QUEUE_SCRAMBLED_TIES":
-        real_table = wl.queue_table
+    real_cut = wl._dsd_cut_plan
 
-        def spy(ptr, xp, scrambled=False):
-            seen.append(scrambled)
-            return real_table(ptr, xp, scrambled)
+    def spy(layout, key, cut, walk_="ascending"):
+        if key[0] in ("dsd_queue", "dsd_qlist"):   # the queue's plans: the walk asked for,
+            seen.append(walk_ == walk and key[-1] == walk)       # and in the cache key
+        return real_cut(layout, key, cut, walk_)
 
-        monkeypatch.setattr(wl, "queue_table", spy)
-    else:
-        real_cut = wl._dsd_cut_plan
-
-        def spy(layout, key, cut, walk="ascending"):
-            if key[0] in ("dsd_queue", "dsd_qlist"):   # the queue's plans: the walk asked
-                seen.append(walk == value and key[-1] == value)   # for, and in the cache key
-            return real_cut(layout, key, cut, walk)
-
-        monkeypatch.setattr(wl, "_dsd_cut_plan", spy)
+    monkeypatch.setattr(wl, "_dsd_cut_plan", spy)
     spec = _queue_product_checked(request, monkeypatch, 64, "f16", 1100, trans, nctas, density,
-                                  STREAM_TALL="3", STREAM_WGQ="512", **{knob: value})
+                                  STREAM_TALL="3", STREAM_WGQ="512", QUEUE_WALK=walk)
     assert spec["QUEUE"] == 1 and spec["BM"] == 512 and spec.get("QLIST", 0) == qlist
     assert seen and all(seen)
 

@@ -50,26 +50,14 @@ def test_queue_table_orders_whole_columns_longest_first(counts):
         [(j,) for j in range(len(counts))], key=lambda r: (-counts[r[0]], r[0]))
 
 
-@pytest.mark.parametrize("counts", [[0], [3, 3], [12] * 16 + [0, 13, 11], [2, 9, 2, 9, 2, 2]])
-def test_queue_table_scrambled_ties(counts):
-    """QUEUE_SCRAMBLED_TIES: the same items, longest first, but equal counts in the order of
-    ``scrambled_index`` (distinct keys), so neighbouring columns of one length are not adjacent
-    where there are enough of them."""
-    ptr = _ptr(counts)
-    plain, colinfo, nslots = _work_lists.queue_table(ptr, np)
-    table, colinfo2, nslots2 = _work_lists.queue_table(ptr, np, scrambled=True)
-    assert np.array_equal(colinfo, colinfo2) and nslots == nslots2 == 0
-    assert sorted(map(tuple, table)) == sorted(map(tuple, plain))
-    key = _work_lists.scrambled_index(len(counts), np)
-    assert len(set(key.tolist())) == len(counts) and key.min() >= 0 and key.max() < 2 ** 32
-    want = sorted(range(len(counts)), key=lambda j: (-counts[j], int(key[j])))
-    assert table[:, 0].tolist() == want
-    twelve = [j for j in table[:, 0] if counts[j] == 12]
-    if len(twelve) > 4:                 # the 16 equal columns: no two neighbours side by side
-        assert all(abs(a - b) > 1 for a, b in zip(twelve, twelve[1:]))
-    # QLIST's list takes the same order inside each row tile
-    qlist = _work_lists.queue_list(ptr, 3, 0, 0, 2.0, np, scrambled=True)[0]
-    assert qlist[:len(counts), 0].tolist() == want
+def test_scrambled_index():
+    """``scrambled_index`` (the "hashed" walk's key): distinct keys in [0, 2**32) that put
+    neighbouring indices far apart."""
+    key = _work_lists.scrambled_index(64, np)
+    assert key.dtype == np.int64 and len(set(key.tolist())) == 64
+    assert key.min() >= 0 and key.max() < 2 ** 32
+    order = np.argsort(key)
+    assert np.all(np.abs(np.diff(order)) > 1)
 
 
 @pytest.mark.parametrize("walk", ["hashed", "hubs"])
