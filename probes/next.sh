@@ -98,6 +98,7 @@
 #   bash probes/next.sh v48 [T]                  -> v47 short, then the GPU tests of stream / queue / tall (<= T, 560 s)
 #   bash probes/next.sh v49                      -> v47 cut down: fp16 bs 64 plain / hashed / hubs on three layouts (<= 230 s)
 #   bash probes/next.sh v50                      -> the queue's walk by the layout against ascending; bs 64 16-bit bench rows, 3 layouts (<= 330 s)
+#   bash probes/next.sh v51                      -> the walk by the layout on small world at other M and d (<= 200 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -489,6 +490,26 @@ PY
       --blocksize 64 --baselines dense --out "$out/t50_$L" 2>&1 | grep -v "^\[" | tail -2
   done
   python3 probes/targets.py "$out"/t50_*.json
+elif [ "$1" = v51 ]; then
+  # v48: the walk by the layout on small world away from v50's point: M = 512-8192 at d = 0.1,
+  # d = 0.05 / 0.2 at M = 4096 (fp16 bs 64, C = K = 8192; ascending forced, then the
+  # default, twice) (<= 200 s)
+  PYTHONPATH=.:probes timeout 200 python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import fprop_bprop, fresh, patched, problem, say
+from cupy_bsparse import _specs as sp, bench
+say(bench.gpu_name())
+default = lambda: patched(sp, QUEUE_WALK=None)
+plain = lambda: patched(sp, QUEUE_WALK="ascending")
+for M, d in ((512, 0.1), (1024, 0.1), (2048, 0.1), (8192, 0.1), (4096, 0.05), (4096, 0.2)):
+    sets = problem(M, 8192, 8192, 64, "float16", kind="small_world", density=d); ref = {}
+    runs = [fprop_bprop(sets, ref, p) for p in (plain, default, plain, default)]
+    walks = sorted({k[-1] for k in sets[0]["w"].layout.plan_cache
+                    if isinstance(k, tuple) and k[0] in ("dsd_queue", "dsd_qlist")})
+    say(f"small_world d {d} float16 bs 64 M {M} fprop / bprop, ascending; default "
+        f"(walks {walks}): " + "; ".join(runs))
+    del sets
+    fresh([])
+PY
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
