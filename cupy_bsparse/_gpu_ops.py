@@ -253,7 +253,7 @@ def _dsd_call(layout, trans_w, did, M, N):
            _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_QUEUE, _specs.STREAM_WGQ,
            _specs.STREAM_WGQ_M, _specs.STREAM_WGQ_256_M, _specs.QLIST_AHEAD, _specs.QLIST_FACTOR,
            _specs.QUEUE_WALK, _specs.WALK_BY_LAYOUT_BS,
-           _specs.WALK_SHARE_CAP, _specs.WALK_GAIN)
+           _specs.WALK_SHARE_CAP, _specs.WALK_GAIN, _specs.GROUP_WALK)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -300,7 +300,8 @@ def _dsd_call(layout, trans_w, did, M, N):
             # over the (row tile, chunk) items, no group split
             r = spec["R"]
             *tables, nslots = _work_lists.dsd_group_plan(
-                layout, trans_w, r, chunk=(1 << 30) if spec.get("PERSIST") else None)
+                layout, trans_w, r, chunk=(1 << 30) if spec.get("PERSIST") else None,
+                walk=_specs.GROUP_WALK)
             tables, width, ctas = tuple(tables), r * bs, tables[0].shape[0]
             n_counters = tables[1].shape[0] * m_tiles
             tail = (_c_arg(N // bs, np.int32), _c_arg(ctas, np.int32))

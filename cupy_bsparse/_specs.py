@@ -453,6 +453,11 @@ GROUP_SHARE_MAX = 0.5
 #: Block sizes the layout rule applies to: at bs 64 R 4 lost even on small world (v30: share
 #: 0.42, 0.1651 -> 0.2236 ms; R 2 0.2121).
 GROUP_BLOCK_SIZES = (32,)
+#: The order of a column group's steps (R > 1; ``_work_lists.column_group_table``): one of
+#: ``QUEUE_WALKS``. Ascending until measured (v48: the queue's walk gained 7% on small world at
+#: bs 64, and R 4 serves small-world-like layouts); from CUPY_BSPARSE_GROUP_WALK at import.
+GROUP_WALK = _kernel_choice(os.environ.get("CUPY_BSPARSE_GROUP_WALK"), "CUPY_BSPARSE_GROUP_WALK",
+                            kinds=QUEUE_WALKS) or "ascending"
 
 
 def stream_group(bs, code, M, share=None):

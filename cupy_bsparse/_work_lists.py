@@ -309,10 +309,10 @@ def _dsd_cut_plan(layout, key, cut, walk="ascending"):
     return plan
 
 
-def column_group_table(ptr, ent, r, xp):
+def column_group_table(ptr, ent, r, xp, walk="ascending"):
     """Steps of dsd_stream.cu with R > 1 from dsd.cu's look-up entries ``(ptr, ent)``: group g
     owns output block-columns g * r .. g * r + r - 1, and its steps are the union of their
-    entries' x blocks, ascending.
+    entries' x blocks, ascending or in ``walk``'s order (``walk_rank``, one for every group).
 
     Returns ``(gptr, gent)``: gptr (ngroups + 1,) int64, group g's steps gent[gptr[g]:gptr[g+1]];
     gent (nsteps, 4 * ceil((r + 2) / 4)) int32 rows (x's block, mask, stored block of the
@@ -325,7 +325,13 @@ def column_group_table(ptr, ent, r, xp):
     width = 4 * -(-(r + 2) // 4)
     col = entry_owners(ptr, nnz, xp)
     kin = int(ent[:, 0].max()) + 1 if nnz else 1
-    key = (col // r) * kin + ent[:, 0]
+    k = ent[:, 0].astype(xp.int64)
+    if walk != "ascending":
+        if walk not in WALKS:
+            raise ValueError(f"walk must be one of {WALKS}, got {walk!r}")
+        if nnz:
+            k = walk_rank(k, walk, xp)[k]
+    key = (col // r) * kin + k
     order = xp.argsort(key)
     key, q = key[order], (col % r)[order]
     new = xp.ones(nnz, dtype=bool)
@@ -341,14 +347,14 @@ def column_group_table(ptr, ent, r, xp):
     return gptr, gent
 
 
-def _group_steps(layout, trans_w, r):
+def _group_steps(layout, trans_w, r, walk="ascending"):
     """``(xp, gptr, gent)``: ``column_group_table`` of ``layout``'s dsd entries in module
-    ``xp``, built once per layout and R for both the layout rule and the plan."""
-    key = ("group_steps", bool(trans_w), int(r))
+    ``xp``, built once per layout, R and walk for both the layout rule and the plan."""
+    key = ("group_steps", bool(trans_w), int(r), str(walk))
     hit = layout.plan_cache.get(key)
     if hit is None:
         xp, src = _tables_on(layout)
-        hit = (xp,) + column_group_table(*_dsd_entries(src, trans_w, xp), r, xp)
+        hit = (xp,) + column_group_table(*_dsd_entries(src, trans_w, xp), r, xp, walk)
         if xp is not np:
             hit = _ready(hit)          # cached, so maybe used next from another stream
         layout.plan_cache[key] = hit
@@ -362,15 +368,16 @@ def group_step_share(layout, trans_w, r):
     return _group_steps(layout, trans_w, r)[2].shape[0] / max(layout.nnzb, 1)
 
 
-def dsd_group_plan(layout, trans_w, r, chunk=None):
+def dsd_group_plan(layout, trans_w, r, chunk=None, walk="ascending"):
     """Work list of dsd_stream.cu with R = ``r`` > 1: ``(table, colinfo, gent, nslots)``, the
-    groups' steps (``column_group_table``) cut as ``chunk_table`` cuts columns, into chunks of
-    at most ``chunk`` steps (None: about twice the mean steps a group, a power of two, at least
-    2, so the group of a hub column does not form a tail); cached per layout, R and chunk."""
-    key = ("dsd_group", bool(trans_w), int(r), chunk)
+    groups' steps (``column_group_table``, in ``walk``'s order) cut as ``chunk_table`` cuts
+    columns, into chunks of at most ``chunk`` steps (None: about twice the mean steps a group,
+    a power of two, at least 2, so the group of a hub column does not form a tail); cached per
+    layout, R, chunk and walk."""
+    key = ("dsd_group", bool(trans_w), int(r), chunk, str(walk))
     plan = layout.plan_cache.get(key)
     if plan is None:
-        xp, gptr, gent = _group_steps(layout, trans_w, r)
+        xp, gptr, gent = _group_steps(layout, trans_w, r, walk)
         if chunk is None:
             chunk = max(2, pow2_up(-(-2 * gent.shape[0] // max(gptr.size - 1, 1))))
         table, colinfo, nslots = chunk_table(gptr, chunk, xp)

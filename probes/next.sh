@@ -99,6 +99,7 @@
 #   bash probes/next.sh v49                      -> v47 cut down: fp16 bs 64 plain / hashed / hubs on three layouts (<= 230 s)
 #   bash probes/next.sh v50                      -> the queue's walk by the layout against ascending; bs 64 16-bit bench rows, 3 layouts (<= 330 s)
 #   bash probes/next.sh v51                      -> the walk by the layout on small world at other M and d (<= 200 s)
+#   bash probes/next.sh v52                      -> GROUP_WALK on small world bs 32 (R 4), three walks (<= 260 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -507,6 +508,27 @@ for M, d in ((512, 0.1), (1024, 0.1), (2048, 0.1), (8192, 0.1), (4096, 0.05), (4
                     if isinstance(k, tuple) and k[0] in ("dsd_queue", "dsd_qlist")})
     say(f"small_world d {d} float16 bs 64 M {M} fprop / bprop, ascending; default "
         f"(walks {walks}): " + "; ".join(runs))
+    del sets
+    fresh([])
+PY
+elif [ "$1" = v52 ]; then
+  # v48: GROUP_WALK (opt-in), the order of an R 4 column group's steps: small world is the
+  # layout R 4 serves (16-bit bs 32 above M = 64); ascending / hashed / hubs, twice, at
+  # M = 4096 d = 0.1 (fp16, bf16), d = 0.2 and M = 1024 (fp16), after the R > 1 GPU tests (<= 260 s)
+  first_tests 150 "test_stream_column_groups"
+  PYTHONPATH=.:probes timeout $((260 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+from _common import fprop_bprop, fresh, patched, problem, say
+from cupy_bsparse import _specs as sp, bench
+say(bench.gpu_name())
+walk = {w: (lambda w=w: patched(sp, GROUP_WALK=w)) for w in sp.QUEUE_WALKS}
+for M, d, dt in ((4096, 0.1, "float16"), (4096, 0.1, "bfloat16"), (4096, 0.2, "float16"),
+                 (1024, 0.1, "float16")):
+    sets = problem(M, 8192, 8192, 32, dt, kind="small_world", density=d); ref = {}
+    order = ("ascending", "hashed", "hubs") * 2
+    runs = [w + " " + fprop_bprop(sets, ref, walk[w]) for w in order]
+    r = sorted({k[2] for k in sets[0]["w"].layout.plan_cache
+                if isinstance(k, tuple) and k[0] == "dsd_group"})
+    say(f"small_world d {d} {dt} bs 32 M {M} (R {r}) fprop / bprop: " + "; ".join(runs))
     del sets
     fresh([])
 PY

@@ -39,8 +39,8 @@ def run(kind, dtype="float16", m=64, n=16384):
         knobs = dict(knobs)
         steps = knobs.pop("CHUNK", None)
 
-        def chunked(layout, trans_w, r, chunk=None, steps=steps):
-            return plan(layout, trans_w, r, steps if chunk is None and steps else chunk)
+        def chunked(layout, trans_w, r, chunk=None, steps=steps, **kw):
+            return plan(layout, trans_w, r, steps if chunk is None and steps else chunk, **kw)
         @contextlib.contextmanager
         def patch(knobs=knobs, chunked=chunked):
             with patched(sp, dsd_stream_spec=with_knobs(orig, knobs)), \

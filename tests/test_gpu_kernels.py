@@ -836,6 +836,26 @@ def test_stream_column_groups(request, monkeypatch, bs, r, kind, trans, M, densi
     empty block-row and block-column, output columns not a multiple of R (13 or 11), M not a
     multiple of the row tile, groups cut into two-step chunks (split) and combined; exact to
     the tolerance, every element written, bitwise repeatable, the counters left at zero."""
+    _column_groups_checked(request, monkeypatch, bs, r, kind, trans, M, density, split)
+
+
+@pytest.mark.parametrize("M,density,split", [(1000, 0.3, False), (300, 0.5, True)])
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("walk", ["hashed", "hubs"])
+def test_stream_column_groups_walks(request, monkeypatch, walk, trans, M, density, split):
+    """GROUP_WALK (opt-in): fp16 bs 32 R 4 with each group's steps in ``walk``'s order, whole
+    and cut into two-step chunks; checked as ``test_stream_column_groups``, and the plan
+    cached under the walk."""
+    from cupy_bsparse import _specs
+
+    monkeypatch.setattr(_specs, "GROUP_WALK", walk)
+    layout = _column_groups_checked(request, monkeypatch, 32, 4, "f16", trans, M, density, split)
+    assert any(isinstance(k, tuple) and k[0] == "dsd_group" and k[-1] == walk
+               for k in layout.plan_cache)
+
+
+def _column_groups_checked(request, monkeypatch, bs, r, kind, trans, M, density, split):
+    """``test_stream_column_groups``' case; returns W's layout."""
     from cupy_bsparse import _gpu_ops, _specs, _work_lists
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
@@ -844,8 +864,8 @@ def test_stream_column_groups(request, monkeypatch, bs, r, kind, trans, M, densi
     if split:
         plan = _work_lists.dsd_group_plan
         monkeypatch.setattr(_work_lists, "dsd_group_plan",
-                            lambda layout, trans_w, r_, chunk=None: plan(layout, trans_w, r_,
-                                                                         chunk=2))
+                            lambda layout, trans_w, r_, chunk=None, **kw: plan(
+                                layout, trans_w, r_, chunk=2, **kw))
     did = _specs.dtype_id(DTYPES[kind], False)
     assert _gpu_ops._dsd_launch(bs, did, M, trans, "stream")[4]["R"] == r
     rng = _rng(request)
@@ -863,6 +883,7 @@ def test_stream_column_groups(request, monkeypatch, bs, r, kind, trans, M, densi
     counters = [v for k, v in wg.layout.plan_cache.items()
                 if isinstance(k, tuple) and k[0] == "counters"]
     assert not split or (counters and all(int(cupy.count_nonzero(c)) == 0 for c in counters))
+    return wg.layout
 
 
 @pytest.mark.parametrize("M,density", [(100, 0.5)] if _SMALL else [(65, 1.0), (1000, 0.1),

@@ -120,6 +120,8 @@ def test_walk_hubs_first():
     assert rank[7] < min(rank[3], rank[9]) and max(rank[3], rank[9]) < rank[1]
     with pytest.raises(ValueError, match="walk must be one of"):
         _work_lists.walk_entries(ptr, ent, "rotated", np)
+    with pytest.raises(ValueError, match="walk must be one of"):
+        _work_lists.column_group_table(ptr, ent, 4, np, "rotated")
     with pytest.raises(ValueError, match="walk must be 'hashed' or 'hubs'"):
         _work_lists.walk_rank(ent[:, 0], "ascending", np)
     with pytest.raises(ValueError, match="k must hold"):
@@ -751,17 +753,20 @@ def test_fixed_cut_gives_each_group_ck_items(counts, ck):
             assert max(w) <= weight[gptr[g]:gptr[g + 1]].sum() / ck + weight.max() + 1e-9
 
 
+@pytest.mark.parametrize("walk", ["ascending", "hashed", "hubs"])
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
 @pytest.mark.parametrize("r,ncols", [(2, 13), (4, 13), (4, 16), (2, 1), (4, 3)])
-def test_column_group_table_as_the_kernel_walks_it(r, ncols, density):
-    """dsd_stream.cu's R > 1 steps: a group's steps are its columns' x blocks, each once and
-    ascending; a step's slot q holds column q's block there (-1 where none) and the mask has
-    exactly the filled slots; every entry lands once, and y from the steps equals y from the
-    columns."""
+def test_column_group_table_as_the_kernel_walks_it(r, ncols, density, walk):
+    """dsd_stream.cu's R > 1 steps: a group's steps are its columns' x blocks, each once,
+    ascending or by ``walk_rank`` (GROUP_WALK); a step's slot q holds column q's block there
+    (-1 where none) and the mask has exactly the filled slots; every entry lands once, and y
+    from the steps equals y from the columns."""
     rng = np.random.default_rng(11)
     kin = 23
     ptr, ent = _random_entries(rng, ncols, kin, density)
-    gptr, gent = _work_lists.column_group_table(ptr, ent, r, np)
+    gptr, gent = _work_lists.column_group_table(ptr, ent, r, np, walk)
+    rank = (np.arange(kin) if walk == "ascending" or not len(ent)
+            else _work_lists.walk_rank(ent[:, 0], walk, np))
     ngroups = -(-ncols // r)
     width = 4 * -(-(r + 2) // 4)
     assert gptr.dtype == np.int64 and gent.dtype == np.int32 and gent.shape[1] == width
@@ -776,7 +781,7 @@ def test_column_group_table_as_the_kernel_walks_it(r, ncols, density):
     got, y = set(), np.zeros((3, ncols))
     for g in range(ngroups):
         rows = gent[gptr[g]:gptr[g + 1]]
-        assert np.all(np.diff(rows[:, 0]) > 0)                 # ascending, each once
+        assert np.all(np.diff(rank[rows[:, 0]]) > 0)           # in the walk, each once
         assert np.all(rows[:, 2 + r:] == -1)                   # padding
         for i, mask, *blk in rows:
             blk = blk[:r]
