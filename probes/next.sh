@@ -99,7 +99,7 @@
 #   bash probes/next.sh v49                      -> v47 cut down: fp16 bs 64 plain / hashed / hubs on three layouts (<= 230 s)
 #   bash probes/next.sh v50                      -> the queue's walk by the layout against ascending; bs 64 16-bit bench rows, 3 layouts (<= 330 s)
 #   bash probes/next.sh v51                      -> the walk by the layout on small world at other M and d (<= 200 s)
-#   bash probes/next.sh v52                      -> GROUP_WALK on small world bs 32 (R 4), three walks (<= 260 s)
+#   bash probes/next.sh v52                      -> GROUP_WALK on small world bs 32 (R 4), three walks (<= 170 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -514,9 +514,9 @@ PY
 elif [ "$1" = v52 ]; then
   # v48: GROUP_WALK (opt-in), the order of an R 4 column group's steps: small world is the
   # layout R 4 serves (16-bit bs 32 above M = 64); ascending / hashed / hubs, twice, at
-  # M = 4096 d = 0.1 (fp16, bf16), d = 0.2 and M = 1024 (fp16), after the R > 1 GPU tests (<= 260 s)
-  first_tests 150 "test_stream_column_groups"
-  PYTHONPATH=.:probes timeout $((260 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
+  # M = 4096 d = 0.1 (fp16, bf16), d = 0.2 and M = 1024 (fp16), after its GPU test (<= 170 s)
+  first_tests 60 "test_stream_column_groups_walks"
+  PYTHONPATH=.:probes timeout $((170 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
 from _common import fprop_bprop, fresh, patched, problem, say
 from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
