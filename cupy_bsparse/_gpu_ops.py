@@ -278,7 +278,8 @@ def _dsd_call(layout, trans_w, did, M, N):
         if kind == "stream" and _specs.stream_group_by_layout(bs, did, M):
             # R = 4 where the layout's 4-column groups share enough of their x tiles
             r = _specs.stream_group(bs, did, M,
-                                    share=_work_lists.group_step_share(layout, trans_w, 4))
+                                    share=_work_lists.group_step_share(layout, trans_w, 4,
+                                                                       _specs.GROUP_WALK))
         tall, qlist = None, 0
         if kind == "stream" and (r or 1) == 1:
             tall = _tall_by_layout(layout, trans_w, bs, did, M, dev)
@@ -311,9 +312,12 @@ def _dsd_call(layout, trans_w, did, M, N):
                 items = ctas
         elif spec.get("QUEUE"):
             # dsd_stream.cu, one wave of CTAs taking (row tile, column) items from a counter;
-            # each item walks its column in the layout's order (the CPU model's sharing)
+            # each item walks its column in the layout's order: the CPU model's sharing on the
+            # resident CTAs over 8 row tiles (v48: the same ranking from 1 to 16), fewer on a
+            # layout of over 2**19 blocks so the model stays under about 4M steps
+            tiles = max(1, min(8, (1 << 22) // max(layout.nnzb, 1)))
             walk = _specs.walk_by_share(bs, lambda w: _work_lists.queue_sharing(
-                layout, trans_w, w, resident, cap=_specs.WALK_SHARE_CAP))
+                layout, trans_w, w, resident, ntiles=tiles, cap=_specs.WALK_SHARE_CAP))
             if spec.get("QLIST"):
                 # the queue as a host-ordered list, one row an item (long columns QLIST row
                 # tiles ahead; the last QLIST_ILV tiles interleaved)

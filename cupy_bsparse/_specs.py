@@ -454,10 +454,14 @@ GROUP_SHARE_MAX = 0.5
 #: 0.42, 0.1651 -> 0.2236 ms; R 2 0.2121).
 GROUP_BLOCK_SIZES = (32,)
 #: The order of a column group's steps (R > 1; ``_work_lists.column_group_table``): one of
-#: ``QUEUE_WALKS``. Ascending until measured (v48: the queue's walk gained 7% on small world at
-#: bs 64, and R 4 serves small-world-like layouts); from CUPY_BSPARSE_GROUP_WALK at import.
+#: ``QUEUE_WALKS``, "hubs" by default. R 4 serves layouts whose neighbouring columns share
+#: their x blocks (small world), where ascending puts neighbouring groups a few blocks apart at
+#: every step. v48 (H100, small world fp16 bs 32, C = K = 8192, x @ W ms, ascending -> hubs):
+#: M = 4096 d 0.1 0.2178 / 0.2152 -> 0.2071 / 0.2071 (bf16 0.2140 / 0.2143 -> 0.2067 / 0.2059),
+#: d 0.2 0.3838 / 0.3836 -> 0.3625 / 0.3565, M = 1024 0.0601 / 0.0600 -> 0.0575 / 0.0571;
+#: hashed alike; x @ W^T alike. From CUPY_BSPARSE_GROUP_WALK at import.
 GROUP_WALK = _kernel_choice(os.environ.get("CUPY_BSPARSE_GROUP_WALK"), "CUPY_BSPARSE_GROUP_WALK",
-                            kinds=QUEUE_WALKS) or "ascending"
+                            kinds=QUEUE_WALKS) or "hubs"
 
 
 def stream_group(bs, code, M, share=None):

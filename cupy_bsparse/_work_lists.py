@@ -201,7 +201,8 @@ QUEUE_MODEL_STEP, QUEUE_MODEL_EPILOGUE = 126, 100
 
 def queue_sharing(layout, trans_w, walk, nctas, ntiles=8, cap=8):
     """The item queue's x-tile sharing in a CPU model: the mean over every step of how many
-    other CTAs read the same x tile at the same time, each count capped at ``cap``.
+    other CTAs read the same x tile at the same time (other steps on the same row tile and x
+    block overlapping it; a CTA's own steps never overlap), each count capped at ``cap``.
 
     ``nctas`` CTAs take ``ntiles`` row tiles' (row tile, output block-column) items in the
     queue's order (a tile's columns longest first, ``queue_table``), each the next item as it
@@ -209,7 +210,9 @@ def queue_sharing(layout, trans_w, walk, nctas, ntiles=8, cap=8):
     step of ``QUEUE_MODEL_STEP`` an entry, then an epilogue. Steps on the same (row tile, x
     block) overlapping in time count as shared (probes/sim_queue_sharing.py; the cap, v48:
     more CTAs on one tile gain nothing further, and Barabasi-Albert's hubs ranked the walks
-    as measured only with it). A float; 0.0 for an empty layout. Cached on ``layout``."""
+    as measured only with it). A float; 0.0 for an empty layout. Cached on ``layout``. Costs
+    about ntiles x nnzb steps of numpy work (plus a Python loop over the items). Raises
+    ValueError for ``nctas`` or ``ntiles`` below 1, ``cap`` below 0, or an unknown ``walk``."""
     key = ("queue_sharing", bool(trans_w), str(walk), int(nctas), int(ntiles), int(cap))
     hit = layout.plan_cache.get(key)
     if hit is not None:
@@ -361,11 +364,12 @@ def _group_steps(layout, trans_w, r, walk="ascending"):
     return hit
 
 
-def group_step_share(layout, trans_w, r):
+def group_step_share(layout, trans_w, r, walk="ascending"):
     """Steps of dsd_stream.cu with R = ``r`` over its steps with R = 1 (``layout``'s stored
     blocks): the share of x's tile copies left when a CTA owns r output block-columns (random
-    d = 0.1: about 0.86 at r = 4; small world: 0.39)."""
-    return _group_steps(layout, trans_w, r)[2].shape[0] / max(layout.nnzb, 1)
+    d = 0.1: about 0.86 at r = 4; small world: 0.39). The same for every ``walk``; the steps are
+    built (and cached) in its order, for the plan that may follow."""
+    return _group_steps(layout, trans_w, r, walk)[2].shape[0] / max(layout.nnzb, 1)
 
 
 def dsd_group_plan(layout, trans_w, r, chunk=None, walk="ascending"):

@@ -143,6 +143,16 @@ def wgrad_line(sets, patch, check=False):
         return f"ERROR {type(ex).__name__}: {str(ex)[:200]}"
 
 
+def walks_default(sets, first, second, label):
+    """``fprop_bprop`` under ``first`` and ``second`` (patch functions), alternated twice, said
+    after ``label`` with the queue walks the layout's plans were cached under (v48)."""
+    ref = {}
+    runs = [fprop_bprop(sets, ref, p) for p in (first, second, first, second)]
+    walks = sorted({k[-1] for k in sets[0]["w"].layout.plan_cache
+                    if isinstance(k, tuple) and k[0] in ("dsd_queue", "dsd_qlist")})
+    say(f"{label} (walks {walks}): " + "; ".join(runs))
+
+
 def with_knobs(spec_fn, knobs):
     """``spec_fn`` (a ``_specs`` spec function) with the #defines ``knobs`` (a dict) set in every
     spec it returns."""

@@ -94,7 +94,7 @@
 #                                                   QLIST n = 5 / 6 and the 1.5x factor, then
 #                                                   v40b's bench while time is left (<= 590 s)
 #   bash probes/next.sh v46                      -> the GPU suite after TALL_EVEN_SEGMENTS on (<= 530 s)
-#   bash probes/next.sh v47 [short]              -> M = 4096 bs 64 / 32: shuffled small world; scrambled ties, hashed / hubs walks (<= 330 s; 390 with p19)
+#   bash probes/next.sh v47 [short]              -> M = 4096 bs 64 / 32: shuffled small world; ascending / hashed / hubs walks (<= 330 s; 390 with p19)
 #   bash probes/next.sh v48 [T]                  -> v47 short, then the GPU tests of stream / queue / tall (<= T, 560 s)
 #   bash probes/next.sh v49                      -> v47 cut down: fp16 bs 64 plain / hashed / hubs on three layouts (<= 230 s)
 #   bash probes/next.sh v50                      -> the queue's walk by the layout against ascending; bs 64 16-bit bench rows, 3 layouts (<= 330 s)
@@ -430,7 +430,8 @@ elif [ "$1" = v47 ]; then
   # same plans), so a default change is measured everywhere it lands
   # v47 (CPU model): the "hubs" walk (x blocks on most columns first, then hashed) keeps
   # hashed's small world (3.1) and raises Barabasi-Albert (2.8 -> 3.0): all three walks timed,
-  # scrambled ties on fp16 only, one shuffled small world (<= 330 s; p19 to 390)
+  # one shuffled small world (<= 330 s; p19 to 390). v48: timed (scrambled ties null, removed
+  # since; their cases here went with them), docs/perf-notes.md v48
   first_tests 90 "test_stream_queue_orders"
   # V47_QUICK=1 (v49): fp16 bs 64 only; V47_T: the seconds the timings end by
   PYTHONPATH=.:probes timeout $((${V47_T:-330} - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
@@ -442,12 +443,11 @@ plain = lambda: patched(sp, QUEUE_WALK="ascending")   # v48: the default is by t
 hashed = lambda: patched(sp, QUEUE_WALK="hashed")
 hubs = lambda: patched(sp, QUEUE_WALK="hubs")
 name = {plain: "", hashed: "hashed ", hubs: "hubs "}
-full = (plain, hashed, hubs, plain, hashed, hubs)   # (v48: QUEUE_SCRAMBLED_TIES removed)
 walk = (plain, hashed, hubs, plain, hashed, hubs)
 cases = [(64, dt, kind, perm, pats) for dt in ("float16", "bfloat16")
-         for kind, perm, pats in (("small_world", None, full if dt == "float16" else walk),
+         for kind, perm, pats in (("small_world", None, walk),
                                   ("small_world", 1, (plain, plain)),
-                                  ("random", None, full if dt == "float16" else walk),
+                                  ("random", None, walk),
                                   ("barabasi_albert", None, walk))]
 cases += [(32, "float16", kind, None, walk) for kind in ("small_world", "random", "barabasi_albert")]
 if os.environ.get("V47_QUICK") == "1":
@@ -469,7 +469,7 @@ elif [ "$1" = v50 ]; then
   # then the bench's bs 64 16-bit rows on the three layouts (targets.py) (<= 330 s)
   first_tests 150 "test_stream_queue_orders or test_stream_queue_walk_by_layout"
   PYTHONPATH=.:probes timeout $((230 - SECONDS)) python3 - <<'PY' 2>&1 | grep -v "^\["
-from _common import fprop_bprop, fresh, patched, problem, say
+from _common import fresh, patched, problem, say, walks_default
 from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
 default = lambda: patched(sp, QUEUE_WALK=None)
@@ -477,12 +477,9 @@ plain = lambda: patched(sp, QUEUE_WALK="ascending")
 for dt in ("float16", "bfloat16"):
     for kind, perm in (("small_world", None), ("small_world", 1), ("random", None),
                        ("barabasi_albert", None)):
-        sets = problem(4096, 8192, 8192, 64, dt, kind=kind, permute=perm); ref = {}
-        runs = [fprop_bprop(sets, ref, p) for p in (plain, default, plain, default)]
-        walks = sorted({k[-1] for k in sets[0]["w"].layout.plan_cache
-                        if isinstance(k, tuple) and k[0] in ("dsd_queue", "dsd_qlist")})
-        say(f"{kind} permuted {perm} {dt} bs 64 M 4096 fprop / bprop, ascending; default "
-            f"(walks {walks}): " + "; ".join(runs))
+        sets = problem(4096, 8192, 8192, 64, dt, kind=kind, permute=perm)
+        walks_default(sets, plain, default, f"{kind} permuted {perm} {dt} bs 64 M 4096 fprop "
+                      "/ bprop, ascending; default")
         del sets
         fresh([])
 PY
@@ -496,18 +493,15 @@ elif [ "$1" = v51 ]; then
   # d = 0.05 / 0.2 at M = 4096 (fp16 bs 64, C = K = 8192; ascending forced, then the
   # default, twice) (<= 200 s)
   PYTHONPATH=.:probes timeout 200 python3 - <<'PY' 2>&1 | grep -v "^\["
-from _common import fprop_bprop, fresh, patched, problem, say
+from _common import fresh, patched, problem, say, walks_default
 from cupy_bsparse import _specs as sp, bench
 say(bench.gpu_name())
 default = lambda: patched(sp, QUEUE_WALK=None)
 plain = lambda: patched(sp, QUEUE_WALK="ascending")
 for M, d in ((512, 0.1), (1024, 0.1), (2048, 0.1), (8192, 0.1), (4096, 0.05), (4096, 0.2)):
-    sets = problem(M, 8192, 8192, 64, "float16", kind="small_world", density=d); ref = {}
-    runs = [fprop_bprop(sets, ref, p) for p in (plain, default, plain, default)]
-    walks = sorted({k[-1] for k in sets[0]["w"].layout.plan_cache
-                    if isinstance(k, tuple) and k[0] in ("dsd_queue", "dsd_qlist")})
-    say(f"small_world d {d} float16 bs 64 M {M} fprop / bprop, ascending; default "
-        f"(walks {walks}): " + "; ".join(runs))
+    sets = problem(M, 8192, 8192, 64, "float16", kind="small_world", density=d)
+    walks_default(sets, plain, default, f"small_world d {d} float16 bs 64 M {M} fprop / "
+                  "bprop, ascending; default")
     del sets
     fresh([])
 PY

@@ -841,11 +841,11 @@ def test_stream_column_groups(request, monkeypatch, bs, r, kind, trans, M, densi
 
 @pytest.mark.parametrize("M,density,split", [(1000, 0.3, False), (300, 0.5, True)])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-@pytest.mark.parametrize("walk", ["hashed", "hubs"])
+@pytest.mark.parametrize("walk", ["ascending", "hashed", "hubs"])
 def test_stream_column_groups_walks(request, monkeypatch, walk, trans, M, density, split):
-    """GROUP_WALK (opt-in): fp16 bs 32 R 4 with each group's steps in ``walk``'s order, whole
-    and cut into two-step chunks; checked as ``test_stream_column_groups``, and the plan
-    cached under the walk."""
+    """GROUP_WALK forced (the default is "hubs"): fp16 bs 32 R 4 with each group's steps in
+    ``walk``'s order, whole and cut into two-step chunks; checked as
+    ``test_stream_column_groups``, and the plan cached under the walk."""
     from cupy_bsparse import _specs
 
     monkeypatch.setattr(_specs, "GROUP_WALK", walk)
@@ -1530,8 +1530,9 @@ def test_stream_queue_walk_by_layout(request, monkeypatch, kind, walk, trans):
     """The queue's walk by the layout (QUEUE_WALK unset, the default): on 16-bit bs 64 at
     M = 1100 (the 512-row wgmma queue set forced), the bench's seed-0 W of 48 x 48 blocks at
     d = 0.15 walks "hubs" on small world (the model's gain 0.97 at either op) and "ascending"
-    on random and Barabasi-Albert (0.07-0.14; ``_specs.walk_by_share``); to the tolerance,
-    every element written, bitwise repeatable, W and x unchanged."""
+    on random and Barabasi-Albert (0.07-0.14; ``_specs.walk_by_share``; on 132 SMs), the model
+    asked for this op on the launch's resident CTAs; to the tolerance, every element written,
+    bitwise repeatable, W and x unchanged."""
     from cupy_bsparse import _gpu_ops, _specs, bench
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
@@ -1548,6 +1549,13 @@ def test_stream_queue_walk_by_layout(request, monkeypatch, kind, walk, trans):
         return real_cut(layout, key, cut, walk)
 
     monkeypatch.setattr(wl, "_dsd_cut_plan", spy)
+    asked, real_share = [], wl.queue_sharing
+
+    def share_spy(layout, trans_w, walk, nctas, **kw):
+        asked.append((trans_w, nctas))
+        return real_share(layout, trans_w, walk, nctas, **kw)
+
+    monkeypatch.setattr(wl, "queue_sharing", share_spy)
     rng = _rng(request)
     w, w64 = _weight_on(rng, bench.make_mask(kind, 48, 48, 0.15, seed=0), 64, np.float16)
     wg = w.to_gpu()
@@ -1563,6 +1571,10 @@ def test_stream_queue_walk_by_layout(request, monkeypatch, kind, walk, trans):
     _check(out.get(), ref, _baseline_err(x64, op64, np.float16, ref), "f16")
     assert np.array_equal(outs[0], outs[1])
     assert seen == [walk], seen
+    did, dev = _specs.dtype_id(np.float16), cupy.cuda.runtime.getDevice()
+    qlist = _gpu_ops._qlist_by_layout(wg.layout, trans, 64, did, 1100, dev)
+    resident = _gpu_ops._dsd_launch(64, did, 1100, trans, "stream", None, None, None, qlist)[5]
+    assert asked and set(asked) == {(trans, resident)}, asked
 
 
 @pytest.mark.parametrize("density", [0.3, 0.06])

@@ -652,10 +652,13 @@ def test_stream_queue(monkeypatch):
 
 @pytest.mark.parametrize("name,values", [
     ("QUEUE_WALK", ((None, "None"), ("", "None"), ("ascending", "ascending"),
+                    ("hashed", "hashed"), ("hubs", "hubs"))),
+    ("GROUP_WALK", ((None, "hubs"), ("", "hubs"), ("ascending", "ascending"),
                     ("hashed", "hashed"), ("hubs", "hubs")))])
 def test_queue_order_env(name, values):
-    """CUPY_BSPARSE_QUEUE_WALK: None (the walk by the layout) by default, the variable's values
-    as ``values`` pairs them; anything else fails the import naming the variable."""
+    """CUPY_BSPARSE_QUEUE_WALK / _GROUP_WALK: None (the queue's walk by the layout) and "hubs"
+    by default, the variable's values as ``values`` pairs them; anything else fails the import
+    naming the variable."""
     import subprocess
     import sys
     var = "CUPY_BSPARSE_" + name

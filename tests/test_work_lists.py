@@ -201,21 +201,24 @@ def test_queue_sharing():
     assert _work_lists.queue_sharing(lay, False, "ascending", 16, ntiles=1) == 0.0
     assert _work_lists.queue_sharing(lay, False, "hubs", 16, ntiles=1) > 0.5
     assert ("queue_sharing", False, "hubs", 16, 1, 8) in lay.plan_cache
+    assert _work_lists.queue_sharing(lay, False, "hubs", 16, ntiles=1, cap=0) == 0.0
     empty = BlockLayout.from_mask(np.zeros((3, 4), dtype=bool), 8)
     assert _work_lists.queue_sharing(empty, True, "hubs", 4) == 0.0
+    assert empty.plan_cache[("queue_sharing", True, "hubs", 4, 8, 8)] == 0.0
     for bad in ({"nctas": 0}, {"nctas": 4, "ntiles": 0}, {"nctas": 4, "cap": -1}):
         with pytest.raises(ValueError, match="nctas and ntiles must be >= 1"):
             _work_lists.queue_sharing(layout, False, "ascending", **bad)
 
 
 @pytest.mark.parametrize("trans", [False, True])
-def test_walk_by_layout_as_measured(trans):
+def test_walk_by_layout_as_measured(monkeypatch, trans):
     """The queue's walk by the layout on v47's timed problems (the bench's seed-0 masks,
     128 x 128 blocks at d = 0.1, bs 64, 132 CTAs; small world 8% faster on "hubs",
     Barabasi-Albert 1% slower, random even): "hubs" on small world only; bs 32 ascending."""
     from cupy_bsparse import bench
     from cupy_bsparse.block_layout import BlockLayout
 
+    monkeypatch.setattr(_specs, "QUEUE_WALK", None)     # (CUPY_BSPARSE_QUEUE_WALK may be set)
     for kind, want in (("small_world", "hubs"), ("random", "ascending"),
                        ("barabasi_albert", "ascending")):
         layout = BlockLayout.from_mask(bench.make_mask(kind, 128, 128, 0.1, seed=0), 64)
@@ -800,12 +803,17 @@ def test_column_group_table_as_the_kernel_walks_it(r, ncols, density, walk):
 def test_group_step_share_follows_the_layout():
     """The share of x tile copies 4-column groups leave: about 1 - 0.9^4 / (4 x 0.1) = 0.86 on
     a random layout at d = 0.1, far less on a banded one; 1 with one output column, 1/4 where
-    every group of 4 columns has its blocks in one block-row."""
+    every group of 4 columns has its blocks in one block-row; the same under every walk, whose
+    steps are cached for the plan."""
     from cupy_bsparse import layouts
     from cupy_bsparse.block_layout import BlockLayout
 
     rnd = BlockLayout.from_mask(layouts.random(256, 256, 0.1, seed=0), 32)
     assert 0.8 < _work_lists.group_step_share(rnd, False, 4) < 0.9
+    for walk in ("hashed", "hubs"):
+        assert (_work_lists.group_step_share(rnd, True, 4, walk)
+                == _work_lists.group_step_share(rnd, True, 4))
+        assert ("group_steps", True, 4, walk) in rnd.plan_cache
     band = BlockLayout.from_mask(np.abs(np.subtract.outer(np.arange(64), np.arange(64))) < 4, 32)
     assert _work_lists.group_step_share(band, False, 4) < 0.5
     col = BlockLayout.from_mask(np.ones((8, 1), bool), 32)
