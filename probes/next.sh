@@ -100,6 +100,7 @@
 #   bash probes/next.sh v50                      -> the queue's walk by the layout against ascending; bs 64 16-bit bench rows, 3 layouts (<= 330 s)
 #   bash probes/next.sh v51                      -> the walk by the layout on small world at other M and d (<= 200 s)
 #   bash probes/next.sh v52                      -> GROUP_WALK on small world bs 32 (R 4), three walks (<= 170 s)
+#   bash probes/next.sh v53                      -> small world 16-bit bs 32 / 64 target rows, then the GPU suite (<= 595 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -526,6 +527,14 @@ for M, d, dt in ((4096, 0.1, "float16"), (4096, 0.1, "bfloat16"), (4096, 0.2, "f
     del sets
     fresh([])
 PY
+elif [ "$1" = v53 ]; then
+  # v48's loose ends in one call: small world's 16-bit bs 32 and 64 rows with both walks on
+  # (the bs 32 wgrad predicted at 1.30x fprop), then the suite (f23a31b's two changed GPU
+  # tests among it) (<= 595 s)
+  timeout 70 python3 -m cupy_bsparse bench --m 4096 --layout small_world --dtype float16 bfloat16 \
+    --blocksize 32 64 --baselines dense --out "$out/t53_small_world" 2>&1 | grep -v "^\[" | tail -2
+  python3 probes/targets.py "$out"/t53_small_world.json
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((595 - SECONDS)) bash .ci/gpu 2>&1 | tail -14
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
