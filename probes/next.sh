@@ -507,7 +507,8 @@ for M, d in ((512, 0.1), (1024, 0.1), (2048, 0.1), (8192, 0.1), (4096, 0.05), (4
     fresh([])
 PY
 elif [ "$1" = v52 ]; then
-  # v48: GROUP_WALK (opt-in), the order of an R 4 column group's steps: small world is the
+  # v48: GROUP_WALK (opt-in when this ran; "hubs" by default since f23a31b), the order of an
+  # R 4 column group's steps: small world is the
   # layout R 4 serves (16-bit bs 32 above M = 64); ascending / hashed / hubs, twice, at
   # M = 4096 d = 0.1 (fp16, bf16), d = 0.2 and M = 1024 (fp16), after its GPU test (<= 170 s)
   first_tests 60 "test_stream_column_groups_walks"

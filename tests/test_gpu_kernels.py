@@ -1552,7 +1552,7 @@ def test_stream_queue_walk_by_layout(request, monkeypatch, kind, walk, trans):
     asked, real_share = [], wl.queue_sharing
 
     def share_spy(layout, trans_w, walk, nctas, **kw):
-        asked.append((trans_w, nctas))
+        asked.append((trans_w, nctas, kw["ntiles"], kw["cap"]))
         return real_share(layout, trans_w, walk, nctas, **kw)
 
     monkeypatch.setattr(wl, "queue_sharing", share_spy)
@@ -1563,18 +1563,19 @@ def test_stream_queue_walk_by_layout(request, monkeypatch, kind, walk, trans):
     x = rng.standard_normal((1100, op64.shape[0])).astype(np.float16)
     x64 = x.astype(np.float64)
     ref = x64 @ op64
+    did, dev = _specs.dtype_id(np.float16), cupy.cuda.runtime.getDevice()
     _gpu_ops._launches.clear()
     try:
         _, out, outs = _matmul_offset_x(x, wg.T if trans else wg, op64.shape[1])
+        qlist = _gpu_ops._qlist_by_layout(wg.layout, trans, 64, did, 1100, dev)
+        resident = _gpu_ops._dsd_launch(64, did, 1100, trans, "stream", None, None, None,
+                                        qlist)[5]
     finally:
         _gpu_ops._launches.clear()
     _check(out.get(), ref, _baseline_err(x64, op64, np.float16, ref), "f16")
     assert np.array_equal(outs[0], outs[1])
     assert seen == [walk], seen
-    did, dev = _specs.dtype_id(np.float16), cupy.cuda.runtime.getDevice()
-    qlist = _gpu_ops._qlist_by_layout(wg.layout, trans, 64, did, 1100, dev)
-    resident = _gpu_ops._dsd_launch(64, did, 1100, trans, "stream", None, None, None, qlist)[5]
-    assert asked and set(asked) == {(trans, resident)}, asked
+    assert asked and set(asked) == {(trans, resident, 8, _specs.WALK_SHARE_CAP)}, asked
 
 
 @pytest.mark.parametrize("density", [0.3, 0.06])
@@ -1886,6 +1887,11 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
             out.append(_work_lists.dsd_group_plan(lay, tw, 4))
             out.append(_work_lists.dsd_group_plan(lay, tw, 2, chunk=3))
             out.append(np.asarray(_work_lists.group_step_share(lay, tw, 4)))
+            # the walks (v48): a group's steps and the queue's entries in "hubs" order, and
+            # the queue model's sharing (numpy after the walk either way)
+            out.append(_work_lists.dsd_group_plan(lay, tw, 4, walk="hubs"))
+            out.append(_work_lists.dsd_queue_plan(lay, tw, walk="hubs"))
+            out.append(np.asarray(_work_lists.queue_sharing(lay, tw, "hubs", 132)))
         out.append(_work_lists.sddmm_plan(lay, 4))
         for M in (64, 4096):
             out.append(_work_lists.sddmm_grouped_plan(

@@ -810,10 +810,30 @@ def test_group_step_share_follows_the_layout():
 
     rnd = BlockLayout.from_mask(layouts.random(256, 256, 0.1, seed=0), 32)
     assert 0.8 < _work_lists.group_step_share(rnd, False, 4) < 0.9
+    ptr, ent = _work_lists._dsd_entries(rnd, True, np)
     for walk in ("hashed", "hubs"):
         assert (_work_lists.group_step_share(rnd, True, 4, walk)
                 == _work_lists.group_step_share(rnd, True, 4))
-        assert ("group_steps", True, 4, walk) in rnd.plan_cache
+        steps = _work_lists._group_steps(rnd, True, 4, walk)[2]
+        assert np.array_equal(steps, _work_lists.column_group_table(ptr, ent, 4, np, walk)[1])
+
+
+def test_group_plan_walks(monkeypatch):
+    """dsd_group_plan's steps in each walk's order (``column_group_table``'s), cached apart
+    (the plans' device copy stubbed out, so this runs on the CPU)."""
+    from cupy_bsparse import layouts
+    from cupy_bsparse.block_layout import BlockLayout
+
+    monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
+    monkeypatch.setattr(_work_lists, "_ready", lambda plan: plan)
+    band = BlockLayout.from_mask(layouts.small_world(64, 8, 0.1, seed=0), 32)   # a band
+    ptr, ent = _work_lists._dsd_entries(band, False, np)
+    for _ in range(2):                  # the second pass reads the cache
+        for walk in _work_lists.WALKS:
+            gent = _work_lists.dsd_group_plan(band, False, 4, walk=walk)[2]
+            assert np.array_equal(gent, _work_lists.column_group_table(ptr, ent, 4, np, walk)[1])
+    assert not np.array_equal(_work_lists.dsd_group_plan(band, False, 4)[2],
+                              _work_lists.dsd_group_plan(band, False, 4, walk="hubs")[2])
     band = BlockLayout.from_mask(np.abs(np.subtract.outer(np.arange(64), np.arange(64))) < 4, 32)
     assert _work_lists.group_step_share(band, False, 4) < 0.5
     col = BlockLayout.from_mask(np.ones((8, 1), bool), 32)
