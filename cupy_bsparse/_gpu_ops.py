@@ -314,8 +314,9 @@ def _dsd_call(layout, trans_w, did, M, N):
             # dsd_stream.cu, one wave of CTAs taking (row tile, column) items from a counter;
             # each item walks its column in the layout's order: the CPU model's sharing on the
             # resident CTAs over 8 row tiles (v48: the same ranking from 1 to 16), fewer on a
-            # layout of over 2**19 blocks so the model stays under about 4M steps
-            tiles = max(1, min(8, (1 << 22) // max(layout.nnzb, 1)))
+            # layout of over 2**17 blocks so the model stays near 1M steps (0.3 s for both
+            # walks at 2**17 on a 2-core CPU)
+            tiles = max(1, min(8, (1 << 20) // max(layout.nnzb, 1)))
             walk = _specs.walk_by_share(bs, lambda w: _work_lists.queue_sharing(
                 layout, trans_w, w, resident, ntiles=tiles, cap=_specs.WALK_SHARE_CAP))
             if spec.get("QLIST"):
