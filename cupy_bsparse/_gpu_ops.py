@@ -326,8 +326,7 @@ def _dsd_call(layout, trans_w, did, M, N):
                     layout, trans_w, m_tiles, spec["QLIST"], _specs.QLIST_ILV,
                     _specs.QLIST_FACTOR, walk)
             else:
-                *tables, nslots = _work_lists.dsd_queue_plan(
-                    layout, trans_w, walk)
+                *tables, nslots = _work_lists.dsd_queue_plan(layout, trans_w, walk)
             tables, width, items = tuple(tables), bs, tables[0].shape[0]
             n_counters, tail = 2, (_c_arg(items, np.int32),)
         else:

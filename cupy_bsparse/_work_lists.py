@@ -175,6 +175,18 @@ def walk_rank(k, walk, xp):
     return rank
 
 
+def walk_keys(k, walk, xp):
+    """(n,) int64 sort keys of the x blocks ``k`` (non-negative ints) in ``walk``'s order: ``k``
+    itself for "ascending", else its ``walk_rank``. Works with numpy or cupy (``xp``). Raises
+    ValueError for a ``walk`` not in ``WALKS`` (``_specs.QUEUE_WALKS``)."""
+    if walk not in WALKS:
+        raise ValueError(f"walk must be one of {WALKS}, got {walk!r}")
+    k = k.astype(xp.int64)
+    if walk == "ascending" or not k.shape[0]:
+        return k
+    return walk_rank(k, walk, xp)[k]
+
+
 def walk_entries(ptr, ent, walk, xp):
     """dsd entries ``(ptr, ent)`` with each output block-column's entries ent[ptr[j]:ptr[j+1]]
     in ``walk``'s order: "ascending" (as stored: ``ent`` itself), or ordered by ``walk_rank`` of
@@ -184,13 +196,10 @@ def walk_entries(ptr, ent, walk, xp):
     cupy (``xp``). Raises ValueError for a ``walk`` not in ``WALKS`` (``_specs.QUEUE_WALKS``)."""
     if walk == "ascending":
         return ent
-    n = ent.shape[0]
-    if walk not in WALKS:
-        raise ValueError(f"walk must be one of {WALKS}, got {walk!r}")
-    if n == 0:
+    key = walk_keys(ent[:, 0], walk, xp)
+    if not key.shape[0]:
         return ent.copy()
-    col = entry_owners(ptr, n, xp)
-    order = xp.argsort((col.astype(xp.int64) << 32) | walk_rank(ent[:, 0], walk, xp)[ent[:, 0]])
+    order = xp.argsort((entry_owners(ptr, key.shape[0], xp).astype(xp.int64) << 32) | key)
     return xp.ascontiguousarray(ent[order])
 
 
@@ -328,13 +337,7 @@ def column_group_table(ptr, ent, r, xp, walk="ascending"):
     width = 4 * -(-(r + 2) // 4)
     col = entry_owners(ptr, nnz, xp)
     kin = int(ent[:, 0].max()) + 1 if nnz else 1
-    k = ent[:, 0].astype(xp.int64)
-    if walk != "ascending":
-        if walk not in WALKS:
-            raise ValueError(f"walk must be one of {WALKS}, got {walk!r}")
-        if nnz:
-            k = walk_rank(k, walk, xp)[k]
-    key = (col // r) * kin + k
+    key = (col // r) * kin + walk_keys(ent[:, 0], walk, xp)
     order = xp.argsort(key)
     key, q = key[order], (col % r)[order]
     new = xp.ones(nnz, dtype=bool)
