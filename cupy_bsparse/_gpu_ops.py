@@ -510,6 +510,12 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     if kind in ("tall", "grouped_tma") and (_arch(cupy.cuda.runtime.getDevice())
                                              < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
         kind = _specs.sddmm_kernel(bs, did)
+    if (did in (1, 2) and bs in _specs.COARSE_WGRAD_BS and kind == "tall"
+            and _specs.COARSE_WGRAD != "0"):
+        fill, coarse, sub = _work_lists.coarse_plan(layout)
+        if _specs.coarse_wgrad(bs, did, M, fill, kind):
+            _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did)
+            return _write_back(out_data, target)
     if kind == "grouped_tma":
         fn, nt, smem, spec, boxes = _sddmm_launch("grouped_tma", bs, did, M)
         items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec)
@@ -572,3 +578,19 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     fn((seg.shape[0],), (nt,), (x, ld[0], dy, ld[1], seg, cols, target, _cached_arg(M, np.int32))
        + _scalars(alpha, beta), shared_mem=smem)
     return _write_back(out_data, target)
+
+
+def _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did):
+    """``sddmm`` on the 2 x 2 coarsened layout (``_work_lists.coarse_plan``): the 2bs x 2bs
+    blocks of ``coarse`` into scratch, then coarse_blocks.cu copies each stored block out of
+    its quadrant into ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once
+    more)."""
+    import cupy
+
+    bs = coarse.blocksize // 2
+    scratch = cupy.empty((coarse.nnzb, 2 * bs, 2 * bs), dtype=target.dtype)
+    sddmm(x, dy, coarse, scratch, alpha, 0.0)
+    n = sub.shape[0] * bs * bs // 8
+    fn = _kernel("coarse_blocks.cu", _specs.COARSE_BLOCKS_SPECS[did], "bsmm_coarse_blocks", 0)
+    fn((-(-n // 256),), (256,), (scratch, sub, target, _cached_arg(sub.shape[0], np.int32),
+                                 _cached_arg(beta, np.float32)))

@@ -1253,6 +1253,46 @@ TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
                          {"NB": 2, "BPW": 1}, {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5},
                          {"NB": 6, "BPW": 2, "STAGES": 4}]
 
+#: The 16-bit bs 32 weight gradient on the 2 x 2 coarsened layout (``_work_lists.coarse_plan``):
+#: the bs 64 one (wgmma) over every 64 x 64 block holding a stored block, then coarse_blocks.cu
+#: copies the stored blocks out. It pays where most 2 x 2 groups are full: the bs 64 wgrad
+#: costs about 1.8x the bs 32 one a block. v49 (H100, probes/p48.py, fp16, C = K = 8192, d 0.1,
+#: M = 4096, ms, bs 32 -> bs 64 coarse before the copy): small world (fill 0.65) 0.2812 ->
+#: 0.1902; random (fill 0.29) 0.2757 -> 0.4404; Barabasi-Albert (0.32) 0.2769 -> 0.4180; small
+#: world M = 1024 / 2048 / 8192 0.0749 / 0.1416 / 0.5705 -> 0.0609 / 0.1028 / 0.3747, M = 512
+#: 0.0411 -> 0.0387, d 0.05 / 0.2 0.1352 / 0.5329 -> 0.1145 / 0.3482.
+#: None (the default): where ``coarse_wgrad`` says; "0" never; "1" wherever it can run (tests).
+#: From CUPY_BSPARSE_COARSE_WGRAD at import.
+COARSE_WGRAD = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_WGRAD"),
+                              "CUPY_BSPARSE_COARSE_WGRAD", kinds=("0", "1"))
+#: The block size whose wgrad may run coarsened (bs 64's wgmma wgrad does the work).
+COARSE_WGRAD_BS = (32,)
+#: The least fill (stored blocks / (4 x coarse blocks)) that takes the coarse wgrad: at the
+#: 1.8x cost ratio it breaks even near 0.55 before the copy, so 0.5 keeps it off random and
+#: Barabasi-Albert layouts (0.29-0.37 at d 0.05-0.2) and on small world (0.64-0.70).
+COARSE_WGRAD_MIN_FILL = 0.5
+#: The least M that takes it: the copy costs a fixed ~10 us, more than M = 512 gains.
+COARSE_WGRAD_MIN_M = 1024
+#: The specialisations of coarse_blocks.cu: 16-bit, BS 32.
+COARSE_BLOCKS_SPECS = {did: (("BS", 32), ("DTYPE_ID", did)) for did in (1, 2)}
+
+
+def coarse_wgrad(bs, did, M, fill, kind):
+    """Whether the wgrad of (block size ``bs``, element code ``did``, reduction length ``M``) on a
+    layout of 2 x 2 ``fill`` (None: the layout has an odd block-row or -column count, so it
+    cannot be coarsened) runs coarsened, ``kind`` being the sddmm kernel it would run
+    otherwise ("tall" only: its M regime on sm_90)."""
+    if bs not in COARSE_WGRAD_BS or did not in (1, 2) or fill is None or kind != "tall":
+        return False
+    if COARSE_WGRAD is not None:
+        return COARSE_WGRAD == "1"
+    return M >= COARSE_WGRAD_MIN_M and fill >= COARSE_WGRAD_MIN_FILL
+
+
+def coarse_blocks_launch_shape(spec):
+    """(threads per CTA, dynamic shared-memory bytes) of coarse_blocks.cu: 256 threads, none."""
+    return 256, 0
+
 
 def f32_tall_wgmma_on(bs):
     """Whether float32 wgrad at block size ``bs`` takes sddmm_tall.cu's wgmma consumers where
@@ -1592,6 +1632,8 @@ def all_specializations():
                     out.append(("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec(bs, did, M),
                                 "bsmm_sddmm_grouped_tma"))
     out.append(("split_tf32.cu", SPLIT_TF32_SPEC, "bsmm_split_tf32"))
+    out += [("coarse_blocks.cu", spec, "bsmm_coarse_blocks")
+            for spec in COARSE_BLOCKS_SPECS.values()]
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 
@@ -1627,7 +1669,8 @@ def launch_shape(template, spec):
             "sddmm_grouped_tma.cu": sddmm_grouped_tma_launch_shape,
             "sddmm_stream.cu": sddmm_stream_launch_shape,
             "sddmm_tall.cu": sddmm_tall_launch_shape,
-            "split_tf32.cu": split_tf32_launch_shape}[template](spec)
+            "split_tf32.cu": split_tf32_launch_shape,
+            "coarse_blocks.cu": coarse_blocks_launch_shape}[template](spec)
 
 
 def fit_shared(template, spec, limit):

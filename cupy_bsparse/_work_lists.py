@@ -1049,3 +1049,41 @@ def sddmm_grouped_plan(layout, spec):
         plan = _to_device(items, gent, crow)
         layout.plan_cache[key] = _ready(plan)
     return plan
+
+
+def coarse_table(indptr, indices, nbc, xp):
+    """The 2 x 2 coarsening of CSR (``indptr``, ``indices``) over ``nbc`` block-columns (both
+    counts even): (cptr, cind, sub), the coarse CSR (int32; a coarse block wherever one of its
+    four blocks is stored) and each stored block's place in it (int32, coarse index * 4 +
+    quadrant, quadrant = 2 * (row & 1) + (column & 1)). numpy or cupy ``xp``."""
+    nrows = indptr.shape[0] - 1
+    rows = entry_owners(indptr.astype(xp.int64), indices.shape[0], xp)
+    cols = indices.astype(xp.int64)
+    half = max(nbc // 2, 1)
+    key = (rows // 2) * half + cols // 2
+    ukey = xp.unique(key)                     # sorted: coarse CSR order
+    sub = (xp.searchsorted(ukey, key) * 4 + 2 * (rows & 1) + (cols & 1)).astype(xp.int32)
+    cptr = xp.zeros(nrows // 2 + 1, dtype=xp.int32)
+    cptr[1:] = xp.cumsum(xp.bincount(ukey // half, minlength=nrows // 2))
+    return cptr, (ukey % half).astype(xp.int32), sub
+
+
+def coarse_plan(layout):
+    """(fill, coarse, sub) of the wgrad on ``layout`` coarsened 2 x 2 (``coarse_table``): fill
+    = stored blocks / (4 x coarse blocks), ``coarse`` the coarse BlockLayout (block size 2 bs)
+    on the GPU and ``sub`` on the device; (None, None, None) where a block count is odd or
+    the layout is empty. Cached per layout."""
+    from .block_layout import BlockLayout
+
+    plan = layout.plan_cache.get("coarse")
+    if plan is None:
+        nbr, nbc = layout.block_shape
+        plan = (None, None, None)
+        if layout.nnzb and nbr % 2 == 0 and nbc % 2 == 0:
+            xp, src = _tables_on(layout)
+            cptr, cind, sub = coarse_table(src.get("indptr", xp), src.get("indices", xp), nbc, xp)
+            coarse = BlockLayout._from_parts(cptr, cind, layout.shape, 2 * layout.blocksize)
+            fill = layout.nnzb / (4 * int(cind.shape[0]))
+            plan = (fill, coarse.to_gpu(), _to_device(sub)[0])
+        layout.plan_cache["coarse"] = _ready(plan)
+    return plan

@@ -101,6 +101,7 @@
 #   bash probes/next.sh v51                      -> the walk by the layout on small world at other M and d (<= 200 s)
 #   bash probes/next.sh v52                      -> GROUP_WALK on small world bs 32 (R 4), three walks (<= 170 s)
 #   bash probes/next.sh v53                      -> small world 16-bit bs 32 / 64 target rows, then the GPU suite (<= 595 s)
+#   bash probes/next.sh v54                      -> the coarse bs 32 wgrad: tests, memcheck, p48, small world rows (<= 400 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -536,6 +537,17 @@ elif [ "$1" = v53 ]; then
     --blocksize 32 64 --baselines dense --out "$out/t53_small_world" 2>&1 | grep -v "^\[" | tail -2
   python3 probes/targets.py "$out"/t53_small_world.json
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((595 - SECONDS)) bash .ci/gpu 2>&1 | tail -14
+elif [ "$1" = v54 ]; then
+  # v49: the coarse wgrad (16-bit bs 32 on the 2 x 2 coarsened layout, COARSE_WGRAD): its GPU
+  # tests and the sddmm tests of bs 32 (memcheck on a few), p48 (default against "0"), then
+  # small world's 16-bit bs 32 / 64 target rows (<= 400 s)
+  checked_first 150 "coarse or (test_sddmm and 32 and not f32 and not tf32)" 60 memcheck_v54.log \
+      "test_sddmm_coarse and 100 and not odd"
+  PYTHONPATH=.:probes timeout $((330 - SECONDS)) python3 probes/p48.py 2>&1 | grep -v "^\["
+  timeout $((400 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 --layout small_world \
+    --dtype float16 bfloat16 --blocksize 32 64 --baselines dense --out "$out/t54_small_world" \
+    2>&1 | grep -v "^\[" | tail -1
+  python3 probes/targets.py "$out"/t54_small_world.json
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -432,6 +432,63 @@ def test_sddmm_tall_groups(request, monkeypatch, kind, M, layout, beta):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("layout", ["band", "random", "dense", "odd"])
+@pytest.mark.parametrize("M", [100] if _SMALL else [65, 100, 1500])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_sddmm_coarse(request, monkeypatch, kind, M, layout, beta):
+    """The 16-bit bs 32 wgrad coarsened 2 x 2 (COARSE_WGRAD "1"): the bs 64 wgrad on the coarse
+    layout, then coarse_blocks.cu's copy out of each quadrant (adding beta * out, rounded once
+    more, or never reading a NaN-poisoned out at beta 0), as test_sddmm_tma_kernels checks the
+    segments: a banded W (full 2 x 2 groups, as a small-world layout has), a random one at
+    d = 0.3 (mostly one block a group) and a dense one, each of 40 x 30 blocks with an empty
+    block-row and block-column; "odd": 41 x 30 blocks, which cannot be coarsened and runs
+    on the segments."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    nbr = 41 if layout == "odd" else 40
+    rows, cols = np.arange(nbr)[:, None], np.arange(30)[None, :]
+    blocks = {"band": np.abs(rows - cols) < 4, "dense": np.ones((nbr, 30), bool),
+              "random": _mask(np.random.default_rng(3), nbr, 30, 0.3)}.get(layout)
+    blocks = np.abs(rows - cols) < 4 if blocks is None else blocks
+    blocks[5, :] = False
+    blocks[:, 7] = False
+    _sddmm_tma_case(request, monkeypatch, 32, kind, "tall", M, None, beta, blocks, coarse="1")
+
+
+def test_sddmm_coarse_by_rule(request, monkeypatch):
+    """COARSE_WGRAD None (the default): fp16 bs 32 at M = COARSE_WGRAD_MIN_M runs coarsened on
+    a banded W (fill >= COARSE_WGRAD_MIN_FILL), on the segments on a random d = 0.1 one and
+    below that M; each result against float64 on a NaN-poisoned out."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("the TMA kernels need sm_90")
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
+    ran = []
+    orig = _gpu_ops._coarse_sddmm
+    monkeypatch.setattr(_gpu_ops, "_coarse_sddmm", lambda *a: ran.append(1) or orig(*a))
+    rows, cols = np.arange(40)[:, None], np.arange(40)[None, :]
+    lo = _specs.COARSE_WGRAD_MIN_M
+    band, scattered = np.abs(rows - cols) < 3, _mask(np.random.default_rng(4), 40, 40, 0.1)
+    for blocks, M, want in ((band, lo, True), (band, lo - 64, False), (scattered, lo, False)):
+        w, x, dy, mask, ref = _sddmm_case(_rng(request), (32 * 40, 32 * 40), 32, M, None,
+                                          np.dtype(np.float16), blocks)
+        wg = w.to_gpu()
+        out = cb.BlockSparseMatrix.from_layout(
+            wg.layout, cupy.full((w.nnzb, 32, 32), np.nan, np.float16))
+        ran.clear()
+        cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=out)
+        assert bool(ran) == want
+        fill = wg.layout.plan_cache["coarse"][0]
+        assert (fill >= _specs.COARSE_WGRAD_MIN_FILL) == (blocks is band)
+        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), np.float16, ref,
+                             sample=lambda p: np.where(mask, p, 0.0))
+        _check(out.toarray().get().astype(np.float64), ref, base, "f16")
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("bs", [16, 64])
 def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
     """float32 wgrad on sddmm_tall.cu in launches of SDDMM_M_CHUNK rows (forced): M = 257 as
@@ -526,10 +583,14 @@ def test_sddmm_tall_wgmma16(request, monkeypatch, kind, flag, knobs, M, beta):
         _gpu_ops._launches.clear()
 
 
-def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, blocks=None):
+def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, blocks=None,
+                    coarse="0"):
+    """``kernel`` forced on W of 40 x 30 blocks (or the mask ``blocks``); ``coarse``: the
+    coarse wgrad's knob (COARSE_WGRAD, off by default: these tests are of the kernel)."""
     from cupy_bsparse import _specs
 
     fp32 = kind == "f32"
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", coarse)
     if kernel == "grouped_tma" and not _specs.sddmm_grouped_tma_supported(
             bs, _specs.dtype_id(DTYPES[kind])):
         pytest.skip("sddmm_grouped_tma.cu serves 16-bit bs 16 and bs 8 (pairs)")
@@ -537,8 +598,8 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         pytest.skip("bs 8 and 16-bit bs 16 have no stream or tall kernel")
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
     dtype = DTYPES[kind]
-    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, density, dtype,
-                                      blocks)
+    shape = (bs * 40, bs * 30) if blocks is None else (bs * blocks.shape[0], bs * blocks.shape[1])
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), shape, bs, M, density, dtype, blocks)
     assert _specs.sddmm_kernel(bs, _specs.dtype_id(dtype), M) == kernel
     wg = w.to_gpu()
     views, wides = [], []
@@ -567,16 +628,22 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         _check(got, ref, base, kind)
     assert np.array_equal(outs[0], outs[1])
     if kernel == "tall" and not fp32:
-        # 16-bit segments handed out largest first (stable), each block in one of them
+        # 16-bit segments handed out largest first (stable), each block in one of them: of W's
+        # layout, or of its coarse layout where the wgrad ran coarsened
         from cupy_bsparse import _work_lists
 
-        even, cache = _specs.TALL_EVEN_SEGMENTS, wg.layout.plan_cache
+        fill, lay, _ = wg.layout.plan_cache.get("coarse", (None, wg.layout, None))
+        ran_coarse = _specs.coarse_wgrad(bs, _specs.dtype_id(dtype), M, fill, kernel)
+        assert ran_coarse == (coarse == "1" and bs == 32 and all(n % 2 == 0 for n in
+                                                                  w.layout.block_shape))
+        lay = lay if ran_coarse else wg.layout
+        even, cache = _specs.TALL_EVEN_SEGMENTS, lay.plan_cache
         keys = {nb: _work_lists.sddmm_plan_key(nb, True, even) for nb in range(1, 33)}
         plans = [(nb, cache[k]) for nb, k in keys.items() if k in cache]
         assert plans or _specs.SDDMM_GROUP == "1"
         for nb, (seg, _) in plans:
             seg = seg.get()
-            assert (np.diff(seg[:, 2]) <= 0).all() and seg[:, 2].sum() == w.nnzb
+            assert (np.diff(seg[:, 2]) <= 0).all() and seg[:, 2].sum() == lay.nnzb
             assert seg[:, 2].max(initial=0) <= nb
             if even:        # a block-row's segments differ by at most one block
                 for r in np.unique(seg[:, 0]):

@@ -673,6 +673,37 @@ def test_queue_order_env(name, values):
     assert r.returncode != 0 and f"{var} must be one of" in r.stderr
 
 
+@pytest.mark.parametrize("name,values", [
+    ("COARSE_WGRAD", ((None, "None"), ("", "None"), ("0", "0"), ("1", "1")))])
+def test_coarse_wgrad_env(name, values):
+    """CUPY_BSPARSE_COARSE_WGRAD: None (by the rule) by default, "0" / "1" as given; anything
+    else fails the import naming the variable."""
+    test_queue_order_env(name, values)
+
+
+def test_coarse_wgrad_rule(monkeypatch):
+    """The coarse wgrad (16-bit bs 32 on sddmm_tall.cu's M regime only): by the rule at fill >=
+    COARSE_WGRAD_MIN_FILL and M >= COARSE_WGRAD_MIN_M; "1" wherever it can run, "0" never; no
+    layout that cannot be coarsened (fill None), float32, another block size or kernel."""
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
+    lo_m, lo_fill = _specs.COARSE_WGRAD_MIN_M, _specs.COARSE_WGRAD_MIN_FILL
+    assert _specs.coarse_wgrad(32, 1, lo_m, lo_fill, "tall")
+    assert _specs.coarse_wgrad(32, 2, 4096, 0.65, "tall")
+    assert not _specs.coarse_wgrad(32, 1, lo_m - 1, 1.0, "tall")
+    assert not _specs.coarse_wgrad(32, 1, 4096, lo_fill - 0.01, "tall")
+    assert not _specs.coarse_wgrad(32, 1, 4096, 0.29, "tall")          # random d 0.1
+    for bs, did, fill, kind in ((32, 1, None, "tall"), (32, 0, 1.0, "tall"), (32, 4, 1.0, "tall"),
+                                (64, 1, 1.0, "tall"), (16, 1, 1.0, "tall"),
+                                (32, 1, 1.0, "stream")):
+        for knob in (None, "1"):
+            monkeypatch.setattr(_specs, "COARSE_WGRAD", knob)
+            assert not _specs.coarse_wgrad(bs, did, 4096, fill, kind)
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
+    assert _specs.coarse_wgrad(32, 1, 65, 0.26, "tall")
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
+    assert not _specs.coarse_wgrad(32, 1, 4096, 1.0, "tall")
+
+
 def test_walk_by_share(monkeypatch):
     """The queue's walk where QUEUE_WALK is None: "hubs" at bs 64 when the modelled sharing
     gains WALK_GAIN or more over ascending, else ascending; at bs 32 ascending without asking

@@ -1,0 +1,72 @@
+"""p48 (perf-notes v49): the 16-bit bs 32 weight gradient coarsened 2 x 2 (``_specs.COARSE_WGRAD``).
+
+``raw``: the bs 32 wgrad as it ran before, the bs 64 wgrad on the coarse layout and a cupy
+gather of the stored blocks out of it (the first measurement, before coarse_blocks.cu).
+Default: for each case, x @ W's time and the wgrad with COARSE_WGRAD "0" / "1" (ms, errors
+against float64), alternated twice. C = K = 8192. Usage:
+PYTHONPATH=.:probes python3 probes/p48.py [raw] [quick]"""
+import sys
+
+import cupy
+import numpy as np
+
+from _common import fresh, patched, problem, say, t_dsd, t_wgrad, wgrad_err
+from cupy_bsparse import _specs, bench
+from cupy_bsparse._arrays import bits
+from cupy_bsparse.block_layout import BlockLayout
+from cupy_bsparse.matrix import random
+from cupy_bsparse.ops import sddmm
+
+say(bench.gpu_name())
+cases = [("small_world", 4096, "float16", 0.1), ("random", 4096, "float16", 0.1),
+         ("barabasi_albert", 4096, "float16", 0.1), ("small_world", 4096, "bfloat16", 0.1)]
+if "quick" not in sys.argv:
+    cases += [("small_world", M, "float16", 0.1) for M in (512, 1024, 2048, 8192)]
+    cases += [("small_world", 4096, "float16", d) for d in (0.05, 0.2)]
+
+
+def raw(sets, lay):
+    """The first measurement: bs 32, bs 64 coarse, cupy gather (ms), the gathered error."""
+    mask = np.asarray(lay)
+    n = mask.shape[0] // 2
+    cmask = mask.reshape(n, 2, n, 2).any(axis=(1, 3))
+    clay = BlockLayout.from_mask(cmask, 64).to_gpu()
+    tw, (_, _, out) = t_wgrad(sets)
+    cw = random((8192, 8192), 64, layout=clay, dtype=sets[0]["x"].dtype, seed=3, device="gpu")
+    args = [(s["x"].T, s["dy"], cw.copy()) for s in sets]
+    tc = bench.time_cuda(lambda xt, dy, o: sddmm(xt, dy, o.layout, out=o), args, 3, 15)
+    cidx = -np.ones(cmask.shape, np.int64)
+    cidx[cmask] = np.arange(int(cmask.sum()))
+    rows = np.repeat(np.arange(mask.shape[0]), np.diff(lay.to_cpu().indptr))
+    cols = lay.to_cpu().indices.astype(np.int64)
+    sub = cupy.asarray(cidx[rows // 2, cols // 2] * 4 + 2 * (rows & 1) + (cols & 1))
+
+    def gather(t, o):
+        v = bits(t).reshape(-1, 2, 32, 2, 32).transpose(0, 1, 3, 2, 4).reshape(-1, 32, 32)
+        bits(o)[...] = v[sub]
+    tg = bench.time_cuda(gather, [(args[0][2].data, out.data)], 3, 15)
+    sddmm(args[0][0], args[0][1], clay, out=args[0][2])
+    gather(args[0][2].data, out.data)
+    return (f"nsuper {clay.nnzb}; wgrad bs 32 {tw:.4f}; coarse bs 64 {tc:.4f} + gather "
+            f"{tg:.4f} (err {wgrad_err(sets[0], out):.1e})")
+
+
+for kind, M, dtype, d in cases:
+    sets = problem(M, 8192, 8192, 32, dtype, kind=kind, density=d)
+    lay = sets[0]["w"].layout
+    tf, _ = t_dsd(sets, "fprop")
+    if "raw" in sys.argv:
+        line = raw(sets, lay)
+    else:
+        runs = []
+        for knob in ("0", "1") * 2:
+            fresh(sets)
+            with patched(_specs, COARSE_WGRAD=knob):
+                t, (_, _, out) = t_wgrad(sets)
+                runs.append(f"{knob}: {t:.4f} ({t / tf:.2f}x, err {wgrad_err(sets[0], out):.1e})")
+        fill = lay.plan_cache["coarse"][0]
+        line = f"fill {fill:.3f}; wgrad COARSE_WGRAD " + "; ".join(runs)
+    say(f"{kind} {dtype} M {M} d {d} nnzb {lay.nnzb}: fprop {tf:.4f}; {line}")
+    del sets
+    fresh([])
+    cupy.get_default_memory_pool().free_all_blocks()
