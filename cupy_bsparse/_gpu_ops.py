@@ -510,10 +510,11 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     if kind in ("tall", "grouped_tma") and (_arch(cupy.cuda.runtime.getDevice())
                                              < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
         kind = _specs.sddmm_kernel(bs, did)
-    if (did in (1, 2) and bs in _specs.COARSE_WGRAD_BS and kind == "tall"
-            and _specs.COARSE_WGRAD != "0"):
+    if ((bs, did) in _specs.COARSE_WGRAD_FILL and _specs.COARSE_WGRAD != "0"
+            and _arch(cupy.cuda.runtime.getDevice()) >= _specs.MIN_ARCH["sddmm_tall.cu"]):
+        # measured on sm_90's kernels (the 2 bs one is sddmm_tall.cu)
         fill, coarse, sub = _work_lists.coarse_plan(layout)
-        if _specs.coarse_wgrad(bs, did, M, fill, kind):
+        if _specs.coarse_wgrad(bs, did, M, fill):
             _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did)
             return _write_back(out_data, target)
     if kind == "grouped_tma":
@@ -590,7 +591,8 @@ def _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did):
     bs = coarse.blocksize // 2
     scratch = cupy.empty((coarse.nnzb, 2 * bs, 2 * bs), dtype=target.dtype)
     sddmm(x, dy, coarse, scratch, alpha, 0.0)
-    n = sub.shape[0] * bs * bs // 8
-    fn = _kernel("coarse_blocks.cu", _specs.COARSE_BLOCKS_SPECS[did], "bsmm_coarse_blocks", 0)
+    n = sub.shape[0] * bs * bs * target.itemsize // 16
+    fn = _kernel("coarse_blocks.cu", _specs.COARSE_BLOCKS_SPECS[bs, did], "bsmm_coarse_blocks",
+                 0)
     fn((-(-n // 256),), (256,), (scratch, sub, target, _cached_arg(sub.shape[0], np.int32),
                                  _cached_arg(beta, np.float32)))

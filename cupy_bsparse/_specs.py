@@ -1253,40 +1253,42 @@ TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
                          {"NB": 2, "BPW": 1}, {"NB": 8, "BPW": 2, "BK": 32, "STAGES": 5},
                          {"NB": 6, "BPW": 2, "STAGES": 4}]
 
-#: The 16-bit bs 32 weight gradient on the 2 x 2 coarsened layout (``_work_lists.coarse_plan``):
-#: the bs 64 one (wgmma) over every 64 x 64 block holding a stored block, then coarse_blocks.cu
-#: copies the stored blocks out. It pays where most 2 x 2 groups are full: the bs 64 wgrad
-#: costs about 1.8x the bs 32 one a block. v49 (H100, probes/p48.py, fp16, C = K = 8192, d 0.1,
-#: M = 4096, ms, bs 32 -> bs 64 coarse before the copy): small world (fill 0.65) 0.2812 ->
-#: 0.1902; random (fill 0.29) 0.2757 -> 0.4404; Barabasi-Albert (0.32) 0.2769 -> 0.4180; small
-#: world M = 1024 / 2048 / 8192 0.0749 / 0.1416 / 0.5705 -> 0.0609 / 0.1028 / 0.3747, M = 512
-#: 0.0411 -> 0.0387, d 0.05 / 0.2 0.1352 / 0.5329 -> 0.1145 / 0.3482.
+#: The weight gradient on the 2 x 2 coarsened layout (``_work_lists.coarse_plan``): the 2 bs one
+#: over every 2bs x 2bs block holding a stored block, then coarse_blocks.cu copies the stored
+#: blocks out. It pays where most 2 x 2 groups are full and the 2 bs kernel is much faster a
+#: block: 16-bit bs 32 (bs 64's wgmma kernel costs about 1.8x bs 32's a block) and float32 bs 8
+#: (bs 16's 3xTF32 sddmm_tall.cu costs about 1.65x sddmm_grouped.cu's). v49 (H100,
+#: probes/p48.py, C = K = 8192, M = 4096, d 0.1, ms): fp16 small world (fill 0.65) 0.2795 ->
+#: 0.2003 with the copy (bf16 0.2814 -> 0.2007); random (fill 0.29) 0.2771 -> 0.4523;
+#: Barabasi-Albert (0.32) 0.2748 -> 0.4275; small world M = 512 / 1024 / 2048 / 8192 0.0405 /
+#: 0.0747 / 0.1412 / 0.5676 -> 0.0497 / 0.0721 / 0.1141 / 0.3841, d 0.05 / 0.2 0.1348 / 0.5309
+#: -> 0.1205 / 0.3713; random d 0.3 / 0.4 / 0.5 (fill 0.40 / 0.46 / 0.53) 0.8048 / 1.0227 /
+#: 1.2983 -> 1.1655 / 1.1201 / 1.2324. float32 bs 8 before the copy: small world (fill 0.70)
+#: 3.5505 -> 2.1098, random (0.29) 3.1229 -> 4.9533.
 #: None (the default): where ``coarse_wgrad`` says; "0" never; "1" wherever it can run (tests).
 #: From CUPY_BSPARSE_COARSE_WGRAD at import.
 COARSE_WGRAD = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_WGRAD"),
                               "CUPY_BSPARSE_COARSE_WGRAD", kinds=("0", "1"))
-#: The block size whose wgrad may run coarsened (bs 64's wgmma wgrad does the work).
-COARSE_WGRAD_BS = (32,)
-#: The least fill (stored blocks / (4 x coarse blocks)) that takes the coarse wgrad: at the
-#: 1.8x cost ratio it breaks even near 0.55 before the copy, so 0.5 keeps it off random and
-#: Barabasi-Albert layouts (0.29-0.37 at d 0.05-0.2) and on small world (0.64-0.70).
-COARSE_WGRAD_MIN_FILL = 0.5
+#: The least fill (stored blocks / (4 x coarse blocks)) that takes the coarse wgrad, by (block
+#: size, element code); other pairs never coarsen. 16-bit bs 32 breaks even near fill 0.51
+#: (random d 0.4 / 0.5 above); float32 bs 8 near 0.42 (the cost ratio, before the copy).
+COARSE_WGRAD_FILL = {(32, 1): 0.52, (32, 2): 0.52, (8, 0): 0.45}
 #: The least M that takes it: the copy costs a fixed ~10 us, more than M = 512 gains.
 COARSE_WGRAD_MIN_M = 1024
-#: The specialisations of coarse_blocks.cu: 16-bit, BS 32.
-COARSE_BLOCKS_SPECS = {did: (("BS", 32), ("DTYPE_ID", did)) for did in (1, 2)}
+#: The specialisations of coarse_blocks.cu, by (block size, element code).
+COARSE_BLOCKS_SPECS = {(bs, did): (("BS", bs), ("DTYPE_ID", did)) for bs, did in COARSE_WGRAD_FILL}
 
 
-def coarse_wgrad(bs, did, M, fill, kind):
-    """Whether the wgrad of (block size ``bs``, element code ``did``, reduction length ``M``) on a
-    layout of 2 x 2 ``fill`` (None: the layout has an odd block-row or -column count, so it
-    cannot be coarsened) runs coarsened, ``kind`` being the sddmm kernel it would run
-    otherwise ("tall" only: its M regime on sm_90)."""
-    if bs not in COARSE_WGRAD_BS or did not in (1, 2) or fill is None or kind != "tall":
+def coarse_wgrad(bs, did, M, fill):
+    """Whether the wgrad of (block size ``bs``, element code ``did``, reduction length ``M``)
+    runs on the 2 x 2 coarsened layout of ``fill`` (None: the layout has an odd block-row or
+    -column count, or no block, and cannot be coarsened). By the rule only where no sddmm
+    kernel is forced (``SDDMM_KERNEL``: a test or probe of that kernel)."""
+    least = COARSE_WGRAD_FILL.get((bs, did))
+    if least is None or fill is None or COARSE_WGRAD == "0":
         return False
-    if COARSE_WGRAD is not None:
-        return COARSE_WGRAD == "1"
-    return M >= COARSE_WGRAD_MIN_M and fill >= COARSE_WGRAD_MIN_FILL
+    return COARSE_WGRAD == "1" or (SDDMM_KERNEL is None and M >= COARSE_WGRAD_MIN_M
+                                   and fill >= least)
 
 
 def coarse_blocks_launch_shape(spec):

@@ -102,6 +102,7 @@
 #   bash probes/next.sh v52                      -> GROUP_WALK on small world bs 32 (R 4), three walks (<= 170 s)
 #   bash probes/next.sh v53                      -> small world 16-bit bs 32 / 64 target rows, then the GPU suite (<= 595 s)
 #   bash probes/next.sh v54                      -> the coarse bs 32 wgrad: tests, memcheck, p48, small world rows (<= 400 s)
+#   bash probes/next.sh v55                      -> the coarse float32 bs 8 wgrad: tests, p48 f32, its row, the suite (<= 595 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -548,6 +549,18 @@ elif [ "$1" = v54 ]; then
     --dtype float16 bfloat16 --blocksize 32 64 --baselines dense --out "$out/t54_small_world" \
     2>&1 | grep -v "^\[" | tail -1
   python3 probes/targets.py "$out"/t54_small_world.json
+elif [ "$1" = v55 ]; then
+  # v49: the coarse wgrad for float32 bs 8 too (bs 16's sddmm_tall.cu, coarse_blocks.cu in
+  # float32): the coarse and sddmm GPU tests (memcheck on a few), p48 f32, small world's
+  # float32 bs 8 row; then, if the tests passed, the suite (<= 595 s)
+  checked_first 120 "coarse or (test_sddmm and 8 and f32)" 50 memcheck_v55.log \
+      "test_sddmm_coarse and 100 and not odd and 1.0"
+  [ "$rc" = 0 ] || exit 1
+  PYTHONPATH=.:probes timeout 70 python3 probes/p48.py f32 2>&1 | grep -v "^\["
+  timeout 50 python3 -m cupy_bsparse bench --m 4096 --layout small_world --dtype float32 \
+    --blocksize 8 --baselines dense --out "$out/t55_small_world" 2>&1 | grep -v "^\[" | tail -1
+  python3 probes/targets.py "$out"/t55_small_world.json
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((595 - SECONDS)) bash .ci/gpu 2>&1 | tail -7
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -4,7 +4,7 @@
 gather of the stored blocks out of it (the first measurement, before coarse_blocks.cu).
 Default: for each case, x @ W's time and the wgrad with COARSE_WGRAD "0" / "1" (ms, errors
 against float64), alternated twice. C = K = 8192. Usage:
-PYTHONPATH=.:probes python3 probes/p48.py [raw] [quick]"""
+PYTHONPATH=.:probes python3 probes/p48.py [raw] [quick | dense | f32]"""
 import sys
 
 import cupy
@@ -20,19 +20,22 @@ from cupy_bsparse.ops import sddmm
 say(bench.gpu_name())
 cases = [("small_world", 4096, "float16", 0.1), ("random", 4096, "float16", 0.1),
          ("barabasi_albert", 4096, "float16", 0.1), ("small_world", 4096, "bfloat16", 0.1)]
-if "quick" not in sys.argv:
+if "dense" in sys.argv:     # the fill rule's edge: random layouts denser than 0.1
+    cases = [("random", 4096, "float16", d) for d in (0.3, 0.4, 0.5)]
+elif "quick" not in sys.argv:
     cases += [("small_world", M, "float16", 0.1) for M in (512, 1024, 2048, 8192)]
     cases += [("small_world", 4096, "float16", d) for d in (0.05, 0.2)]
 
 
 def raw(sets, lay):
-    """The first measurement: bs 32, bs 64 coarse, cupy gather (ms), the gathered error."""
+    """The first measurement: bs, 2 bs coarse, cupy gather (ms), the gathered error."""
     mask = np.asarray(lay)
-    n = mask.shape[0] // 2
+    n, bs = mask.shape[0] // 2, lay.blocksize
     cmask = mask.reshape(n, 2, n, 2).any(axis=(1, 3))
-    clay = BlockLayout.from_mask(cmask, 64).to_gpu()
+    clay = BlockLayout.from_mask(cmask, 2 * bs).to_gpu()
     tw, (_, _, out) = t_wgrad(sets)
-    cw = random((8192, 8192), 64, layout=clay, dtype=sets[0]["x"].dtype, seed=3, device="gpu")
+    cw = random((8192, 8192), 2 * bs, layout=clay, dtype=sets[0]["x"].dtype, seed=3,
+                device="gpu")
     args = [(s["x"].T, s["dy"], cw.copy()) for s in sets]
     tc = bench.time_cuda(lambda xt, dy, o: sddmm(xt, dy, o.layout, out=o), args, 3, 15)
     cidx = -np.ones(cmask.shape, np.int64)
@@ -42,17 +45,22 @@ def raw(sets, lay):
     sub = cupy.asarray(cidx[rows // 2, cols // 2] * 4 + 2 * (rows & 1) + (cols & 1))
 
     def gather(t, o):
-        v = bits(t).reshape(-1, 2, 32, 2, 32).transpose(0, 1, 3, 2, 4).reshape(-1, 32, 32)
+        v = bits(t).reshape(-1, 2, bs, 2, bs).transpose(0, 1, 3, 2, 4).reshape(-1, bs, bs)
         bits(o)[...] = v[sub]
     tg = bench.time_cuda(gather, [(args[0][2].data, out.data)], 3, 15)
     sddmm(args[0][0], args[0][1], clay, out=args[0][2])
     gather(args[0][2].data, out.data)
-    return (f"nsuper {clay.nnzb}; wgrad bs 32 {tw:.4f}; coarse bs 64 {tc:.4f} + gather "
+    return (f"nsuper {clay.nnzb}; wgrad bs {bs} {tw:.4f}; coarse {tc:.4f} + gather "
             f"{tg:.4f} (err {wgrad_err(sets[0], out):.1e})")
 
 
+bs = 32
+if "f32" in sys.argv:       # float32 bs 8 on bs 16's wgrad
+    bs, cases = 8, [(k, 4096, "float32", 0.1) for k in ("small_world", "random")]
+    if "raw" not in sys.argv:
+        cases += [("barabasi_albert", 4096, "float32", 0.1), ("small_world", 1024, "float32", 0.1)]
 for kind, M, dtype, d in cases:
-    sets = problem(M, 8192, 8192, 32, dtype, kind=kind, density=d)
+    sets = problem(M, 8192, 8192, bs, dtype, kind=kind, density=d)
     lay = sets[0]["w"].layout
     tf, _ = t_dsd(sets, "fprop")
     if "raw" in sys.argv:

@@ -457,35 +457,88 @@ def test_sddmm_coarse(request, monkeypatch, kind, M, layout, beta):
     _sddmm_tma_case(request, monkeypatch, 32, kind, "tall", M, None, beta, blocks, coarse="1")
 
 
-def test_sddmm_coarse_by_rule(request, monkeypatch):
-    """COARSE_WGRAD None (the default): fp16 bs 32 at M = COARSE_WGRAD_MIN_M runs coarsened on
-    a banded W (fill >= COARSE_WGRAD_MIN_FILL), on the segments on a random d = 0.1 one and
-    below that M; each result against float64 on a NaN-poisoned out."""
-    from cupy_bsparse import _gpu_ops, _specs
+def _coarse_case(request, monkeypatch, bs, kind, M, blocks, beta, want):
+    """sddmm(x^T, dy) on W of mask ``blocks`` (its wgrad runs coarsened iff ``want``, by a spy
+    on ``_coarse_sddmm``): x and dy as views at a 16-byte offset inside wider buffers, left
+    unchanged; against float64 into a NaN-poisoned out (beta 0) or accumulating (beta 1);
+    bitwise repeatable."""
+    from cupy_bsparse import _gpu_ops
 
-    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
-        pytest.skip("the TMA kernels need sm_90")
-    monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
     ran = []
     orig = _gpu_ops._coarse_sddmm
     monkeypatch.setattr(_gpu_ops, "_coarse_sddmm", lambda *a: ran.append(1) or orig(*a))
-    rows, cols = np.arange(40)[:, None], np.arange(40)[None, :]
-    lo = _specs.COARSE_WGRAD_MIN_M
-    band, scattered = np.abs(rows - cols) < 3, _mask(np.random.default_rng(4), 40, 40, 0.1)
-    for blocks, M, want in ((band, lo, True), (band, lo - 64, False), (scattered, lo, False)):
-        w, x, dy, mask, ref = _sddmm_case(_rng(request), (32 * 40, 32 * 40), 32, M, None,
-                                          np.dtype(np.float16), blocks)
-        wg = w.to_gpu()
-        out = cb.BlockSparseMatrix.from_layout(
-            wg.layout, cupy.full((w.nnzb, 32, 32), np.nan, np.float16))
+    dtype = DTYPES[kind]
+    shape = (bs * blocks.shape[0], bs * blocks.shape[1])
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), shape, bs, M, None, dtype, blocks)
+    wg = w.to_gpu()
+    views, wides = [], []
+    for a in (x, dy):
+        wide = cupy.zeros((M, a.shape[1] + 16), dtype=dtype)
+        wide[:, 8:8 + a.shape[1]] = cupy.asarray(a)
+        views.append(wide[:, 8:8 + a.shape[1]])
+        wides.append(wide)
+    before = [v.view(np.uint8).get() for v in wides]
+    g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
+    start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
+    outs = []
+    for _ in range(2):
+        out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
         ran.clear()
-        cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=out)
+        cb.sddmm(views[0].T, views[1], wg, out=out, beta=beta)
         assert bool(ran) == want
-        fill = wg.layout.plan_cache["coarse"][0]
-        assert (fill >= _specs.COARSE_WGRAD_MIN_FILL) == (blocks is band)
-        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), np.float16, ref,
+        outs.append(out.data.view(np.uint8).get())
+    for v, b in zip(wides, before):
+        assert np.array_equal(v.view(np.uint8).get(), b)
+    got = out.toarray().get().astype(np.float64)
+    if beta:
+        g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
+        assert _rel(got, ref + g0_dense) < ACCUM_TOL[kind]
+    else:
+        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
                              sample=lambda p: np.where(mask, p, 0.0))
-        _check(out.toarray().get().astype(np.float64), ref, base, "f16")
+        _check(got, ref, base, kind)
+    assert np.array_equal(outs[0], outs[1])
+    return wg
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("layout", ["band", "random", "dense", "odd"])
+@pytest.mark.parametrize("M", [100] if _SMALL else [1, 65, 1500])
+def test_sddmm_coarse_f32(request, monkeypatch, M, layout, beta):
+    """float32 bs 8's wgrad coarsened 2 x 2 (COARSE_WGRAD "1"): bs 16's sddmm_tall.cu (3xTF32)
+    on the coarse layout, then coarse_blocks.cu's copy, on the layouts of test_sddmm_coarse;
+    the odd one runs uncoarsened."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("the coarse wgrad runs on sm_90")
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
+    nbr = 41 if layout == "odd" else 40
+    rows, cols = np.arange(nbr)[:, None], np.arange(30)[None, :]
+    blocks = {"dense": np.ones((nbr, 30), bool),
+              "random": _mask(np.random.default_rng(3), nbr, 30, 0.3)}.get(layout)
+    blocks = np.abs(rows - cols) < 4 if blocks is None else blocks
+    blocks[5, :] = False
+    blocks[:, 7] = False
+    _coarse_case(request, monkeypatch, 8, "f32", M, blocks, beta, layout != "odd")
+
+
+@pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32")])
+def test_sddmm_coarse_by_rule(request, monkeypatch, bs, kind):
+    """COARSE_WGRAD None (the default) at M = COARSE_WGRAD_MIN_M: coarsened on a banded W (fill
+    >= COARSE_WGRAD_FILL), not on a random d = 0.1 one nor below that M."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("the coarse wgrad runs on sm_90")
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
+    least = _specs.COARSE_WGRAD_FILL[bs, _specs.dtype_id(DTYPES[kind])]
+    rows, cols = np.arange(40)[:, None], np.arange(40)[None, :]
+    band, scattered = np.abs(rows - cols) < 3, _mask(np.random.default_rng(4), 40, 40, 0.1)
+    lo = _specs.COARSE_WGRAD_MIN_M
+    for blocks, M, want in ((band, lo, True), (band, lo - 64, False), (scattered, lo, False)):
+        wg = _coarse_case(request, monkeypatch, bs, kind, M, blocks, 0.0, want)
+        assert (wg.layout.plan_cache["coarse"][0] >= least) == (blocks is band)
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
@@ -633,7 +686,7 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         from cupy_bsparse import _work_lists
 
         fill, lay, _ = wg.layout.plan_cache.get("coarse", (None, wg.layout, None))
-        ran_coarse = _specs.coarse_wgrad(bs, _specs.dtype_id(dtype), M, fill, kernel)
+        ran_coarse = _specs.coarse_wgrad(bs, _specs.dtype_id(dtype), M, fill)
         assert ran_coarse == (coarse == "1" and bs == 32 and all(n % 2 == 0 for n in
                                                                   w.layout.block_shape))
         lay = lay if ran_coarse else wg.layout

@@ -682,26 +682,33 @@ def test_coarse_wgrad_env(name, values):
 
 
 def test_coarse_wgrad_rule(monkeypatch):
-    """The coarse wgrad (16-bit bs 32 on sddmm_tall.cu's M regime only): by the rule at fill >=
-    COARSE_WGRAD_MIN_FILL and M >= COARSE_WGRAD_MIN_M; "1" wherever it can run, "0" never; no
-    layout that cannot be coarsened (fill None), float32, another block size or kernel."""
+    """The coarse wgrad (16-bit bs 32, float32 bs 8): by the rule at fill >= its
+    COARSE_WGRAD_FILL and M >= COARSE_WGRAD_MIN_M with no sddmm kernel forced; "1" wherever it
+    can run, "0" never; never a layout that cannot be coarsened (fill None), TF32 or 3xTF32
+    codes, other block sizes."""
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
-    lo_m, lo_fill = _specs.COARSE_WGRAD_MIN_M, _specs.COARSE_WGRAD_MIN_FILL
-    assert _specs.coarse_wgrad(32, 1, lo_m, lo_fill, "tall")
-    assert _specs.coarse_wgrad(32, 2, 4096, 0.65, "tall")
-    assert not _specs.coarse_wgrad(32, 1, lo_m - 1, 1.0, "tall")
-    assert not _specs.coarse_wgrad(32, 1, 4096, lo_fill - 0.01, "tall")
-    assert not _specs.coarse_wgrad(32, 1, 4096, 0.29, "tall")          # random d 0.1
-    for bs, did, fill, kind in ((32, 1, None, "tall"), (32, 0, 1.0, "tall"), (32, 4, 1.0, "tall"),
-                                (64, 1, 1.0, "tall"), (16, 1, 1.0, "tall"),
-                                (32, 1, 1.0, "stream")):
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", None)
+    lo_m = _specs.COARSE_WGRAD_MIN_M
+    assert set(_specs.COARSE_WGRAD_FILL) == {(32, 1), (32, 2), (8, 0)}
+    for (bs, did), least in _specs.COARSE_WGRAD_FILL.items():
+        assert 0.4 <= least <= 0.6
+        assert _specs.coarse_wgrad(bs, did, lo_m, least)
+        assert _specs.coarse_wgrad(bs, did, 4096, 0.65)                # small world
+        assert not _specs.coarse_wgrad(bs, did, lo_m - 1, 1.0)
+        assert not _specs.coarse_wgrad(bs, did, 4096, least - 0.01)
+        assert not _specs.coarse_wgrad(bs, did, 4096, 0.32)            # random, Barabasi-Albert
+    for bs, did, fill in ((32, 1, None), (8, 0, None), (32, 0, 1.0), (8, 4, 1.0), (8, 3, 1.0),
+                          (8, 1, 1.0), (64, 1, 1.0), (16, 1, 1.0), (16, 0, 1.0)):
         for knob in (None, "1"):
             monkeypatch.setattr(_specs, "COARSE_WGRAD", knob)
-            assert not _specs.coarse_wgrad(bs, did, 4096, fill, kind)
+            assert not _specs.coarse_wgrad(bs, did, 4096, fill)
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")            # a kernel forced: its own
+    assert not _specs.coarse_wgrad(32, 1, 4096, 1.0)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
-    assert _specs.coarse_wgrad(32, 1, 65, 0.26, "tall")
+    assert _specs.coarse_wgrad(32, 1, 1, 0.26) and _specs.coarse_wgrad(8, 0, 65, 0.26)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
-    assert not _specs.coarse_wgrad(32, 1, 4096, 1.0, "tall")
+    assert not _specs.coarse_wgrad(32, 1, 4096, 1.0) and not _specs.coarse_wgrad(8, 0, 4096, 1.0)
 
 
 def test_walk_by_share(monkeypatch):
