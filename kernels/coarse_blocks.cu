@@ -32,7 +32,7 @@ extern "C" __global__ void bsmm_coarse_blocks(const uint4* __restrict__ coarse,
     const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= (long long)nnzb * (BS * V)) return;
     const int b = (int)(t / (BS * V));
-    const int r = (int)(t / V) % BS, v = (int)(t % V);
+    const int r = (int)((t / V) % BS), v = (int)(t % V);
     const int s = __ldg(sub + b), q = s & 3;
     const long long src = (long long)(s >> 2) * (4 * BS * V)
                           + (long long)((q >> 1) * BS + r) * (2 * V) + (q & 1) * V + v;
@@ -46,7 +46,8 @@ extern "C" __global__ void bsmm_coarse_blocks(const uint4* __restrict__ coarse,
 #if F32_DATA
             ww[i] = __float_as_uint(__uint_as_float(ww[i]) + beta * __uint_as_float(ow[i]));
 #else
-            const float lo = to_f32((elem_t)(ww[i] & 0xffffu)) + beta * to_f32((elem_t)(ow[i] & 0xffffu));
+            const float lo = to_f32((elem_t)(ww[i] & 0xffffu))
+                             + beta * to_f32((elem_t)(ow[i] & 0xffffu));
             const float hi = to_f32((elem_t)(ww[i] >> 16)) + beta * to_f32((elem_t)(ow[i] >> 16));
             ww[i] = pack2(lo, hi);
 #endif
