@@ -510,9 +510,9 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     if kind in ("tall", "grouped_tma") and (_arch(cupy.cuda.runtime.getDevice())
                                              < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
         kind = _specs.sddmm_kernel(bs, did)
-    if ((bs, did) in _specs.COARSE_WGRAD_FILL and _specs.COARSE_WGRAD != "0"
-            and _arch(cupy.cuda.runtime.getDevice()) >= _specs.MIN_ARCH["sddmm_tall.cu"]):
-        # measured on sm_90's kernels (the 2 bs one is sddmm_tall.cu)
+    if (_specs.coarse_wgrad(bs, did, M, 1.0)
+            and _arch(cupy.cuda.runtime.getDevice()) >= _specs.MIN_ARCH["coarse_blocks.cu"]):
+        # the rule could take a full layout (measured on sm_90's kernels): this one's fill
         fill, coarse, sub = _work_lists.coarse_plan(layout)
         if _specs.coarse_wgrad(bs, did, M, fill):
             _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did)
@@ -591,8 +591,9 @@ def _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did):
     bs = coarse.blocksize // 2
     scratch = cupy.empty((coarse.nnzb, 2 * bs, 2 * bs), dtype=target.dtype)
     sddmm(x, dy, coarse, scratch, alpha, 0.0)
-    n = sub.shape[0] * bs * bs * target.itemsize // 16
-    fn = _kernel("coarse_blocks.cu", _specs.COARSE_BLOCKS_SPECS[bs, did], "bsmm_coarse_blocks",
-                 0)
-    fn((-(-n // 256),), (256,), (scratch, sub, target, _cached_arg(sub.shape[0], np.int32),
-                                 _cached_arg(beta, np.float32)))
+    spec = _specs.coarse_blocks_spec(bs, did)
+    nt = _specs.launch_shape("coarse_blocks.cu", spec)[0]
+    n = sub.shape[0] * bs * bs * target.itemsize // 16        # a thread per 16 bytes
+    fn = _kernel("coarse_blocks.cu", spec, "bsmm_coarse_blocks", 0)
+    fn((-(-n // nt),), (nt,), (scratch, sub, target, _cached_arg(sub.shape[0], np.int32),
+                               _cached_arg(beta, np.float32)))

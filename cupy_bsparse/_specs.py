@@ -113,7 +113,7 @@ def grouped_supported(bs, did):
 
 #: Templates that need a newer GPU than the rest (sm_80): they copy with the TMA.
 MIN_ARCH = {"dsd_stream.cu": 90, "dsd_grouped_tma.cu": 90, "sddmm_stream.cu": 90,
-            "sddmm_tall.cu": 90, "sddmm_grouped_tma.cu": 90}
+            "sddmm_tall.cu": 90, "sddmm_grouped_tma.cu": 90, "coarse_blocks.cu": 90}
 
 
 def dsd_stream_supported(bs, did, M=None):
@@ -1265,6 +1265,8 @@ TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
 #: -> 0.1205 / 0.3713; random d 0.3 / 0.4 / 0.5 (fill 0.40 / 0.46 / 0.53) 0.8048 / 1.0227 /
 #: 1.2983 -> 1.1655 / 1.1201 / 1.2324. float32 bs 8 before the copy: small world (fill 0.70)
 #: 3.5505 -> 2.1098, random (0.29) 3.1229 -> 4.9533.
+#: The scratch it takes holds the coarse blocks, 1 / fill times the output's bytes (at most
+#: about 2x by the rule; up to 4x forced on a scattered layout).
 #: None (the default): where ``coarse_wgrad`` says; "0" never; "1" wherever it can run (tests).
 #: From CUPY_BSPARSE_COARSE_WGRAD at import.
 COARSE_WGRAD = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_WGRAD"),
@@ -1275,8 +1277,12 @@ COARSE_WGRAD = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_WGRAD"),
 COARSE_WGRAD_FILL = {(32, 1): 0.52, (32, 2): 0.52, (8, 0): 0.45}
 #: The least M that takes it: the copy costs a fixed ~10 us, more than M = 512 gains.
 COARSE_WGRAD_MIN_M = 1024
-#: The specialisations of coarse_blocks.cu, by (block size, element code).
-COARSE_BLOCKS_SPECS = {(bs, did): (("BS", bs), ("DTYPE_ID", did)) for bs, did in COARSE_WGRAD_FILL}
+
+
+def coarse_blocks_spec(bs, did):
+    """The specialisation of coarse_blocks.cu that copies blocks of size ``bs`` and element code
+    ``did`` (0 for float32 data, 1, 2)."""
+    return (("BS", bs), ("DTYPE_ID", did))
 
 
 def coarse_wgrad(bs, did, M, fill):
@@ -1634,8 +1640,8 @@ def all_specializations():
                     out.append(("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec(bs, did, M),
                                 "bsmm_sddmm_grouped_tma"))
     out.append(("split_tf32.cu", SPLIT_TF32_SPEC, "bsmm_split_tf32"))
-    out += [("coarse_blocks.cu", spec, "bsmm_coarse_blocks")
-            for spec in COARSE_BLOCKS_SPECS.values()]
+    out += [("coarse_blocks.cu", coarse_blocks_spec(bs, did), "bsmm_coarse_blocks")
+            for bs, did in COARSE_WGRAD_FILL]
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 

@@ -1055,8 +1055,12 @@ def coarse_table(indptr, indices, nbc, xp):
     """The 2 x 2 coarsening of CSR (``indptr``, ``indices``) over ``nbc`` block-columns (both
     counts even): (cptr, cind, sub), the coarse CSR (int32; a coarse block wherever one of its
     four blocks is stored) and each stored block's place in it (int32, coarse index * 4 +
-    quadrant, quadrant = 2 * (row & 1) + (column & 1)). numpy or cupy ``xp``."""
+    quadrant, quadrant = 2 * (row & 1) + (column & 1)). numpy or cupy ``xp``.
+
+    Raises: ValueError for an odd block-row or block-column count."""
     nrows = indptr.shape[0] - 1
+    if nrows % 2 or nbc % 2:
+        raise ValueError(f"coarse_table needs even block counts, got {nrows} x {nbc}")
     rows = entry_owners(indptr.astype(xp.int64), indices.shape[0], xp)
     cols = indices.astype(xp.int64)
     half = max(nbc // 2, 1)
