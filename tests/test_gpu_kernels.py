@@ -432,44 +432,28 @@ def test_sddmm_tall_groups(request, monkeypatch, kind, M, layout, beta):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("layout", ["band", "random", "dense", "odd"])
+@pytest.mark.parametrize("layout", ["band", "random", "dense", "odd", "odd_cols"])
 @pytest.mark.parametrize("M", [100] if _SMALL else [65, 100, 1500])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
 def test_sddmm_coarse(request, monkeypatch, kind, M, layout, beta):
     """The 16-bit bs 32 wgrad coarsened 2 x 2 (COARSE_WGRAD "1"): the bs 64 wgrad on the coarse
     layout, then coarse_blocks.cu's copy out of each quadrant (adding beta * out, rounded once
     more, or never reading a NaN-poisoned out at beta 0), as test_sddmm_tma_kernels checks the
-    segments: a banded W (full 2 x 2 groups, as a small-world layout has), a random one at
-    d = 0.3 (mostly one block a group) and a dense one, each of 40 x 30 blocks with an empty
-    block-row and block-column; "odd": 41 x 30 blocks, which cannot be coarsened and runs
-    on the segments."""
+    segments, on ``_coarse_blocks``' layouts (the odd ones run on the segments)."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("the TMA kernels need sm_90")
-    nbr = 41 if layout == "odd" else 40
-    rows, cols = np.arange(nbr)[:, None], np.arange(30)[None, :]
-    blocks = {"band": np.abs(rows - cols) < 4, "dense": np.ones((nbr, 30), bool),
-              "random": _mask(np.random.default_rng(3), nbr, 30, 0.3)}.get(layout)
-    blocks = np.abs(rows - cols) < 4 if blocks is None else blocks
-    blocks[5, :] = False
-    blocks[:, 7] = False
-    _sddmm_tma_case(request, monkeypatch, 32, kind, "tall", M, None, beta, blocks, coarse="1")
+    _sddmm_tma_case(request, monkeypatch, 32, kind, "tall", M, None, beta,
+                    _coarse_blocks(layout), coarse="1")
 
 
-def _coarse_case(request, monkeypatch, bs, kind, M, blocks, beta, want):
-    """sddmm(x^T, dy) on W of mask ``blocks`` (its wgrad runs coarsened iff ``want``, by a spy
-    on ``_coarse_sddmm``): x and dy as views at a 16-byte offset inside wider buffers, left
-    unchanged; against float64 into a NaN-poisoned out (beta 0) or accumulating (beta 1);
-    bitwise repeatable."""
-    from cupy_bsparse import _gpu_ops
-
-    ran = []
-    orig = _gpu_ops._coarse_sddmm
-    monkeypatch.setattr(_gpu_ops, "_coarse_sddmm", lambda *a: ran.append(1) or orig(*a))
-    dtype = DTYPES[kind]
-    shape = (bs * blocks.shape[0], bs * blocks.shape[1])
-    w, x, dy, mask, ref = _sddmm_case(_rng(request), shape, bs, M, None, dtype, blocks)
+def _offset_wgrad(w, x, dy, mask, ref, kind, beta, each=None, alpha=1.0):
+    """alpha * sddmm(x^T, dy) on host W ``w`` (on the GPU; returned) with x and dy as views 8
+    elements into wider buffers, twice: into a NaN-poisoned out (beta 0) or accumulating into
+    random blocks (beta 1); x, dy (and margins) and W unchanged, against the float64 ``ref``
+    (the element ``mask`` of W's blocks), bitwise repeatable. ``each``: called after each run."""
+    dtype, bs, M = DTYPES[kind], w.layout.blocksize, x.shape[0]
     wg = w.to_gpu()
     views, wides = [], []
     for a in (x, dy):
@@ -477,50 +461,106 @@ def _coarse_case(request, monkeypatch, bs, kind, M, blocks, beta, want):
         wide[:, 8:8 + a.shape[1]] = cupy.asarray(a)
         views.append(wide[:, 8:8 + a.shape[1]])
         wides.append(wide)
-    before = [v.view(np.uint8).get() for v in wides]
+    before = [v.view(np.uint8).get() for v in wides + [wg._data]]
     g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
     start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
     outs = []
     for _ in range(2):
         out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
-        ran.clear()
-        cb.sddmm(views[0].T, views[1], wg, out=out, beta=beta)
-        assert bool(ran) == want
+        cb.sddmm(views[0].T, views[1], wg, out=out, alpha=alpha, beta=beta)
+        if each is not None:
+            each()
         outs.append(out.data.view(np.uint8).get())
-    for v, b in zip(wides, before):
+    for v, b in zip(wides + [wg._data], before):
         assert np.array_equal(v.view(np.uint8).get(), b)
     got = out.toarray().get().astype(np.float64)
     if beta:
         g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
-        assert _rel(got, ref + g0_dense) < ACCUM_TOL[kind]
+        assert _rel(got, alpha * ref + g0_dense) < ACCUM_TOL[kind]
     else:
         base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
                              sample=lambda p: np.where(mask, p, 0.0))
-        _check(got, ref, base, kind)
+        _check(got / alpha, ref, base, kind)
     assert np.array_equal(outs[0], outs[1])
     return wg
 
 
+def _coarse_spy(monkeypatch, want):
+    """A check, for ``_offset_wgrad``'s ``each``, that the last call ran the coarse wgrad iff
+    ``want`` (a spy on ``_gpu_ops._coarse_sddmm``)."""
+    from cupy_bsparse import _gpu_ops
+
+    ran = []
+    orig = _gpu_ops._coarse_sddmm
+    monkeypatch.setattr(_gpu_ops, "_coarse_sddmm", lambda *a: ran.append(1) or orig(*a))
+
+    def each():
+        assert bool(ran) == want
+        ran.clear()
+    return each
+
+
+def _coarse_case(request, monkeypatch, bs, kind, M, blocks, beta, want, alpha=1.0):
+    """``_offset_wgrad`` on W of mask ``blocks``, whose wgrad runs coarsened iff ``want``
+    (``_coarse_spy``). Returns W on the GPU."""
+    shape = (bs * blocks.shape[0], bs * blocks.shape[1])
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), shape, bs, M, None, DTYPES[kind], blocks)
+    return _offset_wgrad(w, x, dy, mask, ref, kind, beta, _coarse_spy(monkeypatch, want), alpha)
+
+
+def _coarse_blocks(layout):
+    """A block mask of 40 x 30 blocks with an empty block-row and block-column: "band" (full
+    2 x 2 groups, as a small-world layout has), "random" (d = 0.3: groups of one or two blocks
+    mostly), "dense"; "odd" / "odd_cols": the band on 41 x 30 / 40 x 31 blocks, which cannot
+    be coarsened."""
+    nbr, nbc = {"odd": (41, 30), "odd_cols": (40, 31)}.get(layout, (40, 30))
+    rows, cols = np.arange(nbr)[:, None], np.arange(nbc)[None, :]
+    blocks = {"dense": np.ones((nbr, nbc), bool),
+              "random": _mask(np.random.default_rng(3), nbr, nbc, 0.3)}.get(layout)
+    blocks = np.abs(rows - cols) < 4 if blocks is None else blocks
+    blocks[5, :] = False
+    blocks[:, 7] = False
+    return blocks
+
+
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("layout", ["band", "random", "dense", "odd"])
+@pytest.mark.parametrize("layout", ["band", "random", "dense", "odd", "odd_cols"])
 @pytest.mark.parametrize("M", [100] if _SMALL else [1, 65, 1500])
 def test_sddmm_coarse_f32(request, monkeypatch, M, layout, beta):
     """float32 bs 8's wgrad coarsened 2 x 2 (COARSE_WGRAD "1"): bs 16's sddmm_tall.cu (3xTF32)
-    on the coarse layout, then coarse_blocks.cu's copy, on the layouts of test_sddmm_coarse;
-    the odd one runs uncoarsened."""
+    on the coarse layout, then coarse_blocks.cu's copy, on ``_coarse_blocks``' layouts (the
+    odd ones run uncoarsened), alpha -0.5 with beta 1 (2 with beta 0)."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("the coarse wgrad runs on sm_90")
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
-    nbr = 41 if layout == "odd" else 40
-    rows, cols = np.arange(nbr)[:, None], np.arange(30)[None, :]
-    blocks = {"dense": np.ones((nbr, 30), bool),
-              "random": _mask(np.random.default_rng(3), nbr, 30, 0.3)}.get(layout)
-    blocks = np.abs(rows - cols) < 4 if blocks is None else blocks
-    blocks[5, :] = False
-    blocks[:, 7] = False
-    _coarse_case(request, monkeypatch, 8, "f32", M, blocks, beta, layout != "odd")
+    _coarse_case(request, monkeypatch, 8, "f32", M, _coarse_blocks(layout), beta,
+                 not layout.startswith("odd"), -0.5 if beta else 2.0)
+
+
+@pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32")])
+def test_sddmm_coarse_transposed(request, monkeypatch, bs, kind):
+    """The coarse wgrad into a transposed view (``sddmm(dy^T, x, W.T, out=G.T)``, the gradient
+    of W.T stored as W's): the base layout's blocks, coarsened, against float64."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("the coarse wgrad runs on sm_90")
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
+    dtype, M = DTYPES[kind], 100
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, None, dtype,
+                                      _coarse_blocks("band"))
+    wg = w.to_gpu()
+    each = _coarse_spy(monkeypatch, True)
+    out = cb.BlockSparseMatrix.from_layout(
+        wg.layout, cupy.full((w.nnzb, bs, bs), np.nan, dtype)).T
+    res = cb.sddmm(cupy.asarray(dy).T, cupy.asarray(x), wg.T, out=out)
+    each()
+    assert res is out
+    base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                         sample=lambda p: np.where(mask, p, 0.0))
+    _check(res.toarray().get().astype(np.float64), ref.T, base, kind)
 
 
 @pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32")])
@@ -532,6 +572,7 @@ def test_sddmm_coarse_by_rule(request, monkeypatch, bs, kind):
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("the coarse wgrad runs on sm_90")
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", None)
     least = _specs.COARSE_WGRAD_FILL[bs, _specs.dtype_id(DTYPES[kind])]
     rows, cols = np.arange(40)[:, None], np.arange(40)[None, :]
     band, scattered = np.abs(rows - cols) < 3, _mask(np.random.default_rng(4), 40, 40, 0.1)
@@ -654,42 +695,15 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
     shape = (bs * 40, bs * 30) if blocks is None else (bs * blocks.shape[0], bs * blocks.shape[1])
     w, x, dy, mask, ref = _sddmm_case(_rng(request), shape, bs, M, density, dtype, blocks)
     assert _specs.sddmm_kernel(bs, _specs.dtype_id(dtype), M) == kernel
-    wg = w.to_gpu()
-    views, wides = [], []
-    for a in (x, dy):
-        wide = cupy.zeros((M, a.shape[1] + 16), dtype=dtype)
-        wide[:, 8:8 + a.shape[1]] = cupy.asarray(a)
-        views.append(wide[:, 8:8 + a.shape[1]])
-        wides.append(wide)
-    before = [v.view(np.uint8).get() for v in wides + [wg._data]]
-    g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
-    start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
-    outs = []
-    for _ in range(2):
-        out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
-        cb.sddmm(views[0].T, views[1], wg, out=out, beta=beta)
-        outs.append(out.data.view(np.uint8).get())
-    for v, b in zip(wides + [wg._data], before):       # x, dy (and margins) and W unchanged
-        assert np.array_equal(v.view(np.uint8).get(), b)
-    got = out.toarray().get().astype(np.float64)
-    if beta:
-        g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
-        assert _rel(got, ref + g0_dense) < ACCUM_TOL[kind]
-    else:
-        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
-                             sample=lambda p: np.where(mask, p, 0.0))
-        _check(got, ref, base, kind)
-    assert np.array_equal(outs[0], outs[1])
+    ran_coarse = (coarse == "1" and (bs, _specs.dtype_id(dtype)) in _specs.COARSE_WGRAD_FILL
+                  and all(n % 2 == 0 for n in w.layout.block_shape))
+    wg = _offset_wgrad(w, x, dy, mask, ref, kind, beta, _coarse_spy(monkeypatch, ran_coarse))
     if kernel == "tall" and not fp32:
         # 16-bit segments handed out largest first (stable), each block in one of them: of W's
         # layout, or of its coarse layout where the wgrad ran coarsened
         from cupy_bsparse import _work_lists
 
-        fill, lay, _ = wg.layout.plan_cache.get("coarse", (None, wg.layout, None))
-        ran_coarse = _specs.coarse_wgrad(bs, _specs.dtype_id(dtype), M, fill)
-        assert ran_coarse == (coarse == "1" and bs == 32 and all(n % 2 == 0 for n in
-                                                                  w.layout.block_shape))
-        lay = lay if ran_coarse else wg.layout
+        lay = wg.layout.plan_cache["coarse"][1] if ran_coarse else wg.layout
         even, cache = _specs.TALL_EVEN_SEGMENTS, lay.plan_cache
         keys = {nb: _work_lists.sddmm_plan_key(nb, True, even) for nb in range(1, 33)}
         plans = [(nb, cache[k]) for nb, k in keys.items() if k in cache]

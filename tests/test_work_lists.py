@@ -961,3 +961,12 @@ def test_coarse_table(shape, density):
     assert np.array_equal(crows[sub >> 2] * 2 + (q >> 1), rows)
     assert np.array_equal(ccols[sub >> 2] * 2 + (q & 1), cols)
     assert len(set(sub.tolist())) == len(sub)
+
+
+def test_coarse_table_odd_counts():
+    """``coarse_table`` refuses an odd block-row or block-column count (``coarse_plan`` leaves
+    such layouts uncoarsened)."""
+    for nrows, nbc in ((3, 4), (4, 3)):
+        indptr = np.zeros(nrows + 1, np.int32)
+        with pytest.raises(ValueError, match="even block counts"):
+            _work_lists.coarse_table(indptr, np.zeros(0, np.int32), nbc, np)
