@@ -4,7 +4,7 @@
 gather of the stored blocks out of it (the first measurement, before coarse_blocks.cu).
 Default: for each case, x @ W's time and the wgrad with COARSE_WGRAD "0" / "1" (ms, errors
 against float64), alternated twice. C = K = 8192. Usage:
-PYTHONPATH=.:probes python3 probes/p48.py [raw] [quick | dense | f32]"""
+PYTHONPATH=.:probes python3 probes/p48.py [raw] [quick | dense | f32 | f32b16]"""
 import sys
 
 import cupy
@@ -55,7 +55,10 @@ def raw(sets, lay):
 
 
 bs = 32
-if "f32" in sys.argv:       # float32 bs 8 on bs 16's wgrad
+if "f32b16" in sys.argv:    # float32 bs 16 on bs 32's wgrad (raw: is there a crossover?)
+    bs, cases = 16, [(k, 4096, "float32", d) for k in ("small_world", "random")
+                     for d in (0.1, 0.3)]
+elif "f32" in sys.argv:     # float32 bs 8 on bs 16's wgrad
     bs, cases = 8, [(k, 4096, "float32", 0.1) for k in ("small_world", "random")]
     if "raw" not in sys.argv:
         cases += [("barabasi_albert", 4096, "float32", 0.1), ("small_world", 1024, "float32", 0.1)]
