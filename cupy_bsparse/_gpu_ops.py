@@ -511,8 +511,9 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
                                              < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
         kind = _specs.sddmm_kernel(bs, did)
     if (_specs.coarse_wgrad(bs, did, M, 1.0)
-            and _arch(cupy.cuda.runtime.getDevice()) >= _specs.MIN_ARCH["coarse_blocks.cu"]):
-        # the rule could take a full layout (measured on sm_90's kernels): this one's fill
+            and _arch(cupy.cuda.runtime.getDevice()) >= _specs.MIN_ARCH["sddmm_tall.cu"]):
+        # the rule could take a full layout (measured with sm_90's 2 bs kernels, the TMA's
+        # sddmm_tall.cu; the copy runs anywhere): this one's fill
         fill, coarse, sub = _work_lists.coarse_plan(layout)
         if _specs.coarse_wgrad(bs, did, M, fill):
             _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did)

@@ -113,7 +113,7 @@ def grouped_supported(bs, did):
 
 #: Templates that need a newer GPU than the rest (sm_80): they copy with the TMA.
 MIN_ARCH = {"dsd_stream.cu": 90, "dsd_grouped_tma.cu": 90, "sddmm_stream.cu": 90,
-            "sddmm_tall.cu": 90, "sddmm_grouped_tma.cu": 90, "coarse_blocks.cu": 90}
+            "sddmm_tall.cu": 90, "sddmm_grouped_tma.cu": 90}
 
 
 def dsd_stream_supported(bs, did, M=None):
