@@ -484,6 +484,12 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     x: (M, R), dy: (M, C) cupy with unit last stride; out_data: (nnzb, bs, bs) C-contiguous.
     Returns ``out_data``.
     """
+    return _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse=True)
+
+
+def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
+    """``sddmm``; ``coarse``: whether the call may run coarsened (``_coarse_sddmm``'s own
+    launches may not)."""
     import cupy
 
     if layout.nnzb == 0:
@@ -510,13 +516,15 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     if kind in ("tall", "grouped_tma") and (_arch(cupy.cuda.runtime.getDevice())
                                              < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
         kind = _specs.sddmm_kernel(bs, did)
-    if (_specs.coarse_wgrad(bs, did, M, 1.0)
+    if (coarse and _specs.coarse_wgrad(bs, did, M, 0.0)
             and _arch(cupy.cuda.runtime.getDevice()) >= _specs.MIN_ARCH["sddmm_tall.cu"]):
-        # the rule could take a full layout (measured with sm_90's 2 bs kernels, the TMA's
-        # sddmm_tall.cu; the copy runs anywhere): this one's fill
-        fill, coarse, sub = _work_lists.coarse_plan(layout)
-        if _specs.coarse_wgrad(bs, did, M, fill):
-            _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did)
+        # the rule could take the call on some layout (measured with sm_90's 2 bs kernels, the
+        # TMA's sddmm_tall.cu; the copy runs anywhere): this layout's predicted cost
+        plan = _work_lists.coarse_plan(layout, _specs.COARSE_WGRAD_RULES[bs, did][1])
+        cost = (None if plan is None else
+                _specs.coarse_cost(bs, did, layout.nnzb, plan.ncoarse, plan.nrest))
+        if _specs.coarse_wgrad(bs, did, M, cost):
+            _coarse_sddmm(x, dy, plan, target, alpha, beta, did)
             return _write_back(out_data, target)
     if kind == "grouped_tma":
         fn, nt, smem, spec, boxes = _sddmm_launch("grouped_tma", bs, did, M)
@@ -582,19 +590,26 @@ def sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32=False):
     return _write_back(out_data, target)
 
 
-def _coarse_sddmm(x, dy, coarse, sub, target, alpha, beta, did):
-    """``sddmm`` on the 2 x 2 coarsened layout (``_work_lists.coarse_plan``): the 2bs x 2bs
-    blocks of ``coarse`` into scratch, then coarse_blocks.cu copies each stored block out of
-    its quadrant into ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once
-    more)."""
+def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
+    """``sddmm`` on a 2 x 2 coarsened layout (``_work_lists.coarse_plan``'s ``plan``): the
+    2bs x 2bs blocks of ``plan.coarse`` and the blocks left on the direct kernel
+    (``plan.rest``) into scratch, then coarse_blocks.cu copies each stored block out into
+    ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once more)."""
     import cupy
 
-    bs = coarse.blocksize // 2
-    scratch = cupy.empty((coarse.nnzb, 2 * bs, 2 * bs), dtype=target.dtype)
-    sddmm(x, dy, coarse, scratch, alpha, 0.0)
+    bs = plan.rest.blocksize if plan.rest is not None else plan.coarse.blocksize // 2
+    parts = []
+    for lay, size in ((plan.coarse, 2 * bs), (plan.rest, bs)):
+        scratch = None
+        if lay is not None:
+            scratch = cupy.empty((lay.nnzb, size, size), dtype=target.dtype)
+            _sddmm(x, dy, lay, scratch, alpha, 0.0, False, coarse=False)
+        parts.append(scratch)
+    parts = [target if p is None else p for p in parts]       # a part without blocks: unread
     spec = _specs.coarse_blocks_spec(bs, did)
     nt = _specs.launch_shape("coarse_blocks.cu", spec)[0]
-    n = sub.shape[0] * bs * bs * target.itemsize // 16        # a thread per 16 bytes
+    n = plan.sub.shape[0] * bs * bs * target.itemsize // 16   # a thread per 16 bytes
     fn = _kernel("coarse_blocks.cu", spec, "bsmm_coarse_blocks", 0)
-    fn((-(-n // nt),), (nt,), (scratch, sub, target, _cached_arg(sub.shape[0], np.int32),
+    fn((-(-n // nt),), (nt,), (parts[0], parts[1], plan.sub, target,
+                               _cached_arg(plan.sub.shape[0], np.int32),
                                _cached_arg(beta, np.float32)))

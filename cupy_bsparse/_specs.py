@@ -1271,10 +1271,18 @@ TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
 #: From CUPY_BSPARSE_COARSE_WGRAD at import.
 COARSE_WGRAD = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_WGRAD"),
                               "CUPY_BSPARSE_COARSE_WGRAD", kinds=("0", "1"))
-#: The least fill (stored blocks / (4 x coarse blocks)) that takes the coarse wgrad, by (block
-#: size, element code); other pairs never coarsen. 16-bit bs 32 breaks even near fill 0.51
-#: (random d 0.4 / 0.5 above); float32 bs 8 near 0.42 (the cost ratio, before the copy).
-COARSE_WGRAD_FILL = {(32, 1): 0.52, (32, 2): 0.52, (8, 0): 0.45}
+#: The coarse wgrad's rule by (block size, element code), (cost, least); other pairs never
+#: coarsen. ``cost``: the 2 bs wgrad's time a coarse block over the direct one's a stored block,
+#: the copy included, so a layout runs coarse where ``coarse_cost`` is at most 1. 16-bit bs 32
+#: broke even near fill 0.51 (random d 0.4 / 0.5 above; cost 4 x 0.52 = 2.08); float32 bs 8
+#: near fill 0.42 before the copy (4 x 0.45 = 1.8). ``least``: the fewest stored blocks of a
+#: 2 x 2 group that run coarse; smaller groups run on the direct kernel (into scratch, copied
+#: out with the rest). 1 (every group coarse) is what v49 measured; 2-4 ("hybrid") are for the
+#: probes (not yet measured).
+COARSE_WGRAD_RULES = {(32, 1): (2.08, 1), (32, 2): (2.08, 1), (8, 0): (1.8, 1)}
+#: (block size, element code) pairs without a rule whose copy CI compiles too: the probes give
+#: float32 bs 16 one (onto bs 32's wgrad; probes/p48.py f32b16).
+COARSE_WGRAD_PROBED = ((16, 0),)
 #: The least M that takes it: the copy costs a fixed ~10 us, more than M = 512 gains.
 COARSE_WGRAD_MIN_M = 1024
 
@@ -1285,16 +1293,27 @@ def coarse_blocks_spec(bs, did):
     return (("BS", bs), ("DTYPE_ID", did))
 
 
-def coarse_wgrad(bs, did, M, fill):
+def coarse_cost(bs, did, nnzb, ncoarse, nrest):
+    """The coarse wgrad's predicted time over the direct one's for (block size ``bs``, element
+    code ``did``) on a layout of ``nnzb`` stored blocks cut into ``ncoarse`` coarse blocks and
+    ``nrest`` stored blocks left on the direct kernel: (ncoarse x cost + nrest) / nnzb with
+    ``COARSE_WGRAD_RULES``' cost. None where it cannot run (no rule, no coarse block)."""
+    rule = COARSE_WGRAD_RULES.get((bs, did))
+    if rule is None or ncoarse <= 0 or nnzb <= 0:
+        return None
+    return (ncoarse * rule[0] + nrest) / nnzb
+
+
+def coarse_wgrad(bs, did, M, cost):
     """Whether the wgrad of (block size ``bs``, element code ``did``, reduction length ``M``)
-    runs on the 2 x 2 coarsened layout of ``fill`` (None: the layout has an odd block-row or
-    -column count, or no block, and cannot be coarsened). By the rule only where no sddmm
-    kernel is forced (``SDDMM_KERNEL``: a test or probe of that kernel)."""
-    least = COARSE_WGRAD_FILL.get((bs, did))
-    if least is None or fill is None or COARSE_WGRAD == "0":
+    runs coarsened on a layout of predicted ``cost`` (``coarse_cost``; None: the layout cannot
+    be coarsened: an odd block-row or -column count, no block, no group of the rule's least
+    size). By the rule only where no sddmm kernel is forced (``SDDMM_KERNEL``: a test or probe
+    of that kernel)."""
+    if (bs, did) not in COARSE_WGRAD_RULES or cost is None or COARSE_WGRAD == "0":
         return False
     return COARSE_WGRAD == "1" or (SDDMM_KERNEL is None and M >= COARSE_WGRAD_MIN_M
-                                   and fill >= least)
+                                   and cost <= 1.0)
 
 
 def coarse_blocks_launch_shape(spec):
@@ -1641,7 +1660,7 @@ def all_specializations():
                                 "bsmm_sddmm_grouped_tma"))
     out.append(("split_tf32.cu", SPLIT_TF32_SPEC, "bsmm_split_tf32"))
     out += [("coarse_blocks.cu", coarse_blocks_spec(bs, did), "bsmm_coarse_blocks")
-            for bs, did in COARSE_WGRAD_FILL]
+            for bs, did in list(COARSE_WGRAD_RULES) + list(COARSE_WGRAD_PROBED)]
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 

@@ -5,6 +5,7 @@ at most ``HOST_TABLES_MAX_BLOCKS`` blocks, else on the GPU (cupy). The table bui
 (``chunk_table``, ``group_table``, ``bulk_copies``, ``sddmm_group_table``, ``pair_units``) work
 with either module; the ``_*_plan`` functions return device arrays ready for a launch.
 """
+import collections
 import heapq
 
 import numpy as np
@@ -1051,11 +1052,13 @@ def sddmm_grouped_plan(layout, spec):
     return plan
 
 
-def coarse_table(indptr, indices, nbc, xp):
+def coarse_table(indptr, indices, nbc, xp, least=1):
     """The 2 x 2 coarsening of CSR (``indptr``, ``indices``) over ``nbc`` block-columns (both
-    counts even): (cptr, cind, sub), the coarse CSR (int32; a coarse block wherever one of its
-    four blocks is stored) and each stored block's place in it (int32, coarse index * 4 +
-    quadrant, quadrant = 2 * (row & 1) + (column & 1)). numpy or cupy ``xp``.
+    counts even): (cptr, cind, sub, rptr, rind). (cptr, cind): the coarse CSR (int32), a coarse
+    block wherever at least ``least`` of its four blocks are stored. (rptr, rind): the stored
+    blocks of the smaller groups, as a CSR of the same grid (int32, in the input's order).
+    ``sub`` (int32, a stored block each): coarse index * 4 + quadrant (quadrant = 2 * (row & 1)
+    + (column & 1)), or -1 - its place in the rest. numpy or cupy ``xp``.
 
     Raises: ValueError for an odd block-row or block-column count."""
     nrows = indptr.shape[0] - 1
@@ -1065,29 +1068,47 @@ def coarse_table(indptr, indices, nbc, xp):
     cols = indices.astype(xp.int64)
     half = max(nbc // 2, 1)
     key = (rows // 2) * half + cols // 2
-    ukey = xp.unique(key)                     # sorted: coarse CSR order
-    sub = (xp.searchsorted(ukey, key) * 4 + 2 * (rows & 1) + (cols & 1)).astype(xp.int32)
+    ukey, group, count = xp.unique(key, return_inverse=True, return_counts=True)  # sorted keys
+    group = group.reshape(-1)
+    big = count >= least
+    place = xp.cumsum(big) - 1                # each kept group's coarse index
+    coarse = big[group]
+    rest_place = xp.cumsum(~coarse) - 1
+    sub = xp.where(coarse, place[group] * 4 + 2 * (rows & 1) + (cols & 1), -1 - rest_place)
+    ckey = ukey[big]
     cptr = xp.zeros(nrows // 2 + 1, dtype=xp.int32)
-    cptr[1:] = xp.cumsum(xp.bincount(ukey // half, minlength=nrows // 2))
-    return cptr, (ukey % half).astype(xp.int32), sub
+    cptr[1:] = xp.cumsum(xp.bincount(ckey // half, minlength=nrows // 2))
+    rptr = xp.zeros(nrows + 1, dtype=xp.int32)
+    rptr[1:] = xp.cumsum(xp.bincount(rows[~coarse], minlength=nrows))
+    return (cptr, (ckey % half).astype(xp.int32), sub.astype(xp.int32), rptr,
+            indices[~coarse].astype(xp.int32))
 
 
-def coarse_plan(layout):
-    """(fill, coarse, sub) of the wgrad on ``layout`` coarsened 2 x 2 (``coarse_table``): fill
-    = stored blocks / (4 x coarse blocks), ``coarse`` the coarse BlockLayout (block size 2 bs)
-    on the GPU and ``sub`` on the device; (None, None, None) where a block count is odd or
-    the layout is empty. Cached per layout."""
+#: ``coarse_plan``'s result: how many coarse blocks and stored blocks left on the direct kernel,
+#: the coarse BlockLayout (block size 2 bs; None without coarse blocks) and the rest's (block
+#: size bs; None without any) on the GPU, and ``sub`` (``coarse_table``) on the device.
+CoarsePlan = collections.namedtuple("CoarsePlan", "ncoarse nrest coarse rest sub")
+
+
+def coarse_plan(layout, least=1):
+    """The wgrad's plan on ``layout`` coarsened 2 x 2 (``coarse_table``, groups of at least
+    ``least`` stored blocks coarse), a ``CoarsePlan``; None where a block count is odd or the
+    layout is empty. Cached per layout and ``least``."""
     from .block_layout import BlockLayout
 
-    plan = layout.plan_cache.get("coarse")
-    if plan is None:
+    key = ("coarse", int(least))
+    if key not in layout.plan_cache:
         nbr, nbc = layout.block_shape
-        plan = (None, None, None)
+        plan = None
         if layout.nnzb and nbr % 2 == 0 and nbc % 2 == 0:
             xp, src = _tables_on(layout)
-            cptr, cind, sub = coarse_table(src.get("indptr", xp), src.get("indices", xp), nbc, xp)
-            coarse = BlockLayout._from_parts(cptr, cind, layout.shape, 2 * layout.blocksize)
-            fill = layout.nnzb / (4 * int(cind.shape[0]))
-            plan = (fill, coarse.to_gpu(), _to_device(sub)[0])
-        layout.plan_cache["coarse"] = _ready(plan)
-    return plan
+            cptr, cind, sub, rptr, rind = coarse_table(
+                src.get("indptr", xp), src.get("indices", xp), nbc, xp, least)
+            ncoarse, nrest = int(cind.shape[0]), int(rind.shape[0])
+            bs = layout.blocksize
+            coarse = (BlockLayout._from_parts(cptr, cind, layout.shape, 2 * bs).to_gpu()
+                      if ncoarse else None)
+            rest = BlockLayout._from_parts(rptr, rind, layout.shape, bs).to_gpu() if nrest else None
+            plan = CoarsePlan(ncoarse, nrest, coarse, rest, _to_device(sub)[0])
+        layout.plan_cache[key] = _ready(plan)
+    return layout.plan_cache[key]

@@ -103,7 +103,8 @@
 #   bash probes/next.sh v53                      -> small world 16-bit bs 32 / 64 target rows, then the GPU suite (<= 595 s)
 #   bash probes/next.sh v54                      -> the coarse bs 32 wgrad: tests, memcheck, p48, small world rows (<= 400 s)
 #   bash probes/next.sh v55                      -> the coarse float32 bs 8 wgrad: tests, p48 f32, its row, the suite (<= 595 s)
-#   bash probes/next.sh v56                      -> the suite owed since 1a4c4eb, then p48 raw f32b16 (<= 595 s)
+#   bash probes/next.sh v56                      -> the suite owed since 1a4c4eb, then p48 hybrid quick (<= 595 s)
+#   bash probes/next.sh v57                      -> p48 hybrid f32 / f32b16, memcheck on the hybrid tests (<= 400 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -563,12 +564,18 @@ elif [ "$1" = v55 ]; then
   python3 probes/targets.py "$out"/t55_small_world.json
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((595 - SECONDS)) bash .ci/gpu 2>&1 | tail -7
 elif [ "$1" = v56 ]; then
-  # v50's plan: the suite owed since 1a4c4eb (coarse_blocks.cu's 64-bit modulo) and 3b0b238's
-  # GPU tests, then float32 bs 16 -> 32 coarsened, raw (p48 raw f32b16: E says fill 0.77 is
-  # needed, small world has 0.70) (<= 595 s)
+  # v50's plan: the suite owed since 1a4c4eb (coarse_blocks.cu: the 64-bit modulo, then the
+  # hybrid plans' rest blocks), with 3b0b238's and the hybrid's GPU tests among it, then
+  # p48 hybrid quick (16-bit bs 32: groups of >= 2 / 4 coarse, the rest direct) (<= 595 s)
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 480 bash .ci/gpu 2>&1 | tail -7
-  PYTHONPATH=.:probes timeout $((595 - SECONDS)) python3 probes/p48.py raw f32b16 2>&1 \
+  PYTHONPATH=.:probes timeout $((595 - SECONDS)) python3 probes/p48.py hybrid quick 2>&1 \
     | grep -v "^\["
+elif [ "$1" = v57 ]; then
+  # after v56: the hybrid on float32 bs 8 and bs 16 (onto bs 32; E says whole groups only),
+  # then memcheck on the hybrid tests (<= 400 s)
+  PYTHONPATH=.:probes timeout 150 python3 probes/p48.py hybrid f32 2>&1 | grep -v "^\["
+  PYTHONPATH=.:probes timeout 150 python3 probes/p48.py hybrid f32b16 2>&1 | grep -v "^\["
+  sanitize memcheck 90 memcheck_v57.log "test_sddmm_coarse_hybrid and 1.0"
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -3,8 +3,10 @@
 ``raw``: the bs 32 wgrad as it ran before, the bs 64 wgrad on the coarse layout and a cupy
 gather of the stored blocks out of it (the first measurement, before coarse_blocks.cu).
 Default: for each case, x @ W's time and the wgrad with COARSE_WGRAD "0" / "1" (ms, errors
-against float64), alternated twice. C = K = 8192. Usage:
-PYTHONPATH=.:probes python3 probes/p48.py [raw] [quick | dense | f32 | f32b16]"""
+against float64), alternated twice; ``hybrid`` adds "1" with the rule's least group patched to
+2 and 4 (smaller groups on the direct kernel; float32 bs 16 given a rule of cost 3.1). C = K =
+8192. Usage:
+PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid] [quick | dense | f32 | f32b16]"""
 import sys
 
 import cupy
@@ -62,21 +64,32 @@ elif "f32" in sys.argv:     # float32 bs 8 on bs 16's wgrad
     bs, cases = 8, [(k, 4096, "float32", 0.1) for k in ("small_world", "random")]
     if "raw" not in sys.argv:
         cases += [("barabasi_albert", 4096, "float32", 0.1), ("small_world", 1024, "float32", 0.1)]
+# "hybrid": also groups of at least 2 / 4 blocks coarse, the rest on the direct kernel (a rule
+# patched in; float32 bs 16 onto bs 32 given one); a variant: (label, COARSE_WGRAD, least)
+variants = [("off", "0", None), ("coarse", "1", 1)]
+if "hybrid" in sys.argv:
+    variants += [("hybrid 2", "1", 2), ("hybrid 4", "1", 4)]
 for kind, M, dtype, d in cases:
     sets = problem(M, 8192, 8192, bs, dtype, kind=kind, density=d)
     lay = sets[0]["w"].layout
+    did = _specs.dtype_id(sets[0]["x"].dtype)
     tf, _ = t_dsd(sets, "fprop")
     if "raw" in sys.argv:
         line = raw(sets, lay)
     else:
-        runs = []
-        for knob in ("0", "1") * 2:
+        runs, shape = [], []
+        for label, knob, least in variants * 2:
             fresh(sets)
-            with patched(_specs, COARSE_WGRAD=knob):
+            rules = dict(_specs.COARSE_WGRAD_RULES)
+            if least is not None:
+                rules[bs, did] = (rules.get((bs, did), (3.1, 1))[0], least)
+            with patched(_specs, COARSE_WGRAD=knob, COARSE_WGRAD_RULES=rules):
                 t, (_, _, out) = t_wgrad(sets)
-                runs.append(f"{knob}: {t:.4f} ({t / tf:.2f}x, err {wgrad_err(sets[0], out):.1e})")
-        fill = lay.plan_cache["coarse"][0]
-        line = f"fill {fill:.3f}; wgrad COARSE_WGRAD " + "; ".join(runs)
+            runs.append(f"{label}: {t:.4f} ({t / tf:.2f}x, err {wgrad_err(sets[0], out):.1e})")
+            plan = lay.plan_cache.get(("coarse", least))
+            if plan is not None and len(shape) < len(variants) - 1:
+                shape.append(f"least {least}: {plan.ncoarse} coarse, {plan.nrest} rest")
+        line = "; ".join(shape) + "; wgrad " + "; ".join(runs)
     say(f"{kind} {dtype} M {M} d {d} nnzb {lay.nnzb}: fprop {tf:.4f}; {line}")
     del sets
     fresh([])

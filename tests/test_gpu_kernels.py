@@ -563,27 +563,57 @@ def test_sddmm_coarse_transposed(request, monkeypatch, bs, kind):
     _check(res.toarray().get().astype(np.float64), ref.T, base, kind)
 
 
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("least", [2, 3, 4])
+@pytest.mark.parametrize("layout", ["band", "random", "dense"])
+@pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32"), (16, "f32")])
+def test_sddmm_coarse_hybrid(request, monkeypatch, bs, kind, layout, least, beta):
+    """The hybrid coarse wgrad (COARSE_WGRAD "1", a rule's ``least`` patched above 1): 2 x 2
+    groups of at least ``least`` stored blocks on the 2 bs wgrad, the others on the direct
+    kernel into scratch, both copied out by coarse_blocks.cu; float32 bs 16 (onto bs 32) given
+    a rule as the probes do. M = 100, alpha -0.5 with beta 1; a dense W has no rest, and a
+    random one at least = 4 no coarse block (then it runs direct)."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("the coarse wgrad runs on sm_90")
+    did = _specs.dtype_id(DTYPES[kind])
+    monkeypatch.setitem(_specs.COARSE_WGRAD_RULES, (bs, did), (2.0, least))
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
+    blocks = _coarse_blocks(layout)
+    groups = blocks.reshape(20, 2, 15, 2).sum(axis=(1, 3))
+    want = bool((groups >= least).any())
+    wg = _coarse_case(request, monkeypatch, bs, kind, 100, blocks, beta, want,
+                      -0.5 if beta else 1.0)
+    plan = wg.layout.plan_cache["coarse", least]
+    assert plan.ncoarse == int((groups >= least).sum())
+    assert plan.nrest == int(groups[groups < least].sum())
+
+
 @pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32")])
 def test_sddmm_coarse_by_rule(request, monkeypatch, bs, kind):
-    """COARSE_WGRAD None (the default) at M = COARSE_WGRAD_MIN_M: coarsened on a banded W (fill
-    >= COARSE_WGRAD_FILL), not on a random d = 0.1 one nor below that M (where no coarse plan
-    is built)."""
+    """COARSE_WGRAD None (the default) at M = COARSE_WGRAD_MIN_M: coarsened on a banded W (its
+    predicted cost at most 1), not on a random d = 0.1 one nor below that M (where no coarse
+    plan is built)."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("the coarse wgrad runs on sm_90")
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", None)
-    least = _specs.COARSE_WGRAD_FILL[bs, _specs.dtype_id(DTYPES[kind])]
+    did = _specs.dtype_id(DTYPES[kind])
     rows, cols = np.arange(40)[:, None], np.arange(40)[None, :]
     band, scattered = np.abs(rows - cols) < 3, _mask(np.random.default_rng(4), 40, 40, 0.1)
     lo = _specs.COARSE_WGRAD_MIN_M
     for blocks, M, want in ((band, lo, True), (band, lo - 64, False), (scattered, lo, False)):
         wg = _coarse_case(request, monkeypatch, bs, kind, M, blocks, 0.0, want)
-        # the plan (and its fill) only where the rule could take the call: at M >= lo
-        fill = wg.layout.plan_cache.get("coarse", (None,))[0]
-        assert (fill is None) == (M < lo)
-        assert M < lo or (fill >= least) == (blocks is band)
+        # the plan only where the rule could take the call (M >= lo), then by its cost
+        key = ("coarse", _specs.COARSE_WGRAD_RULES[bs, did][1])
+        assert (key in wg.layout.plan_cache) == (M >= lo)
+        if M >= lo:
+            plan = wg.layout.plan_cache[key]
+            cost = _specs.coarse_cost(bs, did, wg.layout.nnzb, plan.ncoarse, plan.nrest)
+            assert (cost <= 1.0) == (blocks is band)
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
@@ -699,7 +729,7 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
     shape = (bs * 40, bs * 30) if blocks is None else (bs * blocks.shape[0], bs * blocks.shape[1])
     w, x, dy, mask, ref = _sddmm_case(_rng(request), shape, bs, M, density, dtype, blocks)
     assert _specs.sddmm_kernel(bs, _specs.dtype_id(dtype), M) == kernel
-    ran_coarse = (coarse == "1" and (bs, _specs.dtype_id(dtype)) in _specs.COARSE_WGRAD_FILL
+    ran_coarse = (coarse == "1" and (bs, _specs.dtype_id(dtype)) in _specs.COARSE_WGRAD_RULES
                   and all(n % 2 == 0 for n in w.layout.block_shape))
     wg = _offset_wgrad(w, x, dy, mask, ref, kind, beta, _coarse_spy(monkeypatch, ran_coarse))
     if kernel == "tall" and not fp32:
@@ -707,7 +737,7 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         # layout, or of its coarse layout where the wgrad ran coarsened
         from cupy_bsparse import _work_lists
 
-        lay = wg.layout.plan_cache["coarse"][1] if ran_coarse else wg.layout
+        lay = wg.layout.plan_cache["coarse", 1].coarse if ran_coarse else wg.layout
         even, cache = _specs.TALL_EVEN_SEGMENTS, lay.plan_cache
         keys = {nb: _work_lists.sddmm_plan_key(nb, True, even) for nb in range(1, 33)}
         plans = [(nb, cache[k]) for nb, k in keys.items() if k in cache]

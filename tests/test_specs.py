@@ -682,33 +682,47 @@ def test_coarse_wgrad_env(name, values):
 
 
 def test_coarse_wgrad_rule(monkeypatch):
-    """The coarse wgrad (16-bit bs 32, float32 bs 8): by the rule at fill >= its
-    COARSE_WGRAD_FILL and M >= COARSE_WGRAD_MIN_M with no sddmm kernel forced; "1" wherever it
-    can run, "0" never; never a layout that cannot be coarsened (fill None), TF32 or 3xTF32
-    codes, other block sizes."""
+    """The coarse wgrad (16-bit bs 32, float32 bs 8): by the rule at a predicted cost (its
+    COARSE_WGRAD_RULES cost a coarse block) of at most 1 and M >= COARSE_WGRAD_MIN_M with no
+    sddmm kernel forced: on small world's fill, not on random's; "1" wherever it can run, "0"
+    never; never a layout that cannot be coarsened (cost None), TF32 or 3xTF32 codes, other
+    block sizes."""
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", None)
     lo_m = _specs.COARSE_WGRAD_MIN_M
-    assert set(_specs.COARSE_WGRAD_FILL) == {(32, 1), (32, 2), (8, 0)}
-    for (bs, did), least in _specs.COARSE_WGRAD_FILL.items():
-        assert 0.4 <= least <= 0.6
-        assert _specs.coarse_wgrad(bs, did, lo_m, least)
-        assert _specs.coarse_wgrad(bs, did, 4096, 0.65)                # small world
-        assert not _specs.coarse_wgrad(bs, did, lo_m - 1, 1.0)
-        assert not _specs.coarse_wgrad(bs, did, 4096, least - 0.01)
-        assert not _specs.coarse_wgrad(bs, did, 4096, 0.32)            # random, Barabasi-Albert
-    for bs, did, fill in ((32, 1, None), (8, 0, None), (32, 0, 1.0), (8, 4, 1.0), (8, 3, 1.0),
-                          (8, 1, 1.0), (64, 1, 1.0), (16, 1, 1.0), (16, 0, 1.0)):
+    assert set(_specs.COARSE_WGRAD_RULES) == {(32, 1), (32, 2), (8, 0)}
+    for (bs, did), (cost, least) in _specs.COARSE_WGRAD_RULES.items():
+        assert 1.6 <= cost <= 2.4 and least == 1
+        # every group coarse: n stored blocks in n / (4 fill) coarse ones
+        at = {fill: _specs.coarse_cost(bs, did, 6656, round(6656 / (4 * fill)), 0)
+              for fill in (0.65, 0.29, cost / 4 + 0.01, cost / 4 - 0.01)}
+        assert _specs.coarse_wgrad(bs, did, 4096, at[0.65])                 # small world
+        assert _specs.coarse_wgrad(bs, did, lo_m, at[cost / 4 + 0.01])
+        assert not _specs.coarse_wgrad(bs, did, 4096, at[cost / 4 - 0.01])
+        assert not _specs.coarse_wgrad(bs, did, 4096, at[0.29])             # random
+        assert not _specs.coarse_wgrad(bs, did, lo_m - 1, 0.1)
+    for bs, did, cost in ((32, 1, None), (8, 0, None), (32, 0, 0.1), (8, 4, 0.1), (8, 3, 0.1),
+                          (8, 1, 0.1), (64, 1, 0.1), (16, 1, 0.1), (16, 0, 0.1)):
         for knob in (None, "1"):
             monkeypatch.setattr(_specs, "COARSE_WGRAD", knob)
-            assert not _specs.coarse_wgrad(bs, did, 4096, fill)
+            assert not _specs.coarse_wgrad(bs, did, 4096, cost)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")            # a kernel forced: its own
-    assert not _specs.coarse_wgrad(32, 1, 4096, 1.0)
+    assert not _specs.coarse_wgrad(32, 1, 4096, 0.1)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
-    assert _specs.coarse_wgrad(32, 1, 1, 0.26) and _specs.coarse_wgrad(8, 0, 65, 0.26)
+    assert _specs.coarse_wgrad(32, 1, 1, 3.0) and _specs.coarse_wgrad(8, 0, 65, 3.0)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
-    assert not _specs.coarse_wgrad(32, 1, 4096, 1.0) and not _specs.coarse_wgrad(8, 0, 4096, 1.0)
+    assert not _specs.coarse_wgrad(32, 1, 4096, 0.1) and not _specs.coarse_wgrad(8, 0, 4096, 0.1)
+
+
+def test_coarse_cost(monkeypatch):
+    """(coarse blocks x the rule's cost + blocks left direct) / stored blocks; None without a
+    rule or a coarse block."""
+    monkeypatch.setitem(_specs.COARSE_WGRAD_RULES, (16, 0), (3.0, 4))
+    assert _specs.coarse_cost(16, 0, 100, 15, 40) == (15 * 3.0 + 40) / 100
+    assert _specs.coarse_cost(32, 1, 8, 2, 0) == 2 * _specs.COARSE_WGRAD_RULES[32, 1][0] / 8
+    assert _specs.coarse_cost(16, 0, 100, 0, 100) is None
+    assert _specs.coarse_cost(64, 1, 100, 25, 0) is None
 
 
 def test_walk_by_share(monkeypatch):

@@ -938,12 +938,14 @@ def test_segment_table(nb, even):
     assert _work_lists.segment_table(np.zeros(4, np.int64), nb, even, np).shape == (0, 4)
 
 
+@pytest.mark.parametrize("least", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("shape,density", [((2, 2), 1.0), ((8, 6), 0.3), ((40, 30), 0.1),
                                            ((40, 30), 0.6), ((4, 10), 0.0)])
-def test_coarse_table(shape, density):
-    """The 2 x 2 coarsening of the wgrad: a coarse block exactly where one of its four blocks is
-    stored (an empty block-row and -column included), in CSR order, and each stored block's
-    index * 4 + quadrant pointing back at its own place."""
+def test_coarse_table(shape, density, least):
+    """The 2 x 2 coarsening of the wgrad: a coarse block exactly where at least ``least`` of its
+    four blocks are stored (an empty block-row and -column included), in CSR order; the other
+    stored blocks in a CSR of their own, in order; each stored block's index * 4 + quadrant, or
+    -1 - its place in the rest, pointing back at its own place."""
     rng = np.random.default_rng(7)
     mask = rng.random(shape) < density
     if shape[0] > 5:
@@ -951,15 +953,21 @@ def test_coarse_table(shape, density):
         mask[:, 3] = False
     rows, cols = np.nonzero(mask)
     indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int32)
-    cptr, cind, sub = _work_lists.coarse_table(indptr, cols.astype(np.int32), shape[1], np)
-    assert cptr.dtype == cind.dtype == sub.dtype == np.int32
-    coarse = mask.reshape(shape[0] // 2, 2, shape[1] // 2, 2).any(axis=(1, 3))
-    crows, ccols = np.nonzero(coarse)
-    assert list(cptr) == [0] + list(np.cumsum(coarse.sum(axis=1)))
+    cptr, cind, sub, rptr, rind = _work_lists.coarse_table(indptr, cols.astype(np.int32),
+                                                           shape[1], np, least)
+    assert all(a.dtype == np.int32 for a in (cptr, cind, sub, rptr, rind))
+    counts = mask.reshape(shape[0] // 2, 2, shape[1] // 2, 2).sum(axis=(1, 3))
+    crows, ccols = np.nonzero(counts >= least)
+    assert list(cptr) == [0] + list(np.cumsum((counts >= least).sum(axis=1)))
     assert list(cind) == list(ccols)
-    q = sub & 3
-    assert np.array_equal(crows[sub >> 2] * 2 + (q >> 1), rows)
-    assert np.array_equal(ccols[sub >> 2] * 2 + (q & 1), cols)
+    left = counts[rows // 2, cols // 2] < least
+    assert list(rptr) == [0] + list(np.cumsum(np.bincount(rows[left], minlength=shape[0])))
+    assert list(rind) == list(cols[left])
+    assert np.array_equal(sub < 0, left)
+    c, q = sub[~left] >> 2, sub[~left] & 3
+    assert np.array_equal(crows[c] * 2 + (q >> 1), rows[~left])
+    assert np.array_equal(ccols[c] * 2 + (q & 1), cols[~left])
+    assert list(-1 - sub[left]) == list(range(int(left.sum())))
     assert len(set(sub.tolist())) == len(sub)
 
 
