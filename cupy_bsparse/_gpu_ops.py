@@ -591,10 +591,11 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
 
 
 def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
-    """``sddmm`` on a 2 x 2 coarsened layout (``_work_lists.coarse_plan``'s ``plan``): the
-    2bs x 2bs blocks of ``plan.coarse`` and the blocks left on the direct kernel
-    (``plan.rest``) into scratch, then coarse_blocks.cu copies each stored block out into
-    ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once more)."""
+    """``sddmm`` on a 2 x 2 coarsened layout (``_work_lists.coarse_plan``'s ``plan``, with at
+    least one coarse block): the 2bs x 2bs blocks of ``plan.coarse`` and the blocks left on the
+    direct kernel (``plan.rest``, if any) into scratch, then coarse_blocks.cu copies each stored
+    block out into ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once
+    more)."""
     import cupy
 
     bs = plan.rest.blocksize if plan.rest is not None else plan.coarse.blocksize // 2
@@ -605,7 +606,7 @@ def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
             scratch = cupy.empty((lay.nnzb, size, size), dtype=target.dtype)
             _sddmm(x, dy, lay, scratch, alpha, 0.0, False, coarse=False)
         parts.append(scratch)
-    parts = [target if p is None else p for p in parts]       # a part without blocks: unread
+    parts[1] = parts[0] if parts[1] is None else parts[1]     # no rest: its pointer unread
     spec = _specs.coarse_blocks_spec(bs, did)
     nt = _specs.launch_shape("coarse_blocks.cu", spec)[0]
     n = plan.sub.shape[0] * bs * bs * target.itemsize // 16   # a thread per 16 bytes

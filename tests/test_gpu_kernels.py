@@ -511,11 +511,11 @@ def _coarse_case(request, monkeypatch, bs, kind, M, blocks, beta, want, alpha=1.
 def _coarse_blocks(layout):
     """A block mask of 40 x 30 blocks with an empty block-row and block-column: "band" (full
     2 x 2 groups, as a small-world layout has), "random" (d = 0.3: groups of one or two blocks
-    mostly), "dense"; "odd" / "odd_cols": the band on 41 x 30 / 40 x 31 blocks, which cannot
-    be coarsened."""
+    mostly), "dense", "diagonal" (groups of at most 2); "odd" / "odd_cols": the band on
+    41 x 30 / 40 x 31 blocks, which cannot be coarsened."""
     nbr, nbc = {"odd": (41, 30), "odd_cols": (40, 31)}.get(layout, (40, 30))
     rows, cols = np.arange(nbr)[:, None], np.arange(nbc)[None, :]
-    blocks = {"dense": np.ones((nbr, nbc), bool),
+    blocks = {"dense": np.ones((nbr, nbc), bool), "diagonal": rows == cols,
               "random": _mask(np.random.default_rng(3), nbr, nbc, 0.3)}.get(layout)
     blocks = np.abs(rows - cols) < 4 if blocks is None else blocks
     blocks[5, :] = False
@@ -565,14 +565,14 @@ def test_sddmm_coarse_transposed(request, monkeypatch, bs, kind):
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("least", [2, 3, 4])
-@pytest.mark.parametrize("layout", ["band", "random", "dense"])
+@pytest.mark.parametrize("layout", ["band", "random", "dense", "diagonal"])
 @pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32"), (16, "f32")])
 def test_sddmm_coarse_hybrid(request, monkeypatch, bs, kind, layout, least, beta):
     """The hybrid coarse wgrad (COARSE_WGRAD "1", a rule's ``least`` patched above 1): 2 x 2
     groups of at least ``least`` stored blocks on the 2 bs wgrad, the others on the direct
     kernel into scratch, both copied out by coarse_blocks.cu; float32 bs 16 (onto bs 32) given
-    a rule as the probes do. M = 100, alpha -0.5 with beta 1; a dense W has no rest, and a
-    random one at least = 4 no coarse block (then it runs direct)."""
+    a rule as the probes do. M = 100, alpha -0.5 with beta 1. The diagonal W at least 3 / 4
+    has no coarse block: its plan is built and the call runs direct."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
@@ -588,6 +588,24 @@ def test_sddmm_coarse_hybrid(request, monkeypatch, bs, kind, layout, least, beta
     plan = wg.layout.plan_cache["coarse", least]
     assert plan.ncoarse == int((groups >= least).sum())
     assert plan.nrest == int(groups[groups < least].sum())
+    assert want or (layout == "diagonal" and least > 2)
+
+
+def test_coarse_table_on_gpu():
+    """``_work_lists.coarse_table`` with cupy (the tables of layouts over HOST_TABLES_MAX_BLOCKS)
+    gives numpy's arrays, for every least 1-5 (an empty rest at least 1)."""
+    from cupy_bsparse import _work_lists
+
+    mask = _coarse_blocks("random")
+    mask[:4, :4] = True
+    rows, cols = np.nonzero(mask)
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int32)
+    for least in range(1, 6):
+        host = _work_lists.coarse_table(indptr, cols.astype(np.int32), 30, np, least)
+        dev = _work_lists.coarse_table(cupy.asarray(indptr), cupy.asarray(cols, np.int32), 30,
+                                       cupy, least)
+        for h, d in zip(host, dev):
+            assert d.dtype == h.dtype and np.array_equal(d.get(), h)
 
 
 @pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32")])
