@@ -508,14 +508,6 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
     x = _aligned_rows(x)
     dy = _aligned_rows(dy)
     target = _writable_target(out_data, beta)
-    kind = _specs.sddmm_kernel(bs, did, M)
-    if kind == "stream" and (
-            _arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_stream.cu"]
-            or (_specs.SDDMM_KERNEL is None and layout.nnzb < _specs.SDDMM_STREAM_MIN_BLOCKS)):
-        kind = _specs.sddmm_kernel(bs, did)
-    if kind in ("tall", "grouped_tma") and (_arch(cupy.cuda.runtime.getDevice())
-                                             < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
-        kind = _specs.sddmm_kernel(bs, did)
     if (coarse and _specs.coarse_wgrad(bs, did, M, 0.0)
             and _arch(cupy.cuda.runtime.getDevice()) >= _specs.MIN_ARCH["sddmm_tall.cu"]):
         # the rule could take the call on some layout (measured with sm_90's 2 bs kernels, the
@@ -526,6 +518,14 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         if _specs.coarse_wgrad(bs, did, M, cost):
             _coarse_sddmm(x, dy, plan, target, alpha, beta, did)
             return _write_back(out_data, target)
+    kind = _specs.sddmm_kernel(bs, did, M)
+    if kind == "stream" and (
+            _arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_stream.cu"]
+            or (_specs.SDDMM_KERNEL is None and layout.nnzb < _specs.SDDMM_STREAM_MIN_BLOCKS)):
+        kind = _specs.sddmm_kernel(bs, did)
+    if kind in ("tall", "grouped_tma") and (_arch(cupy.cuda.runtime.getDevice())
+                                             < _specs.MIN_ARCH[f"sddmm_{kind}.cu"]):
+        kind = _specs.sddmm_kernel(bs, did)
     if kind == "grouped_tma":
         fn, nt, smem, spec, boxes = _sddmm_launch("grouped_tma", bs, did, M)
         items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec)
@@ -598,7 +598,7 @@ def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
     more)."""
     import cupy
 
-    bs = plan.rest.blocksize if plan.rest is not None else plan.coarse.blocksize // 2
+    bs = target.shape[1]
     parts = []
     for lay, size in ((plan.coarse, 2 * bs), (plan.rest, bs)):
         scratch = None
