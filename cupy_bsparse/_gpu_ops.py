@@ -590,23 +590,46 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
     return _write_back(out_data, target)
 
 
+_SIDE_STREAMS = {}
+
+
+def _side_stream(dev):
+    """Device ``dev``'s side stream (non-blocking, made once) for work forked off the caller's."""
+    import cupy
+
+    side = _SIDE_STREAMS.get(dev)
+    if side is None:
+        side = _SIDE_STREAMS[dev] = cupy.cuda.Stream(non_blocking=True)
+    return side
+
+
 def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
     """``sddmm`` on a 2 x 2 coarsened layout (``_work_lists.coarse_plan``'s ``plan``, with at
     least one coarse block): the 2bs x 2bs blocks of ``plan.coarse`` and the blocks left on the
-    direct kernel (``plan.rest``, if any) into scratch, then coarse_blocks.cu copies each stored
-    block out into ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once
-    more)."""
+    direct kernel (``plan.rest``, if any) into scratch, the two on two streams unless
+    ``_specs.COARSE_OVERLAP`` is "0", then coarse_blocks.cu copies each stored block out into
+    ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once more)."""
     import cupy
 
     bs = target.shape[1]
-    parts = []
-    for lay, size in ((plan.coarse, 2 * bs), (plan.rest, bs)):
-        scratch = None
-        if lay is not None:
-            scratch = cupy.empty((lay.nnzb, size, size), dtype=target.dtype)
-            _sddmm(x, dy, lay, scratch, alpha, 0.0, False, coarse=False)
-        parts.append(scratch)
-    parts[1] = parts[0] if parts[1] is None else parts[1]     # no rest: its pointer unread
+    parts = [None if lay is None else cupy.empty((lay.nnzb, size, size), dtype=target.dtype)
+             for lay, size in ((plan.coarse, 2 * bs), (plan.rest, bs))]
+    if parts[1] is None:
+        _sddmm(x, dy, plan.coarse, parts[0], alpha, 0.0, False, coarse=False)
+        parts[1] = parts[0]                                  # no rest: its pointer unread
+    elif _specs.COARSE_OVERLAP == "0":
+        _sddmm(x, dy, plan.coarse, parts[0], alpha, 0.0, False, coarse=False)
+        _sddmm(x, dy, plan.rest, parts[1], alpha, 0.0, False, coarse=False)
+    else:
+        # the rest on a side stream, forked from and joined back to the caller's by events
+        # (the scratch was allocated on the caller's stream, which frees it after the join)
+        here = cupy.cuda.get_current_stream()
+        side = _side_stream(cupy.cuda.runtime.getDevice())
+        side.wait_event(here.record())
+        with side:
+            _sddmm(x, dy, plan.rest, parts[1], alpha, 0.0, False, coarse=False)
+        _sddmm(x, dy, plan.coarse, parts[0], alpha, 0.0, False, coarse=False)
+        here.wait_event(side.record())
     spec = _specs.coarse_blocks_spec(bs, did)
     nt = _specs.launch_shape("coarse_blocks.cu", spec)[0]
     n = plan.sub.shape[0] * bs * bs * target.itemsize // 16   # a thread per 16 bytes

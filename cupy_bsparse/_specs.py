@@ -1285,6 +1285,12 @@ COARSE_WGRAD_RULES = {(32, 1): (2.08, 1), (32, 2): (2.08, 1), (8, 0): (1.8, 1)}
 COARSE_WGRAD_PROBED = ((16, 0),)
 #: The least M that takes it: the copy costs a fixed ~10 us, more than M = 512 gains.
 COARSE_WGRAD_MIN_M = 1024
+#: Whether a hybrid coarse wgrad (coarse blocks and the rest, two wgrads into scratch) runs its
+#: two wgrads on two streams (the rest on a side stream forked from and joined back to the
+#: caller's by events), so that each fills the other's tail. None (the default) and "1": yes;
+#: "0": one after the other on the caller's stream. From CUPY_BSPARSE_COARSE_OVERLAP at import.
+COARSE_OVERLAP = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_OVERLAP"),
+                                "CUPY_BSPARSE_COARSE_OVERLAP", kinds=("0", "1"))
 
 
 def coarse_blocks_spec(bs, did):

@@ -105,6 +105,7 @@
 #   bash probes/next.sh v55                      -> the coarse float32 bs 8 wgrad: tests, p48 f32, its row, the suite (<= 595 s)
 #   bash probes/next.sh v56                      -> the suite owed since 1a4c4eb, then p48 hybrid quick (<= 595 s)
 #   bash probes/next.sh v57                      -> p48 hybrid f32 / f32b16, memcheck on the hybrid tests (<= 460 s)
+#   bash probes/next.sh v58                      -> the hybrid on two streams: tests, memcheck, p48 overlap x3 (<= 420 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -576,6 +577,14 @@ elif [ "$1" = v57 ]; then
   PYTHONPATH=.:probes timeout 150 python3 probes/p48.py hybrid f32 2>&1 | grep -v "^\["
   PYTHONPATH=.:probes timeout 150 python3 probes/p48.py hybrid f32b16 2>&1 | grep -v "^\["
   sanitize memcheck 150 memcheck_v57.log "test_sddmm_coarse_hybrid and 1.0 and (band or diagonal)"
+elif [ "$1" = v58 ]; then
+  # v50: the hybrid's two wgrads on two streams (COARSE_OVERLAP): its tests first (a hang must
+  # not eat the call), memcheck on them, then p48 overlap on 16-bit bs 32, float32 bs 16 / 8
+  first_tests 120 "coarse_hybrid"
+  sanitize memcheck 120 memcheck_v58.log "coarse_hybrid_streams"
+  for m in quick f32b16 f32; do
+    PYTHONPATH=.:probes timeout 150 python3 probes/p48.py overlap $m 2>&1 | grep -v "^\["
+  done
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -4,9 +4,10 @@
 gather of the stored blocks out of it (the first measurement, before coarse_blocks.cu).
 Default: for each case, x @ W's time and the wgrad with COARSE_WGRAD "0" / "1" (ms, errors
 against float64), alternated twice; ``hybrid`` adds "1" with the rule's least group patched to
-2 and 4 (smaller groups on the direct kernel; float32 bs 16 given a rule of cost 3.1). C = K =
-8192. Usage:
-PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid] [quick | dense | f32 | f32b16]"""
+2 and 4 (smaller groups on the direct kernel; float32 bs 16 given a rule of cost 3.1);
+``overlap`` times those hybrids with their two wgrads in sequence ("seq", COARSE_OVERLAP "0")
+and on two streams. C = K = 8192. Usage:
+PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid | overlap] [quick | dense | f32 | f32b16]"""
 import sys
 
 import cupy
@@ -69,6 +70,9 @@ elif "f32" in sys.argv:     # float32 bs 8 on bs 16's wgrad
 variants = [("off", "0", None), ("coarse", "1", 1)]
 if "hybrid" in sys.argv:
     variants += [("hybrid 2", "1", 2), ("hybrid 4", "1", 4)]
+if "overlap" in sys.argv:   # the hybrids with their two wgrads one after the other, then on two
+    variants += [("seq 2", "1", 2), ("seq 4", "1", 4)]      # streams (COARSE_OVERLAP "0"/"1")
+    variants += [("hybrid 2", "1", 2), ("hybrid 4", "1", 4)]
 for kind, M, dtype, d in cases:
     sets = problem(M, 8192, 8192, bs, dtype, kind=kind, density=d)
     lay = sets[0]["w"].layout
@@ -83,11 +87,13 @@ for kind, M, dtype, d in cases:
             rules = dict(_specs.COARSE_WGRAD_RULES)
             if least is not None:
                 rules[bs, did] = (rules.get((bs, did), (3.1, 1))[0], least)
-            with patched(_specs, COARSE_WGRAD=knob, COARSE_WGRAD_RULES=rules):
+            with patched(_specs, COARSE_WGRAD=knob, COARSE_WGRAD_RULES=rules,
+                         COARSE_OVERLAP="0" if label.startswith("seq") else None):
                 t, (_, _, out) = t_wgrad(sets)
             runs.append(f"{label}: {t:.4f} ({t / tf:.2f}x, err {wgrad_err(sets[0], out):.1e})")
             plan = lay.plan_cache.get(("coarse", least))
-            if plan is not None and len(shape) < len(variants) - 1:
+            if plan is not None and len(shape) < len(variants) - 1 and least not in [
+                    int(x.split()[1][:-1]) for x in shape]:
                 shape.append(f"least {least}: {plan.ncoarse} coarse, {plan.nrest} rest")
         line = "; ".join(shape) + "; wgrad " + "; ".join(runs)
     say(f"{kind} {dtype} M {M} d {d} nnzb {lay.nnzb}: fprop {tf:.4f}; {line}")

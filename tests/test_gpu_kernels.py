@@ -591,6 +591,66 @@ def test_sddmm_coarse_hybrid(request, monkeypatch, bs, kind, layout, least, beta
     assert want or (layout == "diagonal" and least > 2)
 
 
+@pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32"), (16, "f32")])
+def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
+    """The hybrid's two wgrads on two streams (COARSE_OVERLAP None, the default): called on a
+    user's non-blocking stream, behind that stream's write of x, with beta 1, the result is
+    right once that stream alone is synchronised, the rest's wgrad ran on the side stream, and
+    the bits equal those of the two wgrads one after the other (COARSE_OVERLAP "0"); the
+    inputs are unchanged. M = 1500 (float32's row chunks)."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("the coarse wgrad runs on sm_90")
+    did = _specs.dtype_id(DTYPES[kind])
+    monkeypatch.setitem(_specs.COARSE_WGRAD_RULES, (bs, did), (2.0, 3))
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
+    blocks = _coarse_blocks("random")
+    blocks[:8, :8] = True                        # full groups beside random's small ones
+    shape = (bs * blocks.shape[0], bs * blocks.shape[1])
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), shape, bs, 1500, None, DTYPES[kind], blocks)
+    wg, xg, dyg = w.to_gpu(), cupy.asarray(x), cupy.asarray(dy)
+    streams = []
+    orig = _gpu_ops._sddmm
+
+    def spy(*a, **k):
+        streams.append(cupy.cuda.get_current_stream().ptr)
+        return orig(*a, **k)
+    monkeypatch.setattr(_gpu_ops, "_sddmm", spy)
+    outs = []
+    user = cupy.cuda.Stream(non_blocking=True)
+    for overlap in (None, "0"):
+        monkeypatch.setattr(_specs, "COARSE_OVERLAP", overlap)
+        out = wg.copy()
+        xu = cupy.empty_like(xg)
+        xu.view(cupy.uint8).fill(0xFF)           # NaN in every float format
+        cupy.cuda.get_current_stream().synchronize()
+        with user:
+            # x written on the user's stream behind a long kernel: a side stream that did not
+            # wait for it would read the NaNs
+            big = cupy.arange(1 << 24, dtype=cupy.float32)
+            for _ in range(8):
+                big = cupy.sin(big)
+            xu[...] = xg
+            streams.clear()
+            cb.sddmm(xu.T, dyg, wg, out=out, alpha=-0.5, beta=1.0)
+        user.synchronize()
+        outs.append(out.data.view(np.uint8).get())
+        plan = wg.layout.plan_cache["coarse", 3]
+        assert plan.ncoarse > 0 and plan.nrest > 0
+        side = _gpu_ops._SIDE_STREAMS[cupy.cuda.runtime.getDevice()].ptr
+        # the public call's, then the coarse and the rest wgrads' (float32's row chunks
+        # recurse no further): the rest's on the side stream iff overlapping
+        assert len(streams) == 3 and streams[0] == user.ptr
+        assert (streams.count(side) == 1) == (overlap is None), streams
+        got = out.toarray().get().astype(np.float64)
+        w_dense = w.toarray().astype(np.float64)
+        assert _rel(got, -0.5 * ref + w_dense) < ACCUM_TOL[kind]
+    assert np.array_equal(outs[0], outs[1])
+    assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
+    assert np.array_equal(wg.data.view(np.uint8).get(), w.data.view(np.uint8))
+
+
 def test_coarse_table_on_gpu():
     """``_work_lists.coarse_table`` with cupy (the tables of layouts over HOST_TABLES_MAX_BLOCKS)
     gives numpy's arrays, for every least 1-5 (an empty rest at least 1)."""

@@ -674,10 +674,12 @@ def test_queue_order_env(name, values):
 
 
 @pytest.mark.parametrize("name,values", [
-    ("COARSE_WGRAD", ((None, "None"), ("", "None"), ("0", "0"), ("1", "1")))])
+    ("COARSE_WGRAD", ((None, "None"), ("", "None"), ("0", "0"), ("1", "1"))),
+    ("COARSE_OVERLAP", ((None, "None"), ("", "None"), ("0", "0"), ("1", "1")))])
 def test_coarse_wgrad_env(name, values):
-    """CUPY_BSPARSE_COARSE_WGRAD: None (by the rule) by default, "0" / "1" as given; anything
-    else fails the import naming the variable."""
+    """CUPY_BSPARSE_COARSE_WGRAD (None: by the rule) and CUPY_BSPARSE_COARSE_OVERLAP (None:
+    two streams): None by default, "0" / "1" as given; anything else fails the import naming
+    the variable."""
     test_queue_order_env(name, values)
 
 
