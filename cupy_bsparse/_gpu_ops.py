@@ -512,12 +512,13 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
             and _arch(cupy.cuda.runtime.getDevice()) >= _specs.MIN_ARCH["sddmm_tall.cu"]):
         # the rule could take the call on some layout (measured with sm_90's 2 bs kernels, the
         # TMA's sddmm_tall.cu; the copy runs anywhere): this layout's predicted cost
-        plan = _work_lists.coarse_plan(layout, _specs.COARSE_WGRAD_RULES[bs, did][1])
-        cost = (None if plan is None else
-                _specs.coarse_cost(bs, did, layout.nnzb, plan.ncoarse, plan.nrest))
-        if _specs.coarse_wgrad(bs, did, M, cost):
-            _coarse_sddmm(x, dy, plan, target, alpha, beta, did)
-            return _write_back(out_data, target)
+        for rule in _specs.COARSE_WGRAD_RULES[bs, did]:
+            plan = _work_lists.coarse_plan(layout, rule.least)
+            cost = (None if plan is None else
+                    _specs.coarse_cost(rule, layout.nnzb, plan.ncoarse, plan.nrest))
+            if _specs.coarse_wgrad(bs, did, M, cost, rule):
+                _coarse_sddmm(x, dy, plan, target, alpha, beta, did)
+                return _write_back(out_data, target)
     kind = _specs.sddmm_kernel(bs, did, M)
     if kind == "stream" and (
             _arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_stream.cu"]
@@ -606,8 +607,8 @@ def _side_stream(dev):
 def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
     """``sddmm`` on a 2 x 2 coarsened layout (``_work_lists.coarse_plan``'s ``plan``, with at
     least one coarse block): the 2bs x 2bs blocks of ``plan.coarse`` and the blocks left on the
-    direct kernel (``plan.rest``, if any) into scratch, the two on two streams unless
-    ``_specs.COARSE_OVERLAP`` is "0", then coarse_blocks.cu copies each stored block out into
+    direct kernel (``plan.rest``, if any) into scratch, the two on two streams where
+    ``_specs.coarse_overlap``, then coarse_blocks.cu copies each stored block out into
     ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once more)."""
     import cupy
 
@@ -617,7 +618,7 @@ def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
     if parts[1] is None:
         _sddmm(x, dy, plan.coarse, parts[0], alpha, 0.0, False, coarse=False)
         parts[1] = parts[0]                                  # no rest: its pointer unread
-    elif _specs.COARSE_OVERLAP == "0":
+    elif not _specs.coarse_overlap(did):
         _sddmm(x, dy, plan.coarse, parts[0], alpha, 0.0, False, coarse=False)
         _sddmm(x, dy, plan.rest, parts[1], alpha, 0.0, False, coarse=False)
     else:

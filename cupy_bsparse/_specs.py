@@ -1271,24 +1271,52 @@ TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
 #: From CUPY_BSPARSE_COARSE_WGRAD at import.
 COARSE_WGRAD = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_WGRAD"),
                               "CUPY_BSPARSE_COARSE_WGRAD", kinds=("0", "1"))
-#: The coarse wgrad's rule by (block size, element code), (cost, least); other pairs never
-#: coarsen. ``cost``: the 2 bs wgrad's time a coarse block over the direct one's a stored block,
-#: the copy included, so a layout runs coarse where ``coarse_cost`` is at most 1. 16-bit bs 32
-#: broke even near fill 0.51 (random d 0.4 / 0.5 above; cost 4 x 0.52 = 2.08); float32 bs 8
-#: near fill 0.42 before the copy (4 x 0.45 = 1.8). ``least``: the fewest stored blocks of a
-#: 2 x 2 group that run coarse; smaller groups run on the direct kernel (into scratch, copied
-#: out with the rest). 1 (every group coarse) is what v49 measured; 2-4 ("hybrid") are for the
-#: probes (not yet measured).
-COARSE_WGRAD_RULES = {(32, 1): (2.08, 1), (32, 2): (2.08, 1), (8, 0): (1.8, 1)}
-#: (block size, element code) pairs without a rule whose copy CI compiles too: the probes give
-#: float32 bs 16 one (onto bs 32's wgrad; probes/p48.py f32b16).
-COARSE_WGRAD_PROBED = ((16, 0),)
-#: The least M that takes it: the copy costs a fixed ~10 us, more than M = 512 gains.
+#: The least M a coarse rule takes by default: the copy costs a fixed ~10 us, more than
+#: M = 512 gains.
 COARSE_WGRAD_MIN_M = 1024
+
+
+class CoarseRule(tuple):
+    """One way to coarsen a wgrad: ``cost``, the 2 bs wgrad's time a coarse block over the direct
+    one's a stored block (the copy included); ``least``, the fewest stored blocks of a 2 x 2
+    group that run coarse (smaller groups run on the direct kernel into scratch, copied out
+    with the rest: a "hybrid" plan); ``limit``, the most predicted cost (``coarse_cost``) that
+    takes it; ``min_m``, the least M that does (None: ``COARSE_WGRAD_MIN_M``)."""
+    __slots__ = ()
+
+    def __new__(cls, cost, least, limit=1.0, min_m=None):
+        return super().__new__(cls, (cost, least, limit,
+                                     COARSE_WGRAD_MIN_M if min_m is None else min_m))
+
+    cost = property(lambda self: self[0])
+    least = property(lambda self: self[1])
+    limit = property(lambda self: self[2])
+    min_m = property(lambda self: self[3])
+
+
+#: The coarse wgrad's rules by (block size, element code), tried in order (the first that takes
+#: the layout runs); other pairs never coarsen. 16-bit bs 32 broke even near fill 0.51 (random
+#: d 0.4 / 0.5 above; cost 4 x 0.52 = 2.08); float32 bs 8 near fill 0.42 before the copy
+#: (4 x 0.45 = 1.8). The hybrids (v50, H100, probes/p48.py overlap, C = K = 8192, M = 4096,
+#: d 0.1 unless stated, ms; their two wgrads on two streams, ``coarse_overlap``): float32 bs 8
+#: groups of >= 2 on Barabasi-Albert 3.51-3.55 -> 3.12-3.17 (-11%; random 3.12 -> 3.30, small
+#: world 2.15 coarse -> 2.30, so after the full rule); float32 bs 16 (onto bs 32's wgrad) whole
+#: groups only, small world 1.55-1.59 -> 1.47 (-7%), d 0.3 4.46-4.65 -> 3.81 (-16%), random
+#: (8 coarse blocks) 1.58 -> 1.61. Their costs fit those runs (1.6-2.2 and 3.0-3.5 a coarse
+#: block); their limit 0.95 keeps off random layouts, predicted 0.965 and 0.9998-0.9965.
+#: 16-bit hybrids lost to the full rule on small world (0.2059 -> 0.2003 ms at least 2) and to
+#: the direct kernel elsewhere, so they have none.
+COARSE_WGRAD_RULES = {(32, 1): (CoarseRule(2.08, 1),), (32, 2): (CoarseRule(2.08, 1),),
+                      (8, 0): (CoarseRule(1.8, 1), CoarseRule(1.8, 2, 0.95)),
+                      (16, 0): (CoarseRule(3.5, 4, 0.95),)}
 #: Whether a hybrid coarse wgrad (coarse blocks and the rest, two wgrads into scratch) runs its
 #: two wgrads on two streams (the rest on a side stream forked from and joined back to the
-#: caller's by events), so that each fills the other's tail. None (the default) and "1": yes;
-#: "0": one after the other on the caller's stream. From CUPY_BSPARSE_COARSE_OVERLAP at import.
+#: caller's by events), so that each fills the other's tail: None (the default) for float32,
+#: whose wgrads are chains of launches (``sddmm_m_chunk``); "1" always; "0" one after the
+#: other on the caller's stream. v50 (H100, probes/p48.py overlap, M = 4096, d 0.1, ms, one
+#: after the other -> two streams): float32 bs 16 small world whole groups 1.531-1.558 ->
+#: 1.465, bs 8 Barabasi-Albert groups of >= 2 3.60 -> 3.12-3.17; fp16 bs 32 small world
+#: groups of >= 2 0.2059-0.2067 -> 0.2214-0.2216 (slower). From CUPY_BSPARSE_COARSE_OVERLAP.
 COARSE_OVERLAP = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_OVERLAP"),
                                 "CUPY_BSPARSE_COARSE_OVERLAP", kinds=("0", "1"))
 
@@ -1299,27 +1327,36 @@ def coarse_blocks_spec(bs, did):
     return (("BS", bs), ("DTYPE_ID", did))
 
 
-def coarse_cost(bs, did, nnzb, ncoarse, nrest):
-    """The coarse wgrad's predicted time over the direct one's for (block size ``bs``, element
-    code ``did``) on a layout of ``nnzb`` stored blocks cut into ``ncoarse`` coarse blocks and
-    ``nrest`` stored blocks left on the direct kernel: (ncoarse x cost + nrest) / nnzb with
-    ``COARSE_WGRAD_RULES``' cost. None where it cannot run (no rule, no coarse block)."""
-    rule = COARSE_WGRAD_RULES.get((bs, did))
-    if rule is None or ncoarse <= 0 or nnzb <= 0:
+def coarse_cost(rule, nnzb, ncoarse, nrest):
+    """The coarse wgrad's predicted time over the direct one's by ``rule`` (a ``CoarseRule``) on
+    a layout of ``nnzb`` stored blocks cut into ``ncoarse`` coarse blocks and ``nrest`` stored
+    blocks left on the direct kernel: (ncoarse x rule.cost + nrest) / nnzb. None where it
+    cannot run (no coarse block)."""
+    if ncoarse <= 0 or nnzb <= 0:
         return None
-    return (ncoarse * rule[0] + nrest) / nnzb
+    return (ncoarse * rule.cost + nrest) / nnzb
 
 
-def coarse_wgrad(bs, did, M, cost):
+def coarse_wgrad(bs, did, M, cost, rule=None):
     """Whether the wgrad of (block size ``bs``, element code ``did``, reduction length ``M``)
-    runs coarsened on a layout of predicted ``cost`` (``coarse_cost``; None: the layout cannot
-    be coarsened: an odd block-row or -column count, no block, no group of the rule's least
-    size). By the rule only where no sddmm kernel is forced (``SDDMM_KERNEL``: a test or probe
-    of that kernel)."""
-    if (bs, did) not in COARSE_WGRAD_RULES or cost is None or COARSE_WGRAD == "0":
+    runs coarsened by ``rule`` (one of ``COARSE_WGRAD_RULES[bs, did]``; None: whether any of
+    them could, on some layout) on a layout of predicted ``cost`` (``coarse_cost``; None: the
+    layout cannot be coarsened: an odd block-row or -column count, no block, no group of the
+    rule's least size). By the rule only where no sddmm kernel is forced (``SDDMM_KERNEL``: a
+    test or probe of that kernel); COARSE_WGRAD "1" wherever it can run."""
+    rules = COARSE_WGRAD_RULES.get((bs, did))
+    if not rules or cost is None or COARSE_WGRAD == "0":
         return False
-    return COARSE_WGRAD == "1" or (SDDMM_KERNEL is None and M >= COARSE_WGRAD_MIN_M
-                                   and cost <= 1.0)
+    if COARSE_WGRAD == "1":
+        return True
+    return SDDMM_KERNEL is None and any(M >= r.min_m and cost <= r.limit
+                                        for r in (rules if rule is None else (rule,)))
+
+
+def coarse_overlap(did):
+    """Whether a hybrid coarse wgrad of element code ``did`` runs its two wgrads on two streams
+    (``COARSE_OVERLAP``)."""
+    return COARSE_OVERLAP == "1" or (COARSE_OVERLAP is None and did == 0)
 
 
 def coarse_blocks_launch_shape(spec):
@@ -1666,7 +1703,7 @@ def all_specializations():
                                 "bsmm_sddmm_grouped_tma"))
     out.append(("split_tf32.cu", SPLIT_TF32_SPEC, "bsmm_split_tf32"))
     out += [("coarse_blocks.cu", coarse_blocks_spec(bs, did), "bsmm_coarse_blocks")
-            for bs, did in list(COARSE_WGRAD_RULES) + list(COARSE_WGRAD_PROBED)]
+            for bs, did in COARSE_WGRAD_RULES]
     return list(dict.fromkeys(out))   # some specialisations serve several regimes
 
 

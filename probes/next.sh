@@ -106,6 +106,8 @@
 #   bash probes/next.sh v56                      -> the suite owed since 1a4c4eb, then p48 hybrid quick (<= 595 s)
 #   bash probes/next.sh v57                      -> p48 hybrid f32 / f32b16, memcheck on the hybrid tests (<= 460 s)
 #   bash probes/next.sh v58                      -> the hybrid on two streams: tests, memcheck, p48 overlap x3 (<= 420 s)
+#   bash probes/next.sh v59                      -> the hybrid rules: coarse tests, p48 rule at other M, float32 rows (<= 420 s)
+#   bash probes/next.sh v60                      -> the suite (<= 540 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -585,6 +587,23 @@ elif [ "$1" = v58 ]; then
   for m in quick f32b16 f32; do
     PYTHONPATH=.:probes timeout 150 python3 probes/p48.py overlap $m 2>&1 | grep -v "^\["
   done
+elif [ "$1" = v59 ]; then
+  # v50: the hybrid rules (float32 bs 16 whole groups, bs 8 groups of >= 2 after the full
+  # rule): the coarse GPU tests, p48 rule at other M and d, then the float32 bs 8 / 16 rows of
+  # small world and Barabasi-Albert (<= 420 s)
+  first_tests 100 "coarse"
+  [ "$rc" = 0 ] || exit 1
+  for m in f32b16 f32; do
+    PYTHONPATH=.:probes timeout 90 python3 probes/p48.py rule $m m 2>&1 | grep -v "^\["
+  done
+  for lay in small_world barabasi_albert; do
+    timeout $((415 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 --layout $lay \
+      --dtype float32 --blocksize 8 16 --baselines dense --out "$out/t59_$lay" 2>&1 \
+      | grep -v "^\[" | tail -1
+  done
+  python3 probes/targets.py "$out"/t59_small_world.json "$out"/t59_barabasi_albert.json
+elif [ "$1" = v60 ]; then
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 540 bash .ci/gpu 2>&1 | tail -7
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -4,10 +4,12 @@
 gather of the stored blocks out of it (the first measurement, before coarse_blocks.cu).
 Default: for each case, x @ W's time and the wgrad with COARSE_WGRAD "0" / "1" (ms, errors
 against float64), alternated twice; ``hybrid`` adds "1" with the rule's least group patched to
-2 and 4 (smaller groups on the direct kernel; float32 bs 16 given a rule of cost 3.1);
+2 and 4 (smaller groups on the direct kernel; float32 bs 16 has a rule since v50);
 ``overlap`` times those hybrids with their two wgrads in sequence ("seq", COARSE_OVERLAP "0")
 and on two streams. C = K = 8192. Usage:
-PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid | overlap] [quick | dense | f32 | f32b16]"""
+PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid | overlap | rule] [quick | dense | f32 | f32b16] [m]
+``rule``: COARSE_WGRAD "0" against the rules as they stand (None); ``m`` with f32 / f32b16:
+Barabasi-Albert (and small world at bs 16) at M = 1024 / 2048 / 8192 (bs 8: d 0.05 / 0.2)."""
 import sys
 
 import cupy
@@ -61,13 +63,21 @@ bs = 32
 if "f32b16" in sys.argv:    # float32 bs 16 on bs 32's wgrad (raw: is there a crossover?)
     bs, cases = 16, [(k, 4096, "float32", d) for k in ("small_world", "random")
                      for d in (0.1, 0.3)]
+    if "m" in sys.argv:     # v50's rule at other M
+        cases = [(k, M, "float32", 0.1) for k in ("small_world", "barabasi_albert")
+                 for M in (1024, 2048, 8192)]
 elif "f32" in sys.argv:     # float32 bs 8 on bs 16's wgrad
     bs, cases = 8, [(k, 4096, "float32", 0.1) for k in ("small_world", "random")]
-    if "raw" not in sys.argv:
+    if "m" in sys.argv:
+        cases = [("barabasi_albert", M, "float32", 0.1) for M in (1024, 2048, 8192)]
+        cases += [("barabasi_albert", 4096, "float32", d) for d in (0.05, 0.2)]
+    elif "raw" not in sys.argv:
         cases += [("barabasi_albert", 4096, "float32", 0.1), ("small_world", 1024, "float32", 0.1)]
 # "hybrid": also groups of at least 2 / 4 blocks coarse, the rest on the direct kernel (a rule
 # patched in; float32 bs 16 onto bs 32 given one); a variant: (label, COARSE_WGRAD, least)
 variants = [("off", "0", None), ("coarse", "1", 1)]
+if "rule" in sys.argv:      # the rules as they stand (COARSE_WGRAD None) against off
+    variants = [("off", "0", None), ("rule", None, None)]
 if "hybrid" in sys.argv:
     variants += [("hybrid 2", "1", 2), ("hybrid 4", "1", 4)]
 if "overlap" in sys.argv:   # the hybrids with their two wgrads one after the other, then on two
@@ -86,15 +96,16 @@ for kind, M, dtype, d in cases:
             fresh(sets)
             rules = dict(_specs.COARSE_WGRAD_RULES)
             if least is not None:
-                rules[bs, did] = (rules.get((bs, did), (3.1, 1))[0], least)
+                rules[bs, did] = (_specs.CoarseRule(rules[bs, did][0].cost, least),)
             with patched(_specs, COARSE_WGRAD=knob, COARSE_WGRAD_RULES=rules,
-                         COARSE_OVERLAP="0" if label.startswith("seq") else None):
+                         COARSE_OVERLAP="0" if label.startswith("seq")
+                         else "1" if "overlap" in sys.argv else None):
                 t, (_, _, out) = t_wgrad(sets)
             runs.append(f"{label}: {t:.4f} ({t / tf:.2f}x, err {wgrad_err(sets[0], out):.1e})")
-            plan = lay.plan_cache.get(("coarse", least))
-            if plan is not None and len(shape) < len(variants) - 1 and least not in [
-                    int(x.split()[1][:-1]) for x in shape]:
-                shape.append(f"least {least}: {plan.ncoarse} coarse, {plan.nrest} rest")
+            for lst in (1, 2, 4) if least is None else (least,):
+                plan = lay.plan_cache.get(("coarse", lst))
+                if plan is not None and f"least {lst}:" not in " ".join(shape):
+                    shape.append(f"least {lst}: {plan.ncoarse} coarse, {plan.nrest} rest")
         line = "; ".join(shape) + "; wgrad " + "; ".join(runs)
     say(f"{kind} {dtype} M {M} d {d} nnzb {lay.nnzb}: fprop {tf:.4f}; {line}")
     del sets

@@ -578,7 +578,8 @@ def test_sddmm_coarse_hybrid(request, monkeypatch, bs, kind, layout, least, beta
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("the coarse wgrad runs on sm_90")
     did = _specs.dtype_id(DTYPES[kind])
-    monkeypatch.setitem(_specs.COARSE_WGRAD_RULES, (bs, did), (2.0, least))
+    monkeypatch.setitem(_specs.COARSE_WGRAD_RULES, (bs, did),
+                        (_specs.CoarseRule(2.0, least),))
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
     blocks = _coarse_blocks(layout)
     groups = blocks.reshape(20, 2, 15, 2).sum(axis=(1, 3))
@@ -603,7 +604,8 @@ def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
         pytest.skip("the coarse wgrad runs on sm_90")
     did = _specs.dtype_id(DTYPES[kind])
-    monkeypatch.setitem(_specs.COARSE_WGRAD_RULES, (bs, did), (2.0, 3))
+    monkeypatch.setitem(_specs.COARSE_WGRAD_RULES, (bs, did),
+                        (_specs.CoarseRule(2.0, 3),))
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
     blocks = _coarse_blocks("random")
     blocks[:8, :8] = True                        # full groups beside random's small ones
@@ -668,11 +670,12 @@ def test_coarse_table_on_gpu():
             assert d.dtype == h.dtype and np.array_equal(d.get(), h)
 
 
-@pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32")])
+@pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32"), (16, "f32")])
 def test_sddmm_coarse_by_rule(request, monkeypatch, bs, kind):
-    """COARSE_WGRAD None (the default) at M = COARSE_WGRAD_MIN_M: coarsened on a banded W (its
-    predicted cost at most 1), not on a random d = 0.1 one nor below that M (where no coarse
-    plan is built)."""
+    """COARSE_WGRAD None (the default) at M = COARSE_WGRAD_MIN_M: coarsened on a banded W (2 x 2
+    groups full or of one block, as small world's), not on a random d = 0.05 one nor below that
+    M (where no coarse plan is built); the plans built and the choice are the rules' (the
+    first rule's plan, then each next one's while none takes the call)."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
@@ -680,18 +683,25 @@ def test_sddmm_coarse_by_rule(request, monkeypatch, bs, kind):
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", None)
     did = _specs.dtype_id(DTYPES[kind])
+    rules = _specs.COARSE_WGRAD_RULES[bs, did]
     rows, cols = np.arange(40)[:, None], np.arange(40)[None, :]
-    band, scattered = np.abs(rows - cols) < 3, _mask(np.random.default_rng(4), 40, 40, 0.1)
+    band, scattered = np.abs(rows - cols) < 4, _mask(np.random.default_rng(4), 40, 40, 0.05)
     lo = _specs.COARSE_WGRAD_MIN_M
+    assert all(r.min_m == lo for r in rules)
     for blocks, M, want in ((band, lo, True), (band, lo - 64, False), (scattered, lo, False)):
         wg = _coarse_case(request, monkeypatch, bs, kind, M, blocks, 0.0, want)
-        # the plan only where the rule could take the call (M >= lo), then by its cost
-        key = ("coarse", _specs.COARSE_WGRAD_RULES[bs, did][1])
-        assert (key in wg.layout.plan_cache) == (M >= lo)
-        if M >= lo:
-            plan = wg.layout.plan_cache[key]
-            cost = _specs.coarse_cost(bs, did, wg.layout.nnzb, plan.ncoarse, plan.nrest)
-            assert (cost <= 1.0) == (blocks is band)
+        cache = wg.layout.plan_cache
+        if M < lo:
+            assert not any(("coarse", r.least) in cache for r in rules)
+            continue
+        taken = False
+        for r in rules:
+            assert (("coarse", r.least) in cache) == (not taken)
+            plan = cache.get(("coarse", r.least))
+            if plan is not None and not taken:
+                cost = _specs.coarse_cost(r, wg.layout.nnzb, plan.ncoarse, plan.nrest)
+                taken = cost is not None and cost <= r.limit
+        assert taken == want
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])

@@ -684,31 +684,52 @@ def test_coarse_wgrad_env(name, values):
 
 
 def test_coarse_wgrad_rule(monkeypatch):
-    """The coarse wgrad (16-bit bs 32, float32 bs 8): by the rule at a predicted cost (its
-    COARSE_WGRAD_RULES cost a coarse block) of at most 1 and M >= COARSE_WGRAD_MIN_M with no
-    sddmm kernel forced: on small world's fill, not on random's; "1" wherever it can run, "0"
-    never; never a layout that cannot be coarsened (cost None), TF32 or 3xTF32 codes, other
-    block sizes."""
+    """The coarse wgrad (16-bit bs 32, float32 bs 8 and 16): by a rule at a predicted cost of
+    at most its limit and M >= its min_m with no sddmm kernel forced; on small world's counts
+    (v50's layouts, C = K = 8192), not on random's; float32 bs 8's hybrid on
+    Barabasi-Albert's; "1" wherever it can run, "0" never; never a layout that cannot be
+    coarsened (cost None), TF32 or 3xTF32 codes, other block sizes."""
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", None)
-    lo_m = _specs.COARSE_WGRAD_MIN_M
-    assert set(_specs.COARSE_WGRAD_RULES) == {(32, 1), (32, 2), (8, 0)}
-    for (bs, did), (cost, least) in _specs.COARSE_WGRAD_RULES.items():
-        assert 1.6 <= cost <= 2.4 and least == 1
-        # every group coarse: n stored blocks in n / (4 fill) coarse ones
-        at = {fill: _specs.coarse_cost(bs, did, 6656, round(6656 / (4 * fill)), 0)
-              for fill in (0.65, 0.29, cost / 4 + 0.01, cost / 4 - 0.01)}
-        assert _specs.coarse_wgrad(bs, did, 4096, at[0.65])                 # small world
-        assert _specs.coarse_wgrad(bs, did, lo_m, at[cost / 4 + 0.01])
-        assert not _specs.coarse_wgrad(bs, did, 4096, at[cost / 4 - 0.01])
-        assert not _specs.coarse_wgrad(bs, did, 4096, at[0.29])             # random
-        assert not _specs.coarse_wgrad(bs, did, lo_m - 1, 0.1)
+    rules = _specs.COARSE_WGRAD_RULES
+    assert set(rules) == {(32, 1), (32, 2), (8, 0), (16, 0)}
+    for (bs, did), options in rules.items():
+        assert options[0].least == 1 or (bs, did) == (16, 0)
+        for r in options:
+            assert 1.6 <= r.cost <= 4 and 0.9 <= r.limit <= 1 and r.min_m == 1024
+            assert not _specs.coarse_wgrad(bs, did, 4096, r.limit + 1e-9, r)
+            assert _specs.coarse_wgrad(bs, did, 4096, r.limit, r)
+            assert not _specs.coarse_wgrad(bs, did, r.min_m - 1, 0.1, r)
+    for r in rules[32, 1]:                    # every group coarse: fill = blocks / 4 groups
+        at = {fill: _specs.coarse_cost(r, 6656, round(6656 / (4 * fill)), 0)
+              for fill in (0.65, 0.29, r.cost / 4 + 0.01, r.cost / 4 - 0.01)}
+        assert _specs.coarse_wgrad(32, 1, 4096, at[0.65], r)                # small world
+        assert _specs.coarse_wgrad(32, 1, 1024, at[r.cost / 4 + 0.01], r)
+        assert not _specs.coarse_wgrad(32, 1, 4096, at[r.cost / 4 - 0.01], r)
+        assert not _specs.coarse_wgrad(32, 1, 4096, at[0.29], r)            # random
+
+    def takes(bs, did, nnzb, counts):
+        """The first rule (index) whose (ncoarse, nrest) in ``counts`` it takes, or None."""
+        for i, r in enumerate(rules[bs, did]):
+            ncoarse, nrest = counts[r.least]
+            if _specs.coarse_wgrad(bs, did, 4096, _specs.coarse_cost(r, nnzb, ncoarse, nrest), r):
+                return i
+        return None
+    # probes/p48.py's counts (v50): {least: (coarse blocks, blocks left direct)}
+    assert takes(8, 0, 104448, {1: (37369, 0), 2: (26115, 11254)}) == 0       # small world
+    assert takes(8, 0, 99246, {1: (78248, 0), 2: (16644, 61604)}) == 1        # Barabasi-Albert
+    assert takes(8, 0, 104858, {1: (90254, 0), 2: (13613, 76641)}) is None    # random
+    assert takes(16, 0, 26624, {4: (3998, 10632)}) == 0                       # small world
+    assert takes(16, 0, 78848, {4: (12764, 27792)}) == 0                      # ... d 0.3
+    assert takes(16, 0, 26214, {4: (8, 26182)}) is None                       # random
+    assert takes(16, 0, 78643, {4: (559, 76407)}) is None                     # ... d 0.3
     for bs, did, cost in ((32, 1, None), (8, 0, None), (32, 0, 0.1), (8, 4, 0.1), (8, 3, 0.1),
-                          (8, 1, 0.1), (64, 1, 0.1), (16, 1, 0.1), (16, 0, 0.1)):
+                          (8, 1, 0.1), (64, 1, 0.1), (16, 1, 0.1), (16, 3, 0.1), (64, 0, 0.1)):
         for knob in (None, "1"):
             monkeypatch.setattr(_specs, "COARSE_WGRAD", knob)
             assert not _specs.coarse_wgrad(bs, did, 4096, cost)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
+    assert _specs.coarse_wgrad(16, 0, 4096, 0.0)                   # some rule could
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")            # a kernel forced: its own
     assert not _specs.coarse_wgrad(32, 1, 4096, 0.1)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
@@ -717,14 +738,25 @@ def test_coarse_wgrad_rule(monkeypatch):
     assert not _specs.coarse_wgrad(32, 1, 4096, 0.1) and not _specs.coarse_wgrad(8, 0, 4096, 0.1)
 
 
-def test_coarse_cost(monkeypatch):
+def test_coarse_cost():
     """(coarse blocks x the rule's cost + blocks left direct) / stored blocks; None without a
-    rule or a coarse block."""
-    monkeypatch.setitem(_specs.COARSE_WGRAD_RULES, (16, 0), (3.0, 4))
-    assert _specs.coarse_cost(16, 0, 100, 15, 40) == (15 * 3.0 + 40) / 100
-    assert _specs.coarse_cost(32, 1, 8, 2, 0) == 2 * _specs.COARSE_WGRAD_RULES[32, 1][0] / 8
-    assert _specs.coarse_cost(16, 0, 100, 0, 100) is None
-    assert _specs.coarse_cost(64, 1, 100, 25, 0) is None
+    coarse block; a rule's fields and defaults."""
+    r = _specs.CoarseRule(3.0, 4)
+    assert (r.cost, r.least, r.limit, r.min_m) == (3.0, 4, 1.0, _specs.COARSE_WGRAD_MIN_M)
+    assert _specs.CoarseRule(2.0, 2, 0.9, 2048) == (2.0, 2, 0.9, 2048)
+    assert _specs.coarse_cost(r, 100, 15, 40) == (15 * 3.0 + 40) / 100
+    assert _specs.coarse_cost(r, 8, 2, 0) == 2 * 3.0 / 8
+    assert _specs.coarse_cost(r, 100, 0, 100) is None
+    assert _specs.coarse_cost(r, 0, 0, 0) is None
+
+
+def test_coarse_overlap(monkeypatch):
+    """The hybrid's two wgrads on two streams: by default for float32 (element code 0) only;
+    "1" every code, "0" none."""
+    for knob, want in ((None, (True, False, False)), ("1", (True, True, True)),
+                       ("0", (False, False, False))):
+        monkeypatch.setattr(_specs, "COARSE_OVERLAP", knob)
+        assert tuple(_specs.coarse_overlap(did) for did in (0, 1, 2)) == want
 
 
 def test_walk_by_share(monkeypatch):
