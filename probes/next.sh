@@ -591,7 +591,7 @@ elif [ "$1" = v59 ]; then
   # v50: the hybrid rules (float32 bs 16 whole groups, bs 8 groups of >= 2 after the full
   # rule): the coarse GPU tests, p48 rule at other M and d, then the float32 bs 8 / 16 rows of
   # small world and Barabasi-Albert (<= 420 s)
-  first_tests 100 "coarse"
+  first_tests 100 "${V59_K:-coarse}"
   [ "$rc" = 0 ] || exit 1
   for m in f32b16 f32; do
     PYTHONPATH=.:probes timeout 90 python3 probes/p48.py rule $m m 2>&1 | grep -v "^\["

@@ -594,7 +594,7 @@ def test_sddmm_coarse_hybrid(request, monkeypatch, bs, kind, layout, least, beta
 
 @pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32"), (16, "f32")])
 def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
-    """The hybrid's two wgrads on two streams (COARSE_OVERLAP None, the default): called on a
+    """The hybrid's two wgrads on two streams (COARSE_OVERLAP "1"; float32's default): called on a
     user's non-blocking stream, behind that stream's write of x, with beta 1, the result is
     right once that stream alone is synchronised, the rest's wgrad ran on the side stream, and
     the bits equal those of the two wgrads one after the other (COARSE_OVERLAP "0"); the
@@ -621,7 +621,7 @@ def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
     monkeypatch.setattr(_gpu_ops, "_sddmm", spy)
     outs = []
     user = cupy.cuda.Stream(non_blocking=True)
-    for overlap in (None, "0"):
+    for overlap in ("1", "0"):
         monkeypatch.setattr(_specs, "COARSE_OVERLAP", overlap)
         out = wg.copy()
         xu = cupy.empty_like(xg)
@@ -644,7 +644,7 @@ def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
         # the public call's, then the coarse and the rest wgrads' (float32's row chunks
         # recurse no further): the rest's on the side stream iff overlapping
         assert len(streams) == 3 and streams[0] == user.ptr
-        assert (streams.count(side) == 1) == (overlap is None), streams
+        assert (streams.count(side) == 1) == (overlap == "1"), streams
         got = out.toarray().get().astype(np.float64)
         w_dense = w.toarray().astype(np.float64)
         assert _rel(got, -0.5 * ref + w_dense) < ACCUM_TOL[kind]
