@@ -624,12 +624,15 @@ def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
     else:
         # the rest on a side stream, forked from and joined back to the caller's by events
         # (the scratch was allocated on the caller's stream, which frees it after the join)
+        # (the rest's by default, ``_specs.COARSE_SIDE``, launched first)
         here = cupy.cuda.get_current_stream()
         side = _side_stream(cupy.cuda.runtime.getDevice())
+        order = (0, 1) if _specs.COARSE_SIDE == "coarse" else (1, 0)
+        lays = (plan.coarse, plan.rest)
         side.wait_event(here.record())
         with side:
-            _sddmm(x, dy, plan.rest, parts[1], alpha, 0.0, False, coarse=False)
-        _sddmm(x, dy, plan.coarse, parts[0], alpha, 0.0, False, coarse=False)
+            _sddmm(x, dy, lays[order[0]], parts[order[0]], alpha, 0.0, False, coarse=False)
+        _sddmm(x, dy, lays[order[1]], parts[order[1]], alpha, 0.0, False, coarse=False)
         here.wait_event(side.record())
     spec = _specs.coarse_blocks_spec(bs, did)
     nt = _specs.launch_shape("coarse_blocks.cu", spec)[0]

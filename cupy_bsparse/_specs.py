@@ -1320,6 +1320,12 @@ COARSE_WGRAD_RULES = {(32, 1): (CoarseRule(2.08, 1),), (32, 2): (CoarseRule(2.08
 COARSE_OVERLAP = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_OVERLAP"),
                                 "CUPY_BSPARSE_COARSE_OVERLAP", kinds=("0", "1"))
 
+#: Which of a hybrid's two wgrads goes on the side stream, launched first, where they overlap:
+#: None (the default) the rest (the direct kernel's blocks), "coarse" the coarse blocks'.
+#: From CUPY_BSPARSE_COARSE_SIDE at import.
+COARSE_SIDE = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_SIDE"),
+                             "CUPY_BSPARSE_COARSE_SIDE", kinds=("rest", "coarse"))
+
 
 def coarse_blocks_spec(bs, did):
     """The specialisation of coarse_blocks.cu that copies blocks of size ``bs`` and element code

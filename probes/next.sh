@@ -108,6 +108,7 @@
 #   bash probes/next.sh v58                      -> the hybrid on two streams: tests, memcheck, p48 overlap x3 (<= 420 s)
 #   bash probes/next.sh v59                      -> the hybrid rules: coarse tests, p48 rule at other M, float32 rows (<= 420 s)
 #   bash probes/next.sh v60                      -> the suite (<= 540 s)
+#   bash probes/next.sh v61                      -> the hybrid with the coarse wgrad launched first: coarse tests, p48 side, the row (<= 250 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -604,6 +605,20 @@ elif [ "$1" = v59 ]; then
   python3 probes/targets.py "$out"/t59_small_world.json "$out"/t59_barabasi_albert.json
 elif [ "$1" = v60 ]; then
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 540 bash .ci/gpu 2>&1 | tail -7
+elif [ "$1" = v61 ]; then
+  # v50: which of the hybrid's wgrads goes first on the side stream (COARSE_SIDE): the coarse
+  # GPU tests with the coarse one first, p48 side, then small world's float32 bs 16 row with
+  # it (v59: wgrad 1.2525x fprop with the rest first) (<= 250 s)
+  CUPY_BSPARSE_COARSE_SIDE=coarse first_tests 60 "coarse_hybrid"
+  for m in f32b16 f32; do
+    PYTHONPATH=.:probes timeout 70 python3 probes/p48.py side $m 2>&1 | grep -v "^\["
+  done
+  for side in coarse rest; do
+    CUPY_BSPARSE_COARSE_SIDE=$side timeout $((245 - SECONDS)) python3 -m cupy_bsparse bench \
+      --m 4096 --layout small_world --dtype float32 --blocksize 16 --baselines dense \
+      --out "$out/t61_$side" 2>&1 | grep -v "^\[" | tail -1
+    python3 probes/targets.py "$out"/t61_$side.json | grep float32
+  done
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -7,8 +7,9 @@ against float64), alternated twice; ``hybrid`` adds "1" with the rule's least gr
 2 and 4 (smaller groups on the direct kernel; float32 bs 16 has a rule since v50);
 ``overlap`` times those hybrids with their two wgrads in sequence ("seq", COARSE_OVERLAP "0")
 and on two streams. C = K = 8192. Usage:
-PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid | overlap | rule] [quick | dense | f32 | f32b16] [m]
-``rule``: COARSE_WGRAD "0" against the rules as they stand (None); ``m`` with f32 / f32b16:
+PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid | overlap | rule | side] [quick | dense | f32 | f32b16] [m]
+``rule``: COARSE_WGRAD "0" against the rules as they stand (None); ``side``: also with the
+coarse wgrad on the side stream (COARSE_SIDE "coarse"); ``m`` with f32 / f32b16:
 Barabasi-Albert (and small world at bs 16) at M = 1024 / 2048 / 8192 (bs 8: d 0.05 / 0.2)."""
 import sys
 
@@ -63,12 +64,17 @@ bs = 32
 if "f32b16" in sys.argv:    # float32 bs 16 on bs 32's wgrad (raw: is there a crossover?)
     bs, cases = 16, [(k, 4096, "float32", d) for k in ("small_world", "random")
                      for d in (0.1, 0.3)]
-    if "m" in sys.argv:     # v50's rule at other M
+    if "side" in sys.argv:
+        cases = [("small_world", M, "float32", d) for M, d in ((4096, 0.1), (2048, 0.1),
+                                                             (4096, 0.3))]
+    elif "m" in sys.argv:   # v50's rule at other M
         cases = [(k, M, "float32", 0.1) for k in ("small_world", "barabasi_albert")
                  for M in (1024, 2048, 8192)]
 elif "f32" in sys.argv:     # float32 bs 8 on bs 16's wgrad
     bs, cases = 8, [(k, 4096, "float32", 0.1) for k in ("small_world", "random")]
-    if "m" in sys.argv:
+    if "side" in sys.argv:
+        cases = [("barabasi_albert", M, "float32", 0.1) for M in (4096, 2048)]
+    elif "m" in sys.argv:
         cases = [("barabasi_albert", M, "float32", 0.1) for M in (1024, 2048, 8192)]
         cases += [("barabasi_albert", 4096, "float32", d) for d in (0.05, 0.2)]
     elif "raw" not in sys.argv:
@@ -78,6 +84,8 @@ elif "f32" in sys.argv:     # float32 bs 8 on bs 16's wgrad
 variants = [("off", "0", None), ("coarse", "1", 1)]
 if "rule" in sys.argv:      # the rules as they stand (COARSE_WGRAD None) against off
     variants = [("off", "0", None), ("rule", None, None)]
+if "side" in sys.argv:      # ... and with the coarse wgrad on the side stream, launched first
+    variants = [("off", "0", None), ("rule", None, None), ("coarse side", None, None)]
 if "hybrid" in sys.argv:
     variants += [("hybrid 2", "1", 2), ("hybrid 4", "1", 4)]
 if "overlap" in sys.argv:   # the hybrids with their two wgrads one after the other, then on two
@@ -98,6 +106,7 @@ for kind, M, dtype, d in cases:
             if least is not None:
                 rules[bs, did] = (_specs.CoarseRule(rules[bs, did][0].cost, least),)
             with patched(_specs, COARSE_WGRAD=knob, COARSE_WGRAD_RULES=rules,
+                         COARSE_SIDE="coarse" if label == "coarse side" else None,
                          COARSE_OVERLAP="0" if label.startswith("seq")
                          else "1" if "overlap" in sys.argv else None):
                 t, (_, _, out) = t_wgrad(sets)

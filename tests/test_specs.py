@@ -675,11 +675,12 @@ def test_queue_order_env(name, values):
 
 @pytest.mark.parametrize("name,values", [
     ("COARSE_WGRAD", ((None, "None"), ("", "None"), ("0", "0"), ("1", "1"))),
-    ("COARSE_OVERLAP", ((None, "None"), ("", "None"), ("0", "0"), ("1", "1")))])
+    ("COARSE_OVERLAP", ((None, "None"), ("", "None"), ("0", "0"), ("1", "1"))),
+    ("COARSE_SIDE", ((None, "None"), ("rest", "rest"), ("coarse", "coarse")))])
 def test_coarse_wgrad_env(name, values):
-    """CUPY_BSPARSE_COARSE_WGRAD (None: by the rule) and CUPY_BSPARSE_COARSE_OVERLAP (None:
-    two streams): None by default, "0" / "1" as given; anything else fails the import naming
-    the variable."""
+    """CUPY_BSPARSE_COARSE_WGRAD (None: by the rule), _COARSE_OVERLAP (None: two streams for
+    float32) and _COARSE_SIDE (None: the rest's wgrad on the side stream): None by default,
+    the values as given; anything else fails the import naming the variable."""
     test_queue_order_env(name, values)
 
 
