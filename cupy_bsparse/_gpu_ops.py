@@ -517,7 +517,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
             cost = (None if plan is None else
                     _specs.coarse_cost(rule, layout.nnzb, plan.ncoarse, plan.nrest))
             if _specs.coarse_wgrad(bs, did, M, cost, rule):
-                _coarse_sddmm(x, dy, plan, target, alpha, beta, did)
+                _coarse_sddmm(x, dy, plan, target, alpha, beta, did,
+                              _specs.coarse_first(rule, plan.ncoarse, plan.nrest))
                 return _write_back(out_data, target)
     kind = _specs.sddmm_kernel(bs, did, M)
     if kind == "stream" and (
@@ -604,11 +605,12 @@ def _side_stream(dev):
     return side
 
 
-def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
+def _coarse_sddmm(x, dy, plan, target, alpha, beta, did, coarse_first=False):
     """``sddmm`` on a 2 x 2 coarsened layout (``_work_lists.coarse_plan``'s ``plan``, with at
     least one coarse block): the 2bs x 2bs blocks of ``plan.coarse`` and the blocks left on the
     direct kernel (``plan.rest``, if any) into scratch, the two on two streams where
-    ``_specs.coarse_overlap``, then coarse_blocks.cu copies each stored block out into
+    ``_specs.coarse_overlap`` (the coarse one on the side stream, launched first, where
+    ``coarse_first``, else the rest's), then coarse_blocks.cu copies each stored block out into
     ``target`` (C-contiguous, 16-byte aligned; + beta * target, rounded once more)."""
     import cupy
 
@@ -624,10 +626,10 @@ def _coarse_sddmm(x, dy, plan, target, alpha, beta, did):
     else:
         # the rest on a side stream, forked from and joined back to the caller's by events
         # (the scratch was allocated on the caller's stream, which frees it after the join)
-        # (the rest's by default, ``_specs.COARSE_SIDE``, launched first)
+        # (the coarse one where ``coarse_first``, else the rest's, launched first)
         here = cupy.cuda.get_current_stream()
         side = _side_stream(cupy.cuda.runtime.getDevice())
-        order = (0, 1) if _specs.COARSE_SIDE == "coarse" else (1, 0)
+        order = (0, 1) if coarse_first else (1, 0)
         lays = (plan.coarse, plan.rest)
         side.wait_event(here.record())
         with side:

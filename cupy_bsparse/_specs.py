@@ -1321,8 +1321,13 @@ COARSE_OVERLAP = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_OVERLAP"),
                                 "CUPY_BSPARSE_COARSE_OVERLAP", kinds=("0", "1"))
 
 #: Which of a hybrid's two wgrads goes on the side stream, launched first, where they overlap:
-#: None (the default) the rest (the direct kernel's blocks), "coarse" the coarse blocks'.
-#: From CUPY_BSPARSE_COARSE_SIDE at import.
+#: None (the default) the one of more predicted work (``coarse_first``), "rest" the direct
+#: kernel's, "coarse" the coarse blocks'. v50 (H100, probes/p48.py side, C = K = 8192, d 0.1,
+#: ms, rest first -> coarse first): float32 bs 16 small world (work 3998 x 3.5 coarse against
+#: 10632 rest) M = 4096 1.4716, 1.4663 -> 1.4404, 1.4646; M = 2048 0.7494, 0.7306 -> 0.7037,
+#: 0.7088; d 0.3 3.8456, 3.8393 -> 3.7231, 3.8440; float32 bs 8 Barabasi-Albert (16644 x 1.8
+#: against 61604) M = 4096 3.1913, 3.1249 -> 3.2034, 3.1620; M = 2048 1.5778, 1.5898 -> 1.5831,
+#: 1.6116. From CUPY_BSPARSE_COARSE_SIDE at import.
 COARSE_SIDE = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_SIDE"),
                              "CUPY_BSPARSE_COARSE_SIDE", kinds=("rest", "coarse"))
 
@@ -1357,6 +1362,15 @@ def coarse_wgrad(bs, did, M, cost, rule=None):
         return True
     return SDDMM_KERNEL is None and any(M >= r.min_m and cost <= r.limit
                                         for r in (rules if rule is None else (rule,)))
+
+
+def coarse_first(rule, ncoarse, nrest):
+    """Whether a hybrid's coarse wgrad (``ncoarse`` coarse blocks by ``rule``) goes on the side
+    stream, launched first, ahead of the ``nrest`` blocks left direct (``COARSE_SIDE``): by
+    default where its predicted work, ncoarse x rule.cost, is the larger (longest first)."""
+    if COARSE_SIDE is not None:
+        return COARSE_SIDE == "coarse"
+    return ncoarse * rule.cost > nrest
 
 
 def coarse_overlap(did):

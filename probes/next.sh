@@ -109,6 +109,7 @@
 #   bash probes/next.sh v59                      -> the hybrid rules: coarse tests, p48 rule at other M, float32 rows (<= 420 s)
 #   bash probes/next.sh v60                      -> the suite (<= 540 s)
 #   bash probes/next.sh v61                      -> the hybrid with the coarse wgrad launched first: coarse tests, p48 side, the row (<= 250 s)
+#   bash probes/next.sh v62                      -> the side by predicted work: coarse tests, float32 bs 8 / 16 rows (<= 250 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -619,6 +620,17 @@ elif [ "$1" = v61 ]; then
       --out "$out/t61_$side" 2>&1 | grep -v "^\[" | tail -1
     python3 probes/targets.py "$out"/t61_$side.json | grep float32
   done
+elif [ "$1" = v62 ]; then
+  # v50: the hybrid's wgrad of more predicted work first (COARSE_SIDE None): the coarse GPU
+  # tests, then the float32 bs 8 / 16 rows of small world and Barabasi-Albert (<= 250 s)
+  first_tests 80 "coarse"
+  [ "$rc" = 0 ] || exit 1
+  for lay in small_world barabasi_albert; do
+    timeout $((245 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 --layout $lay \
+      --dtype float32 --blocksize 8 16 --baselines dense --out "$out/t62_$lay" 2>&1 \
+      | grep -v "^\[" | tail -1
+  done
+  python3 probes/targets.py "$out"/t62_small_world.json "$out"/t62_barabasi_albert.json
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -594,11 +594,11 @@ def test_sddmm_coarse_hybrid(request, monkeypatch, bs, kind, layout, least, beta
 
 @pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32"), (16, "f32")])
 def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
-    """The hybrid's two wgrads on two streams (COARSE_OVERLAP "1"; float32's default): called on a
-    user's non-blocking stream, behind that stream's write of x, with beta 1, the result is
-    right once that stream alone is synchronised, the rest's wgrad ran on the side stream, and
-    the bits equal those of the two wgrads one after the other (COARSE_OVERLAP "0"); the
-    inputs are unchanged. M = 1500 (float32's row chunks)."""
+    """The hybrid's two wgrads on two streams (COARSE_OVERLAP "1", float32's default): called
+    on a user's non-blocking stream, behind that stream's write of x, with beta 1, the result
+    is right once that stream alone is synchronised, COARSE_SIDE's wgrad ran on the side stream
+    (first), and the bits equal those of the two wgrads one after the other on the user's
+    stream (COARSE_OVERLAP "0"); the inputs are unchanged. M = 1500 (float32's row chunks)."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
@@ -616,13 +616,14 @@ def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
     orig = _gpu_ops._sddmm
 
     def spy(*a, **k):
-        streams.append(cupy.cuda.get_current_stream().ptr)
+        streams.append((cupy.cuda.get_current_stream().ptr, a[2]))
         return orig(*a, **k)
     monkeypatch.setattr(_gpu_ops, "_sddmm", spy)
     outs = []
     user = cupy.cuda.Stream(non_blocking=True)
-    for overlap in ("1", "0"):
+    for overlap, first in (("1", "rest"), ("1", "coarse"), ("0", None)):
         monkeypatch.setattr(_specs, "COARSE_OVERLAP", overlap)
+        monkeypatch.setattr(_specs, "COARSE_SIDE", first)
         out = wg.copy()
         xu = cupy.empty_like(xg)
         xu.view(cupy.uint8).fill(0xFF)           # NaN in every float format
@@ -642,13 +643,17 @@ def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
         assert plan.ncoarse > 0 and plan.nrest > 0
         side = _gpu_ops._SIDE_STREAMS[cupy.cuda.runtime.getDevice()].ptr
         # the public call's, then the coarse and the rest wgrads' (float32's row chunks
-        # recurse no further): the rest's on the side stream iff overlapping
-        assert len(streams) == 3 and streams[0] == user.ptr
-        assert (streams.count(side) == 1) == (overlap == "1"), streams
+        # recurse no further): COARSE_SIDE's on the side stream, first, iff overlapping
+        assert len(streams) == 3 and streams[0][0] == user.ptr
+        on_side = [lay for ptr, lay in streams if ptr == side]
+        if overlap == "1":
+            assert on_side == [getattr(plan, first)] and streams[1][0] == side
+        else:
+            assert not on_side and [lay for _, lay in streams[1:]] == [plan.coarse, plan.rest]
         got = out.toarray().get().astype(np.float64)
         w_dense = w.toarray().astype(np.float64)
         assert _rel(got, -0.5 * ref + w_dense) < ACCUM_TOL[kind]
-    assert np.array_equal(outs[0], outs[1])
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
     assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
     assert np.array_equal(wg.data.view(np.uint8).get(), w.data.view(np.uint8))
 

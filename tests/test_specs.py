@@ -679,7 +679,7 @@ def test_queue_order_env(name, values):
     ("COARSE_SIDE", ((None, "None"), ("rest", "rest"), ("coarse", "coarse")))])
 def test_coarse_wgrad_env(name, values):
     """CUPY_BSPARSE_COARSE_WGRAD (None: by the rule), _COARSE_OVERLAP (None: two streams for
-    float32) and _COARSE_SIDE (None: the rest's wgrad on the side stream): None by default,
+    float32) and _COARSE_SIDE (None: by the predicted work): None by default,
     the values as given; anything else fails the import naming the variable."""
     test_queue_order_env(name, values)
 
@@ -749,6 +749,19 @@ def test_coarse_cost():
     assert _specs.coarse_cost(r, 8, 2, 0) == 2 * 3.0 / 8
     assert _specs.coarse_cost(r, 100, 0, 100) is None
     assert _specs.coarse_cost(r, 0, 0, 0) is None
+
+
+def test_coarse_first(monkeypatch):
+    """The hybrid's wgrad of more predicted work launched first (coarse blocks x the rule's
+    cost against the blocks left direct; v50's float32 bs 16 small world and bs 8
+    Barabasi-Albert counts); COARSE_SIDE "coarse" / "rest" whatever the work."""
+    r16, r8 = _specs.COARSE_WGRAD_RULES[16, 0][0], _specs.COARSE_WGRAD_RULES[8, 0][1]
+    assert _specs.coarse_first(r16, 3998, 10632) and not _specs.coarse_first(r8, 16644, 61604)
+    assert not _specs.coarse_first(_specs.CoarseRule(2.0, 2), 5, 10)
+    monkeypatch.setattr(_specs, "COARSE_SIDE", "coarse")
+    assert _specs.coarse_first(r8, 16644, 61604) and _specs.coarse_first(r16, 1, 10 ** 6)
+    monkeypatch.setattr(_specs, "COARSE_SIDE", "rest")
+    assert not _specs.coarse_first(r16, 3998, 10632)
 
 
 def test_coarse_overlap(monkeypatch):
