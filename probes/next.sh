@@ -193,6 +193,17 @@ first_tests() {
   timeout "$1" python3 -m pytest tests/test_gpu_kernels.py -q -p no:cacheprovider -k "$2" 2>&1 | tail -3
   rc=${PIPESTATUS[0]}; echo "first tests rc=$rc at ${SECONDS} s"
 }
+# float32_rows TAG UNTIL: the float32 bs 8 / 16 bench at M = 4096 on small world and
+# Barabasi-Albert into $out/TAG_<layout>, each under a timeout ending at UNTIL s, then their
+# target rows
+float32_rows() {
+  for lay in small_world barabasi_albert; do
+    timeout $(($2 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 --layout $lay \
+      --dtype float32 --blocksize 8 16 --baselines dense --out "$out/$1_$lay" 2>&1 \
+      | grep -v "^\[" | tail -1
+  done
+  python3 probes/targets.py "$out/$1_small_world.json" "$out/$1_barabasi_albert.json"
+}
 # checked_first SECONDS K MEMCHECK_SECONDS LOG MEMCHECK_K: first_tests SECONDS K, then, where
 # they passed, memcheck on the tests matching MEMCHECK_K into LOG; sets rc (the tests')
 checked_first() {
@@ -598,12 +609,7 @@ elif [ "$1" = v59 ]; then
   for m in f32b16 f32; do
     PYTHONPATH=.:probes timeout 90 python3 probes/p48.py rule $m m 2>&1 | grep -v "^\["
   done
-  for lay in small_world barabasi_albert; do
-    timeout $((415 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 --layout $lay \
-      --dtype float32 --blocksize 8 16 --baselines dense --out "$out/t59_$lay" 2>&1 \
-      | grep -v "^\[" | tail -1
-  done
-  python3 probes/targets.py "$out"/t59_small_world.json "$out"/t59_barabasi_albert.json
+  float32_rows t59 415
 elif [ "$1" = v60 ]; then
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 540 bash .ci/gpu 2>&1 | tail -7
 elif [ "$1" = v61 ]; then
@@ -625,12 +631,7 @@ elif [ "$1" = v62 ]; then
   # tests, then the float32 bs 8 / 16 rows of small world and Barabasi-Albert (<= 250 s)
   first_tests 80 "coarse"
   [ "$rc" = 0 ] || exit 1
-  for lay in small_world barabasi_albert; do
-    timeout $((245 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 --layout $lay \
-      --dtype float32 --blocksize 8 16 --baselines dense --out "$out/t62_$lay" 2>&1 \
-      | grep -v "^\[" | tail -1
-  done
-  python3 probes/targets.py "$out"/t62_small_world.json "$out"/t62_barabasi_albert.json
+  float32_rows t62 245
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
