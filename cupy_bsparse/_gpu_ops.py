@@ -513,6 +513,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         # the rule could take the call on some layout (measured with sm_90's 2 bs kernels, the
         # TMA's sddmm_tall.cu; the copy runs anywhere): this layout's predicted cost
         for rule in _specs.COARSE_WGRAD_RULES[bs, did]:
+            if not _specs.coarse_wgrad(bs, did, M, 0.0, rule):
+                continue                       # below its min_m: no plan built for it
             plan = _work_lists.coarse_plan(layout, rule.least)
             cost = (None if plan is None else
                     _specs.coarse_cost(rule, layout.nnzb, plan.ncoarse, plan.nrest))
@@ -595,14 +597,26 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
 _SIDE_STREAMS = {}
 
 
-def _side_stream(dev):
-    """Device ``dev``'s side stream (non-blocking, made once) for work forked off the caller's."""
+def _side_stream(dev, here):
+    """The side stream (non-blocking, made once) for work forked off stream ``here`` on device
+    ``dev``: one per caller's stream, so that independent streams (or a graph being captured on
+    one of them) share none."""
     import cupy
 
-    side = _SIDE_STREAMS.get(dev)
+    key = (dev, here.ptr)
+    side = _SIDE_STREAMS.get(key)
     if side is None:
-        side = _SIDE_STREAMS[dev] = cupy.cuda.Stream(non_blocking=True)
+        side = _SIDE_STREAMS.setdefault(key, cupy.cuda.Stream(non_blocking=True))
     return side
+
+
+def _mark(stream):
+    """An event (no timing) recorded on ``stream``, for another stream to wait on."""
+    import cupy
+
+    event = cupy.cuda.Event(disable_timing=True)
+    event.record(stream)
+    return event
 
 
 def _coarse_sddmm(x, dy, plan, target, alpha, beta, did, coarse_first=False):
@@ -624,18 +638,22 @@ def _coarse_sddmm(x, dy, plan, target, alpha, beta, did, coarse_first=False):
         _sddmm(x, dy, plan.coarse, parts[0], alpha, 0.0, False, coarse=False)
         _sddmm(x, dy, plan.rest, parts[1], alpha, 0.0, False, coarse=False)
     else:
-        # the rest on a side stream, forked from and joined back to the caller's by events
-        # (the scratch was allocated on the caller's stream, which frees it after the join)
-        # (the coarse one where ``coarse_first``, else the rest's, launched first)
+        # one wgrad (the coarse one where ``coarse_first``, else the rest's) launched first on
+        # a side stream forked from the caller's by an event, the other on the caller's; the
+        # join comes whatever is raised, as the scratch (allocated on the caller's stream
+        # before the fork) goes back to its pool. The side's sub-layout builds its plan tables
+        # from the side's pool; they are read on that stream only (COARSE_SIDE unchanged).
         here = cupy.cuda.get_current_stream()
-        side = _side_stream(cupy.cuda.runtime.getDevice())
-        order = (0, 1) if coarse_first else (1, 0)
+        side = _side_stream(cupy.cuda.runtime.getDevice(), here)
+        first = 0 if coarse_first else 1
         lays = (plan.coarse, plan.rest)
-        side.wait_event(here.record())
-        with side:
-            _sddmm(x, dy, lays[order[0]], parts[order[0]], alpha, 0.0, False, coarse=False)
-        _sddmm(x, dy, lays[order[1]], parts[order[1]], alpha, 0.0, False, coarse=False)
-        here.wait_event(side.record())
+        side.wait_event(_mark(here))
+        try:
+            with side:
+                _sddmm(x, dy, lays[first], parts[first], alpha, 0.0, False, coarse=False)
+            _sddmm(x, dy, lays[1 - first], parts[1 - first], alpha, 0.0, False, coarse=False)
+        finally:
+            here.wait_event(_mark(side))
     spec = _specs.coarse_blocks_spec(bs, did)
     nt = _specs.launch_shape("coarse_blocks.cu", spec)[0]
     n = plan.sub.shape[0] * bs * bs * target.itemsize // 16   # a thread per 16 bytes

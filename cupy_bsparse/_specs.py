@@ -8,6 +8,7 @@ template; ``all_specializations`` lists every specialisation the launchers can a
 numbers behind each choice are in the docstrings and in ``docs/perf-notes.md``. Pure
 functions of their arguments and of the module flags below; no CuPy.
 """
+import collections
 import os
 
 import numpy as np
@@ -1256,8 +1257,9 @@ TALL_WGMMA16_VARIANTS = [{"WG_EAGER": 0}, {"STAGES": 2},
 #: The weight gradient on the 2 x 2 coarsened layout (``_work_lists.coarse_plan``): the 2 bs one
 #: over every 2bs x 2bs block holding a stored block, then coarse_blocks.cu copies the stored
 #: blocks out. It pays where most 2 x 2 groups are full and the 2 bs kernel is much faster a
-#: block: 16-bit bs 32 (bs 64's wgmma kernel costs about 1.8x bs 32's a block) and float32 bs 8
-#: (bs 16's 3xTF32 sddmm_tall.cu costs about 1.65x sddmm_grouped.cu's). v49 (H100,
+#: block: 16-bit bs 32 (bs 64's wgmma kernel costs about 1.8x bs 32's a block), float32 bs 8
+#: (bs 16's 3xTF32 sddmm_tall.cu costs about 1.65x sddmm_grouped.cu's) and, full groups only,
+#: float32 bs 16 (bs 32's, about 3-3.5x; v50). v49 (H100,
 #: probes/p48.py, C = K = 8192, M = 4096, d 0.1, ms): fp16 small world (fill 0.65) 0.2795 ->
 #: 0.2003 with the copy (bf16 0.2814 -> 0.2007); random (fill 0.29) 0.2771 -> 0.4523;
 #: Barabasi-Albert (0.32) 0.2748 -> 0.4275; small world M = 512 / 1024 / 2048 / 8192 0.0405 /
@@ -1276,22 +1278,13 @@ COARSE_WGRAD = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_WGRAD"),
 COARSE_WGRAD_MIN_M = 1024
 
 
-class CoarseRule(tuple):
-    """One way to coarsen a wgrad: ``cost``, the 2 bs wgrad's time a coarse block over the direct
-    one's a stored block (the copy included); ``least``, the fewest stored blocks of a 2 x 2
-    group that run coarse (smaller groups run on the direct kernel into scratch, copied out
-    with the rest: a "hybrid" plan); ``limit``, the most predicted cost (``coarse_cost``) that
-    takes it; ``min_m``, the least M that does (None: ``COARSE_WGRAD_MIN_M``)."""
-    __slots__ = ()
-
-    def __new__(cls, cost, least, limit=1.0, min_m=None):
-        return super().__new__(cls, (cost, least, limit,
-                                     COARSE_WGRAD_MIN_M if min_m is None else min_m))
-
-    cost = property(lambda self: self[0])
-    least = property(lambda self: self[1])
-    limit = property(lambda self: self[2])
-    min_m = property(lambda self: self[3])
+#: One way to coarsen a wgrad: ``cost``, the 2 bs wgrad's time a coarse block over the direct
+#: one's a stored block (the copy included); ``least``, the fewest stored blocks of a 2 x 2
+#: group that run coarse (smaller groups run on the direct kernel into scratch, copied out with
+#: the rest: a "hybrid" plan); ``limit``, the most predicted cost (``coarse_cost``) that takes
+#: it; ``min_m``, the least M that does (None: ``COARSE_WGRAD_MIN_M`` at call time).
+CoarseRule = collections.namedtuple("CoarseRule", "cost least limit min_m",
+                                    defaults=(1.0, None))
 
 
 #: The coarse wgrad's rules by (block size, element code), tried in order (the first that takes
@@ -1310,13 +1303,14 @@ COARSE_WGRAD_RULES = {(32, 1): (CoarseRule(2.08, 1),), (32, 2): (CoarseRule(2.08
                       (8, 0): (CoarseRule(1.8, 1), CoarseRule(1.8, 2, 0.95)),
                       (16, 0): (CoarseRule(3.5, 4, 0.95),)}
 #: Whether a hybrid coarse wgrad (coarse blocks and the rest, two wgrads into scratch) runs its
-#: two wgrads on two streams (the rest on a side stream forked from and joined back to the
-#: caller's by events), so that each fills the other's tail: None (the default) for float32,
+#: two wgrads on two streams (one on a side stream forked from and joined back to the
+#: caller's by events, ``COARSE_SIDE``), so that each fills the other's tail: None (the default) for float32,
 #: whose wgrads are chains of launches (``sddmm_m_chunk``); "1" always; "0" one after the
 #: other on the caller's stream. v50 (H100, probes/p48.py overlap, M = 4096, d 0.1, ms, one
 #: after the other -> two streams): float32 bs 16 small world whole groups 1.531-1.558 ->
 #: 1.465, bs 8 Barabasi-Albert groups of >= 2 3.60 -> 3.12-3.17; fp16 bs 32 small world
-#: groups of >= 2 0.2059-0.2067 -> 0.2214-0.2216 (slower). From CUPY_BSPARSE_COARSE_OVERLAP.
+#: groups of >= 2 0.2059-0.2067 -> 0.2214-0.2216 (slower). From CUPY_BSPARSE_COARSE_OVERLAP
+#: at import.
 COARSE_OVERLAP = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_OVERLAP"),
                                 "CUPY_BSPARSE_COARSE_OVERLAP", kinds=("0", "1"))
 
@@ -1354,14 +1348,16 @@ def coarse_wgrad(bs, did, M, cost, rule=None):
     them could, on some layout) on a layout of predicted ``cost`` (``coarse_cost``; None: the
     layout cannot be coarsened: an odd block-row or -column count, no block, no group of the
     rule's least size). By the rule only where no sddmm kernel is forced (``SDDMM_KERNEL``: a
-    test or probe of that kernel); COARSE_WGRAD "1" wherever it can run."""
+    test or probe of that kernel); COARSE_WGRAD "1": by the first rule whose plan has a coarse
+    block, at any M."""
     rules = COARSE_WGRAD_RULES.get((bs, did))
     if not rules or cost is None or COARSE_WGRAD == "0":
         return False
     if COARSE_WGRAD == "1":
         return True
-    return SDDMM_KERNEL is None and any(M >= r.min_m and cost <= r.limit
-                                        for r in (rules if rule is None else (rule,)))
+    return SDDMM_KERNEL is None and any(
+        M >= (COARSE_WGRAD_MIN_M if r.min_m is None else r.min_m) and cost <= r.limit
+        for r in (rules if rule is None else (rule,)))
 
 
 def coarse_first(rule, ncoarse, nrest):

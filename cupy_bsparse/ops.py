@@ -270,7 +270,7 @@ def sddmm(a, b, layout, *, out=None, alpha=1.0, beta=0.0, allow_tf32=False):
     dtypes: float16, bfloat16, float32, float64 (numpy only); accumulation as in :func:`matmul`,
     including the opt-in TF32 tensor-core path for float32 (``allow_tf32``, GPU only). On the
     GPU, a layout dense in 2 x 2 groups of blocks (small world) may run coarsened (16-bit bs 32,
-    float32 bs 8: docs/design.md); with ``beta != 0`` its 16-bit sums are then rounded twice
+    float32 bs 8 and 16: docs/design.md); with ``beta != 0`` its 16-bit sums are then rounded twice
     (``alpha * a @ b``, then the sum), once otherwise.
 
     Raises: TypeError for non-array a/b, a non-bool allow_tf32, a bad layout or out type, an

@@ -539,7 +539,7 @@ def test_sddmm_coarse_f32(request, monkeypatch, M, layout, beta):
                  not layout.startswith("odd"), -0.5 if beta else 2.0)
 
 
-@pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32")])
+@pytest.mark.parametrize("bs,kind", [(32, "f16"), (32, "bf16"), (8, "f32"), (16, "f32")])
 def test_sddmm_coarse_transposed(request, monkeypatch, bs, kind):
     """The coarse wgrad into a transposed view (``sddmm(dy^T, x, W.T, out=G.T)``, the gradient
     of W.T stored as W's): the base layout's blocks, coarsened, against float64."""
@@ -570,8 +570,8 @@ def test_sddmm_coarse_transposed(request, monkeypatch, bs, kind):
 def test_sddmm_coarse_hybrid(request, monkeypatch, bs, kind, layout, least, beta):
     """The hybrid coarse wgrad (COARSE_WGRAD "1", a rule's ``least`` patched above 1): 2 x 2
     groups of at least ``least`` stored blocks on the 2 bs wgrad, the others on the direct
-    kernel into scratch, both copied out by coarse_blocks.cu; float32 bs 16 (onto bs 32) given
-    a rule as the probes do. M = 100, alpha -0.5 with beta 1. The diagonal W at least 3 / 4
+    kernel into scratch, both copied out by coarse_blocks.cu; float32 bs 16 (onto bs 32) at
+    least 2 and 3 too. M = 100, alpha -0.5 with beta 1. The diagonal W at least 3 / 4
     has no coarse block: its plan is built and the call runs direct."""
     from cupy_bsparse import _gpu_ops, _specs
 
@@ -621,6 +621,11 @@ def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
     monkeypatch.setattr(_gpu_ops, "_sddmm", spy)
     outs = []
     user = cupy.cuda.Stream(non_blocking=True)
+    with user:
+        # the plans built first (building one synchronises its stream, which would hide a
+        # missing fork or join below)
+        cb.sddmm(xg.T, dyg, wg, out=wg.copy(), alpha=-0.5, beta=1.0)
+    user.synchronize()
     for overlap, first in (("1", "rest"), ("1", "coarse"), ("0", None)):
         monkeypatch.setattr(_specs, "COARSE_OVERLAP", overlap)
         monkeypatch.setattr(_specs, "COARSE_SIDE", first)
@@ -641,7 +646,7 @@ def test_sddmm_coarse_hybrid_streams(request, monkeypatch, bs, kind):
         outs.append(out.data.view(np.uint8).get())
         plan = wg.layout.plan_cache["coarse", 3]
         assert plan.ncoarse > 0 and plan.nrest > 0
-        side = _gpu_ops._SIDE_STREAMS[cupy.cuda.runtime.getDevice()].ptr
+        side = _gpu_ops._SIDE_STREAMS[cupy.cuda.runtime.getDevice(), user.ptr].ptr
         # the public call's, then the coarse and the rest wgrads' (float32's row chunks
         # recurse no further): COARSE_SIDE's on the side stream, first, iff overlapping
         assert len(streams) == 3 and streams[0][0] == user.ptr
@@ -679,8 +684,10 @@ def test_coarse_table_on_gpu():
 def test_sddmm_coarse_by_rule(request, monkeypatch, bs, kind):
     """COARSE_WGRAD None (the default) at M = COARSE_WGRAD_MIN_M: coarsened on a banded W (2 x 2
     groups full or of one block, as small world's), not on a random d = 0.05 one nor below that
-    M (where no coarse plan is built); the plans built and the choice are the rules' (the
-    first rule's plan, then each next one's while none takes the call)."""
+    M (where no coarse plan is built); on "mixed" (20 full groups, 60 single blocks alone in
+    theirs) by float32's hybrid rules only (bs 8: its second rule, groups of >= 2). The plans
+    built and the choice are the rules' (the first rule's plan, then each next one's while
+    none takes the call)."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
@@ -691,22 +698,29 @@ def test_sddmm_coarse_by_rule(request, monkeypatch, bs, kind):
     rules = _specs.COARSE_WGRAD_RULES[bs, did]
     rows, cols = np.arange(40)[:, None], np.arange(40)[None, :]
     band, scattered = np.abs(rows - cols) < 4, _mask(np.random.default_rng(4), 40, 40, 0.05)
+    mixed = (rows // 2) == (cols // 2)
+    for shift in (5, 9, 13):
+        g = np.arange(20)
+        mixed[2 * g, 2 * ((g + shift) % 20)] = True
     lo = _specs.COARSE_WGRAD_MIN_M
-    assert all(r.min_m == lo for r in rules)
-    for blocks, M, want in ((band, lo, True), (band, lo - 64, False), (scattered, lo, False)):
+    assert all(r.min_m is None for r in rules)
+    hybrid = kind == "f32"
+    for blocks, M, want, rule in ((band, lo, True, 0), (band, lo - 64, False, None),
+                                  (scattered, lo, False, None),
+                                  (mixed, lo, hybrid, (1 if bs == 8 else 0) if hybrid else None)):
         wg = _coarse_case(request, monkeypatch, bs, kind, M, blocks, 0.0, want)
         cache = wg.layout.plan_cache
         if M < lo:
             assert not any(("coarse", r.least) in cache for r in rules)
             continue
-        taken = False
-        for r in rules:
-            assert (("coarse", r.least) in cache) == (not taken)
+        taken = None
+        for i, r in enumerate(rules):
+            assert (("coarse", r.least) in cache) == (taken is None)
             plan = cache.get(("coarse", r.least))
-            if plan is not None and not taken:
+            if plan is not None and taken is None:
                 cost = _specs.coarse_cost(r, wg.layout.nnzb, plan.ncoarse, plan.nrest)
-                taken = cost is not None and cost <= r.limit
-        assert taken == want
+                taken = i if cost is not None and cost <= r.limit else None
+        assert taken == rule
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
@@ -822,8 +836,17 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
     shape = (bs * 40, bs * 30) if blocks is None else (bs * blocks.shape[0], bs * blocks.shape[1])
     w, x, dy, mask, ref = _sddmm_case(_rng(request), shape, bs, M, density, dtype, blocks)
     assert _specs.sddmm_kernel(bs, _specs.dtype_id(dtype), M) == kernel
-    ran_coarse = (coarse == "1" and (bs, _specs.dtype_id(dtype)) in _specs.COARSE_WGRAD_RULES
-                  and all(n % 2 == 0 for n in w.layout.block_shape))
+    ran_coarse = False
+    if coarse == "1" and (bs, _specs.dtype_id(dtype)) in _specs.COARSE_WGRAD_RULES:
+        # forced: by the first rule whose plan has a coarse block (odd block counts: none)
+        from cupy_bsparse import _work_lists
+
+        nbr, nbc = w.layout.block_shape
+        lay = w.layout
+        for r in _specs.COARSE_WGRAD_RULES[bs, _specs.dtype_id(dtype)]:
+            if nbr % 2 == 0 and nbc % 2 == 0 and not ran_coarse:
+                ran_coarse = _work_lists.coarse_table(lay.indptr, lay.indices, nbc, np,
+                                                      r.least)[1].shape[0] > 0
     wg = _offset_wgrad(w, x, dy, mask, ref, kind, beta, _coarse_spy(monkeypatch, ran_coarse))
     if kernel == "tall" and not fp32:
         # 16-bit segments handed out largest first (stable), each block in one of them: of W's

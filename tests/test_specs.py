@@ -692,15 +692,17 @@ def test_coarse_wgrad_rule(monkeypatch):
     coarsened (cost None), TF32 or 3xTF32 codes, other block sizes."""
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", None)
+    lo_m = _specs.COARSE_WGRAD_MIN_M
     rules = _specs.COARSE_WGRAD_RULES
     assert set(rules) == {(32, 1), (32, 2), (8, 0), (16, 0)}
     for (bs, did), options in rules.items():
         assert options[0].least == 1 or (bs, did) == (16, 0)
         for r in options:
-            assert 1.6 <= r.cost <= 4 and 0.9 <= r.limit <= 1 and r.min_m == 1024
+            assert 1.6 <= r.cost <= 4 and 0.9 <= r.limit <= 1 and r.min_m is None
             assert not _specs.coarse_wgrad(bs, did, 4096, r.limit + 1e-9, r)
             assert _specs.coarse_wgrad(bs, did, 4096, r.limit, r)
-            assert not _specs.coarse_wgrad(bs, did, r.min_m - 1, 0.1, r)
+            assert _specs.coarse_wgrad(bs, did, lo_m, 0.1, r)
+            assert not _specs.coarse_wgrad(bs, did, lo_m - 1, 0.1, r)
     for r in rules[32, 1]:                    # every group coarse: fill = blocks / 4 groups
         at = {fill: _specs.coarse_cost(r, 6656, round(6656 / (4 * fill)), 0)
               for fill in (0.65, 0.29, r.cost / 4 + 0.01, r.cost / 4 - 0.01)}
@@ -731,6 +733,10 @@ def test_coarse_wgrad_rule(monkeypatch):
             assert not _specs.coarse_wgrad(bs, did, 4096, cost)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", None)
     assert _specs.coarse_wgrad(16, 0, 4096, 0.0)                   # some rule could
+    monkeypatch.setattr(_specs, "COARSE_WGRAD_MIN_M", 8192)        # read at call time
+    assert not _specs.coarse_wgrad(16, 0, 4096, 0.0)
+    assert _specs.coarse_wgrad(16, 0, 4096, 0.0, _specs.CoarseRule(3.5, 4, 0.95, 2048))
+    monkeypatch.setattr(_specs, "COARSE_WGRAD_MIN_M", lo_m)
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")            # a kernel forced: its own
     assert not _specs.coarse_wgrad(32, 1, 4096, 0.1)
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "1")
@@ -743,7 +749,7 @@ def test_coarse_cost():
     """(coarse blocks x the rule's cost + blocks left direct) / stored blocks; None without a
     coarse block; a rule's fields and defaults."""
     r = _specs.CoarseRule(3.0, 4)
-    assert (r.cost, r.least, r.limit, r.min_m) == (3.0, 4, 1.0, _specs.COARSE_WGRAD_MIN_M)
+    assert (r.cost, r.least, r.limit, r.min_m) == (3.0, 4, 1.0, None)
     assert _specs.CoarseRule(2.0, 2, 0.9, 2048) == (2.0, 2, 0.9, 2048)
     assert _specs.coarse_cost(r, 100, 15, 40) == (15 * 3.0 + 40) / 100
     assert _specs.coarse_cost(r, 8, 2, 0) == 2 * 3.0 / 8
@@ -755,6 +761,7 @@ def test_coarse_first(monkeypatch):
     """The hybrid's wgrad of more predicted work launched first (coarse blocks x the rule's
     cost against the blocks left direct; v50's float32 bs 16 small world and bs 8
     Barabasi-Albert counts); COARSE_SIDE "coarse" / "rest" whatever the work."""
+    monkeypatch.setattr(_specs, "COARSE_SIDE", None)
     r16, r8 = _specs.COARSE_WGRAD_RULES[16, 0][0], _specs.COARSE_WGRAD_RULES[8, 0][1]
     assert _specs.coarse_first(r16, 3998, 10632) and not _specs.coarse_first(r8, 16644, 61604)
     assert not _specs.coarse_first(_specs.CoarseRule(2.0, 2), 5, 10)
