@@ -1,16 +1,18 @@
-"""p48 (perf-notes v49): the 16-bit bs 32 weight gradient coarsened 2 x 2 (``_specs.COARSE_WGRAD``).
+"""p48 (perf-notes v49, v50): the weight gradient coarsened 2 x 2 (``_specs.COARSE_WGRAD``).
 
 ``raw``: the bs 32 wgrad as it ran before, the bs 64 wgrad on the coarse layout and a cupy
 gather of the stored blocks out of it (the first measurement, before coarse_blocks.cu).
 Default: for each case, x @ W's time and the wgrad with COARSE_WGRAD "0" / "1" (ms, errors
-against float64), alternated twice; ``hybrid`` adds "1" with the rule's least group patched to
-2 and 4 (smaller groups on the direct kernel; float32 bs 16 has a rule since v50);
-``overlap`` times those hybrids with their two wgrads in sequence ("seq", COARSE_OVERLAP "0")
-and on two streams. C = K = 8192. Usage:
-PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid | overlap | rule | side] [quick | dense | f32 | f32b16] [m]
-``rule``: COARSE_WGRAD "0" against the rules as they stand (None); ``side``: also with the
-coarse wgrad on the side stream (COARSE_SIDE "coarse"); ``m`` with f32 / f32b16:
-Barabasi-Albert (and small world at bs 16) at M = 1024 / 2048 / 8192 (bs 8: d 0.05 / 0.2)."""
+against float64), alternated twice. ``hybrid`` adds "1" with the rule's least group patched to
+2 and 4 (smaller groups on the direct kernel); ``overlap`` times those hybrids with their two
+wgrads in sequence ("seq", COARSE_OVERLAP "0") and on two streams; ``rule``: "0" against the
+rules as they stand (None); ``side``: those, and with the coarse / the rest's wgrad on the
+side stream (COARSE_SIDE "coarse" / "rest"). ``m`` with f32 / f32b16: Barabasi-Albert (and
+small world at bs 16) at M = 1024 / 2048 / 8192 (bs 8: d 0.05 / 0.2). C = K = 8192. Usage:
+
+    PYTHONPATH=.:probes python3 probes/p48.py [raw] [hybrid | overlap | rule | side] \
+        [quick | dense | f32 | f32b16] [m]
+"""
 import sys
 
 import cupy
@@ -84,8 +86,9 @@ elif "f32" in sys.argv:     # float32 bs 8 on bs 16's wgrad
 variants = [("off", "0", None), ("coarse", "1", 1)]
 if "rule" in sys.argv:      # the rules as they stand (COARSE_WGRAD None) against off
     variants = [("off", "0", None), ("rule", None, None)]
-if "side" in sys.argv:      # ... and with the coarse wgrad on the side stream, launched first
-    variants = [("off", "0", None), ("rule", None, None), ("coarse side", None, None)]
+if "side" in sys.argv:      # ... with the coarse / the rest's wgrad on the side stream, first
+    variants = [("off", "0", None), ("rule", None, None), ("coarse side", None, None),
+                ("rest side", None, None)]
 if "hybrid" in sys.argv:
     variants += [("hybrid 2", "1", 2), ("hybrid 4", "1", 4)]
 if "overlap" in sys.argv:   # the hybrids with their two wgrads one after the other, then on two
@@ -104,9 +107,10 @@ for kind, M, dtype, d in cases:
             fresh(sets)
             rules = dict(_specs.COARSE_WGRAD_RULES)
             if least is not None:
-                rules[bs, did] = (_specs.CoarseRule(rules[bs, did][0].cost, least),)
+                cost = rules[bs, did][0].cost if (bs, did) in rules else 3.5
+                rules[bs, did] = (_specs.CoarseRule(cost, least),)
             with patched(_specs, COARSE_WGRAD=knob, COARSE_WGRAD_RULES=rules,
-                         COARSE_SIDE="coarse" if label == "coarse side" else None,
+                         COARSE_SIDE={"coarse side": "coarse", "rest side": "rest"}.get(label),
                          COARSE_OVERLAP="0" if label.startswith("seq")
                          else "1" if "overlap" in sys.argv else None):
                 t, (_, _, out) = t_wgrad(sets)
