@@ -111,6 +111,7 @@
 #   bash probes/next.sh v61                      -> the hybrid with the coarse wgrad launched first: coarse tests, p48 side, the row (<= 250 s)
 #   bash probes/next.sh v62                      -> the side by predicted work: coarse tests, float32 bs 8 / 16 rows (<= 250 s)
 #   bash probes/next.sh v63                      -> the review mends (b1e648c): coarse tests, memcheck, the suite (<= 595 s)
+#   bash probes/next.sh v64                      -> overheads (last run in v8), then the float32 bs 8 / 16 rows again (<= 200 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -640,6 +641,12 @@ elif [ "$1" = v63 ]; then
   checked_first 100 "coarse" 90 memcheck_v63.log "coarse_hybrid_streams or coarse_by_rule"
   [ "$rc" = 0 ] || exit 1
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout $((595 - SECONDS)) bash .ci/gpu 2>&1 | tail -7
+elif [ "$1" = v64 ]; then
+  # the issue's overheads (compile, cache-hit first result, host time a call), last measured
+  # in v8, then the float32 bs 8 / 16 rows of small world (bs 16 met on the line in v50) and
+  # Barabasi-Albert again (<= 200 s)
+  timeout 90 python3 -m cupy_bsparse overheads 2>&1 | grep -v "^\[" | tail -12
+  float32_rows t64 195
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
