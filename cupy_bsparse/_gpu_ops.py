@@ -291,7 +291,7 @@ def _dsd_call(layout, trans_w, did, M, N):
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):
             tables, nslots = _work_lists.dsd_grouped_plan(layout, trans_w, spec, m_tiles,
-                                                          resident)
+                                                          resident, _specs.GROUP_BALANCE)
             width = spec["R"] * bs
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)

@@ -1084,6 +1084,33 @@ def _tall_min_m(bs, did):
     return SDDMM_TALL_MIN_M
 
 
+def _factor_choice(value, name):
+    """An environment variable's factor: None when unset or empty, else a number of at least 1
+    (a ValueError naming the variable otherwise)."""
+    if not value:
+        return None
+    try:
+        f = float(value)
+    except ValueError:
+        f = 0.0
+    if not f >= 1.0:
+        raise ValueError(f"{name} must be a number of at least 1, got {value!r}")
+    return f
+
+
+#: dsd_grouped.cu / dsd_grouped_tma.cu where the groups fill a wave unsplit (large M, one item
+#: a group): where the heaviest group outweighs the mean by more than this factor, the groups
+#: are cut into items of about the mean weight (``_work_lists.balance_budget``; the splits
+#: summed as the small-M ones), so hub columns (Barabasi-Albert) leave no tail. A CPU model
+#: (perf-notes v50: CTAs dispatched in grid order, an item's time its steps' weight) puts
+#: float32 bs 8 x @ W on Barabasi-Albert at M = 4096 1.14x a balanced plan's time, its
+#: heaviest group 2.0x the mean, and predicts 2.377 -> about 2.16 ms at factor 1.25 (44 items
+#: a row tile for 32 groups); random and small world layouts stay whole. None (the default
+#: until measured): off. From CUPY_BSPARSE_GROUP_BALANCE at import.
+GROUP_BALANCE = _factor_choice(os.environ.get("CUPY_BSPARSE_GROUP_BALANCE"),
+                               "CUPY_BSPARSE_GROUP_BALANCE")
+
+
 def _rows_choice(value, name):
     """An environment variable's row count: None when unset or empty, else a positive multiple
     of 64 (a ValueError naming the variable otherwise)."""

@@ -652,19 +652,23 @@ def blocks_per_copy(layout, trans_w, spec):
     return layout.nnzb / copies if copies else 0.0
 
 
-def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident):
+def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None):
     """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
-    specialisation and item budget. Groups are split (combined as dsd.cu's chunks) only when
-    there are fewer of them than resident CTAs; then into items of near-equal weight
-    (``balanced_table``: a step weighs 1 + its blocks / ``step_blocks(spec)``), as many as fit
-    one wave. With clusters: CL's super-groups (``cluster_group_table``, ``cluster_items``);
-    CK's exactly CK items a group (``fixed_cut``), summed in the cluster, so no slots."""
+    specialisation and item budget. Groups are split (combined as dsd.cu's chunks) when there
+    are fewer of them than resident CTAs, into items of near-equal weight (``balanced_table``:
+    a step weighs 1 + its blocks / ``step_blocks(spec)``), as many as fit one wave; or, with
+    ``balance`` (a factor; ``_specs.GROUP_BALANCE``) and no clusters, where the heaviest group
+    outweighs the mean by more than it (``balance_budget``). With clusters: CL's super-groups
+    (``cluster_group_table``, ``cluster_items``); CK's exactly CK items a group
+    (``fixed_cut``), summed in the cluster, so no slots."""
     p = dict(spec)
     cl, ck = p.get("CL", 1), p.get("CK", 1)
     key, (steps, gent, gptr, blocks) = (_cluster_steps if cl > 1 else _grouped_steps)(
         layout, trans_w, spec)
     budget = _item_budget((gptr.size - 1) * cl, m_tiles, resident)
     per_step = step_blocks(spec)
+    if budget is None and balance is not None and cl == 1 and ck == 1:
+        budget = balance_budget(gptr, 1.0 + blocks / per_step, balance)
     ikey = key + (budget, per_step, ck)
     items = layout.plan_cache.get(ikey)
     if items is None:
@@ -792,6 +796,20 @@ def fixed_cut(gptr, weight, ck):
     first = np.where(k == 0, a, np.concatenate([[0], end[:-1]]))
     return np.stack([np.repeat(np.arange(ng), ck), first, end, np.full(ng * ck, -1)],
                     axis=1).astype(np.int32)
+
+
+def balance_budget(gptr, weight, factor):
+    """Items a row tile for groups of steps ``gptr`` (ngroups + 1,) with step weights
+    ``weight`` where the heaviest group outweighs the mean by more than ``factor``: each group
+    as many as its weight over the mean, rounded up (at least one); None where none does (or
+    no group has weight)."""
+    gptr = np.asarray(gptr, dtype=np.int64)
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(weight, dtype=np.float64))])
+    wg = cum[gptr[1:]] - cum[gptr[:-1]]
+    mean = wg.mean() if wg.size else 0.0
+    if mean <= 0 or wg.max() <= factor * mean:
+        return None
+    return int(np.maximum(1, np.ceil(wg / mean - 1e-9)).sum())
 
 
 def _item_budget(ngroups, m_tiles, resident):

@@ -112,6 +112,7 @@
 #   bash probes/next.sh v62                      -> the side by predicted work: coarse tests, float32 bs 8 / 16 rows (<= 250 s)
 #   bash probes/next.sh v63                      -> the review mends (b1e648c): coarse tests, memcheck, the suite (<= 595 s)
 #   bash probes/next.sh v64                      -> overheads (last run in v8), then the float32 bs 8 / 16 rows again (<= 200 s)
+#   bash probes/next.sh v65                      -> GROUP_BALANCE (groups cut by weight at large M): its tests, p50 (<= 300 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -647,6 +648,14 @@ elif [ "$1" = v64 ]; then
   # Barabasi-Albert again (<= 200 s)
   timeout 90 python3 -m cupy_bsparse overheads 2>&1 | grep -v "^\[" | tail -12
   float32_rows t64 195
+elif [ "$1" = v65 ]; then
+  # v50's CPU model: dsd_grouped_tma.cu's hub groups cut by weight at large M (GROUP_BALANCE,
+  # off by default): its GPU tests and the grouped kernels' split tests, then p50 (Barabasi-
+  # Albert float32 bs 8 fprop predicted 2.377 -> about 2.16 ms; random / small world the same
+  # plan) (<= 300 s)
+  first_tests 120 "grouped_tma_balance or (test_grouped_kernel and grouped_tma and weight)"
+  [ "$rc" = 0 ] || exit 1
+  PYTHONPATH=.:probes timeout $((295 - SECONDS)) python3 probes/p50.py 2>&1 | grep -v "^\["
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -1331,6 +1331,44 @@ def test_grouped_kernel(request, monkeypatch, kernel, bs, kind, trans, M, densit
                                  for t in items)
 
 
+@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
+@pytest.mark.parametrize("bs,kind", [(8, "f32"), (8, "f16"), (16, "bf16")])
+def test_grouped_tma_balance(request, monkeypatch, grouped_tma, bs, kind, trans):
+    """GROUP_BALANCE (forced, 1.25) at an M where the groups fill a wave unsplit: on an op(W)
+    whose first 12 block-columns are full (hubs) and the rest at d 0.05, the first group is
+    cut into items of about the mean weight, summed as split groups; exact to the tolerance,
+    every element written, bitwise repeatable, the counters left zero. A layout without hubs
+    (d 0.05 everywhere) keeps one item a group."""
+    from cupy_bsparse import _specs
+
+    monkeypatch.setattr(_specs, "GROUP_BALANCE", 1.25)
+    dtype, M = DTYPES[kind], 4000
+    rng = _rng(request)
+    for hubs in (True, False):
+        mask = _mask(rng, 151, 300, 0.05)             # op(W)'s blocks: K_in x N block grid
+        if hubs:
+            mask[:, :12] = True
+        w, w64 = _weight_on(rng, mask.T if trans else mask, bs, dtype)
+        wg = w.to_gpu()
+        wop, op64 = (wg.T, w64.T) if trans else (wg, w64)
+        x = rng.standard_normal((M, op64.shape[0])).astype(dtype)
+        x64 = x.astype(np.float64)
+        ref = x64 @ op64
+        xg, out, outs = _matmul_offset_x(x, wop, op64.shape[1])
+        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), kind)
+        assert np.array_equal(outs[0], outs[1])
+        items = [v for k, v in wg.layout.plan_cache.items()
+                 if isinstance(k, tuple) and k[0] == "dsdg" and len(k) > 5 and k[-1] != "copies"]
+        assert len(items) == 1
+        item, ginfo, nslots = items[0]
+        ngroups = ginfo.shape[0]
+        assert (item.shape[0] > ngroups and nslots > 0) == hubs
+        assert hubs or (item.shape[0] == ngroups and nslots == 0)
+        counters = [v for k, v in wg.layout.plan_cache.items()
+                    if isinstance(k, tuple) and k[0] == "counters"]
+        assert all(int(cupy.count_nonzero(c)) == 0 for c in counters)
+
+
 def _twin_without_split(monkeypatch, spec_fn, spec):
     """Make every later launch of ``_specs.<spec_fn>``'s template take ``spec`` (a dict) without
     its split flags (XPRE, XLO), with F32_SPLIT off: the same steps, the in-register split.

@@ -411,6 +411,18 @@ def test_grouped_tma_unsigned_columns():
         _specs.dsd_grouped_tma_spec(8, 1, 64, False, ucol=2)
 
 
+def test_group_balance_choice():
+    """CUPY_BSPARSE_GROUP_BALANCE: unset or empty is None (off, the default); else a factor of
+    at least 1, a ValueError naming the variable otherwise."""
+    choose = _specs._factor_choice
+    assert choose(None, "V") is None and choose("", "V") is None
+    assert choose("1.25", "V") == 1.25 and choose("1", "V") == 1.0 and choose("2", "V") == 2.0
+    for bad in ("0.9", "0", "-1", "abc", "nan", "1,5"):
+        with pytest.raises(ValueError, match="V must be a number of at least 1"):
+            choose(bad, "V")
+    assert _specs.GROUP_BALANCE is None or "CUPY_BSPARSE_GROUP_BALANCE" in os.environ
+
+
 def test_sddmm_m_chunk_choice(monkeypatch):
     """CUPY_BSPARSE_SDDMM_M_CHUNK: unset or empty is None (the measured rule: 1024 rows at
     bs 16, one launch elsewhere); else a positive multiple of 64 rows, a ValueError naming the

@@ -482,6 +482,53 @@ def test_item_budget():
     assert _work_lists._item_budget(264, 1, 264) is None
 
 
+def test_balance_budget():
+    """Items a row tile where the heaviest group outweighs the mean by more than the factor:
+    each group its weight over the mean, rounded up, at least one; None where none does."""
+    ptr = np.array([0, 2, 4, 6, 16])                 # group weights 2, 2, 2, 10: mean 4
+    w = np.ones(16)
+    assert _work_lists.balance_budget(ptr, w, 1.25) == 1 + 1 + 1 + 3
+    assert _work_lists.balance_budget(ptr, w, 2.5) is None        # 10 <= 2.5 x 4
+    assert _work_lists.balance_budget(ptr, w, 2.49) == 6
+    assert _work_lists.balance_budget(np.array([0, 4, 8]), np.ones(8), 1.0) is None
+    assert _work_lists.balance_budget(np.array([0, 0, 4]), np.ones(4), 1.25) == 1 + 2
+    assert _work_lists.balance_budget(np.array([0]), np.ones(0), 1.25) is None
+
+
+def test_grouped_plan_balance(monkeypatch):
+    """dsd_grouped_plan with ``balance`` where the groups fill a wave unsplit: a layout whose
+    first columns are full (hubs) gets its heavy groups cut into items (and split-combine
+    slots), each of a group's items consecutive steps covering the group; without hubs, or
+    without ``balance``, one item a group and no slots."""
+    from cupy_bsparse.block_layout import BlockLayout
+
+    monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
+    monkeypatch.setattr(_work_lists, "_ready", lambda plan: plan)
+    spec = _specs.dsd_grouped_tma_spec(8, 0, 4096, False)
+    rng = np.random.default_rng(5)
+    for hubs in (True, False):
+        mask = rng.random((151, 300)) < 0.05
+        if hubs:
+            mask[:, :12] = True
+        lay = BlockLayout.from_mask(mask, 8)
+        (item, ginfo, steps, _), nslots = _work_lists.dsd_grouped_plan(lay, False, spec, 64,
+                                                                      264, 1.25)
+        ngroups = ginfo.shape[0]
+        (item0, _, _, _), nslots0 = _work_lists.dsd_grouped_plan(lay, False, spec, 64, 264)
+        assert item0.shape[0] == ngroups and nslots0 == 0
+        if not hubs:
+            assert item.shape[0] == ngroups and nslots == 0
+            continue
+        assert item.shape[0] > ngroups and nslots > 0
+        assert (item[:, 2] - item[:, 1]).sum() == steps.shape[0]
+        for g in range(ngroups):                       # a group's items tile its steps
+            rows = item[item[:, 0] == g]
+            rows = rows[np.argsort(rows[:, 1])]
+            assert (rows[1:, 1] == rows[:-1, 2]).all() and (rows[:, 2] > rows[:, 1]).all()
+            assert ginfo[g, 1] == rows.shape[0] and ((rows[:, 3] >= 0) == (rows.shape[0] > 1)).all()
+        assert item[item[:, 0] == 0].shape[0] > 1      # the hubs' group cut
+
+
 def test_chunk_fill_rule():
     # float32 cuts columns for two waves on CUDA cores at every M, on the stream kernel only for
     # 16 < M <= 64; 16-bit kernels never (docs/perf-notes.md v4, v10)
