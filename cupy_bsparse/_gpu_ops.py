@@ -253,7 +253,7 @@ def _dsd_call(layout, trans_w, did, M, N):
            _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_QUEUE, _specs.STREAM_WGQ,
            _specs.STREAM_WGQ_M, _specs.STREAM_WGQ_256_M, _specs.QLIST_AHEAD, _specs.QLIST_FACTOR,
            _specs.QUEUE_WALK, _specs.WALK_BY_LAYOUT_BS,
-           _specs.WALK_SHARE_CAP, _specs.WALK_GAIN, _specs.GROUP_WALK)
+           _specs.WALK_SHARE_CAP, _specs.WALK_GAIN, _specs.GROUP_WALK, _specs.GROUP_BALANCE)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -290,8 +290,10 @@ def _dsd_call(layout, trans_w, did, M, N):
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):
-            tables, nslots = _work_lists.dsd_grouped_plan(layout, trans_w, spec, m_tiles,
-                                                          resident, _specs.GROUP_BALANCE)
+            # (balance measured-for on dsd_grouped_tma.cu only; its workspace capped)
+            tables, nslots = _work_lists.dsd_grouped_plan(
+                layout, trans_w, spec, m_tiles, resident,
+                _specs.GROUP_BALANCE if kind == "grouped_tma" else None)
             width = spec["R"] * bs
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)

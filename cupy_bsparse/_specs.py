@@ -1093,20 +1093,21 @@ def _factor_choice(value, name):
         f = float(value)
     except ValueError:
         f = 0.0
-    if not f >= 1.0:
+    if not 1.0 <= f < float("inf"):
         raise ValueError(f"{name} must be a number of at least 1, got {value!r}")
     return f
 
 
-#: dsd_grouped.cu / dsd_grouped_tma.cu where the groups fill a wave unsplit (large M, one item
+#: dsd_grouped_tma.cu where the groups fill a wave unsplit (large M, one item
 #: a group): where the heaviest group outweighs the mean by more than this factor, the groups
 #: are cut into items of about the mean weight (``_work_lists.balance_budget``; the splits
 #: summed as the small-M ones), so hub columns (Barabasi-Albert) leave no tail. A CPU model
 #: (perf-notes v50: CTAs dispatched in grid order, an item's time its steps' weight) puts
 #: float32 bs 8 x @ W on Barabasi-Albert at M = 4096 1.14x a balanced plan's time, its
 #: heaviest group 2.0x the mean, and predicts 2.377 -> about 2.16 ms at factor 1.25 (44 items
-#: a row tile for 32 groups); random and small world layouts stay whole. None (the default
-#: until measured): off. From CUPY_BSPARSE_GROUP_BALANCE at import.
+#: a row tile for 32 groups); random and small world layouts stay whole. dsd_grouped_tma.cu
+#: only, and not where the partials would pass ``_work_lists.BALANCE_MAX_WORKSPACE``. None (the
+#: default until measured): off. From CUPY_BSPARSE_GROUP_BALANCE at import.
 GROUP_BALANCE = _factor_choice(os.environ.get("CUPY_BSPARSE_GROUP_BALANCE"),
                                "CUPY_BSPARSE_GROUP_BALANCE")
 
@@ -1331,9 +1332,9 @@ COARSE_WGRAD_RULES = {(32, 1): (CoarseRule(2.08, 1),), (32, 2): (CoarseRule(2.08
                       (16, 0): (CoarseRule(3.5, 4, 0.95),)}
 #: Whether a hybrid coarse wgrad (coarse blocks and the rest, two wgrads into scratch) runs its
 #: two wgrads on two streams (one on a side stream forked from and joined back to the
-#: caller's by events, ``COARSE_SIDE``), so that each fills the other's tail: None (the default) for float32,
-#: whose wgrads are chains of launches (``sddmm_m_chunk``); "1" always; "0" one after the
-#: other on the caller's stream. v50 (H100, probes/p48.py overlap, M = 4096, d 0.1, ms, one
+#: caller's by events, ``COARSE_SIDE``), so that each fills the other's tail: None (the
+#: default) for float32, whose wgrads are chains of launches (``sddmm_m_chunk``); "1" always;
+#: "0" one after the other on the caller's stream. v50 (H100, probes/p48.py overlap, M = 4096, d 0.1, ms, one
 #: after the other -> two streams): float32 bs 16 small world whole groups 1.531-1.558 ->
 #: 1.465, bs 8 Barabasi-Albert groups of >= 2 3.60 -> 3.12-3.17; fp16 bs 32 small world
 #: groups of >= 2 0.2059-0.2067 -> 0.2214-0.2216 (slower). From CUPY_BSPARSE_COARSE_OVERLAP

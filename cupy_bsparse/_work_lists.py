@@ -669,6 +669,12 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None):
     per_step = step_blocks(spec)
     if budget is None and balance is not None and cl == 1 and ck == 1:
         budget = balance_budget(gptr, 1.0 + blocks / per_step, balance)
+        if budget is not None:
+            # at most BALANCE_MAX_WORKSPACE bytes of float32 partials (slots x M x width),
+            # else unsplit: the slots are at most the budget's items beyond the groups' count
+            tile = m_tiles * p["BM"] * p["R"] * p["BS"] * 4
+            if (budget - (gptr.size - 1)) * 2 * tile > BALANCE_MAX_WORKSPACE:
+                budget = None
     ikey = key + (budget, per_step, ck)
     items = layout.plan_cache.get(ikey)
     if items is None:
@@ -798,15 +804,20 @@ def fixed_cut(gptr, weight, ck):
                     axis=1).astype(np.int32)
 
 
+#: The most bytes of split partials ``balance_budget``'s cut may take (float32 tiles, its
+#: slots x M x the group's width); a cut that could take more is not made.
+BALANCE_MAX_WORKSPACE = 256 << 20
+
+
 def balance_budget(gptr, weight, factor):
     """Items a row tile for groups of steps ``gptr`` (ngroups + 1,) with step weights
-    ``weight`` where the heaviest group outweighs the mean by more than ``factor``: each group
-    as many as its weight over the mean, rounded up (at least one); None where none does (or
-    no group has weight)."""
+    ``weight`` where the heaviest group outweighs the mean of the non-empty ones by more than
+    ``factor``: each group about its weight over that mean, rounded up, at least one (the
+    sum: ``balanced_table`` then cuts near-equal items within it); None where none does."""
     gptr = np.asarray(gptr, dtype=np.int64)
     cum = np.concatenate([[0.0], np.cumsum(np.asarray(weight, dtype=np.float64))])
     wg = cum[gptr[1:]] - cum[gptr[:-1]]
-    mean = wg.mean() if wg.size else 0.0
+    mean = wg[wg > 0].mean() if (wg > 0).any() else 0.0
     if mean <= 0 or wg.max() <= factor * mean:
         return None
     return int(np.maximum(1, np.ceil(wg / mean - 1e-9)).sum())

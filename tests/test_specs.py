@@ -417,7 +417,7 @@ def test_group_balance_choice():
     choose = _specs._factor_choice
     assert choose(None, "V") is None and choose("", "V") is None
     assert choose("1.25", "V") == 1.25 and choose("1", "V") == 1.0 and choose("2", "V") == 2.0
-    for bad in ("0.9", "0", "-1", "abc", "nan", "1,5"):
+    for bad in ("0.9", "0", "-1", "abc", "nan", "inf", "1,5"):
         with pytest.raises(ValueError, match="V must be a number of at least 1"):
             choose(bad, "V")
     assert _specs.GROUP_BALANCE is None or "CUPY_BSPARSE_GROUP_BALANCE" in os.environ

@@ -491,15 +491,18 @@ def test_balance_budget():
     assert _work_lists.balance_budget(ptr, w, 2.5) is None        # 10 <= 2.5 x 4
     assert _work_lists.balance_budget(ptr, w, 2.49) == 6
     assert _work_lists.balance_budget(np.array([0, 4, 8]), np.ones(8), 1.0) is None
-    assert _work_lists.balance_budget(np.array([0, 0, 4]), np.ones(4), 1.25) == 1 + 2
+    # empty groups: one item each, out of the mean (two equal groups stay whole)
+    assert _work_lists.balance_budget(np.array([0, 0, 0, 10, 20]), np.ones(20), 1.25) is None
+    assert _work_lists.balance_budget(np.array([0, 0, 2, 4, 12]), np.ones(12), 1.25) == 5
     assert _work_lists.balance_budget(np.array([0]), np.ones(0), 1.25) is None
 
 
 def test_grouped_plan_balance(monkeypatch):
     """dsd_grouped_plan with ``balance`` where the groups fill a wave unsplit: a layout whose
     first columns are full (hubs) gets its heavy groups cut into items (and split-combine
-    slots), each of a group's items consecutive steps covering the group; without hubs, or
-    without ``balance``, one item a group and no slots."""
+    slots), each of a group's items consecutive steps covering the group; without hubs,
+    without ``balance``, or where the partials would pass BALANCE_MAX_WORKSPACE, one item a
+    group and no slots."""
     from cupy_bsparse.block_layout import BlockLayout
 
     monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
@@ -511,6 +514,11 @@ def test_grouped_plan_balance(monkeypatch):
         if hubs:
             mask[:, :12] = True
         lay = BlockLayout.from_mask(mask, 8)
+        # a workspace cap the cut would pass: unsplit
+        monkeypatch.setattr(_work_lists, "BALANCE_MAX_WORKSPACE", 0)
+        (capped, _, _, _), ns = _work_lists.dsd_grouped_plan(lay, False, spec, 64, 264, 1.25)
+        assert ns == 0 and capped.shape[0] == -(-300 * 8 // (dict(spec)["R"] * 8))
+        monkeypatch.setattr(_work_lists, "BALANCE_MAX_WORKSPACE", 256 << 20)
         (item, ginfo, steps, _), nslots = _work_lists.dsd_grouped_plan(lay, False, spec, 64,
                                                                       264, 1.25)
         ngroups = ginfo.shape[0]
