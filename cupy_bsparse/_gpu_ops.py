@@ -211,14 +211,15 @@ def _sddmm_spec_key(M):
             _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, _specs.TALL_WGMMA16)
 
 
-def _sddmm_launch(kind, bs, did, M, nb=None):
+def _sddmm_launch(kind, bs, did, M, nb=None, mch=False):
     """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
     for this block size, element code and M (``nb``: sddmm_tall.cu's segment size, None its
-    default). Cached by ``_sddmm_spec_key(M)``, so a repeated call builds no spec."""
+    default; ``mch``: its row chunks in one launch where the spec can, MCH). Cached by
+    ``_sddmm_spec_key(M)``, so a repeated call builds no spec."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("sddmm", kind, bs, did, _sddmm_spec_key(M), dev, nb)
+    key = ("sddmm", kind, bs, did, _sddmm_spec_key(M), dev, nb, mch)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
@@ -229,7 +230,7 @@ def _sddmm_launch(kind, bs, did, M, nb=None):
             if kind == "grouped":
                 return _specs.sddmm_grouped_spec(bs, did, M, split=split)
             if kind == "tall":
-                return _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev), nb=nb)
+                return _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev), nb=nb, mch=mch)
             return {"column": _specs.sddmm_spec,
                     "grouped_tma": _specs.sddmm_grouped_tma_spec}[kind](bs, did, M)
 
@@ -543,15 +544,28 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
            + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "tall":
-        fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M, _tall_nb(layout, bs, did,
-                                                                                M))
+        chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
+        merge = (chunk < M and _specs.SDDMM_MERGE_CHUNKS == "1"
+                 and -(-M // chunk) <= _MAX_GRID_Y)
+        fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M,
+                                                  _tall_nb(layout, bs, did, M), merge)
         # one block-row's segments (seg, cols), or GR's 2-D items (items, gent, crow)
         half = did in (1, 2)
         plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
                 else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
                                             even=half and _specs.TALL_EVEN_SEGMENTS))
         it = x.itemsize
-        chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
+        if spec.get("MCH"):
+            # the chunks in one launch, chunk-major (grid y), each segment's flag zero between
+            # launches (kept per stream on the layout, as split-K's counters)
+            maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),
+                    _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it,
+                                          *boxes[1]))
+            flags = _counters(layout, plan[0].shape[0], cupy.cuda.get_current_stream())
+            fn((plan[0].shape[0], -(-M // chunk)), (nt,),
+               maps + plan + (target, _cached_arg(M, np.int32)) + _scalars(alpha, beta)
+               + (flags, _cached_arg(chunk, np.int32)), shared_mem=smem)
+            return _write_back(out_data, target)
         for r0 in range(0, M, chunk):
             # float32 (sddmm_m_chunk): a launch per chunk of rows, the later ones adding
             # into the float32 blocks (beta 1)

@@ -1131,6 +1131,13 @@ def _rows_choice(value, name):
 #: dy in L2. From CUPY_BSPARSE_SDDMM_M_CHUNK (docs/perf-notes.md v22, v23).
 SDDMM_M_CHUNK = _rows_choice(os.environ.get("CUPY_BSPARSE_SDDMM_M_CHUNK"),
                              "CUPY_BSPARSE_SDDMM_M_CHUNK")
+#: float32 wgrad's row chunks (``sddmm_m_chunk``) in one launch of sddmm_tall.cu (MCH: grid
+#: (segments, chunks), chunk k adding into the blocks once chunk k - 1 of its segment stored,
+#: by a flag a segment), so that the launches' tails go: "1"; None (the default, until
+#: measured) and "0": a launch a chunk. A CPU model (perf-notes v50) predicts float32 bs 16 at
+#: M = 4096 3-7% faster (random 1.58 -> 1.46-1.53 ms). From CUPY_BSPARSE_SDDMM_MERGE_CHUNKS.
+SDDMM_MERGE_CHUNKS = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_MERGE_CHUNKS"),
+                                    "CUPY_BSPARSE_SDDMM_MERGE_CHUNKS", kinds=("0", "1"))
 #: sddmm_m_chunk's rows a launch by block size, where chunks measured faster (v23, H100, float32
 #: wgrad at M = 4096, C = K = 8192, ms): bs 16 3.137 -> 1.769 / 1.665 / 1.616 in launches of
 #: 256 / 512 / 1024 rows; bs 64 1.477 -> 2.378 / 1.874 / 1.623 (one launch stays).
@@ -1415,7 +1422,7 @@ def f32_tall_wgmma_on(bs):
 
 
 def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None,
-                    wgmma16=None):
+                    wgmma16=None, mch=False):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -1493,6 +1500,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
             raise ValueError(f"nb must be one of {choices} for bs {bs} and element code {did}"
                              f"{' on wgmma' if wgmma else ''}, got {nb!r}")
         p["NB"] = nb
+    if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
+        p["MCH"] = 1                   # ``mch``: M's row chunks in one launch, where it can
     return tuple(sorted(p.items()))
 
 
@@ -1727,6 +1736,9 @@ def all_specializations():
                         w16 = sddmm_tall_spec(bs, did, M, True, wgmma16=True)
                         for knobs in TALL_WGMMA16_VARIANTS:
                             out.append(("sddmm_tall.cu", spec_with(w16, knobs), "bsmm_sddmm_tall"))
+                    mch = sddmm_tall_spec(bs, did, M, False, mch=True)
+                    if dict(mch).get("MCH"):            # row chunks in one launch (opt-in)
+                        out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
                         wgs = sddmm_tall_spec(bs, did, M, True, True)

@@ -666,6 +666,16 @@ __device__ __forceinline__ void for_each_owned_entry(const int* meta, int n, int
     }
 }
 
+// ---------------------------------------------------------------- GPU-scope flags
+__device__ __forceinline__ int ld_acquire_gpu(const int* p) {
+    int v;
+    asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+__device__ __forceinline__ void st_release_gpu(int* p, int v) {
+    asm volatile("st.release.gpu.global.b32 [%0], %1;" :: "l"(p), "r"(v) : "memory");
+}
+
 // ---------------------------------------------------------------- split-K combine
 __device__ __forceinline__ void st_cg(float* p, float v) {
     asm volatile("st.global.cg.f32 [%0], %1;" :: "l"(p), "f"(v) : "memory");

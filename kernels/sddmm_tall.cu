@@ -27,6 +27,14 @@
 // bytes a row, one TMA copy each (the maps' boxes are RB / 4 columns wide).
 //
 // Grid: (segments, or GR's items); block: (NB / BPW * WARPS_M * WARPS_N + 1) warps.
+// MCH 1 (float32 on the mma.sync consumers, segments; opt-in, _specs.SDDMM_MERGE_CHUNKS):
+// grid (segments, chunks), CTA (i, k) reducing rows k * mch_rows .. of M only (mch_rows a
+// multiple of BK), all of M's row chunks in one launch in chunk-major order instead of one
+// launch a chunk. Chunk k > 0 adds into the blocks (beta 1) once chunk k - 1 of its segment has
+// stored them: flags[i] counts the segment's chunks stored (an acquire load spun on by one
+// thread; a release store after the CTA's stores and a fence), and the last chunk sets it
+// back to 0 for the next launch. Chunk k - 1's CTA comes earlier in the grid, so it is
+// resident or done when chunk k waits. The sums are those of one launch a chunk, bit for bit.
 // float32 warps may each take BPW blocks (consecutive in the segment), whose products share
 // the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
 //
@@ -58,6 +66,7 @@
 // the producer's acquire begun and done and its copies issued, 3 consumer thread 0's wait on
 // `full` done; WGMMA: 4 the previous batch folded, 5 the split (dy's at bs 64, x's at bs 16)
 // and the A loads done; mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
+// MCH (0, the default, or 1: the row chunks in one launch, above).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -81,6 +90,12 @@
 #endif
 #ifndef WG_EAGER
 #define WG_EAGER 0
+#endif
+#ifndef MCH
+#define MCH 0
+#endif
+#if MCH && (DTYPE_ID != 4 || WGMMA || GR)
+#error "sddmm_tall.cu: MCH (row chunks in one launch) is for float32 on the mma.sync consumers, segments"
 #endif
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
 #define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup for BPW blocks
@@ -136,7 +151,11 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #else
                 const int4* __restrict__ seg, const int* __restrict__ cols,
 #endif
-                elem_t* __restrict__ out, int M, float alpha, float beta)
+                elem_t* __restrict__ out, int M, float alpha, float beta
+#if MCH
+                , int* __restrict__ flags, int mch_rows
+#endif
+                )
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     // STAGES buffers from the first ATOM-aligned address, (F32W) the planes (PLANES_BYTES), then
@@ -155,7 +174,13 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     const int4 sg = __ldg(seg + blockIdx.x);
     const int c = sg.x, first = sg.y, count = sg.z;
 #endif
+#if MCH
+    const int row0 = blockIdx.y * mch_rows;            // this CTA's chunk of M's rows
+    const int nsteps = (min(mch_rows, M - row0) + BK - 1) / BK;
+#else
+    const int row0 = 0;
     const int nsteps = (M + BK - 1) / BK;
+#endif
 
     Ring<STAGES>::init(bar0, tid, NCT);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
@@ -206,12 +231,12 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                 const unsigned buf = t0 + ring.s * S_BYTES;
 #pragma unroll
                 for (int h = 0; h < NH; ++h) {
-                    tma_2d(buf + h * (BK * RB), &tmap_x, c * BS + h * HC, step * BK, full, x_hint);
+                    tma_2d(buf + h * (BK * RB), &tmap_x, c * BS + h * HC, row0 + step * BK, full, x_hint);
 #pragma unroll
                     for (int b = 0; b < NB; ++b)
                         if (b < count)
-                            tma_2d(buf + (1 + b) * T_BYTES + h * (BK * RB), &tmap_dy, kc[b] + h * HC, step * BK,
-                                   full, d_hint);
+                            tma_2d(buf + (1 + b) * T_BYTES + h * (BK * RB), &tmap_dy, kc[b] + h * HC,
+                                   row0 + step * BK, full, d_hint);
                 }
                 TL_MARK(step, 2);
             }
@@ -478,11 +503,28 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         if (tid == NCT - 32) TL_MARK(step, 5);   // the last consumer warp's release
     }
     if (tid == 0) TL_SPAN(1, nsteps);
+#if MCH
+    // chunk k > 0: wait for chunk k - 1 of this segment to have stored, then add into it
+    if (blockIdx.y > 0) {
+        if (tid == 0)
+            while (ld_acquire_gpu(flags + blockIdx.x) != (int)blockIdx.y) __nanosleep(64);
+        sync_threads_of<1>(NCT);
+    }
+    const float beta_k = blockIdx.y > 0 ? 1.f : beta;
+#else
+    const float beta_k = beta;
+#endif
 #pragma unroll
     for (int j = 0; j < BPW; ++j)
         if (blk + j < count)
             store_tiles<MI, NI>(TALL_OUT(j), BS, acc[j], wm * WM, wn * WN,
-                                BS, alpha, beta, lane);
+                                BS, alpha, beta_k, lane);
+#if MCH
+    __threadfence();                   // the stores, seen GPU-wide before the flag
+    sync_threads_of<1>(NCT);
+    if (tid == 0)
+        st_release_gpu(flags + blockIdx.x, blockIdx.y + 1 == gridDim.y ? 0 : (int)blockIdx.y + 1);
+#endif
 #endif
 }
 #undef TALL_OUT

@@ -739,6 +739,59 @@ def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("M", [257] if _SMALL else [257, 1000])
+@pytest.mark.parametrize("bs", [16, 32])
+def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, beta):
+    """SDDMM_MERGE_CHUNKS "1": float32 wgrad's row chunks (SDDMM_M_CHUNK 64, forced) in one
+    launch of sddmm_tall.cu (MCH, grid (segments, chunks)); M = 257: four chunks of 64 rows
+    and one of a single row, each adding into the blocks once the one before has stored.
+    Into a poisoned out (beta 0) or onto random blocks (beta 1, alpha -0.5): one launch, the
+    bits of a launch a chunk (merge "0"), against float64, the segments' flags left zero, the
+    inputs unchanged."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("sddmm_tall.cu runs on sm_90")
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
+    monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", 64)
+    dtype, alpha = DTYPES["f32"], (-0.5 if beta else 1.0)
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, 0.3, dtype)
+    wg, xg, dyg = w.to_gpu(), cupy.asarray(x), cupy.asarray(dy)
+    g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
+    start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
+    launches = []
+    orig = _gpu_ops._sddmm_launch
+
+    def spy(*a, **k):
+        hit = orig(*a, **k)
+        launches.append(bool(hit[3].get("MCH")))
+        return hit
+    monkeypatch.setattr(_gpu_ops, "_sddmm_launch", spy)
+    outs = []
+    for merge in ("1", "0"):
+        monkeypatch.setattr(_specs, "SDDMM_MERGE_CHUNKS", merge)
+        launches.clear()
+        out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
+        cb.sddmm(xg.T, dyg, wg, out=out, alpha=alpha, beta=beta)
+        outs.append(out.data.view(np.uint8).get())
+        assert launches and launches[-1] == any(launches) == (merge == "1")
+        got = out.toarray().get().astype(np.float64)
+        if beta:
+            g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
+            assert _rel(got, alpha * ref + g0_dense) < ACCUM_TOL["f32"]
+        else:
+            base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                                 sample=lambda p: np.where(mask, p, 0.0))
+            _check(got / alpha, ref, base, "f32")
+    assert np.array_equal(outs[0], outs[1])
+    flags = [v for k, v in wg.layout.plan_cache.items()
+             if isinstance(k, tuple) and k[0] == "counters"]
+    assert flags and all(int(cupy.count_nonzero(f)) == 0 for f in flags)
+    assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [1, 16, 33, 100, 257, 1000])
 @pytest.mark.parametrize("consumer", ["wgmma", "mma_sync"])
