@@ -555,7 +555,7 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
                 else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
                                             even=half and _specs.TALL_EVEN_SEGMENTS))
         it = x.itemsize
-        if spec.get("MCH"):
+        if spec.get("MCH") and chunk % spec["BK"] == 0:
             # the chunks in one launch, chunk-major (grid y), each segment's flag zero between
             # launches (kept per stream on the layout, as split-K's counters)
             maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),

@@ -1737,7 +1737,7 @@ def all_specializations():
                         for knobs in TALL_WGMMA16_VARIANTS:
                             out.append(("sddmm_tall.cu", spec_with(w16, knobs), "bsmm_sddmm_tall"))
                     mch = sddmm_tall_spec(bs, did, M, False, mch=True)
-                    if dict(mch).get("MCH"):            # row chunks in one launch (opt-in)
+                    if dict(mch).get("MCH") and M != 64:   # row chunks in one launch (opt-in)
                         out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)

@@ -33,8 +33,11 @@
 // launch a chunk. Chunk k > 0 adds into the blocks (beta 1) once chunk k - 1 of its segment has
 // stored them: flags[i] counts the segment's chunks stored (an acquire load spun on by one
 // thread; a release store after the CTA's stores and a fence), and the last chunk sets it
-// back to 0 for the next launch. Chunk k - 1's CTA comes earlier in the grid, so it is
-// resident or done when chunk k waits. The sums are those of one launch a chunk, bit for bit.
+// back to 0 for the next launch. Chunk k - 1's CTA comes gridDim.x earlier in the grid; with
+// CTAs dispatched in linear order (an assumption, not a CUDA guarantee, which CUTLASS's serial
+// split-K makes too) it is resident or done when chunk k waits. Two launches must not share
+// the flags at once (the host keeps them per stream). The sums are those of one launch a
+// chunk, bit for bit.
 // float32 warps may each take BPW blocks (consecutive in the segment), whose products share
 // the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
 //

@@ -739,15 +739,17 @@ def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("M", [257] if _SMALL else [257, 1000])
+@pytest.mark.parametrize("M,blocks", [(257, (40, 30))] if _SMALL else
+                         [(257, (40, 30)), (1000, (40, 30)), (4096, (6, 5))])
 @pytest.mark.parametrize("bs", [16, 32])
-def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, beta):
+def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, blocks, beta):
     """SDDMM_MERGE_CHUNKS "1": float32 wgrad's row chunks (SDDMM_M_CHUNK 64, forced) in one
     launch of sddmm_tall.cu (MCH, grid (segments, chunks)); M = 257: four chunks of 64 rows
-    and one of a single row, each adding into the blocks once the one before has stored.
-    Into a poisoned out (beta 0) or onto random blocks (beta 1, alpha -0.5): one launch, the
-    bits of a launch a chunk (merge "0"), against float64, the segments' flags left zero, the
-    inputs unchanged."""
+    and one of a single row, each adding into the blocks once the one before has stored;
+    M = 4096 on 6 x 5 blocks: few segments, 64 chunks each (the waits most exposed). Into a
+    poisoned out (beta 0, alpha 0.7) or onto random blocks (beta 1, alpha -0.3): one launch,
+    the bits of a launch a chunk (merge "0", twice each), against float64, the segments'
+    flags left zero, the inputs unchanged."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
@@ -755,8 +757,9 @@ def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, beta):
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
     monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", 64)
-    dtype, alpha = DTYPES["f32"], (-0.5 if beta else 1.0)
-    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 40, bs * 30), bs, M, 0.3, dtype)
+    dtype, alpha = DTYPES["f32"], (-0.3 if beta else 0.7)
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * blocks[0], bs * blocks[1]), bs, M,
+                                      0.3, dtype)
     wg, xg, dyg = w.to_gpu(), cupy.asarray(x), cupy.asarray(dy)
     g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
     start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
@@ -769,7 +772,7 @@ def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, beta):
         return hit
     monkeypatch.setattr(_gpu_ops, "_sddmm_launch", spy)
     outs = []
-    for merge in ("1", "0"):
+    for merge in ("1", "0", "1", "0"):
         monkeypatch.setattr(_specs, "SDDMM_MERGE_CHUNKS", merge)
         launches.clear()
         out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
@@ -784,7 +787,7 @@ def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, beta):
             base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
                                  sample=lambda p: np.where(mask, p, 0.0))
             _check(got / alpha, ref, base, "f32")
-    assert np.array_equal(outs[0], outs[1])
+    assert all(np.array_equal(outs[0], o) for o in outs[1:])
     flags = [v for k, v in wg.layout.plan_cache.items()
              if isinstance(k, tuple) and k[0] == "counters"]
     assert flags and all(int(cupy.count_nonzero(f)) == 0 for f in flags)
