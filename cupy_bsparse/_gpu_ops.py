@@ -536,12 +536,9 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
     if kind == "grouped_tma":
         fn, nt, smem, spec, boxes = _sddmm_launch("grouped_tma", bs, did, M)
         items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec)
-        it = x.itemsize
-        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, *boxes[1]))
-        fn((items.shape[0],), (nt,), maps + (items, gent, crow, target, _cached_arg(M, np.int32),
-                                             _cached_arg(dy.shape[1], np.int32))
-           + _scalars(alpha, beta), shared_mem=smem)
+        fn((items.shape[0],), (nt,), _row_maps(x, dy, boxes)
+           + (items, gent, crow, target, _cached_arg(M, np.int32),
+              _cached_arg(dy.shape[1], np.int32)) + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "tall":
         chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
@@ -554,16 +551,13 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
                 else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
                                             even=half and _specs.TALL_EVEN_SEGMENTS))
-        it = x.itemsize
         if spec.get("MCH") and chunk % spec["BK"] == 0:
             # the chunks in one launch, chunk-major (grid y), each segment's flag zero between
             # launches (kept per stream on the layout, as split-K's counters)
-            maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),
-                    _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it,
-                                          *boxes[1]))
             flags = _counters(layout, plan[0].shape[0], cupy.cuda.get_current_stream())
             fn((plan[0].shape[0], -(-M // chunk)), (nt,),
-               maps + plan + (target, _cached_arg(M, np.int32)) + _scalars(alpha, beta)
+               _row_maps(x, dy, boxes) + plan + (target, _cached_arg(M, np.int32))
+               + _scalars(alpha, beta)
                + (flags, _cached_arg(chunk, np.int32)), shared_mem=smem)
             return _write_back(out_data, target)
         for r0 in range(0, M, chunk):
@@ -571,21 +565,17 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
             # into the float32 blocks (beta 1)
             m = min(chunk, M - r0)
             xs, dys = (x, dy) if m == M else (x[r0:r0 + m], dy[r0:r0 + m])
-            maps = (_tensor_maps.tile_map(xs.data.ptr, m, x.shape[1], x.strides[0], it, *boxes[0]),
-                    _tensor_maps.tile_map(dys.data.ptr, m, dy.shape[1], dy.strides[0], it,
-                                          *boxes[1]))
             fn((plan[0].shape[0],), (nt,),
-               maps + plan + (target, _cached_arg(m, np.int32))
+               _row_maps(xs, dys, boxes) + plan + (target, _cached_arg(m, np.int32))
                + _scalars(alpha, beta if r0 == 0 else 1.0), shared_mem=smem)
         return _write_back(out_data, target)
     if kind == "stream":
         fn, nt, smem, spec, boxes = _sddmm_launch("stream", bs, did, M)
         seg, cols = _work_lists.sddmm_plan(layout, _specs.SDDMM_STREAM_NB)
         it = x.itemsize
-        maps = (_tensor_maps.tile_map(x.data.ptr, M, x.shape[1], x.strides[0], it, *boxes[0]),
-                _tensor_maps.tile_map(dy.data.ptr, M, dy.shape[1], dy.strides[0], it, *boxes[1]),
-                _tensor_maps.tile_map(target.data.ptr, target.shape[0] * bs, bs, bs * it, it,
-                                      *boxes[2]))
+        maps = _row_maps(x, dy, boxes) + (
+            _tensor_maps.tile_map(target.data.ptr, target.shape[0] * bs, bs, bs * it, it,
+                                  *boxes[2]),)
         fn((seg.shape[0],), (nt,),
            maps + (seg, cols, target, _cached_arg(M, np.int32)) + _scalars(alpha, beta),
            shared_mem=smem)
@@ -608,6 +598,14 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
     fn((seg.shape[0],), (nt,), (x, ld[0], dy, ld[1], seg, cols, target, _cached_arg(M, np.int32))
        + _scalars(alpha, beta), shared_mem=smem)
     return _write_back(out_data, target)
+
+
+def _row_maps(x, dy, boxes):
+    """Tensor maps of x and dy (row-major, unit last stride) over all their rows, with the
+    boxes ``boxes[0]`` and ``boxes[1]``: the sddmm kernels' first two arguments."""
+    return tuple(_tensor_maps.tile_map(a.data.ptr, a.shape[0], a.shape[1], a.strides[0],
+                                       a.itemsize, *box)
+                 for a, box in ((x, boxes[0]), (dy, boxes[1])))
 
 
 _SIDE_STREAMS = {}
