@@ -211,10 +211,10 @@ def _sddmm_spec_key(M):
             _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, _specs.TALL_WGMMA16)
 
 
-def _sddmm_launch(kind, bs, did, M, nb=None, mch=False):
+def _sddmm_launch(kind, bs, did, M, nb=None, mch=0):
     """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
     for this block size, element code and M (``nb``: sddmm_tall.cu's segment size, None its
-    default; ``mch``: its row chunks in one launch where the spec can, MCH). Cached by
+    default; ``mch``: its chunks of ``mch`` rows in one launch where the spec can, MCH). Cached by
     ``_sddmm_spec_key(M)``, so a repeated call builds no spec."""
     import cupy
 
@@ -542,8 +542,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         return _write_back(out_data, target)
     if kind == "tall":
         chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
-        merge = (chunk < M and _specs.SDDMM_MERGE_CHUNKS == "1"
-                 and -(-M // chunk) <= _MAX_GRID_Y)
+        merge = (chunk if chunk < M and _specs.SDDMM_MERGE_CHUNKS == "1"
+                 and -(-M // chunk) <= _MAX_GRID_Y else 0)
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M,
                                                   _tall_nb(layout, bs, did, M), merge)
         # one block-row's segments (seg, cols), or GR's 2-D items (items, gent, crow)
@@ -551,7 +551,7 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
                 else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
                                             even=half and _specs.TALL_EVEN_SEGMENTS))
-        if spec.get("MCH") and chunk % spec["BK"] == 0:
+        if spec.get("MCH"):
             # the chunks in one launch, chunk-major (grid y), each segment's flag zero between
             # launches (kept per stream on the layout, as split-K's counters)
             flags = _counters(layout, plan[0].shape[0], cupy.cuda.get_current_stream())

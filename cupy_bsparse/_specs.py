@@ -1341,11 +1341,11 @@ COARSE_WGRAD_RULES = {(32, 1): (CoarseRule(2.08, 1),), (32, 2): (CoarseRule(2.08
 #: two wgrads on two streams (one on a side stream forked from and joined back to the
 #: caller's by events, ``COARSE_SIDE``), so that each fills the other's tail: None (the
 #: default) for float32, whose wgrads are chains of launches (``sddmm_m_chunk``); "1" always;
-#: "0" one after the other on the caller's stream. v50 (H100, probes/p48.py overlap, M = 4096, d 0.1, ms, one
-#: after the other -> two streams): float32 bs 16 small world whole groups 1.531-1.558 ->
-#: 1.465, bs 8 Barabasi-Albert groups of >= 2 3.60 -> 3.12-3.17; fp16 bs 32 small world
-#: groups of >= 2 0.2059-0.2067 -> 0.2214-0.2216 (slower). From CUPY_BSPARSE_COARSE_OVERLAP
-#: at import.
+#: "0" one after the other on the caller's stream. v50 (H100, probes/p48.py overlap,
+#: M = 4096, d 0.1, ms, one after the other -> two streams): float32 bs 16 small world whole
+#: groups 1.531-1.558 -> 1.465, bs 8 Barabasi-Albert groups of >= 2 3.60 -> 3.12-3.17; fp16
+#: bs 32 small world groups of >= 2 0.2059-0.2067 -> 0.2214-0.2216 (slower). From
+#: CUPY_BSPARSE_COARSE_OVERLAP at import.
 COARSE_OVERLAP = _kernel_choice(os.environ.get("CUPY_BSPARSE_COARSE_OVERLAP"),
                                 "CUPY_BSPARSE_COARSE_OVERLAP", kinds=("0", "1"))
 
@@ -1422,7 +1422,7 @@ def f32_tall_wgmma_on(bs):
 
 
 def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None,
-                    wgmma16=None, mch=False):
+                    wgmma16=None, mch=0):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -1447,7 +1447,9 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     2-D items (SDDMM_GROUP_SHAPES). ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
     (None: the first). ``wgmma16`` (None: ``TALL_WGMMA16``'s), with ``wgmma``: 16-bit bs 64
     on wgmma consumers, a warpgroup a block, WG_EAGER, 4 stages inside TALL_WGMMA16_STAGES4_M
-    (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms)."""
+    (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms). ``mch`` (rows a
+    chunk; 0, the default: off): the chunks of M in one launch (MCH) where the spec can take
+    it: float32 on the mma.sync consumers, segments, BK dividing ``mch``."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)
@@ -1500,8 +1502,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
             raise ValueError(f"nb must be one of {choices} for bs {bs} and element code {did}"
                              f"{' on wgmma' if wgmma else ''}, got {nb!r}")
         p["NB"] = nb
-    if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
-        p["MCH"] = 1                   # ``mch``: M's row chunks in one launch, where it can
+    if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR") and mch % p["BK"] == 0:
+        p["MCH"] = 1                   # ``mch`` rows a chunk, the chunks in one launch
     return tuple(sorted(p.items()))
 
 
@@ -1736,7 +1738,7 @@ def all_specializations():
                         w16 = sddmm_tall_spec(bs, did, M, True, wgmma16=True)
                         for knobs in TALL_WGMMA16_VARIANTS:
                             out.append(("sddmm_tall.cu", spec_with(w16, knobs), "bsmm_sddmm_tall"))
-                    mch = sddmm_tall_spec(bs, did, M, False, mch=True)
+                    mch = sddmm_tall_spec(bs, did, M, False, mch=1024)
                     if dict(mch).get("MCH") and M != 64:   # row chunks in one launch (opt-in)
                         out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever

@@ -412,16 +412,16 @@ def test_grouped_tma_unsigned_columns():
 
 
 def test_sddmm_tall_merged_chunks_spec(monkeypatch):
-    """sddmm_tall_spec(mch=True): MCH 1 for float32 on the mma.sync consumers (bs 16, 32; bs 64
+    """sddmm_tall_spec(mch=1024): MCH 1 for float32 on the mma.sync consumers (bs 16, 32; bs 64
     without wgmma), none on wgmma consumers or 16-bit; CI compiles the MCH specs;
     CUPY_BSPARSE_SDDMM_MERGE_CHUNKS None (off) by default, "0" / "1" as given."""
-    assert dict(_specs.sddmm_tall_spec(16, 0, 4096, mch=True)).get("MCH") == 1
-    assert dict(_specs.sddmm_tall_spec(32, 0, 4096, True, mch=True)).get("MCH") == 1
-    assert dict(_specs.sddmm_tall_spec(64, 0, 4096, False, mch=True)).get("MCH") == 1
-    assert "MCH" not in dict(_specs.sddmm_tall_spec(64, 0, 4096, True, mch=True))   # wgmma
-    assert "MCH" not in dict(_specs.sddmm_tall_spec(16, 0, 4096, True, True, mch=True))
+    assert dict(_specs.sddmm_tall_spec(16, 0, 4096, mch=1024)).get("MCH") == 1
+    assert dict(_specs.sddmm_tall_spec(32, 0, 4096, True, mch=1024)).get("MCH") == 1
+    assert dict(_specs.sddmm_tall_spec(64, 0, 4096, False, mch=1024)).get("MCH") == 1
+    assert "MCH" not in dict(_specs.sddmm_tall_spec(64, 0, 4096, True, mch=1024))   # wgmma
+    assert "MCH" not in dict(_specs.sddmm_tall_spec(16, 0, 4096, True, True, mch=1024))
     for did in (1, 2):
-        assert "MCH" not in dict(_specs.sddmm_tall_spec(32, did, 4096, mch=True))
+        assert "MCH" not in dict(_specs.sddmm_tall_spec(32, did, 4096, mch=1024))
     assert "MCH" not in dict(_specs.sddmm_tall_spec(16, 0, 4096))
     listed = [dict(spec) for name, spec, _ in _specs.all_specializations()
               if name == "sddmm_tall.cu"]
