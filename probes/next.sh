@@ -114,6 +114,7 @@
 #   bash probes/next.sh v64                      -> overheads (last run in v8), then the float32 bs 8 / 16 rows again (<= 200 s)
 #   bash probes/next.sh v65                      -> GROUP_BALANCE (groups cut by weight at large M): its tests, p50 (<= 300 s)
 #   bash probes/next.sh v66                      -> float32 wgrad row chunks in one launch (MCH): its tests, memcheck, p51 (<= 300 s)
+#   bash probes/next.sh v67                      -> v65 then v66 in one call (<= 580 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -656,7 +657,7 @@ elif [ "$1" = v65 ]; then
   # plan) (<= 300 s)
   first_tests 120 "grouped_tma_balance or (test_grouped_kernel and grouped_tma and weight)"
   [ "$rc" = 0 ] || exit 1
-  PYTHONPATH=.:probes timeout $((295 - SECONDS)) python3 probes/p50.py 2>&1 | grep -v "^\["
+  PYTHONPATH=.:probes timeout $((${V_T:-295} - SECONDS)) python3 probes/p50.py 2>&1 | grep -v "^\["
 elif [ "$1" = v66 ]; then
   # v50's CPU model: float32 wgrad's row chunks in one launch of sddmm_tall.cu (MCH, flags a
   # segment; SDDMM_MERGE_CHUNKS, off by default): its GPU tests (a hang must not eat the call),
@@ -664,7 +665,11 @@ elif [ "$1" = v66 ]; then
   checked_first 90 "merged_chunks or tall_m_chunks" 60 memcheck_v66.log "merged_chunks"
   [ "$rc" = 0 ] || exit 1
   sanitize racecheck 60 racecheck_v66.log "merged_chunks"
-  PYTHONPATH=.:probes timeout $((295 - SECONDS)) python3 probes/p51.py 2>&1 | grep -v "^\["
+  PYTHONPATH=.:probes timeout $((${V_T:-295} - SECONDS)) python3 probes/p51.py 2>&1 | grep -v "^\["
+elif [ "$1" = v67 ]; then
+  # v65 then v66 in one call (one start), each cut to 285 s (<= 580 s)
+  V_T=280 bash probes/next.sh v65
+  V_T=285 bash probes/next.sh v66
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
