@@ -115,6 +115,8 @@
 #   bash probes/next.sh v65                      -> GROUP_BALANCE (groups cut by weight at large M): its tests, p50 (<= 300 s)
 #   bash probes/next.sh v66                      -> float32 wgrad row chunks in one launch (MCH): its tests, memcheck, p51 (<= 300 s)
 #   bash probes/next.sh v67                      -> v65 then v66 in one call (<= 580 s)
+#   bash probes/next.sh v68                      -> p50 quick, p51 quick (<= 300 s)
+#   bash probes/next.sh v69                      -> the suite alone (<= 570 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -670,6 +672,13 @@ elif [ "$1" = v67 ]; then
   # v65 then v66 in one call (one start), each cut to 285 s (<= 580 s)
   V_T=280 bash probes/next.sh v65
   V_T=285 bash probes/next.sh v66
+elif [ "$1" = v68 ]; then
+  # a scarce device's short call: p50 quick then p51 quick, no tests (the suite runs them) (<= 300 s)
+  PYTHONPATH=.:probes timeout 140 python3 probes/p50.py quick 2>&1 | grep -v "^\["
+  PYTHONPATH=.:probes timeout $((298 - SECONDS)) python3 probes/p51.py quick 2>&1 | grep -v "^\["
+elif [ "$1" = v69 ]; then
+  # the suite alone, 4 shards (<= 570 s)
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 570 bash .ci/gpu 2>&1 | tail -7
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
