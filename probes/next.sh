@@ -117,6 +117,7 @@
 #   bash probes/next.sh v67                      -> v65 then v66 in one call (<= 580 s)
 #   bash probes/next.sh v68                      -> p50 quick, p51 quick (<= 300 s)
 #   bash probes/next.sh v69                      -> the suite alone (<= 570 s)
+#   bash probes/next.sh v70                      -> the changed code's GPU tests, p50 / p51 quick (<= 370 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -679,6 +680,14 @@ elif [ "$1" = v68 ]; then
 elif [ "$1" = v69 ]; then
   # the suite alone, 4 shards (<= 570 s)
   GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 570 bash .ci/gpu 2>&1 | tail -7
+elif [ "$1" = v70 ]; then
+  # the last ~380 s of a scarce session: the GPU tests of the code changed since a54cec1 (the
+  # coarse mends, GROUP_BALANCE, MCH, the sddmm row maps) in 4 shards, then p50 / p51 quick
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 \
+      PYTEST_K="coarse or tall or grouped_tma or balance or merged or sddmm_tma or sddmm_stream or wgrad" \
+      timeout 250 bash .ci/gpu 2>&1 | tail -7
+  PYTHONPATH=.:probes timeout $(( (${V_T:-370} - SECONDS) / 2 )) python3 probes/p50.py quick 2>&1 | grep -v "^\["
+  PYTHONPATH=.:probes timeout $((${V_T:-370} - SECONDS)) python3 probes/p51.py quick 2>&1 | grep -v "^\["
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
