@@ -542,7 +542,7 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         return _write_back(out_data, target)
     if kind == "tall":
         chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
-        merge = (chunk if chunk < M and _specs.SDDMM_MERGE_CHUNKS == "1"
+        merge = (chunk if chunk < M and _specs.SDDMM_MERGE_CHUNKS != "0"
                  and -(-M // chunk) <= _MAX_GRID_Y else 0)
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M,
                                                   _tall_nb(layout, bs, did, M), merge)

@@ -1084,17 +1084,19 @@ def _tall_min_m(bs, did):
     return SDDMM_TALL_MIN_M
 
 
-def _factor_choice(value, name):
-    """An environment variable's factor: None when unset or empty, else a number of at least 1
-    (a ValueError naming the variable otherwise)."""
+def _factor_choice(value, name, default=None):
+    """An environment variable's factor: ``default`` when unset or empty, None for "0" (off),
+    else a number of at least 1 (a ValueError naming the variable otherwise)."""
     if not value:
+        return default
+    if value == "0":
         return None
     try:
         f = float(value)
     except ValueError:
         f = 0.0
     if not 1.0 <= f < float("inf"):
-        raise ValueError(f"{name} must be a number of at least 1, got {value!r}")
+        raise ValueError(f"{name} must be 0 (off) or a number of at least 1, got {value!r}")
     return f
 
 
@@ -1106,10 +1108,15 @@ def _factor_choice(value, name):
 #: float32 bs 8 x @ W on Barabasi-Albert at M = 4096 1.14x a balanced plan's time, its
 #: heaviest group 2.0x the mean, and predicts 2.377 -> about 2.16 ms at factor 1.25 (44 items
 #: a row tile for 32 groups); random and small world layouts stay whole. dsd_grouped_tma.cu
-#: only, and not where the partials would pass ``_work_lists.BALANCE_MAX_WORKSPACE``. None (the
-#: default until measured): off. From CUPY_BSPARSE_GROUP_BALANCE at import.
+#: only, and not where the partials would pass ``_work_lists.BALANCE_MAX_WORKSPACE``. Measured
+#: (v51, H100, M = 4096, C = K = 8192, Barabasi-Albert, off -> 1.25): float32 bs 8 x @ W
+#: 2.357-2.372 -> 2.216-2.228 ms, dy @ W^T 2.427-2.450 -> 2.280-2.301; fp16 / bf16 bs 8
+#: 0.832-0.837 -> 0.731-0.732 and 0.783-0.816 -> 0.696-0.699; bs 16 2% faster; factors 1.05 /
+#: 1.1 / 1.5 within 0.5% of 1.25; random's plan unchanged. The default is 1.25; None ("0"):
+#: off. From CUPY_BSPARSE_GROUP_BALANCE at import.
+GROUP_BALANCE_DEFAULT = 1.25
 GROUP_BALANCE = _factor_choice(os.environ.get("CUPY_BSPARSE_GROUP_BALANCE"),
-                               "CUPY_BSPARSE_GROUP_BALANCE")
+                               "CUPY_BSPARSE_GROUP_BALANCE", GROUP_BALANCE_DEFAULT)
 
 
 def _rows_choice(value, name):
@@ -1133,9 +1140,11 @@ SDDMM_M_CHUNK = _rows_choice(os.environ.get("CUPY_BSPARSE_SDDMM_M_CHUNK"),
                              "CUPY_BSPARSE_SDDMM_M_CHUNK")
 #: float32 wgrad's row chunks (``sddmm_m_chunk``) in one launch of sddmm_tall.cu (MCH: grid
 #: (segments, chunks), chunk k adding into the blocks once chunk k - 1 of its segment stored,
-#: by a flag a segment), so that the launches' tails go: "1"; None (the default, until
-#: measured) and "0": a launch a chunk. A CPU model (perf-notes v50) predicts float32 bs 16 at
-#: M = 4096 3-7% faster (random 1.58 -> 1.46-1.53 ms). From CUPY_BSPARSE_SDDMM_MERGE_CHUNKS.
+#: by a flag a segment), so that the launches' tails go: None (the default) and "1"; "0": a
+#: launch a chunk. A CPU model (perf-notes v50) predicted float32 bs 16 at M = 4096 3-7%
+#: faster; measured (v51, H100, C = K = 8192, 1024-row chunks, ms): random 1.553-1.562 ->
+#: 1.487-1.502, Barabasi-Albert 1.496-1.500 -> 1.434-1.438, small world 1.376-1.377 ->
+#: 1.361-1.372; merged 512-row chunks no faster. From CUPY_BSPARSE_SDDMM_MERGE_CHUNKS.
 SDDMM_MERGE_CHUNKS = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_MERGE_CHUNKS"),
                                     "CUPY_BSPARSE_SDDMM_MERGE_CHUNKS", kinds=("0", "1"))
 #: sddmm_m_chunk's rows a launch by block size, where chunks measured faster (v23, H100, float32

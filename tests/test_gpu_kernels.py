@@ -729,10 +729,12 @@ def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
     """float32 wgrad on sddmm_tall.cu in launches of SDDMM_M_CHUNK rows (forced): M = 257 as
     four launches of 64 rows and one of a single row, each after the first adding into the
     float32 blocks; x and dy as offset views; against float64, every block written, bitwise
-    repeatable."""
+    repeatable. A launch a chunk (SDDMM_MERGE_CHUNKS "0"; test_sddmm_tall_merged_chunks has
+    the merged default)."""
     from cupy_bsparse import _specs
 
     monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", 64)
+    monkeypatch.setattr(_specs, "SDDMM_MERGE_CHUNKS", "0")
     assert _specs.sddmm_m_chunk("tall", 0, 257, bs) == 64
     assert _specs.sddmm_m_chunk("tall", 1, 257, bs) == 257
     _sddmm_tma_case(request, monkeypatch, bs, "f32", "tall", 257, 0.3, beta)
@@ -743,12 +745,12 @@ def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
                          [(257, (40, 30)), (1000, (40, 30)), (4096, (6, 5))])
 @pytest.mark.parametrize("bs", [16, 32])
 def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, blocks, beta):
-    """SDDMM_MERGE_CHUNKS "1": float32 wgrad's row chunks (SDDMM_M_CHUNK 64, forced) in one
+    """SDDMM_MERGE_CHUNKS None (the default) or "1": float32 wgrad's row chunks (SDDMM_M_CHUNK 64, forced) in one
     launch of sddmm_tall.cu (MCH, grid (segments, chunks)); M = 257: four chunks of 64 rows
     and one of a single row, each adding into the blocks once the one before has stored;
     M = 4096 on 6 x 5 blocks: few segments, 64 chunks each (the waits most exposed). Into a
     poisoned out (beta 0, alpha 0.7) or onto random blocks (beta 1, alpha -0.3): one launch,
-    the bits of a launch a chunk (merge "0", twice each), against float64, the segments'
+    the bits of a launch a chunk (merge "0"; each twice), against float64, the segments'
     flags left zero, the inputs unchanged."""
     from cupy_bsparse import _gpu_ops, _specs
 
@@ -772,13 +774,13 @@ def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, blocks, beta):
         return hit
     monkeypatch.setattr(_gpu_ops, "_sddmm_launch", spy)
     outs = []
-    for merge in ("1", "0", "1", "0"):
+    for merge in ("1", "0", None, "0"):
         monkeypatch.setattr(_specs, "SDDMM_MERGE_CHUNKS", merge)
         launches.clear()
         out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
         cb.sddmm(xg.T, dyg, wg, out=out, alpha=alpha, beta=beta)
         outs.append(out.data.view(np.uint8).get())
-        assert launches and launches[-1] == any(launches) == (merge == "1")
+        assert launches and launches[-1] == any(launches) == (merge != "0")
         got = out.toarray().get().astype(np.float64)
         if beta:
             g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)

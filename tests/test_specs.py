@@ -414,7 +414,8 @@ def test_grouped_tma_unsigned_columns():
 def test_sddmm_tall_merged_chunks_spec(monkeypatch):
     """sddmm_tall_spec(mch=1024): MCH 1 for float32 on the mma.sync consumers (bs 16, 32; bs 64
     without wgmma), none on wgmma consumers or 16-bit; CI compiles the MCH specs;
-    CUPY_BSPARSE_SDDMM_MERGE_CHUNKS None (off) by default, "0" / "1" as given."""
+    CUPY_BSPARSE_SDDMM_MERGE_CHUNKS None (merged) by default, "0" (a launch a chunk) / "1" as
+    given."""
     assert dict(_specs.sddmm_tall_spec(16, 0, 4096, mch=1024)).get("MCH") == 1
     assert dict(_specs.sddmm_tall_spec(32, 0, 4096, True, mch=1024)).get("MCH") == 1
     assert dict(_specs.sddmm_tall_spec(64, 0, 4096, False, mch=1024)).get("MCH") == 1
@@ -430,15 +431,19 @@ def test_sddmm_tall_merged_chunks_spec(monkeypatch):
 
 
 def test_group_balance_choice():
-    """CUPY_BSPARSE_GROUP_BALANCE: unset or empty is None (off, the default); else a factor of
-    at least 1, a ValueError naming the variable otherwise."""
+    """CUPY_BSPARSE_GROUP_BALANCE: unset or empty is the default (1.25, measured in v51); "0"
+    is None (off); else a factor of at least 1, a ValueError naming the variable otherwise."""
     choose = _specs._factor_choice
     assert choose(None, "V") is None and choose("", "V") is None
+    assert choose(None, "V", 1.25) == 1.25 and choose("", "V", 1.25) == 1.25
+    assert choose("0", "V", 1.25) is None
     assert choose("1.25", "V") == 1.25 and choose("1", "V") == 1.0 and choose("2", "V") == 2.0
-    for bad in ("0.9", "0", "-1", "abc", "nan", "inf", "1,5"):
-        with pytest.raises(ValueError, match="V must be a number of at least 1"):
+    for bad in ("0.9", "0.0", "-1", "abc", "nan", "inf", "1,5"):
+        with pytest.raises(ValueError, match="V must be 0 \\(off\\) or a number of at least 1"):
             choose(bad, "V")
-    assert _specs.GROUP_BALANCE is None or "CUPY_BSPARSE_GROUP_BALANCE" in os.environ
+    assert _specs.GROUP_BALANCE_DEFAULT == 1.25
+    assert (_specs.GROUP_BALANCE == _specs.GROUP_BALANCE_DEFAULT
+            or "CUPY_BSPARSE_GROUP_BALANCE" in os.environ)
 
 
 def test_sddmm_m_chunk_choice(monkeypatch):
