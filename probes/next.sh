@@ -118,6 +118,7 @@
 #   bash probes/next.sh v68                      -> p50 quick, p51 quick (<= 300 s)
 #   bash probes/next.sh v69                      -> the suite alone (<= 570 s)
 #   bash probes/next.sh v70                      -> the changed code's GPU tests, p50 / p51 quick (<= 370 s)
+#   bash probes/next.sh v71                      -> racecheck (MCH), the float32 rows on v51's defaults (<= 330 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -688,6 +689,15 @@ elif [ "$1" = v70 ]; then
       timeout 250 bash .ci/gpu 2>&1 | tail -7
   PYTHONPATH=.:probes timeout $(( (${V_T:-370} - SECONDS) / 2 )) python3 probes/p50.py quick 2>&1 | grep -v "^\["
   PYTHONPATH=.:probes timeout $((${V_T:-370} - SECONDS)) python3 probes/p51.py quick 2>&1 | grep -v "^\["
+elif [ "$1" = v71 ]; then
+  # after v51 (GROUP_BALANCE 1.25 and merged row chunks by default, 3231a6a): racecheck on the
+  # merged chunks, then the float32 bs 8 / 16 rows on small world, Barabasi-Albert and random
+  # (the bs 8 hybrid's coarse chunks merged: unmeasured) (<= 330 s); the suite is v69's call
+  sanitize racecheck 90 racecheck_v71.log "merged_chunks"
+  float32_rows t71 300
+  timeout $((325 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 --layout random \
+    --dtype float32 --blocksize 8 16 --baselines dense --out "$out/t71_random" 2>&1 | grep -v "^\[" | tail -7
+  python3 probes/targets.py "$out/t71_random.json"
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
