@@ -1110,8 +1110,8 @@ def _factor_choice(value, name, default=None):
 #: a row tile for 32 groups); random and small world layouts stay whole. dsd_grouped_tma.cu
 #: only, and not where the partials would pass ``_work_lists.BALANCE_MAX_WORKSPACE``. Measured
 #: (v51, H100, M = 4096, C = K = 8192, Barabasi-Albert, off -> 1.25): float32 bs 8 x @ W
-#: 2.357-2.372 -> 2.216-2.228 ms, dy @ W^T 2.427-2.450 -> 2.280-2.301; fp16 / bf16 bs 8
-#: 0.832-0.837 -> 0.731-0.732 and 0.783-0.816 -> 0.696-0.699; bs 16 2% faster; factors 1.05 /
+#: 2.357-2.372 -> 2.216-2.229 ms, dy @ W^T 2.427-2.450 -> 2.280-2.301; fp16 / bf16 bs 8
+#: 0.832-0.837 -> 0.731-0.732 and 0.783-0.816 -> 0.696-0.699; bs 16 1-2% faster; factors 1.05 /
 #: 1.1 / 1.5 within 0.5% of 1.25; random's plan unchanged. The default is 1.25; None ("0"):
 #: off. From CUPY_BSPARSE_GROUP_BALANCE at import.
 GROUP_BALANCE_DEFAULT = 1.25
@@ -1130,9 +1130,9 @@ def _rows_choice(value, name):
     return n
 
 
-#: Rows of M per launch of float32 (3xTF32) wgrad on sddmm_tall.cu, the launches after the
-#: first accumulating (beta 1) into the float32 blocks, forced; None (the default): the measured
-#: rule, ``sddmm_m_chunk``. At M = 4096 every CTA streams its blocks' dy columns over all M rows,
+#: Rows of M per chunk of float32 (3xTF32) wgrad on sddmm_tall.cu, the chunks after the first
+#: accumulating (beta 1) into the float32 blocks (one launch, or a launch a chunk: see
+#: SDDMM_MERGE_CHUNKS), forced; None (the default): the measured rule, ``sddmm_m_chunk``. At M = 4096 every CTA streams its blocks' dy columns over all M rows,
 #: and the grid's many waves start out of step, so dy (134 MB at C = 8192) is read from HBM
 #: about once per block (6.9 GB at bs 16); launches of fewer rows keep more of a launch's x and
 #: dy in L2. From CUPY_BSPARSE_SDDMM_M_CHUNK (docs/perf-notes.md v22, v23).
@@ -1147,15 +1147,15 @@ SDDMM_M_CHUNK = _rows_choice(os.environ.get("CUPY_BSPARSE_SDDMM_M_CHUNK"),
 #: 1.361-1.372; merged 512-row chunks no faster. From CUPY_BSPARSE_SDDMM_MERGE_CHUNKS.
 SDDMM_MERGE_CHUNKS = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_MERGE_CHUNKS"),
                                     "CUPY_BSPARSE_SDDMM_MERGE_CHUNKS", kinds=("0", "1"))
-#: sddmm_m_chunk's rows a launch by block size, where chunks measured faster (v23, H100, float32
+#: sddmm_m_chunk's rows a chunk by block size, where chunks measured faster (v23, H100, float32
 #: wgrad at M = 4096, C = K = 8192, ms): bs 16 3.137 -> 1.769 / 1.665 / 1.616 in launches of
 #: 256 / 512 / 1024 rows; bs 64 1.477 -> 2.378 / 1.874 / 1.623 (one launch stays).
 SDDMM_M_CHUNK_BY_BS = {16: 1024}
 
 
 def sddmm_m_chunk(kind, did, M, bs):
-    """Rows of M per launch of sddmm kernel ``kind`` for element code ``did`` and block size
-    ``bs`` (``M`` when one launch takes them all): float32 on sddmm_tall.cu only,
+    """Rows of M per chunk of sddmm kernel ``kind`` for element code ``did`` and block size
+    ``bs`` (``M`` when one chunk takes them all): float32 on sddmm_tall.cu only,
     ``SDDMM_M_CHUNK`` where set, else ``SDDMM_M_CHUNK_BY_BS``."""
     if kind != "tall" or _mma_code(did) != _F32X3:
         return M
@@ -1748,7 +1748,7 @@ def all_specializations():
                         for knobs in TALL_WGMMA16_VARIANTS:
                             out.append(("sddmm_tall.cu", spec_with(w16, knobs), "bsmm_sddmm_tall"))
                     mch = sddmm_tall_spec(bs, did, M, False, mch=1024)
-                    if dict(mch).get("MCH") and M != 64:   # row chunks in one launch (opt-in)
+                    if dict(mch).get("MCH") and M != 64:   # row chunks in one launch (default)
                         out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)

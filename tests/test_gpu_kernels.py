@@ -745,8 +745,8 @@ def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
                          [(257, (40, 30)), (1000, (40, 30)), (4096, (6, 5))])
 @pytest.mark.parametrize("bs", [16, 32])
 def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, blocks, beta):
-    """SDDMM_MERGE_CHUNKS None (the default) or "1": float32 wgrad's row chunks (SDDMM_M_CHUNK 64, forced) in one
-    launch of sddmm_tall.cu (MCH, grid (segments, chunks)); M = 257: four chunks of 64 rows
+    """SDDMM_MERGE_CHUNKS None (the default) or "1": float32 wgrad's row chunks (SDDMM_M_CHUNK
+    64, forced) in one launch of sddmm_tall.cu (MCH, grid (segments, chunks)); M = 257: four chunks of 64 rows
     and one of a single row, each adding into the blocks once the one before has stored;
     M = 4096 on 6 x 5 blocks: few segments, 64 chunks each (the waits most exposed). Into a
     poisoned out (beta 0, alpha 0.7) or onto random blocks (beta 1, alpha -0.3): one launch,

@@ -442,6 +442,14 @@ def test_group_balance_choice():
         with pytest.raises(ValueError, match="V must be 0 \\(off\\) or a number of at least 1"):
             choose(bad, "V")
     assert _specs.GROUP_BALANCE_DEFAULT == 1.25
+    import subprocess
+    import sys
+    code = "import cupy_bsparse._specs as s; print(s.GROUP_BALANCE)"
+    env = {k: v for k, v in os.environ.items() if k != "CUPY_BSPARSE_GROUP_BALANCE"}
+    for value, want in ((None, "1.25"), ("0", "None"), ("1.5", "1.5")):
+        e = env if value is None else {**env, "CUPY_BSPARSE_GROUP_BALANCE": value}
+        r = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True)
+        assert r.returncode == 0 and r.stdout.strip() == want, (value, r.stdout, r.stderr)
     assert (_specs.GROUP_BALANCE == _specs.GROUP_BALANCE_DEFAULT
             or "CUPY_BSPARSE_GROUP_BALANCE" in os.environ)
 
