@@ -291,7 +291,7 @@ def _dsd_call(layout, trans_w, did, M, N):
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):
-            # (balance measured-for on dsd_grouped_tma.cu only; its workspace capped)
+            # GROUP_BALANCE on dsd_grouped_tma.cu only (measured there; its workspace capped)
             tables, nslots = _work_lists.dsd_grouped_plan(
                 layout, trans_w, spec, m_tiles, resident,
                 _specs.GROUP_BALANCE if kind == "grouped_tma" else None)

@@ -1100,10 +1100,10 @@ def _factor_choice(value, name, default=None):
     return f
 
 
-#: dsd_grouped_tma.cu where the groups fill a wave unsplit (large M, one item
-#: a group): where the heaviest group outweighs the mean by more than this factor, the groups
-#: are cut into items of about the mean weight (``_work_lists.balance_budget``; the splits
-#: summed as the small-M ones), so hub columns (Barabasi-Albert) leave no tail. A CPU model
+#: dsd_grouped_tma.cu where the groups fill a wave unsplit (large M, one item a group): where
+#: the heaviest group outweighs the mean by more than this factor, the groups are cut into
+#: items of about the mean weight (``_work_lists.balance_budget``; the splits summed as the
+#: small-M ones), so hub columns (Barabasi-Albert) leave no tail. A CPU model
 #: (perf-notes v50: CTAs dispatched in grid order, an item's time its steps' weight) puts
 #: float32 bs 8 x @ W on Barabasi-Albert at M = 4096 1.14x a balanced plan's time, its
 #: heaviest group 2.0x the mean, and predicts 2.377 -> about 2.16 ms at factor 1.25 (44 items
@@ -1132,10 +1132,11 @@ def _rows_choice(value, name):
 
 #: Rows of M per chunk of float32 (3xTF32) wgrad on sddmm_tall.cu, the chunks after the first
 #: accumulating (beta 1) into the float32 blocks (one launch, or a launch a chunk: see
-#: SDDMM_MERGE_CHUNKS), forced; None (the default): the measured rule, ``sddmm_m_chunk``. At M = 4096 every CTA streams its blocks' dy columns over all M rows,
-#: and the grid's many waves start out of step, so dy (134 MB at C = 8192) is read from HBM
-#: about once per block (6.9 GB at bs 16); launches of fewer rows keep more of a launch's x and
-#: dy in L2. From CUPY_BSPARSE_SDDMM_M_CHUNK (docs/perf-notes.md v22, v23).
+#: SDDMM_MERGE_CHUNKS), forced; None (the default): the measured rule, ``sddmm_m_chunk``. At
+#: M = 4096 every CTA streams its blocks' dy columns over all M rows, and the grid's many waves
+#: start out of step, so dy (134 MB at C = 8192) is read from HBM about once per block (6.9 GB
+#: at bs 16); chunks of fewer rows keep more of a chunk's x and dy in L2. From
+#: CUPY_BSPARSE_SDDMM_M_CHUNK (docs/perf-notes.md v22, v23).
 SDDMM_M_CHUNK = _rows_choice(os.environ.get("CUPY_BSPARSE_SDDMM_M_CHUNK"),
                              "CUPY_BSPARSE_SDDMM_M_CHUNK")
 #: float32 wgrad's row chunks (``sddmm_m_chunk``) in one launch of sddmm_tall.cu (MCH: grid
@@ -1456,9 +1457,9 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     2-D items (SDDMM_GROUP_SHAPES). ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
     (None: the first). ``wgmma16`` (None: ``TALL_WGMMA16``'s), with ``wgmma``: 16-bit bs 64
     on wgmma consumers, a warpgroup a block, WG_EAGER, 4 stages inside TALL_WGMMA16_STAGES4_M
-    (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms). ``mch`` (rows a
-    chunk; 0, the default: off): the chunks of M in one launch (MCH) where the spec can take
-    it: float32 on the mma.sync consumers, segments, BK dividing ``mch``."""
+    (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms). ``mch`` (rows a chunk; 0, the
+    default: off): the chunks of M in one launch (MCH) where the spec can take it: float32 on
+    the mma.sync consumers, segments, BK dividing ``mch``."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)

@@ -27,7 +27,7 @@
 // bytes a row, one TMA copy each (the maps' boxes are RB / 4 columns wide).
 //
 // Grid: (segments, or GR's items); block: (NB / BPW * WARPS_M * WARPS_N + 1) warps.
-// MCH 1 (float32 on the mma.sync consumers, segments; opt-in, _specs.SDDMM_MERGE_CHUNKS):
+// MCH 1 (float32 on the mma.sync consumers, segments; the default, _specs.SDDMM_MERGE_CHUNKS):
 // grid (segments, chunks), CTA (i, k) reducing rows k * mch_rows .. of M only (mch_rows a
 // multiple of BK), all of M's row chunks in one launch in chunk-major order instead of one
 // launch a chunk. Chunk k > 0 adds into the blocks (beta 1) once chunk k - 1 of its segment has
