@@ -193,6 +193,13 @@ def f32_wgmma_on(bs):
 #: before the product). From CUPY_BSPARSE_F32_SPLIT at import (docs/perf-notes.md v18, v21).
 F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPARSE_F32_SPLIT",
                            kinds=("off", "slab", "pass"))
+#: float32 (3xTF32) fragments split in registers without split_tf32's clamp, each CTA's sums
+#: computed again with it where any is NaN (tf32x3.cuh TF32_CLAMP; sddmm_grouped.cu's pairs,
+#: TF32_REDO): results bit for bit the clamped kernel's, 20.6% fewer instructions in the bs 8
+#: weight gradient's main loop (sm_90 SASS, 18.92 -> 15.02 a tensor-core instruction). "1" on;
+#: None (the default) or "0" off. From CUPY_BSPARSE_TF32_REDO (docs/perf-notes.md v52).
+TF32_REDO = _kernel_choice(os.environ.get("CUPY_BSPARSE_TF32_REDO"), "CUPY_BSPARSE_TF32_REDO",
+                           kinds=("0", "1"))
 
 
 def f32_split(template, bs, M):
@@ -1539,7 +1546,7 @@ SDDMM_STREAM_NB = 8
 SDDMM_STREAM_MIN_BLOCKS = 2048
 
 
-def sddmm_grouped_spec(bs, did, M=64, split=None):
+def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
     """Specialisation of sddmm_grouped.cu (tensor-core element codes, bs 8 or 16): 256 dy
     columns per group, up to 256 x columns and NBLK blocks (64 accumulators per thread) per
     CTA, MK rows of M per step (64-byte x rows for 16-bit types), 3 stages (measured 2-6%
@@ -1563,6 +1570,9 @@ def sddmm_grouped_spec(bs, did, M=64, split=None):
     "slab" splits each step's tiles once in shared memory (XPRE 1, one lo area) on items of
     32 x column blocks, 512 dy columns and up to 128 blocks over 16 warps, one CTA an SM
     (16-bit bs 16's shape, where each dy and x column block serves several blocks).
+
+    ``redo`` (float32 bs 8 pairs splitting in registers; None: ``TF32_REDO == "1"``): TF32_REDO
+    1, the split without its clamp and each item again with it where a sum is NaN.
     """
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -1590,6 +1600,10 @@ def sddmm_grouped_spec(bs, did, M=64, split=None):
                 p.update(R=p["R"] // 2, NCX=p["NCX"] // 2)
             else:
                 p["STAGES"] -= 1
+    if redo is None:
+        redo = TF32_REDO == "1"
+    if redo and p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
+        p["TF32_REDO"] = 1
     return tuple(sorted(p.items()))
 
 
@@ -1761,6 +1775,9 @@ def all_specializations():
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
                                 "bsmm_sddmm_grouped"))
+                    if did == 0 and bs == 8:   # the clamp-free split and its redo (TF32_REDO)
+                        out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M, redo=True),
+                                    "bsmm_sddmm_grouped"))
                     if did == 0:   # x and dy split ahead (F32_SPLIT, opt-in): bs 8 pass, bs 16 slab
                         out.append(("sddmm_grouped.cu",
                                     sddmm_grouped_spec(bs, did, M, "pass" if bs == 8 else "slab"),

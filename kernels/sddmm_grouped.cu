@@ -31,10 +31,17 @@
 // between two __syncthreads; every block of the item then loads its fragments split (the
 // item's x and dy values are split once a step, not once per block that uses them).
 //
+// TF32_REDO (float32 PAIRS without XLO, opt-in): the item's sums first with split_tf32's clamp
+// left out (5 -> 3 instructions a fragment register, tf32x3.cuh TF32_CLAMP); a sum that no
+// infinite, NaN or near-FLT_MAX (|v| >= 0x7f7ff000) input enters is the clamped split's, bit for
+// bit, and one that any enters is NaN. So when no sum of the CTA is NaN its blocks are stored;
+// else the CTA computes the item again with the clamp (__syncthreads_or): results identical to
+// the clamped kernel's for every input, the second pass only for items with such inputs.
+//
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
 // STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS,
-// XLO, XPRE.
+// XLO, XPRE, TF32_REDO.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -71,6 +78,15 @@ typedef int2 code_t;
 #error "XPRE: each step's tiles split in shared memory, for float32 (3xTF32) without PAIRS"
 #endif
 #define LO (STAGES * (X_STAGE + D_STAGE))   // elements from a hi tile to its lo twin (XLO)
+#ifndef TF32_REDO
+#define TF32_REDO 0
+#endif
+#ifndef TF32_CLAMP
+#define TF32_CLAMP 1                       // tf32x3.cuh's (float32 only; unused by the others)
+#endif
+#if TF32_REDO && !(PAIRS && DTYPE_ID == 4 && !XLO)
+#error "TF32_REDO: float32 PAIRS splitting in registers (not XLO)"
+#endif
 
 extern "C" __global__ void __launch_bounds__(NT, MIN_CTAS)
 bsmm_sddmm_grouped(const elem_t* __restrict__ x,
@@ -158,91 +174,104 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
 
     constexpr int NI = BS / 8;
     float acc[SLOTS][1][NI][4];
-    zero_fill<SLOTS * NI * 4>(&acc[0][0][0][0]);
     __syncthreads();   // codes
 
-    cp_async_ring<STAGES>((M + MK - 1) / MK, load_stage, [&](int buf) {
-        const elem_t* xs_ = Xs + buf * X_STAGE;
-        const elem_t* ds_ = Ds + buf * D_STAGE;
+    // the item's sums over all of M, into acc (clamp, a constant at each call: split_tf32's
+    // clamp for the float32 pairs' fragments; the other paths take the default)
+    auto item_sums = [&](const bool clamp) {
+        zero_fill<SLOTS * NI * 4>(&acc[0][0][0][0]);
+        cp_async_ring<STAGES>((M + MK - 1) / MK, load_stage, [&](int buf) {
+            const elem_t* xs_ = Xs + buf * X_STAGE;
+            const elem_t* ds_ = Ds + buf * D_STAGE;
 #if XPRE
-        // the stage's x and dy tiles (contiguous: x's at Xs + buf * X_STAGE, dy's at Ds + ...)
-        // split once: hi in place, lo into the lo area, 16 bytes a thread at a time
-        {
-            float* const lo_x = Ds + STAGES * D_STAGE;   // the lo area: x's tile, then dy's
-            // the whole tiles, slots this item did not load included (at d = 0.1 an item fills
-            // its 32 x slots; skipping the rest gave the block loop 3.7% more
-            // instructions (SASS count), by the registers it held)
-            split_smem(smem_u32(Xs + buf * X_STAGE), smem_u32(lo_x), X_STAGE * 4, tid, NT);
-            split_smem(smem_u32(Ds + buf * D_STAGE), smem_u32(lo_x + X_STAGE), D_STAGE * 4, tid, NT);
-            __syncthreads();   // every split of this step before any fragment load
-        }
-#endif
-#pragma unroll
-        for (int s = 0; s < SLOTS; ++s) {
-            const int q = s * NW + warp;
-            if (q < nblk) {
-                const int code = codes[q].y;
-#if PAIRS && DTYPE_ID == 4
-                // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
-                // (the first's again when it has none: computed, not stored). 32-bit loads of
-                // A(row, k) = x[k, slot*BS + row]: rows k + t are X_LD = 8 (mod 32) words apart,
-                // so lane (g, t) reads bank 8t + g (+ a constant): no conflicts
-                const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
-                const int g = lane >> 2, t = lane & 3;
-                const elem_t* a1 = xs_ + (code >> 16) * BS + g;
-                const elem_t* a2 = xs_ + s2 * BS + g;
-                const elem_t* b = ds_ + (code & 0xffff) * BS + g;
-#pragma unroll
-                for (int k = 0; k < MK; k += 8) {
-                    const unsigned af[1][4] = {{__float_as_uint(a1[(k + t) * X_LD]),
-                                                __float_as_uint(a2[(k + t) * X_LD]),
-                                                __float_as_uint(a1[(k + t + 4) * X_LD]),
-                                                __float_as_uint(a2[(k + t + 4) * X_LD])}};
-                    const unsigned bf[1][2] = {{__float_as_uint(b[(k + t) * D_LD]),
-                                                __float_as_uint(b[(k + t + 4) * D_LD])}};
-#if XLO
-                    // the lo twins, LO elements on: the fragments arrive split
-                    const unsigned al[1][1][4] = {{{__float_as_uint(a1[LO + (k + t) * X_LD]),
-                                                    __float_as_uint(a2[LO + (k + t) * X_LD]),
-                                                    __float_as_uint(a1[LO + (k + t + 4) * X_LD]),
-                                                    __float_as_uint(a2[LO + (k + t + 4) * X_LD])}}};
-                    const unsigned bl[1][1][2] = {{{__float_as_uint(b[LO + (k + t) * D_LD]),
-                                                    __float_as_uint(b[LO + (k + t + 4) * D_LD])}}};
-                    mma_3xtf32_split<1, 1, 1>(acc[s], reinterpret_cast<const unsigned (&)[1][1][4]>(af), al,
-                                              reinterpret_cast<const unsigned (&)[1][1][2]>(bf), bl);
-#else
-                    mma_3xtf32<1, 1>(acc[s], af, bf);
-#endif
-                }
-#elif PAIRS
-                // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
-                // (the first's again when it has none: computed, not stored)
-                const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
-                const elem_t* a = xs_ + (((lane >> 3) & 1) ? s2 : (code >> 16)) * BS
-                                  + ((lane & 7) + (lane >> 4) * 8) * X_LD;
-                const elem_t* b = ds_ + (code & 0xffff) * BS + ((lane & 7) + ((lane >> 3) & 1) * 8) * D_LD;
-#pragma unroll
-                for (int k = 0; k < MK; k += 16) {
-                    unsigned af[4], bf[2];
-                    ldsm_x4_t(af, a + k * X_LD);
-                    ldsm_x2_t(bf, b + k * D_LD);
-                    mma(acc[s][0][0], af, bf);
-                }
-#elif XPRE
-                // as below, hi from the stage and lo from the lo area at the same offsets
-                const unsigned lx = smem_u32(Ds + STAGES * D_STAGE), xo = (code >> 16) * BS * 4,
-                               dof = (code & 0xffff) * BS * 4;
-                warp_mma_hl<1, NI, MK, false, false>(acc[s], smem_u32(xs_) + xo, lx + xo, X_LD,
-                                                     smem_u32(ds_) + dof, lx + X_STAGE * 4 + dof, D_LD,
-                                                     lane);
-#else
-                // A(row, k) = x[k, c*BS + row] (m-contiguous), B(k, n) = dy[k, j*BS + n]
-                warp_mma<1, NI, MK, false, false>(acc[s], xs_ + (code >> 16) * BS, X_LD,
-                                                  ds_ + (code & 0xffff) * BS, D_LD, lane);
-#endif
+            // the stage's x and dy tiles (contiguous: x's at Xs + buf * X_STAGE, dy's at Ds + ...)
+            // split once: hi in place, lo into the lo area, 16 bytes a thread at a time
+            {
+                float* const lo_x = Ds + STAGES * D_STAGE;   // the lo area: x's tile, then dy's
+                // the whole tiles, slots this item did not load included (at d = 0.1 an item fills
+                // its 32 x slots; skipping the rest gave the block loop 3.7% more
+                // instructions (SASS count), by the registers it held)
+                split_smem(smem_u32(Xs + buf * X_STAGE), smem_u32(lo_x), X_STAGE * 4, tid, NT);
+                split_smem(smem_u32(Ds + buf * D_STAGE), smem_u32(lo_x + X_STAGE), D_STAGE * 4, tid, NT);
+                __syncthreads();   // every split of this step before any fragment load
             }
-        }
-    });
+#endif
+#pragma unroll
+            for (int s = 0; s < SLOTS; ++s) {
+                const int q = s * NW + warp;
+                if (q < nblk) {
+                    const int code = codes[q].y;
+#if PAIRS && DTYPE_ID == 4
+                    // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
+                    // (the first's again when it has none: computed, not stored). 32-bit loads of
+                    // A(row, k) = x[k, slot*BS + row]: rows k + t are X_LD = 8 (mod 32) words apart,
+                    // so lane (g, t) reads bank 8t + g (+ a constant): no conflicts
+                    const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
+                    const int g = lane >> 2, t = lane & 3;
+                    const elem_t* a1 = xs_ + (code >> 16) * BS + g;
+                    const elem_t* a2 = xs_ + s2 * BS + g;
+                    const elem_t* b = ds_ + (code & 0xffff) * BS + g;
+#pragma unroll
+                    for (int k = 0; k < MK; k += 8) {
+                        const unsigned af[1][4] = {{__float_as_uint(a1[(k + t) * X_LD]),
+                                                    __float_as_uint(a2[(k + t) * X_LD]),
+                                                    __float_as_uint(a1[(k + t + 4) * X_LD]),
+                                                    __float_as_uint(a2[(k + t + 4) * X_LD])}};
+                        const unsigned bf[1][2] = {{__float_as_uint(b[(k + t) * D_LD]),
+                                                    __float_as_uint(b[(k + t + 4) * D_LD])}};
+#if XLO
+                        // the lo twins, LO elements on: the fragments arrive split
+                        const unsigned al[1][1][4] = {{{__float_as_uint(a1[LO + (k + t) * X_LD]),
+                                                        __float_as_uint(a2[LO + (k + t) * X_LD]),
+                                                        __float_as_uint(a1[LO + (k + t + 4) * X_LD]),
+                                                        __float_as_uint(a2[LO + (k + t + 4) * X_LD])}}};
+                        const unsigned bl[1][1][2] = {{{__float_as_uint(b[LO + (k + t) * D_LD]),
+                                                        __float_as_uint(b[LO + (k + t + 4) * D_LD])}}};
+                        mma_3xtf32_split<1, 1, 1>(acc[s], reinterpret_cast<const unsigned (&)[1][1][4]>(af), al,
+                                                  reinterpret_cast<const unsigned (&)[1][1][2]>(bf), bl);
+#else
+                        if (clamp) mma_3xtf32<1, 1, true>(acc[s], af, bf);
+                        else mma_3xtf32<1, 1, false>(acc[s], af, bf);
+#endif
+                    }
+#elif PAIRS
+                    // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
+                    // (the first's again when it has none: computed, not stored)
+                    const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
+                    const elem_t* a = xs_ + (((lane >> 3) & 1) ? s2 : (code >> 16)) * BS
+                                      + ((lane & 7) + (lane >> 4) * 8) * X_LD;
+                    const elem_t* b = ds_ + (code & 0xffff) * BS + ((lane & 7) + ((lane >> 3) & 1) * 8) * D_LD;
+#pragma unroll
+                    for (int k = 0; k < MK; k += 16) {
+                        unsigned af[4], bf[2];
+                        ldsm_x4_t(af, a + k * X_LD);
+                        ldsm_x2_t(bf, b + k * D_LD);
+                        mma(acc[s][0][0], af, bf);
+                    }
+#elif XPRE
+                    // as below, hi from the stage and lo from the lo area at the same offsets
+                    const unsigned lx = smem_u32(Ds + STAGES * D_STAGE), xo = (code >> 16) * BS * 4,
+                                   dof = (code & 0xffff) * BS * 4;
+                    warp_mma_hl<1, NI, MK, false, false>(acc[s], smem_u32(xs_) + xo, lx + xo, X_LD,
+                                                         smem_u32(ds_) + dof, lx + X_STAGE * 4 + dof, D_LD,
+                                                         lane);
+#else
+                    // A(row, k) = x[k, c*BS + row] (m-contiguous), B(k, n) = dy[k, j*BS + n]
+                    warp_mma<1, NI, MK, false, false>(acc[s], xs_ + (code >> 16) * BS, X_LD,
+                                                      ds_ + (code & 0xffff) * BS, D_LD, lane);
+#endif
+                }
+            }
+        });
+    };
+#if TF32_REDO
+    item_sums(false);
+    // a NaN sum anywhere in the CTA: the item again with the clamp (the barrier also frees the
+    // ring's buffers for the second pass)
+    if (__syncthreads_or(any_nan<SLOTS * NI * 4>(&acc[0][0][0][0]))) item_sums(true);
+#else
+    item_sums(TF32_CLAMP != 0);
+#endif
 
 #pragma unroll
     for (int s = 0; s < SLOTS; ++s) {

@@ -27,12 +27,25 @@
 #error "tf32x3.cuh is the float32 tensor-core path (DTYPE_ID 4)"
 #endif
 
+// TF32_CLAMP 0 (a probe knob, never a default): split_tf32 without its clamp, the default of
+// every split_tf32<> and split_all<>. Then an infinite v, or a finite one that rounds up past
+// TF32's largest (|v| >= 0x7f7ff000), gives hi infinite and lo NaN or infinite of the other
+// sign, so every product sum it enters is NaN. Finite values below that split as with the
+// clamp, bit for bit (the clamp does not act on them).
+#ifndef TF32_CLAMP
+#define TF32_CLAMP 1
+#endif
+
 // v = hi + lo (see the header). hi is clamped to TF32's largest finite value, so an infinite v
 // gives hi finite and lo infinite (its products keep the sign; an Inf * 0 is NaN as in IEEE)
 // and a finite v near FLT_MAX cannot round up to an infinite hi; a NaN v gives a NaN lo.
+// CLAMP false: the same without the clamp (3 instructions, not 5; see TF32_CLAMP): for a
+// kernel that checks its sums for NaN and computes them again with the clamp (TF32_REDO).
+template <bool CLAMP = (TF32_CLAMP != 0)>
 __device__ __forceinline__ void split_tf32(unsigned v, unsigned& hi, unsigned& lo) {
     const float big = __uint_as_float(0x7f7fe000u);      // the largest finite TF32 value
-    const float h = fminf(fmaxf(__uint_as_float((v + 0x1000u) & 0xffffe000u), -big), big);
+    float h = __uint_as_float((v + 0x1000u) & 0xffffe000u);
+    if (CLAMP) h = fminf(fmaxf(h, -big), big);
     hi = __float_as_uint(h);
     lo = __float_as_uint(__uint_as_float(v) - h);
 }
@@ -53,10 +66,10 @@ __device__ __forceinline__ void mma_tf32(float d[4], const unsigned a[4], const 
 }
 
 // hi[i], lo[i] = split_tf32(v[i]) for N fragment registers.
-template <int N>
+template <int N, bool CLAMP = (TF32_CLAMP != 0)>
 __device__ __forceinline__ void split_all(const unsigned* v, unsigned* hi, unsigned* lo) {
 #pragma unroll
-    for (int i = 0; i < N; ++i) split_tf32(v[i], hi[i], lo[i]);
+    for (int i = 0; i < N; ++i) split_tf32<CLAMP>(v[i], hi[i], lo[i]);
 }
 
 // Split BYTES of float32 in shared memory once, 16 bytes a thread (thread tid of n takes every
@@ -116,20 +129,29 @@ __device__ __forceinline__ void mma_3xtf32_split(float (&acc)[MI][NI][4], const 
     }
 }
 
-// The same from float32 fragments a, b (split here).
-template <int S, int MI, int NI>
+// The same from float32 fragments a, b (split here; CLAMP as split_tf32's).
+template <int S, int MI, int NI, bool CLAMP = (TF32_CLAMP != 0)>
 __device__ __forceinline__ void mma_3xtf32(float (&acc)[MI][NI][4], const unsigned (&a)[S][MI][4],
                                            const unsigned (&b)[S][NI][2]) {
     unsigned ah[S][MI][4], al[S][MI][4], bh[S][NI][2], bl[S][NI][2];
-    split_all<S * MI * 4>(&a[0][0][0], &ah[0][0][0], &al[0][0][0]);
-    split_all<S * NI * 2>(&b[0][0][0], &bh[0][0][0], &bl[0][0][0]);
+    split_all<S * MI * 4, CLAMP>(&a[0][0][0], &ah[0][0][0], &al[0][0][0]);
+    split_all<S * NI * 2, CLAMP>(&b[0][0][0], &bh[0][0][0], &bl[0][0][0]);
     mma_3xtf32_split<S, MI, NI>(acc, ah, al, bh, bl);
 }
 
 // One 8-deep step (S = 1).
-template <int MI, int NI>
+template <int MI, int NI, bool CLAMP = (TF32_CLAMP != 0)>
 __device__ __forceinline__ void mma_3xtf32(float (&acc)[MI][NI][4], const unsigned (&a)[MI][4],
                                            const unsigned (&b)[NI][2]) {
-    mma_3xtf32<1, MI, NI>(acc, reinterpret_cast<const unsigned (&)[1][MI][4]>(a),
-                          reinterpret_cast<const unsigned (&)[1][NI][2]>(b));
+    mma_3xtf32<1, MI, NI, CLAMP>(acc, reinterpret_cast<const unsigned (&)[1][MI][4]>(a),
+                                 reinterpret_cast<const unsigned (&)[1][NI][2]>(b));
+}
+
+// Whether any of the N floats at a is NaN (a TF32_REDO kernel's check of its sums).
+template <int N>
+__device__ __forceinline__ bool any_nan(const float* a) {
+    bool bad = false;
+#pragma unroll
+    for (int i = 0; i < N; ++i) bad |= a[i] != a[i];
+    return bad;
 }

@@ -324,6 +324,59 @@ def test_sddmm_grouped_f32_split(request, monkeypatch, bs, mode, M, density, bet
         _gpu_ops._launches.clear()
 
 
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("edges", [False, True])
+@pytest.mark.parametrize("M", [100] if _SMALL else [1, 7, 100, 1000])
+def test_sddmm_grouped_f32_redo(request, monkeypatch, M, edges, beta):
+    """sddmm_grouped.cu's float32 bs 8 pairs with TF32_REDO (the split without its clamp, an
+    item again with it where a sum is NaN): bit for bit the clamped kernel's blocks, on random
+    inputs and on inputs with +-Inf, NaN and values that round past TF32's largest (|v| >=
+    0x7f7ff000) in a few x and dy columns, so that some items take the second pass and the
+    others do not; beta 0 on poisoned outputs and beta 1 on finite ones (M > 512: the large-M
+    items). Without the second pass an Inf's sums would be NaN, not the clamped kernel's
+    +-Inf, and the comparison fails."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    bs, dtype = 8, DTYPES["f32"]
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
+    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
+    rng = _rng(request)
+    w, x, dy, mask, ref = _sddmm_case(rng, (bs * 90, bs * 70), bs, M, 0.3, dtype)
+    if edges:
+        vals = np.array([np.inf, -np.inf, np.nan, 3.4028235e38, -3.4028235e38], np.float32)
+        vals = np.concatenate([vals, np.array([0x7F7FF000, 0xFF7FF000], np.uint32).view(np.float32)])
+        for a in (x, dy):
+            cols = rng.choice(a.shape[1], 3, replace=False)
+            a[rng.integers(0, M, cols.size), cols] = rng.choice(vals, cols.size)
+    wg = w.to_gpu()
+    init = (np.full((w.nnzb, bs, bs), np.nan, dtype) if beta == 0 else
+            rng.standard_normal((w.nnzb, bs, bs)).astype(dtype))
+    xg, dyg = cupy.asarray(x), cupy.asarray(dy)
+
+    def run(redo):
+        monkeypatch.setattr(_specs, "TF32_REDO", redo)
+        _gpu_ops._launches.clear()
+        try:
+            assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3].get("TF32_REDO", 0) == (redo == "1")
+            out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(init))
+            cb.sddmm(xg.T, dyg, wg, out=out, beta=beta)
+            return out.data.get()
+        finally:
+            _gpu_ops._launches.clear()
+
+    got, clamped = run("1"), run("0")
+    assert np.array_equal(got.view(np.uint32), clamped.view(np.uint32))
+    assert np.array_equal(xg.get().view(np.uint32), x.view(np.uint32))
+    assert np.array_equal(dyg.get().view(np.uint32), dy.view(np.uint32))
+    if edges:   # the edge values reached some sums, as non-finite ones
+        assert (~np.isfinite(got)).any()
+    elif beta == 0:
+        dense = cb.BlockSparseMatrix.from_layout(w.layout, got).toarray().astype(np.float64)
+        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                             sample=lambda p: np.where(mask, p, 0.0))
+        _check(dense, ref, base, "f32")
+
+
 # sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
 # boundary of BK = 16, 32 and 64, one step or several (float32 bs 16 has its own spec up to
 # M = 64, 16-bit bs 32 its 2-stage ring above M = 1024); sddmm_grouped_tma.cu (bs 16, and bs 8 in pairs): one step, several, and the items of

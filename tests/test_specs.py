@@ -398,6 +398,29 @@ def test_sddmm_grouped_f32_split_specs():
         assert _specs.sddmm_grouped_spec(16, 1, M, "slab") == _specs.sddmm_grouped_spec(16, 1, M)
 
 
+def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
+    """TF32_REDO on sddmm_grouped.cu: only float32 bs 8's pairs splitting in registers (not
+    XLO, not 16-bit, TF32 or bs 16); redo=None follows _specs.TF32_REDO ("1" on, None / "0"
+    off by default); CI compiles the redo specs at both M regimes; the environment variable
+    takes "0" / "1" only."""
+    for M in (1, 64, 4096):
+        base = dict(_specs.sddmm_grouped_spec(8, 0, M))
+        on = dict(_specs.sddmm_grouped_spec(8, 0, M, redo=True))
+        assert on.pop("TF32_REDO") == 1 and on == base and "TF32_REDO" not in base
+        assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass", redo=True))
+        for bs, did in ((8, 1), (8, 2), (8, _specs._TF32), (16, 0), (16, 1)):
+            assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(bs, did, M, redo=True))
+        monkeypatch.setattr(_specs, "TF32_REDO", "1")
+        assert dict(_specs.sddmm_grouped_spec(8, 0, M)).get("TF32_REDO") == 1
+        assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(8, 0, M, redo=False))
+        monkeypatch.setattr(_specs, "TF32_REDO", "0")
+        assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(8, 0, M))
+    listed = [dict(spec) for name, spec, _ in _specs.all_specializations()
+              if name == "sddmm_grouped.cu" and dict(spec).get("TF32_REDO")]
+    assert {sp["MK"] for sp in listed} == {16, 32}   # M <= 512 and above
+    test_queue_order_env("TF32_REDO", ((None, "None"), ("0", "0"), ("1", "1")))
+
+
 def test_grouped_tma_unsigned_columns():
     """dsd_grouped_tma.cu's UCOL: on by default for 16-bit (v23), off for float32; UCOL 0 is
     the spec without it."""

@@ -1,0 +1,75 @@
+"""p52 (perf-notes v52): float32's 3xTF32 split without its clamp (tf32x3.cuh TF32_CLAMP).
+
+1. sddmm_grouped.cu's bs 8 pairs with TF32_REDO (``_specs.TF32_REDO``: the clamp-free split, an
+   item again with the clamp where a sum is NaN; bit for bit the default's blocks): wgrad ms
+   default / redo alternated twice, the blocks compared bitwise, and the time over x @ W's.
+   Random and Barabasi-Albert (its hybrid's rest part) at M = 4096, C = K = 8192; random at
+   M = 64, C = K = 16384. SASS predicted 18.92 -> 15.02 instructions a tensor-core
+   instruction in the main loop (-20.6%); at the measured 52% issue utilisation, about 10%.
+2. The bound for the other float32 kernels: TF32_CLAMP 0 (no clamp, no redo: wrong for
+   infinite inputs, right on these normal ones) on sddmm_tall.cu's bs 16 wgrad at M = 4096
+   and dsd_stream.cu's bs 16 x @ W / dy @ W^T at M = 64, against the default.
+
+    PYTHONPATH=.:probes python3 probes/p52.py [quick]
+"""
+import sys
+
+import cupy
+
+from _common import fresh, patched, problem, say, t_dsd, t_wgrad, wgrad_err, with_knobs
+from cupy_bsparse import _specs, bench
+
+
+def free(sets):
+    del sets[:]
+    fresh([])
+    cupy.get_default_memory_pool().free_all_blocks()
+
+
+say(bench.gpu_name())
+quick = "quick" in sys.argv
+cases = [("random", 4096, 8192), ("barabasi_albert", 4096, 8192), ("random", 64, 16384)]
+for kind, M, C in cases[:2] if quick else cases:
+    sets = problem(M, C, C, 8, "float32", kind=kind)
+    tf, _ = t_dsd(sets, "fprop")
+    runs, blocks = [], {}
+    for label, redo in [("default", "0"), ("redo", "1")] * 2:
+        fresh(sets)
+        with patched(_specs, TF32_REDO=redo):
+            t, (_, _, out) = t_wgrad(sets)
+        data = out.data.view(cupy.uint32)
+        same = "" if label not in blocks else f", same {bool((blocks[label] == data).all())}"
+        blocks.setdefault(label, data.copy())
+        runs.append(f"{label} {t:.4f} ({t / tf:.3f}x, err {wgrad_err(sets[0], out):.1e}{same})")
+    same = bool((blocks["default"] == blocks["redo"]).all())
+    say(f"{kind} float32 bs 8 M {M} C {C}: fprop {tf:.4f}; wgrad " + "; ".join(runs)
+        + f"; redo == default bitwise: {same}")
+    free(sets)
+
+# the bound for the other kernels: no clamp at all (TF32_CLAMP 0)
+sets = problem(4096, 8192, 8192, 16, "float32", kind="random")
+tf, _ = t_dsd(sets, "fprop")
+runs = []
+for label, knobs in [("default", {}), ("no clamp", {"TF32_CLAMP": 0})] * 2:
+    fresh(sets)
+    fn = with_knobs(_specs.sddmm_tall_spec, knobs) if knobs else _specs.sddmm_tall_spec
+    with patched(_specs, sddmm_tall_spec=fn):
+        t, (_, _, out) = t_wgrad(sets)
+    runs.append(f"{label} {t:.4f} ({t / tf:.3f}x, err {wgrad_err(sets[0], out):.1e})")
+say(f"random float32 bs 16 M 4096 (sddmm_tall.cu): fprop {tf:.4f}; wgrad " + "; ".join(runs))
+free(sets)
+
+if not quick:
+    sets = problem(64, 16384, 16384, 16, "float32", kind="random")
+    td = bench.time_cuda(lambda a, b: a @ b, [(sets[0]["x"], sets[0]["w"].toarray())], 3, 20)
+    runs = []
+    for label, knobs in [("default", {}), ("no clamp", {"TF32_CLAMP": 0})] * 2:
+        fresh(sets)
+        fn = with_knobs(_specs.dsd_stream_spec, knobs) if knobs else _specs.dsd_stream_spec
+        with patched(_specs, dsd_stream_spec=fn):
+            f, _ = t_dsd(sets, "fprop")
+            b, _ = t_dsd(sets, "bprop")
+        runs.append(f"{label} {f:.4f} / {b:.4f} (E {0.1 * td / f:.3f} / {0.1 * td / b:.3f})")
+    say(f"random float32 bs 16 M 64 C 16384 (dsd_stream.cu; dense {td:.4f}): x @ W / dy @ W^T "
+        + "; ".join(runs))
+    free(sets)
