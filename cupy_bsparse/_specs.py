@@ -195,9 +195,10 @@ F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPAR
                            kinds=("off", "slab", "pass"))
 #: float32 (3xTF32) fragments split in registers without split_tf32's clamp, each CTA's sums
 #: computed again with it where any is NaN (tf32x3.cuh TF32_CLAMP; sddmm_grouped.cu's pairs,
-#: TF32_REDO): results bit for bit the clamped kernel's, 20.6% fewer instructions in the bs 8
-#: weight gradient's main loop (sm_90 SASS, 18.92 -> 15.02 a tensor-core instruction). "1" on;
-#: None (the default) or "0" off. From CUPY_BSPARSE_TF32_REDO (docs/perf-notes.md v52).
+#: TF32_REDO; sddmm_tall.cu's mma.sync consumers too): results bit for bit the clamped
+#: kernel's, fewer instructions in the weight gradients' main loops (sm_90 SASS, a tensor-core
+#: instruction: bs 8 18.92 -> 15.02). "1" on; None (the default) or "0" off. From
+#: CUPY_BSPARSE_TF32_REDO (docs/perf-notes.md v52).
 TF32_REDO = _kernel_choice(os.environ.get("CUPY_BSPARSE_TF32_REDO"), "CUPY_BSPARSE_TF32_REDO",
                            kinds=("0", "1"))
 
@@ -1439,7 +1440,7 @@ def f32_tall_wgmma_on(bs):
 
 
 def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None,
-                    wgmma16=None, mch=0):
+                    wgmma16=None, mch=0, redo=None):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -1466,7 +1467,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     on wgmma consumers, a warpgroup a block, WG_EAGER, 4 stages inside TALL_WGMMA16_STAGES4_M
     (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms). ``mch`` (rows a chunk; 0, the
     default: off): the chunks of M in one launch (MCH) where the spec can take it: float32 on
-    the mma.sync consumers, segments, BK dividing ``mch``."""
+    the mma.sync consumers, segments, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO ==
+    "1"``): TF32_REDO 1 on those same float32 consumers."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)
@@ -1521,6 +1523,10 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
         p["NB"] = nb
     if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR") and mch % p["BK"] == 0:
         p["MCH"] = 1                   # ``mch`` rows a chunk, the chunks in one launch
+    if redo is None:
+        redo = TF32_REDO == "1"
+    if redo and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
+        p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
     return tuple(sorted(p.items()))
 
 
@@ -1765,6 +1771,9 @@ def all_specializations():
                     mch = sddmm_tall_spec(bs, did, M, False, mch=1024)
                     if dict(mch).get("MCH") and M != 64:   # row chunks in one launch (default)
                         out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
+                        # and with the clamp-free split (TF32_REDO, opt-in)
+                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, False, mch=1024,
+                                                                     redo=True), "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
                         wgs = sddmm_tall_spec(bs, did, M, True, True)

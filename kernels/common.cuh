@@ -701,6 +701,18 @@ __device__ __forceinline__ void sync_threads_of(int nt) {
     else asm volatile("bar.sync %0, %1;" :: "n"(BAR), "r"(nt) : "memory");
 }
 
+// Whether any of the nt threads (whole warps) that reach named barrier BAR passes v true;
+// every one of them gets the answer. barrier.red without .aligned: the lanes of a warp may
+// reach it from different branches (a producer warp's lane 0 and the others).
+template <int BAR>
+__device__ __forceinline__ bool any_of_threads(bool v, int nt) {
+    int r;
+    asm volatile("{\n\t.reg .pred p, q;\n\tsetp.ne.s32 p, %1, 0;\n\t"
+                 "barrier.red.or.pred q, %2, %3, p;\n\tselp.s32 %0, 1, 0, q;\n\t}"
+                 : "=r"(r) : "r"((int)v), "n"(BAR), "r"(nt) : "memory");
+    return r != 0;
+}
+
 template <int ACC_N, int NT_, int BAR = 0>
 __device__ __forceinline__ bool split_combine(float* acc, float* ws, int slot, int2 info,
                                               int* counter, volatile int& is_last) {

@@ -70,6 +70,12 @@
 // `full` done; WGMMA: 4 the previous batch folded, 5 the split (dy's at bs 64, x's at bs 16)
 // and the A loads done; mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
 // MCH (0, the default, or 1: the row chunks in one launch, above).
+// TF32_REDO (float32 on the mma.sync consumers, segments; opt-in): the consumers' sums first
+// with split_tf32's clamp left out (tf32x3.cuh TF32_CLAMP; a sum that no infinite, NaN or
+// near-FLT_MAX input enters is the clamped split's bit for bit, one that any enters is NaN);
+// where a stored block's sum is NaN (bar.red.or over the consumers and the producer warp) the
+// producer copies the steps again and the consumers sum them with the clamp, the ring going on
+// (uses nsteps .. 2 nsteps - 1). The blocks are the clamped kernel's for every input.
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -99,6 +105,16 @@
 #endif
 #if MCH && (DTYPE_ID != 4 || WGMMA || GR)
 #error "sddmm_tall.cu: MCH (row chunks in one launch) is for float32 on the mma.sync consumers, segments"
+#endif
+#ifndef TF32_REDO
+#define TF32_REDO 0
+#endif
+#if TF32_REDO && (DTYPE_ID != 4 || WGMMA || GR)
+#error "sddmm_tall.cu: TF32_REDO is for float32 on the mma.sync consumers, segments"
+#endif
+#define BAR_REDO 3                     // TF32_REDO's vote: the consumers and the producer warp
+#ifndef TF32_CLAMP
+#define TF32_CLAMP 1                   // tf32x3.cuh's (float32 only; unused by the others)
 #endif
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
 #define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup for BPW blocks
@@ -227,24 +243,35 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #pragma unroll
             for (int b = 0; b < NB; ++b) kc[b] = b < count ? __ldg(cols + first + b) * BS : 0;
             Ring<STAGES> ring(bar0);
-            for (int step = 0; step < nsteps; ++step, ring.advance()) {
-                TL_MARK(step, 0);
-                const unsigned full = ring.acquire(step, (1 + count) * T_BYTES);
-                TL_MARK(step, 1);
-                const unsigned buf = t0 + ring.s * S_BYTES;
+            // the steps, as ring uses use0 .. use0 + nsteps - 1
+            auto produce = [&](int use0) {
+                for (int step = 0; step < nsteps; ++step, ring.advance()) {
+                    TL_MARK(step, 0);
+                    const unsigned full = ring.acquire(use0 + step, (1 + count) * T_BYTES);
+                    TL_MARK(step, 1);
+                    const unsigned buf = t0 + ring.s * S_BYTES;
 #pragma unroll
-                for (int h = 0; h < NH; ++h) {
-                    tma_2d(buf + h * (BK * RB), &tmap_x, c * BS + h * HC, row0 + step * BK, full, x_hint);
+                    for (int h = 0; h < NH; ++h) {
+                        tma_2d(buf + h * (BK * RB), &tmap_x, c * BS + h * HC, row0 + step * BK, full, x_hint);
 #pragma unroll
-                    for (int b = 0; b < NB; ++b)
-                        if (b < count)
-                            tma_2d(buf + (1 + b) * T_BYTES + h * (BK * RB), &tmap_dy, kc[b] + h * HC,
-                                   row0 + step * BK, full, d_hint);
+                        for (int b = 0; b < NB; ++b)
+                            if (b < count)
+                                tma_2d(buf + (1 + b) * T_BYTES + h * (BK * RB), &tmap_dy, kc[b] + h * HC,
+                                       row0 + step * BK, full, d_hint);
+                    }
+                    TL_MARK(step, 2);
                 }
-                TL_MARK(step, 2);
-            }
+            };
+            produce(0);
+#if TF32_REDO
+            // the consumers' vote (every lane of this warp votes no: lanes 1-31 below)
+            if (any_of_threads<BAR_REDO>(false, NCT + 32)) produce(nsteps);
+#endif
 #endif
         }
+#if TF32_REDO
+        else any_of_threads<BAR_REDO>(false, NCT + 32);
+#endif
         return;
     }
 
@@ -486,25 +513,42 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #define TALL_OUT(j) (out + (long long)(first + blk + (j)) * (BS * BS))
 #endif
     float acc[BPW][MI][NI][4];         // a block past count (BPW > 1) is computed, not stored
-    zero_fill<BPW * MI * NI * 4>(&acc[0][0][0][0]);
     Ring<STAGES> ring(bar0);
-    for (int step = 0; step < nsteps; ++step, ring.advance()) {
-        ring.wait_full();
-        if (tid == 0) TL_MARK(step, 3);
-        const unsigned buf = t0 + ring.s * S_BYTES;
+    // the steps' sums into acc (clamp, a constant at each call: split_tf32's, float32)
+    auto consume = [&](const bool clamp) {
+        zero_fill<BPW * MI * NI * 4>(&acc[0][0][0][0]);
+        for (int step = 0; step < nsteps; ++step, ring.advance()) {
+            ring.wait_full();
+            if (tid == 0) TL_MARK(step, 3);
+            const unsigned buf = t0 + ring.s * S_BYTES;
 #if DTYPE_ID == 4
-        if (active)
-            mma_tn_3xtf32<MI, NI, BPW, BK, BK, KSUM / 8>(acc, buf, wm * WM, buf + (1 + blk) * T_BYTES, T_BYTES,
-                                                         wn * WN, lane);
+            if (active) {
+                const unsigned dt = buf + (1 + blk) * T_BYTES;
+                if (clamp)
+                    mma_tn_3xtf32<MI, NI, BPW, BK, BK, KSUM / 8, true>(acc, buf, wm * WM, dt, T_BYTES, wn * WN, lane);
+                else
+                    mma_tn_3xtf32<MI, NI, BPW, BK, BK, KSUM / 8, false>(acc, buf, wm * WM, dt, T_BYTES, wn * WN, lane);
+            }
 #elif GR
-        if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf + xo, wm * WM, buf + dyo, wn * WN, lane);
+            if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf + xo, wm * WM, buf + dyo, wn * WN, lane);
 #else
-        if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
+            if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
 #endif
-        if (tid == 0) TL_MARK(step, 4);
-        ring.release();
-        if (tid == NCT - 32) TL_MARK(step, 5);   // the last consumer warp's release
-    }
+            if (tid == 0) TL_MARK(step, 4);
+            ring.release();
+            if (tid == NCT - 32) TL_MARK(step, 5);   // the last consumer warp's release
+        }
+    };
+#if TF32_REDO
+    consume(false);
+    bool bad = false;                  // a stored block's sum is NaN (blocks past count: stale dy)
+#pragma unroll
+    for (int j = 0; j < BPW; ++j)
+        if (blk + j < count) bad |= any_nan<MI * NI * 4>(&acc[j][0][0][0]);
+    if (any_of_threads<BAR_REDO>(bad, NCT + 32)) consume(true);
+#else
+    consume(TF32_CLAMP != 0);
+#endif
     if (tid == 0) TL_SPAN(1, nsteps);
 #if MCH
     // chunk k > 0: wait for chunk k - 1 of this segment to have stored, then add into it

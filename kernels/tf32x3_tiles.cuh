@@ -85,8 +85,8 @@ __device__ __forceinline__ void ld_a_kpairs(unsigned (&a)[4], unsigned tile, int
 // ROWS-row tiles, B_j at b_tile + j * b_stride bytes (j < NBW: A's fragments are loaded and
 // split once for NBW blocks); the warp's tile starts at column m0 of A and n0 of each B_j.
 // k order 2t, 2t + 1. The products of S consecutive 8-deep steps are summed in one fresh tile
-// (tf32x3.cuh mma_3xtf32_split; S = 1: one FADD per 8 terms).
-template <int MI, int NI, int NBW, int KD, int ROWS, int S = 1>
+// (tf32x3.cuh mma_3xtf32_split; S = 1: one FADD per 8 terms). CLAMP: split_tf32's.
+template <int MI, int NI, int NBW, int KD, int ROWS, int S = 1, bool CLAMP = (TF32_CLAMP != 0)>
 __device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsigned a_tile, int m0,
                                               unsigned b_tile, unsigned b_stride, int n0, int lane) {
     static_assert(KD % (8 * S) == 0, "whole groups of S 8-deep steps");
@@ -100,7 +100,7 @@ __device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsi
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) ld_a_kpairs<ROWS>(a[s][mi], a_tile, k + t2, m0 + mi * 16 + g);
         }
-        split_all<S * MI * 4>(&a[0][0][0], &ah[0][0][0], &al[0][0][0]);
+        split_all<S * MI * 4, CLAMP>(&a[0][0][0], &ah[0][0][0], &al[0][0][0]);
 #pragma unroll
         for (int j = 0; j < NBW; ++j) {
             unsigned b[S][NI][2], bh[S][NI][2], bl[S][NI][2];
@@ -113,7 +113,7 @@ __device__ __forceinline__ void mma_tn_3xtf32(float (&acc)[NBW][MI][NI][4], unsi
                     b[s][ni][1] = lds32(b_tile + j * b_stride + f32_off<ROWS>(k + t2 + 1, n0 + ni * 8 + g));
                 }
             }
-            split_all<S * NI * 2>(&b[0][0][0], &bh[0][0][0], &bl[0][0][0]);
+            split_all<S * NI * 2, CLAMP>(&b[0][0][0], &bh[0][0][0], &bl[0][0][0]);
             mma_3xtf32_split<S, MI, NI>(acc[j], ah, al, bh, bl);
         }
     }

@@ -119,7 +119,7 @@
 #   bash probes/next.sh v69                      -> the suite alone (<= 570 s)
 #   bash probes/next.sh v70                      -> the changed code's GPU tests, p50 / p51 quick (<= 370 s)
 #   bash probes/next.sh v71                      -> racecheck (MCH), the float32 rows on v51's defaults (<= 330 s)
-#   bash probes/next.sh v72                      -> TF32_REDO: its tests, memcheck, p52 (<= 260 s)
+#   bash probes/next.sh v72                      -> TF32_REDO (grouped bs 8, tall): tests, memcheck, p52 (<= 260 s)
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
@@ -706,11 +706,10 @@ elif [ "$1" = v71 ]; then
     [ -f "$out/t71_random.json" ] && python3 probes/targets.py "$out/t71_random.json"
   fi
 elif [ "$1" = v72 ]; then
-  # v52's clamp-free 3xTF32 split (tf32x3.cuh TF32_CLAMP; sddmm_grouped.cu TF32_REDO, opt-in):
-  # its tests (bitwise the clamped kernel's, edge inputs included) and the float32 bs 8 wgrad
-  # tests, memcheck on the redo tests, then p52 (SASS: -20.6% main-loop instructions) (<= 260 s)
-  checked_first 100 "sddmm_grouped_f32_redo or (test_sddmm_both_kernels and f32 and grouped)" \
-      50 memcheck_v72.log "sddmm_grouped_f32_redo and 100"
+  # v52's clamp-free 3xTF32 split (tf32x3.cuh TF32_CLAMP; TF32_REDO, opt-in, on sddmm_grouped.cu
+  # and sddmm_tall.cu): its tests (bitwise the clamped kernel's, edge inputs included), memcheck
+  # on them, then p52 (SASS: about -20% main-loop instructions) (<= 260 s)
+  checked_first 100 "sddmm_f32_redo" 60 memcheck_v72.log "sddmm_f32_redo"
   [ "$rc" = 0 ] || exit 1
   t=$((${V_T:-258} - SECONDS))
   [ "$t" -gt 5 ] && PYTHONPATH=.:probes timeout "$t" python3 probes/p52.py 2>&1 | grep -v "^\["

@@ -326,20 +326,25 @@ def test_sddmm_grouped_f32_split(request, monkeypatch, bs, mode, M, density, bet
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("edges", [False, True])
-@pytest.mark.parametrize("M", [100] if _SMALL else [1, 7, 100, 1000])
-def test_sddmm_grouped_f32_redo(request, monkeypatch, M, edges, beta):
-    """sddmm_grouped.cu's float32 bs 8 pairs with TF32_REDO (the split without its clamp, an
-    item again with it where a sum is NaN): bit for bit the clamped kernel's blocks, on random
-    inputs and on inputs with +-Inf, NaN and values that round past TF32's largest (|v| >=
-    0x7f7ff000) in a few x and dy columns, so that some items take the second pass and the
-    others do not; beta 0 on poisoned outputs and beta 1 on finite ones (M > 512: the large-M
-    items). Without the second pass an Inf's sums would be NaN, not the clamped kernel's
-    +-Inf, and the comparison fails."""
+@pytest.mark.parametrize("kernel,bs,M", [("grouped", 8, 100), ("tall", 16, 1500)] if _SMALL else
+                         [("grouped", 8, m) for m in (1, 7, 100, 1000)]
+                         + [("tall", 16, m) for m in (100, 1500)] + [("tall", 32, 1500)])
+def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
+    """TF32_REDO (the 3xTF32 split without its clamp, the sums again with it where one is NaN)
+    on sddmm_grouped.cu's float32 bs 8 pairs and sddmm_tall.cu's float32 mma.sync consumers
+    (M = 1500: two 1024-row chunks in one launch): bit for bit the clamped kernel's blocks, on
+    random inputs and on inputs with +-Inf, NaN and values that round past TF32's largest (|v|
+    >= 0x7f7ff000) in a few x and dy columns, so that some CTAs take the second pass and the
+    others do not; beta 0 on poisoned outputs and beta 1 on finite ones. Without the second
+    pass an Inf's sums would be NaN, not the clamped kernel's +-Inf, and the comparison fails."""
     from cupy_bsparse import _gpu_ops, _specs
 
-    bs, dtype = 8, DTYPES["f32"]
-    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
+    dtype = DTYPES["f32"]
+    if kernel == "tall" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
+        pytest.skip("sddmm_tall.cu needs sm_90")
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
     monkeypatch.setattr(_specs, "F32_SPLIT", "off")
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
     rng = _rng(request)
     w, x, dy, mask, ref = _sddmm_case(rng, (bs * 90, bs * 70), bs, M, 0.3, dtype)
     if edges:
@@ -357,9 +362,10 @@ def test_sddmm_grouped_f32_redo(request, monkeypatch, M, edges, beta):
         monkeypatch.setattr(_specs, "TF32_REDO", redo)
         _gpu_ops._launches.clear()
         try:
-            assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3].get("TF32_REDO", 0) == (redo == "1")
             out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(init))
             cb.sddmm(xg.T, dyg, wg, out=out, beta=beta)
+            specs = [h[3] for k, h in _gpu_ops._launches.items() if k[0] == "sddmm"]
+            assert specs and all(sp.get("TF32_REDO", 0) == (redo == "1") for sp in specs), specs
             return out.data.get()
         finally:
             _gpu_ops._launches.clear()

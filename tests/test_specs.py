@@ -421,6 +421,22 @@ def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
     test_queue_order_env("TF32_REDO", ((None, "None"), ("0", "0"), ("1", "1")))
 
 
+def test_sddmm_tall_tf32_redo_spec():
+    """TF32_REDO on sddmm_tall.cu: float32 on the mma.sync consumers (segments) only, not
+    on wgmma consumers or 16-bit; CI compiles the redo specs of bs 16, 32 and 64 with MCH."""
+    for bs in (16, 32, 64):
+        base = dict(_specs.sddmm_tall_spec(bs, 0, 4096, mch=1024))
+        on = dict(_specs.sddmm_tall_spec(bs, 0, 4096, mch=1024, redo=True))
+        assert on.pop("TF32_REDO") == 1 and on == base
+    assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(64, 0, 4096, True, redo=True))
+    assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(16, 0, 4096, True, True, redo=True))
+    for did in (1, 2):
+        assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(32, did, 4096, redo=True))
+    listed = {dict(spec)["BS"] for name, spec, _ in _specs.all_specializations()
+              if name == "sddmm_tall.cu" and dict(spec).get("TF32_REDO")}
+    assert listed == {16, 32, 64}
+
+
 def test_grouped_tma_unsigned_columns():
     """dsd_grouped_tma.cu's UCOL: on by default for 16-bit (v23), off for float32; UCOL 0 is
     the spec without it."""
