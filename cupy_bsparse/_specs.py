@@ -196,9 +196,11 @@ F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPAR
 #: float32 (3xTF32) fragments split in registers without split_tf32's clamp, each CTA's sums
 #: computed again with it where any is NaN (tf32x3.cuh TF32_CLAMP; sddmm_grouped.cu's pairs,
 #: TF32_REDO; sddmm_tall.cu's mma.sync consumers too): results bit for bit the clamped
-#: kernel's, fewer instructions in the weight gradients' main loops (sm_90 SASS, a tensor-core
-#: instruction: bs 8 18.92 -> 15.02). "1" on; None (the default) or "0" off. From
-#: CUPY_BSPARSE_TF32_REDO (docs/perf-notes.md v52).
+#: kernel's, about 20% fewer instructions in the weight gradients' main loops (sm_90 SASS).
+#: Measured (v52, H100, C = K = 8192, M = 4096, ms): random bs 8 3.12 -> 2.62-2.65, bs 16
+#: 1.50-1.61 -> 1.35, bs 32 1.190 -> 1.161; Barabasi-Albert bs 8 3.41-3.45 -> 2.93, bs 16
+#: 1.47-1.53 -> 1.29-1.30; M = 64 (C = K = 16384) bs 8 0.235 -> 0.208-0.210. None (the default)
+#: or "1" on, "0" off. From CUPY_BSPARSE_TF32_REDO (docs/perf-notes.md v52).
 TF32_REDO = _kernel_choice(os.environ.get("CUPY_BSPARSE_TF32_REDO"), "CUPY_BSPARSE_TF32_REDO",
                            kinds=("0", "1"))
 
@@ -1467,8 +1469,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     on wgmma consumers, a warpgroup a block, WG_EAGER, 4 stages inside TALL_WGMMA16_STAGES4_M
     (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms). ``mch`` (rows a chunk; 0, the
     default: off): the chunks of M in one launch (MCH) where the spec can take it: float32 on
-    the mma.sync consumers, segments, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO ==
-    "1"``): TF32_REDO 1 on those same float32 consumers."""
+    the mma.sync consumers, segments, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO !=
+    "0"``, on by default): TF32_REDO 1 on those same float32 consumers."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs in (16, 64)
@@ -1524,7 +1526,7 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR") and mch % p["BK"] == 0:
         p["MCH"] = 1                   # ``mch`` rows a chunk, the chunks in one launch
     if redo is None:
-        redo = TF32_REDO == "1"
+        redo = TF32_REDO != "0"
     if redo and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
     return tuple(sorted(p.items()))
@@ -1577,8 +1579,9 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
     32 x column blocks, 512 dy columns and up to 128 blocks over 16 warps, one CTA an SM
     (16-bit bs 16's shape, where each dy and x column block serves several blocks).
 
-    ``redo`` (float32 bs 8 pairs splitting in registers; None: ``TF32_REDO == "1"``): TF32_REDO
-    1, the split without its clamp and each item again with it where a sum is NaN.
+    ``redo`` (float32 bs 8 pairs splitting in registers; None: ``TF32_REDO != "0"``, on by
+    default): TF32_REDO 1, the split without its clamp and each item again with it where a sum
+    is NaN.
     """
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -1607,7 +1610,7 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
             else:
                 p["STAGES"] -= 1
     if redo is None:
-        redo = TF32_REDO == "1"
+        redo = TF32_REDO != "0"
     if redo and p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
         p["TF32_REDO"] = 1
     return tuple(sorted(p.items()))
@@ -1771,9 +1774,9 @@ def all_specializations():
                     mch = sddmm_tall_spec(bs, did, M, False, mch=1024)
                     if dict(mch).get("MCH") and M != 64:   # row chunks in one launch (default)
                         out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
-                        # and with the clamp-free split (TF32_REDO, opt-in)
-                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, False, mch=1024,
-                                                                     redo=True), "bsmm_sddmm_tall"))
+                        for redo in (False, True):   # TF32_REDO "0" / on, whatever it says
+                            out.append(("sddmm_tall.cu", sddmm_tall_spec(
+                                bs, did, M, False, mch=1024, redo=redo), "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
                         wgs = sddmm_tall_spec(bs, did, M, True, True)
@@ -1784,9 +1787,10 @@ def all_specializations():
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
                                 "bsmm_sddmm_grouped"))
-                    if did == 0 and bs == 8:   # the clamp-free split and its redo (TF32_REDO)
-                        out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M, redo=True),
-                                    "bsmm_sddmm_grouped"))
+                    if did == 0 and bs == 8:   # TF32_REDO "0" / on, whatever it says
+                        for redo in (False, True):
+                            out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M, redo=redo),
+                                        "bsmm_sddmm_grouped"))
                     if did == 0:   # x and dy split ahead (F32_SPLIT, opt-in): bs 8 pass, bs 16 slab
                         out.append(("sddmm_grouped.cu",
                                     sddmm_grouped_spec(bs, did, M, "pass" if bs == 8 else "slab"),

@@ -400,41 +400,52 @@ def test_sddmm_grouped_f32_split_specs():
 
 def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
     """TF32_REDO on sddmm_grouped.cu: only float32 bs 8's pairs splitting in registers (not
-    XLO, not 16-bit, TF32 or bs 16); redo=None follows _specs.TF32_REDO ("1" on, None / "0"
-    off by default); CI compiles the redo specs at both M regimes; the environment variable
-    takes "0" / "1" only."""
+    XLO, not 16-bit, TF32 or bs 16); redo=None follows _specs.TF32_REDO (None / "1" on, the
+    default since v52; "0" off); CI compiles both the redo and the clamped specs at both M
+    regimes; the environment variable takes "0" / "1" only."""
     for M in (1, 64, 4096):
-        base = dict(_specs.sddmm_grouped_spec(8, 0, M))
+        base = dict(_specs.sddmm_grouped_spec(8, 0, M, redo=False))
         on = dict(_specs.sddmm_grouped_spec(8, 0, M, redo=True))
         assert on.pop("TF32_REDO") == 1 and on == base and "TF32_REDO" not in base
         assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass", redo=True))
         for bs, did in ((8, 1), (8, 2), (8, _specs._TF32), (16, 0), (16, 1)):
             assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(bs, did, M, redo=True))
-        monkeypatch.setattr(_specs, "TF32_REDO", "1")
-        assert dict(_specs.sddmm_grouped_spec(8, 0, M)).get("TF32_REDO") == 1
+        for value, want in ((None, 1), ("1", 1), ("0", None)):
+            monkeypatch.setattr(_specs, "TF32_REDO", value)
+            assert dict(_specs.sddmm_grouped_spec(8, 0, M)).get("TF32_REDO") == want
         assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(8, 0, M, redo=False))
-        monkeypatch.setattr(_specs, "TF32_REDO", "0")
-        assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(8, 0, M))
-    listed = [dict(spec) for name, spec, _ in _specs.all_specializations()
-              if name == "sddmm_grouped.cu" and dict(spec).get("TF32_REDO")]
-    assert {sp["MK"] for sp in listed} == {16, 32}   # M <= 512 and above
+    for value in ("1", "0"):   # the listing is the same whatever the switch says
+        monkeypatch.setattr(_specs, "TF32_REDO", value)
+        listed = [dict(spec) for name, spec, _ in _specs.all_specializations()
+                  if name == "sddmm_grouped.cu" and dict(spec)["BS"] == 8
+                  and dict(spec)["DTYPE_ID"] == _specs._F32X3 and not dict(spec).get("XLO")]
+        assert {(sp["MK"], sp.get("TF32_REDO", 0)) for sp in listed} == {
+            (16, 0), (16, 1), (32, 0), (32, 1)}   # M <= 512 and above, both splits
     test_queue_order_env("TF32_REDO", ((None, "None"), ("0", "0"), ("1", "1")))
 
 
-def test_sddmm_tall_tf32_redo_spec():
+def test_sddmm_tall_tf32_redo_spec(monkeypatch):
     """TF32_REDO on sddmm_tall.cu: float32 on the mma.sync consumers (segments) only, not
-    on wgmma consumers or 16-bit; CI compiles the redo specs of bs 16, 32 and 64 with MCH."""
+    on wgmma consumers or 16-bit; on by default; CI compiles bs 16, 32 and 64 with MCH both
+    with and without it."""
     for bs in (16, 32, 64):
-        base = dict(_specs.sddmm_tall_spec(bs, 0, 4096, mch=1024))
+        base = dict(_specs.sddmm_tall_spec(bs, 0, 4096, mch=1024, redo=False))
         on = dict(_specs.sddmm_tall_spec(bs, 0, 4096, mch=1024, redo=True))
-        assert on.pop("TF32_REDO") == 1 and on == base
+        assert on.pop("TF32_REDO") == 1 and on == base and "TF32_REDO" not in base
+        monkeypatch.setattr(_specs, "TF32_REDO", None)
+        assert dict(_specs.sddmm_tall_spec(bs, 0, 4096, mch=1024)).get("TF32_REDO") == 1
+        monkeypatch.setattr(_specs, "TF32_REDO", "0")
+        assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(bs, 0, 4096, mch=1024))
     assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(64, 0, 4096, True, redo=True))
     assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(16, 0, 4096, True, True, redo=True))
     for did in (1, 2):
         assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(32, did, 4096, redo=True))
-    listed = {dict(spec)["BS"] for name, spec, _ in _specs.all_specializations()
-              if name == "sddmm_tall.cu" and dict(spec).get("TF32_REDO")}
-    assert listed == {16, 32, 64}
+    for value in (None, "0"):
+        monkeypatch.setattr(_specs, "TF32_REDO", value)
+        listed = {(dict(spec)["BS"], dict(spec).get("TF32_REDO", 0))
+                  for name, spec, _ in _specs.all_specializations()
+                  if name == "sddmm_tall.cu" and dict(spec).get("MCH")}
+        assert listed == {(bs, r) for bs in (16, 32, 64) for r in (0, 1)}
 
 
 def test_grouped_tma_unsigned_columns():
