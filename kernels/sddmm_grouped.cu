@@ -31,12 +31,13 @@
 // between two __syncthreads; every block of the item then loads its fragments split (the
 // item's x and dy values are split once a step, not once per block that uses them).
 //
-// TF32_REDO (float32 PAIRS without XLO, opt-in): the item's sums first with split_tf32's clamp
-// left out (5 -> 3 instructions a fragment register, tf32x3.cuh TF32_CLAMP); a sum that no
-// infinite, NaN or near-FLT_MAX (|v| >= 0x7f7ff000) input enters is the clamped split's, bit for
-// bit, and one that any enters is NaN. So when no sum of the CTA is NaN its blocks are stored;
-// else the CTA computes the item again with the clamp (__syncthreads_or): results identical to
-// the clamped kernel's for every input, the second pass only for items with such inputs.
+// TF32_REDO (float32 PAIRS without XLO; the default since v52): the item's sums first with
+// split_tf32's clamp left out (5 -> 3 instructions a fragment register, tf32x3.cuh TF32_CLAMP);
+// a sum that no infinite, NaN or near-FLT_MAX (|v| >= 0x7f7ff000) input enters is the clamped
+// split's, bit for bit, and one that any enters is NaN. So when no sum of the CTA is NaN its
+// blocks are stored; else the CTA computes the item again with the clamp (__syncthreads_or):
+// results identical to the clamped kernel's for every input, the second pass only for items
+// with such inputs.
 //
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),

@@ -70,12 +70,13 @@
 // `full` done; WGMMA: 4 the previous batch folded, 5 the split (dy's at bs 64, x's at bs 16)
 // and the A loads done; mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
 // MCH (0, the default, or 1: the row chunks in one launch, above).
-// TF32_REDO (float32 on the mma.sync consumers, segments; opt-in): the consumers' sums first
-// with split_tf32's clamp left out (tf32x3.cuh TF32_CLAMP; a sum that no infinite, NaN or
-// near-FLT_MAX input enters is the clamped split's bit for bit, one that any enters is NaN);
-// where a stored block's sum is NaN (bar.red.or over the consumers and the producer warp) the
-// producer copies the steps again and the consumers sum them with the clamp, the ring going on
-// (uses nsteps .. 2 nsteps - 1). The blocks are the clamped kernel's for every input.
+// TF32_REDO (float32 on the mma.sync consumers, segments; the default since v52): the
+// consumers' sums first with split_tf32's clamp left out (tf32x3.cuh TF32_CLAMP; a sum that no
+// infinite, NaN or near-FLT_MAX input enters is the clamped split's bit for bit, one that any
+// enters is NaN); where a stored block's sum is NaN (barrier.red.or over the consumers and the
+// producer warp) the producer copies the steps again and the consumers sum them with the clamp,
+// the ring going on (uses nsteps .. 2 nsteps - 1). The blocks are the clamped kernel's for
+// every input.
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
