@@ -1256,6 +1256,11 @@ def sddmm_tall_segment_size(choices, count):
 #: warpgroup with two m64 tiles; BK 32: 32-row steps; MAXNREG 56: four CTAs an SM, not three,
 #: with 20 bytes of spills); CI compiles them.
 F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
+#: sddmm_grouped.cu's float32 bs 8 pairs with their fragment loads from shared-window
+#: addresses, one base register a row set and constant offsets (SADDR; v52's SASS: main loop
+#: 15.02 -> 13.61 instructions a tensor-core instruction at M = 4096), for probes/p53.py; not
+#: yet timed, so not a default; CI compiles it.
+SDDMM_GROUPED_F32_VARIANTS = [{"SADDR": 1}]
 
 
 #: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,
@@ -1790,6 +1795,10 @@ def all_specializations():
                     if did == 0 and bs == 8:   # TF32_REDO "0" / on, whatever it says
                         for redo in (False, True):
                             out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M, redo=redo),
+                                        "bsmm_sddmm_grouped"))
+                        for knobs in SDDMM_GROUPED_F32_VARIANTS:
+                            out.append(("sddmm_grouped.cu",
+                                        spec_with(sddmm_grouped_spec(bs, did, M, redo=True), knobs),
                                         "bsmm_sddmm_grouped"))
                     if did == 0:   # x and dy split ahead (F32_SPLIT, opt-in): bs 8 pass, bs 16 slab
                         out.append(("sddmm_grouped.cu",

@@ -85,6 +85,9 @@ typedef int2 code_t;
 #ifndef TF32_CLAMP
 #define TF32_CLAMP 1                       // tf32x3.cuh's (float32 only; unused by the others)
 #endif
+#ifndef SADDR
+#define SADDR 0                            // float32 pairs: fragment loads from shared-window
+#endif                                     // addresses, one base a row set (a probe knob, v52)
 #if TF32_REDO && !(PAIRS && DTYPE_ID == 4 && !XLO)
 #error "TF32_REDO: float32 PAIRS splitting in registers (not XLO)"
 #endif
@@ -212,14 +215,27 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     const elem_t* a1 = xs_ + (code >> 16) * BS + g;
                     const elem_t* a2 = xs_ + s2 * BS + g;
                     const elem_t* b = ds_ + (code & 0xffff) * BS + g;
+#if SADDR
+                    // shared-window addresses of the lane's rows (k = t), each load one base
+                    // register and a constant offset
+                    const unsigned ua1 = smem_u32(a1 + t * X_LD), ua2 = smem_u32(a2 + t * X_LD),
+                                   ub = smem_u32(b + t * D_LD);
+#endif
 #pragma unroll
                     for (int k = 0; k < MK; k += 8) {
+#if SADDR && !XLO
+                        const unsigned af[1][4] = {{lds32(ua1 + k * X_LD * 4), lds32(ua2 + k * X_LD * 4),
+                                                    lds32(ua1 + (k + 4) * X_LD * 4),
+                                                    lds32(ua2 + (k + 4) * X_LD * 4)}};
+                        const unsigned bf[1][2] = {{lds32(ub + k * D_LD * 4), lds32(ub + (k + 4) * D_LD * 4)}};
+#else
                         const unsigned af[1][4] = {{__float_as_uint(a1[(k + t) * X_LD]),
                                                     __float_as_uint(a2[(k + t) * X_LD]),
                                                     __float_as_uint(a1[(k + t + 4) * X_LD]),
                                                     __float_as_uint(a2[(k + t + 4) * X_LD])}};
                         const unsigned bf[1][2] = {{__float_as_uint(b[(k + t) * D_LD]),
                                                     __float_as_uint(b[(k + t + 4) * D_LD])}};
+#endif
 #if XLO
                         // the lo twins, LO elements on: the fragments arrive split
                         const unsigned al[1][1][4] = {{{__float_as_uint(a1[LO + (k + t) * X_LD]),

@@ -15,7 +15,7 @@ import pytest
 
 import cupy_bsparse as cb
 from cupy_bsparse import layouts
-from cupy_bsparse._specs import STREAM_TALL_SETS
+from cupy_bsparse._specs import SDDMM_GROUPED_F32_VARIANTS, STREAM_TALL_SETS
 
 cupy = pytest.importorskip("cupy")
 pytestmark = pytest.mark.gpu  # tests/conftest.py skips these without a usable GPU
@@ -381,6 +381,48 @@ def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
         base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
                              sample=lambda p: np.where(mask, p, 0.0))
         _check(dense, ref, base, "f32")
+
+
+@pytest.mark.parametrize("M", [100] if _SMALL else [1, 7, 100, 1000])
+@pytest.mark.parametrize("knobs", SDDMM_GROUPED_F32_VARIANTS)
+def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
+    """sddmm_grouped.cu's float32 bs 8 variants (SDDMM_GROUPED_F32_VARIANTS, probes/p53.py):
+    bit for bit the default spec's blocks (the same steps and sums), on poisoned outputs, with
+    an Inf in x (the redo pass taken) and without."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    bs, dtype = 8, DTYPES["f32"]
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
+    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
+    rng = _rng(request)
+    w, x, dy, mask, ref = _sddmm_case(rng, (bs * 90, bs * 70), bs, M, 0.3, dtype)
+    wg = w.to_gpu()
+    orig = _specs.sddmm_grouped_spec
+
+    def run(xv, spec_fn):
+        monkeypatch.setattr(_specs, "sddmm_grouped_spec", spec_fn)
+        _gpu_ops._launches.clear()
+        try:
+            out = cb.BlockSparseMatrix.from_layout(
+                wg.layout, cupy.asarray(np.full((w.nnzb, bs, bs), np.nan, dtype)))
+            cb.sddmm(cupy.asarray(xv).T, cupy.asarray(dy), wg, out=out)
+            spec = _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3]
+            assert all(spec.get(k) == v for k, v in knobs.items()) == (spec_fn is not orig)
+            return out.data.get().view(np.uint32)
+        finally:
+            _gpu_ops._launches.clear()
+
+    def variant(*a, **k):
+        return _specs.spec_with(orig(*a, **k), knobs)
+
+    x_inf = x.copy()
+    x_inf[rng.integers(0, M), rng.integers(0, x.shape[1])] = np.inf
+    for xv in (x, x_inf):
+        assert np.array_equal(run(xv, variant), run(xv, orig))
+    got = cb.BlockSparseMatrix.from_layout(w.layout, run(x, variant).view(np.float32))
+    base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                         sample=lambda p: np.where(mask, p, 0.0))
+    _check(got.toarray().astype(np.float64), ref, base, "f32")
 
 
 # sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
