@@ -1762,12 +1762,16 @@ def all_specializations():
             if sddmm_tall_supported(bs, did):
                 for M in (64, 4096, None):
                     for wg in (False, True):
-                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg),
-                                    "bsmm_sddmm_tall"))
+                        # float32: the clamped split and the redo both, whatever TF32_REDO says
+                        for redo in ((False, True) if did == 0 else (None,)):
+                            out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg, redo=redo),
+                                        "bsmm_sddmm_tall"))
                     for wg in (False, True):                # by the waves
                         for nb in sddmm_tall_nb_choices(bs, did, wg)[1:]:
-                            out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg, nb=nb),
-                                        "bsmm_sddmm_tall"))
+                            for redo in ((False, True) if did == 0 else (None,)):
+                                out.append(("sddmm_tall.cu",
+                                            sddmm_tall_spec(bs, did, M, wg, nb=nb, redo=redo),
+                                            "bsmm_sddmm_tall"))
                     if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, group=True),
                                     "bsmm_sddmm_tall"))

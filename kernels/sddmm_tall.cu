@@ -76,7 +76,7 @@
 // enters is NaN); where a stored block's sum is NaN (barrier.red.or over the consumers and the
 // producer warp) the producer copies the steps again and the consumers sum them with the clamp,
 // the ring going on (uses nsteps .. 2 nsteps - 1). The blocks are the clamped kernel's for
-// every input.
+// every input. (TIMELINE: a second pass stamps over its CTA's first.)
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 

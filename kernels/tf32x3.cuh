@@ -30,8 +30,12 @@
 // TF32_CLAMP 0 (a probe knob, never a default): split_tf32 without its clamp, the default of
 // every split_tf32<> and split_all<>. Then an infinite v, or a finite one that rounds up past
 // TF32's largest (|v| >= 0x7f7ff000), gives hi infinite and lo NaN or infinite of the other
-// sign, so every product sum it enters is NaN. Finite values below that split as with the
-// clamp, bit for bit (the clamp does not act on them).
+// sign, so every product sum it enters is NaN: lo * hi_b and hi * hi_b are infinities of
+// opposite signs (or Inf * 0), and the tensor core, like IEEE, gives NaN for Inf + -Inf inside
+// a product sum and for an infinite accumulator plus the opposite infinity (the H100 measured
+// so: v52's edge-input tests). Finite values below that split as with the clamp, bit for bit
+// (the clamp does not act on them). A NaN v's hi may be infinite or +-0 (its payload carries
+// into the exponent or past the sign); its lo is NaN either way.
 #ifndef TF32_CLAMP
 #define TF32_CLAMP 1
 #endif

@@ -347,12 +347,15 @@ def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
     rng = _rng(request)
     w, x, dy, mask, ref = _sddmm_case(rng, (bs * 90, bs * 70), bs, M, 0.3, dtype)
-    if edges:
+    if edges:   # x's first pick an Inf (clamped: +-Inf sums; unclamped: NaN), the rest any
         vals = np.array([np.inf, -np.inf, np.nan, 3.4028235e38, -3.4028235e38], np.float32)
         vals = np.concatenate([vals, np.array([0x7F7FF000, 0xFF7FF000], np.uint32).view(np.float32)])
         for a in (x, dy):
             cols = rng.choice(a.shape[1], 3, replace=False)
-            a[rng.integers(0, M, cols.size), cols] = rng.choice(vals, cols.size)
+            pick = rng.choice(vals, cols.size)
+            if a is x:
+                pick[0] = np.inf
+            a[rng.integers(0, M, cols.size), cols] = pick
     wg = w.to_gpu()
     init = (np.full((w.nnzb, bs, bs), np.nan, dtype) if beta == 0 else
             rng.standard_normal((w.nnzb, bs, bs)).astype(dtype))
