@@ -257,3 +257,28 @@ def tall_timeline(bs, knobs, dtype="float32", kind="random", **flags):
             f"p90 {np.percentile(v, 90):7.0f} ns")
     del sets
     fresh([])
+
+
+def wgrad_ab(sets, variants, label):
+    """Say one line: x @ W's ms, then sddmm(x^T, dy)'s under each (name, patch) of ``variants``
+    (two; ``patch`` a function returning a context manager), alternated twice, each with its
+    ratio to x @ W and error against float64, and whether the two variants' blocks are equal
+    bit for bit (v52's A / B timings of a wgrad knob)."""
+    tf, _ = t_dsd(sets, "fprop")
+    runs, blocks = [], {}
+    for name, patch in list(variants) * 2:
+        fresh(sets)
+        with patch():
+            t, (_, _, out) = t_wgrad(sets)
+        blocks.setdefault(name, out.data.view(cupy.uint32).copy())
+        runs.append(f"{name} {t:.4f} ({t / tf:.3f}x, err {wgrad_err(sets[0], out):.1e})")
+    (a, _), (b, _) = variants
+    same = bool((blocks[a] == blocks[b]).all())
+    say(f"{label}: fprop {tf:.4f}; wgrad " + "; ".join(runs) + f"; {b} == {a} bitwise: {same}")
+
+
+def free(sets):
+    """Drop the input sets (emptied in place) and their plans, and free the memory pool."""
+    del sets[:]
+    fresh([])
+    cupy.get_default_memory_pool().free_all_blocks()

@@ -15,53 +15,28 @@
 """
 import sys
 
-import cupy
-
-from _common import fresh, patched, problem, say, t_dsd, t_wgrad, wgrad_err, with_knobs
+from _common import fresh, free, patched, problem, say, t_dsd, wgrad_ab, with_knobs
 from cupy_bsparse import _specs, bench
 
 
-def free(sets):
-    del sets[:]
-    fresh([])
-    cupy.get_default_memory_pool().free_all_blocks()
+def redo(value):
+    return lambda: patched(_specs, TF32_REDO=value)
 
 
 say(bench.gpu_name())
 quick = "quick" in sys.argv
+ab = [("default", redo("0")), ("redo", redo("1"))]
 cases = [("random", 4096, 8192), ("barabasi_albert", 4096, 8192), ("random", 64, 16384)]
 for kind, M, C in cases[:2] if quick else cases:
     sets = problem(M, C, C, 8, "float32", kind=kind)
-    tf, _ = t_dsd(sets, "fprop")
-    runs, blocks = [], {}
-    for label, redo in [("default", "0"), ("redo", "1")] * 2:
-        fresh(sets)
-        with patched(_specs, TF32_REDO=redo):
-            t, (_, _, out) = t_wgrad(sets)
-        data = out.data.view(cupy.uint32)
-        same = "" if label not in blocks else f", same {bool((blocks[label] == data).all())}"
-        blocks.setdefault(label, data.copy())
-        runs.append(f"{label} {t:.4f} ({t / tf:.3f}x, err {wgrad_err(sets[0], out):.1e}{same})")
-    same = bool((blocks["default"] == blocks["redo"]).all())
-    say(f"{kind} float32 bs 8 M {M} C {C}: fprop {tf:.4f}; wgrad " + "; ".join(runs)
-        + f"; redo == default bitwise: {same}")
+    wgrad_ab(sets, ab, f"{kind} float32 bs 8 M {M} C {C}")
     free(sets)
 
 # sddmm_tall.cu's float32 bs 16 consumers with TF32_REDO (SASS: 10.79 -> 8.67 instructions a
 # tensor-core instruction, -19.6%), random and Barabasi-Albert
 for kind in ("random", "barabasi_albert"):
     sets = problem(4096, 8192, 8192, 16, "float32", kind=kind)
-    tf, _ = t_dsd(sets, "fprop")
-    runs, blocks = [], {}
-    for label, redo in [("default", "0"), ("redo", "1")] * 2:
-        fresh(sets)
-        with patched(_specs, TF32_REDO=redo):
-            t, (_, _, out) = t_wgrad(sets)
-        blocks.setdefault(label, out.data.view(cupy.uint32).copy())
-        runs.append(f"{label} {t:.4f} ({t / tf:.3f}x, err {wgrad_err(sets[0], out):.1e})")
-    same = bool((blocks["default"] == blocks["redo"]).all())
-    say(f"{kind} float32 bs 16 M 4096 (sddmm_tall.cu): fprop {tf:.4f}; wgrad " + "; ".join(runs)
-        + f"; redo == default bitwise: {same}")
+    wgrad_ab(sets, ab, f"{kind} float32 bs 16 M 4096 (sddmm_tall.cu)")
     free(sets)
 
 if not quick:

@@ -6,26 +6,14 @@ Random and Barabasi-Albert at M = 4096, C = K = 8192; random at M = 64, C = K = 
 
     PYTHONPATH=.:probes python3 probes/p53.py
 """
-import cupy
-
-from _common import fresh, patched, problem, say, t_dsd, t_wgrad, wgrad_err, with_knobs
+from _common import free, patched, problem, say, wgrad_ab, with_knobs
 from cupy_bsparse import _specs, bench
 
 say(bench.gpu_name())
+ab = [("default", lambda: patched(_specs, sddmm_grouped_spec=_specs.sddmm_grouped_spec)),
+      ("SADDR", lambda: patched(_specs, sddmm_grouped_spec=with_knobs(
+          _specs.sddmm_grouped_spec, {"SADDR": 1})))]
 for kind, M, C in [("random", 4096, 8192), ("barabasi_albert", 4096, 8192), ("random", 64, 16384)]:
     sets = problem(M, C, C, 8, "float32", kind=kind)
-    tf, _ = t_dsd(sets, "fprop")
-    runs, blocks = [], {}
-    for label, knobs in [("default", {}), ("SADDR", {"SADDR": 1})] * 2:
-        fresh(sets)
-        fn = with_knobs(_specs.sddmm_grouped_spec, knobs) if knobs else _specs.sddmm_grouped_spec
-        with patched(_specs, sddmm_grouped_spec=fn):
-            t, (_, _, out) = t_wgrad(sets)
-        blocks.setdefault(label, out.data.view(cupy.uint32).copy())
-        runs.append(f"{label} {t:.4f} ({t / tf:.3f}x, err {wgrad_err(sets[0], out):.1e})")
-    same = bool((blocks["default"] == blocks["SADDR"]).all())
-    say(f"{kind} float32 bs 8 M {M} C {C}: fprop {tf:.4f}; wgrad " + "; ".join(runs)
-        + f"; SADDR == default bitwise: {same}")
-    del sets
-    fresh([])
-    cupy.get_default_memory_pool().free_all_blocks()
+    wgrad_ab(sets, ab, f"{kind} float32 bs 8 M {M} C {C}")
+    free(sets)
