@@ -1257,10 +1257,11 @@ def sddmm_tall_segment_size(choices, count):
 #: with 20 bytes of spills); CI compiles them.
 F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: sddmm_grouped.cu's float32 bs 8 pairs with their fragment loads from shared-window
-#: addresses, one base register a row set and constant offsets (SADDR; v52's SASS: main loop
-#: 15.02 -> 13.61 instructions a tensor-core instruction at M = 4096), for probes/p53.py; not
-#: yet timed, so not a default; CI compiles it.
-SDDMM_GROUPED_F32_VARIANTS = [{"SADDR": 1}]
+#: addresses, one base register a row set and constant offsets (SADDR), and with that plus the
+#: units' codes as byte offsets from the table (SOFF); v52's SASS, main loop instructions a
+#: tensor-core instruction at M = 4096 / 64: 15.02 / 16.24 -> 13.61 / 16.08 (SADDR), 12.78 /
+#: 14.56 (SOFF). For probes/p53.py; not yet timed, so not defaults; CI compiles them.
+SDDMM_GROUPED_F32_VARIANTS = [{"SADDR": 1}, {"SOFF": 1}]
 
 
 #: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,

@@ -1037,6 +1037,21 @@ def pair_units(items, gent, xp):
     return items, units[:n_units]
 
 
+def unit_offsets(units, bs, itemsize, xp):
+    """``pair_units``'s units with their codes as byte offsets into a stage (sddmm_grouped.cu's
+    SOFF): (block, first x slot * bs * itemsize | the second's << 16 (the partner's slot, or
+    the first's again without one), partner block or -1, dy column * bs * itemsize), int32.
+    Works with numpy or cupy."""
+    units = units.copy()
+    code, pcode = units[:, 1].astype(xp.int64), units[:, 3].astype(xp.int64)
+    step = bs * itemsize
+    s1 = (code >> 16) * step
+    s2 = xp.where(units[:, 2] >= 0, pcode >> 16, code >> 16) * step
+    units[:, 1] = (s1 | (s2 << 16)).astype(xp.int32)
+    units[:, 3] = ((code & 0xFFFF) * step).astype(xp.int32)
+    return units
+
+
 def sddmm_tall_group_table(indptr, indices, ncols, gr, ncx, nb, xp):
     """Items of sddmm_tall.cu with GR = ``gr`` > 0 for a layout's CSR ``(indptr, indices)`` of
     ``ncols`` block-columns: ``sddmm_group_table``'s (items, gent, crow) for at most ``nb``
@@ -1066,9 +1081,9 @@ def sddmm_tall_group_plan(layout, spec):
 
 def sddmm_grouped_plan(layout, spec):
     """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, then ``pair_units``
-    with PAIRS); cached per layout."""
+    with PAIRS, then ``unit_offsets`` with SOFF); cached per layout."""
     p = dict(spec)
-    key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0))
+    key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0), p.get("SOFF", 0))
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
@@ -1076,6 +1091,8 @@ def sddmm_grouped_plan(layout, spec):
                                               p["R"], p["NCX"], p["NBLK"], xp)
         if p.get("PAIRS"):
             items, gent = pair_units(items, gent, xp)
+        if p.get("SOFF"):              # codes as stage byte offsets (float32: 4 bytes)
+            gent = unit_offsets(gent, p["BS"], 4, xp)
         plan = _to_device(items, gent, crow)
         layout.plan_cache[key] = _ready(plan)
     return plan

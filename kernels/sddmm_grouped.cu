@@ -19,7 +19,10 @@
 //
 // PAIRS (BS 8; 16-bit, or float32 as 3xTF32): gent holds units (block, code, partner block or
 // -1, partner code) of two blocks in one column of the group (cupy_bsparse/_gpu_ops.py,
-// pair_units), and item entries count units. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
+// pair_units), and item entries count units. SOFF (float32, a probe knob): the units' codes
+// replaced by byte offsets into a stage (_work_lists.unit_offsets): (block, first x slot's |
+// the second's << 16, partner block or -1, dy column's), so a step adds them to two per-step
+// bases instead of decoding codes. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
 // so no half of a tensor-core product is discarded.
 //
 // XLO (float32 PAIRS only, opt-in): x and dy arrive split ahead by split_tf32.cu, x and dy
@@ -88,6 +91,12 @@ typedef int2 code_t;
 #ifndef SADDR
 #define SADDR 0                            // float32 pairs: fragment loads from shared-window
 #endif                                     // addresses, one base a row set (a probe knob, v52)
+#ifndef SOFF
+#define SOFF 0                             // SADDR's loads, the units' shared-memory byte offsets
+#endif                                     // from the table (a probe knob, v52; below)
+#if (SADDR || SOFF) && !(PAIRS && DTYPE_ID == 4 && !XLO)
+#error "SADDR / SOFF: float32 PAIRS splitting in registers (not XLO)"
+#endif
 #if TF32_REDO && !(PAIRS && DTYPE_ID == 4 && !XLO)
 #error "TF32_REDO: float32 PAIRS splitting in registers (not XLO)"
 #endif
@@ -200,6 +209,11 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                 __syncthreads();   // every split of this step before any fragment load
             }
 #endif
+#if SOFF
+            // the lane's rows (k = t) of the stage's x and dy tiles, as shared-window addresses
+            const unsigned xlane = smem_u32(xs_) + ((lane >> 2) + (lane & 3) * X_LD) * 4,
+                           dlane = smem_u32(ds_) + ((lane >> 2) + (lane & 3) * D_LD) * 4;
+#endif
 #pragma unroll
             for (int s = 0; s < SLOTS; ++s) {
                 const int q = s * NW + warp;
@@ -215,7 +229,11 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     const elem_t* a1 = xs_ + (code >> 16) * BS + g;
                     const elem_t* a2 = xs_ + s2 * BS + g;
                     const elem_t* b = ds_ + (code & 0xffff) * BS + g;
-#if SADDR
+#if SOFF
+                    const int4 cq = codes[q];
+                    const unsigned ua1 = xlane + (cq.y & 0xffff), ua2 = xlane + ((unsigned)cq.y >> 16),
+                                   ub = dlane + cq.w;
+#elif SADDR
                     // shared-window addresses of the lane's rows (k = t), each load one base
                     // register and a constant offset
                     const unsigned ua1 = smem_u32(a1 + t * X_LD), ua2 = smem_u32(a2 + t * X_LD),
@@ -223,7 +241,7 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
 #endif
 #pragma unroll
                     for (int k = 0; k < MK; k += 8) {
-#if SADDR && !XLO
+#if (SADDR || SOFF) && !XLO
                         const unsigned af[1][4] = {{lds32(ua1 + k * X_LD * 4), lds32(ua2 + k * X_LD * 4),
                                                     lds32(ua1 + (k + 4) * X_LD * 4),
                                                     lds32(ua2 + (k + 4) * X_LD * 4)}};

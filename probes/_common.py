@@ -261,8 +261,8 @@ def tall_timeline(bs, knobs, dtype="float32", kind="random", **flags):
 
 def wgrad_ab(sets, variants, label):
     """Say one line: x @ W's ms, then sddmm(x^T, dy)'s under each (name, patch) of ``variants``
-    (two; ``patch`` a function returning a context manager), alternated twice, each with its
-    ratio to x @ W and error against float64, and whether the two variants' blocks are equal
+    (``patch`` a function returning a context manager), alternated twice, each with its ratio
+    to x @ W and error against float64, and whether every variant's blocks equal the first's
     bit for bit (v52's A / B timings of a wgrad knob)."""
     tf, _ = t_dsd(sets, "fprop")
     runs, blocks = [], {}
@@ -272,9 +272,9 @@ def wgrad_ab(sets, variants, label):
             t, (_, _, out) = t_wgrad(sets)
         blocks.setdefault(name, out.data.view(cupy.uint32).copy())
         runs.append(f"{name} {t:.4f} ({t / tf:.3f}x, err {wgrad_err(sets[0], out):.1e})")
-    (a, _), (b, _) = variants
-    same = bool((blocks[a] == blocks[b]).all())
-    say(f"{label}: fprop {tf:.4f}; wgrad " + "; ".join(runs) + f"; {b} == {a} bitwise: {same}")
+    first = variants[0][0]
+    same = ", ".join(f"{n} {bool((blocks[n] == blocks[first]).all())}" for n, _ in variants[1:])
+    say(f"{label}: fprop {tf:.4f}; wgrad " + "; ".join(runs) + f"; bitwise == {first}: {same}")
 
 
 def free(sets):

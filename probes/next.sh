@@ -121,7 +121,7 @@
 #   bash probes/next.sh v71                      -> racecheck (MCH), the float32 rows on v51's defaults (<= 330 s)
 #   bash probes/next.sh v72                      -> TF32_REDO (grouped bs 8, tall): tests, memcheck, p52 (<= 260 s)
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
-#   bash probes/next.sh v74                      -> SADDR (bs 8 wgrad loads): its tests, p53 (<= 300 s)
+#   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -719,9 +719,10 @@ elif [ "$1" = v73 ]; then
   V_T=258 bash probes/next.sh v72
   bash probes/next.sh v71
 elif [ "$1" = v74 ]; then
-  # v52's SADDR (sddmm_grouped.cu's float32 bs 8 pairs, fragment loads from shared-window
-  # addresses; SASS -9.4%, untimed; a probe knob, so p53 gives the rows' wgrad times): its
-  # tests and the redo tests, then p53 (<= 300 s)
+  # v52's SADDR / SOFF (sddmm_grouped.cu's float32 bs 8 pairs: fragment loads from
+  # shared-window addresses, SOFF with the table's byte offsets; SASS -9.4% / -15%, untimed;
+  # probe knobs, so p53 gives the rows' wgrad times): their tests and the redo tests, then p53
+  # (<= 300 s)
   first_tests 90 "grouped_f32_variants or sddmm_f32_redo"
   [ "$rc" = 0 ] || exit 1
   PYTHONPATH=.:probes timeout $((${V_T:-298} - SECONDS)) python3 probes/p53.py 2>&1 | grep -v "^\["

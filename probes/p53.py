@@ -1,7 +1,8 @@
 """p53 (perf-notes v52): sddmm_grouped.cu's float32 bs 8 pairs with SADDR (fragment loads from
 shared-window addresses: one base register a row set, constant offsets; SASS main loop 15.02 ->
-13.61 instructions a tensor-core instruction at M = 4096, -9.4%) against the default, on top of
-TF32_REDO: wgrad ms alternated twice, the blocks compared bitwise, and the time over x @ W's.
+13.61 instructions a tensor-core instruction at M = 4096, -9.4%) and SOFF (that, and the units'
+codes as byte offsets from the table: 12.78, -15%) against the default, on top of TF32_REDO:
+wgrad ms alternated twice, the blocks compared bitwise, and the time over x @ W's.
 Random and Barabasi-Albert at M = 4096, C = K = 8192; random at M = 64, C = K = 16384.
 
     PYTHONPATH=.:probes python3 probes/p53.py
@@ -10,9 +11,13 @@ from _common import free, patched, problem, say, wgrad_ab, with_knobs
 from cupy_bsparse import _specs, bench
 
 say(bench.gpu_name())
-ab = [("default", lambda: patched(_specs, sddmm_grouped_spec=_specs.sddmm_grouped_spec)),
-      ("SADDR", lambda: patched(_specs, sddmm_grouped_spec=with_knobs(
-          _specs.sddmm_grouped_spec, {"SADDR": 1})))]
+
+
+def knob(knobs):
+    return lambda: patched(_specs, sddmm_grouped_spec=with_knobs(_specs.sddmm_grouped_spec, knobs))
+
+
+ab = [("default", knob({})), ("SADDR", knob({"SADDR": 1})), ("SOFF", knob({"SOFF": 1}))]
 for kind, M, C in [("random", 4096, 8192), ("barabasi_albert", 4096, 8192), ("random", 64, 16384)]:
     sets = problem(M, C, C, 8, "float32", kind=kind)
     wgrad_ab(sets, ab, f"{kind} float32 bs 8 M {M} C {C}")

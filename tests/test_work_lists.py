@@ -1033,3 +1033,27 @@ def test_coarse_table_odd_counts():
         indptr = np.zeros(nrows + 1, np.int32)
         with pytest.raises(ValueError, match="even block counts"):
             _work_lists.coarse_table(indptr, np.zeros(0, np.int32), nbc, np)
+
+
+def test_unit_offsets():
+    """unit_offsets (sddmm_grouped.cu's SOFF): each unit's codes become byte offsets into a
+    stage, bs * itemsize per x slot and per dy column: the first slot's in the low 16 bits of
+    field 1 and the partner's (its own slot again without one) in the high, the dy column's in
+    field 3; blocks and partners unchanged; the input left as it was."""
+    rng = np.random.default_rng(5)
+    mask = rng.random((40, 70)) < 0.3
+    mask[3] = False
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)
+    indices = np.nonzero(mask)[1].astype(np.int32)
+    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, 8, 16, 64, np)
+    items, units = _work_lists.pair_units(items, gent, np)
+    before = units.copy()
+    out = _work_lists.unit_offsets(units, 8, 4, np)
+    assert np.array_equal(units, before) and out.dtype == np.int32
+    assert np.array_equal(out[:, [0, 2]], units[:, [0, 2]])
+    slot, col = units[:, 1] >> 16, units[:, 1] & 0xFFFF
+    slot2 = np.where(units[:, 2] >= 0, units[:, 3] >> 16, slot)
+    assert np.array_equal(out[:, 1] & 0xFFFF, slot * 32)
+    assert np.array_equal(out[:, 1] >> 16, slot2 * 32)
+    assert np.array_equal(out[:, 3], col * 32)
+    assert (units[:, 2] >= 0).any() and (units[:, 2] < 0).any()   # both kinds of unit
