@@ -332,7 +332,7 @@ def test_sddmm_grouped_f32_split(request, monkeypatch, bs, mode, M, density, bet
 def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
     """TF32_REDO (the 3xTF32 split without its clamp, the sums again with it where one is NaN)
     on sddmm_grouped.cu's float32 bs 8 pairs and sddmm_tall.cu's float32 mma.sync consumers
-    (M = 1500: two 1024-row chunks in one launch): bit for bit the clamped kernel's blocks, on
+    (bs 16 at M = 1500: two 1024-row chunks in one launch): bit for bit the clamped kernel's blocks, on
     random inputs and on inputs with +-Inf, NaN and values that round past TF32's largest (|v|
     >= 0x7f7ff000) in a few x and dy columns, so that some CTAs take the second pass and the
     others do not; beta 0 on poisoned outputs and beta 1 on finite ones. Without the second
