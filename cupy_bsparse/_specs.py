@@ -9,6 +9,7 @@ numbers behind each choice are in the docstrings and in ``docs/perf-notes.md``. 
 functions of their arguments and of the module flags below; no CuPy.
 """
 import collections
+import itertools
 import os
 
 import numpy as np
@@ -203,6 +204,11 @@ F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPAR
 #: or "1" on, "0" off. From CUPY_BSPARSE_TF32_REDO (docs/perf-notes.md v52).
 TF32_REDO = _kernel_choice(os.environ.get("CUPY_BSPARSE_TF32_REDO"), "CUPY_BSPARSE_TF32_REDO",
                            kinds=("0", "1"))
+
+
+def _redo_on(redo):
+    """A spec function's ``redo`` argument: as given, or None for ``TF32_REDO``'s (on unless "0")."""
+    return TF32_REDO != "0" if redo is None else redo
 
 
 def f32_split(template, bs, M):
@@ -1009,7 +1015,8 @@ def sddmm_grouped_tma_spec(bs, did, M=64):
     Up to M = 512 (v12 sweep, H200): 16 x column blocks and 64 blocks over 8 consumer warps,
     32-row steps and 2 stages, so two CTAs share an SM (M = 64: 0.062 -> 0.054 ms; 3 stages,
     one CTA per SM, 0.084; 256 dy columns 0.071; 1024 dy columns 0.083)."""
-    p = dict(sddmm_grouped_spec(bs, did, M))   # above M = 512 the same items as that kernel's
+    # above M = 512 the same items as that kernel's (its TF32_REDO is that kernel's own)
+    p = dict(sddmm_grouped_spec(bs, did, M, redo=False))
     if not p["PAIRS"]:
         del p["PAIRS"]
     p.update(X_HINT=1, D_HINT=1)
@@ -1531,9 +1538,7 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
         p["NB"] = nb
     if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR") and mch % p["BK"] == 0:
         p["MCH"] = 1                   # ``mch`` rows a chunk, the chunks in one launch
-    if redo is None:
-        redo = TF32_REDO != "0"
-    if redo and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
+    if _redo_on(redo) and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
     return tuple(sorted(p.items()))
 
@@ -1615,9 +1620,7 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
                 p.update(R=p["R"] // 2, NCX=p["NCX"] // 2)
             else:
                 p["STAGES"] -= 1
-    if redo is None:
-        redo = TF32_REDO != "0"
-    if redo and p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
+    if _redo_on(redo) and p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
         p["TF32_REDO"] = 1
     return tuple(sorted(p.items()))
 
@@ -1760,19 +1763,18 @@ def all_specializations():
                     for wg in (False, True):
                         out.append(("sddmm_stream.cu", sddmm_stream_spec(bs, did, M, wg),
                                     "bsmm_sddmm_stream"))
+            # float32: the clamped split and the redo both, whatever TF32_REDO says
+            redos = (False, True) if did == 0 else (None,)
             if sddmm_tall_supported(bs, did):
                 for M in (64, 4096, None):
-                    for wg in (False, True):
-                        # float32: the clamped split and the redo both, whatever TF32_REDO says
-                        for redo in ((False, True) if did == 0 else (None,)):
-                            out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg, redo=redo),
-                                        "bsmm_sddmm_tall"))
-                    for wg in (False, True):                # by the waves
+                    for wg, redo in itertools.product((False, True), redos):
+                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, wg, redo=redo),
+                                    "bsmm_sddmm_tall"))
+                    for wg, redo in itertools.product((False, True), redos):   # by the waves
                         for nb in sddmm_tall_nb_choices(bs, did, wg)[1:]:
-                            for redo in ((False, True) if did == 0 else (None,)):
-                                out.append(("sddmm_tall.cu",
-                                            sddmm_tall_spec(bs, did, M, wg, nb=nb, redo=redo),
-                                            "bsmm_sddmm_tall"))
+                            out.append(("sddmm_tall.cu",
+                                        sddmm_tall_spec(bs, did, M, wg, nb=nb, redo=redo),
+                                        "bsmm_sddmm_tall"))
                     if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, group=True),
                                     "bsmm_sddmm_tall"))
@@ -1781,12 +1783,11 @@ def all_specializations():
                         w16 = sddmm_tall_spec(bs, did, M, True, wgmma16=True)
                         for knobs in TALL_WGMMA16_VARIANTS:
                             out.append(("sddmm_tall.cu", spec_with(w16, knobs), "bsmm_sddmm_tall"))
-                    mch = sddmm_tall_spec(bs, did, M, False, mch=1024)
-                    if dict(mch).get("MCH") and M != 64:   # row chunks in one launch (default)
-                        out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
-                        for redo in (False, True):   # TF32_REDO "0" / on, whatever it says
-                            out.append(("sddmm_tall.cu", sddmm_tall_spec(
-                                bs, did, M, False, mch=1024, redo=redo), "bsmm_sddmm_tall"))
+                    if M != 64:                      # row chunks in one launch (default)
+                        for redo in redos:
+                            mch = sddmm_tall_spec(bs, did, M, False, mch=1024, redo=redo)
+                            if dict(mch).get("MCH"):
+                                out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
                     if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
                         # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
                         wgs = sddmm_tall_spec(bs, did, M, True, True)
@@ -1797,8 +1798,8 @@ def all_specializations():
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
                                 "bsmm_sddmm_grouped"))
-                    if did == 0 and bs == 8:   # TF32_REDO "0" / on, whatever it says
-                        for redo in (False, True):
+                    if did == 0 and bs == 8:
+                        for redo in redos:
                             out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M, redo=redo),
                                         "bsmm_sddmm_grouped"))
                         for knobs in SDDMM_GROUPED_F32_VARIANTS:

@@ -16,6 +16,11 @@ typedef unsigned short elem_t;
 #endif
 
 #define USE_MMA (DTYPE_ID != 0)
+// split_tf32's clamp on by default; 0 is a probe knob (tf32x3.cuh says what it does).
+// Defined here, for every kernel, so that one specialised without float32 parses it too.
+#ifndef TF32_CLAMP
+#define TF32_CLAMP 1
+#endif
 // Reduction depth of one tensor-core instruction.
 #if DTYPE_ID == 3 || DTYPE_ID == 4
 #define MMA_K 8

@@ -85,9 +85,6 @@ typedef int2 code_t;
 #ifndef TF32_REDO
 #define TF32_REDO 0
 #endif
-#ifndef TF32_CLAMP
-#define TF32_CLAMP 1                       // tf32x3.cuh's (float32 only; unused by the others)
-#endif
 #ifndef SADDR
 #define SADDR 0                            // float32 pairs: fragment loads from shared-window
 #endif                                     // addresses, one base a row set (a probe knob, v52)
@@ -224,16 +221,19 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     // (the first's again when it has none: computed, not stored). 32-bit loads of
                     // A(row, k) = x[k, slot*BS + row]: rows k + t are X_LD = 8 (mod 32) words apart,
                     // so lane (g, t) reads bank 8t + g (+ a constant): no conflicts
+#if SOFF
+                    // (the table's offsets: no code to decode)
+                    const int4 cq = codes[q];
+                    const unsigned ua1 = xlane + (cq.y & 0xffff), ua2 = xlane + ((unsigned)cq.y >> 16),
+                                   ub = dlane + cq.w;
+#else
                     const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
                     const int g = lane >> 2, t = lane & 3;
                     const elem_t* a1 = xs_ + (code >> 16) * BS + g;
                     const elem_t* a2 = xs_ + s2 * BS + g;
                     const elem_t* b = ds_ + (code & 0xffff) * BS + g;
-#if SOFF
-                    const int4 cq = codes[q];
-                    const unsigned ua1 = xlane + (cq.y & 0xffff), ua2 = xlane + ((unsigned)cq.y >> 16),
-                                   ub = dlane + cq.w;
-#elif SADDR
+#endif
+#if SADDR && !SOFF
                     // shared-window addresses of the lane's rows (k = t), each load one base
                     // register and a constant offset
                     const unsigned ua1 = smem_u32(a1 + t * X_LD), ua2 = smem_u32(a2 + t * X_LD),

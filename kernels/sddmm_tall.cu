@@ -114,9 +114,6 @@
 #error "sddmm_tall.cu: TF32_REDO is for float32 on the mma.sync consumers, segments"
 #endif
 #define BAR_REDO 3                     // TF32_REDO's vote: the consumers and the producer warp
-#ifndef TF32_CLAMP
-#define TF32_CLAMP 1                   // tf32x3.cuh's (float32 only; unused by the others)
-#endif
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
 #define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup for BPW blocks
 #if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || (BPW != 1 && BPW != 2) || GR)

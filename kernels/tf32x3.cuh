@@ -35,10 +35,7 @@
 // a product sum and for an infinite accumulator plus the opposite infinity (the H100 measured
 // so: v52's edge-input tests). Finite values below that split as with the clamp, bit for bit
 // (the clamp does not act on them). A NaN v's hi may be infinite or +-0 (its payload carries
-// into the exponent or past the sign); its lo is NaN either way.
-#ifndef TF32_CLAMP
-#define TF32_CLAMP 1
-#endif
+// into the exponent or past the sign); its lo is NaN either way. (Its default: common.cuh.)
 
 // v = hi + lo (see the header). hi is clamped to TF32's largest finite value, so an infinite v
 // gives hi finite and lo infinite (its products keep the sign; an Inf * 0 is NaN as in IEEE)

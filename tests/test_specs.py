@@ -410,6 +410,8 @@ def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
         assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass", redo=True))
         for bs, did in ((8, 1), (8, 2), (8, _specs._TF32), (16, 0), (16, 1)):
             assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(bs, did, M, redo=True))
+        # sddmm_grouped_tma.cu takes the grouped kernel's items, not its redo
+        assert "TF32_REDO" not in dict(_specs.sddmm_grouped_tma_spec(8, 0, M))
         for value, want in ((None, 1), ("1", 1), ("0", None)):
             monkeypatch.setattr(_specs, "TF32_REDO", value)
             assert dict(_specs.sddmm_grouped_spec(8, 0, M)).get("TF32_REDO") == want
