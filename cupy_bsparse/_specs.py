@@ -1015,8 +1015,10 @@ def sddmm_grouped_tma_spec(bs, did, M=64):
     Up to M = 512 (v12 sweep, H200): 16 x column blocks and 64 blocks over 8 consumer warps,
     32-row steps and 2 stages, so two CTAs share an SM (M = 64: 0.062 -> 0.054 ms; 3 stages,
     one CTA per SM, 0.084; 256 dy columns 0.071; 1024 dy columns 0.083)."""
-    # above M = 512 the same items as that kernel's (its TF32_REDO is that kernel's own)
+    # above M = 512 the same items as that kernel's (its TF32_REDO and SOFF are its own: the
+    # unit table's codes stay slots here)
     p = dict(sddmm_grouped_spec(bs, did, M, redo=False))
+    p.pop("SOFF", None)
     if not p["PAIRS"]:
         del p["PAIRS"]
     p.update(X_HINT=1, D_HINT=1)
@@ -1267,8 +1269,9 @@ F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: addresses, one base register a row set and constant offsets (SADDR), and with that plus the
 #: units' codes as byte offsets from the table (SOFF); v52's SASS, main loop instructions a
 #: tensor-core instruction at M = 4096 / 64: 15.02 / 16.24 -> 13.61 / 16.08 (SADDR), 12.78 /
-#: 14.56 (SOFF). For probes/p53.py; not yet timed, so not defaults; CI compiles them.
-SDDMM_GROUPED_F32_VARIANTS = [{"SADDR": 1}, {"SOFF": 1}]
+#: 14.56 (SOFF). SOFF is the default since v53 (p53); the variants are the code before it
+#: (SOFF 0) and SADDR alone, for probes/p53.py and the bitwise test; CI compiles them.
+SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0}, {"SOFF": 0, "SADDR": 1}]
 
 
 #: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,
@@ -1593,6 +1596,10 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
     ``redo`` (float32 bs 8 pairs splitting in registers; None: ``TF32_REDO != "0"``, on by
     default): TF32_REDO 1, the split without its clamp and each item again with it where a sum
     is NaN.
+
+    float32 bs 8 pairs splitting in registers (not XLO) take SOFF (v53, p53 on H100: the units'
+    codes as stage byte offsets; wgrad at M = 4096 random 2.61 -> 2.35 ms, Barabasi-Albert
+    2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202).
     """
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -1622,6 +1629,8 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
                 p["STAGES"] -= 1
     if _redo_on(redo) and p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
         p["TF32_REDO"] = 1
+    if p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
+        p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
     return tuple(sorted(p.items()))
 
 

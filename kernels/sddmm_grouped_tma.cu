@@ -36,6 +36,9 @@
 #ifndef PAIRS
 #define PAIRS 0
 #endif
+#if defined(SOFF) && SOFF
+#error "sddmm_grouped_tma.cu reads the unit table's codes as slots (SOFF is sddmm_grouped.cu's)"
+#endif
 #if DTYPE_ID != 1 && DTYPE_ID != 2 && DTYPE_ID != 4
 #error "sddmm_grouped_tma.cu runs 16-bit tensor-core types (DTYPE_ID 1, 2) and 3xTF32 (4)"
 #endif

@@ -412,6 +412,14 @@ def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
             assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(bs, did, M, redo=True))
         # sddmm_grouped_tma.cu takes the grouped kernel's items, not its redo
         assert "TF32_REDO" not in dict(_specs.sddmm_grouped_tma_spec(8, 0, M))
+        # SOFF (v53): the grouped kernel's float32 pairs splitting in registers, whatever the
+        # redo, not XLO's, not the TMA kernel's (its table keeps slots)
+        assert base["SOFF"] == on["SOFF"] == 1
+        assert "SOFF" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass"))
+        for bs, did in ((8, 1), (8, 2), (16, 0)):
+            assert "SOFF" not in dict(_specs.sddmm_grouped_spec(bs, did, M))
+        for did in (0, 1, 2):
+            assert "SOFF" not in dict(_specs.sddmm_grouped_tma_spec(8, did, M))
         for value, want in ((None, 1), ("1", 1), ("0", None)):
             monkeypatch.setattr(_specs, "TF32_REDO", value)
             assert dict(_specs.sddmm_grouped_spec(8, 0, M)).get("TF32_REDO") == want
