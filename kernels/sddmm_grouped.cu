@@ -45,7 +45,7 @@
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
 // STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS,
-// XLO, XPRE, TF32_REDO.
+// XLO, XPRE, TF32_REDO, SADDR, SOFF, KS16.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -93,6 +93,12 @@ typedef int2 code_t;
 #endif                                     // from the table (a probe knob, v52; below)
 #if (SADDR || SOFF) && !(PAIRS && DTYPE_ID == 4 && !XLO)
 #error "SADDR / SOFF: float32 PAIRS splitting in registers (not XLO)"
+#endif
+#ifndef KS16
+#define KS16 0                             // SOFF: two 8-deep steps' six products in one fresh
+#endif                                     // tile (mma_3xtf32<2, ...>; a probe knob, v53)
+#if KS16 && !SOFF
+#error "KS16: SOFF's loop"
 #endif
 #if TF32_REDO && !(PAIRS && DTYPE_ID == 4 && !XLO)
 #error "TF32_REDO: float32 PAIRS splitting in registers (not XLO)"
@@ -239,6 +245,26 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     const unsigned ua1 = smem_u32(a1 + t * X_LD), ua2 = smem_u32(a2 + t * X_LD),
                                    ub = smem_u32(b + t * D_LD);
 #endif
+#if KS16
+                    // 16 rows a round: the two 8-deep steps' products summed in one fresh tile
+                    // (another order of the sums than the default's: not bit for bit)
+#pragma unroll
+                    for (int k = 0; k < MK; k += 16) {
+                        unsigned af[2][1][4], bf[2][1][2];
+#pragma unroll
+                        for (int h = 0; h < 2; ++h) {
+                            const int kk = k + 8 * h;
+                            af[h][0][0] = lds32(ua1 + kk * X_LD * 4);
+                            af[h][0][1] = lds32(ua2 + kk * X_LD * 4);
+                            af[h][0][2] = lds32(ua1 + (kk + 4) * X_LD * 4);
+                            af[h][0][3] = lds32(ua2 + (kk + 4) * X_LD * 4);
+                            bf[h][0][0] = lds32(ub + kk * D_LD * 4);
+                            bf[h][0][1] = lds32(ub + (kk + 4) * D_LD * 4);
+                        }
+                        if (clamp) mma_3xtf32<2, 1, 1, true>(acc[s], af, bf);
+                        else mma_3xtf32<2, 1, 1, false>(acc[s], af, bf);
+                    }
+#else
 #pragma unroll
                     for (int k = 0; k < MK; k += 8) {
 #if (SADDR || SOFF) && !XLO
@@ -269,6 +295,7 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                         else mma_3xtf32<1, 1, false>(acc[s], af, bf);
 #endif
                     }
+#endif  // KS16
 #elif PAIRS
                     // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
                     // (the first's again when it has none: computed, not stored)

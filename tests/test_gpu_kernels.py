@@ -389,9 +389,10 @@ def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
 @pytest.mark.parametrize("M", [100] if _SMALL else [1, 7, 100, 1000])
 @pytest.mark.parametrize("knobs", SDDMM_GROUPED_F32_VARIANTS)
 def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
-    """sddmm_grouped.cu's float32 bs 8 variants (SDDMM_GROUPED_F32_VARIANTS, probes/p53.py):
-    bit for bit the default spec's blocks (the same steps and sums), on poisoned outputs, with
-    an Inf in x (the redo pass taken) and without."""
+    """sddmm_grouped.cu's float32 bs 8 variants (SDDMM_GROUPED_F32_VARIANTS, probes/p53.py,
+    p55.py): bit for bit the default spec's blocks (the same steps and sums; KS16 sums in
+    another order: the same non-finite elements, the finite ones checked against float64), on
+    poisoned outputs, with an Inf in x (the redo pass taken) and without."""
     from cupy_bsparse import _gpu_ops, _specs
 
     bs, dtype = 8, DTYPES["f32"]
@@ -421,7 +422,14 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     x_inf = x.copy()
     x_inf[rng.integers(0, M), rng.integers(0, x.shape[1])] = np.inf
     for xv in (x, x_inf):
-        assert np.array_equal(run(xv, variant), run(xv, orig))
+        a, b = run(xv, variant), run(xv, orig)
+        if "KS16" in knobs:
+            af, bf = a.view(np.float32), b.view(np.float32)
+            assert np.array_equal(np.isnan(af), np.isnan(bf))
+            assert np.array_equal(np.where(np.isinf(af), af, 0), np.where(np.isinf(bf), bf, 0))
+            assert (xv is x) == np.isfinite(af).all()
+        else:
+            assert np.array_equal(a, b)
     got = cb.BlockSparseMatrix.from_layout(w.layout, run(x, variant).view(np.float32))
     base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
                          sample=lambda p: np.where(mask, p, 0.0))
