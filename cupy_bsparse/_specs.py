@@ -1271,7 +1271,8 @@ F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: tensor-core instruction at M = 4096 / 64: 15.02 / 16.24 -> 13.61 / 16.08 (SADDR), 12.78 /
 #: 14.56 (SOFF). SOFF is the default since v53 (p53); the variants are the code before it
 #: (SOFF 0), SADDR alone and (v53, probes/p55.py) SOFF with two 8-deep steps' products in one
-#: fresh tile (KS16: 12.34 / 14.09; another order of the sums); CI compiles them.
+#: fresh tile (KS16: 12.34 / 14.09; another order of the sums; measured 0.3-4% slower, a chain
+#: of six dependent tensor-core instructions); CI compiles them.
 SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0}, {"SOFF": 0, "SADDR": 1}, {"KS16": 1}]
 
 
