@@ -1272,8 +1272,10 @@ F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: 14.56 (SOFF). SOFF is the default since v53 (p53); the variants are the code before it
 #: (SOFF 0), SADDR alone and (v53, probes/p55.py) SOFF with two 8-deep steps' products in one
 #: fresh tile (KS16: 12.34 / 14.09; another order of the sums; measured 0.3-4% slower, a chain
-#: of six dependent tensor-core instructions); CI compiles them.
-SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0}, {"SOFF": 0, "SADDR": 1}, {"KS16": 1}]
+#: of six dependent tensor-core instructions), and (v53, probes/p56.py) SOFF's units paired two
+#: ways (TPAIRS, ``_work_lists.two_way_units``: random d 0.1 at M = 4096 60,710 -> 54,557
+#: units); CI compiles them.
+SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0}, {"SOFF": 0, "SADDR": 1}, {"KS16": 1}, {"TPAIRS": 1}]
 
 
 #: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,
@@ -1640,7 +1642,8 @@ def sddmm_grouped_launch_shape(spec):
     """(threads, dynamic shared-memory bytes) of a sddmm_grouped specialisation."""
     p = dict(spec)
     bs = p["BS"]
-    stage = p["MK"] * ((p["NCX"] * bs + 8) + (p["R"] * bs + 8)) * _itemsize(p["DTYPE_ID"])
+    pad = 8 if p.get("TPAIRS") else 16             # TPAIRS: x's and dy's tiles in one set of rows
+    stage = p["MK"] * (p["NCX"] * bs + p["R"] * bs + pad) * _itemsize(p["DTYPE_ID"])
     code_bytes = 16 if p["PAIRS"] else 8           # int4 units / int2 entries
     stages = p["STAGES"] * (1 + p.get("XLO", 0)) + p.get("XPRE", 0)   # XPRE: one lo area
     return p["NW"] * 32, p["NBLK"] * code_bytes + stages * stage

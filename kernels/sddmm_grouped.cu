@@ -24,6 +24,12 @@
 // the second's << 16, partner block or -1, dy column's), so a step adds them to two per-step
 // bases instead of decoding codes. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
 // so no half of a tensor-core product is discarded.
+// TPAIRS (with SOFF; v53): units pair two blocks that share a column (as above) or two that
+// share an x column block ("transposed": rows 0-7 of the tile from the first block's dy
+// column, rows 8-15 from the second's, the columns from the shared x column block; the tile is
+// the two blocks transposed). Both tiles of a stage then live in one set of rows (x's column
+// blocks, then dy's), so a unit's three offsets are from one lane base whatever its kind; the
+// dy column's offset holds the transposed flag << 16 (_work_lists.two_way_units).
 //
 // XLO (float32 PAIRS only, opt-in): x and dy arrive split ahead by split_tf32.cu, x and dy
 // being their hi planes and xlo / dylo their lo planes (same row strides ldx / ldd); each step
@@ -45,7 +51,7 @@
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
 // STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS,
-// XLO, XPRE, TF32_REDO, SADDR, SOFF, KS16.
+// XLO, XPRE, TF32_REDO, SADDR, SOFF, KS16, TPAIRS.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -55,10 +61,22 @@
 #define VEC (16 / (int)sizeof(elem_t))
 // An 8-element pad: staggers rows for the fragment reads, and holds the m16 over-read of the
 // last x column block when BS is 8.
+#ifndef TPAIRS
+#define TPAIRS 0
+#endif
+#if TPAIRS
+// one row of a stage holds x's NCX column blocks, then the group's R dy column blocks, then the
+// pad (NCX * BS + R * BS = 0 mod 32 words: rows still 8 (mod 32) words apart)
+#define X_LD (NCX * BS + R * BS + 8)
+#define D_LD X_LD
+#define X_STAGE (MK * X_LD)
+#define D_STAGE X_STAGE
+#else
 #define X_LD (NCX * BS + 8)
 #define D_LD (R * BS + 8)
 #define X_STAGE (MK * X_LD)
 #define D_STAGE (MK * D_LD)
+#endif
 #define NT (NW * 32)
 #define SLOTS (NBLK / NW)
 #if PAIRS
@@ -100,6 +118,9 @@ typedef int2 code_t;
 #if KS16 && !SOFF
 #error "KS16: SOFF's loop"
 #endif
+#if TPAIRS && !SOFF
+#error "TPAIRS: SOFF's units"
+#endif
 #if TF32_REDO && !(PAIRS && DTYPE_ID == 4 && !XLO)
 #error "TF32_REDO: float32 PAIRS splitting in registers (not XLO)"
 #endif
@@ -122,7 +143,11 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
     extern __shared__ __align__(16) unsigned char smem_raw[];
     code_t* codes = reinterpret_cast<code_t*>(smem_raw);           // NBLK entries
     elem_t* Xs = reinterpret_cast<elem_t*>(smem_raw + NBLK * sizeof(code_t));
+#if TPAIRS
+    elem_t* Ds = Xs + NCX * BS;                                    // the same rows, after x's
+#else
     elem_t* Ds = Xs + STAGES * X_STAGE;
+#endif
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int4 it = __ldg(item + blockIdx.x);
     const int grp = it.x, e0 = it.y, nblk = it.z - it.y, ncx = it.w;
@@ -214,8 +239,9 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
 #endif
 #if SOFF
             // the lane's rows (k = t) of the stage's x and dy tiles, as shared-window addresses
+            // (TPAIRS: of the stage's rows, which hold both; the table's offsets say where)
             const unsigned xlane = smem_u32(xs_) + ((lane >> 2) + (lane & 3) * X_LD) * 4,
-                           dlane = smem_u32(ds_) + ((lane >> 2) + (lane & 3) * D_LD) * 4;
+                           dlane = TPAIRS ? xlane : smem_u32(ds_) + ((lane >> 2) + (lane & 3) * D_LD) * 4;
 #endif
 #pragma unroll
             for (int s = 0; s < SLOTS; ++s) {
@@ -231,7 +257,7 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     // (the table's offsets: no code to decode)
                     const int4 cq = codes[q];
                     const unsigned ua1 = xlane + (cq.y & 0xffff), ua2 = xlane + ((unsigned)cq.y >> 16),
-                                   ub = dlane + cq.w;
+                                   ub = dlane + (TPAIRS ? cq.w & 0xffff : cq.w);
 #else
                     const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
                     const int g = lane >> 2, t = lane & 3;
@@ -338,6 +364,20 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
 #pragma unroll
     for (int s = 0; s < SLOTS; ++s) {
         const int q = s * NW + warp;
+#if TPAIRS
+        if (q < nblk && (codes[q].w >> 16)) {
+            // a transposed unit: the tile's rows are the two blocks' dy columns, its columns
+            // their shared x column block's, so element (row g, column c) is out[c][g]
+            const int g = lane >> 2, c = (lane & 3) * 2;
+            elem_t* o1 = out + (long long)codes[q].x * (BS * BS) + c * BS + g;
+            elem_t* o2 = out + (long long)codes[q].z * (BS * BS) + c * BS + g;
+            store_one(o1, acc[s][0][0][0], alpha, beta);
+            store_one(o1 + BS, acc[s][0][0][1], alpha, beta);
+            store_one(o2, acc[s][0][0][2], alpha, beta);
+            store_one(o2 + BS, acc[s][0][0][3], alpha, beta);
+            continue;
+        }
+#endif
         if (q < nblk) {
             // one block (BS 8: the tile's rows 0-7), row-major BS x BS
             store_tiles<1, NI>(out + (long long)codes[q].x * (BS * BS), BS, acc[s], 0, 0, BS,

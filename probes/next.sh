@@ -123,6 +123,7 @@
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v75                      -> KS16 (bs 8 wgrad, SOFF): tests, memcheck, p55 (<= 200 s)
+#   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
 #   bash probes/next.sh v44c                     -> v44 cut to the sddmm / wgrad tests (<= 215 s)
@@ -734,6 +735,14 @@ elif [ "$1" = v75 ]; then
   checked_first 90 "grouped_f32_variants or sddmm_f32_redo" 60 memcheck_v75.log "grouped_f32_variants"
   [ "$rc" = 0 ] || exit 1
   PYTHONPATH=.:probes timeout $((${V_T:-198} - SECONDS)) python3 probes/p55.py 2>&1 | grep -v "^\["
+elif [ "$1" = v76 ]; then
+  # v53's TPAIRS (sddmm_grouped.cu's float32 bs 8 units paired two ways, on one-row stages; -9.9%
+  # unit steps at M = 4096, untimed): the variant and redo tests, memcheck on the variants, then
+  # p56 with the float32 bs 8 rows (<= 240 s)
+  checked_first 90 "grouped_f32_variants or sddmm_f32_redo" 60 memcheck_v76.log "grouped_f32_variants"
+  [ "$rc" = 0 ] || exit 1
+  PYTHONPATH=.:probes timeout $((${V_T:-238} - SECONDS)) python3 probes/p56.py rows 2>&1 | grep -v "^\[" | grep -v wrote
+  python3 probes/targets.py "$out/p56_random.json" "$out/p56_barabasi_albert.json"
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

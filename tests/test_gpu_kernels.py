@@ -390,8 +390,9 @@ def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
 @pytest.mark.parametrize("knobs", SDDMM_GROUPED_F32_VARIANTS)
 def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     """sddmm_grouped.cu's float32 bs 8 variants (SDDMM_GROUPED_F32_VARIANTS, probes/p53.py,
-    p55.py): bit for bit the default spec's blocks (the same steps and sums; KS16 sums in
-    another order: the same non-finite elements, the finite ones checked against float64), on
+    p55.py, p56.py): bit for bit the default spec's blocks (the same steps and sums; KS16 and
+    TPAIRS sum in another order: the same non-finite elements, the finite ones checked against
+    float64), on
     poisoned outputs, with an Inf in x (the redo pass taken) and without."""
     from cupy_bsparse import _gpu_ops, _specs
 
@@ -423,7 +424,7 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     x_inf[rng.integers(0, M), rng.integers(0, x.shape[1])] = np.inf
     for xv in (x, x_inf):
         a, b = run(xv, variant), run(xv, orig)
-        if "KS16" in knobs:
+        if "KS16" in knobs or "TPAIRS" in knobs:
             af, bf = a.view(np.float32), b.view(np.float32)
             assert np.array_equal(np.isnan(af), np.isnan(bf))
             assert np.array_equal(np.where(np.isinf(af), af, 0), np.where(np.isinf(bf), bf, 0))

@@ -1057,3 +1057,53 @@ def test_unit_offsets():
     assert np.array_equal(out[:, 1] >> 16, slot2 * 32)
     assert np.array_equal(out[:, 3], col * 32)
     assert (units[:, 2] >= 0).any() and (units[:, 2] < 0).any()   # both kinds of unit
+
+
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.3, 1.0])
+def test_two_way_units(density):
+    """two_way_units (sddmm_grouped.cu's TPAIRS): every stored block of an item in exactly one of
+    its units; a transposed unit's two blocks share their x slot, its A offsets their dy columns
+    (after the row's ncx x slots) and its B offset the slot, flag 1 << 16; a plain pair shares
+    its column, a single unit repeats its slot and has no partner; the items' unit ranges cover
+    the units in order; no more units than pair_units gives; the inputs left as they were."""
+    rng = np.random.default_rng(11)
+    mask = rng.random((40, 70)) < density
+    if density > 0:
+        mask[3] = False
+        mask[:, 5] = False
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)
+    indices = np.nonzero(mask)[1].astype(np.int32)
+    if not indices.size:
+        return                                       # the launcher never builds an empty table
+    ncx, bs, isz = 16, 8, 4
+    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, 8, ncx, 64, np)
+    ib, gb = items.copy(), gent.copy()
+    it2, units = _work_lists.two_way_units(items, gent, ncx, bs, isz, np)
+    assert np.array_equal(items, ib) and np.array_equal(gent, gb)
+    assert units.dtype == np.int32 and it2.dtype == np.int32
+    assert it2[0, 1] == 0 and it2[-1, 2] == len(units)
+    assert np.array_equal(it2[1:, 1], it2[:-1, 2]) and np.array_equal(it2[:, [0, 3]], items[:, [0, 3]])
+    step = bs * isz
+    code = {int(b): int(c) for b, c in gent}
+    item_of = {int(b): i for i, (e0, e1) in enumerate(items[:, 1:3]) for b in gent[e0:e1, 0]}
+    seen = []
+    for i, (u0, u1) in enumerate(it2[:, 1:3]):
+        for b1, a, b2, bb in units[u0:u1]:
+            seen += [b1] + ([b2] if b2 >= 0 else [])
+            assert item_of[b1] == i and (b2 < 0 or item_of[b2] == i)
+            s1, c1 = code[b1] >> 16, code[b1] & 0xFFFF
+            if bb >> 16:                             # transposed: a shared x slot
+                s2, c2 = code[b2] >> 16, code[b2] & 0xFFFF
+                assert s1 == s2 and (bb & 0xFFFF) == s1 * step
+                assert (a & 0xFFFF) == (ncx + c1) * step and (a >> 16) == (ncx + c2) * step
+            elif b2 >= 0:                            # a shared column
+                s2, c2 = code[b2] >> 16, code[b2] & 0xFFFF
+                assert c1 == c2 and bb == (ncx + c1) * step
+                assert (a & 0xFFFF) == s1 * step and (a >> 16) == s2 * step
+            else:
+                assert bb == (ncx + c1) * step and (a & 0xFFFF) == (a >> 16) == s1 * step
+    assert sorted(seen) == sorted(gent[:, 0].tolist())
+    assert len(units) <= len(_work_lists.pair_units(items, gent, np)[1])
+    if density == 0.3:
+        assert (units[:, 3] >> 16).any() and (units[:, 2] < 0).any()
+        assert ((units[:, 3] >> 16 == 0) & (units[:, 2] >= 0)).any()   # all three kinds
