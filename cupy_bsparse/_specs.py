@@ -204,11 +204,26 @@ F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPAR
 #: or "1" on, "0" off. From CUPY_BSPARSE_TF32_REDO (docs/perf-notes.md v52).
 TF32_REDO = _kernel_choice(os.environ.get("CUPY_BSPARSE_TF32_REDO"), "CUPY_BSPARSE_TF32_REDO",
                            kinds=("0", "1"))
+#: sddmm_grouped.cu's float32 bs 8 units paired two ways (TPAIRS: two blocks that share a column,
+#: or two that share an x column block, the tile transposed; ``_work_lists.two_way_units``).
+#: Measured (v53, H100, probes/p56.py, C = K = 8192, M = 4096, ms): random 2.346-2.347 ->
+#: 2.146-2.181 (the random float32 bs 8 row met: E 0.522 / 0.501 / 0.486, wgrad 1.08x fprop),
+#: Barabasi-Albert 2.739-2.782 -> 2.600-2.604; M = 64 (C = K = 16384) 0.1995-0.2013 -> 0.1970.
+#: "1" on, None (the default, until the whole GPU suite has run with it) or "0" off. From
+#: CUPY_BSPARSE_TWO_WAY_PAIRS (docs/perf-notes.md v53).
+TWO_WAY_PAIRS = _kernel_choice(os.environ.get("CUPY_BSPARSE_TWO_WAY_PAIRS"),
+                               "CUPY_BSPARSE_TWO_WAY_PAIRS", kinds=("0", "1"))
 
 
 def _redo_on(redo):
     """A spec function's ``redo`` argument: as given, or None for ``TF32_REDO``'s (on unless "0")."""
     return TF32_REDO != "0" if redo is None else redo
+
+
+def _two_way_on(two_way):
+    """sddmm_grouped_spec's ``two_way`` argument: as given, or None for ``TWO_WAY_PAIRS``'s (off
+    unless "1")."""
+    return TWO_WAY_PAIRS == "1" if two_way is None else two_way
 
 
 def f32_split(template, bs, M):
@@ -1019,6 +1034,7 @@ def sddmm_grouped_tma_spec(bs, did, M=64):
     # unit table's codes stay slots here)
     p = dict(sddmm_grouped_spec(bs, did, M, redo=False))
     p.pop("SOFF", None)
+    p.pop("TPAIRS", None)
     if not p["PAIRS"]:
         del p["PAIRS"]
     p.update(X_HINT=1, D_HINT=1)
@@ -1273,9 +1289,10 @@ F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: (SOFF 0), SADDR alone and (v53, probes/p55.py) SOFF with two 8-deep steps' products in one
 #: fresh tile (KS16: 12.34 / 14.09; another order of the sums; measured 0.3-4% slower, a chain
 #: of six dependent tensor-core instructions), and (v53, probes/p56.py) SOFF's units paired two
-#: ways (TPAIRS, ``_work_lists.two_way_units``: random d 0.1 at M = 4096 60,710 -> 54,557
-#: units); CI compiles them.
-SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0}, {"SOFF": 0, "SADDR": 1}, {"KS16": 1}, {"TPAIRS": 1}]
+#: ways or not (TPAIRS 1 / 0, ``TWO_WAY_PAIRS``' two settings: random d 0.1 at M = 4096 60,710
+#: -> 54,557 units); CI compiles them.
+SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0, "TPAIRS": 0}, {"SOFF": 0, "SADDR": 1, "TPAIRS": 0},
+                              {"KS16": 1, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0}]
 
 
 #: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,
@@ -1572,7 +1589,7 @@ SDDMM_STREAM_NB = 8
 SDDMM_STREAM_MIN_BLOCKS = 2048
 
 
-def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
+def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     """Specialisation of sddmm_grouped.cu (tensor-core element codes, bs 8 or 16): 256 dy
     columns per group, up to 256 x columns and NBLK blocks (64 accumulators per thread) per
     CTA, MK rows of M per step (64-byte x rows for 16-bit types), 3 stages (measured 2-6%
@@ -1603,7 +1620,8 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
 
     float32 bs 8 pairs splitting in registers (not XLO) take SOFF (v53, p53 on H100: the units'
     codes as stage byte offsets; wgrad at M = 4096 random 2.61 -> 2.35 ms, Barabasi-Albert
-    2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202).
+    2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202), and with ``two_way``
+    (None: ``TWO_WAY_PAIRS`` = "1", off by default) TPAIRS, units paired two ways.
     """
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -1635,6 +1653,8 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None):
         p["TF32_REDO"] = 1
     if p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
         p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
+        if _two_way_on(two_way):
+            p["TPAIRS"] = 1            # units paired two ways (v53: p56)
     return tuple(sorted(p.items()))
 
 
@@ -1813,12 +1833,14 @@ def all_specializations():
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
                                 "bsmm_sddmm_grouped"))
                     if did == 0 and bs == 8:
-                        for redo in redos:
-                            out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M, redo=redo),
+                        for redo, two_way in itertools.product(redos, (False, True)):
+                            out.append(("sddmm_grouped.cu",
+                                        sddmm_grouped_spec(bs, did, M, redo=redo, two_way=two_way),
                                         "bsmm_sddmm_grouped"))
                         for knobs in SDDMM_GROUPED_F32_VARIANTS:
                             out.append(("sddmm_grouped.cu",
-                                        spec_with(sddmm_grouped_spec(bs, did, M, redo=True), knobs),
+                                        spec_with(sddmm_grouped_spec(bs, did, M, redo=True,
+                                                                     two_way=False), knobs),
                                         "bsmm_sddmm_grouped"))
                     if did == 0:   # x and dy split ahead (F32_SPLIT, opt-in): bs 8 pass, bs 16 slab
                         out.append(("sddmm_grouped.cu",

@@ -398,6 +398,35 @@ def test_sddmm_grouped_f32_split_specs():
         assert _specs.sddmm_grouped_spec(16, 1, M, "slab") == _specs.sddmm_grouped_spec(16, 1, M)
 
 
+def test_sddmm_grouped_two_way_spec(monkeypatch):
+    """TPAIRS (v53) on sddmm_grouped.cu: float32 bs 8 pairs on SOFF only (not XLO, 16-bit or bs
+    16, never the TMA kernel); two_way=None follows _specs.TWO_WAY_PAIRS (None / "0" off, "1"
+    on); CI compiles both settings at both M regimes whatever the switch; the launch cache key
+    holds the switch; the environment variable takes "0" / "1" only."""
+    from cupy_bsparse import _gpu_ops
+
+    for M in (1, 64, 4096):
+        off = dict(_specs.sddmm_grouped_spec(8, 0, M, two_way=False))
+        on = dict(_specs.sddmm_grouped_spec(8, 0, M, two_way=True))
+        assert on.pop("TPAIRS") == 1 and on == off and "TPAIRS" not in off
+        assert "TPAIRS" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass", two_way=True))
+        for bs, did in ((8, 1), (8, 2), (16, 0)):
+            assert "TPAIRS" not in dict(_specs.sddmm_grouped_spec(bs, did, M, two_way=True))
+        for value, want in ((None, None), ("0", None), ("1", 1)):
+            monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", value)
+            assert dict(_specs.sddmm_grouped_spec(8, 0, M)).get("TPAIRS") == want
+            assert "TPAIRS" not in dict(_specs.sddmm_grouped_tma_spec(8, 0, M))
+            assert _gpu_ops._sddmm_spec_key(M)[-1] == value
+    for value in (None, "1"):
+        monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", value)
+        listed = {(dict(spec)["MK"], dict(spec).get("TPAIRS", 0), dict(spec).get("TF32_REDO", 0))
+                  for name, spec, _ in _specs.all_specializations()
+                  if name == "sddmm_grouped.cu" and dict(spec)["BS"] == 8
+                  and dict(spec)["DTYPE_ID"] == _specs._F32X3 and not dict(spec).get("XLO")}
+        assert listed == {(mk, t, r) for mk in (16, 32) for t in (0, 1) for r in (0, 1)}
+    test_queue_order_env("TWO_WAY_PAIRS", ((None, "None"), ("0", "0"), ("1", "1")))
+
+
 def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
     """TF32_REDO on sddmm_grouped.cu: only float32 bs 8's pairs splitting in registers (not
     XLO, not 16-bit, TF32 or bs 16); redo=None follows _specs.TF32_REDO (None / "1" on, the
