@@ -1109,6 +1109,9 @@ def two_way_units(items, gent, ncx, bs, itemsize, xp):
     slot, col = code >> 16, code & 0xFFFF
     step = bs * itemsize
     xoff, doff = slot * step, (ncx + col) * step
+    if nitems and int(doff.max()) >= 1 << 16:      # one transfer: the offsets' 16-bit fields
+        raise ValueError(f"two_way_units: stage rows of {ncx} x column blocks and "
+                         f"{int(col.max()) + 1}+ dy columns of {step} bytes pass 16-bit offsets")
     ways = [_two_way(iid, blk, slot, col, xoff, doff, f, xp) for f in (True, False)]
     counts = [xp.bincount(u_iid, minlength=nitems) for u_iid, _ in ways]
     slot_first = counts[0] <= counts[1]                      # per item

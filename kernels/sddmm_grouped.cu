@@ -60,7 +60,8 @@
 
 #define VEC (16 / (int)sizeof(elem_t))
 // An 8-element pad: staggers rows for the fragment reads, and holds the m16 over-read of the
-// last x column block when BS is 8.
+// last x column block when BS is 8 (the paths that read whole m16 tiles; with TPAIRS the pad
+// follows dy's tile, and SOFF's loads never pass a block).
 #ifndef TPAIRS
 #define TPAIRS 0
 #endif
@@ -140,6 +141,10 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
 {
     static_assert(BS == 8 || BS == 16, "one m16 tile of output rows");
     static_assert(NBLK % NW == 0 && MK % 16 == 0, "tile shape");
+#if TPAIRS
+    static_assert((NCX + R) * BS % 32 == 0, "TPAIRS: stage rows 8 (mod 32) words apart");
+    static_assert((NCX + R) * BS * 4 < 65536, "TPAIRS: the units' 16-bit stage-row offsets");
+#endif
     extern __shared__ __align__(16) unsigned char smem_raw[];
     code_t* codes = reinterpret_cast<code_t*>(smem_raw);           // NBLK entries
     elem_t* Xs = reinterpret_cast<elem_t*>(smem_raw + NBLK * sizeof(code_t));

@@ -439,6 +439,18 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
                          sample=lambda p: np.where(mask, p, 0.0))
     _check(got.toarray().astype(np.float64), ref, base, "f32")
+    # alpha and beta (TPAIRS: the transposed tiles' own stores read the old blocks)
+    init = rng.standard_normal((w.nnzb, bs, bs)).astype(dtype)
+    monkeypatch.setattr(_specs, "sddmm_grouped_spec", variant)
+    _gpu_ops._launches.clear()
+    try:
+        acc = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(init))
+        cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=acc, alpha=2.0, beta=0.5)
+        got = cb.BlockSparseMatrix.from_layout(w.layout, acc.data.get()).toarray()
+    finally:
+        _gpu_ops._launches.clear()
+    old = cb.BlockSparseMatrix.from_layout(w.layout, init).toarray().astype(np.float64)
+    _check(got.astype(np.float64), 2.0 * ref + 0.5 * old, base, "f32")
 
 
 # sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
@@ -2355,7 +2367,8 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
     every table builder (dsd chunks, the grouped steps and their bulk copy count, counted on
     the device and the host alike, dsd_stream.cu's column groups and their step share, both
     transpositions; sddmm segments and groups, with bs 8's
-    pairs, at both item sizes where they differ: bs 8) gives the same tables as the host
+    pairs, at both item sizes where they differ: bs 8; float32 bs 8's offset units, one way and
+    two (SOFF, TPAIRS)) gives the same tables as the host
     (numpy) build of the same layout. (The grouped items are cut on the host either way.)"""
     from cupy_bsparse import _specs, _work_lists
 
@@ -2393,6 +2406,10 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
         for M in (64, 4096):
             out.append(_work_lists.sddmm_grouped_plan(
                 lay, dict(_specs.sddmm_grouped_spec(bs, 1, M))))
+            if bs == 8:    # float32's units as byte offsets (SOFF), paired one way and two
+                for two_way in (False, True):
+                    out.append(_work_lists.sddmm_grouped_plan(
+                        lay, dict(_specs.sddmm_grouped_spec(bs, 0, M, two_way=two_way))))
         return out
 
     on_host = plans()

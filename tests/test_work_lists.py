@@ -1073,14 +1073,15 @@ def test_two_way_units(density):
         mask[:, 5] = False
     indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)
     indices = np.nonzero(mask)[1].astype(np.int32)
-    if not indices.size:
-        return                                       # the launcher never builds an empty table
     ncx, bs, isz = 16, 8, 4
     items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, 8, ncx, 64, np)
     ib, gb = items.copy(), gent.copy()
     it2, units = _work_lists.two_way_units(items, gent, ncx, bs, isz, np)
     assert np.array_equal(items, ib) and np.array_equal(gent, gb)
-    assert units.dtype == np.int32 and it2.dtype == np.int32
+    assert units.dtype == np.int32 and it2.dtype == np.int32 and units.shape[1] == 4
+    if not indices.size:                             # density 0: no items, no units
+        assert len(it2) == 0 and len(units) == 0
+        return
     assert it2[0, 1] == 0 and it2[-1, 2] == len(units)
     assert np.array_equal(it2[1:, 1], it2[:-1, 2]) and np.array_equal(it2[:, [0, 3]], items[:, [0, 3]])
     step = bs * isz
