@@ -208,7 +208,10 @@ TF32_REDO = _kernel_choice(os.environ.get("CUPY_BSPARSE_TF32_REDO"), "CUPY_BSPAR
 #: or two that share an x column block, the tile transposed; ``_work_lists.two_way_units``).
 #: Measured (v53, H100, probes/p56.py, C = K = 8192, M = 4096, ms): random 2.346-2.347 ->
 #: 2.146-2.181 (the random float32 bs 8 row met: E 0.522 / 0.501 / 0.486, wgrad 1.08x fprop),
-#: Barabasi-Albert 2.739-2.782 -> 2.600-2.604; M = 64 (C = K = 16384) 0.1995-0.2013 -> 0.1970.
+#: Barabasi-Albert 2.739-2.782 -> 2.600-2.604; M = 64 (C = K = 16384) 0.1995-0.2013 -> 0.1970,
+#: all with the two-pass pairing (now ``_work_lists._two_way_vectorised``, above
+#: WALK_MAX_BLOCKS); the walk since gives fewer units (warp rounds random -12.6%, Barabasi-Albert
+#: -16.4% against -9.9% / -10%), untimed.
 #: "1" on, None (the default, until the whole GPU suite has run with it) or "0" off. From
 #: CUPY_BSPARSE_TWO_WAY_PAIRS (docs/perf-notes.md v53).
 TWO_WAY_PAIRS = _kernel_choice(os.environ.get("CUPY_BSPARSE_TWO_WAY_PAIRS"),

@@ -1052,6 +1052,11 @@ def unit_offsets(units, bs, itemsize, xp):
     return units
 
 
+#: The most blocks ``two_way_units`` pairs by its walk on the host (about 1 us a block, once
+#: per layout); above, its vectorised two-pass pairing (with the layout's array module).
+WALK_MAX_BLOCKS = 1 << 18
+
+
 def _pairs_by(iid, key, xp):
     """Pairs among entries of equal (``iid``, ``key``): ``(first, second, single)`` index arrays
     into the inputs, the entries of each run taken two by two in input order, a run's odd last
@@ -1086,21 +1091,11 @@ def _two_way(iid, blk, slot, col, xoff, doff, slot_first, xp):
     return xp.concatenate([iid[t1], iid[n1], iid[single]]), units
 
 
-def two_way_units(items, gent, ncx, bs, itemsize, xp):
-    """Units of sddmm_grouped.cu with TPAIRS (and SOFF): an item's blocks paired two ways, two
-    that share an x slot ("transposed": their dy columns fill the m16 tile's two halves) or two
-    that share a column (as ``pair_units``). Each item takes the fewer units of two orders:
-    pairs within x slots first and the blocks left over within columns, or the other way round;
-    a block left over by both stands alone. Never more units than ``pair_units``; on the random
-    layout at d = 0.1 (R 64, NCX 32) 54,557 units for 104,858 blocks, against 60,710 (v53).
-
-    ``items``, ``gent`` as returned by ``sddmm_group_table``; ``ncx`` the spec's NCX (a stage
-    row holds x's ``ncx`` column blocks, then dy's). Returns ``(items, units)``: items with
-    first/end counted in units; units (n_units, 4) int32 rows (block, first A offset | second's
-    << 16, second block or -1, B offset | transposed << 16), the offsets in bytes from a stage
-    row's start (x slot s at s * bs * itemsize, dy column j at (ncx + j) * bs * itemsize): A
-    the x slots (or, transposed, the dy columns), B the dy column (or the x slot). Works with
-    numpy or cupy."""
+def _two_way_vectorised(items, gent, ncx, bs, itemsize, xp):
+    """``two_way_units`` for large layouts, with numpy or cupy: per item the fewer units of two
+    orders, pairs within x slots first and the blocks left over within columns, or the other
+    way round; a block left over by both stands alone (random d 0.1, M = 4096: 54,557 units
+    against the walk's 52,554)."""
     nitems = int(items.shape[0])
     first, end = items[:, 1].astype(xp.int64), items[:, 2].astype(xp.int64)
     iid = xp.repeat(xp.arange(nitems, dtype=xp.int64), end - first)
@@ -1109,9 +1104,6 @@ def two_way_units(items, gent, ncx, bs, itemsize, xp):
     slot, col = code >> 16, code & 0xFFFF
     step = bs * itemsize
     xoff, doff = slot * step, (ncx + col) * step
-    if nitems and int(doff.max()) >= 1 << 16:      # one transfer: the offsets' 16-bit fields
-        raise ValueError(f"two_way_units: stage rows of {ncx} x column blocks and "
-                         f"{int(col.max()) + 1}+ dy columns of {step} bytes pass 16-bit offsets")
     ways = [_two_way(iid, blk, slot, col, xoff, doff, f, xp) for f in (True, False)]
     counts = [xp.bincount(u_iid, minlength=nitems) for u_iid, _ in ways]
     slot_first = counts[0] <= counts[1]                      # per item
@@ -1125,6 +1117,110 @@ def two_way_units(items, gent, ncx, bs, itemsize, xp):
     items[:, 1] = ucum[:-1]
     items[:, 2] = ucum[1:]
     return items, units[order].astype(xp.int32)
+
+
+def _walk_pairs(us, vs, nv):
+    """Pairs of edges that share a vertex, for the graph of edges (``us[i]``, ``vs[i]``) on
+    ``nv`` vertices (lists of ints): ``(pairs, singles)``, pairs as (edge, edge, shared vertex).
+    A depth-first walk; on its way back each vertex pairs the edges left to it (its back edges
+    and the tree edges its children could not pair) two by two, and an odd one with the edge to
+    its parent, or else hands that edge to the parent. So each connected part leaves at most one
+    edge single: the fewest units there can be."""
+    adj = [[] for _ in range(nv)]
+    for i, (u, v) in enumerate(zip(us, vs)):
+        adj[u].append(i)
+        adj[v].append(i)
+    used, seen = [False] * len(us), [False] * nv
+    left = [[] for _ in range(nv)]
+    pairs, singles = [], []
+    for root in range(nv):
+        if seen[root] or not adj[root]:
+            continue
+        seen[root] = True
+        stack = [(root, -1, -1, iter(adj[root]))]   # (vertex, edge from parent, parent, edges)
+        while stack:
+            v, up, parent, edges = stack[-1]
+            for e in edges:
+                if used[e]:
+                    continue
+                used[e] = True
+                w = vs[e] if us[e] == v else us[e]
+                if seen[w]:
+                    left[v].append(e)               # a back edge: v pairs it
+                else:
+                    seen[w] = True
+                    stack.append((w, e, v, iter(adj[w])))
+                    break
+            else:
+                stack.pop()
+                mine = left[v]
+                while len(mine) >= 2:
+                    pairs.append((mine.pop(), mine.pop(), v))
+                if mine:
+                    if up >= 0:
+                        pairs.append((mine.pop(), up, v))
+                    else:
+                        singles.append(mine.pop())
+                elif up >= 0:
+                    left[parent].append(up)
+    return pairs, singles
+
+
+def two_way_units(items, gent, ncx, bs, itemsize, xp, walk=None):
+    """Units of sddmm_grouped.cu with TPAIRS (and SOFF): an item's blocks paired two ways, two
+    that share an x slot ("transposed": their dy columns fill the m16 tile's two halves) or two
+    that share a column (as ``pair_units``). The pairs are those of ``_walk_pairs`` on each
+    item's graph of x slots and columns (a block an edge), so each connected part of it leaves
+    at most one block alone: the fewest units there can be. On the random layout at d = 0.1
+    (R 64, NCX 32) 52,554 units for 104,858 blocks, against ``pair_units``' 60,710 (v53).
+    The walk runs on the host, about 1 us a block (0.07-0.1 s for 100k), so above
+    ``WALK_MAX_BLOCKS`` blocks (``walk``: True or False forces it, or not) the units are
+    ``_two_way_vectorised``'s, a few percent more, built with ``xp``.
+
+    ``items``, ``gent`` as returned by ``sddmm_group_table``; ``ncx`` the spec's NCX (a stage
+    row holds x's ``ncx`` column blocks, then dy's). Returns ``(items, units)``: items with
+    first/end counted in units; units (n_units, 4) int32 rows (block, first A offset | second's
+    << 16, second block or -1, B offset | transposed << 16), the offsets in bytes from a stage
+    row's start (x slot s at s * bs * itemsize, dy column j at (ncx + j) * bs * itemsize): A
+    the x slots (or, transposed, the dy columns), B the dy column (or the x slot); numpy or
+    cupy as ``xp``.
+
+    Raises: ValueError where an offset would not fit in 16 bits."""
+    ncols = int((gent[:, 1] & 0xFFFF).max()) + 1 if gent.shape[0] else 0   # one transfer
+    if (ncx + ncols - 1) * bs * itemsize >= 1 << 16:
+        raise ValueError(f"two_way_units: stage rows of {ncx} x column blocks and {ncols} dy "
+                         f"columns of {bs * itemsize} bytes pass 16-bit offsets")
+    if not (int(gent.shape[0]) <= WALK_MAX_BLOCKS if walk is None else walk):
+        return _two_way_vectorised(items, gent, ncx, bs, itemsize, xp)
+    items_h, gent = to_host(items), to_host(gent).astype(np.int64)
+    blk, slot, col = gent[:, 0], gent[:, 1] >> 16, gent[:, 1] & 0xFFFF
+    step = bs * itemsize
+    xoff, doff = slot * step, (ncx + col) * step
+    nv = ncx + (int(col.max()) + 1 if len(col) else 0)
+    us, vs = slot.tolist(), (col + ncx).tolist()
+    first, second, shared, counts = [], [], [], []
+    for e0, e1 in items_h[:, 1:3].tolist():
+        pairs, singles = _walk_pairs(us[e0:e1], vs[e0:e1], nv)
+        first += [e0 + a for a, _, _ in pairs] + [e0 + a for a in singles]
+        second += [e0 + b for _, b, _ in pairs] + [-1] * len(singles)
+        shared += [v for _, _, v in pairs] + [nv] * len(singles)
+        counts.append(len(pairs) + len(singles))
+    first, second, shared = (np.asarray(a, dtype=np.int64).reshape(-1)
+                             for a in (first, second, shared))
+    two = second >= 0
+    other = np.where(two, second, first)
+    transposed = shared < ncx                   # the pair's shared vertex is an x slot
+    units = np.empty((first.size, 4), dtype=np.int32)
+    units[:, 0] = blk[first]
+    units[:, 1] = np.where(transposed, doff[first] | (doff[other] << 16),
+                           xoff[first] | (xoff[other] << 16))
+    units[:, 2] = np.where(two, blk[other], -1)
+    units[:, 3] = np.where(transposed, xoff[first] | (1 << 16), doff[first])
+    ucum = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))])
+    out = items_h.copy()
+    out[:, 1] = ucum[:-1]
+    out[:, 2] = ucum[1:]
+    return (out, units) if xp is np else (xp.asarray(out), xp.asarray(units))
 
 
 def sddmm_tall_group_table(indptr, indices, ncols, gr, ncx, nb, xp):
