@@ -131,6 +131,25 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None,
     return hit
 
 
+_TAILS = {}
+
+
+def _grouped_tail(fn, nt, smem):
+    """The items a grouped sddmm launch of ``fn`` orders longest first at its end
+    (``_specs.SDDMM_GROUPED_TAIL``): two waves of resident CTAs where on, else 0. Cached per
+    function and device."""
+    import cupy
+
+    if _specs.SDDMM_GROUPED_TAIL != "1":
+        return 0
+    dev = cupy.cuda.runtime.getDevice()
+    key = (fn.kernel.ptr, nt, smem, dev)
+    tail = _TAILS.get(key)
+    if tail is None:
+        tail = _TAILS[key] = 2 * _resident(fn, nt, smem, dev)
+    return tail
+
+
 def _resident(fn, nt, smem, dev):
     """CTAs of ``fn`` (``nt`` threads, ``smem`` dynamic shared bytes) resident at once on
     device ``dev``: the occupancy API's CTAs an SM (at least 1) times its SMs."""
@@ -536,7 +555,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         kind = _specs.sddmm_kernel(bs, did)
     if kind == "grouped_tma":
         fn, nt, smem, spec, boxes = _sddmm_launch("grouped_tma", bs, did, M)
-        items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec)
+        items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec,
+                                                           _grouped_tail(fn, nt, smem))
         fn((items.shape[0],), (nt,), _row_maps(x, dy, boxes)
            + (items, gent, crow, target, _cached_arg(M, np.int32),
               _cached_arg(dy.shape[1], np.int32)) + _scalars(alpha, beta), shared_mem=smem)
@@ -583,7 +603,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         return _write_back(out_data, target)
     if kind == "grouped":
         fn, nt, smem, spec, _ = _sddmm_launch("grouped", bs, did, M)
-        items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec)
+        items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec,
+                                                           _grouped_tail(fn, nt, smem))
         if spec.get("XLO"):            # x and dy split ahead: hi planes, then their lo twins
             (x, xlo), (dy, dylo) = split_tf32(x), split_tf32(dy)
             head = (x, xlo, _ld_arg(x), dy, dylo, _ld_arg(dy))

@@ -1250,13 +1250,27 @@ def sddmm_tall_group_plan(layout, spec):
     return plan
 
 
-def sddmm_grouped_plan(layout, spec):
+def tail_longest_first(items, crow, ncx, tail, xp):
+    """``sddmm_group_table``'s items (and their ``ncx`` crow entries each) with the last
+    ``tail`` of them reordered by their entry (or unit) count, most first, ties in order; the
+    rest as they were. numpy or cupy."""
+    n = int(items.shape[0])
+    k = min(int(tail), n)
+    if k <= 1:
+        return items, crow
+    count = (items[n - k:, 2] - items[n - k:, 1]).astype(xp.int64)
+    order = xp.concatenate([xp.arange(n - k, dtype=xp.int64),
+                            n - k + xp.argsort(-count, kind="stable")])
+    return items[order], crow.reshape(n, ncx)[order].reshape(-1)
+
+
+def sddmm_grouped_plan(layout, spec, tail=0):
     """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, then ``pair_units``
-    with PAIRS, then ``unit_offsets`` with SOFF; ``two_way_units`` with TPAIRS); cached per
-    layout."""
+    with PAIRS, then ``unit_offsets`` with SOFF; ``two_way_units`` with TPAIRS; then the last
+    ``tail`` items longest first, ``tail_longest_first``); cached per layout."""
     p = dict(spec)
     key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0), p.get("SOFF", 0),
-           p.get("TPAIRS", 0))
+           p.get("TPAIRS", 0), tail)
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
@@ -1268,6 +1282,7 @@ def sddmm_grouped_plan(layout, spec):
             items, gent = pair_units(items, gent, xp)
         if p.get("SOFF") and not p.get("TPAIRS"):   # codes as stage byte offsets (float32)
             gent = unit_offsets(gent, p["BS"], 4, xp)
+        items, crow = tail_longest_first(items, crow, p["NCX"], tail, xp)
         plan = _to_device(items, gent, crow)
         layout.plan_cache[key] = _ready(plan)
     return plan

@@ -425,6 +425,7 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
                   and dict(spec)["DTYPE_ID"] == _specs._F32X3 and not dict(spec).get("XLO")}
         assert listed == {(mk, t, r) for mk in (16, 32) for t in (0, 1) for r in (0, 1)}
     test_queue_order_env("TWO_WAY_PAIRS", ((None, "None"), ("0", "0"), ("1", "1")))
+    test_queue_order_env("SDDMM_GROUPED_TAIL", ((None, "None"), ("0", "0"), ("1", "1")))
 
 
 def test_sddmm_grouped_tf32_redo_spec(monkeypatch):

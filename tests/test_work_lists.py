@@ -1163,3 +1163,28 @@ def test_two_way_units_walk_by_size(monkeypatch):
         assert all(np.array_equal(a, b) for a, b in zip(got, want))
     with pytest.raises(ValueError, match="16-bit offsets"):
         _work_lists.two_way_units(items, gent, 2048, 8, 4, np)
+
+
+@pytest.mark.parametrize("tail", [0, 1, 3, 1000])
+def test_tail_longest_first(tail):
+    """tail_longest_first: the last ``tail`` items sorted by entry count, most first (ties in
+    order), each with its own crow row; the items before them unchanged; the inputs left as
+    they were."""
+    rng = np.random.default_rng(2)
+    mask = rng.random((60, 48)) < 0.2
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)
+    indices = np.nonzero(mask)[1].astype(np.int32)
+    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, 8, 16, 12, np)
+    ib, cb_ = items.copy(), crow.copy()
+    got, gcrow = _work_lists.tail_longest_first(items, crow, 16, tail, np)
+    assert np.array_equal(items, ib) and np.array_equal(crow, cb_)
+    n, k = len(items), min(tail, len(items))
+    assert n > 3 and np.array_equal(got[:n - k], items[:n - k])
+    rows = {tuple(r): tuple(c) for r, c in zip(items.tolist(), crow.reshape(n, 16).tolist())}
+    assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, items.tolist()))
+    for r, c in zip(got.tolist(), gcrow.reshape(n, 16).tolist()):
+        assert rows[tuple(r)] == tuple(c)
+    count = got[n - k:, 2] - got[n - k:, 1]
+    assert (np.diff(count) <= 0).all()
+    if k > 1:
+        assert not np.array_equal(got, items) or (np.diff(items[n - k:, 2] - items[n - k:, 1]) <= 0).all()
