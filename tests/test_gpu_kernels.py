@@ -471,15 +471,18 @@ def test_sddmm_grouped_tail(request, monkeypatch, case, M):
     monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     if two_way is not None:
         monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", "1" if two_way else "0")
+    assert _specs.sddmm_kernel(bs, _specs.dtype_id(DTYPES[kind], False), M) == kernel
     dtype = DTYPES[kind]
     w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 90, bs * 70), bs, M, 0.3, dtype)
     wg = w.to_gpu()
-    tails, outs = [], []
+    tails, outs, orders = [], [], []
     plan = _work_lists.sddmm_grouped_plan
 
     def spy(layout, spec, tail=0):
         tails.append(tail)
-        return plan(layout, spec, tail)
+        got = plan(layout, spec, tail)
+        orders.append(got[0].get())
+        return got
 
     monkeypatch.setattr(_work_lists, "sddmm_grouped_plan", spy)
     for value in ("0", "1"):
@@ -490,9 +493,13 @@ def test_sddmm_grouped_tail(request, monkeypatch, case, M):
         cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=out)
         outs.append(out.data.view(np.uint8).get())
     assert len(tails) == 2 and tails[0] == 0 and tails[1] >= 2
+    assert not np.array_equal(orders[0], orders[1])           # the items did move
+    assert sorted(map(tuple, orders[0].tolist())) == sorted(map(tuple, orders[1].tolist()))
     assert np.array_equal(outs[0], outs[1])
     got = cb.BlockSparseMatrix.from_layout(w.layout, outs[1].view(dtype)).toarray()
-    assert not np.isnan(got.astype(np.float64)).any()
+    base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                         sample=lambda p: np.where(mask, p, 0.0))
+    _check(got.astype(np.float64), ref, base, kind)
 
 
 # sddmm_stream.cu: every reduction tile size (BK 16, 32, 64); sddmm_tall.cu: M past a tile
@@ -2452,6 +2459,16 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
                 for two_way in (False, True):
                     out.append(_work_lists.sddmm_grouped_plan(
                         lay, dict(_specs.sddmm_grouped_spec(bs, 0, M, two_way=two_way))))
+                # the two-way units' vectorised passes (layouts above WALK_MAX_BLOCKS; the
+                # walk itself runs on the host whatever builds the tables), and the tail
+                sp = dict(_specs.sddmm_grouped_spec(bs, 0, M, two_way=True))
+                xp, src = _work_lists._tables_on(lay)
+                items, gent, crow = _work_lists.sddmm_group_table(
+                    src.get("indptr", xp), src.get("indices", xp), sp["R"], sp["NCX"], sp["NBLK"], xp)
+                out.append(_work_lists._to_device(*_work_lists.two_way_units(
+                    items, gent, sp["NCX"], bs, 4, xp, walk=False)))
+                out.append(_work_lists._to_device(*_work_lists.tail_longest_first(
+                    items, crow, sp["NCX"], 7, xp)))
         return out
 
     on_host = plans()
