@@ -1258,9 +1258,8 @@ def tail_longest_first(items, crow, ncx, tail, xp):
     k = min(int(tail), n)
     if k <= 1:
         return items, crow
-    count = (items[n - k:, 2] - items[n - k:, 1]).astype(xp.int64)
     order = xp.concatenate([xp.arange(n - k, dtype=xp.int64),
-                            n - k + xp.argsort(-count, kind="stable")])
+                            n - k + largest_first_order(items[n - k:, 2] - items[n - k:, 1], xp)])
     return items[order], crow.reshape(n, ncx)[order].reshape(-1)
 
 
