@@ -493,7 +493,12 @@ def test_sddmm_grouped_tail(request, monkeypatch, case, M):
         cb.sddmm(cupy.asarray(x).T, cupy.asarray(dy), wg, out=out)
         outs.append(out.data.view(np.uint8).get())
     assert len(tails) == 2 and tails[0] == 0 and tails[1] >= 2
-    assert not np.array_equal(orders[0], orders[1])           # the items did move
+    # the plan's last items longest first (here all of them: fewer than two waves), the same
+    # items as in group order
+    n = len(orders[1])
+    k = min(tails[1], n)
+    count = orders[1][n - k:, 2] - orders[1][n - k:, 1]
+    assert np.array_equal(orders[1][:n - k], orders[0][:n - k]) and (np.diff(count) <= 0).all()
     assert sorted(map(tuple, orders[0].tolist())) == sorted(map(tuple, orders[1].tolist()))
     assert np.array_equal(outs[0], outs[1])
     got = cb.BlockSparseMatrix.from_layout(w.layout, outs[1].view(dtype)).toarray()
