@@ -1043,11 +1043,7 @@ def sddmm_grouped_tma_spec(bs, did, M=64):
     Up to M = 512 (v12 sweep, H200): 16 x column blocks and 64 blocks over 8 consumer warps,
     32-row steps and 2 stages, so two CTAs share an SM (M = 64: 0.062 -> 0.054 ms; 3 stages,
     one CTA per SM, 0.084; 256 dy columns 0.071; 1024 dy columns 0.083)."""
-    # above M = 512 the same items as that kernel's (its TF32_REDO and SOFF are its own: the
-    # unit table's codes stay slots here)
-    p = dict(sddmm_grouped_spec(bs, did, M, redo=False))
-    p.pop("SOFF", None)
-    p.pop("TPAIRS", None)
+    p = _grouped_items(bs, did, M)     # above M = 512 the same items as that kernel's
     if not p["PAIRS"]:
         del p["PAIRS"]
     p.update(X_HINT=1, D_HINT=1)
@@ -1636,6 +1632,19 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202), and with ``two_way``
     (None: ``TWO_WAY_PAIRS`` = "1", off by default) TPAIRS, units paired two ways.
     """
+    p = _grouped_items(bs, did, M, split)
+    if p["PAIRS"] and p["DTYPE_ID"] == _F32X3 and not p.get("XLO"):   # splitting in registers
+        if _redo_on(redo):
+            p["TF32_REDO"] = 1
+        p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
+        if _two_way_on(two_way):
+            p["TPAIRS"] = 1            # units paired two ways (v53: p56)
+    return tuple(sorted(p.items()))
+
+
+def _grouped_items(bs, did, M, split=None):
+    """sddmm_grouped_spec's items, tiles and split as a dict, without the float32 pairs' own
+    knobs (TF32_REDO, SOFF, TPAIRS): the part sddmm_grouped_tma_spec shares."""
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
     p = {"BS": bs, "DTYPE_ID": did, "R": 256 // bs, "NCX": 256 // bs, "NBLK": 128 if bs == 8 else 64,
@@ -1662,13 +1671,7 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
                 p.update(R=p["R"] // 2, NCX=p["NCX"] // 2)
             else:
                 p["STAGES"] -= 1
-    if _redo_on(redo) and p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
-        p["TF32_REDO"] = 1
-    if p["PAIRS"] and did == _F32X3 and not p.get("XLO"):
-        p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
-        if _two_way_on(two_way):
-            p["TPAIRS"] = 1            # units paired two ways (v53: p56)
-    return tuple(sorted(p.items()))
+    return p
 
 
 def sddmm_grouped_launch_shape(spec):

@@ -1279,8 +1279,8 @@ def sddmm_grouped_plan(layout, spec, tail=0):
             items, gent = two_way_units(items, gent, p["NCX"], p["BS"], 4, xp)
         elif p.get("PAIRS"):
             items, gent = pair_units(items, gent, xp)
-        if p.get("SOFF") and not p.get("TPAIRS"):   # codes as stage byte offsets (float32)
-            gent = unit_offsets(gent, p["BS"], 4, xp)
+            if p.get("SOFF"):          # codes as stage byte offsets (float32)
+                gent = unit_offsets(gent, p["BS"], 4, xp)
         items, crow = tail_longest_first(items, crow, p["NCX"], tail, xp)
         plan = _to_device(items, gent, crow)
         layout.plan_cache[key] = _ready(plan)
