@@ -276,33 +276,35 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     const unsigned ua1 = smem_u32(a1 + t * X_LD), ua2 = smem_u32(a2 + t * X_LD),
                                    ub = smem_u32(b + t * D_LD);
 #endif
+#if SADDR || SOFF
+                    // the fragments of the 8-deep step at row k (A: the two slots' rows 0-7 and
+                    // 8-15; B: the column), from the lane's addresses
+                    auto step_frags = [&](int k, unsigned (&a)[4], unsigned (&bb)[2]) {
+                        a[0] = lds32(ua1 + k * X_LD * 4);
+                        a[1] = lds32(ua2 + k * X_LD * 4);
+                        a[2] = lds32(ua1 + (k + 4) * X_LD * 4);
+                        a[3] = lds32(ua2 + (k + 4) * X_LD * 4);
+                        bb[0] = lds32(ub + k * D_LD * 4);
+                        bb[1] = lds32(ub + (k + 4) * D_LD * 4);
+                    };
+#endif
 #if KS16
                     // 16 rows a round: the two 8-deep steps' products summed in one fresh tile
                     // (another order of the sums than the default's: not bit for bit)
 #pragma unroll
                     for (int k = 0; k < MK; k += 16) {
                         unsigned af[2][1][4], bf[2][1][2];
-#pragma unroll
-                        for (int h = 0; h < 2; ++h) {
-                            const int kk = k + 8 * h;
-                            af[h][0][0] = lds32(ua1 + kk * X_LD * 4);
-                            af[h][0][1] = lds32(ua2 + kk * X_LD * 4);
-                            af[h][0][2] = lds32(ua1 + (kk + 4) * X_LD * 4);
-                            af[h][0][3] = lds32(ua2 + (kk + 4) * X_LD * 4);
-                            bf[h][0][0] = lds32(ub + kk * D_LD * 4);
-                            bf[h][0][1] = lds32(ub + (kk + 4) * D_LD * 4);
-                        }
+                        step_frags(k, af[0][0], bf[0][0]);
+                        step_frags(k + 8, af[1][0], bf[1][0]);
                         if (clamp) mma_3xtf32<2, 1, 1, true>(acc[s], af, bf);
                         else mma_3xtf32<2, 1, 1, false>(acc[s], af, bf);
                     }
 #else
 #pragma unroll
                     for (int k = 0; k < MK; k += 8) {
-#if (SADDR || SOFF) && !XLO
-                        const unsigned af[1][4] = {{lds32(ua1 + k * X_LD * 4), lds32(ua2 + k * X_LD * 4),
-                                                    lds32(ua1 + (k + 4) * X_LD * 4),
-                                                    lds32(ua2 + (k + 4) * X_LD * 4)}};
-                        const unsigned bf[1][2] = {{lds32(ub + k * D_LD * 4), lds32(ub + (k + 4) * D_LD * 4)}};
+#if SADDR || SOFF
+                        unsigned af[1][4], bf[1][2];
+                        step_frags(k, af[0], bf[0]);
 #else
                         const unsigned af[1][4] = {{__float_as_uint(a1[(k + t) * X_LD]),
                                                     __float_as_uint(a2[(k + t) * X_LD]),
