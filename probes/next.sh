@@ -219,6 +219,14 @@ float32_rows() {
   done
   python3 probes/targets.py "$out/$1_small_world.json" "$out/$1_barabasi_albert.json"
 }
+# probe SCRIPT T [ARGS...]: probes/SCRIPT under a timeout ending at V_T (default T) s into the
+# call, where more than 5 s are left; its progress and "wrote" lines dropped
+probe() {
+  local script=$1 t=$((${V_T:-$2} - SECONDS))
+  shift 2
+  [ "$t" -gt 5 ] && PYTHONPATH=.:probes timeout "$t" python3 "probes/$script" "$@" 2>&1 \
+    | grep -v "^\[" | grep -v "^wrote"
+}
 # checked_first SECONDS K MEMCHECK_SECONDS LOG MEMCHECK_K: first_tests SECONDS K, then, where
 # they passed, memcheck on the tests matching MEMCHECK_K into LOG; sets rc (the tests')
 checked_first() {
@@ -715,8 +723,7 @@ elif [ "$1" = v72 ]; then
   # on them, then p52 (SASS: about -20% main-loop instructions) (<= 260 s)
   checked_first 100 "sddmm_f32_redo" 60 memcheck_v72.log "sddmm_f32_redo"
   [ "$rc" = 0 ] || exit 1
-  t=$((${V_T:-258} - SECONDS))
-  [ "$t" -gt 5 ] && PYTHONPATH=.:probes timeout "$t" python3 probes/p52.py 2>&1 | grep -v "^\["
+  probe p52.py 258
 elif [ "$1" = v73 ]; then
   # v72 then v71 on one start (<= 595 s)
   V_T=258 bash probes/next.sh v72
@@ -728,21 +735,21 @@ elif [ "$1" = v74 ]; then
   # (<= 300 s)
   first_tests 90 "grouped_f32_variants or sddmm_f32_redo"
   [ "$rc" = 0 ] || exit 1
-  PYTHONPATH=.:probes timeout $((${V_T:-298} - SECONDS)) python3 probes/p53.py 2>&1 | grep -v "^\["
+  probe p53.py 298
 elif [ "$1" = v75 ]; then
   # v53's KS16 (sddmm_grouped.cu's float32 bs 8 pairs on SOFF: two 8-deep steps' products in one
   # fresh tile; SASS -3.4%, untimed): the variant and redo tests, memcheck on the variants, then
   # p55 (<= 200 s)
   checked_first 90 "grouped_f32_variants or sddmm_f32_redo" 60 memcheck_v75.log "grouped_f32_variants"
   [ "$rc" = 0 ] || exit 1
-  PYTHONPATH=.:probes timeout $((${V_T:-198} - SECONDS)) python3 probes/p55.py 2>&1 | grep -v "^\["
+  probe p55.py 198
 elif [ "$1" = v76 ]; then
   # v53's TPAIRS (sddmm_grouped.cu's float32 bs 8 units paired two ways, on one-row stages; -9.9%
   # unit steps at M = 4096, untimed): the variant and redo tests, memcheck on the variants, then
   # p56 with the float32 bs 8 rows (<= 240 s)
   checked_first 90 "grouped_f32_variants or sddmm_f32_redo" 60 memcheck_v76.log "grouped_f32_variants"
   [ "$rc" = 0 ] || exit 1
-  PYTHONPATH=.:probes timeout $((${V_T:-238} - SECONDS)) python3 probes/p56.py rows 2>&1 | grep -v "^\[" | grep -v wrote
+  probe p56.py 238 rows
   python3 probes/targets.py "$out/p56_random.json" "$out/p56_barabasi_albert.json"
 elif [ "$1" = v77 ]; then
   # v53's two-way pairs by the walk and the grouped tail order, both opt-in: their tests and
@@ -752,7 +759,7 @@ elif [ "$1" = v77 ]; then
   checked_first 120 "grouped_f32_variants or sddmm_f32_redo or grouped_tail or tables_built" \
       60 memcheck_v77.log "grouped_f32_variants or grouped_tail"
   [ "$rc" = 0 ] || exit 1
-  PYTHONPATH=.:probes timeout $((${V_T:-395} - SECONDS)) python3 probes/p57.py rows 2>&1 | grep -v "^\[" | grep -v wrote
+  probe p57.py 395 rows
   ls "$out"/p57_*.json > /dev/null 2>&1 && python3 probes/targets.py "$out"/p57_*.json
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
