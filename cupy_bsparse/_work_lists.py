@@ -1000,6 +1000,24 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
     return items, gent, crow
 
 
+def _two_by_two(iid, key, minor, xp):
+    """The entries sorted by (``iid``, ``key``, ``minor``) (stable; ``minor`` None: input order
+    within a key), runs of equal (``iid``, ``key``) taken two by two: ``(order, even,
+    has_next)``, over the sorted entries, whether each is at an even place in its run (a pair's
+    first, or a run's odd last one) and whether the next entry is in its run. int64 inputs
+    below 2**32 (``key``, ``minor``: 2**16), numpy or cupy."""
+    n = int(iid.shape[0])
+    order = xp.argsort((iid << 32) | (key if minor is None else (key << 16) | minor),
+                       kind="stable")
+    iid, key = iid[order], key[order]
+    one = xp.ones(min(1, n), dtype=bool)
+    new = xp.concatenate([one, (iid[1:] != iid[:-1]) | (key[1:] != key[:-1])])
+    rid, rfirst = _runs(new, xp)
+    even = (xp.arange(n, dtype=xp.int64) - rfirst[rid]) % 2 == 0
+    has_next = xp.concatenate([~new[1:], xp.zeros(min(1, n), dtype=bool)])
+    return order, even, has_next
+
+
 def pair_units(items, gent, xp):
     """Pairs of an item's blocks that share a column (``sddmm_grouped.cu`` with PAIRS: two 8-row
     blocks fill one m16 tile). ``items``, ``gent`` as returned by ``sddmm_group_table``.
@@ -1013,15 +1031,9 @@ def pair_units(items, gent, xp):
     first, end = items[:, 1].astype(xp.int64), items[:, 2].astype(xp.int64)
     iid = xp.repeat(xp.arange(items.shape[0], dtype=xp.int64), end - first)
     code = gent[:, 1].astype(xp.int64)
-    # stable by (item, column, x slot): an item's entries keep their range
-    order = xp.argsort((iid << 32) | ((code & 0xFFFF) << 16) | (code >> 16), kind="stable")
-    blk, code, iid = gent[order, 0], gent[order, 1], iid[order]
-    col = code & 0xFFFF
-    one = xp.ones(min(1, nnz), dtype=bool)
-    new_col = xp.concatenate([one, (iid[1:] != iid[:-1]) | (col[1:] != col[:-1])])
-    cid, cfirst = _runs(new_col, xp)
-    head = (xp.arange(nnz, dtype=xp.int64) - cfirst[cid]) % 2 == 0
-    has_next = xp.concatenate([~new_col[1:], xp.zeros(min(1, nnz), dtype=bool)])
+    # by (item, column, x slot): an item's entries keep their range; runs of one column
+    order, head, has_next = _two_by_two(iid, code & 0xFFFF, code >> 16, xp)
+    blk, code = gent[order, 0], gent[order, 1]
     nxt = xp.minimum(xp.arange(nnz, dtype=xp.int64) + 1, max(nnz - 1, 0))
     ucum = xp.concatenate([xp.zeros(1, dtype=xp.int64), xp.cumsum(head.astype(xp.int64))])
     n_units = int(ucum[-1])  # synchronize: the unit count, once per layout
@@ -1061,15 +1073,8 @@ def _pairs_by(iid, key, xp):
     """Pairs among entries of equal (``iid``, ``key``): ``(first, second, single)`` index arrays
     into the inputs, the entries of each run taken two by two in input order, a run's odd last
     one in ``single``. ``iid`` and ``key`` int64, same length."""
-    n = int(iid.shape[0])
-    order = xp.argsort((iid << 32) | key, kind="stable")
-    one = xp.ones(min(1, n), dtype=bool)
-    new = xp.concatenate([one, (iid[order][1:] != iid[order][:-1]) | (key[order][1:] != key[order][:-1])])
-    rid, rfirst = _runs(new, xp)
-    even = (xp.arange(n, dtype=xp.int64) - rfirst[rid]) % 2 == 0
-    has_next = xp.concatenate([~new[1:], xp.zeros(min(1, n), dtype=bool)])
-    pos = xp.arange(n, dtype=xp.int64)
-    heads = pos[even & has_next]
+    order, even, has_next = _two_by_two(iid, key, None, xp)
+    heads = xp.arange(int(iid.shape[0]), dtype=xp.int64)[even & has_next]
     return order[heads], order[heads + 1], order[even & ~has_next]
 
 
