@@ -282,3 +282,10 @@ def free(sets):
     del sets[:]
     fresh([])
     cupy.get_default_memory_pool().free_all_blocks()
+
+
+def grouped_knobs(knobs):
+    """A ``wgrad_ab`` patch: ``_specs.sddmm_grouped_spec`` with the #defines ``knobs`` set."""
+    from cupy_bsparse import _specs
+
+    return lambda: patched(_specs, sddmm_grouped_spec=with_knobs(_specs.sddmm_grouped_spec, knobs))

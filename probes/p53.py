@@ -7,17 +7,13 @@ Random and Barabasi-Albert at M = 4096, C = K = 8192; random at M = 64, C = K = 
 
     PYTHONPATH=.:probes python3 probes/p53.py
 """
-from _common import free, patched, problem, say, wgrad_ab, with_knobs
-from cupy_bsparse import _specs, bench
+from _common import free, grouped_knobs, problem, say, wgrad_ab
+from cupy_bsparse import bench
 
 say(bench.gpu_name())
 
-
-def knob(knobs):
-    return lambda: patched(_specs, sddmm_grouped_spec=with_knobs(_specs.sddmm_grouped_spec, knobs))
-
-
-ab = [("default", knob({})), ("SADDR", knob({"SADDR": 1})), ("SOFF", knob({"SOFF": 1}))]
+ab = [("default", grouped_knobs({})), ("SADDR", grouped_knobs({"SADDR": 1})),
+      ("SOFF", grouped_knobs({"SOFF": 1}))]
 for kind, M, C in [("random", 4096, 8192), ("barabasi_albert", 4096, 8192), ("random", 64, 16384)]:
     sets = problem(M, C, C, 8, "float32", kind=kind)
     wgrad_ab(sets, ab, f"{kind} float32 bs 8 M {M} C {C}")

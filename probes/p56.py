@@ -10,25 +10,20 @@ with ``rows``, the float32 bs 8 bench rows with TPAIRS set, into $OUT/p56_<layou
 import os
 import sys
 
-from _common import free, patched, problem, reset, say, wgrad_ab, with_knobs
-from cupy_bsparse import _specs, bench
+from _common import free, grouped_knobs, problem, reset, say, wgrad_ab
+from cupy_bsparse import bench
 from cupy_bsparse.__main__ import main
 
 say(bench.gpu_name())
 
-
-def knob(knobs):
-    return lambda: patched(_specs, sddmm_grouped_spec=with_knobs(_specs.sddmm_grouped_spec, knobs))
-
-
-ab = [("default", knob({})), ("TPAIRS", knob({"TPAIRS": 1}))]
+ab = [("default", grouped_knobs({})), ("TPAIRS", grouped_knobs({"TPAIRS": 1}))]
 for kind, M, C in [("random", 4096, 8192), ("barabasi_albert", 4096, 8192), ("random", 64, 16384)]:
     sets = problem(M, C, C, 8, "float32", kind=kind)
     wgrad_ab(sets, ab, f"{kind} float32 bs 8 M {M} C {C}")
     free(sets)
 if sys.argv[1:] == ["rows"]:
     out = os.environ.get("OUT", "gpu_out")
-    with knob({"TPAIRS": 1})():
+    with grouped_knobs({"TPAIRS": 1})():
         reset()                        # the launches cached under the default spec
         for lay in ("random", "barabasi_albert"):
             main(["bench", "--m", "4096", "--layout", lay, "--dtype", "float32", "--blocksize",
