@@ -134,13 +134,13 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None,
 _TAILS = {}
 
 
-def _grouped_tail(fn, nt, smem):
-    """The items a grouped sddmm launch of ``fn`` orders longest first at its end
-    (``_specs.SDDMM_GROUPED_TAIL``): two waves of resident CTAs where on, else 0. Cached per
-    function and device."""
+def _grouped_tail(fn, nt, smem, kernel, bs):
+    """The items a grouped sddmm launch of ``fn`` (``kernel`` "grouped" / "grouped_tma", block
+    size ``bs``) orders longest first at its end: two waves of resident CTAs where
+    ``_specs.grouped_tail_on``, else 0. Cached per function and device."""
     import cupy
 
-    if _specs.SDDMM_GROUPED_TAIL != "1":
+    if not _specs.grouped_tail_on(kernel, bs):
         return 0
     dev = cupy.cuda.runtime.getDevice()
     key = (fn.kernel.ptr, nt, smem, dev)
@@ -556,7 +556,7 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
     if kind == "grouped_tma":
         fn, nt, smem, spec, boxes = _sddmm_launch("grouped_tma", bs, did, M)
         items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec,
-                                                           _grouped_tail(fn, nt, smem))
+                                                           _grouped_tail(fn, nt, smem, kind, bs))
         fn((items.shape[0],), (nt,), _row_maps(x, dy, boxes)
            + (items, gent, crow, target, _cached_arg(M, np.int32),
               _cached_arg(dy.shape[1], np.int32)) + _scalars(alpha, beta), shared_mem=smem)
@@ -604,7 +604,7 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
     if kind == "grouped":
         fn, nt, smem, spec, _ = _sddmm_launch("grouped", bs, did, M)
         items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec,
-                                                           _grouped_tail(fn, nt, smem))
+                                                           _grouped_tail(fn, nt, smem, kind, bs))
         if spec.get("XLO"):            # x and dy split ahead: hi planes, then their lo twins
             (x, xlo), (dy, dylo) = split_tf32(x), split_tf32(dy)
             head = (x, xlo, _ld_arg(x), dy, dylo, _ld_arg(dy))

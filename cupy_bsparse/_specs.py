@@ -206,23 +206,26 @@ TF32_REDO = _kernel_choice(os.environ.get("CUPY_BSPARSE_TF32_REDO"), "CUPY_BSPAR
                            kinds=("0", "1"))
 #: sddmm_grouped.cu's float32 bs 8 units paired two ways (TPAIRS: two blocks that share a column,
 #: or two that share an x column block, the tile transposed; ``_work_lists.two_way_units``).
-#: Measured (v53, H100, probes/p56.py, C = K = 8192, M = 4096, ms): random 2.346-2.347 ->
-#: 2.146-2.181 (the random float32 bs 8 row met: E 0.522 / 0.501 / 0.486, wgrad 1.08x fprop),
-#: Barabasi-Albert 2.739-2.782 -> 2.600-2.604; M = 64 (C = K = 16384) 0.1995-0.2013 -> 0.1970,
-#: all with the two-pass pairing (now ``_work_lists._two_way_vectorised``, above
-#: WALK_MAX_BLOCKS); the walk since gives fewer units (warp rounds random -12.6%, Barabasi-Albert
-#: -16.4% against -9.9% / -10%), untimed.
-#: "1" on, None (the default, until the whole GPU suite has run with it) or "0" off. From
-#: CUPY_BSPARSE_TWO_WAY_PAIRS (docs/perf-notes.md v53).
+#: Measured (H100, C = K = 8192, float32 bs 8 wgrad, ms): v53's p56 with the two-pass pairing,
+#: random M = 4096 2.346-2.347 -> 2.146-2.181, Barabasi-Albert 2.739-2.782 -> 2.600-2.604;
+#: v54's p57 / p58 with the walk (fewer units: warp rounds random -12.6%, Barabasi-Albert
+#: -16.4%): random M = 4096 2.347 -> 2.104-2.122, Barabasi-Albert 2.745-2.803 -> 2.516-2.554,
+#: random M = 1024 0.599-0.609 -> 0.539-0.544, M = 16384 9.32-9.49 -> 8.35-8.38; small world
+#: bit for bit the default (no pairs to make). The default since v54 (the whole GPU suite
+#: passed with it); "0" turns it off. From CUPY_BSPARSE_TWO_WAY_PAIRS (docs/perf-notes.md v54).
 TWO_WAY_PAIRS = _kernel_choice(os.environ.get("CUPY_BSPARSE_TWO_WAY_PAIRS"),
                                "CUPY_BSPARSE_TWO_WAY_PAIRS", kinds=("0", "1"))
 #: sddmm_grouped.cu's (and sddmm_grouped_tma.cu's) last two waves of items launched longest
 #: first (``_work_lists.tail_longest_first``; a wave: the CTAs resident at once). Items go in
 #: group order, which keeps a group's dy slab shared in L2, so a long item can land last and
-#: run alone. A model of the launch (v53, CPU: items of ceil(units / 16) + 1 rounds, greedy on
-#: 132 SMs, float32 bs 8 with TPAIRS at M = 4096) gives busy SMs 0.928 -> 0.957 on random,
-#: 0.866 -> 0.978 on Barabasi-Albert and 0.862 -> 0.940 on small world, the groups in flight
-#: 4.4-5.3 -> 5.5-7.2. Untimed: "1" on, None (the default) or "0" off. From
+#: run alone. A model of the launch (v53, CPU) gave busy SMs 0.928 -> 0.957 on random and
+#: 0.866 -> 0.978 on Barabasi-Albert. Measured (v54, H100, p57-p59, M = 4096, C = K = 8192,
+#: wgrad ms): float32 bs 8 (sddmm_grouped.cu) random 2.347 -> 2.266, with TPAIRS 2.10-2.12 ->
+#: 2.03, Barabasi-Albert 2.75-2.80 -> 2.60-2.65 (TPAIRS 2.52-2.55 -> 2.42-2.44); 16-bit bs 16
+#: (sddmm_grouped_tma.cu) Barabasi-Albert 0.464-0.471 -> 0.423-0.428, random within noise; but
+#: 16-bit bs 8 on sddmm_grouped_tma.cu random 0.615-0.618 -> 0.621-0.624 (+0.9%), Barabasi-
+#: Albert unchanged. So None (the default) orders the tail everywhere but sddmm_grouped_tma.cu
+#: at bs 8 (``grouped_tail_on``); "1" everywhere, "0" nowhere. From
 #: CUPY_BSPARSE_SDDMM_GROUPED_TAIL.
 SDDMM_GROUPED_TAIL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUPED_TAIL"),
                                     "CUPY_BSPARSE_SDDMM_GROUPED_TAIL", kinds=("0", "1"))
@@ -234,9 +237,18 @@ def _redo_on(redo):
 
 
 def _two_way_on(two_way):
-    """sddmm_grouped_spec's ``two_way`` argument: as given, or None for ``TWO_WAY_PAIRS``'s (off
-    unless "1")."""
-    return TWO_WAY_PAIRS == "1" if two_way is None else two_way
+    """sddmm_grouped_spec's ``two_way`` argument: as given, or None for ``TWO_WAY_PAIRS``'s (on
+    unless "0")."""
+    return TWO_WAY_PAIRS != "0" if two_way is None else two_way
+
+
+def grouped_tail_on(kernel, bs):
+    """Whether a grouped sddmm launch (``kernel`` "grouped" or "grouped_tma", block size ``bs``)
+    orders its last two waves of items longest first: ``SDDMM_GROUPED_TAIL`` "1" / "0", or
+    (None, the default) everywhere but sddmm_grouped_tma.cu at bs 8 (v54, p59: +0.9% there)."""
+    if SDDMM_GROUPED_TAIL is not None:
+        return SDDMM_GROUPED_TAIL == "1"
+    return not (kernel == "grouped_tma" and bs == 8)
 
 
 def f32_split(template, bs, M):
@@ -1630,7 +1642,7 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     float32 bs 8 pairs splitting in registers (not XLO) take SOFF (v53, p53 on H100: the units'
     codes as stage byte offsets; wgrad at M = 4096 random 2.61 -> 2.35 ms, Barabasi-Albert
     2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202), and with ``two_way``
-    (None: ``TWO_WAY_PAIRS`` = "1", off by default) TPAIRS, units paired two ways.
+    (None: ``TWO_WAY_PAIRS`` != "0", on by default since v54) TPAIRS, units paired two ways.
     """
     p = _grouped_items(bs, did, M, split)
     if p["PAIRS"] and p["DTYPE_ID"] == _F32X3 and not p.get("XLO"):   # splitting in registers

@@ -400,8 +400,8 @@ def test_sddmm_grouped_f32_split_specs():
 
 def test_sddmm_grouped_two_way_spec(monkeypatch):
     """TPAIRS (v53) on sddmm_grouped.cu: float32 bs 8 pairs on SOFF only (not XLO, 16-bit or bs
-    16, never the TMA kernel); two_way=None follows _specs.TWO_WAY_PAIRS (None / "0" off, "1"
-    on); CI compiles both settings at both M regimes whatever the switch; the launch cache key
+    16, never the TMA kernel); two_way=None follows _specs.TWO_WAY_PAIRS (None / "1" on, "0"
+    off); CI compiles both settings at both M regimes whatever the switch; the launch cache key
     holds the switch; the environment variable takes "0" / "1" only."""
     from cupy_bsparse import _gpu_ops
 
@@ -412,7 +412,7 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
         assert "TPAIRS" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass", two_way=True))
         for bs, did in ((8, 1), (8, 2), (16, 0)):
             assert "TPAIRS" not in dict(_specs.sddmm_grouped_spec(bs, did, M, two_way=True))
-        for value, want in ((None, None), ("0", None), ("1", 1)):
+        for value, want in ((None, 1), ("0", None), ("1", 1)):
             monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", value)
             assert dict(_specs.sddmm_grouped_spec(8, 0, M)).get("TPAIRS") == want
             assert "TPAIRS" not in dict(_specs.sddmm_grouped_tma_spec(8, 0, M))
@@ -426,6 +426,17 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
         assert listed == {(mk, t, r) for mk in (16, 32) for t in (0, 1) for r in (0, 1)}
     test_queue_order_env("TWO_WAY_PAIRS", ((None, "None"), ("0", "0"), ("1", "1")))
     test_queue_order_env("SDDMM_GROUPED_TAIL", ((None, "None"), ("0", "0"), ("1", "1")))
+
+
+def test_grouped_tail_on(monkeypatch):
+    """SDDMM_GROUPED_TAIL (v54): None orders the tail on sddmm_grouped.cu at bs 8 and 16 and on
+    sddmm_grouped_tma.cu at bs 16, not on sddmm_grouped_tma.cu at bs 8 (p59: +0.9% there);
+    "1" everywhere, "0" nowhere."""
+    cases = [(k, bs) for k in ("grouped", "grouped_tma") for bs in (8, 16)]
+    for value, want in ((None, [True, True, False, True]), ("1", [True] * 4),
+                        ("0", [False] * 4)):
+        monkeypatch.setattr(_specs, "SDDMM_GROUPED_TAIL", value)
+        assert [_specs.grouped_tail_on(k, bs) for k, bs in cases] == want
 
 
 def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
