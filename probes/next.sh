@@ -768,6 +768,7 @@ elif [ "$1" = v78 ]; then
   # both set to 1 and to 0 on b57f920), then the bs 8 rows on the new defaults (<= 290 s)
   first_tests 130 "grouped_f32_variants or sddmm_f32_redo or grouped_tail or tables_built or two_way or sddmm_grouped"
   [ "$rc" = 0 ] || exit 1
+  timeout 20 python3 probes/walk_cost.py
   for lay in random barabasi_albert small_world; do
     for dt in float32 float16; do
       [ $SECONDS -lt 260 ] && timeout 40 python3 -m cupy_bsparse bench --m 4096 --layout $lay \
