@@ -439,6 +439,29 @@ def test_grouped_tail_on(monkeypatch):
         assert [_specs.grouped_tail_on(k, bs) for k, bs in cases] == want
 
 
+def test_grouped_tail_launch(monkeypatch):
+    """_gpu_ops._grouped_tail (the tail a grouped sddmm launch passes to its plan) follows
+    grouped_tail_on for the launch's kernel and block size: two waves of resident CTAs where
+    on, 0 where off; cached per function, so a second call does not ask the device again.
+    The device is faked here (no GPU needed)."""
+    cupy = pytest.importorskip("cupy")
+    from types import SimpleNamespace
+
+    from cupy_bsparse import _gpu_ops
+
+    asked = []
+    monkeypatch.setattr(cupy.cuda.runtime, "getDevice", lambda: 0)
+    monkeypatch.setattr(_gpu_ops, "_resident", lambda fn, nt, smem, dev: asked.append(fn) or 66)
+    monkeypatch.setattr(_gpu_ops, "_TAILS", {})
+    cases = [("grouped", 8), ("grouped", 16), ("grouped_tma", 8), ("grouped_tma", 16)]
+    for value, want in ((None, [132, 132, 0, 132]), ("1", [132] * 4), ("0", [0] * 4)):
+        monkeypatch.setattr(_specs, "SDDMM_GROUPED_TAIL", value)
+        fns = [SimpleNamespace(kernel=SimpleNamespace(ptr=i)) for i in range(4)]
+        got = [_gpu_ops._grouped_tail(fn, 512, 1024, k, bs) for fn, (k, bs) in zip(fns, cases)]
+        assert got == want
+    assert len(asked) == 3 + 1          # None: three launches on; "1": the fourth is new
+
+
 def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
     """TF32_REDO on sddmm_grouped.cu: only float32 bs 8's pairs splitting in registers (not
     XLO, not 16-bit, TF32 or bs 16); redo=None follows _specs.TF32_REDO (None / "1" on, the
