@@ -211,8 +211,10 @@ TF32_REDO = _kernel_choice(os.environ.get("CUPY_BSPARSE_TF32_REDO"), "CUPY_BSPAR
 #: v54's p57 / p58 with the walk (fewer units: warp rounds random -12.6%, Barabasi-Albert
 #: -16.4%): random M = 4096 2.347 -> 2.104-2.122, Barabasi-Albert 2.745-2.803 -> 2.516-2.554,
 #: random M = 1024 0.599-0.609 -> 0.539-0.544, M = 16384 9.32-9.49 -> 8.35-8.38; small world
-#: bit for bit the default (no pairs to make). The default since v54 (the whole GPU suite
-#: passed with it); "0" turns it off. From CUPY_BSPARSE_TWO_WAY_PAIRS (docs/perf-notes.md v54).
+#: bit for bit the default (no pairs to make). Since v54 the units come from
+#: ``_work_lists._forest_pairs`` (the walk's unit count at every size, 0.25-0.3 us a block on
+#: the host; untimed on the GPU). The default since v54 (the whole GPU suite passed with it,
+#: on the walk's units); "0" turns it off. From CUPY_BSPARSE_TWO_WAY_PAIRS (docs/perf-notes.md v54).
 TWO_WAY_PAIRS = _kernel_choice(os.environ.get("CUPY_BSPARSE_TWO_WAY_PAIRS"),
                                "CUPY_BSPARSE_TWO_WAY_PAIRS", kinds=("0", "1"))
 #: sddmm_grouped.cu's (and sddmm_grouped_tma.cu's) last two waves of items launched longest

@@ -1064,123 +1064,81 @@ def unit_offsets(units, bs, itemsize, xp):
     return units
 
 
-#: The most blocks ``two_way_units`` pairs by its walk on the host (about 1 us a block, once
-#: per layout); above, its vectorised two-pass pairing (with the layout's array module).
-WALK_MAX_BLOCKS = 1 << 18
+def _depths(par, root):
+    """Each vertex's steps to ``root`` along ``par`` (int64; ``par[root] == root``, every chain
+    ending there), by pointer doubling: O(log depth) numpy passes."""
+    anc = par.copy()
+    depth = (np.arange(par.size) != root).astype(np.int64)
+    while (anc != root).any():
+        depth += depth[anc]
+        anc = anc[anc]
+    return depth
 
 
-def _pairs_by(iid, key, xp):
-    """Pairs among entries of equal (``iid``, ``key``): ``(first, second, single)`` index arrays
-    into the inputs, the entries of each run taken two by two in input order, a run's odd last
-    one in ``single``. ``iid`` and ``key`` int64, same length."""
-    order, even, has_next = _two_by_two(iid, key, None, xp)
-    heads = xp.arange(int(iid.shape[0]), dtype=xp.int64)[even & has_next]
-    return order[heads], order[heads + 1], order[even & ~has_next]
+def _forest_pairs(us, vs, nv):
+    """Pairs of edges that share a vertex, for the simple graph of edges (``us[i]``, ``vs[i]``)
+    on ``nv`` vertices (int64 numpy arrays): ``(first, second, shared)`` int64 arrays, a unit
+    each; ``second`` and ``shared`` are -1 for an edge left alone. Each connected part leaves
+    at most one edge alone, where its edge count is odd: the fewest units there can be.
+
+    A breadth-first forest (scipy's csgraph, one root a part), then from the deepest level up:
+    an edge off the forest goes to its deeper end; a vertex that holds an odd count keeps the
+    edge to its parent, else hands it to the parent. Every vertex then holds an even count but
+    a root, which may hold one more, left alone; each vertex pairs its edges two by two."""
+    from scipy.sparse import coo_matrix, csgraph
+
+    ne = int(us.shape[0])
+    if ne == 0:
+        none = np.zeros(0, dtype=np.int64)
+        return none, none, none
+    top = nv                                      # a super-root over the parts' roots
+    adj = coo_matrix((np.ones(ne), (us, vs)), shape=(nv + 1, nv + 1)).tocsr()
+    nparts, part = csgraph.connected_components(adj, directed=False)
+    ends = np.concatenate([us, vs])
+    roots = np.full(nparts, top, dtype=np.int64)
+    np.minimum.at(roots, part[ends], ends)        # the lowest vertex of each part with edges
+    roots = roots[roots < top]
+    adj = coo_matrix((np.ones(ne + roots.size), (np.concatenate([us, roots]),
+                                                  np.concatenate([vs, np.full_like(roots, top)]))),
+                     shape=(nv + 1, nv + 1)).tocsr()
+    _, pred = csgraph.breadth_first_order(adj, top, directed=False, return_predecessors=True)
+    par = pred.astype(np.int64)
+    par[(par < 0) | (np.arange(nv + 1) == top)] = top   # no edge: hung on the super-root
+    depth = _depths(par, top)
+    child = np.flatnonzero(par != top)            # the forest's vertices below a root
+    # each child's forest edge, found by its (low, high) key among the edges'
+    key = np.minimum(us, vs) * (nv + 1) + np.maximum(us, vs)
+    srt = np.argsort(key)
+    ckey = np.minimum(child, par[child]) * (nv + 1) + np.maximum(child, par[child])
+    tree = srt[np.searchsorted(key, ckey, sorter=srt)]
+    off = np.ones(ne, dtype=bool)
+    off[tree] = False
+    holder = np.where(depth[us] >= depth[vs], us, vs)
+    count = np.bincount(holder[off], minlength=nv + 1)
+    # the children by depth, deepest level first: odd keeps its forest edge, even hands it up
+    by_depth = child[np.argsort(-depth[child], kind="stable")]
+    cuts = np.flatnonzero(np.diff(depth[by_depth])) + 1
+    keeps = np.zeros(nv + 1, dtype=bool)
+    for level in np.split(by_depth, cuts):
+        keeps[level] = count[level] % 2 == 1
+        np.add.at(count, par[level[~keeps[level]]], 1)
+    holder[tree] = np.where(keeps[child], child, par[child])
+    order, even, has_next = _two_by_two(holder, np.zeros(ne, dtype=np.int64), None, np)
+    heads = np.flatnonzero(even & has_next)
+    alone = order[even & ~has_next]
+    neg = np.full(alone.size, -1, dtype=np.int64)
+    return (np.concatenate([order[heads], alone]), np.concatenate([order[heads + 1], neg]),
+            np.concatenate([holder[order[heads]], neg]))
 
 
-def _two_way(iid, blk, slot, col, xoff, doff, slot_first, xp):
-    """``two_way_units``' units (int64, unsorted) and their items, the pairs first taken among
-    blocks of one x slot (``slot_first``) or of one column, the blocks left over then the other
-    way."""
-    keys = (slot, col) if slot_first else (col, slot)
-    a1, a2, rest = _pairs_by(iid, keys[0], xp)
-    b1, b2, single = (rest[i] for i in _pairs_by(iid[rest], keys[1][rest], xp))
-    (t1, t2), (n1, n2) = ((a1, a2), (b1, b2)) if slot_first else ((b1, b2), (a1, a2))
-    neg = xp.full(single.shape[0], -1, dtype=xp.int64)
-    units = xp.stack([
-        xp.concatenate([blk[t1], blk[n1], blk[single]]),
-        xp.concatenate([doff[t1] | (doff[t2] << 16), xoff[n1] | (xoff[n2] << 16),
-                        xoff[single] | (xoff[single] << 16)]),
-        xp.concatenate([blk[t2], blk[n2], neg]),
-        xp.concatenate([xoff[t1] | (1 << 16), doff[n1], doff[single]])], axis=1)
-    return xp.concatenate([iid[t1], iid[n1], iid[single]]), units
-
-
-def _two_way_vectorised(items, gent, ncx, bs, itemsize, xp):
-    """``two_way_units`` for large layouts, with numpy or cupy: per item the fewer units of two
-    orders, pairs within x slots first and the blocks left over within columns, or the other
-    way round; a block left over by both stands alone (random d 0.1, M = 4096: 54,557 units
-    against the walk's 52,554)."""
-    nitems = int(items.shape[0])
-    first, end = items[:, 1].astype(xp.int64), items[:, 2].astype(xp.int64)
-    iid = xp.repeat(xp.arange(nitems, dtype=xp.int64), end - first)
-    blk = gent[:, 0].astype(xp.int64)
-    code = gent[:, 1].astype(xp.int64)
-    slot, col = code >> 16, code & 0xFFFF
-    step = bs * itemsize
-    xoff, doff = slot * step, (ncx + col) * step
-    ways = [_two_way(iid, blk, slot, col, xoff, doff, f, xp) for f in (True, False)]
-    counts = [xp.bincount(u_iid, minlength=nitems) for u_iid, _ in ways]
-    slot_first = counts[0] <= counts[1]                      # per item
-    keep = [slot_first[ways[0][0]], ~slot_first[ways[1][0]]]
-    u_iid = xp.concatenate([ways[0][0][keep[0]], ways[1][0][keep[1]]])
-    units = xp.concatenate([ways[0][1][keep[0]], ways[1][1][keep[1]]])
-    order = xp.argsort(u_iid, kind="stable")
-    ucum = xp.concatenate([xp.zeros(1, dtype=xp.int64),
-                           xp.cumsum(xp.where(slot_first, counts[0], counts[1]))])
-    items = items.copy()
-    items[:, 1] = ucum[:-1]
-    items[:, 2] = ucum[1:]
-    return items, units[order].astype(xp.int32)
-
-
-def _walk_pairs(us, vs, nv):
-    """Pairs of edges that share a vertex, for the graph of edges (``us[i]``, ``vs[i]``) on
-    ``nv`` vertices (lists of ints): ``(pairs, singles)``, pairs as (edge, edge, shared vertex).
-    A depth-first walk; on its way back each vertex pairs the edges left to it (its back edges
-    and the tree edges its children could not pair) two by two, and an odd one with the edge to
-    its parent, or else hands that edge to the parent. So each connected part leaves at most one
-    edge single: the fewest units there can be."""
-    adj = [[] for _ in range(nv)]
-    for i, (u, v) in enumerate(zip(us, vs)):
-        adj[u].append(i)
-        adj[v].append(i)
-    used, seen = [False] * len(us), [False] * nv
-    left = [[] for _ in range(nv)]
-    pairs, singles = [], []
-    for root in range(nv):
-        if seen[root] or not adj[root]:
-            continue
-        seen[root] = True
-        stack = [(root, -1, -1, iter(adj[root]))]   # (vertex, edge from parent, parent, edges)
-        while stack:
-            v, up, parent, edges = stack[-1]
-            for e in edges:
-                if used[e]:
-                    continue
-                used[e] = True
-                w = vs[e] if us[e] == v else us[e]
-                if seen[w]:
-                    left[v].append(e)               # a back edge: v pairs it
-                else:
-                    seen[w] = True
-                    stack.append((w, e, v, iter(adj[w])))
-                    break
-            else:
-                stack.pop()
-                mine = left[v]
-                while len(mine) >= 2:
-                    pairs.append((mine.pop(), mine.pop(), v))
-                if mine:
-                    if up >= 0:
-                        pairs.append((mine.pop(), up, v))
-                    else:
-                        singles.append(mine.pop())
-                elif up >= 0:
-                    left[parent].append(up)
-    return pairs, singles
-
-
-def two_way_units(items, gent, ncx, bs, itemsize, xp, walk=None):
+def two_way_units(items, gent, ncx, bs, itemsize, xp):
     """Units of sddmm_grouped.cu with TPAIRS (and SOFF): an item's blocks paired two ways, two
     that share an x slot ("transposed": their dy columns fill the m16 tile's two halves) or two
-    that share a column (as ``pair_units``). The pairs are those of ``_walk_pairs`` on each
-    item's graph of x slots and columns (a block an edge), so each connected part of it leaves
-    at most one block alone: the fewest units there can be. On the random layout at d = 0.1
-    (R 64, NCX 32) 52,554 units for 104,858 blocks, against ``pair_units``' 60,710 (v53).
-    The walk runs on the host, about 1 us a block (0.07-0.1 s for 100k), so above
-    ``WALK_MAX_BLOCKS`` blocks (``walk``: True or False forces it, or not) the units are
-    ``_two_way_vectorised``'s, a few percent more, built with ``xp``.
+    that share a column (as ``pair_units``). The pairs are ``_forest_pairs``' on the graph of
+    each item's x slots and columns (a block an edge; all items at once, their vertices apart),
+    so each connected part leaves at most one block alone: the fewest units there can be. On
+    the random layout at d = 0.1 (R 64, NCX 32) 52,554 units for 104,858 blocks, against
+    ``pair_units``' 60,710 (v53). Built on the host (scipy's csgraph), once per layout.
 
     ``items``, ``gent`` as returned by ``sddmm_group_table``; ``ncx`` the spec's NCX (a stage
     row holds x's ``ncx`` column blocks, then dy's). Returns ``(items, units)``: items with
@@ -1188,40 +1146,34 @@ def two_way_units(items, gent, ncx, bs, itemsize, xp, walk=None):
     << 16, second block or -1, B offset | transposed << 16), the offsets in bytes from a stage
     row's start (x slot s at s * bs * itemsize, dy column j at (ncx + j) * bs * itemsize): A
     the x slots (or, transposed, the dy columns), B the dy column (or the x slot); numpy or
-    cupy as ``xp``.
+    cupy as ``xp``, an item's units in the order of their shared vertex.
 
     Raises: ValueError where an offset would not fit in 16 bits."""
     ncols = int((gent[:, 1] & 0xFFFF).max()) + 1 if gent.shape[0] else 0   # one transfer
     if (ncx + ncols - 1) * bs * itemsize >= 1 << 16:
         raise ValueError(f"two_way_units: stage rows of {ncx} x column blocks and {ncols} dy "
                          f"columns of {bs * itemsize} bytes pass 16-bit offsets")
-    if not (int(gent.shape[0]) <= WALK_MAX_BLOCKS if walk is None else walk):
-        return _two_way_vectorised(items, gent, ncx, bs, itemsize, xp)
     items_h, gent = to_host(items), to_host(gent).astype(np.int64)
+    first, end = items_h[:, 1].astype(np.int64), items_h[:, 2].astype(np.int64)
+    iid = np.repeat(np.arange(items_h.shape[0], dtype=np.int64), end - first)
     blk, slot, col = gent[:, 0], gent[:, 1] >> 16, gent[:, 1] & 0xFFFF
     step = bs * itemsize
     xoff, doff = slot * step, (ncx + col) * step
-    nv = ncx + (int(col.max()) + 1 if len(col) else 0)
-    us, vs = slot.tolist(), (col + ncx).tolist()
-    first, second, shared, counts = [], [], [], []
-    for e0, e1 in items_h[:, 1:3].tolist():
-        pairs, singles = _walk_pairs(us[e0:e1], vs[e0:e1], nv)
-        first += [e0 + a for a, _, _ in pairs] + [e0 + a for a in singles]
-        second += [e0 + b for _, b, _ in pairs] + [-1] * len(singles)
-        shared += [v for _, _, v in pairs] + [nv] * len(singles)
-        counts.append(len(pairs) + len(singles))
-    first, second, shared = (np.asarray(a, dtype=np.int64).reshape(-1)
-                             for a in (first, second, shared))
-    two = second >= 0
-    other = np.where(two, second, first)
-    transposed = shared < ncx                   # the pair's shared vertex is an x slot
-    units = np.empty((first.size, 4), dtype=np.int32)
-    units[:, 0] = blk[first]
-    units[:, 1] = np.where(transposed, doff[first] | (doff[other] << 16),
-                           xoff[first] | (xoff[other] << 16))
+    nvi = ncx + ncols                             # an item's vertices: x slots, then columns
+    one, other, shared = _forest_pairs(iid * nvi + slot, iid * nvi + ncx + col,
+                                       items_h.shape[0] * nvi)
+    order = np.argsort(iid[one], kind="stable")   # by item (pairs in vertex order, then alone)
+    one, other, shared = one[order], other[order], shared[order]
+    two = other >= 0
+    other = np.where(two, other, one)
+    transposed = two & (shared % nvi < ncx)       # the pair's shared vertex is an x slot
+    units = np.empty((one.size, 4), dtype=np.int32)
+    units[:, 0] = blk[one]
+    units[:, 1] = np.where(transposed, doff[one] | (doff[other] << 16),
+                           xoff[one] | (xoff[other] << 16))
     units[:, 2] = np.where(two, blk[other], -1)
-    units[:, 3] = np.where(transposed, xoff[first] | (1 << 16), doff[first])
-    ucum = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))])
+    units[:, 3] = np.where(transposed, xoff[one] | (1 << 16), doff[one])
+    ucum = np.concatenate([[0], np.cumsum(np.bincount(iid[one], minlength=items_h.shape[0]))])
     out = items_h.copy()
     out[:, 1] = ucum[:-1]
     out[:, 2] = ucum[1:]

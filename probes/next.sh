@@ -124,7 +124,7 @@
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v75                      -> KS16 (bs 8 wgrad, SOFF): tests, memcheck, p55 (<= 200 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
-#   bash probes/next.sh v78                      -> v54's defaults (TPAIRS, the tail rule): tests, bs 8 rows (<= 290 s)
+#   bash probes/next.sh v78                      -> v54's defaults (TPAIRS on the forest, the tail rule): tests, memcheck, bs 8 rows (<= 330 s)
 #   bash probes/next.sh v77                      -> TPAIRS (walk) + grouped tail order: tests, memcheck, p57 + rows (<= 400 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
 #   bash probes/next.sh v45                      -> near-equal wgrad segments (TALL_EVEN_SEGMENTS): tests, times
@@ -763,15 +763,18 @@ elif [ "$1" = v77 ]; then
   probe p57.py 395 rows
   ls "$out"/p57_*.json > /dev/null 2>&1 && python3 probes/targets.py "$out"/p57_*.json
 elif [ "$1" = v78 ]; then
-  # v54: TPAIRS on by default, SDDMM_GROUPED_TAIL by grouped_tail_on (not grouped_tma bs 8):
-  # the GPU tests of the grouped sddmm paths and the spec tests (the whole suite passed with
-  # both set to 1 and to 0 on b57f920), then the bs 8 rows on the new defaults (<= 290 s)
-  first_tests 130 "grouped_f32_variants or sddmm_f32_redo or grouped_tail or tables_built or two_way or sddmm_grouped"
+  # v54: TPAIRS on by default, its units from _forest_pairs (the walk's counts, other pairs),
+  # SDDMM_GROUPED_TAIL by grouped_tail_on (not grouped_tma bs 8): the GPU tests of the grouped
+  # sddmm paths (the whole suite passed with both switches 1 and 0 on b57f920, on the walk's
+  # units), memcheck on the float32 variants, the tables' host cost, then the bs 8 rows on
+  # the new defaults (<= 330 s)
+  checked_first 130 "grouped_f32_variants or sddmm_f32_redo or grouped_tail or tables_built or two_way or sddmm_grouped" \
+      60 memcheck_v78.log "grouped_f32_variants or grouped_tail"
   [ "$rc" = 0 ] || exit 1
   timeout 20 python3 probes/walk_cost.py
   for lay in random barabasi_albert small_world; do
     for dt in float32 float16; do
-      [ $SECONDS -lt 260 ] && timeout 40 python3 -m cupy_bsparse bench --m 4096 --layout $lay \
+      [ $SECONDS -lt 300 ] && timeout 40 python3 -m cupy_bsparse bench --m 4096 --layout $lay \
           --dtype $dt --blocksize 8 --baselines dense --out "$out/v78_${lay}_$dt" 2>&1 | grep -v "^\[" | tail -4
     done
   done

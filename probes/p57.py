@@ -4,8 +4,10 @@ M = 4096 random -12.6%, Barabasi-Albert -16.4%), SDDMM_GROUPED_TAIL (the last tw
 items longest first: a launch model gives busy SMs 0.93 -> 0.96 random, 0.87 -> 0.98
 Barabasi-Albert) and both: wgrad ms alternated twice, the time over x @ W's, error against
 float64, bitwise against the default. Random, Barabasi-Albert and small world at M = 4096,
-C = K = 8192; random at M = 64, C = K = 16384 (its TPAIRS by the two vectorised passes, past
-WALK_MAX_BLOCKS, and "both walk" by the walk). Then, with ``rows``, the float32 bs 8 bench
+C = K = 8192; random at M = 64, C = K = 16384 (in v54's run its TPAIRS by the two vectorised
+passes, past the walk's limit then, and "both walk" by the walk; since then
+``_work_lists._forest_pairs`` gives the walk's unit count at every size, so that variant is
+gone). Then, with ``rows``, the float32 bs 8 bench
 rows with both set, into $OUT/p57_<layout>.
 
     PYTHONPATH=.:probes python3 probes/p57.py [rows]
@@ -15,32 +17,26 @@ import os
 import sys
 
 from _common import free, patched, problem, reset, say, wgrad_ab
-from cupy_bsparse import _specs, _work_lists, bench
+from cupy_bsparse import _specs, bench
 from cupy_bsparse.__main__ import main
 
 say(bench.gpu_name())
 
 
-def switches(two_way, tail, walk_max=None):
-    walk = {} if walk_max is None else {"WALK_MAX_BLOCKS": walk_max}
-
+def switches(two_way, tail):
     @contextlib.contextmanager
     def both():
-        with patched(_specs, TWO_WAY_PAIRS=two_way, SDDMM_GROUPED_TAIL=tail), \
-                patched(_work_lists, **walk):
+        with patched(_specs, TWO_WAY_PAIRS=two_way, SDDMM_GROUPED_TAIL=tail):
             yield
     return both
 
 
 ab = [("default", switches("0", "0")), ("TPAIRS", switches("1", "0")),
       ("TAIL", switches("0", "1")), ("both", switches("1", "1"))]
-# C = K = 16384 at d 0.1 holds 419,430 blocks, past WALK_MAX_BLOCKS: TPAIRS there pairs by the
-# two vectorised passes, and "both walk" by the walk (about 0.4 s of table build)
-ab64 = ab + [("both walk", switches("1", "1", 1 << 20))]
 for kind, M, C in [("random", 4096, 8192), ("barabasi_albert", 4096, 8192),
                    ("small_world", 4096, 8192), ("random", 64, 16384)]:
     sets = problem(M, C, C, 8, "float32", kind=kind)
-    wgrad_ab(sets, ab if M > 64 else ab64, f"{kind} float32 bs 8 M {M} C {C}")
+    wgrad_ab(sets, ab, f"{kind} float32 bs 8 M {M} C {C}")
     free(sets)
 if sys.argv[1:] == ["rows"]:
     out = os.environ.get("OUT", "gpu_out")

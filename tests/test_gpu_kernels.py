@@ -2464,14 +2464,12 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
                 for two_way in (False, True):
                     out.append(_work_lists.sddmm_grouped_plan(
                         lay, dict(_specs.sddmm_grouped_spec(bs, 0, M, two_way=two_way))))
-                # the two-way units' vectorised passes (layouts above WALK_MAX_BLOCKS; the
-                # walk itself runs on the host whatever builds the tables), and the tail
+                # the tail (the two-way units' forest runs on the host whatever builds the
+                # tables: its cupy inputs go there and back, above)
                 sp = dict(_specs.sddmm_grouped_spec(bs, 0, M, two_way=True))
                 xp, src = _work_lists._tables_on(lay)
                 items, gent, crow = _work_lists.sddmm_group_table(
                     src.get("indptr", xp), src.get("indices", xp), sp["R"], sp["NCX"], sp["NBLK"], xp)
-                out.append(_work_lists._to_device(*_work_lists.two_way_units(
-                    items, gent, sp["NCX"], bs, 4, xp, walk=False)))
                 out.append(_work_lists._to_device(*_work_lists.tail_longest_first(
                     items, crow, sp["NCX"], 7, xp)))
         return out

@@ -1061,16 +1061,14 @@ def test_unit_offsets():
     assert (units[:, 2] >= 0).any() and (units[:, 2] < 0).any()   # both kinds of unit
 
 
-@pytest.mark.parametrize("walk", [True, False])
 @pytest.mark.parametrize("density", [0.0, 0.05, 0.3, 1.0])
-def test_two_way_units(density, walk):
+def test_two_way_units(density):
     """two_way_units (sddmm_grouped.cu's TPAIRS): every stored block of an item in exactly one of
     its units; a transposed unit's two blocks share their x slot, its A offsets their dy columns
     (after the row's ncx x slots) and its B offset the slot, flag 1 << 16; a plain pair shares
     its column, a single unit repeats its slot and has no partner; the items' unit ranges cover
-    the units in order; no more units than pair_units gives; by the walk (``walk``), the
-    fewest there can be (one alone in a connected part of odd size); the inputs left as they
-    were."""
+    the units in order; no more units than pair_units gives; the fewest there can be (one
+    alone in a connected part of odd size); the inputs left as they were."""
     rng = np.random.default_rng(11)
     mask = rng.random((40, 70)) < density
     if density > 0:
@@ -1081,7 +1079,7 @@ def test_two_way_units(density, walk):
     ncx, bs, isz = 16, 8, 4
     items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, 8, ncx, 64, np)
     ib, gb = items.copy(), gent.copy()
-    it2, units = _work_lists.two_way_units(items, gent, ncx, bs, isz, np, walk=walk)
+    it2, units = _work_lists.two_way_units(items, gent, ncx, bs, isz, np)
     assert np.array_equal(items, ib) and np.array_equal(gent, gb)
     assert units.dtype == np.int32 and it2.dtype == np.int32 and units.shape[1] == 4
     if not indices.size:                             # density 0: no items, no units
@@ -1111,7 +1109,7 @@ def test_two_way_units(density, walk):
     assert sorted(seen) == sorted(gent[:, 0].tolist())
     assert len(units) <= len(_work_lists.pair_units(items, gent, np)[1])
     # the fewest units: each item's connected parts of x slots and columns leave <= 1 alone
-    for i, (e0, e1) in enumerate(items[:, 1:3] if walk else []):
+    for i, (e0, e1) in enumerate(items[:, 1:3]):
         parent = {}
 
         def find(a):
@@ -1134,33 +1132,60 @@ def test_two_way_units(density, walk):
     ([(0, 2), (1, 2), (1, 3), (0, 3)], 4, 0),              # a 4-cycle
     ([(0, 4), (1, 4), (1, 5), (2, 5), (2, 6)], 7, 1),      # a path of five
     ([(0, 3), (1, 4), (2, 5)], 6, 3),                      # three parts of one edge
-    ([(0, 2), (0, 3), (1, 2), (1, 3), (0, 4), (1, 4)], 5, 0)])   # K(2, 3)
-def test_walk_pairs(edges, nv, singles):
-    """_walk_pairs: every edge once, each pair's two edges meet at the vertex named, and one
+    ([(0, 2), (0, 3), (1, 2), (1, 3), (0, 4), (1, 4)], 5, 0),   # K(2, 3)
+    ([(5, 6), (0, 1)], 8, 2)])                             # vertices of no edge between
+def test_forest_pairs(edges, nv, singles):
+    """_forest_pairs: every edge once, each pair's two edges meet at the vertex named, and one
     edge alone a connected part of odd edge count, none for an even one."""
-    us, vs = [u for u, _ in edges], [v for _, v in edges]
-    pairs, alone = _work_lists._walk_pairs(us, vs, nv)
-    assert sorted([a for a, _, _ in pairs] + [b for _, b, _ in pairs] + alone) == list(range(len(edges)))
-    for a, b, v in pairs:
-        assert v in edges[a] and v in edges[b] and a != b
-    assert len(alone) == singles
+    us = np.asarray([u for u, _ in edges], dtype=np.int64)
+    vs = np.asarray([v for _, v in edges], dtype=np.int64)
+    one, other, shared = _work_lists._forest_pairs(us, vs, nv)
+    assert sorted(one.tolist() + other[other >= 0].tolist()) == list(range(len(edges)))
+    for a, b, v in zip(one, other, shared):
+        if b >= 0:
+            assert v in edges[a] and v in edges[b] and a != b
+        else:
+            assert v == -1
+    assert (other < 0).sum() == singles
 
 
-def test_two_way_units_walk_by_size(monkeypatch):
-    """two_way_units walks the items' graphs up to WALK_MAX_BLOCKS blocks and pairs them by the
-    vectorised two passes above; a stage row past 16-bit offsets is a ValueError."""
+def test_forest_pairs_fewest():
+    """_forest_pairs on 300 random bipartite graphs (x slots and columns, some vertices of no
+    edge, several parts, deep ones among them): every edge once, pairs meet at their shared
+    vertex, and exactly one edge alone for each connected part of odd edge count."""
+    rng = np.random.default_rng(5)
+    for t in range(300):
+        ns, nc = int(rng.integers(1, 14)), int(rng.integers(1, 24))
+        if t % 3 == 0:                                   # a band: long paths, deep forests
+            mask = np.abs(np.arange(ns)[:, None] * nc // ns - np.arange(nc)) <= rng.integers(0, 3)
+        else:
+            mask = rng.random((ns, nc)) < rng.random() * 0.5
+        u, c = np.nonzero(mask)
+        us, vs = u.astype(np.int64), (c + ns).astype(np.int64)
+        one, other, shared = _work_lists._forest_pairs(us, vs, ns + nc)
+        assert sorted(one.tolist() + other[other >= 0].tolist()) == list(range(len(us)))
+        two = other >= 0
+        for e in (one[two], other[two]):
+            assert ((us[e] == shared[two]) | (vs[e] == shared[two])).all()
+        parent = list(range(ns + nc))
+
+        def find(a):
+            while parent[a] != a:
+                a = parent[a]
+            return a
+        for a, b in zip(us, vs):
+            parent[find(int(a))] = find(int(b))
+        parts = collections.Counter(find(int(a)) for a in us)
+        assert (~two).sum() == sum(n % 2 for n in parts.values())
+
+
+def test_two_way_units_offsets_checked():
+    """two_way_units: a stage row past 16-bit offsets is a ValueError."""
     rng = np.random.default_rng(3)
     mask = rng.random((40, 64)) < 0.3
     indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)
     indices = np.nonzero(mask)[1].astype(np.int32)
     items, gent, _ = _work_lists.sddmm_group_table(indptr, indices, 8, 16, 64, np)
-    walked = _work_lists.two_way_units(items, gent, 16, 8, 4, np, walk=True)
-    passes = _work_lists.two_way_units(items, gent, 16, 8, 4, np, walk=False)
-    assert len(walked[1]) < len(passes[1])             # the walk's fewest units, here fewer
-    for limit, want in ((len(gent), walked), (len(gent) - 1, passes)):
-        monkeypatch.setattr(_work_lists, "WALK_MAX_BLOCKS", limit)
-        got = _work_lists.two_way_units(items, gent, 16, 8, 4, np)
-        assert all(np.array_equal(a, b) for a, b in zip(got, want))
     with pytest.raises(ValueError, match="16-bit offsets"):
         _work_lists.two_way_units(items, gent, 2048, 8, 4, np)
 
