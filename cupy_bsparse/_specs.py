@@ -233,15 +233,10 @@ SDDMM_GROUPED_TAIL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUPED_T
                                     "CUPY_BSPARSE_SDDMM_GROUPED_TAIL", kinds=("0", "1"))
 
 
-def _redo_on(redo):
-    """A spec function's ``redo`` argument: as given, or None for ``TF32_REDO``'s (on unless "0")."""
-    return TF32_REDO != "0" if redo is None else redo
-
-
-def _two_way_on(two_way):
-    """sddmm_grouped_spec's ``two_way`` argument: as given, or None for ``TWO_WAY_PAIRS``'s (on
-    unless "0")."""
-    return TWO_WAY_PAIRS != "0" if two_way is None else two_way
+def _on_unless_zero(arg, flag):
+    """A spec function's switch argument (``redo``, ``two_way``): as given, or for None the
+    module flag's (``TF32_REDO``, ``TWO_WAY_PAIRS``, read at the call): on unless "0"."""
+    return flag != "0" if arg is None else arg
 
 
 def grouped_tail_on(kernel, bs):
@@ -1585,7 +1580,7 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
         p["NB"] = nb
     if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR") and mch % p["BK"] == 0:
         p["MCH"] = 1                   # ``mch`` rows a chunk, the chunks in one launch
-    if _redo_on(redo) and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
+    if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
     return tuple(sorted(p.items()))
 
@@ -1648,10 +1643,10 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     """
     p = _grouped_items(bs, did, M, split)
     if p["PAIRS"] and p["DTYPE_ID"] == _F32X3 and not p.get("XLO"):   # splitting in registers
-        if _redo_on(redo):
+        if _on_unless_zero(redo, TF32_REDO):
             p["TF32_REDO"] = 1
         p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
-        if _two_way_on(two_way):
+        if _on_unless_zero(two_way, TWO_WAY_PAIRS):
             p["TPAIRS"] = 1            # units paired two ways (v53: p56)
     return tuple(sorted(p.items()))
 

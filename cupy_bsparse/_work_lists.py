@@ -1149,11 +1149,11 @@ def two_way_units(items, gent, ncx, bs, itemsize, xp):
     cupy as ``xp``, an item's units in the order of their shared vertex.
 
     Raises: ValueError where an offset would not fit in 16 bits."""
-    ncols = int((gent[:, 1] & 0xFFFF).max()) + 1 if gent.shape[0] else 0   # one transfer
+    items_h, gent = to_host(items), to_host(gent).astype(np.int64)   # built on the host
+    ncols = int((gent[:, 1] & 0xFFFF).max()) + 1 if gent.shape[0] else 0
     if (ncx + ncols - 1) * bs * itemsize >= 1 << 16:
         raise ValueError(f"two_way_units: stage rows of {ncx} x column blocks and {ncols} dy "
                          f"columns of {bs * itemsize} bytes pass 16-bit offsets")
-    items_h, gent = to_host(items), to_host(gent).astype(np.int64)
     first, end = items_h[:, 1].astype(np.int64), items_h[:, 2].astype(np.int64)
     iid = np.repeat(np.arange(items_h.shape[0], dtype=np.int64), end - first)
     blk, slot, col = gent[:, 0], gent[:, 1] >> 16, gent[:, 1] & 0xFFFF

@@ -289,3 +289,11 @@ def grouped_knobs(knobs):
     from cupy_bsparse import _specs
 
     return lambda: patched(_specs, sddmm_grouped_spec=with_knobs(_specs.sddmm_grouped_spec, knobs))
+
+
+def spec_flags(**flags):
+    """A ``wgrad_ab`` patch: ``_specs``' module flags (TWO_WAY_PAIRS, SDDMM_GROUPED_TAIL, ...)
+    set to ``flags`` for the block."""
+    from cupy_bsparse import _specs
+
+    return lambda: patched(_specs, **flags)

@@ -12,23 +12,18 @@ rows with both set, into $OUT/p57_<layout>.
 
     PYTHONPATH=.:probes python3 probes/p57.py [rows]
 """
-import contextlib
 import os
 import sys
 
-from _common import free, patched, problem, reset, say, wgrad_ab
-from cupy_bsparse import _specs, bench
+from _common import free, problem, reset, say, spec_flags, wgrad_ab
+from cupy_bsparse import bench
 from cupy_bsparse.__main__ import main
 
 say(bench.gpu_name())
 
 
 def switches(two_way, tail):
-    @contextlib.contextmanager
-    def both():
-        with patched(_specs, TWO_WAY_PAIRS=two_way, SDDMM_GROUPED_TAIL=tail):
-            yield
-    return both
+    return spec_flags(TWO_WAY_PAIRS=two_way, SDDMM_GROUPED_TAIL=tail)
 
 
 ab = [("default", switches("0", "0")), ("TPAIRS", switches("1", "0")),

@@ -6,20 +6,14 @@ alternated twice (wgrad_ab), float32 bs 8, C = K = 8192.
 
     PYTHONPATH=.:probes python3 probes/p58.py
 """
-import contextlib
-
-from _common import free, patched, problem, say, wgrad_ab
-from cupy_bsparse import _specs, bench
+from _common import free, problem, say, spec_flags, wgrad_ab
+from cupy_bsparse import bench
 
 say(bench.gpu_name())
 
 
 def switches(two_way, tail):
-    @contextlib.contextmanager
-    def both():
-        with patched(_specs, TWO_WAY_PAIRS=two_way, SDDMM_GROUPED_TAIL=tail):
-            yield
-    return both
+    return spec_flags(TWO_WAY_PAIRS=two_way, SDDMM_GROUPED_TAIL=tail)
 
 
 ab = [("default", switches("0", "0")), ("TAIL", switches("0", "1")),

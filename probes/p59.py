@@ -5,22 +5,11 @@ bs 8 and 16 (the kernel kind named per line).
 
     PYTHONPATH=.:probes python3 probes/p59.py
 """
-import contextlib
-
-from _common import free, patched, problem, say, wgrad_ab
+from _common import free, problem, say, spec_flags, wgrad_ab
 from cupy_bsparse import _specs, bench
 
 say(bench.gpu_name())
 DID = {"float32": 0, "float16": 1, "bfloat16": 2}
-
-
-def tail(value):
-    @contextlib.contextmanager
-    def on():
-        with patched(_specs, SDDMM_GROUPED_TAIL=value):
-            yield
-    return on
-
 
 for bs in (8, 16):
     for dtype in ("float16", "bfloat16", "float32"):
@@ -28,6 +17,7 @@ for bs in (8, 16):
             if bs == 8 and dtype == "float32":
                 continue                       # p57 / p58
             sets = problem(4096, 8192, 8192, bs, dtype, kind=kind)
-            wgrad_ab(sets, [("default", tail("0")), ("TAIL", tail("1"))],
+            wgrad_ab(sets, [("default", spec_flags(SDDMM_GROUPED_TAIL="0")),
+                            ("TAIL", spec_flags(SDDMM_GROUPED_TAIL="1"))],
                      f"{kind} {dtype} bs {bs} ({_specs.sddmm_kernel(bs, DID[dtype], 4096)})")
             free(sets)
