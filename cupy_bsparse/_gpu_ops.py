@@ -274,8 +274,7 @@ def _dsd_call(layout, trans_w, did, M, N):
            _specs.GROUP_BLOCK_SIZES, _specs.STREAM_TALL, _specs.STREAM_QUEUE, _specs.STREAM_WGQ,
            _specs.STREAM_WGQ_M, _specs.STREAM_WGQ_256_M, _specs.QLIST_AHEAD, _specs.QLIST_FACTOR,
            _specs.QUEUE_WALK, _specs.WALK_BY_LAYOUT_BS,
-           _specs.WALK_SHARE_CAP, _specs.WALK_GAIN, _specs.GROUP_WALK, _specs.GROUP_BALANCE,
-           _specs.GROUPED_HEAVY_FIRST)
+           _specs.WALK_SHARE_CAP, _specs.WALK_GAIN, _specs.GROUP_WALK, _specs.GROUP_BALANCE)
     calls = layout.plan_cache.setdefault("calls", {})
     hit = calls.get(key)
     if hit is None:
@@ -315,8 +314,7 @@ def _dsd_call(layout, trans_w, did, M, N):
             # GROUP_BALANCE on dsd_grouped_tma.cu only (measured there; its workspace capped)
             tables, nslots = _work_lists.dsd_grouped_plan(
                 layout, trans_w, spec, m_tiles, resident,
-                _specs.GROUP_BALANCE if kind == "grouped_tma" else None,
-                _specs.grouped_heavy_first())
+                _specs.GROUP_BALANCE if kind == "grouped_tma" else None)
             width = spec["R"] * bs
             n_counters = (tables[1].shape[0]) * m_tiles
             tail = (_c_arg(N // bs, np.int32),)

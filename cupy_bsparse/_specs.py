@@ -231,14 +231,6 @@ TWO_WAY_PAIRS = _kernel_choice(os.environ.get("CUPY_BSPARSE_TWO_WAY_PAIRS"),
 #: CUPY_BSPARSE_SDDMM_GROUPED_TAIL.
 SDDMM_GROUPED_TAIL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUPED_TAIL"),
                                     "CUPY_BSPARSE_SDDMM_GROUPED_TAIL", kinds=("0", "1"))
-#: dsd_grouped(_tma).cu's items heaviest first (``_work_lists.heaviest_first``). Its grid is
-#: (items, row tiles), items fastest, so every row tile walks the items in table order and the
-#: last row tile's items form the launch's tail; in group order a heavy item (a hub group's)
-#: can land there. Not on clusters (CL, CK: a cluster's items are adjacent). None (the
-#: default, until timed) off; "1" on, "0" off. From CUPY_BSPARSE_GROUPED_HEAVY_FIRST
-#: (docs/perf-notes.md v55, probes/p60.py).
-GROUPED_HEAVY_FIRST = _kernel_choice(os.environ.get("CUPY_BSPARSE_GROUPED_HEAVY_FIRST"),
-                                     "CUPY_BSPARSE_GROUPED_HEAVY_FIRST", kinds=("0", "1"))
 
 
 def _on_unless_zero(arg, flag):
@@ -254,12 +246,6 @@ def grouped_tail_on(kernel, bs):
     if SDDMM_GROUPED_TAIL is not None:
         return SDDMM_GROUPED_TAIL == "1"
     return not (kernel == "grouped_tma" and bs == 8)
-
-
-def grouped_heavy_first():
-    """Whether dsd_grouped(_tma).cu's launches take their items heaviest first:
-    ``GROUPED_HEAVY_FIRST`` "1" (None, the default, and "0": in group order)."""
-    return GROUPED_HEAVY_FIRST == "1"
 
 
 def f32_split(template, bs, M):

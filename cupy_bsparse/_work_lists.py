@@ -652,8 +652,7 @@ def blocks_per_copy(layout, trans_w, spec):
     return layout.nnzb / copies if copies else 0.0
 
 
-def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None,
-                     heavy_first=False):
+def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None):
     """Work list of dsd_grouped.cu: ``((item, ginfo, steps, gent), nslots)``, cached per layout,
     specialisation and item budget. Groups are split (combined as dsd.cu's chunks) when there
     are fewer of them than resident CTAs, into items of near-equal weight (``balanced_table``:
@@ -661,8 +660,7 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None,
     ``balance`` (a factor; ``_specs.GROUP_BALANCE``) and no clusters, where the heaviest group
     outweighs the mean by more than it (``balance_budget``). With clusters: CL's super-groups
     (``cluster_group_table``, ``cluster_items``); CK's exactly CK items a group
-    (``fixed_cut``), summed in the cluster, so no slots. ``heavy_first`` (no clusters): the
-    items heaviest first (``heaviest_first``)."""
+    (``fixed_cut``), summed in the cluster, so no slots."""
     p = dict(spec)
     cl, ck = p.get("CL", 1), p.get("CK", 1)
     key, (steps, gent, gptr, blocks) = (_cluster_steps if cl > 1 else _grouped_steps)(
@@ -677,8 +675,7 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None,
             tile = m_tiles * p["BM"] * p["R"] * p["BS"] * 4
             if (budget - (gptr.size - 1)) * 2 * tile > BALANCE_MAX_WORKSPACE:
                 budget = None
-    heavy_first = bool(heavy_first) and cl == 1 and ck == 1
-    ikey = key + (budget, per_step, ck) + (("heavy",) if heavy_first else ())
+    ikey = key + (budget, per_step, ck)
     items = layout.plan_cache.get(ikey)
     if items is None:
         weight = 1.0 + blocks / per_step
@@ -691,21 +688,10 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None,
             item, ginfo, nslots = balanced_table(gptr, weight, budget // cl)
         if cl > 1:
             item, ginfo, nslots = cluster_items(item, ginfo, nslots, cl, blocks.size)
-        if heavy_first:
-            item = heaviest_first(item, weight)
         items = _to_device(item, ginfo) + (nslots,)
         layout.plan_cache[ikey] = _ready(items)
     item, ginfo, nslots = items
     return (item, ginfo, steps, gent), nslots
-
-
-def heaviest_first(item, weight):
-    """chunk_table-like ``item`` rows (group, first step, end step, slot), numpy (n, 4), in
-    order of their steps' summed ``weight`` (n_steps,), heaviest first, ties in table order.
-    A row's slot and group travel with it, so the sums are the same in any order."""
-    cum = np.concatenate([[0.0], np.cumsum(np.asarray(weight, dtype=np.float64))])
-    w = cum[item[:, 2].astype(np.int64)] - cum[item[:, 1].astype(np.int64)]
-    return item[np.argsort(-w, kind="stable")]
 
 
 def cluster_group_table(ptr, ent, r, cl, kw_blocks, cap, kin_blocks, bs, by_column=False):

@@ -428,15 +428,6 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
     test_queue_order_env("SDDMM_GROUPED_TAIL", ((None, "None"), ("0", "0"), ("1", "1")))
 
 
-def test_grouped_heavy_first(monkeypatch):
-    """GROUPED_HEAVY_FIRST (v55): the environment's "0" / "1" / unset, and grouped_heavy_first
-    on only for "1" (None, the default until timed, off)."""
-    test_queue_order_env("GROUPED_HEAVY_FIRST", ((None, "None"), ("0", "0"), ("1", "1")))
-    for value, want in ((None, False), ("0", False), ("1", True)):
-        monkeypatch.setattr(_specs, "GROUPED_HEAVY_FIRST", value)
-        assert _specs.grouped_heavy_first() is want
-
-
 def test_grouped_tail_on(monkeypatch):
     """SDDMM_GROUPED_TAIL (v54): None orders the tail on sddmm_grouped.cu at bs 8 and 16 and on
     sddmm_grouped_tma.cu at bs 16, not on sddmm_grouped_tma.cu at bs 8 (p59: +0.9% there);

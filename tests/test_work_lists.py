@@ -539,42 +539,6 @@ def test_grouped_plan_balance(monkeypatch):
         assert item[item[:, 0] == 0].shape[0] > 1      # the hubs' group cut
 
 
-def test_heaviest_first(monkeypatch):
-    """heaviest_first: a permutation of the rows, their step weights non-increasing, ties in
-    table order; dsd_grouped_plan's ``heavy_first`` gives the same rows (and ginfo, slots) so
-    ordered, under its own cache key."""
-    from cupy_bsparse.block_layout import BlockLayout
-
-    rng = np.random.default_rng(11)
-    gptr = np.r_[0, np.cumsum(rng.integers(0, 9, 40))]
-    weight = rng.choice([1.0, 1.5, 2.0], int(gptr[-1]))
-    item, _, _ = _work_lists.balanced_table(gptr, weight, 60)
-    out = _work_lists.heaviest_first(item, weight)
-    cum = np.r_[0.0, np.cumsum(weight)]
-    w = cum[out[:, 2]] - cum[out[:, 1]]
-    assert sorted(map(tuple, out)) == sorted(map(tuple, item))
-    assert (np.diff(w) <= 0).all() and w[0] > w[-1]
-    for v in np.unique(w):                               # ties keep their table order
-        rows = out[w == v]
-        pos = [int(np.flatnonzero((item == r).all(axis=1))[0]) for r in rows]
-        assert pos == sorted(pos)
-
-    monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
-    monkeypatch.setattr(_work_lists, "_ready", lambda plan: plan)
-    spec = _specs.dsd_grouped_tma_spec(8, 0, 4096, False)
-    mask = rng.random((151, 300)) < 0.05
-    mask[:, :12] = True
-    lay = BlockLayout.from_mask(mask, 8)
-    (item0, ginfo0, _, _), ns0 = _work_lists.dsd_grouped_plan(lay, False, spec, 64, 264, 1.25)
-    (item1, ginfo1, _, _), ns1 = _work_lists.dsd_grouped_plan(lay, False, spec, 64, 264, 1.25,
-                                                              heavy_first=True)
-    _, (_, _, _, blocks) = _work_lists._grouped_steps(lay, False, spec)
-    assert ns1 == ns0 > 0 and np.array_equal(ginfo1, ginfo0)
-    assert not np.array_equal(item1, item0)
-    assert np.array_equal(item1, _work_lists.heaviest_first(
-        item0, 1.0 + blocks / _work_lists.step_blocks(spec)))
-
-
 def test_chunk_fill_rule():
     # float32 cuts columns for two waves on CUDA cores at every M, on the stream kernel only for
     # 16 < M <= 64; 16-bit kernels never (docs/perf-notes.md v4, v10)
