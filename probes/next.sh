@@ -124,7 +124,6 @@
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v75                      -> KS16 (bs 8 wgrad, SOFF): tests, memcheck, p55 (<= 200 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
-#   bash probes/next.sh v79                      -> p60: dsd grouped float32 bs 8 item order / balance (<= 120 s)
 #   bash probes/next.sh v78                      -> v54's defaults (TPAIRS on the forest, the tail rule): tests, memcheck, bs 8 rows (<= 330 s)
 #   bash probes/next.sh v77                      -> TPAIRS (walk) + grouped tail order: tests, memcheck, p57 + rows (<= 400 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
@@ -780,10 +779,6 @@ elif [ "$1" = v78 ]; then
     done
   done
   python3 probes/targets.py "$out"/v78_*.json
-elif [ "$1" = v79 ]; then
-  # v55: dsd_grouped_tma.cu's float32 bs 8 item order (LPT) and GROUP_BALANCE 1.0 on
-  # Barabasi-Albert's fprop / bprop (bprop 2.7% short of E 0.45), random as the control (<= 120 s)
-  PYTHONPATH=.:probes timeout 120 python3 probes/p60.py
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
