@@ -329,11 +329,13 @@ def test_overheads_report_names_every_measurement():
     r = {"compile": {"first_call_s": 3.2, "process_s": 4.7, "import_s": 0.9, "next_spec_s": 0.77},
          "cache_hit": {"first_call_s": 0.107, "process_s": 1.3, "import_s": 0.8},
          "tables": {"nnzb": 104858, "tables_ms": [2.8, 1.3, 0.9]},
-         "host": {"per_call_us": 34.3, "kernel_us": 5.8}}
+         "host": {"per_call_us": 34.3, "kernel_us": 5.8, "per_call_range_us": [30.1, 41.0],
+                  "batches": [10, 200]}}
     text = overheads.report(r)
     for part in ("first call 3.20 s", "new specialisation after that: 0.77 s",
                  "first call 0.107 s", "104858 blocks", "2.8, 1.3, 0.9 ms",
-                 "34.3 us per call", "beyond the kernel 28.5 us"):
+                 "34.3 us per call (median of 10 batches of 200 calls, 30.1-41.0)",
+                 "beyond the kernel 28.5 us"):
         assert part in text, part
 
 
