@@ -603,15 +603,16 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         return _write_back(out_data, target)
     if kind == "grouped":
         fn, nt, smem, spec, _ = _sddmm_launch("grouped", bs, did, M)
-        items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec,
-                                                           _grouped_tail(fn, nt, smem, kind, bs))
+        # (items, gent, crow), and with DMASK the items' dy column masks
+        tables = _work_lists.sddmm_grouped_plan(layout, spec,
+                                                _grouped_tail(fn, nt, smem, kind, bs))
         if spec.get("XLO"):            # x and dy split ahead: hi planes, then their lo twins
             (x, xlo), (dy, dylo) = split_tf32(x), split_tf32(dy)
             head = (x, xlo, _ld_arg(x), dy, dylo, _ld_arg(dy))
         else:
             head = (x, _ld_arg(x), dy, _ld_arg(dy))
-        fn((items.shape[0],), (nt,), head + (items, gent, crow, target, _cached_arg(M, np.int32),
-                                             _cached_arg(dy.shape[1], np.int32))
+        fn((tables[0].shape[0],), (nt,), head + tables + (target, _cached_arg(M, np.int32),
+                                                         _cached_arg(dy.shape[1], np.int32))
            + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
     ld = (_ld_arg(x), _ld_arg(dy))

@@ -231,6 +231,13 @@ TWO_WAY_PAIRS = _kernel_choice(os.environ.get("CUPY_BSPARSE_TWO_WAY_PAIRS"),
 #: CUPY_BSPARSE_SDDMM_GROUPED_TAIL.
 SDDMM_GROUPED_TAIL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUPED_TAIL"),
                                     "CUPY_BSPARSE_SDDMM_GROUPED_TAIL", kinds=("0", "1"))
+#: sddmm_grouped.cu's float32 bs 8 items (TPAIRS) copying only the dy column blocks they use
+#: (DMASK; ``_work_lists.item_column_masks``). Counted on the CPU (v55, tiles staged a block at
+#: M = 4096, C = K = 8192, d 0.1): Barabasi-Albert 0.580 -> 0.512, small world 0.486 ->
+#: 0.366, random 0.469 -> 0.458; the same sums bit for bit. Untimed: None (the default) and "0"
+#: off, "1" on. From CUPY_BSPARSE_SDDMM_DMASK (docs/perf-notes.md v55).
+SDDMM_DMASK = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_DMASK"),
+                             "CUPY_BSPARSE_SDDMM_DMASK", kinds=("0", "1"))
 
 
 def _on_unless_zero(arg, flag):
@@ -1308,9 +1315,13 @@ F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: fresh tile (KS16: 12.34 / 14.09; another order of the sums; measured 0.3-4% slower, a chain
 #: of six dependent tensor-core instructions), and (v53, probes/p56.py) SOFF's units paired two
 #: ways or not (TPAIRS 1 / 0, ``TWO_WAY_PAIRS``' two settings: random d 0.1 at M = 4096 60,710
-#: -> 54,557 units); CI compiles them.
+#: -> 54,557 units), and (v55, untimed) TPAIRS with DMASK, each item copying only the dy column
+#: blocks it uses (``_work_lists.item_column_masks``; CPU count at M = 4096, C = K = 8192, d
+#: 0.1, tiles staged a block: Barabasi-Albert 0.580 -> 0.512, small world 0.486 -> 0.366,
+#: random 0.469 -> 0.458); CI compiles them.
 SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0, "TPAIRS": 0}, {"SOFF": 0, "SADDR": 1, "TPAIRS": 0},
-                              {"KS16": 1, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0}]
+                              {"KS16": 1, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0},
+                              {"TPAIRS": 1, "DMASK": 1}]
 
 
 #: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,
@@ -1639,7 +1650,8 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     float32 bs 8 pairs splitting in registers (not XLO) take SOFF (v53, p53 on H100: the units'
     codes as stage byte offsets; wgrad at M = 4096 random 2.61 -> 2.35 ms, Barabasi-Albert
     2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202), and with ``two_way``
-    (None: ``TWO_WAY_PAIRS`` != "0", on by default since v54) TPAIRS, units paired two ways.
+    (None: ``TWO_WAY_PAIRS`` != "0", on by default since v54) TPAIRS, units paired two ways;
+    with TPAIRS and ``SDDMM_DMASK`` "1", DMASK (each item copies the dy columns it uses).
     """
     p = _grouped_items(bs, did, M, split)
     if p["PAIRS"] and p["DTYPE_ID"] == _F32X3 and not p.get("XLO"):   # splitting in registers
@@ -1648,6 +1660,8 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
         p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
         if _on_unless_zero(two_way, TWO_WAY_PAIRS):
             p["TPAIRS"] = 1            # units paired two ways (v53: p56)
+            if SDDMM_DMASK == "1":
+                p["DMASK"] = 1         # only the dy columns an item uses (v55, untimed)
     return tuple(sorted(p.items()))
 
 

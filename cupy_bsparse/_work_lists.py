@@ -1207,39 +1207,68 @@ def sddmm_tall_group_plan(layout, spec):
     return plan
 
 
-def tail_longest_first(items, crow, ncx, tail, xp):
-    """``sddmm_group_table``'s items (and their ``ncx`` crow entries each) with the last
-    ``tail`` of them reordered by their entry (or unit) count, most first, ties in order; the
-    rest as they were. numpy or cupy."""
+def tail_order(items, tail, xp):
+    """The order of ``sddmm_group_table``'s items with the last ``tail`` of them by their entry
+    (or unit) count, most first, ties in order, the rest as they were (int64 indices); None
+    where that is the table's own order. numpy or cupy."""
     n = int(items.shape[0])
     k = min(int(tail), n)
     if k <= 1:
+        return None
+    return xp.concatenate([xp.arange(n - k, dtype=xp.int64),
+                           n - k + largest_first_order(items[n - k:, 2] - items[n - k:, 1], xp)])
+
+
+def tail_longest_first(items, crow, ncx, tail, xp):
+    """``sddmm_group_table``'s items (and their ``ncx`` crow entries each) in ``tail_order``.
+    numpy or cupy."""
+    order = tail_order(items, tail, xp)
+    if order is None:
         return items, crow
-    order = xp.concatenate([xp.arange(n - k, dtype=xp.int64),
-                            n - k + largest_first_order(items[n - k:, 2] - items[n - k:, 1], xp)])
-    return items[order], crow.reshape(n, ncx)[order].reshape(-1)
+    return items[order], crow.reshape(int(items.shape[0]), ncx)[order].reshape(-1)
+
+
+def item_column_masks(items, gent, r):
+    """Each item's dy column blocks: ``sddmm_group_table``'s items and gent (entries, not
+    units) of groups of ``r`` <= 64 block-columns; (n_items,) uint64, bit j set where a block
+    of the item lies in its group's column j (DMASK: the item copies those columns only).
+    Built on the host (numpy)."""
+    if r > 64:
+        raise ValueError(f"item_column_masks: groups of {r} block-columns pass a 64-bit mask")
+    items, gent = to_host(items), to_host(gent)
+    first, end = items[:, 1].astype(np.int64), items[:, 2].astype(np.int64)
+    iid = np.repeat(np.arange(items.shape[0], dtype=np.int64), end - first)
+    used = np.zeros((items.shape[0], r), dtype=bool)
+    used[iid, gent[:, 1].astype(np.int64) & 0xFFFF] = True
+    return (used.astype(np.uint64) << np.arange(r, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
 
 
 def sddmm_grouped_plan(layout, spec, tail=0):
     """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, then ``pair_units``
     with PAIRS, then ``unit_offsets`` with SOFF; ``two_way_units`` with TPAIRS; then the last
-    ``tail`` items longest first, ``tail_longest_first``); cached per layout."""
+    ``tail`` items longest first, ``tail_order``), and with DMASK a fourth table, the items'
+    ``item_column_masks``; cached per layout."""
     p = dict(spec)
     key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0), p.get("SOFF", 0),
-           p.get("TPAIRS", 0), tail)
+           p.get("TPAIRS", 0), tail, p.get("DMASK", 0))
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
         items, gent, crow = sddmm_group_table(src.get("indptr", xp), src.get("indices", xp),
                                               p["R"], p["NCX"], p["NBLK"], xp)
+        extra = (item_column_masks(items, gent, p["R"]),) if p.get("DMASK") else ()
         if p.get("TPAIRS"):            # both kinds of pairs, as stage-row byte offsets
             items, gent = two_way_units(items, gent, p["NCX"], p["BS"], 4, xp)
         elif p.get("PAIRS"):
             items, gent = pair_units(items, gent, xp)
             if p.get("SOFF"):          # codes as stage byte offsets (float32)
                 gent = unit_offsets(gent, p["BS"], 4, xp)
-        items, crow = tail_longest_first(items, crow, p["NCX"], tail, xp)
-        plan = _to_device(items, gent, crow)
+        order = tail_order(items, tail, xp)
+        if order is not None:
+            n = int(items.shape[0])
+            items, crow = items[order], crow.reshape(n, p["NCX"])[order].reshape(-1)
+            extra = tuple(a[to_host(order)] for a in extra)     # host tables
+        plan = _to_device(items, gent, crow, *extra)
         layout.plan_cache[key] = _ready(plan)
     return plan
 

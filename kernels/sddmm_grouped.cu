@@ -31,6 +31,12 @@
 // blocks, then dy's), so a unit's three offsets are from one lane base whatever its kind; the
 // dy column's offset holds the transposed flag << 16 (_work_lists.two_way_units).
 //
+// DMASK (with TPAIRS; opt-in, v55): dmask[i] has bit j set where item i has a block in its
+// group's column j (_work_lists.item_column_masks); the item copies only those dy column blocks.
+// TPAIRS' units read no other column (an unpaired unit's second half is its first again), so
+// the sums are the same bit for bit, with fewer copies where an item leaves columns empty (a
+// hub run cut into items, a banded layout).
+//
 // XLO (float32 PAIRS only, opt-in): x and dy arrive split ahead by split_tf32.cu, x and dy
 // being their hi planes and xlo / dylo their lo planes (same row strides ldx / ldd); each step
 // copies all four, the lo tiles LO elements after their hi twins, and the fragments are loads
@@ -51,7 +57,7 @@
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
 // STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS,
-// XLO, XPRE, TF32_REDO, SADDR, SOFF, KS16, TPAIRS.
+// XLO, XPRE, TF32_REDO, SADDR, SOFF, KS16, TPAIRS, DMASK.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -125,6 +131,12 @@ typedef int2 code_t;
 #if TF32_REDO && !(PAIRS && DTYPE_ID == 4 && !XLO)
 #error "TF32_REDO: float32 PAIRS splitting in registers (not XLO)"
 #endif
+#ifndef DMASK
+#define DMASK 0
+#endif
+#if DMASK && !(TPAIRS && R <= 64)
+#error "DMASK: TPAIRS' units (no read of a column the item does not use), a 64-bit mask"
+#endif
 
 extern "C" __global__ void __launch_bounds__(NT, MIN_CTAS)
 bsmm_sddmm_grouped(const elem_t* __restrict__ x,
@@ -136,7 +148,11 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                    const elem_t* __restrict__ dylo,
 #endif
                    long long ldd, const int4* __restrict__ item, const code_t* __restrict__ gent,
-                   const int* __restrict__ crow, elem_t* __restrict__ out, int M, int K,
+                   const int* __restrict__ crow,
+#if DMASK
+                   const unsigned long long* __restrict__ dmask,
+#endif
+                   elem_t* __restrict__ out, int M, int K,
                    float alpha, float beta)
 {
     static_assert(BS == 8 || BS == 16, "one m16 tile of output rows");
@@ -172,7 +188,11 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                            + xv * VEC + (long long)xr * ldx;
     const elem_t* xsrc = x + xoff;
     const int dcol = grp * R * BS + dc * VEC;
+#if DMASK
+    const bool d_ok = dcol < K && ((__ldg(dmask + blockIdx.x) >> (dc / (BS / VEC))) & 1ull);
+#else
     const bool d_ok = dcol < K;
+#endif
     const long long doff = (d_ok ? dcol : 0) + (long long)dr * ldd;
     const elem_t* dsrc = dy + doff;
 #if XLO

@@ -428,6 +428,25 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
     test_queue_order_env("SDDMM_GROUPED_TAIL", ((None, "None"), ("0", "0"), ("1", "1")))
 
 
+def test_sddmm_dmask(monkeypatch):
+    """SDDMM_DMASK (v55, opt-in): the environment's "0" / "1" / unset; "1" adds DMASK to
+    sddmm_grouped.cu's float32 bs 8 specs with TPAIRS (M = 64 and 4096) and to no other, None
+    and "0" to none; the DMASK variant is among the specialisations CI compiles."""
+    test_queue_order_env("SDDMM_DMASK", ((None, "None"), ("0", "0"), ("1", "1")))
+    for value in (None, "0", "1"):
+        monkeypatch.setattr(_specs, "SDDMM_DMASK", value)
+        for M in (64, 4096):
+            for two_way in (False, True):
+                spec = dict(_specs.sddmm_grouped_spec(8, _specs._F32X3, M, two_way=two_way))
+                assert spec.get("DMASK", 0) == int(value == "1" and two_way)
+            for did in (1, 2):
+                assert "DMASK" not in dict(_specs.sddmm_grouped_spec(8, did, M))
+            assert "DMASK" not in dict(_specs.sddmm_grouped_spec(16, _specs._F32X3, M))
+    listed = [dict(s) for n, s, _ in _specs.all_specializations()
+              if n == "sddmm_grouped.cu" and dict(s).get("DMASK")]
+    assert {d["MK"] for d in listed} == {16, 32} and all(d["TPAIRS"] for d in listed)
+
+
 def test_grouped_tail_on(monkeypatch):
     """SDDMM_GROUPED_TAIL (v54): None orders the tail on sddmm_grouped.cu at bs 8 and 16 and on
     sddmm_grouped_tma.cu at bs 16, not on sddmm_grouped_tma.cu at bs 8 (p59: +0.9% there);

@@ -1190,6 +1190,65 @@ def test_two_way_units_offsets_checked():
         _work_lists.two_way_units(items, gent, 2048, 8, 4, np)
 
 
+@pytest.mark.parametrize("density", [0.0, 0.15, 1.0])
+def test_item_column_masks(density):
+    """item_column_masks (DMASK): bit j of an item's mask set exactly where one of its blocks
+    lies in its group's column j (a mask of 64 columns uses the top bit); an empty layout gives
+    no masks; more than 64 columns a group is a ValueError; the inputs left as they were."""
+    rng = np.random.default_rng(4)
+    mask = rng.random((50, 150)) < density
+    if 0 < density < 1:
+        mask[:, 64:70] = False                        # columns no item uses
+        mask[:, 63] = True                            # the top bit of group 0
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)
+    indices = np.nonzero(mask)[1].astype(np.int32)
+    items, gent, _ = _work_lists.sddmm_group_table(indptr, indices, 64, 16, 100, np)
+    ib, gb = items.copy(), gent.copy()
+    got = _work_lists.item_column_masks(items, gent, 64)
+    assert np.array_equal(items, ib) and np.array_equal(gent, gb)
+    assert got.dtype == np.uint64 and got.shape == (len(items),)
+    for (g, e0, e1, _), m in zip(items, got):
+        want = 0
+        for c in set((gent[e0:e1, 1] & 0xFFFF).tolist()):
+            want |= 1 << c
+        assert int(m) == want and want
+    if density == 1.0:                                # a full group's items cover its columns
+        for g in (0, 1):
+            assert int(np.bitwise_or.reduce(got[items[:, 0] == g])) == 2**64 - 1
+    if 0 < density < 1:
+        assert any(int(m) >> 63 for m in got[items[:, 0] == 0])
+        assert not any((int(m) >> j) & 1 for m in got[items[:, 0] == 1] for j in range(6))
+    with pytest.raises(ValueError, match="64-bit"):
+        _work_lists.item_column_masks(items, gent, 128)
+
+
+def test_grouped_plan_column_masks(monkeypatch):
+    """sddmm_grouped_plan with DMASK: a fourth table, each item's column mask, moved with its
+    item by the tail order (under its own cache key); without DMASK three tables."""
+    from cupy_bsparse.block_layout import BlockLayout
+
+    monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
+    monkeypatch.setattr(_work_lists, "_ready", lambda plan: plan)
+    rng = np.random.default_rng(9)
+    mask = rng.random((300, 256)) < 0.08
+    mask[:, :3] = True                                # long runs: items of unequal length
+    lay = BlockLayout.from_mask(mask, 8)
+    spec = _specs.sddmm_grouped_spec(8, 0, 4096, redo=True, two_way=True)
+    p = dict(spec)
+    masked = _specs.spec_with(spec, {"DMASK": 1})
+    assert len(_work_lists.sddmm_grouped_plan(lay, spec, 0)) == 3
+    items, units, crow, masks = _work_lists.sddmm_grouped_plan(lay, masked, 0)
+    ti, tu, tc, tm = _work_lists.sddmm_grouped_plan(lay, masked, 10)
+    assert np.array_equal(units, tu)
+    plain_items, plain_gent, _ = _work_lists.sddmm_group_table(
+        lay.indptr.astype(np.int32), lay.indices.astype(np.int32), p["R"], p["NCX"], p["NBLK"], np)
+    assert np.array_equal(masks, _work_lists.item_column_masks(plain_items, plain_gent, p["R"]))
+    order = _work_lists.tail_order(items, 10, np)
+    assert order is not None and not np.array_equal(order, np.arange(len(items)))
+    assert np.array_equal(ti, items[order]) and np.array_equal(tm, masks[order])
+    assert np.array_equal(tc, crow.reshape(len(items), p["NCX"])[order].reshape(-1))
+
+
 @pytest.mark.parametrize("tail", [0, 1, 3, 1000])
 def test_tail_longest_first(tail):
     """tail_longest_first: the last ``tail`` items sorted by entry count, most first (ties in
