@@ -1873,9 +1873,11 @@ def all_specializations():
                                 "bsmm_sddmm_grouped"))
                     if did == 0 and bs == 8:
                         for redo, two_way in itertools.product(redos, (False, True)):
-                            out.append(("sddmm_grouped.cu",
-                                        sddmm_grouped_spec(bs, did, M, redo=redo, two_way=two_way),
-                                        "bsmm_sddmm_grouped"))
+                            spec = sddmm_grouped_spec(bs, did, M, redo=redo, two_way=two_way)
+                            out.append(("sddmm_grouped.cu", spec, "bsmm_sddmm_grouped"))
+                            if two_way:        # SDDMM_DMASK's, on either redo
+                                out.append(("sddmm_grouped.cu", spec_with(spec, {"DMASK": 1}),
+                                            "bsmm_sddmm_grouped"))
                         for knobs in SDDMM_GROUPED_F32_VARIANTS:
                             out.append(("sddmm_grouped.cu",
                                         spec_with(sddmm_grouped_spec(bs, did, M, redo=True,

@@ -1237,10 +1237,13 @@ def item_column_masks(items, gent, r):
         raise ValueError(f"item_column_masks: groups of {r} block-columns pass a 64-bit mask")
     items, gent = to_host(items), to_host(gent)
     first, end = items[:, 1].astype(np.int64), items[:, 2].astype(np.int64)
-    iid = np.repeat(np.arange(items.shape[0], dtype=np.int64), end - first)
-    used = np.zeros((items.shape[0], r), dtype=bool)
-    used[iid, gent[:, 1].astype(np.int64) & 0xFFFF] = True
-    return (used.astype(np.uint64) << np.arange(r, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    bits = np.uint64(1) << (gent[:, 1].astype(np.uint64) & np.uint64(0xFFFF))
+    out = np.zeros(items.shape[0], dtype=np.uint64)
+    full = end > first
+    if full.any():                     # each item's [first, end) alone (a zero past the end)
+        idx = np.stack([first[full], end[full]], axis=1).ravel()
+        out[full] = np.bitwise_or.reduceat(np.append(bits, np.uint64(0)), idx)[::2]
+    return out
 
 
 def sddmm_grouped_plan(layout, spec, tail=0):

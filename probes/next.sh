@@ -785,8 +785,8 @@ elif [ "$1" = v80 ]; then
   # untimed): the variant tests (bitwise the default's) and memcheck, p61 (default against
   # DMASK), then the float32 bs 8 rows with CUPY_BSPARSE_SDDMM_DMASK=1 (<= 330 s). If it wins,
   # the whole suite with it: CUPY_BSPARSE_SDDMM_DMASK=1 V_T=570 bash probes/next.sh v69
-  checked_first 130 "grouped_f32_variants or sddmm_grouped_tail or sddmm_grouped" \
-      60 memcheck_v80.log "grouped_f32_variants"
+  checked_first 130 "grouped_f32_variants or sddmm_grouped_tail or sddmm_grouped or dmask" \
+      60 memcheck_v80.log "grouped_f32_variants or dmask"
   [ "$rc" = 0 ] || exit 1
   PYTHONPATH=.:probes timeout 100 python3 probes/p61.py
   for lay in barabasi_albert random small_world; do

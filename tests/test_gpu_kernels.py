@@ -453,6 +453,58 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     _check(got.astype(np.float64), 2.0 * ref + 0.5 * old, base, "f32")
 
 
+@pytest.mark.parametrize("M", [100] if _SMALL else [7, 100, 1000])
+@pytest.mark.parametrize("shape", ["band", "hubs"])
+def test_sddmm_grouped_dmask(request, monkeypatch, shape, M):
+    """SDDMM_DMASK (v55): sddmm_grouped.cu's float32 bs 8 items copying only the dy column
+    blocks they use give the blocks of the full copy bit for bit, on poisoned outputs, with an
+    Inf in x (the redo pass) and without, on layouts whose items leave many of their group's
+    columns empty (a band; a few full hub columns over sparse ones): the columns never copied
+    hold whatever the SM's shared memory held, so a read of one would show."""
+    from cupy_bsparse import _gpu_ops, _specs, _work_lists
+
+    bs, dtype = 8, DTYPES["f32"]
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
+    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
+    monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", "1")
+    rng = _rng(request)
+    nr, nc = 100, 140
+    if shape == "band":
+        i, j = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
+        blocks = np.abs(i * nc // nr - j) <= 3
+    else:
+        blocks = rng.random((nr, nc)) < 0.03
+        blocks[:, [2, 40, 70, 71, 130]] = True
+    w, x, dy, mask, ref = _sddmm_case(rng, (bs * nr, bs * nc), bs, M, None, dtype, blocks=blocks)
+    wg = w.to_gpu()
+    x_inf = x.copy()
+    x_inf[rng.integers(0, M), rng.integers(0, x.shape[1])] = np.inf
+    outs = {}
+    for flag in ("0", "1"):
+        monkeypatch.setattr(_specs, "SDDMM_DMASK", flag)
+        _gpu_ops._launches.clear()
+        for name, xv in (("x", x), ("inf", x_inf)):
+            out = cb.BlockSparseMatrix.from_layout(
+                wg.layout, cupy.asarray(np.full((w.nnzb, bs, bs), np.nan, dtype)))
+            cb.sddmm(cupy.asarray(xv).T, cupy.asarray(dy), wg, out=out)
+            outs[flag, name] = out.data.get().view(np.uint32)
+        assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3].get("DMASK", 0) == int(flag)
+    _gpu_ops._launches.clear()
+    masks = [v[3] for k, v in wg.layout.plan_cache.items()
+             if isinstance(k, tuple) and k[0] == "sddmmg" and k[-1] == 1]
+    assert len(masks) == 1
+    r = dict(_specs.sddmm_grouped_spec(bs, _specs._F32X3, M, two_way=True))["R"]
+    used = sum(bin(int(m)).count("1") for m in masks[0].get())
+    assert used < 0.75 * masks[0].shape[0] * r          # the copies skipped are many
+    assert np.array_equal(outs["1", "x"], outs["0", "x"])
+    assert np.array_equal(outs["1", "inf"], outs["0", "inf"])
+    assert not np.isfinite(outs["1", "inf"].view(np.float32)).all()
+    got = cb.BlockSparseMatrix.from_layout(w.layout, outs["1", "x"].view(np.float32)).toarray()
+    base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                         sample=lambda p: np.where(mask, p, 0.0))
+    _check(got.astype(np.float64), ref, base, "f32")
+
+
 @pytest.mark.parametrize("M", [100] if _SMALL else [7, 1000])
 @pytest.mark.parametrize("case", [(8, "f32", "grouped", False), (8, "f32", "grouped", True),
                                   (16, "f16", "grouped", None), (16, "f16", "grouped_tma", None),

@@ -1220,6 +1220,10 @@ def test_item_column_masks(density):
         assert not any((int(m) >> j) & 1 for m in got[items[:, 0] == 1] for j in range(6))
     with pytest.raises(ValueError, match="64-bit"):
         _work_lists.item_column_masks(items, gent, 128)
+    # items in any order, an empty one, the top bit
+    gent = np.array([[0, 3], [1, 5], [2, 63], [3, 1], [4, 2]], np.int32)
+    items = np.array([[0, 3, 5, 1], [0, 0, 2, 1], [0, 2, 2, 1], [0, 2, 3, 1]], np.int32)
+    assert _work_lists.item_column_masks(items, gent, 64).tolist() == [0x6, 0x28, 0, 1 << 63]
 
 
 def test_grouped_plan_column_masks(monkeypatch):
