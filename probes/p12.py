@@ -1,6 +1,6 @@
 """Probe 12: one product, launched 4 times, for ncu (--launch-skip 2
 --launch-count 1 -k regex:bsmm_). CASE env: op,dtype,bs,M,C (C = K), e.g. fprop,float16,16,64,16384.
-Random layout, d = 0.1, as the bench. KNOBS env (optional): a JSON dict of #defines set in every
+Random layout (LAYOUT env: another of the bench's, e.g. barabasi_albert), d = 0.1, as the bench. KNOBS env (optional): a JSON dict of #defines set in every
 dsd_stream.cu spec, e.g. '{"QUEUE": 1, "STAGES": 12}'."""
 import os, sys
 import cupy, numpy as np
@@ -16,7 +16,7 @@ if os.environ.get("KNOBS"):
 op, dt, bs, M, C = os.environ["CASE"].split(",")
 bs, M, C = int(bs), int(M), int(C)
 dtype = BFLOAT16 if dt == "bfloat16" else np.dtype(dt)
-s = problem(M, C, C, bs, dtype)[0]
+s = problem(M, C, C, bs, dtype, kind=os.environ.get("LAYOUT", "random"))[0]
 w = s["w"]
 if op == "fprop":
     out = cupy.empty((M, C), dtype)
