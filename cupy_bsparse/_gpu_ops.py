@@ -605,7 +605,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         fn, nt, smem, spec, _ = _sddmm_launch("grouped", bs, did, M)
         # (items, gent, crow), and with DMASK the items' dy column masks
         tables = _work_lists.sddmm_grouped_plan(layout, spec,
-                                                _grouped_tail(fn, nt, smem, kind, bs))
+                                                _grouped_tail(fn, nt, smem, kind, bs),
+                                                _specs.sddmm_windows(spec))
         if spec.get("XLO"):            # x and dy split ahead: hi planes, then their lo twins
             (x, xlo), (dy, dylo) = split_tf32(x), split_tf32(dy)
             head = (x, xlo, _ld_arg(x), dy, dylo, _ld_arg(dy))

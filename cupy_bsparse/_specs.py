@@ -238,12 +238,27 @@ SDDMM_GROUPED_TAIL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUPED_T
 #: off, "1" on. From CUPY_BSPARSE_SDDMM_DMASK (docs/perf-notes.md v55).
 SDDMM_DMASK = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_DMASK"),
                              "CUPY_BSPARSE_SDDMM_DMASK", kinds=("0", "1"))
+#: With DMASK, sddmm_grouped.cu's runs of more than NBLK blocks (a hub column's rows) cut by
+#: column windows rather than in entry order (``_work_lists.sddmm_group_table``'s
+#: ``windows``), so each item spans fewer columns; the items keep the entry-order cut's sizes
+#: (the same warp rounds). Counted (v55, tiles staged a block with DMASK): Barabasi-Albert
+#: 0.512 -> 0.484, small world 0.366 -> 0.300, random unchanged. Untimed: "1" on; None and
+#: "0" off. From CUPY_BSPARSE_SDDMM_WINDOWS.
+SDDMM_WINDOWS = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_WINDOWS"),
+                               "CUPY_BSPARSE_SDDMM_WINDOWS", kinds=("0", "1"))
 
 
 def _on_unless_zero(arg, flag):
     """A spec function's switch argument (``redo``, ``two_way``): as given, or for None the
     module flag's (``TF32_REDO``, ``TWO_WAY_PAIRS``, read at the call): on unless "0"."""
     return flag != "0" if arg is None else arg
+
+
+def sddmm_windows(spec):
+    """Whether a sddmm_grouped.cu launch of ``spec`` cuts its long runs by column windows:
+    with DMASK (the windows save copies only where the item skips columns) and
+    ``SDDMM_WINDOWS`` "1"."""
+    return bool(dict(spec).get("DMASK")) and SDDMM_WINDOWS == "1"
 
 
 def grouped_tail_on(kernel, bs):

@@ -953,11 +953,15 @@ def largest_first_order(counts, xp, ties=None):
     return xp.argsort(neg, kind="stable") if xp is np else xp.argsort(neg)
 
 
-def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
+def sddmm_group_table(indptr, indices, r, ncx, nblk, xp, windows=False):
     """Items of sddmm_grouped.cu for a layout's CSR ``(indptr, indices)``.
 
     Blocks are taken by groups of ``r`` block-columns, in block-row order within a group; an
     item holds at most ``ncx`` consecutive block-rows of its group and at most ``nblk`` blocks.
+    A run of ``ncx`` block-rows with more blocks is cut in entry order, at every ``nblk``; with
+    ``windows``, by column windows instead: its entries in column order, cut at the same
+    sizes, so each item spans few columns (for DMASK) and its x slots are the rows it uses, in
+    row order.
     Returns ``(items, gent, crow)``: items (n_items, 4) int32 rows (group, first entry, end
     entry, x column blocks used); gent (nnzb, 2) int32 rows (stored block, (x slot << 16) |
     column in the group); crow (n_items * ncx,) int32, item i's x column blocks at
@@ -982,6 +986,9 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
     new_run = new_group | xp.concatenate([one, rank[1:] // ncx != rank[:-1] // ncx])
     rid, rfirst = _runs(new_run, xp)
     pos = xp.arange(nnz, dtype=xp.int64) - rfirst[rid]
+    blocks = b[order]
+    if windows:
+        return _window_items(g, row, col, rank, blocks, rid, rfirst, pos, r, ncx, nblk, xp)
     new_item = new_run | (pos % nblk == 0)
     iid, first = _runs(new_item, xp)
     nitems = first.size
@@ -993,7 +1000,45 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
     items[:, 2] = end
     items[:, 3] = slot[end - 1] + 1 if nitems else xp.zeros(0, xp.int64)
     gent = xp.empty((nnz, 2), dtype=xp.int32)
-    gent[:, 0] = b[order]
+    gent[:, 0] = blocks
+    gent[:, 1] = (slot << 16) | (col % r)
+    crow = xp.full(nitems * ncx, -1, dtype=xp.int32)
+    crow[iid * ncx + slot] = row
+    return items, gent, crow
+
+
+def _window_items(g, row, col, rank, blocks, rid, rfirst, pos, r, ncx, nblk, xp):
+    """``sddmm_group_table``'s tables with its runs (``rid``, first entries ``rfirst``, each
+    entry's ``pos`` in its run; entries in (group, block-row) order with their ``g``, ``row``,
+    ``col``, group ``rank`` and stored ``blocks``) of more than ``nblk`` blocks cut by column
+    windows: such a run's entries sorted by (column, block-row) and cut at every ``nblk``
+    (the sizes of the cut in entry order); an item's x slots the dense ranks of its
+    block-rows."""
+    nnz = int(pos.shape[0])
+    size = xp.diff(xp.concatenate([rfirst, xp.full(1, nnz, dtype=xp.int64)]))[rid]
+    big = size > nblk
+    local = rank % ncx                 # the block-row's place in its run's ncx rows
+    within = xp.where(big, (col % r) * ncx + local, pos)
+    order = xp.argsort(rid * (max(r * ncx, nblk) + 1) + within)
+    g, row, col, local, blocks = g[order], row[order], col[order], local[order], blocks[order]
+    piece = pos // nblk                # pos, rid: unchanged by a sort within runs; items of
+                                       # the entry-order cut's sizes (the same warp rounds)
+    one = xp.ones(min(1, nnz), dtype=bool)
+    new_item = xp.concatenate([one, (rid[1:] != rid[:-1]) | (piece[1:] != piece[:-1])])
+    iid, first = _runs(new_item, xp)
+    nitems = first.size
+    end = xp.concatenate([first[1:], xp.full(min(1, nitems), nnz, dtype=xp.int64)])
+    used = xp.zeros((nitems, ncx), dtype=bool)
+    used[iid, local] = True
+    rank_in = xp.cumsum(used, axis=1) - 1
+    slot = rank_in[iid, local]
+    items = xp.empty((nitems, 4), dtype=xp.int32)
+    items[:, 0] = g[first]
+    items[:, 1] = first
+    items[:, 2] = end
+    items[:, 3] = used.sum(axis=1)
+    gent = xp.empty((nnz, 2), dtype=xp.int32)
+    gent[:, 0] = blocks
     gent[:, 1] = (slot << 16) | (col % r)
     crow = xp.full(nitems * ncx, -1, dtype=xp.int32)
     crow[iid * ncx + slot] = row
@@ -1246,19 +1291,20 @@ def item_column_masks(items, gent, r):
     return out
 
 
-def sddmm_grouped_plan(layout, spec, tail=0):
-    """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, then ``pair_units``
-    with PAIRS, then ``unit_offsets`` with SOFF; ``two_way_units`` with TPAIRS; then the last
-    ``tail`` items longest first, ``tail_order``), and with DMASK a fourth table, the items'
-    ``item_column_masks``; cached per layout."""
+def sddmm_grouped_plan(layout, spec, tail=0, windows=False):
+    """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, its long runs cut by
+    column windows where ``windows``; then ``pair_units`` with PAIRS, then ``unit_offsets``
+    with SOFF; ``two_way_units`` with TPAIRS; then the last ``tail`` items longest first,
+    ``tail_order``), and with DMASK a fourth table, the items' ``item_column_masks``; cached
+    per layout."""
     p = dict(spec)
     key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0), p.get("SOFF", 0),
-           p.get("TPAIRS", 0), tail, p.get("DMASK", 0))
+           p.get("TPAIRS", 0), tail, bool(windows), p.get("DMASK", 0))
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
         items, gent, crow = sddmm_group_table(src.get("indptr", xp), src.get("indices", xp),
-                                              p["R"], p["NCX"], p["NBLK"], xp)
+                                              p["R"], p["NCX"], p["NBLK"], xp, windows)
         extra = (item_column_masks(items, gent, p["R"]),) if p.get("DMASK") else ()
         if p.get("TPAIRS"):            # both kinds of pairs, as stage-row byte offsets
             items, gent = two_way_units(items, gent, p["NCX"], p["BS"], 4, xp)

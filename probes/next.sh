@@ -125,7 +125,7 @@
 #   bash probes/next.sh v75                      -> KS16 (bs 8 wgrad, SOFF): tests, memcheck, p55 (<= 200 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
 #   bash probes/next.sh v81                      -> ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 300 s)
-#   bash probes/next.sh v80                      -> DMASK: its tests, memcheck, p61, the float32 bs 8 rows with it (<= 330 s)
+#   bash probes/next.sh v80                      -> DMASK / WINDOWS: tests, memcheck, p61, the float32 bs 8 rows (<= 450 s)
 #   bash probes/next.sh v78                      -> v54's defaults (TPAIRS on the forest, the tail rule): tests, memcheck, bs 8 rows (<= 330 s)
 #   bash probes/next.sh v77                      -> TPAIRS (walk) + grouped tail order: tests, memcheck, p57 + rows (<= 400 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
@@ -783,15 +783,17 @@ elif [ "$1" = v78 ]; then
   python3 probes/targets.py "$out"/v78_*.json
 elif [ "$1" = v80 ]; then
   # v55's DMASK (sddmm_grouped.cu float32 bs 8 items copying only their dy columns; opt-in,
-  # untimed): the variant tests (bitwise the default's) and memcheck, p61 (default against
-  # DMASK), then the float32 bs 8 rows with CUPY_BSPARSE_SDDMM_DMASK=1 (<= 330 s). If it wins,
-  # the whole suite with it: CUPY_BSPARSE_SDDMM_DMASK=1 V_T=570 bash probes/next.sh v69
+  # untimed) and SDDMM_WINDOWS (its long runs cut by columns): their tests and memcheck, p61
+  # (default / DMASK / both), then the float32 bs 8 rows with both (<= 450 s). If it wins,
+  # the whole suite with it: CUPY_BSPARSE_SDDMM_DMASK=1 CUPY_BSPARSE_SDDMM_WINDOWS=1 V_T=570
+  # bash probes/next.sh v69
   checked_first 130 "grouped_f32_variants or sddmm_grouped_tail or sddmm_grouped or dmask" \
       60 memcheck_v80.log "grouped_f32_variants or dmask"
   [ "$rc" = 0 ] || exit 1
-  PYTHONPATH=.:probes timeout 100 python3 probes/p61.py
+  PYTHONPATH=.:probes timeout 150 python3 probes/p61.py
   for lay in barabasi_albert random small_world; do
-    [ $SECONDS -lt 300 ] && CUPY_BSPARSE_SDDMM_DMASK=1 timeout 40 python3 -m cupy_bsparse bench \
+    [ $SECONDS -lt 410 ] && CUPY_BSPARSE_SDDMM_DMASK=1 CUPY_BSPARSE_SDDMM_WINDOWS=1 timeout 40 \
+        python3 -m cupy_bsparse bench \
         --m 4096 --layout $lay --dtype float32 --blocksize 8 --baselines dense \
         --out "$out/v80_$lay" 2>&1 | grep -v "^\[" | tail -4
   done

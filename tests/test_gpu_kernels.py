@@ -453,20 +453,24 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     _check(got.astype(np.float64), 2.0 * ref + 0.5 * old, base, "f32")
 
 
+@pytest.mark.parametrize("windows", ["0", "1"], ids=["entry", "windows"])
 @pytest.mark.parametrize("M", [100] if _SMALL else [7, 100, 1000])
 @pytest.mark.parametrize("shape", ["band", "hubs"])
-def test_sddmm_grouped_dmask(request, monkeypatch, shape, M):
+def test_sddmm_grouped_dmask(request, monkeypatch, shape, M, windows):
     """SDDMM_DMASK (v55): sddmm_grouped.cu's float32 bs 8 items copying only the dy column
     blocks they use give the blocks of the full copy bit for bit, on poisoned outputs, with an
     Inf in x (the redo pass) and without, on layouts whose items leave many of their group's
     columns empty (a band; a few full hub columns over sparse ones): the columns never copied
-    hold whatever the SM's shared memory held, so a read of one would show."""
-    from cupy_bsparse import _gpu_ops, _specs, _work_lists
+    hold whatever the SM's shared memory held, so a read of one would show. With
+    SDDMM_WINDOWS the long runs are cut by columns (other units, so other sums' order): the
+    same non-finite elements, the finite ones against float64."""
+    from cupy_bsparse import _gpu_ops, _specs
 
     bs, dtype = 8, DTYPES["f32"]
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
     monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", "1")
+    monkeypatch.setattr(_specs, "SDDMM_WINDOWS", windows)
     rng = _rng(request)
     nr, nc = 100, 140
     if shape == "band":
@@ -493,11 +497,20 @@ def test_sddmm_grouped_dmask(request, monkeypatch, shape, M):
     masks = [v[3] for k, v in wg.layout.plan_cache.items()
              if isinstance(k, tuple) and k[0] == "sddmmg" and k[-1] == 1]
     assert len(masks) == 1
+    assert [k[-2] for k in wg.layout.plan_cache if isinstance(k, tuple) and k[0] == "sddmmg"
+            and k[-1] == 1] == [windows == "1"]
     r = dict(_specs.sddmm_grouped_spec(bs, _specs._F32X3, M, two_way=True))["R"]
     used = sum(bin(int(m)).count("1") for m in masks[0].get())
     assert used < 0.75 * masks[0].shape[0] * r          # the copies skipped are many
-    assert np.array_equal(outs["1", "x"], outs["0", "x"])
-    assert np.array_equal(outs["1", "inf"], outs["0", "inf"])
+    if windows == "0":
+        assert np.array_equal(outs["1", "x"], outs["0", "x"])
+        assert np.array_equal(outs["1", "inf"], outs["0", "inf"])
+    else:
+        for name in ("x", "inf"):
+            a, b = outs["1", name].view(np.float32), outs["0", name].view(np.float32)
+            assert np.array_equal(np.isnan(a), np.isnan(b))
+            assert np.array_equal(np.where(np.isinf(a), a, 0), np.where(np.isinf(b), b, 0))
+    assert np.isfinite(outs["1", "x"].view(np.float32)).all()
     assert not np.isfinite(outs["1", "inf"].view(np.float32)).all()
     got = cb.BlockSparseMatrix.from_layout(w.layout, outs["1", "x"].view(np.float32)).toarray()
     base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
@@ -530,9 +543,9 @@ def test_sddmm_grouped_tail(request, monkeypatch, case, M):
     tails, outs, orders = [], [], []
     plan = _work_lists.sddmm_grouped_plan
 
-    def spy(layout, spec, tail=0):
+    def spy(layout, spec, tail=0, windows=False):
         tails.append(tail)
-        got = plan(layout, spec, tail)
+        got = plan(layout, spec, tail, windows)
         orders.append(got[0].get())
         return got
 

@@ -447,6 +447,18 @@ def test_sddmm_dmask(monkeypatch):
     assert {d["MK"] for d in listed} == {16, 32} and all(d["TPAIRS"] for d in listed)
 
 
+def test_sddmm_windows(monkeypatch):
+    """SDDMM_WINDOWS (v55, opt-in): the environment's "0" / "1" / unset; sddmm_windows is on
+    only for "1" and a spec with DMASK."""
+    test_queue_order_env("SDDMM_WINDOWS", ((None, "None"), ("0", "0"), ("1", "1")))
+    spec = _specs.sddmm_grouped_spec(8, _specs._F32X3, 4096, two_way=True)
+    masked = _specs.spec_with(spec, {"DMASK": 1})
+    for value in (None, "0", "1"):
+        monkeypatch.setattr(_specs, "SDDMM_WINDOWS", value)
+        assert _specs.sddmm_windows(masked) is (value == "1")
+        assert _specs.sddmm_windows(spec) is False
+
+
 def test_grouped_tail_on(monkeypatch):
     """SDDMM_GROUPED_TAIL (v54): None orders the tail on sddmm_grouped.cu at bs 8 and 16 and on
     sddmm_grouped_tma.cu at bs 16, not on sddmm_grouped_tma.cu at bs 8 (p59: +0.9% there);

@@ -673,15 +673,17 @@ def test_bulk_copies_as_the_producer_issues_them(cap, density, by_column):
         assert want < len(gent) / 4
 
 
+@pytest.mark.parametrize("windows", [False, True], ids=["entry", "windows"])
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
 @pytest.mark.parametrize("r,ncx,nblk", [(4, 3, 8), (32, 32, 128), (1, 1, 1), (3, 5, 2)])
-def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
+def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density, windows):
     rng = np.random.default_rng(11)
     nrows, ncols = 17, 13
     mask = rng.random((nrows, ncols)) < density
     indptr = _ptr(mask.sum(axis=1))
     indices = np.concatenate([np.flatnonzero(m) for m in mask]).astype(np.int32)
-    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np)
+    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np,
+                                                      windows)
     assert items.dtype == gent.dtype == crow.dtype == np.int32
     assert crow.shape == (len(items) * ncx,)
     got = []
@@ -690,11 +692,14 @@ def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
         assert i == 0 or e0 == items[i - 1][2]
         rows = crow[i * ncx:(i + 1) * ncx]
         assert np.all(rows[:nc] >= 0) and np.all(rows[nc:] == -1)
-        assert np.all(np.diff(rows[:nc]) > 0)            # consecutive block-rows, in order
+        assert np.all(np.diff(rows[:nc]) > 0)            # block-rows in order, each once
+        slots = set()
         for b, code in gent[e0:e1]:
             slot, jl = code >> 16, code & 0xFFFF
             assert slot < nc and jl < r
+            slots.add(int(slot))
             got.append((int(b), int(rows[slot]), g * r + jl))
+        assert slots == set(range(nc))                   # every slot used
     row_of = np.repeat(np.arange(nrows), np.diff(indptr))
     want = [(b, int(row_of[b]), int(indices[b])) for b in range(len(indices))]
     assert sorted(got) == sorted(want) and len(got) == len(gent)
@@ -1188,6 +1193,56 @@ def test_two_way_units_offsets_checked():
     items, gent, _ = _work_lists.sddmm_group_table(indptr, indices, 8, 16, 64, np)
     with pytest.raises(ValueError, match="16-bit offsets"):
         _work_lists.two_way_units(items, gent, 2048, 8, 4, np)
+
+
+def test_sddmm_group_table_windows():
+    """``windows``: a run (ncx non-empty block-rows of a group) with more than nblk blocks
+    becomes the items of the entry-order cut's sizes (nblk each, the rest last), its entries
+    over them in (column, block-row) order; a smaller run one item, the same as without
+    windows; on a layout with full hub columns, fewer (item, column) pairs than the cut in
+    entry order."""
+    rng = np.random.default_rng(8)
+    nrows, ncols, r, ncx, nblk = 70, 96, 32, 16, 20
+    mask = rng.random((nrows, ncols)) < 0.05
+    mask[:, [1, 5, 6, 40, 77]] = True
+    indptr = _ptr(mask.sum(axis=1))
+    indices = np.concatenate([np.flatnonzero(m) for m in mask]).astype(np.int32)
+    plain = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np)
+    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np, True)
+    row_of = np.repeat(np.arange(nrows), np.diff(indptr))
+
+    def run_key(it, ge, i):             # (group, window of ncx non-empty block-rows)
+        g = int(it[i, 0])
+        rows = np.flatnonzero(mask[:, g * r:(g + 1) * r].any(axis=1))
+        return g, int(np.searchsorted(rows, row_of[ge[it[i, 1], 0]])) // ncx
+
+    def by_run(it, ge):
+        runs = {}
+        for i in range(len(it)):
+            runs.setdefault(run_key(it, ge, i), []).append(i)
+        return runs
+
+    runs, plain_runs = by_run(items, gent), by_run(*plain[:2])
+    assert runs.keys() == plain_runs.keys()
+    cut = 0
+    for key, idx in runs.items():
+        ent = np.concatenate([gent[items[i, 1]:items[i, 2]] for i in idx])
+        n = len(ent)
+        sizes = [int(items[i, 2] - items[i, 1]) for i in idx]
+        if n <= nblk:
+            (i,), (j,) = idx, plain_runs[key]
+            assert np.array_equal(gent[items[i, 1]:items[i, 2]], plain[1][plain[0][j, 1]:plain[0][j, 2]])
+            continue
+        cut += 1
+        assert sizes[:-1] == [nblk] * (len(idx) - 1) and 0 < sizes[-1] <= nblk
+        assert sorted(sizes) == sorted(int(plain[0][j, 2] - plain[0][j, 1]) for j in plain_runs[key])
+        sort_key = (ent[:, 1] & 0xFFFF).astype(np.int64) * nrows + row_of[ent[:, 0]]
+        assert np.all(np.diff(sort_key) > 0)
+    assert cut >= 3
+
+    def pairs(it, ge):
+        return sum(len(set((ge[a:b, 1] & 0xFFFF).tolist())) for a, b in it[:, 1:3])
+    assert pairs(items, gent) < pairs(*plain[:2])
 
 
 @pytest.mark.parametrize("density", [0.0, 0.15, 1.0])
