@@ -228,7 +228,7 @@ def _sddmm_spec_key(M):
     return (M <= 16, M <= 32, M <= 64, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= lo,
             M <= hi, M <= _specs.TALL_WGMMA16_NB2_M, _specs.USE_WGMMA, _specs.F32_SPLIT,
             _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, _specs.TALL_WGMMA16, _specs.TF32_REDO,
-            _specs.TWO_WAY_PAIRS)
+            _specs.SDDMM_DMASK, _specs.TWO_WAY_PAIRS)
 
 
 def _sddmm_launch(kind, bs, did, M, nb=None, mch=0):

@@ -1288,6 +1288,7 @@ def test_grouped_plan_column_masks(monkeypatch):
 
     monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
     monkeypatch.setattr(_work_lists, "_ready", lambda plan: plan)
+    monkeypatch.setattr(_specs, "SDDMM_DMASK", None)
     rng = np.random.default_rng(9)
     mask = rng.random((300, 256)) < 0.08
     mask[:, :3] = True                                # long runs: items of unequal length
