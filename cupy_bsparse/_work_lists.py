@@ -987,18 +987,26 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp, windows=False):
     rid, rfirst = _runs(new_run, xp)
     pos = xp.arange(nnz, dtype=xp.int64) - rfirst[rid]
     blocks = b[order]
-    if windows:
-        return _window_items(g, row, col, rank, blocks, rid, rfirst, pos, r, ncx, nblk, xp)
+    if windows:                        # a long run's entries in (column, block-row) order
+        w = _window_order(col, rank, rid, rfirst, pos, r, ncx, nblk, xp)
+        row, col, rank, blocks = row[w], col[w], rank[w], blocks[w]
     new_item = new_run | (pos % nblk == 0)
     iid, first = _runs(new_item, xp)
     nitems = first.size
     end = xp.concatenate([first[1:], xp.full(min(1, nitems), nnz, dtype=xp.int64)])
-    slot = rank - rank[first][iid]
     items = xp.empty((nitems, 4), dtype=xp.int32)
+    if windows:                        # x slots: dense ranks of the block-rows an item uses
+        local = rank % ncx             # the block-row's place in its run's ncx rows
+        used = xp.zeros((nitems, ncx), dtype=bool)
+        used[iid, local] = True
+        slot = (xp.cumsum(used, axis=1) - 1)[iid, local]
+        items[:, 3] = used.sum(axis=1)
+    else:                              # an item's block-rows are consecutive ranks
+        slot = rank - rank[first][iid]
+        items[:, 3] = slot[end - 1] + 1 if nitems else xp.zeros(0, xp.int64)
     items[:, 0] = g[first]
     items[:, 1] = first
     items[:, 2] = end
-    items[:, 3] = slot[end - 1] + 1 if nitems else xp.zeros(0, xp.int64)
     gent = xp.empty((nnz, 2), dtype=xp.int32)
     gent[:, 0] = blocks
     gent[:, 1] = (slot << 16) | (col % r)
@@ -1007,42 +1015,15 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp, windows=False):
     return items, gent, crow
 
 
-def _window_items(g, row, col, rank, blocks, rid, rfirst, pos, r, ncx, nblk, xp):
-    """``sddmm_group_table``'s tables with its runs (``rid``, first entries ``rfirst``, each
-    entry's ``pos`` in its run; entries in (group, block-row) order with their ``g``, ``row``,
-    ``col``, group ``rank`` and stored ``blocks``) of more than ``nblk`` blocks cut by column
-    windows: such a run's entries sorted by (column, block-row) and cut at every ``nblk``
-    (the sizes of the cut in entry order); an item's x slots the dense ranks of its
-    block-rows."""
+def _window_order(col, rank, rid, rfirst, pos, r, ncx, nblk, xp):
+    """The order of ``sddmm_group_table``'s entries (group, block-row order; ``col``, group
+    ``rank``, run ``rid``, runs' first entries ``rfirst``, ``pos`` in the run) with each run of
+    more than ``nblk`` entries sorted by (column, block-row) and the rest as they were; runs
+    keep their places, so ``rid`` and ``pos`` hold for the sorted entries."""
     nnz = int(pos.shape[0])
     size = xp.diff(xp.concatenate([rfirst, xp.full(1, nnz, dtype=xp.int64)]))[rid]
-    big = size > nblk
-    local = rank % ncx                 # the block-row's place in its run's ncx rows
-    within = xp.where(big, (col % r) * ncx + local, pos)
-    order = xp.argsort(rid * (max(r * ncx, nblk) + 1) + within)
-    g, row, col, local, blocks = g[order], row[order], col[order], local[order], blocks[order]
-    piece = pos // nblk                # pos, rid: unchanged by a sort within runs; items of
-                                       # the entry-order cut's sizes (the same warp rounds)
-    one = xp.ones(min(1, nnz), dtype=bool)
-    new_item = xp.concatenate([one, (rid[1:] != rid[:-1]) | (piece[1:] != piece[:-1])])
-    iid, first = _runs(new_item, xp)
-    nitems = first.size
-    end = xp.concatenate([first[1:], xp.full(min(1, nitems), nnz, dtype=xp.int64)])
-    used = xp.zeros((nitems, ncx), dtype=bool)
-    used[iid, local] = True
-    rank_in = xp.cumsum(used, axis=1) - 1
-    slot = rank_in[iid, local]
-    items = xp.empty((nitems, 4), dtype=xp.int32)
-    items[:, 0] = g[first]
-    items[:, 1] = first
-    items[:, 2] = end
-    items[:, 3] = used.sum(axis=1)
-    gent = xp.empty((nnz, 2), dtype=xp.int32)
-    gent[:, 0] = blocks
-    gent[:, 1] = (slot << 16) | (col % r)
-    crow = xp.full(nitems * ncx, -1, dtype=xp.int32)
-    crow[iid * ncx + slot] = row
-    return items, gent, crow
+    within = xp.where(size > nblk, (col % r) * ncx + rank % ncx, pos)
+    return xp.argsort(rid * (max(r * ncx, nblk) + 1) + within)
 
 
 def _two_by_two(iid, key, minor, xp):
@@ -1264,13 +1245,16 @@ def tail_order(items, tail, xp):
                            n - k + largest_first_order(items[n - k:, 2] - items[n - k:, 1], xp)])
 
 
-def tail_longest_first(items, crow, ncx, tail, xp):
-    """``sddmm_group_table``'s items (and their ``ncx`` crow entries each) in ``tail_order``.
-    numpy or cupy."""
+def tail_longest_first(items, crow, ncx, tail, xp, *per_item):
+    """``sddmm_group_table``'s items (and their ``ncx`` crow entries each, and any further
+    ``per_item`` host tables, one row an item) in ``tail_order``: ``(items, crow,
+    *per_item)``. numpy or cupy."""
     order = tail_order(items, tail, xp)
     if order is None:
-        return items, crow
-    return items[order], crow.reshape(int(items.shape[0]), ncx)[order].reshape(-1)
+        return (items, crow) + per_item
+    host = to_host(order) if per_item else None
+    return ((items[order], crow.reshape(int(items.shape[0]), ncx)[order].reshape(-1))
+            + tuple(a[host] for a in per_item))
 
 
 def item_column_masks(items, gent, r):
@@ -1295,8 +1279,8 @@ def sddmm_grouped_plan(layout, spec, tail=0, windows=False):
     """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, its long runs cut by
     column windows where ``windows``; then ``pair_units`` with PAIRS, then ``unit_offsets``
     with SOFF; ``two_way_units`` with TPAIRS; then the last ``tail`` items longest first,
-    ``tail_order``), and with DMASK a fourth table, the items' ``item_column_masks``; cached
-    per layout."""
+    ``tail_longest_first``), and with DMASK a fourth table, the items' ``item_column_masks``;
+    cached per layout."""
     p = dict(spec)
     key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0), p.get("SOFF", 0),
            p.get("TPAIRS", 0), tail, bool(windows), p.get("DMASK", 0))
@@ -1312,11 +1296,7 @@ def sddmm_grouped_plan(layout, spec, tail=0, windows=False):
             items, gent = pair_units(items, gent, xp)
             if p.get("SOFF"):          # codes as stage byte offsets (float32)
                 gent = unit_offsets(gent, p["BS"], 4, xp)
-        order = tail_order(items, tail, xp)
-        if order is not None:
-            n = int(items.shape[0])
-            items, crow = items[order], crow.reshape(n, p["NCX"])[order].reshape(-1)
-            extra = tuple(a[to_host(order)] for a in extra)     # host tables
+        items, crow, *extra = tail_longest_first(items, crow, p["NCX"], tail, xp, *extra)
         plan = _to_device(items, gent, crow, *extra)
         layout.plan_cache[key] = _ready(plan)
     return plan
