@@ -696,8 +696,10 @@ elif [ "$1" = v68 ]; then
   PYTHONPATH=.:probes timeout 140 python3 probes/p50.py quick 2>&1 | grep -v "^\["
   PYTHONPATH=.:probes timeout $((298 - SECONDS)) python3 probes/p51.py quick 2>&1 | grep -v "^\["
 elif [ "$1" = v69 ]; then
-  # the suite alone, 4 shards (<= V_T, 570 s by default)
-  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 timeout "${V_T:-570}" bash .ci/gpu 2>&1 | tail -7
+  # the suite alone, 4 shards (<= V_T, 570 s by default); each shard's 40 slowest tests go
+  # to $OUT/gpu_tests.log (where the suite's time goes: its CPU references or the GPU)
+  GPU_SHARDS=4 SKIP_SANITIZER=1 SKIP_BENCH=1 PYTEST_ARGS="--durations=40" \
+      timeout "${V_T:-570}" bash .ci/gpu 2>&1 | tail -7
 elif [ "$1" = v70 ]; then
   # the last ~380 s of a scarce session: the GPU tests of the code changed since a54cec1 (the
   # coarse mends, GROUP_BALANCE, MCH, the sddmm row maps) in 4 shards, then p50 / p51 quick
