@@ -780,12 +780,7 @@ WPF_PROBE = 2
 #: The producer warps at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's opt-in
 #: split of a step's copies (``dsd_grouped_tma_spec``'s ``pw``; probes/p19.py times it).
 PW_PROBE = 2
-#: The cluster size at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's opt-in
-#: slab multicast (``dsd_grouped_tma_spec``'s ``cl``; probes/p20.py times it).
-CL_PROBE = 2
-#: The same for the K split of a group over a cluster (``ck``; probes/p20.py).
-CK_PROBE = 4
-#: The same for the consumers' unsigned slab columns (``ucol``; probes/p20.py).
+#: The same for the consumers' unsigned slab columns (``ucol``; v23's p20 timed it).
 UCOL_PROBE = 1
 
 #: Stored blocks per bulk copy from which 16-bit bs 8 on dsd_grouped_tma.cu copies its blocks
@@ -803,8 +798,7 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=None, cl=1, ck=1,
-                         ucol=None):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=None, ucol=None):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -844,18 +838,6 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
     Barabasi-Albert 0.079 -> 0.081 / 0.078 (within 2.5%); bs 16 (p19, H200) within 1%. With
     UCOL (v23, below) it wins on Barabasi-Albert too. It changes neither the plan nor the sums.
 
-    ``cl`` (1, 2 or 4; 16-bit only; opt-in for probes/p20.py, untimed): CTAs a cluster (CL). The
-    cluster's CTAs own ``cl`` neighbouring groups and walk the same slabs, each box of a slab
-    copied once from L2 and multicast into all of them (at M = 64 the slabs' L2 re-reads are
-    most of the bytes: docs/perf-notes.md v22). Its plan differs (``_work_lists``'s
-    ``cluster_group_table``), so the sums differ in rounding. p20 (H100): 1.5-2x slower.
-
-    ``ck`` (1, 2 or 4; 16-bit only; opt-in for probes/p20.py): CTAs a cluster (CK) that split one
-    group's steps into ``ck`` items and sum their accumulators through distributed shared memory
-    (rank order, deterministic) instead of float32 partials in global memory combined by the
-    group's last CTA (``fixed_cut``'s items; docs/perf-notes.md v22). v23's p20 (H100, fp16 M =
-    64): correct, and 1.2-1.5x slower (bs 16 random 0.0477 -> 0.0653 ms).
-
     ``ucol`` (0 or 1; None: 1 for 16-bit): the consumers take an entry's slab column unsigned
     (UCOL), which drops the signed-division fix-ups from each block's address chain (SASS,
     16-bit bs 8 x @ W: 16 instructions from the code's shuffle to the A fragments' ldmatrix,
@@ -888,15 +870,6 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
         raise ValueError(f"pw must be 1 or 2 producer warps, got {pw!r}")
     if pw > 1:
         p["PW"] = 2
-    if cl not in (1, 2, 4) or (cl > 1 and code == _F32X3):
-        raise ValueError(f"cl must be 1, 2 or 4 CTAs a cluster (16-bit only), got {cl!r}")
-    if cl > 1:
-        p["CL"] = int(cl)
-    if ck not in (1, 2, 4) or (ck > 1 and (cl > 1 or regime == "tiny" or code == _F32X3)):
-        raise ValueError(f"ck must be 1, 2 or 4 CTAs a cluster (16-bit, M > 16, without cl), "
-                         f"got {ck!r}")
-    if ck > 1:
-        p["CK"] = int(ck)
     if ucol not in (0, 1):
         raise ValueError(f"ucol must be 0 or 1, got {ucol!r}")
     if ucol:
@@ -1775,12 +1748,6 @@ def all_specializations():
                                     out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
                                         bs, did, M, tw, wcp=wcp, **knob,
                                         split=f32_split("dsd_grouped_tma.cu", bs, M)),
-                                        "bsmm_dsd_grouped_tma"))
-                                # 16-bit clusters: slabs multicast (CL), a group's steps
-                                # split and summed (CK)
-                                for knob in ({"cl": CL_PROBE}, {"ck": CK_PROBE}) if did else ():
-                                    out.append(("dsd_grouped_tma.cu", dsd_grouped_tma_spec(
-                                        bs, did, M, tw, wcp=wcp, **knob),
                                         "bsmm_dsd_grouped_tma"))
                         if did == 0:
                             # float32 x split ahead (F32_SPLIT, opt-in, untimed)

@@ -657,17 +657,13 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None):
     specialisation and item budget. Groups are split (combined as dsd.cu's chunks) when there
     are fewer of them than resident CTAs, into items of near-equal weight (``balanced_table``:
     a step weighs 1 + its blocks / ``step_blocks(spec)``), as many as fit one wave; or, with
-    ``balance`` (a factor; ``_specs.GROUP_BALANCE``) and no clusters, where the heaviest group
-    outweighs the mean by more than it (``balance_budget``). With clusters: CL's super-groups
-    (``cluster_group_table``, ``cluster_items``); CK's exactly CK items a group
-    (``fixed_cut``), summed in the cluster, so no slots."""
+    ``balance`` (a factor; ``_specs.GROUP_BALANCE``), where the heaviest group outweighs the
+    mean by more than it (``balance_budget``)."""
     p = dict(spec)
-    cl, ck = p.get("CL", 1), p.get("CK", 1)
-    key, (steps, gent, gptr, blocks) = (_cluster_steps if cl > 1 else _grouped_steps)(
-        layout, trans_w, spec)
-    budget = _item_budget((gptr.size - 1) * cl, m_tiles, resident)
+    key, (steps, gent, gptr, blocks) = _grouped_steps(layout, trans_w, spec)
+    budget = _item_budget(gptr.size - 1, m_tiles, resident)
     per_step = step_blocks(spec)
-    if budget is None and balance is not None and cl == 1 and ck == 1:
+    if budget is None and balance is not None:
         budget = balance_budget(gptr, 1.0 + blocks / per_step, balance)
         if budget is not None:
             # at most BALANCE_MAX_WORKSPACE bytes of float32 partials (slots x M x width),
@@ -675,133 +671,18 @@ def dsd_grouped_plan(layout, trans_w, spec, m_tiles, resident, balance=None):
             tile = m_tiles * p["BM"] * p["R"] * p["BS"] * 4
             if (budget - (gptr.size - 1)) * 2 * tile > BALANCE_MAX_WORKSPACE:
                 budget = None
-    ikey = key + (budget, per_step, ck)
+    ikey = key + (budget, per_step)
     items = layout.plan_cache.get(ikey)
     if items is None:
         weight = 1.0 + blocks / per_step
-        if ck > 1:
-            item = fixed_cut(gptr, weight, ck)
-            ginfo, nslots = np.zeros((gptr.size - 1, 2), dtype=np.int32), 0
-        elif budget is None:             # one item per group: host
+        if budget is None:               # one item per group: host
             item, ginfo, nslots = chunk_table(gptr, 1 << 40, np)
         else:
-            item, ginfo, nslots = balanced_table(gptr, weight, budget // cl)
-        if cl > 1:
-            item, ginfo, nslots = cluster_items(item, ginfo, nslots, cl, blocks.size)
+            item, ginfo, nslots = balanced_table(gptr, weight, budget)
         items = _to_device(item, ginfo) + (nslots,)
         layout.plan_cache[ikey] = _ready(items)
     item, ginfo, nslots = items
     return (item, ginfo, steps, gent), nslots
-
-
-def cluster_group_table(ptr, ent, r, cl, kw_blocks, cap, kin_blocks, bs, by_column=False):
-    """Steps of dsd_grouped_tma.cu with clusters of ``cl`` CTAs (CL), on the host (numpy).
-
-    As ``group_table``, but a cluster's CTAs own groups sg * cl .. sg * cl + cl - 1 (a
-    super-group sg) and walk the same steps, since each of a step's x boxes is copied once into
-    all of them: the super-group's (slab) runs, each cut into as many steps as its rank with the
-    most entries needs at ``cap`` a step (a rank may have none in a step), every step loading the
-    run's x columns from its lowest block-row to its highest.
-    Returns ``(steps, gent, gptr, blocks)``: steps (cl * S, 4) int32, rank rr's S steps at
-    rr * S .. (rr + 1) * S (group_table's rows, entries indexing gent); gent (nnzb, 2) int32 as
-    group_table's, rank-major; gptr (n_super_groups + 1,) int64 over the S steps; blocks (S,)
-    the most entries any rank has in each step.
-    """
-    ptr = np.asarray(to_host(ptr), dtype=np.int64)
-    ent = np.asarray(to_host(ent))
-    ncols, nnz = ptr.size - 1, int(ent.shape[0])
-    ngroups = -(-ncols // r)
-    nsg = -(-ngroups // cl)
-    nslabs = max(1, -(-kin_blocks // kw_blocks))
-    col = entry_owners(ptr, nnz, np)
-    c = ent[:, 0].astype(np.int64)
-    rank = (col // r) % cl
-    jl = col % r
-    key = (col // r // cl) * nslabs + c // kw_blocks
-    ukey, run = np.unique(key, return_inverse=True)
-    run = run.reshape(-1)
-    nk = ukey.size
-    cmin = np.full(nk, np.iinfo(np.int64).max, dtype=np.int64)
-    cmax = np.full(nk, -1, dtype=np.int64)
-    np.minimum.at(cmin, run, c)
-    np.maximum.at(cmax, run, c)
-    cnt = np.zeros((cl, nk), dtype=np.int64)
-    np.add.at(cnt, (rank, run), 1)
-    nst = np.maximum(1, -(-cnt.max(axis=0, initial=0) // cap))
-    S = int(nst.sum())
-    st_end = np.cumsum(nst)
-    srun = np.repeat(np.arange(nk, dtype=np.int64), nst)
-    local = np.arange(S, dtype=np.int64) - (st_end - nst)[srun]
-    start = (np.cumsum(cnt.ravel()) - cnt.ravel()).reshape(cl, nk)     # rank-major
-    steps = np.empty((cl * S, 4), dtype=np.int32)
-    for rr in range(cl):
-        st, ln, n = start[rr][srun], cnt[rr][srun], nst[srun]
-        steps[rr * S:(rr + 1) * S, 0] = cmin[srun] * bs
-        steps[rr * S:(rr + 1) * S, 1] = st + local * ln // n
-        steps[rr * S:(rr + 1) * S, 2] = st + (local + 1) * ln // n
-        steps[rr * S:(rr + 1) * S, 3] = (cmax - cmin + 1)[srun] * bs
-    order = np.lexsort((jl, c % kw_blocks, run, rank))
-    oc, ojl, orun = c[order], jl[order], run[order]
-    gent = np.empty((nnz, 2), dtype=np.int32)
-    gent[:, 0] = ent[:, 1][order]
-    gent[:, 1] = ((oc - cmin[orun]) << 16) | ojl
-    if by_column and nnz:
-        step_of = np.searchsorted(steps[:, 1], np.arange(nnz), side="right") - 1
-        gent = gent[np.lexsort((oc, ojl, step_of))]
-    gptr = np.searchsorted(ukey[srun] // nslabs, np.arange(nsg + 1), side="left")
-    blocks = (steps[:, 2] - steps[:, 1]).reshape(cl, S).max(axis=0) if S else np.zeros(0)
-    return steps, gent, gptr.astype(np.int64), blocks
-
-
-def _cluster_steps(layout, trans_w, spec):
-    """``_grouped_steps`` for a spec with clusters (CL > 1): ``cluster_group_table``'s steps and
-    gent on the device, its gptr (over super-groups) and per-step block counts on the host."""
-    p = dict(spec)
-    bs, r, kwb, cap, cl = p["BS"], p["R"], p["KW"] // p["BS"], p["CAP"], p["CL"]
-    key = ("dsdc", bool(trans_w), r, kwb, cap, cl)
-    base = layout.plan_cache.get(key)
-    if base is None:
-        xp, src = _tables_on(layout)
-        ptr, ent = _dsd_entries(src, trans_w, xp)
-        kin = layout.block_shape[1 if trans_w else 0]
-        steps, gent, gptr, blocks = cluster_group_table(ptr, ent, r, cl, kwb, cap, kin, bs,
-                                                        by_column=trans_w)
-        base = layout.plan_cache[key] = _ready(_to_device(steps, gent) + (gptr, blocks))
-    return key, base
-
-
-def cluster_items(table, colinfo, nslots, cl, S):
-    """The CTAs' ``(item, ginfo, nslots)`` from a cut of super-groups into items (``table``,
-    ``colinfo``, ``nslots`` as ``balanced_table`` returns them, over ``S`` steps a rank): item
-    i's CTA of rank rr (row i * cl + rr) takes group sg * cl + rr and rank rr's copy of the
-    steps; its slots are rr * nslots + the item's. numpy int32."""
-    item = np.empty((table.shape[0] * cl, 4), dtype=np.int32)
-    ginfo = np.empty((colinfo.shape[0] * cl, 2), dtype=np.int32)
-    for rr in range(cl):
-        item[rr::cl, 0] = table[:, 0] * cl + rr
-        item[rr::cl, 1] = table[:, 1] + rr * S
-        item[rr::cl, 2] = table[:, 2] + rr * S
-        item[rr::cl, 3] = np.where(table[:, 3] >= 0, table[:, 3] + rr * nslots, -1)
-        ginfo[rr::cl, 0] = colinfo[:, 0] + rr * nslots
-        ginfo[rr::cl, 1] = colinfo[:, 1]
-    return item, ginfo, nslots * cl
-
-
-def fixed_cut(gptr, weight, ck):
-    """Each group's steps cut into exactly ``ck`` items of near-equal weight, some perhaps
-    empty (numpy): rows (group, first step, end step, -1), group g's at g * ck .. g * ck + ck - 1.
-    ``gptr`` and ``weight`` as ``balanced_table``'s."""
-    gptr = np.asarray(gptr, dtype=np.int64)
-    ng = gptr.size - 1
-    cum = np.concatenate([[0.0], np.cumsum(np.asarray(weight, dtype=np.float64))])
-    a, b = np.repeat(gptr[:-1], ck), np.repeat(gptr[1:], ck)
-    k = np.tile(np.arange(ck, dtype=np.int64), ng)
-    end = np.searchsorted(cum, cum[a] + (cum[b] - cum[a]) * (k + 1) / ck, side="left")
-    end = np.where(k == ck - 1, b, np.clip(end, a, b))
-    end = np.maximum.accumulate(end) if end.size else end
-    first = np.where(k == 0, a, np.concatenate([[0], end[:-1]]))
-    return np.stack([np.repeat(np.arange(ng), ck), first, end, np.full(ng * ck, -1)],
-                    axis=1).astype(np.int32)
 
 
 #: The most bytes of split partials ``balance_budget``'s cut may take (float32 tiles, its

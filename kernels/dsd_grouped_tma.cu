@@ -44,13 +44,8 @@
 // default; 2: producer warps, the last PW warps, each copying the blocks of an equal share
 // of a step's entries, a run cut at a share's start; the first also writes the codes and
 // copies the x boxes; every lane of each arrives on `full`; opt-in, docs/perf-notes.md v21:
-// the 16-bit step at M = 64 was its one producer's copy issue), CL (1, the default; 2 or 4,
-// 16-bit: a cluster of CL CTAs owns neighbouring groups and walks one step list, each slab box
-// multicast into all of them by rank b % CL, each consumer warp also releasing the others'
-// buffers; opt-in, v22: 1.5-2.2x slower), CK (1, the default; 2 or 4, 16-bit: a cluster of CK
-// CTAs splits one group's steps and sums its accumulators through distributed shared memory,
-// in place of split_combine; opt-in, v22), UCOL (0, the default; 1: the consumers' slab column
-// unsigned, fewer address instructions a block; opt-in, v22), TIMELINE
+// the 16-bit step at M = 64 was its one producer's copy issue), UCOL (0, the default; 1: the
+// consumers' slab column unsigned, fewer address instructions a block; opt-in, v22), TIMELINE
 // (0, the default; n > 0: timeline.cuh's per-step timestamps of the first n CTAs, events 0-2
 // the producer's wait on `empty` begun and done and its copies issued, 3-4 consumer warp 0's
 // wait on `full` done and its release, 5 the last consumer warp's release); float32
@@ -113,33 +108,8 @@
 #if PW > 1 && WPF
 #error "dsd_grouped_tma.cu: the L2 prefetch (WPF) runs with one producer warp"
 #endif
-#ifndef CL
-#define CL 1
-#endif
-#if CL != 1 && CL != 2 && CL != 4
-#error "dsd_grouped_tma.cu: CL CTAs a cluster, 1, 2 or 4"
-#endif
-#if CL > 1 && (DTYPE_ID == 4 || WPF)
-#error "dsd_grouped_tma.cu: clusters (CL) serve the 16-bit kernels without WPF"
-#endif
-#ifndef CK
-#define CK 1
-#endif
 #ifndef UCOL
 #define UCOL 0
-#endif
-#if CK != 1 && CK != 2 && CK != 4
-#error "dsd_grouped_tma.cu: CK CTAs a cluster, 1, 2 or 4"
-#endif
-#if CK > 1 && CL > 1
-#error "dsd_grouped_tma.cu: a cluster shares slabs (CL) or splits one group's K range (CK)"
-#endif
-#if CL > 1
-#define CLUSTER_DIMS __cluster_dims__(CL, 1, 1)
-#elif CK > 1
-#define CLUSTER_DIMS __cluster_dims__(CK, 1, 1)
-#else
-#define CLUSTER_DIMS
 #endif
 #ifndef XPRE
 #define XPRE 0
@@ -156,7 +126,7 @@
 #define BAR_XPRE 2                     // named barrier of the consumers' slab split (1: split_combine)
 #define LO_STAGES (XPRE ? 1 : XLO ? STAGES : 0)   // lo planes in shared memory
 
-extern "C" __global__ void CLUSTER_DIMS __launch_bounds__(NCT + 32 * PW, MIN_CTAS)
+extern "C" __global__ void __launch_bounds__(NCT + 32 * PW, MIN_CTAS)
 bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #if XLO
                      const __grid_constant__ TensorMap tmap_xlo,
@@ -187,16 +157,10 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     const int m0 = blockIdx.y * BM;
 
     // full: every producer lane arrives (and, with WCP, once more when its cp.async copies land);
-    // empty: every consumer thread, and with CL each consumer warp of the cluster's other CTAs
-    Ring<STAGES>::init(bar0, tid, NCT + (CL - 1) * NC, (WCP ? 64 : 32) * PW);
+    // empty: every consumer thread
+    Ring<STAGES>::init(bar0, tid, NCT, (WCP ? 64 : 32) * PW);
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
-#if CL > 1 || CK > 1
-    const unsigned crank = cluster_rank();
-#endif
-#if CL > 1
-    cluster_sync();   // the cluster's barriers are initialised before any multicast or remote arrival
-#endif
     if (tid == 0) TL_SPAN(0, nsteps);
 
 #if PW > 1
@@ -240,8 +204,8 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
             const int4 cur = rq[0];
             const int n = cur.z - cur.y;
             if (lane == 0 && pw == 0) TL_MARK(k, 0);
-            // every lane: its code writes follow the consumers' release (with CL, every CTA's)
-            ring.wait_empty<(CL > 1)>(k);
+            // every lane: its code writes follow the consumers' release
+            ring.wait_empty(k);
             if (lane == 0 && pw == 0) TL_MARK(k, 1);
             int* meta = metas + ring.s * META_STAGE;
             if (pw == 0) {   // the codes: the first producer warp
@@ -278,15 +242,8 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #pragma unroll
                 for (int b = 0; b < KW / BOXC; ++b)
                     if (pw == 0 && b < nbox) {
-#if CL > 1
-                        // box b from rank b % CL into every CTA of the cluster (same slab)
-                        if (b % CL == crank)
-                            tma_2d_multicast(a0 + ring.s * A_STAGE + b * A_BOX, &tmap_x,
-                                             cur.x + b * BOXC, m0, full, (1u << CL) - 1u, x_hint);
-#else
                         tma_2d(a0 + ring.s * A_STAGE + b * A_BOX, &tmap_x, cur.x + b * BOXC, m0,
                                full, x_hint);
-#endif
 #if XLO
                         tma_2d(lo0 + ring.s * A_STAGE + b * A_BOX, &tmap_xlo, cur.x + b * BOXC, m0,
                                full, x_hint);
@@ -354,12 +311,6 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
                 for (int p = 0; p < EPL; ++p) eq[i][p] = eq[i + 1][p];
             entries(eq[PF - 1], rq[PF - 1]);
         }
-#if CL > 1
-        cluster_sync();   // no CTA exits while another may still arrive on its barriers
-#elif CK > 1
-        cluster_sync();   // the consumers' two around their sum (below)
-        cluster_sync();
-#endif
         return;
     }
 
@@ -454,71 +405,14 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         });
         if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(k, warp == 0 ? 4 : 5);
         ring.release();
-#if CL > 1
-        // the other CTAs' producers multicast into this buffer too: lane r tells rank r
-        __syncwarp();
-        if (lane < CL && lane != (int)crank) mbar_arrive_remote(ring.empty(), lane);
-#endif
     }
     if (tid == 0) TL_SPAN(1, nsteps);
-#if CL > 1
-    cluster_sync();
-#endif
 
     // the item again: keeping its group and slot live through the loop cost the TRANS_W 1
     // specialisations 12 spilled registers at the 96 that two CTAs per SM allow
     int grp, slot;
     asm volatile("ld.global.nc.v4.s32 {%0, _, _, %1}, [%2];" : "=r"(grp), "=r"(slot) : "l"(item + blockIdx.x));
     constexpr int ACC_N = RW * MI * NI * 4;
-#if CK > 1
-    // The cluster's CK CTAs walked parts of one group's steps: each parks its accumulators in
-    // its ring (free now: every copy landed), and rank r sums, in rank order, the row blocks mi
-    // of every warp tile with mi % CK == r from all of them (distributed shared memory), and
-    // stores them. No partials in global memory, no counters.
-    static_assert(MI % CK == 0 && ACC_N * NCT * 4 <= STAGES * (A_STAGE + B_STAGE), "CK's sum");
-    {
-        (void)slot;
-        float* park = reinterpret_cast<float*>(smem_raw + (a0 - raw));
-        const float* mine = &acc[0][0][0][0];
-        // a warp done with its last step parks over stages other consumer warps (up to STAGES
-        // - 1 steps behind) may still read: all consumers first (named barrier 1, the one
-        // split_combine takes, which this path never reaches; the producer warps never join)
-        sync_threads_of<1>(NCT);
-#pragma unroll
-        for (int i = 0; i < ACC_N; ++i) park[i * NCT + tid] = mine[i];
-        cluster_sync();
-#pragma unroll
-        for (int q = 0; q < RW; ++q)
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi) {
-                if (mi % CK != (int)crank) continue;
-#pragma unroll
-                for (int ni = 0; ni < NI; ++ni)
-#pragma unroll
-                    for (int v = 0; v < 4; ++v) {
-                        const unsigned at = a0 + 4u * ((((q * MI + mi) * NI + ni) * 4 + v) * NCT + tid);
-                        float sum = 0.f;
-#pragma unroll
-                        for (int r = 0; r < CK; ++r) sum += ld_dsmem_f32(at, r);
-                        acc[q][mi][ni][v] = sum;
-                    }
-            }
-        cluster_sync();   // every CTA has read the others' accumulators before any exits
-        const int valid = min(BM, M - m0);
-#pragma unroll
-        for (int q = 0; q < RW; ++q) {
-            const int j = grp * R + wn * RW + q;
-            if (j >= ncols) continue;
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi)
-                if (mi % CK == (int)crank)
-                    store_tiles<1, NI>(y + (long long)m0 * ldy + (long long)j * BS, ldy,
-                                       *reinterpret_cast<const float(*)[1][NI][4]>(&acc[q][mi][0][0]),
-                                       wm * WM + mi * 16, 0, valid, alpha, beta, lane);
-        }
-        return;
-    }
-#endif
     if (slot >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0][0], ws, slot, ginfo[grp],
                                                    counters + (long long)grp * gridDim.y + blockIdx.y,
                                                    is_last))

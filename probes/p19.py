@@ -41,7 +41,7 @@ Each line also gives the default kernel's time, the extra's without the instrume
 any) and the instrumented one's (bench.time_cuda), with the resident CTAs of each, so a build
 that lost occupancy shows.
 
-    PYTHONPATH=. python probes/p19.py [producer|cluster|persist|f32w|groups|tall|tallpersist|
+    PYTHONPATH=. python probes/p19.py [producer|persist|f32w|groups|tall|tallpersist|
                                        queue64|wgq|swq|nonsquare|late]
                                        (PRODUCER, ..., TALL_PERSIST, TALL_TILES, NONSQUARE below)
 """
@@ -182,14 +182,8 @@ PRODUCER = [("grouped_tma", "random", 16, "float16", "fprop", 64, {"WCP": 1}),
             ("grouped_tma", "random", 8, "float16", "fprop", 64, {"PW": 2}),
             ("grouped_tma", "random", 8, "float16", "bprop", 64, {"PW": 2}),
             ("grouped_tma", "random", 16, "float16", "fprop", 64, {"PW": 2, "WCP": 1})]
-#: v22 (`p19.py cluster`): p20 timed CL 2 (slabs multicast in clusters of two CTAs) 1.5x slower
-#: than the default at M = 64; where its step goes, and whether a deeper ring (one CTA an SM)
-#: hides the cluster's coupled releases.
-CLUSTER = [("grouped_tma", "random", 16, "float16", "fprop", 64, {"CL": 2}),
-           ("grouped_tma", "random", 16, "float16", "fprop", 64, {"STAGES": 6, "MIN_CTAS": 1}),
-           ("grouped_tma", "random", 16, "float16", "fprop", 64,
-            {"CL": 2, "STAGES": 6, "MIN_CTAS": 1}),
-           ("grouped_tma", "random", 8, "float16", "fprop", 64, {"CL": 2})]
+#: (`cluster`, v22: the timelines of CL, dsd_grouped_tma.cu's slabs multicast in clusters, 1.5x
+#: slower; removed with CL.)
 #: v23 (`p19.py persist`): dsd_stream.cu's PERSIST (one wave of CTAs over an equal cut of the
 #: entries) measured 1.1-1.2x slower at 16-bit bs 32 / 64, M = 64, and 1.19x faster at float32
 #: bs 64 (p21). The timelines with and without it: whether the split-K epilogues between a
@@ -272,8 +266,6 @@ elif sys.argv[1:] == ["wgq"]:
     CASES = WGQ
 elif sys.argv[1:] == ["producer"]:
     CASES = PRODUCER
-elif sys.argv[1:] == ["cluster"]:
-    CASES = CLUSTER
 elif sys.argv[1:] == ["persist"]:
     CASES = PERSIST
 elif sys.argv[1:] == ["f32w"]:

@@ -2434,7 +2434,7 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, grouped_tma, tran
 
 
 @pytest.mark.parametrize("density", [0.1, 0.01])
-@pytest.mark.parametrize("knob", ["wpf", "pw", "ucol", "cl", "ck"])
+@pytest.mark.parametrize("knob", ["wpf", "pw", "ucol"])
 @pytest.mark.parametrize("bs,kind", [(8, "f16"), (8, "f32"), (16, "f16"), (16, "bf16")])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs, kind, knob,
@@ -2447,12 +2447,7 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
     ends of short items, and an empty block-row and block-column. At density 0.01 most steps
     hold one entry, which leaves the first of two producer warps no block to copy. What this
     guards is the copy pipeline and the spec launched; the prefetch's lines are test_compile's
-    test_block_prefetch_lines. Clusters (CL_PROBE CTAs sharing each slab by multicast;
-    probes/p20.py) walk other steps, and a group's items summed over a cluster (CK_PROBE) add in
-    another order, so their sums differ in rounding: checked against the reference only
-    (float32 has neither)."""
-    if knob in ("cl", "ck") and kind == "f32":
-        pytest.skip("clusters serve the 16-bit kernels")
+    test_block_prefetch_lines."""
     from cupy_bsparse import _gpu_ops, _specs
 
     rng = _rng(request)
@@ -2466,8 +2461,6 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
     spec = _specs.dsd_grouped_tma_spec
     flag, default, probe = {"wpf": ("WPF", 0, _specs.WPF_PROBE),    # #define, default, probed
                             "pw": ("PW", 1, _specs.PW_PROBE),
-                            "cl": ("CL", 1, _specs.CL_PROBE),
-                            "ck": ("CK", 1, _specs.CK_PROBE),
                             "ucol": ("UCOL", 0, _specs.UCOL_PROBE)}[knob]
     outs = []
     for value in (default, probe):
@@ -2483,8 +2476,7 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
         specs = [h[4] for h in _gpu_ops._launches.values() if h[0] is call[0]]
         assert specs and all(sp.get(flag, default) == value for sp in specs), \
             f"{flag} {value} not launched"
-    if knob not in ("cl", "ck"):
-        assert np.array_equal(outs[0], outs[1])
+    assert np.array_equal(outs[0], outs[1])
 
 
 @pytest.mark.parametrize("bs", [8, 16])

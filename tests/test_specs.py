@@ -320,28 +320,6 @@ def test_grouped_tma_producer_warps():
             _specs.dsd_grouped_tma_spec(16, 1, 64, False, pw=bad)
 
 
-def test_grouped_tma_clusters():
-    """dsd_grouped_tma.cu's clusters (opt-in, probes/p20.py), CL (slabs multicast) and CK (a
-    group's items summed in distributed shared memory): 16-bit only, 1, 2 or 4 CTAs a cluster;
-    1 is the spec without them."""
-    base = _specs.dsd_grouped_tma_spec(16, 1, 64, False)
-    assert _specs.dsd_grouped_tma_spec(16, 1, 64, False, cl=1) == base and "CL" not in dict(base)
-    for cl in (2, 4):
-        spec = dict(_specs.dsd_grouped_tma_spec(16, 1, 64, False, cl=cl))
-        assert spec.pop("CL") == cl and spec == dict(base)
-    for bs, did, cl in ((16, 1, 3), (8, 2, 8), (8, 0, 2)):
-        with pytest.raises(ValueError, match="cl must be 1, 2 or 4"):
-            _specs.dsd_grouped_tma_spec(bs, did, 64, False, cl=cl)
-    # CK: a group's items summed over a cluster (opt-in, probes/p20.py)
-    for ck in (2, 4):
-        spec = dict(_specs.dsd_grouped_tma_spec(8, 2, 64, True, ck=ck))
-        assert spec.pop("CK") == ck and spec == dict(_specs.dsd_grouped_tma_spec(8, 2, 64, True))
-    for bs, did, M, kw in ((16, 1, 64, dict(ck=3)), (8, 0, 64, dict(ck=2)),
-                           (16, 1, 64, dict(ck=2, cl=2))):
-        with pytest.raises(ValueError, match="ck must be 1, 2 or 4"):
-            _specs.dsd_grouped_tma_spec(bs, did, M, False, **kw)
-
-
 def test_f32_split_defaults_and_forcing(monkeypatch):
     """float32 takes x split ahead ("pass") where v21 measured it faster: dsd_grouped_tma.cu
     at bs 8 (any M), dsd_stream.cu at bs 64 with 16 < M <= 64; nowhere else. A forced
