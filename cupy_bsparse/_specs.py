@@ -773,10 +773,6 @@ def dsd_grouped_spec(bs, did, M, trans_w):
     return tuple(sorted(p.items()))
 
 
-#: The prefetch distance (steps) at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's
-#: opt-in L2 prefetch of the stored blocks (``dsd_grouped_tma_spec``'s ``wpf``; probes/p18.py
-#: times 1, 2 and 4).
-WPF_PROBE = 2
 #: The producer warps at which CI compiles, and the GPU test runs, dsd_grouped_tma.cu's opt-in
 #: split of a step's copies (``dsd_grouped_tma_spec``'s ``pw``; probes/p19.py times it).
 PW_PROBE = 2
@@ -798,7 +794,7 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=None, ucol=None):
+def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, ucol=None):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
     faster).
@@ -826,11 +822,7 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
     ``wcp`` (0 or 1) overrides the block copy mode (the launcher's ``copy_mode_by_layout``);
     it changes no step shape, so the plan is the same.
 
-    ``wpf`` (steps, 0 = off): the producer prefetches into L2 the stored blocks of the step
-    ``wpf`` ahead of the one it copies (WPF; opt-in for probes/p18.py, untimed: docs/perf-notes.md
-    v20). It changes neither the plan nor the sums.
-
-    ``pw`` (1 or 2; None: 2 for 16-bit bs 8 without ``wpf``, else 1): producer warps, each
+    ``pw`` (1 or 2; None: 2 for 16-bit bs 8, else 1): producer warps, each
     copying an equal share of a step's stored blocks, the first also the x boxes and the codes
     (PW; v21's timelines found the 16-bit step bound by its one producer warp's copy issue).
     v22's p20 (H100, fp16): bs 8 random M = 64 x @ W 0.0717 -> 0.0664 ms, x @ W^T 0.0728 ->
@@ -860,10 +852,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, wpf=0, pw=No
          "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
     if (bs == 8 and trans_w) if wcp is None else wcp:
         p["WCP"] = 1
-    if wpf:
-        p["WPF"] = int(wpf)
     if pw is None:
-        pw = 2 if bs == 8 and code != _F32X3 and not wpf else 1
+        pw = 2 if bs == 8 and code != _F32X3 else 1
     if ucol is None:
         ucol = int(code != _F32X3)
     if pw not in (1, 2):
@@ -1734,10 +1724,7 @@ def all_specializations():
                             out.append(("dsd_grouped_tma.cu",
                                         dsd_grouped_tma_spec(bs, did, M, tw, wcp=wcp),
                                         "bsmm_dsd_grouped_tma"))
-                        if m_regime(M) == "small":   # L2 prefetch of the blocks (opt-in, untimed)
-                            out.append(("dsd_grouped_tma.cu",
-                                        dsd_grouped_tma_spec(bs, did, M, tw, wpf=WPF_PROBE),
-                                        "bsmm_dsd_grouped_tma"))
+                        if m_regime(M) == "small":
                             # producer warps (PW) and unsigned slab columns (UCOL), each
                             # knob at both values (one of them the default), with the
                             # launcher's split and each copy mode it may pick

@@ -38,9 +38,7 @@
 // multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, common.cuh's
 // l2_policy; W_HINT applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS
 // (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
-// stored blocks; 1: cp.async), WPF (0, the default: off; d > 0: the producer asks L2 for the
-// stored blocks of the step d ahead of the one it copies, a `prefetch.L2` per 128-byte line, so
-// their later copy meets L2's latency, not HBM's; opt-in, docs/perf-notes.md v20), PW (1, the
+// stored blocks; 1: cp.async), PW (1, the
 // default; 2: producer warps, the last PW warps, each copying the blocks of an equal share
 // of a step's entries, a run cut at a share's start; the first also writes the codes and
 // copies the x boxes; every lane of each arrives on `full`; opt-in, docs/perf-notes.md v21:
@@ -96,17 +94,11 @@
 #ifndef WCP
 #define WCP 0
 #endif
-#ifndef WPF
-#define WPF 0
-#endif
 #ifndef PW
 #define PW 1
 #endif
 #if PW < 1 || PW > 2
 #error "dsd_grouped_tma.cu: PW producer warps, 1 or 2 (more spill at two CTAs an SM)"
-#endif
-#if PW > 1 && WPF
-#error "dsd_grouped_tma.cu: the L2 prefetch (WPF) runs with one producer warp"
 #endif
 #ifndef UCOL
 #define UCOL 0
@@ -190,15 +182,6 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
         for (int i = 0; i < 2 * PF; ++i) rq[i] = rec(i);
 #pragma unroll
         for (int i = 0; i < PF; ++i) entries(eq[i], rq[i]);
-#if WPF
-        // L2 prefetch, WPF steps ahead of the copies: when step k is issued the warp holds the
-        // block indices of step k + WPF (pe) and the record of step k + WPF + 1 (pr), each
-        // loaded an iteration earlier, so neither load stalls the loop (only the first, here).
-        static_assert(W_BLK % 128 == 0, "prefetch whole 128-byte lines");
-        int2 pe[EPL];
-        entries(pe, rec(WPF));
-        int4 pr = rec(WPF + 1);
-#endif
         Ring<STAGES> ring(bar0);
         for (int k = 0; k < nsteps; ++k, ring.advance()) {
             const int4 cur = rq[0];
@@ -292,16 +275,6 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #undef RUN_FIRST
 #undef SHARE_PASS
             if (lane == 0 && pw == 0) TL_MARK(k, 2);
-#if WPF
-#pragma unroll
-            for (int p = 0; p < EPL; ++p)
-                if (pe[p].x >= 0)
-#pragma unroll
-                    for (int l = 0; l < W_BLK / 128; ++l)
-                        asm volatile("prefetch.L2 [%0];" :: "l"(w + (long long)pe[p].x * (BS * BS) + l * (128 / ESZ)));
-            entries(pe, pr);
-            pr = rec(k + WPF + 2);
-#endif
 #pragma unroll
             for (int i = 0; i + 1 < 2 * PF; ++i) rq[i] = rq[i + 1];
             rq[2 * PF - 1] = rec(k + 2 * PF);

@@ -29,11 +29,10 @@ measured a step every ~1.5 us with no unit busy, and p16's fit gives 1.4 us a st
 rings (4 stages, half the block capacity) or wider slabs (KW x 2, 2 stages) against the
 default, to tell the ring's round trip from per-step work.
 
-Part 5 ("prefetch", v20): the stored blocks prefetched into L2 WPF = 1, 2 or 4 steps ahead of
-their copy (16-bit bs 8 and 16, float32 bs 8; random, and small world at bs 8), to tell the
-blocks' HBM latency apart within part 4's reading (a).
+(Part 5, "prefetch", v20-v21, timed the stored blocks prefetched into L2 a few steps ahead of
+their copy, WPF: no gain at bs 8, bs 16 7-10% slower; WPF was removed since.)
 
-    PYTHONPATH=. python probes/p18.py [items] [stream] [copies] [shapes] [prefetch]
+    PYTHONPATH=. python probes/p18.py [items] [stream] [copies] [shapes]
     (all by default)
 """
 import os
@@ -46,7 +45,7 @@ from _common import problem, say, fresh, t_dsd, err, patched, with_knobs  # noqa
 from cupy_bsparse import _specs as sp, _work_lists as wl, _gpu_ops as g, bench  # noqa: E402
 
 say(bench.gpu_name())
-PARTS = sys.argv[1:] or ["items", "stream", "copies", "shapes", "prefetch"]
+PARTS = sys.argv[1:] or ["items", "stream", "copies", "shapes"]
 
 
 def trial(sets, op, refs, label, note=lambda: ""):
@@ -177,30 +176,4 @@ for bs in (8, 16) if "shapes" in PARTS else ():
                 return f"{g._dsd_launch(bs, 1, 64, op == 'bprop', 'grouped_tma')[2] // 1024} KB a CTA"
             with patched(sp, dsd_grouped_tma_spec=with_knobs(orig_spec, alt)):
                 trial(sets, op, refs, name, smem)
-    del sets
-
-
-# Part 5 ("prefetch"): the stored blocks asked of L2 WPF steps ahead of their copy (v20). Under
-# reading (a) of part 4 (the ring's round trip sets the pace) a step's blocks from HBM cost
-# more than its slab from L2, and the prefetch shortens the trip; under (b) (the producer's
-# copies) it changes nothing.
-for kind, bs, dtype, ops in ((("random", 8, "float16", ("fprop", "bprop")),
-                              ("random", 16, "float16", ("fprop", "bprop")),
-                              ("small_world", 8, "float16", ("fprop",)),
-                              ("random", 8, "float32", ("fprop",)))
-                             if "prefetch" in PARTS else ()):
-    sets = problem(64, 16384, 16384, bs, dtype, kind=kind)
-    did = sp.dtype_id(np.dtype(dtype))
-    base = dict(orig_spec(bs, did, 64, False))
-    # (the prefetch runs with one producer warp: PW 1 where v22 made 16-bit bs 8 PW 2)
-    variants = [("WPF 0 (default)", {}), ("WPF 1", dict(WPF=1, PW=1)),
-                ("WPF 2", dict(WPF=2, PW=1)), ("WPF 4", dict(WPF=4, PW=1))]
-    if bs == 16:
-        variants.append(("WPF 2, 4 st, CAP/2", dict(WPF=2, STAGES=4, CAP=base["CAP"] // 2)))
-    for op in ops:
-        say(f"{kind} {dtype} bs {bs} M 64 {op}: L2 prefetch of the blocks")
-        refs = []
-        for name, alt in variants:
-            with patched(sp, dsd_grouped_tma_spec=with_knobs(orig_spec, alt)):
-                trial(sets, op, refs, name)
     del sets

@@ -33,9 +33,9 @@ period and p.wait is small; the consumers when c.busy + c.spread is about the pe
 
 Cases (d = 0.1, random unless named; C = K = 16384 at M = 64, 8192 at M = 4096):
 dsd_grouped_tma.cu at M = 64: 16-bit bs 16 and 8 x @ W and x @ W^T; bs 8 x @ W on small world;
-float32 bs 8; bs 16 with WPF 2 (p18 part 5: the blocks prefetched into L2); bs 16 and 8 with
-PF 3 (the producer's tables three steps ahead: ncu's long-scoreboard stalls lead in this
-kernel, v16, and only the producer loads from global memory in its loop). dsd_stream.cu:
+float32 bs 8; bs 16 and 8 with PF 3 (the producer's tables three steps ahead: ncu's
+long-scoreboard stalls lead in this kernel, v16, and only the producer loads from global
+memory in its loop). dsd_stream.cu:
 16-bit bs 32 and 64 (wgmma) at M = 64, bs 64 at M = 4096; float32 bs 16 and 64 at M = 64.
 Each line also gives the default kernel's time, the extra's without the instrumentation (if
 any) and the instrumented one's (bench.time_cuda), with the resident CTAs of each, so a build
@@ -158,7 +158,6 @@ CASES = [("grouped_tma", "random", 16, "float16", "fprop", 64, {}),
          ("grouped_tma", "random", 8, "float16", "bprop", 64, {}),
          ("grouped_tma", "small_world", 8, "float16", "fprop", 64, {}),
          ("grouped_tma", "random", 8, "float32", "fprop", 64, {}),
-         ("grouped_tma", "random", 16, "float16", "fprop", 64, {"WPF": 2}),
          ("grouped_tma", "random", 16, "float16", "fprop", 64, {"PF": 3}),
          ("grouped_tma", "random", 8, "float16", "fprop", 64, {"PF": 3}),
          ("stream", "random", 32, "float16", "fprop", 64, {}),
@@ -298,7 +297,7 @@ for case in CASES:
                 t, _ = t_dsd(sets, op)
                 _, spec, res = launched(sets)
             times.append(f"{t:.4f} ms ({res} CTAs)")
-        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "PF", "WCP", "WPF", "PW", "WGMMA", "R",
+        knobs = {k: spec[k] for k in ("BM", "KW", "CAP", "STAGES", "PF", "WCP", "PW", "WGMMA", "R",
                                       "PERSIST")
                  if k in spec}
         say(f"{label} {knobs}: " + " / ".join(times) + ": default" + (" / with the extra" if extra else "")

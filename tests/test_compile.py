@@ -98,15 +98,13 @@ def test_fitted_specialisation_compiles(arch, item):
 
 def _grouped(bs, did, tw, **extra):
     return ("dsd_grouped_tma.cu", tuple(sorted({
-        **dict(_specs.dsd_grouped_tma_spec(bs, did, 64, tw, wcp=extra.pop("WCP", None),
-                                           wpf=extra.pop("WPF", 0))),
+        **dict(_specs.dsd_grouped_tma_spec(bs, did, 64, tw, wcp=extra.pop("WCP", None))),
         **extra}.items())))
 
 
 # probes/p19.py's builds (before its TIMELINE; v21's producer cases but the spilling 3-CTA ones)
-# and p18's prefetch ones
 PROBED = ([_grouped(bs, did, tw, **extra) for bs, did in ((8, 1), (16, 2), (8, 0))
-           for tw in (False, True) for extra in ({}, {"PF": 3}, {"WPF": 2}, {"PW": 2})]
+           for tw in (False, True) for extra in ({}, {"PF": 3}, {"PW": 2})]
           + [_grouped(8, 1, False, WCP=1), _grouped(16, 1, False, WCP=1),
              _grouped(16, 1, True, WCP=1), _grouped(8, 1, False, WCP=1, PW=2)]
           + [("dsd_stream.cu", _specs.dsd_stream_spec(bs, did, M, tw, wgmma=wg))
@@ -143,31 +141,6 @@ def test_tall_tiles_compile(name, spec):
         assert usage["registers"] <= 112, usage
     assert _specs.tma_boxes(name, spec)[0] == (256, 32)
     assert all(rows <= 256 for rows, _ in _specs.tma_boxes(name, spec))
-
-
-def _ptx(name, spec):
-    from cupy_backends.cuda.libs import nvrtc
-
-    prog = nvrtc.createProgram(compiler.kernel_source(name, spec), name, [], [])
-    try:
-        nvrtc.compileProgram(prog, list(compiler.OPTIONS) + ["--gpu-architecture=compute_90"])
-        ptx = nvrtc.getPTX(prog)
-        return ptx.decode() if isinstance(ptx, bytes) else ptx
-    finally:
-        nvrtc.destroyProgram(prog)
-
-
-@pytest.mark.parametrize("bs,did,trans_w", [(8, 1, False), (8, 1, True), (16, 2, False),
-                                            (8, 0, True)])
-def test_block_prefetch_lines(bs, did, trans_w):
-    """dsd_grouped_tma.cu WPF (opt-in): one L2 prefetch per 128-byte line of each of a producer
-    lane's entries (EPL per step, unrolled), and none in the default build."""
-    spec = dict(_specs.dsd_grouped_tma_spec(bs, did, 64, trans_w, wpf=_specs.WPF_PROBE))
-    epl = -(-spec["CAP"] // 32)
-    lines = bs * bs * (4 if did == 0 else 2) // 128
-    on = _ptx("dsd_grouped_tma.cu", tuple(sorted(spec.items())))
-    off = _ptx("dsd_grouped_tma.cu", _specs.dsd_grouped_tma_spec(bs, did, 64, trans_w))
-    assert on.count("prefetch.L2") == epl * lines and "prefetch" not in off
 
 
 def test_source_fingerprint_changes_with_template(tmp_path, monkeypatch):

@@ -2434,20 +2434,19 @@ def test_grouped_tma_copy_mode_by_layout(request, monkeypatch, grouped_tma, tran
 
 
 @pytest.mark.parametrize("density", [0.1, 0.01])
-@pytest.mark.parametrize("knob", ["wpf", "pw", "ucol"])
+@pytest.mark.parametrize("knob", ["pw", "ucol"])
 @pytest.mark.parametrize("bs,kind", [(8, "f16"), (8, "f32"), (16, "f16"), (16, "bf16")])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs, kind, knob,
                                     density):
-    """dsd_grouped_tma.cu's producer knobs, off and at the value CI compiles and the device warms:
-    the L2 prefetch of the stored blocks (WPF_PROBE steps ahead; probes/p18.py's "prefetch")
-    and the block copies split over producer warps (PW_PROBE; probes/p19.py's "producer").
-    Neither changes the steps or the MMAs, so the products are bitwise those of the default and
-    right to the tolerance; M = 64 with split items (5 groups), so the prefetch runs past the
-    ends of short items, and an empty block-row and block-column. At density 0.01 most steps
-    hold one entry, which leaves the first of two producer warps no block to copy. What this
-    guards is the copy pipeline and the spec launched; the prefetch's lines are test_compile's
-    test_block_prefetch_lines."""
+    """dsd_grouped_tma.cu's producer and consumer knobs, each at its template default and at the
+    value CI compiles and the device warms: the block copies split over producer warps
+    (PW_PROBE; probes/p19.py's "producer") and the consumers' unsigned slab columns
+    (UCOL_PROBE). Neither changes the steps or the MMAs, so the products are bitwise those of
+    the default and right to the tolerance; M = 64 with split items (5 groups), and an empty
+    block-row and block-column. At density 0.01 most steps hold one entry, which leaves the
+    first of two producer warps no block to copy. What this guards is the copy pipeline and the
+    spec launched."""
     from cupy_bsparse import _gpu_ops, _specs
 
     rng = _rng(request)
@@ -2459,8 +2458,7 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
     wg, xg = w.to_gpu(), cupy.asarray(x)
     base = _baseline_err(x.astype(np.float64), op64, dtype, ref)
     spec = _specs.dsd_grouped_tma_spec
-    flag, default, probe = {"wpf": ("WPF", 0, _specs.WPF_PROBE),    # #define, default, probed
-                            "pw": ("PW", 1, _specs.PW_PROBE),
+    flag, default, probe = {"pw": ("PW", 1, _specs.PW_PROBE),      # #define, default, probed
                             "ucol": ("UCOL", 0, _specs.UCOL_PROBE)}[knob]
     outs = []
     for value in (default, probe):

@@ -302,13 +302,12 @@ def test_f32_split_specs():
 
 def test_grouped_tma_producer_warps():
     """dsd_grouped_tma.cu's PW: two producer warps by default for 16-bit bs 8 (v22, v23), one
-    elsewhere and with WPF; one warp a CTA more per producer warp, the same shared memory and
-    steps; PW 1 leaves the spec as it was before PW existed."""
+    elsewhere; one warp a CTA more per producer warp, the same shared memory and steps; PW 1
+    leaves the spec as it was before PW existed."""
     for bs, did, tw, want in ((8, 1, False, 2), (8, 2, True, 2), (16, 2, True, 1), (16, 1, False, 1),
                               (8, 0, False, 1)):
         base = _specs.dsd_grouped_tma_spec(bs, did, 64, tw)
         assert dict(base).get("PW", 1) == want, (bs, did)
-        assert dict(_specs.dsd_grouped_tma_spec(bs, did, 64, tw, wpf=2)).get("PW", 1) == 1
         one = _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=1)
         assert "PW" not in dict(one)
         two = _specs.dsd_grouped_tma_spec(bs, did, 64, tw, pw=_specs.PW_PROBE)
