@@ -811,13 +811,11 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, uco
     the rule here; at 16 < M <= 64 the launcher overrides it for 16-bit bs 8 by the layout
     (``wcp``, ``copy_mode_by_layout``, v19).
 
-    ``split`` (float32 only; the launcher passes ``F32_SPLIT``), each keeping two CTAs on an
-    SM (113 KB each):
-    - "slab": XPRE 1, each step's x slab split once into hi (in place) and a lo plane of one
-      slab stage, with the largest CAP (a multiple of 4, at most the default's) that fits;
-    - "pass": XLO 1, x split ahead by split_tf32.cu and its lo plane copied into a lo plane per
-      stage: 2 stages, and slabs halved (KW) until they fit, so the steps are the shipped
-      spec's where they can be (bitwise the same sums).
+    ``split`` (None or "pass"; float32 only, other dtypes ignore it; the launcher passes
+    ``f32_split``'s): "pass" is XLO 1, x split ahead by split_tf32.cu and its lo plane copied
+    into a lo plane per stage: 2 stages, and slabs halved (KW) until two CTAs fit on an SM
+    (113 KB each), so the steps are the shipped spec's where they can be (bitwise the same
+    sums).
 
     ``wcp`` (0 or 1) overrides the block copy mode (the launcher's ``copy_mode_by_layout``);
     it changes no step shape, so the plan is the same.
@@ -864,11 +862,9 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, uco
         raise ValueError(f"ucol must be 0 or 1, got {ucol!r}")
     if ucol:
         p["UCOL"] = 1
-    if split == "slab" and code == _F32X3:
-        p["XPRE"] = 1
-        while _ctas("dsd_grouped_tma.cu", p) < 2 and p["CAP"] > 16:
-            p["CAP"] -= 4
-    elif split == "pass" and code == _F32X3:
+    if split not in (None, "pass"):
+        raise ValueError(f"split must be None or 'pass', got {split!r}")
+    if split == "pass" and code == _F32X3:
         p.update(XLO=1, STAGES=2)
         while _ctas("dsd_grouped_tma.cu", p) < 2 and p["KW"] > 32:
             p["KW"] //= 2
@@ -881,7 +877,7 @@ def dsd_grouped_tma_launch_shape(spec):
     bs, bm, cap, esz = p["BS"], p["BM"], p["CAP"], _itemsize(p["DTYPE_ID"])
     a_stage = (p["KW"] // (128 // esz)) * bm * 128
     stage = a_stage + cap * bs * bs * esz + (cap + 4) * 4
-    lo_stages = 1 if p.get("XPRE", 0) else p["STAGES"] if p.get("XLO", 0) else 0
+    lo_stages = p["STAGES"] if p.get("XLO", 0) else 0
     smem = 1024 + p["STAGES"] * (stage + 16) + 16 + lo_stages * a_stage
     return (p["WARPS_M"] * p["WARPS_N"] + p.get("PW", 1)) * 32, smem, bm
 
@@ -1737,11 +1733,10 @@ def all_specializations():
                                         split=f32_split("dsd_grouped_tma.cu", bs, M)),
                                         "bsmm_dsd_grouped_tma"))
                         if did == 0:
-                            # float32 x split ahead (F32_SPLIT, opt-in, untimed)
-                            for split in ("slab", "pass"):
-                                out.append(("dsd_grouped_tma.cu",
-                                            dsd_grouped_tma_spec(bs, did, M, tw, split=split),
-                                            "bsmm_dsd_grouped_tma"))
+                            # float32 x split ahead ("pass": f32_split, F32_SPLIT)
+                            out.append(("dsd_grouped_tma.cu",
+                                        dsd_grouped_tma_spec(bs, did, M, tw, split="pass"),
+                                        "bsmm_dsd_grouped_tma"))
                     if dsd_stream_supported(bs, did, M):
                         # PERSIST at both values (CUPY_BSPARSE_PERSIST), one the default
                         for wg in (False, True):

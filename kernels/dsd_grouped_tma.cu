@@ -47,11 +47,7 @@
 // (0, the default; n > 0: timeline.cuh's per-step timestamps of the first n CTAs, events 0-2
 // the producer's wait on `empty` begun and done and its copies issued, 3-4 consumer warp 0's
 // wait on `full` done and its release, 5 the last consumer warp's release); float32
-// only, at most one of XPRE and XLO (both 0 by default:
-// every block splits its x fragments in registers):
-//   - XPRE 1: after each step's copies land the consumers split its whole slab once, hi in
-//     place and lo into one shared lo plane laid out as a slab stage, so each block's A
-//     fragments are two ldmatrix and no split;
+// only, XLO (0 by default: every block splits its x fragments in registers):
 //   - XLO 1: x arrives split (split_tf32.cu): tmap_x is x's hi plane, tmap_xlo its lo plane,
 //     whose boxes the producer copies into a lo plane per stage, at the slab's offsets; the
 //     consumers load both and split nothing of x.
@@ -103,20 +99,13 @@
 #ifndef UCOL
 #define UCOL 0
 #endif
-#ifndef XPRE
-#define XPRE 0
-#endif
 #ifndef XLO
 #define XLO 0
 #endif
-#if (XPRE || XLO) && DTYPE_ID != 4
-#error "dsd_grouped_tma.cu takes x split ahead (XPRE, XLO) for float32 (DTYPE_ID 4) only"
+#if XLO && DTYPE_ID != 4
+#error "dsd_grouped_tma.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"
 #endif
-#if XPRE && XLO
-#error "dsd_grouped_tma.cu: XPRE and XLO are two ways to the same planes; take one"
-#endif
-#define BAR_XPRE 2                     // named barrier of the consumers' slab split (1: split_combine)
-#define LO_STAGES (XPRE ? 1 : XLO ? STAGES : 0)   // lo planes in shared memory
+#define LO_STAGES (XLO ? STAGES : 0)   // lo planes in shared memory
 
 extern "C" __global__ void __launch_bounds__(NCT + 32 * PW, MIN_CTAS)
 bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
@@ -315,29 +304,9 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
     for (int k = 0; k < nsteps; ++k, ring.advance()) {
         ring.wait_full();
         if (tid == 0) TL_MARK(k, 3);
-#if XPRE
-        // Split the stage's whole slab once (every box, landed or not: fragments read only
-        // landed columns, and a box this step did not copy holds an older step's hi values or,
-        // on the stage's first use, whatever shared memory held; splitting either is harmless):
-        // hi in place, lo at the same offset of the lo plane, 16 bytes a thread at a time. The
-        // layout is byte for byte the slab's, so the swizzle holds. Ordering, consumers only
-        // (the producer warp, the last, never joins BAR_XPRE):
-        //  - the barrier before the split: every warp has done its reads of the lo plane (and of
-        //    its previous stage) for step k - 1 before any thread overwrites the plane for step k;
-        //  - the barrier after it: every split of step k is written before any fragment load.
-        // The in-place hi writes are generic-proxy writes to a buffer the TMA writes next: each
-        // thread's release (release_to_tma) fences its proxy before arriving on `empty`, as for
-        // its reads.
-        sync_threads_of<BAR_XPRE>(NCT);
-        split_smem(a0 + ring.s * A_STAGE, lo0, A_STAGE, tid, NCT);
-        sync_threads_of<BAR_XPRE>(NCT);
-#endif
         const int* meta = metas + ring.s * META_STAGE;
         const int n = meta[0];
         const unsigned as = a0 + ring.s * A_STAGE + a_lane, bs = b0 + ring.s * B_STAGE + b_lane;
-#if XPRE
-        const unsigned ls = lo0 + a_lane;              // the one lo plane's twin of as
-#endif
         for_each_owned_entry<RW>(meta, n, wn * RW, lane, [&](int q, int cl, int e) {
 #if UCOL
             const unsigned col = (unsigned)cl * BS;   // codes are never negative: no sign fix-ups
@@ -347,17 +316,13 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #if DTYPE_ID == 4
             const unsigned a_off = (col / BOXC) * A_BOX + ((((col % BOXC) / 4) ^ a_sw) << 4);
             const unsigned a = as + a_off;
-#if XPRE || XLO
+#if XLO
             // hi from the stage, lo from its lo plane at the same offset; only B is split here
             unsigned ah[1][MI][4], al[1][MI][4], bf[2], bh[1][1][2], bl[1][1][2];
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) {
                 ldsm_x4(ah[0][mi], a + mi * 16 * RB);
-#if XLO
                 ldsm_x4(al[0][mi], a + STAGES * A_STAGE + mi * 16 * RB);   // the stage's lo plane
-#else
-                ldsm_x4(al[0][mi], ls + a_off + mi * 16 * RB);
-#endif
             }
             bf[0] = lds32(bs + e * W_BLK);
             bf[1] = lds32(bs + e * W_BLK + B_K4);

@@ -1,8 +1,8 @@
 """Probe 17: float32 (3xTF32) dsd with x split ahead (F32_SPLIT, docs/perf-notes.md v18)
 against the default (every x fragment split in registers, once per stored block that uses it).
 
-- bs 8 on dsd_grouped_tma.cu: "slab" (XPRE 1: each step's slab split once in shared memory)
-  and "pass" (XLO 1: all of x split by split_tf32.cu, its lo plane copied beside each slab);
+- bs 8 on dsd_grouped_tma.cu: "pass" (XLO 1: all of x split by split_tf32.cu, its lo plane
+  copied beside each slab; v21 also timed "slab", XPRE, since removed);
 - bs 16 / 32 / 64 on dsd_stream.cu: "pass" (XLO 1);
 - bs 8 wgrad on sddmm_grouped.cu's pairs: "pass" (XLO 1: x and dy split ahead), and other
   step shapes;
@@ -58,9 +58,9 @@ def wgrad_variants(sets, bs, M, variants, kernel=None):
         sp.sddmm_grouped_spec = orig
     sp.F32_SPLIT, sp.SDDMM_KERNEL = "off", None
 
-CASES = [(8, 64, 16384, ("slab", "pass")), (16, 64, 16384, ("pass",)),
+CASES = [(8, 64, 16384, ("pass",)), (16, 64, 16384, ("pass",)),
          (32, 64, 16384, ("pass",)), (64, 64, 16384, ("pass",)),
-         (8, 4096, 8192, ("slab", "pass"))]
+         (8, 4096, 8192, ("pass",))]
 for bs, M, C, modes in CASES:
     sets = problem(M, C, C, bs, "float32")
     xs = sets[0]["x"]
@@ -82,7 +82,7 @@ for bs, M, C, modes in CASES:
                 say(f"   {mode}: ERROR {type(e).__name__}: {str(e)[:200]}")
                 continue
             spec = g._dsd_launch(bs, 0, M, op == "bprop", kind)[4]
-            knobs = {k: spec[k] for k in ("KW", "CAP", "STAGES", "XPRE", "XLO") if k in spec}
+            knobs = {k: spec[k] for k in ("KW", "CAP", "STAGES", "XLO") if k in spec}
             changed = {k: (base.get(k), v) for k, v in knobs.items() if base.get(k) != v}
             say(f"   {mode} {changed}: {t:.4f} ms ({t0 / t:.2f}x)  diff/max {err(got, ref):.2e}"
                 f"  bitwise {bool(cupy.array_equal(got, ref))}")

@@ -10,7 +10,7 @@ executed nothing but its main loop (ncu's issue-active reads the same: docs/perf
 Occupancy: CTAs per SM from registers, shared memory and threads. Measured times: the latest
 bench of each row in docs/benchmarks.md (H200).
 
-    python probes/sass_floor.py [--split slab|pass]
+    python probes/sass_floor.py [--split pass]
 
 --split: the float32 rows' specs as `F32_SPLIT` would give them (docs/perf-notes.md v18: x, and
 for the wgrad, dy split ahead); a kernel without that mode keeps its default. The floor then

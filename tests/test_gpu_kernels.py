@@ -1741,10 +1741,10 @@ def test_split_tf32_planes(request):
     assert bool(((wide == before) | (cupy.isnan(wide) & cupy.isnan(before))).all())
 
 
-@pytest.fixture(params=["slab", "pass"])
+@pytest.fixture(params=["pass"])
 def f32_split(request, monkeypatch):
-    """F32_SPLIT forced to "slab" (XPRE) or "pass" (XLO): float32 x split ahead (opt-in); the
-    launch cache is cleared around."""
+    """F32_SPLIT forced to "pass" (XLO): float32 x split ahead; the launch cache is cleared
+    around."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_grouped_tma.cu"]:
@@ -1760,11 +1760,11 @@ def f32_split(request, monkeypatch):
 @pytest.mark.parametrize("M", [7, 100] if _SMALL else [1, 7, 64, 300])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 def test_grouped_tma_f32_split(request, monkeypatch, f32_split, trans, M, density, split):
-    """dsd_grouped_tma.cu at float32 bs 8 with x split ahead (XPRE: each slab in shared memory;
-    XLO: all of x by split_tf32.cu), as test_grouped_kernel checks the default; and bitwise
-    equal to the in-register split on the same steps (its twin spec: the same without XPRE /
-    XLO; items cut for a fixed 264 resident CTAs, so the plans are the same): the same split
-    bits go through the same MMAs in the same order."""
+    """dsd_grouped_tma.cu at float32 bs 8 with x split ahead (XLO: all of x by split_tf32.cu),
+    as test_grouped_kernel checks the default; and bitwise equal to the in-register split on
+    the same steps (its twin spec: the same without XLO; items cut for a fixed 264 resident
+    CTAs, so the plans are the same): the same split bits go through the same MMAs in the same
+    order."""
     from cupy_bsparse import _gpu_ops, _specs, _work_lists
 
     monkeypatch.setattr(_specs, "DSD_KERNEL", "grouped_tma")
@@ -1774,7 +1774,7 @@ def test_grouped_tma_f32_split(request, monkeypatch, f32_split, trans, M, densit
         budget = _work_lists._item_budget
         monkeypatch.setattr(_work_lists, "_item_budget", lambda g, m, r: budget(g, m, 264))
     launch = _gpu_ops._dsd_launch(8, 0, M, trans, "grouped_tma")
-    if not launch[4].get({"slab": "XPRE", "pass": "XLO"}[f32_split]):
+    if not launch[4].get("XLO"):
         pytest.skip("the split spec does not fit this GPU's shared memory (default taken)")
     rng = _rng(request)
     dtype = DTYPES["f32"]

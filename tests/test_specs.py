@@ -262,18 +262,18 @@ def test_fit_shared_steps():
 
 
 def test_f32_split_specs():
-    """F32_SPLIT's specs (opt-in): float32 only; "slab" sets XPRE with a CAP that keeps two
-    CTAs an SM; "pass" sets XLO (grouped: 2 stages, the default's steps at M <= 64; stream: no
-    fewer CTAs an SM by shared memory than the default, up to 4, else the default spec), with
-    one more tensor-map box (x's lo plane, x's box); other dtypes are unchanged."""
+    """F32_SPLIT's specs (opt-in): float32 only; "pass" sets XLO (grouped: 2 stages, the
+    default's steps at M <= 64, two CTAs an SM; stream: no fewer CTAs an SM by shared memory
+    than the default, up to 4, else the default spec), with one more tensor-map box (x's lo
+    plane, x's box); other dtypes are unchanged; dsd_grouped_tma_spec takes no other split."""
     for M in (1, 64, 4096):
         for tw in (False, True):
             base = dict(_specs.dsd_grouped_tma_spec(8, 0, M, tw))
-            slab = dict(_specs.dsd_grouped_tma_spec(8, 0, M, tw, split="slab"))
             lo = dict(_specs.dsd_grouped_tma_spec(8, 0, M, tw, split="pass"))
-            assert slab["XPRE"] == 1 and "XLO" not in slab and lo["XLO"] == 1 and "XPRE" not in lo
-            for p in (slab, lo):
-                assert _specs.dsd_grouped_tma_launch_shape(tuple(sorted(p.items())))[1] <= 113 * 1024
+            assert lo["XLO"] == 1
+            assert _specs.dsd_grouped_tma_launch_shape(tuple(sorted(lo.items())))[1] <= 113 * 1024
+            with pytest.raises(ValueError, match="split must be None or 'pass'"):
+                _specs.dsd_grouped_tma_spec(8, 0, M, tw, split="slab")
             assert lo["STAGES"] == 2
             if M <= 64:
                 assert (lo["KW"], lo["CAP"]) == (base["KW"], base["CAP"])
