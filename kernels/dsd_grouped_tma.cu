@@ -37,20 +37,24 @@
 // Parameters (#defines): DTYPE_ID (1 or 2; 4 with BS 8), BS (8 or 16), TRANS_W, BM, R, KW (a
 // multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, common.cuh's
 // l2_policy; W_HINT applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS
-// (resident CTAs per SM the registers are capped for), WCP (0, the default: bulk copies of the
-// stored blocks; 1: cp.async), PW (1, the
-// default; 2: producer warps, the last PW warps, each copying the blocks of an equal share
-// of a step's entries, a run cut at a share's start; the first also writes the codes and
-// copies the x boxes; every lane of each arrives on `full`; opt-in, docs/perf-notes.md v21:
-// the 16-bit step at M = 64 was its one producer's copy issue), UCOL (0, the default; 1: the
-// consumers' slab column unsigned, fewer address instructions a block; opt-in, v22), TIMELINE
-// (0, the default; n > 0: timeline.cuh's per-step timestamps of the first n CTAs, events 0-2
-// the producer's wait on `empty` begun and done and its copies issued, 3-4 consumer warp 0's
-// wait on `full` done and its release, 5 the last consumer warp's release); float32
-// only, XLO (0 by default: every block splits its x fragments in registers):
-//   - XLO 1: x arrives split (split_tf32.cu): tmap_x is x's hi plane, tmap_xlo its lo plane,
-//     whose boxes the producer copies into a lo plane per stage, at the slab's offsets; the
-//     consumers load both and split nothing of x.
+// (resident CTAs per SM the registers are capped for), WCP (0, the template's default: bulk
+// copies of the stored blocks; 1: cp.async; the specs take 1 for bs 8 x @ W^T, and up to
+// M = 64 the launcher picks 16-bit bs 8's by the layout's plan, below), PW (1 or 2 producer
+// warps, the last PW warps, each copying the blocks of an equal share of a step's entries, a
+// run cut at a share's start; the first also writes the codes and copies the x boxes; every
+// lane of each arrives on `full`; the template's default is 1, the specs take 2 for 16-bit
+// bs 8 and 1 elsewhere: docs/perf-notes.md v21-v23, the 16-bit step at M = 64 was its one
+// producer's copy issue), UCOL (0 or 1: the consumers' slab column unsigned, fewer address
+// instructions a block; the template's default is 0, the specs take 1 for 16-bit and 0 for
+// float32: v22, v23), TIMELINE (0, the default; n > 0: timeline.cuh's per-step timestamps of
+// the first n CTAs, events 0-2 the producer's wait on `empty` begun and done and its copies
+// issued, 3-4 consumer warp 0's wait on `full` done and its release, 5 the last consumer
+// warp's release), XLO (float32 only; 0, the template's default: every block splits its x
+// fragments in registers; 1: x arrives split (split_tf32.cu): tmap_x is x's hi plane, tmap_xlo
+// its lo plane, whose boxes the producer copies into a lo plane per stage, at the slab's
+// offsets; the consumers load both and split nothing of x; the launcher takes 1, the "pass"
+// of `_specs.f32_split`, v21, unless F32_SPLIT forces otherwise or that spec does not fit the
+// GPU).
 //
 // The launcher uses it for 16-bit above M = 16: bs 16 with bulk copies; bs 8 with bulk copies
 // for x @ W and cp.async for x @ W^T above M = 64, and up to it by the layout's plan (bulk from
@@ -314,8 +318,7 @@ bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
             const int col = cl * BS;
 #endif
 #if DTYPE_ID == 4
-            const unsigned a_off = (col / BOXC) * A_BOX + ((((col % BOXC) / 4) ^ a_sw) << 4);
-            const unsigned a = as + a_off;
+            const unsigned a = as + (col / BOXC) * A_BOX + ((((col % BOXC) / 4) ^ a_sw) << 4);
 #if XLO
             // hi from the stage, lo from its lo plane at the same offset; only B is split here
             unsigned ah[1][MI][4], al[1][MI][4], bf[2], bh[1][1][2], bl[1][1][2];
