@@ -1242,15 +1242,12 @@ def sddmm_m_chunk(kind, did, M, bs):
 #: M above which 16-bit bs 32 wgrad on sddmm_tall.cu takes 2 ring stages, not 3
 #: (``sddmm_tall_spec``; v25).
 SDDMM_TALL_FEW_STAGES_M = 1024
-#: Where float32 wgrad on sddmm_tall.cu takes its wgmma consumers (sm_90a, where USE_WGMMA asks
-#: for wgmma; ``f32_tall_wgmma_on``): None (the default) bs 64, "1" bs 16 and 64, "0" none;
-#: from CUPY_BSPARSE_F32_TALL_WGMMA at import. bs 64: v25 (H100, M = 4096, C = K = 8192,
-#: probes/p23.py) 1.480 -> 1.127 ms. bs 16 (four blocks stacked as one m64 operand; v26,
-#: probes/p25.py, H100, M = 4096, random / Barabasi-Albert): 1.853 / 1.763 ms against mma.sync's
-#: 1.578 / 1.538, its best variant (BK 32) 1.723 / 1.697, so it stays opt-in
-#: (docs/perf-notes.md v26).
+#: Whether float32 bs 64 wgrad on sddmm_tall.cu takes its wgmma consumers (sm_90a, where
+#: USE_WGMMA asks for wgmma; ``f32_tall_wgmma_on``): None (the default) yes, "0" no (mma.sync);
+#: from CUPY_BSPARSE_F32_TALL_WGMMA at import. v25 (H100, M = 4096, C = K = 8192,
+#: probes/p23.py): 1.480 -> 1.127 ms.
 F32_TALL_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_TALL_WGMMA"),
-                                "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))
+                                "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0",))
 
 
 #: 16-bit bs 32 wgrad on sddmm_tall.cu in 2-D items (GR > 0: at most NB blocks of GR
@@ -1317,10 +1314,6 @@ def sddmm_tall_segment_size(choices, count):
     return choices[-1] if choices else None
 
 
-#: The float32 bs 16 wgmma consumers' variants probes/p25.py times against the spec (BPW 2: one
-#: warpgroup with two m64 tiles; BK 32: 32-row steps; MAXNREG 56: four CTAs an SM, not three,
-#: with 20 bytes of spills); CI compiles them.
-F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: sddmm_grouped.cu's float32 bs 8 pairs with their fragment loads from shared-window
 #: addresses, one base register a row set and constant offsets (SADDR), and with that plus the
 #: units' codes as byte offsets from the table (SOFF); v52's SASS, main loop instructions a
@@ -1518,8 +1511,8 @@ def coarse_blocks_launch_shape(spec):
 
 def f32_tall_wgmma_on(bs):
     """Whether float32 wgrad at block size ``bs`` takes sddmm_tall.cu's wgmma consumers where
-    wgmma is asked for (``F32_TALL_WGMMA``'s rule)."""
-    return bs == 64 if F32_TALL_WGMMA is None else (F32_TALL_WGMMA == "1" and bs in (16, 64))
+    wgmma is asked for (``F32_TALL_WGMMA``'s rule): bs 64 unless "0"."""
+    return bs == 64 and F32_TALL_WGMMA != "0"
 
 
 def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None,
@@ -1540,11 +1533,8 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     on compute capability 9.0 when USE_WGMMA is set): float32 bs 64 takes one consumer
     warpgroup of wgmma m64n64k8 .tf32 for two blocks (WGMMA 1, 16-row steps, 168 registers: two
     CTAs an SM; v25, H100, M = 4096, C = K = 8192, probes/p23.py: 1.480 -> 1.127 ms, 1.33x ->
-    1.01x fprop; STAGES 6 the same). ``f32_wgmma`` (None: ``f32_tall_wgmma_on``'s rule), with
-    ``wgmma``: float32 bs 16 above M = 64 takes two consumer warpgroups of wgmma m64n16k8
-    .tf32 for eight blocks (WGMMA 1, 16-row steps, 4 stages, 64 registers under a cap of 72:
-    three CTAs an SM; v26, H100, M = 4096, probes/p25.py: 1.853 ms against mma.sync's 1.578,
-    every variant slower, so opt-in). ``group`` (None: ``SDDMM_GROUP``'s): 16-bit bs 32 in
+    1.01x fprop; STAGES 6 the same), unless ``f32_wgmma`` (None: ``f32_tall_wgmma_on``'s
+    rule) says no. ``group`` (None: ``SDDMM_GROUP``'s): 16-bit bs 32 in
     2-D items (SDDMM_GROUP_SHAPES). ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
     (None: the first). ``wgmma16`` (None: ``TALL_WGMMA16``'s), with ``wgmma``: 16-bit bs 64
     on wgmma consumers, a warpgroup a block, WG_EAGER, 4 stages inside TALL_WGMMA16_STAGES4_M
@@ -1554,7 +1544,7 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     "0"``, on by default): TF32_REDO 1 on those same float32 consumers."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
-    f32w = (code == _F32X3 and wgmma and bs in (16, 64)
+    f32w = (code == _F32X3 and wgmma and bs == 64
             and (f32_tall_wgmma_on(bs) if f32_wgmma is None else f32_wgmma))
     if bs == 64:
         if f32w:
@@ -1589,9 +1579,7 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
         p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
         if code == _F32X3:
             p["NB"] = 8
-            if f32w and (M is None or M > 64):
-                p.update(BK=16, STAGES=4, BPW=1, WGMMA=1)
-            elif M is not None and M <= 64:
+            if M is not None and M <= 64:
                 p.update(BK=16, STAGES=4)
             else:
                 # v26 (H100, C = K = 8192, probes/p25.py stages, ms, 3 -> 2 stages): M = 128 /
@@ -1617,9 +1605,8 @@ def sddmm_tall_launch_shape(spec):
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
     tiles = p["NCX"] + p["GR"] if p.get("GR") else 1 + p["NB"]   # a ring buffer's
     smem = 8 * tile_cols(bs, esz) * esz + p["STAGES"] * (tiles * p["BK"] * bs * esz + 16)
-    if p.get("WGMMA") and esz == 4:    # float32: dy's NB planes of BS rows of 128 bytes (bs
-        # 64) or x's hi and lo planes of BS rows of BK words, two sets (bs 16)
-        smem += p["NB"] * bs * 128 if bs == 64 else 4 * bs * p["BK"] * 4
+    if p.get("WGMMA") and esz == 4:    # float32 (bs 64): dy's NB planes of BS rows of 128 bytes
+        smem += p["NB"] * bs * 128
     warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
     return (warps + 1) * 32, smem, p["NB"]
 
@@ -1876,12 +1863,9 @@ def all_specializations():
                             mch = sddmm_tall_spec(bs, did, M, False, mch=1024, redo=redo)
                             if dict(mch).get("MCH"):
                                 out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
-                    if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
-                        # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
-                        wgs = sddmm_tall_spec(bs, did, M, True, True)
-                        for knob in [{}] + (F32_TALL_WGMMA_VARIANTS if dict(wgs).get("WGMMA")
-                                            and bs == 16 else []):
-                            out.append(("sddmm_tall.cu", spec_with(wgs, knob), "bsmm_sddmm_tall"))
+                    if did == 0 and bs == 64:   # the wgmma consumers, whatever F32_TALL_WGMMA says
+                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, True, True),
+                                    "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),

@@ -41,15 +41,11 @@
 // float32 warps may each take BPW blocks (consecutive in the segment), whose products share
 // the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
 //
-// WGMMA 1 (float32 bs 64 and 16, sm_90a only, wgmma.cuh):
-//   - bs 64: one consumer warpgroup takes the segment's NB = BPW = 2 blocks with wgmma
-//     m64n64k8 .tf32, x^T's fragments from registers and dy's blocks split into K-major hi / lo
-//     planes in shared memory (tf32x3_tiles.cuh split_rows_kmajor); see the consumer's comment
-//     (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms);
-//   - bs 16: 8 / BPW consumer warps take the segment's NB = 8 blocks, four stacked as the m64
-//     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
-//     block split once into K-major planes, SplitKmajor16); see that consumer's comment
-//     (docs/perf-notes.md v26: opt-in, measured 9-24% slower than the mma.sync consumers).
+// WGMMA 1 with float32 (bs 64, sm_90a only, wgmma.cuh; the specs' choice there where wgmma is
+// on, _specs.F32_TALL_WGMMA): one consumer warpgroup takes the segment's NB = BPW = 2 blocks
+// with wgmma m64n64k8 .tf32, x^T's fragments from registers and dy's blocks split into K-major
+// hi / lo planes in shared memory (tf32x3_tiles.cuh split_rows_kmajor); see the consumer's
+// comment (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms).
 // WGMMA 1 with 16-bit elements (bs 64, sm_90a; the default where wgmma is on, _specs.TALL_WGMMA16):
 // one consumer warpgroup for BPW blocks (WARPS_M 4, WARPS_N 1; _specs takes BPW 2 with NB 8,
 // or BPW 1 with NB 4 or 2 where the segment-size rule does), wgmma m64n64k16 with both
@@ -62,13 +58,12 @@
 // default 1), KSUM (float32 only: 8,
 // the default, 16 or 32, at most BK; the reduction depth summed in one fresh tile, as
 // dsd_stream.cu's), WGMMA (0, the default, or 1:
-// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1; or float32 BS 16, NB 8, BPW 1 or
-// 2, BK 16 or 32, WARPS_M 1, WARPS_N 1), MAXNREG (a register cap: WGMMA's default is
-// TALL_BOUNDS' rule; for the mma.sync consumers a probe knob, v26), TIMELINE (0, the default;
+// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1), MAXNREG (a register cap: WGMMA's
+// default is TALL_BOUNDS' rule; for the mma.sync consumers a probe knob, v26), TIMELINE (0, the default;
 // n > 0, probes/p23.py, p25.py: timeline.cuh's per-step stamps of the first n CTAs; events 0-2
 // the producer's acquire begun and done and its copies issued, 3 consumer thread 0's wait on
-// `full` done; WGMMA: 4 the previous batch folded, 5 the split (dy's at bs 64, x's at bs 16)
-// and the A loads done; mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
+// `full` done; float32 WGMMA: 4 the previous batch folded, 5 dy's split and the A loads done;
+// mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
 // MCH (0, the default, or 1: the row chunks in one launch, above).
 // TF32_REDO (float32 on the mma.sync consumers, segments; the default since v52): the
 // consumers' sums first with split_tf32's clamp left out (tf32x3.cuh TF32_CLAMP; a sum that no
@@ -119,8 +114,8 @@
 #if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || (BPW != 1 && BPW != 2) || GR)
 #error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup for BPW (1 or 2) blocks (WARPS_M 4, WARPS_N 1), no GR"
 #endif
-#if F32W && BS != 64 && BS != 16
-#error "sddmm_tall.cu's float32 wgmma consumers take BS 64 or 16"
+#if F32W && BS != 64
+#error "sddmm_tall.cu's float32 wgmma consumers take BS 64"
 #endif
 #if WGMMA
 #include "wgmma.cuh"
@@ -129,12 +124,9 @@
 #define WPB (WARPS_M * WARPS_N)        // consumer warps per BPW blocks
 #define NC (NB / BPW * WPB)
 #define NCT (NC * 32)
-#if F32W && BS == 64
+#if F32W
 #define PL_BYTES (BS * RB)             // one block's plane (BS rows of 128 bytes)
 #define PLANES_BYTES (NB * PL_BYTES)
-#elif F32W
-#define XPL (BS * BK * 4)              // BS 16: x's hi (or lo) plane, BK / 16 sub-tiles
-#define PLANES_BYTES (4 * XPL)         // two sets of hi and lo, by step parity
 #else
 #define PLANES_BYTES 0
 #endif
@@ -147,14 +139,11 @@ static_assert(DTYPE_ID != 4 && BPW == 1 && NCX >= 1 && NCX + GR <= 16,
 #endif
 
 // F32W: a register cap (MAXNREG) that fits more CTAs an SM. Registers are allotted per SM
-// sub-partition (cuda_occupancy.h), 16384 each, in 256-register steps a warp. BS 64: 168, two
-// CTAs (10 warps) an SM, where at ptxas's own 200 a sub-partition held two warps, one CTA
-// (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096). BS 16, BPW 1 (9 warps): 72 at BK
-// 16, three CTAs (ptxas's own is 69 there; the cap keeps three), 96 at BK 32, two (ptxas's own
-// 101; no spill; at 72 ptxas serialises the wgmma, C7512). BPW 2 (5 warps) at BK 16: 96, four
-// CTAs (ptxas's own 110, three; 20 bytes of loop-invariant spills; BK 32 serialises, C7511).
+// sub-partition (cuda_occupancy.h), 16384 each, in 256-register steps a warp: 168, two CTAs
+// (10 warps) an SM, where at ptxas's own 200 a sub-partition held two warps, one CTA
+// (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096).
 #if F32W && !defined(MAXNREG)
-#define MAXNREG (BS == 64 ? 168 : BK == 32 || BPW == 2 ? 96 : 72)
+#define MAXNREG 168
 #endif
 #ifdef MAXNREG                         // (the mma.sync consumers: a probe knob only)
 #define TALL_BOUNDS __maxnreg__(MAXNREG)
@@ -273,7 +262,7 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         return;
     }
 
-#if F32W && BS == 64
+#if F32W
     // ----------------------------- consumer warpgroup (float32: 3xTF32 on wgmma, sm_90a)
     // One warpgroup for the NB blocks, BS 64, 16 rows of M a step. D = x^T dy: A (x^T, 64 x 16)
     // from registers, loaded as mma_tn_3xtf32's A fragments (physical rows 2t, 2t + 1 as k t,
@@ -345,99 +334,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         if (b < count)
             store_tiles<1, 8>(out + (long long)(first + b) * (BS * BS), BS, acc[b], warp * 16, 0, BS, alpha, beta,
                               lane);
-#elif F32W
-    // ------------------- consumer warpgroups (float32 BS 16: 3xTF32 on wgmma, sm_90a)
-    // NC / 4 warpgroups (8 / BPW warps), each taking BPW m64 tiles of four blocks: D^T = dy^T x,
-    // tile mt of warpgroup wg the segment's blocks 4 (BPW wg + mt) .. + 3 stacked as one m64 A
-    // operand from registers (warp w's 16 rows: dy's block 4 (BPW wg + mt) + w % 4, loaded as
-    // mma_tn_3xtf32's A fragments, physical rows 2t, 2t + 1 as k t, t + 4, and split there),
-    // B = x's column block, split once a step for all eight blocks into K-major hi and lo
-    // planes in that k order (SplitKmajor16), N = 16. The plane sets alternate by step parity,
-    // so one barrier a step orders them: set s % 2 was last read by batch s - 2, which every
-    // warpgroup waited for before step s - 1's barrier. A step: wait for this warpgroup's
-    // previous batch and add its fresh tiles to the accumulators (one tile per m64 tile and 16
-    // deep, KSUM 16's chain of 6 truncating adds); split x's tile; load and split A; release the
-    // ring buffer (fence.proxy.async: the plane writes reach the wgmma too); barrier; 6 wgmma
-    // m64n16k8 per m64 tile and 16 deep (wgmma_3xtf32_k16), one batch. A warpgroup without
-    // blocks issues none; a warp whose block is past count (in a tile of its warpgroup, or a
-    // whole tile) multiplies its stale dy slot into rows of D that are not stored. The
-    // accumulators hold out^T (store_tiles_t).
-    // BPW 1: two warpgroups, a warp a block; BPW 2: one warpgroup, a warp two blocks (the
-    // step's fixed work shared by two blocks).
-    static_assert(NC * BPW == NB && NB == 8 && NC % 4 == 0 && WPB == 1 && RB == 64 && BK % 16 == 0,
-                  "float32 wgmma BS 16: eight blocks in m64 tiles of four, 16-row groups");
-    constexpr int KG = BK / 16, MT = BPW;   // 16-deep groups a step (a fresh tile each), tiles
-    float acc[MT][1][2][4], fr[MT][KG][8];
-    unsigned ah[MT][KG][2][4], al[MT][KG][2][4];
-    zero_fill<MT * 8>(&acc[0][0][0][0]);
-    zero_fill<MT * KG * 8>(&fr[0][0][0]);
-    const int tile0 = (warp >> 2) * 4 * MT;   // the first block of this warpgroup
-    const int blk0 = tile0 + (warp & 3);      // this warp's block of tile mt: blk0 + 4 mt
-    const SplitKmajor16<BK, NCT> split_x(tid);
-    // the planes' descriptors: a byte offset within them adds offset / 16 to the low word
-    const unsigned long long desc0 = wgmma_desc(pl0);
-    const unsigned dlo0 = (unsigned)desc0, dhi = (unsigned)(desc0 >> 32);
-    auto fold = [&](bool pend) {
-        wgmma_wait<0>();
-        wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
-        wgmma_pin_a<MT * KG * 8>(&ah[0][0][0][0]);
-        wgmma_pin_a<MT * KG * 8>(&al[0][0][0][0]);
-        if (pend && tile0 < count) {
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-                for (int kg = 0; kg < KG; ++kg)
-#pragma unroll
-                    for (int i = 0; i < 8; ++i) (&acc[mt][0][0][0])[i] += fr[mt][kg][i];
-        }
-    };
-    const int g = lane >> 2, t2 = (lane & 3) * 2;
-    Ring<STAGES> ring(bar0);
-    for (int step = 0; step < nsteps; ++step, ring.advance()) {
-        ring.wait_full();
-        if (tid == 0) TL_MARK(step, 3);
-        const unsigned buf = t0 + ring.s * S_BYTES, po = (step & 1) * (2 * XPL);
-        fold(step > 0);
-        if (tid == 0) TL_MARK(step, 4);
-        split_x(buf, pl0 + po, pl0 + po + XPL);
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-            for (int kg = 0; kg < KG; ++kg)
-#pragma unroll
-                for (int kk = 0; kk < 2; ++kk) {
-                    unsigned a[4];
-                    ld_a_kpairs<BK>(a, buf + (1 + blk0 + 4 * mt) * T_BYTES, 16 * kg + 8 * kk + t2, g);
-                    split_all<4>(a, ah[mt][kg][kk], al[mt][kg][kk]);
-                }
-        if (tid == 0) TL_MARK(step, 5);
-        ring.release();
-        sync_threads_of<2>(NCT);
-        if (tile0 < count) {
-            wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
-            wgmma_fence();
-            // every tile, also one whose blocks are all past count (a warpgroup-uniform branch
-            // inside the batch made ptxas serialise the wgmma, C7520)
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-                for (int kg = 0; kg < KG; ++kg)
-                    // k positions 16 kg + 8 k: sub-tile kg, +32 bytes a k8 step; lo XPL on
-                    wgmma_3xtf32_k16<BS>(fr[mt][kg], ah[mt][kg], al[mt][kg], [&](int k, bool lo) {
-                        const unsigned off = po + (lo ? XPL : 0) + f32_off<BS>(0, 16 * kg + 8 * k);
-                        return (unsigned long long)dhi << 32 | (dlo0 + off / 16);
-                    });
-            wgmma_commit();
-            wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
-        }
-    }
-    fold(nsteps > 0);
-    if (tid == 0) TL_SPAN(1, nsteps);
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-        if (blk0 + 4 * mt < count)
-            store_tiles_t<1, 2>(out + (long long)(first + blk0 + 4 * mt) * (BS * BS), BS, acc[mt], 0, 0, alpha,
-                                beta, lane);
 #elif W16
     // ----------------------- consumer warpgroups (16-bit wgmma, sm_90a), one for BPW blocks
     // Warpgroup g takes blocks g * BPW .. g * BPW + BPW - 1 of the segment (BPW 2: a segment of

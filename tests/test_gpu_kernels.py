@@ -1055,42 +1055,20 @@ def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, blocks, beta):
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [1, 16, 33, 100, 257, 1000])
-@pytest.mark.parametrize("consumer", ["wgmma", "mma_sync"])
-@pytest.mark.parametrize("bs", [16, 64])
+@pytest.mark.parametrize("bs,consumer", [(16, "mma_sync"), (64, "wgmma"), (64, "mma_sync")])
 def test_sddmm_tall_f32_consumers(request, monkeypatch, bs, consumer, M, density, beta):
     """sddmm_tall.cu's float32 consumers forced to wgmma (compute capability 9.0 only) or
-    mma.sync, as test_sddmm_tma_kernels checks them: bs 64 (3xTF32 on wgmma m64n64k8 .tf32, two
-    blocks a CTA) and bs 16 (the opt-in F32_TALL_WGMMA "1": m64n16k8, four blocks stacked a
-    warpgroup, eight a CTA; above M = 64, mma.sync up to there). One 16-row step, several (an
-    odd count), M past a step; segments of one block up to a full CTA, so warps and (bs 16) a
-    warpgroup without blocks; an empty block-row and block-column."""
+    mma.sync, as test_sddmm_tma_kernels checks them: bs 64 on either (3xTF32 on wgmma m64n64k8
+    .tf32, two blocks a CTA), bs 16 on mma.sync. One 16-row step, several (an odd count), M
+    past a step; segments of one block up to a full CTA, so warps without blocks; an empty
+    block-row and block-column."""
     from cupy_bsparse import _gpu_ops
 
-    _force_consumers(consumer, monkeypatch, F32_TALL_WGMMA="1")
+    _force_consumers(consumer, monkeypatch, F32_TALL_WGMMA=None)
     try:
         spec = _gpu_ops._sddmm_launch("tall", bs, 0, M)[3]
-        assert spec.get("WGMMA", 0) == (consumer == "wgmma" and (bs == 64 or M > 64))
+        assert spec.get("WGMMA", 0) == (consumer == "wgmma")
         _sddmm_tma_case(request, monkeypatch, bs, "f32", "tall", M, density, beta)
-    finally:
-        _gpu_ops._launches.clear()
-
-
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("M", [100] if _SMALL else [65, 257])
-@pytest.mark.parametrize("knobs", [{"BPW": 2}, {"BK": 32}, {"BPW": 2, "STAGES": 6},
-                                   {"MAXNREG": 56}], ids=["bpw2", "bk32", "bpw2_st6", "reg56"])
-def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta):
-    """The float32 bs 16 wgmma consumers' variants that probes/p25.py times (BPW 2: one
-    warpgroup with two m64 tiles; BK 32: 32-row steps; a 56-register cap, with spills), forced
-    into the spec, as test_sddmm_tma_kernels checks them."""
-    from cupy_bsparse import _gpu_ops
-
-    _force_consumers("wgmma", monkeypatch, F32_TALL_WGMMA="1")
-    _spec_knobs(monkeypatch, "sddmm_tall_spec", knobs)
-    try:
-        spec = _gpu_ops._sddmm_launch("tall", 16, 0, M)[3]
-        assert spec["WGMMA"] == 1 and all(spec[k] == v for k, v in knobs.items())
-        _sddmm_tma_case(request, monkeypatch, 16, "f32", "tall", M, 0.3, beta)
     finally:
         _gpu_ops._launches.clear()
 
