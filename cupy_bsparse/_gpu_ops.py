@@ -227,7 +227,7 @@ def _sddmm_spec_key(M):
     lo, hi = _specs.TALL_WGMMA16_STAGES4_M
     return (M <= 16, M <= 32, M <= 64, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= lo,
             M <= hi, M <= _specs.TALL_WGMMA16_NB2_M, _specs.USE_WGMMA, _specs.F32_SPLIT,
-            _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, _specs.TALL_WGMMA16, _specs.TF32_REDO,
+            _specs.F32_TALL_WGMMA, _specs.TALL_WGMMA16, _specs.TF32_REDO,
             _specs.SDDMM_DMASK, _specs.TWO_WAY_PAIRS)
 
 
@@ -567,11 +567,10 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
                  and -(-M // chunk) <= _MAX_GRID_Y else 0)
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M,
                                                   _tall_nb(layout, bs, did, M), merge)
-        # one block-row's segments (seg, cols), or GR's 2-D items (items, gent, crow)
+        # one block-row's segments (seg, cols)
         half = did in (1, 2)
-        plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
-                else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
-                                            even=half and _specs.TALL_EVEN_SEGMENTS))
+        plan = _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
+                                      even=half and _specs.TALL_EVEN_SEGMENTS)
         if spec.get("MCH"):
             # the chunks in one launch, chunk-major (grid y), each segment's flag zero between
             # launches (kept per stream on the layout, as split-K's counters)

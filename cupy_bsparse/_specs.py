@@ -1250,17 +1250,6 @@ F32_TALL_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_TALL_WGMMA"),
                                 "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0",))
 
 
-#: 16-bit bs 32 wgrad on sddmm_tall.cu in 2-D items (GR > 0: at most NB blocks of GR
-#: neighbouring block-columns and NCX block-rows an item, sddmm_group_table's work list), so
-#: blocks share dy tiles across block-rows as well as x tiles along one: None or "0" (the
-#: default) one block-row's segments, "1" the items; from CUPY_BSPARSE_SDDMM_GROUP at import.
-#: Opt-in: built in v30 for small-world layouts (an item of 2 x 4 blocks copies 6 tiles, a
-#: segment of 8 copies 9) and measured slower (H100, fp16, M = 4096, C = K = 8192, probes/p28.py:
-#: small world 0.3042 -> 0.3178 ms, 3 stages 0.3132; random 0.3092 -> 0.6301).
-SDDMM_GROUP = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUP"),
-                             "CUPY_BSPARSE_SDDMM_GROUP", kinds=("0", "1"))
-#: bs -> the item shape SDDMM_GROUP takes (at most NB blocks an item, as measured in v30).
-SDDMM_GROUP_SHAPES = {32: {"GR": 4, "NCX": 2, "NB": 8}}
 #: bs -> the segment sizes (NB) of 16-bit wgrad on sddmm_tall.cu: the default, and the one the
 #: launcher takes where the default's segments leave their last wave under SDDMM_TALL_TAIL_MIN
 #: full (``sddmm_tall_segment_size``).
@@ -1287,9 +1276,8 @@ def sddmm_tall_nb_choices(bs, did, wgmma=False, wgmma16=None, M=None):
     """The segment sizes sddmm_tall.cu's wgrad chooses from for this block size, element code
     and M, the default first: on 16-bit bs 64's wgmma consumers (``wgmma``, and ``wgmma16``,
     None: ``TALL_WGMMA16``'s) TALL_WGMMA16_NB_CHOICES, or NB 2 alone up to M =
-    TALL_WGMMA16_NB2_M; else ``SDDMM_TALL_NB_CHOICES``; float32 and the 2-D items of
-    SDDMM_GROUP have none (an empty tuple)."""
-    if _mma_code(did) == _F32X3 or (SDDMM_GROUP == "1" and bs in SDDMM_GROUP_SHAPES):
+    TALL_WGMMA16_NB2_M; else ``SDDMM_TALL_NB_CHOICES``; float32 has none (an empty tuple)."""
+    if _mma_code(did) == _F32X3:
         return ()
     if bs == 64 and wgmma and (TALL_WGMMA16 != "0" if wgmma16 is None else wgmma16):
         if M is not None and M <= TALL_WGMMA16_NB2_M:
@@ -1515,8 +1503,8 @@ def f32_tall_wgmma_on(bs):
     return bs == 64 and F32_TALL_WGMMA != "0"
 
 
-def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None,
-                    wgmma16=None, mch=0, redo=None):
+def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma16=None, mch=0,
+                    redo=None):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -1534,13 +1522,12 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     warpgroup of wgmma m64n64k8 .tf32 for two blocks (WGMMA 1, 16-row steps, 168 registers: two
     CTAs an SM; v25, H100, M = 4096, C = K = 8192, probes/p23.py: 1.480 -> 1.127 ms, 1.33x ->
     1.01x fprop; STAGES 6 the same), unless ``f32_wgmma`` (None: ``f32_tall_wgmma_on``'s
-    rule) says no. ``group`` (None: ``SDDMM_GROUP``'s): 16-bit bs 32 in
-    2-D items (SDDMM_GROUP_SHAPES). ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
+    rule) says no. ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
     (None: the first). ``wgmma16`` (None: ``TALL_WGMMA16``'s), with ``wgmma``: 16-bit bs 64
     on wgmma consumers, a warpgroup a block, WG_EAGER, 4 stages inside TALL_WGMMA16_STAGES4_M
     (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms). ``mch`` (rows a chunk; 0, the
     default: off): the chunks of M in one launch (MCH) where the spec can take it: float32 on
-    the mma.sync consumers, segments, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO !=
+    the mma.sync consumers, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO !=
     "0"``, on by default): TF32_REDO 1 on those same float32 consumers."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
@@ -1573,8 +1560,6 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
         # 0.282 ms on small world / random / Barabasi-Albert (M = 2048 -7%, 1024 -2%)
         p.update(NB=7, BK=32, WARPS_M=1, WARPS_N=1,
                  STAGES=2 if M is not None and M > SDDMM_TALL_FEW_STAGES_M else 3)
-        if (SDDMM_GROUP == "1") if group is None else group:
-            p.update(SDDMM_GROUP_SHAPES[bs])
     else:
         p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
         if code == _F32X3:
@@ -1592,9 +1577,9 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
             raise ValueError(f"nb must be one of {choices} for bs {bs} and element code {did}"
                              f"{' on wgmma' if wgmma else ''}, got {nb!r}")
         p["NB"] = nb
-    if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR") and mch % p["BK"] == 0:
+    if mch and code == _F32X3 and not p.get("WGMMA") and mch % p["BK"] == 0:
         p["MCH"] = 1                   # ``mch`` rows a chunk, the chunks in one launch
-    if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
+    if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
     return tuple(sorted(p.items()))
 
@@ -1603,8 +1588,8 @@ def sddmm_tall_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes, blocks per CTA) of a sddmm_tall spec."""
     p = dict(spec)
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
-    tiles = p["NCX"] + p["GR"] if p.get("GR") else 1 + p["NB"]   # a ring buffer's
-    smem = 8 * tile_cols(bs, esz) * esz + p["STAGES"] * (tiles * p["BK"] * bs * esz + 16)
+    # a ring buffer: x's tile and NB dy tiles
+    smem = 8 * tile_cols(bs, esz) * esz + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * bs * esz + 16)
     if p.get("WGMMA") and esz == 4:    # float32 (bs 64): dy's NB planes of BS rows of 128 bytes
         smem += p["NB"] * bs * 128
     warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
@@ -1850,9 +1835,6 @@ def all_specializations():
                             out.append(("sddmm_tall.cu",
                                         sddmm_tall_spec(bs, did, M, wg, nb=nb, redo=redo),
                                         "bsmm_sddmm_tall"))
-                    if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)
-                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, group=True),
-                                    "bsmm_sddmm_tall"))
                     if did in (1, 2) and bs == 64 and M is None:
                         # 16-bit wgmma consumers' variants (probes/p38.py, p40.py)
                         w16 = sddmm_tall_spec(bs, did, M, True, wgmma16=True)

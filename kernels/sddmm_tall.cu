@@ -13,21 +13,12 @@
 //     large M the stores are a small part of the traffic: one block per M / BK steps).
 // sddmm_stream.cu serves M <= 64, where a block is one step and its stores dominate.
 //
-// GR > 0 (16-bit, opt-in, docs/perf-notes.md v30): 2-D items instead of one block-row's
-// segments, sddmm_grouped.cu's work list (_work_lists.sddmm_group_table): item i = (group g,
-// first entry, end entry, nx | nd << 16) holds at most NB blocks of block-columns g * GR ..
-// g * GR + nd - 1 and of the nx <= NCX block-rows crow[i * NCX + slot]; gent[e] = (stored
-// block, x slot << 16 | column in the group). A step copies nx x tiles and nd dy tiles, so
-// blocks that share a block-row share its x tile and blocks that share a block-column share
-// its dy tile (small-world layouts: neighbouring rows have nearly the same columns). Measured
-// slower than the segments even there (v30, probes/p28.py), so opt-in (_specs.SDDMM_GROUP).
-//
 // Tensor maps: tmap_x over x as (M rows, R columns), tmap_dy over dy as (M, C); box (BK, BS).
 // float32 (DTYPE_ID 4, 3xTF32, tf32x3.cuh): tiles land as sub-tiles of RB = min(4 * BS, 128)
 // bytes a row, one TMA copy each (the maps' boxes are RB / 4 columns wide).
 //
-// Grid: (segments, or GR's items); block: (NB / BPW * WARPS_M * WARPS_N + 1) warps.
-// MCH 1 (float32 on the mma.sync consumers, segments; the default, _specs.SDDMM_MERGE_CHUNKS):
+// Grid: segments; block: (NB / BPW * WARPS_M * WARPS_N + 1) warps.
+// MCH 1 (float32 on the mma.sync consumers; the default, _specs.SDDMM_MERGE_CHUNKS):
 // grid (segments, chunks), CTA (i, k) reducing rows k * mch_rows .. of M only (mch_rows a
 // multiple of BK), all of M's row chunks in one launch in chunk-major order instead of one
 // launch a chunk. Chunk k > 0 adds into the blocks (beta 1) once chunk k - 1 of its segment has
@@ -53,7 +44,7 @@
 // 4096 0.175 -> 0.161 ms; v42, NB 8 BPW 2: 0.161 -> 0.138 ms).
 //
 // Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
-// 64), GR and NCX (GR 0, the default: segments), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
+// 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
 // (L2 policies, common.cuh's l2_policy), BPW (float32, or 2 on the 16-bit wgmma consumers;
 // default 1), KSUM (float32 only: 8,
 // the default, 16 or 32, at most BK; the reduction depth summed in one fresh tile, as
@@ -65,7 +56,7 @@
 // `full` done; float32 WGMMA: 4 the previous batch folded, 5 dy's split and the A loads done;
 // mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
 // MCH (0, the default, or 1: the row chunks in one launch, above).
-// TF32_REDO (float32 on the mma.sync consumers, segments; the default since v52): the
+// TF32_REDO (float32 on the mma.sync consumers; the default since v52): the
 // consumers' sums first with split_tf32's clamp left out (tf32x3.cuh TF32_CLAMP; a sum that no
 // infinite, NaN or near-FLT_MAX input enters is the clamped split's bit for bit, one that any
 // enters is NaN); where a stored block's sum is NaN (barrier.red.or over the consumers and the
@@ -76,14 +67,7 @@
 #include "tma_tiles.cuh"
 
 #define T_BYTES (BK * BS * (int)sizeof(elem_t))   // one x or dy tile
-#ifndef GR
-#define GR 0                           // > 0: items of GR block-columns (below)
-#endif
-#if GR
-#define S_BYTES ((NCX + GR) * T_BYTES) // one ring buffer: NCX x tiles, then GR dy tiles
-#else
 #define S_BYTES ((1 + NB) * T_BYTES)   // one ring buffer: the x tile, then NB dy tiles
-#endif
 #ifndef BPW
 #define BPW 1                          // blocks per warp
 #endif
@@ -99,20 +83,20 @@
 #ifndef MCH
 #define MCH 0
 #endif
-#if MCH && (DTYPE_ID != 4 || WGMMA || GR)
-#error "sddmm_tall.cu: MCH (row chunks in one launch) is for float32 on the mma.sync consumers, segments"
+#if MCH && (DTYPE_ID != 4 || WGMMA)
+#error "sddmm_tall.cu: MCH (row chunks in one launch) is for float32 on the mma.sync consumers"
 #endif
 #ifndef TF32_REDO
 #define TF32_REDO 0
 #endif
-#if TF32_REDO && (DTYPE_ID != 4 || WGMMA || GR)
-#error "sddmm_tall.cu: TF32_REDO is for float32 on the mma.sync consumers, segments"
+#if TF32_REDO && (DTYPE_ID != 4 || WGMMA)
+#error "sddmm_tall.cu: TF32_REDO is for float32 on the mma.sync consumers"
 #endif
 #define BAR_REDO 3                     // TF32_REDO's vote: the consumers and the producer warp
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
 #define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup for BPW blocks
-#if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || (BPW != 1 && BPW != 2) || GR)
-#error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup for BPW (1 or 2) blocks (WARPS_M 4, WARPS_N 1), no GR"
+#if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || (BPW != 1 && BPW != 2))
+#error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup for BPW (1 or 2) blocks (WARPS_M 4, WARPS_N 1)"
 #endif
 #if F32W && BS != 64
 #error "sddmm_tall.cu's float32 wgmma consumers take BS 64"
@@ -133,10 +117,6 @@
 static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
 static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4 || W16),
               "BPW: float32 or the 16-bit wgmma consumers, dividing NB");
-#if GR
-static_assert(DTYPE_ID != 4 && BPW == 1 && NCX >= 1 && NCX + GR <= 16,
-              "GR items: 16-bit mma.sync consumers, one block a warp group");
-#endif
 
 // F32W: a register cap (MAXNREG) that fits more CTAs an SM. Registers are allotted per SM
 // sub-partition (cuda_occupancy.h), 16384 each, in 256-register steps a warp: 168, two CTAs
@@ -152,11 +132,7 @@ static_assert(DTYPE_ID != 4 && BPW == 1 && NCX >= 1 && NCX + GR <= 16,
 #endif
 extern "C" __global__ void TALL_BOUNDS
 bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_dy,
-#if GR
-                const int4* __restrict__ items, const int2* __restrict__ gent, const int* __restrict__ crow,
-#else
                 const int4* __restrict__ seg, const int* __restrict__ cols,
-#endif
                 elem_t* __restrict__ out, int M, float alpha, float beta
 #if MCH
                 , int* __restrict__ flags, int mch_rows
@@ -172,14 +148,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     const unsigned pl0 = t0 + STAGES * S_BYTES;
     const unsigned bar0 = pl0 + PLANES_BYTES;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-#if GR
-    // item (group, first entry, end entry, x column blocks | dy column blocks in range << 16)
-    const int4 sg = __ldg(items + blockIdx.x);
-    const int first = sg.y, count = sg.z - sg.y, nx = sg.w & 0xFFFF, nd = sg.w >> 16;
-#else
     const int4 sg = __ldg(seg + blockIdx.x);
     const int c = sg.x, first = sg.y, count = sg.z;
-#endif
 #if MCH
     const int row0 = blockIdx.y * mch_rows;            // this CTA's chunk of M's rows
     const int nsteps = (min(mch_rows, M - row0) + BK - 1) / BK;
@@ -197,35 +167,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         // ------------------------------------------------------------ producer (one lane)
         if (lane == 0) {
             const unsigned long long x_hint = l2_policy<X_HINT>(), d_hint = l2_policy<D_HINT>();
-#if GR
-            // x's column blocks by slot (crow), then the group's dy column blocks, those past
-            // dy's last column left out
-            int xc[NCX];
-#pragma unroll
-            for (int s = 0; s < NCX; ++s) xc[s] = s < nx ? __ldg(crow + blockIdx.x * NCX + s) * BS : 0;
-            const int k0 = sg.x * GR * BS;
-            Ring<STAGES> ring(bar0);
-            for (int step = 0; step < nsteps; ++step, ring.advance()) {
-                TL_MARK(step, 0);
-                const unsigned full = ring.acquire(step, (nx + nd) * T_BYTES);
-                TL_MARK(step, 1);
-                const unsigned buf = t0 + ring.s * S_BYTES;
-#pragma unroll
-                for (int h = 0; h < NH; ++h) {
-#pragma unroll
-                    for (int s = 0; s < NCX; ++s)
-                        if (s < nx)
-                            tma_2d(buf + s * T_BYTES + h * (BK * RB), &tmap_x, xc[s] + h * HC, step * BK, full,
-                                   x_hint);
-#pragma unroll
-                    for (int j = 0; j < GR; ++j)
-                        if (j < nd)
-                            tma_2d(buf + (NCX + j) * T_BYTES + h * (BK * RB), &tmap_dy, k0 + j * BS + h * HC,
-                                   step * BK, full, d_hint);
-                }
-                TL_MARK(step, 2);
-            }
-#else
             int kc[NB];
 #pragma unroll
             for (int b = 0; b < NB; ++b) kc[b] = b < count ? __ldg(cols + first + b) * BS : 0;
@@ -253,7 +194,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #if TF32_REDO
             // the consumers' vote (every lane of this warp votes no: lanes 1-31 below)
             if (any_of_threads<BAR_REDO>(false, NCT + 32)) produce(nsteps);
-#endif
 #endif
         }
 #if TF32_REDO
@@ -398,14 +338,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
     const int blk = warp / WPB * BPW, wm = warp % WPB % WARPS_M, wn = warp % WPB / WARPS_M;
     const bool active = blk < count;   // warps of missing blocks still release every buffer
-#if GR
-    // the block (stored index, x slot << 16 | column in the group): its tiles and output
-    const int2 ent = active ? __ldg(gent + first + blk) : make_int2(0, 0);
-    const unsigned xo = (ent.y >> 16) * T_BYTES, dyo = (NCX + (ent.y & 0xFFFF)) * T_BYTES;
-#define TALL_OUT(j) (out + (long long)ent.x * (BS * BS))
-#else
-#define TALL_OUT(j) (out + (long long)(first + blk + (j)) * (BS * BS))
-#endif
     float acc[BPW][MI][NI][4];         // a block past count (BPW > 1) is computed, not stored
     Ring<STAGES> ring(bar0);
     // the steps' sums into acc (clamp, a constant at each call: split_tf32's, float32)
@@ -423,8 +355,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                 else
                     mma_tn_3xtf32<MI, NI, BPW, BK, BK, KSUM / 8, false>(acc, buf, wm * WM, dt, T_BYTES, wn * WN, lane);
             }
-#elif GR
-            if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf + xo, wm * WM, buf + dyo, wn * WN, lane);
 #else
             if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
 #endif
@@ -458,8 +388,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #pragma unroll
     for (int j = 0; j < BPW; ++j)
         if (blk + j < count)
-            store_tiles<MI, NI>(TALL_OUT(j), BS, acc[j], wm * WM, wn * WN,
-                                BS, alpha, beta_k, lane);
+            store_tiles<MI, NI>(out + (long long)(first + blk + j) * (BS * BS), BS, acc[j], wm * WM,
+                                wn * WN, BS, alpha, beta_k, lane);
 #if MCH
     __threadfence();                   // the stores, seen GPU-wide before the flag
     sync_threads_of<1>(NCT);
@@ -468,7 +398,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #endif
 #endif
 }
-#undef TALL_OUT
 #undef F32W
 #undef W16
 #undef PLANES_BYTES

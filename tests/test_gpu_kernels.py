@@ -660,34 +660,6 @@ def test_sddmm_tall_full_segments(request, monkeypatch, kind, M, bs, beta):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("layout", ["band", "random", "dense"])
-@pytest.mark.parametrize("M", [33, 300] if _SMALL else [1, 33, 300, 1000])
-@pytest.mark.parametrize("kind", ["f16", "bf16"])
-def test_sddmm_tall_groups(request, monkeypatch, kind, M, layout, beta):
-    """sddmm_tall.cu's 2-D items (SDDMM_GROUP "1": at most 8 blocks of 4 block-columns and 2
-    block-rows an item), as test_sddmm_tma_kernels checks the segments: a banded W (full items
-    of 2 x 4 blocks, as a small-world layout has), a random one at d = 0.3 and a dense one, each
-    with an empty block-row and block-column; 30 block-columns, so the last group has 2 (no dy
-    tile copied past W's columns)."""
-    from cupy_bsparse import _gpu_ops, _specs
-
-    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
-        pytest.skip("the TMA kernels need sm_90")
-    rows, cols = np.arange(40)[:, None], np.arange(30)[None, :]
-    blocks = {"band": np.abs(rows - cols) < 4, "dense": np.ones((40, 30), bool),
-              "random": _mask(np.random.default_rng(3), 40, 30, 0.3)}[layout]
-    blocks[5, :] = False
-    blocks[:, 7] = False
-    monkeypatch.setattr(_specs, "SDDMM_GROUP", "1")
-    _gpu_ops._launches.clear()
-    try:
-        assert _gpu_ops._sddmm_launch("tall", 32, _specs.dtype_id(DTYPES[kind]), M)[3]["GR"] == 4
-        _sddmm_tma_case(request, monkeypatch, 32, kind, "tall", M, None, beta, blocks)
-    finally:
-        _gpu_ops._launches.clear()
-
-
-@pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("layout", ["band", "random", "dense", "odd", "odd_cols"])
 @pytest.mark.parametrize("M", [100] if _SMALL else [65, 100, 1500])
 @pytest.mark.parametrize("kind", ["f16", "bf16"])
@@ -1149,7 +1121,7 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         even, cache = _specs.TALL_EVEN_SEGMENTS, lay.plan_cache
         keys = {nb: _work_lists.sddmm_plan_key(nb, True, even) for nb in range(1, 33)}
         plans = [(nb, cache[k]) for nb, k in keys.items() if k in cache]
-        assert plans or _specs.SDDMM_GROUP == "1"
+        assert plans
         for nb, (seg, _) in plans:
             seg = seg.get()
             assert (np.diff(seg[:, 2]) <= 0).all() and seg[:, 2].sum() == lay.nnzb

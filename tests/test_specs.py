@@ -796,31 +796,6 @@ def test_stream_tall_rule(monkeypatch):
         _specs._kernel_choice("3", "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2"))
 
 
-def test_sddmm_tall_groups_spec(monkeypatch):
-    """sddmm_tall.cu's 2-D items: 16-bit bs 32 only, where SDDMM_GROUP is "1" (or ``group``);
-    a ring buffer holds NCX x tiles and GR dy tiles, not 1 + NB; CI compiles both dtypes."""
-    monkeypatch.setattr(_specs, "SDDMM_GROUP", None)
-    base = dict(_specs.sddmm_tall_spec(32, 1, 4096))
-    assert "GR" not in base
-    grouped = dict(_specs.sddmm_tall_spec(32, 1, 4096, group=True))
-    assert grouped == {**base, "GR": 4, "NCX": 2, "NB": 8} and base["NB"] == 7    # v31: 4 CTAs an SM
-    nt, smem, nb = _specs.launch_shape("sddmm_tall.cu", tuple(sorted(grouped.items())))
-    nt0, smem0, _ = _specs.launch_shape("sddmm_tall.cu", tuple(sorted(base.items())))
-    tile = 32 * 32 * 2
-    assert (nt, nb) == (nt0 + 32, 8) and smem0 - smem == grouped["STAGES"] * (8 - 6) * tile
-    monkeypatch.setattr(_specs, "SDDMM_GROUP", "1")
-    assert dict(_specs.sddmm_tall_spec(32, 2, 4096)).get("GR") == 4
-    assert "GR" not in dict(_specs.sddmm_tall_spec(64, 1, 4096))
-    assert "GR" not in dict(_specs.sddmm_tall_spec(32, 0, 4096))     # float32: segments
-    monkeypatch.setattr(_specs, "SDDMM_GROUP", None)
-    specs = _specs.all_specializations()
-    for did in (1, 2):
-        spec = _specs.sddmm_tall_spec(32, did, 4096, group=True)
-        assert ("sddmm_tall.cu", spec, "bsmm_sddmm_tall") in specs
-    with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_GROUP"):
-        _specs._kernel_choice("2", "CUPY_BSPARSE_SDDMM_GROUP", kinds=("0", "1"))
-
-
 def test_stream_queue(monkeypatch):
     """STREAM_QUEUE (opt-in): QUEUE on dsd_stream.cu's 16-bit R 1 specs above M = 64 only,
     with room for the stages' items in shared memory; no other spec changes. A bad environment
