@@ -43,20 +43,21 @@
 // operands from the swizzled tiles; WG_EAGER as dsd_stream.cu's (docs/perf-notes.md v36: M =
 // 4096 0.175 -> 0.161 ms; v42, NB 8 BPW 2: 0.161 -> 0.138 ms).
 //
-// Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
-// 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
-// (L2 policies, common.cuh's l2_policy), BPW (float32, or 2 on the 16-bit wgmma consumers;
-// default 1), KSUM (float32 only: 8,
-// the default, 16 or 32, at most BK; the reduction depth summed in one fresh tile, as
-// dsd_stream.cu's), WGMMA (0, the default, or 1:
-// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1), MAXNREG (a register cap: WGMMA's
-// default is TALL_BOUNDS' rule; for the mma.sync consumers a probe knob, v26), TIMELINE (0, the default;
+// Parameters (#defines, _specs.sddmm_tall_spec's): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32,
+// 64), BS, NB, BK (16, 32 or 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies,
+// common.cuh's l2_policy), BPW (blocks a float32 warp, or a 16-bit wgmma warpgroup; 1 unless
+// set: the specs set 2 for float32 bs 16, float32 bs 64 on wgmma and 16-bit bs 64 at NB 8),
+// KSUM (float32 on the mma.sync consumers: 8 unless set, 16 or 32, at most BK; the reduction
+// depth summed in one fresh tile, as dsd_stream.cu's; the specs set 16 at bs 32), WGMMA (0
+// unless set; the specs set 1 on sm_90a where wgmma is asked for, for float32 BS 64 with NB
+// 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1, and for 16-bit BS 64: above), WG_EAGER (the 16-bit
+// wgmma consumers; see theirs), MCH (0 unless set; the specs set 1 where float32 wgrad runs
+// in row chunks: above), TF32_REDO (below), TIMELINE (0, the default;
 // n > 0, probes/p23.py, p25.py: timeline.cuh's per-step stamps of the first n CTAs; events 0-2
 // the producer's acquire begun and done and its copies issued, 3 consumer thread 0's wait on
 // `full` done; float32 WGMMA: 4 the previous batch folded, 5 dy's split and the A loads done;
 // mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
-// MCH (0, the default, or 1: the row chunks in one launch, above).
-// TF32_REDO (float32 on the mma.sync consumers; the default since v52): the
+// TF32_REDO (0 unless set; the specs set 1, since v52, for float32 on the mma.sync consumers): the
 // consumers' sums first with split_tf32's clamp left out (tf32x3.cuh TF32_CLAMP; a sum that no
 // infinite, NaN or near-FLT_MAX input enters is the clamped split's bit for bit, one that any
 // enters is NaN); where a stored block's sum is NaN (barrier.red.or over the consumers and the
@@ -118,15 +119,12 @@ static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
 static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4 || W16),
               "BPW: float32 or the 16-bit wgmma consumers, dividing NB");
 
-// F32W: a register cap (MAXNREG) that fits more CTAs an SM. Registers are allotted per SM
-// sub-partition (cuda_occupancy.h), 16384 each, in 256-register steps a warp: 168, two CTAs
-// (10 warps) an SM, where at ptxas's own 200 a sub-partition held two warps, one CTA
-// (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096).
-#if F32W && !defined(MAXNREG)
-#define MAXNREG 168
-#endif
-#ifdef MAXNREG                         // (the mma.sync consumers: a probe knob only)
-#define TALL_BOUNDS __maxnreg__(MAXNREG)
+// F32W: a register cap that fits more CTAs an SM. Registers are allotted per SM sub-partition
+// (cuda_occupancy.h), 16384 each, in 256-register steps a warp: 168, two CTAs (10 warps) an
+// SM, where at ptxas's own 200 a sub-partition held two warps, one CTA (docs/perf-notes.md
+// v25: 1.32 -> 1.12 ms at M = 4096).
+#if F32W
+#define TALL_BOUNDS __maxnreg__(168)
 #else
 #define TALL_BOUNDS __launch_bounds__(NCT + 32)
 #endif
@@ -283,9 +281,10 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     // m64n64k16 a step, straight from the swizzled tiles as sddmm_stream.cu's (x's tile
     // M-major, flag tnspA: rows are the reduction, BS columns contiguous; dy's MN-major,
     // tnspB). Every warpgroup issues its batch, one past count too (its dy slot holds stale
-    // bytes; the product is not stored), so no branch sits around the wgmma. WG_EAGER (0, the
-    // default: a stage is released once the next stage's batch is issued and its own
-    // completed; 1: at once, when its own batch completed).
+    // bytes; the product is not stored), so no branch sits around the wgmma. WG_EAGER (1, the
+    // specs' choice: a stage is released at once, when its own batch completed; 0, unless set,
+    // and TALL_WGMMA16_VARIANTS' for the probes: once the next stage's batch is issued and its
+    // own completed).
     constexpr int NI = BS / 8, ACC_N = NI * 4;
     static_assert(STAGES >= 2 || WG_EAGER, "a stage is held until the next batch is issued");
     const int blk = (warp >> 2) * BPW, wq = warp & 3;
