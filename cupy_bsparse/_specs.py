@@ -1303,20 +1303,16 @@ def sddmm_tall_segment_size(choices, count):
 
 
 #: sddmm_grouped.cu's float32 bs 8 pairs with their fragment loads from shared-window
-#: addresses, one base register a row set and constant offsets (SADDR), and with that plus the
-#: units' codes as byte offsets from the table (SOFF); v52's SASS, main loop instructions a
-#: tensor-core instruction at M = 4096 / 64: 15.02 / 16.24 -> 13.61 / 16.08 (SADDR), 12.78 /
-#: 14.56 (SOFF). SOFF is the default since v53 (p53); the variants are the code before it
-#: (SOFF 0), SADDR alone and (v53, probes/p55.py) SOFF with two 8-deep steps' products in one
-#: fresh tile (KS16: 12.34 / 14.09; another order of the sums; measured 0.3-4% slower, a chain
-#: of six dependent tensor-core instructions), and (v53, probes/p56.py) SOFF's units paired two
-#: ways or not (TPAIRS 1 / 0, ``TWO_WAY_PAIRS``' two settings: random d 0.1 at M = 4096 60,710
+#: addresses, one base register a row set and constant offsets, the units' codes as byte offsets
+#: from the table (SOFF); v52's SASS, main loop instructions a tensor-core instruction at M =
+#: 4096 / 64: 15.02 / 16.24 -> 12.78 / 14.56. SOFF is the default since v53 (p53); the variants
+#: are the code before it (SOFF 0), (v53, probes/p56.py) SOFF's units paired two ways or not
+#: (TPAIRS 1 / 0, ``TWO_WAY_PAIRS``' two settings: random d 0.1 at M = 4096 60,710
 #: -> 54,557 units), and (v55, untimed) TPAIRS with DMASK, each item copying only the dy column
 #: blocks it uses (``_work_lists.item_column_masks``; CPU count at M = 4096, C = K = 8192, d
 #: 0.1, tiles staged a block: Barabasi-Albert 0.580 -> 0.512, small world 0.486 -> 0.366,
 #: random 0.469 -> 0.458); CI compiles them.
-SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0, "TPAIRS": 0}, {"SOFF": 0, "SADDR": 1, "TPAIRS": 0},
-                              {"KS16": 1, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0},
+SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0},
                               {"TPAIRS": 1, "DMASK": 1}]
 
 

@@ -19,12 +19,14 @@
 //
 // PAIRS (BS 8; 16-bit, or float32 as 3xTF32): gent holds units (block, code, partner block or
 // -1, partner code) of two blocks in one column of the group (cupy_bsparse/_gpu_ops.py,
-// pair_units), and item entries count units. SOFF (float32, a probe knob): the units' codes
-// replaced by byte offsets into a stage (_work_lists.unit_offsets): (block, first x slot's |
-// the second's << 16, partner block or -1, dy column's), so a step adds them to two per-step
-// bases instead of decoding codes. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
-// so no half of a tensor-core product is discarded.
-// TPAIRS (with SOFF; v53): units pair two blocks that share a column (as above) or two that
+// pair_units), and item entries count units. The unit's two x column blocks fill rows 0-7 and
+// 8-15 of one m16 tile, so no half of a tensor-core product is discarded.
+// SOFF (float32 PAIRS; the specs' choice since v53, _specs.sddmm_grouped_spec; SOFF 0 is
+// SDDMM_GROUPED_F32_VARIANTS' variant, the code before it): the units' codes replaced by byte
+// offsets into a stage (_work_lists.unit_offsets): (block, first x slot's | the second's << 16,
+// partner block or -1, dy column's), so a step adds them to two per-step bases instead of
+// decoding codes, each fragment load one base register and a constant offset.
+// TPAIRS (with SOFF; v53, the default since v54, _specs.TWO_WAY_PAIRS): units pair two blocks that share a column (as above) or two that
 // share an x column block ("transposed": rows 0-7 of the tile from the first block's dy
 // column, rows 8-15 from the second's, the columns from the shared x column block; the tile is
 // the two blocks transposed). Both tiles of a stage then live in one set of rows (x's column
@@ -57,7 +59,7 @@
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
 // STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS,
-// XLO, XPRE, TF32_REDO, SADDR, SOFF, KS16, TPAIRS, DMASK.
+// XLO, XPRE, TF32_REDO, SOFF, TPAIRS, DMASK.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -110,20 +112,11 @@ typedef int2 code_t;
 #ifndef TF32_REDO
 #define TF32_REDO 0
 #endif
-#ifndef SADDR
-#define SADDR 0                            // float32 pairs: fragment loads from shared-window
-#endif                                     // addresses, one base a row set (a probe knob, v52)
 #ifndef SOFF
-#define SOFF 0                             // SADDR's loads, the units' shared-memory byte offsets
-#endif                                     // from the table (a probe knob, v52; below)
-#if (SADDR || SOFF) && !(PAIRS && DTYPE_ID == 4 && !XLO)
-#error "SADDR / SOFF: float32 PAIRS splitting in registers (not XLO)"
-#endif
-#ifndef KS16
-#define KS16 0                             // SOFF: two 8-deep steps' six products in one fresh
-#endif                                     // tile (mma_3xtf32<2, ...>; a probe knob, v53)
-#if KS16 && !SOFF
-#error "KS16: SOFF's loop"
+#define SOFF 0                             // float32 pairs: the units' shared-memory byte offsets
+#endif                                     // from the table (below)
+#if SOFF && !(PAIRS && DTYPE_ID == 4 && !XLO)
+#error "SOFF: float32 PAIRS splitting in registers (not XLO)"
 #endif
 #if TPAIRS && !SOFF
 #error "TPAIRS: SOFF's units"
@@ -283,20 +276,6 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     const int4 cq = codes[q];
                     const unsigned ua1 = xlane + (cq.y & 0xffff), ua2 = xlane + ((unsigned)cq.y >> 16),
                                    ub = dlane + (TPAIRS ? cq.w & 0xffff : cq.w);
-#else
-                    const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
-                    const int g = lane >> 2, t = lane & 3;
-                    const elem_t* a1 = xs_ + (code >> 16) * BS + g;
-                    const elem_t* a2 = xs_ + s2 * BS + g;
-                    const elem_t* b = ds_ + (code & 0xffff) * BS + g;
-#endif
-#if SADDR && !SOFF
-                    // shared-window addresses of the lane's rows (k = t), each load one base
-                    // register and a constant offset
-                    const unsigned ua1 = smem_u32(a1 + t * X_LD), ua2 = smem_u32(a2 + t * X_LD),
-                                   ub = smem_u32(b + t * D_LD);
-#endif
-#if SADDR || SOFF
                     // the fragments of the 8-deep step at row k (A: the two slots' rows 0-7 and
                     // 8-15; B: the column), from the lane's addresses
                     auto step_frags = [&](int k, unsigned (&a)[4], unsigned (&bb)[2]) {
@@ -307,22 +286,16 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                         bb[0] = lds32(ub + k * D_LD * 4);
                         bb[1] = lds32(ub + (k + 4) * D_LD * 4);
                     };
-#endif
-#if KS16
-                    // 16 rows a round: the two 8-deep steps' products summed in one fresh tile
-                    // (another order of the sums than the default's: not bit for bit)
-#pragma unroll
-                    for (int k = 0; k < MK; k += 16) {
-                        unsigned af[2][1][4], bf[2][1][2];
-                        step_frags(k, af[0][0], bf[0][0]);
-                        step_frags(k + 8, af[1][0], bf[1][0]);
-                        if (clamp) mma_3xtf32<2, 1, 1, true>(acc[s], af, bf);
-                        else mma_3xtf32<2, 1, 1, false>(acc[s], af, bf);
-                    }
 #else
+                    const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
+                    const int g = lane >> 2, t = lane & 3;
+                    const elem_t* a1 = xs_ + (code >> 16) * BS + g;
+                    const elem_t* a2 = xs_ + s2 * BS + g;
+                    const elem_t* b = ds_ + (code & 0xffff) * BS + g;
+#endif
 #pragma unroll
                     for (int k = 0; k < MK; k += 8) {
-#if SADDR || SOFF
+#if SOFF
                         unsigned af[1][4], bf[1][2];
                         step_frags(k, af[0], bf[0]);
 #else
@@ -348,7 +321,6 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                         else mma_3xtf32<1, 1, false>(acc[s], af, bf);
 #endif
                     }
-#endif  // KS16
 #elif PAIRS
                     // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
                     // (the first's again when it has none: computed, not stored)

@@ -390,8 +390,8 @@ def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
 @pytest.mark.parametrize("knobs", SDDMM_GROUPED_F32_VARIANTS)
 def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     """sddmm_grouped.cu's float32 bs 8 variants (SDDMM_GROUPED_F32_VARIANTS, probes/p53.py,
-    p55.py, p56.py): bit for bit the default spec's blocks (the same steps and sums; KS16, and
-    TPAIRS other than the default's, sum in another order: the same non-finite elements, the
+    p56.py): bit for bit the default spec's blocks (the same steps and sums; TPAIRS other than
+    the default's sums in another order: the same non-finite elements, the
     finite ones checked against float64; a variant that is the default is skipped), on
     poisoned outputs, with an Inf in x (the redo pass taken) and without."""
     from cupy_bsparse import _gpu_ops, _specs
@@ -406,7 +406,7 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     base = dict(orig(bs, _specs._F32X3, M))
     if all(base.get(k, 0) == v for k, v in knobs.items()):
         pytest.skip("the variant is the default spec")
-    reordered = knobs.get("KS16") or knobs.get("TPAIRS", base.get("TPAIRS", 0)) != base.get("TPAIRS", 0)
+    reordered = knobs.get("TPAIRS", base.get("TPAIRS", 0)) != base.get("TPAIRS", 0)
 
     def run(xv, spec_fn):
         monkeypatch.setattr(_specs, "sddmm_grouped_spec", spec_fn)
