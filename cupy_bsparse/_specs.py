@@ -186,14 +186,14 @@ def f32_wgmma_on(bs):
     """Whether float32 at block size ``bs`` takes dsd_stream.cu's wgmma consumers at
     16 < M <= 64 where wgmma is asked for (``F32_WGMMA``'s rule)."""
     return bs == 32 if F32_WGMMA is None else (F32_WGMMA == "1" and bs in (16, 32))
-#: Where the float32 (3xTF32) kernels split x into its hi and lo TF32 parts, forced: None
-#: (the default) takes ``f32_split``'s measured choice; "off" splits in registers, every
-#: fragment once per stored block that uses it; "slab" (dsd_grouped_tma.cu's XPRE: each step's
-#: x slab once, in shared memory); "pass" (XLO of dsd_grouped_tma.cu, dsd_stream.cu and, for
-#: the bs 8 weight gradient, of sddmm_grouped.cu with dy too: all of x once, by split_tf32.cu,
-#: before the product). From CUPY_BSPARSE_F32_SPLIT at import (docs/perf-notes.md v18, v21).
+#: Where the float32 (3xTF32) kernels of x @ W (dsd_grouped_tma.cu, dsd_stream.cu) split x into
+#: its hi and lo TF32 parts, forced: None (the default) takes ``f32_split``'s measured choice;
+#: "off" splits in registers, every fragment once per stored block that uses it; "pass" (XLO:
+#: all of x once, by split_tf32.cu, before the product). The weight gradient's kernels split in
+#: registers whatever it says. From CUPY_BSPARSE_F32_SPLIT at import (docs/perf-notes.md v18,
+#: v21).
 F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPARSE_F32_SPLIT",
-                           kinds=("off", "slab", "pass"))
+                           kinds=("off", "pass"))
 #: float32 (3xTF32) fragments split in registers without split_tf32's clamp, each CTA's sums
 #: computed again with it where any is NaN (tf32x3.cuh TF32_CLAMP; sddmm_grouped.cu's pairs,
 #: TF32_REDO; sddmm_tall.cu's mma.sync consumers too): results bit for bit the clamped
@@ -272,11 +272,14 @@ def grouped_tail_on(kernel, bs):
 
 def f32_split(template, bs, M):
     """The float32 split a launch of ``template`` (a kernel file name) takes at block size
-    ``bs`` and ``M`` rows: ``F32_SPLIT`` where forced, else "pass" where v21's p17 measured it
-    faster (H100): dsd_grouped_tma.cu at bs 8 (x @ W at M = 64 0.176 -> 0.147 ms, M = 4096
-    2.31 -> 2.00; x @ W^T alike) and dsd_stream.cu at bs 64 with 16 < M <= 64 (0.0947 ->
-    0.0908; x @ W^T 0.0867 -> 0.0852). None elsewhere: the stream kernel at bs 16 read 1.4x
-    slower with it, bs 32 the same, and sddmm_grouped.cu's split pairs 1.1-1.7x slower."""
+    ``bs`` and ``M`` rows: None but for dsd_grouped_tma.cu and dsd_stream.cu; there
+    ``F32_SPLIT`` where forced, else "pass" where v21's p17 measured it faster (H100):
+    dsd_grouped_tma.cu at bs 8 (x @ W at M = 64 0.176 -> 0.147 ms, M = 4096 2.31 -> 2.00; x @
+    W^T alike) and dsd_stream.cu at bs 64 with 16 < M <= 64 (0.0947 -> 0.0908; x @ W^T 0.0867
+    -> 0.0852). None elsewhere: the stream kernel at bs 16 read 1.4x slower with it, bs 32 the
+    same (and sddmm_grouped.cu's split pairs, since removed, 1.1-1.7x slower)."""
+    if template not in ("dsd_grouped_tma.cu", "dsd_stream.cu"):
+        return None
     if F32_SPLIT is not None:
         return None if F32_SPLIT == "off" else F32_SPLIT
     if template == "dsd_grouped_tma.cu" and bs == 8:
@@ -1601,7 +1604,7 @@ SDDMM_STREAM_NB = 8
 SDDMM_STREAM_MIN_BLOCKS = 2048
 
 
-def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
+def sddmm_grouped_spec(bs, did, M=64, redo=None, two_way=None):
     """Specialisation of sddmm_grouped.cu (tensor-core element codes, bs 8 or 16): 256 dy
     columns per group, up to 256 x columns and NBLK blocks (64 accumulators per thread) per
     CTA, MK rows of M per step (64-byte x rows for 16-bit types), 3 stages (measured 2-6%
@@ -1619,25 +1622,18 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms). float32 bs 16 (3xTF32, v12,
     served up to M = 16): the defaults measured fastest of eight item shapes at M = 64.
 
-    ``split`` (float32; the launcher passes ``F32_SPLIT``): at bs 8 (PAIRS) "pass" takes x and
-    dy split ahead (XLO 1, a lo twin of every tile), the step rows (MK, down to 16), then the
-    group and x widths (R and NCX, down to 16) halved until MIN_CTAS CTAs fit an SM; at bs 16
-    "slab" splits each step's tiles once in shared memory (XPRE 1, one lo area) on items of
-    32 x column blocks, 512 dy columns and up to 128 blocks over 16 warps, one CTA an SM
-    (16-bit bs 16's shape, where each dy and x column block serves several blocks).
-
-    ``redo`` (float32 bs 8 pairs splitting in registers; None: ``TF32_REDO != "0"``, on by
+    ``redo`` (float32 bs 8 pairs; None: ``TF32_REDO != "0"``, on by
     default): TF32_REDO 1, the split without its clamp and each item again with it where a sum
     is NaN.
 
-    float32 bs 8 pairs splitting in registers (not XLO) take SOFF (v53, p53 on H100: the units'
+    float32 bs 8 pairs take SOFF (v53, p53 on H100: the units'
     codes as stage byte offsets; wgrad at M = 4096 random 2.61 -> 2.35 ms, Barabasi-Albert
     2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202), and with ``two_way``
     (None: ``TWO_WAY_PAIRS`` != "0", on by default since v54) TPAIRS, units paired two ways;
     with TPAIRS and ``SDDMM_DMASK`` "1", DMASK (each item copies the dy columns it uses).
     """
-    p = _grouped_items(bs, did, M, split)
-    if p["PAIRS"] and p["DTYPE_ID"] == _F32X3 and not p.get("XLO"):   # splitting in registers
+    p = _grouped_items(bs, did, M)
+    if p["PAIRS"] and p["DTYPE_ID"] == _F32X3:
         if _on_unless_zero(redo, TF32_REDO):
             p["TF32_REDO"] = 1
         p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
@@ -1648,8 +1644,8 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     return tuple(sorted(p.items()))
 
 
-def _grouped_items(bs, did, M, split=None):
-    """sddmm_grouped_spec's items, tiles and split as a dict, without the float32 pairs' own
+def _grouped_items(bs, did, M):
+    """sddmm_grouped_spec's items and tiles as a dict, without the float32 pairs' own
     knobs (TF32_REDO, SOFF, TPAIRS): the part sddmm_grouped_tma_spec shares."""
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -1666,17 +1662,6 @@ def _grouped_items(bs, did, M, split=None):
         p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
         if M > 512:
             p.update(MK=48, STAGES=2)
-    if split == "slab" and not p["PAIRS"] and did == _F32X3:
-        p.update(XPRE=1, R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1, MK=16, STAGES=2)
-    if split == "pass" and p["PAIRS"] and did == _F32X3:
-        p["XLO"] = 1
-        while _ctas("sddmm_grouped.cu", p) < p["MIN_CTAS"]:
-            if p["MK"] > 16:
-                p["MK"] //= 2
-            elif p["R"] > 16:
-                p.update(R=p["R"] // 2, NCX=p["NCX"] // 2)
-            else:
-                p["STAGES"] -= 1
     return p
 
 
@@ -1687,8 +1672,7 @@ def sddmm_grouped_launch_shape(spec):
     pad = 8 if p.get("TPAIRS") else 16             # TPAIRS: x's and dy's tiles in one set of rows
     stage = p["MK"] * (p["NCX"] * bs + p["R"] * bs + pad) * _itemsize(p["DTYPE_ID"])
     code_bytes = 16 if p["PAIRS"] else 8           # int4 units / int2 entries
-    stages = p["STAGES"] * (1 + p.get("XLO", 0)) + p.get("XPRE", 0)   # XPRE: one lo area
-    return p["NW"] * 32, p["NBLK"] * code_bytes + stages * stage
+    return p["NW"] * 32, p["NBLK"] * code_bytes + p["STAGES"] * stage
 
 
 def tma_boxes(name, spec):
@@ -1860,10 +1844,6 @@ def all_specializations():
                                         spec_with(sddmm_grouped_spec(bs, did, M, redo=True,
                                                                      two_way=False), knobs),
                                         "bsmm_sddmm_grouped"))
-                    if did == 0:   # x and dy split ahead (F32_SPLIT, opt-in): bs 8 pass, bs 16 slab
-                        out.append(("sddmm_grouped.cu",
-                                    sddmm_grouped_spec(bs, did, M, "pass" if bs == 8 else "slab"),
-                                    "bsmm_sddmm_grouped"))
             if sddmm_grouped_tma_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec(bs, did, M),

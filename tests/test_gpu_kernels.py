@@ -273,58 +273,6 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
-@pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 100, 1000])
-@pytest.mark.parametrize("bs,mode", [(8, "pass"), (16, "slab")])
-def test_sddmm_grouped_f32_split(request, monkeypatch, bs, mode, M, density, beta):
-    """sddmm_grouped.cu at float32 with x and dy split ahead (opt-in F32_SPLIT): bs 8 pairs by
-    split_tf32.cu ("pass", XLO 1), bs 16 in shared memory once a step ("slab", XPRE 1); as
-    test_sddmm_both_kernels checks the default, with beta 0 on poisoned outputs and beta 1 on
-    finite ones (rows past M and the items of M > 512 included); x and dy unchanged."""
-    from cupy_bsparse import _gpu_ops, _specs
-
-    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-    monkeypatch.setattr(_specs, "F32_SPLIT", mode)
-    flag = {"pass": "XLO", "slab": "XPRE"}[mode]
-    _gpu_ops._launches.clear()
-    try:
-        spec = _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3]
-        if not spec.get(flag):
-            pytest.skip("the split spec does not fit this GPU's shared memory (default taken)")
-        dtype = DTYPES["f32"]
-        w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 90, bs * 70), bs, M, density, dtype)
-        x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-        wg = w.to_gpu()
-        init = (np.full((w.nnzb, bs, bs), np.nan, dtype) if beta == 0 else
-                _rng(request).standard_normal((w.nnzb, bs, bs)).astype(dtype))
-        xg, dyg = cupy.asarray(x), cupy.asarray(dy)
-
-        def run():
-            out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(init))
-            cb.sddmm(xg.T, dyg, wg, out=out, beta=beta)
-            return out
-
-        outs = [run().data.view(np.uint8).get() for _ in range(2)]
-        out = run()
-        got = out.toarray().get().astype(np.float64)
-        assert not np.isnan(out.data.get()).any()
-        if beta:   # the product part alone (plus the final add's rounding)
-            got -= cb.BlockSparseMatrix.from_layout(w.layout, init).toarray().astype(np.float64)
-            assert _rel(got, ref) <= ACCUM_TOL["f32"], _rel(got, ref)
-        else:
-            base = _baseline_err(x64.T, dy64, dtype, ref, sample=lambda p: np.where(mask, p, 0.0))
-            _check(got, ref, base, "f32")
-        assert np.array_equal(outs[0], outs[1])
-        assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
-        # bitwise the in-register split on the same items (the spec without the flag)
-        twin = _twin_without_split(monkeypatch, "sddmm_grouped_spec", spec)
-        assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3] == twin
-        assert np.array_equal(run().data.view(np.uint8).get(), outs[0])
-    finally:
-        _gpu_ops._launches.clear()
-
-
-@pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("edges", [False, True])
 @pytest.mark.parametrize("kernel,bs,M", [("grouped", 8, 100), ("tall", 16, 1500)] if _SMALL else
                          [("grouped", 8, m) for m in (1, 7, 100, 1000)]
@@ -343,7 +291,6 @@ def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
     if kernel == "tall" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
         pytest.skip("sddmm_tall.cu needs sm_90")
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
-    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
     rng = _rng(request)
     w, x, dy, mask, ref = _sddmm_case(rng, (bs * 90, bs * 70), bs, M, 0.3, dtype)
@@ -398,7 +345,6 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
 
     bs, dtype = 8, DTYPES["f32"]
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     rng = _rng(request)
     w, x, dy, mask, ref = _sddmm_case(rng, (bs * 90, bs * 70), bs, M, 0.3, dtype)
     wg = w.to_gpu()
@@ -471,7 +417,6 @@ def test_sddmm_grouped_dmask(request, monkeypatch, shape, M, windows):
 
     bs, dtype = 8, DTYPES["f32"]
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", "1")
     monkeypatch.setattr(_specs, "SDDMM_WINDOWS", windows)
     rng = _rng(request)
@@ -541,7 +486,6 @@ def test_sddmm_grouped_tail(request, monkeypatch, case, M):
     if kernel == "grouped_tma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
         pytest.skip("sddmm_grouped_tma.cu needs sm_90")
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
-    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     if two_way is not None:
         monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", "1" if two_way else "0")
     assert _specs.sddmm_kernel(bs, _specs.dtype_id(DTYPES[kind], False), M) == kernel
