@@ -226,9 +226,8 @@ def _sddmm_spec_key(M):
     them)."""
     lo, hi = _specs.TALL_WGMMA16_STAGES4_M
     return (M <= 16, M <= 32, M <= 64, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= lo,
-            M <= hi, M <= _specs.TALL_WGMMA16_NB2_M, _specs.USE_WGMMA, _specs.F32_SPLIT,
-            _specs.F32_TALL_WGMMA, _specs.SDDMM_GROUP, _specs.TALL_WGMMA16, _specs.TF32_REDO,
-            _specs.SDDMM_DMASK, _specs.TWO_WAY_PAIRS)
+            M <= hi, M <= _specs.TALL_WGMMA16_NB2_M, _specs.USE_WGMMA, _specs.F32_TALL_WGMMA,
+            _specs.TALL_WGMMA16, _specs.TF32_REDO, _specs.SDDMM_DMASK, _specs.TWO_WAY_PAIRS)
 
 
 def _sddmm_launch(kind, bs, did, M, nb=None, mch=0):
@@ -244,17 +243,14 @@ def _sddmm_launch(kind, bs, did, M, nb=None, mch=0):
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
 
-        def make(split):
-            if kind == "stream":
-                return _specs.sddmm_stream_spec(bs, did, M, wgmma=_wgmma(dev))
-            if kind == "grouped":
-                return _specs.sddmm_grouped_spec(bs, did, M, split=split)
-            if kind == "tall":
-                return _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev), nb=nb, mch=mch)
-            return {"column": _specs.sddmm_spec,
+        if kind == "stream":
+            spec = _specs.sddmm_stream_spec(bs, did, M, wgmma=_wgmma(dev))
+        elif kind == "tall":
+            spec = _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev), nb=nb, mch=mch)
+        else:
+            spec = {"column": _specs.sddmm_spec, "grouped": _specs.sddmm_grouped_spec,
                     "grouped_tma": _specs.sddmm_grouped_tma_spec}[kind](bs, did, M)
-
-        spec = _fit_split(name, make, dev, _specs.f32_split(name, bs, M))
+        spec = _fit(name, spec, dev)
         nt, smem = _specs.launch_shape(name, spec)[:2]
         boxes = _specs.tma_boxes(name, spec) if kind in ("grouped_tma", "tall", "stream") else ()
         hit = (_kernel(name, spec, "bsmm_" + name[:-3], smem), nt, smem, dict(spec), boxes)
@@ -567,11 +563,10 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
                  and -(-M // chunk) <= _MAX_GRID_Y else 0)
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M,
                                                   _tall_nb(layout, bs, did, M), merge)
-        # one block-row's segments (seg, cols), or GR's 2-D items (items, gent, crow)
+        # one block-row's segments (seg, cols)
         half = did in (1, 2)
-        plan = (_work_lists.sddmm_tall_group_plan(layout, spec) if spec.get("GR")
-                else _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
-                                            even=half and _specs.TALL_EVEN_SEGMENTS))
+        plan = _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
+                                      even=half and _specs.TALL_EVEN_SEGMENTS)
         if spec.get("MCH"):
             # the chunks in one launch, chunk-major (grid y), each segment's flag zero between
             # launches (kept per stream on the layout, as split-K's counters)
@@ -607,13 +602,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         tables = _work_lists.sddmm_grouped_plan(layout, spec,
                                                 _grouped_tail(fn, nt, smem, kind, bs),
                                                 _specs.sddmm_windows(spec))
-        if spec.get("XLO"):            # x and dy split ahead: hi planes, then their lo twins
-            (x, xlo), (dy, dylo) = split_tf32(x), split_tf32(dy)
-            head = (x, xlo, _ld_arg(x), dy, dylo, _ld_arg(dy))
-        else:
-            head = (x, _ld_arg(x), dy, _ld_arg(dy))
-        fn((tables[0].shape[0],), (nt,), head + tables + (target, _cached_arg(M, np.int32),
-                                                         _cached_arg(dy.shape[1], np.int32))
+        fn((tables[0].shape[0],), (nt,), (x, _ld_arg(x), dy, _ld_arg(dy)) + tables
+           + (target, _cached_arg(M, np.int32), _cached_arg(dy.shape[1], np.int32))
            + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
     ld = (_ld_arg(x), _ld_arg(dy))

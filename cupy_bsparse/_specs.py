@@ -186,14 +186,14 @@ def f32_wgmma_on(bs):
     """Whether float32 at block size ``bs`` takes dsd_stream.cu's wgmma consumers at
     16 < M <= 64 where wgmma is asked for (``F32_WGMMA``'s rule)."""
     return bs == 32 if F32_WGMMA is None else (F32_WGMMA == "1" and bs in (16, 32))
-#: Where the float32 (3xTF32) kernels split x into its hi and lo TF32 parts, forced: None
-#: (the default) takes ``f32_split``'s measured choice; "off" splits in registers, every
-#: fragment once per stored block that uses it; "slab" (dsd_grouped_tma.cu's XPRE: each step's
-#: x slab once, in shared memory); "pass" (XLO of dsd_grouped_tma.cu, dsd_stream.cu and, for
-#: the bs 8 weight gradient, of sddmm_grouped.cu with dy too: all of x once, by split_tf32.cu,
-#: before the product). From CUPY_BSPARSE_F32_SPLIT at import (docs/perf-notes.md v18, v21).
+#: Where the float32 (3xTF32) kernels of x @ W (dsd_grouped_tma.cu, dsd_stream.cu) split x into
+#: its hi and lo TF32 parts, forced: None (the default) takes ``f32_split``'s measured choice;
+#: "off" splits in registers, every fragment once per stored block that uses it; "pass" (XLO:
+#: all of x once, by split_tf32.cu, before the product). The weight gradient's kernels split in
+#: registers whatever it says. From CUPY_BSPARSE_F32_SPLIT at import (docs/perf-notes.md v18,
+#: v21).
 F32_SPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_SPLIT"), "CUPY_BSPARSE_F32_SPLIT",
-                           kinds=("off", "slab", "pass"))
+                           kinds=("off", "pass"))
 #: float32 (3xTF32) fragments split in registers without split_tf32's clamp, each CTA's sums
 #: computed again with it where any is NaN (tf32x3.cuh TF32_CLAMP; sddmm_grouped.cu's pairs,
 #: TF32_REDO; sddmm_tall.cu's mma.sync consumers too): results bit for bit the clamped
@@ -272,11 +272,14 @@ def grouped_tail_on(kernel, bs):
 
 def f32_split(template, bs, M):
     """The float32 split a launch of ``template`` (a kernel file name) takes at block size
-    ``bs`` and ``M`` rows: ``F32_SPLIT`` where forced, else "pass" where v21's p17 measured it
-    faster (H100): dsd_grouped_tma.cu at bs 8 (x @ W at M = 64 0.176 -> 0.147 ms, M = 4096
-    2.31 -> 2.00; x @ W^T alike) and dsd_stream.cu at bs 64 with 16 < M <= 64 (0.0947 ->
-    0.0908; x @ W^T 0.0867 -> 0.0852). None elsewhere: the stream kernel at bs 16 read 1.4x
-    slower with it, bs 32 the same, and sddmm_grouped.cu's split pairs 1.1-1.7x slower."""
+    ``bs`` and ``M`` rows: None but for dsd_grouped_tma.cu and dsd_stream.cu; there
+    ``F32_SPLIT`` where forced, else "pass" where v21's p17 measured it faster (H100):
+    dsd_grouped_tma.cu at bs 8 (x @ W at M = 64 0.176 -> 0.147 ms, M = 4096 2.31 -> 2.00; x @
+    W^T alike) and dsd_stream.cu at bs 64 with 16 < M <= 64 (0.0947 -> 0.0908; x @ W^T 0.0867
+    -> 0.0852). None elsewhere: the stream kernel at bs 16 read 1.4x slower with it, bs 32 the
+    same (and sddmm_grouped.cu's split pairs, since removed, 1.1-1.7x slower)."""
+    if template not in ("dsd_grouped_tma.cu", "dsd_stream.cu"):
+        return None
     if F32_SPLIT is not None:
         return None if F32_SPLIT == "off" else F32_SPLIT
     if template == "dsd_grouped_tma.cu" and bs == 8:
@@ -1201,28 +1204,14 @@ def sddmm_m_chunk(kind, did, M, bs):
 #: M above which 16-bit bs 32 wgrad on sddmm_tall.cu takes 2 ring stages, not 3
 #: (``sddmm_tall_spec``; v25).
 SDDMM_TALL_FEW_STAGES_M = 1024
-#: Where float32 wgrad on sddmm_tall.cu takes its wgmma consumers (sm_90a, where USE_WGMMA asks
-#: for wgmma; ``f32_tall_wgmma_on``): None (the default) bs 64, "1" bs 16 and 64, "0" none;
-#: from CUPY_BSPARSE_F32_TALL_WGMMA at import. bs 64: v25 (H100, M = 4096, C = K = 8192,
-#: probes/p23.py) 1.480 -> 1.127 ms. bs 16 (four blocks stacked as one m64 operand; v26,
-#: probes/p25.py, H100, M = 4096, random / Barabasi-Albert): 1.853 / 1.763 ms against mma.sync's
-#: 1.578 / 1.538, its best variant (BK 32) 1.723 / 1.697, so it stays opt-in
-#: (docs/perf-notes.md v26).
+#: Whether float32 bs 64 wgrad on sddmm_tall.cu takes its wgmma consumers (sm_90a, where
+#: USE_WGMMA asks for wgmma; ``f32_tall_wgmma_on``): None (the default) yes, "0" no (mma.sync);
+#: from CUPY_BSPARSE_F32_TALL_WGMMA at import. v25 (H100, M = 4096, C = K = 8192,
+#: probes/p23.py): 1.480 -> 1.127 ms.
 F32_TALL_WGMMA = _kernel_choice(os.environ.get("CUPY_BSPARSE_F32_TALL_WGMMA"),
-                                "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))
+                                "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0",))
 
 
-#: 16-bit bs 32 wgrad on sddmm_tall.cu in 2-D items (GR > 0: at most NB blocks of GR
-#: neighbouring block-columns and NCX block-rows an item, sddmm_group_table's work list), so
-#: blocks share dy tiles across block-rows as well as x tiles along one: None or "0" (the
-#: default) one block-row's segments, "1" the items; from CUPY_BSPARSE_SDDMM_GROUP at import.
-#: Opt-in: built in v30 for small-world layouts (an item of 2 x 4 blocks copies 6 tiles, a
-#: segment of 8 copies 9) and measured slower (H100, fp16, M = 4096, C = K = 8192, probes/p28.py:
-#: small world 0.3042 -> 0.3178 ms, 3 stages 0.3132; random 0.3092 -> 0.6301).
-SDDMM_GROUP = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUP"),
-                             "CUPY_BSPARSE_SDDMM_GROUP", kinds=("0", "1"))
-#: bs -> the item shape SDDMM_GROUP takes (at most NB blocks an item, as measured in v30).
-SDDMM_GROUP_SHAPES = {32: {"GR": 4, "NCX": 2, "NB": 8}}
 #: bs -> the segment sizes (NB) of 16-bit wgrad on sddmm_tall.cu: the default, and the one the
 #: launcher takes where the default's segments leave their last wave under SDDMM_TALL_TAIL_MIN
 #: full (``sddmm_tall_segment_size``).
@@ -1249,9 +1238,8 @@ def sddmm_tall_nb_choices(bs, did, wgmma=False, wgmma16=None, M=None):
     """The segment sizes sddmm_tall.cu's wgrad chooses from for this block size, element code
     and M, the default first: on 16-bit bs 64's wgmma consumers (``wgmma``, and ``wgmma16``,
     None: ``TALL_WGMMA16``'s) TALL_WGMMA16_NB_CHOICES, or NB 2 alone up to M =
-    TALL_WGMMA16_NB2_M; else ``SDDMM_TALL_NB_CHOICES``; float32 and the 2-D items of
-    SDDMM_GROUP have none (an empty tuple)."""
-    if _mma_code(did) == _F32X3 or (SDDMM_GROUP == "1" and bs in SDDMM_GROUP_SHAPES):
+    TALL_WGMMA16_NB2_M; else ``SDDMM_TALL_NB_CHOICES``; float32 has none (an empty tuple)."""
+    if _mma_code(did) == _F32X3:
         return ()
     if bs == 64 and wgmma and (TALL_WGMMA16 != "0" if wgmma16 is None else wgmma16):
         if M is not None and M <= TALL_WGMMA16_NB2_M:
@@ -1276,25 +1264,17 @@ def sddmm_tall_segment_size(choices, count):
     return choices[-1] if choices else None
 
 
-#: The float32 bs 16 wgmma consumers' variants probes/p25.py times against the spec (BPW 2: one
-#: warpgroup with two m64 tiles; BK 32: 32-row steps; MAXNREG 56: four CTAs an SM, not three,
-#: with 20 bytes of spills); CI compiles them.
-F32_TALL_WGMMA_VARIANTS = [{"BPW": 2}, {"BK": 32}, {"MAXNREG": 56}]
 #: sddmm_grouped.cu's float32 bs 8 pairs with their fragment loads from shared-window
-#: addresses, one base register a row set and constant offsets (SADDR), and with that plus the
-#: units' codes as byte offsets from the table (SOFF); v52's SASS, main loop instructions a
-#: tensor-core instruction at M = 4096 / 64: 15.02 / 16.24 -> 13.61 / 16.08 (SADDR), 12.78 /
-#: 14.56 (SOFF). SOFF is the default since v53 (p53); the variants are the code before it
-#: (SOFF 0), SADDR alone and (v53, probes/p55.py) SOFF with two 8-deep steps' products in one
-#: fresh tile (KS16: 12.34 / 14.09; another order of the sums; measured 0.3-4% slower, a chain
-#: of six dependent tensor-core instructions), and (v53, probes/p56.py) SOFF's units paired two
-#: ways or not (TPAIRS 1 / 0, ``TWO_WAY_PAIRS``' two settings: random d 0.1 at M = 4096 60,710
+#: addresses, one base register a row set and constant offsets, the units' codes as byte offsets
+#: from the table (SOFF); v52's SASS, main loop instructions a tensor-core instruction at M =
+#: 4096 / 64: 15.02 / 16.24 -> 12.78 / 14.56. SOFF is the default since v53 (p53); the variants
+#: are the code before it (SOFF 0), (v53, probes/p56.py) SOFF's units paired two ways or not
+#: (TPAIRS 1 / 0, ``TWO_WAY_PAIRS``' two settings: random d 0.1 at M = 4096 60,710
 #: -> 54,557 units), and (v55, untimed) TPAIRS with DMASK, each item copying only the dy column
 #: blocks it uses (``_work_lists.item_column_masks``; CPU count at M = 4096, C = K = 8192, d
 #: 0.1, tiles staged a block: Barabasi-Albert 0.580 -> 0.512, small world 0.486 -> 0.366,
 #: random 0.469 -> 0.458); CI compiles them.
-SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0, "TPAIRS": 0}, {"SOFF": 0, "SADDR": 1, "TPAIRS": 0},
-                              {"KS16": 1, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0},
+SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0},
                               {"TPAIRS": 1, "DMASK": 1}]
 
 
@@ -1477,12 +1457,12 @@ def coarse_blocks_launch_shape(spec):
 
 def f32_tall_wgmma_on(bs):
     """Whether float32 wgrad at block size ``bs`` takes sddmm_tall.cu's wgmma consumers where
-    wgmma is asked for (``F32_TALL_WGMMA``'s rule)."""
-    return bs == 64 if F32_TALL_WGMMA is None else (F32_TALL_WGMMA == "1" and bs in (16, 64))
+    wgmma is asked for (``F32_TALL_WGMMA``'s rule): bs 64 unless "0"."""
+    return bs == 64 and F32_TALL_WGMMA != "0"
 
 
-def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb=None,
-                    wgmma16=None, mch=0, redo=None):
+def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma16=None, mch=0,
+                    redo=None):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -1499,21 +1479,17 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
     on compute capability 9.0 when USE_WGMMA is set): float32 bs 64 takes one consumer
     warpgroup of wgmma m64n64k8 .tf32 for two blocks (WGMMA 1, 16-row steps, 168 registers: two
     CTAs an SM; v25, H100, M = 4096, C = K = 8192, probes/p23.py: 1.480 -> 1.127 ms, 1.33x ->
-    1.01x fprop; STAGES 6 the same). ``f32_wgmma`` (None: ``f32_tall_wgmma_on``'s rule), with
-    ``wgmma``: float32 bs 16 above M = 64 takes two consumer warpgroups of wgmma m64n16k8
-    .tf32 for eight blocks (WGMMA 1, 16-row steps, 4 stages, 64 registers under a cap of 72:
-    three CTAs an SM; v26, H100, M = 4096, probes/p25.py: 1.853 ms against mma.sync's 1.578,
-    every variant slower, so opt-in). ``group`` (None: ``SDDMM_GROUP``'s): 16-bit bs 32 in
-    2-D items (SDDMM_GROUP_SHAPES). ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
+    1.01x fprop; STAGES 6 the same), unless ``f32_wgmma`` (None: ``f32_tall_wgmma_on``'s
+    rule) says no. ``nb``: the segment size, one of ``sddmm_tall_nb_choices``
     (None: the first). ``wgmma16`` (None: ``TALL_WGMMA16``'s), with ``wgmma``: 16-bit bs 64
     on wgmma consumers, a warpgroup a block, WG_EAGER, 4 stages inside TALL_WGMMA16_STAGES4_M
     (v36, H100, M = 4096, fp16 random: 0.1750 -> 0.1607 ms). ``mch`` (rows a chunk; 0, the
     default: off): the chunks of M in one launch (MCH) where the spec can take it: float32 on
-    the mma.sync consumers, segments, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO !=
+    the mma.sync consumers, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO !=
     "0"``, on by default): TF32_REDO 1 on those same float32 consumers."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
-    f32w = (code == _F32X3 and wgmma and bs in (16, 64)
+    f32w = (code == _F32X3 and wgmma and bs == 64
             and (f32_tall_wgmma_on(bs) if f32_wgmma is None else f32_wgmma))
     if bs == 64:
         if f32w:
@@ -1542,15 +1518,11 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
         # 0.282 ms on small world / random / Barabasi-Albert (M = 2048 -7%, 1024 -2%)
         p.update(NB=7, BK=32, WARPS_M=1, WARPS_N=1,
                  STAGES=2 if M is not None and M > SDDMM_TALL_FEW_STAGES_M else 3)
-        if (SDDMM_GROUP == "1") if group is None else group:
-            p.update(SDDMM_GROUP_SHAPES[bs])
     else:
         p.update(NB=16, BK=32, WARPS_M=1, WARPS_N=1, BPW=2)
         if code == _F32X3:
             p["NB"] = 8
-            if f32w and (M is None or M > 64):
-                p.update(BK=16, STAGES=4, BPW=1, WGMMA=1)
-            elif M is not None and M <= 64:
+            if M is not None and M <= 64:
                 p.update(BK=16, STAGES=4)
             else:
                 # v26 (H100, C = K = 8192, probes/p25.py stages, ms, 3 -> 2 stages): M = 128 /
@@ -1563,9 +1535,9 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, group=None, nb
             raise ValueError(f"nb must be one of {choices} for bs {bs} and element code {did}"
                              f"{' on wgmma' if wgmma else ''}, got {nb!r}")
         p["NB"] = nb
-    if mch and code == _F32X3 and not p.get("WGMMA") and not p.get("GR") and mch % p["BK"] == 0:
+    if mch and code == _F32X3 and not p.get("WGMMA") and mch % p["BK"] == 0:
         p["MCH"] = 1                   # ``mch`` rows a chunk, the chunks in one launch
-    if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA") and not p.get("GR"):
+    if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
     return tuple(sorted(p.items()))
 
@@ -1574,11 +1546,10 @@ def sddmm_tall_launch_shape(spec):
     """(threads per CTA, dynamic shared-memory bytes, blocks per CTA) of a sddmm_tall spec."""
     p = dict(spec)
     bs, esz = p["BS"], _itemsize(p["DTYPE_ID"])
-    tiles = p["NCX"] + p["GR"] if p.get("GR") else 1 + p["NB"]   # a ring buffer's
-    smem = 8 * tile_cols(bs, esz) * esz + p["STAGES"] * (tiles * p["BK"] * bs * esz + 16)
-    if p.get("WGMMA") and esz == 4:    # float32: dy's NB planes of BS rows of 128 bytes (bs
-        # 64) or x's hi and lo planes of BS rows of BK words, two sets (bs 16)
-        smem += p["NB"] * bs * 128 if bs == 64 else 4 * bs * p["BK"] * 4
+    # a ring buffer: x's tile and NB dy tiles
+    smem = 8 * tile_cols(bs, esz) * esz + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * bs * esz + 16)
+    if p.get("WGMMA") and esz == 4:    # float32 (bs 64): dy's NB planes of BS rows of 128 bytes
+        smem += p["NB"] * bs * 128
     warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
     return (warps + 1) * 32, smem, p["NB"]
 
@@ -1592,7 +1563,7 @@ SDDMM_STREAM_NB = 8
 SDDMM_STREAM_MIN_BLOCKS = 2048
 
 
-def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
+def sddmm_grouped_spec(bs, did, M=64, redo=None, two_way=None):
     """Specialisation of sddmm_grouped.cu (tensor-core element codes, bs 8 or 16): 256 dy
     columns per group, up to 256 x columns and NBLK blocks (64 accumulators per thread) per
     CTA, MK rows of M per step (64-byte x rows for 16-bit types), 3 stages (measured 2-6%
@@ -1610,25 +1581,18 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     and above M = 512 32-row steps in 2 stages (3.40 -> 3.15 ms). float32 bs 16 (3xTF32, v12,
     served up to M = 16): the defaults measured fastest of eight item shapes at M = 64.
 
-    ``split`` (float32; the launcher passes ``F32_SPLIT``): at bs 8 (PAIRS) "pass" takes x and
-    dy split ahead (XLO 1, a lo twin of every tile), the step rows (MK, down to 16), then the
-    group and x widths (R and NCX, down to 16) halved until MIN_CTAS CTAs fit an SM; at bs 16
-    "slab" splits each step's tiles once in shared memory (XPRE 1, one lo area) on items of
-    32 x column blocks, 512 dy columns and up to 128 blocks over 16 warps, one CTA an SM
-    (16-bit bs 16's shape, where each dy and x column block serves several blocks).
-
-    ``redo`` (float32 bs 8 pairs splitting in registers; None: ``TF32_REDO != "0"``, on by
+    ``redo`` (float32 bs 8 pairs; None: ``TF32_REDO != "0"``, on by
     default): TF32_REDO 1, the split without its clamp and each item again with it where a sum
     is NaN.
 
-    float32 bs 8 pairs splitting in registers (not XLO) take SOFF (v53, p53 on H100: the units'
+    float32 bs 8 pairs take SOFF (v53, p53 on H100: the units'
     codes as stage byte offsets; wgrad at M = 4096 random 2.61 -> 2.35 ms, Barabasi-Albert
     2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202), and with ``two_way``
     (None: ``TWO_WAY_PAIRS`` != "0", on by default since v54) TPAIRS, units paired two ways;
     with TPAIRS and ``SDDMM_DMASK`` "1", DMASK (each item copies the dy columns it uses).
     """
-    p = _grouped_items(bs, did, M, split)
-    if p["PAIRS"] and p["DTYPE_ID"] == _F32X3 and not p.get("XLO"):   # splitting in registers
+    p = _grouped_items(bs, did, M)
+    if p["PAIRS"] and p["DTYPE_ID"] == _F32X3:
         if _on_unless_zero(redo, TF32_REDO):
             p["TF32_REDO"] = 1
         p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
@@ -1639,8 +1603,8 @@ def sddmm_grouped_spec(bs, did, M=64, split=None, redo=None, two_way=None):
     return tuple(sorted(p.items()))
 
 
-def _grouped_items(bs, did, M, split=None):
-    """sddmm_grouped_spec's items, tiles and split as a dict, without the float32 pairs' own
+def _grouped_items(bs, did, M):
+    """sddmm_grouped_spec's items and tiles as a dict, without the float32 pairs' own
     knobs (TF32_REDO, SOFF, TPAIRS): the part sddmm_grouped_tma_spec shares."""
     did = _mma_code(did)
     tf32 = did in (_TF32, _F32X3)
@@ -1657,17 +1621,6 @@ def _grouped_items(bs, did, M, split=None):
         p.update(R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1)
         if M > 512:
             p.update(MK=48, STAGES=2)
-    if split == "slab" and not p["PAIRS"] and did == _F32X3:
-        p.update(XPRE=1, R=32, NCX=32, NBLK=128, NW=16, MIN_CTAS=1, MK=16, STAGES=2)
-    if split == "pass" and p["PAIRS"] and did == _F32X3:
-        p["XLO"] = 1
-        while _ctas("sddmm_grouped.cu", p) < p["MIN_CTAS"]:
-            if p["MK"] > 16:
-                p["MK"] //= 2
-            elif p["R"] > 16:
-                p.update(R=p["R"] // 2, NCX=p["NCX"] // 2)
-            else:
-                p["STAGES"] -= 1
     return p
 
 
@@ -1678,8 +1631,7 @@ def sddmm_grouped_launch_shape(spec):
     pad = 8 if p.get("TPAIRS") else 16             # TPAIRS: x's and dy's tiles in one set of rows
     stage = p["MK"] * (p["NCX"] * bs + p["R"] * bs + pad) * _itemsize(p["DTYPE_ID"])
     code_bytes = 16 if p["PAIRS"] else 8           # int4 units / int2 entries
-    stages = p["STAGES"] * (1 + p.get("XLO", 0)) + p.get("XPRE", 0)   # XPRE: one lo area
-    return p["NW"] * 32, p["NBLK"] * code_bytes + stages * stage
+    return p["NW"] * 32, p["NBLK"] * code_bytes + p["STAGES"] * stage
 
 
 def tma_boxes(name, spec):
@@ -1812,9 +1764,6 @@ def all_specializations():
                             out.append(("sddmm_tall.cu",
                                         sddmm_tall_spec(bs, did, M, wg, nb=nb, redo=redo),
                                         "bsmm_sddmm_tall"))
-                    if did != 0 and bs in SDDMM_GROUP_SHAPES:   # 2-D items (opt-in)
-                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, group=True),
-                                    "bsmm_sddmm_tall"))
                     if did in (1, 2) and bs == 64 and M is None:
                         # 16-bit wgmma consumers' variants (probes/p38.py, p40.py)
                         w16 = sddmm_tall_spec(bs, did, M, True, wgmma16=True)
@@ -1825,12 +1774,9 @@ def all_specializations():
                             mch = sddmm_tall_spec(bs, did, M, False, mch=1024, redo=redo)
                             if dict(mch).get("MCH"):
                                 out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
-                    if did == 0 and bs in (16, 64):   # the wgmma consumers, whatever
-                        # F32_TALL_WGMMA says (bs 16: opt-in, and the variants p25 times)
-                        wgs = sddmm_tall_spec(bs, did, M, True, True)
-                        for knob in [{}] + (F32_TALL_WGMMA_VARIANTS if dict(wgs).get("WGMMA")
-                                            and bs == 16 else []):
-                            out.append(("sddmm_tall.cu", spec_with(wgs, knob), "bsmm_sddmm_tall"))
+                    if did == 0 and bs == 64:   # the wgmma consumers, whatever F32_TALL_WGMMA says
+                        out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, True, True),
+                                    "bsmm_sddmm_tall"))
             if sddmm_grouped_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped.cu", sddmm_grouped_spec(bs, did, M),
@@ -1847,10 +1793,6 @@ def all_specializations():
                                         spec_with(sddmm_grouped_spec(bs, did, M, redo=True,
                                                                      two_way=False), knobs),
                                         "bsmm_sddmm_grouped"))
-                    if did == 0:   # x and dy split ahead (F32_SPLIT, opt-in): bs 8 pass, bs 16 slab
-                        out.append(("sddmm_grouped.cu",
-                                    sddmm_grouped_spec(bs, did, M, "pass" if bs == 8 else "slab"),
-                                    "bsmm_sddmm_grouped"))
             if sddmm_grouped_tma_supported(bs, did):
                 for M in (64, 4096):
                     out.append(("sddmm_grouped_tma.cu", sddmm_grouped_tma_spec(bs, did, M),

@@ -1087,33 +1087,6 @@ def two_way_units(items, gent, ncx, bs, itemsize, xp):
     return (out, units) if xp is np else (xp.asarray(out), xp.asarray(units))
 
 
-def sddmm_tall_group_table(indptr, indices, ncols, gr, ncx, nb, xp):
-    """Items of sddmm_tall.cu with GR = ``gr`` > 0 for a layout's CSR ``(indptr, indices)`` of
-    ``ncols`` block-columns: ``sddmm_group_table``'s (items, gent, crow) for at most ``nb``
-    blocks of ``gr`` block-columns and ``ncx`` block-rows an item, each item's last field the x
-    column blocks it copies plus, << 16, its group's block-columns inside the layout (the dy
-    tiles it copies: a last group may be narrower than ``gr``). numpy or cupy (``xp``)."""
-    items, gent, crow = sddmm_group_table(indptr, indices, gr, ncx, nb, xp)
-    nd = xp.minimum(gr, ncols - items[:, 0].astype(xp.int64) * gr)
-    items[:, 3] = items[:, 3] | (nd << 16).astype(xp.int32)
-    return items, gent, crow
-
-
-def sddmm_tall_group_plan(layout, spec):
-    """(items, gent, crow) of sddmm_tall.cu with GR > 0 (``sddmm_tall_group_table`` for the
-    spec's GR, NCX and NB), on the device; cached per layout."""
-    p = dict(spec)
-    key = ("sddmm_tall_group", p["GR"], p["NCX"], p["NB"])
-    plan = layout.plan_cache.get(key)
-    if plan is None:
-        xp, src = _tables_on(layout)
-        plan = _to_device(*sddmm_tall_group_table(
-            src.get("indptr", xp), src.get("indices", xp),
-            layout.shape[1] // layout.blocksize, p["GR"], p["NCX"], p["NB"], xp))
-        layout.plan_cache[key] = _ready(plan)
-    return plan
-
-
 def tail_order(items, tail, xp):
     """The order of ``sddmm_group_table``'s items with the last ``tail`` of them by their entry
     (or unit) count, most first, ties in order, the rest as they were (int64 indices); None

@@ -19,12 +19,14 @@
 //
 // PAIRS (BS 8; 16-bit, or float32 as 3xTF32): gent holds units (block, code, partner block or
 // -1, partner code) of two blocks in one column of the group (cupy_bsparse/_gpu_ops.py,
-// pair_units), and item entries count units. SOFF (float32, a probe knob): the units' codes
-// replaced by byte offsets into a stage (_work_lists.unit_offsets): (block, first x slot's |
-// the second's << 16, partner block or -1, dy column's), so a step adds them to two per-step
-// bases instead of decoding codes. The unit's two x column blocks fill rows 0-7 and 8-15 of one m16 tile,
-// so no half of a tensor-core product is discarded.
-// TPAIRS (with SOFF; v53): units pair two blocks that share a column (as above) or two that
+// pair_units), and item entries count units. The unit's two x column blocks fill rows 0-7 and
+// 8-15 of one m16 tile, so no half of a tensor-core product is discarded.
+// SOFF (float32 PAIRS; the specs' choice since v53, _specs.sddmm_grouped_spec; SOFF 0 is
+// SDDMM_GROUPED_F32_VARIANTS' variant, the code before it): the units' codes replaced by byte
+// offsets into a stage (_work_lists.unit_offsets): (block, first x slot's | the second's << 16,
+// partner block or -1, dy column's), so a step adds them to two per-step bases instead of
+// decoding codes, each fragment load one base register and a constant offset.
+// TPAIRS (with SOFF; v53, the default since v54, _specs.TWO_WAY_PAIRS): units pair two blocks that share a column (as above) or two that
 // share an x column block ("transposed": rows 0-7 of the tile from the first block's dy
 // column, rows 8-15 from the second's, the columns from the shared x column block; the tile is
 // the two blocks transposed). Both tiles of a stage then live in one set of rows (x's column
@@ -37,16 +39,7 @@
 // the sums are the same bit for bit, with fewer copies where an item leaves columns empty (a
 // hub run cut into items, a banded layout).
 //
-// XLO (float32 PAIRS only, opt-in): x and dy arrive split ahead by split_tf32.cu, x and dy
-// being their hi planes and xlo / dylo their lo planes (same row strides ldx / ldd); each step
-// copies all four, the lo tiles LO elements after their hi twins, and the fragments are loads
-// alone: no split in the loop (docs/perf-notes.md v18).
-// XPRE (float32 without PAIRS, opt-in): once a step's tiles have landed, all threads split
-// them once, hi in place and lo into one lo area laid out as a stage (x's tile, then dy's),
-// between two __syncthreads; every block of the item then loads its fragments split (the
-// item's x and dy values are split once a step, not once per block that uses them).
-//
-// TF32_REDO (float32 PAIRS without XLO; the default since v52): the item's sums first with
+// TF32_REDO (float32 PAIRS; the default since v52): the item's sums first with
 // split_tf32's clamp left out (5 -> 3 instructions a fragment register, tf32x3.cuh TF32_CLAMP);
 // a sum that no infinite, NaN or near-FLT_MAX (|v| >= 0x7f7ff000) input enters is the clamped
 // split's, bit for bit, and one that any enters is NaN. So when no sum of the CTA is NaN its
@@ -57,7 +50,7 @@
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
 // STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS,
-// XLO, XPRE, TF32_REDO, SADDR, SOFF, KS16, TPAIRS, DMASK.
+// TF32_REDO, SOFF, TPAIRS, DMASK.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -94,42 +87,20 @@ typedef int4 code_t;
 #else
 typedef int2 code_t;
 #endif
-#ifndef XLO
-#define XLO 0
-#endif
-#if XLO && !(PAIRS && DTYPE_ID == 4)
-#error "XLO: x and dy split ahead, for float32 PAIRS (3xTF32) only"
-#endif
-#ifndef XPRE
-#define XPRE 0
-#endif
-#if XPRE && (PAIRS || DTYPE_ID != 4)
-#error "XPRE: each step's tiles split in shared memory, for float32 (3xTF32) without PAIRS"
-#endif
-#define LO (STAGES * (X_STAGE + D_STAGE))   // elements from a hi tile to its lo twin (XLO)
 #ifndef TF32_REDO
 #define TF32_REDO 0
 #endif
-#ifndef SADDR
-#define SADDR 0                            // float32 pairs: fragment loads from shared-window
-#endif                                     // addresses, one base a row set (a probe knob, v52)
 #ifndef SOFF
-#define SOFF 0                             // SADDR's loads, the units' shared-memory byte offsets
-#endif                                     // from the table (a probe knob, v52; below)
-#if (SADDR || SOFF) && !(PAIRS && DTYPE_ID == 4 && !XLO)
-#error "SADDR / SOFF: float32 PAIRS splitting in registers (not XLO)"
-#endif
-#ifndef KS16
-#define KS16 0                             // SOFF: two 8-deep steps' six products in one fresh
-#endif                                     // tile (mma_3xtf32<2, ...>; a probe knob, v53)
-#if KS16 && !SOFF
-#error "KS16: SOFF's loop"
+#define SOFF 0                             // float32 pairs: the units' shared-memory byte offsets
+#endif                                     // from the table (below)
+#if SOFF && !(PAIRS && DTYPE_ID == 4)
+#error "SOFF: float32 PAIRS"
 #endif
 #if TPAIRS && !SOFF
 #error "TPAIRS: SOFF's units"
 #endif
-#if TF32_REDO && !(PAIRS && DTYPE_ID == 4 && !XLO)
-#error "TF32_REDO: float32 PAIRS splitting in registers (not XLO)"
+#if TF32_REDO && !(PAIRS && DTYPE_ID == 4)
+#error "TF32_REDO: float32 PAIRS"
 #endif
 #ifndef DMASK
 #define DMASK 0
@@ -139,14 +110,7 @@ typedef int2 code_t;
 #endif
 
 extern "C" __global__ void __launch_bounds__(NT, MIN_CTAS)
-bsmm_sddmm_grouped(const elem_t* __restrict__ x,
-#if XLO
-                   const elem_t* __restrict__ xlo,
-#endif
-                   long long ldx, const elem_t* __restrict__ dy,
-#if XLO
-                   const elem_t* __restrict__ dylo,
-#endif
+bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__ dy,
                    long long ldd, const int4* __restrict__ item, const code_t* __restrict__ gent,
                    const int* __restrict__ crow,
 #if DMASK
@@ -195,10 +159,6 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
 #endif
     const long long doff = (d_ok ? dcol : 0) + (long long)dr * ldd;
     const elem_t* dsrc = dy + doff;
-#if XLO
-    const elem_t* xlsrc = xlo + xoff;
-    const elem_t* dlsrc = dylo + doff;
-#endif
     const unsigned sX = smem_u32(Xs), sD = smem_u32(Ds);
     const unsigned xdst = sX + (xr * X_LD + xs * BS + xv * VEC) * ESZ;
     const unsigned ddst = sD + (dr * D_LD + dc * VEC) * ESZ;
@@ -214,10 +174,6 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     const bool ok = m0 + r < M;
                     cp_async16_s(xdst + (buf * X_STAGE + p * XROWS * X_LD) * ESZ,
                                  ok ? xsrc + (long long)(m0 + p * XROWS) * ldx : x, ok ? 16 : 0);
-#if XLO
-                    cp_async16_s(xdst + (LO + buf * X_STAGE + p * XROWS * X_LD) * ESZ,
-                                 ok ? xlsrc + (long long)(m0 + p * XROWS) * ldx : xlo, ok ? 16 : 0);
-#endif
                 }
             }
         }
@@ -229,10 +185,6 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     const bool ok = m0 + r < M;
                     cp_async16_s(ddst + (buf * D_STAGE + p * DROWS * D_LD) * ESZ,
                                  ok ? dsrc + (long long)(m0 + p * DROWS) * ldd : dy, ok ? 16 : 0);
-#if XLO
-                    cp_async16_s(ddst + (LO + buf * D_STAGE + p * DROWS * D_LD) * ESZ,
-                                 ok ? dlsrc + (long long)(m0 + p * DROWS) * ldd : dylo, ok ? 16 : 0);
-#endif
                 }
             }
         }
@@ -249,19 +201,6 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
         cp_async_ring<STAGES>((M + MK - 1) / MK, load_stage, [&](int buf) {
             const elem_t* xs_ = Xs + buf * X_STAGE;
             const elem_t* ds_ = Ds + buf * D_STAGE;
-#if XPRE
-            // the stage's x and dy tiles (contiguous: x's at Xs + buf * X_STAGE, dy's at Ds + ...)
-            // split once: hi in place, lo into the lo area, 16 bytes a thread at a time
-            {
-                float* const lo_x = Ds + STAGES * D_STAGE;   // the lo area: x's tile, then dy's
-                // the whole tiles, slots this item did not load included (at d = 0.1 an item fills
-                // its 32 x slots; skipping the rest gave the block loop 3.7% more
-                // instructions (SASS count), by the registers it held)
-                split_smem(smem_u32(Xs + buf * X_STAGE), smem_u32(lo_x), X_STAGE * 4, tid, NT);
-                split_smem(smem_u32(Ds + buf * D_STAGE), smem_u32(lo_x + X_STAGE), D_STAGE * 4, tid, NT);
-                __syncthreads();   // every split of this step before any fragment load
-            }
-#endif
 #if SOFF
             // the lane's rows (k = t) of the stage's x and dy tiles, as shared-window addresses
             // (TPAIRS: of the stage's rows, which hold both; the table's offsets say where)
@@ -283,20 +222,6 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                     const int4 cq = codes[q];
                     const unsigned ua1 = xlane + (cq.y & 0xffff), ua2 = xlane + ((unsigned)cq.y >> 16),
                                    ub = dlane + (TPAIRS ? cq.w & 0xffff : cq.w);
-#else
-                    const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
-                    const int g = lane >> 2, t = lane & 3;
-                    const elem_t* a1 = xs_ + (code >> 16) * BS + g;
-                    const elem_t* a2 = xs_ + s2 * BS + g;
-                    const elem_t* b = ds_ + (code & 0xffff) * BS + g;
-#endif
-#if SADDR && !SOFF
-                    // shared-window addresses of the lane's rows (k = t), each load one base
-                    // register and a constant offset
-                    const unsigned ua1 = smem_u32(a1 + t * X_LD), ua2 = smem_u32(a2 + t * X_LD),
-                                   ub = smem_u32(b + t * D_LD);
-#endif
-#if SADDR || SOFF
                     // the fragments of the 8-deep step at row k (A: the two slots' rows 0-7 and
                     // 8-15; B: the column), from the lane's addresses
                     auto step_frags = [&](int k, unsigned (&a)[4], unsigned (&bb)[2]) {
@@ -307,22 +232,16 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                         bb[0] = lds32(ub + k * D_LD * 4);
                         bb[1] = lds32(ub + (k + 4) * D_LD * 4);
                     };
-#endif
-#if KS16
-                    // 16 rows a round: the two 8-deep steps' products summed in one fresh tile
-                    // (another order of the sums than the default's: not bit for bit)
-#pragma unroll
-                    for (int k = 0; k < MK; k += 16) {
-                        unsigned af[2][1][4], bf[2][1][2];
-                        step_frags(k, af[0][0], bf[0][0]);
-                        step_frags(k + 8, af[1][0], bf[1][0]);
-                        if (clamp) mma_3xtf32<2, 1, 1, true>(acc[s], af, bf);
-                        else mma_3xtf32<2, 1, 1, false>(acc[s], af, bf);
-                    }
 #else
+                    const int s2 = codes[q].z >= 0 ? (codes[q].w >> 16) : (code >> 16);
+                    const int g = lane >> 2, t = lane & 3;
+                    const elem_t* a1 = xs_ + (code >> 16) * BS + g;
+                    const elem_t* a2 = xs_ + s2 * BS + g;
+                    const elem_t* b = ds_ + (code & 0xffff) * BS + g;
+#endif
 #pragma unroll
                     for (int k = 0; k < MK; k += 8) {
-#if SADDR || SOFF
+#if SOFF
                         unsigned af[1][4], bf[1][2];
                         step_frags(k, af[0], bf[0]);
 #else
@@ -333,22 +252,9 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                         const unsigned bf[1][2] = {{__float_as_uint(b[(k + t) * D_LD]),
                                                     __float_as_uint(b[(k + t + 4) * D_LD])}};
 #endif
-#if XLO
-                        // the lo twins, LO elements on: the fragments arrive split
-                        const unsigned al[1][1][4] = {{{__float_as_uint(a1[LO + (k + t) * X_LD]),
-                                                        __float_as_uint(a2[LO + (k + t) * X_LD]),
-                                                        __float_as_uint(a1[LO + (k + t + 4) * X_LD]),
-                                                        __float_as_uint(a2[LO + (k + t + 4) * X_LD])}}};
-                        const unsigned bl[1][1][2] = {{{__float_as_uint(b[LO + (k + t) * D_LD]),
-                                                        __float_as_uint(b[LO + (k + t + 4) * D_LD])}}};
-                        mma_3xtf32_split<1, 1, 1>(acc[s], reinterpret_cast<const unsigned (&)[1][1][4]>(af), al,
-                                                  reinterpret_cast<const unsigned (&)[1][1][2]>(bf), bl);
-#else
                         if (clamp) mma_3xtf32<1, 1, true>(acc[s], af, bf);
                         else mma_3xtf32<1, 1, false>(acc[s], af, bf);
-#endif
                     }
-#endif  // KS16
 #elif PAIRS
                     // rows 0-7 of A from the first block's x slot, rows 8-15 from the partner's
                     // (the first's again when it has none: computed, not stored)
@@ -363,13 +269,6 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x,
                         ldsm_x2_t(bf, b + k * D_LD);
                         mma(acc[s][0][0], af, bf);
                     }
-#elif XPRE
-                    // as below, hi from the stage and lo from the lo area at the same offsets
-                    const unsigned lx = smem_u32(Ds + STAGES * D_STAGE), xo = (code >> 16) * BS * 4,
-                                   dof = (code & 0xffff) * BS * 4;
-                    warp_mma_hl<1, NI, MK, false, false>(acc[s], smem_u32(xs_) + xo, lx + xo, X_LD,
-                                                         smem_u32(ds_) + dof, lx + X_STAGE * 4 + dof, D_LD,
-                                                         lane);
 #else
                     // A(row, k) = x[k, c*BS + row] (m-contiguous), B(k, n) = dy[k, j*BS + n]
                     warp_mma<1, NI, MK, false, false>(acc[s], xs_ + (code >> 16) * BS, X_LD,

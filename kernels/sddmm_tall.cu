@@ -13,21 +13,12 @@
 //     large M the stores are a small part of the traffic: one block per M / BK steps).
 // sddmm_stream.cu serves M <= 64, where a block is one step and its stores dominate.
 //
-// GR > 0 (16-bit, opt-in, docs/perf-notes.md v30): 2-D items instead of one block-row's
-// segments, sddmm_grouped.cu's work list (_work_lists.sddmm_group_table): item i = (group g,
-// first entry, end entry, nx | nd << 16) holds at most NB blocks of block-columns g * GR ..
-// g * GR + nd - 1 and of the nx <= NCX block-rows crow[i * NCX + slot]; gent[e] = (stored
-// block, x slot << 16 | column in the group). A step copies nx x tiles and nd dy tiles, so
-// blocks that share a block-row share its x tile and blocks that share a block-column share
-// its dy tile (small-world layouts: neighbouring rows have nearly the same columns). Measured
-// slower than the segments even there (v30, probes/p28.py), so opt-in (_specs.SDDMM_GROUP).
-//
 // Tensor maps: tmap_x over x as (M rows, R columns), tmap_dy over dy as (M, C); box (BK, BS).
 // float32 (DTYPE_ID 4, 3xTF32, tf32x3.cuh): tiles land as sub-tiles of RB = min(4 * BS, 128)
 // bytes a row, one TMA copy each (the maps' boxes are RB / 4 columns wide).
 //
-// Grid: (segments, or GR's items); block: (NB / BPW * WARPS_M * WARPS_N + 1) warps.
-// MCH 1 (float32 on the mma.sync consumers, segments; the default, _specs.SDDMM_MERGE_CHUNKS):
+// Grid: segments; block: (NB / BPW * WARPS_M * WARPS_N + 1) warps.
+// MCH 1 (float32 on the mma.sync consumers; the default, _specs.SDDMM_MERGE_CHUNKS):
 // grid (segments, chunks), CTA (i, k) reducing rows k * mch_rows .. of M only (mch_rows a
 // multiple of BK), all of M's row chunks in one launch in chunk-major order instead of one
 // launch a chunk. Chunk k > 0 adds into the blocks (beta 1) once chunk k - 1 of its segment has
@@ -41,36 +32,32 @@
 // float32 warps may each take BPW blocks (consecutive in the segment), whose products share
 // the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
 //
-// WGMMA 1 (float32 bs 64 and 16, sm_90a only, wgmma.cuh):
-//   - bs 64: one consumer warpgroup takes the segment's NB = BPW = 2 blocks with wgmma
-//     m64n64k8 .tf32, x^T's fragments from registers and dy's blocks split into K-major hi / lo
-//     planes in shared memory (tf32x3_tiles.cuh split_rows_kmajor); see the consumer's comment
-//     (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms);
-//   - bs 16: 8 / BPW consumer warps take the segment's NB = 8 blocks, four stacked as the m64
-//     operand of wgmma m64n16k8 .tf32 (out^T = dy^T x: dy's fragments from registers, x's
-//     block split once into K-major planes, SplitKmajor16); see that consumer's comment
-//     (docs/perf-notes.md v26: opt-in, measured 9-24% slower than the mma.sync consumers).
+// WGMMA 1 with float32 (bs 64, sm_90a only, wgmma.cuh; the specs' choice there where wgmma is
+// on, _specs.F32_TALL_WGMMA): one consumer warpgroup takes the segment's NB = BPW = 2 blocks
+// with wgmma m64n64k8 .tf32, x^T's fragments from registers and dy's blocks split into K-major
+// hi / lo planes in shared memory (tf32x3_tiles.cuh split_rows_kmajor); see the consumer's
+// comment (docs/perf-notes.md v25: M = 4096 1.48 -> 1.13 ms).
 // WGMMA 1 with 16-bit elements (bs 64, sm_90a; the default where wgmma is on, _specs.TALL_WGMMA16):
 // one consumer warpgroup for BPW blocks (WARPS_M 4, WARPS_N 1; _specs takes BPW 2 with NB 8,
 // or BPW 1 with NB 4 or 2 where the segment-size rule does), wgmma m64n64k16 with both
 // operands from the swizzled tiles; WG_EAGER as dsd_stream.cu's (docs/perf-notes.md v36: M =
 // 4096 0.175 -> 0.161 ms; v42, NB 8 BPW 2: 0.161 -> 0.138 ms).
 //
-// Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, NB, BK (16, 32 or
-// 64), GR and NCX (GR 0, the default: segments), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT
-// (L2 policies, common.cuh's l2_policy), BPW (float32, or 2 on the 16-bit wgmma consumers;
-// default 1), KSUM (float32 only: 8,
-// the default, 16 or 32, at most BK; the reduction depth summed in one fresh tile, as
-// dsd_stream.cu's), WGMMA (0, the default, or 1:
-// float32 BS 64, NB 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1; or float32 BS 16, NB 8, BPW 1 or
-// 2, BK 16 or 32, WARPS_M 1, WARPS_N 1), MAXNREG (a register cap: WGMMA's default is
-// TALL_BOUNDS' rule; for the mma.sync consumers a probe knob, v26), TIMELINE (0, the default;
+// Parameters (#defines, _specs.sddmm_tall_spec's): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32,
+// 64), BS, NB, BK (16, 32 or 64), STAGES, WARPS_M, WARPS_N, X_HINT, D_HINT (L2 policies,
+// common.cuh's l2_policy), BPW (blocks a float32 warp, or a 16-bit wgmma warpgroup; 1 unless
+// set: the specs set 2 for float32 bs 16, float32 bs 64 on wgmma and 16-bit bs 64 at NB 8),
+// KSUM (float32 on the mma.sync consumers: 8 unless set, 16 or 32, at most BK; the reduction
+// depth summed in one fresh tile, as dsd_stream.cu's; the specs set 16 at bs 32), WGMMA (0
+// unless set; the specs set 1 on sm_90a where wgmma is asked for, for float32 BS 64 with NB
+// 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1, and for 16-bit BS 64: above), WG_EAGER (the 16-bit
+// wgmma consumers; see theirs), MCH (0 unless set; the specs set 1 where float32 wgrad runs
+// in row chunks: above), TF32_REDO (below), TIMELINE (0, the default;
 // n > 0, probes/p23.py, p25.py: timeline.cuh's per-step stamps of the first n CTAs; events 0-2
 // the producer's acquire begun and done and its copies issued, 3 consumer thread 0's wait on
-// `full` done; WGMMA: 4 the previous batch folded, 5 the split (dy's at bs 64, x's at bs 16)
-// and the A loads done; mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
-// MCH (0, the default, or 1: the row chunks in one launch, above).
-// TF32_REDO (float32 on the mma.sync consumers, segments; the default since v52): the
+// `full` done; float32 WGMMA: 4 the previous batch folded, 5 dy's split and the A loads done;
+// mma.sync: 4 thread 0's MMAs done, 5 the last consumer warp's release).
+// TF32_REDO (0 unless set; the specs set 1, since v52, for float32 on the mma.sync consumers): the
 // consumers' sums first with split_tf32's clamp left out (tf32x3.cuh TF32_CLAMP; a sum that no
 // infinite, NaN or near-FLT_MAX input enters is the clamped split's bit for bit, one that any
 // enters is NaN); where a stored block's sum is NaN (barrier.red.or over the consumers and the
@@ -81,14 +68,7 @@
 #include "tma_tiles.cuh"
 
 #define T_BYTES (BK * BS * (int)sizeof(elem_t))   // one x or dy tile
-#ifndef GR
-#define GR 0                           // > 0: items of GR block-columns (below)
-#endif
-#if GR
-#define S_BYTES ((NCX + GR) * T_BYTES) // one ring buffer: NCX x tiles, then GR dy tiles
-#else
 #define S_BYTES ((1 + NB) * T_BYTES)   // one ring buffer: the x tile, then NB dy tiles
-#endif
 #ifndef BPW
 #define BPW 1                          // blocks per warp
 #endif
@@ -104,23 +84,23 @@
 #ifndef MCH
 #define MCH 0
 #endif
-#if MCH && (DTYPE_ID != 4 || WGMMA || GR)
-#error "sddmm_tall.cu: MCH (row chunks in one launch) is for float32 on the mma.sync consumers, segments"
+#if MCH && (DTYPE_ID != 4 || WGMMA)
+#error "sddmm_tall.cu: MCH (row chunks in one launch) is for float32 on the mma.sync consumers"
 #endif
 #ifndef TF32_REDO
 #define TF32_REDO 0
 #endif
-#if TF32_REDO && (DTYPE_ID != 4 || WGMMA || GR)
-#error "sddmm_tall.cu: TF32_REDO is for float32 on the mma.sync consumers, segments"
+#if TF32_REDO && (DTYPE_ID != 4 || WGMMA)
+#error "sddmm_tall.cu: TF32_REDO is for float32 on the mma.sync consumers"
 #endif
 #define BAR_REDO 3                     // TF32_REDO's vote: the consumers and the producer warp
 #define F32W (WGMMA && DTYPE_ID == 4)   // float32 wgmma consumers: dy's blocks as K-major planes
 #define W16 (WGMMA && DTYPE_ID != 4)    // 16-bit wgmma consumers: a warpgroup for BPW blocks
-#if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || (BPW != 1 && BPW != 2) || GR)
-#error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup for BPW (1 or 2) blocks (WARPS_M 4, WARPS_N 1), no GR"
+#if W16 && (BS != 64 || WARPS_M != 4 || WARPS_N != 1 || (BPW != 1 && BPW != 2))
+#error "sddmm_tall.cu's 16-bit wgmma consumers: BS 64, one warpgroup for BPW (1 or 2) blocks (WARPS_M 4, WARPS_N 1)"
 #endif
-#if F32W && BS != 64 && BS != 16
-#error "sddmm_tall.cu's float32 wgmma consumers take BS 64 or 16"
+#if F32W && BS != 64
+#error "sddmm_tall.cu's float32 wgmma consumers take BS 64"
 #endif
 #if WGMMA
 #include "wgmma.cuh"
@@ -129,45 +109,28 @@
 #define WPB (WARPS_M * WARPS_N)        // consumer warps per BPW blocks
 #define NC (NB / BPW * WPB)
 #define NCT (NC * 32)
-#if F32W && BS == 64
+#if F32W
 #define PL_BYTES (BS * RB)             // one block's plane (BS rows of 128 bytes)
 #define PLANES_BYTES (NB * PL_BYTES)
-#elif F32W
-#define XPL (BS * BK * 4)              // BS 16: x's hi (or lo) plane, BK / 16 sub-tiles
-#define PLANES_BYTES (4 * XPL)         // two sets of hi and lo, by step parity
 #else
 #define PLANES_BYTES 0
 #endif
 static_assert(T_BYTES % ATOM == 0, "tiles keep the swizzle alignment");
 static_assert(NB % BPW == 0 && (BPW == 1 || DTYPE_ID == 4 || W16),
               "BPW: float32 or the 16-bit wgmma consumers, dividing NB");
-#if GR
-static_assert(DTYPE_ID != 4 && BPW == 1 && NCX >= 1 && NCX + GR <= 16,
-              "GR items: 16-bit mma.sync consumers, one block a warp group");
-#endif
 
-// F32W: a register cap (MAXNREG) that fits more CTAs an SM. Registers are allotted per SM
-// sub-partition (cuda_occupancy.h), 16384 each, in 256-register steps a warp. BS 64: 168, two
-// CTAs (10 warps) an SM, where at ptxas's own 200 a sub-partition held two warps, one CTA
-// (docs/perf-notes.md v25: 1.32 -> 1.12 ms at M = 4096). BS 16, BPW 1 (9 warps): 72 at BK
-// 16, three CTAs (ptxas's own is 69 there; the cap keeps three), 96 at BK 32, two (ptxas's own
-// 101; no spill; at 72 ptxas serialises the wgmma, C7512). BPW 2 (5 warps) at BK 16: 96, four
-// CTAs (ptxas's own 110, three; 20 bytes of loop-invariant spills; BK 32 serialises, C7511).
-#if F32W && !defined(MAXNREG)
-#define MAXNREG (BS == 64 ? 168 : BK == 32 || BPW == 2 ? 96 : 72)
-#endif
-#ifdef MAXNREG                         // (the mma.sync consumers: a probe knob only)
-#define TALL_BOUNDS __maxnreg__(MAXNREG)
+// F32W: a register cap that fits more CTAs an SM. Registers are allotted per SM sub-partition
+// (cuda_occupancy.h), 16384 each, in 256-register steps a warp: 168, two CTAs (10 warps) an
+// SM, where at ptxas's own 200 a sub-partition held two warps, one CTA (docs/perf-notes.md
+// v25: 1.32 -> 1.12 ms at M = 4096).
+#if F32W
+#define TALL_BOUNDS __maxnreg__(168)
 #else
 #define TALL_BOUNDS __launch_bounds__(NCT + 32)
 #endif
 extern "C" __global__ void TALL_BOUNDS
 bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant__ TensorMap tmap_dy,
-#if GR
-                const int4* __restrict__ items, const int2* __restrict__ gent, const int* __restrict__ crow,
-#else
                 const int4* __restrict__ seg, const int* __restrict__ cols,
-#endif
                 elem_t* __restrict__ out, int M, float alpha, float beta
 #if MCH
                 , int* __restrict__ flags, int mch_rows
@@ -183,14 +146,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     const unsigned pl0 = t0 + STAGES * S_BYTES;
     const unsigned bar0 = pl0 + PLANES_BYTES;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-#if GR
-    // item (group, first entry, end entry, x column blocks | dy column blocks in range << 16)
-    const int4 sg = __ldg(items + blockIdx.x);
-    const int first = sg.y, count = sg.z - sg.y, nx = sg.w & 0xFFFF, nd = sg.w >> 16;
-#else
     const int4 sg = __ldg(seg + blockIdx.x);
     const int c = sg.x, first = sg.y, count = sg.z;
-#endif
 #if MCH
     const int row0 = blockIdx.y * mch_rows;            // this CTA's chunk of M's rows
     const int nsteps = (min(mch_rows, M - row0) + BK - 1) / BK;
@@ -208,35 +165,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         // ------------------------------------------------------------ producer (one lane)
         if (lane == 0) {
             const unsigned long long x_hint = l2_policy<X_HINT>(), d_hint = l2_policy<D_HINT>();
-#if GR
-            // x's column blocks by slot (crow), then the group's dy column blocks, those past
-            // dy's last column left out
-            int xc[NCX];
-#pragma unroll
-            for (int s = 0; s < NCX; ++s) xc[s] = s < nx ? __ldg(crow + blockIdx.x * NCX + s) * BS : 0;
-            const int k0 = sg.x * GR * BS;
-            Ring<STAGES> ring(bar0);
-            for (int step = 0; step < nsteps; ++step, ring.advance()) {
-                TL_MARK(step, 0);
-                const unsigned full = ring.acquire(step, (nx + nd) * T_BYTES);
-                TL_MARK(step, 1);
-                const unsigned buf = t0 + ring.s * S_BYTES;
-#pragma unroll
-                for (int h = 0; h < NH; ++h) {
-#pragma unroll
-                    for (int s = 0; s < NCX; ++s)
-                        if (s < nx)
-                            tma_2d(buf + s * T_BYTES + h * (BK * RB), &tmap_x, xc[s] + h * HC, step * BK, full,
-                                   x_hint);
-#pragma unroll
-                    for (int j = 0; j < GR; ++j)
-                        if (j < nd)
-                            tma_2d(buf + (NCX + j) * T_BYTES + h * (BK * RB), &tmap_dy, k0 + j * BS + h * HC,
-                                   step * BK, full, d_hint);
-                }
-                TL_MARK(step, 2);
-            }
-#else
             int kc[NB];
 #pragma unroll
             for (int b = 0; b < NB; ++b) kc[b] = b < count ? __ldg(cols + first + b) * BS : 0;
@@ -265,7 +193,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
             // the consumers' vote (every lane of this warp votes no: lanes 1-31 below)
             if (any_of_threads<BAR_REDO>(false, NCT + 32)) produce(nsteps);
 #endif
-#endif
         }
 #if TF32_REDO
         else any_of_threads<BAR_REDO>(false, NCT + 32);
@@ -273,7 +200,7 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         return;
     }
 
-#if F32W && BS == 64
+#if F32W
     // ----------------------------- consumer warpgroup (float32: 3xTF32 on wgmma, sm_90a)
     // One warpgroup for the NB blocks, BS 64, 16 rows of M a step. D = x^T dy: A (x^T, 64 x 16)
     // from registers, loaded as mma_tn_3xtf32's A fragments (physical rows 2t, 2t + 1 as k t,
@@ -345,99 +272,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
         if (b < count)
             store_tiles<1, 8>(out + (long long)(first + b) * (BS * BS), BS, acc[b], warp * 16, 0, BS, alpha, beta,
                               lane);
-#elif F32W
-    // ------------------- consumer warpgroups (float32 BS 16: 3xTF32 on wgmma, sm_90a)
-    // NC / 4 warpgroups (8 / BPW warps), each taking BPW m64 tiles of four blocks: D^T = dy^T x,
-    // tile mt of warpgroup wg the segment's blocks 4 (BPW wg + mt) .. + 3 stacked as one m64 A
-    // operand from registers (warp w's 16 rows: dy's block 4 (BPW wg + mt) + w % 4, loaded as
-    // mma_tn_3xtf32's A fragments, physical rows 2t, 2t + 1 as k t, t + 4, and split there),
-    // B = x's column block, split once a step for all eight blocks into K-major hi and lo
-    // planes in that k order (SplitKmajor16), N = 16. The plane sets alternate by step parity,
-    // so one barrier a step orders them: set s % 2 was last read by batch s - 2, which every
-    // warpgroup waited for before step s - 1's barrier. A step: wait for this warpgroup's
-    // previous batch and add its fresh tiles to the accumulators (one tile per m64 tile and 16
-    // deep, KSUM 16's chain of 6 truncating adds); split x's tile; load and split A; release the
-    // ring buffer (fence.proxy.async: the plane writes reach the wgmma too); barrier; 6 wgmma
-    // m64n16k8 per m64 tile and 16 deep (wgmma_3xtf32_k16), one batch. A warpgroup without
-    // blocks issues none; a warp whose block is past count (in a tile of its warpgroup, or a
-    // whole tile) multiplies its stale dy slot into rows of D that are not stored. The
-    // accumulators hold out^T (store_tiles_t).
-    // BPW 1: two warpgroups, a warp a block; BPW 2: one warpgroup, a warp two blocks (the
-    // step's fixed work shared by two blocks).
-    static_assert(NC * BPW == NB && NB == 8 && NC % 4 == 0 && WPB == 1 && RB == 64 && BK % 16 == 0,
-                  "float32 wgmma BS 16: eight blocks in m64 tiles of four, 16-row groups");
-    constexpr int KG = BK / 16, MT = BPW;   // 16-deep groups a step (a fresh tile each), tiles
-    float acc[MT][1][2][4], fr[MT][KG][8];
-    unsigned ah[MT][KG][2][4], al[MT][KG][2][4];
-    zero_fill<MT * 8>(&acc[0][0][0][0]);
-    zero_fill<MT * KG * 8>(&fr[0][0][0]);
-    const int tile0 = (warp >> 2) * 4 * MT;   // the first block of this warpgroup
-    const int blk0 = tile0 + (warp & 3);      // this warp's block of tile mt: blk0 + 4 mt
-    const SplitKmajor16<BK, NCT> split_x(tid);
-    // the planes' descriptors: a byte offset within them adds offset / 16 to the low word
-    const unsigned long long desc0 = wgmma_desc(pl0);
-    const unsigned dlo0 = (unsigned)desc0, dhi = (unsigned)(desc0 >> 32);
-    auto fold = [&](bool pend) {
-        wgmma_wait<0>();
-        wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
-        wgmma_pin_a<MT * KG * 8>(&ah[0][0][0][0]);
-        wgmma_pin_a<MT * KG * 8>(&al[0][0][0][0]);
-        if (pend && tile0 < count) {
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-                for (int kg = 0; kg < KG; ++kg)
-#pragma unroll
-                    for (int i = 0; i < 8; ++i) (&acc[mt][0][0][0])[i] += fr[mt][kg][i];
-        }
-    };
-    const int g = lane >> 2, t2 = (lane & 3) * 2;
-    Ring<STAGES> ring(bar0);
-    for (int step = 0; step < nsteps; ++step, ring.advance()) {
-        ring.wait_full();
-        if (tid == 0) TL_MARK(step, 3);
-        const unsigned buf = t0 + ring.s * S_BYTES, po = (step & 1) * (2 * XPL);
-        fold(step > 0);
-        if (tid == 0) TL_MARK(step, 4);
-        split_x(buf, pl0 + po, pl0 + po + XPL);
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-            for (int kg = 0; kg < KG; ++kg)
-#pragma unroll
-                for (int kk = 0; kk < 2; ++kk) {
-                    unsigned a[4];
-                    ld_a_kpairs<BK>(a, buf + (1 + blk0 + 4 * mt) * T_BYTES, 16 * kg + 8 * kk + t2, g);
-                    split_all<4>(a, ah[mt][kg][kk], al[mt][kg][kk]);
-                }
-        if (tid == 0) TL_MARK(step, 5);
-        ring.release();
-        sync_threads_of<2>(NCT);
-        if (tile0 < count) {
-            wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
-            wgmma_fence();
-            // every tile, also one whose blocks are all past count (a warpgroup-uniform branch
-            // inside the batch made ptxas serialise the wgmma, C7520)
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-                for (int kg = 0; kg < KG; ++kg)
-                    // k positions 16 kg + 8 k: sub-tile kg, +32 bytes a k8 step; lo XPL on
-                    wgmma_3xtf32_k16<BS>(fr[mt][kg], ah[mt][kg], al[mt][kg], [&](int k, bool lo) {
-                        const unsigned off = po + (lo ? XPL : 0) + f32_off<BS>(0, 16 * kg + 8 * k);
-                        return (unsigned long long)dhi << 32 | (dlo0 + off / 16);
-                    });
-            wgmma_commit();
-            wgmma_pin<MT * KG * 8>(&fr[0][0][0]);
-        }
-    }
-    fold(nsteps > 0);
-    if (tid == 0) TL_SPAN(1, nsteps);
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-        if (blk0 + 4 * mt < count)
-            store_tiles_t<1, 2>(out + (long long)(first + blk0 + 4 * mt) * (BS * BS), BS, acc[mt], 0, 0, alpha,
-                                beta, lane);
 #elif W16
     // ----------------------- consumer warpgroups (16-bit wgmma, sm_90a), one for BPW blocks
     // Warpgroup g takes blocks g * BPW .. g * BPW + BPW - 1 of the segment (BPW 2: a segment of
@@ -447,9 +281,10 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     // m64n64k16 a step, straight from the swizzled tiles as sddmm_stream.cu's (x's tile
     // M-major, flag tnspA: rows are the reduction, BS columns contiguous; dy's MN-major,
     // tnspB). Every warpgroup issues its batch, one past count too (its dy slot holds stale
-    // bytes; the product is not stored), so no branch sits around the wgmma. WG_EAGER (0, the
-    // default: a stage is released once the next stage's batch is issued and its own
-    // completed; 1: at once, when its own batch completed).
+    // bytes; the product is not stored), so no branch sits around the wgmma. WG_EAGER (1, the
+    // specs' choice: a stage is released at once, when its own batch completed; 0, unless set,
+    // and TALL_WGMMA16_VARIANTS' for the probes: once the next stage's batch is issued and its
+    // own completed).
     constexpr int NI = BS / 8, ACC_N = NI * 4;
     static_assert(STAGES >= 2 || WG_EAGER, "a stage is held until the next batch is issued");
     const int blk = (warp >> 2) * BPW, wq = warp & 3;
@@ -502,14 +337,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     static_assert(WM % 16 == 0 && WN % 16 == 0, "warp tile: m16 rows, pairs of n8 columns");
     const int blk = warp / WPB * BPW, wm = warp % WPB % WARPS_M, wn = warp % WPB / WARPS_M;
     const bool active = blk < count;   // warps of missing blocks still release every buffer
-#if GR
-    // the block (stored index, x slot << 16 | column in the group): its tiles and output
-    const int2 ent = active ? __ldg(gent + first + blk) : make_int2(0, 0);
-    const unsigned xo = (ent.y >> 16) * T_BYTES, dyo = (NCX + (ent.y & 0xFFFF)) * T_BYTES;
-#define TALL_OUT(j) (out + (long long)ent.x * (BS * BS))
-#else
-#define TALL_OUT(j) (out + (long long)(first + blk + (j)) * (BS * BS))
-#endif
     float acc[BPW][MI][NI][4];         // a block past count (BPW > 1) is computed, not stored
     Ring<STAGES> ring(bar0);
     // the steps' sums into acc (clamp, a constant at each call: split_tf32's, float32)
@@ -527,8 +354,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
                 else
                     mma_tn_3xtf32<MI, NI, BPW, BK, BK, KSUM / 8, false>(acc, buf, wm * WM, dt, T_BYTES, wn * WN, lane);
             }
-#elif GR
-            if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf + xo, wm * WM, buf + dyo, wn * WN, lane);
 #else
             if (active) mma_tn_swizzled<MI, NI, BK>(acc[0], buf, wm * WM, buf + (1 + blk) * T_BYTES, wn * WN, lane);
 #endif
@@ -562,8 +387,8 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #pragma unroll
     for (int j = 0; j < BPW; ++j)
         if (blk + j < count)
-            store_tiles<MI, NI>(TALL_OUT(j), BS, acc[j], wm * WM, wn * WN,
-                                BS, alpha, beta_k, lane);
+            store_tiles<MI, NI>(out + (long long)(first + blk + j) * (BS * BS), BS, acc[j], wm * WM,
+                                wn * WN, BS, alpha, beta_k, lane);
 #if MCH
     __threadfence();                   // the stores, seen GPU-wide before the flag
     sync_threads_of<1>(NCT);
@@ -572,7 +397,6 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #endif
 #endif
 }
-#undef TALL_OUT
 #undef F32W
 #undef W16
 #undef PLANES_BYTES

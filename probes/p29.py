@@ -2,17 +2,18 @@
 segment size, M = 4096, C = K = 8192, d = 0.1. p28's timeline (docs/perf-notes.md v31) has each
 CTA's step set by its copies' latency (the consumers wait 60% of a step), so the time follows
 the waves of segments: 984 segments on small world at three CTAs an SM (65 registers, 9 warps)
-are 2.48 waves, and a latency-bound tail wave costs about a whole one. A register cap of 56
-(MAXNREG) fits four CTAs an SM (1.86 waves); NB 7 at a cap of 64 fits four (1.96 waves).
+are 2.48 waves, and a latency-bound tail wave costs about a whole one. NB 7 (8 warps of 64
+registers) fits four CTAs an SM (1.96 waves). v31's register caps (MAXNREG 48-64, a probe knob
+of the mma.sync consumers) lost to NB 7 and are removed.
 
     PYTHONPATH=. python probes/p29.py [first | bf16 | m | bs64 | extra | bs64sweep | auto | stores]
 
 Each line: the knobs, the registers and spill bytes ptxas reports, the CTAs an SM that
 allows, the segments and waves (132 SMs), median ms and the error against float64.
-first: v31's first pass on small world (register caps, NB 6-9). bf16: NB 7 against NB 8 at
+first: v31's first pass on small world (NB 6-9). bf16: NB 7 against NB 8 at
 bfloat16 on small world and random. m: the same at fp16 at M = 256, 1024 and 2048. bs64: fp16 bs 64 (NB 4: one CTA an SM at 131
-registers and 121 KB) against NB 3 and 2 (two and three CTAs) and 2 stages. extra: v30's 2-D
-items (GR 4, NCX 2) at NB 7 on small world, and bs 64 NB 2 on Barabasi-Albert. bs64sweep:
+registers and 121 KB) against NB 3 and 2 (two and three CTAs) and 2 stages. extra: bs 64
+NB 2 on Barabasi-Albert (v30's 2-D items at NB 7 on small world: removed with them). bs64sweep:
 bs 64 NB 4 against NB 2 at M = 1024, 2048, 8192 and d = 0.05, 0.2 on three layouts (v31's
 next: does the waves count of NB 2's segments say where it wins?). auto: v32's launcher rule
 (NB 2 where NB 4's last wave holds under a quarter of the SMs) against NB 4 and NB 2 forced,
@@ -29,8 +30,7 @@ from _common import fresh, patched, problem, say, wgrad_line, with_knobs  # noqa
 from cupy_bsparse import _gpu_ops as g, _specs as sp, bench, compiler  # noqa: E402
 
 CASES = [{}, {"NB": 7}, {"NB": 7, "STAGES": 3}, {"NB": 5}, {"NB": 7}, {}]
-FIRST = [{}, {"MAXNREG": 64}, {"MAXNREG": 56}, {"NB": 7, "MAXNREG": 64}, {"NB": 7}, {"NB": 6},
-         {"NB": 9}, {"MAXNREG": 48}]   # v31's first pass (small world): NB 7 won
+FIRST = [{}, {"NB": 7}, {"NB": 6}, {"NB": 9}]   # v31's first pass (small world): NB 7 won
 _occupancy = {}
 SMS = 132
 
@@ -68,7 +68,7 @@ def run(kind, dtype="float16", m=4096, n=8192, cases=CASES, bs=32, density=0.1, 
     for knobs in cases:
         spec = with_knobs(orig, knobs)(bs, sp.dtype_id(dtype), m)
         regs, spill, ctas = occupancy(spec)
-        segs = int(np.ceil(rows / dict(spec)["NB"]).sum())   # (GR's items are not counted)
+        segs = int(np.ceil(rows / dict(spec)["NB"]).sum())
         line = wgrad_line(sets, lambda: patched(sp, sddmm_tall_spec=with_knobs(orig, knobs)),
                           check=True)
         say(f"   {str(knobs or 'default'):28s} {regs} regs, {spill:3d} B spill, {ctas} CTAs/SM, "
@@ -109,7 +109,6 @@ if __name__ == "__main__":
         for dtype, bs in (("float16", 32), ("bfloat16", 32), ("float16", 64)):
             run("random", dtype, bs=bs, cases=[{}, {"STORE_VEC": 0}, {}])
     elif "extra" in sys.argv[1:]:
-        run("small_world", cases=[{}, {"GR": 4, "NCX": 2, "NB": 7}, {"GR": 4, "NCX": 2, "NB": 8}])
         run("barabasi_albert", bs=64, cases=[{}, {"NB": 2}, {}])
     elif "first" in sys.argv[1:]:
         run("small_world", cases=FIRST)

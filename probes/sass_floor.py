@@ -125,7 +125,7 @@ def kernel(op, did, bs, M, split=None):
 
 
 #: The spec functions that take ``split`` (F32_SPLIT)
-SPLIT_KERNELS = ("dsd_grouped_tma", "dsd_stream", "sddmm_grouped")
+SPLIT_KERNELS = ("dsd_grouped_tma", "dsd_stream")
 
 
 def main():

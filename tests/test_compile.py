@@ -52,8 +52,7 @@ RESOURCES = []
 #: Spill bytes (stores, loads) a specialisation may have on sm_90, where measured to cost
 #: nothing: sddmm_tall.cu's float32 wgmma consumer under its 168-register cap (two CTAs an SM)
 #: keeps three loop-invariant words in local memory, one 12-byte reload a step
-#: (docs/perf-notes.md v25: 1.48 -> 1.13 ms against mma.sync at M = 4096). Its bs 16 variant
-#: BPW 2 (opt-in, untimed; v26) keeps five such words under its cap of 96.
+#: (docs/perf-notes.md v25: 1.48 -> 1.13 ms against mma.sync at M = 4096).
 SPILLS_MEASURED = {"sddmm_tall.cu": (20, 24)}
 
 

@@ -273,58 +273,6 @@ def test_sddmm_both_kernels(request, monkeypatch, bs, kind, kernel, M, density):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("density", [1.0] if _SMALL else [0.3, 1.0])
-@pytest.mark.parametrize("M", [7] if _SMALL else [1, 7, 100, 1000])
-@pytest.mark.parametrize("bs,mode", [(8, "pass"), (16, "slab")])
-def test_sddmm_grouped_f32_split(request, monkeypatch, bs, mode, M, density, beta):
-    """sddmm_grouped.cu at float32 with x and dy split ahead (opt-in F32_SPLIT): bs 8 pairs by
-    split_tf32.cu ("pass", XLO 1), bs 16 in shared memory once a step ("slab", XPRE 1); as
-    test_sddmm_both_kernels checks the default, with beta 0 on poisoned outputs and beta 1 on
-    finite ones (rows past M and the items of M > 512 included); x and dy unchanged."""
-    from cupy_bsparse import _gpu_ops, _specs
-
-    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-    monkeypatch.setattr(_specs, "F32_SPLIT", mode)
-    flag = {"pass": "XLO", "slab": "XPRE"}[mode]
-    _gpu_ops._launches.clear()
-    try:
-        spec = _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3]
-        if not spec.get(flag):
-            pytest.skip("the split spec does not fit this GPU's shared memory (default taken)")
-        dtype = DTYPES["f32"]
-        w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * 90, bs * 70), bs, M, density, dtype)
-        x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-        wg = w.to_gpu()
-        init = (np.full((w.nnzb, bs, bs), np.nan, dtype) if beta == 0 else
-                _rng(request).standard_normal((w.nnzb, bs, bs)).astype(dtype))
-        xg, dyg = cupy.asarray(x), cupy.asarray(dy)
-
-        def run():
-            out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(init))
-            cb.sddmm(xg.T, dyg, wg, out=out, beta=beta)
-            return out
-
-        outs = [run().data.view(np.uint8).get() for _ in range(2)]
-        out = run()
-        got = out.toarray().get().astype(np.float64)
-        assert not np.isnan(out.data.get()).any()
-        if beta:   # the product part alone (plus the final add's rounding)
-            got -= cb.BlockSparseMatrix.from_layout(w.layout, init).toarray().astype(np.float64)
-            assert _rel(got, ref) <= ACCUM_TOL["f32"], _rel(got, ref)
-        else:
-            base = _baseline_err(x64.T, dy64, dtype, ref, sample=lambda p: np.where(mask, p, 0.0))
-            _check(got, ref, base, "f32")
-        assert np.array_equal(outs[0], outs[1])
-        assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
-        # bitwise the in-register split on the same items (the spec without the flag)
-        twin = _twin_without_split(monkeypatch, "sddmm_grouped_spec", spec)
-        assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3] == twin
-        assert np.array_equal(run().data.view(np.uint8).get(), outs[0])
-    finally:
-        _gpu_ops._launches.clear()
-
-
-@pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("edges", [False, True])
 @pytest.mark.parametrize("kernel,bs,M", [("grouped", 8, 100), ("tall", 16, 1500)] if _SMALL else
                          [("grouped", 8, m) for m in (1, 7, 100, 1000)]
@@ -343,7 +291,6 @@ def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
     if kernel == "tall" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
         pytest.skip("sddmm_tall.cu needs sm_90")
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
-    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
     rng = _rng(request)
     w, x, dy, mask, ref = _sddmm_case(rng, (bs * 90, bs * 70), bs, M, 0.3, dtype)
@@ -390,15 +337,14 @@ def test_sddmm_f32_redo(request, monkeypatch, kernel, bs, M, edges, beta):
 @pytest.mark.parametrize("knobs", SDDMM_GROUPED_F32_VARIANTS)
 def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     """sddmm_grouped.cu's float32 bs 8 variants (SDDMM_GROUPED_F32_VARIANTS, probes/p53.py,
-    p55.py, p56.py): bit for bit the default spec's blocks (the same steps and sums; KS16, and
-    TPAIRS other than the default's, sum in another order: the same non-finite elements, the
+    p56.py): bit for bit the default spec's blocks (the same steps and sums; TPAIRS other than
+    the default's sums in another order: the same non-finite elements, the
     finite ones checked against float64; a variant that is the default is skipped), on
     poisoned outputs, with an Inf in x (the redo pass taken) and without."""
     from cupy_bsparse import _gpu_ops, _specs
 
     bs, dtype = 8, DTYPES["f32"]
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     rng = _rng(request)
     w, x, dy, mask, ref = _sddmm_case(rng, (bs * 90, bs * 70), bs, M, 0.3, dtype)
     wg = w.to_gpu()
@@ -406,7 +352,7 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     base = dict(orig(bs, _specs._F32X3, M))
     if all(base.get(k, 0) == v for k, v in knobs.items()):
         pytest.skip("the variant is the default spec")
-    reordered = knobs.get("KS16") or knobs.get("TPAIRS", base.get("TPAIRS", 0)) != base.get("TPAIRS", 0)
+    reordered = knobs.get("TPAIRS", base.get("TPAIRS", 0)) != base.get("TPAIRS", 0)
 
     def run(xv, spec_fn):
         monkeypatch.setattr(_specs, "sddmm_grouped_spec", spec_fn)
@@ -471,7 +417,6 @@ def test_sddmm_grouped_dmask(request, monkeypatch, shape, M, windows):
 
     bs, dtype = 8, DTYPES["f32"]
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", "1")
     monkeypatch.setattr(_specs, "SDDMM_WINDOWS", windows)
     rng = _rng(request)
@@ -541,7 +486,6 @@ def test_sddmm_grouped_tail(request, monkeypatch, case, M):
     if kernel == "grouped_tma" and _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < 90:
         pytest.skip("sddmm_grouped_tma.cu needs sm_90")
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", kernel)
-    monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     if two_way is not None:
         monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", "1" if two_way else "0")
     assert _specs.sddmm_kernel(bs, _specs.dtype_id(DTYPES[kind], False), M) == kernel
@@ -657,34 +601,6 @@ def test_sddmm_tall_full_segments(request, monkeypatch, kind, M, bs, beta):
         pytest.skip("sddmm_tall.cu needs sm_90")
     monkeypatch.setattr(_specs, "TALL_EVEN_SEGMENTS", False)
     _sddmm_tma_case(request, monkeypatch, bs, kind, "tall", M, 0.3, beta)
-
-
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("layout", ["band", "random", "dense"])
-@pytest.mark.parametrize("M", [33, 300] if _SMALL else [1, 33, 300, 1000])
-@pytest.mark.parametrize("kind", ["f16", "bf16"])
-def test_sddmm_tall_groups(request, monkeypatch, kind, M, layout, beta):
-    """sddmm_tall.cu's 2-D items (SDDMM_GROUP "1": at most 8 blocks of 4 block-columns and 2
-    block-rows an item), as test_sddmm_tma_kernels checks the segments: a banded W (full items
-    of 2 x 4 blocks, as a small-world layout has), a random one at d = 0.3 and a dense one, each
-    with an empty block-row and block-column; 30 block-columns, so the last group has 2 (no dy
-    tile copied past W's columns)."""
-    from cupy_bsparse import _gpu_ops, _specs
-
-    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
-        pytest.skip("the TMA kernels need sm_90")
-    rows, cols = np.arange(40)[:, None], np.arange(30)[None, :]
-    blocks = {"band": np.abs(rows - cols) < 4, "dense": np.ones((40, 30), bool),
-              "random": _mask(np.random.default_rng(3), 40, 30, 0.3)}[layout]
-    blocks[5, :] = False
-    blocks[:, 7] = False
-    monkeypatch.setattr(_specs, "SDDMM_GROUP", "1")
-    _gpu_ops._launches.clear()
-    try:
-        assert _gpu_ops._sddmm_launch("tall", 32, _specs.dtype_id(DTYPES[kind]), M)[3]["GR"] == 4
-        _sddmm_tma_case(request, monkeypatch, 32, kind, "tall", M, None, beta, blocks)
-    finally:
-        _gpu_ops._launches.clear()
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
@@ -1055,42 +971,20 @@ def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, blocks, beta):
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [1, 16, 33, 100, 257, 1000])
-@pytest.mark.parametrize("consumer", ["wgmma", "mma_sync"])
-@pytest.mark.parametrize("bs", [16, 64])
+@pytest.mark.parametrize("bs,consumer", [(16, "mma_sync"), (64, "wgmma"), (64, "mma_sync")])
 def test_sddmm_tall_f32_consumers(request, monkeypatch, bs, consumer, M, density, beta):
     """sddmm_tall.cu's float32 consumers forced to wgmma (compute capability 9.0 only) or
-    mma.sync, as test_sddmm_tma_kernels checks them: bs 64 (3xTF32 on wgmma m64n64k8 .tf32, two
-    blocks a CTA) and bs 16 (the opt-in F32_TALL_WGMMA "1": m64n16k8, four blocks stacked a
-    warpgroup, eight a CTA; above M = 64, mma.sync up to there). One 16-row step, several (an
-    odd count), M past a step; segments of one block up to a full CTA, so warps and (bs 16) a
-    warpgroup without blocks; an empty block-row and block-column."""
+    mma.sync, as test_sddmm_tma_kernels checks them: bs 64 on either (3xTF32 on wgmma m64n64k8
+    .tf32, two blocks a CTA), bs 16 on mma.sync. One 16-row step, several (an odd count), M
+    past a step; segments of one block up to a full CTA, so warps without blocks; an empty
+    block-row and block-column."""
     from cupy_bsparse import _gpu_ops
 
-    _force_consumers(consumer, monkeypatch, F32_TALL_WGMMA="1")
+    _force_consumers(consumer, monkeypatch, F32_TALL_WGMMA=None)
     try:
         spec = _gpu_ops._sddmm_launch("tall", bs, 0, M)[3]
-        assert spec.get("WGMMA", 0) == (consumer == "wgmma" and (bs == 64 or M > 64))
+        assert spec.get("WGMMA", 0) == (consumer == "wgmma")
         _sddmm_tma_case(request, monkeypatch, bs, "f32", "tall", M, density, beta)
-    finally:
-        _gpu_ops._launches.clear()
-
-
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-@pytest.mark.parametrize("M", [100] if _SMALL else [65, 257])
-@pytest.mark.parametrize("knobs", [{"BPW": 2}, {"BK": 32}, {"BPW": 2, "STAGES": 6},
-                                   {"MAXNREG": 56}], ids=["bpw2", "bk32", "bpw2_st6", "reg56"])
-def test_sddmm_tall_f32_bs16_wgmma_variants(request, monkeypatch, knobs, M, beta):
-    """The float32 bs 16 wgmma consumers' variants that probes/p25.py times (BPW 2: one
-    warpgroup with two m64 tiles; BK 32: 32-row steps; a 56-register cap, with spills), forced
-    into the spec, as test_sddmm_tma_kernels checks them."""
-    from cupy_bsparse import _gpu_ops
-
-    _force_consumers("wgmma", monkeypatch, F32_TALL_WGMMA="1")
-    _spec_knobs(monkeypatch, "sddmm_tall_spec", knobs)
-    try:
-        spec = _gpu_ops._sddmm_launch("tall", 16, 0, M)[3]
-        assert spec["WGMMA"] == 1 and all(spec[k] == v for k, v in knobs.items())
-        _sddmm_tma_case(request, monkeypatch, 16, "f32", "tall", M, 0.3, beta)
     finally:
         _gpu_ops._launches.clear()
 
@@ -1171,7 +1065,7 @@ def _sddmm_tma_case(request, monkeypatch, bs, kind, kernel, M, density, beta, bl
         even, cache = _specs.TALL_EVEN_SEGMENTS, lay.plan_cache
         keys = {nb: _work_lists.sddmm_plan_key(nb, True, even) for nb in range(1, 33)}
         plans = [(nb, cache[k]) for nb, k in keys.items() if k in cache]
-        assert plans or _specs.SDDMM_GROUP == "1"
+        assert plans
         for nb, (seg, _) in plans:
             seg = seg.get()
             assert (np.diff(seg[:, 2]) <= 0).all() and seg[:, 2].sum() == lay.nnzb

@@ -322,7 +322,8 @@ def test_grouped_tma_producer_warps():
 def test_f32_split_defaults_and_forcing(monkeypatch):
     """float32 takes x split ahead ("pass") where v21 measured it faster: dsd_grouped_tma.cu
     at bs 8 (any M), dsd_stream.cu at bs 64 with 16 < M <= 64; nowhere else. A forced
-    F32_SPLIT applies everywhere, "off" as None."""
+    F32_SPLIT applies to those two kernels at every bs and M, "off" as None; the weight
+    gradient's kernels never take a split."""
     monkeypatch.setattr(_specs, "F32_SPLIT", None)
     pick = _specs.f32_split
     assert pick("dsd_grouped_tma.cu", 8, 64) == pick("dsd_grouped_tma.cu", 8, 4096) == "pass"
@@ -331,53 +332,33 @@ def test_f32_split_defaults_and_forcing(monkeypatch):
                  ("dsd_stream.cu", 16, 64), ("sddmm_grouped.cu", 8, 64),
                  ("dsd_grouped.cu", 8, 7), ("sddmm_grouped.cu", 16, 4096)):
         assert pick(*args) is None, args
-    for forced, want in (("off", None), ("slab", "slab"), ("pass", "pass")):
+    for forced, want in (("off", None), ("pass", "pass")):
         monkeypatch.setattr(_specs, "F32_SPLIT", forced)
-        assert pick("dsd_grouped_tma.cu", 8, 64) == pick("sddmm_grouped.cu", 16, 64) == want
+        assert pick("dsd_grouped_tma.cu", 8, 64) == pick("dsd_stream.cu", 16, 4096) == want
+        for args in (("sddmm_grouped.cu", 8, 64), ("sddmm_grouped.cu", 16, 4096),
+                     ("sddmm_tall.cu", 16, 4096), ("dsd_grouped.cu", 8, 7)):
+            assert pick(*args) is None, args
 
 
 def test_f32_split_environment_value_checked():
     import subprocess
     import sys
 
-    for value, want in (("", "None"), ("off", "off"), ("slab", "slab"), ("pass", "pass"),
+    for value, want in (("", "None"), ("off", "off"), ("pass", "pass"), ("slab", None),
                         ("1", None)):
         r = subprocess.run([sys.executable, "-c", "import cupy_bsparse._specs as s; print(s.F32_SPLIT)"],
                            env={**os.environ, "CUPY_BSPARSE_F32_SPLIT": value}, capture_output=True,
                            text=True)
         assert (r.returncode == 0) == (want is not None), (value, r.stderr)
         if want is None:
-            assert "CUPY_BSPARSE_F32_SPLIT must be one of 'off', 'slab', 'pass'" in r.stderr
+            assert "CUPY_BSPARSE_F32_SPLIT must be one of 'off', 'pass'" in r.stderr
         else:
             assert r.stdout.strip() == want
 
 
-def test_sddmm_grouped_f32_split_specs():
-    """sddmm_grouped.cu's split specs (opt-in): "pass" for float32 bs 8 pairs only, XLO with
-    MIN_CTAS CTAs an SM by shared memory, a shape the kernel's copy assignment takes; "slab"
-    for float32 bs 16 only (XPRE, one CTA an SM)."""
-    for M in (1, 64, 4096):
-        base = dict(_specs.sddmm_grouped_spec(8, 0, M))
-        p = dict(_specs.sddmm_grouped_spec(8, 0, M, "pass"))
-        assert p["XLO"] == 1 and p["PAIRS"] == 1 and p["MIN_CTAS"] == base["MIN_CTAS"]
-        smem = _specs.sddmm_grouped_launch_shape(tuple(sorted(p.items())))[1]
-        assert smem <= 228 * 1024 // p["MIN_CTAS"] - 1024
-        nt = p["NW"] * 32
-        assert nt % (p["NCX"] * 2) == 0 and nt % (p["R"] * 2) == 0 and p["MK"] % 16 == 0
-        for did in (1, 2, _specs._TF32):
-            assert _specs.sddmm_grouped_spec(8, did, M, "pass") == _specs.sddmm_grouped_spec(8, did, M)
-        assert _specs.sddmm_grouped_spec(16, 0, M, "pass") == _specs.sddmm_grouped_spec(16, 0, M)
-        assert _specs.sddmm_grouped_spec(8, 0, M, "slab") == _specs.sddmm_grouped_spec(8, 0, M)
-        slab = dict(_specs.sddmm_grouped_spec(16, 0, M, "slab"))
-        assert slab["XPRE"] == 1 and not slab["PAIRS"] and "XLO" not in slab
-        assert _specs.sddmm_grouped_launch_shape(tuple(sorted(slab.items())))[1] <= 227 * 1024
-        assert (slab["NW"] * 32) % (slab["NCX"] * 4) == 0 and (slab["NW"] * 32) % (slab["R"] * 4) == 0
-        assert _specs.sddmm_grouped_spec(16, 1, M, "slab") == _specs.sddmm_grouped_spec(16, 1, M)
-
-
 def test_sddmm_grouped_two_way_spec(monkeypatch):
-    """TPAIRS (v53) on sddmm_grouped.cu: float32 bs 8 pairs on SOFF only (not XLO, 16-bit or bs
-    16, never the TMA kernel); two_way=None follows _specs.TWO_WAY_PAIRS (None / "1" on, "0"
+    """TPAIRS (v53) on sddmm_grouped.cu: float32 bs 8 pairs on SOFF only (not 16-bit or bs 16,
+    never the TMA kernel); two_way=None follows _specs.TWO_WAY_PAIRS (None / "1" on, "0"
     off); CI compiles both settings at both M regimes whatever the switch; the launch cache key
     holds the switch; the environment variable takes "0" / "1" only."""
     from cupy_bsparse import _gpu_ops
@@ -387,7 +368,6 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
         off = dict(_specs.sddmm_grouped_spec(8, 0, M, two_way=False))
         on = dict(_specs.sddmm_grouped_spec(8, 0, M, two_way=True))
         assert on.pop("TPAIRS") == 1 and on == off and "TPAIRS" not in off
-        assert "TPAIRS" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass", two_way=True))
         for bs, did in ((8, 1), (8, 2), (16, 0)):
             assert "TPAIRS" not in dict(_specs.sddmm_grouped_spec(bs, did, M, two_way=True))
         for value, want in ((None, 1), ("0", None), ("1", 1)):
@@ -400,7 +380,7 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
         listed = {(dict(spec)["MK"], dict(spec).get("TPAIRS", 0), dict(spec).get("TF32_REDO", 0))
                   for name, spec, _ in _specs.all_specializations()
                   if name == "sddmm_grouped.cu" and dict(spec)["BS"] == 8
-                  and dict(spec)["DTYPE_ID"] == _specs._F32X3 and not dict(spec).get("XLO")}
+                  and dict(spec)["DTYPE_ID"] == _specs._F32X3}
         assert listed == {(mk, t, r) for mk in (16, 32) for t in (0, 1) for r in (0, 1)}
     test_queue_order_env("TWO_WAY_PAIRS", ((None, "None"), ("0", "0"), ("1", "1")))
     test_queue_order_env("SDDMM_GROUPED_TAIL", ((None, "None"), ("0", "0"), ("1", "1")))
@@ -478,23 +458,20 @@ def test_grouped_tail_launch(monkeypatch):
 
 
 def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
-    """TF32_REDO on sddmm_grouped.cu: only float32 bs 8's pairs splitting in registers (not
-    XLO, not 16-bit, TF32 or bs 16); redo=None follows _specs.TF32_REDO (None / "1" on, the
+    """TF32_REDO on sddmm_grouped.cu: only float32 bs 8's pairs (not 16-bit, TF32 or bs 16); redo=None follows _specs.TF32_REDO (None / "1" on, the
     default since v52; "0" off); CI compiles both the redo and the clamped specs at both M
     regimes; the environment variable takes "0" / "1" only."""
     for M in (1, 64, 4096):
         base = dict(_specs.sddmm_grouped_spec(8, 0, M, redo=False))
         on = dict(_specs.sddmm_grouped_spec(8, 0, M, redo=True))
         assert on.pop("TF32_REDO") == 1 and on == base and "TF32_REDO" not in base
-        assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass", redo=True))
         for bs, did in ((8, 1), (8, 2), (8, _specs._TF32), (16, 0), (16, 1)):
             assert "TF32_REDO" not in dict(_specs.sddmm_grouped_spec(bs, did, M, redo=True))
         # sddmm_grouped_tma.cu takes the grouped kernel's items, not its redo
         assert "TF32_REDO" not in dict(_specs.sddmm_grouped_tma_spec(8, 0, M))
-        # SOFF (v53): the grouped kernel's float32 pairs splitting in registers, whatever the
-        # redo, not XLO's, not the TMA kernel's (its table keeps slots)
+        # SOFF (v53): the grouped kernel's float32 pairs, whatever the redo, not the TMA
+        # kernel's (its table keeps slots)
         assert base["SOFF"] == on["SOFF"] == 1
-        assert "SOFF" not in dict(_specs.sddmm_grouped_spec(8, 0, M, "pass"))
         for bs, did in ((8, 1), (8, 2), (16, 0)):
             assert "SOFF" not in dict(_specs.sddmm_grouped_spec(bs, did, M))
         for did in (0, 1, 2):
@@ -507,7 +484,7 @@ def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
         monkeypatch.setattr(_specs, "TF32_REDO", value)
         listed = [dict(spec) for name, spec, _ in _specs.all_specializations()
                   if name == "sddmm_grouped.cu" and dict(spec)["BS"] == 8
-                  and dict(spec)["DTYPE_ID"] == _specs._F32X3 and not dict(spec).get("XLO")]
+                  and dict(spec)["DTYPE_ID"] == _specs._F32X3]
         assert {(sp["MK"], sp.get("TF32_REDO", 0)) for sp in listed} == {
             (16, 0), (16, 1), (32, 0), (32, 1)}   # M <= 512 and above, both splits
     test_queue_order_env("TF32_REDO", ((None, "None"), ("0", "0"), ("1", "1")))
@@ -526,7 +503,6 @@ def test_sddmm_tall_tf32_redo_spec(monkeypatch):
         monkeypatch.setattr(_specs, "TF32_REDO", "0")
         assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(bs, 0, 4096, mch=1024))
     assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(64, 0, 4096, True, redo=True))
-    assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(16, 0, 4096, True, True, redo=True))
     for did in (1, 2):
         assert "TF32_REDO" not in dict(_specs.sddmm_tall_spec(32, did, 4096, redo=True))
     for value in (None, "0"):
@@ -559,7 +535,6 @@ def test_sddmm_tall_merged_chunks_spec(monkeypatch):
     assert dict(_specs.sddmm_tall_spec(32, 0, 4096, True, mch=1024)).get("MCH") == 1
     assert dict(_specs.sddmm_tall_spec(64, 0, 4096, False, mch=1024)).get("MCH") == 1
     assert "MCH" not in dict(_specs.sddmm_tall_spec(64, 0, 4096, True, mch=1024))   # wgmma
-    assert "MCH" not in dict(_specs.sddmm_tall_spec(16, 0, 4096, True, True, mch=1024))
     for did in (1, 2):
         assert "MCH" not in dict(_specs.sddmm_tall_spec(32, did, 4096, mch=1024))
     assert "MCH" not in dict(_specs.sddmm_tall_spec(16, 0, 4096))
@@ -666,31 +641,29 @@ def test_f32_wgmma_rule(monkeypatch):
 
 
 def test_f32_tall_wgmma_rule(monkeypatch):
-    """sddmm_tall.cu's float32 wgmma consumers: bs 64 by default, bs 16 (above M = 64) and 64
-    with "1", none with "0"; only where wgmma is asked for; their shared memory."""
+    """sddmm_tall.cu's float32 wgmma consumers: bs 64 unless F32_TALL_WGMMA is "0" (or
+    ``f32_wgmma`` says), never bs 16 or 32; only where wgmma is asked for; their shared memory;
+    CI compiles them whatever the switch says; the environment variable takes "0" only."""
     def spec(bs, M=4096, wgmma=True, **kw):
         return dict(_specs.sddmm_tall_spec(bs, 0, M, wgmma, **kw))
 
     monkeypatch.setattr(_specs, "F32_TALL_WGMMA", None)
-    assert spec(64).get("WGMMA") == 1 and not spec(16).get("WGMMA") and not spec(32).get("WGMMA")
-    assert not spec(64, wgmma=False).get("WGMMA") and not spec(16, 1).get("WGMMA")
-    monkeypatch.setattr(_specs, "F32_TALL_WGMMA", "1")
-    s = spec(16)
-    assert (s["WGMMA"], s["NB"], s["BK"], s["BPW"], s["STAGES"]) == (1, 8, 16, 1, 4)
-    assert spec(16, None) == s and spec(64).get("WGMMA") == 1
-    assert not spec(16, 64).get("WGMMA") and spec(16, 64) == spec(16, 64, f32_wgmma=False)
-    assert not spec(16, wgmma=False).get("WGMMA") and not spec(32).get("WGMMA")
-    assert not dict(_specs.sddmm_tall_spec(16, 1, 4096, True)).get("WGMMA")     # float32 only
-    # 8 consumer warps and the producer; 4 ring stages of x's and 8 dy tiles (16 x 16 float32)
-    # and their barriers, x's hi and lo planes twice, 512 bytes for the swizzle alignment
+    s = spec(64)
+    assert (s["WGMMA"], s["NB"], s["BK"], s["BPW"], s["STAGES"]) == (1, 2, 16, 2, 4)
+    assert not spec(16).get("WGMMA") and not spec(32).get("WGMMA")
+    assert not spec(16, f32_wgmma=True).get("WGMMA") and not spec(32, f32_wgmma=True).get("WGMMA")
+    assert not spec(64, wgmma=False).get("WGMMA") and not spec(64, f32_wgmma=False).get("WGMMA")
+    # 4 consumer warps and the producer; 4 ring stages of x's and 2 dy tiles (16 x 64 float32)
+    # and their barriers, dy's 2 planes of 64 rows of 128 bytes, 1024 bytes for the swizzle
     assert _specs.sddmm_tall_launch_shape(tuple(s.items())) == (
-        288, 512 + 4 * (9 * 1024 + 16) + 4 * 1024, 8)
+        160, 1024 + 4 * (3 * 4096 + 16) + 2 * 64 * 128, 2)
     monkeypatch.setattr(_specs, "F32_TALL_WGMMA", "0")
-    assert not spec(64).get("WGMMA") and spec(64, f32_wgmma=True).get("WGMMA") == 1
+    assert not spec(64).get("WGMMA") and spec(64, f32_wgmma=True) == s
     specs = _specs.all_specializations()
     assert ("sddmm_tall.cu", tuple(sorted(s.items())), "bsmm_sddmm_tall") in specs
-    with pytest.raises(ValueError, match="CUPY_BSPARSE_F32_TALL_WGMMA"):
-        _specs._kernel_choice("2", "CUPY_BSPARSE_F32_TALL_WGMMA", kinds=("0", "1"))
+    assert not any(n == "sddmm_tall.cu" and dict(sp).get("WGMMA") and dict(sp)["DTYPE_ID"] == 4
+                   and dict(sp)["BS"] != 64 for n, sp, _ in specs)
+    test_queue_order_env("F32_TALL_WGMMA", ((None, "None"), ("0", "0")))
 
 
 def test_stream_group_rule(monkeypatch):
@@ -775,31 +748,6 @@ def test_stream_tall_rule(monkeypatch):
                            for s in specs)
     with pytest.raises(ValueError, match="CUPY_BSPARSE_STREAM_TALL"):
         _specs._kernel_choice("3", "CUPY_BSPARSE_STREAM_TALL", kinds=("0", "1", "2"))
-
-
-def test_sddmm_tall_groups_spec(monkeypatch):
-    """sddmm_tall.cu's 2-D items: 16-bit bs 32 only, where SDDMM_GROUP is "1" (or ``group``);
-    a ring buffer holds NCX x tiles and GR dy tiles, not 1 + NB; CI compiles both dtypes."""
-    monkeypatch.setattr(_specs, "SDDMM_GROUP", None)
-    base = dict(_specs.sddmm_tall_spec(32, 1, 4096))
-    assert "GR" not in base
-    grouped = dict(_specs.sddmm_tall_spec(32, 1, 4096, group=True))
-    assert grouped == {**base, "GR": 4, "NCX": 2, "NB": 8} and base["NB"] == 7    # v31: 4 CTAs an SM
-    nt, smem, nb = _specs.launch_shape("sddmm_tall.cu", tuple(sorted(grouped.items())))
-    nt0, smem0, _ = _specs.launch_shape("sddmm_tall.cu", tuple(sorted(base.items())))
-    tile = 32 * 32 * 2
-    assert (nt, nb) == (nt0 + 32, 8) and smem0 - smem == grouped["STAGES"] * (8 - 6) * tile
-    monkeypatch.setattr(_specs, "SDDMM_GROUP", "1")
-    assert dict(_specs.sddmm_tall_spec(32, 2, 4096)).get("GR") == 4
-    assert "GR" not in dict(_specs.sddmm_tall_spec(64, 1, 4096))
-    assert "GR" not in dict(_specs.sddmm_tall_spec(32, 0, 4096))     # float32: segments
-    monkeypatch.setattr(_specs, "SDDMM_GROUP", None)
-    specs = _specs.all_specializations()
-    for did in (1, 2):
-        spec = _specs.sddmm_tall_spec(32, did, 4096, group=True)
-        assert ("sddmm_tall.cu", spec, "bsmm_sddmm_tall") in specs
-    with pytest.raises(ValueError, match="CUPY_BSPARSE_SDDMM_GROUP"):
-        _specs._kernel_choice("2", "CUPY_BSPARSE_SDDMM_GROUP", kinds=("0", "1"))
 
 
 def test_stream_queue(monkeypatch):

@@ -812,47 +812,6 @@ def test_group_plan_walks(monkeypatch):
     assert _work_lists.group_step_share(col, True, 4) == 0.25    # 4 columns share x block 0
 
 
-@pytest.mark.parametrize("kind", ["band", "random", "dense"])
-def test_sddmm_tall_group_plan_as_the_kernel_walks_it(kind):
-    """sddmm_tall.cu's 2-D items (GR 4, NCX 2, NB 8) emulated as the kernel reads them: each
-    item copies its nx x column blocks (crow) and nd dy column blocks from g * GR, nd cut at W's
-    last block-column (30 of them: a last group of 2); every stored block computed once, from
-    its own x and dy tiles, against x^T dy. A band of 11 blocks a row copies 0.83x the tiles of
-    one block-row's segments of 8 (a full item: 8 blocks from 6 tiles; a full segment: 9)."""
-    from cupy_bsparse.block_layout import BlockLayout
-
-    rng = np.random.default_rng(5)
-    bs, nbr, nbc = 2, 40, 30
-    r, c = np.arange(nbr)[:, None], np.arange(nbc)[None, :]
-    mask = {"band": np.abs(r - c) < 6, "dense": np.ones((nbr, nbc), bool),
-            "random": rng.random((nbr, nbc)) < 0.3}[kind]
-    mask[5, :] = False
-    mask[:, 7] = False
-    layout = BlockLayout.from_mask(mask, bs)
-    indptr, indices = np.asarray(layout.indptr), np.asarray(layout.indices)
-    items, gent, crow = _work_lists.sddmm_tall_group_table(indptr, indices, nbc, 4, 2, 8, np)
-    x, dy = rng.standard_normal((5, nbr * bs)), rng.standard_normal((5, nbc * bs))
-    out = np.full((layout.nnzb, bs, bs), np.nan)
-    tiles = 0
-    for i, (g, e0, e1, w) in enumerate(items):
-        nx, nd = w & 0xFFFF, w >> 16
-        assert 0 < e1 - e0 <= 8 and 0 < nx <= 2 and nd == min(4, nbc - 4 * g)
-        xt = [x[:, crow[2 * i + s] * bs:(crow[2 * i + s] + 1) * bs] for s in range(nx)]
-        dt = [dy[:, (4 * g + j) * bs:(4 * g + j + 1) * bs] for j in range(nd)]
-        tiles += nx + nd
-        for b, code in gent[e0:e1]:
-            assert np.isnan(out[b]).all()                 # each block once
-            out[b] = xt[code >> 16].T @ dt[code & 0xFFFF]
-    ref = x.T @ dy
-    for row in range(nbr):
-        for b in range(indptr[row], indptr[row + 1]):
-            k = indices[b]
-            np.testing.assert_allclose(out[b], ref[row * bs:(row + 1) * bs, k * bs:(k + 1) * bs])
-    segments = sum(-(-int(n) // 8) + int(n) for n in np.diff(indptr))  # one x tile a segment
-    if kind == "band":                 # 292 tiles against 350
-        assert tiles < 0.9 * segments
-
-
 @pytest.mark.parametrize("nb", [1, 2, 4, 7])
 def test_sddmm_segment_count(nb):
     """sddmm_segment_count counts sddmm_plan's segments (each block-row cut into ceil(blocks /
