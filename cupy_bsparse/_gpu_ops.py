@@ -364,13 +364,12 @@ def _dsd_call(layout, trans_w, did, M, N):
                 *tables, nslots = _work_lists.dsd_plan(layout, trans_w, chunk)
                 ctas = tables[0].shape[0]
             tables, width, n_counters, tail = tuple(tables), bs, (N // bs) * m_tiles, ()
-        clw = spec.get("CLW", 1)       # the queue's clusters of CLW row tiles
 
         def wave(m):
-            """The queue's CTAs for m rows: the resident ones in whole clusters, at most one
-            an item (QLIST's list already counts the row tiles)."""
-            units = 1 if spec.get("QLIST") else -(-m // (bm * clw))
-            return clw * min(max(1, resident // clw), items * units)
+            """The queue's CTAs for m rows: the resident ones, at most one an item (QLIST's
+            list already counts the row tiles)."""
+            units = 1 if spec.get("QLIST") else -(-m // bm)
+            return min(max(1, resident), items * units)
 
         launches = [(r0, m, (wave(m), 1) if items else (ctas, -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)

@@ -468,7 +468,7 @@ STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGE
 #: QLIST_ILV row tiles' other items as ILV does (the kernel's ILV is off with it).
 QLIST_ILV = 2
 #: The queue's knobs QLIST excludes (dsd_stream.cu: an #error with any of them set).
-QLIST_EXCLUDES = ("IPF", "ILV", "QFIRST", "CLW")
+QLIST_EXCLUDES = ("IPF", "ILV", "QFIRST")
 #: The layout rule for QLIST: 16-bit bs 64 on STREAM_WGQ_SETS' 512-row set takes "QLIST":
 #: QLIST_AHEAD (0: never) on a layout with an output block-column of more than QLIST_FACTOR x
 #: the mean blocks (``_work_lists.has_long_column``, the list's own test of a long column).
@@ -1829,9 +1829,6 @@ def all_specializations():
                                          {"QLIST": 1, "ILV": 0}, {"LATE": 1}, {"LATE": 2},
                                          {"LATE": 1, "QLIST": 1, "ILV": 0}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
-                                            "bsmm_dsd_stream"))
-                            if bs == 64:   # W multicast in clusters of two row tiles (CLW)
-                                out.append(("dsd_stream.cu", spec_with(q, {"CLW": 2}),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)

@@ -79,9 +79,8 @@
 // IPF (0, the default; the queue only): 1 loads the next item's chunk and first entry during
 // the item before (its second and third steps), not at the switch;
 // ILV (0, the default; the queue only, without IPF): n >= 2 hands out the last n row tiles'
-// items interleaved (tile by tile for each column in the launcher's order), not tile after tile
-// (with CLW, the last n pairs of row tiles);
-// QLIST (0, the default; the queue only, without IPF, ILV, QFIRST or CLW): 1 takes the items
+// items interleaved (tile by tile for each column in the launcher's order), not tile after tile;
+// QLIST (0, the default; the queue only, without IPF, ILV or QFIRST): 1 takes the items
 // from a host-ordered list, the chunk table with one row an item and its row tile in the slot
 // field (_work_lists.queue_list: long columns of later row tiles handed out early, v38);
 // LATE (0, the default; the queue only, without IPF): k >= 1 takes each next item from the
@@ -93,16 +92,6 @@
 // and the counter's items from gridDim.x on, so the first copies wait for no atomic;
 // TMPF (0, the default): 1 prefetches the tensor maps' descriptors (prefetch.tensormap) at the
 // kernel's start, before the barriers' init;
-// CLW (1, the default; 2: the queue's 16-bit wgmma consumers with WG_EAGER, without IPF, XPF
-// or QFIRST): a cluster of two CTAs takes (row-tile pair, column) items, rank r the rows of
-// tile 2p + r. Rank 0's producer drives both rings: it copies its own x tile, rank 1's x tile
-// into rank 1 (a multicast to rank 1 alone) and W's block into both (one multicast), writes
-// both stages' items and arrives on both `full` barriers; rank 1's consumer warps release each
-// stage on rank 0's `empty` (a remote arrival a warp). So W leaves L2 once per two row tiles;
-// the launcher's grid is a multiple of two CTAs (opt-in; v37: correct, 1.45-1.49x slower: each
-// stage's refill waits for the other SM's release, docs/perf-notes.md; v38: memcheck and
-// synccheck clean, racecheck reports rank 0's remote item stores against rank 1's reads after
-// `full`, not yet shown false);
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
 // releases the stage at once, not after the next stage's batch is issued;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
@@ -172,8 +161,8 @@
 #ifndef QLIST
 #define QLIST 0
 #endif
-#if QLIST && (!QUEUE || IPF || ILV || QFIRST || CLW > 1)
-#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without IPF, ILV, QFIRST or CLW"
+#if QLIST && (!QUEUE || IPF || ILV || QFIRST)
+#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without IPF, ILV or QFIRST"
 #endif
 #if QFIRST && !QUEUE
 #error "dsd_stream.cu: QFIRST (the first items without the counter) is for the item queue"
@@ -186,17 +175,6 @@
 #endif
 #if WG_EAGER && !(QUEUE && WGMMA && DTYPE_ID != 4)
 #error "dsd_stream.cu: WG_EAGER is for the 16-bit wgmma consumers on the queue"
-#endif
-#ifndef CLW
-#define CLW 1
-#endif
-#if CLW != 1 && (CLW != 2 || !QUEUE || !WGMMA || !WG_EAGER || IPF || XPF || QFIRST)
-#error "dsd_stream.cu: CLW 2 (W multicast in clusters of two row tiles) is for the queue's wgmma consumers with WG_EAGER, without IPF, XPF or QFIRST"
-#endif
-#if CLW > 1
-#define CLUSTER_DIMS __cluster_dims__(CLW, 1, 1)
-#else
-#define CLUSTER_DIMS
 #endif
 #ifndef MINB
 #define MINB 1
@@ -279,9 +257,9 @@ __device__ __forceinline__ void ld_b_step(unsigned (&b)[NI][2], unsigned base, i
 }
 
 #if MINB > 1   // (a minimum of 1 written out changes the cubin: the default keeps none)
-extern "C" __global__ void CLUSTER_DIMS __launch_bounds__(NCT + 32, MINB)
+extern "C" __global__ void __launch_bounds__(NCT + 32, MINB)
 #else
-extern "C" __global__ void CLUSTER_DIMS __launch_bounds__(NCT + 32)
+extern "C" __global__ void __launch_bounds__(NCT + 32)
 #endif
 bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if XLO
@@ -378,25 +356,14 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const int m0 = blockIdx.y * BM;
 #endif
 
-    // empty: every consumer thread, and with CLW each consumer warp of rank 1 (on rank 0's;
-    // rank 1's own `empty` barriers go unused)
-    Ring<STAGES>::init(bar0, tid, NCT + (CLW - 1) * NC);
+    Ring<STAGES>::init(bar0, tid, NCT);   // empty: every consumer thread
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
-#if CLW > 1
-    const unsigned crank = cluster_rank();
-    cluster_sync();   // both CTAs' barriers are initialised before any remote arrival or multicast
-#define CLW_LEAD (crank == 0)
-#else
-#define CLW_LEAD true
-#endif
     if (tid == 0) TL_SPAN(0, 0);
 
     if (warp == NC) {
         // ------------------------------------------------------------ producer (one lane)
-        // (CLW: rank 0's drives both CTAs' rings, rank 1's has nothing to do)
-        if (lane == 0 && CLW_LEAD) {
-#undef CLW_LEAD
+        if (lane == 0) {
             const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
             Ring<STAGES> ring(bar0);
 #if R > 1
@@ -427,18 +394,16 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             // items from the counter in turn, each CTA's next one taken while the copies of the
             // one before go out
             static_assert(NH == 1, "16-bit tiles");
-            // (CLW: units of CLW row tiles, rank r taking rows r * BM on from the unit's first)
 #if QLIST
             // QLIST: the table is the queue itself, one row an item, its row tile in the slot field
             const int nitems = nchunks;
 #else
-            const int ntiles = (M + BM - 1) / BM, nunits = (ntiles + CLW - 1) / CLW,
-                      nitems = nchunks * nunits;
+            const int ntiles = (M + BM - 1) / BM, nitems = nchunks * ntiles;
 #endif
 #if ILV
             // ILV: the last nt row tiles' items, from item base on, interleaved column by column
             // (each tile's columns longest first), so the last items handed out are the shortest
-            const int nt = min(ILV, nunits), base = (nunits - nt) * nchunks;
+            const int nt = min(ILV, ntiles), base = (ntiles - nt) * nchunks;
 #endif
             // an item from the counter (QFIRST: the counter's items from gridDim.x on)
             auto claim = [&]() { return (QFIRST ? (int)gridDim.x : 0) + atomicAdd(counters, 1); };
@@ -457,7 +422,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #elif QLIST
                 const int4 ck = __ldg(chunk + t);
 #elif ILV
-                const int tile = t < base ? t / nchunks : nunits - nt + (t - base) % nt;
+                const int tile = t < base ? t / nchunks : ntiles - nt + (t - base) % nt;
                 const int4 ck = __ldg(chunk + (t < base ? t % nchunks : (t - base) / nt));
 #else
                 const int4 ck = __ldg(chunk + t % nchunks);
@@ -465,9 +430,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if QLIST
                 const int im0 = ck.w * BM;
 #elif ILV
-                const int im0 = tile * (CLW * BM);
+                const int im0 = tile * BM;
 #else
-                const int im0 = t / nchunks * (CLW * BM);
+                const int im0 = t / nchunks * BM;
 #endif
 #if LATE
                 int next = nitems;   // claimed at the item's LATE-th step from its end
@@ -495,15 +460,10 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
                     const bool copies = i < ck.z;
                     TL_MARK(step, 0);
-                    ring.wait_empty<(CLW > 1)>(step);   // (CLW: rank 1's warps release it too)
+                    ring.wait_empty(step);
                     const int flags = (i + 1 >= ck.z ? 1 : 0) | (copies ? 0 : 2);
                     meta[ring.s] = make_int4(ck.x, im0, flags, 0);
                     const unsigned full = ring.full();
-#if CLW > 1
-                    // rank 1's stage: its item (the next BM rows) and its full barrier's bytes
-                    st_dsmem_int4(smem_u32(meta + ring.s), 1, make_int4(ck.x, im0 + BM, flags, 0));
-                    mbar_arrive_expect_tx_remote(full, 1, copies ? A_BYTES + B_BYTES : 0);
-#endif
                     mbar_arrive_expect_tx(full, copies ? A_BYTES + B_BYTES : 0);
                     TL_MARK(step, 1);
                     if (copies) {
@@ -511,16 +471,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                         for (int xb = 0; xb < XB; ++xb)
                             tma_2d(a0 + ring.s * A_BYTES + xb * (BM / XB) * RB, &tmap_x, cur.x * BS,
                                    im0 + xb * (BM / XB), full, x_hint);
-#if CLW > 1
-                        // rank 1's x tile into rank 1 alone, W's block into both
-#pragma unroll
-                        for (int xb = 0; xb < XB; ++xb)
-                            tma_2d_multicast(a0 + ring.s * A_BYTES + xb * (BM / XB) * RB, &tmap_x,
-                                             cur.x * BS, im0 + BM + xb * (BM / XB), full, 2, x_hint);
-                        tma_2d_multicast(b0 + ring.s * B_BYTES, &tmap_w, 0, cur.y * BS, full, 3, w_hint);
-#else
                         tma_2d(b0 + ring.s * B_BYTES, &tmap_w, 0, cur.y * BS, full, w_hint);
-#endif
                     }
                     TL_MARK(step, 2);
 #if LATE
@@ -545,15 +496,11 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             }
             // the end: a stage of column -1 stops the consumers; the last CTA out zeroes the
             // counters for the next launch
-            ring.wait_empty<(CLW > 1)>(step);
-#if CLW > 1
-            st_dsmem_int4(smem_u32(meta + ring.s), 1, make_int4(-1, 0, 0, 0));
-            mbar_arrive_remote(ring.full(), 1);
-#endif
+            ring.wait_empty(step);
             meta[ring.s] = make_int4(-1, 0, 0, 0);
             mbar_arrive(ring.full());
             __threadfence();
-            if (atomicAdd(counters + 1, 1) == (int)gridDim.x / CLW - 1) {
+            if (atomicAdd(counters + 1, 1) == (int)gridDim.x - 1) {
                 atomicExch(counters, 0);
                 atomicExch(counters + 1, 0);
             }
@@ -592,9 +539,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             }
 #endif
         }
-#if CLW > 1
-        cluster_sync();   // no CTA exits while the other may still arrive on its barriers
-#endif
         return;
     }
 
@@ -763,22 +707,8 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     // an item's last step every batch is waited for, its stage released and the tile stored
     zero_fill<ACC_N>(&acc[0][0][0]);
     int held = -1, step = 0;
-#if CLW > 1
-    // rank 0: every thread releases on its own `empty`; rank 1: a remote arrival a warp on
-    // rank 0's (its producer drives this ring), after each thread's proxy fence
-#define STAGE_RELEASE() {                                                                       \
-        if (crank == 0) ring.release();                                                         \
-        else {                                                                                  \
-            asm volatile("fence.proxy.async.shared::cta;" ::: "memory");                        \
-            __syncwarp();                                                                       \
-            if (lane == 0) mbar_arrive_remote(ring.empty(), 0);                                 \
-        }                                                                                       \
-    }
-#else
-#define STAGE_RELEASE() ring.release()
-#endif
     for (;; ++step, ring.advance()) {
-        mbar_wait<(CLW > 1)>(ring.full(), ring.phase);   // (CLW: the item may be rank 0's write)
+        ring.wait_full();
         const int4 item = meta[ring.s];
         if (item.x < 0) break;
         if (tid == 0) TL_MARK(step, 3);
@@ -788,14 +718,14 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             wgmma_wait<0>();           // the batch completed: its stage goes back at once
             wgmma_pin<ACC_N>(&acc[0][0][0]);
             if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
-            STAGE_RELEASE();
+            ring.release();
 #else
             wgmma_wait<1>();
             if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
             held = ring.s;
 #endif
         } else {
-            STAGE_RELEASE();           // an empty column's stage: nothing reads it
+            ring.release();            // an empty column's stage: nothing reads it
         }
         if (item.z & 1) {
             wgmma_wait<0>();
@@ -812,10 +742,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         }
     }
     if (tid == 0) TL_SPAN(1, step);
-#undef STAGE_RELEASE
-#if CLW > 1
-    cluster_sync();   // rank 1's last remote arrivals are in before rank 0 exits
-#endif
 #else
     const int valid_rows = min(BM, M - m0);
     int gstep = 0;                     // steps of the CTA's earlier chunks

@@ -2214,29 +2214,6 @@ def test_stream_queue_walk_by_layout(request, monkeypatch, kind, walk, trans):
     assert asked and set(asked) == {(trans, resident, 8, _specs.WALK_SHARE_CAP)}, asked
 
 
-@pytest.mark.parametrize("density", [0.3, 0.06])
-@pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
-@pytest.mark.parametrize("M", [65, 1100, 1500])
-@pytest.mark.parametrize("ilv", [2, 0], ids=["ilv2", "ilv0"])
-@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-def test_stream_queue_w_multicast(request, monkeypatch, trans, ilv, M, nctas, density):
-    """CLW 2 (opt-in) on 16-bit bs 64's 512-row wgmma queue set: clusters of two CTAs on
-    adjacent row tiles, W's block multicast into both, rank 0's producer driving both rings.
-    M = 65 (rank 1's rows all past M), 1100 (three tiles: the second pair's rank 1 past M) and
-    1500 (two pairs, the second partial), on 3 CTAs (a grid of one cluster) or the resident
-    count, at d = 0.3 and 0.06, with ILV 2 and 0. To the tolerance, every element written,
-    bitwise repeatable, the queue's counters back at zero."""
-    from cupy_bsparse import _gpu_ops
-
-    if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
-        pytest.skip("the queue's wgmma set needs sm_90a (and USE_WGMMA)")
-    knob = {"CLW": 2, "ILV": ilv}
-    _spec_knobs(monkeypatch, "dsd_stream_spec", knob)
-    spec = _queue_product_checked(request, monkeypatch, 64, "f16", M, trans, nctas, density,
-                                  STREAM_WGQ="512")
-    assert spec == {**spec, **knob} and spec["QUEUE"] == 1 and spec["BM"] == 512
-
-
 def test_stream_wgmma_queue_rule(monkeypatch):
     """``stream_wgq``: none up to M = 256 or without wgmma, 256-row tiles up to 384, then the
     row tile that pads M the least (512 on a tie), and the launcher's spec follows it."""
