@@ -1815,16 +1815,15 @@ def all_specializations():
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, r=1, wgq=512, qlist=QLIST_AHEAD),
                                     "bsmm_dsd_stream"))
-                            # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
-                            # the next item's fields loaded early (IPF, probes/p42.py; without
-                            # ILV), the last row tiles' items in order or 4 interleaved (ILV,
+                            # the next item's fields loaded early on the queue (IPF,
+                            # probes/p42.py; without ILV), the last row tiles' items in order or 4 interleaved (ILV,
                             # probes/p43.py; bs 64's default is 2), the first items without
                             # the counter, the descriptors prefetched (QFIRST, TMPF; p44),
                             # the next item claimed near the item's end (LATE, v41)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
-                            for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0, "LATE": 0}, {"ILV": 0}, {"ILV": 2},
+                            for knob in ({"IPF": 1, "ILV": 0, "LATE": 0}, {"ILV": 0}, {"ILV": 2},
                                          {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
                                          {"QLIST": 1, "ILV": 0}, {"LATE": 1}, {"LATE": 2},
                                          {"LATE": 1, "QLIST": 1, "ILV": 0}):

@@ -74,8 +74,6 @@
 // WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), QUEUE (0, the default, or
 // 1, above), R (1, the default; 2 or 4, above); XB (1, the default; R 1 only): x's tile
 // copied as XB boxes of BM / XB rows (a TMA box has at most 256 rows, so BM 512 takes XB 2);
-// XPF (0, the default; the queue only): d > 0 prefetches x's tile of the entry d steps ahead
-// into L2 (cp.async.bulk.prefetch.tensor), so its first read from HBM leaves the ring's round trip;
 // IPF (0, the default; the queue only): 1 loads the next item's chunk and first entry during
 // the item before (its second and third steps), not at the switch;
 // ILV (0, the default; the queue only, without IPF): n >= 2 hands out the last n row tiles'
@@ -133,12 +131,6 @@
 #endif
 #ifndef WG_EAGER
 #define WG_EAGER 0
-#endif
-#ifndef XPF
-#define XPF 0
-#endif
-#if XPF && !QUEUE
-#error "dsd_stream.cu: XPF (x's tiles prefetched into L2) is for the item queue"
 #endif
 #ifndef IPF
 #define IPF 0
@@ -443,21 +435,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 // an empty column still takes one stage, with no copies, for its epilogue
                 int2 e = ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);
 #endif
-#if XPF
-                // XPF: x's tile XPF entries ahead, its block-row loaded a step before use
-                int pf = ck.y + XPF < ck.z ? __ldg(&ent[ck.y + XPF].x) : -1;
-#endif
                 for (int i = ck.y; i < max(ck.z, ck.y + 1); ++i, ++step, ring.advance()) {
                     const int2 cur = e;
                     if (i + 1 < ck.z) e = __ldg(ent + i + 1);
-#if XPF
-                    if (pf >= 0) {
-#pragma unroll
-                        for (int xb = 0; xb < XB; ++xb)
-                            tma_prefetch_2d(&tmap_x, pf * BS, im0 + xb * (BM / XB), x_hint);
-                    }
-                    pf = i + 1 + XPF < ck.z ? __ldg(&ent[i + 1 + XPF].x) : -1;
-#endif
                     const bool copies = i < ck.z;
                     TL_MARK(step, 0);
                     ring.wait_empty(step);
