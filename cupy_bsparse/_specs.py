@@ -468,7 +468,7 @@ STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGE
 #: QLIST_ILV row tiles' other items as ILV does (the kernel's ILV is off with it).
 QLIST_ILV = 2
 #: The queue's knobs QLIST excludes (dsd_stream.cu: an #error with any of them set).
-QLIST_EXCLUDES = ("IPF", "ILV", "QFIRST")
+QLIST_EXCLUDES = ("ILV", "QFIRST")
 #: The layout rule for QLIST: 16-bit bs 64 on STREAM_WGQ_SETS' 512-row set takes "QLIST":
 #: QLIST_AHEAD (0: never) on a layout with an output block-column of more than QLIST_FACTOR x
 #: the mean blocks (``_work_lists.has_long_column``, the list's own test of a long column).
@@ -1815,16 +1815,14 @@ def all_specializations():
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, r=1, wgq=512, qlist=QLIST_AHEAD),
                                     "bsmm_dsd_stream"))
-                            # the next item's fields loaded early on the queue (IPF,
-                            # probes/p42.py; without ILV), the last row tiles' items in order or 4 interleaved (ILV,
-                            # probes/p43.py; bs 64's default is 2), the first items without
-                            # the counter, the descriptors prefetched (QFIRST, TMPF; p44),
-                            # the next item claimed near the item's end (LATE, v41)
+                            # the queue's last row tiles' items in order or 4 interleaved
+                            # (ILV, probes/p43.py; bs 64's default is 2), the first items
+                            # without the counter, the descriptors prefetched (QFIRST, TMPF;
+                            # p44), the next item claimed near the item's end (LATE, v41)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
-                            for knob in ({"IPF": 1, "ILV": 0, "LATE": 0}, {"ILV": 0}, {"ILV": 2},
-                                         {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
+                            for knob in ({"ILV": 0}, {"ILV": 2}, {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
                                          {"QLIST": 1, "ILV": 0}, {"LATE": 1}, {"LATE": 2},
                                          {"LATE": 1, "QLIST": 1, "ILV": 0}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),

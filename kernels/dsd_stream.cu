@@ -74,14 +74,12 @@
 // WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), QUEUE (0, the default, or
 // 1, above), R (1, the default; 2 or 4, above); XB (1, the default; R 1 only): x's tile
 // copied as XB boxes of BM / XB rows (a TMA box has at most 256 rows, so BM 512 takes XB 2);
-// IPF (0, the default; the queue only): 1 loads the next item's chunk and first entry during
-// the item before (its second and third steps), not at the switch;
-// ILV (0, the default; the queue only, without IPF): n >= 2 hands out the last n row tiles'
+// ILV (0, the default; the queue only): n >= 2 hands out the last n row tiles'
 // items interleaved (tile by tile for each column in the launcher's order), not tile after tile;
-// QLIST (0, the default; the queue only, without IPF, ILV or QFIRST): 1 takes the items
+// QLIST (0, the default; the queue only, without ILV or QFIRST): 1 takes the items
 // from a host-ordered list, the chunk table with one row an item and its row tile in the slot
 // field (_work_lists.queue_list: long columns of later row tiles handed out early, v38);
-// LATE (0, the default; the queue only, without IPF): k >= 1 takes each next item from the
+// LATE (0, the default; the queue only): k >= 1 takes each next item from the
 // counter when the producer has issued the current item's copies up to its k-th step from the
 // end, not when the item begins, so a CTA does not hold an item while its ring still has a
 // whole item to run (v41: the claim at the start made the CTAs' step counts 41-58 against the
@@ -132,14 +130,11 @@
 #ifndef WG_EAGER
 #define WG_EAGER 0
 #endif
-#ifndef IPF
-#define IPF 0
-#endif
 #ifndef ILV
 #define ILV 0
 #endif
-#if ILV && (!QUEUE || IPF || ILV < 2)
-#error "dsd_stream.cu: ILV (the last row tiles' items interleaved) is 2 or more, for the item queue without IPF"
+#if ILV && (!QUEUE || ILV < 2)
+#error "dsd_stream.cu: ILV (the last row tiles' items interleaved) is 2 or more, for the item queue"
 #endif
 #ifndef QFIRST
 #define QFIRST 0
@@ -147,23 +142,20 @@
 #ifndef LATE
 #define LATE 0
 #endif
-#if LATE && (!QUEUE || IPF || LATE < 0)
-#error "dsd_stream.cu: LATE (the next item claimed near the item's end) is for the item queue without IPF"
+#if LATE && (!QUEUE || LATE < 0)
+#error "dsd_stream.cu: LATE (the next item claimed near the item's end) is for the item queue"
 #endif
 #ifndef QLIST
 #define QLIST 0
 #endif
-#if QLIST && (!QUEUE || IPF || ILV || QFIRST)
-#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without IPF, ILV or QFIRST"
+#if QLIST && (!QUEUE || ILV || QFIRST)
+#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without ILV or QFIRST"
 #endif
 #if QFIRST && !QUEUE
 #error "dsd_stream.cu: QFIRST (the first items without the counter) is for the item queue"
 #endif
 #ifndef TMPF
 #define TMPF 0
-#endif
-#if IPF && !QUEUE
-#error "dsd_stream.cu: IPF (the next item's fields loaded early) is for the item queue"
 #endif
 #if WG_EAGER && !(QUEUE && WGMMA && DTYPE_ID != 4)
 #error "dsd_stream.cu: WG_EAGER is for the 16-bit wgmma consumers on the queue"
@@ -401,17 +393,8 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             auto claim = [&]() { return (QFIRST ? (int)gridDim.x : 0) + atomicAdd(counters, 1); };
             // QFIRST: item b first, without the counter
             int t = QFIRST ? (int)blockIdx.x : claim(), step = 0;
-#if IPF
-            // IPF: the next item's chunk is loaded at its predecessor's second step and its
-            // first entry at the third (or both at the last), so no load waits at the switch
-            int4 ck = t < nitems ? __ldg(chunk + t % nchunks) : make_int4(0, 0, 0, 0);
-            int2 e = t < nitems && ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);
-#endif
             while (t < nitems) {
-#if IPF
-                int4 ckn = make_int4(0, 0, 0, 0);
-                int2 en = make_int2(0, 0);
-#elif QLIST
+#if QLIST
                 const int4 ck = __ldg(chunk + t);
 #elif ILV
                 const int tile = t < base ? t / nchunks : ntiles - nt + (t - base) % nt;
@@ -431,10 +414,8 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #else
                 const int next = claim();
 #endif
-#if !IPF
                 // an empty column still takes one stage, with no copies, for its epilogue
                 int2 e = ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);
-#endif
                 for (int i = ck.y; i < max(ck.z, ck.y + 1); ++i, ++step, ring.advance()) {
                     const int2 cur = e;
                     if (i + 1 < ck.z) e = __ldg(ent + i + 1);
@@ -461,18 +442,8 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                     if (i == max(ck.y, max(ck.z, ck.y + 1) - LATE))
                         next = claim();
 #endif
-#if IPF
-                    // an empty column still takes one stage, with no copies, for its epilogue
-                    const int last = max(ck.z, ck.y + 1) - 1;
-                    if (next < nitems && i == min(ck.y + 1, last)) ckn = __ldg(chunk + next % nchunks);
-                    if (next < nitems && i == min(ck.y + 2, last) && ckn.y < ckn.z) en = __ldg(ent + ckn.y);
-#endif
                 }
                 t = next;
-#if IPF
-                ck = ckn;
-                e = en;
-#endif
             }
             // the end: a stage of column -1 stops the consumers; the last CTA out zeroes the
             // counters for the next launch
