@@ -76,7 +76,7 @@
 // copied as XB boxes of BM / XB rows (a TMA box has at most 256 rows, so BM 512 takes XB 2);
 // ILV (0, the default; the queue only): n >= 2 hands out the last n row tiles'
 // items interleaved (tile by tile for each column in the launcher's order), not tile after tile;
-// QLIST (0, the default; the queue only, without ILV or QFIRST): 1 takes the items
+// QLIST (0, the default; the queue only, without ILV): 1 takes the items
 // from a host-ordered list, the chunk table with one row an item and its row tile in the slot
 // field (_work_lists.queue_list: long columns of later row tiles handed out early, v38);
 // LATE (0, the default; the queue only): k >= 1 takes each next item from the
@@ -84,10 +84,6 @@
 // end, not when the item begins, so a CTA does not hold an item while its ring still has a
 // whole item to run (v41: the claim at the start made the CTAs' step counts 41-58 against the
 // greedy queue's 43-52 on 12.8-step items);
-// QFIRST (0, the default; the queue only): 1 gives CTA b item b first, without the counter,
-// and the counter's items from gridDim.x on, so the first copies wait for no atomic;
-// TMPF (0, the default): 1 prefetches the tensor maps' descriptors (prefetch.tensormap) at the
-// kernel's start, before the barriers' init;
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
 // releases the stage at once, not after the next stage's batch is issued;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
@@ -136,9 +132,6 @@
 #if ILV && (!QUEUE || ILV < 2)
 #error "dsd_stream.cu: ILV (the last row tiles' items interleaved) is 2 or more, for the item queue"
 #endif
-#ifndef QFIRST
-#define QFIRST 0
-#endif
 #ifndef LATE
 #define LATE 0
 #endif
@@ -148,14 +141,8 @@
 #ifndef QLIST
 #define QLIST 0
 #endif
-#if QLIST && (!QUEUE || ILV || QFIRST)
-#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without ILV or QFIRST"
-#endif
-#if QFIRST && !QUEUE
-#error "dsd_stream.cu: QFIRST (the first items without the counter) is for the item queue"
-#endif
-#ifndef TMPF
-#define TMPF 0
+#if QLIST && (!QUEUE || ILV)
+#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without ILV"
 #endif
 #if WG_EAGER && !(QUEUE && WGMMA && DTYPE_ID != 4)
 #error "dsd_stream.cu: WG_EAGER is for the 16-bit wgmma consumers on the queue"
@@ -282,15 +269,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     int4* const meta = reinterpret_cast<int4*>(smem_raw + (bar0 - raw) + 16 * STAGES + 16);
 #endif
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-#if TMPF
-    if (tid == NCT) {                  // the producer's lane
-        tma_prefetch_desc(&tmap_x);
-#if XLO
-        tma_prefetch_desc(&tmap_xlo);
-#endif
-        tma_prefetch_desc(&tmap_w);
-    }
-#endif
 #if R > 1
     // the CTA's items (above), each a chunk ck (group ck.x, entries ck.y .. ck.z - 1, slot ck.w)
     // and the row tile from im0
@@ -389,10 +367,9 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             // (each tile's columns longest first), so the last items handed out are the shortest
             const int nt = min(ILV, ntiles), base = (ntiles - nt) * nchunks;
 #endif
-            // an item from the counter (QFIRST: the counter's items from gridDim.x on)
-            auto claim = [&]() { return (QFIRST ? (int)gridDim.x : 0) + atomicAdd(counters, 1); };
-            // QFIRST: item b first, without the counter
-            int t = QFIRST ? (int)blockIdx.x : claim(), step = 0;
+            // an item from the counter
+            auto claim = [&]() { return atomicAdd(counters, 1); };
+            int t = claim(), step = 0;
             while (t < nitems) {
 #if QLIST
                 const int4 ck = __ldg(chunk + t);

@@ -2093,23 +2093,21 @@ def test_stream_wgmma_queue(request, monkeypatch, wgq, kind, trans, nctas, M):
 
 @pytest.mark.parametrize("density", [0.3, 0.06])
 @pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
-@pytest.mark.parametrize("knob", [{"ILV": 0}, {"ILV": 2}, {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
-                                  {"QLIST": 1, "ILV": 0},
+@pytest.mark.parametrize("knob", [{"ILV": 0}, {"ILV": 2}, {"ILV": 4}, {"QLIST": 1, "ILV": 0},
                                   {"LATE": 1}, {"LATE": 3}, {"LATE": 1, "QLIST": 1, "ILV": 0},
-                                  {"LATE": 2, "QFIRST": 1}],
-                         ids=["ilv0", "ilv2", "ilv4", "qfirst", "qlist", "late1",
-                              "late3", "late1_qlist", "late2_qfirst"])
+                                  {"LATE": 2}],
+                         ids=["ilv0", "ilv2", "ilv4", "qlist", "late1", "late3", "late1_qlist",
+                              "late2"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("bs", [32, 64])
 def test_stream_queue_knobs(request, monkeypatch, bs, trans, knob, nctas, density):
     """The queue's opt-in knobs on its sets, bs 32's 512-row mma.sync set and bs 64's 512-row
     wgmma set, at M = 1100 on 3 CTAs or the resident count, at d = 0.3 and 0.06 (columns of no,
     one, two blocks): ILV 0 (tile after tile), 2 and 4 (the last two row tiles' items interleaved,
-    one of them partial, bs 64's default; all three), QFIRST 1 with TMPF 1 (the first items
-    without the counter, the tensor maps' descriptors prefetched), QLIST 1 (the items from a
-    host-ordered list, the columns over the mean count a row tile early), LATE 1 and 3 (the
-    next item claimed at the item's last / third-last step, alone, with QLIST and, at 2, with
-    QFIRST). To the tolerance, every element written, bitwise repeatable, counters at zero."""
+    one of them partial, bs 64's default; all three), QLIST 1 (the items from a host-ordered
+    list, the columns over the mean count a row tile early), LATE 1, 2 and 3 (the next item
+    claimed at the item's last / second-last / third-last step; 1 also with QLIST). To the
+    tolerance, every element written, bitwise repeatable, counters at zero."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
