@@ -51,11 +51,8 @@
 // of the slots it fills, then the R stored blocks (-1 where none). Each of the WARPS_M consumer
 // warps (WARPS_N 1) loads its x fragments once a step and multiplies them with every block of
 // the step into that column's accumulators. Chunks, slots and colinfo are the groups' (split-K
-// cuts a group's steps as a column's). With PERSIST, grid (P, 1): the items are the (row tile,
-// chunk) pairs t = tile * nchunks + chunk, and CTA b takes t = b, b + P, ... in turn, the ring
-// running on across them (a group's epilogue overlaps the copies of the next), so at any time
-// the CTAs work on about P / nchunks neighbouring row tiles and x's rows stay in L2; no chunk
-// may be split (slot -1).
+// cuts a group's steps as a column's); one CTA a chunk and row tile, without PERSIST (v30: R 4
+// with PERSIST measured slower than R 1, and was removed).
 // QUEUE 1 (16-bit R 1 consumers, mma.sync or wgmma; no PERSIST): grid (P, 1), P the resident CTAs. The
 // items are the (row tile, column) pairs t = tile * nchunks + c in row-tile-major order (chunk
 // c a whole column, slot -1; the launcher orders a row tile's columns longest first), handed
@@ -159,8 +156,8 @@
 #if XLO && DTYPE_ID != 4
 #error "dsd_stream.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"
 #endif
-#if R > 1 && (DTYPE_ID == 4 || WGMMA || WARPS_N != 1 || R > 6)
-#error "dsd_stream.cu groups up to 6 columns (R) for 16-bit mma.sync consumers, WARPS_N 1"
+#if R > 1 && (DTYPE_ID == 4 || WGMMA || WARPS_N != 1 || R > 6 || PERSIST)
+#error "dsd_stream.cu groups up to 6 columns (R) for 16-bit mma.sync consumers, WARPS_N 1, without PERSIST"
 #endif
 #if WGMMA
 #include "wgmma.cuh"
@@ -239,13 +236,14 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 const __grid_constant__ TensorMap tmap_w,
                 const int4* __restrict__ chunk, const int2* __restrict__ colinfo,
                 const ENT_T* __restrict__ ent,
-#if PERSIST && R == 1
+#if PERSIST
                 const int* __restrict__ cta_items,
 #endif
                 float* __restrict__ ws, int* __restrict__ counters,
                 elem_t* __restrict__ y, long long ldy, int M,
 #if R > 1
-                int ncols, int nchunks,
+                int ncols, int nchunks,   // (nchunks unused since R > 1 lost PERSIST; dropping it
+                                          // changes the cubins the suite ran)
 #endif
 #if QUEUE
                 int nchunks,
@@ -270,17 +268,11 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #endif
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 #if R > 1
-    // the CTA's items (above), each a chunk ck (group ck.x, entries ck.y .. ck.z - 1, slot ck.w)
-    // and the row tile from im0
-#if PERSIST
-    const int nitems = nchunks * ((M + BM - 1) / BM);
-#define FOR_EACH_ITEM for (int t = blockIdx.x; t < nitems; t += gridDim.x)
-#define ITEM_FIELDS const int4 ck = __ldg(chunk + t % nchunks); const int im0 = t / nchunks * BM
-#else
+    // the CTA's chunk ck (group ck.x, entries ck.y .. ck.z - 1, slot ck.w) and its row tile
+    // from im0, loaded before the barriers' init; the loops below run once
     const int4 ck0 = __ldg(chunk + blockIdx.x);
 #define FOR_EACH_ITEM for (int once = 0; once < 1; ++once)
 #define ITEM_FIELDS const int4 ck = ck0; const int im0 = blockIdx.y * BM
-#endif
 #elif QUEUE
     // (the items come from the queue: see the producer)
 #elif PERSIST
@@ -329,7 +321,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
             Ring<STAGES> ring(bar0);
 #if R > 1
-            int step = 0;              // the ring's uses over the CTA's items
+            int step = 0;              // the ring's uses over the CTA's chunk
             FOR_EACH_ITEM {
                 ITEM_FIELDS;
                 int4 e[EV];
@@ -486,7 +478,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     float acc[R][MI][NI][4];
     Ring<STAGES> ring(bar0);
     const int* masks = reinterpret_cast<const int*>(ent) + 1;   // word 1 of each entry
-    int step = 0;                      // the ring's uses over the CTA's items
+    int step = 0;                      // the ring's uses over the CTA's chunk
     FOR_EACH_ITEM {
         ITEM_FIELDS;
         zero_fill<ACC_N>(&acc[0][0][0][0]);
@@ -518,7 +510,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
             ring.release();
         }
-        // (PERSIST: never split; without it the loop runs once, so `continue` ends the CTA)
+        // (the loop runs once, so `continue` ends the CTA)
         int* counter = counters + (long long)ck.x * gridDim.y + blockIdx.y;
         if (ck.w >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0][0], ws, ck.w, colinfo[ck.x],
                                                        counter, is_last))

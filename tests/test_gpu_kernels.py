@@ -1484,39 +1484,6 @@ def _column_groups_checked(request, monkeypatch, bs, r, kind, trans, M, density,
     return wg.layout
 
 
-@pytest.mark.parametrize("M,density", [(100, 0.5)] if _SMALL else [(65, 1.0), (1000, 0.1),
-                                                                    (4096, 0.5)])
-@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-@pytest.mark.parametrize("bs", [32, 64])
-def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, density):
-    """dsd_stream.cu with R = 4 and PERSIST (forced): one wave of CTAs, each walking the (row
-    tile, group) items t = b, b + P, ... across row tiles (more items than CTAs at M = 4096),
-    the last tile partial; W with 60 or 40 output block-columns; exact to the tolerance, every
-    element written."""
-    from cupy_bsparse import _gpu_ops, _specs
-
-    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
-        pytest.skip("the TMA kernels need sm_90")
-    monkeypatch.setattr(_specs, "STREAM_R", "4")
-    monkeypatch.setattr(_gpu_ops, "_launches", {})    # no launch cached without PERSIST
-    _spec_knobs(monkeypatch, "dsd_stream_spec", {"PERSIST": 1})
-    try:
-        spec = _gpu_ops._dsd_launch(bs, 1, M, trans, "stream")[4]
-        assert spec["R"] == 4 and spec["PERSIST"] == 1
-        dtype = np.dtype(np.float16)
-        wg, wop, x, x64, op64, ref = _dsd_case(_rng(request), (bs * 40, bs * 60), bs, density,
-                                               dtype, M, trans)
-        out = _nan((M, op64.shape[1]), dtype)
-        cb.matmul(cupy.asarray(x), wop, out=out)
-        (call,) = wg.layout.plan_cache["calls"].values()
-        grid = call[6][0][2]
-        items = call[3][0].shape[0] * -(-M // spec["BM"])
-        assert grid[1] == 1 and grid[0] <= items and (M < 4096 or grid[0] < items)
-        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), "f16")
-    finally:
-        _gpu_ops._launches.clear()
-
-
 @pytest.mark.parametrize("M,density", [(300, 0.5)] if _SMALL else [(65, 1.0), (300, 0.5),
                                                                     (1000, 0.1), (4096, 0.3)])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
