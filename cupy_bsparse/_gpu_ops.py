@@ -320,8 +320,8 @@ def _dsd_call(layout, trans_w, did, M, N):
             tail = (_c_arg(N // bs, np.int32),)
             ctas = tables[0].shape[0]
         elif spec.get("R", 1) > 1:
-            # dsd_stream.cu, a CTA a group of R output block-columns (the kernel's last
-            # argument, the chunk count, is unused)
+            # dsd_stream.cu, a CTA a group of R output block-columns (the kernel takes the
+            # chunk count, ctas, as its unused nchunks)
             r = spec["R"]
             *tables, nslots = _work_lists.dsd_group_plan(layout, trans_w, r,
                                                          walk=_specs.GROUP_WALK)

@@ -67,35 +67,56 @@
 // running on across them (a chunk's epilogue overlaps the copies of the next): the launcher
 // cuts the entries, in column order, into P runs of near-equal length (_work_lists.cta_cut),
 // so no CTA's column sets the tail (docs/perf-notes.md v23).
-// Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
-// WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), QUEUE (0, the default, or
-// 1, above), R (1, the default; 2 or 4, above); XB (1, the default; R 1 only): x's tile
-// copied as XB boxes of BM / XB rows (a TMA box has at most 256 rows, so BM 512 takes XB 2);
-// ILV (0, the default; the queue only): n >= 2 hands out the last n row tiles'
-// items interleaved (tile by tile for each column in the launcher's order), not tile after tile;
-// QLIST (0, the default; the queue only, without ILV): 1 takes the items
-// from a host-ordered list, the chunk table with one row an item and its row tile in the slot
-// field (_work_lists.queue_list: long columns of later row tiles handed out early, v38);
-// LATE (0, the default; the queue only): k >= 1 takes each next item from the
-// counter when the producer has issued the current item's copies up to its k-th step from the
-// end, not when the item begins, so a CTA does not hold an item while its ring still has a
-// whole item to run (v41: the claim at the start made the CTAs' step counts 41-58 against the
-// greedy queue's 43-52 on 12.8-step items);
+// Parameters (#defines; "the specs take" below says what _specs.dsd_stream_spec picks by
+// default, which CUPY_BSPARSE_* variables can override): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16,
+// 32, 64), BS, TRANS_W, BM, STAGES, WARPS_M, WARPS_N;
+// X_HINT, W_HINT: the copies' L2 policies (common.cuh's l2_policy: 0 evict_first, 1 evict_last,
+// 2 evict_normal; above); the specs take W_HINT 2 on the 512-row wgmma queue set (v36);
+// Y_HINT (undefined, the default: plain stores of y): the stores' L2 policy, above; the specs
+// take 0 on the item queue's sets;
+// PERSIST (0, the default, or 1, above): the specs take 1 up to M = 64 for float32 (not for bs
+// 32 x @ W or bs 16 x @ W^T on mma.sync; always on the float32 wgmma consumers), 0 for 16-bit;
+// QUEUE (0, the default, or 1, above): the specs take 1 for 16-bit bs 32's 512-row tiles from
+// M = 1024 and for 16-bit bs 64's wgmma sets above M = 256;
+// R (1, the default; up to 6, above): the specs take 4 for 16-bit bs 32 above M = 64 on a layout
+// whose 4-column groups leave at most half of x's tile copies (_specs.stream_group; 2 or 4 at
+// every bs when forced);
+// XB (1, the default; R 1 only): x's tile copied as XB boxes of BM / XB rows (a TMA box has at
+// most 256 rows, so BM 512 takes XB 2);
+// ILV (0, the default; the queue only): n >= 2 hands out the last n row tiles' items
+// interleaved (tile by tile for each column in the launcher's order), not tile after tile; the
+// specs take 2 on the 512-row wgmma queue set (v37), 0 with QLIST;
+// QLIST (0, the default; the queue only, without ILV): n > 0 takes the items from a host-ordered
+// list, the chunk table with one row an item and its row tile in the slot field
+// (_work_lists.queue_list: long columns of later row tiles handed out n row tiles early, v38);
+// the specs take 8 on the 512-row wgmma queue set where the layout has a column of over twice
+// the mean blocks (_specs.qlist_ahead);
+// LATE (0, the default; the queue only): k >= 1 takes each next item from the counter when the
+// producer has issued the current item's copies up to its k-th step from the end, not when the
+// item begins, so a CTA does not hold an item while its ring still has a whole item to run
+// (v41: the claim at the start made the CTAs' step counts 41-58 against the greedy queue's
+// 43-52 on 12.8-step items); the specs take 3 on both wgmma queue sets;
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
-// releases the stage at once, not after the next stage's batch is issued;
+// releases the stage at once, not after the next stage's batch is issued; the specs take 1 on
+// both wgmma queue sets;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
-// bs 32: 94 registers at MINB 2, no spills, against 126); float32 only: KSUM (8, the default,
-// or 16), the reduction depth whose products are summed in one fresh tile before they
-// are added to the accumulators;
+// bs 32: 94 registers at MINB 2, no spills, against 126); the specs take 2 on the first of the
+// 512-row sets (bs 32 from M = 4096 where the queue does not fit the layout);
 // WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple of 64; float32:
-// BS 16 or 32, BM 64, WARPS_M 4, XLO 0); float32 only: XLO (0, the default: each warp splits
-// the x fragments it loads; 1: x arrives split by split_tf32.cu, tmap_x over its hi plane and
-// tmap_xlo over its lo plane, whose tiles land in a lo tile per stage, so only W's fragments
-// are split here); TIMELINE (0, the default; n > 0, probes/p19.py: timeline.cuh's per-step
-// stamps of the first n CTAs, events 0-2 the producer's acquire begun and done and its copies
-// issued, 3 consumer warp 0's wait on `full` done, 4 / 5 consumer warp 0's / the last warp's
-// release of the step; with 16-bit WGMMA a stage is released one step late, when its batch
-// completed, and with float32 WGMMA before the step's batch is issued).
+// BS 16 or 32, BM 64, WARPS_M 4, XLO 0): the specs take 1, where the launcher asks for wgmma
+// (sm_90a), for 16-bit bs 64 at 16 < M <= 64 and on the wgmma queue sets, and for float32 bs 32
+// at 16 < M <= 64;
+// float32 only: KSUM (8, the default, or 16), the reduction depth whose products are summed in
+// one fresh tile before they are added to the accumulators (the specs take 16 where v11
+// measured it faster); XLO (0, the default: each warp splits the x fragments it loads; 1: x
+// arrives split by split_tf32.cu, tmap_x over its hi plane and tmap_xlo over its lo plane, whose
+// tiles land in a lo tile per stage, so only W's fragments are split here; the specs take 1 for
+// bs 64 at 16 < M <= 64, _specs.f32_split);
+// TIMELINE (0, the default; n > 0, probes/p19.py: timeline.cuh's per-step stamps of the first n
+// CTAs, events 0-2 the producer's acquire begun and done and its copies issued, 3 consumer warp
+// 0's wait on `full` done, 4 / 5 consumer warp 0's / the last warp's release of the step; with
+// 16-bit WGMMA a stage is released one step late, when its batch completed, and with float32
+// WGMMA before the step's batch is issued).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
