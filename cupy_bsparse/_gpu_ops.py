@@ -303,7 +303,7 @@ def _dsd_call(layout, trans_w, did, M, N):
             qlist = _qlist_by_layout(layout, trans_w, bs, did, M, dev)
         fn, nt, smem, bm, spec, resident = _dsd_launch(bs, did, M, trans_w, kind, wcp, r, tall,
                                                        qlist)
-        items = 0                      # > 0: persistent CTAs over items * row tiles
+        items = 0                      # > 0: the queue's items (one wave of resident CTAs)
         rows_per_launch = bm * _MAX_GRID_Y
         m_tiles = -(-min(M, rows_per_launch) // bm)
         if kind in ("grouped", "grouped_tma"):
@@ -316,19 +316,14 @@ def _dsd_call(layout, trans_w, did, M, N):
             tail = (_c_arg(N // bs, np.int32),)
             ctas = tables[0].shape[0]
         elif spec.get("R", 1) > 1:
-            # dsd_stream.cu, a CTA a group of R output block-columns; PERSIST: one wave of CTAs
-            # over the (row tile, chunk) items, no group split
+            # dsd_stream.cu, a CTA a group of R output block-columns (the kernel takes the
+            # chunk count, ctas, as its unused nchunks)
             r = spec["R"]
-            *tables, nslots = _work_lists.dsd_group_plan(
-                layout, trans_w, r, chunk=(1 << 30) if spec.get("PERSIST") else None,
-                walk=_specs.GROUP_WALK)
+            *tables, nslots = _work_lists.dsd_group_plan(layout, trans_w, r,
+                                                         walk=_specs.GROUP_WALK)
             tables, width, ctas = tuple(tables), r * bs, tables[0].shape[0]
             n_counters = tables[1].shape[0] * m_tiles
             tail = (_c_arg(N // bs, np.int32), _c_arg(ctas, np.int32))
-            if spec.get("PERSIST"):
-                # (the kernel's split-K indexes row tiles by blockIdx.y: none here)
-                assert nslots == 0, "a persistent column-group plan splits no group"
-                items = ctas
         elif spec.get("QUEUE"):
             # dsd_stream.cu, one wave of CTAs taking (row tile, column) items from a counter;
             # each item walks its column in the layout's order: the CPU model's sharing on the
@@ -360,13 +355,12 @@ def _dsd_call(layout, trans_w, did, M, N):
                 *tables, nslots = _work_lists.dsd_plan(layout, trans_w, chunk)
                 ctas = tables[0].shape[0]
             tables, width, n_counters, tail = tuple(tables), bs, (N // bs) * m_tiles, ()
-        clw = spec.get("CLW", 1)       # the queue's clusters of CLW row tiles
 
         def wave(m):
-            """The queue's CTAs for m rows: the resident ones in whole clusters, at most one
-            an item (QLIST's list already counts the row tiles)."""
-            units = 1 if spec.get("QLIST") else -(-m // (bm * clw))
-            return clw * min(max(1, resident // clw), items * units)
+            """The queue's CTAs for m rows: the resident ones, at most one an item (QLIST's
+            list already counts the row tiles)."""
+            units = 1 if spec.get("QLIST") else -(-m // bm)
+            return min(max(1, resident), items * units)
 
         launches = [(r0, m, (wave(m), 1) if items else (ctas, -(-m // bm)),
                      (_c_arg(N, np.int64), _c_arg(m, np.int32)) + tail)

@@ -471,7 +471,7 @@ STREAM_WGQ_SETS = {512: {"BM": 512, "XB": 2, "WARPS_M": 16, "WARPS_N": 1, "STAGE
 #: QLIST_ILV row tiles' other items as ILV does (the kernel's ILV is off with it).
 QLIST_ILV = 2
 #: The queue's knobs QLIST excludes (dsd_stream.cu: an #error with any of them set).
-QLIST_EXCLUDES = ("IPF", "ILV", "QFIRST", "CLW")
+QLIST_EXCLUDES = ("ILV",)
 #: The layout rule for QLIST: 16-bit bs 64 on STREAM_WGQ_SETS' 512-row set takes "QLIST":
 #: QLIST_AHEAD (0: never) on a layout with an output block-column of more than QLIST_FACTOR x
 #: the mean blocks (``_work_lists.has_long_column``, the list's own test of a long column).
@@ -561,18 +561,6 @@ def stream_group_by_layout(bs, did, M):
     (so the launcher counts the layout's group steps first)."""
     return (dsd_stream_supported(bs, did, M) and did in (1, 2) and m_regime(M) == "large"
             and STREAM_R is None and GROUP_SHARE_MAX is not None and bs in GROUP_BLOCK_SIZES)
-
-
-#: The kernel's start (v37, probes/p44.py): where True, TMPF 1 on every dsd_stream spec (the
-#: tensor maps' descriptors prefetched at the kernel's entry) and QFIRST 1 on the queue's (CTA b
-#: takes item b first, without the counter's atomic). Off: measured no faster (H100, fp16
-#: random, x @ W / x @ W^T ms, both on -> both off, two alternating runs): bs 64 M = 4096
-#: 0.1394 / 0.1387, 0.1383 / 0.1384 -> 0.1376 / 0.1375, 0.1376 / 0.1374 (QFIRST alone 0.1388 /
-#: 0.1382); M = 2048 0.0760-0.0771 -> 0.0750-0.0761; bs 32 M = 4096 0.2469-0.2476 ->
-#: 0.2478-0.2486; M = 64 (TMPF) bs 64 0.0260-0.0264 -> 0.0260-0.0264, bs 32 and float32 bs 16
-#: ties.
-STREAM_TMPF = False
-STREAM_QFIRST = False
 
 
 def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, f32_wgmma=None,
@@ -697,10 +685,6 @@ def dsd_stream_spec(bs, did, M, trans_w, wgmma=False, split=None, persist=None, 
             q["STAGES"] -= 1
         if _ctas("dsd_stream.cu", q) >= want:
             p = q                      # else (bs 32 above M = 64) the default: it keeps 2 CTAs
-    if STREAM_TMPF:
-        p["TMPF"] = 1
-    if STREAM_QFIRST and p.get("QUEUE"):
-        p["QFIRST"] = 1
     return tuple(sorted(p.items()))
 
 
@@ -1716,23 +1700,17 @@ def all_specializations():
                                 out.append(("dsd_stream.cu", dsd_stream_spec(
                                     bs, did, M, tw, True, r=1, wgq=512, qlist=QLIST_AHEAD),
                                     "bsmm_dsd_stream"))
-                            # x's tiles prefetched into L2 on the queue (XPF, probes/p39.py),
-                            # the next item's fields loaded early (IPF, probes/p42.py; without
-                            # ILV), the last row tiles' items in order or 4 interleaved (ILV,
-                            # probes/p43.py; bs 64's default is 2), the first items without
-                            # the counter, the descriptors prefetched (QFIRST, TMPF; p44),
-                            # the next item claimed near the item's end (LATE, v41)
+                            # the queue's last row tiles' items in order or 4 interleaved
+                            # (ILV, probes/p43.py; bs 64's default is 2), the items from a
+                            # host-ordered list (QLIST), the next item claimed near the item's
+                            # end (LATE, v41)
                             q = dsd_stream_spec(bs, did, M, tw, True, r=1,
                                                 tall=3 if bs == 32 else 0,
                                                 wgq=512 if bs == 64 else 0)
-                            for knob in ({"XPF": 4}, {"IPF": 1, "ILV": 0, "LATE": 0}, {"ILV": 0}, {"ILV": 2},
-                                         {"ILV": 4}, {"QFIRST": 1, "TMPF": 1},
-                                         {"QLIST": 1, "ILV": 0}, {"LATE": 1}, {"LATE": 2},
+                            for knob in ({"ILV": 0}, {"ILV": 2}, {"ILV": 4}, {"QLIST": 1, "ILV": 0},
+                                         {"LATE": 1}, {"LATE": 2},
                                          {"LATE": 1, "QLIST": 1, "ILV": 0}):
                                 out.append(("dsd_stream.cu", spec_with(q, knob),
-                                            "bsmm_dsd_stream"))
-                            if bs == 64:   # W multicast in clusters of two row tiles (CLW)
-                                out.append(("dsd_stream.cu", spec_with(q, {"CLW": 2}),
                                             "bsmm_dsd_stream"))
                         if did == 0 and bs in (16, 32) and m_regime(M) == "small":
                             # float32 wgmma consumers (F32_WGMMA: bs 32's default)

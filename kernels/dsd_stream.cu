@@ -51,11 +51,8 @@
 // of the slots it fills, then the R stored blocks (-1 where none). Each of the WARPS_M consumer
 // warps (WARPS_N 1) loads its x fragments once a step and multiplies them with every block of
 // the step into that column's accumulators. Chunks, slots and colinfo are the groups' (split-K
-// cuts a group's steps as a column's). With PERSIST, grid (P, 1): the items are the (row tile,
-// chunk) pairs t = tile * nchunks + chunk, and CTA b takes t = b, b + P, ... in turn, the ring
-// running on across them (a group's epilogue overlaps the copies of the next), so at any time
-// the CTAs work on about P / nchunks neighbouring row tiles and x's rows stay in L2; no chunk
-// may be split (slot -1).
+// cuts a group's steps as a column's); one CTA a chunk and row tile, without PERSIST (v30: R 4
+// with PERSIST measured slower than R 1, and was removed).
 // QUEUE 1 (16-bit R 1 consumers, mma.sync or wgmma; no PERSIST): grid (P, 1), P the resident CTAs. The
 // items are the (row tile, column) pairs t = tile * nchunks + c in row-tile-major order (chunk
 // c a whole column, slot -1; the launcher orders a row tile's columns longest first), handed
@@ -70,54 +67,56 @@
 // running on across them (a chunk's epilogue overlaps the copies of the next): the launcher
 // cuts the entries, in column order, into P runs of near-equal length (_work_lists.cta_cut),
 // so no CTA's column sets the tail (docs/perf-notes.md v23).
-// Parameters (#defines): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16, 32, 64), BS, TRANS_W, BM, STAGES,
-// WARPS_M, WARPS_N, X_HINT, W_HINT, PERSIST (0, the default, or 1), QUEUE (0, the default, or
-// 1, above), R (1, the default; 2 or 4, above); XB (1, the default; R 1 only): x's tile
-// copied as XB boxes of BM / XB rows (a TMA box has at most 256 rows, so BM 512 takes XB 2);
-// XPF (0, the default; the queue only): d > 0 prefetches x's tile of the entry d steps ahead
-// into L2 (cp.async.bulk.prefetch.tensor), so its first read from HBM leaves the ring's round trip;
-// IPF (0, the default; the queue only): 1 loads the next item's chunk and first entry during
-// the item before (its second and third steps), not at the switch;
-// ILV (0, the default; the queue only, without IPF): n >= 2 hands out the last n row tiles'
-// items interleaved (tile by tile for each column in the launcher's order), not tile after tile
-// (with CLW, the last n pairs of row tiles);
-// QLIST (0, the default; the queue only, without IPF, ILV, QFIRST or CLW): 1 takes the items
-// from a host-ordered list, the chunk table with one row an item and its row tile in the slot
-// field (_work_lists.queue_list: long columns of later row tiles handed out early, v38);
-// LATE (0, the default; the queue only, without IPF): k >= 1 takes each next item from the
-// counter when the producer has issued the current item's copies up to its k-th step from the
-// end, not when the item begins, so a CTA does not hold an item while its ring still has a
-// whole item to run (v41: the claim at the start made the CTAs' step counts 41-58 against the
-// greedy queue's 43-52 on 12.8-step items);
-// QFIRST (0, the default; the queue only): 1 gives CTA b item b first, without the counter,
-// and the counter's items from gridDim.x on, so the first copies wait for no atomic;
-// TMPF (0, the default): 1 prefetches the tensor maps' descriptors (prefetch.tensormap) at the
-// kernel's start, before the barriers' init;
-// CLW (1, the default; 2: the queue's 16-bit wgmma consumers with WG_EAGER, without IPF, XPF
-// or QFIRST): a cluster of two CTAs takes (row-tile pair, column) items, rank r the rows of
-// tile 2p + r. Rank 0's producer drives both rings: it copies its own x tile, rank 1's x tile
-// into rank 1 (a multicast to rank 1 alone) and W's block into both (one multicast), writes
-// both stages' items and arrives on both `full` barriers; rank 1's consumer warps release each
-// stage on rank 0's `empty` (a remote arrival a warp). So W leaves L2 once per two row tiles;
-// the launcher's grid is a multiple of two CTAs (opt-in; v37: correct, 1.45-1.49x slower: each
-// stage's refill waits for the other SM's release, docs/perf-notes.md; v38: memcheck and
-// synccheck clean, racecheck reports rank 0's remote item stores against rank 1's reads after
-// `full`, not yet shown false);
+// Parameters (#defines; "the specs take" below says what _specs.dsd_stream_spec picks by
+// default, which CUPY_BSPARSE_* variables can override): DTYPE_ID (1, 2: bs 32, 64; 4: bs 16,
+// 32, 64), BS, TRANS_W, BM, STAGES, WARPS_M, WARPS_N;
+// X_HINT, W_HINT: the copies' L2 policies (common.cuh's l2_policy: 0 evict_first, 1 evict_last,
+// 2 evict_normal; above); the specs take W_HINT 2 on the 512-row wgmma queue set (v36);
+// Y_HINT (undefined, the default: plain stores of y): the stores' L2 policy, above; the specs
+// take 0 on the item queue's sets;
+// PERSIST (0, the default, or 1, above): the specs take 1 up to M = 64 for float32 (not for bs
+// 32 x @ W or bs 16 x @ W^T on mma.sync; always on the float32 wgmma consumers), 0 for 16-bit;
+// QUEUE (0, the default, or 1, above): the specs take 1 for 16-bit bs 32's 512-row tiles from
+// M = 1024 and for 16-bit bs 64's wgmma sets above M = 256;
+// R (1, the default; up to 6, above): the specs take 4 for 16-bit bs 32 above M = 64 on a layout
+// whose 4-column groups leave at most half of x's tile copies (_specs.stream_group; 2 or 4 at
+// every bs when forced);
+// XB (1, the default; R 1 only): x's tile copied as XB boxes of BM / XB rows (a TMA box has at
+// most 256 rows, so BM 512 takes XB 2);
+// ILV (0, the default; the queue only): n >= 2 hands out the last n row tiles' items
+// interleaved (tile by tile for each column in the launcher's order), not tile after tile; the
+// specs take 2 on the 512-row wgmma queue set (v37), 0 with QLIST;
+// QLIST (0, the default; the queue only, without ILV): n > 0 takes the items from a host-ordered
+// list, the chunk table with one row an item and its row tile in the slot field
+// (_work_lists.queue_list: long columns of later row tiles handed out n row tiles early, v38);
+// the specs take 8 on the 512-row wgmma queue set where the layout has a column of over twice
+// the mean blocks (_specs.qlist_ahead);
+// LATE (0, the default; the queue only): k >= 1 takes each next item from the counter when the
+// producer has issued the current item's copies up to its k-th step from the end, not when the
+// item begins, so a CTA does not hold an item while its ring still has a whole item to run
+// (v41: the claim at the start made the CTAs' step counts 41-58 against the greedy queue's
+// 43-52 on 12.8-step items); the specs take 3 on both wgmma queue sets;
 // WG_EAGER (0, the default; 16-bit wgmma on the queue): 1 waits for each stage's batch and
-// releases the stage at once, not after the next stage's batch is issued;
+// releases the stage at once, not after the next stage's batch is issued; the specs take 1 on
+// both wgmma queue sets;
 // MINB (1, the default): the CTAs an SM the launch bounds ask ptxas to fit (BM 512 at 16-bit
-// bs 32: 94 registers at MINB 2, no spills, against 126); float32 only: KSUM (8, the default,
-// or 16), the reduction depth whose products are summed in one fresh tile before they
-// are added to the accumulators;
+// bs 32: 94 registers at MINB 2, no spills, against 126); the specs take 2 on the first of the
+// 512-row sets (bs 32 from M = 4096 where the queue does not fit the layout);
 // WGMMA (0, the default, or 1 with WARPS_N 1 and BM / (WARPS_M / 4) a multiple of 64; float32:
-// BS 16 or 32, BM 64, WARPS_M 4, XLO 0); float32 only: XLO (0, the default: each warp splits
-// the x fragments it loads; 1: x arrives split by split_tf32.cu, tmap_x over its hi plane and
-// tmap_xlo over its lo plane, whose tiles land in a lo tile per stage, so only W's fragments
-// are split here); TIMELINE (0, the default; n > 0, probes/p19.py: timeline.cuh's per-step
-// stamps of the first n CTAs, events 0-2 the producer's acquire begun and done and its copies
-// issued, 3 consumer warp 0's wait on `full` done, 4 / 5 consumer warp 0's / the last warp's
-// release of the step; with 16-bit WGMMA a stage is released one step late, when its batch
-// completed, and with float32 WGMMA before the step's batch is issued).
+// BS 16 or 32, BM 64, WARPS_M 4, XLO 0): the specs take 1, where the launcher asks for wgmma
+// (sm_90a), for 16-bit bs 64 at 16 < M <= 64 and on the wgmma queue sets, and for float32 bs 32
+// at 16 < M <= 64;
+// float32 only: KSUM (8, the default, or 16), the reduction depth whose products are summed in
+// one fresh tile before they are added to the accumulators (the specs take 16 where v11
+// measured it faster); XLO (0, the default: each warp splits the x fragments it loads; 1: x
+// arrives split by split_tf32.cu, tmap_x over its hi plane and tmap_xlo over its lo plane, whose
+// tiles land in a lo tile per stage, so only W's fragments are split here; the specs take 1 for
+// bs 64 at 16 < M <= 64, _specs.f32_split);
+// TIMELINE (0, the default; n > 0, probes/p19.py: timeline.cuh's per-step stamps of the first n
+// CTAs, events 0-2 the producer's acquire begun and done and its copies issued, 3 consumer warp
+// 0's wait on `full` done, 4 / 5 consumer warp 0's / the last warp's release of the step; with
+// 16-bit WGMMA a stage is released one step late, when its batch completed, and with float32
+// WGMMA before the step's batch is issued).
 // tma_tiles.cuh: RB, ATOM, NH, HC, and common.cuh, tma.cuh, tf32x3.cuh (float32)
 #include "tma_tiles.cuh"
 
@@ -145,58 +144,26 @@
 #ifndef WG_EAGER
 #define WG_EAGER 0
 #endif
-#ifndef XPF
-#define XPF 0
-#endif
-#if XPF && !QUEUE
-#error "dsd_stream.cu: XPF (x's tiles prefetched into L2) is for the item queue"
-#endif
-#ifndef IPF
-#define IPF 0
-#endif
 #ifndef ILV
 #define ILV 0
 #endif
-#if ILV && (!QUEUE || IPF || ILV < 2)
-#error "dsd_stream.cu: ILV (the last row tiles' items interleaved) is 2 or more, for the item queue without IPF"
-#endif
-#ifndef QFIRST
-#define QFIRST 0
+#if ILV && (!QUEUE || ILV < 2)
+#error "dsd_stream.cu: ILV (the last row tiles' items interleaved) is 2 or more, for the item queue"
 #endif
 #ifndef LATE
 #define LATE 0
 #endif
-#if LATE && (!QUEUE || IPF || LATE < 0)
-#error "dsd_stream.cu: LATE (the next item claimed near the item's end) is for the item queue without IPF"
+#if LATE && (!QUEUE || LATE < 0)
+#error "dsd_stream.cu: LATE (the next item claimed near the item's end) is for the item queue"
 #endif
 #ifndef QLIST
 #define QLIST 0
 #endif
-#if QLIST && (!QUEUE || IPF || ILV || QFIRST || CLW > 1)
-#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without IPF, ILV, QFIRST or CLW"
-#endif
-#if QFIRST && !QUEUE
-#error "dsd_stream.cu: QFIRST (the first items without the counter) is for the item queue"
-#endif
-#ifndef TMPF
-#define TMPF 0
-#endif
-#if IPF && !QUEUE
-#error "dsd_stream.cu: IPF (the next item's fields loaded early) is for the item queue"
+#if QLIST && (!QUEUE || ILV)
+#error "dsd_stream.cu: QLIST (the items in a host-ordered list) is for the item queue without ILV"
 #endif
 #if WG_EAGER && !(QUEUE && WGMMA && DTYPE_ID != 4)
 #error "dsd_stream.cu: WG_EAGER is for the 16-bit wgmma consumers on the queue"
-#endif
-#ifndef CLW
-#define CLW 1
-#endif
-#if CLW != 1 && (CLW != 2 || !QUEUE || !WGMMA || !WG_EAGER || IPF || XPF || QFIRST)
-#error "dsd_stream.cu: CLW 2 (W multicast in clusters of two row tiles) is for the queue's wgmma consumers with WG_EAGER, without IPF, XPF or QFIRST"
-#endif
-#if CLW > 1
-#define CLUSTER_DIMS __cluster_dims__(CLW, 1, 1)
-#else
-#define CLUSTER_DIMS
 #endif
 #ifndef MINB
 #define MINB 1
@@ -210,8 +177,8 @@
 #if XLO && DTYPE_ID != 4
 #error "dsd_stream.cu takes x split ahead (XLO) for float32 (DTYPE_ID 4) only"
 #endif
-#if R > 1 && (DTYPE_ID == 4 || WGMMA || WARPS_N != 1 || R > 6)
-#error "dsd_stream.cu groups up to 6 columns (R) for 16-bit mma.sync consumers, WARPS_N 1"
+#if R > 1 && (DTYPE_ID == 4 || WGMMA || WARPS_N != 1 || R > 6 || PERSIST)
+#error "dsd_stream.cu groups up to 6 columns (R) for 16-bit mma.sync consumers, WARPS_N 1, without PERSIST"
 #endif
 #if WGMMA
 #include "wgmma.cuh"
@@ -279,9 +246,9 @@ __device__ __forceinline__ void ld_b_step(unsigned (&b)[NI][2], unsigned base, i
 }
 
 #if MINB > 1   // (a minimum of 1 written out changes the cubin: the default keeps none)
-extern "C" __global__ void CLUSTER_DIMS __launch_bounds__(NCT + 32, MINB)
+extern "C" __global__ void __launch_bounds__(NCT + 32, MINB)
 #else
-extern "C" __global__ void CLUSTER_DIMS __launch_bounds__(NCT + 32)
+extern "C" __global__ void __launch_bounds__(NCT + 32)
 #endif
 bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if XLO
@@ -290,13 +257,14 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                 const __grid_constant__ TensorMap tmap_w,
                 const int4* __restrict__ chunk, const int2* __restrict__ colinfo,
                 const ENT_T* __restrict__ ent,
-#if PERSIST && R == 1
+#if PERSIST
                 const int* __restrict__ cta_items,
 #endif
                 float* __restrict__ ws, int* __restrict__ counters,
                 elem_t* __restrict__ y, long long ldy, int M,
 #if R > 1
-                int ncols, int nchunks,
+                int ncols, int nchunks,   // (nchunks unused since R > 1 lost PERSIST; dropping it
+                                          // changes the cubins the suite ran)
 #endif
 #if QUEUE
                 int nchunks,
@@ -320,27 +288,12 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     int4* const meta = reinterpret_cast<int4*>(smem_raw + (bar0 - raw) + 16 * STAGES + 16);
 #endif
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-#if TMPF
-    if (tid == NCT) {                  // the producer's lane
-        tma_prefetch_desc(&tmap_x);
-#if XLO
-        tma_prefetch_desc(&tmap_xlo);
-#endif
-        tma_prefetch_desc(&tmap_w);
-    }
-#endif
 #if R > 1
-    // the CTA's items (above), each a chunk ck (group ck.x, entries ck.y .. ck.z - 1, slot ck.w)
-    // and the row tile from im0
-#if PERSIST
-    const int nitems = nchunks * ((M + BM - 1) / BM);
-#define FOR_EACH_ITEM for (int t = blockIdx.x; t < nitems; t += gridDim.x)
-#define ITEM_FIELDS const int4 ck = __ldg(chunk + t % nchunks); const int im0 = t / nchunks * BM
-#else
+    // the CTA's chunk ck (group ck.x, entries ck.y .. ck.z - 1, slot ck.w) and its row tile
+    // from im0, loaded before the barriers' init; the loops below run once
     const int4 ck0 = __ldg(chunk + blockIdx.x);
 #define FOR_EACH_ITEM for (int once = 0; once < 1; ++once)
 #define ITEM_FIELDS const int4 ck = ck0; const int im0 = blockIdx.y * BM
-#endif
 #elif QUEUE
     // (the items come from the queue: see the producer)
 #elif PERSIST
@@ -378,29 +331,18 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     const int m0 = blockIdx.y * BM;
 #endif
 
-    // empty: every consumer thread, and with CLW each consumer warp of rank 1 (on rank 0's;
-    // rank 1's own `empty` barriers go unused)
-    Ring<STAGES>::init(bar0, tid, NCT + (CLW - 1) * NC);
+    Ring<STAGES>::init(bar0, tid, NCT);   // empty: every consumer thread
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     __syncthreads();
-#if CLW > 1
-    const unsigned crank = cluster_rank();
-    cluster_sync();   // both CTAs' barriers are initialised before any remote arrival or multicast
-#define CLW_LEAD (crank == 0)
-#else
-#define CLW_LEAD true
-#endif
     if (tid == 0) TL_SPAN(0, 0);
 
     if (warp == NC) {
         // ------------------------------------------------------------ producer (one lane)
-        // (CLW: rank 0's drives both CTAs' rings, rank 1's has nothing to do)
-        if (lane == 0 && CLW_LEAD) {
-#undef CLW_LEAD
+        if (lane == 0) {
             const unsigned long long x_hint = l2_policy<X_HINT>(), w_hint = l2_policy<W_HINT>();
             Ring<STAGES> ring(bar0);
 #if R > 1
-            int step = 0;              // the ring's uses over the CTA's items
+            int step = 0;              // the ring's uses over the CTA's chunk
             FOR_EACH_ITEM {
                 ITEM_FIELDS;
                 int4 e[EV];
@@ -427,37 +369,25 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             // items from the counter in turn, each CTA's next one taken while the copies of the
             // one before go out
             static_assert(NH == 1, "16-bit tiles");
-            // (CLW: units of CLW row tiles, rank r taking rows r * BM on from the unit's first)
 #if QLIST
             // QLIST: the table is the queue itself, one row an item, its row tile in the slot field
             const int nitems = nchunks;
 #else
-            const int ntiles = (M + BM - 1) / BM, nunits = (ntiles + CLW - 1) / CLW,
-                      nitems = nchunks * nunits;
+            const int ntiles = (M + BM - 1) / BM, nitems = nchunks * ntiles;
 #endif
 #if ILV
             // ILV: the last nt row tiles' items, from item base on, interleaved column by column
             // (each tile's columns longest first), so the last items handed out are the shortest
-            const int nt = min(ILV, nunits), base = (nunits - nt) * nchunks;
+            const int nt = min(ILV, ntiles), base = (ntiles - nt) * nchunks;
 #endif
-            // an item from the counter (QFIRST: the counter's items from gridDim.x on)
-            auto claim = [&]() { return (QFIRST ? (int)gridDim.x : 0) + atomicAdd(counters, 1); };
-            // QFIRST: item b first, without the counter
-            int t = QFIRST ? (int)blockIdx.x : claim(), step = 0;
-#if IPF
-            // IPF: the next item's chunk is loaded at its predecessor's second step and its
-            // first entry at the third (or both at the last), so no load waits at the switch
-            int4 ck = t < nitems ? __ldg(chunk + t % nchunks) : make_int4(0, 0, 0, 0);
-            int2 e = t < nitems && ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);
-#endif
+            // an item from the counter
+            auto claim = [&]() { return atomicAdd(counters, 1); };
+            int t = claim(), step = 0;
             while (t < nitems) {
-#if IPF
-                int4 ckn = make_int4(0, 0, 0, 0);
-                int2 en = make_int2(0, 0);
-#elif QLIST
+#if QLIST
                 const int4 ck = __ldg(chunk + t);
 #elif ILV
-                const int tile = t < base ? t / nchunks : nunits - nt + (t - base) % nt;
+                const int tile = t < base ? t / nchunks : ntiles - nt + (t - base) % nt;
                 const int4 ck = __ldg(chunk + (t < base ? t % nchunks : (t - base) / nt));
 #else
                 const int4 ck = __ldg(chunk + t % nchunks);
@@ -465,45 +395,26 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
 #if QLIST
                 const int im0 = ck.w * BM;
 #elif ILV
-                const int im0 = tile * (CLW * BM);
+                const int im0 = tile * BM;
 #else
-                const int im0 = t / nchunks * (CLW * BM);
+                const int im0 = t / nchunks * BM;
 #endif
 #if LATE
                 int next = nitems;   // claimed at the item's LATE-th step from its end
 #else
                 const int next = claim();
 #endif
-#if !IPF
                 // an empty column still takes one stage, with no copies, for its epilogue
                 int2 e = ck.y < ck.z ? __ldg(ent + ck.y) : make_int2(0, 0);
-#endif
-#if XPF
-                // XPF: x's tile XPF entries ahead, its block-row loaded a step before use
-                int pf = ck.y + XPF < ck.z ? __ldg(&ent[ck.y + XPF].x) : -1;
-#endif
                 for (int i = ck.y; i < max(ck.z, ck.y + 1); ++i, ++step, ring.advance()) {
                     const int2 cur = e;
                     if (i + 1 < ck.z) e = __ldg(ent + i + 1);
-#if XPF
-                    if (pf >= 0) {
-#pragma unroll
-                        for (int xb = 0; xb < XB; ++xb)
-                            tma_prefetch_2d(&tmap_x, pf * BS, im0 + xb * (BM / XB), x_hint);
-                    }
-                    pf = i + 1 + XPF < ck.z ? __ldg(&ent[i + 1 + XPF].x) : -1;
-#endif
                     const bool copies = i < ck.z;
                     TL_MARK(step, 0);
-                    ring.wait_empty<(CLW > 1)>(step);   // (CLW: rank 1's warps release it too)
+                    ring.wait_empty(step);
                     const int flags = (i + 1 >= ck.z ? 1 : 0) | (copies ? 0 : 2);
                     meta[ring.s] = make_int4(ck.x, im0, flags, 0);
                     const unsigned full = ring.full();
-#if CLW > 1
-                    // rank 1's stage: its item (the next BM rows) and its full barrier's bytes
-                    st_dsmem_int4(smem_u32(meta + ring.s), 1, make_int4(ck.x, im0 + BM, flags, 0));
-                    mbar_arrive_expect_tx_remote(full, 1, copies ? A_BYTES + B_BYTES : 0);
-#endif
                     mbar_arrive_expect_tx(full, copies ? A_BYTES + B_BYTES : 0);
                     TL_MARK(step, 1);
                     if (copies) {
@@ -511,16 +422,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                         for (int xb = 0; xb < XB; ++xb)
                             tma_2d(a0 + ring.s * A_BYTES + xb * (BM / XB) * RB, &tmap_x, cur.x * BS,
                                    im0 + xb * (BM / XB), full, x_hint);
-#if CLW > 1
-                        // rank 1's x tile into rank 1 alone, W's block into both
-#pragma unroll
-                        for (int xb = 0; xb < XB; ++xb)
-                            tma_2d_multicast(a0 + ring.s * A_BYTES + xb * (BM / XB) * RB, &tmap_x,
-                                             cur.x * BS, im0 + BM + xb * (BM / XB), full, 2, x_hint);
-                        tma_2d_multicast(b0 + ring.s * B_BYTES, &tmap_w, 0, cur.y * BS, full, 3, w_hint);
-#else
                         tma_2d(b0 + ring.s * B_BYTES, &tmap_w, 0, cur.y * BS, full, w_hint);
-#endif
                     }
                     TL_MARK(step, 2);
 #if LATE
@@ -530,30 +432,16 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
                     if (i == max(ck.y, max(ck.z, ck.y + 1) - LATE))
                         next = claim();
 #endif
-#if IPF
-                    // an empty column still takes one stage, with no copies, for its epilogue
-                    const int last = max(ck.z, ck.y + 1) - 1;
-                    if (next < nitems && i == min(ck.y + 1, last)) ckn = __ldg(chunk + next % nchunks);
-                    if (next < nitems && i == min(ck.y + 2, last) && ckn.y < ckn.z) en = __ldg(ent + ckn.y);
-#endif
                 }
                 t = next;
-#if IPF
-                ck = ckn;
-                e = en;
-#endif
             }
             // the end: a stage of column -1 stops the consumers; the last CTA out zeroes the
             // counters for the next launch
-            ring.wait_empty<(CLW > 1)>(step);
-#if CLW > 1
-            st_dsmem_int4(smem_u32(meta + ring.s), 1, make_int4(-1, 0, 0, 0));
-            mbar_arrive_remote(ring.full(), 1);
-#endif
+            ring.wait_empty(step);
             meta[ring.s] = make_int4(-1, 0, 0, 0);
             mbar_arrive(ring.full());
             __threadfence();
-            if (atomicAdd(counters + 1, 1) == (int)gridDim.x / CLW - 1) {
+            if (atomicAdd(counters + 1, 1) == (int)gridDim.x - 1) {
                 atomicExch(counters, 0);
                 atomicExch(counters + 1, 0);
             }
@@ -592,9 +480,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             }
 #endif
         }
-#if CLW > 1
-        cluster_sync();   // no CTA exits while the other may still arrive on its barriers
-#endif
         return;
     }
 
@@ -614,7 +499,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     float acc[R][MI][NI][4];
     Ring<STAGES> ring(bar0);
     const int* masks = reinterpret_cast<const int*>(ent) + 1;   // word 1 of each entry
-    int step = 0;                      // the ring's uses over the CTA's items
+    int step = 0;                      // the ring's uses over the CTA's chunk
     FOR_EACH_ITEM {
         ITEM_FIELDS;
         zero_fill<ACC_N>(&acc[0][0][0][0]);
@@ -646,7 +531,7 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
             ring.release();
         }
-        // (PERSIST: never split; without it the loop runs once, so `continue` ends the CTA)
+        // (the loop runs once, so `continue` ends the CTA)
         int* counter = counters + (long long)ck.x * gridDim.y + blockIdx.y;
         if (ck.w >= 0 && !split_combine<ACC_N, NCT, 1>(&acc[0][0][0][0], ws, ck.w, colinfo[ck.x],
                                                        counter, is_last))
@@ -763,22 +648,8 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
     // an item's last step every batch is waited for, its stage released and the tile stored
     zero_fill<ACC_N>(&acc[0][0][0]);
     int held = -1, step = 0;
-#if CLW > 1
-    // rank 0: every thread releases on its own `empty`; rank 1: a remote arrival a warp on
-    // rank 0's (its producer drives this ring), after each thread's proxy fence
-#define STAGE_RELEASE() {                                                                       \
-        if (crank == 0) ring.release();                                                         \
-        else {                                                                                  \
-            asm volatile("fence.proxy.async.shared::cta;" ::: "memory");                        \
-            __syncwarp();                                                                       \
-            if (lane == 0) mbar_arrive_remote(ring.empty(), 0);                                 \
-        }                                                                                       \
-    }
-#else
-#define STAGE_RELEASE() ring.release()
-#endif
     for (;; ++step, ring.advance()) {
-        mbar_wait<(CLW > 1)>(ring.full(), ring.phase);   // (CLW: the item may be rank 0's write)
+        ring.wait_full();
         const int4 item = meta[ring.s];
         if (item.x < 0) break;
         if (tid == 0) TL_MARK(step, 3);
@@ -788,14 +659,14 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
             wgmma_wait<0>();           // the batch completed: its stage goes back at once
             wgmma_pin<ACC_N>(&acc[0][0][0]);
             if (lane == 0 && (warp == 0 || warp == NC - 1)) TL_MARK(step, warp == 0 ? 4 : 5);
-            STAGE_RELEASE();
+            ring.release();
 #else
             wgmma_wait<1>();
             if (held >= 0) release_to_tma(bar0 + 8 * (STAGES + held));
             held = ring.s;
 #endif
         } else {
-            STAGE_RELEASE();           // an empty column's stage: nothing reads it
+            ring.release();            // an empty column's stage: nothing reads it
         }
         if (item.z & 1) {
             wgmma_wait<0>();
@@ -812,10 +683,6 @@ bsmm_dsd_stream(const __grid_constant__ TensorMap tmap_x,
         }
     }
     if (tid == 0) TL_SPAN(1, step);
-#undef STAGE_RELEASE
-#if CLW > 1
-    cluster_sync();   // rank 1's last remote arrivals are in before rank 0 exits
-#endif
 #else
     const int valid_rows = min(BM, M - m0);
     int gstep = 0;                     // steps of the CTA's earlier chunks

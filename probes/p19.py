@@ -208,9 +208,8 @@ F32W = [("stream", "random", 32, "float32", "fprop", 64, {"PERSIST": 0}),
 #: against 0.287 ms (p26): which side of its step waits.
 GROUPS = [("stream", "random", 32, "float16", "fprop", 4096, {}),
           ("stream", "random", 32, "float16", "fprop", 4096,
-           {"R": 4, "BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 6}),
-          ("stream", "random", 32, "float16", "fprop", 4096,
-           {"R": 4, "BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 6, "PERSIST": 1})]
+           {"R": 4, "BM": 256, "WARPS_M": 8, "WARPS_N": 1, "STAGES": 6})]
+#: (GROUPS' third case, R 4 with PERSIST, went with that kernel path: v30, slower than R 1.)
 #: v32 (`p19.py tall`): the 16-bit bs 32 x @ W at M = 4096 on 512-row tiles (TALL 1, the default
 #: since v29: two CTAs an SM, 94 registers, 105 KB) has never had a timeline; the random row is
 #: 2% short of E 0.22 with x's bytes at 6.4 TB/s, where v31's wgrad moves 7.2 TB/s: is a step

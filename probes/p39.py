@@ -1,5 +1,6 @@
-"""Probe 39: x's first touch on the item queue: columns walked from staggered block-rows, and
-x's tiles prefetched into L2 ahead of the ring (XPF) (docs/perf-notes.md v35).
+"""Probe 39: x's first touch on the item queue: columns walked from staggered block-rows
+(docs/perf-notes.md v35; v36 also timed XPF, x's tiles prefetched into L2 ahead of the ring,
+since removed with its knob: every variant slower).
 
 v35's timeline of 16-bit bs 64 at M = 4096 (wgmma consumers on the queue, 512-row tiles) has a
 copy landing 2.25 us after issue at the median and 4.2 us at p90, while ncu puts the L2 at 61%
@@ -7,21 +8,18 @@ and DRAM reads at 133 MB against the 77 MB of x and W once. Every item walks its
 block-rows in ascending order, and the items of a row tile start close together, so the CTAs
 reach each new x tile together, the first of them missing L2. Here each column's entries are
 rotated to start at a block-row that depends on the column, so the CTAs spread over x's tiles
-(the sums are taken in another order: results equal to the tolerance, not bitwise). XPF d
-prefetches x's tile of the entry d steps ahead into L2 (cp.async.bulk.prefetch.tensor), the
-same product bit for bit.
+(the sums are taken in another order: results equal to the tolerance, not bitwise).
 
     PYTHONPATH=.:probes python probes/p39.py
 
 Each line: the case, x @ W / x @ W^T median ms (max error against the default's), fprop E."""
 import cupy
 
-from _common import fprop_bprop, fresh, patched, problem, say, with_knobs
-from cupy_bsparse import _specs as sp, _work_lists as wl, bench
+from _common import fprop_bprop, fresh, patched, problem, say
+from cupy_bsparse import _work_lists as wl, bench
 
 say(bench.gpu_name())
 ORIG = wl.dsd_queue_plan
-SPEC = sp.dsd_stream_spec
 
 
 def rotated_plan(layout, trans_w, walk="ascending"):
@@ -44,14 +42,9 @@ def rotated_plan(layout, trans_w, walk="ascending"):
     return plan
 
 
-def variant(plan, knobs):
-    """A context: the queue's plan function ``plan`` and the spec's #defines ``knobs``."""
-    import contextlib
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(patched(wl, dsd_queue_plan=plan))
-    stack.enter_context(patched(sp, dsd_stream_spec=with_knobs(SPEC, knobs) if knobs else SPEC))
-    return stack
+def variant(plan):
+    """A context: the queue's plan function ``plan``."""
+    return patched(wl, dsd_queue_plan=plan)
 
 
 if __name__ == "__main__":
@@ -61,13 +54,10 @@ if __name__ == "__main__":
             td = bench.time_cuda(lambda a, b: a @ b, [(data[0]["x"], data[0]["w"].toarray())], 3, 20)
             say(f"{dtype} bs {bs} random, M 4096, C = K = 8192: dense {td:.4f} ms")
             ref = {}
-            for name, plan, knobs in (("the queue (default)", ORIG, {}),
-                                      ("  columns from staggered block-rows", rotated_plan, {}),
-                                      ("  XPF 4", ORIG, {"XPF": 4}),
-                                      ("  XPF 8", ORIG, {"XPF": 8}),
-                                      ("  staggered + XPF 4", rotated_plan, {"XPF": 4}),
-                                      ("the queue again", ORIG, {})):
-                line = fprop_bprop(data, ref, lambda: variant(plan, knobs))
+            for name, plan in (("the queue (default)", ORIG),
+                               ("  columns from staggered block-rows", rotated_plan),
+                               ("the queue again", ORIG)):
+                line = fprop_bprop(data, ref, lambda: variant(plan))
                 f = float(line.split()[0]) if not line.startswith("ERROR") else float("nan")
                 say(f"   {name}: {line}; fprop E {0.1 * td / f:.3f}")
             del data

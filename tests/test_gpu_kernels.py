@@ -1378,39 +1378,6 @@ def _column_groups_checked(request, monkeypatch, bs, r, kind, trans, M, density,
     return wg.layout
 
 
-@pytest.mark.parametrize("M,density", [(100, 0.5)] if _SMALL else [(65, 1.0), (1000, 0.1),
-                                                                    (4096, 0.5)])
-@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-@pytest.mark.parametrize("bs", [32, 64])
-def test_stream_column_groups_persist(request, monkeypatch, bs, trans, M, density):
-    """dsd_stream.cu with R = 4 and PERSIST (forced): one wave of CTAs, each walking the (row
-    tile, group) items t = b, b + P, ... across row tiles (more items than CTAs at M = 4096),
-    the last tile partial; W with 60 or 40 output block-columns; exact to the tolerance, every
-    element written."""
-    from cupy_bsparse import _gpu_ops, _specs
-
-    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["dsd_stream.cu"]:
-        pytest.skip("the TMA kernels need sm_90")
-    monkeypatch.setattr(_specs, "STREAM_R", "4")
-    monkeypatch.setattr(_gpu_ops, "_launches", {})    # no launch cached without PERSIST
-    _spec_knobs(monkeypatch, "dsd_stream_spec", {"PERSIST": 1})
-    try:
-        spec = _gpu_ops._dsd_launch(bs, 1, M, trans, "stream")[4]
-        assert spec["R"] == 4 and spec["PERSIST"] == 1
-        dtype = np.dtype(np.float16)
-        wg, wop, x, x64, op64, ref = _dsd_case(_rng(request), (bs * 40, bs * 60), bs, density,
-                                               dtype, M, trans)
-        out = _nan((M, op64.shape[1]), dtype)
-        cb.matmul(cupy.asarray(x), wop, out=out)
-        (call,) = wg.layout.plan_cache["calls"].values()
-        grid = call[6][0][2]
-        items = call[3][0].shape[0] * -(-M // spec["BM"])
-        assert grid[1] == 1 and grid[0] <= items and (M < 4096 or grid[0] < items)
-        _check(out.get(), ref, _baseline_err(x64, op64, dtype, ref), "f16")
-    finally:
-        _gpu_ops._launches.clear()
-
-
 @pytest.mark.parametrize("M,density", [(300, 0.5)] if _SMALL else [(65, 1.0), (300, 0.5),
                                                                     (1000, 0.1), (4096, 0.3)])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
@@ -1987,25 +1954,21 @@ def test_stream_wgmma_queue(request, monkeypatch, wgq, kind, trans, nctas, M):
 
 @pytest.mark.parametrize("density", [0.3, 0.06])
 @pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
-@pytest.mark.parametrize("knob", [{"XPF": 4}, {"IPF": 1, "ILV": 0, "LATE": 0}, {"ILV": 0}, {"ILV": 2},
-                                  {"ILV": 4}, {"QFIRST": 1, "TMPF": 1}, {"QLIST": 1, "ILV": 0},
+@pytest.mark.parametrize("knob", [{"ILV": 0}, {"ILV": 2}, {"ILV": 4}, {"QLIST": 1, "ILV": 0},
                                   {"LATE": 1}, {"LATE": 3}, {"LATE": 1, "QLIST": 1, "ILV": 0},
-                                  {"LATE": 2, "QFIRST": 1}],
-                         ids=["xpf4", "ipf", "ilv0", "ilv2", "ilv4", "qfirst", "qlist", "late1",
-                              "late3", "late1_qlist", "late2_qfirst"])
+                                  {"LATE": 2}],
+                         ids=["ilv0", "ilv2", "ilv4", "qlist", "late1", "late3", "late1_qlist",
+                              "late2"])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 @pytest.mark.parametrize("bs", [32, 64])
 def test_stream_queue_knobs(request, monkeypatch, bs, trans, knob, nctas, density):
     """The queue's opt-in knobs on its sets, bs 32's 512-row mma.sync set and bs 64's 512-row
     wgmma set, at M = 1100 on 3 CTAs or the resident count, at d = 0.3 and 0.06 (columns of no,
-    one, two blocks): XPF 4 (probes/p39.py: x's tile of the entry four steps ahead prefetched
-    into L2), IPF 1 (the next item's chunk and first entry loaded during the item before;
-    without ILV), ILV 0 (tile after tile), 2 and 4 (the last two row tiles' items interleaved,
-    one of them partial, bs 64's default; all three), QFIRST 1 with TMPF 1 (the first items
-    without the counter, the tensor maps' descriptors prefetched), QLIST 1 (the items from a
-    host-ordered list, the columns over the mean count a row tile early), LATE 1 and 3 (the
-    next item claimed at the item's last / third-last step, alone, with QLIST and, at 2, with
-    QFIRST). To the tolerance, every element written, bitwise repeatable, counters at zero."""
+    one, two blocks): ILV 0 (tile after tile), 2 and 4 (the last two row tiles' items interleaved,
+    one of them partial, bs 64's default; all three), QLIST 1 (the items from a host-ordered
+    list, the columns over the mean count a row tile early), LATE 1, 2 and 3 (the next item
+    claimed at the item's last / second-last / third-last step; 1 also with QLIST). To the
+    tolerance, every element written, bitwise repeatable, counters at zero."""
     from cupy_bsparse import _gpu_ops, _specs
 
     if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
@@ -2106,29 +2069,6 @@ def test_stream_queue_walk_by_layout(request, monkeypatch, kind, walk, trans):
     assert np.array_equal(outs[0], outs[1])
     assert seen == [walk], seen
     assert asked and set(asked) == {(trans, resident, 8, _specs.WALK_SHARE_CAP)}, asked
-
-
-@pytest.mark.parametrize("density", [0.3, 0.06])
-@pytest.mark.parametrize("nctas", [3, None], ids=["3ctas", "resident"])
-@pytest.mark.parametrize("M", [65, 1100, 1500])
-@pytest.mark.parametrize("ilv", [2, 0], ids=["ilv2", "ilv0"])
-@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-def test_stream_queue_w_multicast(request, monkeypatch, trans, ilv, M, nctas, density):
-    """CLW 2 (opt-in) on 16-bit bs 64's 512-row wgmma queue set: clusters of two CTAs on
-    adjacent row tiles, W's block multicast into both, rank 0's producer driving both rings.
-    M = 65 (rank 1's rows all past M), 1100 (three tiles: the second pair's rank 1 past M) and
-    1500 (two pairs, the second partial), on 3 CTAs (a grid of one cluster) or the resident
-    count, at d = 0.3 and 0.06, with ILV 2 and 0. To the tolerance, every element written,
-    bitwise repeatable, the queue's counters back at zero."""
-    from cupy_bsparse import _gpu_ops
-
-    if not _gpu_ops._wgmma(cupy.cuda.runtime.getDevice()):
-        pytest.skip("the queue's wgmma set needs sm_90a (and USE_WGMMA)")
-    knob = {"CLW": 2, "ILV": ilv}
-    _spec_knobs(monkeypatch, "dsd_stream_spec", knob)
-    spec = _queue_product_checked(request, monkeypatch, 64, "f16", M, trans, nctas, density,
-                                  STREAM_WGQ="512")
-    assert spec == {**spec, **knob} and spec["QUEUE"] == 1 and spec["BM"] == 512
 
 
 def test_stream_wgmma_queue_rule(monkeypatch):

@@ -763,7 +763,7 @@ def test_stream_queue(monkeypatch):
     assert "QUEUE" not in base
     monkeypatch.setattr(_specs, "STREAM_QUEUE", "1")
     spec = dict(_specs.dsd_stream_spec(32, 1, 4096, False))
-    assert spec == {**base, "QUEUE": 1, **({"QFIRST": 1} if _specs.STREAM_QFIRST else {})}
+    assert spec == {**base, "QUEUE": 1}
     shape = _specs.launch_shape("dsd_stream.cu", tuple(sorted(spec.items())))
     base_shape = _specs.launch_shape("dsd_stream.cu", tuple(sorted(base.items())))
     assert shape[1] == base_shape[1] + 16 * (spec["STAGES"] + 1)
