@@ -409,46 +409,6 @@ __device__ __forceinline__ void warp_mma(float (&acc)[MI][NI][4], const elem_t* 
 #endif
 }
 
-#if DTYPE_ID == 4
-// warp_mma's 3xTF32 product from operands split ahead: A's hi parts at Ah and lo parts at Al
-// (the same layout), B's at Bh / Bl; the fragments are loads alone (no split_tf32 here). The
-// operands are shared-window byte addresses (smem_u32), so every load is the lane's base plus
-// an immediate.
-template <int MI, int NI, int KCH, bool A_KCONTIG, bool B_KCONTIG>
-__device__ __forceinline__ void warp_mma_hl(float (&acc)[MI][NI][4], unsigned Ah, unsigned Al, int lda,
-                                            unsigned Bh, unsigned Bl, int ldb, int lane) {
-    const int g = lane >> 2, t = lane & 3;
-    // element offsets: A(m, k), B(n, k) of the lane's fragments are its base plus a constant
-    const unsigned a_lane = 4u * (A_KCONTIG ? g * lda + t : t * lda + g);
-    const unsigned b_lane = 4u * (B_KCONTIG ? g * ldb + t : t * ldb + g);
-    auto a_at = [&](int m, int kk) { return 4 * (A_KCONTIG ? m * lda + kk : kk * lda + m); };
-    auto b_at = [&](int n, int kk) { return 4 * (B_KCONTIG ? n * ldb + kk : kk * ldb + n); };
-#pragma unroll
-    for (int k = 0; k < KCH; k += 8) {
-        unsigned ah[1][MI][4], al[1][MI][4], bh[1][NI][2], bl[1][NI][2];
-#pragma unroll
-        for (int mi = 0; mi < MI; ++mi) {
-            const int o[4] = {a_at(mi * 16, k), a_at(mi * 16 + 8, k), a_at(mi * 16, k + 4),
-                              a_at(mi * 16 + 8, k + 4)};
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                ah[0][mi][q] = lds32(Ah + a_lane + o[q]);
-                al[0][mi][q] = lds32(Al + a_lane + o[q]);
-            }
-        }
-#pragma unroll
-        for (int ni = 0; ni < NI; ++ni) {
-            const int o[2] = {b_at(ni * 8, k), b_at(ni * 8, k + 4)};
-#pragma unroll
-            for (int q = 0; q < 2; ++q) {
-                bh[0][ni][q] = lds32(Bh + b_lane + o[q]);
-                bl[0][ni][q] = lds32(Bl + b_lane + o[q]);
-            }
-        }
-        mma_3xtf32_split<1, MI, NI>(acc, ah, al, bh, bl);
-    }
-}
-#endif
 #endif  // USE_MMA
 
 #if !USE_MMA
@@ -606,27 +566,6 @@ __device__ __forceinline__ void store_tiles(elem_t* p, long long ld, const float
             const int c = col0 + ni * 8 + tc;
             if (r < valid_rows) store_pair(p + r * ld + c, acc[mi][ni][0], acc[mi][ni][1], alpha, beta);
             if (r + 8 < valid_rows) store_pair(p + (r + 8) * ld + c, acc[mi][ni][2], acc[mi][ni][3], alpha, beta);
-        }
-    }
-}
-
-// store_tiles for a warp that computed the transpose: tile (mi, ni) of acc covers rows
-// col0 + mi*16 .. +15 of out^T, that is columns col0 + mi*16 .. of the output at p, and rows
-// row0 + ni*8 .. +7 (row stride ld elements; every element in range).
-template <int MI, int NI>
-__device__ __forceinline__ void store_tiles_t(elem_t* p, long long ld, const float (&acc)[MI][NI][4], int col0,
-                                              int row0, float alpha, float beta, int lane) {
-    const int gc = lane >> 2, tr = (lane & 3) * 2;
-#pragma unroll
-    for (int mi = 0; mi < MI; ++mi) {
-        const int c = col0 + mi * 16 + gc;
-#pragma unroll
-        for (int ni = 0; ni < NI; ++ni) {
-            elem_t* q = p + (row0 + ni * 8 + tr) * ld + c;
-            store_one(q, acc[mi][ni][0], alpha, beta);
-            store_one(q + ld, acc[mi][ni][1], alpha, beta);
-            store_one(q + 8, acc[mi][ni][2], alpha, beta);
-            store_one(q + ld + 8, acc[mi][ni][3], alpha, beta);
         }
     }
 }

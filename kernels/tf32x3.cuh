@@ -91,9 +91,6 @@ __device__ __forceinline__ void split_smem_to(unsigned src, unsigned hi, unsigne
                      :: "r"(lo + i), "r"(l[0]), "r"(l[1]), "r"(l[2]), "r"(l[3]) : "memory");
     }
 }
-__device__ __forceinline__ void split_smem(unsigned src, unsigned lo, int bytes, int tid, int n) {
-    split_smem_to(src, src, lo, bytes, tid, n);
-}
 
 // acc[mi][ni] += sum over s < S of a[s][mi] * b[s][ni] in 3xTF32 for S consecutive 8-deep
 // steps, from split fragments (hi, lo). Each tile's 3 S products go into one fresh tile

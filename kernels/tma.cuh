@@ -23,61 +23,14 @@ __device__ __forceinline__ void mbar_arrive(unsigned a) {
 __device__ __forceinline__ void mbar_arrive_expect_tx(unsigned a, unsigned bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" :: "r"(a), "r"(bytes) : "memory");
 }
-// Wait until the phase with parity `parity` has completed; CLUSTER: with cluster scope (the
-// phase's arrivals may come from other CTAs of the cluster).
-template <bool CLUSTER = false>
+// Wait until the phase with parity `parity` has completed.
 __device__ __forceinline__ void mbar_wait(unsigned a, unsigned parity) {
     unsigned done;
     do {
-        if (CLUSTER)
-            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;"
-                         " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
-        else
-            asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;"
-                         " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
+        asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;"
+                     " selp.u32 %0, 1, 0, p; }" : "=r"(done) : "r"(a), "r"(parity) : "memory");
     } while (!done);
 }
-// ---------------------------------------------------------------- clusters (sm_90)
-// This CTA's rank in its cluster.
-__device__ __forceinline__ unsigned cluster_rank() {
-    unsigned r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-    return r;
-}
-// Every non-exited thread of the cluster: what each did before is visible to all after.
-__device__ __forceinline__ void cluster_sync() {
-    asm volatile("barrier.cluster.arrive.release;\n\tbarrier.cluster.wait.acquire;" ::: "memory");
-}
-// Arrive on the mbarrier at this CTA's shared address `a` in CTA `rank` of the cluster.
-__device__ __forceinline__ void mbar_arrive_remote(unsigned a, unsigned rank) {
-    asm volatile("{ .reg .b32 ra; mapa.shared::cluster.u32 ra, %0, %1;"
-                 " mbarrier.arrive.release.cluster.shared::cluster.b64 _, [ra]; }"
-                 :: "r"(a), "r"(rank) : "memory");
-}
-
-// arrive.expect_tx (`bytes`) on the mbarrier at this CTA's shared address `a` in CTA `rank` of
-// the cluster, with release semantics at cluster scope (the writes before it are visible to
-// the threads that wait on that barrier with cluster scope).
-__device__ __forceinline__ void mbar_arrive_expect_tx_remote(unsigned a, unsigned rank, unsigned bytes) {
-    asm volatile("{ .reg .b32 ra; mapa.shared::cluster.u32 ra, %0, %1;"
-                 " mbarrier.arrive.expect_tx.release.cluster.shared::cluster.b64 _, [ra], %2; }"
-                 :: "r"(a), "r"(rank), "r"(bytes) : "memory");
-}
-// Store `v` at this CTA's shared address `a` (16-byte aligned) in CTA `rank` of the cluster.
-__device__ __forceinline__ void st_dsmem_int4(unsigned a, unsigned rank, int4 v) {
-    asm volatile("{ .reg .b32 ra; mapa.shared::cluster.u32 ra, %0, %1;"
-                 " st.shared::cluster.v4.s32 [ra], {%2, %3, %4, %5}; }"
-                 :: "r"(a), "r"(rank), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
-}
-
-// The float at this CTA's shared address `a` in CTA `rank` of the cluster.
-__device__ __forceinline__ float ld_dsmem_f32(unsigned a, unsigned rank) {
-    float v;
-    asm volatile("{ .reg .b32 ra; mapa.shared::cluster.u32 ra, %1, %2; ld.shared::cluster.f32 %0, [ra]; }"
-                 : "=f"(v) : "r"(a), "r"(rank) : "memory");
-    return v;
-}
-
 // ---------------------------------------------------------------- producer/consumer ring
 // N buffers, each with a `full` mbarrier (count `producers`, default 1: the producer's
 // expect_tx, completed by the copies' bytes) at bar0 + 8 * s and an `empty` one (count: every
@@ -106,11 +59,8 @@ struct Ring {
     }
     // Producer: wait until the consumers released this buffer's previous use (none for the
     // first N uses).
-    // CLUSTER: other CTAs of the cluster also release it (their consumers arrive remotely: the
-    // copies this producer multicasts land in their buffers too).
-    template <bool CLUSTER = false>
     __device__ void wait_empty(int use) const {
-        if (use >= N) mbar_wait<CLUSTER>(empty(), phase ^ 1);
+        if (use >= N) mbar_wait(empty(), phase ^ 1);
     }
     __device__ unsigned empty() const { return bar0 + 8 * (N + s); }
     // Consumer: wait until this buffer's copies landed.
@@ -130,32 +80,6 @@ __device__ __forceinline__ void tma_2d(unsigned dst, const TensorMap* map, int c
                  " [%0], [%1, {%2, %3}], [%4], %5;"
                  :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar),
                     "l"(policy)
-                 : "memory");
-}
-
-// Prefetch the box at (c0, c1) of `map` into L2 (no shared-memory destination, no barrier).
-__device__ __forceinline__ void tma_prefetch_2d(const TensorMap* map, int c0, int c1,
-                                                unsigned long long policy) {
-    asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile.L2::cache_hint [%0, {%1, %2}], %3;"
-                 :: "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "l"(policy)
-                 : "memory");
-}
-
-// Prefetch the tensor map `map` (a __grid_constant__ kernel parameter) into the TMA unit's
-// descriptor cache, so the first copy through it does not wait for the descriptor's fetch.
-__device__ __forceinline__ void tma_prefetch_desc(const TensorMap* map) {
-    asm volatile("prefetch.tensormap [%0];" :: "l"(reinterpret_cast<unsigned long long>(map)) : "memory");
-}
-
-// tma_2d multicast: the box lands at `dst` and completes on `bar` (both this CTA's shared
-// addresses) in every CTA of the cluster whose bit is set in `mask`.
-__device__ __forceinline__ void tma_2d_multicast(unsigned dst, const TensorMap* map, int c0, int c1,
-                                                 unsigned bar, unsigned short mask,
-                                                 unsigned long long policy) {
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
-                 ".multicast::cluster.L2::cache_hint [%0], [%1, {%2, %3}], [%4], %5, %6;"
-                 :: "r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(c0), "r"(c1), "r"(bar),
-                    "h"(mask), "l"(policy)
                  : "memory");
 }
 
