@@ -172,22 +172,20 @@ def queue_knobs(knobs):
     return lambda *a, **k: on(*a, **k) if dict(orig(*a, **k)).get("QUEUE") else orig(*a, **k)
 
 
-def queue_knob_sweep(cases, variants, C=8192, knobbed=None, K=None):
+def queue_knob_sweep(cases, variants, C=8192, K=None):
     """For each (bs, layout kind, M, dtype) of ``cases`` (W (``C``, ``K``), K None: C): one line of each
-    (name, knobs) of ``variants`` set on the queue's specs (``knobbed``, default
-    ``queue_knobs``: a function of the knobs returning a dsd_stream_spec; {} for the default),
+    (name, knobs) of ``variants`` set on the queue's specs (``queue_knobs``; {} for the default),
     x @ W / x @ W^T ms (max error against the first variant's) and fprop E against dense in the
     same run."""
     from cupy_bsparse import _specs
 
-    knobbed = knobbed or queue_knobs
     for bs, kind, M, dtype in cases:
         sets = problem(M, C, K or C, bs, dtype, kind=kind)
         td = bench.time_cuda(lambda a, b: a @ b, [(sets[0]["x"], sets[0]["w"].toarray())], 3, 20)
         ref = {}
         parts = []
         for name, knobs in variants:
-            spec = knobbed(knobs) if knobs else _specs.dsd_stream_spec
+            spec = queue_knobs(knobs) if knobs else _specs.dsd_stream_spec
             # a variant that forces a knob QLIST excludes runs on the queue's own order
             own = ({"QLIST_AHEAD": 0} if set(knobs) & set(_specs.QLIST_EXCLUDES)
                    and "QLIST" not in knobs else {})

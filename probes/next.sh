@@ -1,5 +1,6 @@
 # The device plan of docs/perf-notes.md v16, for the next session with a GPU. Run from the repo
 # root on main (probes/ is tracked, nothing to carry):
+# (v56 removed the entries whose kernel variants or probes were removed; they are at 06e29d5.)
 #   bash probes/next.sh A   -> GPU suite, memcheck on the unmeasured kernels, p13     (<= 540 s)
 #   bash probes/next.sh B   -> bench A/B of CUPY_BSPARSE_WGMMA, p14, p15              (<= 560 s)
 #   bash probes/next.sh C   -> p11, p10, ncu on the rows with no measured bound       (<= 560 s)
@@ -25,12 +26,6 @@
 #                                                   the small-world and Barabasi-Albert layouts
 #   bash probes/next.sh v21                      -> the suite on v21's defaults, then p19 producer
 #   bash probes/next.sh v21b                     -> targets 64 and 4096 on v21's defaults
-#   bash probes/next.sh v22                      -> the GPU suite's small subset, p20 (CK), memcheck
-#                                                   on the cluster knobs (<= 340 s)
-#   bash probes/next.sh v22ck                    -> the CL / CK / UCOL GPU tests, p20 short,
-#                                                   racecheck on CK (<= 220 s)
-#   bash probes/next.sh v23                      -> the PERSIST tests and p21, then v22ck and v22b,
-#                                                   one call (<= 580 s)
 #   bash probes/next.sh suite                    -> (v24's first call) the suite on v23's final
 #                                                   tree (about 530 s on the H100)
 #   bash probes/next.sh v24b                     -> targets 4096 (the float32 rows on v22's
@@ -66,10 +61,6 @@
 #                                                   (<= 330 s)
 #   bash probes/next.sh v30b                     -> the layout rule's tests (R 4 on small world),
 #                                                   the suite, the bench on 3 layouts (<= 590 s)
-#   bash probes/next.sh v30c                     -> sddmm_tall.cu's 2-D items (GR): their tests,
-#                                                   p28, memcheck (<= 230 s)
-#   bash probes/next.sh v31                      -> the suite, then p28 timeline (the 16-bit bs 32
-#                                                   wgrad's steps, small world / random) (<= 550 s)
 #   bash probes/next.sh v31b                     -> p29: the 16-bit bs 32 wgrad by CTAs an SM and
 #                                                   segment size (NB, MAXNREG) (<= 570 s)
 #   bash probes/next.sh v33b                     -> the third 512-row set on the queue: tests,
@@ -80,14 +71,9 @@
 #                                                   ncu_l2 fp16, the M = 4096 bench (<= 560 s)
 #   bash probes/next.sh v35stores                -> 16-byte against 4-byte output stores (p33,
 #                                                   p29 stores; <= 450 s; planned in v34, not run)
-#   bash probes/next.sh clwcheck                 -> memcheck, racecheck and synccheck on CLW
-#                                                   2's tests (<= 600 s; not yet run)
 #   bash probes/next.sh v38                      -> p46 (y's L2 hint, Y_HINT), p19 wgq (the
 #                                                   per-CTA records saved), the bs 64 bench
 #                                                   (<= 560 s)
-#   bash probes/next.sh v38b                     -> memcheck on the queue's tests with Y_HINT 0
-#                                                   the default, then clwcheck's memcheck and
-#                                                   racecheck (<= 380 s)
 #   bash probes/next.sh v39                      -> the suite, then p47's short sweep (QLIST
 #                                                   3 / 4 on Barabasi-Albert and random) (<= 590 s)
 #   bash probes/next.sh v40                      -> the suite with QLIST_AHEAD 4 (in 4 shards),
@@ -122,7 +108,6 @@
 #   bash probes/next.sh v72                      -> TF32_REDO (grouped bs 8, tall): tests, memcheck, p52 (<= 260 s)
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
-#   bash probes/next.sh v75                      -> KS16 (bs 8 wgrad, SOFF): tests, memcheck, p55 (<= 200 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
 #   bash probes/next.sh v81                      -> ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 300 s)
 #   bash probes/next.sh v80                      -> DMASK / WINDOWS: tests, memcheck, p61, the float32 bs 8 rows (<= 450 s)
@@ -151,18 +136,8 @@
 #   bash probes/next.sh v38c                     -> QLIST (the queue as a host-ordered list,
 #                                                   long columns early): its tests, p47, memcheck
 #                                                   on a few (<= 380 s)
-#   bash probes/next.sh v37b                     -> W multicast in clusters (CLW 2): its tests,
-#                                                   p45 (<= 200 s)
-#   bash probes/next.sh v37                      -> the kernel's start (QFIRST, TMPF): their
-#                                                   tests, memcheck, p44 (<= 560 s)
 #   bash probes/next.sh v36c                     -> the queue's ILV: its tests, memcheck, p43
 #                                                   (<= 520 s)
-#   bash probes/next.sh v36b                     -> the queue's IPF: its tests, memcheck, p42;
-#                                                   p41 (L2 hints at large M) (<= 600 s)
-#   bash probes/next.sh v36                      -> the 16-bit bs 64 wgmma wgrad (TALL_WGMMA16,
-#                                                   built in v35): its tests, memcheck, p38;
-#                                                   p39 (the queue's columns from staggered
-#                                                   block-rows) (<= 570 s)
 #   bash probes/next.sh v34m                     -> memcheck on the stores, the M = 64 bench,
 #                                                   bs 32 Barabasi-Albert at M = 4096 (<= 330 s)
 #   bash probes/next.sh v34                      -> (after the suite, its own call) the step
@@ -178,10 +153,6 @@
 #                                                   (SDDMM_M_CHUNK): its test, then the bench
 #   bash probes/next.sh v21short                 -> for a short budget: the fixed tests, a small
 #                                                   float32 / grouped / stream subset, targets 64
-#   bash probes/next.sh v20                      -> p19 (perf-notes v20: the step timelines of
-#                                                   the grouped and stream kernels), then p18
-#                                                   prefetch (the stored blocks prefetched into
-#                                                   L2, WPF; the suite's memcheck covers its test)
 # The machine is given back after 30 s idle: issue the next call at once. Each mode stays under
 # the 600 s limit of one call.
 #   suite    .ci/gpu without its sanitizer and bench, then memcheck on the forced float32 bs 8
@@ -381,18 +352,6 @@ elif [ "$1" = v30b ]; then
       --dtype float16 bfloat16 --blocksize 32 --layout $L --baselines dense \
       --out "$out/v30_$L" 2>&1 | grep -v "^\[" | tail -8 | sed "s/^/$L: /"
   done
-elif [ "$1" = v30c ]; then
-  # sddmm_tall.cu's 2-D items (GR, opt-in, never run): their tests under a timeout, then p28
-  # (their timings) and memcheck on a subset (T, default 230 s)
-  T=${T:-230}
-  first_tests 80 "test_sddmm_tall_groups"
-  [ "$rc" = 0 ] && timeout 90 python3 probes/p28.py 2>&1 | tail -24
-  [ $SECONDS -lt $((T - 20)) ] && sanitize memcheck $((T - SECONDS - 5)) memcheck_groups.log "test_sddmm_tall_groups and f16 and 300"
-elif [ "$1" = v31 ]; then
-  # the full suite first (sddmm_tall.cu's source changed after v30's last full run; its default
-  # cubins did not), then the step stamps of the 16-bit bs 32 wgrad on small world (p28 timeline)
-  SKIP_SANITIZER=1 SKIP_BENCH=1 timeout 420 bash .ci/gpu 2>&1 | tail -4
-  timeout 120 python3 probes/p28.py timeline 2>&1 | tail -24
 elif [ "$1" = v31b ]; then
   # the wgrad's CTAs an SM and segment sizes (p29), fp16 on three layouts, then bf16, then M
   timeout 300 python3 probes/p29.py 2>&1 | grep -v "^\[" | tail -24
@@ -435,12 +394,6 @@ elif [ "$1" = v38 ]; then
   [ $SECONDS -lt 470 ] && timeout $((560 - SECONDS)) python3 -m cupy_bsparse bench --m 4096 \
     --dtype float16 bfloat16 --blocksize 64 --layout random --baselines dense \
     --out "$out/v38_bs64" 2>&1 | grep -v "^\[" | tail -7
-elif [ "$1" = v38b ]; then
-  # y's stores with an evict_first policy (Y_HINT 0, the queue sets' default since v38) under
-  # memcheck on 3 CTAs (both queue kernels), then CLW 2 (v37, opt-in) under memcheck and racecheck
-  sanitize memcheck 130 memcheck_v38.log "(test_stream_wgmma_queue or test_stream_queue) and 3ctas and 1100 and not knobs and not multicast"
-  sanitize memcheck 120 memcheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100"
-  [ $SECONDS -lt 250 ] && sanitize racecheck 120 racecheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
 elif [ "$1" = v39 ]; then
   # the suite (owed since v38's QLIST commits; it runs QLIST's tests and the layout rule's),
   # then p47's short sweep while the call has time: fp16 bs 64 Barabasi-Albert and random at
@@ -741,13 +694,6 @@ elif [ "$1" = v74 ]; then
   first_tests 90 "grouped_f32_variants or sddmm_f32_redo"
   [ "$rc" = 0 ] || exit 1
   probe p53.py 298
-elif [ "$1" = v75 ]; then
-  # v53's KS16 (sddmm_grouped.cu's float32 bs 8 pairs on SOFF: two 8-deep steps' products in one
-  # fresh tile; SASS -3.4%, untimed): the variant and redo tests, memcheck on the variants, then
-  # p55 (<= 200 s)
-  checked_first 90 "grouped_f32_variants or sddmm_f32_redo" 60 memcheck_v75.log "grouped_f32_variants"
-  [ "$rc" = 0 ] || exit 1
-  probe p55.py 198
 elif [ "$1" = v76 ]; then
   # v53's TPAIRS (sddmm_grouped.cu's float32 bs 8 units paired two ways, on one-row stages; -9.9%
   # unit steps at M = 4096, untimed): the variant and redo tests, memcheck on the variants, then
@@ -1088,29 +1034,6 @@ elif [ "$1" = v38c ]; then
     timeout 200 python3 probes/p47.py 2>&1 | grep -v "^\[" | tail -9
     [ $SECONDS -lt 300 ] && sanitize memcheck 80 memcheck_qlist.log "test_stream_queue_knobs and qlist and 3ctas"
   fi
-elif [ "$1" = clwcheck ]; then
-  # CLW 2 (a cluster kernel on the queue: remote stores, arrivals and multicast) under the
-  # sanitizers, one cluster and the resident count, both ops
-  sanitize memcheck 200 memcheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100"
-  sanitize racecheck 200 racecheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
-  sanitize synccheck 200 synccheck_clw.log "test_stream_queue_w_multicast and ilv2 and 1100 and 3ctas"
-elif [ "$1" = v37b ]; then
-  # dsd_stream.cu's W multicast in clusters of two row tiles (CLW 2; never run on a GPU before):
-  # its tests first under a timeout (a deadlock must not eat the call), then p45
-  first_tests 110 "test_stream_queue_w_multicast"
-  if [ "$rc" = 0 ]; then
-    timeout 80 python3 probes/p45.py 2>&1 | grep -v "^\[" | tail -4
-  fi
-elif [ "$1" = v37 ]; then
-  # dsd_stream.cu's start (never run on a GPU before): the first items without the counter
-  # (QFIRST) and the descriptors prefetched (TMPF); their tests, memcheck on a few, then p44
-  checked_first 200 "test_stream_queue_knobs and (qfirst or ilv2)" 100 memcheck_v37.log \
-    "test_stream_queue_knobs and qfirst and 3ctas"
-  if [ "$rc" = 0 ]; then
-    timeout 300 python3 probes/p44.py 2>&1 | grep -v "^\[" | tail -10
-    # the step timeline of the 512-row queue set on the ILV 2 default, while time is left
-    [ $SECONDS -lt 480 ] && timeout $((570 - SECONDS)) python3 probes/p19.py wgq 2>&1 | grep -v "^\[" | tail -14
-  fi
 elif [ "$1" = v36c ]; then
   # the queue's ILV (the last row tiles' items interleaved; never run on a GPU before): its
   # tests first under a generous timeout, memcheck on a few, then p43 (ILV timed)
@@ -1118,27 +1041,6 @@ elif [ "$1" = v36c ]; then
     "test_stream_queue_knobs and ilv and 3ctas and xW"
   if [ "$rc" = 0 ]; then
     timeout 200 python3 probes/p43.py 2>&1 | grep -v "^\[" | tail -8
-  fi
-elif [ "$1" = v36b ]; then
-  # the queue's IPF (the next item's fields loaded early; never run on a GPU before): its tests
-  # (with XPF's) first under a generous timeout, memcheck on a few, then p42 (IPF timed) and
-  # p41 (L2 hints on 16-bit bs 64 at large M)
-  checked_first 240 "test_stream_queue_knobs" 100 memcheck_v36b.log \
-    "test_stream_queue_knobs and ipf and 3ctas"
-  if [ "$rc" = 0 ]; then
-    timeout 150 python3 probes/p42.py 2>&1 | grep -v "^\[" | tail -9
-    timeout 150 python3 probes/p41.py 2>&1 | grep -v "^\[" | tail -9
-  fi
-elif [ "$1" = v36 ]; then
-  # sddmm_tall.cu's 16-bit bs 64 wgmma consumers and the queue's XPF (opt-in, never run on a
-  # GPU before): their tests under a generous timeout first (they compile on a cold machine),
-  # memcheck on a few, then p38 (the wgrad against mma.sync on four layouts and dtypes) and p39
-  # (x's first touch on the queue: staggered columns, XPF)
-  checked_first 240 "test_sddmm_tall_wgmma16 or (test_stream_queue_knobs and xpf4)" 120 \
-    memcheck_v36.log "(test_sddmm_tall_wgmma16 and f16 and 100) or (test_stream_queue_knobs and xpf4)"
-  if [ "$rc" = 0 ]; then
-    timeout 120 python3 probes/p38.py 2>&1 | grep -v "^\[" | tail -6
-    timeout 150 python3 probes/p39.py 2>&1 | grep -v "^\[" | tail -30
   fi
 elif [ "$1" = v35stores ]; then
   # the 16-byte output stores against the 4-byte ones in one run (STORE_VEC 0): the dsd products
@@ -1222,9 +1124,6 @@ elif [ "$1" = v19 ]; then
     timeout 90 python3 -m cupy_bsparse bench --layout $L --dtype float16 --m 64 --blocksize 8 16 \
       --baselines dense --out "$out/v19_$L" 2>&1 | grep -v "^\[" | tail -12
   done
-elif [ "$1" = v20 ]; then
-  timeout 260 python3 probes/p19.py 2>&1 | tail -170
-  timeout 200 python3 probes/p18.py prefetch 2>&1 | tail -40
 elif [ "$1" = v21 ]; then
   # the suite on v21's defaults (memcheck on the PW test too), then the producer's cases (p19)
   timeout 400 bash probes/next.sh suite
@@ -1233,26 +1132,6 @@ elif [ "$1" = v21b ]; then
   # the status tables on v21's defaults, one tree and device
   timeout 200 bash probes/next.sh targets 64 2>&1 | tail -16
   timeout 200 bash probes/next.sh targets 4096 2>&1 | tail -16
-elif [ "$1" = v22 ]; then
-  # little device time: the GPU suite's small subset (every op, dtype and block size), p20's CK
-  # timings, then memcheck on the cluster knobs (CL, CK)
-  CUPY_BSPARSE_GPU_SUBSET=small timeout 200 python3 -m pytest tests -m gpu -q -p no:cacheprovider \
-    2>&1 | tee "$out/gpu_small.log" | tail -3
-  timeout 80 python3 probes/p20.py 2>&1 | tail -8
-  sanitize memcheck 60 memcheck_cl.log "test_grouped_tma_producer_knobs and (cl or ck)"
-elif [ "$1" = v22ck ]; then
-  # the knobs' GPU tests (CL, CK against float64; UCOL bitwise), then p20's timings
-  CUPY_BSPARSE_GPU_SUBSET=small timeout 70 python3 -m pytest tests/test_gpu_kernels.py -q \
-    -p no:cacheprovider -k "test_grouped_tma_producer_knobs and (cl or ck or ucol)" 2>&1 | tail -2
-  timeout 80 python3 probes/p20.py short 2>&1 | tail -9
-  sanitize racecheck 60 racecheck_ck.log "test_grouped_tma_producer_knobs and ck and f16 and 0.1"
-elif [ "$1" = v23 ]; then
-  # v23's first call (<= 580 s): the persistent stream kernel's GPU tests and p21, then v22ck
-  # and v22b
-  CUPY_BSPARSE_GPU_SUBSET=small timeout 120 python3 -m pytest tests/test_gpu_kernels.py -q \
-    -p no:cacheprovider -k "test_stream_persistent_runs or test_stream_kernel" 2>&1 | tail -3
-  timeout 130 python3 probes/p21.py 2>&1 | tail -30
-  timeout 190 bash probes/next.sh v22ck; timeout 150 bash probes/next.sh v22b
 elif [ "$1" = v24b ]; then
   timeout 240 bash probes/next.sh targets 4096 2>&1 | tail -16
   timeout 150 python3 probes/p21.py 2>&1 | tail -26
