@@ -1546,11 +1546,11 @@ def test_grouped_tma_balance(request, monkeypatch, grouped_tma, bs, kind, trans)
 
 def _twin_without_split(monkeypatch, spec_fn, spec):
     """Make every later launch of ``_specs.<spec_fn>``'s template take ``spec`` (a dict) without
-    its split flags (XPRE, XLO), with F32_SPLIT off: the same steps, the in-register split.
+    its split flag (XLO), with F32_SPLIT off: the same steps, the in-register split.
     Returns that spec as a dict."""
     from cupy_bsparse import _gpu_ops, _specs
 
-    twin = tuple(sorted((k, v) for k, v in spec.items() if k not in ("XPRE", "XLO")))
+    twin = tuple(sorted((k, v) for k, v in spec.items() if k != "XLO"))
     monkeypatch.setattr(_specs, "F32_SPLIT", "off")
     monkeypatch.setattr(_specs, spec_fn, lambda *a, **k: twin)
     _gpu_ops._launches.clear()

@@ -220,8 +220,8 @@ def test_every_specialisation_fits_its_gpu(arch):
     """No launch asks for more shared memory or threads than the GPU allows (on sm_80 the
     16-bit bs 16 sddmm asked for 196 KB of 163 KB); sm_90's specialisations are the tuned ones,
     unchanged; none is left out but, on sm_120 (99 KB), the forced-only float32 bs 8 pairs on
-    sddmm_grouped_tma.cu and the opt-in float32 specs that take x (and dy) split ahead
-    (F32_SPLIT: XPRE, XLO), which may not fit smaller GPUs (the launcher falls back to the
+    sddmm_grouped_tma.cu and the float32 specs that take x split ahead (F32_SPLIT "pass":
+    XLO), which may not fit smaller GPUs (the launcher falls back to the
     default spec there)."""
     from cupy_bsparse import compiler
 
@@ -233,7 +233,7 @@ def test_every_specialisation_fits_its_gpu(arch):
             _specs.fit_shared(name, spec, _specs.SMEM_LIMIT[arch])
         except RuntimeError:
             dropped.append((name, dict(spec)))
-    dropped = [(n, s) for n, s in dropped if not (s.get("XPRE") or s.get("XLO"))]
+    dropped = [(n, s) for n, s in dropped if not s.get("XLO")]
     assert all(n == "sddmm_grouped_tma.cu" and s["BS"] == 8 and s["DTYPE_ID"] == _specs._F32X3
                for n, s in dropped) and (arch == 120) == bool(dropped), dropped
     for name, spec, _ in _specs.device_specializations(arch):
