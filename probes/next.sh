@@ -18,7 +18,8 @@
 #   bash probes/next.sh v18b                     -> v17b's bs 16 x @ W^T bench on 3 layouts,
 #                                                   racecheck on the F32_SPLIT tests, and the
 #                                                   float32 M = 64 bench with F32_SPLIT=pass
-#   bash probes/next.sh targets M [LAYOUT]       -> every target row of issue 4 at M (64 or 4096),
+#   bash probes/next.sh targets M [LAYOUT [C K]] -> every target row of issue 4 at M (64 or 4096;
+#                                                   63 / 4095 with C K for the non-square rows),
 #                                                   one tree and device, as probes/targets.py's
 #                                                   status table (<= 560 s)
 #   bash probes/next.sh v19                      -> p18 (perf-notes v19: the weighted item cut
@@ -1174,13 +1175,16 @@ elif [ "$1" = v21short ]; then
     | tee "$out/gpu_tests_v21.log" | grep -E "passed|failed|Error" | tail -3
   timeout 100 bash probes/next.sh targets 64 2>&1 | tail -16
 elif [ "$1" = targets ]; then
-  # one bench per dtype, so a timeout loses one dtype's rows, not the table
-  M=${2:-64}; L=${3:-random}
+  # one bench per dtype, so a timeout loses one dtype's rows, not the table; C and K (both or
+  # neither) for the issue's non-square and odd-M rows, e.g. `targets 4095 random 8192 4096`
+  # and `targets 63 random 16384 8192` (targets.py gives them their regime's targets)
+  M=${2:-64}; L=${3:-random}; CK=${4:+--c $4 --k $5}
   for dt in float16 bfloat16 float32; do
-    timeout 180 python3 -m cupy_bsparse bench --m $M --layout $L --dtype $dt --baselines dense \
-      --out "$out/targets_M${M}_${L}_$dt" 2>&1 | grep -v "^\[" | tail -3
+    # shellcheck disable=SC2086
+    timeout 180 python3 -m cupy_bsparse bench --m $M --layout $L --dtype $dt --baselines dense $CK \
+      --out "$out/targets_M${M}_${L}${4:+_$4x$5}_$dt" 2>&1 | grep -v "^\[" | tail -3
   done
-  python3 probes/targets.py "$out"/targets_M${M}_${L}_*.json
+  python3 probes/targets.py "$out"/targets_M${M}_${L}${4:+_$4x$5}_*.json
 elif [ "$1" = v17c ]; then
   # the GPU suite's tests in two parts, the grouped-plan ones first (a short device budget)
   python3 -c "from cupy_bsparse import compiler, _gpu_ops, _specs; compiler.warm_cache(_specs.device_specializations(_gpu_ops._arch(0)))"

@@ -2,9 +2,12 @@
 
 For each (M, C, K, layout, dtype, block size) found: E of fprop / bprop / wgrad, bprop's and
 wgrad's time over fprop's, the target E and whether the row is met (every E at or above the
-target, and bprop and wgrad within 1.25x of fprop). A row whose shape is not its regime's
-(M = 64 with C = K = 16384, M = 4096 with C = K = 8192) is marked, as is a product missing
-from the files. Later files replace earlier rows of the same case (densities are cases apart).
+target, and bprop and wgrad within 1.25x of fprop). The issue's targets "also hold for
+non-square W and for M that is not a multiple of the tile": a case takes its regime's targets
+by M (``regime``: small for M up to 128, large for M 2048-8192), and a shape that is not the
+regime's (M = 64 with C = K = 16384, M = 4096 with C = K = 8192) is marked with its M, C and
+K, as is a product missing from the files. Later files replace earlier rows of the same case
+(densities are cases apart).
 
     python probes/targets.py OUT/targets_M64.json OUT/targets_M4096.json
 """
@@ -22,6 +25,12 @@ TARGETS.update({(64, "float32", 8): 0.6, (64, "float32", 16): 0.8, (64, "float32
                 (4096, "float32", 16): 0.7, (4096, "float32", 32): 0.85,
                 (4096, "float32", 64): 0.85})
 REGIME_CK = {64: 16384, 4096: 8192}
+
+
+def regime(m):
+    """The regime (the M of TARGETS' keys) whose targets a case of ``m`` rows takes: 64 for M
+    up to 128, 4096 for M 2048-8192, None otherwise (no target)."""
+    return 64 if 1 <= m <= 128 else 4096 if 2048 <= m <= 8192 else None
 RATIO = 1.25
 OPS = ("fprop", "bprop", "wgrad")
 
@@ -51,7 +60,8 @@ def status(cases):
     out = []
     for key in sorted(cases, key=lambda k: (k[0], k[3], order.get(k[4], 9), k[5], k[6])):
         m, c, k, layout, dtype, bs, _ = key
-        target = TARGETS.get((m, dtype, bs))
+        reg = regime(m)
+        target = TARGETS.get((reg, dtype, bs))
         if target is None:
             continue
         ops = cases[key]
@@ -62,8 +72,8 @@ def status(cases):
         notes = []
         if next(iter(ops.values())).get("device") != "gpu":
             notes.append("CPU reference")
-        if c != REGIME_CK[m] or k != REGIME_CK[m]:
-            notes.append(f"C = {c}, K = {k}: not the regime's shape")
+        if m != reg or c != REGIME_CK[reg] or k != REGIME_CK[reg]:
+            notes.append(f"M = {m}, C = {c}, K = {k}: the M = {reg} regime's targets")
         if abs(density - 0.1) > 0.005:
             notes.append(f"d = {density:.3f}")
         missing = [op for op, e in zip(OPS, es) if e is None]
