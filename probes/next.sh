@@ -110,7 +110,7 @@
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
-#   bash probes/next.sh v81                      -> ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 300 s)
+#   bash probes/next.sh v81                      -> p62 (WCP flipped), ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 440 s)
 #   bash probes/next.sh v80                      -> DMASK / WINDOWS: tests, memcheck, p61, the float32 bs 8 rows (<= 450 s)
 #   bash probes/next.sh v78                      -> v54's defaults (TPAIRS on the forest, the tail rule): tests, memcheck, bs 8 rows (<= 330 s)
 #   bash probes/next.sh v77                      -> TPAIRS (walk) + grouped tail order: tests, memcheck, p57 + rows (<= 400 s)
@@ -749,8 +749,10 @@ elif [ "$1" = v80 ]; then
   python3 probes/targets.py "$out"/v80_*.json
 elif [ "$1" = v81 ]; then
   # v55's lead on Barabasi-Albert's float32 bs 8 fprop / bprop (dsd_grouped_tma.cu: 1.17x
-  # random's time a block, 1.12x its x slab bytes a block): ncu's L2 / HBM / tensor split of
-  # both launches on random and Barabasi-Albert (<= 300 s)
+  # random's time a block, 1.12x its x slab bytes a block): p62 (v56: each launch's block copy
+  # mode flipped, WCP), then ncu's L2 / HBM / tensor split of both launches on random and
+  # Barabasi-Albert (<= 440 s)
+  PYTHONPATH=.:probes timeout 150 python3 probes/p62.py 2>&1 | grep -v "^\["
   for lay in random barabasi_albert; do
     LAYOUT=$lay KREGEX=bsmm_dsd CASES="fprop,float32,8,4096,8192 bprop,float32,8,4096,8192" \
         timeout 140 bash probes/ncu_rows.sh
