@@ -490,6 +490,23 @@ def test_sddmm_grouped_tf32_redo_spec(monkeypatch):
     test_queue_order_env("TF32_REDO", ((None, "None"), ("0", "0"), ("1", "1")))
 
 
+def test_sddmm_tall_redo_off_at_small_m(monkeypatch):
+    """float32 bs 32 on sddmm_tall.cu keeps the clamped split up to M = 256 (v56: TF32_REDO
+    22% slower at M = 64), unless TF32_REDO is forced or ``redo`` given; bs 16 keeps the redo
+    at every M; the launch cache key tells M = 256 from 257."""
+    from cupy_bsparse import _gpu_ops
+
+    monkeypatch.setattr(_specs, "TF32_REDO", None)
+    assert _specs.TALL_REDO_OFF_TO_M == {32: 256}
+    for M, want in ((1, None), (64, None), (256, None), (257, 1), (4096, 1), (None, 1)):
+        assert dict(_specs.sddmm_tall_spec(32, 0, M)).get("TF32_REDO") == want
+        assert dict(_specs.sddmm_tall_spec(16, 0, M)).get("TF32_REDO") == 1
+        assert dict(_specs.sddmm_tall_spec(32, 0, M, redo=True)).get("TF32_REDO") == 1
+    monkeypatch.setattr(_specs, "TF32_REDO", "1")
+    assert dict(_specs.sddmm_tall_spec(32, 0, 64)).get("TF32_REDO") == 1
+    assert _gpu_ops._sddmm_spec_key(256) != _gpu_ops._sddmm_spec_key(257)
+
+
 def test_sddmm_tall_tf32_redo_spec(monkeypatch):
     """TF32_REDO on sddmm_tall.cu: float32 on the mma.sync consumers (segments) only, not
     on wgmma consumers or 16-bit; on by default; CI compiles bs 16, 32 and 64 with MCH both
