@@ -228,8 +228,7 @@ def _sddmm_spec_key(M):
     return (M <= 16, M <= 32, M <= 64, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= lo,
             M <= hi, M <= _specs.TALL_WGMMA16_NB2_M,
             *(M <= m for m in _specs.TALL_REDO_OFF_TO_M.values()), _specs.USE_WGMMA,
-            _specs.F32_TALL_WGMMA, _specs.TALL_WGMMA16, _specs.TF32_REDO, _specs.SDDMM_DMASK,
-            _specs.TWO_WAY_PAIRS)
+            _specs.F32_TALL_WGMMA, _specs.TALL_WGMMA16, _specs.TF32_REDO, _specs.TWO_WAY_PAIRS)
 
 
 def _sddmm_launch(kind, bs, did, M, nb=None, mch=0):
@@ -594,10 +593,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         return _write_back(out_data, target)
     if kind == "grouped":
         fn, nt, smem, spec, _ = _sddmm_launch("grouped", bs, did, M)
-        # (items, gent, crow), and with DMASK the items' dy column masks
-        tables = _work_lists.sddmm_grouped_plan(layout, spec,
-                                                _grouped_tail(fn, nt, smem, kind, bs),
-                                                _specs.sddmm_windows(spec))
+        tables = _work_lists.sddmm_grouped_plan(layout, spec,     # (items, gent, crow)
+                                                _grouped_tail(fn, nt, smem, kind, bs))
         fn((tables[0].shape[0],), (nt,), (x, _ld_arg(x), dy, _ld_arg(dy)) + tables
            + (target, _cached_arg(M, np.int32), _cached_arg(dy.shape[1], np.int32))
            + _scalars(alpha, beta), shared_mem=smem)

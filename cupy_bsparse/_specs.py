@@ -231,34 +231,12 @@ TWO_WAY_PAIRS = _kernel_choice(os.environ.get("CUPY_BSPARSE_TWO_WAY_PAIRS"),
 #: CUPY_BSPARSE_SDDMM_GROUPED_TAIL.
 SDDMM_GROUPED_TAIL = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_GROUPED_TAIL"),
                                     "CUPY_BSPARSE_SDDMM_GROUPED_TAIL", kinds=("0", "1"))
-#: sddmm_grouped.cu's float32 bs 8 items (TPAIRS) copying only the dy column blocks they use
-#: (DMASK; ``_work_lists.item_column_masks``). Counted on the CPU (v55, tiles staged a block at
-#: M = 4096, C = K = 8192, d 0.1): Barabasi-Albert 0.580 -> 0.512, small world 0.486 ->
-#: 0.366, random 0.469 -> 0.458; the same sums bit for bit. Untimed: None (the default) and "0"
-#: off, "1" on. From CUPY_BSPARSE_SDDMM_DMASK (docs/perf-notes.md v55).
-SDDMM_DMASK = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_DMASK"),
-                             "CUPY_BSPARSE_SDDMM_DMASK", kinds=("0", "1"))
-#: With DMASK, sddmm_grouped.cu's runs of more than NBLK blocks (a hub column's rows) cut by
-#: column windows rather than in entry order (``_work_lists.sddmm_group_table``'s
-#: ``windows``), so each item spans fewer columns; the items keep the entry-order cut's sizes
-#: (the same warp rounds). Counted (v55, tiles staged a block with DMASK): Barabasi-Albert
-#: 0.512 -> 0.484, small world 0.366 -> 0.300, random unchanged. Untimed: "1" on; None and
-#: "0" off. From CUPY_BSPARSE_SDDMM_WINDOWS.
-SDDMM_WINDOWS = _kernel_choice(os.environ.get("CUPY_BSPARSE_SDDMM_WINDOWS"),
-                               "CUPY_BSPARSE_SDDMM_WINDOWS", kinds=("0", "1"))
 
 
 def _on_unless_zero(arg, flag):
     """A spec function's switch argument (``redo``, ``two_way``): as given, or for None the
     module flag's (``TF32_REDO``, ``TWO_WAY_PAIRS``, read at the call): on unless "0"."""
     return flag != "0" if arg is None else arg
-
-
-def sddmm_windows(spec):
-    """Whether a sddmm_grouped.cu launch of ``spec`` cuts its long runs by column windows:
-    with DMASK (the windows save copies only where the item skips columns) and
-    ``SDDMM_WINDOWS`` "1"."""
-    return bool(dict(spec).get("DMASK")) and SDDMM_WINDOWS == "1"
 
 
 def grouped_tail_on(kernel, bs):
@@ -1254,12 +1232,8 @@ def sddmm_tall_segment_size(choices, count):
 #: 4096 / 64: 15.02 / 16.24 -> 12.78 / 14.56. SOFF is the default since v53 (p53); the variants
 #: are the code before it (SOFF 0), (v53, probes/p56.py) SOFF's units paired two ways or not
 #: (TPAIRS 1 / 0, ``TWO_WAY_PAIRS``' two settings: random d 0.1 at M = 4096 60,710
-#: -> 54,557 units), and (v55, untimed) TPAIRS with DMASK, each item copying only the dy column
-#: blocks it uses (``_work_lists.item_column_masks``; CPU count at M = 4096, C = K = 8192, d
-#: 0.1, tiles staged a block: Barabasi-Albert 0.580 -> 0.512, small world 0.486 -> 0.366,
-#: random 0.469 -> 0.458); CI compiles them.
-SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0},
-                              {"TPAIRS": 1, "DMASK": 1}]
+#: -> 54,557 units); CI compiles them.
+SDDMM_GROUPED_F32_VARIANTS = [{"SOFF": 0, "TPAIRS": 0}, {"TPAIRS": 1}, {"TPAIRS": 0}]
 
 
 #: Whether 16-bit bs 64 wgrad on sddmm_tall.cu takes wgmma consumers (a warpgroup a block,
@@ -1584,8 +1558,7 @@ def sddmm_grouped_spec(bs, did, M=64, redo=None, two_way=None):
     float32 bs 8 pairs take SOFF (v53, p53 on H100: the units'
     codes as stage byte offsets; wgrad at M = 4096 random 2.61 -> 2.35 ms, Barabasi-Albert
     2.94-2.98 -> 2.74-2.76; M = 64, C = K = 16384: 0.210 -> 0.202), and with ``two_way``
-    (None: ``TWO_WAY_PAIRS`` != "0", on by default since v54) TPAIRS, units paired two ways;
-    with TPAIRS and ``SDDMM_DMASK`` "1", DMASK (each item copies the dy columns it uses).
+    (None: ``TWO_WAY_PAIRS`` != "0", on by default since v54) TPAIRS, units paired two ways.
     """
     p = _grouped_items(bs, did, M)
     if p["PAIRS"] and p["DTYPE_ID"] == _F32X3:
@@ -1594,8 +1567,6 @@ def sddmm_grouped_spec(bs, did, M=64, redo=None, two_way=None):
         p["SOFF"] = 1                  # the units' codes as stage byte offsets (v53: p53)
         if _on_unless_zero(two_way, TWO_WAY_PAIRS):
             p["TPAIRS"] = 1            # units paired two ways (v53: p56)
-            if SDDMM_DMASK == "1":
-                p["DMASK"] = 1         # only the dy columns an item uses (v55, untimed)
     return tuple(sorted(p.items()))
 
 
@@ -1775,9 +1746,6 @@ def all_specializations():
                         for redo, two_way in itertools.product(redos, (False, True)):
                             spec = sddmm_grouped_spec(bs, did, M, redo=redo, two_way=two_way)
                             out.append(("sddmm_grouped.cu", spec, "bsmm_sddmm_grouped"))
-                            if two_way:        # SDDMM_DMASK's, on either redo
-                                out.append(("sddmm_grouped.cu", spec_with(spec, {"DMASK": 1}),
-                                            "bsmm_sddmm_grouped"))
                         for knobs in SDDMM_GROUPED_F32_VARIANTS:
                             out.append(("sddmm_grouped.cu",
                                         spec_with(sddmm_grouped_spec(bs, did, M, redo=True,

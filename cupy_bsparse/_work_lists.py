@@ -834,15 +834,11 @@ def largest_first_order(counts, xp, ties=None):
     return xp.argsort(neg, kind="stable") if xp is np else xp.argsort(neg)
 
 
-def sddmm_group_table(indptr, indices, r, ncx, nblk, xp, windows=False):
+def sddmm_group_table(indptr, indices, r, ncx, nblk, xp):
     """Items of sddmm_grouped.cu for a layout's CSR ``(indptr, indices)``.
 
     Blocks are taken by groups of ``r`` block-columns, in block-row order within a group; an
     item holds at most ``ncx`` consecutive block-rows of its group and at most ``nblk`` blocks.
-    A run of ``ncx`` block-rows with more blocks is cut in entry order, at every ``nblk``; with
-    ``windows``, by column windows instead: its entries in column order, cut at the same
-    sizes, so each item spans few columns (for DMASK) and its x slots are the rows it uses, in
-    row order.
     Returns ``(items, gent, crow)``: items (n_items, 4) int32 rows (group, first entry, end
     entry, x column blocks used); gent (nnzb, 2) int32 rows (stored block, (x slot << 16) |
     column in the group); crow (n_items * ncx,) int32, item i's x column blocks at
@@ -867,44 +863,22 @@ def sddmm_group_table(indptr, indices, r, ncx, nblk, xp, windows=False):
     new_run = new_group | xp.concatenate([one, rank[1:] // ncx != rank[:-1] // ncx])
     rid, rfirst = _runs(new_run, xp)
     pos = xp.arange(nnz, dtype=xp.int64) - rfirst[rid]
-    blocks = b[order]
-    if windows:                        # a long run's entries in (column, block-row) order
-        w = _window_order(col, rank, rid, rfirst, pos, r, ncx, nblk, xp)
-        row, col, rank, blocks = row[w], col[w], rank[w], blocks[w]
     new_item = new_run | (pos % nblk == 0)
     iid, first = _runs(new_item, xp)
     nitems = first.size
     end = xp.concatenate([first[1:], xp.full(min(1, nitems), nnz, dtype=xp.int64)])
+    slot = rank - rank[first][iid]
     items = xp.empty((nitems, 4), dtype=xp.int32)
-    if windows:                        # x slots: dense ranks of the block-rows an item uses
-        local = rank % ncx             # the block-row's place in its run's ncx rows
-        used = xp.zeros((nitems, ncx), dtype=bool)
-        used[iid, local] = True
-        slot = (xp.cumsum(used, axis=1) - 1)[iid, local]
-        items[:, 3] = used.sum(axis=1)
-    else:                              # an item's block-rows are consecutive ranks
-        slot = rank - rank[first][iid]
-        items[:, 3] = slot[end - 1] + 1 if nitems else xp.zeros(0, xp.int64)
     items[:, 0] = g[first]
     items[:, 1] = first
     items[:, 2] = end
+    items[:, 3] = slot[end - 1] + 1 if nitems else xp.zeros(0, xp.int64)
     gent = xp.empty((nnz, 2), dtype=xp.int32)
-    gent[:, 0] = blocks
+    gent[:, 0] = b[order]
     gent[:, 1] = (slot << 16) | (col % r)
     crow = xp.full(nitems * ncx, -1, dtype=xp.int32)
     crow[iid * ncx + slot] = row
     return items, gent, crow
-
-
-def _window_order(col, rank, rid, rfirst, pos, r, ncx, nblk, xp):
-    """The order of ``sddmm_group_table``'s entries (group, block-row order; ``col``, group
-    ``rank``, run ``rid``, runs' first entries ``rfirst``, ``pos`` in the run) with each run of
-    more than ``nblk`` entries sorted by (column, block-row) and the rest as they were; runs
-    keep their places, so ``rid`` and ``pos`` hold for the sorted entries."""
-    nnz = int(pos.shape[0])
-    size = xp.diff(xp.concatenate([rfirst, xp.full(1, nnz, dtype=xp.int64)]))[rid]
-    within = xp.where(size > nblk, (col % r) * ncx + rank % ncx, pos)
-    return xp.argsort(rid * (max(r * ncx, nblk) + 1) + within)
 
 
 def _two_by_two(iid, key, minor, xp):
@@ -1087,71 +1061,39 @@ def two_way_units(items, gent, ncx, bs, itemsize, xp):
     return (out, units) if xp is np else (xp.asarray(out), xp.asarray(units))
 
 
-def tail_order(items, tail, xp):
-    """The order of ``sddmm_group_table``'s items with the last ``tail`` of them by their entry
-    (or unit) count, most first, ties in order, the rest as they were (int64 indices); None
-    where that is the table's own order. numpy or cupy."""
+def tail_longest_first(items, crow, ncx, tail, xp):
+    """``sddmm_group_table``'s items (and their ``ncx`` crow entries each) with the last
+    ``tail`` of them reordered by their entry (or unit) count, most first, ties in order; the
+    rest as they were. numpy or cupy."""
     n = int(items.shape[0])
     k = min(int(tail), n)
     if k <= 1:
-        return None
-    return xp.concatenate([xp.arange(n - k, dtype=xp.int64),
-                           n - k + largest_first_order(items[n - k:, 2] - items[n - k:, 1], xp)])
+        return items, crow
+    order = xp.concatenate([xp.arange(n - k, dtype=xp.int64),
+                            n - k + largest_first_order(items[n - k:, 2] - items[n - k:, 1], xp)])
+    return items[order], crow.reshape(n, ncx)[order].reshape(-1)
 
 
-def tail_longest_first(items, crow, ncx, tail, xp, *per_item):
-    """``sddmm_group_table``'s items (and their ``ncx`` crow entries each, and any further
-    ``per_item`` host tables, one row an item) in ``tail_order``: ``(items, crow,
-    *per_item)``. numpy or cupy."""
-    order = tail_order(items, tail, xp)
-    if order is None:
-        return (items, crow) + per_item
-    host = to_host(order) if per_item else None
-    return ((items[order], crow.reshape(int(items.shape[0]), ncx)[order].reshape(-1))
-            + tuple(a[host] for a in per_item))
-
-
-def item_column_masks(items, gent, r):
-    """Each item's dy column blocks: ``sddmm_group_table``'s items and gent (entries, not
-    units) of groups of ``r`` <= 64 block-columns; (n_items,) uint64, bit j set where a block
-    of the item lies in its group's column j (DMASK: the item copies those columns only).
-    Built on the host (numpy)."""
-    if r > 64:
-        raise ValueError(f"item_column_masks: groups of {r} block-columns pass a 64-bit mask")
-    items, gent = to_host(items), to_host(gent)
-    first, end = items[:, 1].astype(np.int64), items[:, 2].astype(np.int64)
-    bits = np.uint64(1) << (gent[:, 1].astype(np.uint64) & np.uint64(0xFFFF))
-    out = np.zeros(items.shape[0], dtype=np.uint64)
-    full = end > first
-    if full.any():                     # each item's [first, end) alone (a zero past the end)
-        idx = np.stack([first[full], end[full]], axis=1).ravel()
-        out[full] = np.bitwise_or.reduceat(np.append(bits, np.uint64(0)), idx)[::2]
-    return out
-
-
-def sddmm_grouped_plan(layout, spec, tail=0, windows=False):
-    """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, its long runs cut by
-    column windows where ``windows``; then ``pair_units`` with PAIRS, then ``unit_offsets``
-    with SOFF; ``two_way_units`` with TPAIRS; then the last ``tail`` items longest first,
-    ``tail_longest_first``), and with DMASK a fourth table, the items' ``item_column_masks``;
-    cached per layout."""
+def sddmm_grouped_plan(layout, spec, tail=0):
+    """(items, gent, crow) of sddmm_grouped.cu (``sddmm_group_table``, then ``pair_units``
+    with PAIRS, then ``unit_offsets`` with SOFF; ``two_way_units`` with TPAIRS; then the last
+    ``tail`` items longest first, ``tail_longest_first``); cached per layout."""
     p = dict(spec)
     key = ("sddmmg", p["R"], p["NCX"], p["NBLK"], p.get("PAIRS", 0), p.get("SOFF", 0),
-           p.get("TPAIRS", 0), tail, bool(windows), p.get("DMASK", 0))
+           p.get("TPAIRS", 0), tail)
     plan = layout.plan_cache.get(key)
     if plan is None:
         xp, src = _tables_on(layout)
         items, gent, crow = sddmm_group_table(src.get("indptr", xp), src.get("indices", xp),
-                                              p["R"], p["NCX"], p["NBLK"], xp, windows)
-        extra = (item_column_masks(items, gent, p["R"]),) if p.get("DMASK") else ()
+                                              p["R"], p["NCX"], p["NBLK"], xp)
         if p.get("TPAIRS"):            # both kinds of pairs, as stage-row byte offsets
             items, gent = two_way_units(items, gent, p["NCX"], p["BS"], 4, xp)
         elif p.get("PAIRS"):
             items, gent = pair_units(items, gent, xp)
             if p.get("SOFF"):          # codes as stage byte offsets (float32)
                 gent = unit_offsets(gent, p["BS"], 4, xp)
-        items, crow, *extra = tail_longest_first(items, crow, p["NCX"], tail, xp, *extra)
-        plan = _to_device(items, gent, crow, *extra)
+        items, crow = tail_longest_first(items, crow, p["NCX"], tail, xp)
+        plan = _to_device(items, gent, crow)
         layout.plan_cache[key] = _ready(plan)
     return plan
 

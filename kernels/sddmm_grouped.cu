@@ -33,12 +33,6 @@
 // blocks, then dy's), so a unit's three offsets are from one lane base whatever its kind; the
 // dy column's offset holds the transposed flag << 16 (_work_lists.two_way_units).
 //
-// DMASK (with TPAIRS; opt-in, v55): dmask[i] has bit j set where item i has a block in its
-// group's column j (_work_lists.item_column_masks); the item copies only those dy column blocks.
-// TPAIRS' units read no other column (an unpaired unit's second half is its first again), so
-// the sums are the same bit for bit, with fewer copies where an item leaves columns empty (a
-// hub run cut into items, a banded layout).
-//
 // TF32_REDO (float32 PAIRS; the default since v52): the item's sums first with
 // split_tf32's clamp left out (5 -> 3 instructions a fragment register, tf32x3.cuh TF32_CLAMP);
 // a sum that no infinite, NaN or near-FLT_MAX (|v| >= 0x7f7ff000) input enters is the clamped
@@ -50,7 +44,7 @@
 // Parameters (#defines): DTYPE_ID (1, 2, 3 or 4: tensor cores), BS (8 or 16: one m16 tile of
 // output rows, rows BS..15 discarded for bs 8), R, NCX, NBLK, MK (rows of M per step),
 // STAGES, NW (warps), MIN_CTAS (resident CTAs per SM the register budget is cut for), PAIRS,
-// TF32_REDO, SOFF, TPAIRS, DMASK.
+// TF32_REDO, SOFF, TPAIRS.
 #include "common.cuh"
 
 #if !USE_MMA
@@ -102,20 +96,11 @@ typedef int2 code_t;
 #if TF32_REDO && !(PAIRS && DTYPE_ID == 4)
 #error "TF32_REDO: float32 PAIRS"
 #endif
-#ifndef DMASK
-#define DMASK 0
-#endif
-#if DMASK && !(TPAIRS && R <= 64)
-#error "DMASK: TPAIRS' units (no read of a column the item does not use), a 64-bit mask"
-#endif
 
 extern "C" __global__ void __launch_bounds__(NT, MIN_CTAS)
 bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __restrict__ dy,
                    long long ldd, const int4* __restrict__ item, const code_t* __restrict__ gent,
                    const int* __restrict__ crow,
-#if DMASK
-                   const unsigned long long* __restrict__ dmask,
-#endif
                    elem_t* __restrict__ out, int M, int K,
                    float alpha, float beta)
 {
@@ -152,11 +137,7 @@ bsmm_sddmm_grouped(const elem_t* __restrict__ x, long long ldx, const elem_t* __
                            + xv * VEC + (long long)xr * ldx;
     const elem_t* xsrc = x + xoff;
     const int dcol = grp * R * BS + dc * VEC;
-#if DMASK
-    const bool d_ok = dcol < K && ((__ldg(dmask + blockIdx.x) >> (dc / (BS / VEC))) & 1ull);
-#else
     const bool d_ok = dcol < K;
-#endif
     const long long doff = (d_ok ? dcol : 0) + (long long)dr * ldd;
     const elem_t* dsrc = dy + doff;
     const unsigned sX = smem_u32(Xs), sD = smem_u32(Ds);

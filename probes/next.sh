@@ -1,6 +1,7 @@
 # The device plan of docs/perf-notes.md v16, for the next session with a GPU. Run from the repo
 # root on main (probes/ is tracked, nothing to carry):
-# (v56 removed the entries whose kernel variants or probes were removed; they are at 06e29d5.)
+# (v56 removed the entries whose kernel variants or probes were removed; they are at 06e29d5,
+# and v80 / p61 with DMASK at 5a50f9a.)
 #   bash probes/next.sh A   -> GPU suite, memcheck on the unmeasured kernels, p13     (<= 540 s)
 #   bash probes/next.sh B   -> bench A/B of CUPY_BSPARSE_WGMMA, p14, p15              (<= 560 s)
 #   bash probes/next.sh C   -> p11, p10, ncu on the rows with no measured bound       (<= 560 s)
@@ -111,7 +112,6 @@
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
 #   bash probes/next.sh v81                      -> p62 (WCP flipped), ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 440 s)
-#   bash probes/next.sh v80                      -> DMASK / WINDOWS: tests, memcheck, p61, the float32 bs 8 rows (<= 450 s)
 #   bash probes/next.sh v78                      -> v54's defaults (TPAIRS on the forest, the tail rule): tests, memcheck, bs 8 rows (<= 330 s)
 #   bash probes/next.sh v77                      -> TPAIRS (walk) + grouped tail order: tests, memcheck, p57 + rows (<= 400 s)
 #   bash probes/next.sh v46b                     -> float32 sddmm_tall wgrad: segment cut and order (<= 240 s)
@@ -730,23 +730,6 @@ elif [ "$1" = v78 ]; then
     done
   done
   python3 probes/targets.py "$out"/v78_*.json
-elif [ "$1" = v80 ]; then
-  # v55's DMASK (sddmm_grouped.cu float32 bs 8 items copying only their dy columns; opt-in,
-  # untimed) and SDDMM_WINDOWS (its long runs cut by columns): their tests and memcheck, p61
-  # (default / DMASK / both), then the float32 bs 8 rows with both (<= 450 s). If it wins,
-  # the whole suite with it: CUPY_BSPARSE_SDDMM_DMASK=1 CUPY_BSPARSE_SDDMM_WINDOWS=1 V_T=570
-  # bash probes/next.sh v69
-  checked_first 130 "grouped_f32_variants or sddmm_grouped_tail or sddmm_grouped or dmask" \
-      60 memcheck_v80.log "grouped_f32_variants or dmask"
-  [ "$rc" = 0 ] || exit 1
-  PYTHONPATH=.:probes timeout 150 python3 probes/p61.py
-  for lay in barabasi_albert random small_world; do
-    [ $SECONDS -lt 410 ] && CUPY_BSPARSE_SDDMM_DMASK=1 CUPY_BSPARSE_SDDMM_WINDOWS=1 timeout 40 \
-        python3 -m cupy_bsparse bench \
-        --m 4096 --layout $lay --dtype float32 --blocksize 8 --baselines dense \
-        --out "$out/v80_$lay" 2>&1 | grep -v "^\[" | tail -4
-  done
-  python3 probes/targets.py "$out"/v80_*.json
 elif [ "$1" = v81 ]; then
   # v55's lead on Barabasi-Albert's float32 bs 8 fprop / bprop (dsd_grouped_tma.cu: 1.17x
   # random's time a block, 1.12x its x slab bytes a block): p62 (v56: each launch's block copy

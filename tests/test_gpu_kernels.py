@@ -368,10 +368,7 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
             _gpu_ops._launches.clear()
 
     def variant(*a, **k):
-        spec = _specs.spec_with(orig(*a, **k), knobs)
-        if not dict(spec).get("TPAIRS"):     # DMASK (SDDMM_DMASK=1) reads TPAIRS' units only
-            spec = tuple(kv for kv in spec if kv[0] != "DMASK")
-        return spec
+        return _specs.spec_with(orig(*a, **k), knobs)
 
     x_inf = x.copy()
     x_inf[rng.integers(0, M), rng.integers(0, x.shape[1])] = np.inf
@@ -402,75 +399,6 @@ def test_sddmm_grouped_f32_variants(request, monkeypatch, knobs, M):
     _check(got.astype(np.float64), 2.0 * ref + 0.5 * old, base, "f32")
 
 
-@pytest.mark.parametrize("windows", ["0", "1"], ids=["entry", "windows"])
-@pytest.mark.parametrize("M", [100] if _SMALL else [7, 100, 1000])
-@pytest.mark.parametrize("shape", ["band", "hubs"])
-def test_sddmm_grouped_dmask(request, monkeypatch, shape, M, windows):
-    """SDDMM_DMASK (v55): sddmm_grouped.cu's float32 bs 8 items copying only the dy column
-    blocks they use give the blocks of the full copy bit for bit, on poisoned outputs, with an
-    Inf in x (the redo pass) and without, on layouts whose items leave many of their group's
-    columns empty (a band; a few full hub columns over sparse ones): the columns never copied
-    hold whatever the SM's shared memory held, so a read of one would show. With
-    SDDMM_WINDOWS the long runs are cut by columns (other units, so other sums' order): the
-    same non-finite elements, the finite ones against float64."""
-    from cupy_bsparse import _gpu_ops, _specs, _work_lists
-
-    bs, dtype = 8, DTYPES["f32"]
-    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "grouped")
-    monkeypatch.setattr(_specs, "TWO_WAY_PAIRS", "1")
-    monkeypatch.setattr(_specs, "SDDMM_WINDOWS", windows)
-    rng = _rng(request)
-    nr, nc = 100, 140
-    if shape == "band":
-        i, j = np.meshgrid(np.arange(nr), np.arange(nc), indexing="ij")
-        blocks = np.abs(i * nc // nr - j) <= 5
-    else:
-        blocks = rng.random((nr, nc)) < 0.03
-        blocks[:, [1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 40, 70, 71, 130]] = True
-    w, x, dy, mask, ref = _sddmm_case(rng, (bs * nr, bs * nc), bs, M, None, dtype, blocks=blocks)
-    # runs past NBLK blocks, so the windows cut differs from the entry-order one (CPU tables)
-    p = dict(_specs.sddmm_grouped_spec(bs, _specs._F32X3, M, two_way=True))
-    cut = [_work_lists.sddmm_group_table(w.layout.indptr.astype(np.int32),
-                                         w.layout.indices.astype(np.int32), p["R"], p["NCX"],
-                                         p["NBLK"], np, win) for win in (False, True)]
-    assert not all(np.array_equal(a, b) for a, b in zip(*cut))
-    wg = w.to_gpu()
-    x_inf = x.copy()
-    x_inf[rng.integers(0, M), rng.integers(0, x.shape[1])] = np.inf
-    outs = {}
-    for flag in ("0", "1"):
-        monkeypatch.setattr(_specs, "SDDMM_DMASK", flag)
-        _gpu_ops._launches.clear()
-        for name, xv in (("x", x), ("inf", x_inf)):
-            out = cb.BlockSparseMatrix.from_layout(
-                wg.layout, cupy.asarray(np.full((w.nnzb, bs, bs), np.nan, dtype)))
-            cb.sddmm(cupy.asarray(xv).T, cupy.asarray(dy), wg, out=out)
-            outs[flag, name] = out.data.get().view(np.uint32)
-        assert _gpu_ops._sddmm_launch("grouped", bs, 0, M)[3].get("DMASK", 0) == int(flag)
-    _gpu_ops._launches.clear()
-    masks = [v[3] for k, v in wg.layout.plan_cache.items()
-             if isinstance(k, tuple) and k[0] == "sddmmg" and k[-1] == 1]
-    assert len(masks) == 1
-    assert [k[-2] for k in wg.layout.plan_cache if isinstance(k, tuple) and k[0] == "sddmmg"
-            and k[-1] == 1] == [windows == "1"]
-    used = sum(bin(int(m)).count("1") for m in masks[0].get())
-    assert used < 0.7 * masks[0].shape[0] * p["R"]      # the copies skipped are many
-    if windows == "0":
-        assert np.array_equal(outs["1", "x"], outs["0", "x"])
-        assert np.array_equal(outs["1", "inf"], outs["0", "inf"])
-    else:
-        for name in ("x", "inf"):
-            a, b = outs["1", name].view(np.float32), outs["0", name].view(np.float32)
-            assert np.array_equal(np.isnan(a), np.isnan(b))
-            assert np.array_equal(np.where(np.isinf(a), a, 0), np.where(np.isinf(b), b, 0))
-    assert np.isfinite(outs["1", "x"].view(np.float32)).all()
-    assert not np.isfinite(outs["1", "inf"].view(np.float32)).all()
-    got = cb.BlockSparseMatrix.from_layout(w.layout, outs["1", "x"].view(np.float32)).toarray()
-    base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
-                         sample=lambda p: np.where(mask, p, 0.0))
-    _check(got.astype(np.float64), ref, base, "f32")
-
-
 @pytest.mark.parametrize("M", [100] if _SMALL else [7, 1000])
 @pytest.mark.parametrize("case", [(8, "f32", "grouped", False), (8, "f32", "grouped", True),
                                   (16, "f16", "grouped", None), (16, "f16", "grouped_tma", None),
@@ -495,9 +423,9 @@ def test_sddmm_grouped_tail(request, monkeypatch, case, M):
     tails, outs, orders = [], [], []
     plan = _work_lists.sddmm_grouped_plan
 
-    def spy(layout, spec, tail=0, windows=False):
+    def spy(layout, spec, tail=0):
         tails.append(tail)
-        got = plan(layout, spec, tail, windows)
+        got = plan(layout, spec, tail)
         orders.append(got[0].get())
         return got
 
@@ -2319,8 +2247,7 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
     the device and the host alike, dsd_stream.cu's column groups and their step share, both
     transpositions; sddmm segments and groups, with bs 8's
     pairs, at both item sizes where they differ: bs 8; float32 bs 8's offset units, one way and
-    two (SOFF, TPAIRS); the column-windows cut and DMASK's masks) gives the same tables as the
-    host (numpy) build of the same layout. (The grouped items are cut on the host either way.)"""
+    two (SOFF, TPAIRS)) gives the same tables as the host (numpy) build of the same layout. (The grouped items are cut on the host either way.)"""
     from cupy_bsparse import _specs, _work_lists
 
     rng = _rng(request)
@@ -2369,12 +2296,6 @@ def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):
                     src.get("indptr", xp), src.get("indices", xp), sp["R"], sp["NCX"], sp["NBLK"], xp)
                 out.append(_work_lists._to_device(*_work_lists.tail_longest_first(
                     items, crow, sp["NCX"], 7, xp)))
-                # DMASK's masks and the column-windows cut (v55), built where the tables are
-                out.append(_work_lists._to_device(*_work_lists.sddmm_group_table(
-                    src.get("indptr", xp), src.get("indices", xp), sp["R"], sp["NCX"],
-                    sp["NBLK"] // 8, xp, True)))
-                out.append(_work_lists.sddmm_grouped_plan(
-                    lay, _specs.spec_with(tuple(sp.items()), {"DMASK": 1}), 7, True))
         return out
 
     on_host = plans()

@@ -363,7 +363,6 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
     holds the switch; the environment variable takes "0" / "1" only."""
     from cupy_bsparse import _gpu_ops
 
-    monkeypatch.setattr(_specs, "SDDMM_DMASK", None)   # (DMASK rides on TPAIRS where "1")
     for M in (1, 64, 4096):
         off = dict(_specs.sddmm_grouped_spec(8, 0, M, two_way=False))
         on = dict(_specs.sddmm_grouped_spec(8, 0, M, two_way=True))
@@ -384,43 +383,6 @@ def test_sddmm_grouped_two_way_spec(monkeypatch):
         assert listed == {(mk, t, r) for mk in (16, 32) for t in (0, 1) for r in (0, 1)}
     test_queue_order_env("TWO_WAY_PAIRS", ((None, "None"), ("0", "0"), ("1", "1")))
     test_queue_order_env("SDDMM_GROUPED_TAIL", ((None, "None"), ("0", "0"), ("1", "1")))
-
-
-def test_sddmm_dmask(monkeypatch):
-    """SDDMM_DMASK (v55, opt-in): the environment's "0" / "1" / unset; "1" adds DMASK to
-    sddmm_grouped.cu's float32 bs 8 specs with TPAIRS (M = 64 and 4096) and to no other, None
-    and "0" to none; the DMASK variant is among the specialisations CI compiles."""
-    from cupy_bsparse import _gpu_ops
-
-    test_queue_order_env("SDDMM_DMASK", ((None, "None"), ("0", "0"), ("1", "1")))
-    keys = set()
-    for value in (None, "0", "1"):
-        monkeypatch.setattr(_specs, "SDDMM_DMASK", value)
-        keys.add(_gpu_ops._sddmm_spec_key(4096))       # the launch cache tells them apart
-        for M in (64, 4096):
-            for two_way in (False, True):
-                spec = dict(_specs.sddmm_grouped_spec(8, _specs._F32X3, M, two_way=two_way))
-                assert spec.get("DMASK", 0) == int(value == "1" and two_way)
-            for did in (1, 2):
-                assert "DMASK" not in dict(_specs.sddmm_grouped_spec(8, did, M))
-            assert "DMASK" not in dict(_specs.sddmm_grouped_spec(16, _specs._F32X3, M))
-    assert len(keys) == 3
-    listed = [dict(s) for n, s, _ in _specs.all_specializations()
-              if n == "sddmm_grouped.cu" and dict(s).get("DMASK")]
-    assert {d["MK"] for d in listed} == {16, 32} and all(d["TPAIRS"] for d in listed)
-
-
-def test_sddmm_windows(monkeypatch):
-    """SDDMM_WINDOWS (v55, opt-in): the environment's "0" / "1" / unset; sddmm_windows is on
-    only for "1" and a spec with DMASK."""
-    test_queue_order_env("SDDMM_WINDOWS", ((None, "None"), ("0", "0"), ("1", "1")))
-    monkeypatch.setattr(_specs, "SDDMM_DMASK", None)
-    spec = _specs.sddmm_grouped_spec(8, _specs._F32X3, 4096, two_way=True)
-    masked = _specs.spec_with(spec, {"DMASK": 1})
-    for value in (None, "0", "1"):
-        monkeypatch.setattr(_specs, "SDDMM_WINDOWS", value)
-        assert _specs.sddmm_windows(masked) is (value == "1")
-        assert _specs.sddmm_windows(spec) is False
 
 
 def test_grouped_tail_on(monkeypatch):

@@ -673,17 +673,15 @@ def test_bulk_copies_as_the_producer_issues_them(cap, density, by_column):
         assert want < len(gent) / 4
 
 
-@pytest.mark.parametrize("windows", [False, True], ids=["entry", "windows"])
 @pytest.mark.parametrize("density", [0.0, 0.1, 0.5, 1.0])
 @pytest.mark.parametrize("r,ncx,nblk", [(4, 3, 8), (32, 32, 128), (1, 1, 1), (3, 5, 2)])
-def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density, windows):
+def test_sddmm_group_table_covers_each_block_once(r, ncx, nblk, density):
     rng = np.random.default_rng(11)
     nrows, ncols = 17, 13
     mask = rng.random((nrows, ncols)) < density
     indptr = _ptr(mask.sum(axis=1))
     indices = np.concatenate([np.flatnonzero(m) for m in mask]).astype(np.int32)
-    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np,
-                                                      windows)
+    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np)
     assert items.dtype == gent.dtype == crow.dtype == np.int32
     assert crow.shape == (len(items) * ncx,)
     got = []
@@ -1061,120 +1059,6 @@ def test_two_way_units_offsets_checked():
     items, gent, _ = _work_lists.sddmm_group_table(indptr, indices, 8, 16, 64, np)
     with pytest.raises(ValueError, match="16-bit offsets"):
         _work_lists.two_way_units(items, gent, 2048, 8, 4, np)
-
-
-def test_sddmm_group_table_windows():
-    """``windows``: a run (ncx non-empty block-rows of a group) with more than nblk blocks
-    becomes the items of the entry-order cut's sizes (nblk each, the rest last), its entries
-    over them in (column, block-row) order; a smaller run one item, the same as without
-    windows; on a layout with full hub columns, fewer (item, column) pairs than the cut in
-    entry order."""
-    rng = np.random.default_rng(8)
-    nrows, ncols, r, ncx, nblk = 70, 96, 32, 16, 20
-    mask = rng.random((nrows, ncols)) < 0.05
-    mask[:, [1, 5, 6, 40, 77]] = True
-    indptr = _ptr(mask.sum(axis=1))
-    indices = np.concatenate([np.flatnonzero(m) for m in mask]).astype(np.int32)
-    plain = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np)
-    items, gent, crow = _work_lists.sddmm_group_table(indptr, indices, r, ncx, nblk, np, True)
-    row_of = np.repeat(np.arange(nrows), np.diff(indptr))
-
-    def run_key(it, ge, i):             # (group, window of ncx non-empty block-rows)
-        g = int(it[i, 0])
-        rows = np.flatnonzero(mask[:, g * r:(g + 1) * r].any(axis=1))
-        return g, int(np.searchsorted(rows, row_of[ge[it[i, 1], 0]])) // ncx
-
-    def by_run(it, ge):
-        runs = {}
-        for i in range(len(it)):
-            runs.setdefault(run_key(it, ge, i), []).append(i)
-        return runs
-
-    runs, plain_runs = by_run(items, gent), by_run(*plain[:2])
-    assert runs.keys() == plain_runs.keys()
-    cut = 0
-    for key, idx in runs.items():
-        ent = np.concatenate([gent[items[i, 1]:items[i, 2]] for i in idx])
-        n = len(ent)
-        sizes = [int(items[i, 2] - items[i, 1]) for i in idx]
-        if n <= nblk:
-            (i,), (j,) = idx, plain_runs[key]
-            assert np.array_equal(gent[items[i, 1]:items[i, 2]], plain[1][plain[0][j, 1]:plain[0][j, 2]])
-            continue
-        cut += 1
-        assert sizes[:-1] == [nblk] * (len(idx) - 1) and 0 < sizes[-1] <= nblk
-        assert sorted(sizes) == sorted(int(plain[0][j, 2] - plain[0][j, 1]) for j in plain_runs[key])
-        sort_key = (ent[:, 1] & 0xFFFF).astype(np.int64) * nrows + row_of[ent[:, 0]]
-        assert np.all(np.diff(sort_key) > 0)
-    assert cut >= 3
-
-    def pairs(it, ge):
-        return sum(len(set((ge[a:b, 1] & 0xFFFF).tolist())) for a, b in it[:, 1:3])
-    assert pairs(items, gent) < pairs(*plain[:2])
-
-
-@pytest.mark.parametrize("density", [0.0, 0.15, 1.0])
-def test_item_column_masks(density):
-    """item_column_masks (DMASK): bit j of an item's mask set exactly where one of its blocks
-    lies in its group's column j (a mask of 64 columns uses the top bit); an empty layout gives
-    no masks; more than 64 columns a group is a ValueError; the inputs left as they were."""
-    rng = np.random.default_rng(4)
-    mask = rng.random((50, 150)) < density
-    if 0 < density < 1:
-        mask[:, 64:70] = False                        # columns no item uses
-        mask[:, 63] = True                            # the top bit of group 0
-    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int32)
-    indices = np.nonzero(mask)[1].astype(np.int32)
-    items, gent, _ = _work_lists.sddmm_group_table(indptr, indices, 64, 16, 100, np)
-    ib, gb = items.copy(), gent.copy()
-    got = _work_lists.item_column_masks(items, gent, 64)
-    assert np.array_equal(items, ib) and np.array_equal(gent, gb)
-    assert got.dtype == np.uint64 and got.shape == (len(items),)
-    for (g, e0, e1, _), m in zip(items, got):
-        want = 0
-        for c in set((gent[e0:e1, 1] & 0xFFFF).tolist()):
-            want |= 1 << c
-        assert int(m) == want and want
-    if density == 1.0:                                # a full group's items cover its columns
-        for g in (0, 1):
-            assert int(np.bitwise_or.reduce(got[items[:, 0] == g])) == 2**64 - 1
-    if 0 < density < 1:
-        assert any(int(m) >> 63 for m in got[items[:, 0] == 0])
-        assert not any((int(m) >> j) & 1 for m in got[items[:, 0] == 1] for j in range(6))
-    with pytest.raises(ValueError, match="64-bit"):
-        _work_lists.item_column_masks(items, gent, 128)
-    # items in any order, an empty one, the top bit
-    gent = np.array([[0, 3], [1, 5], [2, 63], [3, 1], [4, 2]], np.int32)
-    items = np.array([[0, 3, 5, 1], [0, 0, 2, 1], [0, 2, 2, 1], [0, 2, 3, 1]], np.int32)
-    assert _work_lists.item_column_masks(items, gent, 64).tolist() == [0x6, 0x28, 0, 1 << 63]
-
-
-def test_grouped_plan_column_masks(monkeypatch):
-    """sddmm_grouped_plan with DMASK: a fourth table, each item's column mask, moved with its
-    item by the tail order (under its own cache key); without DMASK three tables."""
-    from cupy_bsparse.block_layout import BlockLayout
-
-    monkeypatch.setattr(_work_lists, "_to_device", lambda *a: tuple(a))
-    monkeypatch.setattr(_work_lists, "_ready", lambda plan: plan)
-    monkeypatch.setattr(_specs, "SDDMM_DMASK", None)
-    rng = np.random.default_rng(9)
-    mask = rng.random((300, 256)) < 0.08
-    mask[:, :3] = True                                # long runs: items of unequal length
-    lay = BlockLayout.from_mask(mask, 8)
-    spec = _specs.sddmm_grouped_spec(8, 0, 4096, redo=True, two_way=True)
-    p = dict(spec)
-    masked = _specs.spec_with(spec, {"DMASK": 1})
-    assert len(_work_lists.sddmm_grouped_plan(lay, spec, 0)) == 3
-    items, units, crow, masks = _work_lists.sddmm_grouped_plan(lay, masked, 0)
-    ti, tu, tc, tm = _work_lists.sddmm_grouped_plan(lay, masked, 10)
-    assert np.array_equal(units, tu)
-    plain_items, plain_gent, _ = _work_lists.sddmm_group_table(
-        lay.indptr.astype(np.int32), lay.indices.astype(np.int32), p["R"], p["NCX"], p["NBLK"], np)
-    assert np.array_equal(masks, _work_lists.item_column_masks(plain_items, plain_gent, p["R"]))
-    order = _work_lists.tail_order(items, 10, np)
-    assert order is not None and not np.array_equal(order, np.arange(len(items)))
-    assert np.array_equal(ti, items[order]) and np.array_equal(tm, masks[order])
-    assert np.array_equal(tc, crow.reshape(len(items), p["NCX"])[order].reshape(-1))
 
 
 @pytest.mark.parametrize("tail", [0, 1, 3, 1000])
