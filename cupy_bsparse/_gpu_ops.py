@@ -222,8 +222,8 @@ def _counters(layout, n, stream):
 def _sddmm_spec_key(M):
     """What the sddmm specs read besides the block size and element code, for cache keys: the M
     boundaries they turn on (16, 32, 64, 512, SDDMM_TALL_FEW_STAGES_M, TALL_WGMMA16_STAGES4_M's,
-    TALL_WGMMA16_NB2_M, TALL_REDO_OFF_TO_M's) and the ``_specs`` switches, read at call time (tests and probes patch
-    them)."""
+    TALL_WGMMA16_NB2_M, TALL_REDO_OFF_TO_M's) and the ``_specs`` switches, read at call time
+    (tests and probes patch them)."""
     lo, hi = _specs.TALL_WGMMA16_STAGES4_M
     return (M <= 16, M <= 32, M <= 64, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= lo,
             M <= hi, M <= _specs.TALL_WGMMA16_NB2_M,
@@ -593,10 +593,10 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         return _write_back(out_data, target)
     if kind == "grouped":
         fn, nt, smem, spec, _ = _sddmm_launch("grouped", bs, did, M)
-        tables = _work_lists.sddmm_grouped_plan(layout, spec,     # (items, gent, crow)
-                                                _grouped_tail(fn, nt, smem, kind, bs))
-        fn((tables[0].shape[0],), (nt,), (x, _ld_arg(x), dy, _ld_arg(dy)) + tables
-           + (target, _cached_arg(M, np.int32), _cached_arg(dy.shape[1], np.int32))
+        items, gent, crow = _work_lists.sddmm_grouped_plan(layout, spec,
+                                                           _grouped_tail(fn, nt, smem, kind, bs))
+        fn((items.shape[0],), (nt,), (x, _ld_arg(x), dy, _ld_arg(dy), items, gent, crow, target,
+                                      _cached_arg(M, np.int32), _cached_arg(dy.shape[1], np.int32))
            + _scalars(alpha, beta), shared_mem=smem)
         return _write_back(out_data, target)
     ld = (_ld_arg(x), _ld_arg(dy))
