@@ -222,12 +222,12 @@ def _counters(layout, n, stream):
 def _sddmm_spec_key(M):
     """What the sddmm specs read besides the block size and element code, for cache keys: the M
     boundaries they turn on (16, 32, 64, 512, SDDMM_TALL_FEW_STAGES_M, TALL_WGMMA16_STAGES4_M's,
-    TALL_WGMMA16_NB2_M, TALL_REDO_OFF_TO_M's) and the ``_specs`` switches, read at call time
+    TALL_WGMMA16_NB2_M, TALL_BS32_CLAMPED_M) and the ``_specs`` switches, read at call time
     (tests and probes patch them)."""
     lo, hi = _specs.TALL_WGMMA16_STAGES4_M
     return (M <= 16, M <= 32, M <= 64, M <= 512, M <= _specs.SDDMM_TALL_FEW_STAGES_M, M <= lo,
             M <= hi, M <= _specs.TALL_WGMMA16_NB2_M,
-            *(M <= m for m in _specs.TALL_REDO_OFF_TO_M.values()), _specs.USE_WGMMA,
+            M <= _specs.TALL_BS32_CLAMPED_M, _specs.USE_WGMMA,
             _specs.F32_TALL_WGMMA, _specs.TALL_WGMMA16, _specs.TF32_REDO, _specs.TWO_WAY_PAIRS)
 
 

@@ -1445,7 +1445,7 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma
     default: off): the chunks of M in one launch (MCH) where the spec can take it: float32 on
     the mma.sync consumers, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO !=
     "0"``, on by default, but off for bs 32 up to M = 256 unless TF32_REDO is forced:
-    ``TALL_REDO_OFF_TO_M``): TF32_REDO 1 on those same float32 consumers."""
+    ``TALL_BS32_CLAMPED_M``): TF32_REDO 1 on those same float32 consumers."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs == 64
@@ -1496,20 +1496,21 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma
         p["NB"] = nb
     if mch and code == _F32X3 and not p.get("WGMMA") and mch % p["BK"] == 0:
         p["MCH"] = 1                   # ``mch`` rows a chunk, the chunks in one launch
-    if redo is None and TF32_REDO is None and M is not None and M <= TALL_REDO_OFF_TO_M.get(bs, 0):
-        redo = False                   # measured slower there (TALL_REDO_OFF_TO_M)
+    if (redo is None and TF32_REDO is None and bs == 32 and M is not None
+            and M <= TALL_BS32_CLAMPED_M):
+        redo = False                   # measured slower there (TALL_BS32_CLAMPED_M)
     if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
     return tuple(sorted(p.items()))
 
 
-#: sddmm_tall.cu's float32 mma.sync consumers keep the clamped split (no TF32_REDO) up to this
-#: M, by block size, where TF32_REDO is not forced. v56 (H100, ms, random d 0.1, C = K = 16384
+#: sddmm_tall.cu's float32 bs 32 consumers keep the clamped split (no TF32_REDO) up to this M,
+#: where TF32_REDO is not forced. v56 (H100, ms, random d 0.1, C = K = 16384
 #: up to M = 256 and 8192 above, two rounds each, REDO on -> off): bs 32 M = 64 0.1210-0.1219
 #: -> 0.0946-0.0953, M = 256 0.302 -> 0.284, M = 1024 0.297 -> 0.302-0.303, M = 4096 1.151
 #: -> 1.198-1.201; bs 16 faster with it at every M (M = 256 0.326-0.329 -> 0.373-0.376,
 #: M = 4096 1.364 -> 1.490), M = 64 within 2%. v52 had timed bs 32 at M = 4096 only.
-TALL_REDO_OFF_TO_M = {32: 256}
+TALL_BS32_CLAMPED_M = 256
 
 
 def sddmm_tall_launch_shape(spec):

@@ -459,7 +459,7 @@ def test_sddmm_tall_redo_off_at_small_m(monkeypatch):
     from cupy_bsparse import _gpu_ops
 
     monkeypatch.setattr(_specs, "TF32_REDO", None)
-    assert _specs.TALL_REDO_OFF_TO_M == {32: 256}
+    assert _specs.TALL_BS32_CLAMPED_M == 256
     for M, want in ((1, None), (64, None), (256, None), (257, 1), (4096, 1), (None, 1)):
         assert dict(_specs.sddmm_tall_spec(32, 0, M)).get("TF32_REDO") == want
         assert dict(_specs.sddmm_tall_spec(16, 0, M)).get("TF32_REDO") == 1
