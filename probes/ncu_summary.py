@@ -8,6 +8,7 @@ KEYS = [("gpu__time_duration.sum", "us", 1e-3), ("dram__throughput.avg.pct_of_pe
         ("lts__throughput.avg.pct_of_peak_sustained_elapsed", "L2%", 1),
         ("sm__throughput.avg.pct_of_peak_sustained_elapsed", "sm%", 1),
         ("l1tex__m_xbar2l1tex_read_bytes.sum", "L2->SM MB", 1e-6), ("dram__bytes_read.sum", "dram MB", 1e-6),
+        ("dram__bytes_write.sum", "dram wr MB", 1e-6), ("lts__t_sector_hit_rate.pct", "L2 hit%", 1),
         ("smsp__issue_active.avg.pct_of_peak_sustained_active", "issue%", 1),
         ("smsp__warps_active.avg.per_cycle_active", "warps/sched", 1),
         ("smsp__warps_eligible.avg.per_cycle_active", "eligible", 1),

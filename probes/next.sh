@@ -111,6 +111,7 @@
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
+#   bash probes/next.sh v82                      -> p63 (Barabasi-Albert float32 bs 8 HBM variants), timed and under ncu (<= 450 s)
 #   bash probes/next.sh v81                      -> p62 (WCP flipped), ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 440 s)
 #   bash probes/next.sh v78                      -> v54's defaults (TPAIRS on the forest, the tail rule): tests, memcheck, bs 8 rows (<= 330 s)
 #   bash probes/next.sh v77                      -> TPAIRS (walk) + grouped tail order: tests, memcheck, p57 + rows (<= 400 s)
@@ -740,6 +741,21 @@ elif [ "$1" = v81 ]; then
     LAYOUT=$lay KREGEX=bsmm_dsd CASES="fprop,float32,8,4096,8192 bprop,float32,8,4096,8192" \
         timeout 140 bash probes/ncu_rows.sh
   done
+elif [ "$1" = v82 ]; then
+  # v56's HBM lead on Barabasi-Albert's float32 bs 8 dsd launches (perf-notes v57): p63's
+  # variants timed, then ncu's HBM bytes for each; then breakeven M ($2, default none)
+  PYTHONPATH=.:probes timeout 200 python3 probes/p63.py time 2>&1 | grep -v "^\["
+  n=$out/ncu63; mkdir -p "$n"
+  for c in "barabasi_albert default fprop" "barabasi_albert nobal fprop" "barabasi_albert whint2 fprop" \
+           "barabasi_albert xhint2 fprop" "barabasi_albert perm fprop" "random default fprop" \
+           "random bal1 fprop" "barabasi_albert default bprop" "barabasi_albert nobal bprop"; do
+    set -- $c
+    [ $SECONDS -lt 420 ] && PYTHONPATH=.:probes timeout 60 ncu --clock-control none -k regex:bsmm_dsd \
+      --launch-skip 2 --launch-count 1 --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,lts__t_sector_hit_rate.pct,l1tex__m_xbar2l1tex_read_bytes.sum \
+      --csv --page raw python3 probes/p63.py one $1 $2 $3 > "$n/$1_$2_$3.csv" 2> "$n/$1_$2_$3.err"
+    echo "== $c rc=$?"; grep -E "ERR|rror" "$n/$1_$2_$3.err" | head -3
+  done
+  python3 probes/ncu_summary.py "$n"
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

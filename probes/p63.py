@@ -1,0 +1,61 @@
+"""p63 (perf-notes v57): where Barabasi-Albert's float32 bs 8 dsd launches get their extra HBM
+bytes (v56's ncu: 2.24 GB read against random's 0.52 GB, the same 10.4 GB from L2 to the SMs).
+dsd_grouped_tma.cu at M = 4096, C = K = 8192, d 0.1. Variants (each a patch of the specs):
+
+    default   the shipped plan (Barabasi-Albert: GROUP_BALANCE's 44 items a row tile, 23 split)
+    nobal     GROUP_BALANCE off (32 items, one a group, none split)
+    bal1      random with GROUP_BALANCE 1.0 (groups above the mean split: partials on random)
+    whint2    the blocks' bulk copies evict_normal (W_HINT 2; the default is evict_last)
+    xhint2    x's boxes evict_normal (X_HINT 2; the default is evict_last)
+    perm      Barabasi-Albert with its block-rows and block-columns shuffled (same counts)
+
+    PYTHONPATH=.:probes python3 probes/p63.py time            fprop / bprop ms, every variant
+    PYTHONPATH=.:probes python3 probes/p63.py one LAYOUT VARIANT OP   4 launches, for ncu
+"""
+import sys
+
+import cupy
+
+from _common import fprop_bprop, free, patched, problem, say, with_knobs
+from cupy_bsparse import _specs, bench
+from cupy_bsparse.ops import matmul
+
+
+def knob(**k):
+    return lambda: patched(_specs, dsd_grouped_tma_spec=with_knobs(_specs.dsd_grouped_tma_spec, k))
+
+
+VARIANTS = {
+    "default": lambda: patched(_specs),
+    "nobal": lambda: patched(_specs, GROUP_BALANCE=None),
+    "bal1": lambda: patched(_specs, GROUP_BALANCE=1.0),
+    "whint2": knob(W_HINT=2),
+    "xhint2": knob(X_HINT=2),
+    "perm": lambda: patched(_specs),
+}
+
+
+def sets_for(layout, variant):
+    return problem(4096, 8192, 8192, 8, "float32", kind=layout,
+                   permute=5 if variant == "perm" else None)
+
+
+if sys.argv[1] == "one":
+    layout, variant, op = sys.argv[2:5]
+    sets = sets_for(layout, variant)
+    with VARIANTS[variant]():
+        s = sets[0]
+        for _ in range(4):
+            matmul(s["x"], s["w"]) if op == "fprop" else matmul(s["dy"], s["w"].T)
+    cupy.cuda.Device().synchronize()
+    print("ok", layout, variant, op)
+else:
+    say(bench.gpu_name())
+    for layout, names in (("barabasi_albert", ("default", "nobal", "whint2", "xhint2")),
+                          ("random", ("default", "bal1", "whint2")),
+                          ("barabasi_albert", ("perm",))):
+        sets = sets_for(layout, names[0])
+        ref = {}
+        for name in names + names[:1] * (len(names) > 1):
+            say(f"{layout} float32 bs 8 M 4096 {name}: {fprop_bprop(sets, ref, VARIANTS[name])}")
+        free(sets)
