@@ -111,6 +111,7 @@
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
+#   bash probes/next.sh v83                      -> p19 baf32 (timelines), ncu stalls on random / BA / BA shuffled float32 bs 8 fprop (<= 300 s)
 #   bash probes/next.sh v82                      -> p63 (Barabasi-Albert float32 bs 8 HBM variants), timed and under ncu (<= 450 s)
 #   bash probes/next.sh v81                      -> p62 (WCP flipped), ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 440 s)
 #   bash probes/next.sh v78                      -> v54's defaults (TPAIRS on the forest, the tail rule): tests, memcheck, bs 8 rows (<= 330 s)
@@ -756,6 +757,20 @@ elif [ "$1" = v82 ]; then
     echo "== $c rc=$?"; grep -E "ERR|rror" "$n/$1_$2_$3.err" | head -3
   done
   python3 probes/ncu_summary.py "$n"
+elif [ "$1" = v83 ]; then
+  # v57: why Barabasi-Albert's float32 bs 8 x @ W costs 12-13% more a unit of work than the
+  # CTA-order model that fits random (p63): p19's step timelines (records kept as .npy), then
+  # ncu's stalls, instructions and shared-memory conflicts on random / BA / BA shuffled (<= 300 s)
+  PYTHONPATH=.:probes timeout 150 python3 probes/p19.py baf32 2>&1 | grep -v "^\["
+  n=$out/ncu63s; mkdir -p "$n"
+  for c in "random default fprop" "barabasi_albert default fprop" "barabasi_albert perm fprop"; do
+    set -- $c
+    PYTHONPATH=.:probes timeout 60 ncu --clock-control none -k regex:bsmm_dsd --launch-skip 2 --launch-count 1 \
+      --section WarpStateStats --metrics gpu__time_duration.sum,sm__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active,l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum,l1tex__data_pipe_lsu_wavefronts_mem_shared.sum,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,smsp__warps_eligible.avg.per_cycle_active \
+      --csv --page raw python3 probes/p63.py one $1 $2 $3 > "$n/$1_$2_$3.csv" 2> "$n/$1_$2_$3.err"
+    echo "== $c rc=$?"; grep -E "ERR|rror" "$n/$1_$2_$3.err" | head -3
+    python3 probes/ncu_summary.py --all "$n/$1_$2_$3.csv" | grep -E "inst_executed|bank|wavefronts|issue_stalled.*per_issue_active|time_dur|issue_active|hmma|eligible"
+  done
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

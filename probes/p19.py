@@ -42,7 +42,7 @@ any) and the instrumented one's (bench.time_cuda), with the resident CTAs of eac
 that lost occupancy shows.
 
     PYTHONPATH=. python probes/p19.py [producer|persist|f32w|groups|tall|tallpersist|
-                                       queue64|wgq|swq|nonsquare|late]
+                                       queue64|wgq|swq|nonsquare|late|baf32]
                                        (PRODUCER, ..., TALL_PERSIST, TALL_TILES, NONSQUARE below)
 """
 import os
@@ -252,7 +252,15 @@ LATE = [("stream", "random", 64, "float16", op, 4095, {"LATE": k}, (8192, 4096))
 #: v45 (`p19.py swq`): small world's 1536 blocks at bs 64 take as long as random's 1638
 #: (0.1304 / 0.1287 ms x @ W): its CTAs' step times and ends against random's.
 SWQ = [("stream", kind, 64, "float16", "fprop", 4096, {}) for kind in ("small_world", "random")]
-if sys.argv[1:] == ["swq"]:
+#: v57 (`p19.py baf32`): float32 bs 8 x @ W at M = 4096 runs 12-13% slower a unit of work on
+#: Barabasi-Albert (and on it with rows and columns shuffled, "barabasi_albert_perm") than the
+#: CTA-order model that fits random and random's split plan within 0.5% (perf-notes v57): the
+#: steps' times and the CTAs' spans, with the raw records kept for reading against the plan.
+BAF32 = [("grouped_tma", kind, 8, "float32", "fprop", 4096, {})
+         for kind in ("random", "barabasi_albert", "barabasi_albert_perm")]
+if sys.argv[1:] == ["baf32"]:
+    CASES = BAF32
+elif sys.argv[1:] == ["swq"]:
     CASES = SWQ
 elif sys.argv[1:] == ["nonsquare"]:
     CASES = NONSQUARE
@@ -282,7 +290,9 @@ for case in CASES:
     key = (kind, bs, dtype, M, C, K)
     if key not in problems:
         problems.clear()                            # one problem on the GPU at a time
-        problems[key] = problem(M, C, K, bs, dtype, kind=kind)
+        perm = kind.endswith("_perm")
+        problems[key] = problem(M, C, K, bs, dtype, kind=kind[:-5] if perm else kind,
+                                permute=5 if perm else None)
     sets = problems[key]
     label = (f"{kernel} {kind} {dtype} bs {bs} M {M}" + (f" C {C} K {K}" if C != K else "")
              + f" {op}" + (f" {extra}" if extra else ""))
