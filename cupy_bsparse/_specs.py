@@ -765,11 +765,12 @@ def copy_mode_by_layout(bs, did, M):
 #: chain's FADDs (SASS; p19's timelines: 330 ns + 325 ns a block a consumer warp, the period
 #: consumer-bound). At 112 two CTAs still fit an SM (2 x 288 threads x 112 = 64,512 registers)
 #: and ptxas issues two chains at a time; the same products in the same order, so the sums are
-#: bitwise the same (docs/perf-notes.md v57). None ("0"): the launch bounds alone. From
+#: bitwise the same (docs/perf-notes.md v57). Opt-in until the whole GPU suite has run with it:
+#: None (unset, "" or "0"): the launch bounds alone; "96", "104" or "112": that cap. From
 #: CUPY_BSPARSE_F32_MAXNREG at import.
 GROUPED_F32_MAXNREG = int(_kernel_choice(os.environ.get("CUPY_BSPARSE_F32_MAXNREG"),
                                          "CUPY_BSPARSE_F32_MAXNREG",
-                                         kinds=("0", "96", "104", "112")) or 112) or None
+                                         kinds=("0", "96", "104", "112")) or 0) or None
 
 
 def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, ucol=None):
@@ -806,8 +807,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, uco
     Barabasi-Albert 0.079 -> 0.081 / 0.078 (within 2.5%); bs 16 (p19, H200) within 1%. With
     UCOL (v23, below) it wins on Barabasi-Albert too. It changes neither the plan nor the sums.
 
-    float32 specs carry MAXNREG (``GROUPED_F32_MAXNREG``), the register cap that lets ptxas
-    overlap a block's tensor-core chains.
+    float32 specs carry MAXNREG where ``GROUPED_F32_MAXNREG`` is set, the register cap that
+    lets ptxas overlap a block's tensor-core chains.
 
     ``ucol`` (0 or 1; None: 1 for 16-bit): the consumers take an entry's slab column unsigned
     (UCOL), which drops the signed-division fix-ups from each block's address chain (SASS,
@@ -1671,9 +1672,12 @@ def all_specializations():
                                         split=f32_split("dsd_grouped_tma.cu", bs, M)),
                                         "bsmm_dsd_grouped_tma"))
                         if did == 0:
-                            # float32 x split ahead ("pass": f32_split, F32_SPLIT)
+                            # float32 x split ahead ("pass": f32_split, F32_SPLIT), and with
+                            # the register cap CUPY_BSPARSE_F32_MAXNREG may set (v57)
+                            spec = dsd_grouped_tma_spec(bs, did, M, tw, split="pass")
+                            out.append(("dsd_grouped_tma.cu", spec, "bsmm_dsd_grouped_tma"))
                             out.append(("dsd_grouped_tma.cu",
-                                        dsd_grouped_tma_spec(bs, did, M, tw, split="pass"),
+                                        tuple(sorted({**dict(spec), "MAXNREG": 112}.items())),
                                         "bsmm_dsd_grouped_tma"))
                     if dsd_stream_supported(bs, did, M):
                         # PERSIST at both values (CUPY_BSPARSE_PERSIST), one the default

@@ -2242,8 +2242,8 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
 @pytest.mark.parametrize("M", [64, 301])
 @pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
 def test_grouped_tma_f32_maxnreg(request, monkeypatch, grouped_tma, trans, M):
-    """dsd_grouped_tma.cu's float32 consumers under the MAXNREG register cap (the default,
-    GROUPED_F32_MAXNREG) and under the launch bounds alone (None): the same products in the
+    """dsd_grouped_tma.cu's float32 consumers under the MAXNREG register cap (112,
+    GROUPED_F32_MAXNREG's) and under the launch bounds alone (None): the same products in the
     same order, so bitwise the same sums, each right to the tolerance; the spec launched
     carries the cap asked for. M = 301: a partial last row tile; an empty block-row and
     block-column."""
