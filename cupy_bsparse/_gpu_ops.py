@@ -109,7 +109,7 @@ def _dsd_launch(bs, did, M, trans_w, kind="column", wcp=None, r=None, tall=None,
     wgq = _specs.stream_wgq(bs, did, M, r or 1, _wgmma(dev))
     key = ("dsd", kind, bs, did, m_regime(M), trans_w, dev, _specs.USE_WGMMA, _specs.F32_SPLIT,
            _specs.STREAM_PERSIST, _specs.F32_WGMMA, _specs.STREAM_R, wcp, r, tall,
-           _specs.STREAM_QUEUE, wgq, qlist, _specs.GROUPED_F32_MAXNREG)
+           _specs.STREAM_QUEUE, wgq, qlist)
     hit = _launches.get(key)
     if hit is None:
         name = "dsd.cu" if kind == "column" else f"dsd_{kind}.cu"

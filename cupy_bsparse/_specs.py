@@ -759,20 +759,6 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
-#: dsd_grouped_tma.cu's float32 (3xTF32) consumers compiled with this register cap (MAXNREG,
-#: ``__maxnreg__``) in place of the launch bounds' two CTAs an SM, where ptxas picks 96 and
-#: runs a block's four 3-deep tensor-core chains one after another, a warp stalled on each
-#: chain's FADDs (SASS; p19's timelines: 330 ns + 325 ns a block a consumer warp, the period
-#: consumer-bound). At 112 two CTAs still fit an SM (2 x 288 threads x 112 = 64,512 registers)
-#: and ptxas issues two chains at a time; the same products in the same order, so the sums are
-#: bitwise the same (docs/perf-notes.md v57). Opt-in until the whole GPU suite has run with it:
-#: None (unset, "" or "0"): the launch bounds alone; "96", "104" or "112": that cap. From
-#: CUPY_BSPARSE_F32_MAXNREG at import.
-GROUPED_F32_MAXNREG = int(_kernel_choice(os.environ.get("CUPY_BSPARSE_F32_MAXNREG"),
-                                         "CUPY_BSPARSE_F32_MAXNREG",
-                                         kinds=("0", "96", "104", "112")) or 0) or None
-
-
 def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, ucol=None):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
@@ -806,9 +792,6 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, uco
     0.0669, M = 4096 x @ W 0.758 -> 0.722; small world 0.083 -> 0.081 / 0.080;
     Barabasi-Albert 0.079 -> 0.081 / 0.078 (within 2.5%); bs 16 (p19, H200) within 1%. With
     UCOL (v23, below) it wins on Barabasi-Albert too. It changes neither the plan nor the sums.
-
-    float32 specs carry MAXNREG where ``GROUPED_F32_MAXNREG`` is set, the register cap that
-    lets ptxas overlap a block's tensor-core chains.
 
     ``ucol`` (0 or 1; None: 1 for 16-bit): the consumers take an entry's slab column unsigned
     (UCOL), which drops the signed-division fix-ups from each block's address chain (SASS,
@@ -850,8 +833,6 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, uco
         p.update(XLO=1, STAGES=2)
         while _ctas("dsd_grouped_tma.cu", p) < 2 and p["KW"] > 32:
             p["KW"] //= 2
-    if code == _F32X3 and GROUPED_F32_MAXNREG:
-        p["MAXNREG"] = GROUPED_F32_MAXNREG
     return tuple(sorted(p.items()))
 
 
@@ -1672,12 +1653,9 @@ def all_specializations():
                                         split=f32_split("dsd_grouped_tma.cu", bs, M)),
                                         "bsmm_dsd_grouped_tma"))
                         if did == 0:
-                            # float32 x split ahead ("pass": f32_split, F32_SPLIT), and with
-                            # the register cap CUPY_BSPARSE_F32_MAXNREG may set (v57)
-                            spec = dsd_grouped_tma_spec(bs, did, M, tw, split="pass")
-                            out.append(("dsd_grouped_tma.cu", spec, "bsmm_dsd_grouped_tma"))
+                            # float32 x split ahead ("pass": f32_split, F32_SPLIT)
                             out.append(("dsd_grouped_tma.cu",
-                                        tuple(sorted({**dict(spec), "MAXNREG": 112}.items())),
+                                        dsd_grouped_tma_spec(bs, did, M, tw, split="pass"),
                                         "bsmm_dsd_grouped_tma"))
                     if dsd_stream_supported(bs, did, M):
                         # PERSIST at both values (CUPY_BSPARSE_PERSIST), one the default

@@ -37,11 +37,9 @@
 // Parameters (#defines): DTYPE_ID (1 or 2; 4 with BS 8), BS (8 or 16), TRANS_W, BM, R, KW (a
 // multiple of BOXC), CAP, STAGES, WARPS_M, WARPS_N, X_HINT and W_HINT (L2 policies, common.cuh's
 // l2_policy; W_HINT applies to bulk copies only), PF (steps of table prefetch), MIN_CTAS
-// (resident CTAs per SM the registers are capped for), MAXNREG (optional: a register cap by
-// __maxnreg__ in place of the launch bounds; CUPY_BSPARSE_F32_MAXNREG sets it for float32,
-// where the bounds' 96 serialise each block's tensor-core chains, docs/perf-notes.md v57),
-// WCP (0, the template's default: bulk copies of the stored blocks; 1: cp.async; the specs
-// take 1 for bs 8 x @ W^T, and up to M = 64 the launcher picks 16-bit bs 8's by the layout's plan, below), PW (1 or 2 producer
+// (resident CTAs per SM the registers are capped for), WCP (0, the template's default: bulk
+// copies of the stored blocks; 1: cp.async; the specs take 1 for bs 8 x @ W^T, and up to
+// M = 64 the launcher picks 16-bit bs 8's by the layout's plan, below), PW (1 or 2 producer
 // warps, the last PW warps, each copying the blocks of an equal share of a step's entries, a
 // run cut at a share's start; the first also writes the codes and copies the x boxes; every
 // lane of each arrives on `full`; the template's default is 1, the specs take 2 for 16-bit
@@ -113,11 +111,7 @@
 #endif
 #define LO_STAGES (XLO ? STAGES : 0)   // lo planes in shared memory
 
-#ifdef MAXNREG
-extern "C" __global__ void __maxnreg__(MAXNREG)
-#else
 extern "C" __global__ void __launch_bounds__(NCT + 32 * PW, MIN_CTAS)
-#endif
 bsmm_dsd_grouped_tma(const __grid_constant__ TensorMap tmap_x,
 #if XLO
                      const __grid_constant__ TensorMap tmap_xlo,

@@ -111,7 +111,6 @@
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
-#   bash probes/next.sh v84                      -> MAXNREG 112 on float32 dsd_grouped_tma.cu (opt-in): p64, its tests, the float32 bs 8 rows (<= 200 s)
 #   bash probes/next.sh v83                      -> p19 baf32 (timelines), ncu stalls on random / BA / BA shuffled float32 bs 8 fprop (<= 300 s)
 #   bash probes/next.sh v82                      -> p63 (Barabasi-Albert float32 bs 8 HBM variants), timed and under ncu (<= 450 s)
 #   bash probes/next.sh v81                      -> p62 (WCP flipped), ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 440 s)
@@ -772,19 +771,6 @@ elif [ "$1" = v83 ]; then
     echo "== $c rc=$?"; grep -E "ERR|rror" "$n/$1_$2_$3.err" | head -3
     python3 probes/ncu_summary.py --all "$n/$1_$2_$3.csv" | grep -E "inst_executed|bank|wavefronts|issue_stalled.*per_issue_active|time_dur|issue_active|hmma|eligible"
   done
-elif [ "$1" = v84 ]; then
-  # v57: float32 bs 8 dsd_grouped_tma.cu under MAXNREG 112 (opt-in, CUPY_BSPARSE_F32_MAXNREG):
-  # p64 (112 / off / 104), its GPU tests with the cap set, then the float32 bs 8 rows with it
-  # (<= 200 s)
-  PYTHONPATH=.:probes timeout 150 python3 probes/p64.py 2>&1 | grep -v "^\["
-  CUPY_BSPARSE_F32_MAXNREG=112 timeout 100 python3 -m pytest -q -p no:cacheprovider \
-      tests/test_gpu_kernels.py -k "maxnreg or (grouped_tma and f32)" 2>&1 | tail -2
-  for c in "4096 barabasi_albert" "4096 random" "64 random"; do
-    set -- $c
-    CUPY_BSPARSE_F32_MAXNREG=112 timeout 60 python3 -m cupy_bsparse bench --m $1 --layout $2 \
-        --dtype float32 --blocksize 8 --baselines dense --out "$out/v84_$2_$1" 2>&1 | grep -v "^\[" | tail -5
-  done
-  python3 probes/targets.py "$out"/v84_*.json
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

@@ -2239,39 +2239,6 @@ def test_grouped_tma_producer_knobs(request, monkeypatch, grouped_tma, trans, bs
     assert np.array_equal(outs[0], outs[1])
 
 
-@pytest.mark.parametrize("M", [64, 301])
-@pytest.mark.parametrize("trans", [False, True], ids=["xW", "xWT"])
-def test_grouped_tma_f32_maxnreg(request, monkeypatch, grouped_tma, trans, M):
-    """dsd_grouped_tma.cu's float32 consumers under the MAXNREG register cap (112,
-    GROUPED_F32_MAXNREG's) and under the launch bounds alone (None): the same products in the
-    same order, so bitwise the same sums, each right to the tolerance; the spec launched
-    carries the cap asked for. M = 301: a partial last row tile; an empty block-row and
-    block-column."""
-    from cupy_bsparse import _gpu_ops, _specs
-
-    rng = _rng(request)
-    dtype, bs, n = np.float32, 8, 3 * 256 // 8
-    w, op64 = _weight_on(rng, _mask(rng, n, n, 0.2), bs, dtype)
-    op64 = op64.T if trans else op64
-    x = rng.standard_normal((M, n * bs)).astype(dtype)
-    ref = x.astype(np.float64) @ op64
-    wg, xg = w.to_gpu(), cupy.asarray(x)
-    base = _baseline_err(x.astype(np.float64), op64, dtype, ref)
-    outs = []
-    for cap in (112, None):
-        monkeypatch.setattr(_specs, "GROUPED_F32_MAXNREG", cap)
-        monkeypatch.setattr(_gpu_ops, "_launches", {})
-        wg.layout.plan_cache.clear()
-        out = _nan(ref.shape, dtype)
-        cb.matmul(xg, wg.T if trans else wg, out=out)
-        _check(out.get(), ref, base, "f32")
-        outs.append(out.view(np.uint8).get())
-        (call,) = wg.layout.plan_cache["calls"].values()
-        specs = [h[4] for h in _gpu_ops._launches.values() if h[0] is call[0]]
-        assert specs and all(sp.get("MAXNREG") == cap for sp in specs), f"MAXNREG {cap} not launched"
-    assert np.array_equal(outs[0], outs[1])
-
-
 @pytest.mark.parametrize("bs", [8, 16])
 @pytest.mark.parametrize("layout_kind", ["random", "barabasi_albert"])
 def test_tables_built_on_gpu_match_host(request, monkeypatch, layout_kind, bs):

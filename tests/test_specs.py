@@ -1038,37 +1038,3 @@ def test_sddmm_tall_segment_size_by_tail(monkeypatch):
                 "bsmm_sddmm_tall") in specs
     assert ("sddmm_tall.cu", _specs.sddmm_tall_spec(64, 2, 4096, True),
             "bsmm_sddmm_tall") in specs
-
-
-def test_grouped_f32_maxnreg(monkeypatch):
-    """dsd_grouped_tma.cu's float32 specs carry MAXNREG where GROUPED_F32_MAXNREG is set
-    (CUPY_BSPARSE_F32_MAXNREG: unset, "" or "0" off, the default; "96" / "104" / "112" that
-    cap); 16-bit specs never do, and the cap keeps two CTAs of the spec's threads on an SM
-    (65,536 registers)."""
-    assert _specs.GROUPED_F32_MAXNREG is None or "CUPY_BSPARSE_F32_MAXNREG" in os.environ
-    monkeypatch.setattr(_specs, "GROUPED_F32_MAXNREG", 112)
-    for M in (33, 64, 4096):
-        for tw in (False, True):
-            for split in (None, "pass"):
-                p = dict(_specs.dsd_grouped_tma_spec(8, 0, M, tw, split=split))
-                assert p["MAXNREG"] == 112
-                threads = _specs.dsd_grouped_tma_launch_shape(tuple(p.items()))[0]
-                assert p["MIN_CTAS"] * threads * p["MAXNREG"] <= 65536
-            for did in (1, 2):
-                for bs in (8, 16):
-                    assert "MAXNREG" not in dict(_specs.dsd_grouped_tma_spec(bs, did, M, tw))
-    monkeypatch.setattr(_specs, "GROUPED_F32_MAXNREG", None)
-    assert "MAXNREG" not in dict(_specs.dsd_grouped_tma_spec(8, 0, 4096, False, split="pass"))
-    import subprocess
-    import sys
-    var = "CUPY_BSPARSE_F32_MAXNREG"
-    code = "import cupy_bsparse._specs as s; print(s.GROUPED_F32_MAXNREG)"
-    env = {k: v for k, v in os.environ.items() if k != var}
-    for value, want in ((None, "None"), ("", "None"), ("0", "None"), ("104", "104"),
-                        ("112", "112")):
-        e = env if value is None else {**env, var: value}
-        r = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True)
-        assert r.returncode == 0 and r.stdout.strip() == want, (value, r.stdout, r.stderr)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env={**env, var: "128"})
-    assert r.returncode != 0 and f"{var} must be one of" in r.stderr
