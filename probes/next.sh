@@ -111,6 +111,7 @@
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
+#   bash probes/next.sh v85                      -> p63 pf (the float32 bs 8 producer's table prefetch PF 1 / 2 / 3), p19 baf32 (<= 220 s)
 #   bash probes/next.sh v83                      -> p19 baf32 (timelines), ncu stalls on random / BA / BA shuffled float32 bs 8 fprop (<= 300 s)
 #   bash probes/next.sh v82                      -> p63 (Barabasi-Albert float32 bs 8 HBM variants), timed and under ncu (<= 450 s)
 #   bash probes/next.sh v81                      -> p62 (WCP flipped), ncu of float32 bs 8 fprop / bprop, random and Barabasi-Albert (<= 440 s)
@@ -771,6 +772,11 @@ elif [ "$1" = v83 ]; then
     echo "== $c rc=$?"; grep -E "ERR|rror" "$n/$1_$2_$3.err" | head -3
     python3 probes/ncu_summary.py --all "$n/$1_$2_$3.csv" | grep -E "inst_executed|bank|wavefronts|issue_stalled.*per_issue_active|time_dur|issue_active|hmma|eligible"
   done
+elif [ "$1" = v85 ]; then
+  # v57's next: the float32 bs 8 producer's tables PF steps ahead (p63 pf: default / PF 2 / 3
+  # on Barabasi-Albert and random, M = 4096; sums bitwise equal), then p19 baf32 again (<= 200 s)
+  PYTHONPATH=.:probes timeout 120 python3 probes/p63.py pf 2>&1 | grep -v "^\["
+  PYTHONPATH=.:probes timeout 100 python3 probes/p19.py baf32 2>&1 | grep -v "^\["
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)

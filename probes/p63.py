@@ -8,8 +8,12 @@ dsd_grouped_tma.cu at M = 4096, C = K = 8192, d 0.1. Variants (each a patch of t
     whint2    the blocks' bulk copies evict_normal (W_HINT 2; the default is evict_last)
     xhint2    x's boxes evict_normal (X_HINT 2; the default is evict_last)
     perm      Barabasi-Albert with its block-rows and block-columns shuffled (same counts)
+    pf2, pf3  the producer's tables 2 / 3 steps ahead (PF; the default 1): v57's timelines put
+              Barabasi-Albert's producer table loop at 471 ns a step against random's 273, with
+              its L2 hit rate 71% against 91% (v20 found PF 3 null at M = 64, 16-bit)
 
     PYTHONPATH=.:probes python3 probes/p63.py time            fprop / bprop ms, every variant
+    PYTHONPATH=.:probes python3 probes/p63.py pf              the same for default / pf2 / pf3
     PYTHONPATH=.:probes python3 probes/p63.py one LAYOUT VARIANT OP   4 launches, for ncu
 """
 import sys
@@ -32,6 +36,8 @@ VARIANTS = {
     "whint2": knob(W_HINT=2),
     "xhint2": knob(X_HINT=2),
     "perm": lambda: patched(_specs),
+    "pf2": knob(PF=2),
+    "pf3": knob(PF=3),
 }
 
 
@@ -51,9 +57,11 @@ if sys.argv[1] == "one":
     print("ok", layout, variant, op)
 else:
     say(bench.gpu_name())
-    for layout, names in (("barabasi_albert", ("default", "nobal", "whint2", "xhint2")),
-                          ("random", ("default", "bal1", "whint2")),
-                          ("barabasi_albert", ("perm",))):
+    runs = ((("barabasi_albert", ("default", "pf2", "pf3")), ("random", ("default", "pf2", "pf3")))
+            if sys.argv[1] == "pf" else
+            (("barabasi_albert", ("default", "nobal", "whint2", "xhint2")),
+             ("random", ("default", "bal1", "whint2")), ("barabasi_albert", ("perm",))))
+    for layout, names in runs:
         sets = sets_for(layout, names[0])
         ref = {}
         for name in names + names[:1] * (len(names) > 1):
