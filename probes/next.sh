@@ -111,7 +111,7 @@
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
-#   bash probes/next.sh v86                      -> LATE on 16-bit bs 32's queue set at the non-square shape (M 4095, W 8192 x 4096), bs 64's LATE 2 / ILV 0 (<= 300 s)
+#   bash probes/next.sh v86                      -> p65: 16-bit bs 32 at the non-square shape, its fallback tiles against the queue set forced, LATE 2 / 3 (<= 200 s)
 #   bash probes/next.sh v85                      -> p63 pf (the float32 bs 8 producer's table prefetch PF 1 / 2 / 3), p19 baf32 (<= 220 s)
 #   bash probes/next.sh v83                      -> p19 baf32 (timelines), ncu stalls on random / BA / BA shuffled float32 bs 8 fprop (<= 300 s)
 #   bash probes/next.sh v82                      -> p63 (Barabasi-Albert float32 bs 8 HBM variants), timed and under ncu (<= 450 s)
@@ -780,22 +780,9 @@ elif [ "$1" = v85 ]; then
   PYTHONPATH=.:probes timeout 100 python3 probes/p19.py baf32 2>&1 | grep -v "^\["
 elif [ "$1" = v86 ]; then
   # v57's next for the non-square rows (M = 4095, C 8192, K 4096; 16-bit bs 32 fprop E 0.217
-  # against 0.22): LATE on bs 32's queue set, which v41d measured 3-4% faster where items are
-  # few (M = 1024: 512 items) and null at M = 4096 (2048); this shape has 1024. Then bs 64's
-  # set with LATE 2 / ILV 0. Square M = 4096 as the control (<= 300 s)
-  PYTHONPATH=.:probes timeout 290 python3 - <<'PY' 2>&1 | grep -v "^\["
-from _common import queue_knob_sweep, say
-from cupy_bsparse import bench
-say(bench.gpu_name())
-late = (("default", {}), ("LATE 2", {"LATE": 2}), ("LATE 3", {"LATE": 3}), ("LATE 4", {"LATE": 4}),
-        ("default", {}))
-queue_knob_sweep(((32, "random", 4095, "float16"), (32, "random", 4095, "bfloat16")), late,
-                 C=8192, K=4096)
-queue_knob_sweep(((32, "random", 4096, "float16"),), late)
-queue_knob_sweep(((64, "random", 4095, "float16"),),
-                 (("default", {}), ("LATE 2", {"LATE": 2}), ("ILV 0", {"ILV": 0}), ("default", {})),
-                 C=8192, K=4096)
-PY
+  # against 0.22): p65, the fallback 256-row tiles it runs (queue_fits fails) against the
+  # 512-row queue set forced, with LATE 2 / 3 (<= 200 s)
+  PYTHONPATH=.:probes timeout 190 python3 probes/p65.py 2>&1 | grep -v "^\["
 elif [ "$1" = v49 ]; then
   # v47 cut to one start's last ~240 s (v47's session: every start but the last refused): the
   # queue-order test, then v47's fp16 bs 64 cases only (<= 230 s)
