@@ -1413,6 +1413,15 @@ def coarse_blocks_launch_shape(spec):
     return 256, 0
 
 
+#: sddmm_tall.cu's float32 bs 32 consumers keep the clamped split (no TF32_REDO) up to this M,
+#: where TF32_REDO is not forced. v56 (H100, ms, random d 0.1, C = K = 16384
+#: up to M = 256 and 8192 above, two rounds each, REDO on -> off): bs 32 M = 64 0.1210-0.1219
+#: -> 0.0946-0.0953, M = 256 0.302 -> 0.284, M = 1024 0.297 -> 0.302-0.303, M = 4096 1.151
+#: -> 1.198-1.201; bs 16 faster with it at every M (M = 256 0.326-0.329 -> 0.373-0.376,
+#: M = 4096 1.364 -> 1.490), M = 64 within 2%. v52 had timed bs 32 at M = 4096 only.
+TALL_BS32_CLAMPED_M = 256
+
+
 def f32_tall_wgmma_on(bs):
     """Whether float32 wgrad at block size ``bs`` takes sddmm_tall.cu's wgmma consumers where
     wgmma is asked for (``F32_TALL_WGMMA``'s rule): bs 64 unless "0"."""
@@ -1502,15 +1511,6 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma
     if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
     return tuple(sorted(p.items()))
-
-
-#: sddmm_tall.cu's float32 bs 32 consumers keep the clamped split (no TF32_REDO) up to this M,
-#: where TF32_REDO is not forced. v56 (H100, ms, random d 0.1, C = K = 16384
-#: up to M = 256 and 8192 above, two rounds each, REDO on -> off): bs 32 M = 64 0.1210-0.1219
-#: -> 0.0946-0.0953, M = 256 0.302 -> 0.284, M = 1024 0.297 -> 0.302-0.303, M = 4096 1.151
-#: -> 1.198-1.201; bs 16 faster with it at every M (M = 256 0.326-0.329 -> 0.373-0.376,
-#: M = 4096 1.364 -> 1.490), M = 64 within 2%. v52 had timed bs 32 at M = 4096 only.
-TALL_BS32_CLAMPED_M = 256
 
 
 def sddmm_tall_launch_shape(spec):

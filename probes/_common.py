@@ -282,11 +282,17 @@ def free(sets):
     cupy.get_default_memory_pool().free_all_blocks()
 
 
-def grouped_knobs(knobs):
-    """A ``wgrad_ab`` patch: ``_specs.sddmm_grouped_spec`` with the #defines ``knobs`` set."""
+def spec_knobs(name, knobs):
+    """A patch (a function returning a context manager): the ``_specs`` spec function ``name``
+    with the #defines ``knobs`` set in every spec it returns."""
     from cupy_bsparse import _specs
 
-    return lambda: patched(_specs, sddmm_grouped_spec=with_knobs(_specs.sddmm_grouped_spec, knobs))
+    return lambda: patched(_specs, **{name: with_knobs(getattr(_specs, name), knobs)})
+
+
+def grouped_knobs(knobs):
+    """A ``wgrad_ab`` patch: ``_specs.sddmm_grouped_spec`` with the #defines ``knobs`` set."""
+    return spec_knobs("sddmm_grouped_spec", knobs)
 
 
 def spec_flags(**flags):

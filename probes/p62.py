@@ -10,7 +10,7 @@ flipped; fprop ms / bprop ms.
 
     PYTHONPATH=.:probes python3 probes/p62.py
 """
-from _common import fprop_bprop, free, patched, problem, say, with_knobs
+from _common import fprop_bprop, free, patched, problem, say, spec_flags, with_knobs
 from cupy_bsparse import _specs, bench
 
 say(bench.gpu_name())
@@ -26,10 +26,7 @@ def flipped():
     return patched(_specs, dsd_grouped_tma_spec=spec)
 
 
-def default():
-    return patched(_specs)
-
-
+default = spec_flags()
 for kind in ("barabasi_albert", "random"):
     sets = problem(4096, 8192, 8192, 8, "float32", kind=kind)
     ref = {}

@@ -20,22 +20,22 @@ import sys
 
 import cupy
 
-from _common import fprop_bprop, free, patched, problem, say, with_knobs
-from cupy_bsparse import _specs, bench
+from _common import fprop_bprop, free, problem, say, spec_flags, spec_knobs
+from cupy_bsparse import bench
 from cupy_bsparse.ops import matmul
 
 
 def knob(**k):
-    return lambda: patched(_specs, dsd_grouped_tma_spec=with_knobs(_specs.dsd_grouped_tma_spec, k))
+    return spec_knobs("dsd_grouped_tma_spec", k)
 
 
 VARIANTS = {
-    "default": lambda: patched(_specs),
-    "nobal": lambda: patched(_specs, GROUP_BALANCE=None),
-    "bal1": lambda: patched(_specs, GROUP_BALANCE=1.0),
+    "default": spec_flags(),
+    "nobal": spec_flags(GROUP_BALANCE=None),
+    "bal1": spec_flags(GROUP_BALANCE=1.0),
     "whint2": knob(W_HINT=2),
     "xhint2": knob(X_HINT=2),
-    "perm": lambda: patched(_specs),
+    "perm": spec_flags(),
     "pf2": knob(PF=2),
     "pf3": knob(PF=3),
 }
