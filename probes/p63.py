@@ -11,9 +11,14 @@ dsd_grouped_tma.cu at M = 4096, C = K = 8192, d 0.1. Variants (each a patch of t
     pf2, pf3  the producer's tables 2 / 3 steps ahead (PF; the default 1): v57's timelines put
               Barabasi-Albert's producer table loop at 471 ns a step against random's 273, with
               its L2 hit rate 71% against 91% (v20 found PF 3 null at M = 64, 16-bit)
+    w7, w6    7 / 6 consumer warps of 4 block-columns (R 28 / 24; the default 8, R 32): 8 / 7
+              warps a CTA, so two CTAs put at most 4 warps on each of an SM's four register
+              partitions and ptxas takes 128 registers (v58, NVRTC: a block's four 3xTF32
+              chains then issue round-robin, where at 96 they run one at a time)
 
     PYTHONPATH=.:probes python3 probes/p63.py time            fprop / bprop ms, every variant
     PYTHONPATH=.:probes python3 probes/p63.py pf              the same for default / pf2 / pf3
+    PYTHONPATH=.:probes python3 probes/p63.py warps           default / w7 / w6, M = 4096 and 64
     PYTHONPATH=.:probes python3 probes/p63.py one LAYOUT VARIANT OP   4 launches, for ncu
 """
 import sys
@@ -38,12 +43,14 @@ VARIANTS = {
     "perm": spec_flags(),
     "pf2": knob(PF=2),
     "pf3": knob(PF=3),
+    "w7": knob(WARPS_N=7, R=28),
+    "w6": knob(WARPS_N=6, R=24),
 }
 
 
-def sets_for(layout, variant):
-    return problem(4096, 8192, 8192, 8, "float32", kind=layout,
-                   permute=5 if variant == "perm" else None)
+def sets_for(layout, variant, M=4096):
+    C = 8192 if M > 64 else 16384
+    return problem(M, C, C, 8, "float32", kind=layout, permute=5 if variant == "perm" else None)
 
 
 if sys.argv[1] == "one":
@@ -57,13 +64,17 @@ if sys.argv[1] == "one":
     print("ok", layout, variant, op)
 else:
     say(bench.gpu_name())
-    runs = ((("barabasi_albert", ("default", "pf2", "pf3")), ("random", ("default", "pf2", "pf3")))
-            if sys.argv[1] == "pf" else
-            (("barabasi_albert", ("default", "nobal", "whint2", "xhint2")),
-             ("random", ("default", "bal1", "whint2")), ("barabasi_albert", ("perm",))))
-    for layout, names in runs:
-        sets = sets_for(layout, names[0])
+    warps = ("default", "w7", "w6")
+    runs = {"pf": (("barabasi_albert", ("default", "pf2", "pf3")),
+                   ("random", ("default", "pf2", "pf3"))),
+            "warps": (("barabasi_albert", warps), ("random", warps), ("random", warps, 64),
+                      ("small_world", warps))}.get(sys.argv[1], (
+        ("barabasi_albert", ("default", "nobal", "whint2", "xhint2")),
+        ("random", ("default", "bal1", "whint2")), ("barabasi_albert", ("perm",))))
+    for layout, names, *m in runs:
+        M = m[0] if m else 4096
+        sets = sets_for(layout, names[0], M)
         ref = {}
         for name in names + names[:1] * (len(names) > 1):
-            say(f"{layout} float32 bs 8 M 4096 {name}: {fprop_bprop(sets, ref, VARIANTS[name])}")
+            say(f"{layout} float32 bs 8 M {M} {name}: {fprop_bprop(sets, ref, VARIANTS[name])}")
         free(sets)
