@@ -759,6 +759,17 @@ def copy_mode_by_layout(bs, did, M):
     return bs == 8 and _mma_code(did) in (1, 2) and m_regime(M) == "small"
 
 
+#: Consumer warps of dsd_grouped_tma.cu's float32 bs 8 specs above M = 64, each 4 output
+#: block-columns (R = 4 x this). v58 (H100, probes/p63.py warps, C = K = 8192, M = 4096, x @ W /
+#: x @ W^T ms): 8 -> 7 random 1.94-1.98 / 2.05-2.09 -> 1.78 / 1.91, Barabasi-Albert 2.21-2.22 /
+#: 2.28-2.29 -> 2.00 / 2.16, small world 2.19-2.25 / 2.26-2.30 -> 1.98 / 2.05 (6: 1.99-2.14 /
+#: 2.11-2.26). Two CTAs of 8 warps give a thread 128 registers (4 warps a register partition;
+#: 9 warps put 5 on some, 96 registers), and the four 3xTF32 chains of a block overlap; 14%
+#: more groups (steps) are the price. At M = 64 (C = K = 16384) 7 ties x @ W (0.1454 against
+#: 0.1455) and loses x @ W^T (0.1628 against 0.1533), so 8 warps stay there.
+F32_GROUP_WARPS = 7
+
+
 def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, ucol=None):
     """Specialisation of dsd_grouped_tma.cu (16-bit element codes at bs 8 or 16; float32 at
     bs 8 as 3xTF32, with the 16-bit slab and block bytes: v16's p13 variants measured none
@@ -784,6 +795,10 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, uco
 
     ``wcp`` (0 or 1) overrides the block copy mode (the launcher's ``copy_mode_by_layout``);
     it changes no step shape, so the plan is the same.
+
+    float32 bs 8 above M = 64 takes F32_GROUP_WARPS' 7 consumer warps (R 28): two CTAs of 8
+    warps put 4 on each of an SM's register partitions, so 128 registers a thread where 9
+    warps allowed 96, and a block's four 3xTF32 chains overlap (v58).
 
     ``pw`` (1 or 2; None: 2 for 16-bit bs 8, else 1): producer warps, each
     copying an equal share of a step's stored blocks, the first also the x boxes and the codes
@@ -815,6 +830,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, uco
          "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
     if (bs == 8 and trans_w) if wcp is None else wcp:
         p["WCP"] = 1
+    if code == _F32X3 and large:
+        p.update(WARPS_N=F32_GROUP_WARPS, R=4 * F32_GROUP_WARPS)
     if pw is None:
         pw = 2 if bs == 8 and code != _F32X3 else 1
     if ucol is None:

@@ -19,6 +19,7 @@ dsd_grouped_tma.cu at M = 4096, C = K = 8192, d 0.1. Variants (each a patch of t
     PYTHONPATH=.:probes python3 probes/p63.py time            fprop / bprop ms, every variant
     PYTHONPATH=.:probes python3 probes/p63.py pf              the same for default / pf2 / pf3
     PYTHONPATH=.:probes python3 probes/p63.py warps           default / w7 / w6, M = 4096 and 64
+    PYTHONPATH=.:probes python3 probes/p63.py mid             default (7 since v58) / w8, M 128-1024
     PYTHONPATH=.:probes python3 probes/p63.py one LAYOUT VARIANT OP   4 launches, for ncu
 """
 import sys
@@ -45,6 +46,7 @@ VARIANTS = {
     "pf3": knob(PF=3),
     "w7": knob(WARPS_N=7, R=28),
     "w6": knob(WARPS_N=6, R=24),
+    "w8": knob(WARPS_N=8, R=32),
 }
 
 
@@ -68,7 +70,9 @@ else:
     runs = {"pf": (("barabasi_albert", ("default", "pf2", "pf3")),
                    ("random", ("default", "pf2", "pf3"))),
             "warps": (("barabasi_albert", warps), ("random", warps), ("random", warps, 64),
-                      ("small_world", warps))}.get(sys.argv[1], (
+                      ("small_world", warps)),
+            "mid": tuple(("random", ("default", "w8"), m) for m in (128, 512, 1024))
+            + (("barabasi_albert", ("default", "w8"), 1024),)}.get(sys.argv[1], (
         ("barabasi_albert", ("default", "nobal", "whint2", "xhint2")),
         ("random", ("default", "bal1", "whint2")), ("barabasi_albert", ("perm",))))
     for layout, names, *m in runs:
