@@ -112,7 +112,7 @@
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
 #   bash probes/next.sh v87                      -> v58: the suite on F32_GROUP_WARPS 7 (<= 480 s); v87b after it
-#   bash probes/next.sh v87b                     -> p63 mid (7 against 8 warps at M 128-1024), float32 bs 8 benches (<= 300 s)
+#   bash probes/next.sh v87b                     -> float32 bs 8 benches, then p63 mid (7 against 8 warps at M 128-1024) (<= V_T, 300 s)
 #   bash probes/next.sh v86                      -> p65: 16-bit bs 32 at the non-square shape, its fallback tiles against the queue set forced, LATE 2 / 3 (<= 200 s)
 #   bash probes/next.sh v85                      -> p63 pf (the float32 bs 8 producer's table prefetch PF 1 / 2 / 3), p19 baf32 (<= 220 s)
 #   bash probes/next.sh v83                      -> p19 baf32 (timelines), ncu stalls on random / BA / BA shuffled float32 bs 8 fprop (<= 300 s)
@@ -784,16 +784,20 @@ elif [ "$1" = v87 ]; then
   # v58: float32 bs 8 dsd_grouped_tma.cu on 7 consumer warps (R 28) above M = 64: the suite
   V_T=${V_T:-480} bash probes/next.sh v69
 elif [ "$1" = v87b ]; then
-  # v58: 7 against 8 consumer warps between M = 128 and 1024 (p63 mid), then the float32 bs 8
-  # rows on three layouts at M = 4096 and the non-square shape (fprop, bprop, wgrad; targets.py)
-  PYTHONPATH=.:probes timeout 90 python3 probes/p63.py mid 2>&1 | grep -v "^\["
-  for L in random barabasi_albert small_world; do
-    timeout 60 python3 -m cupy_bsparse bench --m 4096 --layout $L --dtype float32 --blocksize 8 \
+  # v58: the float32 bs 8 rows on three layouts at M = 4096 and the non-square shape (fprop,
+  # bprop, wgrad; targets.py), then 7 against 8 consumer warps between M = 128 and 1024 (p63
+  # mid), within V_T seconds (300 by default; each step skipped when too little is left)
+  T=${V_T:-300}
+  for L in random barabasi_albert small_world nonsq; do
+    [ $((T - SECONDS)) -gt 40 ] || break
+    case $L in nonsq) args="--m 4095 --c 8192 --k 4096";; *) args="--m 4096 --layout $L";; esac
+    # shellcheck disable=SC2086
+    timeout $((T - SECONDS - 5)) python3 -m cupy_bsparse bench $args --dtype float32 --blocksize 8 \
       --baselines dense --out "$out/f32bs8_$L" 2>&1 | grep -v "^\[" | tail -4
   done
-  timeout 60 python3 -m cupy_bsparse bench --m 4095 --c 8192 --k 4096 --dtype float32 --blocksize 8 \
-    --baselines dense --out "$out/f32bs8_nonsq" 2>&1 | grep -v "^\[" | tail -4
-  python3 probes/targets.py "$out"/f32bs8_*.json
+  ls "$out"/f32bs8_*.json > /dev/null 2>&1 && python3 probes/targets.py "$out"/f32bs8_*.json
+  [ $((T - SECONDS)) -gt 30 ] && PYTHONPATH=.:probes timeout $((T - SECONDS - 3)) \
+      python3 probes/p63.py mid 2>&1 | grep -v "^\["
 elif [ "$1" = v86 ]; then
   # v57's next for the non-square rows (M = 4095, C 8192, K 4096; 16-bit bs 32 fprop E 0.217
   # against 0.22): p65, the fallback 256-row tiles it runs (queue_fits fails) against the
