@@ -112,6 +112,7 @@
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
 #   bash probes/next.sh v87                      -> v58: the suite on F32_GROUP_WARPS 7 (<= 480 s); v87b after it
+#   bash probes/next.sh v87s                     -> v58's tests of float32 bs 8 on dsd_grouped_tma.cu only, 4 shards (<= V_T, 200 s)
 #   bash probes/next.sh v87b                     -> float32 bs 8 benches, then p63 mid (7 against 8 warps at M 128-1024) (<= V_T, 300 s)
 #   bash probes/next.sh v86                      -> p65: 16-bit bs 32 at the non-square shape, its fallback tiles against the queue set forced, LATE 2 / 3 (<= 200 s)
 #   bash probes/next.sh v85                      -> p63 pf (the float32 bs 8 producer's table prefetch PF 1 / 2 / 3), p19 baf32 (<= 220 s)
@@ -783,6 +784,17 @@ elif [ "$1" = v85 ]; then
 elif [ "$1" = v87 ]; then
   # v58: float32 bs 8 dsd_grouped_tma.cu on 7 consumer warps (R 28) above M = 64: the suite
   V_T=${V_T:-480} bash probes/next.sh v69
+elif [ "$1" = v87s ]; then
+  # v58 with too little device time left for the whole suite: the GPU tests that run float32
+  # bs 8 through dsd_grouped_tma.cu (its 7-warp specs above M = 64) in 4 shards, no cache
+  # warm-up, within V_T (200 s by default)
+  k="(grouped_kernel and f32) or grouped_tma_f32_split or grouped_tma_balance or (matmul and float32)"
+  for i in 0 1 2 3; do
+    CUPY_BSPARSE_SHARD=$i/4 PYTHONPATH=. timeout "${V_T:-200}" python3 -m pytest tests -m gpu -q \
+      -p no:cacheprovider -k "$k" > "$out/v87s_$i.log" 2>&1 &
+  done
+  wait
+  for i in 0 1 2 3; do grep -E "^(FAILED|ERROR) " "$out/v87s_$i.log" | head -5; tail -1 "$out/v87s_$i.log"; done
 elif [ "$1" = v87b ]; then
   # v58: the float32 bs 8 rows on three layouts at M = 4096 and the non-square shape (fprop,
   # bprop, wgrad; targets.py), then 7 against 8 consumer warps between M = 128 and 1024 (p63
