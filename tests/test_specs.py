@@ -319,6 +319,28 @@ def test_grouped_tma_producer_warps():
             _specs.dsd_grouped_tma_spec(16, 1, 64, False, pw=bad)
 
 
+def test_grouped_tma_f32_consumer_warps(monkeypatch):
+    """float32 bs 8 on dsd_grouped_tma.cu: F32_GROUP_WARPS consumer warps of 4 block-columns
+    above M = 64 (v58: 7, R 28, so a CTA is 8 warps and two CTAs an SM leave 128 registers a
+    thread), 8 warps and R 32 up to M = 64 and for 16-bit; the shared memory and row tile are
+    the 8-warp spec's, the CTA a warp smaller."""
+    assert _specs.F32_GROUP_WARPS == 7
+    for M in (65, 300, 4096):
+        for tw in (False, True):
+            for split in (None, "pass"):
+                p = dict(_specs.dsd_grouped_tma_spec(8, 0, M, tw, split=split))
+                assert (p["WARPS_N"], p["R"]) == (7, 28), (M, tw, split)
+    for bs, did, M in ((8, 0, 64), (8, 0, 16), (8, 1, 4096), (8, 2, 300), (16, 1, 4096)):
+        p = dict(_specs.dsd_grouped_tma_spec(bs, did, M, False))
+        assert (p["WARPS_N"], p["R"]) == (8, 256 // bs), (bs, did, M)
+    seven = _specs.dsd_grouped_tma_spec(8, 0, 4096, False, split="pass")
+    monkeypatch.setattr(_specs, "F32_GROUP_WARPS", 8)
+    eight = _specs.dsd_grouped_tma_spec(8, 0, 4096, False, split="pass")
+    assert dict(eight)["R"] == 32
+    (t7, s7, m7), (t8, s8, m8) = (_specs.dsd_grouped_tma_launch_shape(x) for x in (seven, eight))
+    assert (t7, t8) == (256, 288) and (s7, m7) == (s8, m8)
+
+
 def test_f32_split_defaults_and_forcing(monkeypatch):
     """float32 takes x split ahead ("pass") where v21 measured it faster: dsd_grouped_tma.cu
     at bs 8 (any M), dsd_stream.cu at bs 64 with 16 < M <= 64; nowhere else. A forced
