@@ -112,6 +112,7 @@
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
 #   bash probes/next.sh v87                      -> v58: the suite on F32_GROUP_WARPS 7 (<= 480 s); v87b after it
+#   bash probes/next.sh v88                      -> p66: 16-bit bs 8's grouped consumers in 8-warp CTAs (<= 200 s)
 #   bash probes/next.sh v87s                     -> v58's tests of float32 bs 8 on dsd_grouped_tma.cu only, 4 shards (<= V_T, 200 s)
 #   bash probes/next.sh v87b                     -> float32 bs 8 benches, then p63 mid (7 against 8 warps at M 128-1024) (<= V_T, 300 s)
 #   bash probes/next.sh v86                      -> p65: 16-bit bs 32 at the non-square shape, its fallback tiles against the queue set forced, LATE 2 / 3 (<= 200 s)
@@ -784,6 +785,9 @@ elif [ "$1" = v85 ]; then
 elif [ "$1" = v87 ]; then
   # v58: float32 bs 8 dsd_grouped_tma.cu on 7 consumer warps (R 28) above M = 64: the suite
   V_T=${V_T:-480} bash probes/next.sh v69
+elif [ "$1" = v88 ]; then
+  # v58's count on 16-bit bs 8 (p66: 8-warp CTAs, 126 registers, against 10 warps at 96)
+  PYTHONPATH=.:probes timeout "${V_T:-200}" python3 probes/p66.py 2>&1 | grep -v "^\["
 elif [ "$1" = v87s ]; then
   # v58 with too little device time left for the whole suite: the GPU tests that run float32
   # bs 8 through dsd_grouped_tma.cu (its 7-warp specs above M = 64) in 4 shards, no cache
