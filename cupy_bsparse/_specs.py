@@ -830,8 +830,8 @@ def dsd_grouped_tma_spec(bs, did, M, trans_w, split=None, wcp=None, pw=None, uco
          "X_HINT": 1, "W_HINT": 1 if large else 0, "PF": 1, "MIN_CTAS": 2}
     if (bs == 8 and trans_w) if wcp is None else wcp:
         p["WCP"] = 1
-    if code == _F32X3 and large:
-        p.update(WARPS_N=F32_GROUP_WARPS, R=4 * F32_GROUP_WARPS)
+    if code == _F32X3 and large:       # the same block-columns a warp, fewer warps
+        p.update(R=p["R"] // p["WARPS_N"] * F32_GROUP_WARPS, WARPS_N=F32_GROUP_WARPS)
     if pw is None:
         pw = 2 if bs == 8 and code != _F32X3 else 1
     if ucol is None:

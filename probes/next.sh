@@ -792,13 +792,9 @@ elif [ "$1" = v87s ]; then
   # v58 with too little device time left for the whole suite: the GPU tests that run float32
   # bs 8 through dsd_grouped_tma.cu (its 7-warp specs above M = 64) in 4 shards, no cache
   # warm-up, within V_T (200 s by default)
-  k="(grouped_kernel and f32) or grouped_tma_f32_split or grouped_tma_balance or (matmul and float32)"
-  for i in 0 1 2 3; do
-    CUPY_BSPARSE_SHARD=$i/4 PYTHONPATH=. timeout "${V_T:-200}" python3 -m pytest tests -m gpu -q \
-      -p no:cacheprovider -k "$k" > "$out/v87s_$i.log" 2>&1 &
-  done
-  wait
-  for i in 0 1 2 3; do grep -E "^(FAILED|ERROR) " "$out/v87s_$i.log" | head -5; tail -1 "$out/v87s_$i.log"; done
+  GPU_SHARDS=4 SKIP_WARM=1 SKIP_SANITIZER=1 SKIP_BENCH=1 \
+      PYTEST_K="(grouped_kernel and f32) or grouped_tma_f32_split or grouped_tma_balance or (matmul and float32)" \
+      timeout "${V_T:-200}" bash .ci/gpu 2>&1 | tail -7
 elif [ "$1" = v87b ]; then
   # v58: the float32 bs 8 rows on three layouts at M = 4096 and the non-square shape (fprop,
   # bprop, wgrad; targets.py), then 7 against 8 consumer warps between M = 128 and 1024 (p63

@@ -11,14 +11,15 @@ dsd_grouped_tma.cu at M = 4096, C = K = 8192, d 0.1. Variants (each a patch of t
     pf2, pf3  the producer's tables 2 / 3 steps ahead (PF; the default 1): v57's timelines put
               Barabasi-Albert's producer table loop at 471 ns a step against random's 273, with
               its L2 hit rate 71% against 91% (v20 found PF 3 null at M = 64, 16-bit)
-    w7, w6    7 / 6 consumer warps of 4 block-columns (R 28 / 24; the default 8, R 32): 8 / 7
-              warps a CTA, so two CTAs put at most 4 warps on each of an SM's four register
-              partitions and ptxas takes 128 registers (v58, NVRTC: a block's four 3xTF32
-              chains then issue round-robin, where at 96 they run one at a time)
+    w8, w7, w6  8 / 7 / 6 consumer warps of 4 block-columns (R 32 / 28 / 24; 8 was the default
+              until v58, 7 is since above M = 64): 9 / 8 / 7 warps a CTA; at 8 or 7, two CTAs
+              put at most 4 warps on each of an SM's four register partitions and ptxas takes
+              128 registers (v58, NVRTC: a block's four 3xTF32 chains then issue round-robin,
+              where at 96 they run one at a time)
 
     PYTHONPATH=.:probes python3 probes/p63.py time            fprop / bprop ms, every variant
     PYTHONPATH=.:probes python3 probes/p63.py pf              the same for default / pf2 / pf3
-    PYTHONPATH=.:probes python3 probes/p63.py warps           default / w7 / w6, M = 4096 and 64
+    PYTHONPATH=.:probes python3 probes/p63.py warps           w8 / w7 / w6, M = 4096 and 64
     PYTHONPATH=.:probes python3 probes/p63.py mid             default (7 since v58) / w8, M 128-1024
     PYTHONPATH=.:probes python3 probes/p63.py one LAYOUT VARIANT OP   4 launches, for ncu
 """
@@ -66,7 +67,7 @@ if sys.argv[1] == "one":
     print("ok", layout, variant, op)
 else:
     say(bench.gpu_name())
-    warps = ("default", "w7", "w6")
+    warps = ("w8", "w7", "w6")
     runs = {"pf": (("barabasi_albert", ("default", "pf2", "pf3")),
                    ("random", ("default", "pf2", "pf3"))),
             "warps": (("barabasi_albert", warps), ("random", warps), ("random", warps, 64),
