@@ -181,6 +181,32 @@ def _tall_nb(layout, bs, did, M):
     return nb
 
 
+def _tall_tail_split(layout, plan, bs, did, M, nb, size):
+    """sddmm_tall.cu's TSPLIT launch for ``plan`` (``sddmm_plan``'s (seg, cols) of segments of
+    ``size`` blocks; ``nb``, the segment size asked of the spec, None for its default) where
+    ``_specs.tall_tail_split`` splits its last wave: (function, threads, shared bytes, spec
+    dict, boxes, the split segment table, pieces, rows a piece, segments split); None where it
+    does not. The rule's answer and the table are cached per layout."""
+    import cupy
+
+    dev = cupy.cuda.runtime.getDevice()
+    fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M, nb, tsplit=True)
+    half = did in (1, 2)
+    key = _work_lists.sddmm_plan_key(size, largest_first=half,
+                                     even=half and _specs.TALL_EVEN_SEGMENTS)
+    rkey = ("tsplit_rule", key, M, dev, _specs.TALL_TSPLIT_TAIL, _specs.TALL_TSPLIT_MAX,
+            _specs.TALL_TSPLIT_MIN_ROWS)
+    rule = layout.plan_cache.get(rkey)
+    if rule is None:
+        rule = layout.plan_cache[rkey] = _specs.tall_tail_split(
+            plan[0].shape[0], _resident(fn, nt, smem, dev), M, spec["BK"])
+    pieces, rows, split = rule
+    if not split:
+        return None
+    seg = _work_lists.tail_split_plan(layout, plan, key, split, pieces)[0]
+    return fn, nt, smem, spec, boxes, seg, pieces, rows, split
+
+
 def _tall_by_layout(layout, trans_w, bs, did, M, dev):
     """dsd_stream.cu's 512-row set at R 1 where it depends on the layout, else None (the
     spec's own): unset STREAM_TALL, a set on the item queue takes ``_specs.stream_tall_fallback``
@@ -231,15 +257,16 @@ def _sddmm_spec_key(M):
             _specs.F32_TALL_WGMMA, _specs.TALL_WGMMA16, _specs.TF32_REDO, _specs.TWO_WAY_PAIRS)
 
 
-def _sddmm_launch(kind, bs, did, M, nb=None, mch=0):
+def _sddmm_launch(kind, bs, did, M, nb=None, mch=0, tsplit=False):
     """(function, threads, shared bytes, spec dict, tensor-map boxes) of sddmm kernel ``kind``
     for this block size, element code and M (``nb``: sddmm_tall.cu's segment size, None its
-    default; ``mch``: its chunks of ``mch`` rows in one launch where the spec can, MCH). Cached by
-    ``_sddmm_spec_key(M)``, so a repeated call builds no spec."""
+    default; ``mch``: its chunks of ``mch`` rows in one launch where the spec can, MCH;
+    ``tsplit``: its segments split along M, TSPLIT). Cached by ``_sddmm_spec_key(M)``, so a
+    repeated call builds no spec."""
     import cupy
 
     dev = cupy.cuda.runtime.getDevice()
-    key = ("sddmm", kind, bs, did, _sddmm_spec_key(M), dev, nb, mch)
+    key = ("sddmm", kind, bs, did, _sddmm_spec_key(M), dev, nb, mch, tsplit)
     hit = _launches.get(key)
     if hit is None:
         name = "sddmm.cu" if kind == "column" else f"sddmm_{kind}.cu"
@@ -247,7 +274,8 @@ def _sddmm_launch(kind, bs, did, M, nb=None, mch=0):
         if kind == "stream":
             spec = _specs.sddmm_stream_spec(bs, did, M, wgmma=_wgmma(dev))
         elif kind == "tall":
-            spec = _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev), nb=nb, mch=mch)
+            spec = _specs.sddmm_tall_spec(bs, did, M, wgmma=_wgmma(dev), nb=nb, mch=mch,
+                                          tsplit=tsplit)
         else:
             spec = {"column": _specs.sddmm_spec, "grouped": _specs.sddmm_grouped_spec,
                     "grouped_tma": _specs.sddmm_grouped_tma_spec}[kind](bs, did, M)
@@ -556,8 +584,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         chunk = _specs.sddmm_m_chunk(kind, did, M, bs)
         merge = (chunk if chunk < M and _specs.SDDMM_MERGE_CHUNKS != "0"
                  and -(-M // chunk) <= _MAX_GRID_Y else 0)
-        fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M,
-                                                  _tall_nb(layout, bs, did, M), merge)
+        nb = _tall_nb(layout, bs, did, M)
+        fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M, nb, merge)
         # one block-row's segments (seg, cols)
         half = did in (1, 2)
         plan = _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
@@ -571,6 +599,20 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
                + _scalars(alpha, beta)
                + (flags, _cached_arg(chunk, np.int32)), shared_mem=smem)
             return _write_back(out_data, target)
+        if chunk == M and _specs.TALL_TSPLIT == "1" and _specs.tall_tsplit_supported(spec):
+            split = _tall_tail_split(layout, plan, bs, did, M, nb, spec["NB"])
+            if split is not None:
+                # the pieces' sums through ws (a slot a piece), a counter a split segment
+                fn, nt, smem, spec, boxes, seg, pieces, rows, nsplit = split
+                ws = cupy.empty(nsplit * pieces * _specs.tall_tsplit_floats(spec),
+                                dtype=cupy.float32)
+                counters = _counters(layout, nsplit, cupy.cuda.get_current_stream())
+                fn((seg.shape[0],), (nt,),
+                   _row_maps(x, dy, boxes) + (seg, plan[1], target, _cached_arg(M, np.int32))
+                   + _scalars(alpha, beta)
+                   + (ws, counters, _cached_arg(pieces, np.int32), _cached_arg(rows, np.int32)),
+                   shared_mem=smem)
+                return _write_back(out_data, target)
         for r0 in range(0, M, chunk):
             # float32 (sddmm_m_chunk): a launch per chunk of rows, the later ones adding
             # into the float32 blocks (beta 1)

@@ -1446,7 +1446,7 @@ def f32_tall_wgmma_on(bs):
 
 
 def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma16=None, mch=0,
-                    redo=None):
+                    redo=None, tsplit=False):
     """Specialisation of sddmm_tall.cu (16-bit element codes; float32 as 3xTF32): NB blocks of a
     block-row per CTA with WARPS_M x WARPS_N warps each (64 or 32 accumulators per thread), BK
     rows of M per step, 3 ring stages, L2 evict_last for x and dy (v6 sweep at M = 4096,
@@ -1471,7 +1471,9 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma
     default: off): the chunks of M in one launch (MCH) where the spec can take it: float32 on
     the mma.sync consumers, BK dividing ``mch``. ``redo`` (None: ``TF32_REDO !=
     "0"``, on by default, but off for bs 32 up to M = 256 unless TF32_REDO is forced:
-    ``TALL_BS32_CLAMPED_M``): TF32_REDO 1 on those same float32 consumers."""
+    ``TALL_BS32_CLAMPED_M``): TF32_REDO 1 on those same float32 consumers. ``tsplit``: TSPLIT 1
+    (segments split along M, ``tall_tail_split``) where the spec can take it: 16-bit on the
+    mma.sync consumers (``tall_tsplit_supported``)."""
     code = _mma_code(did)
     p = {"BS": bs, "DTYPE_ID": code, "STAGES": 3, "X_HINT": 1, "D_HINT": 1}
     f32w = (code == _F32X3 and wgmma and bs == 64
@@ -1527,7 +1529,61 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma
         redo = False                   # measured slower there (TALL_BS32_CLAMPED_M)
     if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
+    if tsplit and code != _F32X3 and not p.get("WGMMA"):
+        p["TSPLIT"] = 1                # pieces of M through the workspace (tall_tail_split)
     return tuple(sorted(p.items()))
+
+
+def tall_tsplit_floats(spec):
+    """float32 words of workspace a TSPLIT piece of sddmm_tall.cu spec ``spec`` writes: its
+    consumer threads' accumulators (BPW blocks of BS x BS over WARPS_M x WARPS_N warps each)."""
+    p = dict(spec)
+    threads = sddmm_tall_launch_shape(spec)[0] - 32
+    return threads * p.get("BPW", 1) * p["BS"] ** 2 // (p["WARPS_M"] * p["WARPS_N"] * 32)
+
+
+def tall_tsplit_supported(spec):
+    """Whether sddmm_tall.cu spec ``spec`` can take TSPLIT: 16-bit on the mma.sync consumers."""
+    p = dict(spec)
+    return _mma_code(p["DTYPE_ID"]) != _F32X3 and not p.get("WGMMA")
+
+
+#: Whether 16-bit wgrad on sddmm_tall.cu's mma.sync consumers (bs 32 on the H100) splits a
+#: badly filled last wave's segments along M (TSPLIT, ``tall_tail_split``): None (the default,
+#: until timed on the GPU) and "0" no, "1" by the rule. From CUPY_BSPARSE_TALL_TSPLIT at
+#: import. Why (docs/perf-notes.md v59): a CTA of sddmm_tall.cu is latency-bound, one copy's
+#: round trip a step (v31's timeline: 0.8 us a 32-row step at four CTAs an SM), so a segment
+#: alone on an SM still takes about M / 32 of them. At M = 4095 with W 8192 x 4096 (fp16
+#: bs 32, 584 segments of NB 7 for 528 resident CTAs) the 56 left over run alone after the
+#: first wave: 0.18 ms for 3,277 blocks, where the square shape takes 42 ns a block (0.138).
+TALL_TSPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_TALL_TSPLIT"),
+                             "CUPY_BSPARSE_TALL_TSPLIT", kinds=("0", "1"))
+#: ``tall_tail_split``'s bounds: a last wave under this share of the resident CTAs is split; at
+#: most this many pieces a segment; pieces of at least this many rows.
+TALL_TSPLIT_TAIL = 0.5
+TALL_TSPLIT_MAX = 4
+TALL_TSPLIT_MIN_ROWS = 512
+
+
+def tall_tail_split(segments, resident, M, bk):
+    """``(pieces, rows, split)`` for sddmm_tall.cu's TSPLIT on ``segments`` segments (grid
+    order) with ``resident`` CTAs resident at once, reducing ``M`` rows in steps of ``bk``:
+    the last ``split`` segments (those after the last full wave, or all of them under one wave)
+    each cut into ``pieces`` pieces of ``rows`` rows (a multiple of ``bk``; the last piece
+    shorter, none empty). ``(1, M, 0)``, no split, unless TALL_TSPLIT is "1" and the last wave
+    fills under TALL_TSPLIT_TAIL of ``resident``; pieces are at most TALL_TSPLIT_MAX and the
+    split segments' pieces at most ``resident``, each of at least TALL_TSPLIT_MIN_ROWS rows."""
+    none = (1, M, 0)
+    tail = segments % resident if resident > 0 else 0
+    if TALL_TSPLIT != "1" or tail == 0 or tail >= TALL_TSPLIT_TAIL * resident:
+        return none
+    want = min(TALL_TSPLIT_MAX, resident // tail, M // max(TALL_TSPLIT_MIN_ROWS, 1))
+    if want < 2:
+        return none
+    per = -(-M // want)                               # ceil(M / want) rows a piece,
+    rows = -(-per // bk) * bk                         # up to a multiple of bk
+    pieces = -(-M // rows)
+    return (pieces, rows, tail) if pieces >= 2 else none
 
 
 def sddmm_tall_launch_shape(spec):
@@ -1538,6 +1594,7 @@ def sddmm_tall_launch_shape(spec):
     smem = 8 * tile_cols(bs, esz) * esz + p["STAGES"] * ((1 + p["NB"]) * p["BK"] * bs * esz + 16)
     if p.get("WGMMA") and esz == 4:    # float32 (bs 64): dy's NB planes of BS rows of 128 bytes
         smem += p["NB"] * bs * 128
+    smem += 16 * p.get("TSPLIT", 0)    # split_combine's flag
     warps = p["NB"] // p.get("BPW", 1) * p["WARPS_M"] * p["WARPS_N"]
     return (warps + 1) * 32, smem, p["NB"]
 
@@ -1753,6 +1810,11 @@ def all_specializations():
                             mch = sddmm_tall_spec(bs, did, M, False, mch=1024, redo=redo)
                             if dict(mch).get("MCH"):
                                 out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
+                    if M != 64 and did in (1, 2):    # the last wave split along M (TSPLIT)
+                        for wg in (False, True):
+                            spec = sddmm_tall_spec(bs, did, M, wg, tsplit=True)
+                            if dict(spec).get("TSPLIT"):
+                                out.append(("sddmm_tall.cu", spec, "bsmm_sddmm_tall"))
                     if did == 0 and bs == 64:   # the wgmma consumers, whatever F32_TALL_WGMMA says
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, True, True),
                                     "bsmm_sddmm_tall"))

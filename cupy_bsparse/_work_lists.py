@@ -824,6 +824,33 @@ def sddmm_plan(layout, nb, largest_first=False, even=False):
     return plan
 
 
+def tail_split_table(seg, split, pieces, xp):
+    """sddmm_tall.cu's segment table with TSPLIT: ``seg`` ((n, 4) int32, grid order) with its
+    last ``split`` segments each repeated ``pieces`` times in place, piece k of the j-th of them
+    holding its workspace slot j * pieces + k in column 3, every other segment -1 there (whole).
+    numpy or cupy ``xp``."""
+    n = int(seg.shape[0])
+    split = min(int(split), n)
+    head = seg[:n - split].copy()
+    head[:, 3] = -1
+    tail = xp.repeat(seg[n - split:], pieces, axis=0)
+    tail[:, 3] = xp.arange(split * pieces, dtype=xp.int32)
+    return xp.concatenate([head, tail])
+
+
+def tail_split_plan(layout, plan, key, split, pieces):
+    """(seg, cols) of ``plan`` (``sddmm_plan``'s, cached under ``key``) with its last ``split``
+    segments cut into ``pieces`` pieces along M (``tail_split_table``); cached per layout."""
+    tkey = ("tsplit",) + tuple(key) + (int(split), int(pieces))
+    hit = layout.plan_cache.get(tkey)
+    if hit is None:
+        import cupy
+
+        hit = (tail_split_table(plan[0], split, pieces, cupy), plan[1])
+        layout.plan_cache[tkey] = _ready(hit)
+    return hit
+
+
 def largest_first_order(counts, xp, ties=None):
     """Indices that sort ``counts`` (int, 1-D) largest first, equal ones in their order or, with
     ``ties`` (distinct int64 keys in [0, 2**32), one a count), by their key (numpy or cupy

@@ -29,6 +29,15 @@
 // split-K makes too) it is resident or done when chunk k waits. Two launches must not share
 // the flags at once (the host keeps them per stream). The sums are those of one launch a
 // chunk, bit for bit.
+// TSPLIT 1 (16-bit on the mma.sync consumers; _specs.tall_tail_split's rule, opt-in until
+// timed): the segments of a last wave that would leave most SMs idle come split along M, so a
+// lone CTA's latency-bound pass over all M rows (about 0.4-0.8 us a step, docs/perf-notes.md
+// v59) does not set the kernel's end. seg[i].w = -1 for a whole segment, else its slot s in
+// the workspace: piece s % tsplit of tsplit, rows (s % tsplit) * tsplit_rows .. of M
+// (tsplit_rows a multiple of BK, every piece non-empty). Each piece writes its float32 sums
+// to ws through common.cuh's split_combine; the last of a segment's pieces to finish (a
+// counter a segment, counters[s / tsplit], left 0) adds them in piece order and stores the
+// blocks, so the result does not depend on which piece ends last.
 // float32 warps may each take BPW blocks (consecutive in the segment), whose products share
 // the x fragments, loaded and split once (tf32x3.cuh's mma_tn_3xtf32).
 //
@@ -52,7 +61,7 @@
 // unless set; the specs set 1 on sm_90a where wgmma is asked for, for float32 BS 64 with NB
 // 2, BPW 2, BK 16, WARPS_M 4, WARPS_N 1, and for 16-bit BS 64: above), WG_EAGER (the 16-bit
 // wgmma consumers; see theirs), MCH (0 unless set; the specs set 1 where float32 wgrad runs
-// in row chunks: above), TF32_REDO (below), TIMELINE (0, the default;
+// in row chunks: above), TSPLIT (0 unless set: above), TF32_REDO (below), TIMELINE (0, the default;
 // n > 0, probes/p23.py, p25.py: timeline.cuh's per-step stamps of the first n CTAs; events 0-2
 // the producer's acquire begun and done and its copies issued, 3 consumer thread 0's wait on
 // `full` done; float32 WGMMA: 4 the previous batch folded, 5 dy's split and the A loads done;
@@ -86,6 +95,12 @@
 #endif
 #if MCH && (DTYPE_ID != 4 || WGMMA)
 #error "sddmm_tall.cu: MCH (row chunks in one launch) is for float32 on the mma.sync consumers"
+#endif
+#ifndef TSPLIT
+#define TSPLIT 0
+#endif
+#if TSPLIT && (DTYPE_ID == 4 || WGMMA)
+#error "sddmm_tall.cu: TSPLIT (the last wave's segments split along M) is for 16-bit on the mma.sync consumers"
 #endif
 #ifndef TF32_REDO
 #define TF32_REDO 0
@@ -135,12 +150,14 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #if MCH
                 , int* __restrict__ flags, int mch_rows
 #endif
+#if TSPLIT
+                , float* __restrict__ ws, int* __restrict__ counters, int tsplit, int tsplit_rows
+#endif
                 )
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     // STAGES buffers from the first ATOM-aligned address, (F32W) the planes (PLANES_BYTES), then
-    // full[STAGES],
-    // empty[STAGES].
+    // full[STAGES], empty[STAGES] and (TSPLIT) one int, split_combine's flag.
     const unsigned raw = smem_u32(smem_raw);
     const unsigned t0 = (raw + ATOM - 1) & ~(unsigned)(ATOM - 1);
     const unsigned pl0 = t0 + STAGES * S_BYTES;
@@ -151,6 +168,10 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
 #if MCH
     const int row0 = blockIdx.y * mch_rows;            // this CTA's chunk of M's rows
     const int nsteps = (min(mch_rows, M - row0) + BK - 1) / BK;
+#elif TSPLIT
+    const int slot = sg.w;                             // -1: the whole segment
+    const int row0 = slot >= 0 ? slot % tsplit * tsplit_rows : 0;
+    const int nsteps = ((slot >= 0 ? min(tsplit_rows, M - row0) : M) + BK - 1) / BK;
 #else
     const int row0 = 0;
     const int nsteps = (M + BK - 1) / BK;
@@ -383,6 +404,15 @@ bsmm_sddmm_tall(const __grid_constant__ TensorMap tmap_x, const __grid_constant_
     const float beta_k = blockIdx.y > 0 ? 1.f : beta;
 #else
     const float beta_k = beta;
+#endif
+#if TSPLIT
+    // a piece: its sums through the workspace; only the segment's last piece to finish stores
+    // (the flag after the barriers and mbarriers: one int past empty[STAGES])
+    int& is_last = *reinterpret_cast<int*>(smem_raw + (bar0 - raw) + 16 * STAGES);
+    if (slot >= 0 && !split_combine<BPW * MI * NI * 4, NCT, 1>(
+                         &acc[0][0][0][0], ws, slot, make_int2(slot - slot % tsplit, tsplit),
+                         counters + slot / tsplit, is_last))
+        return;
 #endif
 #pragma unroll
     for (int j = 0; j < BPW; ++j)

@@ -897,6 +897,87 @@ def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, blocks, beta):
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
+@pytest.mark.parametrize("split", ["rule", "part"])
+@pytest.mark.parametrize("M,bs", [(257, 32)] if _SMALL else
+                         [(257, 32), (1000, 32), (4095, 32), (1000, 64)])
+@pytest.mark.parametrize("kind", ["f16", "bf16"])
+def test_sddmm_tall_tail_split(request, monkeypatch, kind, M, bs, split, beta):
+    """TSPLIT (TALL_TSPLIT "1"): 16-bit sddmm_tall.cu on the mma.sync consumers (bs 64 with
+    wgmma off) with segments cut along M, their float32 sums through the workspace, the last
+    piece to finish adding them in piece order and storing. "rule": ``tall_tail_split`` itself
+    (pieces of at least 32 rows, any last wave split), which cuts every segment of this
+    one-wave layout into 3 or 4 pieces, the last one shorter (M = 257: 96 + 96 + 65; 4095: 3 x
+    1024 + 1023); "part": a third of the segments (the last in grid order) cut into 3, the others
+    whole, in one launch. Into a poisoned out (beta 0, alpha 0.7) or onto random blocks (beta
+    1, alpha -0.3): against float64, bitwise repeatable, the counters left zero, the inputs
+    unchanged, and the TSPLIT launch taken."""
+    from cupy_bsparse import _gpu_ops, _specs
+
+    if _gpu_ops._arch(cupy.cuda.runtime.getDevice()) < _specs.MIN_ARCH["sddmm_tall.cu"]:
+        pytest.skip("sddmm_tall.cu runs on sm_90")
+    monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")
+    monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
+    monkeypatch.setattr(_specs, "USE_WGMMA", False)
+    monkeypatch.setattr(_specs, "TALL_TSPLIT", "1")
+    monkeypatch.setattr(_specs, "TALL_TSPLIT_TAIL", 1.0)
+    monkeypatch.setattr(_specs, "TALL_TSPLIT_MIN_ROWS", 32)
+    rule = _specs.tall_tail_split
+    if split == "part":
+        def third(segments, resident, m, bk):
+            rows = -(-m // 3 // bk) * bk
+            return 3, rows, segments // 3
+        monkeypatch.setattr(_specs, "tall_tail_split", third)
+    dtype, alpha = DTYPES[kind], (-0.3 if beta else 0.7)
+    # bs 64 (one or two CTAs an SM): fewer segments, so that the rule's pieces fit a wave
+    blocks = (40, 30) if bs == 32 else (20, 15)
+    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * blocks[0], bs * blocks[1]), bs, M,
+                                      0.3, dtype)
+    wg, xg, dyg = w.to_gpu(), cupy.asarray(x), cupy.asarray(dy)
+    g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
+    start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
+    launches = []
+    orig = _gpu_ops._sddmm_launch
+
+    def spy(*a, **k):
+        hit = orig(*a, **k)
+        launches.append(bool(hit[3].get("TSPLIT")))
+        return hit
+    monkeypatch.setattr(_gpu_ops, "_sddmm_launch", spy)
+    _gpu_ops._launches.clear()
+    outs = []
+    try:
+        for _ in range(2):
+            out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
+            cb.sddmm(xg.T, dyg, wg, out=out, alpha=alpha, beta=beta)
+            outs.append(out.data.view(np.uint8).get())
+    finally:
+        _gpu_ops._launches.clear()
+    assert launches and launches[-1]
+    plans = [k for k in wg.layout.plan_cache if isinstance(k, tuple) and k[0] == "tsplit"]
+    assert len(plans) == 1
+    pieces, split_segments = plans[0][-1], plans[0][-2]
+    segments = wg.layout.plan_cache[plans[0]][0].shape[0] - split_segments * (pieces - 1)
+    if split == "rule":
+        assert split_segments == segments and pieces in (3, 4)
+        assert rule(segments, 10 ** 6, M, 32)[0] == pieces
+    else:
+        assert 0 < split_segments < segments and pieces == 3
+    got = out.toarray().get().astype(np.float64)
+    if beta:
+        g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
+        assert _rel(got, alpha * ref + g0_dense) < ACCUM_TOL[kind]
+    else:
+        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
+                             sample=lambda p: np.where(mask, p, 0.0))
+        _check(got / alpha, ref, base, kind)
+    assert np.array_equal(outs[0], outs[1])
+    flags = [v for k, v in wg.layout.plan_cache.items()
+             if isinstance(k, tuple) and k[0] == "counters"]
+    assert flags and all(int(cupy.count_nonzero(f)) == 0 for f in flags)
+    assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("density", [0.3] if _SMALL else [0.3, 1.0])
 @pytest.mark.parametrize("M", [100] if _SMALL else [1, 16, 33, 100, 257, 1000])
 @pytest.mark.parametrize("bs,consumer", [(16, "mma_sync"), (64, "wgmma"), (64, "mma_sync")])

@@ -1060,3 +1060,50 @@ def test_sddmm_tall_segment_size_by_tail(monkeypatch):
                 "bsmm_sddmm_tall") in specs
     assert ("sddmm_tall.cu", _specs.sddmm_tall_spec(64, 2, 4096, True),
             "bsmm_sddmm_tall") in specs
+
+
+def test_tall_tail_split(monkeypatch):
+    """TSPLIT (v59): off unless TALL_TSPLIT is "1"; then a last wave under TALL_TSPLIT_TAIL of
+    the resident CTAs (or a grid under one wave) has its segments cut into at most
+    TALL_TSPLIT_MAX pieces of at least TALL_TSPLIT_MIN_ROWS rows, a multiple of the step, the
+    last piece shorter and none empty, their pieces within a wave; full waves, a well-filled
+    last wave and short M are left whole. The spec takes it on 16-bit mma.sync consumers only,
+    with 16 more bytes of shared memory (the combine's flag)."""
+    rule = _specs.tall_tail_split
+    assert _specs.TALL_TSPLIT is None
+    assert rule(584, 528, 4095, 32) == (1, 4095, 0)                 # off by default
+    monkeypatch.setattr(_specs, "TALL_TSPLIT", "1")
+    # the non-square shape of v56: 56 segments past one wave of 528
+    assert rule(584, 528, 4095, 32) == (4, 1024, 56)
+    assert rule(584, 528, 4096, 32) == (4, 1024, 56)
+    assert rule(1042, 528, 4096, 32) == (1, 4096, 0)                # 514 of 528: kept whole
+    assert rule(1056, 528, 4096, 32) == (1, 4096, 0)                # two full waves
+    assert rule(528 + 200, 528, 4096, 32) == (2, 2048, 200)         # 528 // 200 = 2 pieces
+    assert rule(528 + 264, 528, 4096, 32) == (1, 4096, 0)           # half a wave: whole
+    assert rule(100, 528, 4096, 32) == (4, 1024, 100)               # under one wave
+    assert rule(100, 528, 1500, 32) == (2, 768, 100)                # pieces of >= 512 rows
+    assert rule(100, 528, 1000, 32) == (1, 1000, 0)
+    assert rule(100, 528, 257, 32) == (1, 257, 0)
+    monkeypatch.setattr(_specs, "TALL_TSPLIT_MIN_ROWS", 32)
+    assert rule(100, 528, 257, 32) == (3, 96, 100)                  # 96 + 96 + 65 rows
+    for segments, resident, M, bk in ((7, 132, 1000, 64), (50, 528, 4095, 32), (300, 528, 33, 32),
+                                      (600, 528, 5000, 32), (1, 8, 129, 32)):
+        pieces, rows, split = rule(segments, resident, M, bk)
+        assert rows % bk == 0 or pieces == 1
+        assert (pieces - 1) * rows < M <= pieces * rows
+        assert split * pieces <= resident and pieces <= _specs.TALL_TSPLIT_MAX
+    monkeypatch.setattr(_specs, "TALL_TSPLIT", "0")
+    assert rule(584, 528, 4095, 32) == (1, 4095, 0)
+    base = dict(_specs.sddmm_tall_spec(32, 1, 4096))
+    assert dict(_specs.sddmm_tall_spec(32, 1, 4096, tsplit=True)) == {**base, "TSPLIT": 1}
+    assert _specs.tall_tsplit_supported(_specs.sddmm_tall_spec(32, 2, 4096))
+    for spec in (_specs.sddmm_tall_spec(64, 1, 4096, True), _specs.sddmm_tall_spec(32, 0, 4096)):
+        assert not _specs.tall_tsplit_supported(spec)
+        assert "TSPLIT" not in dict(_specs.sddmm_tall_spec(
+            dict(spec)["BS"], dict(spec)["DTYPE_ID"] if dict(spec)["DTYPE_ID"] != 4 else 0,
+            4096, bool(dict(spec).get("WGMMA")), tsplit=True))
+    t0, s0, _ = _specs.sddmm_tall_launch_shape(_specs.sddmm_tall_spec(32, 1, 4096))
+    t1, s1, _ = _specs.sddmm_tall_launch_shape(_specs.sddmm_tall_spec(32, 1, 4096, tsplit=True))
+    assert (t1, s1) == (t0, s0 + 16)
+    assert _specs.tall_tsplit_floats(_specs.sddmm_tall_spec(32, 1, 4096, tsplit=True)) == 7 * 32 * 32
+    assert _specs.tall_tsplit_floats(_specs.sddmm_tall_spec(64, 1, 4096, tsplit=True)) == 4 * 64 * 64

@@ -1086,3 +1086,23 @@ def test_tail_longest_first(tail):
     # within equal counts
     first = got[n - k:, 1]
     assert all(first[i] < first[i + 1] for i in range(k - 1) if count[i] == count[i + 1])
+
+
+@pytest.mark.parametrize("split,pieces", [(0, 3), (2, 3), (5, 4), (9, 2)])
+def test_tail_split_table(split, pieces):
+    """tail_split_table (TSPLIT): the first n - split segments whole (column 3 -1), each of the
+    last ``split`` repeated ``pieces`` times in place, piece k of the j-th holding slot
+    j * pieces + k; columns 0-2 untouched, the input unchanged."""
+    rng = np.random.default_rng(split * 10 + pieces)
+    seg = np.zeros((9, 4), np.int32)
+    seg[:, :3] = rng.integers(0, 100, (9, 3))
+    keep = seg.copy()
+    out = _work_lists.tail_split_table(seg, split, pieces, np)
+    n = 9 - split
+    assert np.array_equal(seg, keep) and out.dtype == np.int32
+    assert out.shape == (n + split * pieces, 4)
+    assert np.array_equal(out[:n, :3], seg[:n, :3]) and (out[:n, 3] == -1).all()
+    tail = out[n:].reshape(split, pieces, 4)
+    for j in range(split):
+        assert (tail[j, :, :3] == seg[n + j, :3]).all()
+        assert list(tail[j, :, 3]) == [j * pieces + k for k in range(pieces)]
