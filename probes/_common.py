@@ -172,6 +172,19 @@ def queue_knobs(knobs):
     return lambda *a, **k: on(*a, **k) if dict(orig(*a, **k)).get("QUEUE") else orig(*a, **k)
 
 
+def stream_tall_patch(tall=None, **knobs):
+    """A patch (a function returning a context manager): STREAM_TALL set to ``tall`` (None: the
+    specs' choice) and the #defines ``knobs`` on the item queue's specs (``queue_knobs``)."""
+    from cupy_bsparse import _specs
+
+    @contextlib.contextmanager
+    def patch():
+        spec = queue_knobs(knobs) if knobs else _specs.dsd_stream_spec
+        with patched(_specs, STREAM_TALL=tall, dsd_stream_spec=spec):
+            yield
+    return patch
+
+
 def queue_knob_sweep(cases, variants, C=8192, K=None):
     """For each (bs, layout kind, M, dtype) of ``cases`` (W (``C``, ``K``), K None: C): one line of each
     (name, knobs) of ``variants`` set on the queue's specs (``queue_knobs``; {} for the default),

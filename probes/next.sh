@@ -111,10 +111,11 @@
 #   bash probes/next.sh v73                      -> v72 then v71 (<= 595 s)
 #   bash probes/next.sh v74                      -> SADDR / SOFF (bs 8 wgrad loads): their tests, p53 (<= 300 s)
 #   bash probes/next.sh v76                      -> TPAIRS (bs 8 wgrad, two-way units): tests, memcheck, p56 + rows (<= 240 s)
-#   bash probes/next.sh v87                      -> v58: the suite on F32_GROUP_WARPS 7 (<= 480 s); v87b after it
+#   bash probes/next.sh v87                      -> v58: the suite on F32_GROUP_WARPS 7, less TSPLIT's tests (<= 480 s); v87b after it
 #   bash probes/next.sh v88                      -> p66: 16-bit bs 8's grouped consumers in 8-warp CTAs (<= 200 s)
 #   bash probes/next.sh v87s                     -> v58's tests of float32 bs 8 on dsd_grouped_tma.cu only, 4 shards (<= V_T, 200 s)
 #   bash probes/next.sh v87b                     -> float32 bs 8 benches, then p63 mid (7 against 8 warps at M 128-1024) (<= V_T, 300 s)
+#   bash probes/next.sh v89                      -> v59: TSPLIT's GPU tests, memcheck on them, p67 wgrad then late (<= V_T, 420 s)
 #   bash probes/next.sh v86                      -> p65: 16-bit bs 32 at the non-square shape, its fallback tiles against the queue set forced, LATE 2 / 3 (<= 200 s)
 #   bash probes/next.sh v85                      -> p63 pf (the float32 bs 8 producer's table prefetch PF 1 / 2 / 3), p19 baf32 (<= 220 s)
 #   bash probes/next.sh v83                      -> p19 baf32 (timelines), ncu stalls on random / BA / BA shuffled float32 bs 8 fprop (<= 300 s)
@@ -783,11 +784,22 @@ elif [ "$1" = v85 ]; then
   PYTHONPATH=.:probes timeout 120 python3 probes/p63.py pf 2>&1 | grep -v "^\["
   PYTHONPATH=.:probes timeout 100 python3 probes/p19.py baf32 2>&1 | grep -v "^\["
 elif [ "$1" = v87 ]; then
-  # v58: float32 bs 8 dsd_grouped_tma.cu on 7 consumer warps (R 28) above M = 64: the suite
-  V_T=${V_T:-480} bash probes/next.sh v69
+  # v58: float32 bs 8 dsd_grouped_tma.cu on 7 consumer warps (R 28) above M = 64: the suite,
+  # less v59's TSPLIT tests (a kernel path that has never run: v89 runs them first, alone)
+  PYTEST_K="not tall_tail_split" V_T=${V_T:-480} bash probes/next.sh v69
 elif [ "$1" = v88 ]; then
   # v58's count on 16-bit bs 8 (p66: 8-warp CTAs, 126 registers, against 10 warps at 96)
   PYTHONPATH=.:probes timeout "${V_T:-200}" python3 probes/p66.py 2>&1 | grep -v "^\["
+elif [ "$1" = v89 ]; then
+  # v59: sddmm_tall.cu's last wave cut along M (TSPLIT, opt-in): its GPU tests (a hang must not
+  # eat the call) and memcheck on them; then p67 wgrad (the non-square 16-bit bs 32 wgrad and
+  # seven other shapes, TSPLIT against the default) and p67 late (the fprop's queue and LATE 3
+  # on the same row and five other shapes), within V_T seconds (420 by default)
+  checked_first 100 "tall_tail_split" 60 memcheck_v89.log "tall_tail_split"
+  [ "$rc" = 0 ] || exit 1
+  T=${V_T:-420}
+  V_T=$((SECONDS + (T - SECONDS) * 6 / 10)) probe p67.py 0 wgrad
+  V_T=$T probe p67.py 0 late
 elif [ "$1" = v87s ]; then
   # v58 with too little device time left for the whole suite: the GPU tests that run float32
   # bs 8 through dsd_grouped_tma.cu (its 7-warp specs above M = 64) in 4 shards, no cache

@@ -9,20 +9,8 @@ errors against the first variant (different cuts sum in different orders: small,
 
     PYTHONPATH=.:probes python3 probes/p65.py
 """
-import contextlib
-
-from _common import fprop_bprop, free, patched, problem, queue_knobs, say
-from cupy_bsparse import _specs, bench
-
-
-def variant(tall=None, **knobs):
-    @contextlib.contextmanager
-    def patch():
-        spec = queue_knobs(knobs) if knobs else _specs.dsd_stream_spec
-        with patched(_specs, STREAM_TALL=tall, dsd_stream_spec=spec):
-            yield
-    return patch
-
+from _common import fprop_bprop, free, problem, say, stream_tall_patch as variant
+from cupy_bsparse import bench
 
 VARIANTS = (("fallback (default)", variant()), ("queue set", variant("3")),
             ("queue LATE 2", variant("3", LATE=2)), ("queue LATE 3", variant("3", LATE=3)))

@@ -840,6 +840,57 @@ def test_sddmm_tall_m_chunks(request, monkeypatch, bs, beta):
     _sddmm_tma_case(request, monkeypatch, bs, "f32", "tall", 257, 0.3, beta)
 
 
+class _CountedWgrad:
+    """A wgrad case for the kernels that count pieces across CTAs (MCH's flags, TSPLIT's
+    counters): W of ``blocks`` blocks of ``bs`` at density 0.3, x and dy of M rows; ``run``
+    takes alpha * sddmm(x^T, dy) into a NaN-poisoned out (beta 0, alpha 0.7) or onto random
+    blocks (beta 1, alpha -0.3), checks it against float64 and returns its bytes;
+    ``check_left``: the counters left zero and the inputs unchanged."""
+
+    def __init__(self, request, kind, bs, blocks, M, beta):
+        self.kind, self.beta, self.dtype = kind, beta, DTYPES[kind]
+        self.alpha = -0.3 if beta else 0.7
+        self.w, self.x, self.dy, self.mask, self.ref = _sddmm_case(
+            _rng(request), (bs * blocks[0], bs * blocks[1]), bs, M, 0.3, self.dtype)
+        self.wg, self.xg, self.dyg = self.w.to_gpu(), cupy.asarray(self.x), cupy.asarray(self.dy)
+        self.g0 = np.random.default_rng(1).standard_normal((self.w.nnzb, bs, bs)).astype(self.dtype)
+
+    def run(self):
+        start = self.g0 if self.beta else np.full(self.g0.shape, np.nan, self.dtype)
+        out = cb.BlockSparseMatrix.from_layout(self.wg.layout, cupy.asarray(start))
+        cb.sddmm(self.xg.T, self.dyg, self.wg, out=out, alpha=self.alpha, beta=self.beta)
+        got = out.toarray().get().astype(np.float64)
+        if self.beta:
+            g0 = cb.BlockSparseMatrix.from_layout(self.w.layout, self.g0).toarray()
+            assert _rel(got, self.alpha * self.ref + g0.astype(np.float64)) < ACCUM_TOL[self.kind]
+        else:
+            base = _baseline_err(self.x.astype(np.float64).T, self.dy.astype(np.float64),
+                                 self.dtype, self.ref, sample=lambda p: np.where(self.mask, p, 0.0))
+            _check(got / self.alpha, self.ref, base, self.kind)
+        return out.data.view(np.uint8).get()
+
+    def check_left(self):
+        flags = [v for k, v in self.wg.layout.plan_cache.items()
+                 if isinstance(k, tuple) and k[0] == "counters"]
+        assert flags and all(int(cupy.count_nonzero(f)) == 0 for f in flags)
+        assert np.array_equal(self.xg.get(), self.x) and np.array_equal(self.dyg.get(), self.dy)
+
+
+def _spied_launches(monkeypatch, knob):
+    """A list to which every ``_gpu_ops._sddmm_launch`` call appends whether its spec sets
+    ``knob``."""
+    from cupy_bsparse import _gpu_ops
+
+    launches, orig = [], _gpu_ops._sddmm_launch
+
+    def spy(*a, **k):
+        hit = orig(*a, **k)
+        launches.append(bool(hit[3].get(knob)))
+        return hit
+    monkeypatch.setattr(_gpu_ops, "_sddmm_launch", spy)
+    return launches
+
+
 @pytest.mark.parametrize("beta", [0.0, 1.0])
 @pytest.mark.parametrize("M,blocks", [(257, (40, 30))] if _SMALL else
                          [(257, (40, 30)), (1000, (40, 30)), (4096, (6, 5))])
@@ -859,41 +910,16 @@ def test_sddmm_tall_merged_chunks(request, monkeypatch, bs, M, blocks, beta):
     monkeypatch.setattr(_specs, "SDDMM_KERNEL", "tall")
     monkeypatch.setattr(_specs, "COARSE_WGRAD", "0")
     monkeypatch.setattr(_specs, "SDDMM_M_CHUNK", 64)
-    dtype, alpha = DTYPES["f32"], (-0.3 if beta else 0.7)
-    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * blocks[0], bs * blocks[1]), bs, M,
-                                      0.3, dtype)
-    wg, xg, dyg = w.to_gpu(), cupy.asarray(x), cupy.asarray(dy)
-    g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
-    start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
-    launches = []
-    orig = _gpu_ops._sddmm_launch
-
-    def spy(*a, **k):
-        hit = orig(*a, **k)
-        launches.append(bool(hit[3].get("MCH")))
-        return hit
-    monkeypatch.setattr(_gpu_ops, "_sddmm_launch", spy)
+    case = _CountedWgrad(request, "f32", bs, blocks, M, beta)
+    launches = _spied_launches(monkeypatch, "MCH")
     outs = []
     for merge in ("1", "0", None, "0"):
         monkeypatch.setattr(_specs, "SDDMM_MERGE_CHUNKS", merge)
         launches.clear()
-        out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
-        cb.sddmm(xg.T, dyg, wg, out=out, alpha=alpha, beta=beta)
-        outs.append(out.data.view(np.uint8).get())
+        outs.append(case.run())
         assert launches and launches[-1] == any(launches) == (merge != "0")
-        got = out.toarray().get().astype(np.float64)
-        if beta:
-            g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
-            assert _rel(got, alpha * ref + g0_dense) < ACCUM_TOL["f32"]
-        else:
-            base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
-                                 sample=lambda p: np.where(mask, p, 0.0))
-            _check(got / alpha, ref, base, "f32")
     assert all(np.array_equal(outs[0], o) for o in outs[1:])
-    flags = [v for k, v in wg.layout.plan_cache.items()
-             if isinstance(k, tuple) and k[0] == "counters"]
-    assert flags and all(int(cupy.count_nonzero(f)) == 0 for f in flags)
-    assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
+    case.check_left()
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
@@ -906,9 +932,9 @@ def test_sddmm_tall_tail_split(request, monkeypatch, kind, M, bs, split, beta):
     wgmma off) with segments cut along M, their float32 sums through the workspace, the last
     piece to finish adding them in piece order and storing. "rule": ``tall_tail_split`` itself
     (pieces of at least 32 rows, any last wave split), which cuts every segment of this
-    one-wave layout into 3 or 4 pieces, the last one shorter (M = 257: 96 + 96 + 65; 4095: 3 x
-    1024 + 1023); "part": a third of the segments (the last in grid order) cut into 3, the others
-    whole, in one launch. Into a poisoned out (beta 0, alpha 0.7) or onto random blocks (beta
+    one-wave layout into 2-4 pieces, the last one shorter (bs 32, M = 257: 96 + 96 + 65; 4095:
+    3 x 1024 + 1023); "part": a third of the segments (the last in grid order) cut into 3, the
+    others whole, in one launch. Into a poisoned out (beta 0, alpha 0.7) or onto random blocks (beta
     1, alpha -0.3): against float64, bitwise repeatable, the counters left zero, the inputs
     unchanged, and the TSPLIT launch taken."""
     from cupy_bsparse import _gpu_ops, _specs
@@ -921,60 +947,37 @@ def test_sddmm_tall_tail_split(request, monkeypatch, kind, M, bs, split, beta):
     monkeypatch.setattr(_specs, "TALL_TSPLIT", "1")
     monkeypatch.setattr(_specs, "TALL_TSPLIT_TAIL", 1.0)
     monkeypatch.setattr(_specs, "TALL_TSPLIT_MIN_ROWS", 32)
-    rule = _specs.tall_tail_split
-    if split == "part":
-        def third(segments, resident, m, bk):
-            rows = -(-m // 3 // bk) * bk
-            return 3, rows, segments // 3
-        monkeypatch.setattr(_specs, "tall_tail_split", third)
-    dtype, alpha = DTYPES[kind], (-0.3 if beta else 0.7)
-    # bs 64 (one or two CTAs an SM): fewer segments, so that the rule's pieces fit a wave
-    blocks = (40, 30) if bs == 32 else (20, 15)
-    w, x, dy, mask, ref = _sddmm_case(_rng(request), (bs * blocks[0], bs * blocks[1]), bs, M,
-                                      0.3, dtype)
-    wg, xg, dyg = w.to_gpu(), cupy.asarray(x), cupy.asarray(dy)
-    g0 = np.random.default_rng(1).standard_normal((w.nnzb, bs, bs)).astype(dtype)
-    start = g0 if beta else np.full((w.nnzb, bs, bs), np.nan, dtype)
-    launches = []
-    orig = _gpu_ops._sddmm_launch
+    rule, answers = _specs.tall_tail_split, []
 
-    def spy(*a, **k):
-        hit = orig(*a, **k)
-        launches.append(bool(hit[3].get("TSPLIT")))
-        return hit
-    monkeypatch.setattr(_gpu_ops, "_sddmm_launch", spy)
+    def third(segments, resident, m, bk):
+        rows = -(-m // 3 // bk) * bk
+        return 3, rows, segments // 3
+
+    def asked(*a):
+        answers.append((a, (rule if split == "rule" else third)(*a)))
+        return answers[-1][1]
+    monkeypatch.setattr(_specs, "tall_tail_split", asked)
+    # bs 64 (one or two CTAs an SM): fewer segments, so that the rule's pieces fit a wave
+    case = _CountedWgrad(request, kind, bs, (40, 30) if bs == 32 else (16, 12), M, beta)
+    launches = _spied_launches(monkeypatch, "TSPLIT")
     _gpu_ops._launches.clear()
-    outs = []
     try:
-        for _ in range(2):
-            out = cb.BlockSparseMatrix.from_layout(wg.layout, cupy.asarray(start))
-            cb.sddmm(xg.T, dyg, wg, out=out, alpha=alpha, beta=beta)
-            outs.append(out.data.view(np.uint8).get())
+        outs = [case.run(), case.run()]
     finally:
         _gpu_ops._launches.clear()
-    assert launches and launches[-1]
-    plans = [k for k in wg.layout.plan_cache if isinstance(k, tuple) and k[0] == "tsplit"]
+    assert launches and launches[-1] and np.array_equal(outs[0], outs[1])
+    case.check_left()
+    cache = case.wg.layout.plan_cache
+    plans = [k for k in cache if isinstance(k, tuple) and k[0] == "tsplit"]
     assert len(plans) == 1
     pieces, split_segments = plans[0][-1], plans[0][-2]
-    segments = wg.layout.plan_cache[plans[0]][0].shape[0] - split_segments * (pieces - 1)
-    if split == "rule":
-        assert split_segments == segments and pieces in (3, 4)
-        assert rule(segments, 10 ** 6, M, 32)[0] == pieces
+    segments = cache[plans[0]][0].shape[0] - split_segments * (pieces - 1)
+    assert len(answers) == 1 and answers[0][0][0] == segments     # once a layout
+    assert answers[0][1][0] == pieces and answers[0][1][2] == split_segments
+    if split == "rule":              # under one wave: every segment, in 2-4 pieces
+        assert split_segments == segments and 2 <= pieces <= 4
     else:
         assert 0 < split_segments < segments and pieces == 3
-    got = out.toarray().get().astype(np.float64)
-    if beta:
-        g0_dense = cb.BlockSparseMatrix.from_layout(w.layout, g0).toarray().astype(np.float64)
-        assert _rel(got, alpha * ref + g0_dense) < ACCUM_TOL[kind]
-    else:
-        base = _baseline_err(x.astype(np.float64).T, dy.astype(np.float64), dtype, ref,
-                             sample=lambda p: np.where(mask, p, 0.0))
-        _check(got / alpha, ref, base, kind)
-    assert np.array_equal(outs[0], outs[1])
-    flags = [v for k, v in wg.layout.plan_cache.items()
-             if isinstance(k, tuple) and k[0] == "counters"]
-    assert flags and all(int(cupy.count_nonzero(f)) == 0 for f in flags)
-    assert np.array_equal(xg.get(), x) and np.array_equal(dyg.get(), dy)
 
 
 @pytest.mark.parametrize("beta", [0.0, 1.0])
