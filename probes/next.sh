@@ -116,6 +116,7 @@
 #   bash probes/next.sh v87s                     -> v58's tests of float32 bs 8 on dsd_grouped_tma.cu only, 4 shards (<= V_T, 200 s)
 #   bash probes/next.sh v87b                     -> float32 bs 8 benches, then p63 mid (7 against 8 warps at M 128-1024) (<= V_T, 300 s)
 #   bash probes/next.sh v89                      -> v59: TSPLIT's GPU tests, memcheck on them, p67 wgrad then late (<= V_T, 420 s)
+#   bash probes/next.sh v90                      -> v59: p68, Barabasi-Albert float32 bs 8's wgrad in its parts (<= V_T, 200 s)
 #   bash probes/next.sh v86                      -> p65: 16-bit bs 32 at the non-square shape, its fallback tiles against the queue set forced, LATE 2 / 3 (<= 200 s)
 #   bash probes/next.sh v85                      -> p63 pf (the float32 bs 8 producer's table prefetch PF 1 / 2 / 3), p19 baf32 (<= 220 s)
 #   bash probes/next.sh v83                      -> p19 baf32 (timelines), ncu stalls on random / BA / BA shuffled float32 bs 8 fprop (<= 300 s)
@@ -800,6 +801,10 @@ elif [ "$1" = v89 ]; then
   T=${V_T:-420}
   V_T=$((SECONDS + (T - SECONDS) * 6 / 10)) probe p67.py 0 wgrad
   V_T=$T probe p67.py 0 late
+elif [ "$1" = v90 ]; then
+  # v59: Barabasi-Albert float32 bs 8's wgrad (the hybrid coarse plan) timed whole, in
+  # sequence, direct, and its two parts alone (p68), within V_T seconds (200 by default)
+  probe p68.py 200
 elif [ "$1" = v87s ]; then
   # v58 with too little device time left for the whole suite: the GPU tests that run float32
   # bs 8 through dsd_grouped_tma.cu (its 7-warp specs above M = 64) in 4 shards, no cache
