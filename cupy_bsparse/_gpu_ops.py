@@ -181,9 +181,9 @@ def _tall_nb(layout, bs, did, M):
     return nb
 
 
-def _tall_tail_split(layout, plan, bs, did, M, nb, size):
-    """sddmm_tall.cu's TSPLIT launch for ``plan`` (``sddmm_plan``'s (seg, cols) of segments of
-    ``size`` blocks; ``nb``, the segment size asked of the spec, None for its default) where
+def _tall_tail_split(layout, plan, key, bs, did, M, nb):
+    """sddmm_tall.cu's TSPLIT launch for ``plan`` (``sddmm_plan``'s (seg, cols), cached under
+    ``key``; ``nb``, the segment size asked of the spec, None for its default) where
     ``_specs.tall_tail_split`` splits its last wave: (function, threads, shared bytes, spec
     dict, boxes, the split segment table, pieces, rows a piece, segments split); None where it
     does not. The rule's answer and the table are cached per layout."""
@@ -191,11 +191,9 @@ def _tall_tail_split(layout, plan, bs, did, M, nb, size):
 
     dev = cupy.cuda.runtime.getDevice()
     fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M, nb, tsplit=True)
-    half = did in (1, 2)
-    key = _work_lists.sddmm_plan_key(size, largest_first=half,
-                                     even=half and _specs.TALL_EVEN_SEGMENTS)
-    rkey = ("tsplit_rule", key, M, dev, _specs.TALL_TSPLIT_TAIL, _specs.TALL_TSPLIT_MAX,
-            _specs.TALL_TSPLIT_MIN_ROWS)
+    assert spec.get("TSPLIT") and spec["NB"] == key[1], (spec, key)
+    rkey = ("tsplit_rule", key, did, _sddmm_spec_key(M), M, dev, _specs.TALL_TSPLIT_TAIL,
+            _specs.TALL_TSPLIT_MAX, _specs.TALL_TSPLIT_MIN_ROWS)
     rule = layout.plan_cache.get(rkey)
     if rule is None:
         rule = layout.plan_cache[rkey] = _specs.tall_tail_split(
@@ -588,8 +586,8 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
         fn, nt, smem, spec, boxes = _sddmm_launch("tall", bs, did, M, nb, merge)
         # one block-row's segments (seg, cols)
         half = did in (1, 2)
-        plan = _work_lists.sddmm_plan(layout, spec["NB"], largest_first=half,
-                                      even=half and _specs.TALL_EVEN_SEGMENTS)
+        cut = dict(largest_first=half, even=half and _specs.TALL_EVEN_SEGMENTS)
+        plan = _work_lists.sddmm_plan(layout, spec["NB"], **cut)
         if spec.get("MCH"):
             # the chunks in one launch, chunk-major (grid y), each segment's flag zero between
             # launches (kept per stream on the layout, as split-K's counters)
@@ -599,8 +597,10 @@ def _sddmm(x, dy, layout, out_data, alpha, beta, allow_tf32, coarse):
                + _scalars(alpha, beta)
                + (flags, _cached_arg(chunk, np.int32)), shared_mem=smem)
             return _write_back(out_data, target)
-        if chunk == M and _specs.TALL_TSPLIT == "1" and _specs.tall_tsplit_supported(spec):
-            split = _tall_tail_split(layout, plan, bs, did, M, nb, spec["NB"])
+        if (chunk == M and _specs.TALL_TSPLIT == "1" and _specs.tall_tsplit_supported(spec)
+                and M >= 2 * _specs.TALL_TSPLIT_MIN_ROWS):
+            split = _tall_tail_split(layout, plan, _work_lists.sddmm_plan_key(spec["NB"], **cut),
+                                     bs, did, M, nb)
             if split is not None:
                 # the pieces' sums through ws (a slot a piece), a counter a split segment
                 fn, nt, smem, spec, boxes, seg, pieces, rows, nsplit = split

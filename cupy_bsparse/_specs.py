@@ -1572,7 +1572,8 @@ def tall_tail_split(segments, resident, M, bk):
     each cut into ``pieces`` pieces of ``rows`` rows (a multiple of ``bk``; the last piece
     shorter, none empty). ``(1, M, 0)``, no split, unless TALL_TSPLIT is "1" and the last wave
     fills under TALL_TSPLIT_TAIL of ``resident``; pieces are at most TALL_TSPLIT_MAX and the
-    split segments' pieces at most ``resident``, each of at least TALL_TSPLIT_MIN_ROWS rows."""
+    split segments' pieces at most ``resident``; every piece but the last has at least
+    TALL_TSPLIT_MIN_ROWS rows."""
     none = (1, M, 0)
     tail = segments % resident if resident > 0 else 0
     if TALL_TSPLIT != "1" or tail == 0 or tail >= TALL_TSPLIT_TAIL * resident:
@@ -1812,9 +1813,10 @@ def all_specializations():
                                 out.append(("sddmm_tall.cu", mch, "bsmm_sddmm_tall"))
                     if M != 64 and did in (1, 2):    # the last wave split along M (TSPLIT)
                         for wg in (False, True):
-                            spec = sddmm_tall_spec(bs, did, M, wg, tsplit=True)
-                            if dict(spec).get("TSPLIT"):
-                                out.append(("sddmm_tall.cu", spec, "bsmm_sddmm_tall"))
+                            for nb in (None,) + sddmm_tall_nb_choices(bs, did, wg)[1:]:
+                                spec = sddmm_tall_spec(bs, did, M, wg, nb=nb, tsplit=True)
+                                if dict(spec).get("TSPLIT"):
+                                    out.append(("sddmm_tall.cu", spec, "bsmm_sddmm_tall"))
                     if did == 0 and bs == 64:   # the wgmma consumers, whatever F32_TALL_WGMMA says
                         out.append(("sddmm_tall.cu", sddmm_tall_spec(bs, did, M, True, True),
                                     "bsmm_sddmm_tall"))
