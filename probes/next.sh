@@ -116,6 +116,8 @@
 #   bash probes/next.sh v87s                     -> v58's tests of float32 bs 8 on dsd_grouped_tma.cu only, 4 shards (<= V_T, 200 s)
 #   bash probes/next.sh v87b                     -> float32 bs 8 benches, then p63 mid (7 against 8 warps at M 128-1024) (<= V_T, 300 s)
 #   bash probes/next.sh v89                      -> v59: TSPLIT's GPU tests, memcheck on them, p67 wgrad then late (<= V_T, 420 s)
+#   bash probes/next.sh v91                      -> v59's plan, call 2 of 3 (after v87): v89 in 400 s, then v90 (<= 590 s)
+#   bash probes/next.sh v92                      -> v59's plan, call 3 of 3: v87b in 300 s, then v88 (<= 590 s)
 #   bash probes/next.sh v90                      -> v59: p68, Barabasi-Albert float32 bs 8's wgrad in its parts (<= V_T, 200 s)
 #   bash probes/next.sh v86                      -> p65: 16-bit bs 32 at the non-square shape, its fallback tiles against the queue set forced, LATE 2 / 3 (<= 200 s)
 #   bash probes/next.sh v85                      -> p63 pf (the float32 bs 8 producer's table prefetch PF 1 / 2 / 3), p19 baf32 (<= 220 s)
@@ -801,6 +803,15 @@ elif [ "$1" = v89 ]; then
   T=${V_T:-420}
   V_T=$((SECONDS + (T - SECONDS) * 6 / 10)) probe p67.py 0 wgrad
   V_T=$T probe p67.py 0 late
+elif [ "$1" = v91 ]; then
+  # v59's plan for one start: call 1 is v87 (the suite); this call 2 runs v89 (TSPLIT's tests,
+  # memcheck, p67) within 400 s, then v90 (p68) in what is left of 590 s
+  V_T=400 bash probes/next.sh v89
+  [ $SECONDS -lt 540 ] && V_T=$((590 - SECONDS)) bash probes/next.sh v90
+elif [ "$1" = v92 ]; then
+  # call 3: v87b (float32 bs 8's bench rows, p63 mid) within 300 s, then v88 (p66) to 590 s
+  V_T=300 bash probes/next.sh v87b
+  [ $SECONDS -lt 540 ] && V_T=$((590 - SECONDS)) bash probes/next.sh v88
 elif [ "$1" = v90 ]; then
   # v59: Barabasi-Albert float32 bs 8's wgrad (the hybrid coarse plan) timed whole, in
   # sequence, direct, and its two parts alone (p68), within V_T seconds (200 by default)
