@@ -73,6 +73,7 @@ for name, sets, patch in (("default", ba, coarse(None)),
                           ("rest alone", rest, coarse("0")),
                           ("rest alone, R 32 NCX 64", rest, coarse("0", items=(32, 64)))):
     say(f"  {name}: {wgrad_line(sets, patch, check=True)}, again {wgrad_line(sets, patch)}")
+del rest[:], lump[:]
 free(ba)
 rnd = problem(4096, 8192, 8192, 8, "float32", kind="random")
 say(f"random: {rnd[0]['w'].layout.nnzb} blocks; items: {items(rnd[0]['w'].layout)}; R 32 NCX 64: "
