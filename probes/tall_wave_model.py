@@ -3,12 +3,15 @@ to predict TSPLIT (``_specs.tall_tail_split``) before the device times it.
 
 Each CTA takes ``steps`` steps of (n + 1) tiles of 2 KB (x's and its n dy blocks', 32 rows of
 bs 32 in 16 bits). Alone, a step takes L us (one copy's round trip: a CTA is latency-bound,
-v31's timeline). An SM serves at most B tiles/us, shared among its CTAs in proportion to their
-demand. Pending CTAs go, in grid order, to the SM running the fewest (at most 4 an SM; packing
-the freed slots of one SM instead put the non-square shape at 237 us whatever L, against the
-~180 measured). B = 27 (7.2 TB/s, the L2 read rate v31 measured) puts the square shape (1,042
-segments, M = 4096) at 279.7 us against the measured 0.276-0.287 ms; L 0.4-0.5 puts the
-non-square one at 175-187 against about 0.18.
+v31's timeline), so a CTA draws at most (n + 1) / L tiles/us. An SM serves at most B tiles/us,
+shared max-min fairly among its CTAs (a CTA of fewer tiles a step steps faster). Pending CTAs
+go, in grid order, to the SM running the fewest (at most ``slots`` an SM; packing one freed
+SM's slots instead put the non-square shape at 237 us whatever L, against the ~180 measured).
+B = 27 (7.2 TB/s, the L2 read rate v31 measured). Checked against v31's segment-size sweep
+(random, fp16, M = 4096, before the even cut; ``validate``): NB 8 / 7 / 5 at 3 / 4 / 5 CTAs
+an SM 294 / 280 / 306-321 us (L 0.3-0.45) against 309.6 / 287.7 / 304.3 measured; the
+non-square shape 163-176 against about 180. (An earlier form that shared B in proportion to
+demand, every CTA of an SM stepping alike, put NB 5 at 360.)
 
     PYTHONPATH=. python probes/tall_wave_model.py
 """
@@ -52,16 +55,29 @@ def simulate(ctas, lat=L, bw=B, nsm=NSM, slots=SLOTS):
             running[k].append([float(st), n + 1.0])
         if not any(running):
             return t
-        rates = []
+        rates = []                          # steps/us of each CTA
         for r in running:
-            f = min(1.0, bw / sum(c[1] / lat for c in r)) if r else 1.0
-            rates.append(f / lat)
-        dt = min(c[0] / rates[k] for k, r in enumerate(running) for c in r)
+            share, left = [0.0] * len(r), bw
+            for j, (cap, i) in enumerate(sorted((c[1] / lat, i) for i, c in enumerate(r))):
+                share[i] = min(cap, left / (len(r) - j))     # max-min fair tiles/us
+                left -= share[i]
+            rates.append([share[i] / c[1] for i, c in enumerate(r)])
+        dt = min(c[0] / rates[k][i] for k, r in enumerate(running) for i, c in enumerate(r))
         t += dt
         for k, r in enumerate(running):
-            for c in r:
-                c[0] -= rates[k] * dt
+            for i, c in enumerate(r):
+                c[0] -= rates[k][i] * dt
             running[k] = [c for c in r if c[0] > 1e-9]
+
+
+def validate():
+    """v31's segment-size sweep (random, fp16 bs 32, M = 4096, the full cut) against the model."""
+    for nb, slots, measured in ((8, 3, 309.6), (7, 4, 287.7), (5, 5, 304.3)):
+        counts = segments(256, 256, nb=nb)
+        print(f"NB {nb}, {slots} CTAs an SM: {len(counts)} segments, model "
+              f"{simulate(plan(counts, 4096), lat=0.3, slots=slots):.1f} / "
+              f"{simulate(plan(counts, 4096), slots=slots):.1f} us (L 0.3 / {L}), "
+              f"measured {measured}")
 
 
 def main():
@@ -85,4 +101,5 @@ def main():
 
 
 if __name__ == "__main__":
+    validate()
     main()
