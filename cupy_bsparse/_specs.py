@@ -1558,8 +1558,8 @@ def tall_tsplit_supported(spec):
 #: first wave: 0.18 ms for 3,277 blocks, where the square shape takes 42 ns a block (0.138).
 TALL_TSPLIT = _kernel_choice(os.environ.get("CUPY_BSPARSE_TALL_TSPLIT"),
                              "CUPY_BSPARSE_TALL_TSPLIT", kinds=("0", "1"))
-#: ``tall_tail_split``'s bounds: a last wave under this share of the resident CTAs is split; at
-#: most this many pieces a segment; pieces of at least this many rows.
+#: ``tall_tail_split``'s bounds: over one wave, a last wave under this share of the resident
+#: CTAs is split; at most this many pieces a segment; pieces of at least this many rows.
 TALL_TSPLIT_TAIL = 0.5
 TALL_TSPLIT_MAX = 4
 TALL_TSPLIT_MIN_ROWS = 512
@@ -1568,23 +1568,36 @@ TALL_TSPLIT_MIN_ROWS = 512
 def tall_tail_split(segments, resident, M, bk):
     """``(pieces, rows, split)`` for sddmm_tall.cu's TSPLIT on ``segments`` segments (grid
     order) with ``resident`` CTAs resident at once, reducing ``M`` rows in steps of ``bk``:
-    the last ``split`` segments (those after the last full wave, or all of them under one wave)
-    each cut into ``pieces`` pieces of ``rows`` rows (a multiple of ``bk``; the last piece
-    shorter, none empty). ``(1, M, 0)``, no split, unless TALL_TSPLIT is "1" and the last wave
-    fills under TALL_TSPLIT_TAIL of ``resident``; pieces are at most TALL_TSPLIT_MAX and the
-    split segments' pieces at most ``resident``; every piece but the last has at least
-    TALL_TSPLIT_MIN_ROWS rows."""
+    the last ``split`` segments each cut into ``pieces`` pieces of ``rows`` rows (a multiple of
+    ``bk``; the last piece shorter, none empty; every piece but the last at least
+    TALL_TSPLIT_MIN_ROWS rows; at most TALL_TSPLIT_MAX pieces). ``(1, M, 0)``, no split,
+    unless TALL_TSPLIT is "1" and:
+    - over one wave, the last wave fills under TALL_TSPLIT_TAIL of ``resident``: its segments
+      split, their pieces at most ``resident`` (one wave of short CTAs);
+    - under one wave, some count of pieces p finishes sooner in rounds of CTAs, each round 1 / p
+      of a segment's time: ceil(segments x p / resident) / p least, the fewest pieces among
+      equals (every segment split; 293 segments on 528 CTAs: 3 pieces, 2 rounds of a third).
+    A CTA is latency-bound (perf-notes v59), so a round is about as long whatever its CTAs
+    hold."""
     none = (1, M, 0)
-    tail = segments % resident if resident > 0 else 0
-    if TALL_TSPLIT != "1" or tail == 0 or tail >= TALL_TSPLIT_TAIL * resident:
+    if TALL_TSPLIT != "1" or segments <= 0 or resident <= 0:
         return none
-    want = min(TALL_TSPLIT_MAX, resident // tail, M // max(TALL_TSPLIT_MIN_ROWS, 1))
+    most = min(TALL_TSPLIT_MAX, M // max(TALL_TSPLIT_MIN_ROWS, 1))
+    if segments >= resident:
+        split = segments % resident
+        if split == 0 or split >= TALL_TSPLIT_TAIL * resident:
+            return none
+        want = min(most, resident // split)
+    else:
+        split = segments
+        want = min(range(1, max(most, 1) + 1),
+                   key=lambda p: (-(-segments * p // resident) / p, p))
     if want < 2:
         return none
     per = -(-M // want)                               # ceil(M / want) rows a piece,
     rows = -(-per // bk) * bk                         # up to a multiple of bk
     pieces = -(-M // rows)
-    return (pieces, rows, tail) if pieces >= 2 else none
+    return (pieces, rows, split) if pieces >= 2 else none
 
 
 def sddmm_tall_launch_shape(spec):

@@ -1063,12 +1063,14 @@ def test_sddmm_tall_segment_size_by_tail(monkeypatch):
 
 
 def test_tall_tail_split(monkeypatch):
-    """TSPLIT (v59): off unless TALL_TSPLIT is "1"; then a last wave under TALL_TSPLIT_TAIL of
-    the resident CTAs (or a grid under one wave) has its segments cut into at most
+    """TSPLIT (v59): off unless TALL_TSPLIT is "1"; then over one wave a last wave under
+    TALL_TSPLIT_TAIL of the resident CTAs has its segments cut into pieces that fit a wave;
+    under one wave every segment is cut into the count of pieces that ends in the fewest
+    rounds of piece length (none where no count beats whole segments); at most
     TALL_TSPLIT_MAX pieces of at least TALL_TSPLIT_MIN_ROWS rows, a multiple of the step, the
-    last piece shorter and none empty, their pieces within a wave; full waves, a well-filled
-    last wave and short M are left whole. The spec takes it on 16-bit mma.sync consumers only,
-    with 16 more bytes of shared memory (the combine's flag)."""
+    last piece shorter and none empty. Full waves, a well-filled last wave and short M are
+    left whole. The spec takes it on 16-bit mma.sync consumers only, with 16 more bytes of
+    shared memory (the combine's flag)."""
     rule = _specs.tall_tail_split
     assert _specs.TALL_TSPLIT is None
     assert rule(584, 528, 4095, 32) == (1, 4095, 0)                 # off by default
@@ -1081,6 +1083,10 @@ def test_tall_tail_split(monkeypatch):
     assert rule(528 + 200, 528, 4096, 32) == (2, 2048, 200)         # 528 // 200 = 2 pieces
     assert rule(528 + 264, 528, 4096, 32) == (1, 4096, 0)           # half a wave: whole
     assert rule(100, 528, 4096, 32) == (4, 1024, 100)               # under one wave
+    assert rule(293, 528, 4096, 32) == (3, 1376, 293)               # 2 rounds of a third
+    assert rule(264, 528, 4096, 32) == (2, 2048, 264)               # 1 round of a half
+    assert rule(519, 528, 4095, 32) == (1, 4095, 0)                 # no count ends sooner
+    assert rule(400, 528, 4096, 32) == (1, 4096, 0)
     assert rule(100, 528, 1500, 32) == (2, 768, 100)                # pieces of >= 512 rows
     assert rule(100, 528, 1000, 32) == (1, 1000, 0)
     assert rule(100, 528, 257, 32) == (1, 257, 0)
@@ -1091,7 +1097,8 @@ def test_tall_tail_split(monkeypatch):
         pieces, rows, split = rule(segments, resident, M, bk)
         assert rows % bk == 0 or pieces == 1
         assert (pieces - 1) * rows < M <= pieces * rows
-        assert split * pieces <= resident and pieces <= _specs.TALL_TSPLIT_MAX
+        assert pieces <= _specs.TALL_TSPLIT_MAX and split <= segments
+        assert split * pieces <= resident or split == segments < resident
     monkeypatch.setattr(_specs, "TALL_TSPLIT", "0")
     assert rule(584, 528, 4095, 32) == (1, 4095, 0)
     base = dict(_specs.sddmm_tall_spec(32, 1, 4096))
