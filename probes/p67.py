@@ -6,9 +6,9 @@ That shape has 584 segments of NB 7 for 528 resident CTAs (four an SM), so 56 ru
 the first wave, each a latency-bound pass over all 4095 rows. For each shape: the rule's
 answer, then the default and TSPLIT (pieces at most 4, then at most 2) alternated twice, wgrad
 ms (error against float64 on the first of each); where the rule splits nothing, every segment
-cut into 3 instead (probes/tall_wave_model.py puts C = K = 4096 at 102 -> 74 us so).
-Prediction (perf-notes v59): the non-square shape 0.18 -> about 0.15 ms; C = K = 2048 (81
-segments, under a wave) 2-3x faster; the square and transposed shapes unchanged.
+cut into 3 instead. Prediction (perf-notes v59, probes/tall_wave_model.py): the non-square
+shape 0.18 -> about 0.15 ms; C = K = 2048 (81 segments, under a wave) 2-3x faster; C = K =
+4096 (293, 3 pieces by the rule) 102 -> 74 us; the square and transposed shapes unchanged.
 
 ``late``: the fprop's item queue for the same row. v58 (p65) timed the queue set forced with
 LATE 3 at E 0.235 against the fallback's 0.218; a rule needs the other shapes. Per shape: the
