@@ -1112,5 +1112,6 @@ def test_tall_tail_split(monkeypatch):
     t0, s0, _ = _specs.sddmm_tall_launch_shape(_specs.sddmm_tall_spec(32, 1, 4096))
     t1, s1, _ = _specs.sddmm_tall_launch_shape(_specs.sddmm_tall_spec(32, 1, 4096, tsplit=True))
     assert (t1, s1) == (t0, s0 + 16)
-    assert _specs.tall_tsplit_floats(_specs.sddmm_tall_spec(32, 1, 4096, tsplit=True)) == 7 * 32 * 32
-    assert _specs.tall_tsplit_floats(_specs.sddmm_tall_spec(64, 1, 4096, tsplit=True)) == 4 * 64 * 64
+    floats = _specs.tall_tsplit_floats
+    assert floats(_specs.sddmm_tall_spec(32, 1, 4096, tsplit=True)) == 7 * 32 * 32
+    assert floats(_specs.sddmm_tall_spec(64, 1, 4096, tsplit=True)) == 4 * 64 * 64

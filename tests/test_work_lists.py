@@ -1106,3 +1106,51 @@ def test_tail_split_table(split, pieces):
     for j in range(split):
         assert (tail[j, :, :3] == seg[n + j, :3]).all()
         assert list(tail[j, :, 3]) == [j * pieces + k for k in range(pieces)]
+
+
+@pytest.mark.parametrize("M,resident,tail", [(4095, 40, False), (1500, 64, False),
+                                              (700, 500, False), (257, 9, True)])
+def test_tail_split_covers_m(M, resident, tail):
+    """TSPLIT's plan end to end on the CPU: segments (``segment_table``) split by
+    ``_specs.tall_tail_split`` (``tail_split_table``), each entry summed over the rows
+    sddmm_tall.cu gives it (a whole segment all of M; piece k of ``pieces`` rows k * rows ..
+    min(M, (k + 1) * rows)), pieces added in order per segment: every stored block equals
+    x^T dy on its block, each written once. Under one wave every segment is split; over it
+    (``tail``), only the last wave's."""
+    from cupy_bsparse import _specs
+
+    rng = np.random.default_rng(M + resident)
+    bs, nbr, nbc = 2, 12, 9
+    mask = rng.random((nbr, nbc)) < 0.4
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(1))]).astype(np.int64)
+    cols = np.nonzero(mask)[1]
+    x = rng.standard_normal((M, nbr * bs))
+    dy = rng.standard_normal((M, nbc * bs))
+    seg = _work_lists.segment_table(indptr, 3, True, np)
+    old = (_specs.TALL_TSPLIT, _specs.TALL_TSPLIT_MIN_ROWS)
+    _specs.TALL_TSPLIT, _specs.TALL_TSPLIT_MIN_ROWS = "1", 64
+    try:
+        pieces, rows, split = _specs.tall_tail_split(seg.shape[0], resident, M, 32)
+    finally:
+        _specs.TALL_TSPLIT, _specs.TALL_TSPLIT_MIN_ROWS = old
+    assert 0 < split and (split < seg.shape[0]) == tail
+    table = _work_lists.tail_split_table(seg, split, pieces, np)
+    out = np.full((indptr[-1], bs, bs), np.nan)
+    parts = {}
+    for c, first, count, slot in table:
+        r0, r1 = (0, M) if slot < 0 else (slot % pieces * rows, min(M, (slot % pieces + 1) * rows))
+        assert r0 < r1                                    # no piece is empty
+        for b in range(first, first + count):
+            k = cols[b]
+            prod = x[r0:r1, c * bs:(c + 1) * bs].T @ dy[r0:r1, k * bs:(k + 1) * bs]
+            if slot < 0:
+                assert np.isnan(out[b]).all()
+                out[b] = prod
+            else:
+                parts.setdefault(b, {})[slot % pieces] = prod
+    for b, by_piece in parts.items():
+        assert sorted(by_piece) == list(range(pieces)) and np.isnan(out[b]).all()
+        out[b] = sum(by_piece[k] for k in range(pieces))
+    ref = np.stack([x[:, c * bs:(c + 1) * bs].T @ dy[:, k * bs:(k + 1) * bs]
+                    for c in range(nbr) for k in np.nonzero(mask[c])[0]])
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-10)
