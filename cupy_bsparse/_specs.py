@@ -1529,7 +1529,7 @@ def sddmm_tall_spec(bs, did, M=None, wgmma=False, f32_wgmma=None, nb=None, wgmma
         redo = False                   # measured slower there (TALL_BS32_CLAMPED_M)
     if _on_unless_zero(redo, TF32_REDO) and code == _F32X3 and not p.get("WGMMA"):
         p["TF32_REDO"] = 1             # the clamp-free split, a segment again where a sum is NaN
-    if tsplit and code != _F32X3 and not p.get("WGMMA"):
+    if tsplit and tall_tsplit_supported(p):
         p["TSPLIT"] = 1                # pieces of M through the workspace (tall_tail_split)
     return tuple(sorted(p.items()))
 
@@ -1543,7 +1543,8 @@ def tall_tsplit_floats(spec):
 
 
 def tall_tsplit_supported(spec):
-    """Whether sddmm_tall.cu spec ``spec`` can take TSPLIT: 16-bit on the mma.sync consumers."""
+    """Whether sddmm_tall.cu spec ``spec`` (pairs or a dict) can take TSPLIT: 16-bit on the
+    mma.sync consumers."""
     p = dict(spec)
     return _mma_code(p["DTYPE_ID"]) != _F32X3 and not p.get("WGMMA")
 
@@ -1594,10 +1595,16 @@ def tall_tail_split(segments, resident, M, bk):
                    key=lambda p: (-(-segments * p // resident) / p, p))
     if want < 2:
         return none
-    per = -(-M // want)                               # ceil(M / want) rows a piece,
-    rows = -(-per // bk) * bk                         # up to a multiple of bk
-    pieces = -(-M // rows)
+    pieces, rows = tall_pieces(M, want, bk)
     return (pieces, rows, split) if pieces >= 2 else none
+
+
+def tall_pieces(M, want, bk):
+    """``(pieces, rows)``: ``M`` rows cut into about ``want`` pieces of ``rows`` rows each, a
+    multiple of ``bk`` (ceil(M / want) rounded up), the last piece shorter, none empty (so
+    ``pieces`` may be fewer than ``want``)."""
+    rows = -(-(-(-M // want)) // bk) * bk
+    return -(-M // rows), rows
 
 
 def sddmm_tall_launch_shape(spec):

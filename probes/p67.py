@@ -39,8 +39,7 @@ def all_in(pieces):
     @contextlib.contextmanager
     def patch():
         def cut(segments, resident, m, bk):
-            rows = -(-(-(-m // pieces)) // bk) * bk      # ceil(m / pieces), to a multiple of bk
-            return -(-m // rows), rows, segments
+            return _specs.tall_pieces(m, pieces, bk) + (segments,)
         with patched(_specs, TALL_TSPLIT="1", tall_tail_split=cut):
             yield
     return patch

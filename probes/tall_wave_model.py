@@ -95,9 +95,9 @@ def main():
               f"(L2 bytes floor {floor:.1f})")
     counts = segments(128, 128)
     for pieces in (2, 3, 4):
-        rows = -(-(-(-4096 // pieces)) // 32) * 32
+        split = _specs.tall_pieces(4096, pieces, 32) + (len(counts),)
         print(f"W 4096 x 4096, M 4096, every segment in {pieces}: "
-              f"{simulate(plan(counts, 4096, (pieces, rows, len(counts)))):.1f} us")
+              f"{simulate(plan(counts, 4096, split)):.1f} us")
 
 
 if __name__ == "__main__":

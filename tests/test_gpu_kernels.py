@@ -950,8 +950,7 @@ def test_sddmm_tall_tail_split(request, monkeypatch, kind, M, bs, split, beta):
     rule, answers = _specs.tall_tail_split, []
 
     def third(segments, resident, m, bk):
-        rows = -(-m // 3 // bk) * bk
-        return 3, rows, segments // 3
+        return _specs.tall_pieces(m, 3, bk) + (segments // 3,)
 
     def asked(*a):
         answers.append((a, (rule if split == "rule" else third)(*a)))
